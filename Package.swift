@@ -1,0 +1,86 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "SpaceTime",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "spacetime", targets: ["spacetime"]),
+        .library(name: "ZeroMQ", targets: ["ZeroMQ"]),
+        .library(name: "SpaceTime", targets: ["SpaceTime"]),
+        .library(name: "Forest", targets: ["Forest"]),
+        .library(name: "Cluster", targets: ["Cluster"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-collections", from: "1.1.0"),
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.28.0"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
+    ],
+    targets: [
+        // System libraries (Debian: libzmq3-dev, liblz4-dev).
+        .systemLibrary(
+            name: "CZeroMQ",
+            pkgConfig: "libzmq",
+            providers: [.apt(["libzmq3-dev"])]
+        ),
+        .systemLibrary(
+            name: "CLZ4",
+            pkgConfig: "liblz4",
+            providers: [.apt(["liblz4-dev"])]
+        ),
+
+        // Layers, bottom to top.
+        .target(
+            name: "ZeroMQ",
+            dependencies: [
+                "CZeroMQ",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(
+            name: "SpaceTime",
+            dependencies: [
+                "CLZ4",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "HeapModule", package: "swift-collections"),
+            ]
+        ),
+        .target(
+            name: "Forest",
+            dependencies: [
+                "SpaceTime",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(
+            name: "Cluster",
+            dependencies: [
+                "ZeroMQ",
+                "SpaceTime",
+                "Forest",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "DequeModule", package: "swift-collections"),
+            ]
+        ),
+        .executableTarget(
+            name: "spacetime",
+            dependencies: [
+                "ZeroMQ",
+                "SpaceTime",
+                "Forest",
+                "Cluster",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+
+        .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"]),
+        .testTarget(name: "SpaceTimeTests", dependencies: ["SpaceTime"]),
+        .testTarget(name: "ForestTests", dependencies: ["Forest", "SpaceTime"]),
+        .testTarget(name: "ClusterTests", dependencies: ["Cluster", "Forest", "SpaceTime", "ZeroMQ"]),
+    ]
+)

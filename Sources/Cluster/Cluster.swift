@@ -1,0 +1,1 @@
+// The Cluster module. See docs/architecture.md.

@@ -1,0 +1,1 @@
+// The Forest module. See docs/architecture.md.

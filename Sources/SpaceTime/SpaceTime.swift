@@ -1,0 +1,1 @@
+// The SpaceTime module. See docs/architecture.md.

@@ -1,0 +1,1 @@
+// The ZeroMQ module. See docs/architecture.md.

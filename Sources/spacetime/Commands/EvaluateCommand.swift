@@ -1,0 +1,13 @@
+import ArgumentParser
+
+struct EvaluateCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "evaluate",
+        abstract: "(not implemented yet)",
+        shouldDisplay: false
+    )
+
+    func run() throws {
+        throw ValidationError("'evaluate' is not implemented yet")
+    }
+}

@@ -1,0 +1,13 @@
+import ArgumentParser
+
+struct TrainCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "train",
+        abstract: "(not implemented yet)",
+        shouldDisplay: false
+    )
+
+    func run() throws {
+        throw ValidationError("'train' is not implemented yet")
+    }
+}

@@ -1,0 +1,31 @@
+import ArgumentParser
+
+/// The `spacetime` command-line tool: one executable for every role
+/// (single-process training, coordinator, worker, local harness, utilities).
+@main
+struct SpaceTimeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "spacetime",
+        abstract: "Train random forests on tabular data larger than memory, on one machine or many.",
+        version: SpaceTimeVersion.string,
+        subcommands: [
+            // Data utilities (SpaceTime core).
+            StatsCommand.self,
+            SortCommand.self,
+            SampleCommand.self,
+            // Single-process forest (Forest).
+            GenerateCommand.self,
+            TrainCommand.self,
+            PredictCommand.self,
+            EvaluateCommand.self,
+            InspectCommand.self,
+            // Diagnostics.
+            ZMQPeerCommand.self,
+        ]
+    )
+}
+
+/// The tool's version, printed by `spacetime --version`.
+enum SpaceTimeVersion {
+    static let string = "0.1.0"
+}

@@ -1,0 +1,8 @@
+import Testing
+@testable import SpaceTime
+
+@Suite struct SpaceTimeSmokeTests {
+    @Test func moduleLinks() {
+        #expect(Bool(true))
+    }
+}
