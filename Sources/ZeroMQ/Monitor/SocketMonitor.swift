@@ -191,7 +191,8 @@ extension Socket {
         let endpoint = "inproc://spacetime.zmq.monitor.\(getpid()).\(n)"
         try withHandle("zmq_socket_monitor", endpoint: endpoint) { h throws(ZMQError) in
             _ = try ZMQCall.retryingInterrupts("zmq_socket_monitor", endpoint: endpoint) {
-                zmq_socket_monitor(h, endpoint, events.rawValue)
+                // MONITOR_STOPPED is what ends the sequence when the socket closes.
+                zmq_socket_monitor(h, endpoint, events.rawValue | ZMQ_EVENT_MONITOR_STOPPED)
             }
         }
         return endpoint
