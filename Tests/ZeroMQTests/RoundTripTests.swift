@@ -154,3 +154,30 @@ import Testing
         #expect(try push.send("lost", flags: .dontWait) == false)
     }
 }
+
+@Suite struct ZeroCopyReceiveTests {
+    struct Stop: Error {}
+
+    @Test func visitingFramesSeesEveryFrameInPlaceAndKeepsMessageBoundaries() throws {
+        let context = try Context()
+        let pull = try context.socket(.pull)
+        try pull.bind("inproc://visit")
+        let push = try context.socket(.push)
+        try push.connect("inproc://visit")
+        try push.send(frames: [bytes("one"), [UInt8](repeating: 7, count: 100_000), []])
+        try push.send(frames: [bytes("a"), bytes("b")])
+        try push.send("after")
+
+        var seen: [(Int, Int)] = []
+        #expect(try pull.receive(timeout: .seconds(5)) { frame, index in seen.append((index, frame.count)) })
+        #expect(seen.map(\.0) == [0, 1, 2])
+        #expect(seen.map(\.1) == [3, 100_000, 0])
+
+        // A throwing visitor still consumes the whole message.
+        #expect(throws: Stop.self) {
+            try pull.receive(timeout: .seconds(5)) { _, _ in throw Stop() }
+        }
+        #expect(try pull.receive(timeout: .seconds(5))?.string(at: 0) == "after")
+        #expect(try pull.receive(timeout: .milliseconds(50)) { _, _ in } == false)
+    }
+}
