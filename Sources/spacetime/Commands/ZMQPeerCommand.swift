@@ -102,6 +102,8 @@ extension ZMQPeerCommand {
             try pull.set(.receiveHighWaterMark, hwm)
             try pull.bind(bind)
             emit("ENDPOINT \(try pull.lastEndpoint())")
+            // Property-wrapper reads are slow (generic metadata look-ups): copy options out of the hot loop.
+            let zeroCopy = self.zeroCopy, size = self.size, count = self.count
             var message = Message()
             var frames = 0
             var bytes = 0
@@ -161,6 +163,7 @@ extension ZMQPeerCommand {
             try push.set(.sendHighWaterMark, hwm)
             try push.set(.linger, -1)  // deliver everything before exiting
             try push.connect(connect)
+            let count = self.count
             let payload = [UInt8](repeating: 0x5A, count: size)
             try payload.withUnsafeBytes { buffer in
                 for _ in 0..<count { try push.send(buffer) }
