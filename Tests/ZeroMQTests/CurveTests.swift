@@ -118,6 +118,24 @@ import Testing
         #expect(server.authenticator.acceptedCount == 0)
     }
 
+    @Test func authenticatorStopsAndTheContextTerminates() throws {
+        let thread = SocketThread(name: "zap-teardown") { _ in
+            let context = try Context()
+            let auth = try ZAPAuthenticator(context: context, allowedClientKeys: [])
+            auth.stop()
+            auth.stop()
+            context.terminate()  // would block forever if the ZAP socket were still open
+
+            let other = try Context()
+            let survivor = try ZAPAuthenticator(context: other, allowedClientKeys: [])
+            other.shutdown()      // the handler sees ETERM and closes its socket
+            other.terminate()
+            survivor.stop()
+        }
+        #expect(finishes(thread, within: .seconds(10)), "ZAP teardown hung")
+        try thread.join()
+    }
+
     @Test func secondAuthenticatorInTheSameContextIsRejected() throws {
         let context = try Context()
         let first = try ZAPAuthenticator(context: context, allowedClientKeys: [])
