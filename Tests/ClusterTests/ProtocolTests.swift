@@ -207,7 +207,8 @@ private func frames(_ m: WireMessage) throws -> [Data] { try m.encodeFrames() }
         var rng = SplitMix64(seed: 0x5EED)
         let seeds = try WireSamples.all().map { (try $0.0.encodeFrames(), $0.1) }
         var accepted = 0, rejected = 0
-        for i in 0..<30_000 {
+        let count = ProcessInfo.processInfo.environment["SPACETIME_FUZZ_INPUTS"].flatMap(Int.init) ?? 30_000
+        for i in 0..<count {
             var input: [Data]
             var direction: WireDirection = rng.next() & 1 == 0 ? .toWorker : .toCoordinator
             if i % 3 == 0 {
@@ -241,7 +242,7 @@ private func frames(_ m: WireMessage) throws -> [Data] { try m.encodeFrames() }
                 rejected += 1
             }
         }
-        #expect(rejected > 15_000, "most garbage is rejected (\(rejected))")
+        #expect(rejected > count / 2, "most garbage is rejected (\(rejected) of \(count))")
         #expect(accepted > 0, "some mutations stay valid (\(accepted))")
     }
 }
