@@ -147,6 +147,22 @@ extension JobStore {
         }
     }
 
+    /// One active attempt ends through no fault of its task (its worker left
+    /// cleanly, or the coordinator cancelled it): the task returns to pending
+    /// without counting a failure. Returns false when the attempt was stale.
+    @discardableResult
+    public func abandonAttempt(_ attemptID: UInt64, reason: String, now: Timestamp) throws -> Bool {
+        try write { db in
+            guard var active = try activeMachine(db, attemptID, what: "abandon", now: now) else { return false }
+            try apply(&active.task) { m throws(TaskTransitionError) in try m.abandon(attemptID: attemptID) }
+            try save(db, active.task)
+            try end(db, attemptID, .abandoned, reason: reason, peakRSS: nil, now: now)
+            try appendEvent(db, .attemptAbandoned, task: active.task.record.name, attemptID: attemptID, workerID: active.workerID,
+                            "\(active.task.record.name) attempt \(attemptID) on \(active.workerID) abandoned: \(reason)", now: now)
+            return true
+        }
+    }
+
     /// For `--resume`: every task a previous coordinator left leased or running
     /// goes back to pending (not counted as a failure); their attempts end as
     /// `abandoned` and their leases are dropped. Returns the abandoned attempts.
