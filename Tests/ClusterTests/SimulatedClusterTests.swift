@@ -1,0 +1,256 @@
+import Foundation
+import Testing
+@testable import Cluster
+
+/// A coordinator engine and worker engines wired together in memory, with a
+/// fake task executor and a simulated clock: the whole protocol runs end to
+/// end (handshake, credit-gated rows, checkpoints, merges, evaluation) with
+/// no sockets, and a worker can be cut off at a chosen point.
+private final class SimulatedCluster {
+    struct Row { var line: UInt64; var partition: Int; var test: Bool; var record: String }
+
+    final class FakeWorker {
+        let engine: WorkerEngine
+        let address: PeerAddress
+        var alive = true
+        var inbox: [[Data]] = []
+        var tasks: [UInt64: (assignment: WireTaskAssignment, rows: Int, train: Int, nextTree: Int, ended: Bool)] = [:]
+        var reconnectAt: Double?
+
+        init(_ id: String, address: UInt8, pid: UInt32) {
+            engine = WorkerEngine(identity: .init(workerID: id, host: "host-\(id)", pid: pid, cores: 2, memoryLimit: 512 << 20))
+            self.address = PeerAddress([address])
+        }
+    }
+
+    let store: JobStore
+    let coordinator: CoordinatorEngine
+    var workers: [FakeWorker] = []
+    var toCoordinator: [(PeerAddress, [Data])] = []
+    var rows: [Row]
+    var cursor: [UInt64: Int] = [:]  // per streamed attempt: index into its partition's rows
+    var now = 0.0
+    var logs: [String] = []
+    var failure: String?
+
+    init(partitions: Int, trees: Int, rows count: Int) throws {
+        store = try JobStore()
+        try store.createJob(JobSpec(jobID: "sim", dataFiles: ["sim.csv"], parameters: Data([1]), seed: 7, partitions: partitions,
+                                    testFraction: 0.2, trees: trees, maxAttempts: 3), now: 0)
+        var config = CoordinatorEngine.Configuration()
+        config.leaseDuration = 20
+        var session: UInt64 = 1000
+        coordinator = try CoordinatorEngine(store: store, schema: WireSamples.schema(), configuration: config,
+                                            makeSessionID: { session += 1; return session })
+        rows = (0..<count).map { i in
+            Row(line: UInt64(i + 2), partition: i % partitions, test: i % 5 == 0, record: "\(i),\(i * 2),\(i % 2 == 0 ? "a" : "b")")
+        }
+    }
+
+    func add(_ id: String, address: UInt8, pid: UInt32) {
+        let w = FakeWorker(id, address: address, pid: pid)
+        workers.append(w)
+        handle(w, w.engine.connected(at: now))
+    }
+
+    private func handle(_ w: FakeWorker, _ outputs: [WorkerOutput]) {
+        for o in outputs {
+            switch o {
+            case .send(let m):
+                if w.alive, let f = try? m.encodeFrames() { toCoordinator.append((w.address, f)) }
+            case .run(let a):
+                w.tasks[a.attemptID] = (a, 0, 0, Int(a.trees.first), a.source != .streamed)
+            case .rows(let b, let payload):
+                w.tasks[b.attemptID]?.rows += b.recordLengths.count
+                let tests = (0..<b.recordLengths.count).filter { b.testMask[$0 / 8] & (1 << UInt8($0 % 8)) != 0 }.count
+                w.tasks[b.attemptID]?.train += b.recordLengths.count - tests
+                handle(w, w.engine.consumedRows(attemptID: b.attemptID, bytes: payload.count, at: now))
+            case .rowsEnd(let e):
+                w.tasks[e.attemptID]?.ended = true
+            case .cancel(let id, _):
+                w.tasks[id] = nil
+            case .reconnect(let after):
+                w.reconnectAt = now + after
+            case .log(_, let s):
+                logs.append("\(w.engine.identity.workerID): \(s)")
+            case .blobChunk, .exit:
+                break
+            }
+        }
+    }
+
+    /// One step of the fake executor: each task makes a little progress.
+    private func work(_ w: FakeWorker) {
+        for id in w.tasks.keys.sorted() {
+            guard let t = w.tasks[id], t.ended else { continue }
+            let a = t.assignment
+            switch a.kind {
+            case .extract:
+                var s = WireCheckpoint.ExtractStats()
+                s.rows = UInt64(t.rows); s.trainRows = UInt64(t.train); s.testRows = UInt64(t.rows - t.train)
+                s.classLabels = ["all"]; s.trainClassCounts = [s.trainRows]; s.testClassCounts = [s.testRows]
+                handle(w, w.engine.checkpointStats(attemptID: id, stats: s, blob: Data("stats \(a.partition) \(t.rows)".utf8), at: now))
+                handle(w, w.engine.done(attemptID: id, rows: UInt64(t.rows), peakRSS: 10 << 20, result: nil, elapsed: 0.1, at: now))
+                w.tasks[id] = nil
+            case .train:
+                if t.nextTree < Int(a.trees.end) {
+                    handle(w, w.engine.checkpointTrees(attemptID: id, firstTree: t.nextTree,
+                                                       trees: [Data("tree \(a.partition).\(t.nextTree) seed \(a.seed)".utf8)], at: now))
+                    w.tasks[id]?.nextTree += 1
+                } else {
+                    handle(w, w.engine.done(attemptID: id, rows: 0, peakRSS: 20 << 20, result: nil, elapsed: 0.1, at: now))
+                    w.tasks[id] = nil
+                }
+            case .evaluate:
+                handle(w, w.engine.done(attemptID: id, rows: 0, peakRSS: 20 << 20, result: Data("eval \(a.partition)".utf8),
+                                        elapsed: 0.1, at: now))
+                w.tasks[id] = nil
+            default:
+                break
+            }
+        }
+    }
+
+    /// The coordinator shell's part: stream rows under credit, merge when a stage needs it.
+    private func coordinatorShell(_ time: EngineTime) throws {
+        for (partition, attemptID) in coordinator.rowStreams {
+            let mine = rows.filter { $0.partition == partition }
+            var index = cursor[attemptID] ?? 0
+            while index < mine.count {
+                let chunk = Array(mine[index..<min(mine.count, index + 4)])
+                let payload = Data(chunk.map(\.record).joined().utf8)
+                guard coordinator.canSendRows(to: attemptID, bytes: payload.count) else { break }
+                var mask = Data(repeating: 0, count: (chunk.count + 7) / 8)
+                for (i, r) in chunk.enumerated() where r.test { mask[i / 8] |= 1 << UInt8(i % 8) }
+                route(coordinator.sendRows(to: attemptID, firstLine: chunk[0].line,
+                                           lineDeltas: zip(chunk.dropFirst(), chunk).map { UInt32($0.line - $1.line) },
+                                           recordLengths: chunk.map { UInt32($0.record.utf8.count) }, testMask: mask,
+                                           trainRows: chunk.filter { !$0.test }.count, payload: payload, at: time))
+                index += chunk.count
+            }
+            cursor[attemptID] = index
+            if index == mine.count { route(coordinator.endRows(to: attemptID, at: time)) }
+        }
+        let stage = try store.stage()
+        if stage == .merge && !coordinator.gates.extractorReady {
+            var stats = Data()
+            try store.forEachExtractStats { _, blob in stats.append(blob) }
+            coordinator.extractor = { var b = WireBlob(); b.inline = Data("extractor of \(stats.count) bytes".utf8); return b }()
+            coordinator.gates.extractorReady = true
+        } else if stage == .merge && !coordinator.gates.modelReady {
+            var forest = Data()
+            try store.forEachTree { _, _, tree in forest.append(tree) }
+            coordinator.model = coordinator.addBlob(forest, digest: Data(repeating: 3, count: 32))
+            coordinator.gates.modelReady = true
+        }
+    }
+
+    private func route(_ outputs: [CoordinatorOutput]) {
+        for o in outputs {
+            switch o {
+            case .send(let address, let m):
+                guard let w = workers.first(where: { $0.address == address }), w.alive, let f = try? m.encodeFrames() else { continue }
+                w.inbox.append(f)
+            case .log(_, let s):
+                logs.append("coordinator: \(s)")
+            case .jobFailed(let m):
+                failure = m
+            }
+        }
+    }
+
+    /// Advances the simulation by `dt` seconds.
+    func step(_ dt: Double = 0.1) throws {
+        now += dt
+        let time = EngineTime(monotonic: now, wall: 1_800_000_000 + now)
+        while !toCoordinator.isEmpty {
+            let (address, frames) = toCoordinator.removeFirst()
+            route(try coordinator.receive(from: address, frames: frames, at: time))
+        }
+        route(try coordinator.tick(at: time))
+        try coordinatorShell(time)
+        for w in workers where w.alive {
+            if let at = w.reconnectAt, now >= at {
+                w.reconnectAt = nil
+                handle(w, w.engine.connected(at: now))
+            }
+            let inbox = w.inbox
+            w.inbox = []
+            for f in inbox { handle(w, w.engine.receive(frames: f, at: now)) }
+            work(w)
+            handle(w, w.engine.tick(at: now))
+        }
+    }
+
+    func run(until condition: () throws -> Bool, limit: Double = 300) throws {
+        while try !condition() && now < limit { try step() }
+    }
+}
+
+@Suite struct SimulatedClusterTests {
+    @Test func jobCompletesEndToEnd() throws {
+        let sim = try SimulatedCluster(partitions: 3, trees: 7, rows: 200)
+        sim.add("w1", address: 1, pid: 101)
+        sim.add("w2", address: 2, pid: 102)
+        try sim.run { try sim.store.stage() == .save || sim.failure != nil }
+        #expect(sim.failure == nil)
+        #expect(try sim.store.stage() == .save)
+        let parts = try sim.store.partitions()
+        #expect(parts.map { ($0.trainRows ?? 0) + ($0.testRows ?? 0) }.reduce(0, +) == 200, "every row reached one partition")
+        #expect(parts.map { $0.testRows ?? 0 }.reduce(0, +) == 40)
+        #expect(try (0..<3).map { try sim.store.checkpointedTrees(partition: $0).count } == [3, 2, 2])
+        #expect(try sim.store.evaluationResults().count == 3)
+        #expect(try sim.store.events(kind: .staleDiscarded).isEmpty)
+        #expect(try sim.store.tasks().allSatisfy { $0.state == .done && $0.failures == 0 })
+        #expect(sim.now < 30, "finished in \(sim.now) simulated seconds")
+    }
+
+    /// Cut a worker off in the middle of training (chosen from the store: as
+    /// soon as one of its trees is checkpointed). The job completes on the
+    /// other worker, resuming from the checkpoint, and the trees are the
+    /// same as without the failure.
+    @Test func workerCutOffMidTrainingIsRerunFromCheckpoint() throws {
+        let clean = try SimulatedCluster(partitions: 2, trees: 8, rows: 100)
+        clean.add("w1", address: 1, pid: 101)
+        clean.add("w2", address: 2, pid: 102)
+        try clean.run { try clean.store.stage() == .save }
+        var cleanTrees: [String] = []
+        try clean.store.forEachTree { p, i, t in cleanTrees.append("\(p).\(i)=\(String(decoding: t, as: UTF8.self))") }
+
+        let sim = try SimulatedCluster(partitions: 2, trees: 8, rows: 100)
+        sim.add("w1", address: 1, pid: 101)
+        sim.add("w2", address: 2, pid: 102)
+        var victim: String?
+        try sim.run {
+            let checkpointed = try sim.store.events(kind: .checkpoint).filter { $0.task?.kind == .train }
+            victim = checkpointed.first?.workerID
+            return victim != nil
+        }
+        let cut = try #require(sim.workers.first { $0.engine.identity.workerID == victim })
+        cut.alive = false
+        let cutAt = sim.now
+        try sim.run { try sim.store.stage() == .save || sim.failure != nil }
+        #expect(sim.failure == nil)
+        var trees: [String] = []
+        try sim.store.forEachTree { p, i, t in trees.append("\(p).\(i)=\(String(decoding: t, as: UTF8.self))") }
+        #expect(trees == cleanTrees)
+        let lost = try sim.store.events(kind: .attemptLost)
+        #expect(lost.count == 1 && lost.first?.workerID == victim)
+        if ProcessInfo.processInfo.environment["SIM_LOG"] != nil { print(sim.logs.joined(separator: "\n")) }
+        #expect(sim.logs.contains { $0.contains("resumed at tree") && $0.contains("rows streamed again") })
+        let detectedAt = try #require(lost.first?.at) - 1_800_000_000
+        #expect(detectedAt - cutAt >= 5 - 0.2 && detectedAt - cutAt <= 6.5, "detected within the 5 s window (\(detectedAt - cutAt) s)")
+
+        // the victim heals and delivers a stale result: discarded, recorded
+        cut.alive = true
+        let staleAttempt = try #require(lost.first?.attemptID)
+        var c = WireCheckpoint(); c.taskID = 1; c.attemptID = staleAttempt
+        var t = WireCheckpoint.Trees(); t.firstTree = 0; t.treeLengths = [5]; c.trees = t
+        sim.toCoordinator.append((cut.address, try WireMessage(.checkpoint(c), payload: Data("stale".utf8), seq: 999, session: 1).encodeFrames()))
+        try sim.step()
+        #expect(try sim.store.events(kind: .staleDiscarded).map(\.attemptID) == [staleAttempt])
+        var after: [String] = []
+        try sim.store.forEachTree { p, i, t in after.append("\(p).\(i)=\(String(decoding: t, as: UTF8.self))") }
+        #expect(after == cleanTrees)
+    }
+}
