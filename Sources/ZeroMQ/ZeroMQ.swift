@@ -1,1 +1,0 @@
-// The ZeroMQ module. See docs/architecture.md.
