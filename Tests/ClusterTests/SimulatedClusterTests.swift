@@ -137,7 +137,8 @@ private final class SimulatedCluster {
             try store.forEachExtractStats { _, blob in stats.append(blob) }
             coordinator.extractor = { var b = WireBlob(); b.inline = Data("extractor of \(stats.count) bytes".utf8); return b }()
             coordinator.gates.extractorReady = true
-        } else if stage == .merge && !coordinator.gates.modelReady {
+        } else if stage == .merge && !coordinator.gates.modelReady,
+                  try store.tasks().allSatisfy({ $0.name.kind != .train || $0.state == .done }) {
             var forest = Data()
             try store.forEachTree { _, _, tree in forest.append(tree) }
             coordinator.model = coordinator.addBlob(forest, digest: Data(repeating: 3, count: 32))

@@ -558,6 +558,14 @@ public final class CoordinatorEngine {
             }
             a.model = model
         }
+        // Never send what a worker would reject (e.g. an empty model blob): check before leasing.
+        a.attemptID = UInt64.max
+        do {
+            try MessageValidator(limits: configuration.limits).validate(WireMessage(.assignment(a)), direction: .toWorker)
+        } catch {
+            out.append(.log(.error, "cannot assign \(d.task): the assignment would be invalid: \(error)"))
+            return
+        }
         let attemptID = try store.beginAttempt(d.task, workerID: d.workerID, leaseDeadline: time.wall + configuration.leaseDuration,
                                                firstTree: d.firstTree, now: time.wall)
         a.attemptID = attemptID
