@@ -24,7 +24,7 @@ private final class SimulatedCluster {
     }
 
     let store: JobStore
-    let coordinator: CoordinatorEngine
+    var coordinator: CoordinatorEngine
     var workers: [FakeWorker] = []
     var toCoordinator: [(PeerAddress, [Data])] = []
     var rows: [Row]
@@ -33,17 +33,34 @@ private final class SimulatedCluster {
     var logs: [String] = []
     var failure: String?
 
-    init(partitions: Int, trees: Int, rows count: Int) throws {
-        store = try JobStore()
-        try store.createJob(JobSpec(jobID: "sim", dataFiles: ["sim.csv"], parameters: Data([1]), seed: 7, partitions: partitions,
+    init(partitions: Int, trees: Int, rows count: Int, store: JobStore? = nil) throws {
+        self.store = try store ?? JobStore()
+        try self.store.createJob(JobSpec(jobID: "sim", dataFiles: ["sim.csv"], parameters: Data([1]), seed: 7, partitions: partitions,
                                     testFraction: 0.2, trees: trees, maxAttempts: 3), now: 0)
         var config = CoordinatorEngine.Configuration()
         config.leaseDuration = 20
         var session: UInt64 = 1000
-        coordinator = try CoordinatorEngine(store: store, schema: WireSamples.schema(), configuration: config,
+        coordinator = try CoordinatorEngine(store: self.store, schema: WireSamples.schema(), configuration: config,
                                             makeSessionID: { session += 1; return session })
         rows = (0..<count).map { i in
             Row(line: UInt64(i + 2), partition: i % partitions, test: i % 5 == 0, record: "\(i),\(i * 2),\(i % 2 == 0 ? "a" : "b")")
+        }
+    }
+
+    /// Kills the coordinator (all its in-memory state) and starts a new one
+    /// on the same store, as `--resume` does.
+    func restartCoordinator() throws {
+        toCoordinator.removeAll()
+        cursor.removeAll()
+        _ = try store.abandonActiveAttempts(reason: "coordinator restarted", now: 1_800_000_000 + now)
+        var config = CoordinatorEngine.Configuration()
+        config.leaseDuration = 20
+        var session: UInt64 = 5000
+        coordinator = try CoordinatorEngine(store: store, schema: WireSamples.schema(), configuration: config,
+                                            makeSessionID: { session += 1; return session })
+        if try store.partitions().allSatisfy({ $0.trainRows != nil }) && store.stage() != .extract {
+            coordinator.extractor = { var b = WireBlob(); b.inline = Data("extractor (from the store)".utf8); return b }()
+            coordinator.gates.extractorReady = true
         }
     }
 
@@ -204,6 +221,46 @@ private final class SimulatedCluster {
         #expect(try sim.store.events(kind: .staleDiscarded).isEmpty)
         #expect(try sim.store.tasks().allSatisfy { $0.state == .done && $0.failures == 0 })
         #expect(sim.now < 30, "finished in \(sim.now) simulated seconds")
+    }
+
+    /// Kill the coordinator during training and resume from the store: the
+    /// job completes with the same trees, and checkpointed trees are not
+    /// trained again (the resumed attempts start after them).
+    @Test func coordinatorKilledDuringTrainingResumesFromTheStore() throws {
+        let clean = try SimulatedCluster(partitions: 2, trees: 8, rows: 100)
+        clean.add("w1", address: 1, pid: 101)
+        clean.add("w2", address: 2, pid: 102)
+        try clean.run { try clean.store.stage() == .save }
+        var cleanTrees: [String] = []
+        try clean.store.forEachTree { p, i, t in cleanTrees.append("\(p).\(i)=\(String(decoding: t, as: UTF8.self))") }
+
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("resume-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.appendingPathComponent("job.sqlite").path
+        let sim = try SimulatedCluster(partitions: 2, trees: 8, rows: 100, store: try JobStore(path: path))
+        sim.add("w1", address: 1, pid: 101)
+        sim.add("w2", address: 2, pid: 102)
+        try sim.run { try (0..<2).allSatisfy { try sim.store.checkpointedTrees(partition: $0).count >= 2 } }
+        let before = try (0..<2).map { try sim.store.checkpointedTrees(partition: $0).count }
+        #expect(before.contains { $0 < 4 }, "killed while training (\(before))")
+        try sim.restartCoordinator()
+        try sim.run { try sim.store.stage() == .save || sim.failure != nil }
+        #expect(sim.failure == nil)
+        var trees: [String] = []
+        try sim.store.forEachTree { p, i, t in trees.append("\(p).\(i)=\(String(decoding: t, as: UTF8.self))") }
+        #expect(trees == cleanTrees)
+        for p in 0..<2 {
+            let attempts = try sim.store.attempts(of: TaskName(.train, p))
+            #expect(attempts.first?.outcome == .abandoned || attempts.first?.outcome == .done)
+            if let resumed = attempts.last, attempts.count > 1 {
+                #expect(resumed.firstTree.map { $0 >= before[p] } == true, "p\(p) resumed at \(String(describing: resumed.firstTree)), \(before[p]) were checkpointed")
+            }
+            #expect(try sim.store.task(TaskName(.train, p)).failures == 0, "a coordinator restart costs no retry")
+        }
+        #expect(try (0..<2).contains { try sim.store.attempts(of: TaskName(.train, $0)).count > 1 }, "a train task was resumed")
+        #expect(try sim.store.events(kind: .resumed).count == 1)
+        #expect(try sim.store.tasks().filter { $0.name.kind == .extract }.allSatisfy { $0.state == .done }, "extraction is not redone")
     }
 
     /// Cut a worker off in the middle of training (chosen from the store: as
