@@ -183,6 +183,49 @@ private final class LogSink: @unchecked Sendable {
         try server.stop()
     }
 
+    @Test func curveAdmitsOnlyAllowedWorkers() throws {
+        let context = try Context()
+        let store = try JobStore()
+        try store.createJob(JobSpec(jobID: "curve-job", dataFiles: ["synthetic"], parameters: Data([1]), seed: 9,
+                                    partitions: 2, testFraction: 0.2, trees: 4, maxAttempts: 3), now: 0)
+        let serverKeys = try CurveKeyPair.generate()
+        let allowed = try CurveKeyPair.generate()
+        let stranger = try CurveKeyPair.generate()
+        var options = CoordinatorServer.Options()
+        options.engine.heartbeatInterval = 0.2
+        options.engine.liveness = 10
+        options.curve = (serverKeys.secretKey, [allowed.publicKey])
+        let logs = LogSink()
+        let server = try CoordinatorServer(
+            context: context, bind: "tcp://127.0.0.1:*", store: store, schema: WireSamples.schema(), options: options,
+            makeDriver: { TestDriver(store: store, partitions: 2, rows: 100) },
+            onOutput: { if case .log(_, let line) = $0 { logs.append(line) } })
+        var clients: [(WorkerClient, FakeExecutor)] = []
+        for (i, keys) in [(1, allowed), (2, stranger), (3, nil)] as [(Int, CurveKeyPair?)] {
+            let executor = FakeExecutor(treeDelay: 0.001)
+            var workerOptions = WorkerClient.Options()
+            workerOptions.curve = keys.map { ($0, serverKeys.publicKey) }
+            let identity = WorkerEngine.Identity(workerID: "w\(i)", host: "localhost", pid: UInt32(6000 + i), cores: 1,
+                                                 memoryLimit: 256 << 20)
+            let client = try WorkerClient(context: context, connect: server.endpoint, identity: identity, options: workerOptions,
+                                          handler: { executor.handle($0) })
+            executor.attach(client)
+            clients.append((client, executor))
+        }
+        let finished = try waitUntil(30) { try store.stage() == .save }
+        #expect(finished, "log:\n\(logs.all.joined(separator: "\n"))")
+        #expect(try store.workers().map(\.id) == ["w1"], "only the worker with an allowed key joined")
+        #expect(server.refusedConnections > 0)
+        #expect(logs.all.contains { $0.hasPrefix("refused a worker connection: refused CURVE client at 127.0.0.1, key \(stranger.publicKey.fingerprint)") })
+        server.send(.shutdown(reason: "done"))
+        #expect(waitUntil(5) { clients[0].0.isFinished })
+        for (client, executor) in clients {
+            executor.stop()
+            if !client.isFinished { try client.crash() }
+        }
+        try server.stop()
+    }
+
     @Test func crashedWorkerIsDetectedAndItsTrainingResumesElsewhere() throws {
         let (store, server, clients, logs) = try startCluster(partitions: 2, trees: 40, treeDelay: 0.03, workers: 2)
         // crash a worker as soon as the store shows one of its trees

@@ -28,6 +28,10 @@ public final class CoordinatorServer: Sendable {
         public var maxPollWait: Double = 0.05
         /// Minimum time between engine ticks, seconds.
         public var tickInterval: Double = 0.05
+        /// CURVE: the coordinator's secret key and the worker public keys
+        /// admitted (a ZAP handler refuses all others). Nil: no encryption
+        /// (only for loopback; the command line enforces that).
+        public var curve: (secretKey: CurveSecretKey, allowedWorkers: [CurvePublicKey])?
         public init() {}
     }
 
@@ -35,6 +39,7 @@ public final class CoordinatorServer: Sendable {
     public let endpoint: String
     private let thread: SocketThread
     private let mailbox: Mailbox<CoordinatorCommand>
+    private let authenticator: ZAPAuthenticator?
 
     /// Binds `bind` and starts the ROUTER thread; returns once bound (or throws the bind error).
     public init(context: Context, bind: String, store: JobStore, schema: WireCsvSchema, options: Options = Options(),
@@ -42,6 +47,13 @@ public final class CoordinatorServer: Sendable {
                 onOutput: @escaping @Sendable (CoordinatorOutput) -> Void) throws {
         let mailbox = try Mailbox<CoordinatorCommand>()
         self.mailbox = mailbox
+        if let curve = options.curve {
+            authenticator = try ZAPAuthenticator(context: context, allowedClientKeys: curve.allowedWorkers, onDecision: { decision in
+                if !decision.accepted { onOutput(.log(.warning, "refused a worker connection: \(decision)")) }
+            })
+        } else {
+            authenticator = nil
+        }
         let bound = LockedBox<Result<String, any Error>?>(nil)
         let ready = DispatchSemaphore(value: 0)
         thread = SocketThread(name: "coordinator-router") { thread in
@@ -50,6 +62,8 @@ public final class CoordinatorServer: Sendable {
                 router = try context.socket(.router)
                 try router.set(.routerMandatory, true)
                 try router.set(.maxMessageSize, Int64(options.engine.limits.maxFrameBytes))
+                try configureHeartbeats(router, options.engine.heartbeatInterval, options.engine.liveness)
+                if let curve = options.curve { try router.configureCurveServer(secretKey: curve.secretKey) }
                 try router.bind(bind)
                 bound.withLock { $0 = .success((try? router.lastEndpoint()) ?? bind) }
                 ready.signal()
@@ -79,7 +93,11 @@ public final class CoordinatorServer: Sendable {
         thread.requestStop()
         mailbox.close()
         try thread.join()
+        authenticator?.stop()
     }
+
+    /// Workers refused by the ZAP handler so far.
+    public var refusedConnections: Int { authenticator?.refusedCount ?? 0 }
 
     private static func loop(thread: SocketThread, router: Socket, mailbox: Mailbox<CoordinatorCommand>, store: JobStore,
                              schema: WireCsvSchema, options: Options, driver: (any CoordinatorDriver)?,

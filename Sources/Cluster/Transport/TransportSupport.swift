@@ -47,3 +47,12 @@ extension Duration {
         .nanoseconds(Int64(max(0, seconds) * 1e9))
     }
 }
+
+/// ZMTP heartbeats as well as ours, so libzmq tears down dead TCP connections:
+/// a PING every interval, the connection closed after `liveness` intervals without traffic.
+func configureHeartbeats(_ socket: Socket, _ interval: Double, _ liveness: Int) throws(ZMQError) {
+    let ms = Int32(clamping: Int((interval * 1000).rounded()))
+    try socket.set(.heartbeatInterval, ms)
+    try socket.set(.heartbeatTimeout, Int32(clamping: Int(ms) * max(1, liveness)))
+    try socket.set(.heartbeatTTL, Int32(clamping: Int(ms) * max(1, liveness)))
+}

@@ -25,6 +25,10 @@ public final class WorkerClient: Sendable {
     public struct Options: Sendable {
         public var engine = WorkerEngine.Configuration()
         public var maxPollWait: Double = 0.05
+        /// CURVE: this worker's key pair and the coordinator's public key.
+        public var curve: (keyPair: CurveKeyPair, coordinatorKey: CurvePublicKey)?
+        /// ZMTP heartbeat interval for the socket, seconds (the protocol's own come from `welcome`).
+        public var socketHeartbeat: Double = 1
         public init() {}
     }
 
@@ -100,6 +104,11 @@ public final class WorkerClient: Sendable {
                     reconnectAt = nil
                     let socket = try context.socket(.dealer)
                     try socket.set(.maxMessageSize, Int64(options.engine.limits.maxFrameBytes))
+                    try socket.set(.linger, 0)
+                    try configureHeartbeats(socket, options.socketHeartbeat, 5)
+                    if let curve = options.curve {
+                        try socket.configureCurveClient(keyPair: curve.keyPair, serverKey: curve.coordinatorKey)
+                    }
                     try socket.connect(endpoint)
                     dealer = socket
                     perform(engine.connected(at: now))
