@@ -183,6 +183,50 @@ private final class LogSink: @unchecked Sendable {
         try server.stop()
     }
 
+    /// A rogue peer sends random bytes, truncated frames, absurd sizes and
+    /// out-of-order messages during a job: all dropped and logged, the job completes.
+    @Test func roguePeerCannotDisturbTheJob() throws {
+        let (store, server, clients, logs) = try startCluster(partitions: 2, trees: 4, treeDelay: 0.002, workers: 1)
+        #expect(try waitUntil(10) { try !store.workers().isEmpty }, "w1 joins first")
+        let context = try Context()
+        let rogue = try context.socket(.dealer)
+        try rogue.set(.linger, 0)
+        try rogue.connect(server.endpoint)
+        var rng = SplitMix64(seed: 99)
+        var sent = 0
+        for i in 0..<300 {
+            var frames: [[UInt8]]
+            switch i % 5 {
+            case 0: frames = [(0..<Int(rng.next() % 200)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }]
+            case 1: frames = [Array((try WireSamples.hello().encodeFrames())[0].prefix(5))]
+            case 2:
+                var m = WireSamples.rowBatch()
+                m.payload = Data(count: 3)
+                frames = try m.encodeFrames().map { Array($0) }
+            case 3: frames = try WireSamples.treesCheckpoint(attemptID: 1).encodeFrames().map { Array($0) }
+            default:
+                var hello = WireSamples.hello()
+                if case .hello(var h) = hello.body { h.workerID = "w1"; h.pid = 1; h.host = "evil"; hello.envelope.body = .hello(h) }
+                frames = try hello.encodeFrames().map { Array($0) }
+            }
+            if try rogue.send(ZeroMQ.Message(frames: frames), flags: .dontWait) { sent += 1 }
+        }
+        rogue.close()
+        let finished = try waitUntil(30) { try store.stage() == .save }
+        #expect(finished, "log:\n\(logs.all.joined(separator: "\n"))")
+        #expect(sent == 300)
+        #expect(try store.workers().map(\.id) == ["w1"])
+        #expect(try store.workers().first?.host == "localhost", "the impostor hello did not replace w1")
+        #expect(logs.all.filter { $0.hasPrefix("dropped") }.count >= 100)
+        #expect(logs.all.contains { $0.contains("rejected worker w1 from evil") })
+        server.send(.shutdown(reason: "done"))
+        for (client, executor, _) in clients {
+            #expect(waitUntil(5) { client.isFinished })
+            executor.stop()
+        }
+        try server.stop()
+    }
+
     @Test func curveAdmitsOnlyAllowedWorkers() throws {
         let context = try Context()
         let store = try JobStore()
