@@ -2,6 +2,15 @@ import Foundation
 import Testing
 @testable import Cluster
 
+private struct SimRows: RecordSource {
+    var records: [SourceRecord]
+    var index = 0
+    mutating func next() throws -> SourceRecord? {
+        defer { index += 1 }
+        return index < records.count ? records[index] : nil
+    }
+}
+
 /// A coordinator engine and worker engines wired together in memory, with a
 /// fake task executor and a simulated clock: the whole protocol runs end to
 /// end (handshake, credit-gated rows, checkpoints, merges, evaluation) with
@@ -28,7 +37,8 @@ private final class SimulatedCluster {
     var workers: [FakeWorker] = []
     var toCoordinator: [(PeerAddress, [Data])] = []
     var rows: [Row]
-    var cursor: [UInt64: Int] = [:]  // per streamed attempt: index into its partition's rows
+    var pass: RowPass?
+    var passes = 0
     var now = 0.0
     var logs: [String] = []
     var failure: String?
@@ -51,7 +61,7 @@ private final class SimulatedCluster {
     /// on the same store, as `--resume` does.
     func restartCoordinator() throws {
         toCoordinator.removeAll()
-        cursor.removeAll()
+        pass = nil
         _ = try store.abandonActiveAttempts(reason: "coordinator restarted", now: 1_800_000_000 + now)
         var config = CoordinatorEngine.Configuration()
         config.leaseDuration = 20
@@ -130,24 +140,15 @@ private final class SimulatedCluster {
 
     /// The coordinator shell's part: stream rows under credit, merge when a stage needs it.
     private func coordinatorShell(_ time: EngineTime) throws {
-        for (partition, attemptID) in coordinator.rowStreams {
-            let mine = rows.filter { $0.partition == partition }
-            var index = cursor[attemptID] ?? 0
-            while index < mine.count {
-                let chunk = Array(mine[index..<min(mine.count, index + 4)])
-                let payload = Data(chunk.map(\.record).joined().utf8)
-                guard coordinator.canSendRows(to: attemptID, bytes: payload.count) else { break }
-                var mask = Data(repeating: 0, count: (chunk.count + 7) / 8)
-                for (i, r) in chunk.enumerated() where r.test { mask[i / 8] |= 1 << UInt8(i % 8) }
-                route(coordinator.sendRows(to: attemptID, firstLine: chunk[0].line,
-                                           lineDeltas: zip(chunk.dropFirst(), chunk).map { UInt32($0.line - $1.line) },
-                                           recordLengths: chunk.map { UInt32($0.record.utf8.count) }, testMask: mask,
-                                           trainRows: chunk.filter { !$0.test }.count, payload: payload, at: time))
-                index += chunk.count
-            }
-            cursor[attemptID] = index
-            if index == mine.count { route(coordinator.endRows(to: attemptID, at: time)) }
+        // One pass over all rows feeds every open stream; streams opened later get the next pass.
+        if pass == nil || pass?.isFinished == true, !coordinator.rowStreams.isEmpty {
+            let source = SimRows(records: rows.map {
+                SourceRecord(line: $0.line, partition: $0.partition, isTest: $0.test, bytes: Data($0.record.utf8))
+            })
+            pass = RowPass(source: source, sink: coordinator, limits: .init(batchRows: 4, batchBytes: 1 << 20))
+            passes += 1
         }
+        if let pass { route(try pass.pump(into: coordinator, at: time)) }
         let stage = try store.stage()
         if stage == .merge && !coordinator.gates.extractorReady {
             var stats = Data()
@@ -221,6 +222,7 @@ private final class SimulatedCluster {
         #expect(try sim.store.events(kind: .staleDiscarded).isEmpty)
         #expect(try sim.store.tasks().allSatisfy { $0.state == .done && $0.failures == 0 })
         #expect(sim.now < 30, "finished in \(sim.now) simulated seconds")
+        #expect(sim.passes == 1, "the input was read once")
     }
 
     /// Kill the coordinator during training and resume from the store: the
