@@ -26,8 +26,8 @@ private final class SimulatedCluster {
         var tasks: [UInt64: (assignment: WireTaskAssignment, rows: Int, train: Int, nextTree: Int, ended: Bool)] = [:]
         var reconnectAt: Double?
 
-        init(_ id: String, address: UInt8, pid: UInt32) {
-            engine = WorkerEngine(identity: .init(workerID: id, host: "host-\(id)", pid: pid, cores: 2, memoryLimit: 512 << 20))
+        init(_ id: String, address: UInt8, pid: UInt32, memory: UInt64 = 512 << 20) {
+            engine = WorkerEngine(identity: .init(workerID: id, host: "host-\(id)", pid: pid, cores: 2, memoryLimit: memory))
             self.address = PeerAddress([address])
         }
     }
@@ -43,14 +43,14 @@ private final class SimulatedCluster {
     var logs: [String] = []
     var failure: String?
 
-    init(partitions: Int, trees: Int, rows count: Int, store: JobStore? = nil) throws {
+    init(partitions: Int, trees: Int, rows count: Int, store: JobStore? = nil, schema: WireCsvSchema = WireSamples.schema()) throws {
         self.store = try store ?? JobStore()
         try self.store.createJob(JobSpec(jobID: "sim", dataFiles: ["sim.csv"], parameters: Data([1]), seed: 7, partitions: partitions,
                                     testFraction: 0.2, trees: trees, maxAttempts: 3), now: 0)
         var config = CoordinatorEngine.Configuration()
         config.leaseDuration = 20
         var session: UInt64 = 1000
-        coordinator = try CoordinatorEngine(store: self.store, schema: WireSamples.schema(), configuration: config,
+        coordinator = try CoordinatorEngine(store: self.store, schema: schema, configuration: config,
                                             makeSessionID: { session += 1; return session })
         rows = (0..<count).map { i in
             Row(line: UInt64(i + 2), partition: i % partitions, test: i % 5 == 0, record: "\(i),\(i * 2),\(i % 2 == 0 ? "a" : "b")")
@@ -74,8 +74,8 @@ private final class SimulatedCluster {
         }
     }
 
-    func add(_ id: String, address: UInt8, pid: UInt32) {
-        let w = FakeWorker(id, address: address, pid: pid)
+    func add(_ id: String, address: UInt8, pid: UInt32, memory: UInt64 = 512 << 20) {
+        let w = FakeWorker(id, address: address, pid: pid, memory: memory)
         workers.append(w)
         handle(w, w.engine.connected(at: now))
     }
@@ -263,6 +263,27 @@ private final class SimulatedCluster {
         #expect(try (0..<2).contains { try sim.store.attempts(of: TaskName(.train, $0)).count > 1 }, "a train task was resumed")
         #expect(try sim.store.events(kind: .resumed).count == 1)
         #expect(try sim.store.tasks().filter { $0.name.kind == .extract }.allSatisfy { $0.state == .done }, "extraction is not redone")
+    }
+
+    /// A limit far too small for a partition's working set: every worker
+    /// refuses the train task with a clear message, retries are bounded, and
+    /// the job fails saying so — no hang, no OOM kill.
+    @Test func taskTooBigForTheLimitFailsTheJobClearly() throws {
+        var schema = WireSamples.schema()
+        schema.columnCount = 1001  // 1000 features: histograms alone exceed a 64 MiB worker's budget
+        schema.labelColumn = 1000
+        schema.headerRecord = Data()
+        let sim = try SimulatedCluster(partitions: 1, trees: 2, rows: 50, schema: schema)
+        sim.add("w1", address: 1, pid: 101, memory: 64 << 20)
+        sim.add("w2", address: 2, pid: 102, memory: 64 << 20)
+        try sim.run { sim.failure != nil }
+        let failure = try #require(sim.failure)
+        #expect(failure.hasPrefix("train/p0 failed 3 times: worker w"))
+        #expect(failure.contains("refused it: train/p0 needs ~"))
+        #expect(failure.contains("but this worker's memory limit is 64 MiB; use more partitions or a larger --memory-limit"))
+        #expect(try sim.store.stage() == .failed)
+        #expect(try sim.store.attempts(of: TaskName(.train, 0)).count == 3)
+        #expect(sim.now < 10, "fails fast (\(sim.now) s), no hang")
     }
 
     /// Cut a worker off in the middle of training (chosen from the store: as

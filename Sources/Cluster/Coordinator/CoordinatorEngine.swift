@@ -542,6 +542,8 @@ public final class CoordinatorEngine {
             a.extractor = extractor
             let p = partitions[d.task.partition]
             a.expectedRows = UInt64((p.trainRows ?? 0) + (p.testRows ?? 0))
+            a.expectedTrainRows = UInt64(p.trainRows ?? 0)
+            a.classes = UInt32(clamping: p.classLabels.count)
         }
         if d.task.kind == .train {
             var range = WireTreeRange()

@@ -875,6 +875,18 @@ public nonisolated struct WireTaskAssignment: @unchecked Sendable {
     set {_uniqueStorage()._initialRowCreditBatches = newValue}
   }
 
+  /// train rows of the partition, 0 when unknown (admission check)
+  public var expectedTrainRows: UInt64 {
+    get {_storage._expectedTrainRows}
+    set {_uniqueStorage()._expectedTrainRows = newValue}
+  }
+
+  /// classes in the job, 0 when unknown (admission check)
+  public var classes: UInt32 {
+    get {_storage._classes}
+    set {_uniqueStorage()._classes = newValue}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -2099,7 +2111,7 @@ nonisolated extension WireCsvSchema: SwiftProtobuf.Message, SwiftProtobuf._Messa
 
 nonisolated extension WireTaskAssignment: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".TaskAssignment"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}job_id\0\u{3}task_id\0\u{1}kind\0\u{1}partition\0\u{3}attempt_id\0\u{3}lease_ms\0\u{1}seed\0\u{1}parameters\0\u{1}schema\0\u{1}source\0\u{3}spill_attempt_id\0\u{3}expected_rows\0\u{1}trees\0\u{3}trees_in_partition\0\u{3}checkpoint_every\0\u{1}extractor\0\u{1}model\0\u{3}initial_row_credit_batches\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}job_id\0\u{3}task_id\0\u{1}kind\0\u{1}partition\0\u{3}attempt_id\0\u{3}lease_ms\0\u{1}seed\0\u{1}parameters\0\u{1}schema\0\u{1}source\0\u{3}spill_attempt_id\0\u{3}expected_rows\0\u{1}trees\0\u{3}trees_in_partition\0\u{3}checkpoint_every\0\u{1}extractor\0\u{1}model\0\u{3}initial_row_credit_batches\0\u{3}expected_train_rows\0\u{1}classes\0")
 
   fileprivate class _StorageClass {
     var _jobID: String = String()
@@ -2120,6 +2132,8 @@ nonisolated extension WireTaskAssignment: SwiftProtobuf.Message, SwiftProtobuf._
     var _extractor: WireBlob? = nil
     var _model: WireBlob? = nil
     var _initialRowCreditBatches: UInt32 = 0
+    var _expectedTrainRows: UInt64 = 0
+    var _classes: UInt32 = 0
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -2148,6 +2162,8 @@ nonisolated extension WireTaskAssignment: SwiftProtobuf.Message, SwiftProtobuf._
       _extractor = source._extractor
       _model = source._model
       _initialRowCreditBatches = source._initialRowCreditBatches
+      _expectedTrainRows = source._expectedTrainRows
+      _classes = source._classes
     }
   }
 
@@ -2184,6 +2200,8 @@ nonisolated extension WireTaskAssignment: SwiftProtobuf.Message, SwiftProtobuf._
         case 16: try { try decoder.decodeSingularMessageField(value: &_storage._extractor) }()
         case 17: try { try decoder.decodeSingularMessageField(value: &_storage._model) }()
         case 18: try { try decoder.decodeSingularUInt32Field(value: &_storage._initialRowCreditBatches) }()
+        case 19: try { try decoder.decodeSingularUInt64Field(value: &_storage._expectedTrainRows) }()
+        case 20: try { try decoder.decodeSingularUInt32Field(value: &_storage._classes) }()
         default: break
         }
       }
@@ -2250,6 +2268,12 @@ nonisolated extension WireTaskAssignment: SwiftProtobuf.Message, SwiftProtobuf._
       if _storage._initialRowCreditBatches != 0 {
         try visitor.visitSingularUInt32Field(value: _storage._initialRowCreditBatches, fieldNumber: 18)
       }
+      if _storage._expectedTrainRows != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._expectedTrainRows, fieldNumber: 19)
+      }
+      if _storage._classes != 0 {
+        try visitor.visitSingularUInt32Field(value: _storage._classes, fieldNumber: 20)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -2277,6 +2301,8 @@ nonisolated extension WireTaskAssignment: SwiftProtobuf.Message, SwiftProtobuf._
         if _storage._extractor != rhs_storage._extractor {return false}
         if _storage._model != rhs_storage._model {return false}
         if _storage._initialRowCreditBatches != rhs_storage._initialRowCreditBatches {return false}
+        if _storage._expectedTrainRows != rhs_storage._expectedTrainRows {return false}
+        if _storage._classes != rhs_storage._classes {return false}
         return true
       }
       if !storagesAreEqual {return false}

@@ -169,6 +169,20 @@ public final class WorkerEngine {
             state = .finished
             out.append(.exit(message: "coordinator rejected this worker: \(r.message)", failure: true))
         case .assignment(let a):
+            let verdict = TaskAdmission.check(a, memoryLimit: identity.memoryLimit, threads: Int(max(1, identity.cores)))
+            guard verdict.accepted else {
+                var f = WireTaskFailed()
+                f.taskID = a.taskID
+                f.attemptID = a.attemptID
+                f.reason = .memoryBudget
+                f.message = verdict.message ?? "does not fit the memory limit"
+                f.retryable = true
+                f.peakRssBytes = max(peakRSS, rss)
+                view.release(attemptID: a.attemptID)
+                send(.failed(f), at: now, into: &out)
+                out.append(.log(.warning, "refused attempt \(a.attemptID): \(f.message)"))
+                return out
+            }
             var p = WireProgress()
             p.taskID = a.taskID
             p.attemptID = a.attemptID
