@@ -56,6 +56,12 @@ import Testing
         do { let g = r.consumed(bytes: 10); #expect(g == .init(messages: 8, bytes: 1040)) }
     }
 
+    @Test func consumingMoreThanReceivedIsIgnored() throws {
+        var r = CreditWindow.Receiver(windowMessages: 2, windowBytes: 100)
+        do { let g = r.consumed(bytes: 10); #expect(g == nil) }
+        #expect(r.consumedMessages == 0)
+    }
+
     @Test func regrantOnBytesWhenMessagesAreLarge() throws {
         var r = CreditWindow.Receiver(windowMessages: 100, windowBytes: 1000)
         try r.received(bytes: 600)

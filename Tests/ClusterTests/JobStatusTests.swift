@@ -18,8 +18,8 @@ import Testing
         _ = try s.attemptRunning(t, now: 4)
         _ = try s.saveTrees(t, firstTree: 0, trees: [Data([1]), Data([2])], now: 5)
         try s.failAttempt(t, outcome: .lost, reason: "worker w2 (pid 4121) was killed by signal 9", peakRSS: nil, now: 6)
-        try s.stageStarted(.extract, now: 0)
-        try s.stageEnded(.extract, rows: 100, now: 2)
+        try s.stepStarted("extract", now: 0)
+        try s.stepEnded("extract", rows: 100, now: 2)
         try s.setMetric("accuracy", 0.95)
         return s
     }
@@ -31,7 +31,7 @@ import Testing
         #expect(text.contains("  extract/p0     done         attempts 1, on w2"))
         #expect(text.contains("  train/p1       lost         attempts 1, on w2, trees 2/5 (last failure: worker w2 (pid 4121) was killed by signal 9)"))
         #expect(text.contains("  w2 node-b pid 4121 connected, RSS 300 MiB of 512 MiB, peak 498 MiB, last heartbeat 5.0 s ago"))
-        #expect(text.contains("  extract   2.00 s, 100 rows, 50 rows/s"))
+        #expect(text.contains("  extract           2.00 s, 100 rows, 50 rows/s"))
         #expect(text.contains("  accuracy: 0.95"))
     }
 

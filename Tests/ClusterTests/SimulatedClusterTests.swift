@@ -223,6 +223,10 @@ private final class SimulatedCluster {
         #expect(try sim.store.tasks().allSatisfy { $0.state == .done && $0.failures == 0 })
         #expect(sim.now < 30, "finished in \(sim.now) simulated seconds")
         #expect(sim.passes == 1, "the input was read once")
+        let steps = try sim.store.stageTimings()
+        #expect(steps.map(\.step) == ["extract", "merge statistics", "train", "merge forests", "evaluate", "save"])
+        #expect(steps.first?.rows == 200)
+        #expect(steps.dropLast().allSatisfy { $0.endedAt != nil && $0.endedAt! >= $0.startedAt })
     }
 
     /// Kill the coordinator during training and resume from the store: the

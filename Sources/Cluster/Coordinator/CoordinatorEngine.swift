@@ -80,6 +80,7 @@ public final class CoordinatorEngine {
     private var readySince: [TaskName: MonotonicSeconds] = [:]
     private var makeSessionID: () -> UInt64
     public private(set) var finished = false
+    private var currentStep: String?
 
     public init(store: JobStore, schema: WireCsvSchema, configuration: Configuration = Configuration(),
                 makeSessionID: @escaping () -> UInt64 = { UInt64.random(in: 1...UInt64.max) }) throws {
@@ -500,7 +501,15 @@ public final class CoordinatorEngine {
             out += shutdown(reason: "job failed: \(failure)", at: time)
             return
         }
-        if try store.stage() != plan.stage, plan.stage != .failed {
+        let step = stepName(plan.stage)
+        if step != currentStep {
+            if let currentStep {
+                try store.stepEnded(currentStep, rows: currentStep == "extract" ? try rowsExtracted() : nil, now: time.wall)
+            }
+            try store.stepStarted(step, now: time.wall)
+            currentStep = step
+        }
+        if try store.stage() != plan.stage {
             try store.setStage(plan.stage, now: time.wall)
         }
         for name in plan.completeFromCheckpoints {
@@ -580,6 +589,18 @@ public final class CoordinatorEngine {
         readySince[d.task] = nil
         send(.assignment(a), to: address, at: time, into: &out)
         out.append(.log(.info, "\(d.note) [attempt \(attemptID)]"))
+    }
+
+    /// The timing step for a stage: the two merges are told apart.
+    private func stepName(_ stage: JobStage) -> String {
+        switch stage {
+        case .merge: gates.extractorReady ? "merge forests" : "merge statistics"
+        default: stage.rawValue
+        }
+    }
+
+    private func rowsExtracted() throws -> Int {
+        try store.partitions().reduce(0) { $0 + ($1.trainRows ?? 0) + ($1.testRows ?? 0) }
     }
 
     // MARK: Attempt endings

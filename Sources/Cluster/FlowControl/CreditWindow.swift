@@ -90,8 +90,9 @@ public enum CreditWindow {
 
         /// The application finished with a received message of `bytes`.
         /// Returns a new grant to send when half the window has been consumed since the last one.
+        /// Ignored (nil) when nothing is outstanding.
         public mutating func consumed(bytes: Int) -> Grant? {
-            precondition(consumedMessages < receivedMessages, "consumed more messages than received")
+            guard consumedMessages < receivedMessages else { return nil }
             consumedMessages += 1
             consumedBytes += UInt64(bytes)
             let next = Grant(messages: consumedMessages + windowMessages, bytes: consumedBytes + windowBytes)

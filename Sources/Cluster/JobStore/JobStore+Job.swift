@@ -139,26 +139,27 @@ extension JobStore {
         try read { db in try Data.fetchOne(db, sql: "SELECT data FROM artifacts WHERE name = ?", arguments: [name]) }
     }
 
-    public func stageStarted(_ stage: JobStage, now: Timestamp) throws {
+    /// A step started (the first start counts if called again).
+    public func stepStarted(_ step: String, now: Timestamp) throws {
         try write { db in
             try db.execute(sql: "INSERT OR IGNORE INTO stage_timings (stage, started_at) VALUES (?, ?)",
-                           arguments: [stage.rawValue, now])
+                           arguments: [step, now])
         }
     }
 
-    public func stageEnded(_ stage: JobStage, rows: Int?, now: Timestamp) throws {
+    /// A step ended, having processed `rows` rows (if it reads rows).
+    public func stepEnded(_ step: String, rows: Int?, now: Timestamp) throws {
         try write { db in
-            try db.execute(sql: "UPDATE stage_timings SET ended_at = ?, rows = ? WHERE stage = ?",
-                           arguments: [now, rows, stage.rawValue])
+            try db.execute(sql: "UPDATE stage_timings SET ended_at = ?, rows = COALESCE(?, rows) WHERE stage = ?",
+                           arguments: [now, rows, step])
         }
     }
 
+    /// Step timings in the order the steps started.
     public func stageTimings() throws -> [StageTiming] {
         try read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM stage_timings ORDER BY started_at").compactMap { row in
-                JobStage(rawValue: row["stage"]).map {
-                    StageTiming(stage: $0, startedAt: row["started_at"], endedAt: row["ended_at"], rows: row["rows"])
-                }
+            try Row.fetchAll(db, sql: "SELECT * FROM stage_timings ORDER BY started_at, rowid").map { row in
+                StageTiming(step: row["stage"], startedAt: row["started_at"], endedAt: row["ended_at"], rows: row["rows"])
             }
         }
     }

@@ -144,9 +144,19 @@ public struct JobEvent: Sendable, Hashable {
     public var message: String
 }
 
+/// Wall time of one step of the job. `step` is a stage name, with the two
+/// merges told apart: "extract", "merge statistics", "train", "merge forests",
+/// "evaluate", "save".
 public struct StageTiming: Sendable, Hashable {
-    public var stage: JobStage
+    public var step: String
     public var startedAt: Timestamp
     public var endedAt: Timestamp?
     public var rows: Int?
+
+    public init(step: String, startedAt: Timestamp, endedAt: Timestamp?, rows: Int?) {
+        self.step = step
+        self.startedAt = startedAt
+        self.endedAt = endedAt
+        self.rows = rows
+    }
 }

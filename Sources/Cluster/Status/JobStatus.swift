@@ -76,7 +76,7 @@ public struct JobStatus: Sendable, Hashable, Codable {
                    rss: $0.rss, peakRSS: $0.peakRSS, lastHeartbeat: $0.lastHeartbeat)
         }
         let timings = try store.stageTimings().map { t in
-            Timing(stage: t.stage.rawValue, seconds: t.endedAt.map { $0 - t.startedAt }, rows: t.rows)
+            Timing(stage: t.step, seconds: t.endedAt.map { $0 - t.startedAt }, rows: t.rows)
         }
         return JobStatus(jobID: spec.jobID, stage: try store.stage()?.rawValue ?? "unknown", failure: try store.failure(),
                          partitions: spec.partitions, trees: spec.trees, tasks: tasks, workers: workers,
@@ -120,7 +120,7 @@ public struct JobStatus: Sendable, Hashable, Codable {
             lines.append("")
             lines.append("stages:")
             for t in timings {
-                var line = "  \(t.stage.padding(toLength: 9, withPad: " ", startingAt: 0)) "
+                var line = "  \(t.stage.padding(toLength: 17, withPad: " ", startingAt: 0)) "
                 line += t.seconds.map { String(format: "%.2f s", $0) } ?? "running"
                 if let rows = t.rows, let s = t.seconds, s > 0 { line += String(format: ", %d rows, %.0f rows/s", rows, Double(rows) / s) }
                 lines.append(line)
