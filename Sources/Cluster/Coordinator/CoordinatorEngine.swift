@@ -65,10 +65,13 @@ public final class CoordinatorEngine {
     public let schema: WireCsvSchema
     public var configuration: Configuration
     /// Whether the merged extractor / model exist; set by the shell after merging.
-    public var gates = Scheduler.Gates()
+    public var gates = Scheduler.Gates() { didSet { scheduleDirty = true } }
     /// The merged extractor and model as sent to workers (inline or by reference; see `addBlob`).
-    public var extractor: WireBlob?
-    public var model: WireBlob?
+    public var extractor: WireBlob? { didSet { scheduleDirty = true } }
+    public var model: WireBlob? { didSet { scheduleDirty = true } }
+    /// Scheduling runs when something changed, and at least every `heartbeatInterval` (locality waits).
+    private var scheduleDirty = true
+    private var lastSchedule = -Double.infinity
 
     private let scheduler: Scheduler
     private var detector: FailureDetector<String>
@@ -186,7 +189,10 @@ public final class CoordinatorEngine {
                 try store.completeAttempt(m.attemptID, peakRSS: m.peakRssBytes, result: m.hasResult_p ? message.payload : nil,
                                           now: time.wall)
             }
-            if outcome != nil {
+            if case .discarded(let reason)? = outcome {
+                out.append(.log(.warning, "done from \(workerID) for attempt \(m.attemptID) discarded: \(reason)"))
+                endAttempt(m.attemptID, on: address)
+            } else if outcome != nil {
                 if let name = peer.running[m.attemptID], name.kind == .extract {
                     peers[address]?.holds.insert(HeldKey(partition: name.partition, extractAttemptID: m.attemptID))
                 }
@@ -279,6 +285,7 @@ public final class CoordinatorEngine {
         }
         peers[address] = peer
         addressOf[hello.workerID] = address
+        scheduleDirty = true
         detector.joined(hello.workerID, now: time.monotonic)
         try store.workerJoined(WorkerRecord(id: hello.workerID, host: hello.host, pid: Int(hello.pid), cores: Int(hello.cores),
                                             memoryLimit: hello.memoryLimitBytes), now: time.wall)
@@ -324,7 +331,8 @@ public final class CoordinatorEngine {
                                          classLabels: s.classLabels,
                                          trainClassCounts: s.trainClassCounts.map { Int(clamping: $0) },
                                          testClassCounts: s.testClassCounts.map { Int(clamping: $0) })
-            guard try storeWrite(peer.workerID, &out, { try store.saveExtractCheckpoint(m.attemptID, stats: payload, counts: counts, now: time.wall) }) != nil
+            guard let outcome = try storeWrite(peer.workerID, &out, { try store.saveExtractCheckpoint(m.attemptID, stats: payload, counts: counts, now: time.wall) }),
+                  !outcome.isDiscarded
             else { return }
         case .trees(let t):
             var trees: [Data] = []
@@ -333,7 +341,8 @@ public final class CoordinatorEngine {
                 trees.append(payload.subdata(in: offset..<(offset + Int(length))))
                 offset += Int(length)
             }
-            guard try storeWrite(peer.workerID, &out, { try store.saveTrees(m.attemptID, firstTree: Int(t.firstTree), trees: trees, now: time.wall) }) != nil
+            guard let outcome = try storeWrite(peer.workerID, &out, { try store.saveTrees(m.attemptID, firstTree: Int(t.firstTree), trees: trees, now: time.wall) }),
+                  !outcome.isDiscarded
             else { return }
             ack.treesStored = UInt32(clamping: try store.checkpointedTrees(partition: name.partition).count)
         case nil:
@@ -373,7 +382,11 @@ public final class CoordinatorEngine {
         for (address, peer) in peers where time.monotonic - peer.lastSent >= configuration.heartbeatInterval {
             send(.heartbeat(WireHeartbeat()), to: address, at: time, into: &out)
         }
-        if !finished { try schedule(at: time, into: &out) }
+        if !finished && (scheduleDirty || time.monotonic - lastSchedule >= configuration.heartbeatInterval) {
+            scheduleDirty = false
+            lastSchedule = time.monotonic
+            try schedule(at: time, into: &out)
+        }
         return out
     }
 
@@ -628,6 +641,7 @@ public final class CoordinatorEngine {
     }
 
     private func endAttempt(_ attemptID: UInt64, on address: PeerAddress) {
+        scheduleDirty = true
         peers[address]?.session.release(attemptID: attemptID)
         peers[address]?.running[attemptID] = nil
         detector.released(attemptID: attemptID)
@@ -636,6 +650,7 @@ public final class CoordinatorEngine {
 
     private func removePeer(_ address: PeerAddress, endingEach: (UInt64) throws -> Void) throws {
         guard let peer = peers.removeValue(forKey: address) else { return }
+        scheduleDirty = true
         if addressOf[peer.workerID] == address { addressOf[peer.workerID] = nil }
         for attemptID in peer.running.keys.sorted() {
             try endingEach(attemptID)

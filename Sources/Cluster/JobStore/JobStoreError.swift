@@ -41,3 +41,11 @@ public enum AttemptWriteOutcome: Sendable, Hashable {
     /// dropped and an `staleDiscarded` event recorded.
     case discarded(reason: String)
 }
+
+extension AttemptWriteOutcome {
+    /// Whether the write was dropped as coming from a stale attempt.
+    public var isDiscarded: Bool {
+        if case .discarded = self { return true }
+        return false
+    }
+}
