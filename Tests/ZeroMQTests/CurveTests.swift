@@ -59,6 +59,7 @@ import Testing
 
         #expect(server.authenticator.acceptedCount == 1)
         #expect(server.authenticator.refusedCount == 0)
+        #expect(eventually { !server.decisions.current.isEmpty })
         let decision = try #require(server.decisions.current.first)
         #expect(decision.accepted)
         #expect(decision.mechanism == "CURVE")
@@ -76,7 +77,8 @@ import Testing
         try dealer.connect(server.endpoint)
         try dealer.send("let me in")
 
-        #expect(eventually { server.authenticator.refusedCount >= 1 }, "no refusal observed")
+        #expect(eventually { !server.decisions.current.isEmpty }, "no refusal observed")
+        #expect(server.authenticator.refusedCount >= 1)
         let refusal = try #require(server.decisions.current.first)
         #expect(!refusal.accepted)
         #expect(refusal.clientKey == stranger.publicKey)
@@ -114,6 +116,24 @@ import Testing
         #expect(try server.router.receive(timeout: .milliseconds(500)) == nil)
         #expect(try dealer.receive(timeout: .milliseconds(500)) == nil)
         #expect(server.authenticator.acceptedCount == 0)
+    }
+
+    @Test func authenticatorStopsAndTheContextTerminates() throws {
+        let thread = SocketThread(name: "zap-teardown") { _ in
+            let context = try Context()
+            let auth = try ZAPAuthenticator(context: context, allowedClientKeys: [])
+            auth.stop()
+            auth.stop()
+            context.terminate()  // would block forever if the ZAP socket were still open
+
+            let other = try Context()
+            let survivor = try ZAPAuthenticator(context: other, allowedClientKeys: [])
+            other.shutdown()      // the handler sees ETERM and closes its socket
+            other.terminate()
+            survivor.stop()
+        }
+        #expect(finishes(thread, within: .seconds(10)), "ZAP teardown hung")
+        try thread.join()
     }
 
     @Test func secondAuthenticatorInTheSameContextIsRejected() throws {

@@ -68,11 +68,11 @@ import Testing
         var message = Message()
         #expect(try pull.receive(into: &message, timeout: .seconds(5)))
         #expect(message.count == 1 && message.byteCount == 4096)
-        let capacity = message.storage.capacity
+        let capacity = message.capacity
         #expect(try pull.receive(into: &message, timeout: .seconds(5)))
         #expect(message.count == 2)
         #expect(message.string(at: 0) == "a" && message.string(at: 1) == "bc")
-        #expect(message.storage.capacity == capacity, "the smaller message reused the buffer")
+        #expect(message.capacity == capacity, "the smaller message reused the buffer")
     }
 
     @Test func receiveWithTimeoutReturnsInTime() throws {
@@ -152,5 +152,32 @@ import Testing
         // No peer: a PUSH socket cannot queue anything.
         try push.bind("tcp://127.0.0.1:*")
         #expect(try push.send("lost", flags: .dontWait) == false)
+    }
+}
+
+@Suite struct ZeroCopyReceiveTests {
+    struct Stop: Error {}
+
+    @Test func visitingFramesSeesEveryFrameInPlaceAndKeepsMessageBoundaries() throws {
+        let context = try Context()
+        let pull = try context.socket(.pull)
+        try pull.bind("inproc://visit")
+        let push = try context.socket(.push)
+        try push.connect("inproc://visit")
+        try push.send(frames: [bytes("one"), [UInt8](repeating: 7, count: 100_000), []])
+        try push.send(frames: [bytes("a"), bytes("b")])
+        try push.send("after")
+
+        var seen: [(Int, Int)] = []
+        #expect(try pull.receive(timeout: .seconds(5)) { frame, index in seen.append((index, frame.count)) })
+        #expect(seen.map(\.0) == [0, 1, 2])
+        #expect(seen.map(\.1) == [3, 100_000, 0])
+
+        // A throwing visitor still consumes the whole message.
+        #expect(throws: Stop.self) {
+            try pull.receive(timeout: .seconds(5)) { _, _ in throw Stop() }
+        }
+        #expect(try pull.receive(timeout: .seconds(5))?.string(at: 0) == "after")
+        #expect(try pull.receive(timeout: .milliseconds(50)) { _, _ in } == false)
     }
 }

@@ -77,4 +77,41 @@ import Testing
         router.close()
         context.terminate()
     }
+
+    /// A frozen peer (SIGSTOP: its TCP connection stays open but silent, like
+    /// a host cut off) is dropped by ZMTP heartbeats.
+    @Test func heartbeatsDropAFrozenPeer() throws {
+        let binary = Self.spacetimeBinary
+        try #require(FileManager.default.isExecutableFile(atPath: binary.path), "\(binary.path) not found")
+        let context = try Context()
+        let router = try context.socket(.router)
+        defer { router.close() }
+        try router.set(.heartbeatInterval, 100)
+        try router.set(.heartbeatTimeout, 400)
+        let monitor = try router.monitor([.accepted, .disconnected])
+        try router.bind("tcp://127.0.0.1:*")
+
+        let child = Process()
+        child.executableURL = binary
+        child.arguments = ["zmq-peer", "echo", "--connect", try router.lastEndpoint(), "--count", "1", "--idle-timeout", "60"]
+        var environment = ProcessInfo.processInfo.environment
+        environment["SWIFT_BACKTRACE"] = "enable=no"
+        child.environment = environment
+        child.standardOutput = FileHandle.nullDevice
+        try child.run()
+        defer {
+            kill(child.processIdentifier, SIGKILL)
+            child.waitUntilExit()
+        }
+
+        let hello = try #require(try router.receive(timeout: .seconds(30)), "no HELLO from the child")
+        #expect(hello.string(at: 1) == "HELLO")
+        #expect(try waitForEvent(monitor) { $0.kind == .accepted } != nil)
+        // Still connected while the child answers PINGs.
+        #expect(try waitForEvent(monitor, within: .seconds(1)) { $0.kind == .disconnected } == nil)
+
+        kill(child.processIdentifier, SIGSTOP)
+        let dropped = try waitForEvent(monitor, within: .seconds(15)) { $0.kind == .disconnected }
+        #expect(dropped != nil, "the heartbeat did not drop the frozen peer")
+    }
 }

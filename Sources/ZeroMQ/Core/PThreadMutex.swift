@@ -34,7 +34,7 @@ final class PThreadMutex: @unchecked Sendable {
 }
 
 /// A value protected by a ``PThreadMutex``.
-final class Locked<Value>: @unchecked Sendable {
+final class Locked<Value: Sendable>: @unchecked Sendable {
     // @unchecked: every access to `value` goes through `lock`.
     private let lock = PThreadMutex()
     private var value: Value

@@ -35,18 +35,6 @@ enum ZMQCall {
         }
     }
 
-    /// Calls `body` once; throws the failure, `EINTR` included.
-    @inline(__always) @usableFromInline
-    static func once(
-        _ operation: @autoclosure () -> String,
-        endpoint: @autoclosure () -> String? = nil,
-        _ body: () -> Int32
-    ) throws(ZMQError) -> Int32 {
-        let result = body()
-        if result != -1 { return result }
-        throw ZMQError(code: .init(rawValue: zmq_errno()), operation: operation(), endpoint: endpoint())
-    }
-
     /// Like ``retryingInterrupts(_:endpoint:_:)`` but returns `nil` for
     /// `EAGAIN` (would block / timed out) instead of throwing.
     @inline(__always) @usableFromInline

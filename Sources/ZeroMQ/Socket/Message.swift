@@ -14,15 +14,20 @@
 /// `Message` is a value (copy-on-write) and `Sendable`: a copy can be handed
 /// to another thread; the next receive then allocates a fresh buffer.
 public struct Message: Sendable, Hashable, RandomAccessCollection, CustomStringConvertible {
-    /// All frames' bytes, concatenated.
+    /// The frames' bytes, back to back, in `storage[0..<usedBytes]`; bytes
+    /// beyond are spare capacity kept initialised so reuse costs no work.
     @usableFromInline var storage: [UInt8]
-    /// End offset of each frame in `storage`.
+    /// End offset of each frame in `storage`; only the first `frameCount` are valid.
     @usableFromInline var ends: [Int]
+    @usableFromInline var usedBytes: Int
+    @usableFromInline var frameCount: Int
 
     /// An empty message (no frames).
     public init() {
         storage = []
         ends = []
+        usedBytes = 0
+        frameCount = 0
     }
 
     /// A message with the given frames.
@@ -42,13 +47,25 @@ public struct Message: Sendable, Hashable, RandomAccessCollection, CustomStringC
         for s in strings { append(s) }
     }
 
+    public static func == (lhs: Message, rhs: Message) -> Bool {
+        lhs.frameCount == rhs.frameCount
+            && lhs.ends[..<lhs.frameCount] == rhs.ends[..<rhs.frameCount]
+            && lhs.storage[..<lhs.usedBytes] == rhs.storage[..<rhs.usedBytes]
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(frameCount)
+        for end in ends[..<frameCount] { hasher.combine(end) }
+        storage.withUnsafeBytes { hasher.combine(bytes: UnsafeRawBufferPointer(rebasing: $0[..<usedBytes])) }
+    }
+
     // MARK: Collection of frames
 
     public typealias Index = Int
     public typealias Element = ArraySlice<UInt8>
 
     @inlinable public var startIndex: Int { 0 }
-    @inlinable public var endIndex: Int { ends.count }
+    @inlinable public var endIndex: Int { frameCount }
 
     /// The bytes of frame `index` (no copy; a slice of the message's buffer).
     @inlinable
@@ -59,14 +76,18 @@ public struct Message: Sendable, Hashable, RandomAccessCollection, CustomStringC
     /// The byte range of frame `index` in ``bytes``.
     @inlinable
     public func frameRange(_ index: Int) -> Range<Int> {
-        (index == 0 ? 0 : ends[index - 1])..<ends[index]
+        precondition(index >= 0 && index < frameCount, "frame index \(index) out of range 0..<\(frameCount)")
+        return (index == 0 ? 0 : ends[index - 1])..<ends[index]
     }
 
     /// The concatenated bytes of all frames.
-    @inlinable public var bytes: [UInt8] { storage }
+    @inlinable public var bytes: ArraySlice<UInt8> { storage[..<usedBytes] }
 
     /// Total size of all frames, in bytes.
-    @inlinable public var byteCount: Int { storage.count }
+    @inlinable public var byteCount: Int { usedBytes }
+
+    /// The number of bytes the message can hold before it must grow.
+    public var capacity: Int { storage.count }
 
     /// Calls `body` with frame `index`'s bytes (no copy, no allocation).
     @inlinable
@@ -84,46 +105,55 @@ public struct Message: Sendable, Hashable, RandomAccessCollection, CustomStringC
 
     // MARK: Building
 
-    /// Removes every frame, keeping the capacity for reuse.
+    /// Removes every frame, keeping the buffer for reuse (no work, no allocation).
     @inlinable
     public mutating func removeAll() {
-        storage.removeAll(keepingCapacity: true)
-        ends.removeAll(keepingCapacity: true)
+        usedBytes = 0
+        frameCount = 0
     }
 
     /// Appends a frame.
     @inlinable
     public mutating func append(_ frame: [UInt8]) {
-        storage.append(contentsOf: frame)
-        ends.append(storage.count)
+        frame.withUnsafeBytes { append($0) }
     }
 
     /// Appends a frame.
     @inlinable
     public mutating func append(_ frame: ArraySlice<UInt8>) {
-        storage.append(contentsOf: frame)
-        ends.append(storage.count)
+        frame.withUnsafeBytes { append($0) }
     }
 
     /// Appends a frame holding the UTF-8 bytes of `string`.
     @inlinable
     public mutating func append(_ string: String) {
-        storage.append(contentsOf: string.utf8)
-        ends.append(storage.count)
+        var string = string
+        string.withUTF8 { append(UnsafeRawBufferPointer($0)) }
     }
 
     /// Appends a frame copied from raw memory.
     @inlinable
     public mutating func append(_ frame: UnsafeRawBufferPointer) {
-        if frame.count > 0 {
-            storage.append(contentsOf: frame.assumingMemoryBound(to: UInt8.self))
+        let end = usedBytes + frame.count
+        if end > storage.count {
+            storage.append(contentsOf: repeatElement(0, count: Swift.max(end, 2 * storage.count) - storage.count))
         }
-        ends.append(storage.count)
+        if frame.count > 0 {
+            let start = usedBytes
+            storage.withUnsafeMutableBytes { ($0.baseAddress! + start).copyMemory(from: frame.baseAddress!, byteCount: frame.count) }
+        }
+        usedBytes = end
+        if frameCount < ends.count {
+            ends[frameCount] = end
+        } else {
+            ends.append(end)
+        }
+        frameCount += 1
     }
 
     /// Reserves room for `bytes` bytes in `frames` frames.
     public mutating func reserveCapacity(bytes: Int, frames: Int) {
-        storage.reserveCapacity(bytes)
+        if storage.count < bytes { storage.append(contentsOf: repeatElement(0, count: bytes - storage.count)) }
         ends.reserveCapacity(frames)
     }
 

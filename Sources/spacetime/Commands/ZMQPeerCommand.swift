@@ -87,6 +87,9 @@ extension ZMQPeerCommand {
         @Option(help: "Receive high-water mark in messages (libzmq's default is 1000).")
         var hwm: Int32 = 1000
 
+        @Flag(help: "Read frames in place (receive(visitingFrames:)) instead of copying into a reused Message.")
+        var zeroCopy = false
+
         func validate() throws {
             guard count >= 2 else { throw ValidationError("--count must be >= 2") }
             guard size >= 0 else { throw ValidationError("--size must be >= 0") }
@@ -99,20 +102,33 @@ extension ZMQPeerCommand {
             try pull.set(.receiveHighWaterMark, hwm)
             try pull.bind(bind)
             emit("ENDPOINT \(try pull.lastEndpoint())")
+            // Property-wrapper reads are slow (generic metadata look-ups): copy options out of the hot loop.
+            let zeroCopy = self.zeroCopy, size = self.size, count = self.count
             var message = Message()
-            try pull.receive(into: &message)
-            let clock = ContinuousClock()
-            let start = clock.now
-            for index in 1..<count {
-                try pull.receive(into: &message)
-                guard message.count == 1, message.byteCount == size else {
-                    throw ValidationError("message \(index): expected one \(size)-byte frame, got \(message)")
+            var frames = 0
+            var bytes = 0
+            func receiveOne(_ index: Int) throws {
+                if zeroCopy {
+                    frames = 0
+                    bytes = 0
+                    try pull.receive { frame, _ in frames += 1; bytes += frame.count }
+                } else {
+                    try pull.receive(into: &message)
+                    frames = message.count
+                    bytes = message.byteCount
+                }
+                guard frames == 1, bytes == size else {
+                    throw ValidationError("message \(index): expected one \(size)-byte frame, got \(frames) frames, \(bytes) bytes")
                 }
             }
+            try receiveOne(0)
+            let clock = ContinuousClock()
+            let start = clock.now
+            for index in 1..<count { try receiveOne(index) }
             let elapsed = start.duration(to: clock.now)
             let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
             let rate = Double(count - 1) / seconds
-            emit(String(format: "RESULT impl=swift size=%d count=%d seconds=%.4f msgs_per_s=%.0f mib_per_s=%.1f",
+            emit("RESULT impl=\(zeroCopy ? "swift-zero-copy" : "swift") " + String(format: "size=%ld count=%ld seconds=%.4f msgs_per_s=%.0f mib_per_s=%.1f",
                         size, count, seconds, rate, rate * Double(size) / 1_048_576))
         }
     }
@@ -147,6 +163,7 @@ extension ZMQPeerCommand {
             try push.set(.sendHighWaterMark, hwm)
             try push.set(.linger, -1)  // deliver everything before exiting
             try push.connect(connect)
+            let count = self.count
             let payload = [UInt8](repeating: 0x5A, count: size)
             try payload.withUnsafeBytes { buffer in
                 for _ in 0..<count { try push.send(buffer) }
