@@ -96,6 +96,15 @@ public final class CoordinatorServer: Sendable {
         authenticator?.stop()
     }
 
+    /// Whether the loop has ended (stopped, or failed: `wait` rethrows why,
+    /// e.g. a job store error).
+    public var isFinished: Bool { thread.isFinished }
+
+    /// Blocks until the loop ends; rethrows the error that ended it.
+    public func wait() throws {
+        try thread.join()
+    }
+
     /// Workers refused by the ZAP handler so far.
     public var refusedConnections: Int { authenticator?.refusedCount ?? 0 }
 

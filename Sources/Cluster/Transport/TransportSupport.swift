@@ -55,4 +55,5 @@ func configureHeartbeats(_ socket: Socket, _ interval: Double, _ liveness: Int) 
     try socket.set(.heartbeatInterval, ms)
     try socket.set(.heartbeatTimeout, Int32(clamping: Int(ms) * max(1, liveness)))
     try socket.set(.heartbeatTTL, Int32(clamping: Int(ms) * max(1, liveness)))
+    try socket.set(.tcpKeepAlive, 1)  // against NAT / firewall idle timeouts
 }
