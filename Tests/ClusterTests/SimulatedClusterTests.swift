@@ -290,6 +290,45 @@ private final class SimulatedCluster {
         #expect(sim.now < 10, "fails fast (\(sim.now) s), no hang")
     }
 
+    /// Issue 6's network cut: a worker host is cut off mid-training, declared
+    /// dead, and healed while the job still runs. Its late results from the
+    /// reassigned attempt are discarded (recorded in the store), it notices
+    /// its session is gone, rejoins, and gets new work; the trees are those
+    /// of a run without the cut.
+    @Test func cutOffWorkerHealsRejoinsAndItsStaleResultsAreDiscarded() throws {
+        let clean = try SimulatedCluster(partitions: 3, trees: 12, rows: 150)
+        clean.add("w1", address: 1, pid: 101)
+        clean.add("w2", address: 2, pid: 102)
+        try clean.run { try clean.store.stage() == .save }
+        var cleanTrees: [String] = []
+        try clean.store.forEachTree { p, i, t in cleanTrees.append("\(p).\(i)=\(String(decoding: t, as: UTF8.self))") }
+
+        let sim = try SimulatedCluster(partitions: 3, trees: 12, rows: 150)
+        sim.add("w1", address: 1, pid: 101)
+        sim.add("w2", address: 2, pid: 102)
+        try sim.run { try sim.store.events(kind: .checkpoint).contains { $0.task?.kind == .train && $0.workerID == "w1" } }
+        let victim = try #require(sim.workers.first { $0.engine.identity.workerID == "w1" })
+        victim.alive = false
+        try sim.run { try !sim.store.events(kind: .attemptLost).isEmpty }
+        let lostAttempt = try #require(sim.store.events(kind: .attemptLost).first?.attemptID)
+        let healedAt = sim.now
+        victim.alive = true
+        try sim.run { try sim.store.stage() == .save || sim.failure != nil }
+        #expect(sim.failure == nil)
+
+        var trees: [String] = []
+        try sim.store.forEachTree { p, i, t in trees.append("\(p).\(i)=\(String(decoding: t, as: UTF8.self))") }
+        #expect(trees == cleanTrees)
+        let stale = try sim.store.events(kind: .staleDiscarded)
+        #expect(!stale.isEmpty && stale.allSatisfy { $0.attemptID == lostAttempt && $0.workerID == "w1" })
+        #expect(try sim.store.events(kind: .workerJoined).filter { $0.workerID == "w1" }.count == 2, "w1 rejoined")
+        #expect(try sim.store.workers().first { $0.id == "w1" }?.state == .connected)
+        let newWork = try sim.store.tasks().flatMap { try sim.store.attempts(of: $0.name) }
+            .filter { $0.workerID == "w1" && $0.startedAt - 1_800_000_000 > healedAt }
+        #expect(!newWork.isEmpty, "w1 got new work after rejoining")
+        #expect(newWork.allSatisfy { $0.outcome == .done })
+    }
+
     /// Cut a worker off in the middle of training (chosen from the store: as
     /// soon as one of its trees is checkpointed). The job completes on the
     /// other worker, resuming from the checkpoint, and the trees are the
