@@ -383,6 +383,47 @@ private final class Harness {
         #expect(sent(out, to: w.address).contains { if case .shutdown = $0.body { true } else { false } })
     }
 
+    /// Seeded random and mutated frames from a joined worker and from
+    /// strangers, interleaved with a real job's traffic: the engine never
+    /// throws (no store error), never sends an invalid message, and the job
+    /// still gets its extract attempts done.
+    @Test func mutatedTrafficNeverBreaksTheEngine() throws {
+        let h = try Harness(partitions: 2, trees: 4)
+        var w = FakeWorker("w1", address: 1)
+        try h.join(&w, at: 0)
+        let extracts = assignments(try h.tick(at: t(0.1)))
+        #expect(extracts.count == 2)
+        var rng = SplitMix64(seed: 2024)
+        let seeds = try WireSamples.all().filter { $0.1 == .toCoordinator }.map { try $0.0.encodeFrames() }
+        var time = 0.2
+        for i in 0..<5_000 {
+            var frames = seeds[Int(rng.next() % UInt64(seeds.count))]
+            let f = Int(rng.next() % UInt64(frames.count))
+            if !frames[f].isEmpty {
+                for _ in 0...(rng.next() % 3) {
+                    let at = Int(rng.next() % UInt64(frames[f].count))
+                    frames[f][frames[f].startIndex + at] ^= UInt8(truncatingIfNeeded: rng.next() | 1)
+                }
+            }
+            // half from the real worker's address (its session and sequence are then usually wrong), half from strangers
+            let from = i % 2 == 0 ? w.address : PeerAddress([9, UInt8(i % 7)])
+            time += 0.001
+            _ = try h.receive(from: from, frames: frames, at: t(time))
+            if i % 500 == 0 { _ = try h.receive(from: w.address, frames: w.heartbeat(running: extracts), at: t(time)) }
+        }
+        // a stranger's (mutated but valid) hello may join as another worker — authentication is CURVE's job —
+        // but nobody displaced w1: its session still works below
+        #expect(h.engine.connectedWorkers.contains("w1"))
+        for a in extracts {
+            _ = try h.receive(from: w.address, frames: w.started(a), at: t(time + 0.1))
+            _ = try h.receive(from: w.address, frames: w.stats(a), at: t(time + 0.2))
+            _ = try h.receive(from: w.address, frames: w.done(a), at: t(time + 0.3))
+        }
+        #expect(try h.store.tasks().filter { $0.name.kind == .extract }.allSatisfy { $0.state == .done })
+        _ = try h.tick(at: t(time + 1))
+        #expect(try h.store.stage() == .merge)
+    }
+
     @Test func goodbyeAbandonsWithoutCountingAFailure() throws {
         let h = try Harness(partitions: 1, trees: 2)
         var w = FakeWorker("w1", address: 1)

@@ -125,7 +125,7 @@ public final class CoordinatorEngine {
             message = try WireMessage.decode(frames: frames, direction: .toCoordinator, limits: configuration.limits)
         } catch {
             let who = peers[address].map { "worker \($0.workerID) (\(address))" } ?? "\(address)"
-            if error.code == .versionMismatch, error.messageKind == "hello" {
+            if error.code == .versionMismatch, error.messageKind == "hello", peers[address] == nil {
                 var reject = WireReject()
                 reject.code = .protocolVersion
                 reject.message = "this coordinator speaks protocol version \(ProtocolVersion.current)"
