@@ -118,6 +118,47 @@ private func frames(_ m: WireMessage) -> [Data] { (try? m.encodeFrames()) ?? [] 
         #expect((try? WireMessage.decode(frames: frames(failed[0]), direction: .toCoordinator)) != nil)
     }
 
+    /// Seeded mutations of every coordinator-bound message kind: the worker
+    /// engine never runs a task from a corrupted assignment it cannot
+    /// validate, never exits, and every message it sends is valid.
+    @Test func mutatedTrafficNeverBreaksTheWorker() {
+        let w = WorkerEngine(identity: identity)
+        _ = w.connected(at: 0)
+        _ = w.receive(frames: welcome(session: 5), at: 0)
+        var rng = SplitMix64(seed: 77)
+        let seeds = WireSamples.all().filter { $0.1 == .toWorker && $0.0.kind != "welcome" && $0.0.kind != "reject" && $0.0.kind != "shutdown" }
+            .map { m -> [Data] in var x = m.0; x.envelope.session = 5; return frames(x) }
+        var seq: UInt64 = 1
+        for _ in 0..<5_000 {
+            var f = seeds[Int(rng.next() % UInt64(seeds.count))]
+            let i = Int(rng.next() % UInt64(f.count))
+            if !f[i].isEmpty && rng.next() % 4 != 0 {
+                let at = Int(rng.next() % UInt64(f[i].count))
+                f[i][f[i].startIndex + at] ^= UInt8(truncatingIfNeeded: rng.next() | 1)
+            }
+            // keep the sequence valid often enough that messages reach the session checks
+            if var env = try? WireEnvelope(serializedBytes: f[0]), rng.next() % 2 == 0 {
+                seq += 1
+                env.seq = seq
+                env.session = 5
+                if let data = try? env.serializedData() { f[0] = data }
+            }
+            for output in w.receive(frames: f, at: 1) {
+                switch output {
+                case .send(let m):
+                    #expect((try? WireMessage.decode(frames: frames(m), direction: .toCoordinator)) != nil, "invalid \(m.kind) sent")
+                case .run(let a):
+                    #expect((try? WireMessage.decode(frames: frames(WireMessage(.assignment(a))), direction: .toWorker)) != nil)
+                case .exit:
+                    Issue.record("worker exited on mutated input")
+                default:
+                    break
+                }
+            }
+        }
+        #expect(w.state == .ready)
+    }
+
     @Test func shutdownSaysGoodbyeAndExits() {
         let w = WorkerEngine(identity: identity)
         _ = w.connected(at: 0)
