@@ -424,6 +424,29 @@ private final class Harness {
         #expect(try h.store.stage() == .merge)
     }
 
+    @Test func artifactBlobsAreServedInChunksFromTheStore() throws {
+        let h = try Harness(partitions: 1, trees: 2)
+        var w = FakeWorker("w1", address: 1)
+        try h.join(&w, at: 0)
+        let model = Data((0..<10_000).map { UInt8(truncatingIfNeeded: $0 * 7) })
+        try h.store.putArtifact("model", model, now: 0)
+        let digest = Data(repeating: 5, count: 32)
+        let blob = try #require(try h.engine.addArtifactBlob("model", digest: digest))
+        #expect(blob.ref.size == 10_000)
+        #expect(try h.engine.addArtifactBlob("missing", digest: digest) == nil)
+        var fetched = Data()
+        while fetched.count < model.count {
+            var req = WireBlobRequest(); req.digest = digest; req.offset = UInt64(fetched.count); req.maxBytes = 3_000
+            let out = try h.receive(from: w.address, frames: w.frames(.blobRequest(req)), at: t(1))
+            guard let chunk = sent(out).first, case .blobChunk(let c) = chunk.body else { Issue.record("no chunk"); return }
+            #expect(c.offset == UInt64(fetched.count) && c.totalSize == 10_000)
+            fetched.append(chunk.payload ?? Data())
+        }
+        #expect(fetched == model)
+        var past = WireBlobRequest(); past.digest = digest; past.offset = 10_000; past.maxBytes = 10
+        #expect(sent(try h.receive(from: w.address, frames: w.frames(.blobRequest(past)), at: t(2))).isEmpty)
+    }
+
     @Test func goodbyeAbandonsWithoutCountingAFailure() throws {
         let h = try Harness(partitions: 1, trees: 2)
         var w = FakeWorker("w1", address: 1)

@@ -78,7 +78,17 @@ public final class CoordinatorEngine {
     private var peers: [PeerAddress: Peer] = [:]
     private var addressOf: [String: PeerAddress] = [:]
     private var streams: [UInt64: RowStream] = [:]
-    private var blobs: [Data: Data] = [:]
+    private enum BlobSource {
+        case memory(Data)
+        case artifact(String, size: Int)
+        var size: Int {
+            switch self {
+            case .memory(let d): d.count
+            case .artifact(_, let size): size
+            }
+        }
+    }
+    private var blobs: [Data: BlobSource] = [:]
     private var lastFailures: [TaskName: AttemptFailure] = [:]
     private var readySince: [TaskName: MonotonicSeconds] = [:]
     private var makeSessionID: () -> UInt64
@@ -104,12 +114,24 @@ public final class CoordinatorEngine {
     /// Connected workers' ids, sorted.
     public var connectedWorkers: [String] { peers.values.map(\.workerID).sorted() }
 
-    /// Registers a blob workers fetch by digest and returns the reference to put in assignments.
+    /// Registers an in-memory blob workers fetch by digest and returns the reference to put in assignments.
     public func addBlob(_ data: Data, digest: Data) -> WireBlob {
-        blobs[digest] = data
+        blobs[digest] = .memory(data)
+        return Self.reference(digest: digest, size: data.count)
+    }
+
+    /// Registers a job store artifact (e.g. "model") workers fetch by digest,
+    /// served chunk by chunk from the store so the coordinator never holds it.
+    public func addArtifactBlob(_ name: String, digest: Data) throws -> WireBlob? {
+        guard let size = try store.artifactSize(name) else { return nil }
+        blobs[digest] = .artifact(name, size: size)
+        return Self.reference(digest: digest, size: size)
+    }
+
+    private static func reference(digest: Data, size: Int) -> WireBlob {
         var ref = WireBlobRef()
         ref.digest = digest
-        ref.size = UInt64(data.count)
+        ref.size = UInt64(size)
         var blob = WireBlob()
         blob.ref = ref
         return blob
@@ -228,17 +250,22 @@ public final class CoordinatorEngine {
             try store.workerGone(workerID, state: .left, reason: m.reason.isEmpty ? "goodbye" : m.reason, now: time.wall)
             detector.left(workerID)
         case .blobRequest(let m):
-            guard let blob = blobs[m.digest], m.offset <= UInt64(blob.count) else {
+            guard let blob = blobs[m.digest], m.offset < UInt64(blob.size) else {
                 out.append(.log(.warning, "worker \(workerID) asked for an unknown blob or offset; dropped"))
                 return
             }
             let start = Int(m.offset)
-            let end = min(blob.count, start + min(Int(m.maxBytes), configuration.blobChunkBytes))
+            let length = min(blob.size - start, min(Int(m.maxBytes), configuration.blobChunkBytes))
+            let bytes: Data
+            switch blob {
+            case .memory(let data): bytes = data.subdata(in: start..<(start + length))
+            case .artifact(let name, _): bytes = try store.artifactChunk(name, offset: start, length: length) ?? Data()
+            }
             var chunk = WireBlobChunk()
             chunk.digest = m.digest
             chunk.offset = m.offset
-            chunk.totalSize = UInt64(blob.count)
-            send(.blobChunk(chunk), payload: blob.subdata(in: start..<end), to: address, at: time, into: &out)
+            chunk.totalSize = UInt64(blob.size)
+            send(.blobChunk(chunk), payload: bytes, to: address, at: time, into: &out)
         case .predictionBatch:
             out.append(.log(.warning, "worker \(workerID) sent predictions, but this job has no predict tasks; dropped"))
         case .hello:

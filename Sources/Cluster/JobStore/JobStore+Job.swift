@@ -135,6 +135,20 @@ extension JobStore {
         }
     }
 
+    /// The size of an artifact in bytes, without reading it.
+    public func artifactSize(_ name: String) throws -> Int? {
+        try read { db in try Int.fetchOne(db, sql: "SELECT length(data) FROM artifacts WHERE name = ?", arguments: [name]) }
+    }
+
+    /// Bytes `[offset, offset + length)` of an artifact (fewer at its end), read
+    /// without loading the whole blob: how workers' blob fetches are served.
+    public func artifactChunk(_ name: String, offset: Int, length: Int) throws -> Data? {
+        try read { db in
+            try Data.fetchOne(db, sql: "SELECT substr(data, ?, ?) FROM artifacts WHERE name = ?",
+                              arguments: [offset + 1, length, name])
+        }
+    }
+
     public func artifact(_ name: String) throws -> Data? {
         try read { db in try Data.fetchOne(db, sql: "SELECT data FROM artifacts WHERE name = ?", arguments: [name]) }
     }
