@@ -64,7 +64,8 @@ let package = Package(
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "DequeModule", package: "swift-collections"),
-            ]
+            ],
+            exclude: ["Protocol/spacetime_cluster.proto"]
         ),
         .executableTarget(
             name: "spacetime",

@@ -1,1 +1,0 @@
-// The Cluster module. See docs/architecture.md.

@@ -1,0 +1,33 @@
+import Foundation
+
+/// A peer's ZeroMQ routing id on the coordinator's ROUTER socket.
+public struct PeerAddress: Hashable, Sendable, CustomStringConvertible {
+    public var bytes: [UInt8]
+    public init(_ bytes: [UInt8]) { self.bytes = bytes }
+    public var description: String { "peer 0x" + bytes.map { String(format: "%02x", $0) }.joined() }
+}
+
+/// The current time on both clocks the coordinator uses: monotonic seconds
+/// for liveness and scheduling, wall-clock seconds for what the store records.
+public struct EngineTime: Sendable, Hashable {
+    public var monotonic: MonotonicSeconds
+    public var wall: Timestamp
+    public init(monotonic: MonotonicSeconds, wall: Timestamp) {
+        self.monotonic = monotonic
+        self.wall = wall
+    }
+}
+
+/// What the coordinator engine asks its I/O shell to do.
+public enum CoordinatorOutput: Sendable {
+    /// Send `message` to `peer` (stamped with the session's seq and session id already).
+    case send(PeerAddress, WireMessage)
+    /// Write a log line.
+    case log(CoordinatorLogLevel, String)
+    /// The job failed for good with this message (already recorded in the store).
+    case jobFailed(String)
+}
+
+public enum CoordinatorLogLevel: String, Sendable, Hashable {
+    case debug, info, warning, error
+}

@@ -1,0 +1,255 @@
+/// Decides which task runs next on which worker. Pure: it sees snapshots of
+/// the tasks, workers and partition locality and returns decisions; the
+/// coordinator applies them to the job store and the sockets.
+///
+/// Rules:
+/// - Stage barriers: extract → merge statistics → train → merge forests →
+///   evaluate. A stage's tasks are offered only when every task of the
+///   previous stage is done and the merged artifact exists.
+/// - Capacity: a worker runs several extract tasks at once (as many as its
+///   memory limit allows at `extractTaskBytes` each — one pass over the CSV
+///   then feeds all partitions), but one train or evaluate task at a time.
+/// - Locality: a train or evaluate task prefers the worker whose spill holds
+///   its partition; it runs elsewhere (rows streamed again) when that worker
+///   is gone, or after waiting `localityWait` seconds while it is busy.
+/// - Retries avoid workers where the task already failed while another
+///   worker could take it; after `maxAttempts` failures the job fails with
+///   `failureMessage`.
+/// - A train task starts at its first tree not checkpointed.
+public struct Scheduler: Sendable {
+    public struct Configuration: Sendable, Hashable {
+        public var maxAttempts: Int
+        /// Memory one extract task needs (parse buffers, sketches, spill blocks), bytes.
+        public var extractTaskBytes: UInt64
+        /// Resident memory of an idle worker, bytes.
+        public var workerBaselineBytes: UInt64
+        public var maxExtractTasksPerWorker: Int
+        /// Seconds a train/evaluate task waits for its partition's busy holder.
+        public var localityWait: Double
+
+        public init(maxAttempts: Int = 3, extractTaskBytes: UInt64 = 32 << 20, workerBaselineBytes: UInt64 = 48 << 20,
+                    maxExtractTasksPerWorker: Int = 64, localityWait: Double = 5) {
+            self.maxAttempts = max(1, maxAttempts)
+            self.extractTaskBytes = max(1, extractTaskBytes)
+            self.workerBaselineBytes = workerBaselineBytes
+            self.maxExtractTasksPerWorker = max(1, maxExtractTasksPerWorker)
+            self.localityWait = localityWait
+        }
+    }
+
+    public struct TaskView: Sendable, Hashable {
+        public var name: TaskName
+        public var state: TaskState
+        public var failures: Int
+        /// When the task last became schedulable.
+        public var readySince: MonotonicSeconds
+        /// Workers where earlier attempts failed or were lost.
+        public var failedOn: Set<String>
+        /// Train tasks: first tree not checkpointed, and the partition's share of trees.
+        public var firstMissingTree: Int
+        public var treesInPartition: Int
+
+        public init(name: TaskName, state: TaskState, failures: Int = 0, readySince: MonotonicSeconds = 0,
+                    failedOn: Set<String> = [], firstMissingTree: Int = 0, treesInPartition: Int = 0) {
+            self.name = name
+            self.state = state
+            self.failures = failures
+            self.readySince = readySince
+            self.failedOn = failedOn
+            self.firstMissingTree = firstMissingTree
+            self.treesInPartition = treesInPartition
+        }
+    }
+
+    public struct WorkerView: Sendable, Hashable {
+        public var id: String
+        public var memoryLimit: UInt64
+        /// Tasks with an active attempt on this worker.
+        public var running: [TaskName]
+        /// False while the worker is draining, suspected or refused recently.
+        public var accepting: Bool
+
+        public init(id: String, memoryLimit: UInt64, running: [TaskName] = [], accepting: Bool = true) {
+            self.id = id
+            self.memoryLimit = memoryLimit
+            self.running = running
+            self.accepting = accepting
+        }
+    }
+
+    /// Which worker's spill holds each partition (from its extract attempt).
+    public struct SpillHolder: Sendable, Hashable {
+        public var workerID: String
+        public var extractAttemptID: UInt64
+
+        public init(workerID: String, extractAttemptID: UInt64) {
+            self.workerID = workerID
+            self.extractAttemptID = extractAttemptID
+        }
+    }
+
+    /// Whether the coordinator has produced each stage's merged artifact.
+    public struct Gates: Sendable, Hashable {
+        public var extractorReady: Bool
+        public var modelReady: Bool
+
+        public init(extractorReady: Bool = false, modelReady: Bool = false) {
+            self.extractorReady = extractorReady
+            self.modelReady = modelReady
+        }
+    }
+
+    public enum RowSource: Sendable, Hashable {
+        case streamed
+        case localSpill(extractAttemptID: UInt64)
+    }
+
+    public struct Decision: Sendable, Hashable {
+        public var task: TaskName
+        public var workerID: String
+        public var source: RowSource
+        /// Train: the first tree to build.
+        public var firstTree: Int?
+        /// A line for the log, e.g. "train/p1 resumed at tree 7 of 13 on w3".
+        public var note: String
+    }
+
+    public struct Plan: Sendable, Hashable {
+        public var stage: JobStage
+        public var assignments: [Decision]
+        /// Train tasks whose trees are all checkpointed: complete them without a worker.
+        public var completeFromCheckpoints: [TaskName]
+        /// Set when the job has failed: the message to fail it with.
+        public var failure: String?
+    }
+
+    public var configuration: Configuration
+
+    public init(configuration: Configuration = Configuration()) {
+        self.configuration = configuration
+    }
+
+    /// The job's stage given its tasks and merged artifacts.
+    public func stage(tasks: [TaskView], gates: Gates) -> JobStage {
+        if tasks.contains(where: { $0.state == .failed }) { return .failed }
+        func allDone(_ kind: TaskKind) -> Bool { tasks.allSatisfy { $0.name.kind != kind || $0.state == .done } }
+        if !allDone(.extract) { return .extract }
+        if !gates.extractorReady { return .merge }
+        if !allDone(.train) { return .train }
+        if !gates.modelReady { return .merge }
+        if !allDone(.evaluate) { return .evaluate }
+        return .save
+    }
+
+    /// How many tasks of `kind` a worker with `memoryLimit` runs at once.
+    public func capacity(memoryLimit: UInt64, kind: TaskKind) -> Int {
+        guard kind == .extract else { return 1 }
+        let usable = memoryLimit > configuration.workerBaselineBytes ? memoryLimit - configuration.workerBaselineBytes : 0
+        return min(configuration.maxExtractTasksPerWorker, max(1, Int(usable / configuration.extractTaskBytes)))
+    }
+
+    /// The next assignments at `now`. `failures` maps a failed task to the
+    /// last attempt's failure, for the job's final message.
+    public func plan(tasks: [TaskView], workers: [WorkerView], holders: [Int: SpillHolder], gates: Gates,
+                     lastFailures: [TaskName: AttemptFailure] = [:], now: MonotonicSeconds) -> Plan {
+        let stage = stage(tasks: tasks, gates: gates)
+        if stage == .failed {
+            let failed = tasks.filter { $0.state == .failed }.sorted { $0.name.partition < $1.name.partition }
+            let messages = failed.map { failureMessage(task: $0.name, failures: $0.failures, last: lastFailures[$0.name]) }
+            return Plan(stage: .failed, assignments: [], completeFromCheckpoints: [], failure: messages.joined(separator: "; "))
+        }
+        let kind: TaskKind
+        switch stage {
+        case .extract: kind = .extract
+        case .train: kind = .train
+        case .evaluate: kind = .evaluate
+        default: return Plan(stage: stage, assignments: [], completeFromCheckpoints: [], failure: nil)
+        }
+
+        var pending = tasks.filter { $0.name.kind == kind && $0.state.isSchedulable }
+            .sorted { $0.name.partition < $1.name.partition }
+        var complete: [TaskName] = []
+        if kind == .train {
+            complete = pending.filter { $0.treesInPartition > 0 && $0.firstMissingTree >= $0.treesInPartition }.map(\.name)
+            pending.removeAll { complete.contains($0.name) }
+        }
+
+        let pool = workers.filter(\.accepting).sorted { $0.id < $1.id }
+        let accepting = Set(pool.map(\.id))
+        var free = pool.map { capacity(memoryLimit: $0.memoryLimit, kind: kind) - $0.running.count }
+        var busy = Set(pool.filter { !$0.running.isEmpty }.map(\.id))
+        var decisions: [Decision] = []
+
+        // Rounds over the workers, one task per worker per round, so work spreads evenly.
+        var progress = true
+        while progress && !pending.isEmpty {
+            progress = false
+            for w in pool.indices where free[w] > 0 && !pending.isEmpty {
+                let worker = pool[w]
+                guard let index = pick(for: worker.id, from: pending, holders: holders, accepting: accepting,
+                                       busy: busy, now: now) else { continue }
+                let task = pending.remove(at: index)
+                decisions.append(decision(task, on: worker.id, holders: holders))
+                free[w] -= 1
+                busy.insert(worker.id)
+                progress = true
+            }
+        }
+        return Plan(stage: stage, assignments: decisions, completeFromCheckpoints: complete, failure: nil)
+    }
+
+    /// The job's failure message for a task that used up its attempts.
+    public func failureMessage(task: TaskName, failures: Int, last: AttemptFailure?) -> String {
+        let times = failures == 1 ? "once" : "\(failures) times"
+        guard let last else { return "\(task) failed \(times)" }
+        if !last.retryable { return "\(task) failed: \(last)" }
+        return "\(task) failed \(times): \(last)"
+    }
+
+    private func pick(for workerID: String, from pending: [TaskView], holders: [Int: SpillHolder],
+                      accepting: Set<String>, busy: Set<String>, now: MonotonicSeconds) -> Int? {
+        // A task avoids workers where it failed, unless every accepting worker is one of them.
+        func allowed(_ t: TaskView) -> Bool {
+            !t.failedOn.contains(workerID) || accepting.isSubset(of: t.failedOn)
+        }
+        guard pending.first?.name.kind != .extract else {
+            return pending.firstIndex(where: allowed)
+        }
+        if let local = pending.firstIndex(where: { holders[$0.name.partition]?.workerID == workerID && allowed($0) }) {
+            return local
+        }
+        // No usable holder: none, gone, or the task already failed there.
+        if let orphan = pending.firstIndex(where: { t in
+            allowed(t) && holders[t.name.partition].map { !accepting.contains($0.workerID) || t.failedOn.contains($0.workerID) } ?? true
+        }) {
+            return orphan
+        }
+        return pending.firstIndex { t in
+            guard allowed(t), let holder = holders[t.name.partition] else { return false }
+            return busy.contains(holder.workerID) && now - t.readySince >= configuration.localityWait
+        }
+    }
+
+    private func decision(_ task: TaskView, on workerID: String, holders: [Int: SpillHolder]) -> Decision {
+        let name = task.name
+        var source = RowSource.streamed
+        if name.kind != .extract, let holder = holders[name.partition], holder.workerID == workerID {
+            source = .localSpill(extractAttemptID: holder.extractAttemptID)
+        }
+        let attempt = task.failures > 0 ? " (attempt \(task.failures + 1) of \(configuration.maxAttempts))" : ""
+        let rows: String
+        switch (name.kind, source) {
+        case (.extract, _): rows = ""
+        case (_, .localSpill): rows = ", rows from its spill"
+        case (_, .streamed): rows = ", rows streamed again"
+        }
+        if name.kind == .train {
+            let first = task.firstMissingTree
+            let what = first > 0 ? "\(name) resumed at tree \(first) of \(task.treesInPartition)" : "\(name) starts"
+            return Decision(task: name, workerID: workerID, source: source, firstTree: first,
+                            note: "\(what) on \(workerID)\(attempt)\(rows)")
+        }
+        return Decision(task: name, workerID: workerID, source: source, firstTree: nil,
+                        note: "\(name) on \(workerID)\(attempt)\(rows)")
+    }
+}

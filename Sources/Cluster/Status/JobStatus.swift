@@ -1,0 +1,136 @@
+import Foundation
+
+/// A snapshot of a job for `spacetime status JOBDIR [--json]`: stage, tasks
+/// with their attempts, workers with last heartbeat and RSS, checkpoints,
+/// stage timings and metrics. Read from the job store only (works while the
+/// coordinator runs, after it finished, or after it died).
+public struct JobStatus: Sendable, Hashable, Codable {
+    public struct Task: Sendable, Hashable, Codable {
+        public var name: String
+        public var state: String
+        public var attempts: Int
+        public var failures: Int
+        /// The worker of the current (or last) attempt.
+        public var worker: String?
+        /// Train tasks: trees checkpointed and the partition's share.
+        public var treesCheckpointed: Int?
+        public var trees: Int?
+        /// The last failure or loss reason.
+        public var lastReason: String?
+    }
+
+    public struct Worker: Sendable, Hashable, Codable {
+        public var id: String
+        public var host: String
+        public var pid: Int
+        public var state: String
+        public var memoryLimit: UInt64
+        public var rss: UInt64?
+        public var peakRSS: UInt64?
+        public var lastHeartbeat: Timestamp?
+    }
+
+    public struct Timing: Sendable, Hashable, Codable {
+        public var stage: String
+        public var seconds: Double?
+        public var rows: Int?
+    }
+
+    public var jobID: String
+    public var stage: String
+    public var failure: String?
+    public var partitions: Int
+    public var trees: Int
+    public var tasks: [Task]
+    public var workers: [Worker]
+    public var partitionsWithStatistics: Int
+    public var treesCheckpointed: Int
+    public var timings: [Timing]
+    public var metrics: [String: Double]
+
+    public static func load(from store: JobStore) throws -> JobStatus {
+        guard let spec = try store.jobSpec() else { throw JobStoreError(.noJob, "no job in this store", path: store.path) }
+        let partitions = try store.partitions()
+        var tasks: [Task] = []
+        var treesTotal = 0
+        var withStats = 0
+        for p in partitions {
+            let count = try store.checkpointedTrees(partition: p.partition).count
+            treesTotal += count
+            if try store.extractStats(partition: p.partition) != nil { withStats += 1 }
+        }
+        let order: [TaskKind: Int] = [.extract: 0, .train: 1, .evaluate: 2, .predict: 3]
+        for record in try store.tasks().sorted(by: { (order[$0.name.kind] ?? 9, $0.name.partition) < (order[$1.name.kind] ?? 9, $1.name.partition) }) {
+            let attempts = try store.attempts(of: record.name)
+            var task = Task(name: record.name.description, state: record.state.rawValue, attempts: attempts.count,
+                            failures: record.failures, worker: attempts.last?.workerID,
+                            lastReason: attempts.last(where: { $0.outcome == .failed || $0.outcome == .lost })?.reason)
+            if record.name.kind == .train {
+                task.trees = partitions[record.name.partition].trees
+                task.treesCheckpointed = try store.checkpointedTrees(partition: record.name.partition).count
+            }
+            tasks.append(task)
+        }
+        let workers = try store.workers().map {
+            Worker(id: $0.id, host: $0.host, pid: $0.pid, state: $0.state.rawValue, memoryLimit: $0.memoryLimit,
+                   rss: $0.rss, peakRSS: $0.peakRSS, lastHeartbeat: $0.lastHeartbeat)
+        }
+        let timings = try store.stageTimings().map { t in
+            Timing(stage: t.step, seconds: t.endedAt.map { $0 - t.startedAt }, rows: t.rows)
+        }
+        return JobStatus(jobID: spec.jobID, stage: try store.stage()?.rawValue ?? "unknown", failure: try store.failure(),
+                         partitions: spec.partitions, trees: spec.trees, tasks: tasks, workers: workers,
+                         partitionsWithStatistics: withStats, treesCheckpointed: treesTotal, timings: timings,
+                         metrics: try store.metrics())
+    }
+
+    /// Pretty-printed JSON with sorted keys (stable for scripts and diffs).
+    public func json() throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        return String(decoding: try encoder.encode(self), as: UTF8.self)
+    }
+
+    /// Human-readable report; `now` (seconds since 1970) ages the heartbeats.
+    public func render(now: Timestamp) -> String {
+        var lines: [String] = []
+        lines.append("job \(jobID): \(stage)" + (failure.map { " — \($0)" } ?? ""))
+        lines.append("partitions: \(partitions), statistics for \(partitionsWithStatistics); trees: \(treesCheckpointed) of \(trees) checkpointed")
+        lines.append("")
+        lines.append("tasks:")
+        for t in tasks {
+            var line = "  \(t.name.padding(toLength: 14, withPad: " ", startingAt: 0)) \(t.state.padding(toLength: 12, withPad: " ", startingAt: 0))"
+            line += " attempts \(t.attempts)"
+            if let w = t.worker { line += ", on \(w)" }
+            if let c = t.treesCheckpointed, let n = t.trees { line += ", trees \(c)/\(n)" }
+            if let r = t.lastReason { line += " (last failure: \(r))" }
+            lines.append(line)
+        }
+        lines.append("")
+        lines.append("workers:")
+        if workers.isEmpty { lines.append("  (none)") }
+        for w in workers {
+            var line = "  \(w.id) \(w.host) pid \(w.pid) \(w.state)"
+            if let rss = w.rss { line += ", RSS \(ByteCount(rss)) of \(ByteCount(w.memoryLimit))" } else { line += ", limit \(ByteCount(w.memoryLimit))" }
+            if let peak = w.peakRSS { line += ", peak \(ByteCount(peak))" }
+            if let hb = w.lastHeartbeat { line += ", last heartbeat \(String(format: "%.1f", max(0, now - hb))) s ago" }
+            lines.append(line)
+        }
+        if !timings.isEmpty {
+            lines.append("")
+            lines.append("stages:")
+            for t in timings {
+                var line = "  \(t.stage.padding(toLength: 17, withPad: " ", startingAt: 0)) "
+                line += t.seconds.map { String(format: "%.2f s", $0) } ?? "running"
+                if let rows = t.rows, let s = t.seconds, s > 0 { line += String(format: ", %d rows, %.0f rows/s", rows, Double(rows) / s) }
+                lines.append(line)
+            }
+        }
+        if !metrics.isEmpty {
+            lines.append("")
+            lines.append("metrics:")
+            for (name, value) in metrics.sorted(by: { $0.key < $1.key }) { lines.append("  \(name): \(value)") }
+        }
+        return lines.joined(separator: "\n")
+    }
+}

@@ -1,0 +1,181 @@
+import Foundation
+import ZeroMQ
+
+/// What the rest of the coordinator process asks the ROUTER thread to do.
+public enum CoordinatorCommand: Sendable {
+    case setExtractor(WireBlob)
+    case setModel(WireBlob)
+    /// Serve `data` to workers under `digest`.
+    case addBlob(Data, digest: Data)
+    /// The local launcher saw a worker process end.
+    case workerProcessEnded(workerID: String, signal: Int32?, status: Int32?)
+    case shutdown(reason: String)
+}
+
+/// Work the coordinator does on the ROUTER thread besides the protocol:
+/// streaming rows into `engine.rowStreams` and merging when a stage needs it.
+/// Created on that thread and used only there.
+public protocol CoordinatorDriver {
+    func drive(_ engine: CoordinatorEngine, at time: EngineTime) throws -> [CoordinatorOutput]
+}
+
+/// The coordinator's I/O shell: one thread with the ROUTER socket, a poller
+/// over it and a command mailbox, and a `CoordinatorEngine` doing the work.
+public final class CoordinatorServer: Sendable {
+    public struct Options: Sendable {
+        public var engine = CoordinatorEngine.Configuration()
+        /// Longest wait in one poll, seconds (bounds how late ticks can be).
+        public var maxPollWait: Double = 0.05
+        /// Minimum time between engine ticks, seconds.
+        public var tickInterval: Double = 0.05
+        /// CURVE: the coordinator's secret key and the worker public keys
+        /// admitted (a ZAP handler refuses all others). Nil: no encryption
+        /// (only for loopback; the command line enforces that).
+        public var curve: (secretKey: CurveSecretKey, allowedWorkers: [CurvePublicKey])?
+        public init() {}
+    }
+
+    /// The bound endpoint with wildcards resolved, e.g. `tcp://127.0.0.1:41233`.
+    public let endpoint: String
+    private let thread: SocketThread
+    private let mailbox: Mailbox<CoordinatorCommand>
+    private let authenticator: ZAPAuthenticator?
+
+    /// Binds `bind` and starts the ROUTER thread; returns once bound (or throws the bind error).
+    public init(context: Context, bind: String, store: JobStore, schema: WireCsvSchema, options: Options = Options(),
+                makeDriver: @escaping @Sendable () -> (any CoordinatorDriver)?,
+                onOutput: @escaping @Sendable (CoordinatorOutput) -> Void) throws {
+        let mailbox = try Mailbox<CoordinatorCommand>()
+        self.mailbox = mailbox
+        if let curve = options.curve {
+            authenticator = try ZAPAuthenticator(context: context, allowedClientKeys: curve.allowedWorkers, onDecision: { decision in
+                if !decision.accepted { onOutput(.log(.warning, "refused a worker connection: \(decision)")) }
+            })
+        } else {
+            authenticator = nil
+        }
+        let bound = LockedBox<Result<String, any Error>?>(nil)
+        let ready = DispatchSemaphore(value: 0)
+        thread = SocketThread(name: "coordinator-router") { thread in
+            let router: Socket
+            do {
+                router = try context.socket(.router)
+                try router.set(.routerMandatory, true)
+                try router.set(.maxMessageSize, Int64(options.engine.limits.maxFrameBytes))
+                try configureHeartbeats(router, options.engine.heartbeatInterval, options.engine.liveness)
+                if let curve = options.curve { try router.configureCurveServer(secretKey: curve.secretKey) }
+                try router.bind(bind)
+                bound.withLock { $0 = .success((try? router.lastEndpoint()) ?? bind) }
+                ready.signal()
+            } catch {
+                bound.withLock { $0 = .failure(error) }
+                ready.signal()
+                return
+            }
+            defer { router.close() }
+            try CoordinatorServer.loop(thread: thread, router: router, mailbox: mailbox, store: store, schema: schema,
+                                       options: options, driver: makeDriver(), onOutput: onOutput)
+        }
+        ready.wait()
+        switch bound.withLock({ $0 }) {
+        case .success(let endpoint)?: self.endpoint = endpoint
+        case .failure(let error)?: throw error
+        case nil: throw JobStoreError(.database, "coordinator thread ended before binding")
+        }
+    }
+
+    public func send(_ command: CoordinatorCommand) {
+        mailbox.send(command)
+    }
+
+    /// Stops the loop (without telling workers; send `.shutdown` first for that) and waits for it.
+    public func stop() throws {
+        thread.requestStop()
+        mailbox.close()
+        try thread.join()
+        authenticator?.stop()
+    }
+
+    /// Whether the loop has ended (stopped, or failed: `wait` rethrows why,
+    /// e.g. a job store error).
+    public var isFinished: Bool { thread.isFinished }
+
+    /// Blocks until the loop ends; rethrows the error that ended it.
+    public func wait() throws {
+        try thread.join()
+    }
+
+    /// Workers refused by the ZAP handler so far.
+    public var refusedConnections: Int { authenticator?.refusedCount ?? 0 }
+
+    private static func loop(thread: SocketThread, router: Socket, mailbox: Mailbox<CoordinatorCommand>, store: JobStore,
+                             schema: WireCsvSchema, options: Options, driver: (any CoordinatorDriver)?,
+                             onOutput: @Sendable (CoordinatorOutput) -> Void) throws {
+        let clock = EngineClock()
+        let engine = try CoordinatorEngine(store: store, schema: schema, configuration: options.engine)
+        var poller = Poller()
+        let fromWorkers = poller.add(router)
+        let fromProcess = poller.add(mailbox)
+        var message = Message()
+        var lastTick = -Double.infinity
+
+        func perform(_ outputs: [CoordinatorOutput]) {
+            for output in outputs {
+                guard case .send(let address, let wire) = output else {
+                    onOutput(output)
+                    continue
+                }
+                do {
+                    let frames = try wire.encodeFrames()
+                    if try !router.send(Message(prefix: address.bytes, frames: frames), flags: .dontWait) {
+                        onOutput(.log(.warning, "dropped \(wire.kind) to \(address): its queue is full"))
+                    }
+                } catch {
+                    onOutput(.log(.warning, "could not send \(wire.kind) to \(address): \(error)"))
+                }
+            }
+        }
+
+        while !thread.isStopRequested {
+            let now = clock.now()
+            let wait = min(options.maxPollWait, max(0, engine.nextDeadline(after: now) - now.monotonic))
+            try poller.poll(timeout: .seconds(double: wait))
+            if poller.isReadable(fromWorkers) {
+                var handled = 0
+                while handled < 1000, try router.receive(into: &message, timeout: .zero) {
+                    handled += 1
+                    guard message.count >= 1 else { continue }
+                    let address = PeerAddress(Array(message[0]))
+                    perform(try engine.receive(from: address, frames: message.dataFrames(from: 1), at: clock.now()))
+                }
+            }
+            if poller.isReadable(fromProcess) {
+                var commands: [CoordinatorCommand] = []
+                mailbox.drain { commands.append($0) }
+                for command in commands {
+                    let time = clock.now()
+                    switch command {
+                    case .setExtractor(let blob):
+                        engine.extractor = blob
+                        engine.gates.extractorReady = true
+                    case .setModel(let blob):
+                        engine.model = blob
+                        engine.gates.modelReady = true
+                    case .addBlob(let data, let digest):
+                        _ = engine.addBlob(data, digest: digest)
+                    case .workerProcessEnded(let workerID, let signal, let status):
+                        perform(try engine.workerProcessEnded(workerID: workerID, signal: signal, status: status, at: time))
+                    case .shutdown(let reason):
+                        perform(engine.shutdown(reason: reason, at: time))
+                    }
+                }
+            }
+            let time = clock.now()
+            if time.monotonic - lastTick >= options.tickInterval {
+                lastTick = time.monotonic
+                perform(try engine.tick(at: time))
+            }
+            if let driver { perform(try driver.drive(engine, at: time)) }
+        }
+    }
+}

@@ -1,0 +1,59 @@
+import Foundation
+import ZeroMQ
+
+/// A value guarded by a lock, shared between a socket thread and its owner.
+final class LockedBox<Value>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value: Value
+
+    init(_ value: Value) { self.value = value }
+
+    func withLock<T>(_ body: (inout Value) throws -> T) rethrows -> T {
+        lock.lock()
+        defer { lock.unlock() }
+        return try body(&value)
+    }
+}
+
+/// Reads both clocks the engines need.
+struct EngineClock {
+    let start = ContinuousClock.now
+
+    func now() -> EngineTime {
+        let elapsed = start.duration(to: .now)
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        return EngineTime(monotonic: seconds, wall: Date().timeIntervalSince1970)
+    }
+}
+
+extension Message {
+    /// A multipart message of `prefix` (e.g. a routing id) followed by `frames`.
+    init(prefix: [UInt8]?, frames: [Data]) {
+        self.init()
+        if let prefix { append(prefix) }
+        for frame in frames { frame.withUnsafeBytes { append($0) } }
+    }
+
+    /// Frames `from...` copied out as `Data`.
+    func dataFrames(from start: Int) -> [Data] {
+        guard start < count else { return [] }
+        return (start..<count).map { index in withFrame(index) { Data($0) } }
+    }
+}
+
+extension Duration {
+    /// A duration of `seconds` (negative becomes zero).
+    static func seconds(double seconds: Double) -> Duration {
+        .nanoseconds(Int64(max(0, seconds) * 1e9))
+    }
+}
+
+/// ZMTP heartbeats as well as ours, so libzmq tears down dead TCP connections:
+/// a PING every interval, the connection closed after `liveness` intervals without traffic.
+func configureHeartbeats(_ socket: Socket, _ interval: Double, _ liveness: Int) throws(ZMQError) {
+    let ms = Int32(clamping: Int((interval * 1000).rounded()))
+    try socket.set(.heartbeatInterval, ms)
+    try socket.set(.heartbeatTimeout, Int32(clamping: Int(ms) * max(1, liveness)))
+    try socket.set(.heartbeatTTL, Int32(clamping: Int(ms) * max(1, liveness)))
+    try socket.set(.tcpKeepAlive, 1)  // against NAT / firewall idle timeouts
+}

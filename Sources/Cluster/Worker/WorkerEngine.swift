@@ -1,0 +1,390 @@
+import Foundation
+
+/// Exponential reconnect backoff with deterministic jitter: 0.1 s, 0.2 s,
+/// 0.4 s … capped at `maximum`, each ±20 %.
+public struct ReconnectBackoff: Sendable, Hashable {
+    public var initial: Double
+    public var maximum: Double
+    public private(set) var failures = 0
+    private var rng: UInt64
+
+    public init(initial: Double = 0.1, maximum: Double = 5, seed: UInt64 = 0x5EED) {
+        self.initial = initial
+        self.maximum = maximum
+        rng = seed
+    }
+
+    /// The delay before the next attempt; each call counts one more failure.
+    public mutating func next() -> Double {
+        let base = min(maximum, initial * pow(2, Double(min(failures, 30))))
+        failures += 1
+        rng &+= 0x9E37_79B9_7F4A_7C15
+        var z = rng
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        let unit = Double((z ^ (z >> 31)) >> 11) / Double(1 << 53)  // [0, 1)
+        return base * (0.8 + 0.4 * unit)
+    }
+
+    /// A session was established: start from `initial` again.
+    public mutating func reset() { failures = 0 }
+}
+
+/// What the worker engine asks its I/O shell (and task executor) to do.
+public enum WorkerOutput: Sendable {
+    /// Send to the coordinator.
+    case send(WireMessage)
+    /// Drop the connection and connect again after this many seconds (new session).
+    case reconnect(after: Double)
+    /// Start running an assigned task.
+    case run(WireTaskAssignment)
+    /// Rows for a running task (`payload` holds the records).
+    case rows(WireRowBatch, payload: Data)
+    /// No more rows for the attempt.
+    case rowsEnd(WireRowsEnd)
+    /// Stop the attempt (cancelled, or its session ended).
+    case cancel(attemptID: UInt64, reason: String)
+    /// A chunk of a blob the executor asked for.
+    case blobChunk(WireBlobChunk, payload: Data)
+    /// Exit with this message; `failure` true for a reject or fatal error.
+    case exit(message: String, failure: Bool)
+    case log(CoordinatorLogLevel, String)
+}
+
+/// The worker's protocol logic without sockets: handshake, heartbeats both
+/// ways, coordinator liveness and reconnect with backoff, per-attempt row
+/// credit, and messages for its executor's results. The DEALER socket thread
+/// owns one engine.
+public final class WorkerEngine {
+    public struct Identity: Sendable, Hashable {
+        public var workerID: String
+        public var host: String
+        public var pid: UInt32
+        public var cores: UInt32
+        public var memoryLimit: UInt64
+        public var spillFreeBytes: UInt64
+        public var softwareVersion: String
+
+        public init(workerID: String, host: String, pid: UInt32, cores: UInt32, memoryLimit: UInt64,
+                    spillFreeBytes: UInt64 = 0, softwareVersion: String = "") {
+            self.workerID = workerID
+            self.host = host
+            self.pid = pid
+            self.cores = cores
+            self.memoryLimit = memoryLimit
+            self.spillFreeBytes = spillFreeBytes
+            self.softwareVersion = softwareVersion
+        }
+    }
+
+    public struct Configuration: Sendable {
+        /// Row credit per streamed attempt: batches and bytes buffered at most.
+        public var rowWindowBatches: UInt64 = 8
+        public var rowWindowBytes: UInt64 = 32 << 20
+        /// Give up waiting for `welcome` after this long and reconnect.
+        public var welcomeTimeout: Double = 5
+        public var limits = ProtocolLimits()
+        public init() {}
+    }
+
+    public enum State: Sendable, Hashable {
+        case disconnected
+        case awaitingWelcome(since: MonotonicSeconds)
+        case ready
+        case finished
+    }
+
+    public let identity: Identity
+    public var configuration: Configuration
+    /// Partitions in the spill directory, announced on every hello.
+    public var held: [WireHeldPartition] = []
+    public private(set) var state: State = .disconnected
+
+    private var view = CoordinatorPeerSession()
+    private var detector = FailureDetector<String>()
+    private var outSeq: UInt64 = 0
+    private var lastSent: MonotonicSeconds = 0
+    private var heartbeatInterval: Double = 1
+    private var backoff: ReconnectBackoff
+    private var running: [UInt64: (assignment: WireTaskAssignment, progress: WireProgress)] = [:]
+    private var credit: [UInt64: CreditWindow.Receiver] = [:]
+    private var rss: UInt64 = 0
+    private var peakRSS: UInt64 = 0
+
+    public init(identity: Identity, configuration: Configuration = Configuration(), backoffSeed: UInt64 = 0x5EED) {
+        self.identity = identity
+        self.configuration = configuration
+        backoff = ReconnectBackoff(seed: backoffSeed)
+    }
+
+    /// Attempts the worker is running.
+    public var runningAttempts: [UInt64] { running.keys.sorted() }
+
+    /// The socket is (re)connected: say hello.
+    public func connected(at now: MonotonicSeconds) -> [WorkerOutput] {
+        view = CoordinatorPeerSession()
+        outSeq = 0
+        state = .awaitingWelcome(since: now)
+        var h = WireHello()
+        h.protocolVersion = ProtocolVersion.current
+        h.workerID = identity.workerID
+        h.host = identity.host
+        h.pid = identity.pid
+        h.cores = identity.cores
+        h.memoryLimitBytes = identity.memoryLimit
+        h.spillFreeBytes = identity.spillFreeBytes
+        h.softwareVersion = identity.softwareVersion
+        h.held = held
+        var out: [WorkerOutput] = []
+        send(.hello(h), at: now, into: &out, session: 0)
+        return out
+    }
+
+    /// Handles one message from the coordinator.
+    public func receive(frames: [Data], at now: MonotonicSeconds) -> [WorkerOutput] {
+        var out: [WorkerOutput] = []
+        let message: WireMessage
+        do {
+            message = try WireMessage.decode(frames: frames, direction: .toWorker, limits: configuration.limits)
+            try view.accept(message)
+        } catch {
+            if error.code == .staleAttempt {
+                out.append(.log(.debug, "dropped message for a finished attempt: \(error.from(peer: "coordinator"))"))
+            } else {
+                out.append(.log(.warning, "dropped message: \(error.from(peer: "coordinator"))"))
+            }
+            return out
+        }
+        detector.heard(from: "coordinator", now: now)
+        switch message.body {
+        case .welcome(let w):
+            state = .ready
+            heartbeatInterval = Double(w.heartbeatIntervalMs) / 1000
+            detector = FailureDetector(configuration: .init(heartbeatInterval: heartbeatInterval, liveness: Int(w.heartbeatLiveness),
+                                                            leaseDuration: .infinity))
+            detector.joined("coordinator", now: now)
+            backoff.reset()
+            out.append(.log(.info, "joined job \(w.jobID) (session \(w.session))"))
+        case .reject(let r):
+            state = .finished
+            out.append(.exit(message: "coordinator rejected this worker: \(r.message)", failure: true))
+        case .assignment(let a):
+            let verdict = TaskAdmission.check(a, memoryLimit: identity.memoryLimit, threads: Int(max(1, identity.cores)))
+            guard verdict.accepted else {
+                var f = WireTaskFailed()
+                f.taskID = a.taskID
+                f.attemptID = a.attemptID
+                f.reason = .memoryBudget
+                f.message = verdict.message ?? "does not fit the memory limit"
+                f.retryable = true
+                f.peakRssBytes = max(peakRSS, rss)
+                view.release(attemptID: a.attemptID)
+                send(.failed(f), at: now, into: &out)
+                out.append(.log(.warning, "refused attempt \(a.attemptID): \(f.message)"))
+                return out
+            }
+            var p = WireProgress()
+            p.taskID = a.taskID
+            p.attemptID = a.attemptID
+            p.unit = a.kind == .train ? .trees : .rows
+            if a.kind == .train { p.total = UInt64(a.trees.end - a.trees.first) }
+            running[a.attemptID] = (a, p)
+            out.append(.run(a))
+            var started = WireTaskStarted()
+            started.taskID = a.taskID
+            started.attemptID = a.attemptID
+            send(.started(started), at: now, into: &out)
+            if a.source == .streamed {
+                let window = CreditWindow.Receiver(windowMessages: configuration.rowWindowBatches, windowBytes: configuration.rowWindowBytes)
+                credit[a.attemptID] = window
+                sendCredit(a.attemptID, window.initialGrant, at: now, into: &out)
+            }
+        case .rowBatch(let b):
+            do {
+                try credit[b.attemptID]?.received(bytes: message.payload?.count ?? 0)
+            } catch {
+                out.append(.log(.warning, "dropped row batch: \(error.from(peer: "coordinator"))"))
+                return out
+            }
+            out.append(.rows(b, payload: message.payload ?? Data()))
+        case .rowsEnd(let e):
+            out.append(.rowsEnd(e))
+        case .cancel(let c):
+            if running.removeValue(forKey: c.attemptID) != nil {
+                credit[c.attemptID] = nil
+                view.release(attemptID: c.attemptID)
+                out.append(.cancel(attemptID: c.attemptID, reason: c.reason))
+            }
+        case .shutdown(let s):
+            out += finish(reason: "coordinator asked to shut down: \(s.reason)", at: now)
+        case .blobChunk(let c):
+            out.append(.blobChunk(c, payload: message.payload ?? Data()))
+        default:
+            break  // heartbeat, checkpoint_ack, credit for predictions: liveness only
+        }
+        return out
+    }
+
+    /// Heartbeats, and coordinator liveness: when the coordinator is silent
+    /// for its window (or never welcomes), abandon running attempts and reconnect.
+    public func tick(at now: MonotonicSeconds) -> [WorkerOutput] {
+        var out: [WorkerOutput] = []
+        switch state {
+        case .awaitingWelcome(let since) where now - since >= configuration.welcomeTimeout:
+            out += lost("no welcome within \(configuration.welcomeTimeout) s", at: now)
+        case .ready:
+            if detector.poll(now: now).contains(where: { if case .peerDown = $0 { true } else { false } }) {
+                out += lost("coordinator silent for \(String(format: "%.1f", detector.configuration.timeout)) s", at: now)
+            } else if now - lastSent >= heartbeatInterval {
+                var hb = WireHeartbeat()
+                hb.rssBytes = rss
+                hb.peakRssBytes = max(peakRSS, rss)
+                hb.running = running.keys.sorted().compactMap { running[$0]?.progress }
+                send(.heartbeat(hb), at: now, into: &out)
+            }
+        default:
+            break
+        }
+        return out
+    }
+
+    private func lost(_ why: String, at now: MonotonicSeconds) -> [WorkerOutput] {
+        var out: [WorkerOutput] = [.log(.warning, "lost the coordinator: \(why); reconnecting")]
+        for attemptID in running.keys.sorted() {
+            out.append(.cancel(attemptID: attemptID, reason: "session ended"))
+        }
+        running.removeAll()
+        credit.removeAll()
+        state = .disconnected
+        out.append(.reconnect(after: backoff.next()))
+        return out
+    }
+
+    // MARK: Executor events
+
+    /// The worker's current and peak resident memory, bytes.
+    public func memory(rss: UInt64, peak: UInt64) {
+        self.rss = rss
+        peakRSS = max(peakRSS, peak)
+    }
+
+    public func progress(attemptID: UInt64, done: UInt64, total: UInt64) {
+        running[attemptID]?.progress.done = done
+        if total > 0 { running[attemptID]?.progress.total = total }
+    }
+
+    /// The executor finished with a batch of `bytes`; may grant more credit.
+    public func consumedRows(attemptID: UInt64, bytes: Int, at now: MonotonicSeconds) -> [WorkerOutput] {
+        var out: [WorkerOutput] = []
+        guard var window = credit[attemptID] else { return out }
+        let grant = window.consumed(bytes: bytes)
+        credit[attemptID] = window
+        if let grant { sendCredit(attemptID, grant, at: now, into: &out) }
+        return out
+    }
+
+    public func checkpointStats(attemptID: UInt64, stats: WireCheckpoint.ExtractStats, blob: Data, at now: MonotonicSeconds) -> [WorkerOutput] {
+        guard let a = running[attemptID]?.assignment else { return [] }
+        var c = WireCheckpoint()
+        c.taskID = a.taskID
+        c.attemptID = attemptID
+        c.stats = stats
+        var out: [WorkerOutput] = []
+        send(.checkpoint(c), payload: blob, at: now, into: &out)
+        return out
+    }
+
+    public func checkpointTrees(attemptID: UInt64, firstTree: Int, trees: [Data], at now: MonotonicSeconds) -> [WorkerOutput] {
+        guard let a = running[attemptID]?.assignment, !trees.isEmpty else { return [] }
+        var t = WireCheckpoint.Trees()
+        t.firstTree = UInt32(firstTree)
+        t.treeLengths = trees.map { UInt32($0.count) }
+        var c = WireCheckpoint()
+        c.taskID = a.taskID
+        c.attemptID = attemptID
+        c.trees = t
+        running[attemptID]?.progress.done = UInt64(firstTree + trees.count) - UInt64(a.trees.first)
+        var out: [WorkerOutput] = []
+        send(.checkpoint(c), payload: trees.reduce(into: Data()) { $0.append($1) }, at: now, into: &out)
+        return out
+    }
+
+    public func done(attemptID: UInt64, rows: UInt64, peakRSS taskPeak: UInt64, result: Data?, elapsed: Double,
+                     at now: MonotonicSeconds) -> [WorkerOutput] {
+        guard let a = running.removeValue(forKey: attemptID)?.assignment else { return [] }
+        credit[attemptID] = nil
+        view.release(attemptID: attemptID)
+        var d = WireTaskDone()
+        d.taskID = a.taskID
+        d.attemptID = attemptID
+        d.peakRssBytes = taskPeak
+        d.rows = rows
+        d.hasResult_p = result != nil
+        d.elapsedMs = UInt64(max(0, elapsed * 1000))
+        var out: [WorkerOutput] = []
+        send(.done(d), payload: result, at: now, into: &out)
+        return out
+    }
+
+    public func failed(attemptID: UInt64, reason: WireFailureReason, message: String, line: UInt64 = 0, column: UInt32 = 0,
+                       retryable: Bool, peakRSS taskPeak: UInt64, at now: MonotonicSeconds) -> [WorkerOutput] {
+        guard let a = running.removeValue(forKey: attemptID)?.assignment else { return [] }
+        credit[attemptID] = nil
+        view.release(attemptID: attemptID)
+        var f = WireTaskFailed()
+        f.taskID = a.taskID
+        f.attemptID = attemptID
+        f.reason = reason
+        f.message = String(message.utf8.prefix(configuration.limits.maxTextBytes)) ?? "failed"
+        f.line = line
+        f.column = column
+        f.retryable = retryable
+        f.peakRssBytes = taskPeak
+        var out: [WorkerOutput] = []
+        send(.failed(f), at: now, into: &out)
+        return out
+    }
+
+    /// Asks the coordinator for part of a blob.
+    public func requestBlob(digest: Data, offset: UInt64, maxBytes: UInt32, at now: MonotonicSeconds) -> [WorkerOutput] {
+        var r = WireBlobRequest()
+        r.digest = digest
+        r.offset = offset
+        r.maxBytes = maxBytes
+        var out: [WorkerOutput] = []
+        send(.blobRequest(r), at: now, into: &out)
+        return out
+    }
+
+    /// Leaving (SIGTERM or shutdown): say goodbye, stop tasks, exit.
+    public func finish(reason: String, at now: MonotonicSeconds) -> [WorkerOutput] {
+        var out: [WorkerOutput] = []
+        if state == .ready {
+            var g = WireGoodbye()
+            g.reason = reason
+            send(.goodbye(g), at: now, into: &out)
+        }
+        for attemptID in running.keys.sorted() { out.append(.cancel(attemptID: attemptID, reason: reason)) }
+        running.removeAll()
+        credit.removeAll()
+        state = .finished
+        out.append(.exit(message: reason, failure: false))
+        return out
+    }
+
+    private func sendCredit(_ attemptID: UInt64, _ grant: CreditWindow.Grant, at now: MonotonicSeconds, into out: inout [WorkerOutput]) {
+        var c = WireCredit()
+        c.attemptID = attemptID
+        c.stream = .rows
+        c.grantedBatches = grant.messages
+        c.grantedBytes = grant.bytes
+        send(.credit(c), at: now, into: &out)
+    }
+
+    private func send(_ body: WireEnvelope.OneOf_Body, payload: Data? = nil, at now: MonotonicSeconds,
+                      into out: inout [WorkerOutput], session: UInt64? = nil) {
+        outSeq += 1
+        lastSent = now
+        out.append(.send(WireMessage(body, payload: payload, seq: outSeq, session: session ?? view.session ?? 0)))
+    }
+}
