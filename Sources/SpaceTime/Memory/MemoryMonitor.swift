@@ -42,7 +42,7 @@ public struct MemorySample: Sendable, Equatable {
             guard let colon = line.firstIndex(of: ":") else { continue }
             let key = line[..<colon]
             guard key == "RssAnon" || key == "VmRSS" || key == "VmHWM" else { continue }
-            let kb = Int(line[line.index(after: colon)...].split(separator: " ").first ?? "") ?? 0
+            let kb = Int(line[line.index(after: colon)...].split(whereSeparator: { $0 == " " || $0 == "\t" }).first ?? "") ?? 0
             switch key {
             case "RssAnon": s.rssAnon = kb * 1024
             case "VmRSS": s.rss = kb * 1024
