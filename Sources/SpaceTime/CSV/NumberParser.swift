@@ -26,6 +26,63 @@ public enum NumberParser {
     /// for infinities; rejects empty text, hex floats and NaN (callers treat NaN tokens as missing).
     @inlinable
     public static func parse(_ start: UnsafePointer<UInt8>, count: Int) -> Result {
+        // Common case first: [-+]digits[.digits][e[-+]digits], at most 19 digits, no spaces.
+        let end = start + count
+        var p = start
+        if count == 0 { return .invalid }
+        var negative = false
+        if p.pointee == UInt8(ascii: "-") { negative = true; p += 1 } else if p.pointee == UInt8(ascii: "+") { p += 1 }
+        var m: UInt64 = 0
+        let intStart = p
+        while p < end {
+            let d = p.pointee &- 0x30
+            if d >= 10 { break }
+            m = m &* 10 &+ UInt64(d)
+            p += 1
+        }
+        var digits = p - intStart
+        var exponent = 0
+        if p < end && p.pointee == UInt8(ascii: ".") {
+            p += 1
+            let fracStart = p
+            while p < end {
+                let d = p.pointee &- 0x30
+                if d >= 10 { break }
+                m = m &* 10 &+ UInt64(d)
+                p += 1
+            }
+            exponent = fracStart - p
+            digits -= exponent
+        }
+        if digits == 0 || digits > 19 { return general(start, count: count) }
+        if p < end {
+            guard (p.pointee | 0x20) == UInt8(ascii: "e") else { return general(start, count: count) }
+            p += 1
+            var expNegative = false
+            if p < end && p.pointee == UInt8(ascii: "-") { expNegative = true; p += 1 } else if p < end && p.pointee == UInt8(ascii: "+") { p += 1 }
+            let expStart = p
+            var e = 0
+            while p < end {
+                let d = p.pointee &- 0x30
+                if d >= 10 { break }
+                if e < 100_000 { e = e &* 10 &+ Int(d) }
+                p += 1
+            }
+            if p == expStart || p != end { return general(start, count: count) }
+            exponent += expNegative ? -e : e
+        }
+        if m == 0 { return .number(negative ? -0.0 : 0.0) }
+        if m <= (1 << 53) && exponent >= -22 && exponent <= 22 {
+            var value = Double(m)
+            if exponent < 0 { value /= exactPowersOfTen[-exponent] } else { value *= exactPowersOfTen[exponent] }
+            return .number(negative ? -value : value)
+        }
+        return general(start, count: count)
+    }
+
+    /// The careful path: whitespace, long mantissas, unusual forms.
+    @usableFromInline
+    static func general(_ start: UnsafePointer<UInt8>, count: Int) -> Result {
         var p = start
         var end = start + count
         while p < end && (p.pointee == 0x20 || p.pointee == 0x09) { p += 1 }

@@ -46,6 +46,16 @@ public struct RunningStatistics: MergeableAggregator, Sendable, Equatable {
 
     public init() {}
 
+    /// A state from its parts (e.g. computed by another accumulation scheme).
+    public init(count: Int, missing: Int, mean: Double, m2: Double, min: Double, max: Double) {
+        self.count = count
+        self.missing = missing
+        self.mean = mean
+        self.m2 = m2
+        self.min = min
+        self.max = max
+    }
+
     public mutating func add(_ x: Double) {
         if x.isNaN { missing += 1; return }
         count += 1

@@ -13,6 +13,8 @@ public struct ReservoirSampler<Element> {
     private var rng: SplitMix64
     private var w: Double = 1
     private var nextTake = 0
+    /// The slot overwritten by the last replacing `offer` (for callers keeping parallel storage).
+    public private(set) var lastReplaced = -1
 
     public init(capacity: Int, seed: UInt64) {
         precondition(capacity >= 0)
@@ -42,7 +44,8 @@ public struct ReservoirSampler<Element> {
             items.append(make())
             if items.count == capacity { scheduleNext() }
         } else if seen == nextTake {
-            items[Int(rng.next(below: UInt64(capacity)))] = make()
+            lastReplaced = Int(rng.next(below: UInt64(capacity)))
+            items[lastReplaced] = make()
             scheduleNext()
         }
     }
