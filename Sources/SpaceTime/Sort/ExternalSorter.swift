@@ -54,7 +54,9 @@ public final class ExternalSorter {
         precondition(!finished, "append after finish")
         let entry = 8 + key.count + value.count
         if !offsets.isEmpty && arena.count + entry + (offsets.count + 1) * 8 > runBytes { try writeRun() }
-        if arena.capacity == 0 { arena.reserveCapacity(min(runBytes, 1 << 20)) }
+        // Reserve the whole run buffer once: untouched pages cost no memory, and growing by
+        // doubling would briefly hold two copies (old and new buffer) during the copy.
+        if arena.capacity == 0 { arena.reserveCapacity(runBytes) }
         offsets.append(arena.count)
         withUnsafeBytes(of: UInt32(key.count).littleEndian) { arena.append(contentsOf: $0) }
         withUnsafeBytes(of: UInt32(value.count).littleEndian) { arena.append(contentsOf: $0) }
@@ -135,6 +137,7 @@ public final class ExternalSorter {
         if !offsets.isEmpty { try writeRun() }
         arena = []
         offsets = []
+        MemoryMonitor.returnFreeMemoryToOS()
         while runs.count > fanIn {
             var next: [BlockFile] = []
             var i = 0
