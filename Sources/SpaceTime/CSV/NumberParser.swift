@@ -21,6 +21,23 @@ public enum NumberParser {
         1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
     ]
 
+    @usableFromInline
+    static let exactPowersOfTenInt: [UInt64] = [1, 10, 100, 1000, 10000, 100_000, 1_000_000, 10_000_000, 100_000_000]
+
+    /// Whether all eight bytes of `w` are ASCII digits.
+    @inlinable @inline(__always)
+    static func isEightDigits(_ w: UInt64) -> Bool {
+        ((w & 0xF0F0_F0F0_F0F0_F0F0) | (((w &+ 0x0606_0606_0606_0606) & 0xF0F0_F0F0_F0F0_F0F0) >> 4)) == 0x3333_3333_3333_3333
+    }
+
+    /// The value of eight ASCII digits, first digit in the lowest byte.
+    @inlinable @inline(__always)
+    static func eightDigitsValue(_ w: UInt64) -> UInt64 {
+        var v = ((w & 0x0F0F_0F0F_0F0F_0F0F) &* 2561) >> 8
+        v = ((v & 0x00FF_00FF_00FF_00FF) &* 6_553_601) >> 16
+        return ((v & 0x0000_FFFF_0000_FFFF) &* 42_949_672_960_001) >> 32
+    }
+
     /// Parses `count` bytes at `start`. Leading and trailing spaces and tabs are ignored.
     /// Accepts `[+-]digits[.digits][(e|E)[+-]digits]`, `.5`, `5.`, and what `strtod` accepts
     /// for infinities; rejects empty text, hex floats and NaN (callers treat NaN tokens as missing).
@@ -42,6 +59,26 @@ public enum NumberParser {
         }
         var digits = p - intStart
         var exponent = 0
+        if p < end && p.pointee == UInt8(ascii: "."), end - p <= 9, count >= 8, digits <= 11 {
+            // The field ends with 1–8 fraction digits: read them as one word (the 8 bytes ending at
+            // `end`, all inside the field), no per-digit branches.
+            let n = end - p - 1
+            let shift = UInt64((8 - n) * 8)
+            let raw = UInt64(littleEndian: UnsafeRawPointer(end - 8).loadUnaligned(as: UInt64.self))
+            // Keep the last n bytes (the high ones, little-endian); the first 8 − n become '0'.
+            let w = (raw & (~0 << shift)) | (0x3030_3030_3030_3030 >> (64 &- shift))
+            if n > 0 && isEightDigits(w) {
+                m = m &* exactPowersOfTenInt[n] &+ eightDigitsValue(w)
+                digits += n
+                if digits == 0 || digits > 19 { return general(start, count: count) }
+                if m == 0 { return .number(negative ? -0.0 : 0.0) }
+                if m <= (1 << 53) {
+                    let value = Double(m) / exactPowersOfTen[n]
+                    return .number(negative ? -value : value)
+                }
+                return general(start, count: count)
+            }
+        }
         if p < end && p.pointee == UInt8(ascii: ".") {
             p += 1
             let fracStart = p
