@@ -53,6 +53,22 @@ import Testing
         #expect(relaxed.check() == .normal)
     }
 
+    @Test func backgroundMonitorPolls() async throws {
+        let m = MemoryMonitor(limit: MemorySize(bytes: 1 << 20))
+        final class Box: @unchecked Sendable {
+            private var lock = NSLock()
+            private var n = 0
+            func hit() { lock.lock(); n += 1; lock.unlock() }
+            var count: Int { lock.lock(); defer { lock.unlock() }; return n }
+        }
+        let box = Box()
+        m.onPressure { _, sample in if sample.rssAnon > 0 { box.hit() } }
+        m.start(interval: 0.01)
+        for _ in 0..<200 where box.count < 3 { try await Task.sleep(nanoseconds: 10_000_000) }
+        m.stop()
+        #expect(box.count >= 3)
+    }
+
     @Test func profileMeasuresAllocation() {
         let (sum, report) = profile("alloc") { () -> Int in
             var a = [UInt8](repeating: 1, count: 64 << 20)

@@ -32,6 +32,31 @@ import Testing
         }
     }
 
+    @Test func explicitSpillAndBudget() throws {
+        let dir = try SpillDirectory(base: NSTemporaryDirectory())
+        defer { dir.remove() }
+        let budget = MemoryBudget(limitBytes: 1 << 20)
+        let a = SpillableArray<Int32>(memoryLimit: 256 << 10, directory: dir, blockBytes: 4096, budget: budget)
+        #expect(budget.reserved == 256 << 10)
+        for i in 0..<1000 { try a.append(Int32(i)) }
+        #expect(a.spilledCount == 0)
+        try a.spill()
+        #expect(a.spilledCount == 1000)
+        for i in 1000..<1500 { try a.append(Int32(i)) }
+        #expect(try a.toArray() == (0..<1500).map { Int32($0) })
+        #expect(try a.element(at: 999) == 999)
+        #expect(try a.element(at: 1200) == 1200)
+        a.close()
+        #expect(budget.reserved == 0)
+        let r = SpillableRecordArray(memoryLimit: 64 << 10, directory: dir)
+        try r.append(Array("x".utf8))
+        try r.spill()
+        try r.append(Array("yz".utf8))
+        #expect(r.spilledCount == 1)
+        #expect(try r.record(at: 0) == Array("x".utf8))
+        #expect(try r.record(at: 1) == Array("yz".utf8))
+    }
+
     @Test func recordArrayEqualsPlainArray() throws {
         let dir = try SpillDirectory(base: NSTemporaryDirectory())
         defer { dir.remove() }

@@ -17,11 +17,15 @@ public final class SpillableArray<Element: BitwiseCopyable> {
     private let directory: SpillDirectory
     private var file: BlockFile?
     private let cache: BlockCache
+    private let budget: MemoryBudget?
 
     /// - Parameters:
     ///   - memoryLimit: bytes for the in-memory tail plus the block cache (≥ a few KiB).
     ///   - blockBytes: uncompressed bytes per spilled block (shrunk to fit small limits).
-    public init(memoryLimit: Int, directory: SpillDirectory, blockBytes: Int = 256 << 10) {
+    ///   - budget: if given, `memoryLimit` is reserved against it until `close()`.
+    public init(memoryLimit: Int, directory: SpillDirectory, blockBytes: Int = 256 << 10, budget: MemoryBudget? = nil) {
+        self.budget = budget
+        budget?.forceReserve(memoryLimit)
         let stride = MemoryLayout<Element>.stride
         let block = max(stride, min(blockBytes, max(4096, memoryLimit / 8)))
         elementsPerBlock = max(1, block / stride)
@@ -44,6 +48,15 @@ public final class SpillableArray<Element: BitwiseCopyable> {
         tail = []
         count = 0
         spilledCount = 0
+        if !released { released = true; budget?.release(memoryLimit) }
+    }
+    private var released = false
+
+    /// Writes the in-memory tail to disk now and frees it (e.g. from a `MemoryMonitor` handler).
+    public func spill() throws(SpillError) {
+        if !tail.isEmpty { try spillTail() }
+        tail = []
+        cache.clear()
     }
 
     /// Appends one value, spilling the tail when it is full.
@@ -55,7 +68,7 @@ public final class SpillableArray<Element: BitwiseCopyable> {
 
     @usableFromInline var tailIsFull: Bool { tail.count >= tailCapacity }
     @usableFromInline func appendToTail(_ value: Element) {
-        if tail.capacity == 0 { tail.reserveCapacity(min(tailCapacity, 1024)) }
+        if tail.capacity == 0 { tail.reserveCapacity(tailCapacity) }
         tail.append(value)
         count += 1
     }
@@ -154,6 +167,14 @@ public final class SpillableRecordArray {
         tailOffsets = []
         count = 0
         spilledCount = 0
+    }
+
+    /// Writes the in-memory records to disk now and frees their memory.
+    public func spill() throws(SpillError) {
+        if !tailOffsets.isEmpty { try spillTail() }
+        arena = []
+        tailOffsets = []
+        cache.clear()
     }
 
     /// Appends one record.
