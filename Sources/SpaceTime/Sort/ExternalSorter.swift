@@ -308,6 +308,24 @@ public final class SortedRecords {
     }
 }
 
+extension SortedRecords {
+    /// Writes `header`, then every remaining record's value followed by `terminator`, to `path`
+    /// atomically (temporary file, fsync, rename). Returns the number of records written.
+    @discardableResult
+    public func writeValues(to path: String, header: [UInt8] = [], terminator: [UInt8] = [10]) throws -> Int {
+        let writer = try AtomicFileWriter(path: path)
+        if !header.isEmpty { try writer.append(header) }
+        var n = 0
+        while let (_, value) = try next() {
+            try writer.append(value)
+            if !terminator.isEmpty { try writer.append(terminator) }
+            n += 1
+        }
+        try writer.commit()
+        return n
+    }
+}
+
 /// Sorts fixed-width values under a memory limit into a `SpillableArray` (stable for equal keys).
 public func externalSort<S: Sequence>(_ values: S, memoryLimit: Int, directory: SpillDirectory) throws(SpillError) -> SpillableArray<S.Element>
 where S.Element: ExternalSortable {
