@@ -79,9 +79,9 @@ func peakKiB(_ stderr: String) -> Int? {
     @Test func sortAndStatsStayWithinMemoryLimit() throws {
         let dir = TempDir("cli"); defer { dir.cleanup() }
         let p = dir.file("big.csv")
-        writeNumericCSV(p, rows: 300_000, cols: 8)
+        writeNumericCSV(p, rows: 150_000, cols: 8)
         let size = try FileManager.default.attributesOfItem(atPath: p)[.size] as! Int
-        let limitMiB = 2
+        let limitMiB = 1
         #expect(size >= 10 * (limitMiB << 20))
         let out = dir.file("sorted.csv")
         let r = try run(exe, ["sort", p, "--by", "f0", "--numeric", "--memory-limit", "\(limitMiB)MiB", "--out", out, "--temp-dir", dir.path, "--verbose"])
@@ -97,7 +97,7 @@ func peakKiB(_ stderr: String) -> Int? {
             last = k; lastID = id
             ids.insert(id)
         }
-        #expect(ids.count == 300_000)
+        #expect(ids.count == 150_000)
         let s = try run(exe, ["stats", p, "--label", "label", "--verbose"])
         #expect(s.status == 0)
         let speak = try #require(peakKiB(s.err))
@@ -137,7 +137,7 @@ func peakKiB(_ stderr: String) -> Int? {
     @Test func killedSortLeavesOldOrNewOutput() throws {
         let dir = TempDir("kill"); defer { dir.cleanup() }
         let p = dir.file("in.csv")
-        writeNumericCSV(p, rows: 200_000, cols: 8)
+        writeNumericCSV(p, rows: 120_000, cols: 8)
         let out = dir.file("out.csv")
         let old = Data("old,content\n".utf8)
         _ = FileManager.default.createFile(atPath: out, contents: old)
@@ -145,13 +145,13 @@ func peakKiB(_ stderr: String) -> Int? {
         #expect(try run(exe, ["sort", p, "--by", "f2", "--numeric", "--memory-limit", "8MiB", "--out", full]).status == 0)
         let expected = FileManager.default.contents(atPath: full)
         var rng = SeededRandom(seed: 3)
-        for _ in 0..<5 {
+        for _ in 0..<4 {
             let proc = Process()
             proc.executableURL = URL(fileURLWithPath: exe)
             proc.arguments = ["sort", p, "--by", "f2", "--numeric", "--memory-limit", "8MiB", "--out", out, "--temp-dir", dir.path]
             proc.environment = ["SWIFT_BACKTRACE": "enable=no"]
             try proc.run()
-            usleep(UInt32.random(in: 50_000...1_500_000, using: &rng))
+            usleep(UInt32.random(in: 50_000...900_000, using: &rng))
             kill(proc.processIdentifier, SIGKILL)
             proc.waitUntilExit()
             let now = FileManager.default.contents(atPath: out)
