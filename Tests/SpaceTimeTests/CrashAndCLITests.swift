@@ -107,6 +107,26 @@ func peakKiB(_ stderr: String) -> Int? {
         #expect(leftovers.isEmpty)
     }
 
+    @Test func sortOrdersTextNumbersDescendingAndMissing() throws {
+        let dir = TempDir("cli"); defer { dir.cleanup() }
+        let p = dir.write("s.csv", "name,x\nb,2\nab,\na,10\n\"c,d\",-1\nb,NaN\nabc,2\n")
+        func sorted(_ args: [String]) throws -> [String] {
+            let out = dir.file("o.csv")
+            let r = try run(exe, ["sort", p, "--out", out] + args)
+            #expect(r.status == 0, "\(r.err)")
+            return try String(contentsOfFile: out, encoding: .utf8).split(separator: "\n").map(String.init)
+        }
+        #expect(try sorted(["--by", "name"]) == ["name,x", "a,10", "ab,", "abc,2", "b,2", "b,NaN", "\"c,d\",-1"])
+        #expect(try sorted(["--by", "name", "-r"]) == ["name,x", "\"c,d\",-1", "b,2", "b,NaN", "abc,2", "ab,", "a,10"])
+        #expect(try sorted(["--by", "x", "--numeric"]) == ["name,x", "\"c,d\",-1", "b,2", "abc,2", "a,10", "ab,", "b,NaN"])
+        #expect(try sorted(["--by", "2", "--numeric", "-r"]) == ["name,x", "a,10", "b,2", "abc,2", "\"c,d\",-1", "ab,", "b,NaN"])
+        let bad = try run(exe, ["sort", p, "--by", "name", "--numeric", "--out", dir.file("x.csv")])
+        #expect(bad.status != 0 && bad.err.contains("line 2, column 1 (`name`): expected a number, found `b`"))
+        #expect(!FileManager.default.fileExists(atPath: dir.file("x.csv")))
+        let small = try run(exe, ["sort", p, "--by", "x", "--memory-limit", "12XB", "--out", dir.file("x.csv")])
+        #expect(small.status != 0 && small.err.contains("invalid memory size `12XB`"))
+    }
+
     @Test func sampleIsStratifiedAndDeterministic() throws {
         let dir = TempDir("cli"); defer { dir.cleanup() }
         let p = dir.file("in.csv")

@@ -41,9 +41,8 @@ struct SortCommand: ParsableCommand {
         let started = Date()
         let limit = try MemorySize(parsing: memoryLimit)
         guard limit.bytes >= 1 << 20 else { throw ValidationError("--memory-limit must be at least 1MiB, got \(limit)") }
-        var options = try csv.options()
+        let options = try csv.options()
         let reader = try CSVReader(path: file, options: options)
-        options = reader.options
         let column: Int
         if let i = reader.header.firstIndex(of: by) { column = i } else if let n = Int(by), n >= 1, n <= reader.columnCount { column = n - 1 } else {
             column = try reader.columnIndex(named: by)
