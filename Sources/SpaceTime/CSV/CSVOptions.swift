@@ -1,0 +1,31 @@
+/// How to read a CSV file.
+public struct CSVOptions: Sendable {
+    /// What to do with a record that is malformed (wrong field count, bad number).
+    public enum BadRowPolicy: Sendable, Equatable {
+        /// Throw the located error (default).
+        case stop
+        /// Skip the record, count it, and keep the first `report` errors for the summary.
+        case skip(report: Int)
+    }
+
+    /// Field separator byte. Default `,`.
+    public var delimiter: UInt8 = UInt8(ascii: ",")
+    /// Whether the first record is a header naming the columns. Default `true`.
+    public var hasHeader: Bool = true
+    /// Bytes read per `read(2)` call; the reader's buffer starts at this size. Default 1 MiB.
+    public var chunkSize: Int = 1 << 20
+    /// Longest record accepted (the buffer grows up to this). Default 64 MiB.
+    public var maxRecordBytes: Int = 64 << 20
+    /// Field texts that mean "missing" (besides the empty field). Default: pandas' `na_values`
+    /// (`NaN`, `nan`, `NA`, `N/A`, `NULL`, `null`, `None`, `-nan`, `#N/A`, …).
+    public var missingValues: [String] = CSVOptions.pandasMissingValues
+    /// Bad-row policy. Default `.stop`.
+    public var badRows: BadRowPolicy = .stop
+
+    public static let pandasMissingValues = [
+        "NaN", "nan", "NA", "N/A", "n/a", "NULL", "null", "None", "-NaN", "-nan",
+        "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "1.#IND", "1.#QNAN", "<NA>",
+    ]
+
+    public init() {}
+}

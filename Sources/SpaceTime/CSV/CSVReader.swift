@@ -1,0 +1,236 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Streams records from a CSV file in fixed-size chunks with bounded memory.
+///
+/// RFC 4180: quoted fields, doubled quotes, delimiters and newlines inside quotes; LF, CRLF and
+/// bare CR line ends; a UTF-8 byte-order mark is skipped; blank lines are skipped (and counted
+/// for line numbers). Memory: one buffer of `chunkSize` bytes, grown only for a record longer
+/// than that (up to `maxRecordBytes`).
+///
+/// ```swift
+/// let reader = try CSVReader(path: "data.csv")
+/// while let record = try reader.next() {
+///     let x = try record.double(at: 3)      // located error on bad input
+/// }
+/// ```
+public final class CSVReader {
+    /// The path (or stream name) used in error messages.
+    public let file: String
+    public let options: CSVOptions
+    /// Column names; `column 1`, `column 2`… when `hasHeader` is false (set from the first record).
+    public var header: [String] { record.header }
+    /// Number of columns every record must have.
+    public var columnCount: Int { record.header.count }
+    /// Records skipped under `BadRowPolicy.skip`.
+    public private(set) var skippedRows = 0
+    /// The first few errors of skipped records (at most `report` of them).
+    public private(set) var skippedErrors: [CSVError] = []
+    /// Bytes consumed from the input so far.
+    @exclusivity(unchecked)
+    public private(set) var bytesRead = 0
+    /// Data records returned so far.
+    @exclusivity(unchecked)
+    public private(set) var recordsRead = 0
+
+    private let record: CSVRecord
+    private var fd: Int32
+    private let ownsFD: Bool
+    @exclusivity(unchecked)
+    private var buffer: UnsafeMutableRawBufferPointer
+    @exclusivity(unchecked)
+    private var pos = 0
+    @exclusivity(unchecked)
+    private var filled = 0
+    @exclusivity(unchecked)
+    private var eof = false
+    @exclusivity(unchecked)
+    private var nextLine = 1
+    @exclusivity(unchecked)
+    private var pendingFirst = false
+
+    /// Opens `path` and reads the header row (if `options.hasHeader`).
+    public convenience init(path: String, options: CSVOptions = CSVOptions()) throws(CSVError) {
+        let fd: Int32
+        do { fd = try Sys.open(path, O_RDONLY) } catch {
+            throw CSVError(code: .io, file: path, message: "cannot open: \(String(cString: strerror(error.errno)))")
+        }
+        try self.init(fileDescriptor: fd, name: path, options: options, ownsDescriptor: true)
+    }
+
+    /// Reads from an open file descriptor (e.g. 0 for standard input), naming it `name` in errors.
+    public init(fileDescriptor: Int32, name: String, options: CSVOptions = CSVOptions(), ownsDescriptor: Bool = false) throws(CSVError) {
+        self.file = name
+        self.options = options
+        self.fd = fileDescriptor
+        self.ownsFD = ownsDescriptor
+        self.buffer = .allocate(byteCount: max(options.chunkSize, 64), alignment: 16)
+        self.record = CSVRecord(header: [], file: name, options: options)
+        do { try readHeader() } catch { close(); throw error }
+    }
+
+    deinit {
+        close()
+        buffer.deallocate()
+    }
+
+    /// Closes the file and releases the buffer. Further `next()` calls return nil.
+    public func close() {
+        if fd >= 0 && ownsFD { Sys.close(fd) }
+        fd = -1
+        eof = true
+        pos = 0
+        filled = 0
+    }
+
+    /// Restricts field extraction to one column (0-based): only that field's range is kept, so
+    /// only `withField`/`string`/`double` on that column and `withRawBytes` are valid. Field counts
+    /// are still checked. This is the coordinator's cheap mode: split records, read the label,
+    /// forward the raw bytes.
+    public func extractOnly(column: Int) {
+        precondition(column >= 0 && column < max(columnCount, 1))
+        record.onlyColumn = column
+    }
+
+    /// The 0-based index of the column with this header name.
+    public func columnIndex(named name: String) throws(CSVError) -> Int {
+        if let i = header.firstIndex(of: name) { return i }
+        if !options.hasHeader, let n = Int(name), n >= 1, n <= header.count { return n - 1 }
+        let shown = header.prefix(8).map { "`\($0)`" }.joined(separator: ", ") + (header.count > 8 ? ", …" : "")
+        throw CSVError(code: .unknownColumn, file: file, line: options.hasHeader ? 1 : nil,
+                       message: "no column named `\(name)`; the header has \(header.count) columns: \(shown)")
+    }
+
+    /// The next data record, or nil at end of input. The returned object is reused: it is valid
+    /// until the next call. Malformed records throw (policy `.stop`) or are skipped and counted.
+    @inline(__always)
+    public func next() throws(CSVError) -> CSVRecord? {
+        if pendingFirst {
+            pendingFirst = false
+            recordsRead += 1
+            return record
+        }
+        while true {
+            guard try scanNext() else { return nil }
+            if record.count != columnCount {
+                try skipOrThrow(record.fieldCountError())
+                continue
+            }
+            recordsRead += 1
+            return record
+        }
+    }
+
+    /// Applies the bad-row policy to an error about the current record (e.g. from `double(at:)`):
+    /// rethrows under `.stop`; counts it (keeping the first few) under `.skip`.
+    public func skipOrThrow(_ error: CSVError) throws(CSVError) {
+        guard case .skip(let report) = options.badRows else { throw error }
+        skippedRows += 1
+        if skippedErrors.count < report { skippedErrors.append(error) }
+    }
+
+    // MARK: Internals
+
+    private func readHeader() throws(CSVError) {
+        try fill()
+        // Skip a UTF-8 byte-order mark.
+        if filled - pos >= 3 {
+            let b = buffer.baseAddress!.assumingMemoryBound(to: UInt8.self)
+            if b[pos] == 0xEF && b[pos + 1] == 0xBB && b[pos + 2] == 0xBF { pos += 3 }
+        }
+        guard try scanNext() else {
+            throw CSVError(code: .emptyFile, file: file, message: options.hasHeader ? "the file is empty: expected a header row" : "the file is empty")
+        }
+        if options.hasHeader {
+            var names: [String] = []
+            for i in 0..<record.count { names.append(record.string(at: i)) }
+            record.header = names
+        } else {
+            record.header = (1...record.count).map { "column \($0)" }
+            pendingFirst = true
+        }
+    }
+
+    /// Scans the next non-blank record into `record`; false at end of input.
+    private func scanNext() throws(CSVError) -> Bool {
+        while true {
+            if pos >= filled {
+                if eof { return false }
+                try fill()
+                continue
+            }
+            let base = UnsafePointer(buffer.baseAddress!.assumingMemoryBound(to: UInt8.self))
+            record.line = nextLine
+            let next = record.scan(base, start: pos, limit: filled, eof: eof)
+            if next >= 0 {
+                bytesRead += next - pos
+                pos = next
+                nextLine += 1 + record.extraLines
+                if record.rawLength == 0 && record.count == 1 { continue }  // blank line
+                return true
+            }
+            if next == -2 {
+                let error = record.scanError()
+                try skipOrThrow(error)
+                if error.code == .unterminatedQuote {
+                    // The quote runs to the end of the input: nothing after it can be delimited.
+                    bytesRead += filled - pos
+                    pos = filled
+                    return false
+                }
+                try skipToNextLine()
+                continue
+            }
+            try fill()
+        }
+    }
+
+    /// Moves the unconsumed tail to the front and reads more; grows the buffer for long records.
+    private func fill() throws(CSVError) {
+        if eof { return }
+        let raw = buffer.baseAddress!
+        if pos > 0 {
+            let tail = filled - pos
+            if tail > 0 { raw.copyMemory(from: raw + pos, byteCount: tail) }
+            filled = tail
+            pos = 0
+        }
+        if filled == buffer.count {
+            if buffer.count >= options.maxRecordBytes {
+                throw CSVError(code: .recordTooLong, file: file, line: nextLine,
+                               message: "record is longer than \(options.maxRecordBytes) bytes (an unclosed quote?)")
+            }
+            let bigger = UnsafeMutableRawBufferPointer.allocate(byteCount: min(buffer.count * 2, options.maxRecordBytes), alignment: 16)
+            bigger.baseAddress!.copyMemory(from: raw, byteCount: filled)
+            buffer.deallocate()
+            buffer = bigger
+        }
+        guard fd >= 0 else { eof = true; return }
+        let want = min(options.chunkSize, buffer.count - filled)
+        let n: Int
+        do { n = try Sys.read(fd, buffer.baseAddress! + filled, want, path: file) } catch {
+            throw CSVError(code: .io, file: file, line: nextLine, message: "read failed: \(String(cString: strerror(error.errno)))")
+        }
+        if n == 0 { eof = true } else { filled += n }
+    }
+
+    /// After a malformed quote (skip policy): discards input up to and including the next LF.
+    private func skipToNextLine() throws(CSVError) {
+        while true {
+            let base = buffer.baseAddress!.assumingMemoryBound(to: UInt8.self)
+            var i = pos
+            while i < filled && base[i] != UInt8(ascii: "\n") { i += 1 }
+            if i < filled {
+                bytesRead += i + 1 - pos
+                pos = i + 1
+                nextLine += 1
+                return
+            }
+            bytesRead += filled - pos
+            pos = filled
+            if eof { return }
+            try fill()
+        }
+    }
+}

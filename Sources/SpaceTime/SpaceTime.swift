@@ -1,1 +1,0 @@
-// The SpaceTime module. See docs/architecture.md.

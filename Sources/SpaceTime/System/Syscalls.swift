@@ -1,0 +1,194 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A failed system call: which call, on which path, and `errno`.
+public struct SystemError: Error, CustomStringConvertible, Sendable, Equatable {
+    /// The C name of the call that failed, e.g. `"open"`.
+    public var call: String
+    /// The file or directory the call was about, if any.
+    public var path: String?
+    /// The `errno` value.
+    public var errno: Int32
+
+    public init(call: String, path: String?, errno: Int32) {
+        self.call = call
+        self.path = path
+        self.errno = errno
+    }
+
+    public var description: String {
+        let reason = String(cString: strerror(errno))
+        if let path { return "\(call)(\(path)) failed: \(reason) (errno \(errno))" }
+        return "\(call) failed: \(reason) (errno \(errno))"
+    }
+}
+
+/// Thin wrappers over the system calls SpaceTime uses: one place that retries `EINTR`
+/// and turns failures into `SystemError`s.
+enum Sys {
+    @inline(__always)
+    static func retrying<T: BinaryInteger>(_ call: String, _ path: String?, _ body: () -> T) throws(SystemError) -> T {
+        while true {
+            let r = body()
+            if r >= 0 { return r }
+            let e = errno
+            if e == EINTR { continue }
+            throw SystemError(call: call, path: path, errno: e)
+        }
+    }
+
+    static func open(_ path: String, _ flags: Int32, _ mode: mode_t = 0o644) throws(SystemError) -> Int32 {
+        try retrying("open", path) { Glibc.open(path, flags | O_CLOEXEC, mode) }
+    }
+
+    static func close(_ fd: Int32) {
+        _ = Glibc.close(fd)  // EINTR on close must not be retried on Linux.
+    }
+
+    /// Reads up to `count` bytes; returns 0 at end of file.
+    static func read(_ fd: Int32, _ buffer: UnsafeMutableRawPointer, _ count: Int, path: String?) throws(SystemError) -> Int {
+        try retrying("read", path) { Glibc.read(fd, buffer, count) }
+    }
+
+    /// Reads until `count` bytes or end of file; returns the number read.
+    static func readFully(_ fd: Int32, _ buffer: UnsafeMutableRawPointer, _ count: Int, path: String?) throws(SystemError) -> Int {
+        var done = 0
+        while done < count {
+            let n = try read(fd, buffer + done, count - done, path: path)
+            if n == 0 { break }
+            done += n
+        }
+        return done
+    }
+
+    static func pread(_ fd: Int32, _ buffer: UnsafeMutableRawPointer, _ count: Int, offset: Int, path: String?) throws(SystemError) -> Int {
+        var done = 0
+        while done < count {
+            let n = try retrying("pread", path) { Glibc.pread(fd, buffer + done, count - done, off_t(offset + done)) }
+            if n == 0 { break }
+            done += n
+        }
+        return done
+    }
+
+    /// Writes all `count` bytes.
+    static func writeFully(_ fd: Int32, _ buffer: UnsafeRawPointer, _ count: Int, path: String?) throws(SystemError) {
+        var done = 0
+        while done < count {
+            let n = try retrying("write", path) { Glibc.write(fd, buffer + done, count - done) }
+            done += n
+        }
+    }
+
+    static func fsync(_ fd: Int32, path: String?) throws(SystemError) {
+        _ = try retrying("fsync", path) { Glibc.fsync(fd) }
+    }
+
+    static func rename(_ from: String, _ to: String) throws(SystemError) {
+        _ = try retrying("rename", to) { Glibc.rename(from, to) }
+    }
+
+    static func unlink(_ path: String) {
+        _ = Glibc.unlink(path)
+    }
+
+    static func mkdir(_ path: String, _ mode: mode_t = 0o755) throws(SystemError) {
+        if Glibc.mkdir(path, mode) != 0 && errno != EEXIST {
+            throw SystemError(call: "mkdir", path: path, errno: errno)
+        }
+    }
+
+    /// Creates `path` and its missing parents.
+    static func mkdirs(_ path: String) throws(SystemError) {
+        var prefix = path.hasPrefix("/") ? "/" : ""
+        for part in path.split(separator: "/") {
+            prefix += part
+            try mkdir(prefix)
+            prefix += "/"
+        }
+    }
+
+    /// Opens the directory and fsyncs it, making a rename inside it durable.
+    static func fsyncDirectory(_ path: String) throws(SystemError) {
+        let fd = try open(path, O_RDONLY | O_DIRECTORY)
+        defer { close(fd) }
+        try fsync(fd, path: path)
+    }
+
+    static func fileSize(_ fd: Int32, path: String?) throws(SystemError) -> Int {
+        var st = stat()
+        _ = try retrying("fstat", path) { fstat(fd, &st) }
+        return Int(st.st_size)
+    }
+
+    static func exists(_ path: String) -> Bool {
+        var st = stat()
+        return stat(path, &st) == 0
+    }
+
+    static func isDirectory(_ path: String) -> Bool {
+        var st = stat()
+        return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
+    }
+
+    /// Lists the names in a directory (without `.` and `..`).
+    static func listDirectory(_ path: String) throws(SystemError) -> [String] {
+        guard let dir = opendir(path) else { throw SystemError(call: "opendir", path: path, errno: errno) }
+        defer { closedir(dir) }
+        var names: [String] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafePointer(to: entry.pointee.d_name) {
+                $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names
+    }
+
+    /// Removes a file or a directory tree; missing paths are ignored.
+    static func removeTree(_ path: String) {
+        if isDirectory(path) {
+            if let names = try? listDirectory(path) {
+                for name in names { removeTree(path + "/" + name) }
+            }
+            _ = rmdir(path)
+        } else {
+            unlink(path)
+        }
+    }
+
+    /// Whether a process with this pid exists (signal 0 probe).
+    static func processExists(_ pid: Int32) -> Bool {
+        kill(pid, 0) == 0 || errno == EPERM
+    }
+
+    /// Reads a whole small file (e.g. under /proc or /sys) as text.
+    static func readSmallFile(_ path: String, limit: Int = 1 << 20) -> String? {
+        guard let fd = try? open(path, O_RDONLY) else { return nil }
+        defer { close(fd) }
+        var bytes = [UInt8](repeating: 0, count: 64 << 10)
+        var out: [UInt8] = []
+        while out.count < limit {
+            let n = bytes.withUnsafeMutableBytes { (try? read(fd, $0.baseAddress!, $0.count, path: path)) ?? -1 }
+            if n <= 0 { break }
+            out.append(contentsOf: bytes[0..<n])
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// Writes text to a file in place (no temporary file: cgroup files reject that).
+    static func writeSmallFile(_ path: String, _ text: String) throws(SystemError) {
+        let fd = try open(path, O_WRONLY | O_TRUNC)
+        defer { close(fd) }
+        var failure: SystemError?
+        Array(text.utf8).withUnsafeBytes { raw in
+            do throws(SystemError) { try writeFully(fd, raw.baseAddress!, raw.count, path: path) } catch { failure = error }
+        }
+        if let failure { throw failure }
+    }
+
+    static var pid: Int32 { getpid() }
+}
