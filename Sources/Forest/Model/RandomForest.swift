@@ -63,6 +63,16 @@ public struct RandomForest: Sendable, Equatable {
             let w = treeWeights[t]
             for c in 0..<classCount { out[c] += w * Double(tree.leafValues[base + c]) }
         }
+        Self.normalize(out)
+    }
+
+    /// Rescales to sum exactly-as-possible 1 (removes float drift of the weighted average).
+    @inline(__always)
+    static func normalize(_ p: UnsafeMutableBufferPointer<Double>) {
+        var s = 0.0
+        for x in p { s += x }
+        guard s > 0 else { return }
+        for i in p.indices { p[i] /= s }
     }
 
     public func predictProba(raw row: [Double]) -> [Double] {
@@ -93,6 +103,7 @@ public struct RandomForest: Sendable, Equatable {
                             for c in 0..<C { o[r * C + c] += w * Double(tree.leafValues[base + c]) }
                         }
                     }
+                    for r in lo..<hi { normalize(UnsafeMutableBufferPointer(start: o + r * C, count: C)) }
                 }
                 if threads <= 1 || chunks <= 1 {
                     for ci in 0..<chunks { work(ci) }

@@ -1,3 +1,5 @@
+import Foundation
+
 /// Impurity criterion for split selection.
 public enum SplitCriterion: String, Sendable, CaseIterable {
     case gini, entropy
@@ -121,5 +123,18 @@ public struct ForestParameters: Sendable, Equatable {
         var r = ByteReader(bytes, context: "forest parameters")
         self = try Self.read(from: &r)
         try r.expectEnd()
+    }
+}
+
+public extension ForestParameters {
+    /// The parameters as a JSON object (report and `inspect --json`).
+    var jsonObject: [String: Any] {
+        [
+            "trees": trees, "criterion": criterion.rawValue,
+            "max_depth": maxDepth.map { $0 as Any } ?? NSNull(),
+            "min_samples_split": minSamplesSplit, "min_samples_leaf": minSamplesLeaf,
+            "max_features": maxFeatures.description, "bootstrap": bootstrap,
+            "class_weight": classWeighting.rawValue, "seed": seed,
+        ]
     }
 }
