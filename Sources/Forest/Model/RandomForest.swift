@@ -103,7 +103,7 @@ public struct RandomForest: Sendable, Equatable {
                             for c in 0..<C { o[r * C + c] += w * Double(tree.leafValues[base + c]) }
                         }
                     }
-                    for r in lo..<hi { normalize(UnsafeMutableBufferPointer(start: o + r * C, count: C)) }
+                    for r in lo..<hi { RandomForest.normalize(UnsafeMutableBufferPointer(start: o + r * C, count: C)) }
                 }
                 if threads <= 1 || chunks <= 1 {
                     for ci in 0..<chunks { work(ci) }

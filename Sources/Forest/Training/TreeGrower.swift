@@ -120,6 +120,20 @@ final class TreeGrower {
         return tree
     }
 
+    /// The best split of the root node over all candidate features, given per-row
+    /// bootstrap counts (a hook for tests that check split finding against brute force).
+    func bestRootSplit(counts: [UInt32], seed: UInt64 = 1) -> SplitCandidate {
+        var m = 0
+        for r in 0..<n where counts[r] > 0 {
+            idx[m] = Int32(r); cnt[m] = counts[r]; lab[m] = partition.labels[r]; m += 1
+        }
+        for c in 0..<classes { totalW[c] = 0 }
+        for k in 0..<m { totalW[Int(lab[k])] &+= UInt64(cnt[k]) }
+        for (i, f) in candidates.enumerated() { features[i] = f }
+        var rng = ForestRNG(seed: seed)
+        return partition.bins.withUnsafeBufferPointer { findSplit(start: 0, end: m, bins: $0.baseAddress!, rng: &rng) }
+    }
+
     private struct PendingNode { var node: Int; var start: Int; var end: Int; var depth: Int }
 
     private func growNodes(tree: inout Tree, rowsInBag m: Int, bins: UnsafePointer<UInt8>, rng: inout ForestRNG) {
