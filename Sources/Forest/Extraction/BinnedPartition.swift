@@ -62,9 +62,16 @@ public struct BinnedPartitionBuilder: Sendable {
     public let extractor: FeatureExtractor
     private var columns: [[UInt8]]
     private var labels: [Int32] = []
+    /// All features' edges back to back; feature f's are `edgeStart[f]..<edgeStart[f + 1]`.
+    private let flatEdges: [Double]
+    private let edgeStart: [Int]
 
     public init(extractor: FeatureExtractor, expectedRows: Int = 0) {
         self.extractor = extractor
+        flatEdges = extractor.edges.flatMap { $0 }
+        var starts = [0]
+        for e in extractor.edges { starts.append(starts.last! + e.count) }
+        edgeStart = starts
         columns = Array(repeating: [], count: extractor.featureCount)
         if expectedRows > 0 {
             for f in columns.indices { columns[f].reserveCapacity(expectedRows) }
@@ -76,8 +83,21 @@ public struct BinnedPartitionBuilder: Sendable {
 
     /// Appends one prepared row (`values.count == featureCount`) with its class index.
     public mutating func append(_ values: UnsafeBufferPointer<Double>, label: Int32) {
-        for f in 0..<values.count {
-            columns[f].append(FeatureExtractor.bin(values[f], edges: extractor.edges[f]))
+        flatEdges.withUnsafeBufferPointer { edges in
+            for f in 0..<values.count {
+                let v = values[f]
+                var bin = FeatureExtractor.missingBin
+                if !v.isNaN {
+                    var lo = edgeStart[f], hi = edgeStart[f + 1]
+                    let base = lo
+                    while lo < hi {
+                        let mid = (lo + hi) >> 1
+                        if edges[mid] < v { lo = mid + 1 } else { hi = mid }
+                    }
+                    bin = UInt8(truncatingIfNeeded: lo - base)
+                }
+                columns[f].append(bin)
+            }
         }
         labels.append(label)
     }

@@ -35,6 +35,8 @@ public struct TrainingResult: Sendable {
     public var partitionRows: [Int]
     /// Wall-clock seconds per phase: read, fit, bin, train, evaluate.
     public var phaseSeconds: [(String, Double)]
+    /// Process CPU seconds (all threads) per phase, same names.
+    public var phaseCPUSeconds: [(String, Double)]
 }
 
 /// Raw rows buffered for one partition between the extraction pass and binning.
@@ -70,13 +72,16 @@ public enum SingleProcessTraining {
         } catch {
             throw ForestError(.invalidParameter, error.description)
         }
-        var phases: [(String, Double)] = []
+        var phases: [(String, Double)] = [], cpuPhases: [(String, Double)] = []
         var clock = ContinuousClock.now
+        var cpuClock = processCPUSeconds()
         func lap(_ name: String) {
-            let now = ContinuousClock.now
+            let now = ContinuousClock.now, cpu = processCPUSeconds()
             let d = now - clock
             phases.append((name, Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18))
+            cpuPhases.append((name, cpu - cpuClock))
             clock = now
+            cpuClock = cpu
         }
 
         // 1. Stream the training file once.
@@ -146,7 +151,7 @@ public enum SingleProcessTraining {
         let trainer = ForestTrainer(parameters: options.parameters, threads: options.threads)
         var subForests: [RandomForest.SubForest] = []
         var oob: MetricsAggregate? = options.outOfBag ? MetricsAggregate(classCount: extractor.classCount) : nil
-        var binSeconds = 0.0
+        var binSeconds = 0.0, binCPU = 0.0
         for p in 0..<P {
             let share = ForestTrainer.treeShare(totalTrees: options.parameters.trees, partitions: P, partition: p)
             guard train[p].count > 0 else {
@@ -155,10 +160,11 @@ public enum SingleProcessTraining {
                 }
                 continue
             }
-            let binStart = ContinuousClock.now
+            let binStart = ContinuousClock.now, binCPUStart = processCPUSeconds()
             let binned = extractor.transform(rowMajor: train[p].values, labels: train[p].labels.map { classOf[Int($0)]! })
             let d = ContinuousClock.now - binStart
             binSeconds += Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
+            binCPU += processCPUSeconds() - binCPUStart
             train[p] = PartitionRows() // release raw rows
             let trees = try trainer.trainTrees(partition: binned, partitionIndex: p, range: share)
             if oob != nil {
@@ -168,7 +174,10 @@ public enum SingleProcessTraining {
         }
         let forest = try RandomForest.merge(subForests)
         lap("train")
+        phases[phases.count - 1].1 -= binSeconds
+        cpuPhases[cpuPhases.count - 1].1 -= binCPU
         phases.insert(("bin", binSeconds), at: phases.count - 1)
+        cpuPhases.insert(("bin", binCPU), at: cpuPhases.count - 1)
 
         // 5. Evaluate per partition, merge in partition order.
         var metrics: MetricsAggregate? = nil
@@ -202,6 +211,7 @@ public enum SingleProcessTraining {
                                     parameters: options.parameters, forest: forest,
                                     testMetrics: metrics, outOfBagMetrics: oob, provenance: prov)
         return TrainingResult(model: model, trainRows: trainRows, testRows: testRows,
-                              partitionRows: subForests.map(\.trainingRows), phaseSeconds: phases)
+                              partitionRows: subForests.map(\.trainingRows), phaseSeconds: phases,
+                              phaseCPUSeconds: cpuPhases)
     }
 }

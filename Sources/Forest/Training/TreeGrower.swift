@@ -26,7 +26,9 @@ struct SplitCandidate: Equatable {
 ///   sampled features: with sqrt(d) of d features this is cheaper than building all d for
 ///   the smaller child and subtracting from the parent for the larger one.
 final class TreeGrower {
-    static let smallNodeRows = 32
+    static let smallNodeRows = 16
+    /// Features whose histograms are built together in one pass over a node's rows.
+    static let groupSize = 8
 
     let partition: BinnedPartition
     let parameters: ForestParameters
@@ -49,6 +51,7 @@ final class TreeGrower {
     private var hist: UnsafeMutablePointer<UInt64>
     private var sortKeys: UnsafeMutablePointer<UInt32>
     private let mask: UnsafeMutablePointer<UInt64>
+    private let columns: UnsafeMutablePointer<UnsafePointer<UInt8>>
     private var features: UnsafeMutablePointer<Int32>
     // Per-class scratch.
     private var leftW: [UInt64]
@@ -75,10 +78,11 @@ final class TreeGrower {
         idx = .allocate(capacity: m); cnt = .allocate(capacity: m); lab = .allocate(capacity: m)
         tmpIdx = .allocate(capacity: m); tmpCnt = .allocate(capacity: m); tmpLab = .allocate(capacity: m)
         rowCounts = .allocate(capacity: m)
-        hist = .allocate(capacity: 256 * classes)
-        hist.initialize(repeating: 0, count: 256 * classes)
+        hist = .allocate(capacity: Self.groupSize * 256 * classes)
+        hist.initialize(repeating: 0, count: Self.groupSize * 256 * classes)
         sortKeys = .allocate(capacity: Self.smallNodeRows)
-        mask = .allocate(capacity: 4)
+        mask = .allocate(capacity: Self.groupSize * 4)
+        columns = .allocate(capacity: Self.groupSize)
         features = .allocate(capacity: max(cands.count, 1))
         leftW = Array(repeating: 0, count: classes)
         totalW = Array(repeating: 0, count: classes)
@@ -87,7 +91,7 @@ final class TreeGrower {
     deinit {
         idx.deallocate(); cnt.deallocate(); lab.deallocate()
         tmpIdx.deallocate(); tmpCnt.deallocate(); tmpLab.deallocate()
-        rowCounts.deallocate(); hist.deallocate(); sortKeys.deallocate(); mask.deallocate(); features.deallocate()
+        rowCounts.deallocate(); hist.deallocate(); sortKeys.deallocate(); mask.deallocate(); columns.deallocate(); features.deallocate()
     }
 
     /// Bootstrap counts of tree `seed`: the first `n` draws of its generator (so they can
@@ -229,44 +233,79 @@ final class TreeGrower {
         let d = candidates.count
         var visited = 0, nonConstant = 0
         var k = 0
-        while k < d && (visited < mtry || nonConstant == 0) {
+        @inline(__always) func draw() -> Int32 {
             let j = k + rng.nextInt(below: d - k)
             let f = features[j]
             features[j] = features[k]; features[k] = f
             k += 1
             visited += 1
+            return f
+        }
+        if end - start > Self.smallNodeRows {
+            // The first `mtry` features: histograms built in groups, one pass over the rows per group.
+            while k < d && visited < mtry {
+                let g = min(Self.groupSize, mtry - visited, d - k)
+                let first = k
+                for j in 0..<g { columns[j] = bins + Int(draw()) * n }
+                accumulate(groupCount: g, start: start, end: end)
+                for j in 0..<g {
+                    if scanHistogram(feature: Int(features[first + j]), slot: j, rows: end - start, best: &best) { nonConstant += 1 }
+                }
+            }
+        }
+        while k < d && (visited < mtry || nonConstant == 0) {
+            let f = draw()
             let column = bins + Int(f) * n
             let found: Bool
             if end - start <= Self.smallNodeRows {
                 found = scanSorted(feature: Int(f), column: column, start: start, end: end, best: &best)
             } else {
-                found = scanHistogram(feature: Int(f), column: column, start: start, end: end, best: &best)
+                columns[0] = column
+                accumulate(groupCount: 1, start: start, end: end)
+                found = scanHistogram(feature: Int(f), slot: 0, rows: end - start, best: &best)
             }
             if found { nonConstant += 1 }
         }
         return best
     }
 
-    /// Histogram scan of one feature; returns false when the feature is constant in the node.
-    /// Occupied bins are tracked in a 256-bit mask, so the scan and the reset visit only
-    /// occupied bins, never all 256.
-    private func scanHistogram(feature: Int, column: UnsafePointer<UInt8>, start: Int, end: Int, best: inout SplitCandidate) -> Bool {
+    /// Adds the node's rows to the histograms of the `groupCount` columns in `columns`
+    /// (slot j: `hist + j * 256 * classes`, occupancy `mask + j * 4`), one pass over the rows.
+    private func accumulate(groupCount g: Int, start: Int, end: Int) {
         let C = classes
-        let mask = self.mask
-        mask[0] = 0; mask[1] = 0; mask[2] = 0; mask[3] = 0
+        let stride = 256 * C
+        for j in 0..<(4 * g) { mask[j] = 0 }
         if C == 2 {
             for k in start..<end {
-                let b = Int(column[Int(idx[k])])
-                hist[b &<< 1 | Int(lab[k])] &+= (1 << 32) | UInt64(cnt[k])
-                mask[b &>> 6] |= 1 &<< UInt64(b & 63)
+                let r = Int(idx[k]), l = Int(lab[k])
+                let add = (1 << 32) | UInt64(cnt[k])
+                for j in 0..<g {
+                    let b = Int(columns[j][r])
+                    hist[j &* 512 &+ (b &<< 1 | l)] &+= add
+                    mask[j &* 4 &+ (b &>> 6)] |= 1 &<< UInt64(b & 63)
+                }
             }
         } else {
             for k in start..<end {
-                let b = Int(column[Int(idx[k])])
-                hist[b &* C &+ Int(lab[k])] &+= (1 << 32) | UInt64(cnt[k])
-                mask[b &>> 6] |= 1 &<< UInt64(b & 63)
+                let r = Int(idx[k]), l = Int(lab[k])
+                let add = (1 << 32) | UInt64(cnt[k])
+                for j in 0..<g {
+                    let b = Int(columns[j][r])
+                    hist[j &* stride &+ b &* C &+ l] &+= add
+                    mask[j &* 4 &+ (b &>> 6)] |= 1 &<< UInt64(b & 63)
+                }
             }
         }
+    }
+
+    /// Scans the histogram in `slot` (filled by `accumulate`) for the best split of
+    /// `feature` and resets it; returns false when the feature is constant in the node.
+    /// Occupied bins are tracked in a 256-bit mask, so the scan and the reset visit only
+    /// occupied bins, never all 256.
+    private func scanHistogram(feature: Int, slot: Int, rows: Int, best: inout SplitCandidate) -> Bool {
+        let C = classes
+        let hist = self.hist + slot * 256 * C
+        let mask = self.mask + slot * 4
         let occupied = mask[0].nonzeroBitCount + mask[1].nonzeroBitCount + mask[2].nonzeroBitCount + mask[3].nonzeroBitCount
         if occupied < 2 {
             for w in 0..<4 where mask[w] != 0 {
@@ -274,7 +313,6 @@ final class TreeGrower {
             }
             return false
         }
-        let rows = end - start
         let minLeaf = parameters.minSamplesLeaf
         var leftRows = 0
         var seen = 0

@@ -63,7 +63,9 @@ struct TrainCommand: ParsableCommand {
 
         let classes = model.extractor.classes
         var text = "trained \(model.forest.trees.count) trees on \(result.trainRows) rows (\(partitions) partition(s), \(threads) thread(s)) in \(String(format: "%.2f", elapsed)) s\n"
-        text += "phases: " + result.phaseSeconds.map { "\($0.0) \(String(format: "%.2f", $0.1)) s" }.joined(separator: ", ") + "\n"
+        text += "phases (wall / CPU s): " + zip(result.phaseSeconds, result.phaseCPUSeconds).map {
+            "\($0.0.0) \(String(format: "%.2f", $0.0.1)) / \(String(format: "%.2f", $0.1.1))"
+        }.joined(separator: ", ") + "\n"
         if let m = model.testMetrics { text += "test: " + m.textReport(classes: classes) }
         if let m = model.outOfBagMetrics { text += "out-of-bag: accuracy \(String(format: "%.4f", m.accuracy)) on \(m.rowCount) rows\n" }
         text += "model \(modelOut) fingerprint \(model.fingerprintHex)\n"
@@ -79,7 +81,8 @@ struct TrainCommand: ParsableCommand {
             report["partition_rows"] = result.partitionRows
             report["threads"] = threads
             report["trees"] = model.forest.trees.count
-            report["seconds"] = Dictionary(uniqueKeysWithValues: result.phaseSeconds) .merging(["total": elapsed]) { a, _ in a }
+            report["seconds"] = Dictionary(uniqueKeysWithValues: result.phaseSeconds).merging(["total": elapsed]) { a, _ in a }
+            report["cpu_seconds"] = Dictionary(uniqueKeysWithValues: result.phaseCPUSeconds).merging(["total": processCPUSeconds()]) { a, _ in a }
             report["parameters"] = model.parameters.jsonObject
             if let m = model.outOfBagMetrics { report["oob_accuracy"] = m.accuracy }
             try (try encodeJSON(report) + "\n").write(toFile: reportJSON, atomically: true, encoding: .utf8)
