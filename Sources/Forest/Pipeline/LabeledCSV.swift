@@ -57,18 +57,24 @@ public final class LabeledCSV {
     public func next(features: inout [Double], label: inout String?) throws -> Bool {
         guard let record = try reader.next() else { return false }
         line = record.line
+        label = try Self.parse(record, featureIndices: featureIndices, labelIndex: labelIndex, features: &features)
+        return true
+    }
+
+    /// Parses one record (e.g. a raw line a worker received and parsed with
+    /// `CSVRecord.parse(raw:line:)`): the features at `featureIndices` into `features`
+    /// (NaN for missing values) and the label text at `labelIndex`. Errors name file, line
+    /// and column.
+    public static func parse(_ record: CSVRecord, featureIndices: [Int], labelIndex: Int?,
+                             features: inout [Double]) throws -> String? {
         if features.count != featureIndices.count { features = Array(repeating: 0, count: featureIndices.count) }
         for (j, c) in featureIndices.enumerated() { features[j] = try record.double(at: c) }
-        if let li = labelIndex {
-            let text = record.string(at: li)
-            if record.isMissing(at: li) {
-                throw ForestError(.invalidData, "\(path):\(record.line): column \(li + 1) ('\(reader.header[li])'): missing label")
-            }
-            label = text
-        } else {
-            label = nil
+        guard let li = labelIndex else { return nil }
+        if record.isMissing(at: li) {
+            throw ForestError(.invalidData,
+                "\(record.file):\(record.line): column \(li + 1)\(record.columnName(li).map { " ('\($0)')" } ?? ""): missing label")
         }
-        return true
+        return record.string(at: li)
     }
 
     public func close() { reader.close() }
