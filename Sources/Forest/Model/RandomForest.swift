@@ -75,6 +75,19 @@ public struct RandomForest: Sendable, Equatable {
         for i in p.indices { p[i] /= s }
     }
 
+    /// Class probabilities of `rowCount` raw (prepared) row-major rows of width
+    /// `featureCount`, written row-major to `out` (`rowCount * classCount`). Trees outer,
+    /// rows inner; each row sums its trees in tree order (same result as one row at a time).
+    public func predictProba(rawRows rows: UnsafeBufferPointer<Double>, rowCount: Int, into out: UnsafeMutableBufferPointer<Double>) {
+        precondition(rows.count >= rowCount * featureCount && out.count >= rowCount * classCount)
+        guard rowCount > 0, let input = rows.baseAddress, let output = out.baseAddress else { return }
+        output.update(repeating: 0, count: rowCount * classCount)
+        for t in trees.indices {
+            trees[t].accumulate(rawRows: input, rowCount: rowCount, width: featureCount, weight: treeWeights[t], into: output)
+        }
+        for r in 0..<rowCount { Self.normalize(UnsafeMutableBufferPointer(start: output + r * classCount, count: classCount)) }
+    }
+
     public func predictProba(raw row: [Double]) -> [Double] {
         var out = [Double](repeating: 0, count: classCount)
         row.withUnsafeBufferPointer { r in out.withUnsafeMutableBufferPointer { predictProba(raw: r, into: $0) } }

@@ -40,6 +40,32 @@ public struct Tree: Sendable, Equatable {
         }
     }
 
+    /// Adds `weight` × leaf probabilities to `out` for each of `rowCount` raw row-major rows
+    /// of width `width` (`out` is row-major, `classCount` per row). One tree, many rows:
+    /// the tree's arrays stay in cache.
+    @inline(__always)
+    func accumulate(rawRows rows: UnsafePointer<Double>, rowCount: Int, width: Int, weight: Double,
+                    into out: UnsafeMutablePointer<Double>) {
+        let C = classCount
+        feature.withUnsafeBufferPointer { feature in
+        threshold.withUnsafeBufferPointer { threshold in
+        child.withUnsafeBufferPointer { child in
+        leafValues.withUnsafeBufferPointer { values in
+            for r in 0..<rowCount {
+                let row = rows + r * width
+                var i = 0
+                while true {
+                    let f = feature[i]
+                    if f < 0 { break }
+                    i = Int(child[i]) + (row[Int(f)] <= threshold[i] ? 0 : 1)
+                }
+                let base = Int(child[i]) * C
+                let o = out + r * C
+                for c in 0..<C { o[c] += weight * Double(values[base + c]) }
+            }
+        }}}}
+    }
+
     /// The leaf index reached by row `row` of a binned partition.
     @inline(__always)
     public func leaf(binned bins: UnsafeBufferPointer<UInt8>, rowCount: Int, row: Int) -> Int {

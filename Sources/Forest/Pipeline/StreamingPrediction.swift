@@ -35,16 +35,15 @@ public enum StreamingPrediction {
             guard !lines.isEmpty else { return }
             let n = lines.count
             var probs = [Double](repeating: 0, count: n * C)
-            let chunk = 1024
+            let chunk = 512
             let chunks = (n + chunk - 1) / chunk
             values.withUnsafeBufferPointer { v in
                 probs.withUnsafeMutableBufferPointer { p in
                     let vp = SendableDoubles(v), pp = SendablePointer(p.baseAddress)
                     let work: @Sendable (Int) -> Void = { ci in
-                        for r in (ci * chunk)..<min(n, (ci + 1) * chunk) {
-                            forest.predictProba(raw: UnsafeBufferPointer(rebasing: vp.buffer[r * d..<(r + 1) * d]),
-                                                into: UnsafeMutableBufferPointer(start: pp.pointer! + r * C, count: C))
-                        }
+                        let lo = ci * chunk, hi = min(n, lo + chunk)
+                        forest.predictProba(rawRows: UnsafeBufferPointer(rebasing: vp.buffer[lo * d..<hi * d]), rowCount: hi - lo,
+                                            into: UnsafeMutableBufferPointer(start: pp.pointer! + lo * C, count: (hi - lo) * C))
                     }
                     if threads > 1 && chunks > 1 { DispatchQueue.concurrentPerform(iterations: chunks, execute: work) }
                     else { for ci in 0..<chunks { work(ci) } }
