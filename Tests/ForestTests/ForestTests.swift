@@ -41,6 +41,11 @@ import Testing
         params.criterion = .entropy
         let forest = try RandomForest(trees: ForestTrainer(parameters: params, threads: 2).trainTrees(partition: p, partitionIndex: 0, range: 0..<12))
         let binned = forest.predictProba(binned: p, threads: 2)
+        var batch = [Double](repeating: -1, count: p.rowCount * 4)
+        data.values.withUnsafeBufferPointer { v in
+            batch.withUnsafeMutableBufferPointer { forest.predictProba(rawRows: v, rowCount: p.rowCount, into: $0) }
+        }
+        for i in batch.indices { #expect(abs(batch[i] - binned[i]) < 1e-12) }
         #expect(forest.classCount == 4)
         for r in 0..<p.rowCount {
             let raw = forest.predictProba(raw: Array(data.values[r * d..<(r + 1) * d]))
