@@ -159,9 +159,29 @@ import Testing
             #expect(v.bitPattern == r.bitPattern, "\(s)")
             if v.bitPattern != r.bitPattern { return }
         }
-        for s in ["0.1", "1e22", "1e23", "9007199254740993", "2.2250738585072014e-308", "4.9e-324", "1.7976931348623157e308", "1e400", "-0", "inf", "-Infinity", ".5", "5.", "0.30000000000000004"] {
+        for s in ["-0.5307324", "13.60678", "0.00000001", "12345678.1", "1234567890.12345678", "99999999999.99999999",
+                  "-0.", "000000000.5", "1.00000000", "9007199254740.993", "12345.6789e3", "0000001.2345678",
+                  "0.1", "1e22", "1e23", "9007199254740993", "2.2250738585072014e-308", "4.9e-324", "1.7976931348623157e308", "1e400", "-0", "inf", "-Infinity", ".5", "5.", "0.30000000000000004"] {
             guard case .number(let v) = NumberParser.parse(s) else { Issue.record("rejected \(s)"); continue }
             #expect(v.bitPattern == viaStrtod(s).bitPattern, "\(s)")
+        }
+    }
+
+    /// Property: the word-at-a-time fraction path (`[-]d{1,11}.d{1,8}` at the end of a field)
+    /// agrees with strtod, including leading zeros and embedded non-digits that must fall back.
+    @Test func fractionWordPathAgreesWithStrtod() {
+        var rng = SeededRandom(seed: 99)
+        for _ in 0..<100_000 {
+            var s = Bool.random(using: &rng) ? "-" : ""
+            for _ in 0..<Int.random(in: 1...11, using: &rng) { s += String(Int.random(in: 0...9, using: &rng)) }
+            s += "."
+            for _ in 0..<Int.random(in: 1...8, using: &rng) { s += String(Int.random(in: 0...9, using: &rng)) }
+            guard case .number(let v) = NumberParser.parse(s) else { Issue.record("rejected \(s)"); return }
+            #expect(v.bitPattern == strtod(s, nil).bitPattern, "\(s)")
+            if v.bitPattern != strtod(s, nil).bitPattern { return }
+        }
+        for bad in ["12345.6x78", "1234567.8e", "-0.123 567", "123.45.67"] {
+            #expect(NumberParser.parse(bad) == .invalid, "\(bad)")
         }
     }
 

@@ -254,6 +254,20 @@ public final class CSVRecord {
                 return -2
             } else {
                 let fs = p
+                // Eight bytes at a time: the lowest set bit of `hit` marks the first delimiter,
+                // LF or CR (the classic has-zero-byte test on word ^ broadcast(byte)).
+                let lows: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080
+                let dWord = lows &* UInt64(d), lfWord = lows &* 0x0A, crWord = lows &* 0x0D
+                while p &+ 8 <= n {
+                    let w = UInt64(littleEndian: UnsafeRawPointer(rec + p).loadUnaligned(as: UInt64.self))
+                    let a = w ^ dWord, b = w ^ lfWord, c = w ^ crWord
+                    let hit = ((a &- lows) & ~a | (b &- lows) & ~b | (c &- lows) & ~c) & highs
+                    if hit != 0 {
+                        p &+= hit.trailingZeroBitCount >> 3
+                        break
+                    }
+                    p &+= 8
+                }
                 while p < n {
                     let c = rec[p]
                     if c == d || c == lf || c == cr { break }

@@ -237,11 +237,25 @@ public final class AtomicFileWriter {
     public init(path: String) throws(SystemError) {
         self.path = path
         tempPath = "\(path).stm.tmp.\(getpid()).\(Self.counter.next())"
+        Self.removeStaleTemporaries(of: path)
         fd = try Sys.open(tempPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         buffer.reserveCapacity(Self.flushSize)
     }
 
     deinit { abort() }
+
+    /// Deletes temporary files for `path` left by processes that no longer exist (killed mid-write).
+    public static func removeStaleTemporaries(of path: String) {
+        let dir = directory(of: path)
+        let prefix = String(path.split(separator: "/").last ?? "") + ".stm.tmp."
+        guard let names = try? Sys.listDirectory(dir) else { return }
+        for name in names where name.hasPrefix(prefix) {
+            let rest = name.dropFirst(prefix.count).split(separator: ".")
+            if let pidText = rest.first, let pid = Int32(pidText), pid != getpid(), !Sys.processExists(pid) {
+                Sys.unlink(dir + "/" + name)
+            }
+        }
+    }
 
     public func append(_ bytes: UnsafeRawBufferPointer) throws(SystemError) {
         precondition(!finished, "append after commit/abort")

@@ -1,0 +1,125 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+
+/// A spill error: a failed system call on a spill file, or a damaged spill block.
+public struct SpillError: Error, CustomStringConvertible, Sendable {
+    public enum Code: String, Sendable { case io, corrupt }
+    public var code: Code
+    public var message: String
+    public init(code: Code, message: String) { self.code = code; self.message = message }
+    init(_ e: SystemError) { self.init(code: .io, message: e.description) }
+    public var description: String { "spill: \(message)" }
+}
+
+/// A private directory for one process's spill files.
+///
+/// Named `spacetime-spill-<pid>-<start time>-<n>` under the base directory (`$SPACETIME_SPILL_DIR`,
+/// else `$TMPDIR`, else `/tmp`). It is removed by `remove()`, on deinit, and at normal process exit.
+/// A directory left by a crashed process (its pid is gone, or now belongs to a process that started
+/// at another time) is stale: `removeStale(in:)` deletes it, and every new `SpillDirectory` calls it.
+public final class SpillDirectory: @unchecked Sendable {
+    public let path: String
+    private let counter = AtomicCounter()
+    private var removed = false
+    static let prefix = "spacetime-spill-"
+
+    /// The default base directory for spill directories.
+    public static var defaultBase: String {
+        let env = ProcessInfo.processInfo.environment
+        if let d = env["SPACETIME_SPILL_DIR"], !d.isEmpty { return d }
+        if let d = env["TMPDIR"], !d.isEmpty { return d.hasSuffix("/") ? String(d.dropLast()) : d }
+        return "/tmp"
+    }
+
+    /// Creates a fresh spill directory under `base` (after removing stale ones there).
+    public init(base: String = SpillDirectory.defaultBase) throws(SpillError) {
+        do { try Sys.mkdirs(base) } catch { throw SpillError(error) }
+        SpillDirectory.removeStale(in: base)
+        let pid = getpid()
+        let n = SpillDirectory.instances.next()
+        path = "\(base)/\(Self.prefix)\(pid)-\(Self.startTime(of: pid) ?? 0)-\(n)"
+        do { try Sys.mkdir(path, 0o700) } catch { throw SpillError(error) }
+        SpillDirectory.registerForExit(path)
+    }
+
+    deinit { remove() }
+
+    /// A new unique file path inside the directory.
+    public func newFilePath(_ tag: String = "spill") -> String {
+        "\(path)/\(tag)-\(counter.next()).lz4"
+    }
+
+    /// Deletes the directory and everything in it.
+    public func remove() {
+        guard !removed else { return }
+        removed = true
+        Sys.removeTree(path)
+        SpillDirectory.unregister(path)
+    }
+
+    /// Removes spill directories in `base` whose owning process no longer exists.
+    /// Returns the paths removed.
+    @discardableResult
+    public static func removeStale(in base: String) -> [String] {
+        guard let names = try? Sys.listDirectory(base) else { return [] }
+        var removedPaths: [String] = []
+        for name in names where name.hasPrefix(prefix) {
+            let parts = name.dropFirst(prefix.count).split(separator: "-")
+            guard parts.count == 3, let pid = Int32(parts[0]), let start = UInt64(parts[1]) else { continue }
+            if isStale(pid: pid, startTime: start) {
+                Sys.removeTree(base + "/" + name)
+                removedPaths.append(base + "/" + name)
+            }
+        }
+        return removedPaths
+    }
+
+    /// Whether a directory made by (`pid`, `startTime`) belongs to a process that is gone.
+    static func isStale(pid: Int32, startTime: UInt64) -> Bool {
+        guard Sys.processExists(pid) else { return true }
+        if let now = SpillDirectory.startTime(of: pid), startTime != 0, now != startTime { return true }  // pid reused
+        return false
+    }
+
+    /// Field 22 of `/proc/<pid>/stat`: start time in clock ticks since boot.
+    static func startTime(of pid: Int32) -> UInt64? {
+        guard let text = Sys.readSmallFile("/proc/\(pid)/stat"), let close = text.lastIndex(of: ")") else { return nil }
+        let fields = text[text.index(after: close)...].split(separator: " ")
+        // fields[0] is field 3 (state); start time is field 22.
+        return fields.count > 19 ? UInt64(fields[19]) : nil
+    }
+
+    // MARK: Removal at exit
+
+    private static let instances = AtomicCounter()
+    nonisolated(unsafe) private static var live: Set<String> = []
+    nonisolated(unsafe) private static var lock = pthread_mutex_t()
+    nonisolated(unsafe) private static var exitHookInstalled = false
+
+    private static func registerForExit(_ path: String) {
+        withLock {
+            if !exitHookInstalled {
+                exitHookInstalled = true
+                atexit { SpillDirectory.removeAllLive() }
+            }
+            live.insert(path)
+        }
+    }
+
+    private static func unregister(_ path: String) {
+        withLock { _ = live.remove(path) }
+    }
+
+    private static func removeAllLive() {
+        let paths = withLock { live }
+        for p in paths { Sys.removeTree(p) }
+    }
+
+    private static func withLock<T>(_ body: () -> T) -> T {
+        pthread_mutex_lock(&lock)
+        defer { pthread_mutex_unlock(&lock) }
+        return body()
+    }
+}
