@@ -129,3 +129,14 @@ extension ForestTrainer {
         return m
     }
 }
+
+extension ForestTrainer {
+    /// Approximate peak bytes to hold a binned partition and grow its trees on `threads`
+    /// threads (bins, labels, each grower's row buffers and histograms; the trees
+    /// themselves add ~25 bytes per node). For sizing partitions to a worker's budget.
+    public static func estimatedTrainingBytes(rows: Int, features: Int, classes: Int, threads: Int) -> Int {
+        let partition = rows * features + rows * 4
+        let perGrower = rows * (4 + 4 + 4) * 2 + rows * 4 + TreeGrower.groupSize * 256 * classes * 8 + 64 * 1024
+        return partition + max(threads, 1) * perGrower
+    }
+}
