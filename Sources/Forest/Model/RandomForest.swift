@@ -108,13 +108,9 @@ public struct RandomForest: Sendable, Equatable {
                 let binsPointer = SendableBuffer(bins)
                 let work: @Sendable (Int) -> Void = { ci in
                     let lo = ci * chunk, hi = min(n, lo + chunk)
-                    guard let o = result.pointer else { return }
-                    for (t, tree) in trees.enumerated() {
-                        let w = treeWeights[t]
-                        for r in lo..<hi {
-                            let base = tree.leaf(binned: binsPointer.buffer, rowCount: n, row: r) * C
-                            for c in 0..<C { o[r * C + c] += w * Double(tree.leafValues[base + c]) }
-                        }
+                    guard let o = result.pointer, let b = binsPointer.buffer.baseAddress else { return }
+                    for t in trees.indices {
+                        trees[t].accumulate(binned: b, rowCount: n, rows: lo..<hi, weight: treeWeights[t], into: o)
                     }
                     for r in lo..<hi { RandomForest.normalize(UnsafeMutableBufferPointer(start: o + r * C, count: C)) }
                 }

@@ -66,6 +66,30 @@ public struct Tree: Sendable, Equatable {
         }}}}
     }
 
+    /// Adds `weight` × leaf probabilities to `out` (row-major) for rows `rows` of a
+    /// column-major binned partition with `rowCount` rows.
+    @inline(__always)
+    func accumulate(binned bins: UnsafePointer<UInt8>, rowCount: Int, rows: Range<Int>, weight: Double,
+                    into out: UnsafeMutablePointer<Double>) {
+        let C = classCount
+        feature.withUnsafeBufferPointer { feature in
+        thresholdBin.withUnsafeBufferPointer { thresholdBin in
+        child.withUnsafeBufferPointer { child in
+        leafValues.withUnsafeBufferPointer { values in
+            for r in rows {
+                var i = 0
+                while true {
+                    let f = feature[i]
+                    if f < 0 { break }
+                    i = Int(child[i]) + (bins[Int(f) &* rowCount &+ r] <= thresholdBin[i] ? 0 : 1)
+                }
+                let base = Int(child[i]) * C
+                let o = out + r * C
+                for c in 0..<C { o[c] += weight * Double(values[base + c]) }
+            }
+        }}}}
+    }
+
     /// The leaf index reached by row `row` of a binned partition.
     @inline(__always)
     public func leaf(binned bins: UnsafeBufferPointer<UInt8>, rowCount: Int, row: Int) -> Int {
