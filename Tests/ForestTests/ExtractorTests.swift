@@ -99,6 +99,24 @@ import Testing
         #expect(e.edges[1].count == 6)
     }
 
+    @Test func transformEqualsRowByRowBinning() throws {
+        let e = try FeatureExtractor.fit(from: PartialExtractorState.merged(Self.partialStates(2)))
+        var rng = ForestRNG(seed: 8)
+        var values: [Double] = [], labels: [Int32] = []
+        var builder = BinnedPartitionBuilder(extractor: e)
+        for r in 0..<500 {
+            var row = [rng.nextUnit() * 120 - 60, Double(rng.nextInt(below: 9)) - 1, exp(rng.nextUnit() * 22)]
+            if r % 7 == 0 { row[r % 3] = .nan }
+            if r % 11 == 0, let edge = e.edges[0].randomElement(using: &rng) { row[0] = edge } // exactly on an edge
+            values += row
+            labels.append(Int32(r % 2))
+            builder.append(row, label: Int32(r % 2))
+        }
+        let a = e.transform(rowMajor: values, labels: labels), b = builder.finish()
+        #expect(a.bins == b.bins)
+        for r in 0..<500 { for f in 0..<3 { #expect(a.bins[f * 500 + r] == e.bin(values[r * 3 + f], feature: f)) } }
+    }
+
     @Test func constantFeatureIsFlagged() throws {
         var state = PartialExtractorState(featureNames: ["k", "v"])
         for i in 0..<100 { state.add([3.5, Double(i)], label: i % 2 == 0 ? "a" : "b") }

@@ -62,16 +62,13 @@ public struct BinnedPartitionBuilder: Sendable {
     public let extractor: FeatureExtractor
     private var columns: [[UInt8]]
     private var labels: [Int32] = []
-    /// All features' edges back to back; feature f's are `edgeStart[f]..<edgeStart[f + 1]`.
-    private let flatEdges: [Double]
-    private let edgeStart: [Int]
+    /// Feature f's edges at `paddedEdges[f * 256 ..< f * 256 + count]`, padded with +infinity
+    /// to 256 entries for a branchless 8-step search.
+    private let paddedEdges: [Double]
 
     public init(extractor: FeatureExtractor, expectedRows: Int = 0) {
         self.extractor = extractor
-        flatEdges = extractor.edges.flatMap { $0 }
-        var starts = [0]
-        for e in extractor.edges { starts.append(starts.last! + e.count) }
-        edgeStart = starts
+        paddedEdges = extractor.edges.flatMap { $0 + Array(repeating: Double.infinity, count: 256 - $0.count) }
         columns = Array(repeating: [], count: extractor.featureCount)
         if expectedRows > 0 {
             for f in columns.indices { columns[f].reserveCapacity(expectedRows) }
@@ -83,20 +80,17 @@ public struct BinnedPartitionBuilder: Sendable {
 
     /// Appends one prepared row (`values.count == featureCount`) with its class index.
     public mutating func append(_ values: UnsafeBufferPointer<Double>, label: Int32) {
-        flatEdges.withUnsafeBufferPointer { edges in
+        paddedEdges.withUnsafeBufferPointer { edges in
             for f in 0..<values.count {
-                let v = values[f]
-                var bin = FeatureExtractor.missingBin
-                if !v.isNaN {
-                    var lo = edgeStart[f], hi = edgeStart[f + 1]
-                    let base = lo
-                    while lo < hi {
-                        let mid = (lo + hi) >> 1
-                        if edges[mid] < v { lo = mid + 1 } else { hi = mid }
-                    }
-                    bin = UInt8(truncatingIfNeeded: lo - base)
+                let x = values[f]
+                let e = edges.baseAddress! + f &* 256
+                var pos = 0
+                var step = 128
+                while step > 0 {
+                    pos = e[pos &+ step &- 1] < x ? pos &+ step : pos
+                    step &>>= 1
                 }
-                columns[f].append(bin)
+                columns[f].append(x.isNaN ? FeatureExtractor.missingBin : UInt8(truncatingIfNeeded: pos))
             }
         }
         labels.append(label)

@@ -118,14 +118,32 @@ public struct FeatureExtractor: Sendable, Equatable {
     /// Bins row-major prepared rows (`values.count == rows * featureCount`) with their
     /// class indices into a column-major ``BinnedPartition``.
     public func transform(rowMajor values: [Double], labels: [Int32]) -> BinnedPartition {
-        var builder = BinnedPartitionBuilder(extractor: self, expectedRows: labels.count)
-        values.withUnsafeBufferPointer { buffer in
-            for r in 0..<labels.count {
-                builder.append(UnsafeBufferPointer(rebasing: buffer[r * featureCount..<(r + 1) * featureCount]),
-                               label: labels[r])
+        let n = labels.count, d = featureCount
+        precondition(values.count == n * d, "row-major values must hold rows × features")
+        var bins = [UInt8](repeating: 0, count: n * d)
+        // Per feature, edges padded with +infinity to 256 entries: a branchless 8-step search.
+        var padded = [Double](repeating: .infinity, count: 256)
+        values.withUnsafeBufferPointer { v in
+            bins.withUnsafeMutableBufferPointer { out in
+                for f in 0..<d {
+                    for i in 0..<256 { padded[i] = i < edges[f].count ? edges[f][i] : .infinity }
+                    padded.withUnsafeBufferPointer { e in
+                        for r in 0..<n {
+                            let x = v[r &* d &+ f]
+                            var pos = 0
+                            var step = 128
+                            while step > 0 {
+                                pos = e[pos &+ step &- 1] < x ? pos &+ step : pos
+                                step &>>= 1
+                            }
+                            out[f &* n &+ r] = x.isNaN ? Self.missingBin : UInt8(truncatingIfNeeded: pos)
+                        }
+                    }
+                }
             }
         }
-        return builder.finish()
+        return BinnedPartition(rowCount: n, featureCount: d, classCount: classCount, bins: bins, labels: labels,
+                               thresholds: (0..<d).map { thresholds(feature: $0) })
     }
 
     func write(to w: inout ByteWriter) {
