@@ -15,6 +15,9 @@ public struct MetricsAggregate: Sendable, Equatable {
     static let magic: UInt32 = 0x5354_4D41 // "STMA"
     static let version: UInt32 = 1
     public static let scoreBins = 16_384
+    /// Above this many classes no score histograms are kept (they would take
+    /// 256 KiB per class) and `auc` is NaN; every other metric is still exact.
+    public static let maxClassesForAUC = 100
     static let logLossScale = 16_777_216.0 // 2^24
     static let epsilon = 2.220446049250313e-16 // float64 machine epsilon, as scikit-learn
 
@@ -44,7 +47,7 @@ public struct MetricsAggregate: Sendable, Equatable {
         let pt = min(max(p[t], Self.epsilon), 1)
         logLossFixed += UInt64((-Foundation.log(pt) * Self.logLossScale).rounded())
         // Binary: AUC needs only class 1's scores.
-        let scored = classCount == 2 ? 1..<2 : 0..<classCount
+        let scored = classCount == 2 ? 1..<2 : (classCount > Self.maxClassesForAUC ? 0..<0 : 0..<classCount)
         for c in scored {
             let bin = min(Int(p[c] * Double(Self.scoreBins)), Self.scoreBins - 1)
             if c == t {
