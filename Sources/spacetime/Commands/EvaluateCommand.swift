@@ -1,13 +1,27 @@
 import ArgumentParser
+import Forest
+import Foundation
 
 struct EvaluateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "evaluate",
-        abstract: "(not implemented yet)",
-        shouldDisplay: false
+        abstract: "Evaluate a saved model on a labelled CSV file: accuracy, AUC, log loss, per-class table, confusion matrix."
     )
 
+    @Option(help: "Model file written by 'spacetime train'.") var model: String
+    @Argument(help: "Labelled CSV (must contain the model's label column).") var file: String
+    @Flag(help: "Print JSON (accuracy, auc, log_loss, confusion_matrix, per_class, ...).") var json = false
+    @Option(help: "Threads for scoring.") var threads = ProcessInfo.processInfo.activeProcessorCount
+
     func run() throws {
-        throw ValidationError("'evaluate' is not implemented yet")
+        let m = try ForestModel.load(from: model)
+        let metrics = try StreamingPrediction.evaluate(model: m, path: file, threads: threads)
+        if json {
+            var object = metrics.jsonObject(classes: m.extractor.classes)
+            object["fingerprint"] = m.fingerprintHex
+            print(try encodeJSON(object))
+        } else {
+            print(metrics.textReport(classes: m.extractor.classes), terminator: "")
+        }
     }
 }

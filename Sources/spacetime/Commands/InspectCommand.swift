@@ -1,13 +1,59 @@
 import ArgumentParser
+import Forest
+import Foundation
 
 struct InspectCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "inspect",
-        abstract: "(not implemented yet)",
-        shouldDisplay: false
+        abstract: "Describe a saved model: classes, features, trees, depth, importances, metrics, parameters, fingerprint."
     )
 
+    @Argument(help: "Model file.") var model: String
+    @Flag(help: "Print JSON.") var json = false
+    @Option(help: "Feature importances to list in text mode.") var top = 10
+
     func run() throws {
-        throw ValidationError("'inspect' is not implemented yet")
+        let m = try ForestModel.load(from: model)
+        let trees = m.forest.trees
+        let depths = trees.map(\.depth), nodes = trees.map(\.nodeCount), leaves = trees.map(\.leafCount)
+        let importances = m.forest.featureImportances
+        let names = m.extractor.featureNames
+        let ranked = importances.indices.sorted { importances[$0] > importances[$1] || (importances[$0] == importances[$1] && $0 < $1) }
+        if json {
+            var object: [String: Any] = [
+                "fingerprint": m.fingerprintHex,
+                "format_version": Int(ForestModel.formatVersion),
+                "label_column": m.labelColumn,
+                "classes": m.extractor.classes,
+                "class_counts": m.extractor.classCounts,
+                "features": names,
+                "constant_features": names.indices.filter { m.extractor.constantFeatures[$0] }.map { names[$0] },
+                "bins_per_feature": m.extractor.edges.map { $0.count + 1 },
+                "trees": trees.count,
+                "nodes": nodes.reduce(0, +),
+                "leaves": leaves.reduce(0, +),
+                "max_depth": depths.max() ?? 0,
+                "mean_depth": Double(depths.reduce(0, +)) / Double(max(trees.count, 1)),
+                "feature_importances": Dictionary(uniqueKeysWithValues: zip(names, importances)),
+                "parameters": m.parameters.jsonObject,
+                "provenance": m.provenance,
+            ]
+            if let t = m.testMetrics { object["test_metrics"] = t.jsonObject(classes: m.extractor.classes) }
+            if let o = m.outOfBagMetrics { object["oob_metrics"] = o.jsonObject(classes: m.extractor.classes) }
+            print(try encodeJSON(object))
+            return
+        }
+        var s = "model \(model) (format version \(ForestModel.formatVersion))\n"
+        s += "fingerprint  \(m.fingerprintHex)\n"
+        s += "label        \(m.labelColumn); classes \(m.extractor.classes.prefix(20).joined(separator: ", ")) (counts \(m.extractor.classCounts.prefix(20).map(String.init).joined(separator: ", ")))\n"
+        s += "features     \(names.count) (\(m.extractor.constantFeatures.filter { $0 }.count) constant)\n"
+        s += "trees        \(trees.count), \(nodes.reduce(0, +)) nodes, \(leaves.reduce(0, +)) leaves, depth max \(depths.max() ?? 0) mean \(String(format: "%.1f", Double(depths.reduce(0, +)) / Double(max(trees.count, 1))))\n"
+        let p = m.parameters
+        s += "parameters   criterion \(p.criterion.rawValue), max depth \(p.maxDepth.map(String.init) ?? "unlimited"), min samples split \(p.minSamplesSplit), min samples leaf \(p.minSamplesLeaf), max features \(p.maxFeatures), bootstrap \(p.bootstrap), class weight \(p.classWeighting.rawValue), seed \(p.seed)\n"
+        for (k, v) in m.provenance.sorted(by: { $0.key < $1.key }) { s += "provenance   \(k): \(v)\n" }
+        s += "importances  " + ranked.prefix(max(top, 0)).map { "\(names[$0]) \(String(format: "%.4f", importances[$0]))" }.joined(separator: ", ") + "\n"
+        if let t = m.testMetrics { s += "test metrics\n" + t.textReport(classes: m.extractor.classes) }
+        if let o = m.outOfBagMetrics { s += "out-of-bag accuracy \(String(format: "%.4f", o.accuracy)) on \(o.rowCount) rows\n" }
+        print(s, terminator: "")
     }
 }

@@ -1,13 +1,91 @@
 import ArgumentParser
+import Forest
+import Foundation
 
 struct TrainCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "train",
-        abstract: "(not implemented yet)",
-        shouldDisplay: false
+        abstract: "Train a random forest on a CSV file in one process and save the model.",
+        discussion: """
+        Streams FILE once, assigns rows to train/test and to partitions with the stratified
+        seeded-hash assigner, fits the feature extractor from per-partition statistics, grows
+        each partition's share of the trees and merges them, exactly as the distributed run does.
+        """
     )
 
+    @Argument(help: "Training data (CSV with a header row).") var file: String
+    @Option(name: .customLong("model-out"), help: "Where to write the model.") var modelOut = "model.stm"
+    @Option(help: "Label column name (default: the last column).") var label: String?
+    @Option(name: .customLong("test-fraction"), help: "Share of each class held out for testing.") var testFraction = 0.2
+    @Option(name: .customLong("test-file"), help: "Held-out test rows from this file instead of --test-fraction.") var testFile: String?
+    @Option(help: "Number of trees.") var trees = 100
+    @Option(name: .customLong("max-depth"), help: "Maximum tree depth (default: unlimited).") var maxDepth: Int?
+    @Option(name: .customLong("min-samples-split"), help: "Minimum rows to split a node.") var minSamplesSplit = 2
+    @Option(name: .customLong("min-samples-leaf"), help: "Minimum rows in a leaf.") var minSamplesLeaf = 1
+    @Option(name: .customLong("max-features"), help: "Features per split: sqrt, log2, all, a fraction or a count.") var maxFeatures = "sqrt"
+    @Option(help: "Split criterion: gini or entropy.") var criterion = "gini"
+    @Option(name: .customLong("class-weight"), help: "Class weighting: none or balanced.") var classWeight = "none"
+    @Flag(name: .customLong("no-bootstrap"), help: "Grow every tree on all rows.") var noBootstrap = false
+    @Option(help: "Random seed (split, bootstrap, features).") var seed: UInt64 = 42
+    @Option(help: "Partitions: train one sub-forest per stratified partition and merge.") var partitions = 1
+    @Option(help: "Threads for tree growing (default: all cores).") var threads = ProcessInfo.processInfo.activeProcessorCount
+    @Option(name: .customLong("max-bins"), help: "Value bins per feature (2...255).") var maxBins = 255
+    @Flag(help: "Also compute the out-of-bag score.") var oob = false
+    @Option(name: .customLong("report-json"), help: "Write a JSON report (metrics, fingerprint, timings) here.") var reportJSON: String?
+
     func run() throws {
-        throw ValidationError("'train' is not implemented yet")
+        var p = ForestParameters()
+        p.trees = trees; p.maxDepth = maxDepth; p.minSamplesSplit = minSamplesSplit; p.minSamplesLeaf = minSamplesLeaf
+        guard let mf = MaxFeatures(parsing: maxFeatures) else { throw ValidationError("--max-features must be sqrt, log2, all, a fraction in (0, 1] or a count") }
+        p.maxFeatures = mf
+        guard let c = SplitCriterion(rawValue: criterion) else { throw ValidationError("--criterion must be gini or entropy") }
+        p.criterion = c
+        guard let cw = ClassWeighting(rawValue: classWeight) else { throw ValidationError("--class-weight must be none or balanced") }
+        p.classWeighting = cw
+        p.bootstrap = !noBootstrap
+        p.seed = seed
+        guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
+        var options = TrainingOptions(trainFile: file)
+        options.testFile = testFile; options.labelColumn = label; options.testFraction = testFraction
+        options.partitions = partitions; options.threads = threads; options.parameters = p
+        options.outOfBag = oob; options.maxBins = maxBins
+
+        let started = Date()
+        let result = try SingleProcessTraining.run(
+            options,
+            provenance: ["created": ISO8601DateFormatter().string(from: started),
+                         "host": ProcessInfo.processInfo.hostName,
+                         "tool": "spacetime \(SpaceTimeVersion.string) train"],
+            log: { FileHandle.standardError.write(Data("\($0)\n".utf8)) })
+        let model = result.model
+        try model.save(to: modelOut)
+        let elapsed = Date().timeIntervalSince(started)
+
+        let classes = model.extractor.classes
+        var text = "trained \(model.forest.trees.count) trees on \(result.trainRows) rows (\(partitions) partition(s), \(threads) thread(s)) in \(String(format: "%.2f", elapsed)) s\n"
+        text += "phases (wall / CPU s): " + zip(result.phaseSeconds, result.phaseCPUSeconds).map {
+            "\($0.0.0) \(String(format: "%.2f", $0.0.1)) / \(String(format: "%.2f", $0.1.1))"
+        }.joined(separator: ", ") + "\n"
+        if let m = model.testMetrics { text += "test: " + m.textReport(classes: classes) }
+        if let m = model.outOfBagMetrics { text += "out-of-bag: accuracy \(String(format: "%.4f", m.accuracy)) on \(m.rowCount) rows\n" }
+        text += "model \(modelOut) fingerprint \(model.fingerprintHex)\n"
+        print(text, terminator: "")
+
+        if let reportJSON {
+            var report: [String: Any] = model.testMetrics?.jsonObject(classes: classes) ?? ["classes": classes]
+            report["fingerprint"] = model.fingerprintHex
+            report["model"] = modelOut
+            report["train_rows"] = result.trainRows
+            report["test_rows"] = result.testRows
+            report["partitions"] = partitions
+            report["partition_rows"] = result.partitionRows
+            report["threads"] = threads
+            report["trees"] = model.forest.trees.count
+            report["seconds"] = Dictionary(uniqueKeysWithValues: result.phaseSeconds).merging(["total": elapsed]) { a, _ in a }
+            report["cpu_seconds"] = Dictionary(uniqueKeysWithValues: result.phaseCPUSeconds).merging(["total": processCPUSeconds()]) { a, _ in a }
+            report["parameters"] = model.parameters.jsonObject
+            if let m = model.outOfBagMetrics { report["oob_accuracy"] = m.accuracy }
+            try (try encodeJSON(report) + "\n").write(toFile: reportJSON, atomically: true, encoding: .utf8)
+        }
     }
 }

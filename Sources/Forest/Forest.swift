@@ -1,1 +1,0 @@
-// The Forest module. See docs/architecture.md.

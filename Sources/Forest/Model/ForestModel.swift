@@ -1,0 +1,129 @@
+import SpaceTime
+
+/// A trained model: the fitted extractor (with class labels), the forest, the training
+/// parameters, evaluation metrics and provenance. Saved as one self-describing file.
+///
+/// File layout: a SpaceTime checkpoint file (magic `SPTMCKPT`, header checksum, kind
+/// `MODL`, payload version ``formatVersion``, payload, XXH64 payload checksum), written
+/// atomically (temporary file, fsync, rename). The payload is:
+/// `"STMODEL\0"`, label column name, extractor, parameters, forest (flat node arrays per
+/// tree), optional test metrics, optional out-of-bag metrics, provenance key/value pairs.
+public struct ForestModel: Sendable, Equatable {
+    /// The payload format version this build writes and reads.
+    public static let formatVersion: UInt32 = 1
+    public static let checkpointKind = CheckpointFile.kind("MODL")
+    static let payloadMagic: [UInt8] = Array("STMODEL\0".utf8)
+
+    /// Name of the label column in the training data.
+    public var labelColumn: String
+    public var extractor: FeatureExtractor
+    public var parameters: ForestParameters
+    public var forest: RandomForest
+    /// Metrics on the held-out test rows, if any.
+    public var testMetrics: MetricsAggregate?
+    /// Out-of-bag metrics, if computed.
+    public var outOfBagMetrics: MetricsAggregate?
+    /// Provenance (timestamps, host, source file, row counts): not part of the fingerprint.
+    public var provenance: [String: String]
+
+    public init(labelColumn: String, extractor: FeatureExtractor, parameters: ForestParameters, forest: RandomForest,
+                testMetrics: MetricsAggregate? = nil, outOfBagMetrics: MetricsAggregate? = nil,
+                provenance: [String: String] = [:]) throws {
+        guard forest.classCount == extractor.classCount, forest.featureCount == extractor.featureCount else {
+            throw ForestError(.incompatible,
+                "forest (\(forest.classCount) classes, \(forest.featureCount) features) does not match the extractor (\(extractor.classCount), \(extractor.featureCount))")
+        }
+        self.labelColumn = labelColumn
+        self.extractor = extractor
+        self.parameters = parameters
+        self.forest = forest
+        self.testMetrics = testMetrics
+        self.outOfBagMetrics = outOfBagMetrics
+        self.provenance = provenance
+    }
+
+    /// XXH64 over the canonical bytes of everything learned: extractor (edges, statistics,
+    /// classes), parameters and forest (trees and weights). Independent of thread count,
+    /// of which process trained which partition, of metrics and of provenance.
+    public var fingerprint: UInt64 {
+        var h = XXHash64(seed: 0)
+        var w = ByteWriter()
+        w.write(labelColumn)
+        extractor.write(to: &w)
+        parameters.write(to: &w)
+        forest.write(to: &w)
+        h.update(w.bytes)
+        return h.finalize()
+    }
+
+    /// The fingerprint as 16 lowercase hex digits.
+    public var fingerprintHex: String {
+        let s = String(fingerprint, radix: 16)
+        return String(repeating: "0", count: 16 - s.count) + s
+    }
+
+    public func serialize() -> [UInt8] {
+        var w = ByteWriter(capacity: 1 << 20)
+        for b in Self.payloadMagic { w.write(b) }
+        w.write(labelColumn)
+        extractor.write(to: &w)
+        parameters.write(to: &w)
+        forest.write(to: &w)
+        for m in [testMetrics, outOfBagMetrics] {
+            w.write(m != nil)
+            m?.write(to: &w)
+        }
+        let keys = provenance.keys.sorted()
+        w.write(strings: keys)
+        w.write(strings: keys.map { provenance[$0]! })
+        return w.bytes
+    }
+
+    public init(deserializing bytes: [UInt8], context: String = "model") throws {
+        var r = ByteReader(bytes, context: context)
+        for b in Self.payloadMagic {
+            guard try r.readByte() == b else { throw ForestError(.corrupted, "\(context): not a SpaceTime model payload") }
+        }
+        let label = try r.readString()
+        let extractor = try FeatureExtractor.read(from: &r)
+        let parameters = try ForestParameters.read(from: &r)
+        let forest = try RandomForest.read(from: &r)
+        var metrics: [MetricsAggregate?] = []
+        for _ in 0..<2 { metrics.append(try r.readBool() ? try MetricsAggregate.read(from: &r) : nil) }
+        let keys = try r.readStrings(), values = try r.readStrings()
+        guard keys.count == values.count else { throw ForestError(.corrupted, "\(context): provenance table") }
+        try r.expectEnd()
+        for tree in forest.trees where tree.featureCount != extractor.featureCount {
+            throw ForestError(.corrupted, "\(context): tree feature count \(tree.featureCount) ≠ \(extractor.featureCount)")
+        }
+        try self.init(labelColumn: label, extractor: extractor, parameters: parameters, forest: forest,
+                      testMetrics: metrics[0], outOfBagMetrics: metrics[1],
+                      provenance: Dictionary(uniqueKeysWithValues: zip(keys, values)))
+    }
+
+    /// Writes the model atomically to `path`.
+    public func save(to path: String) throws {
+        do {
+            try CheckpointFile.write(serialize(), to: path, kind: Self.checkpointKind, version: Self.formatVersion)
+        } catch {
+            throw ForestError(.io, "cannot save model to \(path): \(error)")
+        }
+    }
+
+    /// Loads and verifies a model file; a corrupted file, another kind of file or another
+    /// format version is a clear ``ForestError``.
+    public static func load(from path: String) throws -> ForestModel {
+        let checkpoint: Checkpoint
+        do {
+            checkpoint = try CheckpointFile.read(path, kind: checkpointKind)
+        } catch {
+            let code: ForestError.Code = error.code == .io ? .io : .corrupted
+            throw ForestError(code, "cannot load model \(path): \(error.description)")
+        }
+        guard checkpoint.version == formatVersion else {
+            throw ForestError(.unsupportedVersion,
+                "model \(path) has format version \(checkpoint.version); this build of spacetime reads version \(formatVersion)")
+        }
+        return try ForestModel(deserializing: checkpoint.payload, context: "model \(path)")
+    }
+}

@@ -1,0 +1,161 @@
+/// Little-endian binary encoding used by every serialized Forest type.
+///
+/// Layouts are explicit (fixed-width integers, IEEE-754 bit patterns, length-prefixed
+/// arrays), so the bytes are identical on every platform and can be hashed for
+/// fingerprints.
+public struct ByteWriter: Sendable {
+    public private(set) var bytes: [UInt8] = []
+
+    public init(capacity: Int = 0) { bytes.reserveCapacity(capacity) }
+
+    public mutating func write(_ value: UInt8) { bytes.append(value) }
+    public mutating func write(_ value: Bool) { bytes.append(value ? 1 : 0) }
+
+    public mutating func write<T: FixedWidthInteger>(_ value: T) {
+        withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) }
+    }
+
+    public mutating func write(_ value: Double) { write(value.bitPattern) }
+    public mutating func write(_ value: Float) { write(value.bitPattern) }
+
+    public mutating func write(_ value: String) {
+        let utf8 = Array(value.utf8)
+        write(UInt32(utf8.count))
+        bytes.append(contentsOf: utf8)
+    }
+
+    public mutating func write(bytes raw: [UInt8]) {
+        write(UInt64(raw.count))
+        bytes.append(contentsOf: raw)
+    }
+
+    public mutating func write<T: FixedWidthInteger>(array: [T]) {
+        write(UInt64(array.count))
+        array.withUnsafeBufferPointer { buffer in
+            if Int(1).littleEndian == 1 {
+                bytes.append(contentsOf: UnsafeRawBufferPointer(buffer))
+            } else {
+                for v in buffer { write(v) }
+            }
+        }
+    }
+
+    public mutating func write(array: [Double]) {
+        write(UInt64(array.count))
+        for v in array { write(v.bitPattern) }
+    }
+
+    public mutating func write(array: [Float]) {
+        write(UInt64(array.count))
+        for v in array { write(v.bitPattern) }
+    }
+
+    public mutating func write(strings: [String]) {
+        write(UInt32(strings.count))
+        for s in strings { write(s) }
+    }
+}
+
+/// Reads what ``ByteWriter`` wrote; every read is bounds-checked and a short or
+/// malformed buffer throws ``ForestError`` with code `.corrupted`.
+public struct ByteReader {
+    public let bytes: [UInt8]
+    public private(set) var offset: Int
+    /// Names the thing being decoded in error messages ("model file", "extractor state").
+    public let context: String
+
+    public init(_ bytes: [UInt8], offset: Int = 0, context: String) {
+        self.bytes = bytes
+        self.offset = offset
+        self.context = context
+    }
+
+    public var remaining: Int { bytes.count - offset }
+    public var isAtEnd: Bool { offset == bytes.count }
+
+    private func fail(_ what: String) -> ForestError {
+        ForestError(.corrupted, "\(context): truncated or malformed data at byte \(offset) (\(what))")
+    }
+
+    public mutating func read<T: FixedWidthInteger>(_: T.Type = T.self) throws -> T {
+        let size = MemoryLayout<T>.size
+        guard remaining >= size else { throw fail("need \(size) bytes for \(T.self)") }
+        var value: T = 0
+        withUnsafeMutableBytes(of: &value) { dest in
+            bytes.withUnsafeBytes { src in
+                dest.copyMemory(from: UnsafeRawBufferPointer(rebasing: src[offset..<offset + size]))
+            }
+        }
+        offset += size
+        return T(littleEndian: value)
+    }
+
+    public mutating func readByte() throws -> UInt8 { try read(UInt8.self) }
+    public mutating func readBool() throws -> Bool {
+        let b = try readByte()
+        guard b <= 1 else { throw fail("boolean byte \(b)") }
+        return b == 1
+    }
+    public mutating func readDouble() throws -> Double { Double(bitPattern: try read(UInt64.self)) }
+    public mutating func readFloat() throws -> Float { Float(bitPattern: try read(UInt32.self)) }
+
+    /// A count that must fit in the remaining bytes at `elementSize` bytes each.
+    public mutating func readCount(elementSize: Int, limit: Int = Int.max) throws -> Int {
+        let raw = try read(UInt64.self)
+        guard raw <= UInt64(limit), raw <= UInt64(remaining / max(elementSize, 1)) else {
+            throw fail("count \(raw) exceeds the remaining data")
+        }
+        return Int(raw)
+    }
+
+    public mutating func readString() throws -> String {
+        let n = Int(try read(UInt32.self))
+        guard remaining >= n else { throw fail("string of \(n) bytes") }
+        let s = String(decoding: bytes[offset..<offset + n], as: UTF8.self)
+        offset += n
+        return s
+    }
+
+    public mutating func readBytes() throws -> [UInt8] {
+        let n = try readCount(elementSize: 1)
+        let out = Array(bytes[offset..<offset + n])
+        offset += n
+        return out
+    }
+
+    public mutating func readArray<T: FixedWidthInteger>(_: T.Type) throws -> [T] {
+        let n = try readCount(elementSize: MemoryLayout<T>.size)
+        let size = MemoryLayout<T>.size
+        var out = [T](repeating: 0, count: n)
+        out.withUnsafeMutableBytes { dest in
+            bytes.withUnsafeBytes { src in
+                dest.copyMemory(from: UnsafeRawBufferPointer(rebasing: src[offset..<offset + n * size]))
+            }
+        }
+        offset += n * size
+        if Int(1).littleEndian != 1 { out = out.map { T(littleEndian: $0) } }
+        return out
+    }
+
+    public mutating func readDoubles() throws -> [Double] {
+        try readArray(UInt64.self).map { Double(bitPattern: $0) }
+    }
+
+    public mutating func readFloats() throws -> [Float] {
+        try readArray(UInt32.self).map { Float(bitPattern: $0) }
+    }
+
+    public mutating func readStrings() throws -> [String] {
+        let n = Int(try read(UInt32.self))
+        guard n <= remaining / 4 else { throw fail("string count \(n)") }
+        var out: [String] = []
+        out.reserveCapacity(n)
+        for _ in 0..<n { out.append(try readString()) }
+        return out
+    }
+
+    /// Throws unless every byte was consumed.
+    public func expectEnd() throws {
+        guard isAtEnd else { throw fail("\(remaining) unexpected trailing bytes") }
+    }
+}

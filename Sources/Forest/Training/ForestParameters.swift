@@ -1,0 +1,140 @@
+import Foundation
+
+/// Impurity criterion for split selection.
+public enum SplitCriterion: String, Sendable, CaseIterable {
+    case gini, entropy
+}
+
+/// How many features each split considers (drawn afresh at every node).
+public enum MaxFeatures: Sendable, Equatable, CustomStringConvertible {
+    case sqrt, log2, all
+    /// A fraction in (0, 1] of the features.
+    case fraction(Double)
+    /// An exact number of features.
+    case count(Int)
+
+    /// The number of features per split for `featureCount` features (at least 1), as scikit-learn computes it.
+    public func resolve(featureCount: Int) -> Int {
+        let d = max(featureCount, 1)
+        let k: Int
+        switch self {
+        case .sqrt: k = Int(Double(d).squareRoot())
+        case .log2: k = Int(Double(d).exponent) // floor(log2(d)), exact
+        case .all: k = d
+        case .fraction(let f): k = Int(f * Double(d))
+        case .count(let c): k = c
+        }
+        return min(max(k, 1), d)
+    }
+
+    /// Parses "sqrt", "log2", "all", a fraction like "0.3" or a count like "7".
+    public init?(parsing text: String) {
+        switch text.lowercased() {
+        case "sqrt", "auto": self = .sqrt
+        case "log2": self = .log2
+        case "all", "none", "1.0": self = .all
+        default:
+            if let i = Int(text), i >= 1 { self = .count(i) }
+            else if let f = Double(text), f > 0, f <= 1 { self = .fraction(f) }
+            else { return nil }
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .sqrt: "sqrt"
+        case .log2: "log2"
+        case .all: "all"
+        case .fraction(let f): "\(f)"
+        case .count(let c): "\(c)"
+        }
+    }
+}
+
+/// Class weighting for impurity and leaf probabilities.
+public enum ClassWeighting: String, Sendable, CaseIterable {
+    /// Every row weighs its bootstrap count.
+    case none
+    /// Rows of class c weigh n / (classes * n_c) as in scikit-learn's `class_weight="balanced"`.
+    case balanced
+}
+
+/// Everything that determines how a forest is grown. Part of the model fingerprint.
+public struct ForestParameters: Sendable, Equatable {
+    /// Total number of trees over all partitions.
+    public var trees: Int = 100
+    public var criterion: SplitCriterion = .gini
+    /// nil: unlimited (grow until leaves are pure or too small).
+    public var maxDepth: Int? = nil
+    public var minSamplesSplit: Int = 2
+    public var minSamplesLeaf: Int = 1
+    public var maxFeatures: MaxFeatures = .sqrt
+    public var bootstrap: Bool = true
+    public var classWeighting: ClassWeighting = .none
+    /// The job seed; tree `i` of partition `p` uses `ForestRNG.treeSeed(seed:partition:tree:)`.
+    public var seed: UInt64 = 42
+
+    public init() {}
+
+    public func validate() throws {
+        func bad(_ m: String) -> ForestError { ForestError(.invalidParameter, m) }
+        guard trees >= 1 else { throw bad("trees must be at least 1, got \(trees)") }
+        if let d = maxDepth, d < 1 { throw bad("max depth must be at least 1, got \(d)") }
+        guard minSamplesSplit >= 2 else { throw bad("min samples split must be at least 2, got \(minSamplesSplit)") }
+        guard minSamplesLeaf >= 1 else { throw bad("min samples leaf must be at least 1, got \(minSamplesLeaf)") }
+        switch maxFeatures {
+        case .fraction(let f) where !(f > 0 && f <= 1): throw bad("max features fraction must be in (0, 1], got \(f)")
+        case .count(let c) where c < 1: throw bad("max features must be at least 1, got \(c)")
+        default: break
+        }
+    }
+
+    func write(to w: inout ByteWriter) {
+        w.write(UInt32(trees)); w.write(criterion.rawValue)
+        w.write(Int64(maxDepth ?? -1)); w.write(UInt32(minSamplesSplit)); w.write(UInt32(minSamplesLeaf))
+        w.write(maxFeatures.description); w.write(bootstrap); w.write(classWeighting.rawValue); w.write(seed)
+    }
+
+    static func read(from r: inout ByteReader) throws -> ForestParameters {
+        var p = ForestParameters()
+        p.trees = Int(try r.read(UInt32.self))
+        guard let c = SplitCriterion(rawValue: try r.readString()) else { throw ForestError(.corrupted, "\(r.context): unknown criterion") }
+        p.criterion = c
+        let depth = try r.read(Int64.self)
+        p.maxDepth = depth < 0 ? nil : Int(depth)
+        p.minSamplesSplit = Int(try r.read(UInt32.self))
+        p.minSamplesLeaf = Int(try r.read(UInt32.self))
+        guard let mf = MaxFeatures(parsing: try r.readString()) else { throw ForestError(.corrupted, "\(r.context): bad max features") }
+        p.maxFeatures = mf
+        p.bootstrap = try r.readBool()
+        guard let cw = ClassWeighting(rawValue: try r.readString()) else { throw ForestError(.corrupted, "\(r.context): bad class weighting") }
+        p.classWeighting = cw
+        p.seed = try r.read(UInt64.self)
+        return p
+    }
+
+    public func serialize() -> [UInt8] {
+        var w = ByteWriter()
+        write(to: &w)
+        return w.bytes
+    }
+
+    public init(deserializing bytes: [UInt8]) throws {
+        var r = ByteReader(bytes, context: "forest parameters")
+        self = try Self.read(from: &r)
+        try r.expectEnd()
+    }
+}
+
+public extension ForestParameters {
+    /// The parameters as a JSON object (report and `inspect --json`).
+    var jsonObject: [String: Any] {
+        [
+            "trees": trees, "criterion": criterion.rawValue,
+            "max_depth": maxDepth.map { $0 as Any } ?? NSNull(),
+            "min_samples_split": minSamplesSplit, "min_samples_leaf": minSamplesLeaf,
+            "max_features": maxFeatures.description, "bootstrap": bootstrap,
+            "class_weight": classWeighting.rawValue, "seed": seed,
+        ]
+    }
+}

@@ -1,0 +1,142 @@
+import Dispatch
+import Foundation
+
+/// Trains a partition's share of a forest's trees, in parallel, deterministically.
+///
+/// Tree `i` of partition `p` is grown from `ForestRNG.treeSeed(seed:partition:tree:)`
+/// alone, so the trees (and the model fingerprint) are the same whatever the thread count
+/// and whichever process trains the partition. Trees are grown on `threads` threads
+/// (`DispatchQueue.concurrentPerform`, not the cooperative pool) and handed to the caller
+/// in tree-index order, one at a time, so a worker can checkpoint after each.
+public struct ForestTrainer: Sendable {
+    public let parameters: ForestParameters
+    /// Worker threads for tree growing (>= 1).
+    public let threads: Int
+
+    public init(parameters: ForestParameters, threads: Int = ProcessInfo.processInfo.activeProcessorCount) {
+        self.parameters = parameters
+        self.threads = max(1, threads)
+    }
+
+    /// The tree indices partition `partition` of `partitions` grows: ⌊T/P⌋ trees, plus one
+    /// when `partition < T mod P`. Indices are local to the partition (`0..<count`).
+    public static func treeShare(totalTrees: Int, partitions: Int, partition: Int) -> Range<Int> {
+        let base = totalTrees / partitions, extra = totalTrees % partitions
+        return 0..<(base + (partition < extra ? 1 : 0))
+    }
+
+    /// Grows trees `range` (local indices) of partition `partitionIndex`, calling `onTree`
+    /// with `(index, tree)` in increasing index order, serially. A resumed task passes the
+    /// range from its first missing tree. If `onTree` throws, no further trees are started
+    /// and the error is rethrown.
+    public func trainTrees(partition: BinnedPartition, partitionIndex: Int, range: Range<Int>,
+                           onTree: @escaping @Sendable (Int, Tree) throws -> Void) throws {
+        try parameters.validate()
+        guard partition.rowCount > 0 else {
+            throw ForestError(.invalidData, "partition \(partitionIndex) has no training rows")
+        }
+        guard !range.isEmpty else { return }
+        let state = TrainingRun(range: range, onTree: onTree)
+        let workers = min(threads, range.count)
+        let params = parameters
+        let seed = parameters.seed
+        DispatchQueue.concurrentPerform(iterations: workers) { _ in
+            let grower = TreeGrower(partition: partition, parameters: params)
+            while let i = state.nextIndex() {
+                let tree = grower.grow(seed: ForestRNG.treeSeed(seed: seed, partition: partitionIndex, tree: i))
+                state.finished(i, tree)
+            }
+        }
+        if let error = state.error { throw error }
+    }
+
+    /// Grows trees `range` of partition `partitionIndex` and returns them in index order.
+    public func trainTrees(partition: BinnedPartition, partitionIndex: Int, range: Range<Int>) throws -> [Tree] {
+        let box = TreeCollector()
+        try trainTrees(partition: partition, partitionIndex: partitionIndex, range: range) { _, t in box.append(t) }
+        return box.trees
+    }
+}
+
+/// Shared state of one `trainTrees` call: hands out indices, reorders finished trees.
+private final class TrainingRun: @unchecked Sendable {
+    private let lock = NSLock()
+    private var next: Int
+    private let end: Int
+    private var nextToEmit: Int
+    private var done: [Int: Tree] = [:]
+    private let onTree: @Sendable (Int, Tree) throws -> Void
+    private(set) var error: Error?
+
+    init(range: Range<Int>, onTree: @escaping @Sendable (Int, Tree) throws -> Void) {
+        next = range.lowerBound; end = range.upperBound; nextToEmit = range.lowerBound
+        self.onTree = onTree
+    }
+
+    func nextIndex() -> Int? {
+        lock.lock(); defer { lock.unlock() }
+        guard error == nil, next < end else { return nil }
+        next += 1
+        return next - 1
+    }
+
+    func finished(_ index: Int, _ tree: Tree) {
+        lock.lock(); defer { lock.unlock() }
+        guard error == nil else { return }
+        done[index] = tree
+        while let t = done.removeValue(forKey: nextToEmit) {
+            do { try onTree(nextToEmit, t) } catch { self.error = error; return }
+            nextToEmit += 1
+        }
+    }
+}
+
+private final class TreeCollector: @unchecked Sendable {
+    private let lock = NSLock()
+    private var storage: [Tree] = []
+    func append(_ t: Tree) { lock.lock(); storage.append(t); lock.unlock() }
+    var trees: [Tree] { lock.lock(); defer { lock.unlock() }; return storage }
+}
+
+extension ForestTrainer {
+    /// Out-of-bag metrics of a partition's trees: each training row is scored by the
+    /// trees whose bootstrap left it out (bootstraps are regenerated from the tree seeds),
+    /// averaged; rows left out by no tree are skipped. Trees are visited in index order, so
+    /// the result is deterministic. `firstTree` is the local index of `trees[0]`.
+    public func outOfBagMetrics(partition: BinnedPartition, partitionIndex: Int, trees: [Tree], firstTree: Int = 0) -> MetricsAggregate {
+        let n = partition.rowCount, C = partition.classCount
+        var sums = [Double](repeating: 0, count: n * C)
+        var votes = [Int32](repeating: 0, count: n)
+        let counts = UnsafeMutablePointer<UInt32>.allocate(capacity: max(n, 1))
+        defer { counts.deallocate() }
+        partition.bins.withUnsafeBufferPointer { bins in
+            for (k, tree) in trees.enumerated() {
+                let seed = ForestRNG.treeSeed(seed: parameters.seed, partition: partitionIndex, tree: firstTree + k)
+                _ = TreeGrower.bootstrapCounts(seed: seed, rows: n, bootstrap: parameters.bootstrap, into: counts)
+                for r in 0..<n where counts[r] == 0 {
+                    let base = tree.leaf(binned: bins, rowCount: n, row: r) * C
+                    for c in 0..<C { sums[r * C + c] += Double(tree.leafValues[base + c]) }
+                    votes[r] += 1
+                }
+            }
+        }
+        var m = MetricsAggregate(classCount: C)
+        var p = [Double](repeating: 0, count: C)
+        for r in 0..<n where votes[r] > 0 {
+            for c in 0..<C { p[c] = sums[r * C + c] / Double(votes[r]) }
+            m.add(probabilities: p, trueClass: Int(partition.labels[r]))
+        }
+        return m
+    }
+}
+
+extension ForestTrainer {
+    /// Approximate peak bytes to hold a binned partition and grow its trees on `threads`
+    /// threads (bins, labels, each grower's row buffers and histograms; the trees
+    /// themselves add ~25 bytes per node). For sizing partitions to a worker's budget.
+    public static func estimatedTrainingBytes(rows: Int, features: Int, classes: Int, threads: Int) -> Int {
+        let partition = rows * features + rows * 4
+        let perGrower = rows * (4 + 4 + 4) * 2 + rows * 4 + TreeGrower.groupSize * 256 * classes * 8 + 64 * 1024
+        return partition + max(threads, 1) * perGrower
+    }
+}

@@ -1,0 +1,86 @@
+import Foundation
+import Testing
+@testable import Forest
+
+@Suite struct GeneratorAndOptionsTests {
+    static func csv(_ c: SyntheticClassification.Configuration, rows: Int) throws -> [UInt8] {
+        var out: [UInt8] = []
+        try SyntheticClassification(c).writeCSV(rows: rows) { out += $0 }
+        return out
+    }
+
+    @Test func generatorIsDeterministicAndShaped() throws {
+        var c = SyntheticClassification.Configuration()
+        c.features = 12; c.informative = 5; c.redundant = 3; c.classes = 3
+        let a = try Self.csv(c, rows: 3000), b = try Self.csv(c, rows: 3000)
+        #expect(a == b)
+        c.seed = 43
+        #expect(try Self.csv(c, rows: 3000) != a)
+        let lines = String(decoding: a, as: UTF8.self).split(separator: "\n")
+        #expect(lines.count == 3001)
+        #expect(lines[0] == "f0,f1,f2,f3,f4,f5,f6,f7,f8,f9,f10,f11,label")
+        var perClass = [0, 0, 0]
+        for line in lines.dropFirst() {
+            let fields = line.split(separator: ",")
+            #expect(fields.count == 13)
+            #expect(fields.dropLast().allSatisfy { Double($0) != nil })
+            perClass[Int(fields.last!)!] += 1
+        }
+        for n in perClass { #expect(n > 850 && n < 1150) }
+        // Bad configurations are errors, not crashes.
+        c.informative = 1; c.classes = 3
+        #expect(throws: ForestError.self) { try SyntheticClassification(c) }
+    }
+
+    @Test func balancedClassWeightsRaiseMinorityProbabilities() throws {
+        let d = 8
+        let data = try TestData.synthetic(rows: 6000, features: d, seed: 17, flipY: 0.05)
+        // Keep every class-0 row and one class-1 row in eight.
+        var values: [Double] = [], labels: [Int32] = []
+        var kept1 = 0
+        for r in 0..<data.labels.count {
+            if data.labels[r] == 1 { kept1 += 1; if kept1 % 8 != 0 { continue } }
+            values += data.values[r * d..<(r + 1) * d]
+            labels.append(data.labels[r])
+        }
+        let (_, p) = try TestData.binned(values: values, labels: labels, features: d)
+        func meanMinorityProbability(_ weighting: ClassWeighting) throws -> Double {
+            var params = ForestParameters()
+            params.trees = 10
+            params.minSamplesLeaf = 5
+            params.classWeighting = weighting
+            let forest = try RandomForest(trees: ForestTrainer(parameters: params, threads: 2).trainTrees(partition: p, partitionIndex: 0, range: 0..<10))
+            let probs = forest.predictProba(binned: p)
+            return stride(from: 1, to: probs.count, by: 2).reduce(0) { $0 + probs[$1] } / Double(p.rowCount)
+        }
+        #expect(try meanMinorityProbability(.balanced) > meanMinorityProbability(.none) + 0.02)
+    }
+
+    /// A user derivation: appends log(1 + |x0|) and x1 / x2 to the inputs.
+    struct Ratios: FeatureDerivation {
+        var identifier: String { "ratios-test-v1" }
+        func outputNames(inputNames: [String]) -> [String] { inputNames + ["log_abs_f0", "f1_over_f2"] }
+        func derive(_ input: UnsafeBufferPointer<Double>, into output: UnsafeMutableBufferPointer<Double>) {
+            for i in 0..<input.count { output[i] = input[i] }
+            output[input.count] = Foundation.log(1 + abs(input[0]))
+            output[input.count + 1] = input[2] == 0 ? .nan : input[1] / input[2]
+        }
+    }
+
+    @Test func featureDerivationRunsBeforeStatisticsAndIsRecorded() throws {
+        let path = try PipelineTests.writeCSV(rows: 600)
+        defer { unlink(path) }
+        var options = TrainingOptions(trainFile: path)
+        options.parameters.trees = 4
+        let result = try SingleProcessTraining.run(options, derivation: Ratios())
+        let e = result.model.extractor
+        #expect(e.featureCount == 10)
+        #expect(e.inputNames.count == 8)
+        #expect(e.featureNames.suffix(2) == ["log_abs_f0", "f1_over_f2"])
+        #expect(e.derivationIdentifier == "ratios-test-v1")
+        #expect(e.statistics[8].minimum >= 0) // log(1 + |x|)
+        #expect(throws: ForestError.self) {
+            try StreamingPrediction.run(model: result.model, path: path, requireLabel: false) { _ in }
+        }
+    }
+}

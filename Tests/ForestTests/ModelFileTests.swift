@@ -1,0 +1,86 @@
+import Foundation
+import SpaceTime
+import Testing
+@testable import Forest
+
+@Suite struct ModelFileTests {
+    static func smallModel() throws -> ForestModel {
+        let data = try TestData.synthetic(rows: 400, features: 6, classes: 3)
+        let (extractor, p) = try TestData.binned(values: data.values, labels: data.labels, features: 6)
+        var params = ForestParameters()
+        params.trees = 5
+        let forest = try RandomForest(trees: ForestTrainer(parameters: params, threads: 2).trainTrees(partition: p, partitionIndex: 0, range: 0..<5))
+        var m = MetricsAggregate(classCount: 3)
+        m.add(probabilities: forest.predictProba(binned: p), labels: p.labels)
+        return try ForestModel(labelColumn: "label", extractor: extractor, parameters: params, forest: forest,
+                               testMetrics: m, provenance: ["host": "test"])
+    }
+
+    static func temporaryPath(_ name: String) -> String {
+        NSTemporaryDirectory() + "forest-\(getpid())-\(UInt64.random(in: 0...UInt64.max))-\(name)"
+    }
+
+    @Test func saveLoadRoundTrips() throws {
+        let model = try Self.smallModel()
+        let path = Self.temporaryPath("m.stm")
+        defer { unlink(path) }
+        try model.save(to: path)
+        let loaded = try ForestModel.load(from: path)
+        #expect(loaded == model)
+        #expect(loaded.fingerprint == model.fingerprint)
+        // Provenance and metrics are outside the fingerprint.
+        var other = model
+        other.provenance["host"] = "elsewhere"
+        other.testMetrics = nil
+        #expect(other.fingerprint == model.fingerprint)
+        // Trees are inside it.
+        var params = model.parameters
+        params.seed += 1
+        let changed = try ForestModel(labelColumn: "label", extractor: model.extractor, parameters: params, forest: model.forest)
+        #expect(changed.fingerprint != model.fingerprint)
+    }
+
+    @Test func everyFlippedByteIsDetected() throws {
+        let model = try Self.smallModel()
+        let path = Self.temporaryPath("flip.stm")
+        defer { unlink(path) }
+        try model.save(to: path)
+        let original = try Array(Data(contentsOf: URL(fileURLWithPath: path)))
+        var rng = ForestRNG(seed: 4)
+        for position in [0, 9, 20, 45, original.count / 2, original.count - 1] + (0..<20).map({ _ in rng.nextInt(below: original.count) }) {
+            var bytes = original
+            bytes[position] ^= 0x10
+            try Data(bytes).write(to: URL(fileURLWithPath: path))
+            #expect(throws: ForestError.self, "flipped byte \(position) was not detected") { try ForestModel.load(from: path) }
+        }
+        try Data(original.prefix(original.count - 5)).write(to: URL(fileURLWithPath: path))
+        #expect(throws: ForestError.self) { try ForestModel.load(from: path) }
+    }
+
+    @Test func otherVersionIsAClearError() throws {
+        let model = try Self.smallModel()
+        let path = Self.temporaryPath("v.stm")
+        defer { unlink(path) }
+        try CheckpointFile.write(model.serialize(), to: path, kind: ForestModel.checkpointKind, version: ForestModel.formatVersion + 1)
+        do {
+            _ = try ForestModel.load(from: path)
+            Issue.record("loading a future version succeeded")
+        } catch let e as ForestError {
+            #expect(e.code == .unsupportedVersion)
+            #expect(e.message.contains("version 2"))
+        }
+        try CheckpointFile.write([1, 2, 3], to: path, kind: CheckpointFile.kind("TREE"))
+        #expect(throws: ForestError.self) { try ForestModel.load(from: path) }
+    }
+
+    @Test func partsRoundTrip() throws {
+        let model = try Self.smallModel()
+        for tree in model.forest.trees { #expect(try Tree(deserializing: tree.serialize()) == tree) }
+        #expect(try ForestParameters(deserializing: model.parameters.serialize()) == model.parameters)
+        var bad = model.forest.trees[0].serialize()
+        // A feature index out of range: rejected rather than traversed.
+        bad[12 + 8 + 0] = 0xFF
+        #expect(throws: ForestError.self) { try Tree(deserializing: bad) }
+        #expect(throws: ForestError.self) { try ForestModel(deserializing: Array(model.serialize().dropLast(1))) }
+    }
+}

@@ -1,0 +1,55 @@
+import Foundation
+import Testing
+@testable import Forest
+
+/// The single-process pipeline on small CSV files written by the generator.
+@Suite(.serialized) struct PipelineTests {
+    static func writeCSV(rows: Int, classes: Int = 2, seed: UInt64 = 5) throws -> String {
+        var c = SyntheticClassification.Configuration()
+        c.features = 8; c.informative = 4; c.redundant = 2; c.classes = classes; c.seed = seed
+        let path = ModelFileTests.temporaryPath("data.csv")
+        var bytes: [UInt8] = []
+        try SyntheticClassification(c).writeCSV(rows: rows) { bytes += $0 }
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        return path
+    }
+
+    @Test func trainsEvaluatesAndPredictsFromCSV() throws {
+        let path = try Self.writeCSV(rows: 1500, classes: 3)
+        defer { unlink(path) }
+        var options = TrainingOptions(trainFile: path)
+        options.parameters.trees = 12
+        options.threads = 2
+        options.partitions = 3
+        let result = try SingleProcessTraining.run(options)
+        #expect(result.trainRows + result.testRows == 1500)
+        #expect(abs(Double(result.testRows) - 300) <= 3)
+        #expect(result.partitionRows.count == 3)
+        let metrics = try #require(result.model.testMetrics)
+        #expect(metrics.rowCount == UInt64(result.testRows))
+        #expect(metrics.accuracy > 0.6)
+        // Same run, one thread: same model.
+        options.threads = 1
+        #expect(try SingleProcessTraining.run(options).model.fingerprint == result.model.fingerprint)
+        // Streaming evaluation of the whole file agrees on the row count and is better than chance.
+        let all = try StreamingPrediction.evaluate(model: result.model, path: path, threads: 2)
+        #expect(all.rowCount == 1500)
+        #expect(all.accuracy > metrics.accuracy - 0.05)
+    }
+
+    @Test func badInputGivesLocatedErrors() throws {
+        let path = ModelFileTests.temporaryPath("bad.csv")
+        defer { unlink(path) }
+        try "a,b,label\n1,2,x\n3,oops,y\n".write(toFile: path, atomically: true, encoding: .utf8)
+        do {
+            _ = try SingleProcessTraining.run(TrainingOptions(trainFile: path))
+            Issue.record("bad number accepted")
+        } catch {
+            let text = String(describing: error)
+            #expect(text.contains("bad.csv") && text.contains("3") && text.contains("oops"), "\(text)")
+        }
+        var options = TrainingOptions(trainFile: path)
+        options.labelColumn = "nope"
+        #expect(throws: ForestError.self) { try SingleProcessTraining.run(options) }
+    }
+}
