@@ -23,8 +23,9 @@ struct SplitCandidate: Equatable {
 ///   scanning only the occupied bin range; nodes of at most ``smallNodeRows`` rows skip
 ///   histograms and sort their few (bin, row) pairs instead;
 /// - features are sampled per node (max_features), so histograms are built only for the
-///   sampled features: with sqrt(d) of d features this is cheaper than building all d for
-///   the smaller child and subtracting from the parent for the larger one.
+///   sampled features, up to `groupSize` of them per pass over the rows: with sqrt(d) of d
+///   features this is cheaper than building all d for the smaller child and subtracting;
+///   with max_features = all, large nodes do use sibling subtraction (see `subtractionEnabled`).
 final class TreeGrower {
     static let smallNodeRows = 16
     /// Features whose histograms are built together in one pass over a node's rows.
