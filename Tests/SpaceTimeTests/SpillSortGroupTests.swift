@@ -131,6 +131,17 @@ import Testing
         if n >= 60_000 { #expect(sorter.runsWritten > 4 && sorter.intermediatePasses >= 1) }
     }
 
+    @Test func writesSortedValuesToAFile() throws {
+        let dir = try SpillDirectory(base: NSTemporaryDirectory())
+        defer { dir.remove() }
+        let sorter = ExternalSorter(memoryLimit: 1 << 20, directory: dir)
+        for w in ["pear", "apple", "fig", "apple"] { try sorter.append(key: Array(w.utf8), value: Array((w + "!").utf8)) }
+        let out = dir.path + "/../sorted-\(getpid()).txt"
+        defer { try? FileManager.default.removeItem(atPath: out) }
+        #expect(try sorter.finish().writeValues(to: out, header: Array("fruit\n".utf8)) == 4)
+        #expect(try String(contentsOfFile: out, encoding: .utf8) == "fruit\napple!\napple!\nfig!\npear!\n")
+    }
+
     @Test func variableLengthKeysAndDoubles() throws {
         let dir = try SpillDirectory(base: NSTemporaryDirectory())
         defer { dir.remove() }

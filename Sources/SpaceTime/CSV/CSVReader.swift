@@ -28,18 +28,26 @@ public final class CSVReader {
     /// The first few errors of skipped records (at most `report` of them).
     public private(set) var skippedErrors: [CSVError] = []
     /// Bytes consumed from the input so far.
+    @exclusivity(unchecked)
     public private(set) var bytesRead = 0
     /// Data records returned so far.
+    @exclusivity(unchecked)
     public private(set) var recordsRead = 0
 
     private let record: CSVRecord
     private var fd: Int32
     private let ownsFD: Bool
+    @exclusivity(unchecked)
     private var buffer: UnsafeMutableRawBufferPointer
+    @exclusivity(unchecked)
     private var pos = 0
+    @exclusivity(unchecked)
     private var filled = 0
+    @exclusivity(unchecked)
     private var eof = false
+    @exclusivity(unchecked)
     private var nextLine = 1
+    @exclusivity(unchecked)
     private var pendingFirst = false
 
     /// Opens `path` and reads the header row (if `options.hasHeader`).

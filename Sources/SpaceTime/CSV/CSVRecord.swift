@@ -18,20 +18,28 @@ public final class CSVRecord {
     /// The file (or stream name) used in error messages.
     public let file: String
     /// 1-based physical line where this record starts.
+    @exclusivity(unchecked)
     public internal(set) var line: Int = 0
     /// Number of fields in this record.
+    @exclusivity(unchecked)
     public internal(set) var count: Int = 0
 
+    @exclusivity(unchecked)
     @usableFromInline var base: UnsafePointer<UInt8> = UnsafePointer(bitPattern: 8)!
+    @exclusivity(unchecked)
     @usableFromInline var rawLength: Int = 0
+    @exclusivity(unchecked)
     @usableFromInline var spans: UnsafeMutablePointer<Span>
+    @exclusivity(unchecked)
     @usableFromInline var spanCapacity: Int
     /// When set, only this column's span is stored (label-only scanning).
+    @exclusivity(unchecked)
     @usableFromInline var onlyColumn: Int = -1
     let delimiter: UInt8
     let missingTokens: [[UInt8]]
     let hasHeaderNames: Bool
     /// Lines spanned by embedded newlines in the last scanned record.
+    @exclusivity(unchecked)
     var extraLines = 0
     private var scratch: UnsafeMutableRawBufferPointer
     private var owned: UnsafeMutableRawBufferPointer

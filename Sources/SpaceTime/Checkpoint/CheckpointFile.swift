@@ -318,13 +318,12 @@ public final class AtomicFileWriter {
 /// A process-wide counter for unique temporary names.
 final class AtomicCounter: @unchecked Sendable {
     private var value = 0
-    private var lock = pthread_mutex_t()
-    init() { pthread_mutex_init(&lock, nil) }
+    private let lock = Lock()
     func next() -> Int {
-        pthread_mutex_lock(&lock)
-        defer { pthread_mutex_unlock(&lock) }
-        value += 1
-        return value
+        lock.withLock {
+            value += 1
+            return value
+        }
     }
 }
 

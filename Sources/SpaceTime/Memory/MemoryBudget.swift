@@ -11,16 +11,13 @@ public final class MemoryBudget: @unchecked Sendable {
     public let limit: Int
     private var _reserved = 0
     private var _peak = 0
-    private var lock = pthread_mutex_t()
+    private let lock = Lock()
 
     public init(limit: MemorySize) {
         self.limit = limit.bytes
-        pthread_mutex_init(&lock, nil)
     }
 
     public convenience init(limitBytes: Int) { self.init(limit: MemorySize(bytes: limitBytes)) }
-
-    deinit { pthread_mutex_destroy(&lock) }
 
     /// Bytes currently reserved.
     public var reserved: Int { locked { _reserved } }
@@ -56,8 +53,6 @@ public final class MemoryBudget: @unchecked Sendable {
     public func share(_ fraction: Double) -> Int { Int(Double(limit) * fraction) }
 
     private func locked<T>(_ body: () -> T) -> T {
-        pthread_mutex_lock(&lock)
-        defer { pthread_mutex_unlock(&lock) }
-        return body()
+        lock.withLock(body)
     }
 }

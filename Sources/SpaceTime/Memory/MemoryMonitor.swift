@@ -87,26 +87,24 @@ public final class MemoryMonitor: @unchecked Sendable {
     public let high: Double
     public let critical: Double
     private var handlers: [Handler] = []
-    private var lock = pthread_mutex_t()
+    private let lock = Lock()
     private var thread: Thread?
     private var stopping = false
+    private var _lastLevel: MemoryPressure = .normal
     /// The last level seen by `check()`.
-    public private(set) var lastLevel: MemoryPressure = .normal
+    public var lastLevel: MemoryPressure { lock.withLock { _lastLevel } }
 
     public init(limit: MemorySize, high: Double = 0.80, critical: Double = 0.95) {
         self.limit = limit.bytes
         self.high = high
         self.critical = critical
-        pthread_mutex_init(&lock, nil)
     }
 
     deinit { stop() }
 
     /// Registers a handler called whenever `check()` finds pressure `.high` or `.critical`.
     public func onPressure(_ handler: @escaping Handler) {
-        pthread_mutex_lock(&lock)
-        handlers.append(handler)
-        pthread_mutex_unlock(&lock)
+        lock.withLock { handlers.append(handler) }
     }
 
     /// The effective used bytes and limit for a sample.
@@ -123,11 +121,11 @@ public final class MemoryMonitor: @unchecked Sendable {
         let s = MemorySample.current()
         let (used, lim) = usage(s)
         let level = MemoryPressure.classify(used: used, limit: lim, high: high, critical: critical)
-        lastLevel = level
+        let hs = lock.withLock { () -> [Handler] in
+            _lastLevel = level
+            return handlers
+        }
         if level >= .high {
-            pthread_mutex_lock(&lock)
-            let hs = handlers
-            pthread_mutex_unlock(&lock)
             for h in hs { h(level, s) }
             if level == .critical { MemoryMonitor.returnFreeMemoryToOS() }
         }
@@ -136,30 +134,29 @@ public final class MemoryMonitor: @unchecked Sendable {
 
     /// Polls `check()` every `interval` seconds on a background thread until `stop()`.
     public func start(interval: Double = 0.1) {
-        guard thread == nil else { return }
-        stopping = false
-        let t = Thread { [weak self] in
-            while let self, !self.isStopping {
-                self.check()
-                Thread.sleep(forTimeInterval: interval)
+        let t: Thread? = lock.withLock {
+            guard thread == nil else { return nil }
+            stopping = false
+            let t = Thread { [weak self] in
+                while let self, !self.isStopping {
+                    self.check()
+                    Thread.sleep(forTimeInterval: interval)
+                }
             }
+            thread = t
+            return t
         }
-        thread = t
-        t.start()
+        t?.start()
     }
 
-    private var isStopping: Bool {
-        pthread_mutex_lock(&lock)
-        defer { pthread_mutex_unlock(&lock) }
-        return stopping
-    }
+    private var isStopping: Bool { lock.withLock { stopping } }
 
     /// Stops the background thread (if started).
     public func stop() {
-        pthread_mutex_lock(&lock)
-        stopping = true
-        pthread_mutex_unlock(&lock)
-        thread = nil
+        lock.withLock {
+            stopping = true
+            thread = nil
+        }
     }
 
     /// Gives freed heap pages back to the OS (`malloc_trim(0)`), lowering RSS after a spill.

@@ -33,6 +33,8 @@ public final class ExternalSorter {
     private let runBytes: Int
     private var runs: [BlockFile] = []
     private var finished = false
+    /// Runs are read back once or twice: trade some compression ratio for speed.
+    static let runAcceleration: Int32 = 4
 
     /// - Parameters:
     ///   - memoryLimit: bytes for run buffers and merge buffers (≥ 1 MiB recommended).
@@ -97,7 +99,7 @@ public final class ExternalSorter {
 
     private func writeRun() throws(SpillError) {
         sortOffsets()
-        let file = try BlockFile(path: directory.newFilePath("run"))
+        let file = try BlockFile(path: directory.newFilePath("run"), acceleration: Self.runAcceleration)
         var failure: SpillError?
         arena.withUnsafeBytes { raw in
             let base = raw.baseAddress!
@@ -144,7 +146,7 @@ public final class ExternalSorter {
             while i < runs.count {
                 let group = Array(runs[i..<min(i + fanIn, runs.count)])
                 if group.count == 1 { next.append(group[0]); i += fanIn; continue }
-                let out = try BlockFile(path: directory.newFilePath("merge"))
+                let out = try BlockFile(path: directory.newFilePath("merge"), acceleration: Self.runAcceleration)
                 let merger = try Merger(runs: group, blockBytes: blockBytes)
                 var block = [UInt8]()
                 block.reserveCapacity(blockBytes)
@@ -303,6 +305,24 @@ public final class SortedRecords {
         let o = offsets[index]
         index += 1
         return memory.withUnsafeBytes { raw in (entryKey(raw.baseAddress! + o), entryValue(raw.baseAddress! + o)) }
+    }
+}
+
+extension SortedRecords {
+    /// Writes `header`, then every remaining record's value followed by `terminator`, to `path`
+    /// atomically (temporary file, fsync, rename). Returns the number of records written.
+    @discardableResult
+    public func writeValues(to path: String, header: [UInt8] = [], terminator: [UInt8] = [10]) throws -> Int {
+        let writer = try AtomicFileWriter(path: path)
+        if !header.isEmpty { try writer.append(header) }
+        var n = 0
+        while let (_, value) = try next() {
+            try writer.append(value)
+            if !terminator.isEmpty { try writer.append(terminator) }
+            n += 1
+        }
+        try writer.commit()
+        return n
     }
 }
 

@@ -18,9 +18,12 @@ final class BlockFile {
     private(set) var size = 0
     private(set) var rawSize = 0
     private var compressed: UnsafeMutableRawBufferPointer
+    /// LZ4 acceleration (1 = default ratio; higher is faster with less compression).
+    let acceleration: Int32
 
-    init(path: String) throws(SpillError) {
+    init(path: String, acceleration: Int32 = 1) throws(SpillError) {
         self.path = path
+        self.acceleration = max(1, acceleration)
         do { fd = try Sys.open(path, O_RDWR | O_CREAT | O_TRUNC, 0o600) } catch { throw SpillError(error) }
         compressed = .allocate(byteCount: 0, alignment: 8)
     }
@@ -54,8 +57,8 @@ final class BlockFile {
         let bound = Int(LZ4_compressBound(Int32(raw.count)))
         ensureCompressed(bound + 8)
         let out = compressed.baseAddress!
-        let n = LZ4_compress_default(raw.baseAddress!.assumingMemoryBound(to: CChar.self),
-                                     (out + 8).assumingMemoryBound(to: CChar.self), Int32(raw.count), Int32(bound))
+        let n = LZ4_compress_fast(raw.baseAddress!.assumingMemoryBound(to: CChar.self),
+                                  (out + 8).assumingMemoryBound(to: CChar.self), Int32(raw.count), Int32(bound), acceleration)
         guard n > 0 else { throw SpillError(code: .io, message: "LZ4 compression failed for a \(raw.count)-byte block") }
         out.storeBytes(of: UInt32(raw.count).littleEndian, as: UInt32.self)
         out.storeBytes(of: UInt32(n).littleEndian, toByteOffset: 4, as: UInt32.self)

@@ -95,7 +95,7 @@ public final class SpillDirectory: @unchecked Sendable {
 
     private static let instances = AtomicCounter()
     nonisolated(unsafe) private static var live: Set<String> = []
-    nonisolated(unsafe) private static var lock = pthread_mutex_t()
+    private static let lock = Lock()
     nonisolated(unsafe) private static var exitHookInstalled = false
 
     private static func registerForExit(_ path: String) {
@@ -118,8 +118,6 @@ public final class SpillDirectory: @unchecked Sendable {
     }
 
     private static func withLock<T>(_ body: () -> T) -> T {
-        pthread_mutex_lock(&lock)
-        defer { pthread_mutex_unlock(&lock) }
-        return body()
+        lock.withLock(body)
     }
 }

@@ -1,6 +1,7 @@
 /// Per-column statistics of a CSV file computed in one streaming pass with bounded memory:
 /// count, missing, mean, sample standard deviation, min, max (exact) and quantiles (approximate,
-/// from a seeded uniform reservoir of `quantileSampleSize` values per column).
+/// from a seeded uniform reservoir of `quantileSampleSize` rows, capped so that the sample holds
+/// at most 2^20 values: 8 MiB).
 public struct CSVStatistics: Sendable {
     /// Statistics of one numeric column.
     public struct Column: Sendable {
@@ -39,6 +40,8 @@ public struct CSVStatistics: Sendable {
         let reader = try CSVReader(path: path, options: options)
         let labelIndex = try labelColumn.map { (name) throws(CSVError) in try reader.columnIndex(named: name) }
         let n = reader.columnCount
+        // The row sample holds at most 1 Mi values (8 MiB), however wide the file.
+        let quantileSampleSize = max(1, min(quantileSampleSize, (1 << 20) / max(1, n)))
         var accumulators = ColumnAccumulators(columns: n)
         // One reservoir of rows (not of values per column): one skip decision per row.
         var rowSampler = ReservoirSampler<Int>(capacity: quantileSampleSize, seed: seed)

@@ -41,9 +41,8 @@ struct SortCommand: ParsableCommand {
         let started = Date()
         let limit = try MemorySize(parsing: memoryLimit)
         guard limit.bytes >= 1 << 20 else { throw ValidationError("--memory-limit must be at least 1MiB, got \(limit)") }
-        var options = try csv.options()
+        let options = try csv.options()
         let reader = try CSVReader(path: file, options: options)
-        options = reader.options
         let column: Int
         if let i = reader.header.firstIndex(of: by) { column = i } else if let n = Int(by), n >= 1, n <= reader.columnCount { column = n - 1 } else {
             column = try reader.columnIndex(named: by)
@@ -71,15 +70,8 @@ struct SortCommand: ParsableCommand {
             }
             try key.withUnsafeBytes { k in try r.withRawBytes { raw in try sorter.append(key: k, value: raw) } }
         }
-        let writer = try AtomicFileWriter(path: out)
-        try writer.append(Array(CSVHeaderWriter.line(reader.header, delimiter: options.delimiter).utf8))
         let sorted = try sorter.finish()
-        let newline: [UInt8] = [10]
-        while let (_, value) = try sorted.next() {
-            try writer.append(value)
-            try writer.append(newline)
-        }
-        try writer.commit()
+        try sorted.writeValues(to: out, header: Array(CSVHeaderWriter.line(reader.header, delimiter: options.delimiter).utf8))
         csv.reportSkipped(reader.skippedRows, reader.skippedErrors)
         if csv.verbose {
             FileHandle.standardError.write(Data("sorted \(sorter.count) rows: \(sorter.runsWritten) runs, \(sorter.intermediatePasses) intermediate merge passes, fan-in \(sorter.fanIn)\n".utf8))

@@ -8,7 +8,7 @@ struct StatsCommand: ParsableCommand {
         abstract: "Per-column statistics of a CSV file in one streaming pass with bounded memory.",
         discussion: """
             Prints count, missing, mean, std (n-1), min, max and approximate 25/50/75% quantiles \
-            (from a 10,000-value reservoir per column) of every numeric column, and class counts of \
+            (from a seeded sample of up to 10,000 rows) of every numeric column, and class counts of \
             the --label column. Empty fields and pandas' NA tokens (NaN, nan, NA, N/A, NULL, …) are \
             missing. A non-numeric value is an error naming its line and column (or, with \
             --skip-bad-rows, the row is skipped and counted).
