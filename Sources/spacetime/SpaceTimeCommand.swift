@@ -19,6 +19,7 @@ struct SpaceTimeCommand: AsyncParsableCommand {
             PredictCommand.self,
             EvaluateCommand.self,
             InspectCommand.self,
+            KeygenCommand.self,
             // Diagnostics.
             ZMQPeerCommand.self,
         ]
