@@ -172,7 +172,7 @@ public final class CoordinatorJob: @unchecked Sendable {
 
     /// The header fields, the raw header record, and the mean bytes per
     /// record of the first ~1,000 records.
-    static func readHeader(_ path: String) throws -> ([String], Data, Double) {
+    public static func readHeader(_ path: String) throws -> ([String], Data, Double) {
         guard let handle = FileHandle(forReadingAtPath: path) else {
             throw PipelineError(.io, "\(path): cannot open the data file")
         }

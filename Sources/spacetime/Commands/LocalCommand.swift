@@ -23,6 +23,7 @@ struct LocalCommand: ParsableCommand {
     @Flag(help: "Continue the job in --job-dir.") var resume = false
     @Option(help: "Threads per worker.") var threads = 1
     @Option(name: .customLong("spill-dir"), help: "Parent directory for the workers' spill files.") var spillDir: String?
+    @Option(name: .customLong("split-out"), help: "Also write the job's train/test split as DIR/train.csv and DIR/test.csv (for comparisons with other tools).") var splitOut: String?
     @OptionGroup var training: ForestTrainingFlags
     @OptionGroup var liveness: LivenessFlags
 
@@ -62,8 +63,26 @@ struct LocalCommand: ParsableCommand {
         switch outcome {
         case .done(let path):
             try reportJob(store: job.store, modelOut: path, workers: cluster.workers, memoryLimit: limit, reportJSON: training.reportJSON)
+            if let splitOut { try writeSplit(job: job, to: splitOut) }
         case .failed(let message):
             throw PipelineError(.jobFailed, "job failed: \(message)")
         }
+    }
+
+    /// Streams the data once more with the job's assigner and writes its train and test rows.
+    func writeSplit(job: CoordinatorJob, to dir: String) throws {
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let (_, header, _) = try CoordinatorJob.readHeader(job.spec.dataFiles.first ?? file)
+        let source = try CSVRecordSource(path: file, labelIndex: job.layout.labelIndex, seed: job.spec.seed,
+                                         testFraction: job.spec.testFraction, partitions: job.spec.partitions)
+        let train = try AtomicFileWriter(path: dir + "/train.csv")
+        let test = try AtomicFileWriter(path: dir + "/test.csv")
+        let newline: [UInt8] = [UInt8(ascii: "\n")]
+        for w in [train, test] { try w.append([UInt8](header) + newline) }
+        while let record = try source.next() {
+            try (record.isTest ? test : train).append([UInt8](record.bytes) + newline)
+        }
+        try train.commit()
+        try test.commit()
     }
 }
