@@ -39,19 +39,34 @@ public final class LocalCluster: @unchecked Sendable {
         arguments += extraArguments
         var environment = ProcessInfo.processInfo.environment
         environment["SWIFT_BACKTRACE"] = "enable=no"
+        // Foundation's waitUntilExit spins a run loop (getpid/clock_gettime in a loop); a
+        // termination handler, set before the launch, costs nothing while the worker runs.
+        let groupBox = LockedBox<MemoryCgroup?>(nil)
+        let onTermination: @Sendable (Process) -> Void = { [self] process in
+            let signal: Int32? = process.terminationReason == .uncaughtSignal ? process.terminationStatus : nil
+            let status: Int32? = signal == nil ? process.terminationStatus : nil
+            let over = lock.withLock { () -> Bool in
+                slots[id]?.exit = signal.map { "killed by signal \($0)" } ?? "exit \(status ?? -1)"
+                slots[id]?.cgroupPeak = groupBox.withLock { $0 }?.peakUsage
+                return jobOver
+            }
+            if !over { onExit(id, signal, status) }
+        }
         let process: Process
         var group: MemoryCgroup?
         var note: String
         do {
             let g = try MemoryCgroup.create(name: "spacetime-\(ProcessInfo.processInfo.processIdentifier)-\(id)", limit: memoryLimit)
             group = g
-            process = try g.launch(executable, arguments, environment: environment)
+            groupBox.withLock { $0 = g }
+            process = try g.launch(executable, arguments, environment: environment) { $0.terminationHandler = onTermination }
             note = "in memory cgroup \(g.paths.directory) (limit \(memoryLimit))"
         } catch {
             let p = Process()
             p.executableURL = URL(fileURLWithPath: executable)
             p.arguments = arguments
             p.environment = environment
+            p.terminationHandler = onTermination
             do { try p.run() } catch { throw PipelineError(.launch, "cannot start worker \(id) (\(executable)): \(error)") }
             process = p
             note = "self-limited to \(memoryLimit) (no writable memory cgroup: \(error.description))"
@@ -60,19 +75,6 @@ public final class LocalCluster: @unchecked Sendable {
             processes.append((id, process, group))
             slots[id] = WorkerSlot(id: id, pid: process.processIdentifier, cgroup: group?.paths.directory)
         }
-        let groupRef = group
-        let watcher = Thread { [self] in
-            process.waitUntilExit()
-            let signal: Int32? = process.terminationReason == .uncaughtSignal ? process.terminationStatus : nil
-            let status: Int32? = signal == nil ? process.terminationStatus : nil
-            let over = lock.withLock { () -> Bool in
-                slots[id]?.exit = signal.map { "killed by signal \($0)" } ?? "exit \(status ?? -1)"
-                slots[id]?.cgroupPeak = groupRef?.peakUsage
-                return jobOver
-            }
-            if !over { onExit(id, signal, status) }
-        }
-        watcher.start()
         return note
     }
 
@@ -92,7 +94,7 @@ public final class LocalCluster: @unchecked Sendable {
             while entry.process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
             if entry.process.isRunning {
                 kill(entry.process.processIdentifier, SIGTERM)
-                entry.process.waitUntilExit()
+                while entry.process.isRunning { Thread.sleep(forTimeInterval: 0.02) }
             }
         }
         Thread.sleep(forTimeInterval: 0.05)
