@@ -93,7 +93,7 @@ public final class CoordinatorJob: @unchecked Sendable {
             var parameters = options.parameters
             parameters.source = (dataPath as NSString).lastPathComponent
             let size = (try? FileManager.default.attributesOfItem(atPath: dataPath)[.size] as? UInt64) ?? 0
-            let plan = PartitionPlanner.plan(.init(dataBytes: size ?? 0, sampleBytesPerRow: sampleBytesPerRow,
+            let plan = PartitionPlanner.plan(.init(dataBytes: size, sampleBytesPerRow: sampleBytesPerRow,
                                                    features: layout.featureIndices.count, classes: 2,
                                                    memoryLimit: options.workerMemoryLimit, testFraction: options.testFraction,
                                                    threadsPerWorker: options.workerThreads, override: options.partitions))
