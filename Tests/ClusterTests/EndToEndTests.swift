@@ -55,6 +55,19 @@ import Testing
         #expect(statusChild.stdout.contains("\"done\""))
     }
 
+    /// The model does not depend on how many workers ran the job.
+    @Test func oneWorkerGivesTheSameModel() throws {
+        let dir = try E2E.tempDir("one")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let data = try E2E.generate(rows: 4000, in: dir)
+        let single = try E2E.singleProcess(data, in: dir, flags: Self.training)
+        let (status, child) = try E2E.run(["local", data, "--workers", "1", "--memory-limit", "256MiB", "--job-dir", dir + "/job",
+                                           "--model-out", "one.stm", "--report-json", "one.json"] + Self.training + Self.liveness,
+                                          in: dir, name: "local")
+        #expect(status == 0, "\(child.stderr)")
+        #expect(try E2E.json(dir + "/one.json")["fingerprint"] as? String == single.fingerprint)
+    }
+
     @Test func killedWorkersAreRerunFromCheckpointsWithTheSameModel() throws {
         let dir = try E2E.tempDir("kills")
         defer { try? FileManager.default.removeItem(atPath: dir) }
