@@ -123,6 +123,21 @@ public final class ForestTaskExecutor: @unchecked Sendable {
         return .memory(rss: UInt64(s.rss), peak: UInt64(s.peakRSS))
     }
 
+    /// Fails every running attempt with `message` (the worker went over its
+    /// memory limit and is about to leave): the events to post.
+    public func abandonAll(_ message: String) -> [WorkerEvent] {
+        let running = lock.withLock { () -> [Attempt] in
+            let all = Array(attempts.values)
+            for a in all { a.cancelled = true }
+            attempts.removeAll()
+            return all
+        }
+        return running.sorted { $0.id < $1.id }.map { a in
+            .failed(attemptID: a.id, reason: .memoryBudget, message: message, line: 0, column: 0, retryable: true,
+                    peakRSS: max(a.peak, UInt64(lastSample.rss)))
+        }
+    }
+
     private func taskPeak(_ a: Attempt) -> UInt64 {
         let now = UInt64(MemorySample.current().rss)
         return lock.withLock { max(a.peak, now) }

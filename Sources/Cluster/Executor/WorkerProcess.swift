@@ -58,7 +58,18 @@ public enum WorkerProcess {
         defer { signals.forEach { $0.cancel() } }
 
         while !client.isFinished {
-            client.post(executor.sampleMemory())
+            let event = executor.sampleMemory()
+            client.post(event)
+            // Self-limiting (where no cgroup enforces the limit): over it, fail the running
+            // tasks with the reason and leave, rather than grow without bound.
+            if case .memory(let rss, _) = event, rss > configuration.memoryLimit {
+                let message = "worker \(configuration.workerID) exceeded its \(ByteCount(configuration.memoryLimit)) memory limit (RSS \(ByteCount(rss)))"
+                log(.error, message)
+                for failure in executor.abandonAll(message) { client.post(failure) }
+                Thread.sleep(forTimeInterval: 0.3)
+                try? client.stop(reason: message)
+                return (message, true)
+            }
             Thread.sleep(forTimeInterval: configuration.sampleInterval)
         }
         return executor.exitMessage ?? ("connection loop ended", true)
