@@ -57,6 +57,11 @@ public final class ForestCoordinatorDriver: CoordinatorDriver {
     private var finished = false
     private var lastProgress = 0.0
     private var extractStarted: Double?
+    private var source: CSVRecordSource?
+    private lazy var dataBytes: Int = {
+        ((try? FileManager.default.attributesOfItem(atPath: settings.dataPath)[.size]) as? Int) ?? 0
+    }()
+    private var trainSeen: (time: Double, trees: Int)?
 
     public init(store: JobStore, settings: Settings, onFinished: @escaping @Sendable (JobOutcome) -> Void) {
         self.store = store
@@ -123,8 +128,9 @@ public final class ForestCoordinatorDriver: CoordinatorDriver {
                                              partitions: settings.partitions, options: settings.layout.csvOptions)
             let p = RowPass(source: source, sink: engine, limits: settings.rowLimits)
             pass = p
+            self.source = source
+            extractStarted = time.monotonic
             passes += 1
-            if extractStarted == nil { extractStarted = time.monotonic }
             out.append(.log(.info, "pass \(passes) over \(settings.dataPath) for \(p.targets.keys.sorted().map { "p\($0)" }.joined(separator: ", "))"))
         }
         guard let p = pass else { return }
@@ -249,13 +255,27 @@ public final class ForestCoordinatorDriver: CoordinatorDriver {
             let mine = tasks.filter { $0.name.kind == kind }
             parts.append("tasks \(mine.filter { $0.state == .done }.count)/\(mine.count)")
         }
+        func eta(_ seconds: Double) -> String { seconds.isFinite && seconds >= 0 ? String(format: "ETA %.0f s", seconds) : "ETA ?" }
         if stage == .extract, let p = pass, let start = extractStarted, time.monotonic > start {
-            parts.append("\(p.recordsRead) rows read (\(Int(Double(p.recordsRead) / (time.monotonic - start))) rows/s)")
+            let elapsed = time.monotonic - start
+            var line = "pass \(passes): \(p.recordsRead) rows read (\(Int(Double(p.recordsRead) / elapsed)) rows/s)"
+            if let read = source?.bytesRead, read > 0, dataBytes > 0 {
+                line += ", \(eta(elapsed * (Double(dataBytes) / Double(read) - 1)))"
+            }
+            parts.append(line)
         }
         if stage == .train {
             let partitions = try store.partitions()
             let done = try partitions.reduce(0) { $0 + (try store.checkpointedTrees(partition: $1.partition).count) }
-            parts.append("trees \(done)/\(partitions.reduce(0) { $0 + $1.trees })")
+            let total = partitions.reduce(0) { $0 + $1.trees }
+            var line = "trees \(done)/\(total)"
+            if let seen = trainSeen, done > seen.trees, time.monotonic > seen.time {
+                let rate = Double(done - seen.trees) / (time.monotonic - seen.time)
+                line += String(format: " (%.1f trees/s, ", rate) + eta(Double(total - done) / rate) + ")"
+            } else if trainSeen == nil {
+                trainSeen = (time.monotonic, done)
+            }
+            parts.append(line)
         }
         let workers = try store.workers().filter { $0.state == .connected }
         if !workers.isEmpty {
