@@ -20,6 +20,11 @@ struct SpaceTimeCommand: AsyncParsableCommand {
             EvaluateCommand.self,
             InspectCommand.self,
             KeygenCommand.self,
+            // Distributed training (Cluster).
+            CoordinatorCommand.self,
+            WorkerCommand.self,
+            LocalCommand.self,
+            StatusCommand.self,
             // Diagnostics.
             ZMQPeerCommand.self,
         ]

@@ -25,6 +25,11 @@ public final class CoordinatorEngine {
         /// Bytes per blob chunk.
         public var blobChunkBytes: Int = 4 << 20
         public var scheduler = Scheduler.Configuration()
+        /// Scheduling waits until this many workers have joined, or
+        /// `startupWait` seconds after the first one joined, so the first
+        /// stage's tasks spread over the workers a launcher started together.
+        public var startupWorkers: Int = 1
+        public var startupWait: Double = 10
 
         public init() {}
     }
@@ -94,6 +99,8 @@ public final class CoordinatorEngine {
     private var makeSessionID: () -> UInt64
     public private(set) var finished = false
     private var currentStep: String?
+    private var firstJoin: MonotonicSeconds?
+    private var startupOver = false
 
     public init(store: JobStore, schema: WireCsvSchema, configuration: Configuration = Configuration(),
                 makeSessionID: @escaping () -> UInt64 = { UInt64.random(in: 1...UInt64.max) }) throws {
@@ -313,6 +320,7 @@ public final class CoordinatorEngine {
         peers[address] = peer
         addressOf[hello.workerID] = address
         scheduleDirty = true
+        if firstJoin == nil { firstJoin = time.monotonic }
         detector.joined(hello.workerID, now: time.monotonic)
         try store.workerJoined(WorkerRecord(id: hello.workerID, host: hello.host, pid: Int(hello.pid), cores: Int(hello.cores),
                                             memoryLimit: hello.memoryLimitBytes), now: time.wall)
@@ -409,7 +417,11 @@ public final class CoordinatorEngine {
         for (address, peer) in peers where time.monotonic - peer.lastSent >= configuration.heartbeatInterval {
             send(.heartbeat(WireHeartbeat()), to: address, at: time, into: &out)
         }
-        if !finished && (scheduleDirty || time.monotonic - lastSchedule >= configuration.heartbeatInterval) {
+        if !startupOver, let first = firstJoin,
+           peers.count >= configuration.startupWorkers || time.monotonic - first >= configuration.startupWait {
+            startupOver = true
+        }
+        if !finished && startupOver && (scheduleDirty || time.monotonic - lastSchedule >= configuration.heartbeatInterval) {
             scheduleDirty = false
             lastSchedule = time.monotonic
             try schedule(at: time, into: &out)

@@ -114,13 +114,16 @@ public final class RowPass {
                 moved += 1
                 continue
             }
-            var batch = batches[record.partition] ?? Batch()
+            // Taken out of the dictionary while it grows: a copy left there would make
+            // every append copy the whole batch (copy-on-write).
+            var batch = batches.removeValue(forKey: record.partition) ?? Batch()
             let full = batch.lengths.count >= limits.batchRows
                 || (!batch.isEmpty && batch.payload.count + record.bytes.count > limits.batchBytes)
                 || (!batch.isEmpty && record.line - batch.lastLine > UInt64(UInt32.max))
             if full {
                 guard sink.canSendRows(to: attemptID, bytes: batch.payload.count) else {
                     held = record  // blocked on this partition's credit
+                    batches[record.partition] = batch
                     return out
                 }
                 out += send(batch, to: attemptID, sink, at: time)

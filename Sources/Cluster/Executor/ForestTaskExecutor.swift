@@ -1,0 +1,450 @@
+import Foundation
+import Forest
+import SpaceTime
+
+/// The worker's task executor over the Forest engine. It receives the
+/// `WorkerEngine`'s outputs on the DEALER thread (`handle`) and answers with
+/// events, at once or later through `WorkerClient.post`:
+///
+/// * **extract**: parses each streamed raw record (`CSVRecord.parse(raw:line:)`,
+///   `LabeledCSV.parse`), adds training rows to a `PartialExtractorState`,
+///   keeps the parsed rows in the spill directory (`PartitionRows`) for the
+///   partition's train and evaluate tasks, and reports the serialized state
+///   as the checkpoint.
+/// * **train**: bins the partition's training rows with the merged extractor
+///   and grows trees `first..<end` with `ForestTrainer.trainTrees`, sending
+///   each tree as a checkpoint as it finishes.
+/// * **evaluate**: scores the partition's test rows with the merged model and
+///   returns a serialized `MetricsAggregate`.
+///
+/// Rows come from this worker's spill (`ROW_SOURCE_LOCAL_SPILL`) or are
+/// streamed again. Extractor and model blobs are fetched from the
+/// coordinator in chunks and cached by digest. Bad input fails the task with
+/// the file, line and column, not retryable.
+public final class ForestTaskExecutor: @unchecked Sendable {
+    public struct Options: Sendable {
+        public var threads: Int
+        /// Parent of the worker's spill directory.
+        public var spillBase: String
+        /// In-memory bytes per partition's rows before they spill.
+        public var rowMemoryBytes: Int
+        public var log: @Sendable (CoordinatorLogLevel, String) -> Void
+        /// Test hooks (the end-to-end tests slow tasks down to kill processes
+        /// at chosen points): a pause after each row batch and each tree, seconds.
+        public var batchDelay: Double = 0
+        public var treeDelay: Double = 0
+
+        public init(threads: Int = 1, spillBase: String = SpillDirectory.defaultBase, rowMemoryBytes: Int = 8 << 20,
+                    log: @escaping @Sendable (CoordinatorLogLevel, String) -> Void = { _, _ in }) {
+            self.threads = max(1, threads)
+            self.spillBase = spillBase
+            self.rowMemoryBytes = rowMemoryBytes
+            self.log = log
+        }
+    }
+
+    final class Attempt: @unchecked Sendable {
+        let assignment: WireTaskAssignment
+        let layout: CSVLayout
+        let parameters: ForestJobParameters
+        let record: CSVRecord
+        let started = ContinuousClock.now
+        var features: [Double] = []
+        var stats: PartialExtractorState?
+        var rows: PartitionRows?
+        var received: UInt64 = 0
+        var rowsComplete = false
+        var blobDigest: Data?
+        var launched = false
+        var cancelled = false
+        var peak: UInt64 = 0
+        var id: UInt64 { assignment.attemptID }
+
+        init(_ a: WireTaskAssignment, layout: CSVLayout, parameters: ForestJobParameters) {
+            assignment = a
+            self.layout = layout
+            self.parameters = parameters
+            record = CSVRecord(header: layout.header, file: parameters.source.isEmpty ? "input" : parameters.source,
+                               options: layout.csvOptions)
+        }
+    }
+
+    struct BlobFetch {
+        var data = Data()
+        var total: UInt64 = 0
+    }
+
+    enum Loaded {
+        case extractor(FeatureExtractor)
+        case model(ForestModel)
+    }
+
+    public let options: Options
+    private let lock = NSLock()
+    private var client: WorkerClient?
+    private var attempts: [UInt64: Attempt] = [:]
+    /// Parsed partitions by extract attempt id.
+    private var spills: [UInt64: PartitionRows] = [:]
+    private var fetches: [Data: BlobFetch] = [:]
+    private var loaded: [Data: Loaded] = [:]
+    private let spillDirectory: SpillDirectory
+    private var lastSample = MemorySample(rssAnon: 0, rss: 0, peakRSS: 0)
+    public private(set) var exitMessage: (message: String, failure: Bool)?
+    private static let chunkBytes: UInt32 = 4 << 20
+
+    public init(options: Options) throws {
+        self.options = options
+        do {
+            spillDirectory = try SpillDirectory(base: options.spillBase)
+        } catch {
+            throw PipelineError(.io, "cannot create a spill directory under \(options.spillBase): \(error)")
+        }
+    }
+
+    public func attach(_ client: WorkerClient) { lock.withLock { self.client = client } }
+
+    /// Where this worker's spill files live.
+    public var spillPath: String { spillDirectory.path }
+
+    private func post(_ event: WorkerEvent) {
+        lock.withLock { client }?.post(event)
+    }
+
+    // MARK: Memory
+
+    /// Samples this process's memory (call periodically): updates running
+    /// attempts' peaks and returns the event for the engine's heartbeats.
+    public func sampleMemory() -> WorkerEvent {
+        let s = MemorySample.current()
+        lock.withLock {
+            lastSample = s
+            for a in attempts.values { a.peak = max(a.peak, UInt64(s.rss)) }
+        }
+        return .memory(rss: UInt64(s.rss), peak: UInt64(s.peakRSS))
+    }
+
+    /// Fails every running attempt with `message` (the worker went over its
+    /// memory limit and is about to leave): the events to post.
+    public func abandonAll(_ message: String) -> [WorkerEvent] {
+        let running = lock.withLock { () -> [Attempt] in
+            let all = Array(attempts.values)
+            for a in all { a.cancelled = true }
+            attempts.removeAll()
+            return all
+        }
+        return running.sorted { $0.id < $1.id }.map { a in
+            .failed(attemptID: a.id, reason: .memoryBudget, message: message, line: 0, column: 0, retryable: true,
+                    peakRSS: max(a.peak, UInt64(lastSample.rss)))
+        }
+    }
+
+    private func taskPeak(_ a: Attempt) -> UInt64 {
+        let now = UInt64(MemorySample.current().rss)
+        return lock.withLock { max(a.peak, now) }
+    }
+
+    // MARK: Engine outputs
+
+    /// Handles one engine output on the DEALER thread.
+    public func handle(_ output: WorkerOutput) -> [WorkerEvent] {
+        switch output {
+        case .run(let a): return start(a)
+        case .rows(let batch, let payload): return rows(batch, payload)
+        case .rowsEnd(let end): return rowsEnd(end)
+        case .cancel(let id, let reason):
+            if let a = lock.withLock({ attempts.removeValue(forKey: id) }) {
+                lock.withLock { a.cancelled = true }
+                if a.assignment.kind == .extract { a.rows?.close() }
+                options.log(.info, "attempt \(id) cancelled: \(reason)")
+            }
+            return []
+        case .blobChunk(let chunk, let payload): return blobChunk(chunk, payload)
+        case .exit(let message, let failure):
+            lock.withLock {
+                exitMessage = (message, failure)
+                for a in attempts.values { a.cancelled = true }
+            }
+            return []
+        case .log(let level, let line):
+            options.log(level, line)
+            return []
+        default:
+            return []
+        }
+    }
+
+    private func fail(_ a: WireTaskAssignment, _ reason: WireFailureReason, _ message: String, line: UInt64 = 0,
+                      column: UInt32 = 0, retryable: Bool) -> WorkerEvent {
+        let attempt = lock.withLock { attempts.removeValue(forKey: a.attemptID) }
+        let peak = attempt.map(taskPeak) ?? UInt64(MemorySample.current().rss)
+        if a.kind == .extract { attempt?.rows?.close() }
+        options.log(.warning, "attempt \(a.attemptID) failed: \(message)")
+        return .failed(attemptID: a.attemptID, reason: reason, message: String(message.prefix(4000)), line: line, column: column,
+                       retryable: retryable, peakRSS: peak)
+    }
+
+    private func start(_ a: WireTaskAssignment) -> [WorkerEvent] {
+        let layout: CSVLayout
+        let parameters: ForestJobParameters
+        do {
+            layout = try CSVLayout(schema: a.schema)
+            parameters = try ForestJobParameters(deserializing: a.parameters)
+        } catch {
+            return [fail(a, .protocol, "\(error)", retryable: false)]
+        }
+        let attempt = Attempt(a, layout: layout, parameters: parameters)
+        lock.withLock { attempt.peak = UInt64(lastSample.rss) }
+        switch a.kind {
+        case .extract:
+            attempt.stats = PartialExtractorState(featureNames: layout.featureNames)
+            attempt.rows = PartitionRows(featureCount: layout.featureIndices.count, directory: spillDirectory,
+                                         memoryBytes: options.rowMemoryBytes)
+        case .train, .evaluate:
+            if a.source == .localSpill {
+                guard let rows = lock.withLock({ spills[a.spillAttemptID] }) else {
+                    return [fail(a, .spillMissing, "the spill of partition \(a.partition) (extract attempt \(a.spillAttemptID)) is not on this worker",
+                                 retryable: true)]
+                }
+                attempt.rows = rows
+                attempt.rowsComplete = true
+            } else {
+                attempt.rows = PartitionRows(featureCount: layout.featureIndices.count, directory: spillDirectory,
+                                             memoryBytes: options.rowMemoryBytes)
+            }
+        default:
+            return [fail(a, .internal, "this worker does not run \(a.kind) tasks", retryable: false)]
+        }
+        lock.withLock { attempts[a.attemptID] = attempt }
+        var events: [WorkerEvent] = []
+        if a.kind != .extract {
+            let blob = a.kind == .train ? a.extractor : a.model
+            switch blob.value {
+            case .inline(let data)?:
+                let digest = Digest.of(data)
+                attempt.blobDigest = digest
+                do {
+                    try load(data, digest: digest, asModel: a.kind == .evaluate)
+                } catch {
+                    return [fail(a, .protocol, "cannot decode the \(a.kind == .train ? "extractor" : "model"): \(error)", retryable: false)]
+                }
+            case .ref(let ref)?:
+                attempt.blobDigest = ref.digest
+                let needFetch = lock.withLock { () -> Bool in
+                    if loaded[ref.digest] != nil || fetches[ref.digest] != nil { return false }
+                    fetches[ref.digest] = BlobFetch(total: ref.size)
+                    return true
+                }
+                if needFetch {
+                    events.append(.requestBlob(digest: ref.digest, offset: 0, maxBytes: Self.chunkBytes))
+                }
+            case nil:
+                return [fail(a, .protocol, "the assignment carries no \(a.kind == .train ? "extractor" : "model")", retryable: false)]
+            }
+        }
+        events += launchIfReady(attempt)
+        return events
+    }
+
+    private func load(_ data: Data, digest: Data, asModel: Bool) throws {
+        if lock.withLock({ loaded[digest] != nil }) { return }
+        let value: Loaded = asModel
+            ? .model(try ForestModel(deserializing: [UInt8](data), context: "model from the coordinator"))
+            : .extractor(try FeatureExtractor(deserializing: [UInt8](data)))
+        lock.withLock { loaded[digest] = value }
+    }
+
+    private func blobChunk(_ chunk: WireBlobChunk, _ payload: Data) -> [WorkerEvent] {
+        guard var fetch = lock.withLock({ fetches[chunk.digest] }), chunk.offset == UInt64(fetch.data.count) else { return [] }
+        fetch.data.append(payload)
+        fetch.total = chunk.totalSize
+        if UInt64(fetch.data.count) < fetch.total, !payload.isEmpty {
+            lock.withLock { fetches[chunk.digest] = fetch }
+            return [.requestBlob(digest: chunk.digest, offset: UInt64(fetch.data.count), maxBytes: Self.chunkBytes)]
+        }
+        lock.withLock { fetches[chunk.digest] = nil }
+        let waiting = lock.withLock { attempts.values.filter { $0.blobDigest == chunk.digest } }
+        let asModel = waiting.first?.assignment.kind == .evaluate
+        var events: [WorkerEvent] = []
+        if Digest.of(fetch.data) != chunk.digest {
+            for a in waiting { events.append(fail(a.assignment, .protocol, "the blob received does not match its digest", retryable: true)) }
+            return events
+        }
+        do {
+            try load(fetch.data, digest: chunk.digest, asModel: asModel)
+        } catch {
+            for a in waiting { events.append(fail(a.assignment, .protocol, "cannot decode the blob from the coordinator: \(error)", retryable: false)) }
+            return events
+        }
+        for a in waiting { events += launchIfReady(a) }
+        return events
+    }
+
+    // MARK: Rows
+
+    private func rows(_ batch: WireRowBatch, _ payload: Data) -> [WorkerEvent] {
+        guard let attempt = lock.withLock({ attempts[batch.attemptID] }), let rows = attempt.rows, !attempt.rowsComplete else {
+            return [.consumedRows(attemptID: batch.attemptID, bytes: payload.count)]
+        }
+        let a = attempt.assignment
+        var line = batch.firstLine
+        var offset = 0
+        var failure: WorkerEvent?
+        payload.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
+            for i in 0..<batch.recordLengths.count {
+                if i > 0 { line += UInt64(batch.lineDeltas[i - 1]) }
+                let length = Int(batch.recordLengths[i])
+                let isTest = i / 8 < batch.testMask.count && batch.testMask[batch.testMask.startIndex + i / 8] & (1 << UInt8(i % 8)) != 0
+                defer { offset += length }
+                if (a.kind == .train && isTest) || (a.kind == .evaluate && !isTest) { continue }
+                guard offset + length <= raw.count else {
+                    failure = fail(a, .protocol, "row batch \(batch.batchSeq): record lengths exceed the payload", retryable: true)
+                    return
+                }
+                do {
+                    try attempt.record.parse(raw: UnsafeRawBufferPointer(rebasing: raw[offset..<(offset + length)]), line: Int(line))
+                    guard let label = try LabeledCSV.parse(attempt.record, featureIndices: attempt.layout.featureIndices,
+                                                           labelIndex: attempt.layout.labelIndex, features: &attempt.features)
+                    else { continue }
+                    if !isTest { attempt.stats?.add(attempt.features, label: label) }
+                    try rows.append(attempt.features, label: label, isTest: isTest, line: line)
+                } catch let e as CSVError {
+                    failure = fail(a, .badInput, e.description, line: UInt64(e.line ?? Int(line)),
+                                   column: UInt32(clamping: (e.column ?? -1) + 1), retryable: false)
+                    return
+                } catch let e as SpillError {
+                    failure = fail(a, .io, "spill directory \(spillDirectory.path): \(e)", retryable: true)
+                    return
+                } catch {
+                    failure = fail(a, .badInput, "\(error)", line: line, retryable: false)
+                    return
+                }
+                attempt.received += 1
+            }
+        }
+        if options.batchDelay > 0 { Thread.sleep(forTimeInterval: options.batchDelay) }
+        var events: [WorkerEvent] = [.consumedRows(attemptID: batch.attemptID, bytes: payload.count)]
+        if let failure { events.append(failure) }
+        return events
+    }
+
+    private func rowsEnd(_ end: WireRowsEnd) -> [WorkerEvent] {
+        guard let attempt = lock.withLock({ attempts[end.attemptID] }), let rows = attempt.rows else { return [] }
+        let a = attempt.assignment
+        let expected: UInt64 = switch a.kind {
+        case .train: end.trainRows
+        case .evaluate: end.testRows
+        default: end.rows
+        }
+        guard attempt.received == expected else {
+            return [fail(a, .protocol, "received \(attempt.received) rows, the coordinator sent \(expected)", retryable: true)]
+        }
+        attempt.rowsComplete = true
+        guard a.kind == .extract, let state = attempt.stats else { return launchIfReady(attempt) }
+        var s = WireCheckpoint.ExtractStats()
+        s.rows = UInt64(rows.trainCount + rows.testCount)
+        s.trainRows = UInt64(rows.trainCount)
+        s.testRows = UInt64(rows.testCount)
+        s.classLabels = rows.labelTexts
+        s.trainClassCounts = rows.trainCounts
+        s.testClassCounts = rows.testCounts
+        lock.withLock {
+            spills[a.attemptID] = rows
+            attempts[a.attemptID] = nil
+        }
+        let elapsed = attempt.started.duration(to: .now)
+        options.log(.info, "extract/p\(a.partition) attempt \(a.attemptID): \(s.trainRows) train + \(s.testRows) test rows parsed and kept in \(spillDirectory.path)")
+        return [.checkpointStats(attemptID: a.attemptID, stats: s, blob: Data(state.serialize())),
+                .done(attemptID: a.attemptID, rows: s.rows, peakRSS: taskPeak(attempt), result: nil,
+                      elapsed: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18)]
+    }
+
+    // MARK: Train and evaluate
+
+    private func launchIfReady(_ attempt: Attempt) -> [WorkerEvent] {
+        let ready = lock.withLock { () -> Loaded? in
+            guard !attempt.launched, attempt.rowsComplete, let d = attempt.blobDigest, let value = loaded[d] else { return nil }
+            attempt.launched = true
+            return value
+        }
+        guard let ready else { return [] }
+        let thread = Thread { [self] in
+            let event: WorkerEvent
+            switch ready {
+            case .extractor(let extractor): event = train(attempt, extractor)
+            case .model(let model): event = evaluate(attempt, model)
+            }
+            post(event)
+        }
+        thread.stackSize = 8 << 20
+        thread.start()
+        return []
+    }
+
+    private func isCancelled(_ a: Attempt) -> Bool { lock.withLock { a.cancelled } }
+
+    private struct Cancelled: Error {}
+
+    private func bin(_ attempt: Attempt, extractor: FeatureExtractor, test: Bool) throws -> (BinnedPartition, [Int32]) {
+        guard let rows = attempt.rows else { throw PipelineError(.missingSpill, "no rows") }
+        var builder = BinnedPartitionBuilder(extractor: extractor, expectedRows: test ? rows.testCount : rows.trainCount)
+        let lookup = rows.labelTexts.map { extractor.classIndex(of: $0).map(Int32.init) }
+        var labels: [Int32] = []
+        try rows.forEach(test: test) { values, id, line in
+            guard let c = lookup[Int(id)] else {
+                throw PipelineError(.badInput, "\(attempt.parameters.source):\(line): label '\(rows.labelTexts[Int(id)])' does not occur in the training rows")
+            }
+            builder.append(values, label: c)
+            if test { labels.append(c) }
+        }
+        return (builder.finish(), labels)
+    }
+
+    private func seconds(since start: ContinuousClock.Instant) -> Double {
+        let d = start.duration(to: .now)
+        return Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
+    }
+
+    private func train(_ attempt: Attempt, _ extractor: FeatureExtractor) -> WorkerEvent {
+        let a = attempt.assignment
+        let range = Int(a.trees.first)..<Int(a.trees.end)
+        do {
+            let (binned, _) = try bin(attempt, extractor: extractor, test: false)
+            let trainer = ForestTrainer(parameters: attempt.parameters.forest, threads: options.threads)
+            let id = a.attemptID
+            options.log(.info, "train/p\(a.partition) attempt \(id): \(binned.rowCount) rows binned, growing trees \(range.lowerBound)..<\(range.upperBound)")
+            try trainer.trainTrees(partition: binned, partitionIndex: Int(a.partition), range: range) { [self] index, tree in
+                if isCancelled(attempt) { throw Cancelled() }
+                if options.treeDelay > 0 { Thread.sleep(forTimeInterval: options.treeDelay) }
+                post(.checkpointTrees(attemptID: id, firstTree: index, trees: [Data(tree.serialize())]))
+                post(.progress(attemptID: id, done: UInt64(index + 1 - range.lowerBound), total: UInt64(range.count)))
+            }
+            lock.withLock { attempts[id] = nil }
+            return .done(attemptID: id, rows: UInt64(binned.rowCount), peakRSS: taskPeak(attempt), result: nil,
+                         elapsed: seconds(since: attempt.started))
+        } catch is Cancelled {
+            return fail(a, .cancelled, "cancelled", retryable: true)
+        } catch let e as PipelineError where e.code == .badInput {
+            return fail(a, .badInput, e.message, retryable: false)
+        } catch {
+            return fail(a, .internal, "train/p\(a.partition): \(error)", retryable: true)
+        }
+    }
+
+    private func evaluate(_ attempt: Attempt, _ model: ForestModel) -> WorkerEvent {
+        let a = attempt.assignment
+        do {
+            let (binned, labels) = try bin(attempt, extractor: model.extractor, test: true)
+            var aggregate = MetricsAggregate(classCount: model.extractor.classCount)
+            if binned.rowCount > 0 {
+                aggregate.add(probabilities: model.forest.predictProba(binned: binned, threads: options.threads), labels: labels)
+            }
+            lock.withLock { attempts[a.attemptID] = nil }
+            return .done(attemptID: a.attemptID, rows: UInt64(binned.rowCount), peakRSS: taskPeak(attempt),
+                         result: Data(aggregate.serialize()), elapsed: seconds(since: attempt.started))
+        } catch let e as PipelineError where e.code == .badInput {
+            return fail(a, .badInput, e.message, retryable: false)
+        } catch {
+            return fail(a, .internal, "evaluate/p\(a.partition): \(error)", retryable: true)
+        }
+    }
+}

@@ -1,0 +1,83 @@
+import Foundation
+import SpaceTime
+import ZeroMQ
+
+/// A whole worker process (`spacetime worker`): the DEALER client, the
+/// Forest executor, a memory sampler feeding heartbeats (RSS and peak), and
+/// SIGTERM → goodbye and a clean exit.
+public enum WorkerProcess {
+    public struct Configuration: Sendable {
+        public var endpoint: String
+        public var workerID: String
+        public var memoryLimit: UInt64
+        public var threads: Int
+        public var spillBase: String
+        public var curve: (keyPair: CurveKeyPair, coordinatorKey: CurvePublicKey)?
+        /// Seconds between memory samples.
+        public var sampleInterval: Double = 0.2
+
+        public init(endpoint: String, workerID: String, memoryLimit: UInt64, threads: Int, spillBase: String) {
+            self.endpoint = endpoint
+            self.workerID = workerID
+            self.memoryLimit = memoryLimit
+            self.threads = threads
+            self.spillBase = spillBase
+        }
+    }
+
+    /// Runs until the coordinator shuts the job down, rejects this worker, or
+    /// SIGTERM. Returns the exit message and whether it is a failure.
+    public static func run(_ configuration: Configuration,
+                           log: @escaping @Sendable (CoordinatorLogLevel, String) -> Void) throws -> (message: String, failure: Bool) {
+        var executorOptions = ForestTaskExecutor.Options(threads: configuration.threads, spillBase: configuration.spillBase,
+                                                         rowMemoryBytes: rowMemory(limit: configuration.memoryLimit), log: log)
+        let environment = ProcessInfo.processInfo.environment
+        executorOptions.batchDelay = environment["SPACETIME_TEST_BATCH_DELAY_MS"].flatMap(Double.init).map { $0 / 1000 } ?? 0
+        executorOptions.treeDelay = environment["SPACETIME_TEST_TREE_DELAY_MS"].flatMap(Double.init).map { $0 / 1000 } ?? 0
+        let executor = try ForestTaskExecutor(options: executorOptions)
+        let context = try Context()
+        let identity = WorkerEngine.Identity(workerID: configuration.workerID, host: ProcessInfo.processInfo.hostName,
+                                             pid: UInt32(ProcessInfo.processInfo.processIdentifier),
+                                             cores: UInt32(configuration.threads), memoryLimit: configuration.memoryLimit,
+                                             softwareVersion: "spacetime")
+        var options = WorkerClient.Options()
+        options.curve = configuration.curve
+        let client = try WorkerClient(context: context, connect: configuration.endpoint, identity: identity, options: options,
+                                      handler: { executor.handle($0) })
+        executor.attach(client)
+        log(.info, "worker \(configuration.workerID) (pid \(identity.pid)) connecting to \(configuration.endpoint), limit \(ByteCount(configuration.memoryLimit)), \(configuration.threads) thread(s), spill \(executor.spillPath)")
+
+        signal(SIGTERM, SIG_IGN)
+        signal(SIGINT, SIG_IGN)
+        let signals = [SIGTERM, SIGINT].map { sig in
+            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+            source.setEventHandler { client.post(.finish(reason: sig == SIGTERM ? "SIGTERM" : "SIGINT")) }
+            source.resume()
+            return source
+        }
+        defer { signals.forEach { $0.cancel() } }
+
+        while !client.isFinished {
+            let event = executor.sampleMemory()
+            client.post(event)
+            // Self-limiting (where no cgroup enforces the limit): over it, fail the running
+            // tasks with the reason and leave, rather than grow without bound.
+            if case .memory(let rss, _) = event, rss > configuration.memoryLimit {
+                let message = "worker \(configuration.workerID) exceeded its \(ByteCount(configuration.memoryLimit)) memory limit (RSS \(ByteCount(rss)))"
+                log(.error, message)
+                for failure in executor.abandonAll(message) { client.post(failure) }
+                Thread.sleep(forTimeInterval: 0.3)
+                try? client.stop(reason: message)
+                return (message, true)
+            }
+            Thread.sleep(forTimeInterval: configuration.sampleInterval)
+        }
+        return executor.exitMessage ?? ("connection loop ended", true)
+    }
+
+    /// Bytes a partition's parsed rows keep in memory before spilling: a
+    /// sixteenth of the limit, between 1 and 64 MiB.
+    static func rowMemory(limit: UInt64) -> Int {
+        Int(min(64 << 20, max(1 << 20, limit / 16)))
+    }
+}

@@ -1,0 +1,194 @@
+import Foundation
+import Forest
+import SpaceTime
+import ZeroMQ
+
+/// A whole coordinator run (`spacetime coordinator`, and the coordinator
+/// inside `spacetime local`): opens or resumes the job directory's store,
+/// binds the ROUTER socket, drives the job with `ForestCoordinatorDriver`
+/// and returns when the job is done or failed.
+public final class CoordinatorJob: @unchecked Sendable {
+    public struct Options: Sendable {
+        public var dataPath: String
+        public var bind: String
+        public var jobDirectory: String
+        public var resume = false
+        public var parameters: ForestJobParameters
+        public var labelColumn: String?
+        public var testFraction = 0.2
+        /// Nil: planned from the data size and `workerMemoryLimit`.
+        public var partitions: Int?
+        /// The memory limit partitions are sized for.
+        public var workerMemoryLimit: UInt64 = 512 << 20
+        public var workerThreads = 1
+        public var modelOut: String
+        public var maxAttempts = 3
+        public var engine = CoordinatorEngine.Configuration()
+        public var curve: (secretKey: CurveSecretKey, allowedWorkers: [CurvePublicKey])?
+        public var provenance: [String: String] = [:]
+
+        public init(dataPath: String, bind: String, jobDirectory: String, parameters: ForestJobParameters, modelOut: String) {
+            self.dataPath = dataPath
+            self.bind = bind
+            self.jobDirectory = jobDirectory
+            self.parameters = parameters
+            self.modelOut = modelOut
+        }
+    }
+
+    public let options: Options
+    public let store: JobStore
+    public let spec: JobSpec
+    public let layout: CSVLayout
+    private let server: CoordinatorServer
+    private let outcome = LockedBox<JobOutcome?>(nil)
+    private let finishedSignal = DispatchSemaphore(value: 0)
+
+    /// The bound endpoint (wildcard port resolved).
+    public var endpoint: String { server.endpoint }
+
+    /// Prepares the job (creating or resuming its store) and starts serving workers.
+    public init(options: Options, context: Context, log: @escaping @Sendable (CoordinatorLogLevel, String) -> Void) throws {
+        self.options = options
+        try FileManager.default.createDirectory(atPath: options.jobDirectory, withIntermediateDirectories: true)
+        let storePath = (options.jobDirectory as NSString).appendingPathComponent("job.sqlite")
+        let exists = FileManager.default.fileExists(atPath: storePath)
+        if options.resume && !exists {
+            throw PipelineError(.missingArtifact, "--resume: no job in \(options.jobDirectory) (no job.sqlite)")
+        }
+        let store = try JobStore(path: storePath)
+        self.store = store
+        let now = Date().timeIntervalSince1970
+        var spec: JobSpec
+        if let existing = try store.jobSpec() {
+            guard options.resume else {
+                throw PipelineError(.jobFailed, "\(options.jobDirectory) already holds job \(existing.jobID); use --resume to continue it or another --job-dir")
+            }
+            spec = existing
+            let abandoned = try store.abandonActiveAttempts(reason: "coordinator restarted", now: now)
+            try store.log(.resumed, "coordinator resumed; \(abandoned.count) running attempt(s) abandoned", now: now)
+            log(.info, "resuming job \(spec.jobID) at stage \(try store.stage()?.rawValue ?? "?"); \(abandoned.count) attempt(s) from before the restart abandoned; trees in the store: \(try store.partitions().map { "p\($0.partition) \(try store.checkpointedTrees(partition: $0.partition).count)/\($0.trees)" }.joined(separator: ", "))")
+        } else {
+            spec = JobSpec(jobID: "job-\(UInt32.random(in: 0...UInt32.max))", dataFiles: [options.dataPath],
+                           parameters: Data(), seed: options.parameters.forest.seed, partitions: 1,
+                           testFraction: options.testFraction, trees: options.parameters.forest.trees,
+                           maxAttempts: options.maxAttempts)
+        }
+        let dataPath = spec.dataFiles.first ?? options.dataPath
+        let (header, rawHeader, sampleBytesPerRow) = try Self.readHeader(dataPath)
+        let labelIndex: Int
+        if let name = options.labelColumn {
+            guard let i = header.firstIndex(of: name) else {
+                throw PipelineError(.badInput, "\(dataPath): no label column named '\(name)' (columns: \(header.prefix(8).joined(separator: ", "))\(header.count > 8 ? ", …" : ""))")
+            }
+            labelIndex = i
+        } else {
+            guard header.count >= 2 else {
+                throw PipelineError(.badInput, "\(dataPath): need at least one feature column and a label column, found \(header.count) column(s)")
+            }
+            labelIndex = header.count - 1
+        }
+        layout = CSVLayout(header: header, labelIndex: labelIndex)
+        if spec.parameters.isEmpty {
+            var parameters = options.parameters
+            parameters.source = (dataPath as NSString).lastPathComponent
+            let size = (try? FileManager.default.attributesOfItem(atPath: dataPath)[.size] as? UInt64) ?? 0
+            let plan = PartitionPlanner.plan(.init(dataBytes: size, sampleBytesPerRow: sampleBytesPerRow,
+                                                   features: layout.featureIndices.count, classes: 2,
+                                                   memoryLimit: options.workerMemoryLimit, testFraction: options.testFraction,
+                                                   threadsPerWorker: options.workerThreads, override: options.partitions))
+            if let message = plan.message { log(.warning, "partition plan: \(message)") }
+            guard plan.partitions <= parameters.forest.trees else {
+                throw PipelineError(.badParameters, "\(plan.partitions) partitions need at least as many trees; raise --trees or lower --partitions")
+            }
+            spec.partitions = plan.partitions
+            spec.parameters = parameters.serialize()
+            try store.createJob(spec, now: now)
+            log(.info, "job \(spec.jobID): \(dataPath), \(spec.partitions) partition(s) (~\(plan.rowsPerPartition) training rows each), \(spec.trees) trees, seed \(spec.seed)")
+        }
+        self.spec = spec
+        let parameters = try ForestJobParameters(deserializing: spec.parameters)
+
+        var schema = WireCsvSchema()
+        schema.headerRecord = rawHeader
+        schema.labelColumn = UInt32(labelIndex)
+        schema.delimiter = UInt32(UInt8(ascii: ","))
+        schema.columnCount = UInt32(header.count)
+
+        var settings = ForestCoordinatorDriver.Settings(dataPath: dataPath, layout: layout, parameters: parameters,
+                                                        testFraction: spec.testFraction, partitions: spec.partitions,
+                                                        modelOut: options.modelOut)
+        settings.provenance = options.provenance
+        let driverSettings = settings
+        var serverOptions = CoordinatorServer.Options()
+        serverOptions.engine = options.engine
+        serverOptions.curve = options.curve
+        let outcome = self.outcome
+        let signal = finishedSignal
+        server = try CoordinatorServer(
+            context: context, bind: options.bind, store: store, schema: schema, options: serverOptions,
+            makeDriver: {
+                ForestCoordinatorDriver(store: store, settings: driverSettings, onFinished: { result in
+                    outcome.withLock { $0 = result }
+                    signal.signal()
+                })
+            },
+            onOutput: { output in
+                switch output {
+                case .log(let level, let line): log(level, line)
+                case .jobFailed(let message):
+                    outcome.withLock { $0 = .failed(message) }
+                    signal.signal()
+                case .send: break
+                }
+            })
+    }
+
+    /// Tells the coordinator a local worker process ended (from the launcher).
+    public func workerProcessEnded(workerID: String, signal: Int32?, status: Int32?) {
+        server.send(.workerProcessEnded(workerID: workerID, signal: signal, status: status))
+    }
+
+    /// Blocks until the job is done or failed (or the ROUTER loop fails), then
+    /// lets the shutdown messages reach the workers and stops the socket.
+    public func wait() throws -> JobOutcome {
+        while finishedSignal.wait(timeout: .now() + 0.2) == .timedOut {
+            if server.isFinished {
+                try server.wait()
+                return outcome.withLock { $0 } ?? .failed("the coordinator loop ended")
+            }
+        }
+        Thread.sleep(forTimeInterval: 0.3)
+        try server.stop()
+        return outcome.withLock { $0 } ?? .failed("unknown")
+    }
+
+    /// Stops serving without finishing the job (SIGTERM).
+    public func stop() throws {
+        server.send(.shutdown(reason: "coordinator stopping"))
+        Thread.sleep(forTimeInterval: 0.2)
+        try server.stop()
+    }
+
+    /// The header fields, the raw header record, and the mean bytes per
+    /// record of the first ~1,000 records.
+    public static func readHeader(_ path: String) throws -> ([String], Data, Double) {
+        guard let handle = FileHandle(forReadingAtPath: path) else {
+            throw PipelineError(.io, "\(path): cannot open the data file")
+        }
+        defer { try? handle.close() }
+        let head = (try? handle.read(upToCount: 1 << 20)) ?? Data()
+        guard let newline = head.firstIndex(of: UInt8(ascii: "\n")) else {
+            throw PipelineError(.badInput, "\(path): no header line (empty file or a line longer than 1 MiB)")
+        }
+        var raw = head[head.startIndex..<newline]
+        if raw.last == UInt8(ascii: "\r") { raw = raw.dropLast() }
+        let reader: CSVReader
+        do { reader = try CSVReader(path: path) } catch { throw PipelineError(.badInput, error.description) }
+        defer { reader.close() }
+        let rest = head[(newline + 1)...]
+        let lines = rest.reduce(0) { $0 + ($1 == UInt8(ascii: "\n") ? 1 : 0) }
+        let perRow = lines > 0 ? Double(rest.count) / Double(lines) : Double(max(1, raw.count))
+        return (reader.header, Data(raw), perRow)
+    }
+}

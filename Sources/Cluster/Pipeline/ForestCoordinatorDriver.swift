@@ -1,0 +1,286 @@
+import Foundation
+import Forest
+import SpaceTime
+
+/// How a job ended, as the driver saw it.
+public enum JobOutcome: Sendable {
+    case done(modelPath: String)
+    case failed(String)
+}
+
+/// The coordinator's job driver over the Forest engine, run on the ROUTER
+/// thread after every engine tick:
+///
+/// * feeds open row streams with one streaming pass over the CSV at a time
+///   (`RowPass` over `CSVRecordSource`; a pass feeds every stream open when
+///   it starts, a later stream waits for the next pass);
+/// * when extraction is done, merges the statistics checkpoints in partition
+///   order into the fitted extractor (artifact `extractor`);
+/// * when training is done, merges the trees (read from the store in
+///   partition / tree order, sub-forests weighted by their partition's
+///   training rows) into the model (artifact `model`, without metrics);
+/// * when evaluation is done, merges the metric aggregates in partition
+///   order and saves the model atomically; the job is `done`.
+///
+/// Every merge uses the same Forest functions as `SingleProcessTraining`, so
+/// the fingerprint equals `spacetime train --partitions P`'s.
+public final class ForestCoordinatorDriver: CoordinatorDriver {
+    public struct Settings: Sendable {
+        public var dataPath: String
+        public var layout: CSVLayout
+        public var parameters: ForestJobParameters
+        public var testFraction: Double
+        public var partitions: Int
+        public var modelOut: String
+        public var provenance: [String: String] = [:]
+        public var rowLimits = RowPass.Limits(batchRows: 2048, batchBytes: 1 << 20)
+        /// Seconds between progress lines.
+        public var progressInterval: Double = 2
+
+        public init(dataPath: String, layout: CSVLayout, parameters: ForestJobParameters, testFraction: Double,
+                    partitions: Int, modelOut: String) {
+            self.dataPath = dataPath
+            self.layout = layout
+            self.parameters = parameters
+            self.testFraction = testFraction
+            self.partitions = partitions
+            self.modelOut = modelOut
+        }
+    }
+
+    let store: JobStore
+    let settings: Settings
+    private let onFinished: @Sendable (JobOutcome) -> Void
+    private var pass: RowPass?
+    private var passes = 0
+    private var model: ForestModel?
+    private var finished = false
+    private var lastProgress = 0.0
+    private var extractStarted: Double?
+    private var source: CSVRecordSource?
+    private lazy var dataBytes: Int = {
+        ((try? FileManager.default.attributesOfItem(atPath: settings.dataPath)[.size]) as? Int) ?? 0
+    }()
+    private var trainSeen: (time: Double, trees: Int)?
+
+    public init(store: JobStore, settings: Settings, onFinished: @escaping @Sendable (JobOutcome) -> Void) {
+        self.store = store
+        self.settings = settings
+        self.onFinished = onFinished
+    }
+
+    public func drive(_ engine: CoordinatorEngine, at time: EngineTime) throws -> [CoordinatorOutput] {
+        guard !finished else { return [] }
+        var out: [CoordinatorOutput] = []
+        do {
+            try restoreArtifacts(engine)
+            try pumpRows(engine, at: time, into: &out)
+            switch try store.stage() {
+            case .merge?:
+                if !engine.gates.extractorReady {
+                    try mergeStatistics(engine, at: time, into: &out)
+                } else if !engine.gates.modelReady, try store.tasks().allSatisfy({ $0.name.kind != .train || $0.state == .done }) {
+                    try mergeForests(engine, at: time, into: &out)
+                }
+            case .save?:
+                try save(engine, at: time, into: &out)
+            case .failed?:
+                finished = true
+                onFinished(.failed(try store.failure() ?? "the job failed"))
+            case .done?:
+                finished = true
+                out += engine.shutdown(reason: "the job is done", at: time)
+                onFinished(.done(modelPath: settings.modelOut))
+            default:
+                break
+            }
+            if time.monotonic - lastProgress >= settings.progressInterval {
+                lastProgress = time.monotonic
+                if let line = try progressLine(engine, at: time) { out.append(.log(.info, line)) }
+            }
+        } catch {
+            let message = (error as? PipelineError)?.message ?? "\(error)"
+            try store.failJob(message, now: time.wall)
+            out.append(.log(.error, "job failed: \(message)"))
+            out += engine.shutdown(reason: "job failed: \(message)", at: time)
+            finished = true
+            onFinished(.failed(message))
+        }
+        return out
+    }
+
+    /// After a restart: the merged artifacts already in the store open their gates.
+    private func restoreArtifacts(_ engine: CoordinatorEngine) throws {
+        if !engine.gates.extractorReady, let bytes = try store.artifact("extractor") {
+            engine.extractor = try engine.addArtifactBlob("extractor", digest: Digest.of(bytes))
+            engine.gates.extractorReady = true
+        }
+        if !engine.gates.modelReady, let bytes = try store.artifact("model") {
+            engine.model = try engine.addArtifactBlob("model", digest: Digest.of(bytes))
+            engine.gates.modelReady = true
+        }
+    }
+
+    private func pumpRows(_ engine: CoordinatorEngine, at time: EngineTime, into out: inout [CoordinatorOutput]) throws {
+        if pass == nil, !engine.rowStreams.isEmpty {
+            let source = try CSVRecordSource(path: settings.dataPath, labelIndex: settings.layout.labelIndex,
+                                             seed: settings.parameters.forest.seed, testFraction: settings.testFraction,
+                                             partitions: settings.partitions, options: settings.layout.csvOptions)
+            let p = RowPass(source: source, sink: engine, limits: settings.rowLimits)
+            pass = p
+            self.source = source
+            extractStarted = time.monotonic
+            passes += 1
+            out.append(.log(.info, "pass \(passes) over \(settings.dataPath) for \(p.targets.keys.sorted().map { "p\($0)" }.joined(separator: ", "))"))
+        }
+        guard let p = pass else { return }
+        out += try p.pump(into: engine, at: time, maxRecords: 20_000)
+        if p.isFinished {
+            out.append(.log(.info, "pass \(passes) finished: \(p.recordsRead) records read"))
+            pass = nil
+        }
+    }
+
+    private func mergeStatistics(_ engine: CoordinatorEngine, at time: EngineTime, into out: inout [CoordinatorOutput]) throws {
+        var merged: PartialExtractorState?
+        var count = 0
+        try store.forEachExtractStats { _, blob in
+            let state = try PartialExtractorState(deserializing: [UInt8](blob))
+            if merged == nil { merged = state } else { try merged!.merge(state) }
+            count += 1
+        }
+        guard let merged, count == settings.partitions else {
+            throw PipelineError(.missingArtifact, "statistics of \(count) of \(settings.partitions) partitions are in the store")
+        }
+        let extractor: FeatureExtractor
+        do {
+            extractor = try FeatureExtractor.fit(from: merged, inputNames: settings.layout.featureNames,
+                                                 derivationIdentifier: "", maxBins: settings.parameters.maxBins)
+        } catch {
+            throw PipelineError(.badInput, "cannot fit the feature extractor: \(error)")
+        }
+        let bytes = Data(extractor.serialize())
+        try store.putArtifact("extractor", bytes, now: time.wall)
+        engine.extractor = try engine.addArtifactBlob("extractor", digest: Digest.of(bytes))
+        engine.gates.extractorReady = true
+        out.append(.log(.info, "merged statistics of \(count) partitions: \(extractor.featureCount) features, classes \(extractor.classes.joined(separator: ", ")) (\(ByteCount(UInt64(bytes.count))) extractor)"))
+    }
+
+    private func mergeForests(_ engine: CoordinatorEngine, at time: EngineTime, into out: inout [CoordinatorOutput]) throws {
+        guard let extractorBytes = try store.artifact("extractor") else {
+            throw PipelineError(.missingArtifact, "the merged extractor is missing from the store")
+        }
+        let extractor = try FeatureExtractor(deserializing: [UInt8](extractorBytes))
+        let partitions = try store.partitions()
+        var trees = Array(repeating: [Tree](), count: partitions.count)
+        try store.forEachTree { p, index, blob in
+            guard index == trees[p].count else {
+                throw PipelineError(.missingArtifact, "partition \(p): tree \(trees[p].count) is missing from the store")
+            }
+            trees[p].append(try Tree(deserializing: [UInt8](blob)))
+        }
+        var parts: [RandomForest.SubForest] = []
+        for p in partitions {
+            guard trees[p.partition].count == p.trees else {
+                throw PipelineError(.missingArtifact, "partition \(p.partition) has \(trees[p.partition].count) of its \(p.trees) trees")
+            }
+            parts.append(RandomForest.SubForest(trees: trees[p.partition], trainingRows: p.trainRows ?? 0))
+        }
+        let forest = try RandomForest.merge(parts)
+        let model = try ForestModel(labelColumn: settings.layout.labelName, extractor: extractor,
+                                    parameters: settings.parameters.forest, forest: forest,
+                                    testMetrics: nil, outOfBagMetrics: nil, provenance: [:])
+        let bytes = Data(model.serialize())
+        try store.putArtifact("model", bytes, now: time.wall)
+        engine.model = try engine.addArtifactBlob("model", digest: Digest.of(bytes))
+        engine.gates.modelReady = true
+        self.model = model
+        out.append(.log(.info, "merged \(forest.trees.count) trees of \(partitions.count) partitions (model \(ByteCount(UInt64(bytes.count))), fingerprint \(model.fingerprintHex))"))
+    }
+
+    private func save(_ engine: CoordinatorEngine, at time: EngineTime, into out: inout [CoordinatorOutput]) throws {
+        var model: ForestModel
+        if let m = self.model {
+            model = m
+        } else if let bytes = try store.artifact("model") {
+            model = try ForestModel(deserializing: [UInt8](bytes), context: "model in the job store")
+        } else {
+            throw PipelineError(.missingArtifact, "the merged model is missing from the store")
+        }
+        var metrics = MetricsAggregate(classCount: model.extractor.classCount)
+        for (_, blob) in try store.evaluationResults().sorted(by: { $0.partition < $1.partition }) {
+            try metrics.merge(try MetricsAggregate(deserializing: [UInt8](blob)))
+        }
+        let partitions = try store.partitions()
+        var provenance = settings.provenance
+        provenance["train_rows"] = String(partitions.reduce(0) { $0 + ($1.trainRows ?? 0) })
+        provenance["test_rows"] = String(partitions.reduce(0) { $0 + ($1.testRows ?? 0) })
+        provenance["partitions"] = String(partitions.count)
+        provenance["source"] = settings.dataPath
+        model = try ForestModel(labelColumn: model.labelColumn, extractor: model.extractor, parameters: model.parameters,
+                                forest: model.forest, testMetrics: metrics.rowCount > 0 ? metrics : nil,
+                                outOfBagMetrics: nil, provenance: provenance)
+        do {
+            try model.save(to: settings.modelOut)
+        } catch {
+            throw PipelineError(.io, "\(error)")
+        }
+        if metrics.rowCount > 0 {
+            try store.setMetric("accuracy", metrics.accuracy)
+            try store.setMetric("balanced_accuracy", metrics.balancedAccuracy)
+            if metrics.auc.isFinite { try store.setMetric("auc", metrics.auc) }
+            try store.setMetric("log_loss", metrics.logLoss)
+            try store.setMetric("test_rows", Double(metrics.rowCount))
+        }
+        try store.putArtifact("fingerprint", Data(model.fingerprintHex.utf8), now: time.wall)
+        try store.stepEnded("save", rows: nil, now: time.wall)
+        try store.setStage(.done, now: time.wall)
+        out.append(.log(.info, "saved model \(settings.modelOut) (fingerprint \(model.fingerprintHex)); test accuracy \(String(format: "%.4f", metrics.accuracy)) on \(metrics.rowCount) rows"))
+        out += engine.shutdown(reason: "the job is done", at: time)
+        finished = true
+        onFinished(.done(modelPath: settings.modelOut))
+    }
+
+    private func progressLine(_ engine: CoordinatorEngine, at time: EngineTime) throws -> String? {
+        guard let stage = try store.stage() else { return nil }
+        let tasks = try store.tasks()
+        let kind: TaskKind? = switch stage {
+        case .extract: .extract
+        case .train: .train
+        case .evaluate: .evaluate
+        default: nil
+        }
+        var parts = ["stage \(stage.rawValue)"]
+        if let kind {
+            let mine = tasks.filter { $0.name.kind == kind }
+            parts.append("tasks \(mine.filter { $0.state == .done }.count)/\(mine.count)")
+        }
+        func eta(_ seconds: Double) -> String { seconds.isFinite && seconds >= 0 ? String(format: "ETA %.0f s", seconds) : "ETA ?" }
+        if stage == .extract, let p = pass, let start = extractStarted, time.monotonic > start {
+            let elapsed = time.monotonic - start
+            var line = "pass \(passes): \(p.recordsRead) rows read (\(Int(Double(p.recordsRead) / elapsed)) rows/s)"
+            if let read = source?.bytesRead, read > 0, dataBytes > 0 {
+                line += ", \(eta(elapsed * (Double(dataBytes) / Double(read) - 1)))"
+            }
+            parts.append(line)
+        }
+        if stage == .train {
+            let partitions = try store.partitions()
+            let done = try partitions.reduce(0) { $0 + (try store.checkpointedTrees(partition: $1.partition).count) }
+            let total = partitions.reduce(0) { $0 + $1.trees }
+            var line = "trees \(done)/\(total)"
+            if let seen = trainSeen, done > seen.trees, time.monotonic > seen.time {
+                let rate = Double(done - seen.trees) / (time.monotonic - seen.time)
+                line += String(format: " (%.1f trees/s, ", rate) + eta(Double(total - done) / rate) + ")"
+            } else if trainSeen == nil {
+                trainSeen = (time.monotonic, done)
+            }
+            parts.append(line)
+        }
+        let workers = try store.workers().filter { $0.state == .connected }
+        if !workers.isEmpty {
+            parts.append("workers " + workers.map { "\($0.id) \(ByteCount($0.rss ?? 0))/\(ByteCount($0.memoryLimit))" }.joined(separator: ", "))
+        }
+        return parts.joined(separator: "; ")
+    }
+}

@@ -1,0 +1,217 @@
+import ArgumentParser
+import Cluster
+import Forest
+import Foundation
+import SpaceTime
+import ZeroMQ
+
+/// The training flags shared by `coordinator` and `local` (the same names and
+/// defaults as `spacetime train`, so a distributed run with the same flags and
+/// `--partitions` gives the same model fingerprint).
+struct ForestTrainingFlags: ParsableArguments {
+    @Option(name: .customLong("model-out"), help: "Where to write the model.") var modelOut = "model.stm"
+    @Option(help: "Label column name (default: the last column).") var label: String?
+    @Option(name: .customLong("test-fraction"), help: "Share of each class held out for testing.") var testFraction = 0.2
+    @Option(help: "Number of trees.") var trees = 100
+    @Option(name: .customLong("max-depth"), help: "Maximum tree depth (default: unlimited).") var maxDepth: Int?
+    @Option(name: .customLong("min-samples-split"), help: "Minimum rows to split a node.") var minSamplesSplit = 2
+    @Option(name: .customLong("min-samples-leaf"), help: "Minimum rows in a leaf.") var minSamplesLeaf = 1
+    @Option(name: .customLong("max-features"), help: "Features per split: sqrt, log2, all, a fraction or a count.") var maxFeatures = "sqrt"
+    @Option(help: "Split criterion: gini or entropy.") var criterion = "gini"
+    @Option(name: .customLong("class-weight"), help: "Class weighting: none or balanced.") var classWeight = "none"
+    @Flag(name: .customLong("no-bootstrap"), help: "Grow every tree on all rows.") var noBootstrap = false
+    @Option(help: "Random seed (split, bootstrap, features).") var seed: UInt64 = 42
+    @Option(help: "Partitions (default: planned from the data size and the workers' memory limit, never from the number of workers).") var partitions: Int?
+    @Option(name: .customLong("max-bins"), help: "Value bins per feature (2...255).") var maxBins = 255
+    @Option(name: .customLong("report-json"), help: "Write a JSON report (metrics, fingerprint, stage timings) here.") var reportJSON: String?
+
+    func jobParameters() throws -> ForestJobParameters {
+        var p = ForestParameters()
+        p.trees = trees; p.maxDepth = maxDepth; p.minSamplesSplit = minSamplesSplit; p.minSamplesLeaf = minSamplesLeaf
+        guard let mf = MaxFeatures(parsing: maxFeatures) else { throw ValidationError("--max-features must be sqrt, log2, all, a fraction in (0, 1] or a count") }
+        p.maxFeatures = mf
+        guard let c = SplitCriterion(rawValue: criterion) else { throw ValidationError("--criterion must be gini or entropy") }
+        p.criterion = c
+        guard let cw = ClassWeighting(rawValue: classWeight) else { throw ValidationError("--class-weight must be none or balanced") }
+        p.classWeighting = cw
+        p.bootstrap = !noBootstrap
+        p.seed = seed
+        do { try p.validate() } catch { throw ValidationError("\(error)") }
+        guard (2...255).contains(maxBins) else { throw ValidationError("--max-bins must be in 2...255") }
+        guard (0..<1).contains(testFraction) else { throw ValidationError("--test-fraction must be in [0, 1)") }
+        if let partitions, partitions < 1 { throw ValidationError("--partitions must be at least 1") }
+        return ForestJobParameters(forest: p, maxBins: maxBins)
+    }
+}
+
+/// Flags for the liveness settings (short windows help tests and flaky networks alike).
+struct LivenessFlags: ParsableArguments {
+    @Option(name: .customLong("heartbeat"), help: "Heartbeat interval, seconds.") var heartbeat = 1.0
+    @Option(help: "Heartbeats missed before a worker is presumed dead.") var liveness = 5
+    @Option(name: .customLong("max-attempts"), help: "Attempts per task before the job fails.") var maxAttempts = 3
+
+    func apply(to engine: inout CoordinatorEngine.Configuration) throws {
+        guard heartbeat >= 0.05, heartbeat <= 60 else { throw ValidationError("--heartbeat must be in 0.05...60 seconds") }
+        guard liveness >= 2 else { throw ValidationError("--liveness must be at least 2") }
+        engine.heartbeatInterval = heartbeat
+        engine.liveness = liveness
+        engine.leaseDuration = max(30, heartbeat * Double(liveness) * 3)
+    }
+}
+
+func parseMemory(_ text: String, _ flag: String) throws -> MemorySize {
+    do { return try MemorySize(parsing: text) } catch { throw ValidationError("\(flag): \(error)") }
+}
+
+/// A log line on standard error: time, level, text; flushed per line.
+func logLine(_ who: String) -> @Sendable (CoordinatorLogLevel, String) -> Void {
+    { level, text in
+        if level == .debug { return }
+        let time = ISO8601DateFormatter.string(from: Date(), timeZone: .current, formatOptions: [.withTime, .withColonSeparatorInTime])
+        FileHandle.standardError.write(Data("\(time) \(who) \(level == .info ? "" : "\(level.rawValue): ")\(text)\n".utf8))
+    }
+}
+
+/// Whether `endpoint` is loopback or inproc (no keys needed).
+func isLocalEndpoint(_ endpoint: String) -> Bool {
+    if endpoint.hasPrefix("inproc://") || endpoint.hasPrefix("ipc://") { return true }
+    guard endpoint.hasPrefix("tcp://") else { return false }
+    let rest = endpoint.dropFirst(6)
+    let host = rest.hasPrefix("[") ? String(rest.dropFirst().prefix { $0 != "]" }) : String(rest.prefix { $0 != ":" })
+    return host == "localhost" || host.hasPrefix("127.") || host == "::1" || host == "lo"
+}
+
+/// Writes the job report (text to stdout, JSON optionally) from the store.
+func reportJob(store: JobStore, modelOut: String, workers: [LocalCluster.WorkerSlot], memoryLimit: MemorySize?, reportJSON: String?) throws {
+    let model = try ForestModel.load(from: modelOut)
+    let timings = try store.stageTimings()
+    let records = try store.workers()
+    var taskPeak: [String: UInt64] = [:]
+    for task in try store.tasks() {
+        for a in try store.attempts(of: task.name) { taskPeak[a.workerID] = max(taskPeak[a.workerID] ?? 0, a.peakRSS ?? 0) }
+    }
+    var text = "\nstage              wall s      rows/s\n"
+    var stages: [[String: Any]] = []
+    for t in timings {
+        let seconds = (t.endedAt ?? t.startedAt) - t.startedAt
+        let rate = t.rows.map { seconds > 0 ? String(format: "%.0f", Double($0) / seconds) : "-" } ?? "-"
+        text += t.step.padding(toLength: 17, withPad: " ", startingAt: 0) + String(format: "%8.2f", seconds) + rate.leftPad(12) + "\n"
+        stages.append(["stage": t.step, "seconds": seconds, "rows": t.rows as Any])
+    }
+    text += "\nworker  pid       peak RSS      limit  cgroup peak  exit\n"
+    var workerJSON: [[String: Any]] = []
+    for r in records {
+        let slot = workers.first { $0.id == r.id }
+        let peak = max(r.peakRSS ?? 0, taskPeak[r.id] ?? 0)
+        let cg = slot?.cgroupPeak.map { ByteCount(UInt64($0)).description } ?? "-"
+        text += r.id.padding(toLength: 8, withPad: " ", startingAt: 0) + String(r.pid).padding(toLength: 8, withPad: " ", startingAt: 0)
+            + ByteCount(peak).description.leftPad(11) + ByteCount(r.memoryLimit).description.leftPad(11) + cg.leftPad(13)
+            + "  " + (slot?.exit ?? r.state.rawValue) + "\n"
+        workerJSON.append(["id": r.id, "pid": r.pid, "peak_rss": peak, "limit": r.memoryLimit,
+                           "cgroup_peak": slot?.cgroupPeak as Any, "exit": slot?.exit as Any])
+    }
+    let classes = model.extractor.classes
+    if let m = model.testMetrics { text += "\ntest: " + m.textReport(classes: classes) }
+    text += "model \(modelOut) fingerprint \(model.fingerprintHex)\n"
+    print(text, terminator: "")
+    if let reportJSON {
+        var report: [String: Any] = model.testMetrics?.jsonObject(classes: classes) ?? ["classes": classes]
+        report["fingerprint"] = model.fingerprintHex
+        report["model"] = modelOut
+        report["partitions"] = try store.partitions().count
+        report["partition_rows"] = try store.partitions().map { $0.trainRows ?? 0 }
+        report["trees"] = model.forest.trees.count
+        report["stages"] = stages
+        report["workers"] = workerJSON
+        report["parameters"] = model.parameters.jsonObject
+        try (try encodeJSON(report) + "\n").write(toFile: reportJSON, atomically: true, encoding: .utf8)
+    }
+}
+
+extension String {
+    func leftPad(_ width: Int) -> String { String(repeating: " ", count: max(0, width - count)) + self }
+}
+
+struct CoordinatorCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "coordinator",
+        abstract: "Run a distributed training job: shard a CSV over workers, merge, evaluate, save the model.",
+        discussion: """
+        Streams FILE once per row pass, assigns every row to a partition and to train/test with the
+        same stratified seeded hash as 'spacetime train', and sends row batches to workers over
+        ZeroMQ with credit-based flow control. The job's state lives in JOB-DIR/job.sqlite; a
+        coordinator killed at any moment continues with --resume. Binding a non-loopback address
+        needs CURVE keys (--curve-secret, --allow-workers) or an explicit --insecure.
+        """
+    )
+
+    @Argument(help: "Training data (CSV with a header row).") var file: String
+    @Option(help: "Endpoint to bind, e.g. tcp://0.0.0.0:5555.") var bind: String
+    @Option(name: .customLong("job-dir"), help: "Job directory (its SQLite store).") var jobDir: String
+    @Flag(help: "Continue the job in --job-dir from its store.") var resume = false
+    @Option(name: .customLong("memory-limit"), help: "This coordinator's own memory limit (reported against its peak RSS).") var memoryLimit = "1GiB"
+    @Option(name: .customLong("worker-memory-limit"), help: "The workers' memory limit partitions are sized for.") var workerMemoryLimit = "512MiB"
+    @Option(name: .customLong("wait-workers"), help: "Wait for this many workers (at most 10 s) before the first assignments.") var waitWorkers = 1
+    @Option(name: .customLong("curve-secret"), help: "This coordinator's CURVE secret key file (from 'spacetime keygen').") var curveSecret: String?
+    @Option(name: .customLong("allow-workers"), help: "Worker public keys admitted: a directory of *.public files or a file, one key per line.") var allowWorkers: String?
+    @Flag(help: "Allow a non-loopback bind without CURVE (traffic in clear, any peer may join).") var insecure = false
+    @OptionGroup var training: ForestTrainingFlags
+    @OptionGroup var liveness: LivenessFlags
+
+    func run() throws {
+        let parameters = try training.jobParameters()
+        let limit = try parseMemory(memoryLimit, "--memory-limit")
+        let workerLimit = try parseMemory(workerMemoryLimit, "--worker-memory-limit")
+        let log = logLine("coordinator")
+        var options = CoordinatorJob.Options(dataPath: file, bind: bind, jobDirectory: jobDir, parameters: parameters,
+                                             modelOut: training.modelOut)
+        options.resume = resume
+        options.labelColumn = training.label
+        options.testFraction = training.testFraction
+        options.partitions = training.partitions
+        options.workerMemoryLimit = UInt64(workerLimit.bytes)
+        options.engine.startupWorkers = max(1, waitWorkers)
+        try liveness.apply(to: &options.engine)
+        options.maxAttempts = liveness.maxAttempts
+        options.provenance = ["created": ISO8601DateFormatter().string(from: Date()), "host": ProcessInfo.processInfo.hostName,
+                              "tool": "spacetime \(SpaceTimeVersion.string) coordinator"]
+        switch (curveSecret, allowWorkers) {
+        case (let secret?, let allow?):
+            do {
+                let pair = try CurveKeyFiles.loadKeyPair(secretKeyAt: secret)
+                let allowed = try CurveKeyFiles.loadAllowList(at: allow).map(\.key)
+                options.curve = (pair.secretKey, allowed)
+                log(.info, "CURVE on: \(allowed.count) worker key(s) admitted")
+            } catch {
+                throw ValidationError("\(error)")
+            }
+        case (nil, nil):
+            if !isLocalEndpoint(bind) {
+                guard insecure else {
+                    throw ValidationError("refusing to bind \(bind) without encryption: give --curve-secret and --allow-workers (see 'spacetime keygen'), or --insecure to accept clear-text traffic from any peer")
+                }
+                log(.warning, "WARNING: --insecure: \(bind) accepts unauthenticated workers and carries data in clear text")
+            }
+        default:
+            throw ValidationError("--curve-secret and --allow-workers go together")
+        }
+        let job = try CoordinatorJob(options: options, context: try Context(), log: log)
+        log(.info, "listening on \(job.endpoint)")
+        let stopper = DispatchSource.makeSignalSource(signal: SIGTERM, queue: .global())
+        signal(SIGTERM, SIG_IGN)
+        stopper.setEventHandler {
+            log(.warning, "SIGTERM: stopping; continue later with --resume")
+            try? job.stop()
+            Foundation.exit(143)
+        }
+        stopper.resume()
+        switch try job.wait() {
+        case .done(let path):
+            try reportJob(store: job.store, modelOut: path, workers: [], memoryLimit: limit, reportJSON: training.reportJSON)
+            let peak = MemorySample.current().peakRSS
+            print("coordinator peak RSS \(MemorySize.format(peak)) of its \(limit) limit")
+        case .failed(let message):
+            throw PipelineError(.jobFailed, "job failed: \(message)")
+        }
+    }
+}

@@ -1,0 +1,88 @@
+import ArgumentParser
+import Cluster
+import Foundation
+import SpaceTime
+import ZeroMQ
+
+struct LocalCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "local",
+        abstract: "Train on this host with a coordinator and N worker processes, each under a memory limit.",
+        discussion: """
+        This process is the coordinator (bound to tcp://127.0.0.1:*); it starts N 'spacetime worker'
+        processes, each in its own memory cgroup with --memory-limit when cgroups are writable (else
+        the worker limits itself, and this says so). At the end it prints per stage the wall time
+        and rows/s, each worker's peak RSS against its limit, and the test metrics.
+        """
+    )
+
+    @Argument(help: "Training data (CSV with a header row).") var file: String
+    @Option(help: "Worker processes to start.") var workers = 2
+    @Option(name: .customLong("memory-limit"), help: "Each worker's memory limit (e.g. 512MiB).") var memoryLimit = "512MiB"
+    @Option(name: .customLong("job-dir"), help: "Job directory (default: a new temporary directory).") var jobDir: String?
+    @Flag(help: "Continue the job in --job-dir.") var resume = false
+    @Option(help: "Threads per worker.") var threads = 1
+    @Option(name: .customLong("spill-dir"), help: "Parent directory for the workers' spill files.") var spillDir: String?
+    @Option(name: .customLong("split-out"), help: "Also write the job's train/test split as DIR/train.csv and DIR/test.csv (for comparisons with other tools).") var splitOut: String?
+    @OptionGroup var training: ForestTrainingFlags
+    @OptionGroup var liveness: LivenessFlags
+
+    func run() throws {
+        guard workers >= 1 else { throw ValidationError("--workers must be at least 1") }
+        guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
+        let limit = try parseMemory(memoryLimit, "--memory-limit")
+        let parameters = try training.jobParameters()
+        let log = logLine("coordinator")
+        let dir = jobDir ?? (NSTemporaryDirectory() as NSString).appendingPathComponent("spacetime-job-\(ProcessInfo.processInfo.processIdentifier)")
+        var options = CoordinatorJob.Options(dataPath: file, bind: "tcp://127.0.0.1:*", jobDirectory: dir, parameters: parameters,
+                                             modelOut: training.modelOut)
+        options.resume = resume
+        options.labelColumn = training.label
+        options.testFraction = training.testFraction
+        options.partitions = training.partitions
+        options.workerMemoryLimit = UInt64(limit.bytes)
+        options.workerThreads = threads
+        options.engine.startupWorkers = workers
+        try liveness.apply(to: &options.engine)
+        options.maxAttempts = liveness.maxAttempts
+        options.provenance = ["created": ISO8601DateFormatter().string(from: Date()), "host": ProcessInfo.processInfo.hostName,
+                              "tool": "spacetime \(SpaceTimeVersion.string) local"]
+        let job = try CoordinatorJob(options: options, context: try Context(), log: log)
+        log(.info, "job directory \(dir); coordinator on \(job.endpoint)")
+        let executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path
+        let cluster = LocalCluster(executable: executable, memoryLimit: limit)
+        for i in 1...workers {
+            let note = try cluster.startWorker(id: "w\(i)", endpoint: job.endpoint, threads: threads, spillDir: spillDir) { id, signal, status in
+                job.workerProcessEnded(workerID: id, signal: signal, status: status)
+            }
+            let pid = cluster.workers.last?.pid ?? 0
+            log(.info, "started worker w\(i) (pid \(pid)) \(note)")
+        }
+        let outcome = try job.wait()
+        cluster.finish()
+        switch outcome {
+        case .done(let path):
+            try reportJob(store: job.store, modelOut: path, workers: cluster.workers, memoryLimit: limit, reportJSON: training.reportJSON)
+            if let splitOut { try writeSplit(job: job, to: splitOut) }
+        case .failed(let message):
+            throw PipelineError(.jobFailed, "job failed: \(message)")
+        }
+    }
+
+    /// Streams the data once more with the job's assigner and writes its train and test rows.
+    func writeSplit(job: CoordinatorJob, to dir: String) throws {
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let (_, header, _) = try CoordinatorJob.readHeader(job.spec.dataFiles.first ?? file)
+        let source = try CSVRecordSource(path: file, labelIndex: job.layout.labelIndex, seed: job.spec.seed,
+                                         testFraction: job.spec.testFraction, partitions: job.spec.partitions)
+        let train = try AtomicFileWriter(path: dir + "/train.csv")
+        let test = try AtomicFileWriter(path: dir + "/test.csv")
+        let newline: [UInt8] = [UInt8(ascii: "\n")]
+        for w in [train, test] { try w.append([UInt8](header) + newline) }
+        while let record = try source.next() {
+            try (record.isTest ? test : train).append([UInt8](record.bytes) + newline)
+        }
+        try train.commit()
+        try test.commit()
+    }
+}

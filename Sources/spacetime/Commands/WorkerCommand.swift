@@ -1,0 +1,51 @@
+import ArgumentParser
+import Cluster
+import Foundation
+import SpaceTime
+import ZeroMQ
+
+struct WorkerCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "worker",
+        abstract: "Join a coordinator and run its extraction, training and evaluation tasks under a memory limit.",
+        discussion: """
+        Registers with the coordinator, heartbeats, runs tasks, sends statistics and every finished
+        tree as checkpoints, keeps the partitions it extracted in its spill directory, refuses tasks
+        that cannot fit its memory limit, reconnects with backoff when the coordinator goes away,
+        and exits cleanly on shutdown or SIGTERM.
+        """
+    )
+
+    @Option(help: "Coordinator endpoint, e.g. tcp://10.0.0.1:5555.") var connect: String
+    @Option(name: .customLong("memory-limit"), help: "This worker's memory limit (e.g. 512MiB); tasks are sized and refused against it.") var memoryLimit: String
+    @Option(name: .customLong("spill-dir"), help: "Parent directory for spill files (default: $TMPDIR or /tmp).") var spillDir: String?
+    @Option(help: "Threads for training and scoring.") var threads = ProcessInfo.processInfo.activeProcessorCount
+    @Option(name: .customLong("worker-id"), help: "Worker id (default: host-pid).") var workerID: String?
+    @Option(name: .customLong("curve-secret"), help: "This worker's CURVE secret key file.") var curveSecret: String?
+    @Option(name: .customLong("coordinator-key"), help: "The coordinator's CURVE public key file.") var coordinatorKey: String?
+
+    func run() throws {
+        let limit = try parseMemory(memoryLimit, "--memory-limit")
+        guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
+        let id = workerID ?? "\(ProcessInfo.processInfo.hostName)-\(ProcessInfo.processInfo.processIdentifier)"
+        var configuration = WorkerProcess.Configuration(endpoint: connect, workerID: id, memoryLimit: UInt64(limit.bytes),
+                                                        threads: threads, spillBase: spillDir ?? SpillDirectory.defaultBase)
+        switch (curveSecret, coordinatorKey) {
+        case (let secret?, let key?):
+            do {
+                configuration.curve = (try CurveKeyFiles.loadKeyPair(secretKeyAt: secret), try CurveKeyFiles.loadPublicKey(at: key))
+            } catch {
+                throw ValidationError("\(error)")
+            }
+        case (nil, nil):
+            if !isLocalEndpoint(connect) {
+                logLine(id)(.warning, "WARNING: no CURVE keys: talking to \(connect) in clear text")
+            }
+        default:
+            throw ValidationError("--curve-secret and --coordinator-key go together")
+        }
+        let (message, failure) = try WorkerProcess.run(configuration, log: logLine(id))
+        logLine(id)(failure ? .error : .info, "exiting: \(message)")
+        if failure { throw ExitCode(1) }
+    }
+}

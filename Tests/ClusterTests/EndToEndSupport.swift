@@ -1,0 +1,119 @@
+import Foundation
+import SpaceTime
+@testable import Cluster
+
+/// Helpers for the end-to-end tests: the built `spacetime` binary, child
+/// processes with their output in files, generated data, job store reads.
+enum E2E {
+    /// `spacetime` next to the test bundle (both are in the build directory).
+    static var binary: String {
+        let exe = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+        var dir = exe.deletingLastPathComponent()
+        for _ in 0..<4 {
+            let candidate = dir.appendingPathComponent("spacetime").path
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+            dir = dir.deletingLastPathComponent()
+        }
+        let cwd = FileManager.default.currentDirectoryPath
+        return cwd + "/.build/debug/spacetime"
+    }
+
+    static func tempDir(_ name: String) throws -> String {
+        let dir = NSTemporaryDirectory() + "st-e2e-\(name)-\(ProcessInfo.processInfo.processIdentifier)-\(UInt32.random(in: 0...UInt32.max))"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        return dir
+    }
+
+    /// A running child with stdout / stderr going to files.
+    final class Child: @unchecked Sendable {
+        let process = Process()
+        let out: String
+        let err: String
+
+        init(_ arguments: [String], in dir: String, name: String, environment: [String: String] = [:]) throws {
+            out = dir + "/\(name).out"
+            err = dir + "/\(name).err"
+            FileManager.default.createFile(atPath: out, contents: nil)
+            FileManager.default.createFile(atPath: err, contents: nil)
+            process.executableURL = URL(fileURLWithPath: E2E.binary)
+            process.arguments = arguments
+            process.currentDirectoryURL = URL(fileURLWithPath: dir)
+            var env = ProcessInfo.processInfo.environment
+            env["SWIFT_BACKTRACE"] = "enable=no"
+            for (k, v) in environment { env[k] = v }
+            process.environment = env
+            process.standardOutput = FileHandle(forWritingAtPath: out)
+            process.standardError = FileHandle(forWritingAtPath: err)
+            try process.run()
+        }
+
+        var pid: Int32 { process.processIdentifier }
+        var stdout: String { (try? String(contentsOfFile: out, encoding: .utf8)) ?? "" }
+        var stderr: String { (try? String(contentsOfFile: err, encoding: .utf8)) ?? "" }
+
+        /// Waits up to `timeout` seconds; kills it (and returns nil) past that.
+        func wait(_ timeout: Double) -> Int32? {
+            let deadline = Date().addingTimeInterval(timeout)
+            while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
+            if process.isRunning {
+                kill(process.processIdentifier, SIGKILL)
+                process.waitUntilExit()
+                return nil
+            }
+            return process.terminationStatus
+        }
+    }
+
+    /// Runs `spacetime arguments` to completion (at most `timeout` s).
+    @discardableResult
+    static func run(_ arguments: [String], in dir: String, name: String, timeout: Double = 120,
+                    environment: [String: String] = [:]) throws -> (status: Int32?, child: Child) {
+        let child = try Child(arguments, in: dir, name: name, environment: environment)
+        return (child.wait(timeout), child)
+    }
+
+    /// A small generated data set (`spacetime generate`).
+    static func generate(rows: Int, features: Int = 10, classSep: Double = 1.0, seed: Int = 3, in dir: String, name: String = "data.csv") throws -> String {
+        let (status, child) = try run(["generate", "--rows", "\(rows)", "--features", "\(features)", "--informative", "5",
+                                       "--redundant", "2", "--class-sep", "\(classSep)", "--seed", "\(seed)", "--out", name],
+                                      in: dir, name: "generate")
+        guard status == 0 else { throw PipelineError(.io, "generate failed: \(child.stderr)") }
+        return dir + "/" + name
+    }
+
+    static func json(_ path: String) throws -> [String: Any] {
+        let data = try Data(contentsOf: URL(fileURLWithPath: path))
+        return (try JSONSerialization.jsonObject(with: data)) as? [String: Any] ?? [:]
+    }
+
+    /// Polls `condition` every 20 ms for up to `timeout` s.
+    static func waitUntil(_ timeout: Double, _ condition: () throws -> Bool) rethrows -> Bool {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if try condition() { return true }
+            Thread.sleep(forTimeInterval: 0.02)
+        }
+        return try condition()
+    }
+
+    /// Opens the job store once it exists (readers do not disturb the coordinator: WAL).
+    static func openStore(_ jobDir: String, timeout: Double = 30) throws -> JobStore? {
+        let path = jobDir + "/job.sqlite"
+        guard waitUntil(timeout, { FileManager.default.fileExists(atPath: path) }) else { return nil }
+        var store: JobStore?
+        _ = waitUntil(timeout) {
+            store = try? JobStore(path: path)
+            return (try? store?.jobSpec()) != nil
+        }
+        return store
+    }
+
+    /// The single-process reference run's fingerprint and accuracy.
+    static func singleProcess(_ data: String, in dir: String, flags: [String]) throws -> (fingerprint: String, accuracy: Double) {
+        let (status, child) = try run(["train", data, "--model-out", "single.stm", "--report-json", "single.json", "--threads", "1"] + flags,
+                                      in: dir, name: "train")
+        guard status == 0 else { throw PipelineError(.io, "train failed: \(child.stderr)") }
+        let report = try json(dir + "/single.json")
+        return (report["fingerprint"] as? String ?? "", report["accuracy"] as? Double ?? -1)
+    }
+}

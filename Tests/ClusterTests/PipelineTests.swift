@@ -1,0 +1,73 @@
+import Foundation
+import Forest
+import SpaceTime
+import Testing
+@testable import Cluster
+
+@Suite struct PipelineTests {
+    @Test func jobParametersRoundTripAndRejectGarbage() throws {
+        var forest = ForestParameters()
+        forest.trees = 37
+        forest.maxDepth = 9
+        forest.seed = 1234
+        forest.criterion = .entropy
+        let p = ForestJobParameters(forest: forest, maxBins: 63, source: "data/ünïcode.csv")
+        let back = try ForestJobParameters(deserializing: p.serialize())
+        #expect(back == p)
+        #expect(throws: PipelineError.self) { try ForestJobParameters(deserializing: Data("STJP".utf8)) }
+        #expect(throws: PipelineError.self) { try ForestJobParameters(deserializing: Data([1, 2, 3, 4, 5, 6, 7, 8, 9, 10])) }
+        var truncated = p.serialize()
+        truncated.removeLast(5)
+        #expect(throws: (any Error).self) { try ForestJobParameters(deserializing: truncated) }
+    }
+
+    @Test func layoutFromSchemaResolvesColumnsLikeLabeledCSV() throws {
+        var schema = WireCsvSchema()
+        schema.headerRecord = Data("a,\"b,c\",label,d".utf8)
+        schema.labelColumn = 2
+        schema.delimiter = 44
+        schema.columnCount = 4
+        let layout = try CSVLayout(schema: schema)
+        #expect(layout.header == ["a", "b,c", "label", "d"])
+        #expect(layout.featureIndices == [0, 1, 3])
+        #expect(layout.featureNames == ["a", "b,c", "d"])
+        #expect(layout.labelName == "label")
+        schema.columnCount = 5
+        #expect(throws: PipelineError.self) { try CSVLayout(schema: schema) }
+    }
+
+    /// The coordinator's record source assigns rows exactly as the single-process
+    /// pipeline does (same assigner, same order), forwards raw bytes, and locates a missing label.
+    @Test func recordSourceAssignsLikeTheSingleProcessRun() throws {
+        let dir = NSTemporaryDirectory() + "st-pipeline-\(UInt32.random(in: 0...UInt32.max))"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var text = "x,y,label\n"
+        for i in 0..<500 { text += "\(i),\(Double(i) * 0.5),\(["a", "b", "c"][i % 7 % 3])\n" }
+        try text.write(toFile: dir + "/d.csv", atomically: true, encoding: .utf8)
+        let source = try CSVRecordSource(path: dir + "/d.csv", labelIndex: 2, seed: 9, testFraction: 0.25, partitions: 4)
+        var reference = try StratifiedAssigner(seed: 9, testFraction: 0.25, partitions: 4)
+        let lines = text.split(separator: "\n").dropFirst()
+        var count = 0
+        for line in lines {
+            let record = try #require(try source.next())
+            let expected = reference.assign(classKey: String(line.split(separator: ",")[2]))
+            #expect(record.partition == expected.partition && record.isTest == expected.isTest)
+            #expect(String(decoding: record.bytes, as: UTF8.self) == String(line))
+            #expect(record.line == UInt64(count + 2))
+            count += 1
+        }
+        #expect(try source.next() == nil)
+        try "x,y,label\n1,2,a\n3,4,\n".write(toFile: dir + "/bad.csv", atomically: true, encoding: .utf8)
+        let bad = try CSVRecordSource(path: dir + "/bad.csv", labelIndex: 2, seed: 9, testFraction: 0.25, partitions: 4)
+        _ = try bad.next()
+        #expect { try bad.next() } throws: { error in
+            "\(error)".contains("bad.csv:3") && "\(error)".contains("missing label")
+        }
+    }
+
+    @Test func blobDigestsAre32BytesAndDistinguishContent() {
+        #expect(Digest.of([UInt8](repeating: 1, count: 10)).count == 32)
+        #expect(Digest.of([1, 2, 3]) != Digest.of([1, 2, 4]))
+    }
+}
