@@ -26,17 +26,9 @@ struct ForestTrainingFlags: ParsableArguments {
     @Option(name: .customLong("report-json"), help: "Write a JSON report (metrics, fingerprint, stage timings) here.") var reportJSON: String?
 
     func jobParameters() throws -> ForestJobParameters {
-        var p = ForestParameters()
-        p.trees = trees; p.maxDepth = maxDepth; p.minSamplesSplit = minSamplesSplit; p.minSamplesLeaf = minSamplesLeaf
-        guard let mf = MaxFeatures(parsing: maxFeatures) else { throw ValidationError("--max-features must be sqrt, log2, all, a fraction in (0, 1] or a count") }
-        p.maxFeatures = mf
-        guard let c = SplitCriterion(rawValue: criterion) else { throw ValidationError("--criterion must be gini or entropy") }
-        p.criterion = c
-        guard let cw = ClassWeighting(rawValue: classWeight) else { throw ValidationError("--class-weight must be none or balanced") }
-        p.classWeighting = cw
-        p.bootstrap = !noBootstrap
-        p.seed = seed
-        do { try p.validate() } catch { throw ValidationError("\(error)") }
+        let p = try ForestParameters.parsing(
+            trees: trees, maxDepth: maxDepth, minSamplesSplit: minSamplesSplit, minSamplesLeaf: minSamplesLeaf,
+            maxFeatures: maxFeatures, criterion: criterion, classWeight: classWeight, noBootstrap: noBootstrap, seed: seed)
         guard (2...255).contains(maxBins) else { throw ValidationError("--max-bins must be in 2...255") }
         guard (0..<1).contains(testFraction) else { throw ValidationError("--test-fraction must be in [0, 1)") }
         if let partitions, partitions < 1 { throw ValidationError("--partitions must be at least 1") }

@@ -34,16 +34,9 @@ struct TrainCommand: ParsableCommand {
     @Option(name: .customLong("report-json"), help: "Write a JSON report (metrics, fingerprint, timings) here.") var reportJSON: String?
 
     func run() throws {
-        var p = ForestParameters()
-        p.trees = trees; p.maxDepth = maxDepth; p.minSamplesSplit = minSamplesSplit; p.minSamplesLeaf = minSamplesLeaf
-        guard let mf = MaxFeatures(parsing: maxFeatures) else { throw ValidationError("--max-features must be sqrt, log2, all, a fraction in (0, 1] or a count") }
-        p.maxFeatures = mf
-        guard let c = SplitCriterion(rawValue: criterion) else { throw ValidationError("--criterion must be gini or entropy") }
-        p.criterion = c
-        guard let cw = ClassWeighting(rawValue: classWeight) else { throw ValidationError("--class-weight must be none or balanced") }
-        p.classWeighting = cw
-        p.bootstrap = !noBootstrap
-        p.seed = seed
+        let p = try ForestParameters.parsing(
+            trees: trees, maxDepth: maxDepth, minSamplesSplit: minSamplesSplit, minSamplesLeaf: minSamplesLeaf,
+            maxFeatures: maxFeatures, criterion: criterion, classWeight: classWeight, noBootstrap: noBootstrap, seed: seed)
         guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
         var options = TrainingOptions(trainFile: file)
         options.testFile = testFile; options.labelColumn = label; options.testFraction = testFraction
