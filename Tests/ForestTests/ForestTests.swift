@@ -94,6 +94,28 @@ import Testing
         }
     }
 
+    /// Sibling subtraction (max_features = all) must give bit-identical trees to building
+    /// every histogram from rows: the packed integer counts subtract exactly.
+    @Test(arguments: [2, 3])
+    func siblingSubtractionGivesIdenticalTrees(classes: Int) throws {
+        let d = 7
+        let data = try TestData.synthetic(rows: 3000, features: d, classes: classes, seed: 31, flipY: 0.05)
+        let (_, p) = try TestData.binned(values: data.values, labels: data.labels, features: d)
+        var params = ForestParameters()
+        params.maxFeatures = .all
+        let direct = TreeGrower(partition: p, parameters: params)
+        direct.subtractionEnabled = false
+        let subtracting = TreeGrower(partition: p, parameters: params)
+        subtracting.subtractionMinRows = 40
+        for seed in 0..<4 as Range<UInt64> {
+            let a = direct.grow(seed: seed), b = subtracting.grow(seed: seed)
+            #expect(a == b, "seed \(seed): \(a.nodeCount) vs \(b.nodeCount) nodes")
+            #expect(a.nodeCount > 100)
+        }
+        #expect(subtracting.slabNodes > 20)
+        #expect(direct.slabNodes == 0)
+    }
+
     @Test func treeShareSplitsTreesOverPartitions() {
         let shares = (0..<3).map { ForestTrainer.treeShare(totalTrees: 10, partitions: 3, partition: $0).count }
         #expect(shares == [4, 3, 3])

@@ -190,4 +190,54 @@ import Testing
             #expect(NumberParser.parse(s) == .invalid, "\(s)")
         }
     }
+
+    @Test func tooManyColumnsIsALocatedErrorNotUnboundedGrowth() throws {
+        let dir = TempDir("csv"); defer { dir.cleanup() }
+        var o = CSVOptions(); o.maxColumns = 40
+        let wideHeader = dir.write("wide.csv", String(repeating: ",", count: 100) + "\n1\n")
+        #expect(throws: CSVError(code: .fieldCount, file: wideHeader, line: 1,
+                                 message: "101 fields, more than the limit of 40 columns (CSVOptions.maxColumns)")) {
+            _ = try CSVReader(path: wideHeader, options: o)
+        }
+        // A data row far wider than the header is the usual field-count error (its fields are not stored).
+        let wideRow = dir.write("row.csv", "a,b\n1,2\n" + String(repeating: "9,", count: 5000) + "9\n3,4\n")
+        o.badRows = .skip(report: 1)
+        let reader = try CSVReader(path: wideRow, options: o)
+        var sum = 0.0
+        while let r = try reader.next() { sum += try r.double(at: 0) + r.double(at: 1) }
+        #expect(sum == 10 && reader.skippedRows == 1)
+        #expect(reader.skippedErrors.first?.description == "\(wideRow): line 3: 5001 fields, header has 2")
+        // The standalone parser refuses a record wider than the limit when it has no header to check against.
+        let record = CSVRecord(header: [], file: "peer", options: o)
+        #expect(throws: CSVError.self) { try record.parse(raw: Array(String(repeating: "1,", count: 50).utf8), line: 7) }
+    }
+
+    @Test func controlCharactersAreEscapedInMessages() throws {
+        let dir = TempDir("csv"); defer { dir.cleanup() }
+        let p = dir.write("nul.csv", bytes: Array("a,b\n1,\u{0}2\u{1B}\n".utf8))
+        let reader = try CSVReader(path: p)
+        let r = try #require(try reader.next())
+        #expect(throws: CSVError(code: .notANumber, file: p, line: 2, column: 2, columnName: "b",
+                                 message: "expected a number, found `\\x002\\x1B`")) { _ = try r.double(at: 1) }
+    }
+
+    @Test func longNumbersAndInfinitiesParseAsStrtodDoes() {
+        let tiny = "0." + String(repeating: "0", count: 2000) + "1"
+        #expect(NumberParser.parse(tiny) == .number(0))
+        let long = "1" + String(repeating: "0", count: 1500)
+        #expect(NumberParser.parse(long) == .number(.infinity))
+        #expect(NumberParser.parse(String(repeating: "1", count: 70_000)) == .invalid)
+        #expect(NumberParser.parse("-inf") == .number(-.infinity))
+    }
+
+    @Test func statisticsOfInfiniteValuesFollowPandas() throws {
+        let dir = TempDir("csv"); defer { dir.cleanup() }
+        let p = dir.write("inf.csv", "a,b,c\ninf,-inf,inf\n1,2,-inf\n3,4,5\n")
+        let stats = try CSVStatistics.compute(path: p)
+        let (a, b, c) = (stats.columns[0].statistics, stats.columns[1].statistics, stats.columns[2].statistics)
+        #expect(a.mean == .infinity && a.standardDeviation.isNaN && a.min == 1 && a.max == .infinity)
+        #expect(b.mean == -.infinity && b.standardDeviation.isNaN && b.min == -.infinity && b.max == 4)
+        #expect(c.mean.isNaN && c.standardDeviation.isNaN && c.count == 3)
+    }
 }
+

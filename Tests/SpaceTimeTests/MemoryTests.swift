@@ -64,9 +64,24 @@ import Testing
         let box = Box()
         m.onPressure { _, sample in if sample.rssAnon > 0 { box.hit() } }
         m.start(interval: 0.01)
-        for _ in 0..<200 where box.count < 3 { try await Task.sleep(nanoseconds: 10_000_000) }
+        // Wait for the condition (up to 20 s on a loaded machine), not a fixed number of sleeps.
+        let deadline = ContinuousClock.now.advanced(by: .seconds(20))
+        while box.count < 3 && ContinuousClock.now < deadline { try await Task.sleep(nanoseconds: 10_000_000) }
         m.stop()
         #expect(box.count >= 3)
+        // stop() waits for the poller: no handler runs after it returns, and a restart runs one poller.
+        let afterStop = box.count
+        usleep(100_000)
+        #expect(box.count == afterStop)
+        m.start(interval: 0.01)
+        m.start(interval: 0.01)
+        let restarted = ContinuousClock.now.advanced(by: .seconds(20))
+        while box.count < afterStop + 2 && ContinuousClock.now < restarted { try await Task.sleep(nanoseconds: 10_000_000) }
+        m.stop()
+        let final = box.count
+        #expect(final >= afterStop + 2)
+        usleep(100_000)
+        #expect(box.count == final)
     }
 
     @Test func profileMeasuresAllocation() {

@@ -72,7 +72,7 @@ check "partitioned host 2 still reaches host 1" tcp_ok 2 1
 st_unpartition 2 3
 check "unpartitioned host 2 reaches host 3" tcp_ok 2 3
 
-if cg=$("$here/memcg.sh" create st-selftest $((64 << 20)) 2>/dev/null); then
+if "$here/memcg.sh" create st-selftest $((64 << 20)) >/dev/null 2>&1; then
   "$here/memcg.sh" remove st-selftest
   "$here/run-in-host.sh" 2 --memory-limit $((64 << 20)) --name st-selftest -- \
     python3 -c 'b = bytearray(256 << 20); print(len(b))' >/dev/null 2>&1

@@ -24,11 +24,23 @@ public struct SyntheticClassification: Sendable {
         public var seed: UInt64 = 42
         public init() {}
 
+        /// Upper bounds that keep the generator's memory bounded and its arithmetic exact.
+        public static let maxFeatures = 1_000_000
+        public static let maxClasses = 65_536
+        static let maxStructureValues = 32 << 20
+
         public func validate() throws {
             func bad(_ m: String) -> ForestError { ForestError(.invalidParameter, m) }
             guard classes >= 2 else { throw bad("classes must be at least 2, got \(classes)") }
             guard informative >= 1 else { throw bad("informative must be at least 1, got \(informative)") }
             guard redundant >= 0 else { throw bad("redundant must be >= 0, got \(redundant)") }
+            guard features <= Self.maxFeatures else {
+                throw bad("features must be at most \(Self.maxFeatures), got \(features)")
+            }
+            guard classes <= Self.maxClasses else { throw bad("classes must be at most \(Self.maxClasses), got \(classes)") }
+            guard clustersPerClass <= Self.maxClasses else {
+                throw bad("clusters per class must be at most \(Self.maxClasses), got \(clustersPerClass)")
+            }
             guard informative + redundant <= features else {
                 throw bad("informative (\(informative)) + redundant (\(redundant)) must not exceed features (\(features))")
             }
@@ -36,6 +48,13 @@ public struct SyntheticClassification: Sendable {
             let clusters = classes * clustersPerClass
             guard informative >= 63 || (1 << informative) >= clusters else {
                 throw bad("classes × clusters per class (\(clusters)) must be at most 2^informative (\(1 << informative))")
+            }
+            // The generator holds one informative × informative matrix per cluster and the
+            // informative × redundant mix in memory: keep that structure under 256 MiB.
+            let structureValues = Double(clusters) * Double(informative) * Double(informative)
+                + Double(informative) * Double(redundant)
+            guard structureValues <= Double(Self.maxStructureValues) else {
+                throw bad("classes × clusters per class × informative² (\(Int(structureValues)) values) would need more than 256 MiB; use fewer informative features or clusters")
             }
             guard (0...1).contains(flipY) else { throw bad("flip-y must be in [0, 1], got \(flipY)") }
             guard classSeparation > 0 else { throw bad("class separation must be positive") }

@@ -76,9 +76,15 @@ public struct ForestParameters: Sendable, Equatable {
 
     public init() {}
 
+    /// The most trees a forest may have (the model file stores counts as UInt32).
+    public static let maxTrees = 1_000_000
+
     public func validate() throws {
         func bad(_ m: String) -> ForestError { ForestError(.invalidParameter, m) }
         guard trees >= 1 else { throw bad("trees must be at least 1, got \(trees)") }
+        guard trees <= Self.maxTrees else { throw bad("trees must be at most \(Self.maxTrees), got \(trees)") }
+        guard minSamplesSplit <= Int(UInt32.max) else { throw bad("min samples split must be at most \(UInt32.max)") }
+        guard minSamplesLeaf <= Int(UInt32.max) else { throw bad("min samples leaf must be at most \(UInt32.max)") }
         if let d = maxDepth, d < 1 { throw bad("max depth must be at least 1, got \(d)") }
         guard minSamplesSplit >= 2 else { throw bad("min samples split must be at least 2, got \(minSamplesSplit)") }
         guard minSamplesLeaf >= 1 else { throw bad("min samples leaf must be at least 1, got \(minSamplesLeaf)") }

@@ -23,8 +23,9 @@ struct SplitCandidate: Equatable {
 ///   scanning only the occupied bin range; nodes of at most ``smallNodeRows`` rows skip
 ///   histograms and sort their few (bin, row) pairs instead;
 /// - features are sampled per node (max_features), so histograms are built only for the
-///   sampled features: with sqrt(d) of d features this is cheaper than building all d for
-///   the smaller child and subtracting from the parent for the larger one.
+///   sampled features, up to `groupSize` of them per pass over the rows: with sqrt(d) of d
+///   features this is cheaper than building all d for the smaller child and subtracting;
+///   with max_features = all, large nodes do use sibling subtraction (see `subtractionEnabled`).
 final class TreeGrower {
     static let smallNodeRows = 16
     /// Features whose histograms are built together in one pass over a node's rows.
@@ -91,6 +92,7 @@ final class TreeGrower {
     deinit {
         idx.deallocate(); cnt.deallocate(); lab.deallocate()
         tmpIdx.deallocate(); tmpCnt.deallocate(); tmpLab.deallocate()
+        for slab in allSlabs { slab.deallocate() }
         rowCounts.deallocate(); hist.deallocate(); sortKeys.deallocate(); mask.deallocate(); columns.deallocate(); features.deallocate()
     }
 
@@ -138,11 +140,79 @@ final class TreeGrower {
         return partition.bins.withUnsafeBufferPointer { findSplit(start: 0, end: m, bins: $0.baseAddress!, rng: &rng) }
     }
 
-    private struct PendingNode { var node: Int; var start: Int; var end: Int; var depth: Int }
+    // MARK: Sibling subtraction (max_features = all)
+
+    /// With max_features = all every node needs every feature's histogram, so (as LightGBM)
+    /// a node of at least `subtractionMinRows` rows keeps a slab with all of them; after a
+    /// split only the smaller child's slab is built from rows and the larger child's is
+    /// the parent's minus it. Packed integer counts make the subtraction exact: the trees
+    /// are bit-identical to building every histogram from rows (tested).
+    var subtractionEnabled = true
+    var subtractionMinRows = 1024
+    /// Nodes whose split was searched from a slab (for tests).
+    private(set) var slabNodes = 0
+    private var slabPool: [UnsafeMutablePointer<UInt64>] = []
+    private var allSlabs: [UnsafeMutablePointer<UInt64>] = []
+    private lazy var candidateSlot: [Int32] = {
+        var slots = [Int32](repeating: -1, count: partition.featureCount)
+        for (i, f) in candidates.enumerated() { slots[Int(f)] = Int32(i) }
+        return slots
+    }()
+    private var slabCount: Int { candidates.count * 256 * classes }
+    /// Subtraction pays only when every feature is scanned at every node; slabs are capped at 4 MiB.
+    private var usesSubtraction: Bool {
+        subtractionEnabled && mtry >= candidates.count && !candidates.isEmpty && slabCount * 8 <= 4 << 20
+    }
+
+    private func takeSlab() -> UnsafeMutablePointer<UInt64> {
+        if let s = slabPool.popLast() { return s }
+        let s = UnsafeMutablePointer<UInt64>.allocate(capacity: slabCount)
+        s.initialize(repeating: 0, count: slabCount)
+        allSlabs.append(s)
+        return s
+    }
+
+    private func releaseSlab(_ s: UnsafeMutablePointer<UInt64>) {
+        s.update(repeating: 0, count: slabCount)
+        slabPool.append(s)
+    }
+
+    /// Fills an empty slab with every candidate feature's histogram over rows start..<end.
+    private func buildSlab(_ slab: UnsafeMutablePointer<UInt64>, start: Int, end: Int, bins: UnsafePointer<UInt8>) {
+        var first = 0
+        while first < candidates.count {
+            let g = min(Self.groupSize, candidates.count - first)
+            for j in 0..<g { columns[j] = bins + Int(candidates[first + j]) * n }
+            accumulate(groupCount: g, start: start, end: end, into: slab + first * 256 * classes)
+            first += g
+        }
+    }
+
+    /// Recomputes the occupancy mask (in `mask[0..<4]`) of one feature's histogram in a slab.
+    private func slabMask(_ h: UnsafeMutablePointer<UInt64>) {
+        let C = classes
+        mask[0] = 0; mask[1] = 0; mask[2] = 0; mask[3] = 0
+        for b in 0..<256 {
+            var any: UInt64 = 0
+            for c in 0..<C { any |= h[b * C + c] }
+            if any != 0 { mask[b >> 6] |= 1 << UInt64(b & 63) }
+        }
+    }
+
+    private struct PendingNode {
+        var node: Int; var start: Int; var end: Int; var depth: Int
+        var slab: UnsafeMutablePointer<UInt64>? = nil
+    }
 
     private func growNodes(tree: inout Tree, rowsInBag m: Int, bins: UnsafePointer<UInt8>, rng: inout ForestRNG) {
         tree.feature.append(-1); tree.thresholdBin.append(0); tree.threshold.append(0); tree.child.append(0)
         var stack: [PendingNode] = [PendingNode(node: 0, start: 0, end: m, depth: 0)]
+        let subtraction = usesSubtraction
+        let minSlabRows = max(subtractionMinRows, Self.smallNodeRows + 1)
+        if subtraction && m >= minSlabRows {
+            stack[0].slab = takeSlab()
+            buildSlab(stack[0].slab!, start: 0, end: m, bins: bins)
+        }
         let maxDepth = parameters.maxDepth ?? Int.max
         let minLeaf = parameters.minSamplesLeaf
         while let node = stack.popLast() {
@@ -155,9 +225,10 @@ final class TreeGrower {
             tree.depth = max(tree.depth, node.depth)
             var split = SplitCandidate()
             if node.depth < maxDepth && rows >= parameters.minSamplesSplit && rows >= 2 * minLeaf && occupied > 1 {
-                split = findSplit(start: node.start, end: node.end, bins: bins, rng: &rng)
+                split = findSplit(start: node.start, end: node.end, bins: bins, rng: &rng, slab: node.slab)
             }
             guard split.isValid else {
+                if let slab = node.slab { releaseSlab(slab) }
                 makeLeaf(tree: &tree, node: node.node)
                 continue
             }
@@ -174,8 +245,23 @@ final class TreeGrower {
                 tree.feature.append(-1); tree.thresholdBin.append(0); tree.threshold.append(0); tree.child.append(0)
             }
             let mid = node.start + split.leftRows
-            stack.append(PendingNode(node: left + 1, start: mid, end: node.end, depth: node.depth + 1))
-            stack.append(PendingNode(node: left, start: node.start, end: mid, depth: node.depth + 1))
+            var leftSlab: UnsafeMutablePointer<UInt64>? = nil, rightSlab: UnsafeMutablePointer<UInt64>? = nil
+            if let parent = node.slab {
+                let leftRows = split.leftRows, rightRows = rows - split.leftRows
+                let smallIsLeft = leftRows <= rightRows
+                if max(leftRows, rightRows) >= minSlabRows {
+                    let small = takeSlab()
+                    buildSlab(small, start: smallIsLeft ? node.start : mid, end: smallIsLeft ? mid : node.end, bins: bins)
+                    for i in 0..<slabCount { parent[i] &-= small[i] }
+                    var smallSlab: UnsafeMutablePointer<UInt64>? = small
+                    if min(leftRows, rightRows) < minSlabRows { releaseSlab(small); smallSlab = nil }
+                    if smallIsLeft { leftSlab = smallSlab; rightSlab = parent } else { leftSlab = parent; rightSlab = smallSlab }
+                } else {
+                    releaseSlab(parent)
+                }
+            }
+            stack.append(PendingNode(node: left + 1, start: mid, end: node.end, depth: node.depth + 1, slab: rightSlab))
+            stack.append(PendingNode(node: left, start: node.start, end: mid, depth: node.depth + 1, slab: leftSlab))
         }
     }
 
@@ -228,7 +314,8 @@ final class TreeGrower {
     /// Draws features in random order (partial Fisher–Yates) and returns the best split
     /// among the first `mtry` of them, continuing past `mtry` only while every feature
     /// drawn so far was constant in the node (as scikit-learn does).
-    private func findSplit(start: Int, end: Int, bins: UnsafePointer<UInt8>, rng: inout ForestRNG) -> SplitCandidate {
+    private func findSplit(start: Int, end: Int, bins: UnsafePointer<UInt8>, rng: inout ForestRNG,
+                           slab: UnsafeMutablePointer<UInt64>? = nil) -> SplitCandidate {
         var best = SplitCandidate()
         let d = candidates.count
         var visited = 0, nonConstant = 0
@@ -240,6 +327,18 @@ final class TreeGrower {
             k += 1
             visited += 1
             return f
+        }
+        if let slab {
+            slabNodes += 1
+            // Every feature's histogram is in the node's slab (built or subtracted); same
+            // draw order and scoring as below, so the tree is identical either way.
+            while k < d && (visited < mtry || nonConstant == 0) {
+                let f = Int(draw())
+                let h = slab + Int(candidateSlot[f]) * 256 * classes
+                slabMask(h)
+                if scanHistogram(feature: f, hist: h, mask: mask, rows: end - start, reset: false, best: &best) { nonConstant += 1 }
+            }
+            return best
         }
         if end - start > Self.smallNodeRows {
             // The first `mtry` features: histograms built in groups, one pass over the rows per group.
@@ -272,6 +371,10 @@ final class TreeGrower {
     /// Adds the node's rows to the histograms of the `groupCount` columns in `columns`
     /// (slot j: `hist + j * 256 * classes`, occupancy `mask + j * 4`), one pass over the rows.
     private func accumulate(groupCount g: Int, start: Int, end: Int) {
+        accumulate(groupCount: g, start: start, end: end, into: hist)
+    }
+
+    private func accumulate(groupCount g: Int, start: Int, end: Int, into hist: UnsafeMutablePointer<UInt64>) {
         let C = classes
         let stride = 256 * C
         for j in 0..<(4 * g) { mask[j] = 0 }
@@ -303,12 +406,17 @@ final class TreeGrower {
     /// Occupied bins are tracked in a 256-bit mask, so the scan and the reset visit only
     /// occupied bins, never all 256.
     private func scanHistogram(feature: Int, slot: Int, rows: Int, best: inout SplitCandidate) -> Bool {
+        scanHistogram(feature: feature, hist: hist + slot * 256 * classes, mask: mask + slot * 4, rows: rows, reset: true, best: &best)
+    }
+
+    /// The scan itself; with `reset` the visited bins are zeroed (the group buffers),
+    /// without it the histogram is left intact (a node's subtraction slab).
+    private func scanHistogram(feature: Int, hist: UnsafeMutablePointer<UInt64>, mask: UnsafeMutablePointer<UInt64>,
+                               rows: Int, reset: Bool, best: inout SplitCandidate) -> Bool {
         let C = classes
-        let hist = self.hist + slot * 256 * C
-        let mask = self.mask + slot * 4
         let occupied = mask[0].nonzeroBitCount + mask[1].nonzeroBitCount + mask[2].nonzeroBitCount + mask[3].nonzeroBitCount
         if occupied < 2 {
-            for w in 0..<4 where mask[w] != 0 {
+            for w in 0..<4 where mask[w] != 0 && reset {
                 (hist + (w << 6 | mask[w].trailingZeroBitCount) * C).update(repeating: 0, count: C)
             }
             return false
@@ -328,7 +436,7 @@ final class TreeGrower {
                     let b = w << 6 | m.trailingZeroBitCount
                     m &= m &- 1
                     let h0 = hist[2 * b], h1 = hist[2 * b + 1]
-                    hist[2 * b] = 0; hist[2 * b + 1] = 0
+                    if reset { hist[2 * b] = 0; hist[2 * b + 1] = 0 }
                     seen += 1
                     if seen == occupied { continue }
                     leftRows += Int(h0 >> 32) + Int(h1 >> 32)
@@ -354,7 +462,7 @@ final class TreeGrower {
                         var binRows = 0
                         for c in 0..<C {
                             let h = hist[b * C + c]
-                            hist[b * C + c] = 0
+                            if reset { hist[b * C + c] = 0 }
                             binRows += Int(h >> 32)
                             left[c] &+= h & 0xFFFF_FFFF
                         }

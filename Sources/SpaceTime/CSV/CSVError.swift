@@ -77,6 +77,8 @@ func quoteForMessage(_ bytes: UnsafeRawBufferPointer, limit: Int = 40) -> String
         case "\n": s += "\\n"
         case "\r": s += "\\r"
         case "\t": s += "\\t"
+        case _ where scalar.value < 0x20 || scalar.value == 0x7F:
+            s += "\\x" + (scalar.value < 0x10 ? "0" : "") + String(scalar.value, radix: 16, uppercase: true)
         default: s.unicodeScalars.append(scalar)
         }
     }

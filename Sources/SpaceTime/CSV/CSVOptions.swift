@@ -16,6 +16,10 @@ public struct CSVOptions: Sendable {
     public var chunkSize: Int = 1 << 20
     /// Longest record accepted (the buffer grows up to this). Default 64 MiB.
     public var maxRecordBytes: Int = 64 << 20
+    /// Most columns accepted: a wider header is an error (code `.fieldCount`), and a record's
+    /// field index beyond this is never stored, so a line of a million commas cannot make per-column
+    /// state grow without bound. Default 1,000,000.
+    public var maxColumns: Int = 1_000_000
     /// Field texts that mean "missing" (besides the empty field). Default: pandas' `na_values`
     /// (`NaN`, `nan`, `NA`, `N/A`, `NULL`, `null`, `None`, `-nan`, `#N/A`, …).
     public var missingValues: [String] = CSVOptions.pandasMissingValues

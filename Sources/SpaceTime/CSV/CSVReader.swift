@@ -142,6 +142,7 @@ public final class CSVReader {
         guard try scanNext() else {
             throw CSVError(code: .emptyFile, file: file, message: options.hasHeader ? "the file is empty: expected a header row" : "the file is empty")
         }
+        if record.count > record.maxFields { throw record.tooManyColumnsError() }
         if options.hasHeader {
             var names: [String] = []
             for i in 0..<record.count { names.append(record.string(at: i)) }

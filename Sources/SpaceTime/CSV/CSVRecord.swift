@@ -38,6 +38,8 @@ public final class CSVRecord {
     let delimiter: UInt8
     let missingTokens: [[UInt8]]
     let hasHeaderNames: Bool
+    /// Fields beyond this index are counted but not stored (`CSVOptions.maxColumns`).
+    let maxFields: Int
     /// Lines spanned by embedded newlines in the last scanned record.
     @exclusivity(unchecked)
     var extraLines = 0
@@ -55,6 +57,7 @@ public final class CSVRecord {
         self.delimiter = options.delimiter
         self.missingTokens = options.missingValues.map { Array($0.utf8) }
         self.hasHeaderNames = options.hasHeader
+        self.maxFields = max(1, options.maxColumns)
         self.spanCapacity = max(header.count, 16)
         self.spans = .allocate(capacity: spanCapacity)
         self.scratch = .allocate(byteCount: 256, alignment: 8)
@@ -83,6 +86,7 @@ public final class CSVRecord {
         let next = scan(buf, start: 0, limit: raw.count, eof: true)
         if next < 0 { throw scanError() }
         if !header.isEmpty && count != header.count { throw fieldCountError() }
+        if count > maxFields { throw tooManyColumnsError() }
     }
 
     /// `parse(raw:line:)` for a byte array.
@@ -195,16 +199,21 @@ public final class CSVRecord {
             if n == onlyColumn { spans[0] = Span(start: start, end: end, flags: flags) }
             return
         }
-        if n >= spanCapacity { growSpans() }
+        if n >= spanCapacity {
+            // Too wide: keep counting (the record fails its field-count check) but store nothing.
+            if n >= maxFields { return }
+            growSpans()
+        }
         spans[n] = Span(start: start, end: end, flags: flags)
     }
 
     private func growSpans() {
-        let bigger = UnsafeMutablePointer<Span>.allocate(capacity: spanCapacity * 2)
+        let capacity = min(spanCapacity * 2, max(maxFields, spanCapacity + 1))
+        let bigger = UnsafeMutablePointer<Span>.allocate(capacity: capacity)
         bigger.moveInitialize(from: spans, count: spanCapacity)
         spans.deallocate()
         spans = bigger
-        spanCapacity *= 2
+        spanCapacity = capacity
     }
 
     /// Scans one record starting at `buf[start]`, recording field spans relative to the record.
@@ -306,6 +315,11 @@ public final class CSVRecord {
     func scanError() -> CSVError {
         CSVError(code: scanErrorCode, file: file, line: line, column: scanErrorField + 1,
                  columnName: columnName(scanErrorField), message: scanErrorMessage)
+    }
+
+    func tooManyColumnsError() -> CSVError {
+        CSVError(code: .fieldCount, file: file, line: line,
+                 message: "\(count) fields, more than the limit of \(maxFields) columns (CSVOptions.maxColumns)")
     }
 
     func fieldCountError() -> CSVError {

@@ -186,7 +186,9 @@ public enum NumberParser {
     @usableFromInline
     static func slow(_ start: UnsafePointer<UInt8>, _ end: UnsafePointer<UInt8>) -> Result {
         let count = end - start
-        if count == 0 || count > 1000 { return .invalid }
+        // Long forms (e.g. `0.000…001` with thousands of zeros) are valid numbers; 64 KiB bounds
+        // the copy and strtod's work on a pathological field.
+        if count == 0 || count > 1 << 16 { return .invalid }
         // Reject hex floats and NaN: strtod accepts them but a CSV number column should not.
         var q = start
         while q < end {

@@ -93,7 +93,10 @@ public struct RunningStatistics: MergeableAggregator, Sendable, Equatable {
     public init(decoding bytes: UnsafeRawBufferPointer) throws(SpillError) {
         guard bytes.count == 48 else { throw SpillError(code: .corrupt, message: "statistics state has \(bytes.count) bytes") }
         func u(_ i: Int) -> UInt64 { UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: i * 8, as: UInt64.self)) }
-        count = Int(u(0)); missing = Int(u(1))
+        guard let count = Int(exactly: u(0)), let missing = Int(exactly: u(1)) else {
+            throw SpillError(code: .corrupt, message: "statistics state has an impossible count")
+        }
+        self.count = count; self.missing = missing
         mean = Double(bitPattern: u(2)); m2 = Double(bitPattern: u(3))
         min = Double(bitPattern: u(4)); max = Double(bitPattern: u(5))
     }

@@ -88,8 +88,8 @@ public final class MemoryMonitor: @unchecked Sendable {
     public let critical: Double
     private var handlers: [Handler] = []
     private let lock = Lock()
-    private var thread: Thread?
-    private var stopping = false
+    /// The polling thread's wake-up (signalled by `stop()`) and exit signals, while one runs.
+    private var poller: (wake: DispatchSemaphore, exited: DispatchSemaphore, thread: Thread)?
     private var _lastLevel: MemoryPressure = .normal
     /// The last level seen by `check()`.
     public var lastLevel: MemoryPressure { lock.withLock { _lastLevel } }
@@ -133,30 +133,35 @@ public final class MemoryMonitor: @unchecked Sendable {
     }
 
     /// Polls `check()` every `interval` seconds on a background thread until `stop()`.
+    /// Calling it while a poller runs does nothing.
     public func start(interval: Double = 0.1) {
         let t: Thread? = lock.withLock {
-            guard thread == nil else { return nil }
-            stopping = false
+            guard poller == nil else { return nil }
+            let wake = DispatchSemaphore(value: 0), exited = DispatchSemaphore(value: 0)
             let t = Thread { [weak self] in
-                while let self, !self.isStopping {
-                    self.check()
-                    Thread.sleep(forTimeInterval: interval)
+                defer { exited.signal() }
+                while let monitor = self, monitor.isPolling(wake) {
+                    monitor.check()
+                    _ = wake.wait(timeout: .now() + max(0, interval))
                 }
             }
-            thread = t
+            poller = (wake, exited, t)
             return t
         }
         t?.start()
     }
 
-    private var isStopping: Bool { lock.withLock { stopping } }
+    private func isPolling(_ wake: DispatchSemaphore) -> Bool { lock.withLock { poller?.wake === wake } }
 
-    /// Stops the background thread (if started).
+    /// Stops the background thread (if started) and waits for it to end, so no handler runs
+    /// after `stop()` returns (unless called from a handler on that thread).
     public func stop() {
-        lock.withLock {
-            stopping = true
-            thread = nil
-        }
+        guard let p = lock.withLock({ () -> (wake: DispatchSemaphore, exited: DispatchSemaphore, thread: Thread)? in
+            defer { poller = nil }
+            return poller
+        }) else { return }
+        p.wake.signal()
+        if p.thread != Thread.current { p.exited.wait() }
     }
 
     /// Gives freed heap pages back to the OS (`malloc_trim(0)`), lowering RSS after a spill.

@@ -37,16 +37,20 @@ public final class ExternalSorter {
     static let runAcceleration: Int32 = 4
 
     /// - Parameters:
-    ///   - memoryLimit: bytes for run buffers and merge buffers (≥ 1 MiB recommended).
+    ///   - memoryLimit: bytes for run buffers and merge buffers (≥ 1 MiB recommended). A limit
+    ///     above the machine's physical memory is lowered to it (`memoryLimit` reports the result).
     ///   - fanIn: maximum runs merged at once; lowered to fit the memory limit.
     public init(memoryLimit: Int, directory: SpillDirectory, fanIn: Int = 64, blockBytes: Int = 128 << 10) {
+        // The run buffer is reserved up front, so a limit no machine has (e.g. `--memory-limit
+        // 4000GiB`) would fail that allocation; products of huge limits would overflow.
+        let memoryLimit = max(0, min(memoryLimit, physicalMemoryBytes()))
         self.memoryLimit = memoryLimit
         self.directory = directory
         self.blockBytes = max(4096, min(blockBytes, memoryLimit / 16))
         // A merge holds per open run one raw block + one compressed block, plus the output block.
         self.fanIn = max(2, min(fanIn, memoryLimit / (2 * self.blockBytes + 1024) - 2))
         // Run buffer: entries (arena) + one Int offset per entry; keep ~70% of the limit.
-        self.runBytes = max(64 << 10, memoryLimit * 7 / 10)
+        self.runBytes = max(64 << 10, memoryLimit / 10 * 7)
     }
 
     deinit { for r in runs { r.close() } }
@@ -177,6 +181,14 @@ public final class ExternalSorter {
         block.withUnsafeBytes { b in do throws(SpillError) { try file.append(b) } catch { failure = error } }
         if let failure { throw failure }
     }
+}
+
+/// Physical memory of the machine in bytes (`Int.max` if unknown).
+func physicalMemoryBytes() -> Int {
+    let pages = sysconf(Int32(_SC_PHYS_PAGES)), pageSize = sysconf(Int32(_SC_PAGESIZE))
+    guard pages > 0, pageSize > 0 else { return .max }
+    let (bytes, overflow) = pages.multipliedReportingOverflow(by: pageSize)
+    return overflow ? .max : bytes
 }
 
 // MARK: Entry layout: u32 keyLength, u32 valueLength, key, value

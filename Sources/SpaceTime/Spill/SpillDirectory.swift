@@ -108,6 +108,24 @@ public final class SpillDirectory: @unchecked Sendable {
         }
     }
 
+    nonisolated(unsafe) private static var signalSources: [any DispatchSourceSignal] = []
+
+    /// Makes SIGINT and SIGTERM end the process through `exit(128 + signal)`, so the exit hook
+    /// removes the live spill directories (by default those signals kill the process at once and
+    /// leave them for the next run's stale-directory sweep). For command-line tools; idempotent.
+    public static func removeOnTerminationSignals() {
+        withLock {
+            guard signalSources.isEmpty else { return }
+            for sig in [SIGINT, SIGTERM] {
+                signal(sig, SIG_IGN)
+                let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+                source.setEventHandler { exit(128 + sig) }
+                source.resume()
+                signalSources.append(source)
+            }
+        }
+    }
+
     private static func unregister(_ path: String) {
         withLock { _ = live.remove(path) }
     }

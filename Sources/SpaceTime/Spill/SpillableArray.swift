@@ -32,7 +32,8 @@ public final class SpillableArray<Element: BitwiseCopyable> {
         let blockSize = elementsPerBlock * stride
         let cacheBlocks = max(1, min(8, memoryLimit / 4 / blockSize))
         cache = BlockCache(capacity: cacheBlocks)
-        let tailBytes = max(blockSize, memoryLimit - (cacheBlocks + 1) * blockSize)
+        // The tail is reserved up front: never more than the machine has.
+        let tailBytes = max(blockSize, min(memoryLimit, physicalMemoryBytes()) - (cacheBlocks + 1) * blockSize)
         tailCapacity = max(1, tailBytes / blockSize) * elementsPerBlock
         self.memoryLimit = memoryLimit
         self.directory = directory

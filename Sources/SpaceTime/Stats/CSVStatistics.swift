@@ -158,9 +158,14 @@ struct ColumnAccumulators {
             let c = count[i]
             let s1 = sum[i] + sumC[i], s2 = sq[i] + sqC[i]
             let meanShifted = c > 0 ? s1 / Double(c) : 0
-            let m2 = max(0, s2 - s1 * meanShifted)
-            return RunningStatistics(count: c, missing: missing[i], mean: c > 0 ? shift[i] + meanShifted : 0, m2: m2,
-                                     min: minV[i], max: maxV[i])
+            var mean = c > 0 ? shift[i] + meanShifted : 0
+            var m2 = max(0, s2 - s1 * meanShifted)
+            if c > 0 && (minV[i] == -.infinity || maxV[i] == .infinity) {
+                // Infinite values (`inf` in the file): the mean is ±inf (NaN if both), std NaN, as pandas.
+                mean = minV[i] == -.infinity ? (maxV[i] == .infinity ? .nan : -.infinity) : .infinity
+                m2 = .nan
+            }
+            return RunningStatistics(count: c, missing: missing[i], mean: mean, m2: m2, min: minV[i], max: maxV[i])
         }
     }
 }

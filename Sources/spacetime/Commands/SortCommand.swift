@@ -39,6 +39,7 @@ struct SortCommand: ParsableCommand {
 
     func run() throws {
         let started = Date()
+        SpillDirectory.removeOnTerminationSignals()  // Ctrl-C / SIGTERM must not leave sorted runs behind
         let limit = try MemorySize(parsing: memoryLimit)
         guard limit.bytes >= 1 << 20 else { throw ValidationError("--memory-limit must be at least 1MiB, got \(limit)") }
         let options = try csv.options()

@@ -17,6 +17,9 @@ struct ZMQPeerCommand: ParsableCommand {
     )
 }
 
+/// Largest benchmark message (the sender allocates one buffer of this size).
+private let maxBenchmarkMessageBytes = 1 << 30
+
 /// Writes one line to standard output and flushes it.
 private func emit(_ line: String) {
     print(line)
@@ -43,7 +46,9 @@ extension ZMQPeerCommand {
 
         func validate() throws {
             guard count >= 0 else { throw ValidationError("--count must be >= 0, got \(count)") }
-            guard idleTimeout > 0 else { throw ValidationError("--idle-timeout must be > 0") }
+            guard idleTimeout > 0 && idleTimeout <= 86_400 else {
+                throw ValidationError("--idle-timeout must be in (0, 86400] seconds, got \(idleTimeout)")
+            }
         }
 
         func run() throws {
@@ -92,7 +97,9 @@ extension ZMQPeerCommand {
 
         func validate() throws {
             guard count >= 2 else { throw ValidationError("--count must be >= 2") }
-            guard size >= 0 else { throw ValidationError("--size must be >= 0") }
+            guard size >= 0 && size <= maxBenchmarkMessageBytes else {
+                throw ValidationError("--size must be between 0 and \(maxBenchmarkMessageBytes) bytes, got \(size)")
+            }
         }
 
         func run() throws {
@@ -153,7 +160,9 @@ extension ZMQPeerCommand {
 
         func validate() throws {
             guard count >= 1 else { throw ValidationError("--count must be >= 1") }
-            guard size >= 0 else { throw ValidationError("--size must be >= 0") }
+            guard size >= 0 && size <= maxBenchmarkMessageBytes else {
+                throw ValidationError("--size must be between 0 and \(maxBenchmarkMessageBytes) bytes, got \(size)")
+            }
         }
 
         func run() throws {

@@ -1,0 +1,30 @@
+import Testing
+@testable import Forest
+
+/// Absurd sizes from the command line are clear errors, not allocation aborts or overflows.
+@Suite struct ParameterBoundsTests {
+    @Test func treeCountAboveTheFileFormatLimitIsRejected() {
+        var p = ForestParameters()
+        p.trees = 99_999_999_999_999
+        #expect(throws: ForestError.self) { try p.validate() }
+        p.trees = ForestParameters.maxTrees
+        #expect(throws: Never.self) { try p.validate() }
+    }
+
+    @Test func generatorRejectsStructureThatWouldNotFitMemory() {
+        var c = SyntheticClassification.Configuration()
+        c.features = 99_999_999_999
+        #expect(throws: ForestError.self) { try c.validate() }
+
+        c = SyntheticClassification.Configuration()
+        c.features = 6_000
+        c.informative = 5_000
+        #expect(throws: ForestError.self) { try c.validate() }
+
+        c = SyntheticClassification.Configuration()
+        c.classes = 1 << 40
+        #expect(throws: ForestError.self) { try c.validate() }
+
+        #expect(throws: Never.self) { try SyntheticClassification.Configuration().validate() }
+    }
+}
