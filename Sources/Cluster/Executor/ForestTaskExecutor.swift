@@ -153,7 +153,14 @@ public final class ForestTaskExecutor: @unchecked Sendable {
         case .rowsEnd(let end): return rowsEnd(end)
         case .cancel(let id, let reason):
             if let a = lock.withLock({ attempts.removeValue(forKey: id) }) {
-                lock.withLock { a.cancelled = true }
+                lock.withLock {
+                    a.cancelled = true
+                    // A fetch nobody waits for any more is dropped: after a reconnect the
+                    // coordinator never answers it, and the next assignment must start over.
+                    if let digest = a.blobDigest, !attempts.values.contains(where: { $0.blobDigest == digest }) {
+                        fetches[digest] = nil
+                    }
+                }
                 if a.assignment.kind == .extract { a.rows?.close() }
                 options.log(.info, "attempt \(id) cancelled: \(reason)")
             }
