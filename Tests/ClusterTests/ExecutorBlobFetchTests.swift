@@ -34,3 +34,33 @@ import Forest
                 "the new attempt must request the model again from offset 0")
     }
 }
+
+extension ExecutorBlobFetchTests {
+    /// A fetch that gets no chunk within the timeout fails its attempt as retryable
+    /// (the coordinator reruns it) instead of leaving the task waiting forever.
+    @Test func aStalledFetchFailsItsAttemptAsRetryable() throws {
+        let spillBase = FileManager.default.temporaryDirectory
+            .appendingPathComponent("executor-stall-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: spillBase, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: spillBase) }
+        let executor = try ForestTaskExecutor(options: .init(spillBase: spillBase))
+
+        var a = WireSamples.assignment(kind: .evaluate, attemptID: 11)
+        a.parameters = ForestJobParameters(forest: ForestParameters(), maxBins: 255, source: "data.csv").serialize()
+        #expect(requestsFromStart(executor.handle(.run(a))))
+
+        #expect(executor.expireStalledFetches(after: .seconds(30)).isEmpty, "a fresh fetch is not stalled")
+
+        let later = ContinuousClock.now.advanced(by: .seconds(31))
+        let events = executor.expireStalledFetches(after: .seconds(30), now: later)
+        #expect(events.count == 1)
+        if case .failed(let attemptID, _, let message, _, _, let retryable, _)? = events.first {
+            #expect(attemptID == 11)
+            #expect(retryable)
+            #expect(message.contains("no chunk of the model"))
+        } else {
+            Issue.record("expected a failed event, got \(events)")
+        }
+        #expect(executor.expireStalledFetches(after: .seconds(30), now: later).isEmpty, "reported once")
+    }
+}

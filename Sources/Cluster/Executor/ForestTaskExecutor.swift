@@ -72,6 +72,8 @@ public final class ForestTaskExecutor: @unchecked Sendable {
     struct BlobFetch {
         var data = Data()
         var total: UInt64 = 0
+        /// When the last chunk arrived (or the fetch began).
+        var lastProgress = ContinuousClock.now
     }
 
     enum Loaded {
@@ -180,6 +182,29 @@ public final class ForestTaskExecutor: @unchecked Sendable {
         }
     }
 
+    /// Fails, as retryable, every attempt waiting on a model or extractor fetch that
+    /// has had no chunk for `timeout`, and forgets the fetch: a task never waits
+    /// forever for a blob (e.g. a coordinator that lost it across a restart).
+    public func expireStalledFetches(after timeout: Duration, now: ContinuousClock.Instant = .now) -> [WorkerEvent] {
+        let stalled: [(digest: Data, waiting: [Attempt])] = lock.withLock {
+            let digests = fetches.filter { now - $0.value.lastProgress >= timeout }.map(\.key)
+            return digests.map { digest in
+                fetches[digest] = nil
+                return (digest, attempts.values.filter { $0.blobDigest == digest }.sorted { $0.id < $1.id })
+            }
+        }
+        var events: [WorkerEvent] = []
+        for (_, waiting) in stalled {
+            for a in waiting {
+                let what = a.assignment.kind == .train ? "extractor" : "model"
+                events.append(fail(a.assignment, .protocol,
+                                   "no chunk of the \(what) from the coordinator for \(timeout.components.seconds) s",
+                                   retryable: true))
+            }
+        }
+        return events
+    }
+
     private func fail(_ a: WireTaskAssignment, _ reason: WireFailureReason, _ message: String, line: UInt64 = 0,
                       column: UInt32 = 0, retryable: Bool) -> WorkerEvent {
         let attempt = lock.withLock { attempts.removeValue(forKey: a.attemptID) }
@@ -264,6 +289,7 @@ public final class ForestTaskExecutor: @unchecked Sendable {
         guard var fetch = lock.withLock({ fetches[chunk.digest] }), chunk.offset == UInt64(fetch.data.count) else { return [] }
         fetch.data.append(payload)
         fetch.total = chunk.totalSize
+        fetch.lastProgress = .now
         if UInt64(fetch.data.count) < fetch.total, !payload.isEmpty {
             lock.withLock { fetches[chunk.digest] = fetch }
             return [.requestBlob(digest: chunk.digest, offset: UInt64(fetch.data.count), maxBytes: Self.chunkBytes)]

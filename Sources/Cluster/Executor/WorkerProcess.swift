@@ -15,6 +15,8 @@ public enum WorkerProcess {
         public var curve: (keyPair: CurveKeyPair, coordinatorKey: CurvePublicKey)?
         /// Seconds between memory samples.
         public var sampleInterval: Double = 0.2
+        /// A task waiting for its model or extractor fails (retryable) when no chunk arrives for this long.
+        public var blobFetchTimeout: Duration = .seconds(30)
 
         public init(endpoint: String, workerID: String, memoryLimit: UInt64, threads: Int, spillBase: String) {
             self.endpoint = endpoint
@@ -60,6 +62,7 @@ public enum WorkerProcess {
         while !client.isFinished {
             let event = executor.sampleMemory()
             client.post(event)
+            for failure in executor.expireStalledFetches(after: configuration.blobFetchTimeout) { client.post(failure) }
             // Self-limiting (where no cgroup enforces the limit): over it, fail the running
             // tasks with the reason and leave, rather than grow without bound.
             if case .memory(let rss, _) = event, rss > configuration.memoryLimit {
