@@ -207,21 +207,27 @@ import Testing
         #expect(abs(accuracy[0] - accuracy[1]) <= 0.003, "shuffled \(accuracy[0]) vs sorted \(accuracy[1])")
     }
 
+    /// A port the coordinator can bind now and again after a restart. It is
+    /// chosen below the kernel's ephemeral range (32768 and up here), so neither
+    /// another test's `tcp://127.0.0.1:*` socket nor a reconnecting worker's
+    /// source port can take it in the meantime.
     private func freePort() throws -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = 0
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        try withUnsafeMutablePointer(to: &address) { pointer in
-            try pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { sa in
-                guard bind(fd, sa, length) == 0, getsockname(fd, sa, &length) == 0 else {
-                    throw PipelineError(.io, "cannot find a free port")
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0..<200 {
+            let port = Int.random(in: 20_000..<32_000, using: &generator)
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            defer { close(fd) }
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            address.sin_port = UInt16(port).bigEndian
+            let bound = withUnsafePointer(to: &address) { pointer in
+                pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
                 }
             }
+            if bound { return port }
         }
-        return Int(UInt16(bigEndian: address.sin_port))
+        throw PipelineError(.io, "cannot find a free port in 20000..<32000")
     }
 }
