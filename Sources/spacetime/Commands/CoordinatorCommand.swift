@@ -12,23 +12,13 @@ struct ForestTrainingFlags: ParsableArguments {
     @Option(name: .customLong("model-out"), help: "Where to write the model.") var modelOut = "model.stm"
     @Option(help: "Label column name (default: the last column).") var label: String?
     @Option(name: .customLong("test-fraction"), help: "Share of each class held out for testing.") var testFraction = 0.2
-    @Option(help: "Number of trees.") var trees = 100
-    @Option(name: .customLong("max-depth"), help: "Maximum tree depth (default: unlimited).") var maxDepth: Int?
-    @Option(name: .customLong("min-samples-split"), help: "Minimum rows to split a node.") var minSamplesSplit = 2
-    @Option(name: .customLong("min-samples-leaf"), help: "Minimum rows in a leaf.") var minSamplesLeaf = 1
-    @Option(name: .customLong("max-features"), help: "Features per split: sqrt, log2, all, a fraction or a count.") var maxFeatures = "sqrt"
-    @Option(help: "Split criterion: gini or entropy.") var criterion = "gini"
-    @Option(name: .customLong("class-weight"), help: "Class weighting: none or balanced.") var classWeight = "none"
-    @Flag(name: .customLong("no-bootstrap"), help: "Grow every tree on all rows.") var noBootstrap = false
-    @Option(help: "Random seed (split, bootstrap, features).") var seed: UInt64 = 42
+    @OptionGroup var forest: ForestParameterFlags
     @Option(help: "Partitions (default: planned from the data size and the workers' memory limit, never from the number of workers).") var partitions: Int?
     @Option(name: .customLong("max-bins"), help: "Value bins per feature (2...255).") var maxBins = 255
     @Option(name: .customLong("report-json"), help: "Write a JSON report (metrics, fingerprint, stage timings) here.") var reportJSON: String?
 
     func jobParameters() throws -> ForestJobParameters {
-        let p = try ForestParameters.parsing(
-            trees: trees, maxDepth: maxDepth, minSamplesSplit: minSamplesSplit, minSamplesLeaf: minSamplesLeaf,
-            maxFeatures: maxFeatures, criterion: criterion, classWeight: classWeight, noBootstrap: noBootstrap, seed: seed)
+        let p = try forest.parameters()
         guard (2...255).contains(maxBins) else { throw ValidationError("--max-bins must be in 2...255") }
         guard (0..<1).contains(testFraction) else { throw ValidationError("--test-fraction must be in [0, 1)") }
         if let partitions, partitions < 1 { throw ValidationError("--partitions must be at least 1") }

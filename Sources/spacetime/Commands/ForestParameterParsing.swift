@@ -1,13 +1,21 @@
 import ArgumentParser
 import Forest
 
-extension ForestParameters {
-    /// Forest parameters from the command-line spellings shared by `train`, `coordinator`
-    /// and `local`; every bad value is a `ValidationError` naming its flag.
-    static func parsing(
-        trees: Int, maxDepth: Int?, minSamplesSplit: Int, minSamplesLeaf: Int,
-        maxFeatures: String, criterion: String, classWeight: String, noBootstrap: Bool, seed: UInt64
-    ) throws -> ForestParameters {
+/// The forest's learning flags, shared by `train`, `coordinator` and `local` so that
+/// the same flags give the same model (and fingerprint) in one process or many.
+struct ForestParameterFlags: ParsableArguments {
+    @Option(help: "Number of trees.") var trees = 100
+    @Option(name: .customLong("max-depth"), help: "Maximum tree depth (default: unlimited).") var maxDepth: Int?
+    @Option(name: .customLong("min-samples-split"), help: "Minimum rows to split a node.") var minSamplesSplit = 2
+    @Option(name: .customLong("min-samples-leaf"), help: "Minimum rows in a leaf.") var minSamplesLeaf = 1
+    @Option(name: .customLong("max-features"), help: "Features per split: sqrt, log2, all, a fraction or a count.") var maxFeatures = "sqrt"
+    @Option(help: "Split criterion: gini or entropy.") var criterion = "gini"
+    @Option(name: .customLong("class-weight"), help: "Class weighting: none or balanced.") var classWeight = "none"
+    @Flag(name: .customLong("no-bootstrap"), help: "Grow every tree on all rows.") var noBootstrap = false
+    @Option(help: "Random seed (split, bootstrap, features).") var seed: UInt64 = 42
+
+    /// The parameters these flags describe; every bad value is a `ValidationError` naming its flag.
+    func parameters() throws -> ForestParameters {
         var p = ForestParameters()
         p.trees = trees; p.maxDepth = maxDepth; p.minSamplesSplit = minSamplesSplit; p.minSamplesLeaf = minSamplesLeaf
         guard let mf = MaxFeatures(parsing: maxFeatures) else {

@@ -18,15 +18,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Label column name (default: the last column).") var label: String?
     @Option(name: .customLong("test-fraction"), help: "Share of each class held out for testing.") var testFraction = 0.2
     @Option(name: .customLong("test-file"), help: "Held-out test rows from this file instead of --test-fraction.") var testFile: String?
-    @Option(help: "Number of trees.") var trees = 100
-    @Option(name: .customLong("max-depth"), help: "Maximum tree depth (default: unlimited).") var maxDepth: Int?
-    @Option(name: .customLong("min-samples-split"), help: "Minimum rows to split a node.") var minSamplesSplit = 2
-    @Option(name: .customLong("min-samples-leaf"), help: "Minimum rows in a leaf.") var minSamplesLeaf = 1
-    @Option(name: .customLong("max-features"), help: "Features per split: sqrt, log2, all, a fraction or a count.") var maxFeatures = "sqrt"
-    @Option(help: "Split criterion: gini or entropy.") var criterion = "gini"
-    @Option(name: .customLong("class-weight"), help: "Class weighting: none or balanced.") var classWeight = "none"
-    @Flag(name: .customLong("no-bootstrap"), help: "Grow every tree on all rows.") var noBootstrap = false
-    @Option(help: "Random seed (split, bootstrap, features).") var seed: UInt64 = 42
+    @OptionGroup var forest: ForestParameterFlags
     @Option(help: "Partitions: train one sub-forest per stratified partition and merge.") var partitions = 1
     @Option(help: "Threads for tree growing (default: all cores).") var threads = ProcessInfo.processInfo.activeProcessorCount
     @Option(name: .customLong("max-bins"), help: "Value bins per feature (2...255).") var maxBins = 255
@@ -34,9 +26,7 @@ struct TrainCommand: ParsableCommand {
     @Option(name: .customLong("report-json"), help: "Write a JSON report (metrics, fingerprint, timings) here.") var reportJSON: String?
 
     func run() throws {
-        let p = try ForestParameters.parsing(
-            trees: trees, maxDepth: maxDepth, minSamplesSplit: minSamplesSplit, minSamplesLeaf: minSamplesLeaf,
-            maxFeatures: maxFeatures, criterion: criterion, classWeight: classWeight, noBootstrap: noBootstrap, seed: seed)
+        let p = try forest.parameters()
         guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
         var options = TrainingOptions(trainFile: file)
         options.testFile = testFile; options.labelColumn = label; options.testFraction = testFraction
