@@ -142,7 +142,9 @@ public final class CoordinatorServer: Sendable {
             try poller.poll(timeout: .seconds(double: wait))
             if poller.isReadable(fromWorkers) {
                 var handled = 0
-                while handled < 1000, try router.receive(into: &message, timeout: .zero) {
+                let burstStart = clock.now().monotonic
+                while handled < 1000, clock.now().monotonic - burstStart < options.maxPollWait,
+                      try router.receive(into: &message, timeout: .zero) {
                     handled += 1
                     guard message.count >= 1 else { continue }
                     let address = PeerAddress(Array(message[0]))

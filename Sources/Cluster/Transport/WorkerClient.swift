@@ -118,8 +118,12 @@ public final class WorkerClient: Sendable {
                 let fromExecutor = poller.add(mailbox)
                 try poller.poll(timeout: .seconds(double: options.maxPollWait))
                 if let fromCoordinator, poller.isReadable(fromCoordinator), let socket = dealer {
+                    // Bounded by count and by time: a row batch is parsed on this thread, so an
+                    // unbounded burst would starve heartbeats (and so lease renewals).
                     var handled = 0
-                    while handled < 1000, dealer === socket, try socket.receive(into: &message, timeout: .zero) {
+                    let burstStart = clock.now().monotonic
+                    while handled < 1000, clock.now().monotonic - burstStart < options.maxPollWait, dealer === socket,
+                          try socket.receive(into: &message, timeout: .zero) {
                         handled += 1
                         perform(engine.receive(frames: message.dataFrames(from: 0), at: clock.now().monotonic))
                     }
