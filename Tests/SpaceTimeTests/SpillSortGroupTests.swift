@@ -99,6 +99,34 @@ import Testing
         #expect(SpillDirectory.removeStale(in: base) == [reused])
         dir.remove()
         #expect(!FileManager.default.fileExists(atPath: dir.path))
+        #expect(!FileManager.default.fileExists(atPath: dir.path + ".lock"))
+    }
+
+    /// The owner's lock, not its pid, decides: a directory whose pid is not visible here (another
+    /// pid namespace) survives the sweep while its lock is held, and goes once it is released.
+    @Test func aLockedDirectoryOfAnInvisiblePidSurvivesTheSweep() throws {
+        let base = NSTemporaryDirectory() + "spill-lock-\(getpid())-\(UUID().uuidString.prefix(6))"
+        defer { try? FileManager.default.removeItem(atPath: base) }
+        let ours = try SpillDirectory(base: base)
+        #expect(FileManager.default.fileExists(atPath: ours.path + ".lock"))
+        let foreign = base + "/spacetime-spill-4194305-12345-1"
+        try FileManager.default.createDirectory(atPath: foreign + "/sub", withIntermediateDirectories: true)
+        // Held through its own open file description, as another process would hold it.
+        let fd = open(foreign + ".lock", O_RDWR | O_CREAT, 0o600)
+        #expect(fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) == 0)
+        #expect(SpillDirectory.removeStale(in: base).isEmpty)
+        #expect(FileManager.default.fileExists(atPath: foreign + "/sub"))
+        #expect(FileManager.default.fileExists(atPath: ours.path))
+        close(fd)  // the owner died
+        #expect(SpillDirectory.removeStale(in: base) == [foreign])
+        #expect(!FileManager.default.fileExists(atPath: foreign + ".lock"))
+        // A lock file without its directory (owner killed before mkdir) is swept once unheld.
+        let orphan = base + "/spacetime-spill-4194306-1-1.lock"
+        #expect(FileManager.default.createFile(atPath: orphan, contents: nil))
+        _ = SpillDirectory.removeStale(in: base)
+        #expect(!FileManager.default.fileExists(atPath: orphan))
+        #expect(FileManager.default.fileExists(atPath: ours.path))
+        ours.remove()
     }
 }
 

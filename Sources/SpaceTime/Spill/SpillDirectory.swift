@@ -17,10 +17,16 @@ public struct SpillError: Error, CustomStringConvertible, Sendable {
 ///
 /// Named `spacetime-spill-<pid>-<start time>-<n>` under the base directory (`$SPACETIME_SPILL_DIR`,
 /// else `$TMPDIR`, else `/tmp`). It is removed by `remove()`, on deinit, and at normal process exit.
-/// A directory left by a crashed process (its pid is gone, or now belongs to a process that started
-/// at another time) is stale: `removeStale(in:)` deletes it, and every new `SpillDirectory` calls it.
+/// The owner holds an exclusive `flock` on `<directory>.lock` next to it for the directory's whole
+/// life, taken before the directory is made. A directory whose lock file nobody holds was left by
+/// a crashed process and is stale: `removeStale(in:)` deletes it, and every new `SpillDirectory`
+/// calls it. The lock (not the pid) decides, so processes in other pid namespaces sharing the base
+/// directory (containers, the multi-host test) never delete each other's live directories.
+/// Directories without a lock file (older versions) fall back to the pid and start-time check.
 public final class SpillDirectory: @unchecked Sendable {
     public let path: String
+    /// The held lock file's descriptor; closed (releasing the lock) by `remove()`.
+    private var lockDescriptor: Int32 = -1
     private let counter = AtomicCounter()
     private var removed = false
     static let prefix = "spacetime-spill-"
@@ -40,7 +46,13 @@ public final class SpillDirectory: @unchecked Sendable {
         let pid = getpid()
         let n = SpillDirectory.instances.next()
         path = "\(base)/\(Self.prefix)\(pid)-\(Self.startTime(of: pid) ?? 0)-\(n)"
-        do { try Sys.mkdir(path, 0o700) } catch { throw SpillError(error) }
+        do {
+            lockDescriptor = try Self.takeOwnerLock(path + ".lock")
+            try Sys.mkdir(path, 0o700)
+        } catch {
+            if lockDescriptor >= 0 { Sys.unlink(path + ".lock"); Sys.close(lockDescriptor) }
+            throw SpillError(error)
+        }
         SpillDirectory.registerForExit(path)
     }
 
@@ -57,6 +69,24 @@ public final class SpillDirectory: @unchecked Sendable {
         removed = true
         Sys.removeTree(path)
         SpillDirectory.unregister(path)
+        if lockDescriptor >= 0 {
+            Sys.unlink(path + ".lock")
+            Sys.close(lockDescriptor)
+            lockDescriptor = -1
+        }
+    }
+
+    /// Creates and locks `lockPath`. Retries when a concurrent sweep unlinked the file
+    /// between our open and our lock (the held descriptor must be the file at the path).
+    private static func takeOwnerLock(_ lockPath: String) throws(SystemError) -> Int32 {
+        while true {
+            let fd = try Sys.open(lockPath, O_RDWR | O_CREAT, 0o600)
+            if try Sys.tryLockExclusive(fd, path: lockPath),
+               let held = Sys.identity(fd: fd), let atPath = Sys.identity(path: lockPath), held == atPath {
+                return fd
+            }
+            Sys.close(fd)
+        }
     }
 
     /// Removes spill directories in `base` whose owning process no longer exists.
@@ -65,15 +95,39 @@ public final class SpillDirectory: @unchecked Sendable {
     public static func removeStale(in base: String) -> [String] {
         guard let names = try? Sys.listDirectory(base) else { return [] }
         var removedPaths: [String] = []
-        for name in names where name.hasPrefix(prefix) {
+        let present = Set(names)
+        for name in names where name.hasPrefix(prefix) && !name.hasSuffix(".lock") {
             let parts = name.dropFirst(prefix.count).split(separator: "-")
             guard parts.count == 3, let pid = Int32(parts[0]), let start = UInt64(parts[1]) else { continue }
-            if isStale(pid: pid, startTime: start) {
-                Sys.removeTree(base + "/" + name)
-                removedPaths.append(base + "/" + name)
+            let directory = base + "/" + name
+            if present.contains(name + ".lock") {
+                guard let lock = unownedLock(directory + ".lock") else { continue }
+                Sys.removeTree(directory)
+                Sys.unlink(directory + ".lock")
+                Sys.close(lock)
+                removedPaths.append(directory)
+            } else if isStale(pid: pid, startTime: start) {
+                Sys.removeTree(directory)
+                removedPaths.append(directory)
+            }
+        }
+        // Lock files whose directory is gone (an owner killed between lock and mkdir).
+        for name in names where name.hasPrefix(prefix) && name.hasSuffix(".lock") && !present.contains(String(name.dropLast(5))) {
+            if let lock = unownedLock(base + "/" + name) {
+                Sys.unlink(base + "/" + name)
+                Sys.close(lock)
             }
         }
         return removedPaths
+    }
+
+    /// The lock file opened and locked when no live owner holds it (the caller then removes
+    /// it and closes the descriptor); nil when it is held or cannot be opened.
+    static func unownedLock(_ lockPath: String) -> Int32? {
+        guard let fd = try? Sys.open(lockPath, O_RDWR) else { return nil }
+        if (try? Sys.tryLockExclusive(fd, path: lockPath)) == true { return fd }
+        Sys.close(fd)
+        return nil
     }
 
     /// Whether a directory made by (`pid`, `startTime`) belongs to a process that is gone.
@@ -132,7 +186,7 @@ public final class SpillDirectory: @unchecked Sendable {
 
     private static func removeAllLive() {
         let paths = withLock { live }
-        for p in paths { Sys.removeTree(p) }
+        for p in paths { Sys.removeTree(p); Sys.unlink(p + ".lock") }
     }
 
     private static func withLock<T>(_ body: () -> T) -> T {

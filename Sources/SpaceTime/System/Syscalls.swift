@@ -160,6 +160,31 @@ enum Sys {
         }
     }
 
+    /// Takes an exclusive `flock` without waiting: true when taken, false when
+    /// another open file description holds it.
+    static func tryLockExclusive(_ fd: Int32, path: String?) throws(SystemError) -> Bool {
+        while true {
+            if flock(fd, LOCK_EX | LOCK_NB) == 0 { return true }
+            let e = errno
+            if e == EINTR { continue }
+            if e == EWOULDBLOCK { return false }
+            throw SystemError(call: "flock", path: path, errno: e)
+        }
+    }
+
+    /// The (device, inode) of an open descriptor or of a path, nil when it cannot be read.
+    static func identity(fd: Int32) -> (UInt64, UInt64)? {
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { return nil }
+        return (UInt64(st.st_dev), UInt64(st.st_ino))
+    }
+
+    static func identity(path: String) -> (UInt64, UInt64)? {
+        var st = stat()
+        guard stat(path, &st) == 0 else { return nil }
+        return (UInt64(st.st_dev), UInt64(st.st_ino))
+    }
+
     /// Whether a process with this pid exists (signal 0 probe).
     static func processExists(_ pid: Int32) -> Bool {
         kill(pid, 0) == 0 || errno == EPERM
