@@ -75,6 +75,8 @@ public final class ForestCoordinatorDriver: CoordinatorDriver {
         ((try? FileManager.default.attributesOfItem(atPath: settings.dataPath)[.size]) as? Int) ?? 0
     }()
     private var display = ProgressDisplay()
+    /// The stage at the last `drive`, and when it was first seen.
+    private var stageSeen: (stage: JobStage?, since: Double) = (nil, 0)
 
     public init(store: JobStore, settings: Settings, onFinished: @escaping @Sendable (JobOutcome) -> Void) {
         self.store = store
@@ -88,7 +90,9 @@ public final class ForestCoordinatorDriver: CoordinatorDriver {
         do {
             try restoreArtifacts(engine)
             try pumpRows(engine, at: time, into: &out)
-            switch try store.stage() {
+            let stage = try store.stage()
+            if stage != stageSeen.stage { stageSeen = (stage, time.monotonic) }
+            switch stage {
             case .merge?:
                 if !engine.gates.extractorReady {
                     try mergeStatistics(engine, at: time, into: &out)
@@ -280,6 +284,7 @@ public final class ForestCoordinatorDriver: CoordinatorDriver {
         default: nil
         }
         var s = ProgressSnapshot(stage: stage.rawValue, time: time.monotonic)
+        if stageSeen.stage == stage { s.stageStarted = stageSeen.since }
         if let kind {
             let mine = tasks.filter { $0.name.kind == kind }
             s.tasksDone = mine.filter { $0.state == .done }.count

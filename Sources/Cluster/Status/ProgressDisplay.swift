@@ -33,6 +33,8 @@ public struct ProgressSnapshot: Sendable, Hashable {
     public var treesDone: Int?
     public var treesTotal: Int?
     public var workers: [WorkerMemory]
+    /// Monotonic seconds when the stage began, when known (else the first snapshot of it counts).
+    public var stageStarted: Double?
 
     public init(stage: String, time: Double, done: Double = 0, total: Double? = nil, rows: UInt64? = nil,
                 tasksDone: Int = 0, tasksTotal: Int = 0, treesDone: Int? = nil, treesTotal: Int? = nil,
@@ -112,9 +114,9 @@ public struct ProgressDisplay: Sendable {
     public mutating func update(_ s: ProgressSnapshot, padded: Bool = true) -> [String] {
         var finished: [String] = []
         if s.stage != stage {
-            if let line = finishLine(padded: padded, endedAt: s.time) { finished.append(line) }
+            if let line = finishLine(padded: padded, endedAt: s.time, complete: s.stage != "failed") { finished.append(line) }
             stage = s.stage
-            stageStart = s.time
+            stageStart = min(s.time, s.stageStarted ?? s.time)
             unitRate.reset()
             rowRate.reset()
         }
@@ -126,9 +128,14 @@ public struct ProgressDisplay: Sendable {
 
     /// The line a finished (or the last) stage leaves, or nil before any snapshot
     /// and for the terminal stages (`done`, `failed`). The stage ended at
-    /// `endedAt` (default: the last snapshot's time).
-    public func finishLine(padded: Bool = true, endedAt: Double? = nil) -> String? {
-        guard let s = last, !["done", "failed"].contains(s.stage) else { return nil }
+    /// `endedAt` (default: the last snapshot's time); `complete`: it ended
+    /// because its work was done (its task and tree counts are shown full).
+    public func finishLine(padded: Bool = true, endedAt: Double? = nil, complete: Bool = false) -> String? {
+        guard var s = last, !["done", "failed"].contains(s.stage) else { return nil }
+        if complete {
+            s.tasksDone = s.tasksTotal
+            s.treesDone = s.treesTotal ?? s.treesDone
+        }
         let elapsed = max(0, (endedAt ?? s.time) - stageStart)
         var parts = [padded ? Self.pad(s.stage, 8) : s.stage, "finished in " + Self.clock(elapsed)]
         if let rows = s.rows { parts.append("\(Self.count(Double(rows))) rows") }
@@ -154,7 +161,7 @@ public struct ProgressDisplay: Sendable {
         if s.tasksTotal > 0 { info.append("\(s.tasksDone)/\(s.tasksTotal) tasks") }
         if s.rows != nil {
             info.append("\(Self.count(Double(s.rows ?? 0))) rows")
-            if let r = rowRate.perSecond { info.append("\(Self.count(r)) rows/s") }
+            if let r = rowRate.perSecond, r > 0 { info.append("\(Self.count(r)) rows/s") }
         } else if s.treesDone != nil, let r = unitRate.perSecond {
             info.append(String(format: "%.1f trees/s", r))
         }

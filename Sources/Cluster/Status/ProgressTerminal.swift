@@ -55,12 +55,13 @@ public final class ProgressTerminal: @unchecked Sendable {
         }
     }
 
-    /// Removes the bar, leaving the last stage's final line (bar mode).
-    public func end() {
+    /// Removes the bar, leaving the last stage's final line (bar mode);
+    /// `jobDone`: the job finished, so that stage's work is complete.
+    public func end(jobDone: Bool = false) {
         guard mode == .bar else { return }
         lock.withLock {
             guard !bar.isEmpty else { return }
-            write(Self.eraseLine + (display.finishLine().map { $0 + "\n" } ?? ""))
+            write(Self.eraseLine + (display.finishLine(complete: jobDone).map { $0 + "\n" } ?? ""))
             bar = ""
         }
     }

@@ -228,7 +228,7 @@ struct CoordinatorCommand: ParsableCommand {
         }
         stopper.resume()
         let outcome = try job.wait()
-        terminal.end()
+        if case .done = outcome { terminal.end(jobDone: true) } else { terminal.end() }
         switch outcome {
         case .done(let path):
             try reportJob(store: job.store, modelOut: path, workers: [], memoryLimit: limit, reportJSON: training.reportJSON)

@@ -75,7 +75,7 @@ struct LocalCommand: ParsableCommand {
         }
         let outcome = try job.wait()
         cluster.finish()
-        terminal.end()
+        if case .done = outcome { terminal.end(jobDone: true) } else { terminal.end() }
         switch outcome {
         case .done(let path):
             try reportJob(store: job.store, modelOut: path, workers: cluster.workers, memoryLimit: limit, reportJSON: training.reportJSON)
