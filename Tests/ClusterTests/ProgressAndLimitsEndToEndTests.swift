@@ -113,6 +113,21 @@ import Testing
         for w in workers { #expect(w.wait(20) == 0, "workers stay for the retries and leave when the failed job shuts down") }
     }
 
+    /// Workers the coordinator rejects (limit below what the job needs) exit;
+    /// with none left, `spacetime local` fails the job instead of waiting.
+    @Test func localFailsWhenEveryWorkerHasExited() throws {
+        let dir = try E2E.tempDir("no-workers")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let data = try E2E.generate(rows: 1000, in: dir)
+        let (status, child) = try E2E.run(["local", data, "--workers", "2", "--memory-limit", "30MiB", "--job-dir", dir + "/job",
+                                           "--partitions", "2", "--trees", "4"] + Self.liveness, in: dir, name: "local", timeout: 60)
+        #expect(status != nil, "the job never hangs")
+        #expect(status != 0)
+        #expect(child.stderr.contains("every worker has exited before the job was done: w1 (pid"), "\(child.stderr)")
+        #expect(child.stderr.contains("memory limit is below the"), "the workers' own reason is in the log")
+        #expect(try E2E.openStore(dir + "/job")?.stage() == .failed)
+    }
+
     @Test func memoryWatchReportsEachRiseOnceAndTheReturn() {
         typealias W = MemoryWatch
         #expect(W.Level.of(used: 10, limit: 100) == .normal)
