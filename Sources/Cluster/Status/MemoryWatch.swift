@@ -1,8 +1,7 @@
 import Foundation
 import SpaceTime
 
-/// Watches this process's memory (anonymous RSS, or its cgroup's usage when
-/// that is higher) against its own limit — the coordinator's `--memory-limit`
+/// Watches this process's anonymous resident memory against its own limit — the coordinator's `--memory-limit`
 /// — and logs when use first crosses 80 %, 95 % or the limit, and when it is
 /// back under 80 %. Nothing is stopped: a process without a cgroup cannot be held to a
 /// limit, only told (and at 95 % it returns freed heap pages to the OS).
@@ -42,7 +41,7 @@ public final class MemoryWatch: @unchecked Sendable {
         }
     }
 
-    private let monitor: MemoryMonitor
+    private let limit: Int
     private let who: String
     private let log: @Sendable (CoordinatorLogLevel, String) -> Void
     private let lock = NSLock()
@@ -50,7 +49,7 @@ public final class MemoryWatch: @unchecked Sendable {
     private var timer: DispatchSourceTimer?
 
     public init(who: String, limit: MemorySize, log: @escaping @Sendable (CoordinatorLogLevel, String) -> Void) {
-        monitor = MemoryMonitor(limit: limit)
+        self.limit = limit.bytes
         self.who = who
         self.log = log
     }
@@ -58,9 +57,11 @@ public final class MemoryWatch: @unchecked Sendable {
     /// Samples now: logs a change of level, returns the level.
     @discardableResult
     public func check() -> Level {
-        monitor.check()
-        let (used, limit) = monitor.usage(.current())
+        // The process's own anonymous memory: a cgroup's usage would count the page
+        // cache of the CSV it streams, which the kernel reclaims before any OOM.
+        let used = MemorySample.current().rssAnon
         let now = Level.of(used: used, limit: limit)
+        if now >= .critical { MemoryMonitor.returnFreeMemoryToOS() }
         let line = lock.withLock { () -> (CoordinatorLogLevel, String)? in
             let step = Self.report(after: reported, now: now, who: who, used: used, limit: limit)
             reported = step.reported
