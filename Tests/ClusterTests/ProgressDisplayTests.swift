@@ -7,7 +7,7 @@ import Testing
                           ProgressSnapshot.WorkerMemory(id: "w2", rss: 33 << 20, limit: 512 << 20)]
 
     func train(_ trees: Int, at time: Double, total: Int = 100) -> ProgressSnapshot {
-        ProgressSnapshot(stage: "train", time: time, done: Double(trees), total: Double(total), tasksDone: 0, tasksTotal: 1,
+        ProgressSnapshot(stage: "train", time: time, done: Double(trees), total: Double(total), unit: "trees", tasksDone: 0, tasksTotal: 1,
                          treesDone: trees, treesTotal: total, workers: Self.workers)
     }
 
@@ -44,6 +44,15 @@ import Testing
         _ = d.update(train(40, at: 11))  // a burst of 30 trees in 1 s: the estimate moves, but not all the way
         let rate = 60.0 / (d.eta ?? 1)
         #expect(rate > 1 && rate < 30, "smoothed rate \(rate)")
+    }
+
+    @Test func aChangeOfUnitStartsTheRateAfresh() {
+        var d = ProgressDisplay()
+        _ = d.update(ProgressSnapshot(stage: "extract", time: 0, done: 0, total: 3, unit: "tasks"))
+        _ = d.update(ProgressSnapshot(stage: "extract", time: 1, done: 5e8, total: 1e9, unit: "bytes"))
+        #expect(d.eta == nil, "no rate from 0 tasks to 500 MB")
+        _ = d.update(ProgressSnapshot(stage: "extract", time: 2, done: 6e8, total: 1e9, unit: "bytes"))
+        #expect(abs((d.eta ?? -1) - 4) < 1e-9)
     }
 
     @Test func zeroRateAndUnknownTotalsShowNoETAAndNoBar() {

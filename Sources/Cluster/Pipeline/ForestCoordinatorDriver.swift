@@ -297,6 +297,7 @@ public final class ForestCoordinatorDriver: CoordinatorDriver {
             if let read = source?.bytesRead, pass != nil, dataBytes > 0 {
                 s.done = Double(read)
                 s.total = Double(dataBytes)
+                s.unit = "bytes"
             }
         }
         if stage == .train {
@@ -307,6 +308,7 @@ public final class ForestCoordinatorDriver: CoordinatorDriver {
             s.treesTotal = total
             s.done = Double(done)
             s.total = Double(total)
+            s.unit = "trees"
         }
         s.workers = try store.workers().filter { $0.state == .connected }
             .map { ProgressSnapshot.WorkerMemory(id: $0.id, rss: $0.rss ?? 0, limit: $0.memoryLimit) }

@@ -26,6 +26,8 @@ public struct ProgressSnapshot: Sendable, Hashable {
     /// and the ETA follow these; `total` nil or 0 means unknown.
     public var done: Double
     public var total: Double?
+    /// The unit of `done` and `total` (`bytes`, `trees`, `tasks`); its rate starts afresh when it changes.
+    public var unit: String
     /// Rows read by the current pass over the data (extract), else nil.
     public var rows: UInt64?
     public var tasksDone: Int
@@ -36,13 +38,14 @@ public struct ProgressSnapshot: Sendable, Hashable {
     /// Monotonic seconds when the stage began, when known (else the first snapshot of it counts).
     public var stageStarted: Double?
 
-    public init(stage: String, time: Double, done: Double = 0, total: Double? = nil, rows: UInt64? = nil,
+    public init(stage: String, time: Double, done: Double = 0, total: Double? = nil, unit: String = "tasks", rows: UInt64? = nil,
                 tasksDone: Int = 0, tasksTotal: Int = 0, treesDone: Int? = nil, treesTotal: Int? = nil,
                 workers: [WorkerMemory] = []) {
         self.stage = stage
         self.time = time
         self.done = done
         self.total = total
+        self.unit = unit
         self.rows = rows
         self.tasksDone = tasksDone
         self.tasksTotal = tasksTotal
@@ -119,6 +122,8 @@ public struct ProgressDisplay: Sendable {
             stageStart = min(s.time, s.stageStarted ?? s.time)
             unitRate.reset()
             rowRate.reset()
+        } else if s.unit != last?.unit {
+            unitRate.reset()
         }
         unitRate.add(s.done, at: s.time)
         if let rows = s.rows { rowRate.add(Double(rows), at: s.time) }
