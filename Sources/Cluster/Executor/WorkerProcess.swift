@@ -80,9 +80,10 @@ public enum WorkerProcess {
                     overWhileIdle = nil
                 } else if let since = overWhileIdle {
                     if since.duration(to: .now) >= configuration.idleOverLimitGrace {
-                        log(.error, "\(message) with no task running")
-                        try? client.stop(reason: message)
-                        return ("\(message) with no task running", true)
+                        let idle = "\(message) with no task running: the limit is below what the worker itself needs; raise --memory-limit"
+                        log(.error, idle)
+                        try? client.stop(reason: idle)
+                        return (idle, true)
                     }
                 } else {
                     overWhileIdle = .now

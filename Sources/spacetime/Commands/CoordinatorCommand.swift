@@ -26,15 +26,19 @@ struct ForestTrainingFlags: ParsableArguments {
     }
 }
 
-/// Flags for the liveness settings (short windows help tests and flaky networks alike).
+/// Flags for failure detection and recovery (short windows help tests and flaky networks alike).
 struct LivenessFlags: ParsableArguments {
     @Option(name: .customLong("heartbeat"), help: "Heartbeat interval, seconds.") var heartbeat = 1.0
     @Option(help: "Heartbeats missed before a worker is presumed dead.") var liveness = 5
     @Option(name: .customLong("max-attempts"), help: "Attempts per task before the job fails.") var maxAttempts = 3
+    @Option(name: .customLong("checkpoint-every"), help: "Training workers send their trees every this many trees (and at the end of the task). 1 loses the least work when a worker dies; more means fewer messages and store writes when trees are cheap.")
+    var checkpointEvery = 1
 
     func apply(to engine: inout CoordinatorEngine.Configuration) throws {
         guard heartbeat >= 0.05, heartbeat <= 60 else { throw ValidationError("--heartbeat must be in 0.05...60 seconds") }
         guard liveness >= 2 else { throw ValidationError("--liveness must be at least 2") }
+        guard (1...4096).contains(checkpointEvery) else { throw ValidationError("--checkpoint-every must be in 1...4096") }
+        engine.checkpointEvery = checkpointEvery
         engine.heartbeatInterval = heartbeat
         engine.liveness = liveness
         engine.leaseDuration = max(30, heartbeat * Double(liveness) * 3)
@@ -56,25 +60,21 @@ func logLine(_ who: String, terminal: ProgressTerminal? = nil) -> @Sendable (Coo
     }
 }
 
-/// `--progress` and `--checkpoint-every`, shared by `coordinator` and `local`.
+/// `--progress`, shared by `coordinator` and `local`.
 struct ProgressFlags: ParsableArguments {
     @Option(help: "Progress display: auto (a bar when standard error is a terminal and TERM is not dumb, else plain log lines), bar, plain or none.")
     var progress = "auto"
-    @Option(name: .customLong("checkpoint-every"), help: "Training workers send their trees every this many trees (and at the end of the task). 1 loses the least work when a worker dies; more means fewer messages and store writes when trees are cheap.")
-    var checkpointEvery = 1
 
     /// The progress terminal on standard error (with `auto` resolved), after validating the flags.
     func terminal() throws -> ProgressTerminal {
         guard let mode = ProgressMode(rawValue: progress) else {
             throw ValidationError("--progress must be one of auto, bar, plain, none (got '\(progress)')")
         }
-        guard checkpointEvery >= 1 else { throw ValidationError("--checkpoint-every must be at least 1") }
         return ProgressTerminal.standardError(mode)
     }
 
-    /// Sets the job's progress output and checkpoint batching for `terminal`.
+    /// Sets the job's progress output for `terminal`.
     func apply(to options: inout CoordinatorJob.Options, terminal: ProgressTerminal) {
-        options.engine.checkpointEvery = checkpointEvery
         switch terminal.mode {
         case .bar:
             options.progress = .snapshots { terminal.show($0) }
