@@ -89,7 +89,8 @@ import Testing
         let data = try E2E.generate(rows: 3000, in: dir)
         let endpoint = "tcp://127.0.0.1:\(try Self.freePort())"
         let coordinator = try E2E.Child(["coordinator", data, "--bind", endpoint, "--job-dir", dir + "/job", "--wait-workers", "2",
-                                         "--worker-memory-limit", "160MiB", "--partitions", "2", "--trees", "4", "--max-attempts", "3"]
+                                         "--worker-memory-limit", "160MiB", "--partitions", "2", "--trees", "4", "--max-attempts", "3",
+                                         "--memory-limit", "4MiB"]
                                         + Self.liveness, in: dir, name: "coordinator")
         var workers: [E2E.Child] = []
         for i in 1...2 {
@@ -104,6 +105,8 @@ import Testing
         #expect(status != 0)
         #expect(log.contains("failed 3 times"), "\(log)")
         #expect(log.contains("exceeded its 160 MiB memory limit"), "\(log)")
+        // The coordinator's own (deliberately tiny) limit is watched and reported, not enforced.
+        #expect(log.contains("coordinator uses") && log.contains("of its 4 MiB --memory-limit: OVER its limit"), "\(log)")
         let store = try #require(try E2E.openStore(dir + "/job"))
         #expect(try store.stage() == .failed)
         #expect(try store.failure()?.contains("exceeded its 160 MiB memory limit (RSS") == true)

@@ -71,8 +71,9 @@ public final class MemoryWatch: @unchecked Sendable {
         return now
     }
 
-    /// Samples every `interval` seconds until `stop()`.
+    /// Samples now and then every `interval` seconds until `stop()`.
     public func start(interval: Double = 1) {
+        check()
         let t = DispatchSource.makeTimerSource(queue: .global())
         t.schedule(deadline: .now() + interval, repeating: interval)
         t.setEventHandler { [weak self] in self?.check() }
