@@ -18,7 +18,7 @@ import Testing
         let job = try E2E.Child(["local", data, "--workers", "2", "--memory-limit", "256MiB", "--job-dir", dir + "/job",
                                  "--model-out", "dist.stm", "--report-json", "dist.json", "--checkpoint-every", "4"]
                                 + Self.training + Self.liveness,
-                                in: dir, name: "local", environment: ["SPACETIME_TEST_TREE_DELAY_MS": "300"])
+                                in: dir, name: "local", environment: ["SPACETIME_TEST_TREE_DELAY_MS": "500"])
         defer { _ = job.wait(1) }
         let store = try #require(try E2E.openStore(dir + "/job"))
         var seen: Set<Int> = []
