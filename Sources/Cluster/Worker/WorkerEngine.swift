@@ -103,7 +103,7 @@ public final class WorkerEngine {
     private var view = CoordinatorPeerSession()
     private var detector = FailureDetector<String>()
     private var outSeq: UInt64 = 0
-    private var lastSent: MonotonicSeconds = 0
+    private var lastHeartbeat: MonotonicSeconds = 0
     private var heartbeatInterval: Double = 1
     private var backoff: ReconnectBackoff
     private var running: [UInt64: (assignment: WireTaskAssignment, progress: WireProgress)] = [:]
@@ -235,7 +235,11 @@ public final class WorkerEngine {
         case .ready:
             if detector.poll(now: now).contains(where: { if case .peerDown = $0 { true } else { false } }) {
                 out += lost("coordinator silent for \(String(format: "%.1f", detector.configuration.timeout)) s", at: now)
-            } else if now - lastSent >= heartbeatInterval {
+            } else if now - lastHeartbeat >= heartbeatInterval {
+                // Every interval even while other messages flow: heartbeats renew the
+                // running attempts' leases and carry RSS and progress (a worker streaming
+                // checkpoints faster than its interval used to lose its lease).
+                lastHeartbeat = now
                 var hb = WireHeartbeat()
                 hb.rssBytes = rss
                 hb.peakRssBytes = max(peakRSS, rss)
@@ -384,7 +388,6 @@ public final class WorkerEngine {
     private func send(_ body: WireEnvelope.OneOf_Body, payload: Data? = nil, at now: MonotonicSeconds,
                       into out: inout [WorkerOutput], session: UInt64? = nil) {
         outSeq += 1
-        lastSent = now
         out.append(.send(WireMessage(body, payload: payload, seq: outSeq, session: session ?? view.session ?? 0)))
     }
 }
