@@ -29,34 +29,6 @@ private func frames(_ m: WireMessage) -> [Data] { (try? m.encodeFrames()) ?? [] 
         #expect(hb.first?.envelope.session == 5 && hb.first?.envelope.seq == 2)
     }
 
-    /// Leases are renewed by heartbeats: a worker busy sending other messages
-    /// (credit, checkpoints) must still heartbeat every interval, or a long
-    /// task loses its lease although the worker is alive.
-    @Test func heartbeatsKeepTheirClockWhileOtherMessagesFlow() {
-        let w = WorkerEngine(identity: identity)
-        _ = w.connected(at: 0)
-        _ = w.receive(frames: welcome(), at: 0)
-        _ = w.receive(frames: frames(WireMessage(.assignment(WireSamples.assignment(kind: .train, attemptID: 9)), seq: 2, session: 5)), at: 0.1)
-        #expect(w.runningAttempts == [9])
-        var heartbeats: [Double] = []
-        var t = 0.2
-        var seq: UInt64 = 3
-        while t < 5.05 {
-            // keep the coordinator alive and the worker busy sending checkpoints
-            _ = w.receive(frames: frames(WireMessage(.heartbeat(WireHeartbeat()), seq: seq, session: 5)), at: t)
-            seq += 1
-            _ = w.checkpointStats(attemptID: 9, stats: .init(), blob: Data([1]), at: t)
-            for m in sentMessages(w.tick(at: t)) {
-                if case .heartbeat(let hb) = m.body {
-                    heartbeats.append(t)
-                    #expect(hb.running.map(\.attemptID) == [9])
-                }
-            }
-            t += 0.1
-        }
-        #expect(heartbeats.count >= 4, "heartbeats at \(heartbeats)")
-    }
-
     @Test func rejectExits() {
         let w = WorkerEngine(identity: identity)
         _ = w.connected(at: 0)

@@ -33,6 +33,9 @@ public final class ForestTaskExecutor: @unchecked Sendable {
         /// at chosen points): a pause after each row batch and each tree, seconds.
         public var batchDelay: Double = 0
         public var treeDelay: Double = 0
+        /// Test hook (the self-limit test): bytes a train task allocates, touches and
+        /// holds until it ends, standing in for a working set larger than the estimate.
+        public var trainBallastBytes = 0
 
         public init(threads: Int = 1, spillBase: String = SpillDirectory.defaultBase, rowMemoryBytes: Int = 8 << 20,
                     log: @escaping @Sendable (CoordinatorLogLevel, String) -> Void = { _, _ in }) {
@@ -445,11 +448,20 @@ public final class ForestTaskExecutor: @unchecked Sendable {
             let trainer = ForestTrainer(parameters: attempt.parameters.forest, threads: options.threads)
             let id = a.attemptID
             options.log(.info, "train/p\(a.partition) attempt \(id): \(binned.rowCount) rows binned, growing trees \(range.lowerBound)..<\(range.upperBound)")
+            // Trees go out in batches of `checkpoint_every` (the last batch may be shorter).
+            let batch = LockedBox(TreeCheckpointBatch(every: Int(a.checkpointEvery), first: range.lowerBound))
+            let ballast = [UInt8](repeating: 1, count: options.trainBallastBytes)
+            defer { withExtendedLifetime(ballast) {} }
             try trainer.trainTrees(partition: binned, partitionIndex: Int(a.partition), range: range) { [self] index, tree in
                 if isCancelled(attempt) { throw Cancelled() }
                 if options.treeDelay > 0 { Thread.sleep(forTimeInterval: options.treeDelay) }
-                post(.checkpointTrees(attemptID: id, firstTree: index, trees: [Data(tree.serialize())]))
+                if let full = batch.withLock({ $0.add(Data(tree.serialize()), index: index) }) {
+                    post(.checkpointTrees(attemptID: id, firstTree: full.first, trees: full.trees))
+                }
                 post(.progress(attemptID: id, done: UInt64(index + 1 - range.lowerBound), total: UInt64(range.count)))
+            }
+            if let rest = batch.withLock({ $0.flush() }) {
+                post(.checkpointTrees(attemptID: id, firstTree: rest.first, trees: rest.trees))
             }
             lock.withLock { attempts[id] = nil }
             return .done(attemptID: id, rows: UInt64(binned.rowCount), peakRSS: taskPeak(attempt), result: nil,

@@ -17,6 +17,8 @@ public enum WorkerProcess {
         public var sampleInterval: Double = 0.2
         /// A task waiting for its model or extractor fails (retryable) when no chunk arrives for this long.
         public var blobFetchTimeout: Duration = .seconds(30)
+        /// Over its memory limit with no task running for this long, the worker leaves.
+        public var idleOverLimitGrace: Duration = .seconds(3)
 
         public init(endpoint: String, workerID: String, memoryLimit: UInt64, threads: Int, spillBase: String) {
             self.endpoint = endpoint
@@ -36,6 +38,7 @@ public enum WorkerProcess {
         let environment = ProcessInfo.processInfo.environment
         executorOptions.batchDelay = environment["SPACETIME_TEST_BATCH_DELAY_MS"].flatMap(Double.init).map { $0 / 1000 } ?? 0
         executorOptions.treeDelay = environment["SPACETIME_TEST_TREE_DELAY_MS"].flatMap(Double.init).map { $0 / 1000 } ?? 0
+        executorOptions.trainBallastBytes = environment["SPACETIME_TEST_TRAIN_BALLAST_MB"].flatMap(Int.init).map { $0 << 20 } ?? 0
         let executor = try ForestTaskExecutor(options: executorOptions)
         let context = try Context()
         let identity = WorkerEngine.Identity(workerID: configuration.workerID, host: ProcessInfo.processInfo.hostName,
@@ -59,19 +62,35 @@ public enum WorkerProcess {
         }
         defer { signals.forEach { $0.cancel() } }
 
+        var overWhileIdle: ContinuousClock.Instant?
         while !client.isFinished {
             let event = executor.sampleMemory()
             client.post(event)
             for failure in executor.expireStalledFetches(after: configuration.blobFetchTimeout) { client.post(failure) }
             // Self-limiting (where no cgroup enforces the limit): over it, fail the running
-            // tasks with the reason and leave, rather than grow without bound.
+            // tasks with the reason (retryable: the coordinator's retry bound applies) and give
+            // the memory back; leave only when still over it with nothing running for
+            // `idleOverLimitGrace` (this worker cannot run anything within its limit).
             if case .memory(let rss, _) = event, rss > configuration.memoryLimit {
                 let message = "worker \(configuration.workerID) exceeded its \(ByteCount(configuration.memoryLimit)) memory limit (RSS \(ByteCount(rss)))"
-                log(.error, message)
-                for failure in executor.abandonAll(message) { client.post(failure) }
-                Thread.sleep(forTimeInterval: 0.3)
-                try? client.stop(reason: message)
-                return (message, true)
+                let failures = executor.abandonAll(message)
+                if !failures.isEmpty {
+                    log(.error, "\(message): failing its \(failures.count) running task(s)")
+                    for failure in failures { client.post(failure) }
+                    overWhileIdle = nil
+                } else if let since = overWhileIdle {
+                    if since.duration(to: .now) >= configuration.idleOverLimitGrace {
+                        let idle = "\(message) with no task running: the limit is below what the worker itself needs; raise --memory-limit"
+                        log(.error, idle)
+                        try? client.stop(reason: idle)
+                        return (idle, true)
+                    }
+                } else {
+                    overWhileIdle = .now
+                }
+                MemoryMonitor.returnFreeMemoryToOS()
+            } else {
+                overWhileIdle = nil
             }
             Thread.sleep(forTimeInterval: configuration.sampleInterval)
         }

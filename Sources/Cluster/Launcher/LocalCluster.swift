@@ -30,8 +30,10 @@ public final class LocalCluster: @unchecked Sendable {
     }
 
     /// Starts worker `id` connecting to `endpoint`. Returns a note on how its
-    /// memory limit is enforced.
+    /// memory limit is enforced. With `output`, the worker's standard error
+    /// reaches it line by line instead of this process's standard error.
     public func startWorker(id: String, endpoint: String, threads: Int, spillDir: String?, extraArguments: [String] = [],
+                            output: (@Sendable (String) -> Void)? = nil,
                             onExit: @escaping @Sendable (String, Int32?, Int32?) -> Void) throws -> String {
         var arguments = ["worker", "--connect", endpoint, "--memory-limit", String(memoryLimit.bytes), "--worker-id", id,
                          "--threads", String(threads)]
@@ -52,6 +54,7 @@ public final class LocalCluster: @unchecked Sendable {
             }
             if !over { onExit(id, signal, status) }
         }
+        let pipe = output.map { Self.lines(to: $0) }
         let process: Process
         var group: MemoryCgroup?
         var note: String
@@ -59,7 +62,10 @@ public final class LocalCluster: @unchecked Sendable {
             let g = try MemoryCgroup.create(name: "spacetime-\(ProcessInfo.processInfo.processIdentifier)-\(id)", limit: memoryLimit)
             group = g
             groupBox.withLock { $0 = g }
-            process = try g.launch(executable, arguments, environment: environment) { $0.terminationHandler = onTermination }
+            process = try g.launch(executable, arguments, environment: environment) { p in
+                p.terminationHandler = onTermination
+                if let pipe { p.standardError = pipe }
+            }
             note = "in memory cgroup \(g.paths.directory) (limit \(memoryLimit))"
         } catch {
             let p = Process()
@@ -67,6 +73,7 @@ public final class LocalCluster: @unchecked Sendable {
             p.arguments = arguments
             p.environment = environment
             p.terminationHandler = onTermination
+            if let pipe { p.standardError = pipe }
             do { try p.run() } catch { throw PipelineError(.launch, "cannot start worker \(id) (\(executable)): \(error)") }
             process = p
             note = "self-limited to \(memoryLimit) (no writable memory cgroup: \(error.description))"
@@ -76,6 +83,31 @@ public final class LocalCluster: @unchecked Sendable {
             slots[id] = WorkerSlot(id: id, pid: process.processIdentifier, cgroup: group?.paths.directory)
         }
         return note
+    }
+
+    /// A pipe whose text reaches `output` a line at a time (the rest at its end).
+    private static func lines(to output: @escaping @Sendable (String) -> Void) -> Pipe {
+        let pipe = Pipe()
+        let pending = LockedBox(Data())
+        pipe.fileHandleForReading.readabilityHandler = { handle in
+            let chunk = handle.availableData
+            let lines = pending.withLock { buffer -> [Data] in
+                if chunk.isEmpty {
+                    handle.readabilityHandler = nil
+                    defer { buffer.removeAll() }
+                    return buffer.isEmpty ? [] : [buffer]
+                }
+                buffer.append(chunk)
+                var lines: [Data] = []
+                while let newline = buffer.firstIndex(of: UInt8(ascii: "\n")) {
+                    lines.append(buffer[buffer.startIndex..<newline])
+                    buffer.removeSubrange(buffer.startIndex...newline)
+                }
+                return lines
+            }
+            for line in lines { output(String(decoding: line, as: UTF8.self)) }
+        }
+        return pipe
     }
 
     /// The workers started so far, with pids and exits.

@@ -21,11 +21,16 @@ public final class CoordinatorJob: @unchecked Sendable {
         /// The memory limit partitions are sized for.
         public var workerMemoryLimit: UInt64 = 512 << 20
         public var workerThreads = 1
+        /// The coordinator's own memory budget (nil: the default 1 MiB row batches).
+        public var coordinatorMemoryLimit: UInt64?
         public var modelOut: String
         public var maxAttempts = 3
         public var engine = CoordinatorEngine.Configuration()
         public var curve: (secretKey: CurveSecretKey, allowedWorkers: [CurvePublicKey])?
         public var provenance: [String: String] = [:]
+        /// Where progress goes, and seconds between snapshots.
+        public var progress: ProgressOutput = .lines
+        public var progressInterval: Double = 2
 
         public init(dataPath: String, bind: String, jobDirectory: String, parameters: ForestJobParameters, modelOut: String) {
             self.dataPath = dataPath
@@ -119,6 +124,11 @@ public final class CoordinatorJob: @unchecked Sendable {
                                                         testFraction: spec.testFraction, partitions: spec.partitions,
                                                         modelOut: options.modelOut)
         settings.provenance = options.provenance
+        if let budget = options.coordinatorMemoryLimit {
+            settings.rowLimits.batchBytes = Self.rowBatchBytes(budget: budget, partitions: spec.partitions)
+        }
+        settings.progress = options.progress
+        settings.progressInterval = options.progressInterval
         let driverSettings = settings
         var serverOptions = CoordinatorServer.Options()
         serverOptions.engine = options.engine
@@ -168,6 +178,15 @@ public final class CoordinatorJob: @unchecked Sendable {
         server.send(.shutdown(reason: "coordinator stopping"))
         Thread.sleep(forTimeInterval: 0.2)
         try server.stop()
+    }
+
+    /// Row batch size for a coordinator memory `budget`: a quarter of it for
+    /// rows in flight, where each partition's stream holds its open batch and
+    /// up to 8 more queued for its worker (the workers' default credit); at
+    /// least 64 KiB, at most 1 MiB.
+    public static func rowBatchBytes(budget: UInt64, partitions: Int) -> Int {
+        let share = budget / 4 / UInt64(9 * max(1, partitions))
+        return Int(min(1 << 20, max(64 << 10, share)))
     }
 
     /// The header fields, the raw header record, and the mean bytes per

@@ -2,6 +2,16 @@ import Foundation
 import Forest
 import SpaceTime
 
+/// Where the driver's progress goes.
+public enum ProgressOutput: Sendable {
+    /// A plain log line every `progressInterval` seconds, and a line when a stage ends.
+    case lines
+    /// Nothing.
+    case none
+    /// Snapshots for a terminal bar (`ProgressTerminal.show`).
+    case snapshots(@Sendable (ProgressSnapshot) -> Void)
+}
+
 /// How a job ended, as the driver saw it.
 public enum JobOutcome: Sendable {
     case done(modelPath: String)
@@ -34,8 +44,10 @@ public final class ForestCoordinatorDriver: CoordinatorDriver {
         public var modelOut: String
         public var provenance: [String: String] = [:]
         public var rowLimits = RowPass.Limits(batchRows: 2048, batchBytes: 1 << 20)
-        /// Seconds between progress lines.
+        /// Seconds between progress snapshots (plain lines: every 2 s; a bar: a few per second).
         public var progressInterval: Double = 2
+        /// Where progress goes.
+        public var progress: ProgressOutput = .lines
 
         public init(dataPath: String, layout: CSVLayout, parameters: ForestJobParameters, testFraction: Double,
                     partitions: Int, modelOut: String) {
@@ -56,12 +68,15 @@ public final class ForestCoordinatorDriver: CoordinatorDriver {
     private var model: ForestModel?
     private var finished = false
     private var lastProgress = 0.0
-    private var extractStarted: Double?
+    /// Records read by the current (or the last finished) pass.
+    private var passRecords = 0
     private var source: CSVRecordSource?
     private lazy var dataBytes: Int = {
         ((try? FileManager.default.attributesOfItem(atPath: settings.dataPath)[.size]) as? Int) ?? 0
     }()
-    private var trainSeen: (time: Double, trees: Int)?
+    private var display = ProgressDisplay()
+    /// The stage at the last `drive`, and when it was first seen.
+    private var stageSeen: (stage: JobStage?, since: Double) = (nil, 0)
 
     public init(store: JobStore, settings: Settings, onFinished: @escaping @Sendable (JobOutcome) -> Void) {
         self.store = store
@@ -75,7 +90,9 @@ public final class ForestCoordinatorDriver: CoordinatorDriver {
         do {
             try restoreArtifacts(engine)
             try pumpRows(engine, at: time, into: &out)
-            switch try store.stage() {
+            let stage = try store.stage()
+            if stage != stageSeen.stage { stageSeen = (stage, time.monotonic) }
+            switch stage {
             case .merge?:
                 if !engine.gates.extractorReady {
                     try mergeStatistics(engine, at: time, into: &out)
@@ -96,7 +113,7 @@ public final class ForestCoordinatorDriver: CoordinatorDriver {
             }
             if time.monotonic - lastProgress >= settings.progressInterval {
                 lastProgress = time.monotonic
-                if let line = try progressLine(engine, at: time) { out.append(.log(.info, line)) }
+                try reportProgress(at: time, into: &out)
             }
         } catch {
             let message = (error as? PipelineError)?.message ?? "\(error)"
@@ -129,12 +146,12 @@ public final class ForestCoordinatorDriver: CoordinatorDriver {
             let p = RowPass(source: source, sink: engine, limits: settings.rowLimits)
             pass = p
             self.source = source
-            extractStarted = time.monotonic
             passes += 1
             out.append(.log(.info, "pass \(passes) over \(settings.dataPath) for \(p.targets.keys.sorted().map { "p\($0)" }.joined(separator: ", "))"))
         }
         guard let p = pass else { return }
         out += try p.pump(into: engine, at: time, maxRecords: 20_000)
+        passRecords = Int(p.recordsRead)
         if p.isFinished {
             out.append(.log(.info, "pass \(passes) finished: \(p.recordsRead) records read"))
             pass = nil
@@ -241,7 +258,23 @@ public final class ForestCoordinatorDriver: CoordinatorDriver {
         onFinished(.done(modelPath: settings.modelOut))
     }
 
-    private func progressLine(_ engine: CoordinatorEngine, at time: EngineTime) throws -> String? {
+    private func reportProgress(at time: EngineTime, into out: inout [CoordinatorOutput]) throws {
+        if case .none = settings.progress { return }
+        guard let snapshot = try progressSnapshot(at: time) else { return }
+        switch settings.progress {
+        case .snapshots(let show):
+            show(snapshot)
+        case .lines:
+            for line in display.update(snapshot, padded: false) { out.append(.log(.info, "stage " + line)) }
+            if !["done", "failed"].contains(snapshot.stage) { out.append(.log(.info, display.plainLine())) }
+        case .none:
+            break
+        }
+    }
+
+    /// The job's progress from the store (tasks, checkpointed trees, workers'
+    /// last reported RSS) and the current row pass.
+    func progressSnapshot(at time: EngineTime) throws -> ProgressSnapshot? {
         guard let stage = try store.stage() else { return nil }
         let tasks = try store.tasks()
         let kind: TaskKind? = switch stage {
@@ -250,37 +283,35 @@ public final class ForestCoordinatorDriver: CoordinatorDriver {
         case .evaluate: .evaluate
         default: nil
         }
-        var parts = ["stage \(stage.rawValue)"]
+        var s = ProgressSnapshot(stage: stage.rawValue, time: time.monotonic)
+        if stageSeen.stage == stage { s.stageStarted = stageSeen.since }
         if let kind {
             let mine = tasks.filter { $0.name.kind == kind }
-            parts.append("tasks \(mine.filter { $0.state == .done }.count)/\(mine.count)")
+            s.tasksDone = mine.filter { $0.state == .done }.count
+            s.tasksTotal = mine.count
+            s.done = Double(s.tasksDone)
+            s.total = Double(s.tasksTotal)
         }
-        func eta(_ seconds: Double) -> String { seconds.isFinite && seconds >= 0 ? String(format: "ETA %.0f s", seconds) : "ETA ?" }
-        if stage == .extract, let p = pass, let start = extractStarted, time.monotonic > start {
-            let elapsed = time.monotonic - start
-            var line = "pass \(passes): \(p.recordsRead) rows read (\(Int(Double(p.recordsRead) / elapsed)) rows/s)"
-            if let read = source?.bytesRead, read > 0, dataBytes > 0 {
-                line += ", \(eta(elapsed * (Double(dataBytes) / Double(read) - 1)))"
+        if stage == .extract {
+            s.rows = UInt64(passRecords)
+            if let read = source?.bytesRead, pass != nil, dataBytes > 0 {
+                s.done = Double(read)
+                s.total = Double(dataBytes)
+                s.unit = "bytes"
             }
-            parts.append(line)
         }
         if stage == .train {
             let partitions = try store.partitions()
             let done = try partitions.reduce(0) { $0 + (try store.checkpointedTrees(partition: $1.partition).count) }
             let total = partitions.reduce(0) { $0 + $1.trees }
-            var line = "trees \(done)/\(total)"
-            if let seen = trainSeen, done > seen.trees, time.monotonic > seen.time {
-                let rate = Double(done - seen.trees) / (time.monotonic - seen.time)
-                line += String(format: " (%.1f trees/s, ", rate) + eta(Double(total - done) / rate) + ")"
-            } else if trainSeen == nil {
-                trainSeen = (time.monotonic, done)
-            }
-            parts.append(line)
+            s.treesDone = done
+            s.treesTotal = total
+            s.done = Double(done)
+            s.total = Double(total)
+            s.unit = "trees"
         }
-        let workers = try store.workers().filter { $0.state == .connected }
-        if !workers.isEmpty {
-            parts.append("workers " + workers.map { "\($0.id) \(ByteCount($0.rss ?? 0))/\(ByteCount($0.memoryLimit))" }.joined(separator: ", "))
-        }
-        return parts.joined(separator: "; ")
+        s.workers = try store.workers().filter { $0.state == .connected }
+            .map { ProgressSnapshot.WorkerMemory(id: $0.id, rss: $0.rss ?? 0, limit: $0.memoryLimit) }
+        return s
     }
 }

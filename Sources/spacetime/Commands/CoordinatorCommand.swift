@@ -26,15 +26,19 @@ struct ForestTrainingFlags: ParsableArguments {
     }
 }
 
-/// Flags for the liveness settings (short windows help tests and flaky networks alike).
+/// Flags for failure detection and recovery (short windows help tests and flaky networks alike).
 struct LivenessFlags: ParsableArguments {
     @Option(name: .customLong("heartbeat"), help: "Heartbeat interval, seconds.") var heartbeat = 1.0
     @Option(help: "Heartbeats missed before a worker is presumed dead.") var liveness = 5
     @Option(name: .customLong("max-attempts"), help: "Attempts per task before the job fails.") var maxAttempts = 3
+    @Option(name: .customLong("checkpoint-every"), help: "Training workers send their trees every this many trees (and at the end of the task). 1 loses the least work when a worker dies; more means fewer messages and store writes when trees are cheap.")
+    var checkpointEvery = 1
 
     func apply(to engine: inout CoordinatorEngine.Configuration) throws {
         guard heartbeat >= 0.05, heartbeat <= 60 else { throw ValidationError("--heartbeat must be in 0.05...60 seconds") }
         guard liveness >= 2 else { throw ValidationError("--liveness must be at least 2") }
+        guard (1...4096).contains(checkpointEvery) else { throw ValidationError("--checkpoint-every must be in 1...4096") }
+        engine.checkpointEvery = checkpointEvery
         engine.heartbeatInterval = heartbeat
         engine.liveness = liveness
         engine.leaseDuration = max(30, heartbeat * Double(liveness) * 3)
@@ -45,12 +49,41 @@ func parseMemory(_ text: String, _ flag: String) throws -> MemorySize {
     do { return try MemorySize(parsing: text) } catch { throw ValidationError("\(flag): \(error)") }
 }
 
-/// A log line on standard error: time, level, text; flushed per line.
-func logLine(_ who: String) -> @Sendable (CoordinatorLogLevel, String) -> Void {
+/// A log line on standard error: time, level, text; flushed per line. With a
+/// progress terminal, the line prints above its bar.
+func logLine(_ who: String, terminal: ProgressTerminal? = nil) -> @Sendable (CoordinatorLogLevel, String) -> Void {
     { level, text in
         if level == .debug { return }
         let time = ISO8601DateFormatter.string(from: Date(), timeZone: .current, formatOptions: [.withTime, .withColonSeparatorInTime])
-        FileHandle.standardError.write(Data("\(time) \(who) \(level == .info ? "" : "\(level.rawValue): ")\(text)\n".utf8))
+        let line = "\(time) \(who) \(level == .info ? "" : "\(level.rawValue): ")\(text)"
+        if let terminal { terminal.log(line) } else { FileHandle.standardError.write(Data((line + "\n").utf8)) }
+    }
+}
+
+/// `--progress`, shared by `coordinator` and `local`.
+struct ProgressFlags: ParsableArguments {
+    @Option(help: "Progress display: auto (a bar when standard error is a terminal and TERM is not dumb, else plain log lines), bar, plain or none.")
+    var progress = "auto"
+
+    /// The progress terminal on standard error (with `auto` resolved), after validating the flags.
+    func terminal() throws -> ProgressTerminal {
+        guard let mode = ProgressMode(rawValue: progress) else {
+            throw ValidationError("--progress must be one of auto, bar, plain, none (got '\(progress)')")
+        }
+        return ProgressTerminal.standardError(mode)
+    }
+
+    /// Sets the job's progress output for `terminal`.
+    func apply(to options: inout CoordinatorJob.Options, terminal: ProgressTerminal) {
+        switch terminal.mode {
+        case .bar:
+            options.progress = .snapshots { terminal.show($0) }
+            options.progressInterval = 0.25
+        case .none:
+            options.progress = .none
+        default:
+            options.progress = .lines
+        }
     }
 }
 
@@ -131,7 +164,7 @@ struct CoordinatorCommand: ParsableCommand {
     @Option(help: "Endpoint to bind, e.g. tcp://0.0.0.0:5555.") var bind: String
     @Option(name: .customLong("job-dir"), help: "Job directory (its SQLite store).") var jobDir: String
     @Flag(help: "Continue the job in --job-dir from its store.") var resume = false
-    @Option(name: .customLong("memory-limit"), help: "This coordinator's own memory limit (reported against its peak RSS).") var memoryLimit = "1GiB"
+    @Option(name: .customLong("memory-limit"), help: "This coordinator's own memory budget: row batches in flight are sized from it, and its RSS is watched against it (a warning over 80 %, not enforced).") var memoryLimit = "1GiB"
     @Option(name: .customLong("worker-memory-limit"), help: "The workers' memory limit partitions are sized for.") var workerMemoryLimit = "512MiB"
     @Option(name: .customLong("wait-workers"), help: "Wait for this many workers (at most 10 s) before the first assignments.") var waitWorkers = 1
     @Option(name: .customLong("curve-secret"), help: "This coordinator's CURVE secret key file (from 'spacetime keygen').") var curveSecret: String?
@@ -139,12 +172,14 @@ struct CoordinatorCommand: ParsableCommand {
     @Flag(help: "Allow a non-loopback bind without CURVE (traffic in clear, any peer may join).") var insecure = false
     @OptionGroup var training: ForestTrainingFlags
     @OptionGroup var liveness: LivenessFlags
+    @OptionGroup var display: ProgressFlags
 
     func run() throws {
         let parameters = try training.jobParameters()
         let limit = try parseMemory(memoryLimit, "--memory-limit")
         let workerLimit = try parseMemory(workerMemoryLimit, "--worker-memory-limit")
-        let log = logLine("coordinator")
+        let terminal = try display.terminal()
+        let log = logLine("coordinator", terminal: terminal)
         var options = CoordinatorJob.Options(dataPath: file, bind: bind, jobDirectory: jobDir, parameters: parameters,
                                              modelOut: training.modelOut)
         options.resume = resume
@@ -155,6 +190,7 @@ struct CoordinatorCommand: ParsableCommand {
         options.engine.startupWorkers = max(1, waitWorkers)
         try liveness.apply(to: &options.engine)
         options.maxAttempts = liveness.maxAttempts
+        display.apply(to: &options, terminal: terminal)
         options.provenance = ["created": ISO8601DateFormatter().string(from: Date()), "host": ProcessInfo.processInfo.hostName,
                               "tool": "spacetime \(SpaceTimeVersion.string) coordinator"]
         switch (curveSecret, allowWorkers) {
@@ -177,8 +213,12 @@ struct CoordinatorCommand: ParsableCommand {
         default:
             throw ValidationError("--curve-secret and --allow-workers go together")
         }
+        options.coordinatorMemoryLimit = UInt64(limit.bytes)
         let job = try CoordinatorJob(options: options, context: try Context(), log: log)
         log(.info, "listening on \(job.endpoint)")
+        let watch = MemoryWatch(who: "coordinator", limit: limit, log: log)
+        watch.start()
+        defer { watch.stop() }
         let stopper = DispatchSource.makeSignalSource(signal: SIGTERM, queue: .global())
         signal(SIGTERM, SIG_IGN)
         stopper.setEventHandler {
@@ -187,7 +227,9 @@ struct CoordinatorCommand: ParsableCommand {
             Foundation.exit(143)
         }
         stopper.resume()
-        switch try job.wait() {
+        let outcome = try job.wait()
+        if case .done = outcome { terminal.end(jobDone: true) } else { terminal.end() }
+        switch outcome {
         case .done(let path):
             try reportJob(store: job.store, modelOut: path, workers: [], memoryLimit: limit, reportJSON: training.reportJSON)
             let peak = MemorySample.current().peakRSS

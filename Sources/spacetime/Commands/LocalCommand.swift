@@ -26,13 +26,15 @@ struct LocalCommand: ParsableCommand {
     @Option(name: .customLong("split-out"), help: "Also write the job's train/test split as DIR/train.csv and DIR/test.csv (for comparisons with other tools).") var splitOut: String?
     @OptionGroup var training: ForestTrainingFlags
     @OptionGroup var liveness: LivenessFlags
+    @OptionGroup var display: ProgressFlags
 
     func run() throws {
         guard workers >= 1 else { throw ValidationError("--workers must be at least 1") }
         guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
         let limit = try parseMemory(memoryLimit, "--memory-limit")
         let parameters = try training.jobParameters()
-        let log = logLine("coordinator")
+        let terminal = try display.terminal()
+        let log = logLine("coordinator", terminal: terminal)
         let dir = jobDir ?? (NSTemporaryDirectory() as NSString).appendingPathComponent("spacetime-job-\(ProcessInfo.processInfo.processIdentifier)")
         var options = CoordinatorJob.Options(dataPath: file, bind: "tcp://127.0.0.1:*", jobDirectory: dir, parameters: parameters,
                                              modelOut: training.modelOut)
@@ -45,6 +47,7 @@ struct LocalCommand: ParsableCommand {
         options.engine.startupWorkers = workers
         try liveness.apply(to: &options.engine)
         options.maxAttempts = liveness.maxAttempts
+        display.apply(to: &options, terminal: terminal)
         options.provenance = ["created": ISO8601DateFormatter().string(from: Date()), "host": ProcessInfo.processInfo.hostName,
                               "tool": "spacetime \(SpaceTimeVersion.string) local"]
         let job = try CoordinatorJob(options: options, context: try Context(), log: log)
@@ -52,14 +55,27 @@ struct LocalCommand: ParsableCommand {
         let executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path
         let cluster = LocalCluster(executable: executable, memoryLimit: limit)
         for i in 1...workers {
-            let note = try cluster.startWorker(id: "w\(i)", endpoint: job.endpoint, threads: threads, spillDir: spillDir) { id, signal, status in
+            // Behind a bar, the workers' log lines go through it (else they would land in the middle of it).
+            let output: (@Sendable (String) -> Void)? = terminal.mode == .bar ? { @Sendable line in terminal.log(line) } : nil
+            let note = try cluster.startWorker(id: "w\(i)", endpoint: job.endpoint, threads: threads, spillDir: spillDir,
+                                               output: output) { id, signal, status in
                 job.workerProcessEnded(workerID: id, signal: signal, status: status)
+                // No worker left to run the rest: fail the job rather than wait forever.
+                let slots = cluster.workers
+                if slots.count == workers, slots.allSatisfy({ $0.exit != nil }),
+                   let stage = try? job.store.stage(), stage != .done, stage != .failed {
+                    let exits = slots.map { "\($0.id) (pid \($0.pid)) \($0.exit ?? "?")" }.joined(separator: ", ")
+                    log(.error, "every worker has exited: \(exits)")
+                    try? job.store.failJob("every worker has exited before the job was done: \(exits) (see their log lines above)",
+                                           now: Date().timeIntervalSince1970)
+                }
             }
             let pid = cluster.workers.last?.pid ?? 0
             log(.info, "started worker w\(i) (pid \(pid)) \(note)")
         }
         let outcome = try job.wait()
         cluster.finish()
+        if case .done = outcome { terminal.end(jobDone: true) } else { terminal.end() }
         switch outcome {
         case .done(let path):
             try reportJob(store: job.store, modelOut: path, workers: cluster.workers, memoryLimit: limit, reportJSON: training.reportJSON)
