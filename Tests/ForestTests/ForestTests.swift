@@ -159,6 +159,48 @@ import Testing
         #expect(abs(a1 - a4) < 0.02, "single \(a1) merged \(a4)")
     }
 
+    /// The merged forest predicts exactly the row-weighted average of its sub-forests'
+    /// probabilities (weights by training rows, not by tree count), on binned and raw rows.
+    @Test func mergedForestIsRowWeightedAverageOfSubForests() throws {
+        let d = 6
+        let data = try TestData.synthetic(rows: 3600, features: d, seed: 23, flipY: 0.1)
+        let (extractor, _) = try TestData.binned(values: data.values, labels: data.labels, features: d)
+        let lookup = extractor.classLookup()
+        // Unequal partitions (600, 1200, 1800 rows) with unequal tree counts (7, 3, 5).
+        let bounds = [0, 600, 1800, 3600], treeCounts = [7, 3, 5]
+        var params = ForestParameters()
+        params.trees = 15
+        let trainer = ForestTrainer(parameters: params, threads: 2)
+        var subs: [RandomForest.SubForest] = []
+        for p in 0..<3 {
+            var b = BinnedPartitionBuilder(extractor: extractor)
+            for r in bounds[p]..<bounds[p + 1] {
+                b.append(Array(data.values[r * d..<(r + 1) * d]), label: lookup[String(data.labels[r])]!)
+            }
+            let part = b.finish()
+            subs.append(.init(trees: try trainer.trainTrees(partition: part, partitionIndex: p, range: 0..<treeCounts[p]),
+                              trainingRows: part.rowCount))
+        }
+        let merged = try RandomForest.merge(subs)
+        let test = try TestData.synthetic(rows: 500, features: d, seed: 24, flipY: 0.1)
+        let testBinned = extractor.transform(rowMajor: test.values, labels: test.labels.map { lookup[String($0)]! })
+        let got = merged.predictProba(binned: testBinned)
+        var expected = [Double](repeating: 0, count: got.count)
+        for (p, sub) in subs.enumerated() {
+            let share = Double(bounds[p + 1] - bounds[p]) / 3600
+            for (i, v) in try RandomForest(trees: sub.trees).predictProba(binned: testBinned).enumerated() { expected[i] += share * v }
+        }
+        #expect(zip(got, expected).allSatisfy { abs($0 - $1) < 1e-12 })
+        for r in 0..<500 {
+            let raw = merged.predictProba(raw: Array(test.values[r * d..<(r + 1) * d]))
+            #expect(abs(raw[0] - got[r * 2]) < 1e-12 && abs(raw[1] - got[r * 2 + 1]) < 1e-12)
+        }
+        // Weights: rows_p / Σ rows / T_p.
+        #expect(abs(merged.treeWeights[0] - 600.0 / 3600 / 7) < 1e-15)
+        #expect(abs(merged.treeWeights[7] - 1200.0 / 3600 / 3) < 1e-15)
+        #expect(abs(merged.treeWeights[14] - 1800.0 / 3600 / 5) < 1e-15)
+    }
+
     @Test func outOfBagScoreIsSane() throws {
         let data = try TestData.synthetic(rows: 800, features: 8)
         let (_, p) = try TestData.binned(values: data.values, labels: data.labels, features: 8)

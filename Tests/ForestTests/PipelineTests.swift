@@ -37,6 +37,34 @@ import Testing
         #expect(all.accuracy > metrics.accuracy - 0.05)
     }
 
+    /// `--partitions P`: every partition is binned with the edges fitted on all training
+    /// rows (the same edges as one partition), and the merged forest weighs each
+    /// partition's trees by its training rows.
+    @Test func partitionedRunUsesGlobalEdgesAndRowWeights() throws {
+        let path = try Self.writeCSV(rows: 2000, seed: 9)
+        defer { unlink(path) }
+        var options = TrainingOptions(trainFile: path)
+        options.parameters.trees = 10
+        options.threads = 2
+        let one = try SingleProcessTraining.run(options)
+        options.partitions = 4
+        let four = try SingleProcessTraining.run(options)
+        #expect(four.model.extractor.edges == one.model.extractor.edges)
+        #expect(four.model.extractor.classCounts == one.model.extractor.classCounts)
+        #expect(four.partitionRows.reduce(0, +) == one.trainRows)
+        let weights = four.model.forest.treeWeights
+        var t = 0
+        for p in 0..<4 {
+            let share = ForestTrainer.treeShare(totalTrees: 10, partitions: 4, partition: p).count
+            let expected = Double(four.partitionRows[p]) / Double(four.trainRows) / Double(share)
+            for _ in 0..<share {
+                #expect(abs(weights[t] - expected) < 1e-15)
+                t += 1
+            }
+        }
+        #expect(t == 10)
+    }
+
     @Test func badInputGivesLocatedErrors() throws {
         let path = ModelFileTests.temporaryPath("bad.csv")
         defer { unlink(path) }
