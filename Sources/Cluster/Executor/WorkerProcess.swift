@@ -17,6 +17,8 @@ public enum WorkerProcess {
         public var sampleInterval: Double = 0.2
         /// A task waiting for its model or extractor fails (retryable) when no chunk arrives for this long.
         public var blobFetchTimeout: Duration = .seconds(30)
+        /// See `WorkerEngine.Configuration.minimumCoordinatorSilence`.
+        public var coordinatorTimeout: Double?
 
         public init(endpoint: String, workerID: String, memoryLimit: UInt64, threads: Int, spillBase: String) {
             self.endpoint = endpoint
@@ -44,6 +46,7 @@ public enum WorkerProcess {
                                              softwareVersion: "spacetime")
         var options = WorkerClient.Options()
         options.curve = configuration.curve
+        options.engine.minimumCoordinatorSilence = configuration.coordinatorTimeout
         let client = try WorkerClient(context: context, connect: configuration.endpoint, identity: identity, options: options,
                                       handler: { executor.handle($0) })
         executor.attach(client)
