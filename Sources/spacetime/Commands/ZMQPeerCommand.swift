@@ -265,7 +265,7 @@ extension ZMQPeerCommand {
 
             var hello = WireHello()
             hello.protocolVersion = ProtocolVersion.current
-            hello.workerID = "hostile-\(host)"
+            hello.workerID = "hostile-\(from.prefix { $0 != ":" })"
             hello.host = ProcessInfo.processInfo.hostName
             hello.pid = UInt32(ProcessInfo.processInfo.processIdentifier)
             hello.cores = 1
@@ -296,7 +296,7 @@ extension ZMQPeerCommand {
             try sendFrames(helloFrames)
             emit("SENT out-of-order: hello announcing a 1 MiB memory limit")
             var reply = Message()
-            if try dealer.receive(into: &reply, timeout: .seconds(5)),
+            if try dealer.receive(into: &reply, timeout: .seconds(20)),  // a busy coordinator may take a while
                let message = try? WireMessage.decode(frames: reply.map { Data($0) }, direction: .toWorker),
                case .reject(let r) = message.body {
                 emit("GOT reject: \(r.message)")
