@@ -158,9 +158,11 @@ public final class CoordinatorServer: Sendable {
             }
         }
 
+        var driverBusy = false
         while !thread.isStopRequested {
             let now = clock.now()
-            let wait = min(options.maxPollWait, max(0, engine.nextDeadline(after: now) - now.monotonic))
+            // While the driver has work (it returned messages last time, e.g. a row pass), only peek.
+            let wait = driverBusy ? 0 : min(options.maxPollWait, max(0, engine.nextDeadline(after: now) - now.monotonic))
             try poller.poll(timeout: .seconds(double: wait))
             if poller.isReadable(fromWorkers) {
                 var handled = 0
@@ -198,7 +200,11 @@ public final class CoordinatorServer: Sendable {
                 perform(try engine.tick(at: time))
                 refusalLog.flush()
             }
-            if let driver { perform(try driver.drive(engine, at: time)) }
+            if let driver {
+                let outputs = try driver.drive(engine, at: time)
+                driverBusy = outputs.contains { if case .send = $0 { true } else { false } }
+                perform(outputs)
+            }
         }
     }
 }
