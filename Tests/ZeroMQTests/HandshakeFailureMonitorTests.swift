@@ -67,10 +67,10 @@ private func event(_ kind: Int32, _ value: UInt32) -> MonitorEvent {
         #expect(refusal?.description.contains("an unknown address") == true)
     }
 
-    @Test func orphanedSocketsOnTheListeningPortAreFoundInProcNetTCP() {
-        // 10.77.0.1:5555 (0x15B3) closed first towards 10.77.0.4:41236 (TIME_WAIT, 06) and
-        // towards 10.77.0.2:40000 (FIN_WAIT2, 05); a live connection (inode set), a socket the
-        // peer closed first (LAST_ACK, 09) and another port are not orphans of this listener.
+    @Test func connectionsToTheListeningPortAreFoundInProcNetTCP() {
+        // Listening on 10.77.0.1:5555 (0x15B3): connections from 10.77.0.4:41236 (TIME_WAIT, 06),
+        // 10.77.0.2:40000 (FIN_WAIT2, 05), 10.77.0.3:40001 (ESTABLISHED, 01), 10.77.0.3:40002
+        // (LAST_ACK, 09); the listening socket itself and another port are not connections to it.
         let text = """
           sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
            0: 01004D0A:15B3 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 123 1 0 100 0 0 10 0
@@ -80,13 +80,13 @@ private func event(_ kind: Int32, _ value: UInt32) -> MonitorEvent {
            4: 01004D0A:15B3 03004D0A:9C42 09 00000000:00000000 00:00000000 00000000     0        0 0 1 0
            5: 01004D0A:15B4 03004D0A:9C43 06 00000000:00000000 00:00000000 00000000     0        0 0 1 0
         """
-        #expect(orphanedPeers(procNetTCP: text, localPort: 5555) == ["10.77.0.4:41236", "10.77.0.2:40000"])
+        #expect(peers(procNetTCP: text, localPort: 5555) == ["10.77.0.4:41236", "10.77.0.2:40000", "10.77.0.3:40001", "10.77.0.3:40002"])
         let v6 = """
           sl  local_address                         remote_address                        st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
            0: 0000000000000000FFFF00000100007F:15B3 0000000000000000FFFF00000200007F:A114 06 00000000:00000000 03:00000D3A 00000000     0        0 0 3 0
            1: 00000000000000000000000001000000:15B3 00000000000000000000000001000000:A115 06 00000000:00000000 03:00000D3A 00000000     0        0 0 3 0
         """
-        #expect(orphanedPeers(procNetTCP: v6, localPort: 5555) == ["127.0.0.2:41236", "[::1]:41237"])
+        #expect(peers(procNetTCP: v6, localPort: 5555) == ["127.0.0.2:41236", "[::1]:41237"])
         #expect(listeningPort("tcp://10.77.0.1:5555") == 5555 && listeningPort("inproc://x") == nil)
     }
 
@@ -152,12 +152,15 @@ private func event(_ kind: Int32, _ value: UInt32) -> MonitorEvent {
         try plain.set(.linger, 0)
         try plain.connect(endpoint)
         try plain.send("let me in")
-        #expect(eventually {
-            refusals.current.contains { $0.cause == .protocolError(code: UInt32(ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH)) }
-        })
+        let mismatchCause = RefusedConnection.Cause.protocolError(code: UInt32(ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH))
+        // The DEALER retries every 100 ms. libzmq can close a refused connection before the monitor
+        // reads its address (then it comes from /proc/net/tcp, or is unknown after a reset): every
+        // refusal is reported, and the address, when known, is the client's.
+        #expect(eventually { refusals.current.contains { $0.cause == mismatchCause && $0.address != nil } })
         plain.close()
-        let mismatch = try #require(refusals.current.first { $0.cause == .protocolError(code: UInt32(ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH)) })
-        #expect(mismatch.address?.hasPrefix("127.0.0.1:") == true, "\(mismatch)")
+        let mismatches = refusals.current.filter { $0.cause == mismatchCause }
+        #expect(mismatches.allSatisfy { $0.address == nil || $0.address!.hasPrefix("127.0.0.1") }, "\(mismatches)")
+        #expect(mismatches.first { $0.address != nil }?.description.hasPrefix("refused a connection from 127.0.0.1") == true)
         #expect(auth.refusedCount == 0, "ZAP never saw the plain client")
 
         // Random bytes over TCP (no ZMTP greeting).
@@ -165,10 +168,9 @@ private func event(_ kind: Int32, _ value: UInt32) -> MonitorEvent {
         let garbage = (0..<4096).map { _ in UInt8.random(in: 0...255, using: &rng) }
         let before = refusals.current.count
         #expect(sendRawBytes(port: port, garbage, after: 0.1))
-        let mismatchCause = RefusedConnection.Cause.protocolError(code: UInt32(ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH))
         #expect(eventually { refusals.current.dropFirst(before).contains { $0.cause != mismatchCause } })
         let raw = try #require(refusals.current.dropFirst(before).first { $0.cause != mismatchCause })
-        #expect(raw.address?.hasPrefix("127.0.0.1:") == true, "\(raw)")
+        #expect(raw.address?.hasPrefix("127.0.0.1") == true, "\(raw)")
         #expect(monitor.refusedCount == refusals.current.count)
 
         // An allow-listed CURVE client is still served.

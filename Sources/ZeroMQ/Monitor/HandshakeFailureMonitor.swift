@@ -229,10 +229,10 @@ func listeningPort(_ endpoint: String) -> UInt16? {
 }
 
 /// Finds the peer of a connection libzmq closed before its address could be
-/// read from the descriptor: the kernel keeps a socket that this side closed
-/// first (FIN_WAIT, TIME_WAIT…) for up to a minute, without an inode, in
-/// `/proc/net/tcp`. A peer address is claimed at most once, and addresses
-/// read from live descriptors are remembered as taken.
+/// read from the descriptor: `/proc/net/tcp` still lists it (closing, or kept
+/// in TIME_WAIT for up to a minute). Every address read from a descriptor is
+/// remembered as accounted for, and a found address is claimed once, so the
+/// one connection to the listening port nobody accounts for is the refused one.
 struct OrphanedConnections {
     private var taken: Set<String> = []
     private var order: [String] = []
@@ -250,8 +250,9 @@ struct OrphanedConnections {
         }
     }
 
-    /// An orphaned connection to `localPort` not claimed before, or nil if
-    /// there is none (or several: then it cannot tell which).
+    /// A connection to `localPort` not accounted for (`IP:port`, claimed
+    /// now); when there are several, their IP with the port unknown (claiming
+    /// none), or the IPs if they differ; nil if there is none.
     mutating func claim(localPort: UInt16) -> String? {
         let now = ContinuousClock.now
         lastScans.removeAll { now - $0 > .seconds(1) }
@@ -260,23 +261,28 @@ struct OrphanedConnections {
         var candidates: [String] = []
         for file in ["/proc/net/tcp", "/proc/net/tcp6"] {
             guard let text = try? String(contentsOfFile: file, encoding: .utf8) else { continue }
-            candidates += orphanedPeers(procNetTCP: text, localPort: localPort).filter { !taken.contains($0) }
+            candidates += peers(procNetTCP: text, localPort: localPort).filter { !taken.contains($0) }
         }
-        guard candidates.count == 1, let address = candidates.first else { return nil }
-        remember(address)
-        return address
+        guard let first = candidates.first else { return nil }
+        if candidates.count == 1 {
+            remember(first)
+            return first
+        }
+        // Several connections failed before this one was looked up: which is which is unknown.
+        let ips = Set(candidates.map { address in String(address[..<(address.lastIndex(of: ":") ?? address.endIndex)]) }).sorted()
+        return ips.count == 1 ? "\(ips[0]) (port unknown)" : "one of \(ips.prefix(3).joined(separator: ", "))\(ips.count > 3 ? ", …" : "")"
     }
 }
 
-/// Remote `IP:port` of the sockets in a `/proc/net/tcp` or `/proc/net/tcp6`
-/// text whose local port is `localPort`, that no process holds (inode 0) and
-/// that this side closed first (FIN_WAIT1, FIN_WAIT2, TIME_WAIT, CLOSING).
-func orphanedPeers(procNetTCP text: String, localPort: UInt16) -> [String] {
-    let closedHere: Set<Substring> = ["04", "05", "06", "0B"]
+/// Remote `IP:port` of the accepted connections (open, closing or in
+/// TIME_WAIT) in a `/proc/net/tcp` or `/proc/net/tcp6` text whose local port
+/// is `localPort`.
+func peers(procNetTCP text: String, localPort: UInt16) -> [String] {
+    let accepted: Set<Substring> = ["01", "04", "05", "06", "07", "08", "09", "0B"]  // not SYN_*, LISTEN
     var peers: [String] = []
     for line in text.split(separator: "\n").dropFirst() {
         let fields = line.split(separator: " ", omittingEmptySubsequences: true)
-        guard fields.count >= 10, closedHere.contains(fields[3]), fields[9] == "0" else { continue }
+        guard fields.count >= 10, accepted.contains(fields[3]) else { continue }
         guard let local = procEndpoint(fields[1]), local.port == localPort, let remote = procEndpoint(fields[2]) else { continue }
         peers.append(remote.text)
     }
