@@ -51,10 +51,11 @@ BRIEF_CUT=1.0   # seconds: well inside the 5-s detection window
 # declared it dead still runs its old attempt, so its stale checkpoints reach the coordinator
 # (deterministically, not as a race between two equal windows), then it rejoins.
 WORKER_SILENCE=12
-# In the cut job each tree takes 0.5 s longer (SPACETIME_TEST_TREE_DELAY_MS, a sleep: the model is
-# unchanged) and the victim has at least 8 trees left, so it still grows trees after the heal:
-# what it sent while cut died with its TCP connection; what it grows after the heal arrives.
-CUT_TREE_DELAY_MS=500
+# In the fault jobs each tree takes 0.5 s longer (SPACETIME_TEST_TREE_DELAY_MS, a sleep: the model
+# is unchanged) and the victim has at least 8 trees left, so it still grows trees after the heal
+# (what it sent while cut died with its TCP connection; what it grows after the heal arrives),
+# and work is left for it when it rejoins.
+FAULT_TREE_DELAY_MS=500
 # --max-features all makes each tree slow enough to cut during training while the model stays
 # small (large model blobs trigger a coordinator stall, see docs/operations.md).
 TRAIN=(--trees "$TREES" --partitions "$PARTS" --seed "$SEED" --max-features all)
@@ -196,7 +197,7 @@ wait_pid "$coord_pid" 240; rc=$?
 clean_secs=$(elapsed "$t1")
 check "clean job: coordinator on host 1 (CURVE, allow-list) + 3 workers in 512 MiB cgroups completes (exit $rc, ${clean_secs} s)" test "$rc" -eq 0
 check "clean job: all 3 workers joined over CURVE" test "$(grep -c 'joined from' "$work/clean.log")" -ge 3
-check "clean job: no attempt lost or abandoned, no worker declared dead ($(sql "$work/clean" "SELECT count(*) FROM attempts WHERE outcome IN ('lost','abandoned')") lost/abandoned)" \
+check "clean job: no attempt lost or abandoned, no worker declared dead ($(sql "$work/clean" "SELECT count(*) FROM attempts WHERE outcome IN ('lost','abandoned')") lost/abandoned$(sql "$work/clean" "SELECT ': ' || group_concat(id || ' ' || worker_id || ' ' || reason, '; ') FROM attempts WHERE outcome IN ('lost','abandoned')" | cut -c1-200)$(grep -h -m2 -E 'lost the coordinator' "$work"/clean-w*.log | cut -c1-90 | tr '\n' ' '))" \
   test "$(sql "$work/clean" "SELECT count(*) FROM attempts WHERE outcome IN ('lost','abandoned')")" -eq 0 -a "$(grep -c 'presumed dead' "$work/clean.log")" -eq 0
 wait_pid "$local_pid" 240; lrc=$?
 local_secs=$(elapsed "$t0")
@@ -284,13 +285,11 @@ sys.exit(1)') || return 1
   victim=${victim_worker#w}; victim=${victim%%-*}
 }
 fault_job() {
-  local job=$1 mode=$2 t other="" other_worker="" healed_at="" did_rejoin=0 rc secs fp lost stale superseded after_heal remaining
+  local job=$1 mode=$2 t other="" other_worker="" healed_at="" rejoined_at="" did_rejoin=0 rc secs fp lost stale superseded after_rejoin remaining
   t=$(date +%s.%N)
   victim=""; victim_worker=""
   start_coordinator "$job"
-  local delay=0
-  [ "$mode" = cut ] && delay=$CUT_TREE_DELAY_MS
-  for h in 2 3 4; do TREE_DELAY_MS=$delay start_worker "$job" "$h" --coordinator-timeout "$WORKER_SILENCE"; done
+  for h in 2 3 4; do TREE_DELAY_MS=$FAULT_TREE_DELAY_MS start_worker "$job" "$h" --coordinator-timeout "$WORKER_SILENCE"; done
   wait_for 120 find_victim "$job"
   if [ -n "$victim" ]; then
     if [ "$mode" = cut ]; then
@@ -322,6 +321,7 @@ fault_job() {
     did_rejoin=0
     if rejoined; then
       did_rejoin=1
+      rejoined_at=$(python3 -c 'import sys; print(float(sys.argv[1]) - 0.5)' "$(date +%s.%N)")  # polled every 0.1 s
       ok "$job: after the heal $victim_worker rejoined ($(grep "$victim_worker joined" "$work/$job.log" | tail -1 | cut -c1-90))"
     elif [ "$mode" = pause ]; then
       note "$job: the job finished before $victim_worker noticed the coordinator's silence and said hello again (a continued process trusts its session for one detection window)"
@@ -352,16 +352,18 @@ fault_job() {
       done
     }
     check "$job: each lost task was rerun to completion by a later attempt, and the log names the rerun" rerun_ok
-    after_heal=$(sql "$work/$job" "SELECT count(*) FROM attempts WHERE worker_id = '$victim_worker' AND started_at > $healed_at")
-    remaining=$(sql "$work/$job" "SELECT count(*) FROM attempts WHERE started_at > $healed_at")
     if [ "$did_rejoin" = 0 ]; then
       :   # said above
-    elif [ "$after_heal" -gt 0 ]; then
-      ok "$job: rejoined $victim_worker got new work after the heal ($after_heal of $remaining attempts started after it)"
-    elif [ "$remaining" -eq 0 ]; then
-      note "$job: no attempt started after the heal at all (no work remained), so the rejoined worker got none"
     else
-      bad "$job: rejoined $victim_worker got new work after the heal (0 of $remaining attempts started after it)"
+      after_rejoin=$(sql "$work/$job" "SELECT count(*) FROM attempts WHERE worker_id = '$victim_worker' AND started_at > $rejoined_at")
+      remaining=$(sql "$work/$job" "SELECT count(*) FROM attempts WHERE started_at > $rejoined_at")
+      if [ "$after_rejoin" -gt 0 ]; then
+        ok "$job: rejoined $victim_worker got new work ($after_rejoin of $remaining attempts started after it rejoined)"
+      elif [ "$remaining" -eq 0 ]; then
+        note "$job: no attempt started after $victim_worker rejoined at all (no work remained), so it got none"
+      else
+        bad "$job: rejoined $victim_worker got new work (0 of $remaining attempts started after it rejoined)"
+      fi
     fi
     if [ -n "$other_worker" ]; then
       brief_ok() {
