@@ -66,6 +66,20 @@ private func frames(_ m: WireMessage) -> [Data] { (try? m.encodeFrames()) ?? [] 
         #expect(second.map { $0 >= 0.16 && $0 <= 0.24 } == true)
     }
 
+    @Test func minimumCoordinatorSilenceOutlastsTheCoordinatorsWindow() {
+        var configuration = WorkerEngine.Configuration()
+        configuration.minimumCoordinatorSilence = 7.5
+        let w = WorkerEngine(identity: identity, configuration: configuration)
+        _ = w.connected(at: 0)
+        _ = w.receive(frames: welcome(), at: 0)  // the coordinator's window: 1 s × 3
+        var lostAt: Double?
+        for step in 1...100 where lostAt == nil {
+            let now = Double(step) * 0.1
+            if w.tick(at: now).contains(where: { if case .reconnect = $0 { true } else { false } }) { lostAt = now }
+        }
+        #expect(lostAt.map { $0 >= 8 - 1e-9 && $0 <= 8.1 + 1e-9 } == true, "lost at \(lostAt ?? -1): 8 heartbeats of 1 s ≥ 7.5 s, not 3")
+    }
+
     @Test func backoffIsCappedAndResets() {
         var b = ReconnectBackoff(initial: 0.1, maximum: 5, seed: 1)
         let delays = (0..<12).map { _ in b.next() }

@@ -19,6 +19,8 @@ public enum WorkerProcess {
         public var blobFetchTimeout: Duration = .seconds(30)
         /// Over its memory limit with no task running for this long, the worker leaves.
         public var idleOverLimitGrace: Duration = .seconds(3)
+        /// See `WorkerEngine.Configuration.minimumCoordinatorSilence`.
+        public var coordinatorTimeout: Double?
 
         public init(endpoint: String, workerID: String, memoryLimit: UInt64, threads: Int, spillBase: String) {
             self.endpoint = endpoint
@@ -47,6 +49,7 @@ public enum WorkerProcess {
                                              softwareVersion: "spacetime")
         var options = WorkerClient.Options()
         options.curve = configuration.curve
+        options.engine.minimumCoordinatorSilence = configuration.coordinatorTimeout
         let client = try WorkerClient(context: context, connect: configuration.endpoint, identity: identity, options: options,
                                       handler: { executor.handle($0) })
         executor.attach(client)

@@ -150,7 +150,15 @@ public final class ForestCoordinatorDriver: CoordinatorDriver {
             out.append(.log(.info, "pass \(passes) over \(settings.dataPath) for \(p.targets.keys.sorted().map { "p\($0)" }.joined(separator: ", "))"))
         }
         guard let p = pass else { return }
-        out += try p.pump(into: engine, at: time, maxRecords: 20_000)
+        // Bounded by time, not only by records: the ROUTER thread neither receives nor heartbeats while
+        // it pumps, and 20,000 records could take over 5 s in a debug build on a busy machine, so
+        // workers declared the coordinator silent (the multi-host test's spurious reconnects).
+        let deadline = ContinuousClock.now.advanced(by: .milliseconds(100))
+        repeat {
+            let before = p.recordsRead
+            out += try p.pump(into: engine, at: time, maxRecords: 2_000)
+            if p.recordsRead == before { break }  // waiting for credit
+        } while !p.isFinished && ContinuousClock.now < deadline
         passRecords = Int(p.recordsRead)
         if p.isFinished {
             out.append(.log(.info, "pass \(passes) finished: \(p.recordsRead) records read"))

@@ -40,6 +40,9 @@ public final class CoordinatorServer: Sendable {
     private let thread: SocketThread
     private let mailbox: Mailbox<CoordinatorCommand>
     private let authenticator: ZAPAuthenticator?
+    /// Refusals (ZAP and handshake failures), at most 20 lines per 10 s so a flood cannot fill the log.
+    private let refusalLog: RateLimitedLog
+    private let handshakeRefusals = LockedBox(0)
 
     /// Binds `bind` and starts the ROUTER thread; returns once bound (or throws the bind error).
     public init(context: Context, bind: String, store: JobStore, schema: WireCsvSchema, options: Options = Options(),
@@ -47,9 +50,12 @@ public final class CoordinatorServer: Sendable {
                 onOutput: @escaping @Sendable (CoordinatorOutput) -> Void) throws {
         let mailbox = try Mailbox<CoordinatorCommand>()
         self.mailbox = mailbox
+        let refusalLog = RateLimitedLog(burst: 20, interval: 10, what: "refused connections") { onOutput(.log(.warning, $0)) }
+        self.refusalLog = refusalLog
+        let handshakeRefusals = self.handshakeRefusals
         if let curve = options.curve {
             authenticator = try ZAPAuthenticator(context: context, allowedClientKeys: curve.allowedWorkers, onDecision: { decision in
-                if !decision.accepted { onOutput(.log(.warning, "refused a worker connection: \(decision)")) }
+                if !decision.accepted { refusalLog.write("refused a worker connection: \(decision)") }
             })
         } else {
             authenticator = nil
@@ -58,12 +64,20 @@ public final class CoordinatorServer: Sendable {
         let ready = DispatchSemaphore(value: 0)
         thread = SocketThread(name: "coordinator-router") { thread in
             let router: Socket
+            var monitor: HandshakeFailureMonitor?
             do {
                 router = try context.socket(.router)
                 try router.set(.routerMandatory, true)
                 try router.set(.maxMessageSize, Int64(options.engine.limits.maxFrameBytes))
                 try configureHeartbeats(router, options.engine.heartbeatInterval, options.engine.liveness)
                 if let curve = options.curve { try router.configureCurveServer(secretKey: curve.secretKey) }
+                // Plain clients of a CURVE server, wrong server keys and non-ZMTP bytes are dropped by libzmq
+                // in the handshake, before ZAP or the engine see them: only the socket monitor can tell.
+                monitor = try HandshakeFailureMonitor(socket: router) { refusal in
+                    if case .authentication = refusal.cause { return }  // the ZAP handler logged it, with the key
+                    handshakeRefusals.withLock { $0 += 1 }
+                    refusalLog.write(refusal.description)
+                }
                 try router.bind(bind)
                 bound.withLock { $0 = .success((try? router.lastEndpoint()) ?? bind) }
                 ready.signal()
@@ -72,9 +86,12 @@ public final class CoordinatorServer: Sendable {
                 ready.signal()
                 return
             }
-            defer { router.close() }
+            defer {
+                router.close()
+                monitor?.stop()
+            }
             try CoordinatorServer.loop(thread: thread, router: router, mailbox: mailbox, store: store, schema: schema,
-                                       options: options, driver: makeDriver(), onOutput: onOutput)
+                                       options: options, driver: makeDriver(), refusalLog: refusalLog, onOutput: onOutput)
         }
         ready.wait()
         switch bound.withLock({ $0 }) {
@@ -105,12 +122,17 @@ public final class CoordinatorServer: Sendable {
         try thread.join()
     }
 
-    /// Workers refused by the ZAP handler so far.
-    public var refusedConnections: Int { authenticator?.refusedCount ?? 0 }
+    /// Connections refused so far: keys the ZAP handler refused plus ``refusedHandshakes``.
+    public var refusedConnections: Int { (authenticator?.refusedCount ?? 0) + refusedHandshakes }
+
+    /// Connections dropped in the handshake for another reason than a refused
+    /// key: plain (non-CURVE) clients of a CURVE coordinator, wrong server
+    /// keys, peers sending bytes that are not ZMTP.
+    public var refusedHandshakes: Int { handshakeRefusals.withLock { $0 } }
 
     private static func loop(thread: SocketThread, router: Socket, mailbox: Mailbox<CoordinatorCommand>, store: JobStore,
                              schema: WireCsvSchema, options: Options, driver: (any CoordinatorDriver)?,
-                             onOutput: @Sendable (CoordinatorOutput) -> Void) throws {
+                             refusalLog: RateLimitedLog, onOutput: @Sendable (CoordinatorOutput) -> Void) throws {
         let clock = EngineClock()
         let engine = try CoordinatorEngine(store: store, schema: schema, configuration: options.engine)
         var poller = Poller()
@@ -136,9 +158,11 @@ public final class CoordinatorServer: Sendable {
             }
         }
 
+        var driverBusy = false
         while !thread.isStopRequested {
             let now = clock.now()
-            let wait = min(options.maxPollWait, max(0, engine.nextDeadline(after: now) - now.monotonic))
+            // While the driver has work (it returned messages last time, e.g. a row pass), only peek.
+            let wait = driverBusy ? 0 : min(options.maxPollWait, max(0, engine.nextDeadline(after: now) - now.monotonic))
             try poller.poll(timeout: .seconds(double: wait))
             if poller.isReadable(fromWorkers) {
                 var handled = 0
@@ -176,8 +200,13 @@ public final class CoordinatorServer: Sendable {
             if time.monotonic - lastTick >= options.tickInterval {
                 lastTick = time.monotonic
                 perform(try engine.tick(at: time))
+                refusalLog.flush()
             }
-            if let driver { perform(try driver.drive(engine, at: time)) }
+            if let driver {
+                let outputs = try driver.drive(engine, at: time)
+                driverBusy = outputs.contains { if case .send = $0 { true } else { false } }
+                perform(outputs)
+            }
         }
     }
 }

@@ -83,6 +83,11 @@ public final class WorkerEngine {
         public var rowWindowBytes: UInt64 = 32 << 20
         /// Give up waiting for `welcome` after this long and reconnect.
         public var welcomeTimeout: Double = 5
+        /// Declare the coordinator lost only after at least this many seconds
+        /// of silence; nil: the coordinator's window from `welcome`
+        /// (interval × liveness). Longer tolerates longer network cuts, at
+        /// the cost of results the coordinator may have reassigned meanwhile.
+        public var minimumCoordinatorSilence: Double?
         public var limits = ProtocolLimits()
         public init() {}
     }
@@ -162,7 +167,11 @@ public final class WorkerEngine {
         case .welcome(let w):
             state = .ready
             heartbeatInterval = Double(w.heartbeatIntervalMs) / 1000
-            detector = FailureDetector(configuration: .init(heartbeatInterval: heartbeatInterval, liveness: Int(w.heartbeatLiveness),
+            var liveness = Int(w.heartbeatLiveness)
+            if let minimum = configuration.minimumCoordinatorSilence, heartbeatInterval > 0 {
+                liveness = max(liveness, Int((minimum / heartbeatInterval).rounded(.up)))
+            }
+            detector = FailureDetector(configuration: .init(heartbeatInterval: heartbeatInterval, liveness: liveness,
                                                             leaseDuration: .infinity))
             detector.joined("coordinator", now: now)
             backoff.reset()

@@ -96,7 +96,7 @@ public final class SocketMonitor: Sequence, IteratorProtocol {
     private var message = Message()
     private var stopped = false
 
-    fileprivate init(context: Context, endpoint: String) throws(ZMQError) {
+    init(context: Context, endpoint: String) throws(ZMQError) {
         self.endpoint = endpoint
         socket = try context.socket(.pair)
         try socket.set(.linger, 0)
@@ -186,7 +186,8 @@ extension Socket {
         return stream
     }
 
-    private func startMonitor(_ events: MonitorEvents) throws(ZMQError) -> String {
+    /// Starts libzmq's monitor on this socket; returns the inproc endpoint to read events from.
+    func startMonitor(_ events: MonitorEvents) throws(ZMQError) -> String {
         let n = monitorCounter.withLock { n -> Int in n += 1; return n }
         let endpoint = "inproc://spacetime.zmq.monitor.\(getpid()).\(n)"
         try withHandle("zmq_socket_monitor", endpoint: endpoint) { h throws(ZMQError) in

@@ -23,6 +23,9 @@ struct WorkerCommand: ParsableCommand {
     @Option(name: .customLong("worker-id"), help: "Worker id (default: host-pid).") var workerID: String?
     @Option(name: .customLong("curve-secret"), help: "This worker's CURVE secret key file.") var curveSecret: String?
     @Option(name: .customLong("coordinator-key"), help: "The coordinator's CURVE public key file.") var coordinatorKey: String?
+    @Option(name: .customLong("coordinator-timeout"),
+            help: "Seconds of coordinator silence before abandoning running tasks and reconnecting (default: the coordinator's heartbeat × liveness; never shorter).")
+    var coordinatorTimeout: Double?
 
     func run() throws {
         let limit = try parseMemory(memoryLimit, "--memory-limit")
@@ -30,6 +33,12 @@ struct WorkerCommand: ParsableCommand {
         let id = workerID ?? "\(ProcessInfo.processInfo.hostName)-\(ProcessInfo.processInfo.processIdentifier)"
         var configuration = WorkerProcess.Configuration(endpoint: connect, workerID: id, memoryLimit: UInt64(limit.bytes),
                                                         threads: threads, spillBase: spillDir ?? SpillDirectory.defaultBase)
+        if let coordinatorTimeout {
+            guard coordinatorTimeout > 0 && coordinatorTimeout <= 86_400 else {
+                throw ValidationError("--coordinator-timeout must be in (0, 86400] seconds, got \(coordinatorTimeout)")
+            }
+            configuration.coordinatorTimeout = coordinatorTimeout
+        }
         switch (curveSecret, coordinatorKey) {
         case (let secret?, let key?):
             do {
