@@ -369,6 +369,22 @@ private final class Harness {
         #expect(h.engine.finished)
     }
 
+    /// A worker OOM-killed by its cgroup before a heartbeat showed the rise: the
+    /// launcher's cgroup peak is what the failure reports.
+    @Test func theCgroupPeakFromTheLauncherIsReportedWhenHeartbeatsMissedTheRise() throws {
+        let h = try Harness(partitions: 1, trees: 2, maxAttempts: 1)
+        var w = FakeWorker("w1", address: 1, pid: 77)
+        try h.join(&w, at: 0)
+        let a = try #require(assignments(try h.tick(at: t(1))).first)
+        _ = try h.receive(from: w.address, frames: w.started(a), at: t(2))
+        var hb = WireHeartbeat(); hb.rssBytes = 40 << 20; hb.peakRssBytes = 40 << 20
+        _ = try h.receive(from: w.address, frames: w.frames(.heartbeat(hb)), at: t(3))
+        _ = h.validate(try h.engine.workerProcessEnded(workerID: "w1", signal: 9, status: nil, peakMemory: 512 << 20, at: t(4)))
+        let out = try h.tick(at: t(5))
+        let failure = out.compactMap { if case .jobFailed(let m) = $0 { m } else { nil } }.first
+        #expect(failure == "extract/p0 failed once: worker w1 (pid 77) was killed by signal 9 at 512 MiB of its 512 MiB limit")
+    }
+
     @Test func badInputFailsAtOnce() throws {
         let h = try Harness(partitions: 1, trees: 2)
         var w = FakeWorker("w1", address: 1)

@@ -436,12 +436,16 @@ public final class CoordinatorEngine {
 
     /// The launcher saw a local worker process end (`signal` or exit `status`):
     /// its attempts are lost at once, with that cause in their failure.
-    public func workerProcessEnded(workerID: String, signal: Int32?, status: Int32?, at time: EngineTime) throws -> [CoordinatorOutput] {
+    /// `peakMemory` (bytes): the peak its memory cgroup charged, when it had one
+    /// (what the kernel's OOM killer went by; heartbeats may not have caught the rise).
+    public func workerProcessEnded(workerID: String, signal: Int32?, status: Int32?, peakMemory: UInt64? = nil,
+                                   at time: EngineTime) throws -> [CoordinatorOutput] {
         var out: [CoordinatorOutput] = []
         guard let address = addressOf[workerID], let peer = peers[address] else { return out }
         let cause: AttemptFailure.Cause = signal.map { .killed(signal: $0) } ?? .exited(status: status ?? -1)
+        let peak = max(peer.peakRSS, peakMemory ?? 0)
         let failure = AttemptFailure(cause, workerID: workerID, pid: Int(peer.hello.pid),
-                                     peakRSS: peer.peakRSS == 0 ? nil : peer.peakRSS, memoryLimit: peer.hello.memoryLimitBytes)
+                                     peakRSS: peak == 0 ? nil : peak, memoryLimit: peer.hello.memoryLimitBytes)
         out.append(.log(.warning, "\(failure)"))
         try removePeer(address) { attemptID in
             try self.recordLoss(attemptID, failure: failure, at: time, into: &out)

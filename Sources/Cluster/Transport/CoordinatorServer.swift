@@ -8,7 +8,7 @@ public enum CoordinatorCommand: Sendable {
     /// Serve `data` to workers under `digest`.
     case addBlob(Data, digest: Data)
     /// The local launcher saw a worker process end.
-    case workerProcessEnded(workerID: String, signal: Int32?, status: Int32?)
+    case workerProcessEnded(workerID: String, signal: Int32?, status: Int32?, peakMemory: UInt64?)
     case shutdown(reason: String)
 }
 
@@ -189,8 +189,9 @@ public final class CoordinatorServer: Sendable {
                         engine.gates.modelReady = true
                     case .addBlob(let data, let digest):
                         _ = engine.addBlob(data, digest: digest)
-                    case .workerProcessEnded(let workerID, let signal, let status):
-                        perform(try engine.workerProcessEnded(workerID: workerID, signal: signal, status: status, at: time))
+                    case .workerProcessEnded(let workerID, let signal, let status, let peakMemory):
+                        perform(try engine.workerProcessEnded(workerID: workerID, signal: signal, status: status,
+                                                              peakMemory: peakMemory, at: time))
                     case .shutdown(let reason):
                         perform(engine.shutdown(reason: reason, at: time))
                     }

@@ -59,7 +59,8 @@ struct LocalCommand: ParsableCommand {
             let output: (@Sendable (String) -> Void)? = terminal.mode == .bar ? { @Sendable line in terminal.log(line) } : nil
             let note = try cluster.startWorker(id: "w\(i)", endpoint: job.endpoint, threads: threads, spillDir: spillDir,
                                                output: output) { id, signal, status in
-                job.workerProcessEnded(workerID: id, signal: signal, status: status)
+                let peak = cluster.workers.first { $0.id == id }?.cgroupPeak.map { UInt64(max(0, $0)) }
+                job.workerProcessEnded(workerID: id, signal: signal, status: status, peakMemory: peak)
                 // No worker left to run the rest: fail the job rather than wait forever.
                 let slots = cluster.workers
                 if slots.count == workers, slots.allSatisfy({ $0.exit != nil }),

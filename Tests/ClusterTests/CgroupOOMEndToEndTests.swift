@@ -1,0 +1,46 @@
+import Foundation
+import SpaceTime
+import Testing
+@testable import Cluster
+
+/// The kernel, not the worker, enforces the limit: `spacetime local` puts each
+/// worker in its own memory cgroup; a train task whose working set goes far over
+/// it (a test ballast stands in for a bad estimate) is OOM-killed mid-task, the
+/// coordinator reruns it elsewhere, and after the bounded attempts the job fails
+/// with the issue's message ("train/p… failed 2 times: worker w… (pid …) was
+/// killed by signal 9 at … of its 160 MiB limit"). Skipped where cgroups are not writable.
+@Suite(.serialized) struct CgroupOOMEndToEndTests {
+    @Test func aWorkerKilledByItsCgroupMidTaskIsRerunAndTheJobFailsWithTheCause() throws {
+        do {
+            let probe = try MemoryCgroup.create(name: "spacetime-oom-probe-\(getpid())", limit: .mebibytes(160))
+            probe.remove()
+        } catch {
+            print("skipping cgroup OOM test: \(error)")
+            return
+        }
+        let dir = try E2E.tempDir("cgroup-oom")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let data = try E2E.generate(rows: 3000, in: dir)
+        // Three workers and two attempts: the job fails on the second kill while a worker is still
+        // alive, so the failure comes from the retry bound, not from running out of workers.
+        let (status, child) = try E2E.run(["local", data, "--workers", "3", "--memory-limit", "160MiB", "--job-dir", dir + "/job",
+                                           "--partitions", "1", "--trees", "4", "--max-attempts", "2",
+                                           "--heartbeat", "0.25", "--liveness", "12"],
+                                          in: dir, name: "local", timeout: 120,
+                                          environment: ["SPACETIME_TEST_TRAIN_BALLAST_MB": "400"])
+        let log = child.stderr
+        #expect(status != nil, "the job never hangs")
+        #expect(status != 0)
+        #expect(log.contains("in memory cgroup"), "\(log)")
+        #expect(log.contains("train/p0 failed 2 times: worker w"), "\(log)")
+        #expect(log.contains("was killed by signal 9"), "\(log)")
+        #expect(log.contains("of its 160 MiB limit"), "\(log)")
+        let store = try #require(try E2E.openStore(dir + "/job"))
+        #expect(try store.stage() == .failed)
+        #expect(try store.failure()?.contains("killed by signal 9") == true)
+        let train = try store.tasks().filter { $0.name.kind == .train }
+        #expect(train.count == 1 && train.allSatisfy { $0.failures == 2 })
+        // The extract task ran to the end on one worker: only training was killed.
+        #expect(try store.tasks().filter { $0.name.kind == .extract }.allSatisfy { $0.state == .done })
+    }
+}
