@@ -29,6 +29,25 @@ private func frames(_ m: WireMessage) -> [Data] { (try? m.encodeFrames()) ?? [] 
         #expect(hb.first?.envelope.session == 5 && hb.first?.envelope.seq == 2)
     }
 
+    /// A finished extract's spill is announced on the next hello (after a
+    /// reconnect), so the coordinator can still train that partition here.
+    @Test func finishedExtractsAreAnnouncedOnReconnect() {
+        let w = WorkerEngine(identity: identity)
+        _ = w.connected(at: 0)
+        _ = w.receive(frames: welcome(), at: 0)
+        var a = WireSamples.assignment(kind: .extract, attemptID: 9)
+        a.source = .streamed
+        _ = w.receive(frames: frames(WireMessage(.assignment(a), seq: 2, session: 5)), at: 0.5)
+        _ = w.done(attemptID: 9, rows: 10, peakRSS: 1, result: nil, elapsed: 0.1, at: 1)
+        var t = WireSamples.assignment(kind: .train, attemptID: 10)
+        t.source = .streamed
+        _ = w.receive(frames: frames(WireMessage(.assignment(t), seq: 3, session: 5)), at: 1.5)
+        _ = w.done(attemptID: 10, rows: 10, peakRSS: 1, result: nil, elapsed: 0.1, at: 2)
+        guard case .hello(let h) = sentMessages(w.connected(at: 3)).first?.body else { Issue.record("no hello"); return }
+        #expect(h.held.map(\.extractAttemptID) == [9], "only the extract attempt, once")
+        #expect(h.held.first?.partition == a.partition && h.held.first?.jobID == a.jobID)
+    }
+
     @Test func rejectExits() {
         let w = WorkerEngine(identity: identity)
         _ = w.connected(at: 0)

@@ -101,7 +101,11 @@ public final class WorkerEngine {
 
     public let identity: Identity
     public var configuration: Configuration
-    /// Partitions in the spill directory, announced on every hello.
+    /// Partitions in the spill directory (one per extract attempt this worker
+    /// finished), announced on every hello so that after a reconnect the
+    /// coordinator still sends their train and evaluate tasks here without
+    /// streaming the rows again. The executor keeps a finished extract's rows
+    /// for the worker's life.
     public var held: [WireHeldPartition] = []
     public private(set) var state: State = .disconnected
 
@@ -333,6 +337,13 @@ public final class WorkerEngine {
         d.rows = rows
         d.hasResult_p = result != nil
         d.elapsedMs = UInt64(max(0, elapsed * 1000))
+        if a.kind == .extract, !held.contains(where: { $0.extractAttemptID == attemptID }) {
+            var h = WireHeldPartition()
+            h.jobID = a.jobID
+            h.partition = a.partition
+            h.extractAttemptID = attemptID
+            held.append(h)
+        }
         var out: [WorkerOutput] = []
         send(.done(d), payload: result, at: now, into: &out)
         return out
