@@ -72,6 +72,30 @@ enum E2E {
         return (child.wait(timeout), child)
     }
 
+    /// A port the coordinator can bind now and again after a restart. It is
+    /// chosen below the kernel's ephemeral range (32768 and up here), so neither
+    /// another test's `tcp://127.0.0.1:*` socket nor a reconnecting worker's
+    /// source port can take it in the meantime.
+    static func freePort() throws -> Int {
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0..<200 {
+            let port = Int.random(in: 20_000..<32_000, using: &generator)
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            defer { close(fd) }
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            address.sin_port = UInt16(port).bigEndian
+            let bound = withUnsafePointer(to: &address) { pointer in
+                pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
+                }
+            }
+            if bound { return port }
+        }
+        throw PipelineError(.io, "cannot find a free port in 20000..<32000")
+    }
+
     /// A small generated data set (`spacetime generate`).
     static func generate(rows: Int, features: Int = 10, classSep: Double = 1.0, seed: Int = 3, in dir: String, name: String = "data.csv") throws -> String {
         let (status, child) = try run(["generate", "--rows", "\(rows)", "--features", "\(features)", "--informative", "5",

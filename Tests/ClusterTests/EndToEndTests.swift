@@ -125,7 +125,7 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let data = try E2E.generate(rows: 6000, in: dir)
         let single = try E2E.singleProcess(data, in: dir, flags: Self.training)
-        let port = try freePort()
+        let port = try E2E.freePort()
         let endpoint = "tcp://127.0.0.1:\(port)"
         let coordinatorArguments = ["coordinator", data, "--bind", endpoint, "--job-dir", dir + "/job", "--wait-workers", "2",
                                     "--model-out", "dist.stm", "--report-json", "dist.json"] + Self.training + Self.liveness
@@ -205,29 +205,5 @@ import Testing
         }
         #expect(accuracy[0] > 0.9)
         #expect(abs(accuracy[0] - accuracy[1]) <= 0.003, "shuffled \(accuracy[0]) vs sorted \(accuracy[1])")
-    }
-
-    /// A port the coordinator can bind now and again after a restart. It is
-    /// chosen below the kernel's ephemeral range (32768 and up here), so neither
-    /// another test's `tcp://127.0.0.1:*` socket nor a reconnecting worker's
-    /// source port can take it in the meantime.
-    private func freePort() throws -> Int {
-        var generator = SystemRandomNumberGenerator()
-        for _ in 0..<200 {
-            let port = Int.random(in: 20_000..<32_000, using: &generator)
-            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            defer { close(fd) }
-            var address = sockaddr_in()
-            address.sin_family = sa_family_t(AF_INET)
-            address.sin_addr.s_addr = inet_addr("127.0.0.1")
-            address.sin_port = UInt16(port).bigEndian
-            let bound = withUnsafePointer(to: &address) { pointer in
-                pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                    bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
-                }
-            }
-            if bound { return port }
-        }
-        throw PipelineError(.io, "cannot find a free port in 20000..<32000")
     }
 }

@@ -87,7 +87,7 @@ import Testing
         let dir = try E2E.tempDir("self-limit")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let data = try E2E.generate(rows: 3000, in: dir)
-        let endpoint = "tcp://127.0.0.1:\(try Self.freePort())"
+        let endpoint = "tcp://127.0.0.1:\(try E2E.freePort())"
         let coordinator = try E2E.Child(["coordinator", data, "--bind", endpoint, "--job-dir", dir + "/job", "--wait-workers", "2",
                                          "--worker-memory-limit", "160MiB", "--partitions", "2", "--trees", "4", "--max-attempts", "3",
                                          "--memory-limit", "4MiB"]
@@ -150,26 +150,5 @@ import Testing
         #expect(CoordinatorJob.rowBatchBytes(budget: 1 << 30, partitions: 4) == 1 << 20)
         #expect(CoordinatorJob.rowBatchBytes(budget: 256 << 20, partitions: 20) == (256 << 20) / 4 / 180)
         #expect(CoordinatorJob.rowBatchBytes(budget: 16 << 20, partitions: 100) == 64 << 10)
-    }
-
-    /// A port below the ephemeral range (see `EndToEndTests.freePort`).
-    static func freePort() throws -> Int {
-        var generator = SystemRandomNumberGenerator()
-        for _ in 0..<200 {
-            let port = Int.random(in: 20_000..<32_000, using: &generator)
-            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            defer { close(fd) }
-            var address = sockaddr_in()
-            address.sin_family = sa_family_t(AF_INET)
-            address.sin_addr.s_addr = inet_addr("127.0.0.1")
-            address.sin_port = UInt16(port).bigEndian
-            let bound = withUnsafePointer(to: &address) { pointer in
-                pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                    bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
-                }
-            }
-            if bound { return port }
-        }
-        throw PipelineError(.io, "cannot find a free port in 20000..<32000")
     }
 }

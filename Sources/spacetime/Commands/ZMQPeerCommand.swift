@@ -1,6 +1,7 @@
 import ArgumentParser
 import Cluster
 import Foundation
+import SpaceTime
 import ZeroMQ
 
 /// Hidden diagnostic peer for the two-process transport test, the transport
@@ -231,7 +232,7 @@ extension ZMQPeerCommand {
 
         func run() throws {
             let (host, port) = try hostAndPort()
-            var rng = SplitMix(seed: seed)
+            var rng = SplitMix64(seed: seed)
             // raw: wait before writing so the coordinator reads the address before libzmq drops the connection
             let garbage = (0..<4096).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
             let from = try sendRaw(host: host, port: port, bytes: garbage, after: 0.3)
@@ -342,18 +343,5 @@ extension ZMQPeerCommand {
             Thread.sleep(forTimeInterval: 0.3)
             return "\(String(cString: text)):\(UInt16(bigEndian: local.sin_port))"
         }
-    }
-}
-
-/// A small seeded generator (SplitMix64) for reproducible garbage.
-private struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
