@@ -575,7 +575,7 @@ public final class CoordinatorEngine {
         let step = stepName(plan.stage)
         if step != currentStep {
             if let currentStep {
-                try store.stepEnded(currentStep, rows: currentStep == "extract" ? try rowsExtracted() : nil, now: time.wall)
+                try store.stepEnded(currentStep, rows: ["extract", "predict"].contains(currentStep) ? try rowsExtracted() : nil, now: time.wall)
             }
             try store.stepStarted(step, now: time.wall)
             currentStep = step

@@ -122,6 +122,10 @@ public final class PredictionDriver: CoordinatorDriver, PredictionSink {
         var budget = 64  // batches per call: the loop stays responsive
         for (block, attemptID) in open where budget > 0 {
             guard block < settings.blocks.count else { continue }
+            if settings.blocks[block].isEmpty {  // a header-only input: one empty block
+                out += engine.endRows(to: attemptID, at: time)
+                continue
+            }
             let stream: Stream
             if let s = streams[attemptID] {
                 stream = s
@@ -211,7 +215,11 @@ public final class PredictionDriver: CoordinatorDriver, PredictionSink {
     public func finish(attemptID: UInt64, task: TaskName, rows: UInt64) throws -> String? {
         let expected = task.partition < settings.blocks.count ? settings.blocks[task.partition].count : -1
         guard let part = parts.removeValue(forKey: attemptID) else {
-            return expected == 0 && rows == 0 ? nil : "\(task) reported done without predictions"
+            guard expected == 0 && rows == 0 else { return "\(task) reported done without predictions" }
+            guard FileManager.default.createFile(atPath: Self.partPath(settings.partsDirectory, block: task.partition), contents: Data()) else {
+                throw PipelineError(.io, "cannot write a part in \(settings.partsDirectory)")
+            }
+            return nil
         }
         guard part.written == expected, Int(rows) == expected else {
             part.file.abort()
