@@ -65,7 +65,7 @@ import SpaceTime
         let job = f.dir + "/job"
         let child = try E2E.Child(["predict", "--model", f.model, f.data, "--out", "dist.csv", "--proba", "--workers", "2",
                                    "--memory-limit", "256MiB", "--threads", "1", "--block-rows", "250", "--job-dir", job] + Self.liveness,
-                                  in: f.dir, name: "predict", environment: ["SPACETIME_TEST_BATCH_DELAY_MS": "150"])
+                                  in: f.dir, name: "predict", environment: ["SPACETIME_TEST_BATCH_DELAY_MS": "400"])
         defer { _ = child.wait(1) }
         let store = try #require(try E2E.openStore(job))
         // After some blocks are done: a worker whose attempt is still running (rows streaming in).
@@ -73,7 +73,7 @@ import SpaceTime
         #expect(try E2E.waitUntil(60) {
             let tasks = try store.tasks()
             guard tasks.filter({ $0.state == .done }).count >= 3 else { return false }
-            for t in tasks where [.leased, .running].contains(t.state) {
+            for t in tasks where t.state == .running {
                 if let id = t.currentAttempt, let a = try store.attempt(id) { victim = (a.workerID, t.name); return true }
             }
             return false
@@ -93,6 +93,31 @@ import SpaceTime
             let attempts = try store.attempts(of: t.name)
             #expect(attempts.count >= 2 && attempts.last?.outcome == .done && attempts.last?.workerID != worker, "\(t.name) redone elsewhere")
         }
+    }
+
+    @Test func attemptsUsedUpFailTheJobWithTheTrainingStyleMessage() throws {
+        let f = try Fixture("pred-fail", rows: 2000)
+        defer { f.remove() }
+        let job = f.dir + "/job"
+        let child = try E2E.Child(["predict", "--model", f.model, f.data, "--out", "dist.csv", "--workers", "2", "--max-attempts", "1",
+                                   "--memory-limit", "256MiB", "--threads", "1", "--block-rows", "250", "--job-dir", job] + Self.liveness,
+                                  in: f.dir, name: "predict", environment: ["SPACETIME_TEST_BATCH_DELAY_MS": "400"])
+        defer { _ = child.wait(1) }
+        let store = try #require(try E2E.openStore(job))
+        var victim: String?
+        #expect(try E2E.waitUntil(60) {
+            for t in try store.tasks() where t.state == .running {
+                if let id = t.currentAttempt, let a = try store.attempt(id) { victim = a.workerID; return true }
+            }
+            return false
+        })
+        let pid = try #require(try store.workers().first { $0.id == victim }?.pid)
+        kill(Int32(pid), SIGKILL)
+        #expect(child.wait(60) == 1)
+        let message = try #require(child.stderr.split(separator: "\n").last { $0.contains("prediction failed:") })
+        #expect(message.contains("failed once: worker \(victim ?? "?") (pid \(pid)) was killed by signal 9"), "\(message)")
+        #expect(!FileManager.default.fileExists(atPath: f.dir + "/dist.csv"), "no partial output")
+        #expect(try store.stage() == .failed)
     }
 
     @Test func aWorkerJoiningOverBindDoesTheWork() throws {
