@@ -10,15 +10,15 @@ struct PredictCommand: ParsableCommand {
         commandName: "predict",
         abstract: "Predict a CSV file with a saved model (streaming, bounded memory, input order kept), in this process or over workers.",
         discussion: """
-        Without --workers or --bind the prediction runs in this process. With --workers N this process
-        becomes a coordinator on tcp://127.0.0.1:* and starts N 'spacetime worker' processes (each in
-        its own memory cgroup with --memory-limit when cgroups are writable, else self-limited); with
-        --bind ENDPOINT (alias --connect: the endpoint workers connect to) workers started elsewhere
-        with 'spacetime worker --connect ENDPOINT' join. The input is indexed once and cut into blocks
-        of consecutive rows sized from the data and the workers' memory limit (never from the number
-        of workers); each block's records are streamed to a worker, its predictions streamed back and
-        kept as a part file in the job directory, and the parts are concatenated in input order: the
-        output is byte-identical to the single-process command's. A block whose worker dies is redone
+        Without --workers or --bind the prediction runs in this process. With --workers N this process \
+        becomes a coordinator on tcp://127.0.0.1:* and starts N 'spacetime worker' processes (each in \
+        its own memory cgroup with --memory-limit when cgroups are writable, else self-limited); with \
+        --bind ENDPOINT (alias --connect: the endpoint workers connect to) workers started elsewhere \
+        with 'spacetime worker --connect ENDPOINT' join. The input is indexed once and cut into blocks \
+        of consecutive rows sized from the data and the workers' memory limit (never from the number \
+        of workers); each block's records are streamed to a worker, its predictions streamed back and \
+        kept as a part file in the job directory, and the parts are concatenated in input order: the \
+        output is byte-identical to the single-process command's. A block whose worker dies is redone \
         on another worker (at most --max-attempts attempts).
         """
     )
@@ -125,6 +125,9 @@ struct PredictCommand: ParsableCommand {
             throw ValidationError("--workers starts local workers without keys: use them with a loopback --bind, or start CURVE workers yourself")
         }
 
+        if out != "-" {  // an unwritable --out fails now, not after the work
+            do { try AtomicFileWriter(path: out).abort() } catch { throw ValidationError("--out \(out): \(error)") }
+        }
         let started = Date()
         let job = try PredictionJob(options: options, context: try Context(), log: log)
         log(.info, "job directory \(dir); coordinator on \(job.endpoint)")
