@@ -260,8 +260,9 @@ public final class ForestTaskExecutor: @unchecked Sendable {
             guard a.source == .streamed else {
                 return [fail(a, .protocol, "predict tasks take streamed rows", retryable: false)]
             }
-            let rows = Int(clamping: min(a.expectedRows, 1 << 26))
-            attempt.values.reserveCapacity(rows * (prediction?.featureIndices.count ?? 0))
+            // expected_rows comes from the peer: reserve at most 32 MiB up front, grow past that as rows arrive.
+            let rows = Int(clamping: min(a.expectedRows, 1 << 22))
+            attempt.values.reserveCapacity(min(rows * (prediction?.featureIndices.count ?? 0), 1 << 22))
             attempt.lines.reserveCapacity(rows)
         default:
             return [fail(a, .internal, "this worker does not run \(a.kind) tasks", retryable: false)]
