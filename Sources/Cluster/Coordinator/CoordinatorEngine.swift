@@ -30,6 +30,9 @@ public final class CoordinatorEngine {
         /// stage's tasks spread over the workers a launcher started together.
         public var startupWorkers: Int = 1
         public var startupWait: Double = 10
+        /// Prediction credit per predict attempt: batches and bytes the coordinator buffers at most.
+        public var predictionWindowBatches: UInt64 = 8
+        public var predictionWindowBytes: UInt64 = 16 << 20
 
         public init() {}
     }
@@ -83,6 +86,9 @@ public final class CoordinatorEngine {
     private var peers: [PeerAddress: Peer] = [:]
     private var addressOf: [String: PeerAddress] = [:]
     private var streams: [UInt64: RowStream] = [:]
+    /// Receives a prediction job's results (nil in training jobs: prediction batches are dropped).
+    public var predictionSink: (any PredictionSink)?
+    private var predictionCredit: [UInt64: CreditWindow.Receiver] = [:]
     private enum BlobSource {
         case memory(Data)
         case artifact(String, size: Int)
@@ -214,6 +220,19 @@ public final class CoordinatorEngine {
         case .checkpoint(let m):
             try handleCheckpoint(m, payload: message.payload ?? Data(), from: address, at: time, into: &out)
         case .done(let m):
+            if let name = peer.running[m.attemptID], name.kind == .predict {
+                let problem: String? = if let sink = predictionSink {
+                    try sink.finish(attemptID: m.attemptID, task: name, rows: m.rows)
+                } else {
+                    "this coordinator has no prediction sink"
+                }
+                if let problem {
+                    try failAttempt(m.attemptID, on: address,
+                                    failure: AttemptFailure(.reported(reason: .protocol, message: problem), workerID: workerID, pid: Int(peer.hello.pid)),
+                                    outcome: .failed, at: time, into: &out)
+                    return
+                }
+            }
             let outcome = try storeWrite(workerID, &out) {
                 try store.completeAttempt(m.attemptID, peakRSS: m.peakRssBytes, result: m.hasResult_p ? message.payload : nil,
                                           now: time.wall)
@@ -273,8 +292,8 @@ public final class CoordinatorEngine {
             chunk.offset = m.offset
             chunk.totalSize = UInt64(blob.size)
             send(.blobChunk(chunk), payload: bytes, to: address, at: time, into: &out)
-        case .predictionBatch:
-            out.append(.log(.warning, "worker \(workerID) sent predictions, but this job has no predict tasks; dropped"))
+        case .predictionBatch(let m):
+            try receivePredictions(m, payload: message.payload ?? Data(), from: address, at: time, into: &out)
         case .hello:
             break  // rejected by the session
         default:
@@ -560,7 +579,7 @@ public final class CoordinatorEngine {
         let step = stepName(plan.stage)
         if step != currentStep {
             if let currentStep {
-                try store.stepEnded(currentStep, rows: currentStep == "extract" ? try rowsExtracted() : nil, now: time.wall)
+                try store.stepEnded(currentStep, rows: ["extract", "predict"].contains(currentStep) ? try rowsExtracted() : nil, now: time.wall)
             }
             try store.stepStarted(step, now: time.wall)
             currentStep = step
@@ -618,7 +637,7 @@ public final class CoordinatorEngine {
             a.treesInPartition = range.end
             a.checkpointEvery = UInt32(max(1, configuration.checkpointEvery))
         }
-        if d.task.kind == .evaluate {
+        if d.task.kind == .evaluate || d.task.kind == .predict {
             guard let model else {
                 out.append(.log(.error, "cannot assign \(d.task): no merged model yet"))
                 return
@@ -644,6 +663,12 @@ public final class CoordinatorEngine {
         }
         readySince[d.task] = nil
         send(.assignment(a), to: address, at: time, into: &out)
+        if d.task.kind == .predict {
+            let window = CreditWindow.Receiver(windowMessages: configuration.predictionWindowBatches,
+                                               windowBytes: configuration.predictionWindowBytes)
+            predictionCredit[attemptID] = window
+            sendPredictionCredit(attemptID, window.initialGrant, to: address, at: time, into: &out)
+        }
         out.append(.log(.info, "\(d.note) [attempt \(attemptID)]"))
     }
 
@@ -689,6 +714,7 @@ public final class CoordinatorEngine {
         peers[address]?.running[attemptID] = nil
         detector.released(attemptID: attemptID)
         streams[attemptID] = nil
+        endPredictions(attemptID)
     }
 
     private func removePeer(_ address: PeerAddress, endingEach: (UInt64) throws -> Void) throws {
@@ -699,6 +725,7 @@ public final class CoordinatorEngine {
             try endingEach(attemptID)
             detector.released(attemptID: attemptID)
             streams[attemptID] = nil
+            endPredictions(attemptID)
         }
     }
 
@@ -724,5 +751,52 @@ public final class CoordinatorEngine {
         peer.lastSent = time.monotonic
         peers[address] = peer
         out.append(.send(address, WireMessage(body, payload: payload, seq: peer.outSeq, session: session ?? peer.session.session)))
+    }
+}
+
+// MARK: Predictions
+
+extension CoordinatorEngine {
+    /// A prediction batch from the worker running a predict attempt: checked
+    /// against the credit granted, handed to the sink, more credit granted.
+    private func receivePredictions(_ m: WirePredictionBatch, payload: Data, from address: PeerAddress, at time: EngineTime,
+                                    into out: inout [CoordinatorOutput]) throws {
+        guard let peer = peers[address], let name = peer.running[m.attemptID], var window = predictionCredit[m.attemptID] else { return }
+        let failure = { (message: String) in
+            AttemptFailure(.reported(reason: .protocol, message: message), workerID: peer.workerID, pid: Int(peer.hello.pid))
+        }
+        do {
+            try window.received(bytes: payload.count)
+        } catch {
+            out.append(.log(.warning, "dropped predictions from \(peer.workerID): \(error.from(peer: peer.workerID))"))
+            try failAttempt(m.attemptID, on: address, failure: failure("\(error)"), outcome: .failed, at: time, into: &out)
+            return
+        }
+        guard let sink = predictionSink else {
+            out.append(.log(.warning, "worker \(peer.workerID) sent predictions, but this job has no predict tasks; dropped"))
+            return
+        }
+        if let problem = try sink.predictions(attemptID: m.attemptID, task: name, batch: m, payload: payload) {
+            try failAttempt(m.attemptID, on: address, failure: failure(problem), outcome: .failed, at: time, into: &out)
+            return
+        }
+        let grant = window.consumed(bytes: payload.count)
+        predictionCredit[m.attemptID] = window
+        if let grant { sendPredictionCredit(m.attemptID, grant, to: address, at: time, into: &out) }
+    }
+
+    private func sendPredictionCredit(_ attemptID: UInt64, _ grant: CreditWindow.Grant, to address: PeerAddress, at time: EngineTime,
+                                      into out: inout [CoordinatorOutput]) {
+        var c = WireCredit()
+        c.attemptID = attemptID
+        c.stream = .predictions
+        c.grantedBatches = grant.messages
+        c.grantedBytes = grant.bytes
+        send(.credit(c), to: address, at: time, into: &out)
+    }
+
+    private func endPredictions(_ attemptID: UInt64) {
+        guard predictionCredit.removeValue(forKey: attemptID) != nil else { return }
+        predictionSink?.discard(attemptID: attemptID)
     }
 }

@@ -61,6 +61,10 @@ public final class ForestTaskExecutor: @unchecked Sendable {
         var launched = false
         var cancelled = false
         var peak: UInt64 = 0
+        /// Predict: the columns to parse, and the block's parsed rows and their lines.
+        var prediction: PredictionParameters?
+        var values: [Double] = []
+        var lines: [UInt64] = []
         var id: UInt64 { assignment.attemptID }
 
         init(_ a: WireTaskAssignment, layout: CSVLayout, parameters: ForestJobParameters) {
@@ -221,13 +225,22 @@ public final class ForestTaskExecutor: @unchecked Sendable {
     private func start(_ a: WireTaskAssignment) -> [WorkerEvent] {
         let layout: CSVLayout
         let parameters: ForestJobParameters
+        var prediction: PredictionParameters?
         do {
-            layout = try CSVLayout(schema: a.schema)
-            parameters = try ForestJobParameters(deserializing: a.parameters)
+            if a.kind == .predict {
+                let names = try PredictionParameters.headerNames(a.schema)
+                prediction = try PredictionParameters(deserializing: a.parameters, columns: names.count)
+                layout = CSVLayout(header: names, labelIndex: Int(a.schema.labelColumn))
+                parameters = ForestJobParameters(forest: ForestParameters(), source: prediction?.source ?? "")
+            } else {
+                layout = try CSVLayout(schema: a.schema)
+                parameters = try ForestJobParameters(deserializing: a.parameters)
+            }
         } catch {
             return [fail(a, .protocol, "\(error)", retryable: false)]
         }
         let attempt = Attempt(a, layout: layout, parameters: parameters)
+        attempt.prediction = prediction
         lock.withLock { attempt.peak = UInt64(lastSample.rss) }
         switch a.kind {
         case .extract:
@@ -246,6 +259,14 @@ public final class ForestTaskExecutor: @unchecked Sendable {
                 attempt.rows = PartitionRows(featureCount: layout.featureIndices.count, directory: spillDirectory,
                                              memoryBytes: options.rowMemoryBytes)
             }
+        case .predict:
+            guard a.source == .streamed else {
+                return [fail(a, .protocol, "predict tasks take streamed rows", retryable: false)]
+            }
+            // expected_rows comes from the peer: reserve at most 32 MiB up front, grow past that as rows arrive.
+            let rows = Int(clamping: min(a.expectedRows, 1 << 22))
+            attempt.values.reserveCapacity(min(rows * (prediction?.featureIndices.count ?? 0), 1 << 22))
+            attempt.lines.reserveCapacity(rows)
         default:
             return [fail(a, .internal, "this worker does not run \(a.kind) tasks", retryable: false)]
         }
@@ -258,7 +279,7 @@ public final class ForestTaskExecutor: @unchecked Sendable {
                 let digest = Digest.of(data)
                 attempt.blobDigest = digest
                 do {
-                    try load(data, digest: digest, asModel: a.kind == .evaluate)
+                    try load(data, digest: digest, asModel: a.kind != .train)
                 } catch {
                     return [fail(a, .protocol, "cannot decode the \(a.kind == .train ? "extractor" : "model"): \(error)", retryable: false)]
                 }
@@ -299,7 +320,7 @@ public final class ForestTaskExecutor: @unchecked Sendable {
         }
         lock.withLock { fetches[chunk.digest] = nil }
         let waiting = lock.withLock { attempts.values.filter { $0.blobDigest == chunk.digest } }
-        let asModel = waiting.first?.assignment.kind == .evaluate
+        let asModel = waiting.first.map { $0.assignment.kind != .train } ?? false
         var events: [WorkerEvent] = []
         if Digest.of(fetch.data) != chunk.digest {
             for a in waiting { events.append(fail(a.assignment, .protocol, "the blob received does not match its digest", retryable: true)) }
@@ -318,9 +339,11 @@ public final class ForestTaskExecutor: @unchecked Sendable {
     // MARK: Rows
 
     private func rows(_ batch: WireRowBatch, _ payload: Data) -> [WorkerEvent] {
-        guard let attempt = lock.withLock({ attempts[batch.attemptID] }), let rows = attempt.rows, !attempt.rowsComplete else {
+        guard let attempt = lock.withLock({ attempts[batch.attemptID] }), !attempt.rowsComplete else {
             return [.consumedRows(attemptID: batch.attemptID, bytes: payload.count)]
         }
+        if attempt.prediction != nil { return predictionRows(attempt, batch, payload) }
+        guard let rows = attempt.rows else { return [.consumedRows(attemptID: batch.attemptID, bytes: payload.count)] }
         let a = attempt.assignment
         var line = batch.firstLine
         var offset = 0
@@ -364,7 +387,7 @@ public final class ForestTaskExecutor: @unchecked Sendable {
     }
 
     private func rowsEnd(_ end: WireRowsEnd) -> [WorkerEvent] {
-        guard let attempt = lock.withLock({ attempts[end.attemptID] }), let rows = attempt.rows else { return [] }
+        guard let attempt = lock.withLock({ attempts[end.attemptID] }), attempt.rows != nil || attempt.prediction != nil else { return [] }
         let a = attempt.assignment
         let expected: UInt64 = switch a.kind {
         case .train: end.trainRows
@@ -375,7 +398,7 @@ public final class ForestTaskExecutor: @unchecked Sendable {
             return [fail(a, .protocol, "received \(attempt.received) rows, the coordinator sent \(expected)", retryable: true)]
         }
         attempt.rowsComplete = true
-        guard a.kind == .extract, let state = attempt.stats else { return launchIfReady(attempt) }
+        guard a.kind == .extract, let state = attempt.stats, let rows = attempt.rows else { return launchIfReady(attempt) }
         var s = WireCheckpoint.ExtractStats()
         s.rows = UInt64(rows.trainCount + rows.testCount)
         s.trainRows = UInt64(rows.trainCount)
@@ -407,7 +430,7 @@ public final class ForestTaskExecutor: @unchecked Sendable {
             let event: WorkerEvent
             switch ready {
             case .extractor(let extractor): event = train(attempt, extractor)
-            case .model(let model): event = evaluate(attempt, model)
+            case .model(let model): event = attempt.prediction != nil ? predict(attempt, model) : evaluate(attempt, model)
             }
             post(event)
         }
@@ -491,5 +514,73 @@ public final class ForestTaskExecutor: @unchecked Sendable {
         } catch {
             return fail(a, .internal, "evaluate/p\(a.partition): \(error)", retryable: true)
         }
+    }
+
+    // MARK: Predict
+
+    /// Parses a predict attempt's records (the model's feature columns, as
+    /// `spacetime predict` does) into the block's rows.
+    private func predictionRows(_ attempt: Attempt, _ batch: WireRowBatch, _ payload: Data) -> [WorkerEvent] {
+        let a = attempt.assignment
+        guard let p = attempt.prediction else { return [] }
+        var line = batch.firstLine
+        var offset = 0
+        var failure: WorkerEvent?
+        payload.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
+            for i in 0..<batch.recordLengths.count {
+                if i > 0 { line += UInt64(batch.lineDeltas[i - 1]) }
+                let length = Int(batch.recordLengths[i])
+                defer { offset += length }
+                guard offset + length <= raw.count else {
+                    failure = fail(a, .protocol, "row batch \(batch.batchSeq): record lengths exceed the payload", retryable: true)
+                    return
+                }
+                do {
+                    try attempt.record.parse(raw: UnsafeRawBufferPointer(rebasing: raw[offset..<(offset + length)]), line: Int(line))
+                    _ = try LabeledCSV.parse(attempt.record, featureIndices: p.featureIndices, labelIndex: p.labelIndex,
+                                             features: &attempt.features)
+                } catch let e as CSVError {
+                    failure = fail(a, .badInput, e.description, line: UInt64(e.line ?? Int(line)),
+                                   column: UInt32(clamping: (e.column ?? -1) + 1), retryable: false)
+                    return
+                } catch {
+                    failure = fail(a, .badInput, "\(error)", line: line, retryable: false)
+                    return
+                }
+                attempt.values.append(contentsOf: attempt.features)
+                attempt.lines.append(line)
+                attempt.received += 1
+            }
+        }
+        if options.batchDelay > 0 { Thread.sleep(forTimeInterval: options.batchDelay) }
+        var events: [WorkerEvent] = [.consumedRows(attemptID: batch.attemptID, bytes: payload.count)]
+        if let failure { events.append(failure) }
+        return events
+    }
+
+    /// Scores the block with the model and posts its probabilities in batches
+    /// (sent under the coordinator's credit, before `done`).
+    private func predict(_ attempt: Attempt, _ model: ForestModel) -> WorkerEvent {
+        let a = attempt.assignment
+        guard let p = attempt.prediction, model.extractor.featureCount == p.featureIndices.count else {
+            return fail(a, .protocol, "predict/p\(a.partition): the model's features do not match the assignment's columns", retryable: false)
+        }
+        let rows = attempt.lines.count
+        let C = model.forest.classCount
+        let probabilities = BlockScoring.probabilities(model.forest, values: attempt.values, rows: rows,
+                                                       features: p.featureIndices.count, threads: options.threads)
+        attempt.values = []
+        var start = 0
+        while start < rows {
+            if isCancelled(attempt) { return fail(a, .cancelled, "cancelled", retryable: true) }
+            let n = min(BlockScoring.batchRows, rows - start)
+            post(.predictions(attemptID: a.attemptID, firstLine: attempt.lines[start], rows: UInt32(n), bytesPerRow: UInt32(8 * C),
+                              payload: BlockScoring.encode(probabilities, from: start * C, count: n * C)))
+            start += n
+            post(.progress(attemptID: a.attemptID, done: UInt64(start), total: UInt64(rows)))
+        }
+        lock.withLock { attempts[a.attemptID] = nil }
+        return .done(attemptID: a.attemptID, rows: UInt64(rows), peakRSS: taskPeak(attempt), result: nil,
+                     elapsed: seconds(since: attempt.started))
     }
 }

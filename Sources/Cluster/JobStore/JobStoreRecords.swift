@@ -35,6 +35,8 @@ public struct JobSpec: Sendable, Hashable, Codable {
 /// The job's stage, as `spacetime status` shows it.
 public enum JobStage: String, Sendable, Hashable, CaseIterable, Codable {
     case extract, merge, train, evaluate, save, done, failed
+    /// A prediction job's only working stage (`predict/k` tasks over row blocks).
+    case predict
 }
 
 /// One partition: its share of trees and, after extraction, its row and class counts.

@@ -133,6 +133,8 @@ public struct Scheduler: Sendable {
     public func stage(tasks: [TaskView], gates: Gates) -> JobStage {
         if tasks.contains(where: { $0.state == .failed }) { return .failed }
         func allDone(_ kind: TaskKind) -> Bool { tasks.allSatisfy { $0.name.kind != kind || $0.state == .done } }
+        // A prediction job has only predict tasks: predict, then save (concatenate the parts).
+        if tasks.contains(where: { $0.name.kind == .predict }) { return allDone(.predict) ? .save : .predict }
         if !allDone(.extract) { return .extract }
         if !gates.extractorReady { return .merge }
         if !allDone(.train) { return .train }
@@ -163,6 +165,7 @@ public struct Scheduler: Sendable {
         case .extract: kind = .extract
         case .train: kind = .train
         case .evaluate: kind = .evaluate
+        case .predict: kind = .predict
         default: return Plan(stage: stage, assignments: [], completeFromCheckpoints: [], failure: nil)
         }
 
@@ -239,7 +242,7 @@ public struct Scheduler: Sendable {
         let attempt = task.failures > 0 ? " (attempt \(task.failures + 1) of \(configuration.maxAttempts))" : ""
         let rows: String
         switch (name.kind, source) {
-        case (.extract, _): rows = ""
+        case (.extract, _), (.predict, _): rows = ""
         case (_, .localSpill): rows = ", rows from its spill"
         case (_, .streamed): rows = ", rows streamed again"
         }

@@ -95,7 +95,11 @@ public struct JobStatus: Sendable, Hashable, Codable {
     public func render(now: Timestamp) -> String {
         var lines: [String] = []
         lines.append("job \(jobID): \(stage)" + (failure.map { " — \($0)" } ?? ""))
-        lines.append("partitions: \(partitions), statistics for \(partitionsWithStatistics); trees: \(treesCheckpointed) of \(trees) checkpointed")
+        if tasks.first?.name.hasPrefix("predict/") == true {
+            lines.append("blocks: \(partitions), done \(tasks.filter { $0.state == "done" }.count)")
+        } else {
+            lines.append("partitions: \(partitions), statistics for \(partitionsWithStatistics); trees: \(treesCheckpointed) of \(trees) checkpointed")
+        }
         lines.append("")
         lines.append("tasks:")
         for t in tasks {

@@ -12,6 +12,8 @@ public enum WorkerEvent: Sendable {
     case failed(attemptID: UInt64, reason: WireFailureReason, message: String, line: UInt64, column: UInt32,
                 retryable: Bool, peakRSS: UInt64)
     case requestBlob(digest: Data, offset: UInt64, maxBytes: UInt32)
+    /// A predict attempt's results: `rows` × `bytesPerRow` bytes, sent under the coordinator's credit.
+    case predictions(attemptID: UInt64, firstLine: UInt64, rows: UInt32, bytesPerRow: UInt32, payload: Data)
     /// Leave: say goodbye and exit (SIGTERM).
     case finish(reason: String)
 }
@@ -92,6 +94,9 @@ public final class WorkerClient: Sendable {
                                          retryable: retryable, peakRSS: peak, at: now)
                 case .requestBlob(let digest, let offset, let maxBytes):
                     return engine.requestBlob(digest: digest, offset: offset, maxBytes: maxBytes, at: now)
+                case .predictions(let id, let firstLine, let rows, let bytesPerRow, let payload):
+                    return engine.predictions(attemptID: id, firstLine: firstLine, rows: rows, bytesPerRow: bytesPerRow,
+                                              payload: payload, at: now)
                 case .finish(let reason):
                     return engine.finish(reason: reason, at: now)
                 }

@@ -119,6 +119,15 @@ public final class WorkerEngine {
     private var backoff: ReconnectBackoff
     private var running: [UInt64: (assignment: WireTaskAssignment, progress: WireProgress)] = [:]
     private var credit: [UInt64: CreditWindow.Receiver] = [:]
+    /// Predict attempts: results waiting for the coordinator's credit, and a `done` held back until they are sent.
+    private var predictions: [UInt64: PendingPredictions] = [:]
+    struct PendingPredictions {
+        var credit = CreditWindow.Sender()
+        var nextBatch: UInt64 = 0
+        var queue: [(batch: WirePredictionBatch, payload: Data)] = []
+        var queueHead = 0
+        var done: (rows: UInt64, peakRSS: UInt64, result: Data?, elapsed: Double)?
+    }
     private var rss: UInt64 = 0
     private var peakRSS: UInt64 = 0
 
@@ -209,6 +218,7 @@ public final class WorkerEngine {
             started.taskID = a.taskID
             started.attemptID = a.attemptID
             send(.started(started), at: now, into: &out)
+            if a.kind == .predict { predictions[a.attemptID] = PendingPredictions() }
             if a.source == .streamed {
                 let window = CreditWindow.Receiver(windowMessages: configuration.rowWindowBatches, windowBytes: configuration.rowWindowBytes)
                 credit[a.attemptID] = window
@@ -227,6 +237,7 @@ public final class WorkerEngine {
         case .cancel(let c):
             if running.removeValue(forKey: c.attemptID) != nil {
                 credit[c.attemptID] = nil
+                predictions[c.attemptID] = nil
                 view.release(attemptID: c.attemptID)
                 out.append(.cancel(attemptID: c.attemptID, reason: c.reason))
             }
@@ -234,6 +245,16 @@ public final class WorkerEngine {
             out += finish(reason: "coordinator asked to shut down: \(s.reason)", at: now)
         case .blobChunk(let c):
             out.append(.blobChunk(c, payload: message.payload ?? Data()))
+        case .credit(let c) where c.stream == .predictions:
+            guard var pending = predictions[c.attemptID] else { break }
+            do {
+                try pending.credit.receive(CreditWindow.Grant(messages: c.grantedBatches, bytes: c.grantedBytes))
+            } catch {
+                out.append(.log(.warning, "dropped prediction credit: \(error.from(peer: "coordinator"))"))
+                break
+            }
+            predictions[c.attemptID] = pending
+            flushPredictions(c.attemptID, at: now, into: &out)
         default:
             break  // heartbeat, checkpoint_ack, credit for predictions: liveness only
         }
@@ -271,6 +292,7 @@ public final class WorkerEngine {
         }
         running.removeAll()
         credit.removeAll()
+        predictions.removeAll()
         state = .disconnected
         out.append(.reconnect(after: backoff.next()))
         return out
@@ -327,6 +349,12 @@ public final class WorkerEngine {
 
     public func done(attemptID: UInt64, rows: UInt64, peakRSS taskPeak: UInt64, result: Data?, elapsed: Double,
                      at now: MonotonicSeconds) -> [WorkerOutput] {
+        if var pending = predictions[attemptID], pending.queueHead < pending.queue.count {
+            pending.done = (rows, taskPeak, result, elapsed)  // sent once the last prediction batch is
+            predictions[attemptID] = pending
+            return []
+        }
+        predictions[attemptID] = nil
         guard let a = running.removeValue(forKey: attemptID)?.assignment else { return [] }
         credit[attemptID] = nil
         view.release(attemptID: attemptID)
@@ -351,6 +379,7 @@ public final class WorkerEngine {
 
     public func failed(attemptID: UInt64, reason: WireFailureReason, message: String, line: UInt64 = 0, column: UInt32 = 0,
                        retryable: Bool, peakRSS taskPeak: UInt64, at now: MonotonicSeconds) -> [WorkerOutput] {
+        predictions[attemptID] = nil
         guard let a = running.removeValue(forKey: attemptID)?.assignment else { return [] }
         credit[attemptID] = nil
         view.release(attemptID: attemptID)
@@ -366,6 +395,45 @@ public final class WorkerEngine {
         var out: [WorkerOutput] = []
         send(.failed(f), at: now, into: &out)
         return out
+    }
+
+    /// Queues `rows` predictions (`bytesPerRow` bytes each, back to back in
+    /// `payload`) of a predict attempt; they are sent as the coordinator's
+    /// credit allows, in order, and before the attempt's `done`.
+    public func predictions(attemptID: UInt64, firstLine: UInt64, rows: UInt32, bytesPerRow: UInt32, payload: Data,
+                            at now: MonotonicSeconds) -> [WorkerOutput] {
+        guard var pending = predictions[attemptID], rows > 0 else { return [] }
+        var b = WirePredictionBatch()
+        b.attemptID = attemptID
+        b.batchSeq = pending.nextBatch
+        b.firstLine = firstLine
+        b.rows = rows
+        b.bytesPerRow = bytesPerRow
+        pending.nextBatch += 1
+        pending.queue.append((b, payload))
+        predictions[attemptID] = pending
+        var out: [WorkerOutput] = []
+        flushPredictions(attemptID, at: now, into: &out)
+        return out
+    }
+
+    private func flushPredictions(_ attemptID: UInt64, at now: MonotonicSeconds, into out: inout [WorkerOutput]) {
+        guard var pending = predictions[attemptID] else { return }
+        while pending.queueHead < pending.queue.count {
+            let next = pending.queue[pending.queueHead]
+            guard (try? pending.credit.sent(bytes: next.payload.count)) != nil else { break }
+            pending.queue[pending.queueHead].payload = Data()
+            pending.queueHead += 1
+            send(.predictionBatch(next.batch), payload: next.payload, at: now, into: &out)
+        }
+        if pending.queueHead == pending.queue.count {
+            pending.queue.removeAll()
+            pending.queueHead = 0
+        }
+        predictions[attemptID] = pending
+        if pending.queue.isEmpty, let d = pending.done {
+            out += done(attemptID: attemptID, rows: d.rows, peakRSS: d.peakRSS, result: d.result, elapsed: d.elapsed, at: now)
+        }
     }
 
     /// Asks the coordinator for part of a blob.
@@ -390,6 +458,7 @@ public final class WorkerEngine {
         for attemptID in running.keys.sorted() { out.append(.cancel(attemptID: attemptID, reason: reason)) }
         running.removeAll()
         credit.removeAll()
+        predictions.removeAll()
         state = .finished
         out.append(.exit(message: reason, failure: false))
         return out

@@ -1,52 +1,75 @@
 import ArgumentParser
+import Cluster
 import Forest
 import Foundation
 import SpaceTime
+import ZeroMQ
 
 struct PredictCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "predict",
-        abstract: "Predict a CSV file with a saved model (streaming, bounded memory, input order kept)."
+        abstract: "Predict a CSV file with a saved model (streaming, bounded memory, input order kept), in this process or over workers.",
+        discussion: """
+        Without --workers or --bind the prediction runs in this process. With --workers N this process \
+        becomes a coordinator on tcp://127.0.0.1:* and starts N 'spacetime worker' processes (each in \
+        its own memory cgroup with --memory-limit when cgroups are writable, else self-limited); with \
+        --bind ENDPOINT (alias --connect: the endpoint workers connect to) workers started elsewhere \
+        with 'spacetime worker --connect ENDPOINT' join. The input is indexed once and cut into blocks \
+        of consecutive rows sized from the data and the workers' memory limit (never from the number \
+        of workers); each block's records are streamed to a worker, its predictions streamed back and \
+        kept as a part file in the job directory, and the parts are concatenated in input order: the \
+        output is byte-identical to the single-process command's. A block whose worker dies is redone \
+        on another worker (at most --max-attempts attempts).
+        """
     )
 
     @Option(help: "Model file written by 'spacetime train'.") var model: String
     @Argument(help: "Input CSV; feature columns are matched by name, other columns ignored.") var file: String
     @Option(name: .shortAndLong, help: "Output CSV path, or - for standard output.") var out = "predictions.csv"
     @Flag(help: "Also write one probability column per class (p_<class>).") var proba = false
-    @Option(help: "Threads for scoring.") var threads = ProcessInfo.processInfo.activeProcessorCount
-    @Option(name: .customLong("batch-rows"), help: "Rows scored per batch (bounds memory).") var batchRows = 8192
+    @Option(help: "Threads for scoring (per worker with --workers).") var threads = ProcessInfo.processInfo.activeProcessorCount
+    @Option(name: .customLong("batch-rows"), help: "Rows scored per batch in this process (bounds memory).") var batchRows = 8192
+    @Option(help: "Start this many local worker processes and shard the prediction over them.") var workers: Int?
+    @Option(name: [.customLong("bind"), .customLong("connect")],
+            help: "Serve this endpoint (e.g. tcp://0.0.0.0:5555) for workers started with 'spacetime worker --connect'; --connect is an alias.")
+    var bind: String?
+    @Option(name: .customLong("memory-limit"), help: "The workers' memory limit; blocks are sized for it.") var memoryLimit = "512MiB"
+    @Option(name: .customLong("block-rows"), help: "Rows per block (default: planned from the data and --memory-limit).") var blockRows: Int?
+    @Option(name: .customLong("job-dir"), help: "Job directory (store and parts; default: a temporary directory removed at the end).") var jobDir: String?
+    @Option(name: .customLong("spill-dir"), help: "Parent directory for the local workers' spill files.") var spillDir: String?
+    @Option(name: .customLong("wait-workers"), help: "With --bind: wait for this many workers (at most 10 s) before the first assignments.") var waitWorkers = 1
+    @Option(name: .customLong("curve-secret"), help: "With --bind: this coordinator's CURVE secret key file (from 'spacetime keygen').") var curveSecret: String?
+    @Option(name: .customLong("allow-workers"), help: "With --bind: worker public keys admitted (a directory of *.public files or a file).") var allowWorkers: String?
+    @Flag(help: "Allow a non-loopback --bind without CURVE (traffic in clear, any peer may join).") var insecure = false
+    @OptionGroup var liveness: LivenessFlags
 
     func run() throws {
         guard batchRows >= 1 else { throw ValidationError("--batch-rows must be at least 1") }
+        guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
+        if workers == nil && bind == nil {
+            try predictHere()
+        } else {
+            try predictOverWorkers()
+        }
+    }
+
+    /// Single process: stream, score in batches, write in input order.
+    func predictHere() throws {
         let m = try ForestModel.load(from: model)
         let classes = m.extractor.classes
-        let C = classes.count
-        var header = "prediction"
-        if proba { header += classes.map { ",p_\($0)" }.joined() }
+        let format = PredictionFormat(classes: classes, proba: proba)
         let writer: AtomicFileWriter? = out == "-" ? nil : try AtomicFileWriter(path: out)
         func emit(_ bytes: [UInt8]) throws {
             if let writer { try writer.append(bytes) } else { FileHandle.standardOutput.write(Data(bytes)) }
         }
         var rows = 0
         do {
-            try emit(Array((header + "\n").utf8))
+            try emit(format.header(classes: classes))
             var buffer: [UInt8] = []
             try StreamingPrediction.run(model: m, path: file, requireLabel: false, batchRows: batchRows, threads: threads) { batch in
                 buffer.removeAll(keepingCapacity: true)
-                try batch.probabilities.withUnsafeBufferPointer { p in
-                    for r in 0..<batch.rows {
-                        let row = UnsafeBufferPointer(rebasing: p[r * C..<(r + 1) * C])
-                        buffer.append(contentsOf: classes[RandomForest.argmax(row)].utf8)
-                        if proba {
-                            for c in 0..<C {
-                                buffer.append(44)
-                                buffer.append(contentsOf: String(row[c]).utf8)
-                            }
-                        }
-                        buffer.append(10)
-                    }
-                    try emit(buffer)
-                }
+                batch.probabilities.withUnsafeBufferPointer { format.appendRows($0, rows: batch.rows, to: &buffer) }
+                try emit(buffer)
                 rows += batch.rows
             }
             try writer?.commit()
@@ -55,5 +78,91 @@ struct PredictCommand: ParsableCommand {
             throw error
         }
         if writer != nil { FileHandle.standardError.write(Data("predicted \(rows) rows to \(out)\n".utf8)) }
+    }
+
+    /// A coordinator sharding the input over local (--workers) and/or remote (--bind) workers.
+    func predictOverWorkers() throws {
+        let localWorkers = workers ?? 0
+        guard localWorkers >= 0 else { throw ValidationError("--workers must be at least 0") }
+        guard localWorkers >= 1 || bind != nil else { throw ValidationError("--workers 0 needs --bind for remote workers") }
+        if let blockRows, blockRows < 1 { throw ValidationError("--block-rows must be at least 1") }
+        let limit = try parseMemory(memoryLimit, "--memory-limit")
+        let log = logLine("coordinator")
+        let endpoint = bind ?? "tcp://127.0.0.1:*"
+        let temporary = jobDir == nil
+        let dir = jobDir ?? (NSTemporaryDirectory() as NSString)
+            .appendingPathComponent("spacetime-predict-\(ProcessInfo.processInfo.processIdentifier)-\(UInt32.random(in: 0...UInt32.max))")
+        defer { if temporary { try? FileManager.default.removeItem(atPath: dir) } }
+
+        var options = PredictionJob.Options(modelPath: model, dataPath: file, outPath: out, bind: endpoint, jobDirectory: dir)
+        options.proba = proba
+        options.workerMemoryLimit = UInt64(limit.bytes)
+        options.blockRows = blockRows
+        options.engine.startupWorkers = max(1, localWorkers + (bind != nil ? max(0, waitWorkers - localWorkers) : 0))
+        try liveness.apply(to: &options.engine)
+        options.maxAttempts = liveness.maxAttempts
+        switch (curveSecret, allowWorkers) {
+        case (let secret?, let allow?):
+            do {
+                let pair = try CurveKeyFiles.loadKeyPair(secretKeyAt: secret)
+                let allowed = try CurveKeyFiles.loadAllowList(at: allow).map(\.key)
+                options.curve = (pair.secretKey, allowed)
+                log(.info, "CURVE on: \(allowed.count) worker key(s) admitted")
+            } catch {
+                throw ValidationError("\(error)")
+            }
+        case (nil, nil):
+            if !isLocalEndpoint(endpoint) {
+                guard insecure else {
+                    throw ValidationError("refusing to bind \(endpoint) without encryption: give --curve-secret and --allow-workers (see 'spacetime keygen'), or --insecure to accept clear-text traffic from any peer")
+                }
+                log(.warning, "WARNING: --insecure: \(endpoint) accepts unauthenticated workers and carries data in clear text")
+            }
+        default:
+            throw ValidationError("--curve-secret and --allow-workers go together")
+        }
+        if localWorkers >= 1 && options.curve != nil {
+            throw ValidationError("--workers starts local workers without keys: use them with a loopback --bind, or start CURVE workers yourself")
+        }
+
+        if out != "-" {  // an unwritable --out fails now, not after the work
+            do { try AtomicFileWriter(path: out).abort() } catch { throw ValidationError("--out \(out): \(error)") }
+        }
+        let started = Date()
+        let job = try PredictionJob(options: options, context: try Context(), log: log)
+        log(.info, "job directory \(dir); coordinator on \(job.endpoint)")
+        let executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path
+        let cluster = LocalCluster(executable: executable, memoryLimit: limit)
+        if localWorkers >= 1 {
+            for i in 1...localWorkers {
+                let note = try cluster.startWorker(id: "w\(i)", endpoint: job.endpoint, threads: threads, spillDir: spillDir) { id, signal, status in
+                    job.workerProcessEnded(workerID: id, signal: signal, status: status)
+                }
+                log(.info, "started worker w\(i) (pid \(cluster.workers.last?.pid ?? 0)) \(note)")
+            }
+        }
+        let stopper = DispatchSource.makeSignalSource(signal: SIGTERM, queue: .global())
+        signal(SIGTERM, SIG_IGN)
+        stopper.setEventHandler {
+            log(.warning, "SIGTERM: stopping the prediction")
+            try? job.stop()
+            cluster.finish(timeout: 2)
+            if temporary { try? FileManager.default.removeItem(atPath: dir) }
+            Foundation.exit(143)
+        }
+        stopper.resume()
+        let outcome = try job.wait()
+        cluster.finish()
+        switch outcome {
+        case .done:
+            let seconds = Date().timeIntervalSince(started)
+            var report = "predicted \(job.rows) rows to \(out) in \(String(format: "%.2f", seconds)) s (\(Int(Double(job.rows) / max(seconds, 1e-9))) rows/s) over \(job.blocks.count) block(s)\n"
+            for w in cluster.workers {
+                report += "  worker \(w.id) pid \(w.pid): \(w.exit ?? "running")" + (w.cgroupPeak.map { ", cgroup peak \(ByteCount(UInt64($0)))" } ?? "") + "\n"
+            }
+            FileHandle.standardError.write(Data(report.utf8))
+        case .failed(let message):
+            throw PipelineError(.jobFailed, "prediction failed: \(message)")
+        }
     }
 }

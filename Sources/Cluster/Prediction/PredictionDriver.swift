@@ -1,0 +1,286 @@
+import Foundation
+import Forest
+import SpaceTime
+
+/// The coordinator's driver for a prediction job, on the ROUTER thread:
+///
+/// * streams each leased block's raw records to its attempt (`CSVBlockReader`
+///   from the block's mark, row batches under the worker's credit);
+/// * as the engine's `PredictionSink`, writes each attempt's predictions as
+///   text to its block's part file (`PARTS/block-K.txt`, atomically renamed
+///   when the attempt is done with every row; a failed or lost attempt's
+///   part is dropped and the block is redone elsewhere);
+/// * when every block is done, concatenates the parts in block order after
+///   the header into the output (atomically), so the output equals
+///   single-process `spacetime predict`'s byte for byte.
+public final class PredictionDriver: CoordinatorDriver, PredictionSink {
+    public struct Settings: Sendable {
+        public var index: CSVBlockIndex
+        /// Record ranges of the blocks, in input order.
+        public var blocks: [Range<Int>]
+        public var csvOptions: CSVOptions
+        public var classes: [String]
+        public var proba: Bool
+        /// Output path, or "-" for standard output.
+        public var outPath: String
+        public var partsDirectory: String
+        public var batchRows = 2048
+        public var batchBytes = 1 << 20
+        public var progressInterval: Double = 2
+    }
+
+    private final class Stream {
+        let reader: CSVBlockReader
+        var pending: (firstLine: UInt64, deltas: [UInt32], lengths: [UInt32], payload: Data)?
+        init(reader: CSVBlockReader) { self.reader = reader }
+    }
+
+    private struct Part {
+        var block: Int
+        var written = 0
+        let file: AtomicFileWriter
+    }
+
+    let store: JobStore
+    let settings: Settings
+    private let format: PredictionFormat
+    private let onFinished: @Sendable (JobOutcome) -> Void
+    private var streams: [UInt64: Stream] = [:]
+    private var parts: [UInt64: Part] = [:]
+    private var sealedRows = 0
+    private var finished = false
+    private var attached = false
+    private var started: Double?
+    private var lastProgress = 0.0
+    private var buffer: [UInt8] = []
+    private var probabilities: [Double] = []
+
+    public init(store: JobStore, settings: Settings, onFinished: @escaping @Sendable (JobOutcome) -> Void) {
+        self.store = store
+        self.settings = settings
+        format = PredictionFormat(classes: settings.classes, proba: settings.proba)
+        self.onFinished = onFinished
+    }
+
+    /// Where block `k`'s sealed part lives.
+    public static func partPath(_ directory: String, block: Int) -> String {
+        (directory as NSString).appendingPathComponent(String(format: "block-%06d.txt", block))
+    }
+
+    public func drive(_ engine: CoordinatorEngine, at time: EngineTime) throws -> [CoordinatorOutput] {
+        guard !finished else { return [] }
+        var out: [CoordinatorOutput] = []
+        do {
+            if !attached {
+                attached = true
+                started = time.monotonic
+                engine.predictionSink = self
+                guard let model = try engine.addArtifactBlob("model", digest: Digest.of(try store.artifact("model") ?? Data())),
+                      let extractor = try engine.addArtifactBlob("extractor", digest: Digest.of(try store.artifact("extractor") ?? Data()))
+                else { throw PipelineError(.missingArtifact, "the model is missing from the job store") }
+                engine.model = model
+                engine.extractor = extractor
+                engine.gates = Scheduler.Gates(extractorReady: true, modelReady: true)
+            }
+            try pumpRows(engine, at: time, into: &out)
+            switch try store.stage() {
+            case .save?:
+                try assemble(at: time)
+                out.append(.log(.info, "wrote \(settings.index.rows) predictions to \(settings.outPath == "-" ? "standard output" : settings.outPath)"))
+                out += engine.shutdown(reason: "the job is done", at: time)
+                finished = true
+                onFinished(.done(modelPath: settings.outPath))
+            case .failed?:
+                finished = true
+                onFinished(.failed(try store.failure() ?? "the job failed"))
+            default:
+                break
+            }
+            if !finished, time.monotonic - lastProgress >= settings.progressInterval {
+                lastProgress = time.monotonic
+                out.append(.log(.info, try progressLine(at: time)))
+            }
+        } catch {
+            let message = (error as? PipelineError)?.message ?? "\(error)"
+            try store.failJob(message, now: time.wall)
+            out.append(.log(.error, "job failed: \(message)"))
+            out += engine.shutdown(reason: "job failed: \(message)", at: time)
+            for (_, p) in parts { p.file.abort() }
+            parts.removeAll()
+            finished = true
+            onFinished(.failed(message))
+        }
+        return out
+    }
+
+    // MARK: Rows
+
+    private func pumpRows(_ engine: CoordinatorEngine, at time: EngineTime, into out: inout [CoordinatorOutput]) throws {
+        let open = engine.rowStreams
+        let live = Set(open.map(\.attemptID))
+        for id in streams.keys where !live.contains(id) { streams[id] = nil }
+        var budget = 64  // batches per call: the loop stays responsive
+        for (block, attemptID) in open where budget > 0 {
+            guard block < settings.blocks.count else { continue }
+            if settings.blocks[block].isEmpty {  // a header-only input: one empty block
+                out += engine.endRows(to: attemptID, at: time)
+                continue
+            }
+            let stream: Stream
+            if let s = streams[attemptID] {
+                stream = s
+            } else {
+                let range = settings.blocks[block]
+                guard let mark = settings.index.mark(ofRecord: range.lowerBound) else {
+                    throw PipelineError(.missingArtifact, "block \(block) does not start on an indexed record")
+                }
+                stream = Stream(reader: try CSVBlockReader(path: settings.index.path, mark: mark, rows: range.count,
+                                                           options: settings.csvOptions))
+                streams[attemptID] = stream
+            }
+            while budget > 0 {
+                if stream.pending == nil {
+                    guard stream.reader.rowsLeft > 0 else {
+                        out += engine.endRows(to: attemptID, at: time)
+                        streams[attemptID] = nil
+                        break
+                    }
+                    stream.pending = try cut(stream.reader)
+                }
+                guard let p = stream.pending, engine.canSendRows(to: attemptID, bytes: p.payload.count) else { break }
+                let rows = p.lengths.count
+                out += engine.sendRows(to: attemptID, firstLine: p.firstLine, lineDeltas: p.deltas, recordLengths: p.lengths,
+                                       testMask: Data(count: (rows + 7) / 8), trainRows: rows, payload: p.payload, at: time)
+                stream.pending = nil
+                budget -= 1
+            }
+        }
+    }
+
+    private func cut(_ reader: CSVBlockReader) throws -> (firstLine: UInt64, deltas: [UInt32], lengths: [UInt32], payload: Data) {
+        var payload = Data()
+        var lengths: [UInt32] = []
+        var deltas: [UInt32] = []
+        var first = 0, last = 0
+        while lengths.count < settings.batchRows, payload.count < settings.batchBytes / 2 || lengths.isEmpty {
+            let more = try reader.next { line, raw in
+                if lengths.isEmpty { first = line } else { deltas.append(UInt32(clamping: line - last)) }
+                last = line
+                lengths.append(UInt32(raw.count))
+                payload.append(raw.bindMemory(to: UInt8.self))
+            }
+            if !more { break }
+        }
+        return (UInt64(first), deltas, lengths, payload)
+    }
+
+    // MARK: PredictionSink
+
+    public func predictions(attemptID: UInt64, task: TaskName, batch: WirePredictionBatch, payload: Data) throws -> String? {
+        let C = settings.classes.count
+        guard task.kind == .predict, task.partition < settings.blocks.count else { return "predictions for \(task)" }
+        guard Int(batch.bytesPerRow) == 8 * C else {
+            return "\(batch.bytesPerRow) bytes per prediction; this model has \(C) classes (\(8 * C) bytes)"
+        }
+        var part: Part
+        if let p = parts[attemptID] {
+            part = p
+        } else {
+            do {
+                part = Part(block: task.partition, file: try AtomicFileWriter(path: Self.partPath(settings.partsDirectory, block: task.partition)))
+            } catch {
+                throw PipelineError(.io, "cannot write a part in \(settings.partsDirectory): \(error)")
+            }
+        }
+        let rows = Int(batch.rows)
+        guard part.written + rows <= settings.blocks[task.partition].count else {
+            part.file.abort()
+            parts[attemptID] = nil
+            return "\(task): more than its \(settings.blocks[task.partition].count) rows of predictions"
+        }
+        if probabilities.count < rows * C { probabilities = [Double](repeating: 0, count: rows * C) }
+        payload.withUnsafeBytes { raw in
+            for i in 0..<(rows * C) {
+                probabilities[i] = Double(bitPattern: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: i * 8, as: UInt64.self)))
+            }
+        }
+        buffer.removeAll(keepingCapacity: true)
+        probabilities.withUnsafeBufferPointer { format.appendRows($0, rows: rows, to: &buffer) }
+        do { try part.file.append(buffer) } catch { throw PipelineError(.io, "writing the part of \(task): \(error)") }
+        part.written += rows
+        parts[attemptID] = part
+        return nil
+    }
+
+    public func finish(attemptID: UInt64, task: TaskName, rows: UInt64) throws -> String? {
+        let expected = task.partition < settings.blocks.count ? settings.blocks[task.partition].count : -1
+        guard let part = parts.removeValue(forKey: attemptID) else {
+            guard expected == 0 && rows == 0 else { return "\(task) reported done without predictions" }
+            guard FileManager.default.createFile(atPath: Self.partPath(settings.partsDirectory, block: task.partition), contents: Data()) else {
+                throw PipelineError(.io, "cannot write a part in \(settings.partsDirectory)")
+            }
+            return nil
+        }
+        guard part.written == expected, Int(rows) == expected else {
+            part.file.abort()
+            return "\(task) reported done with \(part.written) of its \(expected) predictions"
+        }
+        do { try part.file.commit() } catch { throw PipelineError(.io, "sealing the part of \(task): \(error)") }
+        sealedRows += expected
+        return nil
+    }
+
+    public func discard(attemptID: UInt64) {
+        parts.removeValue(forKey: attemptID)?.file.abort()
+    }
+
+    // MARK: Output
+
+    /// Concatenates the header and the parts in block order into the output.
+    private func assemble(at time: EngineTime) throws {
+        let writer: AtomicFileWriter?
+        do {
+            writer = settings.outPath == "-" ? nil : try AtomicFileWriter(path: settings.outPath)
+        } catch {
+            throw PipelineError(.io, "\(settings.outPath): \(error)")
+        }
+        func emit(_ bytes: [UInt8]) throws {
+            if let writer { try writer.append(bytes) } else { FileHandle.standardOutput.write(Data(bytes)) }
+        }
+        do {
+            try emit(format.header(classes: settings.classes))
+            for k in settings.blocks.indices {
+                let path = Self.partPath(settings.partsDirectory, block: k)
+                guard let handle = FileHandle(forReadingAtPath: path) else {
+                    throw PipelineError(.missingArtifact, "the predictions of block \(k) (\(path)) are missing")
+                }
+                defer { try? handle.close() }
+                while let chunk = try handle.read(upToCount: 4 << 20), !chunk.isEmpty { try emit([UInt8](chunk)) }
+            }
+            try writer?.commit()
+        } catch {
+            writer?.abort()
+            throw (error as? PipelineError) ?? PipelineError(.io, "\(settings.outPath): \(error)")
+        }
+        for k in settings.blocks.indices { try? FileManager.default.removeItem(atPath: Self.partPath(settings.partsDirectory, block: k)) }
+        try store.stepEnded("save", rows: settings.index.rows, now: time.wall)
+        try store.setStage(.done, now: time.wall)
+    }
+
+    private func progressLine(at time: EngineTime) throws -> String {
+        let inFlight = parts.values.reduce(0) { $0 + $1.written }
+        let done = sealedRows + inFlight
+        let total = settings.index.rows
+        let tasks = try store.tasks()
+        var line = "predict: blocks \(tasks.filter { $0.state == .done }.count)/\(tasks.count), rows \(done)/\(total)"
+        if let started, time.monotonic > started, done > 0 {
+            let rate = Double(done) / (time.monotonic - started)
+            line += String(format: " (%.0f rows/s, ETA %.0f s)", rate, Double(total - done) / rate)
+        }
+        let workers = try store.workers().filter { $0.state == .connected }
+        if !workers.isEmpty {
+            line += "; workers " + workers.map { "\($0.id) \(ByteCount($0.rss ?? 0))/\(ByteCount($0.memoryLimit))" }.joined(separator: ", ")
+        }
+        return line
+    }
+}

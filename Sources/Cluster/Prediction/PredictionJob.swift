@@ -1,0 +1,157 @@
+import Foundation
+import Forest
+import SpaceTime
+import ZeroMQ
+
+/// A distributed prediction (`spacetime predict … --workers N` or `--bind`):
+/// loads the model, resolves the input's columns exactly as single-process
+/// `spacetime predict` does (same errors), indexes the input in one pass,
+/// cuts it into blocks (`PredictionBlockPlan`), creates `predict/k` tasks in
+/// the job store (`JOB-DIR/job.sqlite`), and serves workers with
+/// `PredictionDriver` until the output is written or the job fails.
+public final class PredictionJob: @unchecked Sendable {
+    public struct Options: Sendable {
+        public var modelPath: String
+        public var dataPath: String
+        /// Output path, or "-" for standard output.
+        public var outPath: String
+        public var proba = false
+        public var bind: String
+        public var jobDirectory: String
+        /// The workers' memory limit blocks are sized for.
+        public var workerMemoryLimit: UInt64 = 512 << 20
+        /// Rows per block (a multiple of the index granule above it); nil: planned.
+        public var blockRows: Int?
+        public var granule = 1024
+        public var maxAttempts = 3
+        public var engine = CoordinatorEngine.Configuration()
+        public var curve: (secretKey: CurveSecretKey, allowedWorkers: [CurvePublicKey])?
+
+        public init(modelPath: String, dataPath: String, outPath: String, bind: String, jobDirectory: String) {
+            self.modelPath = modelPath
+            self.dataPath = dataPath
+            self.outPath = outPath
+            self.bind = bind
+            self.jobDirectory = jobDirectory
+        }
+    }
+
+    public let options: Options
+    public let store: JobStore
+    public let blocks: [Range<Int>]
+    public let rows: Int
+    private let server: CoordinatorServer
+    private let outcome = LockedBox<JobOutcome?>(nil)
+    private let finishedSignal = DispatchSemaphore(value: 0)
+
+    /// The bound endpoint (wildcard port resolved).
+    public var endpoint: String { server.endpoint }
+
+    public init(options: Options, context: Context, log: @escaping @Sendable (CoordinatorLogLevel, String) -> Void) throws {
+        self.options = options
+        let model: ForestModel
+        do { model = try ForestModel.load(from: options.modelPath) } catch { throw PipelineError(.badInput, "\(error)") }
+        guard model.extractor.derivationIdentifier.isEmpty else {
+            throw PipelineError(.badInput, "the model uses the feature derivation '\(model.extractor.derivationIdentifier)', which must be supplied through the Forest API")
+        }
+        // The same column resolution (and errors) as single-process prediction.
+        let columns: LabeledCSV
+        do {
+            columns = try LabeledCSV(path: options.dataPath, label: model.labelColumn, expectedFeatures: model.extractor.inputNames)
+        } catch {
+            throw PipelineError(.badInput, "\(error)")
+        }
+        let header = columns.reader.header
+        let parameters = PredictionParameters(source: options.dataPath, featureIndices: columns.featureIndices, labelIndex: columns.labelIndex)
+        columns.close()
+        let (_, rawHeader, _) = try CoordinatorJob.readHeader(options.dataPath)
+
+        let started = Date().timeIntervalSince1970
+        let index = try CSVBlockIndex(path: options.dataPath, granule: min(options.granule, max(1, options.blockRows ?? .max)))
+        rows = index.rows
+        let modelBytes = Data(model.serialize())
+        let blockRows = PredictionBlockPlan.blockRows(totalRows: index.rows, features: model.extractor.featureCount,
+                                                      classes: model.forest.classCount, modelBytes: UInt64(modelBytes.count),
+                                                      memoryLimit: options.workerMemoryLimit, granule: index.granule,
+                                                      override: options.blockRows)
+        blocks = PredictionBlockPlan.blocks(totalRows: index.rows, blockRows: blockRows)
+
+        try FileManager.default.createDirectory(atPath: options.jobDirectory, withIntermediateDirectories: true)
+        let parts = (options.jobDirectory as NSString).appendingPathComponent("parts")
+        try FileManager.default.createDirectory(atPath: parts, withIntermediateDirectories: true)
+        let storePath = (options.jobDirectory as NSString).appendingPathComponent("job.sqlite")
+        guard !FileManager.default.fileExists(atPath: storePath) else {
+            throw PipelineError(.jobFailed, "\(options.jobDirectory) already holds a job; give another --job-dir")
+        }
+        let store = try JobStore(path: storePath)
+        self.store = store
+        let now = Date().timeIntervalSince1970
+        let spec = JobSpec(jobID: "predict-\(UInt32.random(in: 0...UInt32.max))", dataFiles: [options.dataPath],
+                           parameters: parameters.serialize(), seed: 0, partitions: blocks.count, testFraction: 0,
+                           trees: model.forest.trees.count, maxAttempts: options.maxAttempts)
+        try store.createPredictionJob(spec, blockRows: blocks.map(\.count), now: now)
+        try store.putArtifact("model", modelBytes, now: now)
+        try store.putArtifact("extractor", Data(model.extractor.serialize()), now: now)
+        try store.stepStarted("index", now: started)
+        try store.stepEnded("index", rows: index.rows, now: now)
+        log(.info, "job \(spec.jobID): \(options.dataPath), \(index.rows) rows in \(blocks.count) block(s) of up to \(blockRows) rows (indexed in \(String(format: "%.2f", now - started)) s); model \(ByteCount(UInt64(modelBytes.count))), \(model.forest.trees.count) trees")
+
+        var schema = WireCsvSchema()
+        schema.headerRecord = rawHeader
+        schema.labelColumn = UInt32(columns.labelIndex ?? 0)
+        schema.delimiter = UInt32(UInt8(ascii: ","))
+        schema.columnCount = UInt32(header.count)
+
+        let settings = PredictionDriver.Settings(index: index, blocks: blocks, csvOptions: CSVOptions(),
+                                                 classes: model.extractor.classes, proba: options.proba,
+                                                 outPath: options.outPath, partsDirectory: parts)
+        var serverOptions = CoordinatorServer.Options()
+        serverOptions.engine = options.engine
+        serverOptions.curve = options.curve
+        let outcome = self.outcome
+        let signal = finishedSignal
+        server = try CoordinatorServer(
+            context: context, bind: options.bind, store: store, schema: schema, options: serverOptions,
+            makeDriver: {
+                PredictionDriver(store: store, settings: settings, onFinished: { result in
+                    outcome.withLock { $0 = result }
+                    signal.signal()
+                })
+            },
+            onOutput: { output in
+                switch output {
+                case .log(let level, let line): log(level, line)
+                case .jobFailed(let message):
+                    outcome.withLock { $0 = .failed(message) }
+                    signal.signal()
+                case .send: break
+                }
+            })
+    }
+
+    /// Tells the coordinator a local worker process ended (from the launcher).
+    public func workerProcessEnded(workerID: String, signal: Int32?, status: Int32?) {
+        server.send(.workerProcessEnded(workerID: workerID, signal: signal, status: status))
+    }
+
+    /// Blocks until the output is written or the job failed, then lets the
+    /// shutdown reach the workers and stops the socket.
+    public func wait() throws -> JobOutcome {
+        while finishedSignal.wait(timeout: .now() + 0.2) == .timedOut {
+            if server.isFinished {
+                try server.wait()
+                return outcome.withLock { $0 } ?? .failed("the coordinator loop ended")
+            }
+        }
+        Thread.sleep(forTimeInterval: 0.3)
+        try server.stop()
+        return outcome.withLock { $0 } ?? .failed("unknown")
+    }
+
+    /// Stops serving without finishing the job (SIGTERM).
+    public func stop() throws {
+        server.send(.shutdown(reason: "coordinator stopping"))
+        Thread.sleep(forTimeInterval: 0.2)
+        try server.stop()
+    }
+}
