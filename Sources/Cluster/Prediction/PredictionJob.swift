@@ -129,9 +129,10 @@ public final class PredictionJob: @unchecked Sendable {
             })
     }
 
-    /// Tells the coordinator a local worker process ended (from the launcher).
-    public func workerProcessEnded(workerID: String, signal: Int32?, status: Int32?) {
-        server.send(.workerProcessEnded(workerID: workerID, signal: signal, status: status))
+    /// Tells the coordinator a local worker process ended (from the launcher);
+    /// `peakMemory`: its memory cgroup's peak charge in bytes, when it had one.
+    public func workerProcessEnded(workerID: String, signal: Int32?, status: Int32?, peakMemory: UInt64? = nil) {
+        server.send(.workerProcessEnded(workerID: workerID, signal: signal, status: status, peakMemory: peakMemory))
     }
 
     /// Blocks until the output is written or the job failed, then lets the

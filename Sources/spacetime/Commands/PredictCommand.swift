@@ -136,7 +136,8 @@ struct PredictCommand: ParsableCommand {
         if localWorkers >= 1 {
             for i in 1...localWorkers {
                 let note = try cluster.startWorker(id: "w\(i)", endpoint: job.endpoint, threads: threads, spillDir: spillDir) { id, signal, status in
-                    job.workerProcessEnded(workerID: id, signal: signal, status: status)
+                    let peak = cluster.workers.first { $0.id == id }?.cgroupPeak.map { UInt64(max(0, $0)) }
+                    job.workerProcessEnded(workerID: id, signal: signal, status: status, peakMemory: peak)
                 }
                 log(.info, "started worker w\(i) (pid \(cluster.workers.last?.pid ?? 0)) \(note)")
             }
