@@ -84,3 +84,44 @@ import Testing
         #expect(throws: ForestError.self) { try ForestModel(deserializing: Array(model.serialize().dropLast(1))) }
     }
 }
+
+/// The model's canonical bytes are written in bulk and its fingerprint is
+/// streamed tree by tree; both must equal the element-by-element definition.
+@Suite struct ModelCanonicalBytesTests {
+    @Test func treeHashAndSizeMatchItsBytes() throws {
+        let model = try ModelFileTests.smallModel()
+        for tree in model.forest.trees {
+            let bytes = tree.serialize()
+            #expect(bytes.count == tree.serializedSize)
+            var streamed = XXHash64(seed: 3)
+            tree.hash(into: &streamed)
+            var oneShot = XXHash64(seed: 3)
+            oneShot.update(bytes)
+            #expect(streamed.finalize() == oneShot.finalize())
+            // Bulk bit-pattern writes equal the per-value encoding.
+            var w = ByteWriter()
+            w.writeBitPatterns(tree.threshold)
+            w.writeBitPatterns(tree.leafValues)
+            var v = ByteWriter()
+            v.write(array: tree.threshold)
+            v.write(array: tree.leafValues)
+            #expect(w.bytes == v.bytes)
+            #expect(try Tree(deserializing: bytes) == tree)
+        }
+    }
+
+    @Test func fingerprintIsTheHashOfTheConcatenatedCanonicalBytes() throws {
+        let model = try ModelFileTests.smallModel()
+        var w = ByteWriter()
+        w.write(model.labelColumn)
+        model.extractor.write(to: &w)
+        model.parameters.write(to: &w)
+        model.forest.write(to: &w)
+        var h = XXHash64(seed: 0)
+        h.update(w.bytes)
+        #expect(model.fingerprint == h.finalize())
+        #expect(w.bytes.count > model.forest.serializedSize)
+        let again = try ForestModel(deserializing: model.serialize())
+        #expect(again.fingerprint == model.fingerprint)
+    }
+}

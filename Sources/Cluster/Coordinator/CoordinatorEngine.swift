@@ -429,6 +429,13 @@ public final class CoordinatorEngine {
         return out
     }
 
+    /// True when a `tick` should run now rather than at the next tick interval:
+    /// something changed that scheduling reacts to (an attempt ended, a gate
+    /// opened, a worker joined), so the next stage starts without delay.
+    public var wantsTick: Bool {
+        scheduleDirty && !finished && (startupOver || (firstJoin != nil && peers.count >= configuration.startupWorkers))
+    }
+
     /// When the next `tick` is due at the latest.
     public func nextDeadline(after time: EngineTime) -> MonotonicSeconds {
         min(detector.nextDeadline() ?? .infinity, time.monotonic + configuration.heartbeatInterval)

@@ -286,13 +286,25 @@ public final class ForestTaskExecutor: @unchecked Sendable {
     }
 
     private func blobChunk(_ chunk: WireBlobChunk, _ payload: Data) -> [WorkerEvent] {
-        guard var fetch = lock.withLock({ fetches[chunk.digest] }), chunk.offset == UInt64(fetch.data.count) else { return [] }
+        // Taken out of the dictionary while it grows: a copy left there would make the
+        // append copy everything received so far (copy-on-write).
+        guard var fetch = lock.withLock({ () -> BlobFetch? in
+            guard let f = fetches[chunk.digest], chunk.offset == UInt64(f.data.count) else { return nil }
+            fetches[chunk.digest] = BlobFetch(total: f.total)
+            return f
+        }) else { return [] }
+        if fetch.data.isEmpty, chunk.totalSize <= UInt64(Int.max) { fetch.data.reserveCapacity(Int(chunk.totalSize)) }
         fetch.data.append(payload)
         fetch.total = chunk.totalSize
         fetch.lastProgress = .now
         if UInt64(fetch.data.count) < fetch.total, !payload.isEmpty {
-            lock.withLock { fetches[chunk.digest] = fetch }
-            return [.requestBlob(digest: chunk.digest, offset: UInt64(fetch.data.count), maxBytes: Self.chunkBytes)]
+            let next = UInt64(fetch.data.count)
+            let kept = lock.withLock { () -> Bool in
+                guard fetches[chunk.digest] != nil else { return false }  // dropped meanwhile (cancel)
+                fetches[chunk.digest] = fetch
+                return true
+            }
+            return kept ? [.requestBlob(digest: chunk.digest, offset: next, maxBytes: Self.chunkBytes)] : []
         }
         lock.withLock { fetches[chunk.digest] = nil }
         let waiting = lock.withLock { attempts.values.filter { $0.blobDigest == chunk.digest } }
@@ -422,7 +434,7 @@ public final class ForestTaskExecutor: @unchecked Sendable {
         var builder = BinnedPartitionBuilder(extractor: extractor, expectedRows: test ? rows.testCount : rows.trainCount)
         let lookup = rows.labelTexts.map { extractor.classIndex(of: $0).map(Int32.init) }
         var labels: [Int32] = []
-        try rows.forEach(test: test) { values, id, line in
+        try rows.forEachRow(test: test) { values, id, line in
             guard let c = lookup[Int(id)] else {
                 throw PipelineError(.badInput, "\(attempt.parameters.source):\(line): label '\(rows.labelTexts[Int(id)])' does not occur in the training rows")
             }

@@ -48,11 +48,15 @@ public final class ForestCoordinatorDriver: CoordinatorDriver {
         }
     }
 
+    /// Merged models up to this size are served to workers from memory.
+    static let inMemoryModelBytes = 64 << 20
+
     let store: JobStore
     let settings: Settings
     private let onFinished: @Sendable (JobOutcome) -> Void
     private var pass: RowPass?
     private var passes = 0
+    private var restored = false
     private var model: ForestModel?
     private var finished = false
     private var lastProgress = 0.0
@@ -67,6 +71,12 @@ public final class ForestCoordinatorDriver: CoordinatorDriver {
         self.store = store
         self.settings = settings
         self.onFinished = onFinished
+    }
+
+    /// Rows are waiting to be read and sent (the pass stopped at its record quota, not for credit).
+    public var hasWorkNow: Bool {
+        guard let pass, !finished else { return false }
+        return !pass.isBlocked && !pass.isFinished
     }
 
     public func drive(_ engine: CoordinatorEngine, at time: EngineTime) throws -> [CoordinatorOutput] {
@@ -111,6 +121,8 @@ public final class ForestCoordinatorDriver: CoordinatorDriver {
 
     /// After a restart: the merged artifacts already in the store open their gates.
     private func restoreArtifacts(_ engine: CoordinatorEngine) throws {
+        guard !restored else { return }
+        restored = true
         if !engine.gates.extractorReady, let bytes = try store.artifact("extractor") {
             engine.extractor = try engine.addArtifactBlob("extractor", digest: Digest.of(bytes))
             engine.gates.extractorReady = true
@@ -191,8 +203,17 @@ public final class ForestCoordinatorDriver: CoordinatorDriver {
                                     parameters: settings.parameters.forest, forest: forest,
                                     testMetrics: nil, outOfBagMetrics: nil, provenance: [:])
         let bytes = Data(model.serialize())
-        try store.putArtifact("model", bytes, now: time.wall)
-        engine.model = try engine.addArtifactBlob("model", digest: Digest.of(bytes))
+        // Workers fetch the model chunk by chunk for evaluation. Up to
+        // `inMemoryModelBytes` it is served from memory and not written to the store:
+        // it is a pure function of the stored trees and extractor, so a resumed
+        // coordinator merges it again (same bytes). A larger model is stored and
+        // served from the store, so the coordinator does not hold it.
+        if bytes.count <= Self.inMemoryModelBytes {
+            engine.model = engine.addBlob(bytes, digest: Digest.of(bytes))
+        } else {
+            try store.putArtifact("model", bytes, now: time.wall)
+            engine.model = try engine.addArtifactBlob("model", digest: Digest.of(bytes))
+        }
         engine.gates.modelReady = true
         self.model = model
         out.append(.log(.info, "merged \(forest.trees.count) trees of \(partitions.count) partitions (model \(ByteCount(UInt64(bytes.count))), fingerprint \(model.fingerprintHex))"))
