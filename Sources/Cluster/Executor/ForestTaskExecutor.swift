@@ -51,6 +51,11 @@ public final class ForestTaskExecutor: @unchecked Sendable {
         let started = ContinuousClock.now
         var features: [Double] = []
         var stats: PartialExtractorState?
+        /// Extraction: the statistics are updated on this serial queue, batch by
+        /// batch in arrival order, while the DEALER thread parses the next batch.
+        let statsQueue = DispatchQueue(label: "spacetime.extract-stats")
+        /// Bounds the parsed batches waiting for the statistics queue.
+        let statsSlots = DispatchSemaphore(value: 4)
         var rows: PartitionRows?
         var received: UInt64 = 0
         var rowsComplete = false
@@ -334,6 +339,10 @@ public final class ForestTaskExecutor: @unchecked Sendable {
         var line = batch.firstLine
         var offset = 0
         var failure: WorkerEvent?
+        // Training rows for the statistics, handed to `statsQueue` after the batch.
+        let keepsStats = attempt.stats != nil
+        var statRows: [Double] = []
+        var statLabels: [String] = []
         payload.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
             for i in 0..<batch.recordLengths.count {
                 if i > 0 { line += UInt64(batch.lineDeltas[i - 1]) }
@@ -350,7 +359,10 @@ public final class ForestTaskExecutor: @unchecked Sendable {
                     guard let label = try LabeledCSV.parse(attempt.record, featureIndices: attempt.layout.featureIndices,
                                                            labelIndex: attempt.layout.labelIndex, features: &attempt.features)
                     else { continue }
-                    if !isTest { attempt.stats?.add(attempt.features, label: label) }
+                    if !isTest && keepsStats {
+                        statRows.append(contentsOf: attempt.features)
+                        statLabels.append(label)
+                    }
                     try rows.append(attempt.features, label: label, isTest: isTest, line: line)
                 } catch let e as CSVError {
                     failure = fail(a, .badInput, e.description, line: UInt64(e.line ?? Int(line)),
@@ -364,6 +376,18 @@ public final class ForestTaskExecutor: @unchecked Sendable {
                     return
                 }
                 attempt.received += 1
+            }
+        }
+        if !statLabels.isEmpty {
+            let width = attempt.layout.featureIndices.count
+            attempt.statsSlots.wait()
+            attempt.statsQueue.async { [statRows, statLabels] in
+                statRows.withUnsafeBufferPointer { values in
+                    for (r, label) in statLabels.enumerated() {
+                        attempt.stats?.add(UnsafeBufferPointer(rebasing: values[r * width ..< (r + 1) * width]), label: label)
+                    }
+                }
+                attempt.statsSlots.signal()
             }
         }
         if options.batchDelay > 0 { Thread.sleep(forTimeInterval: options.batchDelay) }
@@ -384,6 +408,7 @@ public final class ForestTaskExecutor: @unchecked Sendable {
             return [fail(a, .protocol, "received \(attempt.received) rows, the coordinator sent \(expected)", retryable: true)]
         }
         attempt.rowsComplete = true
+        attempt.statsQueue.sync {}  // every batch is in the statistics
         guard a.kind == .extract, let state = attempt.stats else { return launchIfReady(attempt) }
         var s = WireCheckpoint.ExtractStats()
         s.rows = UInt64(rows.trainCount + rows.testCount)

@@ -7,9 +7,9 @@ import SpaceTime
 /// Filled on one thread, then read-only.
 ///
 /// Rows are packed into chunks of about `chunkBytes` (labels, lines, values
-/// copied in bulk, no per-value call) and each full chunk becomes one record
-/// of a `SpillableRecordArray`, which keeps up to the memory share in memory
-/// and spills the rest to the spill directory as LZ4-compressed blocks.
+/// copied in bulk, no per-value call). Full chunks stay in memory up to the
+/// memory share; beyond it each becomes one record of a `SpillableRecordArray`,
+/// written to the spill directory as LZ4-compressed blocks.
 final class PartitionRows: @unchecked Sendable {
     let featureCount: Int
     private let train: RowChunks
@@ -80,16 +80,28 @@ final class PartitionRows: @unchecked Sendable {
 }
 
 /// Rows of one kind (training or test) in chunks; see `PartitionRows`.
-/// A chunk record is: row count (u32), padding (u32), labels (i32 × n,
-/// padded to 8 bytes), lines (u64 × n, when kept), values (f64 × n × features).
+/// The first full chunks stay in memory as they are, up to the memory share;
+/// once it is used, every later chunk becomes a record of the spill array:
+/// row count (u32), padding (u32), labels (i32 × n, padded to 8 bytes),
+/// lines (u64 × n, when kept), values (f64 × n × features).
 final class RowChunks {
+    struct Chunk {
+        var labels: [Int32] = []
+        var lines: [UInt64] = []
+        var values: [Double] = []
+        var bytes: Int { labels.count * 4 + lines.count * 8 + values.count * 8 }
+    }
+
     let featureCount: Int
     let withLines: Bool
     let rowsPerChunk: Int
+    let memoryBytes: Int
     private(set) var count = 0
-    private var labels: [Int32] = []
-    private var lines: [UInt64] = []
-    private var values: [Double] = []
+    /// Full chunks kept in memory (the first ones), then spilled ones, then `open`.
+    private var kept: [Chunk] = []
+    private var keptBytes = 0
+    private var spilling = false
+    private var open = Chunk()
     private let records: SpillableRecordArray
     private var record: [UInt8] = []
 
@@ -98,15 +110,17 @@ final class RowChunks {
         self.withLines = withLines
         let rowBytes = featureCount * 8 + 4 + (withLines ? 8 : 0)
         rowsPerChunk = max(1, chunkBytes / max(1, rowBytes))
-        records = SpillableRecordArray(memoryLimit: max(memoryBytes, 2 * chunkBytes), directory: directory,
-                                       blockBytes: max(chunkBytes, 64 << 10))
+        let chunkSize = rowsPerChunk * rowBytes
+        // The open chunk and the spill array's buffer come out of the share too.
+        self.memoryBytes = max(0, memoryBytes - 3 * chunkSize)
+        records = SpillableRecordArray(memoryLimit: 2 * chunkSize, directory: directory, blockBytes: max(chunkSize, 64 << 10))
     }
 
     func close() {
         records.close()
-        labels = []
-        lines = []
-        values = []
+        kept = []
+        keptBytes = 0
+        open = Chunk()
         count = 0
     }
 
@@ -114,46 +128,63 @@ final class RowChunks {
 
     func append(_ row: UnsafeBufferPointer<Double>, label: Int32, line: UInt64) throws(SpillError) {
         precondition(row.count == featureCount, "row of \(row.count) values, expected \(featureCount)")
-        if labels.isEmpty {
-            labels.reserveCapacity(rowsPerChunk)
-            values.reserveCapacity(rowsPerChunk * featureCount)
-            if withLines { lines.reserveCapacity(rowsPerChunk) }
+        if open.labels.isEmpty {
+            open.labels.reserveCapacity(rowsPerChunk)
+            open.values.reserveCapacity(rowsPerChunk * featureCount)
+            if withLines { open.lines.reserveCapacity(rowsPerChunk) }
         }
-        labels.append(label)
-        if withLines { lines.append(line) }
-        values.append(contentsOf: row)
+        open.labels.append(label)
+        if withLines { open.lines.append(line) }
+        open.values.append(contentsOf: row)
         count += 1
-        if labels.count >= rowsPerChunk { try flush() }
+        if open.labels.count >= rowsPerChunk { try flush() }
     }
 
     private static func padded(_ n: Int) -> Int { (n + 7) & ~7 }
 
-    /// Moves the open chunk into a record.
+    /// Keeps the open chunk in memory while the share allows, else spills it as a record.
     private func flush() throws(SpillError) {
-        let n = labels.count
+        let n = open.labels.count
         guard n > 0 else { return }
+        if !spilling && keptBytes + open.bytes <= memoryBytes {
+            keptBytes += open.bytes
+            kept.append(open)
+            open = Chunk()
+            return
+        }
+        spilling = true
         let labelBytes = Self.padded(n * 4), lineBytes = withLines ? n * 8 : 0
-        let size = 8 + labelBytes + lineBytes + values.count * 8
+        let size = 8 + labelBytes + lineBytes + open.values.count * 8
         if record.count != size { record = [UInt8](repeating: 0, count: size) }
         record.withUnsafeMutableBytes { out in
             out.storeBytes(of: UInt32(n), as: UInt32.self)
             out.storeBytes(of: UInt32(0), toByteOffset: 4, as: UInt32.self)
-            labels.withUnsafeBytes { (out.baseAddress! + 8).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+            open.labels.withUnsafeBytes { (out.baseAddress! + 8).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
             if withLines {
-                lines.withUnsafeBytes { (out.baseAddress! + 8 + labelBytes).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+                open.lines.withUnsafeBytes { (out.baseAddress! + 8 + labelBytes).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
             }
-            values.withUnsafeBytes {
+            open.values.withUnsafeBytes {
                 (out.baseAddress! + 8 + labelBytes + lineBytes).copyMemory(from: $0.baseAddress!, byteCount: $0.count)
             }
         }
         try records.append(record)
-        labels.removeAll(keepingCapacity: true)
-        lines.removeAll(keepingCapacity: true)
-        values.removeAll(keepingCapacity: true)
+        open.labels.removeAll(keepingCapacity: true)
+        open.lines.removeAll(keepingCapacity: true)
+        open.values.removeAll(keepingCapacity: true)
+    }
+
+    private func each(_ chunk: Chunk, _ body: (UnsafeBufferPointer<Double>, Int32, UInt64) throws -> Void) throws {
+        let F = featureCount
+        try chunk.values.withUnsafeBufferPointer { v in
+            for r in 0..<chunk.labels.count {
+                try body(UnsafeBufferPointer(rebasing: v[r * F ..< (r + 1) * F]), chunk.labels[r], withLines ? chunk.lines[r] : 0)
+            }
+        }
     }
 
     /// Calls `body` with every row in order.
     func forEach(_ body: (UnsafeBufferPointer<Double>, Int32, UInt64) throws -> Void) throws {
+        for chunk in kept { try each(chunk, body) }
         let F = featureCount
         var failure: (any Error)?
         var aligned = UnsafeMutableRawBufferPointer.allocate(byteCount: 0, alignment: 16)
@@ -186,11 +217,6 @@ final class RowChunks {
             }
         }
         if let failure { throw failure }
-        // The open chunk.
-        try values.withUnsafeBufferPointer { v in
-            for r in 0..<labels.count {
-                try body(UnsafeBufferPointer(rebasing: v[r * F ..< (r + 1) * F]), labels[r], withLines ? lines[r] : 0)
-            }
-        }
+        try each(open, body)
     }
 }
