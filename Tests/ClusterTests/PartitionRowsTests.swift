@@ -1,4 +1,5 @@
 import Foundation
+import Forest
 import SpaceTime
 import Testing
 @testable import Cluster
@@ -86,6 +87,38 @@ import Testing
                 }
             }
             #expect(seen == 100)
+        }
+    }
+}
+
+/// Binning on several threads gives exactly the builder's partition.
+@Suite struct ParallelBinnerTests {
+    @Test func binsEqualTheSequentialBuildersWhateverTheThreadCount() throws {
+        let features = 5, rows = 10_007
+        var state = PartialExtractorState(featureNames: (0..<features).map { "f\($0)" })
+        var values: [Double] = []
+        var rng = SystemRandomNumberGenerator()
+        for r in 0..<rows {
+            var row = (0..<features).map { _ in Double(Int.random(in: -500...500, using: &rng)) / 7 }
+            if r % 97 == 0 { row[r % features] = .nan }
+            state.add(row, label: r % 2 == 0 ? "a" : "b")
+            values += row
+        }
+        let extractor = try FeatureExtractor.fit(from: state, inputNames: state.featureNames, derivationIdentifier: "", maxBins: 64)
+        var builder = BinnedPartitionBuilder(extractor: extractor)
+        for r in 0..<rows {
+            values.withUnsafeBufferPointer { builder.append(UnsafeBufferPointer(rebasing: $0[r * features ..< (r + 1) * features]), label: Int32(r % 2)) }
+        }
+        let expected = builder.finish()
+        for threads in [1, 2, 3] {
+            let binner = ParallelBinner(extractor: extractor, rowCount: rows, threads: threads, blockRows: 1000)
+            for r in 0..<rows {
+                values.withUnsafeBufferPointer { binner.append(UnsafeBufferPointer(rebasing: $0[r * features ..< (r + 1) * features]), label: Int32(r % 2)) }
+            }
+            let got = binner.finish()
+            #expect(got.bins == expected.bins)
+            #expect(got.labels == expected.labels)
+            #expect(got.rowCount == expected.rowCount && got.featureCount == expected.featureCount)
         }
     }
 }

@@ -125,3 +125,28 @@ import Testing
         #expect(again.fingerprint == model.fingerprint)
     }
 }
+
+extension ModelCanonicalBytesTests {
+    /// The packed, interleaved binned prediction gives bit-identical probabilities to
+    /// walking each tree node by node (`Tree.leaf`) and summing in tree order.
+    @Test func packedBinnedPredictionEqualsTheNodeByNodeWalk() throws {
+        let data = try TestData.synthetic(rows: 1_003, features: 6, classes: 3)
+        let (_, p) = try TestData.binned(values: data.values, labels: data.labels, features: 6)
+        var params = ForestParameters()
+        params.trees = 7
+        let forest = try RandomForest(trees: ForestTrainer(parameters: params, threads: 2).trainTrees(partition: p, partitionIndex: 0, range: 0..<7))
+        let C = forest.classCount
+        var expected = [Double](repeating: 0, count: p.rowCount * C)
+        p.bins.withUnsafeBufferPointer { bins in
+            for r in 0..<p.rowCount {
+                for (t, tree) in forest.trees.enumerated() {
+                    let leaf = tree.leaf(binned: bins, rowCount: p.rowCount, row: r)
+                    for c in 0..<C { expected[r * C + c] += forest.treeWeights[t] * Double(tree.leafValues[leaf * C + c]) }
+                }
+                expected.withUnsafeMutableBufferPointer { RandomForest.normalize(UnsafeMutableBufferPointer(rebasing: $0[r * C ..< (r + 1) * C])) }
+            }
+        }
+        #expect(forest.predictProba(binned: p, threads: 1) == expected)
+        #expect(forest.predictProba(binned: p, threads: 2) == expected)
+    }
+}

@@ -456,17 +456,16 @@ public final class ForestTaskExecutor: @unchecked Sendable {
 
     private func bin(_ attempt: Attempt, extractor: FeatureExtractor, test: Bool) throws -> (BinnedPartition, [Int32]) {
         guard let rows = attempt.rows else { throw PipelineError(.missingSpill, "no rows") }
-        var builder = BinnedPartitionBuilder(extractor: extractor, expectedRows: test ? rows.testCount : rows.trainCount)
+        let binner = ParallelBinner(extractor: extractor, rowCount: test ? rows.testCount : rows.trainCount, threads: options.threads)
         let lookup = rows.labelTexts.map { extractor.classIndex(of: $0).map(Int32.init) }
-        var labels: [Int32] = []
         try rows.forEachRow(test: test) { values, id, line in
             guard let c = lookup[Int(id)] else {
                 throw PipelineError(.badInput, "\(attempt.parameters.source):\(line): label '\(rows.labelTexts[Int(id)])' does not occur in the training rows")
             }
-            builder.append(values, label: c)
-            if test { labels.append(c) }
+            binner.append(values, label: c)
         }
-        return (builder.finish(), labels)
+        let binned = binner.finish()
+        return (binned, test ? binned.labels : [])
     }
 
     private func seconds(since start: ContinuousClock.Instant) -> Double {

@@ -239,18 +239,42 @@ struct PackedTrees: @unchecked Sendable {
         nodes.withUnsafeBufferPointer { all in
         leafValues.withUnsafeBufferPointer { values in
             let tree = all.baseAddress! + offsets[t]
-            for r in 0..<count {
+            @inline(__always) func feature(_ node: UInt64) -> Int { Int((node >> 8) & 0xFF_FFFF) }
+            @inline(__always) func next(_ node: UInt64, _ row: UnsafePointer<UInt8>, _ f: Int) -> UInt64 {
+                tree[Int(UInt32(truncatingIfNeeded: node >> 32)) + (row[f - 1] <= UInt8(truncatingIfNeeded: node) ? 0 : 1)]
+            }
+            @inline(__always) func add(_ leaf: UInt64, _ r: Int) {
+                let base = Int(UInt32(truncatingIfNeeded: leaf >> 32)) * C
+                let o = out + r * C
+                for c in 0..<C { o[c] += weight * Double(values[base + c]) }
+            }
+            // Four rows walk the tree together: their node loads are independent, so
+            // their memory latencies overlap.
+            var r = 0
+            while r + 4 <= count {
+                let row0 = rows + r * width, row1 = row0 + width, row2 = row1 + width, row3 = row2 + width
+                var n0 = tree[0], n1 = n0, n2 = n0, n3 = n0
+                while true {
+                    let f0 = feature(n0), f1 = feature(n1), f2 = feature(n2), f3 = feature(n3)
+                    if f0 | f1 | f2 | f3 == 0 { break }
+                    if f0 != 0 { n0 = next(n0, row0, f0) }
+                    if f1 != 0 { n1 = next(n1, row1, f1) }
+                    if f2 != 0 { n2 = next(n2, row2, f2) }
+                    if f3 != 0 { n3 = next(n3, row3, f3) }
+                }
+                add(n0, r); add(n1, r + 1); add(n2, r + 2); add(n3, r + 3)
+                r += 4
+            }
+            while r < count {
                 let row = rows + r * width
                 var node = tree[0]
                 while true {
-                    let f = Int((node >> 8) & 0xFF_FFFF)
+                    let f = feature(node)
                     if f == 0 { break }
-                    let child = Int(UInt32(truncatingIfNeeded: node >> 32))
-                    node = tree[child + (row[f - 1] <= UInt8(truncatingIfNeeded: node) ? 0 : 1)]
+                    node = next(node, row, f)
                 }
-                let base = Int(UInt32(truncatingIfNeeded: node >> 32)) * C
-                let o = out + r * C
-                for c in 0..<C { o[c] += weight * Double(values[base + c]) }
+                add(node, r)
+                r += 1
             }
         }}
     }
