@@ -220,6 +220,7 @@ public final class ForestCoordinatorDriver: CoordinatorDriver {
     }
 
     private func save(_ engine: CoordinatorEngine, at time: EngineTime, into out: inout [CoordinatorOutput]) throws {
+        let started = ContinuousClock.now
         var model: ForestModel
         if let m = self.model {
             model = m
@@ -254,7 +255,10 @@ public final class ForestCoordinatorDriver: CoordinatorDriver {
             try store.setMetric("test_rows", Double(metrics.rowCount))
         }
         try store.putArtifact("fingerprint", Data(model.fingerprintHex.utf8), now: time.wall)
-        try store.stepEnded("save", rows: nil, now: time.wall)
+        // `time` is when this loop iteration began: the step ends after the model is written.
+        let took = started.duration(to: .now)
+        try store.stepEnded("save", rows: nil,
+                            now: time.wall + Double(took.components.seconds) + Double(took.components.attoseconds) * 1e-18)
         try store.setStage(.done, now: time.wall)
         out.append(.log(.info, "saved model \(settings.modelOut) (fingerprint \(model.fingerprintHex)); test accuracy \(String(format: "%.4f", metrics.accuracy)) on \(metrics.rowCount) rows"))
         out += engine.shutdown(reason: "the job is done", at: time)
