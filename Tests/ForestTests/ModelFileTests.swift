@@ -84,3 +84,69 @@ import Testing
         #expect(throws: ForestError.self) { try ForestModel(deserializing: Array(model.serialize().dropLast(1))) }
     }
 }
+
+/// The model's canonical bytes are written in bulk and its fingerprint is
+/// streamed tree by tree; both must equal the element-by-element definition.
+@Suite struct ModelCanonicalBytesTests {
+    @Test func treeHashAndSizeMatchItsBytes() throws {
+        let model = try ModelFileTests.smallModel()
+        for tree in model.forest.trees {
+            let bytes = tree.serialize()
+            #expect(bytes.count == tree.serializedSize)
+            var streamed = XXHash64(seed: 3)
+            tree.hash(into: &streamed)
+            var oneShot = XXHash64(seed: 3)
+            oneShot.update(bytes)
+            #expect(streamed.finalize() == oneShot.finalize())
+            // Bulk bit-pattern writes equal the per-value encoding.
+            var w = ByteWriter()
+            w.writeBitPatterns(tree.threshold)
+            w.writeBitPatterns(tree.leafValues)
+            var v = ByteWriter()
+            v.write(array: tree.threshold)
+            v.write(array: tree.leafValues)
+            #expect(w.bytes == v.bytes)
+            #expect(try Tree(deserializing: bytes) == tree)
+        }
+    }
+
+    @Test func fingerprintIsTheHashOfTheConcatenatedCanonicalBytes() throws {
+        let model = try ModelFileTests.smallModel()
+        var w = ByteWriter()
+        w.write(model.labelColumn)
+        model.extractor.write(to: &w)
+        model.parameters.write(to: &w)
+        model.forest.write(to: &w)
+        var h = XXHash64(seed: 0)
+        h.update(w.bytes)
+        #expect(model.fingerprint == h.finalize())
+        #expect(w.bytes.count > model.forest.serializedSize)
+        let again = try ForestModel(deserializing: model.serialize())
+        #expect(again.fingerprint == model.fingerprint)
+    }
+}
+
+extension ModelCanonicalBytesTests {
+    /// The packed, interleaved binned prediction gives bit-identical probabilities to
+    /// walking each tree node by node (`Tree.leaf`) and summing in tree order.
+    @Test func packedBinnedPredictionEqualsTheNodeByNodeWalk() throws {
+        let data = try TestData.synthetic(rows: 1_003, features: 6, classes: 3)
+        let (_, p) = try TestData.binned(values: data.values, labels: data.labels, features: 6)
+        var params = ForestParameters()
+        params.trees = 7
+        let forest = try RandomForest(trees: ForestTrainer(parameters: params, threads: 2).trainTrees(partition: p, partitionIndex: 0, range: 0..<7))
+        let C = forest.classCount
+        var expected = [Double](repeating: 0, count: p.rowCount * C)
+        p.bins.withUnsafeBufferPointer { bins in
+            for r in 0..<p.rowCount {
+                for (t, tree) in forest.trees.enumerated() {
+                    let leaf = tree.leaf(binned: bins, rowCount: p.rowCount, row: r)
+                    for c in 0..<C { expected[r * C + c] += forest.treeWeights[t] * Double(tree.leafValues[leaf * C + c]) }
+                }
+                expected.withUnsafeMutableBufferPointer { RandomForest.normalize(UnsafeMutableBufferPointer(rebasing: $0[r * C ..< (r + 1) * C])) }
+            }
+        }
+        #expect(forest.predictProba(binned: p, threads: 1) == expected)
+        #expect(forest.predictProba(binned: p, threads: 2) == expected)
+    }
+}

@@ -437,7 +437,7 @@ public final class CoordinatorEngine {
             send(.heartbeat(WireHeartbeat()), to: address, at: time, into: &out)
         }
         if !startupOver, let first = firstJoin,
-           peers.count >= configuration.startupWorkers || time.monotonic - first >= configuration.startupWait {
+           peers.count >= startupQuorum || time.monotonic - first >= configuration.startupWait {
             startupOver = true
         }
         if !finished && startupOver && (scheduleDirty || time.monotonic - lastSchedule >= configuration.heartbeatInterval) {
@@ -447,6 +447,17 @@ public final class CoordinatorEngine {
         }
         return out
     }
+
+    /// True when a `tick` should run now rather than at the next tick interval:
+    /// something changed that scheduling reacts to (an attempt ended, a gate
+    /// opened, a worker joined), so the next stage starts without delay.
+    public var wantsTick: Bool {
+        scheduleDirty && !finished && (startupOver || (firstJoin != nil && peers.count >= startupQuorum))
+    }
+
+    /// Workers to wait for before the first scheduling: the launcher's count, but
+    /// no more than there are partitions (more could not share the first stage).
+    private var startupQuorum: Int { max(1, min(configuration.startupWorkers, spec.partitions)) }
 
     /// When the next `tick` is due at the latest.
     public func nextDeadline(after time: EngineTime) -> MonotonicSeconds {

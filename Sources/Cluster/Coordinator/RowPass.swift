@@ -71,6 +71,9 @@ public final class RowPass {
     private var held: SourceRecord?
     private var sourceDone = false
     private var ended: Set<Int> = []
+    /// True when the last `pump` stopped for lack of credit (it has nothing
+    /// to do until credit arrives); false when it stopped at `maxRecords`.
+    public private(set) var isBlocked = false
     public private(set) var recordsRead: UInt64 = 0
     public private(set) var recordsSkipped: UInt64 = 0
 
@@ -90,6 +93,7 @@ public final class RowPass {
     /// allows. Returns the messages to send; call again when credit arrives.
     public func pump(into sink: any RowSink, at time: EngineTime, maxRecords: Int = 50_000) throws -> [CoordinatorOutput] {
         var out: [CoordinatorOutput] = []
+        isBlocked = false
         let open = Set(sink.rowStreams.map(\.attemptID))
         for (partition, attemptID) in targets where !open.contains(attemptID) && !ended.contains(partition) {
             // The attempt ended (worker lost, cancelled): stop feeding it.
@@ -124,6 +128,7 @@ public final class RowPass {
                 guard sink.canSendRows(to: attemptID, bytes: batch.payload.count) else {
                     held = record  // blocked on this partition's credit
                     batches[record.partition] = batch
+                    isBlocked = true
                     return out
                 }
                 out += send(batch, to: attemptID, sink, at: time)
@@ -137,7 +142,10 @@ public final class RowPass {
             for partition in targets.keys.sorted() where !ended.contains(partition) {
                 guard let attemptID = targets[partition] else { continue }
                 if let batch = batches[partition], !batch.isEmpty {
-                    guard sink.canSendRows(to: attemptID, bytes: batch.payload.count) else { continue }
+                    guard sink.canSendRows(to: attemptID, bytes: batch.payload.count) else {
+                        isBlocked = true
+                        continue
+                    }
                     out += send(batch, to: attemptID, sink, at: time)
                     batches[partition] = nil
                 }

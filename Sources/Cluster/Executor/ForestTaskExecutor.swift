@@ -54,6 +54,11 @@ public final class ForestTaskExecutor: @unchecked Sendable {
         let started = ContinuousClock.now
         var features: [Double] = []
         var stats: PartialExtractorState?
+        /// Extraction: the statistics are updated on this serial queue, batch by
+        /// batch in arrival order, while the DEALER thread parses the next batch.
+        let statsQueue = DispatchQueue(label: "spacetime.extract-stats")
+        /// Bounds the parsed batches waiting for the statistics queue.
+        let statsSlots = DispatchSemaphore(value: 4)
         var rows: PartitionRows?
         var received: UInt64 = 0
         var rowsComplete = false
@@ -310,13 +315,25 @@ public final class ForestTaskExecutor: @unchecked Sendable {
     }
 
     private func blobChunk(_ chunk: WireBlobChunk, _ payload: Data) -> [WorkerEvent] {
-        guard var fetch = lock.withLock({ fetches[chunk.digest] }), chunk.offset == UInt64(fetch.data.count) else { return [] }
+        // Taken out of the dictionary while it grows: a copy left there would make the
+        // append copy everything received so far (copy-on-write).
+        guard var fetch = lock.withLock({ () -> BlobFetch? in
+            guard let f = fetches[chunk.digest], chunk.offset == UInt64(f.data.count) else { return nil }
+            fetches[chunk.digest] = BlobFetch(total: f.total)
+            return f
+        }) else { return [] }
+        if fetch.data.isEmpty, chunk.totalSize <= UInt64(Int.max) { fetch.data.reserveCapacity(Int(chunk.totalSize)) }
         fetch.data.append(payload)
         fetch.total = chunk.totalSize
         fetch.lastProgress = .now
         if UInt64(fetch.data.count) < fetch.total, !payload.isEmpty {
-            lock.withLock { fetches[chunk.digest] = fetch }
-            return [.requestBlob(digest: chunk.digest, offset: UInt64(fetch.data.count), maxBytes: Self.chunkBytes)]
+            let next = UInt64(fetch.data.count)
+            let kept = lock.withLock { () -> Bool in
+                guard fetches[chunk.digest] != nil else { return false }  // dropped meanwhile (cancel)
+                fetches[chunk.digest] = fetch
+                return true
+            }
+            return kept ? [.requestBlob(digest: chunk.digest, offset: next, maxBytes: Self.chunkBytes)] : []
         }
         lock.withLock { fetches[chunk.digest] = nil }
         let waiting = lock.withLock { attempts.values.filter { $0.blobDigest == chunk.digest } }
@@ -348,6 +365,10 @@ public final class ForestTaskExecutor: @unchecked Sendable {
         var line = batch.firstLine
         var offset = 0
         var failure: WorkerEvent?
+        // Training rows for the statistics, handed to `statsQueue` after the batch.
+        let keepsStats = attempt.stats != nil
+        var statRows: [Double] = []
+        var statLabels: [String] = []
         payload.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
             for i in 0..<batch.recordLengths.count {
                 if i > 0 { line += UInt64(batch.lineDeltas[i - 1]) }
@@ -364,7 +385,10 @@ public final class ForestTaskExecutor: @unchecked Sendable {
                     guard let label = try LabeledCSV.parse(attempt.record, featureIndices: attempt.layout.featureIndices,
                                                            labelIndex: attempt.layout.labelIndex, features: &attempt.features)
                     else { continue }
-                    if !isTest { attempt.stats?.add(attempt.features, label: label) }
+                    if !isTest && keepsStats {
+                        statRows.append(contentsOf: attempt.features)
+                        statLabels.append(label)
+                    }
                     try rows.append(attempt.features, label: label, isTest: isTest, line: line)
                 } catch let e as CSVError {
                     failure = fail(a, .badInput, e.description, line: UInt64(e.line ?? Int(line)),
@@ -378,6 +402,18 @@ public final class ForestTaskExecutor: @unchecked Sendable {
                     return
                 }
                 attempt.received += 1
+            }
+        }
+        if !statLabels.isEmpty {
+            let width = attempt.layout.featureIndices.count
+            attempt.statsSlots.wait()
+            attempt.statsQueue.async { [statRows, statLabels] in
+                statRows.withUnsafeBufferPointer { values in
+                    for (r, label) in statLabels.enumerated() {
+                        attempt.stats?.add(UnsafeBufferPointer(rebasing: values[r * width ..< (r + 1) * width]), label: label)
+                    }
+                }
+                attempt.statsSlots.signal()
             }
         }
         if options.batchDelay > 0 { Thread.sleep(forTimeInterval: options.batchDelay) }
@@ -398,6 +434,7 @@ public final class ForestTaskExecutor: @unchecked Sendable {
             return [fail(a, .protocol, "received \(attempt.received) rows, the coordinator sent \(expected)", retryable: true)]
         }
         attempt.rowsComplete = true
+        attempt.statsQueue.sync {}  // every batch is in the statistics
         guard a.kind == .extract, let state = attempt.stats, let rows = attempt.rows else { return launchIfReady(attempt) }
         var s = WireCheckpoint.ExtractStats()
         s.rows = UInt64(rows.trainCount + rows.testCount)
@@ -445,17 +482,16 @@ public final class ForestTaskExecutor: @unchecked Sendable {
 
     private func bin(_ attempt: Attempt, extractor: FeatureExtractor, test: Bool) throws -> (BinnedPartition, [Int32]) {
         guard let rows = attempt.rows else { throw PipelineError(.missingSpill, "no rows") }
-        var builder = BinnedPartitionBuilder(extractor: extractor, expectedRows: test ? rows.testCount : rows.trainCount)
+        let binner = ParallelBinner(extractor: extractor, rowCount: test ? rows.testCount : rows.trainCount, threads: options.threads)
         let lookup = rows.labelTexts.map { extractor.classIndex(of: $0).map(Int32.init) }
-        var labels: [Int32] = []
-        try rows.forEach(test: test) { values, id, line in
+        try rows.forEachRow(test: test) { values, id, line in
             guard let c = lookup[Int(id)] else {
                 throw PipelineError(.badInput, "\(attempt.parameters.source):\(line): label '\(rows.labelTexts[Int(id)])' does not occur in the training rows")
             }
-            builder.append(values, label: c)
-            if test { labels.append(c) }
+            binner.append(values, label: c)
         }
-        return (builder.finish(), labels)
+        let binned = binner.finish()
+        return (binned, test ? binned.labels : [])
     }
 
     private func seconds(since start: ContinuousClock.Instant) -> Double {

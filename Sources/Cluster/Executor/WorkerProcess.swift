@@ -95,7 +95,10 @@ public enum WorkerProcess {
             } else {
                 overWhileIdle = nil
             }
-            Thread.sleep(forTimeInterval: configuration.sampleInterval)
+            // Sleep until the next sample, but notice the end of the connection loop
+            // (shutdown, reject) at once rather than up to a sample interval late.
+            let next = Date().addingTimeInterval(configuration.sampleInterval)
+            while !client.isFinished && Date() < next { Thread.sleep(forTimeInterval: 0.005) }
         }
         return executor.exitMessage ?? ("connection loop ended", true)
     }

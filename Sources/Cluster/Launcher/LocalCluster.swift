@@ -123,13 +123,17 @@ public final class LocalCluster: @unchecked Sendable {
         let deadline = Date().addingTimeInterval(timeout)
         let all = lock.withLock { processes }
         for entry in all {
-            while entry.process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
+            while entry.process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.002) }
             if entry.process.isRunning {
                 kill(entry.process.processIdentifier, SIGTERM)
-                while entry.process.isRunning { Thread.sleep(forTimeInterval: 0.02) }
+                while entry.process.isRunning { Thread.sleep(forTimeInterval: 0.005) }
             }
         }
-        Thread.sleep(forTimeInterval: 0.05)
+        // The termination handlers record each exit shortly after `isRunning` turns false.
+        let recorded = Date().addingTimeInterval(0.5)
+        while Date() < recorded, lock.withLock({ all.contains { slots[$0.id]?.exit == nil } }) {
+            Thread.sleep(forTimeInterval: 0.002)
+        }
         lock.withLock {
             for entry in all {
                 if let g = entry.group {

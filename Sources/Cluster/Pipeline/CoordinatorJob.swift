@@ -169,7 +169,8 @@ public final class CoordinatorJob: @unchecked Sendable {
                 return outcome.withLock { $0 } ?? .failed("the coordinator loop ended")
             }
         }
-        Thread.sleep(forTimeInterval: 0.3)
+        // The shutdown messages were queued before the outcome was signalled (same
+        // loop iteration); the ROUTER's linger delivers them after it closes.
         try server.stop()
         return outcome.withLock { $0 } ?? .failed("unknown")
     }

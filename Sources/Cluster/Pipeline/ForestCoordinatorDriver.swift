@@ -60,11 +60,15 @@ public final class ForestCoordinatorDriver: CoordinatorDriver {
         }
     }
 
+    /// Merged models up to this size are served to workers from memory.
+    static let inMemoryModelBytes = 64 << 20
+
     let store: JobStore
     let settings: Settings
     private let onFinished: @Sendable (JobOutcome) -> Void
     private var pass: RowPass?
     private var passes = 0
+    private var restored = false
     private var model: ForestModel?
     private var finished = false
     private var lastProgress = 0.0
@@ -82,6 +86,12 @@ public final class ForestCoordinatorDriver: CoordinatorDriver {
         self.store = store
         self.settings = settings
         self.onFinished = onFinished
+    }
+
+    /// Rows are waiting to be read and sent (the pass stopped at its record quota, not for credit).
+    public var hasWorkNow: Bool {
+        guard let pass, !finished else { return false }
+        return !pass.isBlocked && !pass.isFinished
     }
 
     public func drive(_ engine: CoordinatorEngine, at time: EngineTime) throws -> [CoordinatorOutput] {
@@ -128,6 +138,8 @@ public final class ForestCoordinatorDriver: CoordinatorDriver {
 
     /// After a restart: the merged artifacts already in the store open their gates.
     private func restoreArtifacts(_ engine: CoordinatorEngine) throws {
+        guard !restored else { return }
+        restored = true
         if !engine.gates.extractorReady, let bytes = try store.artifact("extractor") {
             engine.extractor = try engine.addArtifactBlob("extractor", digest: Digest.of(bytes))
             engine.gates.extractorReady = true
@@ -216,14 +228,24 @@ public final class ForestCoordinatorDriver: CoordinatorDriver {
                                     parameters: settings.parameters.forest, forest: forest,
                                     testMetrics: nil, outOfBagMetrics: nil, provenance: [:])
         let bytes = Data(model.serialize())
-        try store.putArtifact("model", bytes, now: time.wall)
-        engine.model = try engine.addArtifactBlob("model", digest: Digest.of(bytes))
+        // Workers fetch the model chunk by chunk for evaluation. Up to
+        // `inMemoryModelBytes` it is served from memory and not written to the store:
+        // it is a pure function of the stored trees and extractor, so a resumed
+        // coordinator merges it again (same bytes). A larger model is stored and
+        // served from the store, so the coordinator does not hold it.
+        if bytes.count <= Self.inMemoryModelBytes {
+            engine.model = engine.addBlob(bytes, digest: Digest.of(bytes))
+        } else {
+            try store.putArtifact("model", bytes, now: time.wall)
+            engine.model = try engine.addArtifactBlob("model", digest: Digest.of(bytes))
+        }
         engine.gates.modelReady = true
         self.model = model
         out.append(.log(.info, "merged \(forest.trees.count) trees of \(partitions.count) partitions (model \(ByteCount(UInt64(bytes.count))), fingerprint \(model.fingerprintHex))"))
     }
 
     private func save(_ engine: CoordinatorEngine, at time: EngineTime, into out: inout [CoordinatorOutput]) throws {
+        let started = ContinuousClock.now
         var model: ForestModel
         if let m = self.model {
             model = m
@@ -258,7 +280,10 @@ public final class ForestCoordinatorDriver: CoordinatorDriver {
             try store.setMetric("test_rows", Double(metrics.rowCount))
         }
         try store.putArtifact("fingerprint", Data(model.fingerprintHex.utf8), now: time.wall)
-        try store.stepEnded("save", rows: nil, now: time.wall)
+        // `time` is when this loop iteration began: the step ends after the model is written.
+        let took = started.duration(to: .now)
+        try store.stepEnded("save", rows: nil,
+                            now: time.wall + Double(took.components.seconds) + Double(took.components.attoseconds) * 1e-18)
         try store.setStage(.done, now: time.wall)
         out.append(.log(.info, "saved model \(settings.modelOut) (fingerprint \(model.fingerprintHex)); test accuracy \(String(format: "%.4f", metrics.accuracy)) on \(metrics.rowCount) rows"))
         out += engine.shutdown(reason: "the job is done", at: time)

@@ -17,6 +17,13 @@ public enum CoordinatorCommand: Sendable {
 /// Created on that thread and used only there.
 public protocol CoordinatorDriver {
     func drive(_ engine: CoordinatorEngine, at time: EngineTime) throws -> [CoordinatorOutput]
+    /// True when `drive` could do more right now (e.g. rows to stream that
+    /// have credit): the loop then polls without waiting.
+    var hasWorkNow: Bool { get }
+}
+
+extension CoordinatorDriver {
+    public var hasWorkNow: Bool { false }
 }
 
 /// The coordinator's I/O shell: one thread with the ROUTER socket, a poller
@@ -161,8 +168,10 @@ public final class CoordinatorServer: Sendable {
         var driverBusy = false
         while !thread.isStopRequested {
             let now = clock.now()
-            // While the driver has work (it returned messages last time, e.g. a row pass), only peek.
-            let wait = driverBusy ? 0 : min(options.maxPollWait, max(0, engine.nextDeadline(after: now) - now.monotonic))
+            // While the driver has work (it returned messages last time, or says so: a row pass with
+            // credit, a stage change to act on) or the engine wants a tick, only peek.
+            let busy = driverBusy || engine.wantsTick || driver?.hasWorkNow == true
+            let wait = busy ? 0 : min(options.maxPollWait, max(0, engine.nextDeadline(after: now) - now.monotonic))
             try poller.poll(timeout: .seconds(double: wait))
             if poller.isReadable(fromWorkers) {
                 var handled = 0
@@ -198,7 +207,7 @@ public final class CoordinatorServer: Sendable {
                 }
             }
             let time = clock.now()
-            if time.monotonic - lastTick >= options.tickInterval {
+            if time.monotonic - lastTick >= options.tickInterval || engine.wantsTick {
                 lastTick = time.monotonic
                 perform(try engine.tick(at: time))
                 refusalLog.flush()

@@ -46,13 +46,16 @@ public struct ForestModel: Sendable, Equatable {
     /// classes), parameters and forest (trees and weights). Independent of thread count,
     /// of which process trained which partition, of metrics and of provenance.
     public var fingerprint: UInt64 {
+        // The hash of the concatenated canonical bytes, streamed: the trees are
+        // hashed in place rather than copied into one buffer first.
         var h = XXHash64(seed: 0)
         var w = ByteWriter()
         w.write(labelColumn)
         extractor.write(to: &w)
         parameters.write(to: &w)
-        forest.write(to: &w)
+        forest.writeHeader(to: &w)
         h.update(w.bytes)
+        for tree in forest.trees { tree.hash(into: &h) }
         return h.finalize()
     }
 
@@ -63,7 +66,7 @@ public struct ForestModel: Sendable, Equatable {
     }
 
     public func serialize() -> [UInt8] {
-        var w = ByteWriter(capacity: 1 << 20)
+        var w = ByteWriter(capacity: forest.serializedSize + (1 << 20))
         for b in Self.payloadMagic { w.write(b) }
         w.write(labelColumn)
         extractor.write(to: &w)

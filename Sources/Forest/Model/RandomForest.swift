@@ -97,10 +97,17 @@ public struct RandomForest: Sendable, Equatable {
     /// Class probabilities of every row of a binned partition, row-major (`rowCount * classCount`).
     /// Rows are split into chunks over `threads` threads; each row sums its trees in order,
     /// so the result does not depend on the thread count.
+    ///
+    /// Each chunk's bins are first copied row-major (a row's bins share a cache line)
+    /// and each tree is walked through a packed copy of its nodes (one 8-byte load per
+    /// node); the arithmetic and its order are those of ``Tree/leaf(binned:rowCount:row:)``
+    /// plus a weighted sum in tree order.
     public func predictProba(binned partition: BinnedPartition, threads: Int = 1) -> [Double] {
-        let n = partition.rowCount, C = classCount
+        let n = partition.rowCount, C = classCount, F = featureCount
         var out = [Double](repeating: 0, count: n * C)
-        let chunk = 4096
+        guard n > 0 else { return out }
+        let packed = PackedTrees(trees)
+        let chunk = 2048
         let chunks = (n + chunk - 1) / chunk
         out.withUnsafeMutableBufferPointer { outBuffer in
             let result = SendablePointer(outBuffer.baseAddress)
@@ -109,8 +116,21 @@ public struct RandomForest: Sendable, Equatable {
                 let work: @Sendable (Int) -> Void = { ci in
                     let lo = ci * chunk, hi = min(n, lo + chunk)
                     guard let o = result.pointer, let b = binsPointer.buffer.baseAddress else { return }
-                    for t in trees.indices {
-                        trees[t].accumulate(binned: b, rowCount: n, rows: lo..<hi, weight: treeWeights[t], into: o)
+                    if let packed {
+                        let rows = UnsafeMutablePointer<UInt8>.allocate(capacity: (hi - lo) * max(F, 1))
+                        defer { rows.deallocate() }
+                        for f in 0..<F {
+                            let column = b + f * n
+                            for r in lo..<hi { rows[(r - lo) * F + f] = column[r] }
+                        }
+                        for t in trees.indices {
+                            packed.accumulate(tree: t, rows: rows, width: F, count: hi - lo, weight: treeWeights[t],
+                                              leafValues: trees[t].leafValues, classCount: C, into: o + lo * C)
+                        }
+                    } else {
+                        for t in trees.indices {
+                            trees[t].accumulate(binned: b, rowCount: n, rows: lo..<hi, weight: treeWeights[t], into: o)
+                        }
                     }
                     for r in lo..<hi { RandomForest.normalize(UnsafeMutableBufferPointer(start: o + r * C, count: C)) }
                 }
@@ -146,10 +166,18 @@ public struct RandomForest: Sendable, Equatable {
     }
 
     func write(to w: inout ByteWriter) {
-        w.write(UInt32(classCount)); w.write(UInt32(featureCount)); w.write(UInt32(trees.count))
-        w.write(array: treeWeights)
+        writeHeader(to: &w)
         for t in trees { t.write(to: &w) }
     }
+
+    /// Everything `write(to:)` writes before the trees.
+    func writeHeader(to w: inout ByteWriter) {
+        w.write(UInt32(classCount)); w.write(UInt32(featureCount)); w.write(UInt32(trees.count))
+        w.writeBitPatterns(treeWeights)
+    }
+
+    /// The number of bytes `write(to:)` appends.
+    var serializedSize: Int { 12 + 8 + treeWeights.count * 8 + trees.reduce(0) { $0 + $1.serializedSize } }
 
     static func read(from r: inout ByteReader) throws -> RandomForest {
         let classes = Int(try r.read(UInt32.self)), features = Int(try r.read(UInt32.self))
@@ -175,4 +203,79 @@ struct SendablePointer: @unchecked Sendable {
 struct SendableBuffer: @unchecked Sendable {
     let buffer: UnsafeBufferPointer<UInt8>
     init(_ b: UnsafeBufferPointer<UInt8>) { buffer = b }
+}
+
+/// Every tree's nodes packed into one `UInt64` each, for binned prediction:
+/// bits 0–7 the threshold bin, 8–31 the feature + 1 (0 for a leaf), 32–63 the
+/// child (left child of a split, leaf index of a leaf). Nil when a feature
+/// index does not fit 24 bits.
+struct PackedTrees: @unchecked Sendable {
+    let nodes: [UInt64]
+    let offsets: [Int]
+
+    init?(_ trees: [Tree]) {
+        var nodes: [UInt64] = []
+        nodes.reserveCapacity(trees.reduce(0) { $0 + $1.nodeCount })
+        var offsets: [Int] = []
+        offsets.reserveCapacity(trees.count)
+        for tree in trees {
+            offsets.append(nodes.count)
+            for i in 0..<tree.nodeCount {
+                let f = tree.feature[i]
+                guard f < (1 << 24) - 1 else { return nil }
+                let featureField: UInt64 = f < 0 ? 0 : UInt64(f + 1)
+                nodes.append(UInt64(tree.thresholdBin[i]) | featureField << 8 | UInt64(UInt32(bitPattern: tree.child[i])) << 32)
+            }
+        }
+        self.nodes = nodes
+        self.offsets = offsets
+    }
+
+    /// Adds `weight` × leaf probabilities of tree `t` to `out` (row-major, `classCount`
+    /// per row) for `count` row-major binned rows of `width` bins.
+    @inline(__always)
+    func accumulate(tree t: Int, rows: UnsafePointer<UInt8>, width: Int, count: Int, weight: Double,
+                    leafValues: [Float], classCount C: Int, into out: UnsafeMutablePointer<Double>) {
+        nodes.withUnsafeBufferPointer { all in
+        leafValues.withUnsafeBufferPointer { values in
+            let tree = all.baseAddress! + offsets[t]
+            @inline(__always) func feature(_ node: UInt64) -> Int { Int((node >> 8) & 0xFF_FFFF) }
+            @inline(__always) func next(_ node: UInt64, _ row: UnsafePointer<UInt8>, _ f: Int) -> UInt64 {
+                tree[Int(UInt32(truncatingIfNeeded: node >> 32)) + (row[f - 1] <= UInt8(truncatingIfNeeded: node) ? 0 : 1)]
+            }
+            @inline(__always) func add(_ leaf: UInt64, _ r: Int) {
+                let base = Int(UInt32(truncatingIfNeeded: leaf >> 32)) * C
+                let o = out + r * C
+                for c in 0..<C { o[c] += weight * Double(values[base + c]) }
+            }
+            // Four rows walk the tree together: their node loads are independent, so
+            // their memory latencies overlap.
+            var r = 0
+            while r + 4 <= count {
+                let row0 = rows + r * width, row1 = row0 + width, row2 = row1 + width, row3 = row2 + width
+                var n0 = tree[0], n1 = n0, n2 = n0, n3 = n0
+                while true {
+                    let f0 = feature(n0), f1 = feature(n1), f2 = feature(n2), f3 = feature(n3)
+                    if f0 | f1 | f2 | f3 == 0 { break }
+                    if f0 != 0 { n0 = next(n0, row0, f0) }
+                    if f1 != 0 { n1 = next(n1, row1, f1) }
+                    if f2 != 0 { n2 = next(n2, row2, f2) }
+                    if f3 != 0 { n3 = next(n3, row3, f3) }
+                }
+                add(n0, r); add(n1, r + 1); add(n2, r + 2); add(n3, r + 3)
+                r += 4
+            }
+            while r < count {
+                let row = rows + r * width
+                var node = tree[0]
+                while true {
+                    let f = feature(node)
+                    if f == 0 { break }
+                    node = next(node, row, f)
+                }
+                add(node, r)
+                r += 1
+            }
+        }}
+    }
 }

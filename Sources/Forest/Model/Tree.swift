@@ -1,3 +1,5 @@
+import SpaceTime
+
 /// One classification tree as flat node arrays (no object per node).
 ///
 /// Node `i` is a leaf when `feature[i] < 0`; then `child[i]` is its leaf index and its
@@ -103,8 +105,29 @@ public struct Tree: Sendable, Equatable {
 
     func write(to w: inout ByteWriter) {
         w.write(UInt32(classCount)); w.write(UInt32(featureCount)); w.write(UInt32(depth))
-        w.write(array: feature); w.write(array: thresholdBin); w.write(array: threshold)
-        w.write(array: child); w.write(array: leafValues); w.write(array: importances)
+        w.write(array: feature); w.write(array: thresholdBin); w.writeBitPatterns(threshold)
+        w.write(array: child); w.writeBitPatterns(leafValues); w.writeBitPatterns(importances)
+    }
+
+    /// The number of bytes `write(to:)` appends.
+    var serializedSize: Int {
+        12 + 6 * 8 + nodeCount * (4 + 1 + 8 + 4) + leafValues.count * 4 + importances.count * 8
+    }
+
+    /// Feeds exactly the bytes `write(to:)` appends to `hasher`, without building them.
+    func hash(into hasher: inout XXHash64) {
+        guard Int(1).littleEndian == 1 else {
+            var w = ByteWriter(capacity: serializedSize)
+            write(to: &w)
+            hasher.update(w.bytes)
+            return
+        }
+        hasher.update(integer: UInt32(classCount)); hasher.update(integer: UInt32(featureCount)); hasher.update(integer: UInt32(depth))
+        func add<T: BitwiseCopyable>(_ array: [T]) {
+            hasher.update(integer: UInt64(array.count))
+            array.withUnsafeBytes { hasher.update($0) }
+        }
+        add(feature); add(thresholdBin); add(threshold); add(child); add(leafValues); add(importances)
     }
 
     static func read(from r: inout ByteReader) throws -> Tree {
@@ -140,7 +163,7 @@ public struct Tree: Sendable, Equatable {
 
     /// Canonical bytes of this tree (checkpoints, wire, fingerprint).
     public func serialize() -> [UInt8] {
-        var w = ByteWriter(capacity: nodeCount * 17 + leafValues.count * 4 + 64)
+        var w = ByteWriter(capacity: serializedSize)
         write(to: &w)
         return w.bytes
     }
@@ -149,5 +172,19 @@ public struct Tree: Sendable, Equatable {
         var r = ByteReader(bytes, context: "tree")
         self = try Self.read(from: &r)
         try r.expectEnd()
+    }
+}
+
+extension ByteWriter {
+    /// Writes `values` exactly as `write(array:)` does (length, then each
+    /// value's IEEE-754 bits, little-endian), copying in bulk.
+    mutating func writeBitPatterns(_ values: [Double]) {
+        guard Int(1).littleEndian == 1 else { return write(array: values) }
+        write(array: values.withUnsafeBufferPointer { $0.withMemoryRebound(to: UInt64.self) { Array($0) } })
+    }
+
+    mutating func writeBitPatterns(_ values: [Float]) {
+        guard Int(1).littleEndian == 1 else { return write(array: values) }
+        write(array: values.withUnsafeBufferPointer { $0.withMemoryRebound(to: UInt32.self) { Array($0) } })
     }
 }
