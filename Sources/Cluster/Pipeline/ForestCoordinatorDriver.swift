@@ -101,7 +101,10 @@ public final class ForestCoordinatorDriver: CoordinatorDriver {
             try restoreArtifacts(engine)
             try pumpRows(engine, at: time, into: &out)
             let stage = try store.stage()
-            if stage != stageSeen.stage { stageSeen = (stage, time.monotonic) }
+            // A stage change is reported at once: a stage shorter than the progress interval
+            // would otherwise never be shown (nor get its finished line on a terminal).
+            var stageChanged = false
+            if stage != stageSeen.stage { stageSeen = (stage, time.monotonic); stageChanged = true }
             switch stage {
             case .merge?:
                 if !engine.gates.extractorReady {
@@ -121,7 +124,7 @@ public final class ForestCoordinatorDriver: CoordinatorDriver {
             default:
                 break
             }
-            if time.monotonic - lastProgress >= settings.progressInterval {
+            if stageChanged || time.monotonic - lastProgress >= settings.progressInterval {
                 lastProgress = time.monotonic
                 try reportProgress(at: time, into: &out)
             }
