@@ -111,11 +111,11 @@ import Testing
         }
         let expected = builder.finish()
         for threads in [1, 2, 3] {
-            let binner = ParallelBinner(extractor: extractor, rowCount: rows, threads: threads, blockRows: 1000)
-            for r in 0..<rows {
-                values.withUnsafeBufferPointer { binner.append(UnsafeBufferPointer(rebasing: $0[r * features ..< (r + 1) * features]), label: Int32(r % 2)) }
+            let got = try ParallelBinner.bin(extractor: extractor, rowCount: rows, threads: threads, blockRows: 1000) { append in
+                for r in 0..<rows {
+                    values.withUnsafeBufferPointer { append(UnsafeBufferPointer(rebasing: $0[r * features ..< (r + 1) * features]), Int32(r % 2)) }
+                }
             }
-            let got = binner.finish()
             #expect(got.bins == expected.bins)
             #expect(got.labels == expected.labels)
             #expect(got.rowCount == expected.rowCount && got.featureCount == expected.featureCount)

@@ -482,15 +482,16 @@ public final class ForestTaskExecutor: @unchecked Sendable {
 
     private func bin(_ attempt: Attempt, extractor: FeatureExtractor, test: Bool) throws -> (BinnedPartition, [Int32]) {
         guard let rows = attempt.rows else { throw PipelineError(.missingSpill, "no rows") }
-        let binner = ParallelBinner(extractor: extractor, rowCount: test ? rows.testCount : rows.trainCount, threads: options.threads)
         let lookup = rows.labelTexts.map { extractor.classIndex(of: $0).map(Int32.init) }
-        try rows.forEachRow(test: test) { values, id, line in
-            guard let c = lookup[Int(id)] else {
-                throw PipelineError(.badInput, "\(attempt.parameters.source):\(line): label '\(rows.labelTexts[Int(id)])' does not occur in the training rows")
+        let binned = try ParallelBinner.bin(extractor: extractor, rowCount: test ? rows.testCount : rows.trainCount,
+                                            threads: options.threads) { append in
+            try rows.forEachRow(test: test) { values, id, line in
+                guard let c = lookup[Int(id)] else {
+                    throw PipelineError(.badInput, "\(attempt.parameters.source):\(line): label '\(rows.labelTexts[Int(id)])' does not occur in the training rows")
+                }
+                append(values, c)
             }
-            binner.append(values, label: c)
         }
-        let binned = binner.finish()
         return (binned, test ? binned.labels : [])
     }
 

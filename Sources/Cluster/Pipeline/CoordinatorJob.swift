@@ -45,12 +45,10 @@ public final class CoordinatorJob: @unchecked Sendable {
     public let store: JobStore
     public let spec: JobSpec
     public let layout: CSVLayout
-    private let server: CoordinatorServer
-    private let outcome = LockedBox<JobOutcome?>(nil)
-    private let finishedSignal = DispatchSemaphore(value: 0)
+    private let run: CoordinatorRun
 
     /// The bound endpoint (wildcard port resolved).
-    public var endpoint: String { server.endpoint }
+    public var endpoint: String { run.endpoint }
 
     /// Prepares the job (creating or resuming its store) and starts serving workers.
     public init(options: Options, context: Context, log: @escaping @Sendable (CoordinatorLogLevel, String) -> Void) throws {
@@ -133,54 +131,24 @@ public final class CoordinatorJob: @unchecked Sendable {
         var serverOptions = CoordinatorServer.Options()
         serverOptions.engine = options.engine
         serverOptions.curve = options.curve
-        let outcome = self.outcome
-        let signal = finishedSignal
-        server = try CoordinatorServer(
-            context: context, bind: options.bind, store: store, schema: schema, options: serverOptions,
-            makeDriver: {
-                ForestCoordinatorDriver(store: store, settings: driverSettings, onFinished: { result in
-                    outcome.withLock { $0 = result }
-                    signal.signal()
-                })
-            },
-            onOutput: { output in
-                switch output {
-                case .log(let level, let line): log(level, line)
-                case .jobFailed(let message):
-                    outcome.withLock { $0 = .failed(message) }
-                    signal.signal()
-                case .send: break
-                }
-            })
+        run = try CoordinatorRun(context: context, bind: options.bind, store: store, schema: schema, options: serverOptions,
+                                 log: log) { onFinished in
+            ForestCoordinatorDriver(store: store, settings: driverSettings, onFinished: onFinished)
+        }
     }
 
     /// Tells the coordinator a local worker process ended (from the launcher);
     /// `peakMemory`: its memory cgroup's peak charge in bytes, when it had one.
     public func workerProcessEnded(workerID: String, signal: Int32?, status: Int32?, peakMemory: UInt64? = nil) {
-        server.send(.workerProcessEnded(workerID: workerID, signal: signal, status: status, peakMemory: peakMemory))
+        run.workerProcessEnded(workerID: workerID, signal: signal, status: status, peakMemory: peakMemory)
     }
 
-    /// Blocks until the job is done or failed (or the ROUTER loop fails), then
-    /// lets the shutdown messages reach the workers and stops the socket.
-    public func wait() throws -> JobOutcome {
-        while finishedSignal.wait(timeout: .now() + 0.2) == .timedOut {
-            if server.isFinished {
-                try server.wait()
-                return outcome.withLock { $0 } ?? .failed("the coordinator loop ended")
-            }
-        }
-        // The shutdown messages were queued before the outcome was signalled (same
-        // loop iteration); the ROUTER's linger delivers them after it closes.
-        try server.stop()
-        return outcome.withLock { $0 } ?? .failed("unknown")
-    }
+    /// Blocks until the job is done or failed, then lets the shutdown reach the
+    /// workers and stops the socket.
+    public func wait() throws -> JobOutcome { try run.wait() }
 
     /// Stops serving without finishing the job (SIGTERM).
-    public func stop() throws {
-        server.send(.shutdown(reason: "coordinator stopping"))
-        Thread.sleep(forTimeInterval: 0.2)
-        try server.stop()
-    }
+    public func stop() throws { try run.stop() }
 
     /// Row batch size for a coordinator memory `budget`: a quarter of it for
     /// rows in flight, where each partition's stream holds its open batch and

@@ -40,12 +40,10 @@ public final class PredictionJob: @unchecked Sendable {
     public let store: JobStore
     public let blocks: [Range<Int>]
     public let rows: Int
-    private let server: CoordinatorServer
-    private let outcome = LockedBox<JobOutcome?>(nil)
-    private let finishedSignal = DispatchSemaphore(value: 0)
+    private let run: CoordinatorRun
 
     /// The bound endpoint (wildcard port resolved).
-    public var endpoint: String { server.endpoint }
+    public var endpoint: String { run.endpoint }
 
     public init(options: Options, context: Context, log: @escaping @Sendable (CoordinatorLogLevel, String) -> Void) throws {
         self.options = options
@@ -108,51 +106,22 @@ public final class PredictionJob: @unchecked Sendable {
         var serverOptions = CoordinatorServer.Options()
         serverOptions.engine = options.engine
         serverOptions.curve = options.curve
-        let outcome = self.outcome
-        let signal = finishedSignal
-        server = try CoordinatorServer(
-            context: context, bind: options.bind, store: store, schema: schema, options: serverOptions,
-            makeDriver: {
-                PredictionDriver(store: store, settings: settings, onFinished: { result in
-                    outcome.withLock { $0 = result }
-                    signal.signal()
-                })
-            },
-            onOutput: { output in
-                switch output {
-                case .log(let level, let line): log(level, line)
-                case .jobFailed(let message):
-                    outcome.withLock { $0 = .failed(message) }
-                    signal.signal()
-                case .send: break
-                }
-            })
+        run = try CoordinatorRun(context: context, bind: options.bind, store: store, schema: schema, options: serverOptions,
+                                 log: log) { onFinished in
+            PredictionDriver(store: store, settings: settings, onFinished: onFinished)
+        }
     }
 
     /// Tells the coordinator a local worker process ended (from the launcher);
     /// `peakMemory`: its memory cgroup's peak charge in bytes, when it had one.
     public func workerProcessEnded(workerID: String, signal: Int32?, status: Int32?, peakMemory: UInt64? = nil) {
-        server.send(.workerProcessEnded(workerID: workerID, signal: signal, status: status, peakMemory: peakMemory))
+        run.workerProcessEnded(workerID: workerID, signal: signal, status: status, peakMemory: peakMemory)
     }
 
-    /// Blocks until the output is written or the job failed, then lets the
-    /// shutdown reach the workers and stops the socket.
-    public func wait() throws -> JobOutcome {
-        while finishedSignal.wait(timeout: .now() + 0.2) == .timedOut {
-            if server.isFinished {
-                try server.wait()
-                return outcome.withLock { $0 } ?? .failed("the coordinator loop ended")
-            }
-        }
-        Thread.sleep(forTimeInterval: 0.3)
-        try server.stop()
-        return outcome.withLock { $0 } ?? .failed("unknown")
-    }
+    /// Blocks until the job is done or failed, then lets the shutdown reach the
+    /// workers and stops the socket.
+    public func wait() throws -> JobOutcome { try run.wait() }
 
     /// Stops serving without finishing the job (SIGTERM).
-    public func stop() throws {
-        server.send(.shutdown(reason: "coordinator stopping"))
-        Thread.sleep(forTimeInterval: 0.2)
-        try server.stop()
-    }
+    public func stop() throws { try run.stop() }
 }

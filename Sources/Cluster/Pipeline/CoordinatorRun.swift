@@ -1,0 +1,65 @@
+import Foundation
+import ZeroMQ
+
+/// The shell a coordinator command runs one job in (training's `CoordinatorJob`,
+/// prediction's `PredictionJob`): a `CoordinatorServer` serving workers with one
+/// driver, the job's outcome, waiting for it, and stopping.
+final class CoordinatorRun: @unchecked Sendable {
+    private let server: CoordinatorServer
+    private let outcome = LockedBox<JobOutcome?>(nil)
+    private let finishedSignal = DispatchSemaphore(value: 0)
+
+    /// The bound endpoint (wildcard port resolved).
+    var endpoint: String { server.endpoint }
+
+    /// Binds and starts serving. `makeDriver` gets the callback its driver calls
+    /// once with the job's outcome.
+    init(context: Context, bind: String, store: JobStore, schema: WireCsvSchema, options: CoordinatorServer.Options,
+         log: @escaping @Sendable (CoordinatorLogLevel, String) -> Void,
+         makeDriver: @escaping @Sendable (_ onFinished: @escaping @Sendable (JobOutcome) -> Void) -> any CoordinatorDriver) throws {
+        let outcome = self.outcome
+        let signal = finishedSignal
+        let finish: @Sendable (JobOutcome) -> Void = { result in
+            outcome.withLock { $0 = result }
+            signal.signal()
+        }
+        server = try CoordinatorServer(
+            context: context, bind: bind, store: store, schema: schema, options: options,
+            makeDriver: { makeDriver(finish) },
+            onOutput: { output in
+                switch output {
+                case .log(let level, let line): log(level, line)
+                case .jobFailed(let message): finish(.failed(message))
+                case .send: break
+                }
+            })
+    }
+
+    /// Tells the coordinator a local worker process ended (from the launcher);
+    /// `peakMemory`: its memory cgroup's peak charge in bytes, when it had one.
+    func workerProcessEnded(workerID: String, signal: Int32?, status: Int32?, peakMemory: UInt64?) {
+        server.send(.workerProcessEnded(workerID: workerID, signal: signal, status: status, peakMemory: peakMemory))
+    }
+
+    /// Blocks until the job is done or failed (or the ROUTER loop fails), then
+    /// lets the shutdown messages reach the workers and stops the socket.
+    func wait() throws -> JobOutcome {
+        while finishedSignal.wait(timeout: .now() + 0.2) == .timedOut {
+            if server.isFinished {
+                try server.wait()
+                return outcome.withLock { $0 } ?? .failed("the coordinator loop ended")
+            }
+        }
+        // The shutdown messages were queued before the outcome was signalled (same
+        // loop iteration); the ROUTER's linger delivers them after it closes.
+        try server.stop()
+        return outcome.withLock { $0 } ?? .failed("unknown")
+    }
+
+    /// Stops serving without finishing the job (SIGTERM).
+    func stop() throws {
+        server.send(.shutdown(reason: "coordinator stopping"))
+        Thread.sleep(forTimeInterval: 0.2)
+        try server.stop()
+    }
+}
