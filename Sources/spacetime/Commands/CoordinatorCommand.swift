@@ -97,7 +97,8 @@ func isLocalEndpoint(_ endpoint: String) -> Bool {
 }
 
 /// Writes the job report (text to stdout, JSON optionally) from the store.
-func reportJob(store: JobStore, modelOut: String, workers: [LocalCluster.WorkerSlot], memoryLimit: MemorySize?, reportJSON: String?) throws {
+func reportJob(store: JobStore, modelOut: String, workers: [LocalCluster.WorkerSlot], reportJSON: String?,
+               coordinatorLimit: MemorySize? = nil) throws {
     let model = try ForestModel.load(from: modelOut)
     let timings = try store.stageTimings()
     let records = try store.workers()
@@ -125,6 +126,9 @@ func reportJob(store: JobStore, modelOut: String, workers: [LocalCluster.WorkerS
         workerJSON.append(["id": r.id, "pid": r.pid, "peak_rss": peak, "limit": r.memoryLimit,
                            "cgroup_peak": slot?.cgroupPeak as Any, "exit": slot?.exit as Any])
     }
+    // This process's high-water mark (VmHWM): the coordinator, including loading the model for this report.
+    let coordinatorPeak = MemorySample.current().peakRSS
+    text += "coordinator peak RSS \(MemorySize.format(coordinatorPeak))" + (coordinatorLimit.map { " of its \($0) --memory-limit" } ?? "") + "\n"
     let classes = model.extractor.classes
     if let m = model.testMetrics { text += "\ntest: " + m.textReport(classes: classes) }
     text += "model \(modelOut) fingerprint \(model.fingerprintHex)\n"
@@ -138,6 +142,7 @@ func reportJob(store: JobStore, modelOut: String, workers: [LocalCluster.WorkerS
         report["trees"] = model.forest.trees.count
         report["stages"] = stages
         report["workers"] = workerJSON
+        report["coordinator_peak_rss"] = coordinatorPeak
         report["parameters"] = model.parameters.jsonObject
         try (try encodeJSON(report) + "\n").write(toFile: reportJSON, atomically: true, encoding: .utf8)
     }
@@ -231,9 +236,8 @@ struct CoordinatorCommand: ParsableCommand {
         if case .done = outcome { terminal.end(jobDone: true) } else { terminal.end() }
         switch outcome {
         case .done(let path):
-            try reportJob(store: job.store, modelOut: path, workers: [], memoryLimit: limit, reportJSON: training.reportJSON)
-            let peak = MemorySample.current().peakRSS
-            print("coordinator peak RSS \(MemorySize.format(peak)) of its \(limit) limit")
+            try reportJob(store: job.store, modelOut: path, workers: [], reportJSON: training.reportJSON,
+                          coordinatorLimit: limit)
         case .failed(let message):
             throw PipelineError(.jobFailed, "job failed: \(message)")
         }

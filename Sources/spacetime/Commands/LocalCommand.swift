@@ -79,7 +79,7 @@ struct LocalCommand: ParsableCommand {
         if case .done = outcome { terminal.end(jobDone: true) } else { terminal.end() }
         switch outcome {
         case .done(let path):
-            try reportJob(store: job.store, modelOut: path, workers: cluster.workers, memoryLimit: limit, reportJSON: training.reportJSON)
+            try reportJob(store: job.store, modelOut: path, workers: cluster.workers, reportJSON: training.reportJSON)
             if let splitOut { try writeSplit(job: job, to: splitOut) }
         case .failed(let message):
             throw PipelineError(.jobFailed, "job failed: \(message)")
