@@ -96,6 +96,11 @@ extension JobStore {
         }
     }
 
+    /// Bytes of all checkpointed trees (their serialized blobs).
+    public func storedTreeBytes() throws -> UInt64 {
+        try read { db in UInt64(try Int64.fetchOne(db, sql: "SELECT COALESCE(SUM(LENGTH(tree)), 0) FROM trees") ?? 0) }
+    }
+
     /// The statistics blob of `partition`'s extraction, if checkpointed.
     public func extractStats(partition: Int) throws -> Data? {
         try read { db in

@@ -123,6 +123,7 @@ public final class CoordinatorJob: @unchecked Sendable {
                                                         modelOut: options.modelOut)
         settings.provenance = options.provenance
         if let budget = options.coordinatorMemoryLimit {
+            settings.memoryLimit = budget
             settings.rowLimits.batchBytes = Self.rowBatchBytes(budget: budget, partitions: spec.partitions)
         }
         settings.progress = options.progress

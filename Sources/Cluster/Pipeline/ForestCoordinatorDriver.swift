@@ -44,6 +44,9 @@ public final class ForestCoordinatorDriver: CoordinatorDriver {
         public var modelOut: String
         public var provenance: [String: String] = [:]
         public var rowLimits = RowPass.Limits(batchRows: 2048, batchBytes: 1 << 20)
+        /// The coordinator's own memory budget (bytes): merging forests that cannot
+        /// fit it fails the job with the reason instead of growing past it.
+        public var memoryLimit: UInt64?
         /// Seconds between progress snapshots (plain lines: every 2 s; a bar: a few per second).
         public var progressInterval: Double = 2
         /// Where progress goes.
@@ -212,6 +215,13 @@ public final class ForestCoordinatorDriver: CoordinatorDriver {
         }
         let extractor = try FeatureExtractor(deserializing: [UInt8](extractorBytes))
         let partitions = try store.partitions()
+        if let limit = settings.memoryLimit {
+            let stored = try store.storedTreeBytes()
+            let check = Self.mergeFits(storedTreeBytes: stored, currentRSS: UInt64(max(0, MemorySample.current().rssAnon)), limit: limit)
+            if !check.fits {
+                throw PipelineError(.jobFailed, "merging the forest needs ~\(ByteCount(check.needed)) (\(ByteCount(stored)) of trees in the store, decoded and re-encoded into the model) on top of the coordinator's \(ByteCount(UInt64(max(0, MemorySample.current().rssAnon)))), more than its \(ByteCount(limit)) --memory-limit; give the coordinator more memory (--memory-limit) or grow smaller trees (--max-depth, --min-samples-leaf, fewer --trees)")
+            }
+        }
         var trees = Array(repeating: [Tree](), count: partitions.count)
         try store.forEachTree { p, index, blob in
             guard index == trees[p].count else {
@@ -245,6 +255,16 @@ public final class ForestCoordinatorDriver: CoordinatorDriver {
         engine.gates.modelReady = true
         self.model = model
         out.append(.log(.info, "merged \(forest.trees.count) trees of \(partitions.count) partitions (model \(ByteCount(UInt64(bytes.count))), fingerprint \(model.fingerprintHex))"))
+    }
+
+    /// Whether merging fits the coordinator's budget: the decoded trees, the
+    /// merged forest and the serialized model each take about the stored
+    /// bytes, and they are alive together for a moment.
+    static func mergeFits(storedTreeBytes: UInt64, currentRSS: UInt64, limit: UInt64) -> (fits: Bool, needed: UInt64) {
+        let (tripled, overflow) = storedTreeBytes.multipliedReportingOverflow(by: 3)
+        let needed = overflow ? UInt64.max : tripled
+        let (total, over) = currentRSS.addingReportingOverflow(needed)
+        return (!over && total <= limit, needed)
     }
 
     private func save(_ engine: CoordinatorEngine, at time: EngineTime, into out: inout [CoordinatorOutput]) throws {
