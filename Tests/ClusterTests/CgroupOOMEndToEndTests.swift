@@ -33,11 +33,16 @@ import Testing
         #expect(status != 0)
         #expect(log.contains("in memory cgroup"), "\(log)")
         #expect(log.contains("train/p0 failed 2 times: worker w"), "\(log)")
-        #expect(log.contains("was killed by signal 9"), "\(log)")
-        #expect(log.contains("of its 160 MiB limit"), "\(log)")
+        #expect(log.range(of: #"was killed by signal 9 at [0-9.]+ MiB of its 160 MiB limit"#, options: .regularExpression) != nil,
+                "the kernel killed a worker mid-task, and the log says at what memory: \(log)")
         let store = try #require(try E2E.openStore(dir + "/job"))
         #expect(try store.stage() == .failed)
-        #expect(try store.failure()?.contains("killed by signal 9") == true)
+        // The last attempt's cause: normally the kernel's kill; on a loaded machine the worker's own
+        // RSS watch (VmRSS also counts mapped file pages the cgroup does not charge) can fail the task
+        // first ("exceeded its 160 MiB memory limit"). Either way the retries are bounded.
+        let failure = try store.failure() ?? ""
+        #expect(failure.hasPrefix("train/p0 failed 2 times: worker w"), "\(failure)")
+        #expect(failure.contains("killed by signal 9") || failure.contains("exceeded its 160 MiB memory limit"), "\(failure)")
         let train = try store.tasks().filter { $0.name.kind == .train }
         #expect(train.count == 1 && train.allSatisfy { $0.failures == 2 })
         // The extract task ran to the end on one worker: only training was killed.
