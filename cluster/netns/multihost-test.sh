@@ -388,8 +388,16 @@ fault_job() {
     check "$job: store: the merged forest has every tree once ($(sql "$work/$job" "SELECT count(*) FROM trees") stored of $TREES)" \
       test "$(sql "$work/$job" "SELECT count(*) FROM trees")" -eq "$TREES"
     stale=$(sql "$work/$job" "SELECT count(*) FROM events WHERE kind = 'staleDiscarded' AND worker_id = '$victim_worker' AND attempt_id IN (SELECT id FROM attempts WHERE worker_id = '$victim_worker' AND outcome IN ('lost','abandoned'))")
-    check "$job: store: $stale stale message(s) of $victim_worker's superseded attempt recognised by attempt id and discarded (events.staleDiscarded), e.g. '$(sql "$work/$job" "SELECT message FROM events WHERE kind = 'staleDiscarded' AND worker_id = '$victim_worker' ORDER BY id DESC LIMIT 1" | cut -c1-120)'" \
-      test "$stale" -gt 0
+    stale_example=$(sql "$work/$job" "SELECT message FROM events WHERE kind = 'staleDiscarded' AND worker_id = '$victim_worker' ORDER BY id DESC LIMIT 1" | cut -c1-120)
+    if [ "$mode" = cut ] && [ "$stale" -eq 0 ]; then
+      # A cut can outlast the victim's ZMTP heartbeat timeout: its TCP connection dies with what it
+      # had queued, and if the reconnect (SYN retries) comes after its own silence window it has
+      # abandoned the attempt and sends nothing stale. The pause job (TCP intact) asserts the discard.
+      note "$job: store: no stale message of $victim_worker reached the coordinator (its connection dropped during the cut and it abandoned the attempt before reconnecting); the pause job checks the discard"
+    else
+      check "$job: store: $stale stale message(s) of $victim_worker's superseded attempt recognised by attempt id and discarded (events.staleDiscarded), e.g. '$stale_example'" \
+        test "$stale" -gt 0
+    fi
     stale_after_loss() { # every discarded message came after its attempt was declared lost
       [ "$(sql "$work/$job" "SELECT count(*) FROM events e JOIN attempts a ON a.id = e.attempt_id WHERE e.kind = 'staleDiscarded' AND a.worker_id = '$victim_worker' AND e.at < a.ended_at")" -eq 0 ]
     }
