@@ -331,30 +331,9 @@ private final class Harness {
 
     /// A worker that reconnects (new session) announces the spill it kept: its
     /// partition's training still runs there from the spill, not streamed again.
-    @Test func aReconnectedWorkersAnnouncedSpillIsUsed() throws {
-        let h = try Harness(partitions: 1, trees: 2)
-        var w1 = FakeWorker("w1", address: 1)
-        try h.join(&w1, at: 0)
-        let ex = try #require(assignments(try h.tick(at: t(0))).first)
-        _ = try h.receive(from: w1.address, frames: w1.started(ex), at: t(0.1))
-        _ = try h.receive(from: w1.address, frames: w1.stats(ex), at: t(0.2))
-        _ = try h.receive(from: w1.address, frames: w1.done(ex), at: t(0.3))
-        // reconnect: a new socket (address), the same worker id, announcing the spill
-        var again = FakeWorker("w1", address: 3)
-        var held = WireHeldPartition()
-        held.jobID = try #require(try h.store.jobSpec()).jobID
-        held.partition = 0
-        held.extractAttemptID = ex.attemptID
-        again.held = [held]
-        try h.join(&again, at: 0.5)
-        h.engine.extractor = { var b = WireBlob(); b.inline = Data("x".utf8); return b }()
-        h.engine.gates.extractorReady = true
-        let tr = try #require(assignments(try h.tick(at: t(1)), to: again.address).first)
-        #expect(tr.kind == .train && tr.source == .localSpill && tr.spillAttemptID == ex.attemptID)
-    }
-
     /// Without the announcement the coordinator cannot know the spill survived.
-    @Test func aReconnectedWorkerWithoutAnnouncementGetsRowsStreamed() throws {
+    @Test(arguments: [true, false])
+    func aReconnectedWorkersAnnouncedSpillIsUsed(announced: Bool) throws {
         let h = try Harness(partitions: 1, trees: 2)
         var w1 = FakeWorker("w1", address: 1)
         try h.join(&w1, at: 0)
@@ -362,12 +341,25 @@ private final class Harness {
         _ = try h.receive(from: w1.address, frames: w1.started(ex), at: t(0.1))
         _ = try h.receive(from: w1.address, frames: w1.stats(ex), at: t(0.2))
         _ = try h.receive(from: w1.address, frames: w1.done(ex), at: t(0.3))
+        // reconnect: a new socket (address), the same worker id
         var again = FakeWorker("w1", address: 3)
+        if announced {
+            var held = WireHeldPartition()
+            held.jobID = try #require(try h.store.jobSpec()).jobID
+            held.partition = 0
+            held.extractAttemptID = ex.attemptID
+            again.held = [held]
+        }
         try h.join(&again, at: 0.5)
         h.engine.extractor = { var b = WireBlob(); b.inline = Data("x".utf8); return b }()
         h.engine.gates.extractorReady = true
         let tr = try #require(assignments(try h.tick(at: t(1)), to: again.address).first)
-        #expect(tr.kind == .train && tr.source == .streamed)
+        #expect(tr.kind == .train)
+        if announced {
+            #expect(tr.source == .localSpill && tr.spillAttemptID == ex.attemptID)
+        } else {
+            #expect(tr.source == .streamed)
+        }
     }
 
     @Test func leaseExpiresWhenHeartbeatsStopListingTheAttempt() throws {

@@ -96,6 +96,34 @@ func isLocalEndpoint(_ endpoint: String) -> Bool {
     return host == "localhost" || host.hasPrefix("127.") || host == "::1" || host == "lo"
 }
 
+/// The coordinator's transport security for `bind`: CURVE with an allow-list
+/// when both key flags are given; none on a loopback endpoint; on any other
+/// endpoint only with `insecure`, loudly. Key-file errors are validation errors.
+func coordinatorCurve(bind: String, curveSecret: String?, allowWorkers: String?, insecure: Bool,
+                      log: (CoordinatorLogLevel, String) -> Void) throws -> (secretKey: CurveSecretKey, allowedWorkers: [CurvePublicKey])? {
+    switch (curveSecret, allowWorkers) {
+    case (let secret?, let allow?):
+        do {
+            let pair = try CurveKeyFiles.loadKeyPair(secretKeyAt: secret)
+            let allowed = try CurveKeyFiles.loadAllowList(at: allow).map(\.key)
+            log(.info, "CURVE on: \(allowed.count) worker key(s) admitted")
+            return (pair.secretKey, allowed)
+        } catch {
+            throw ValidationError("\(error)")
+        }
+    case (nil, nil):
+        if !isLocalEndpoint(bind) {
+            guard insecure else {
+                throw ValidationError("refusing to bind \(bind) without encryption: give --curve-secret and --allow-workers (see 'spacetime keygen'), or --insecure to accept clear-text traffic from any peer")
+            }
+            log(.warning, "WARNING: --insecure: \(bind) accepts unauthenticated workers and carries data in clear text")
+        }
+        return nil
+    default:
+        throw ValidationError("--curve-secret and --allow-workers go together")
+    }
+}
+
 /// Writes the job report (text to stdout, JSON optionally) from the store.
 func reportJob(store: JobStore, modelOut: String, workers: [LocalCluster.WorkerSlot], reportJSON: String?,
                coordinatorLimit: MemorySize? = nil) throws {
@@ -198,26 +226,7 @@ struct CoordinatorCommand: ParsableCommand {
         display.apply(to: &options, terminal: terminal)
         options.provenance = ["created": ISO8601DateFormatter().string(from: Date()), "host": ProcessInfo.processInfo.hostName,
                               "tool": "spacetime \(SpaceTimeVersion.string) coordinator"]
-        switch (curveSecret, allowWorkers) {
-        case (let secret?, let allow?):
-            do {
-                let pair = try CurveKeyFiles.loadKeyPair(secretKeyAt: secret)
-                let allowed = try CurveKeyFiles.loadAllowList(at: allow).map(\.key)
-                options.curve = (pair.secretKey, allowed)
-                log(.info, "CURVE on: \(allowed.count) worker key(s) admitted")
-            } catch {
-                throw ValidationError("\(error)")
-            }
-        case (nil, nil):
-            if !isLocalEndpoint(bind) {
-                guard insecure else {
-                    throw ValidationError("refusing to bind \(bind) without encryption: give --curve-secret and --allow-workers (see 'spacetime keygen'), or --insecure to accept clear-text traffic from any peer")
-                }
-                log(.warning, "WARNING: --insecure: \(bind) accepts unauthenticated workers and carries data in clear text")
-            }
-        default:
-            throw ValidationError("--curve-secret and --allow-workers go together")
-        }
+        options.curve = try coordinatorCurve(bind: bind, curveSecret: curveSecret, allowWorkers: allowWorkers, insecure: insecure, log: log)
         options.coordinatorMemoryLimit = UInt64(limit.bytes)
         let job = try CoordinatorJob(options: options, context: try Context(), log: log)
         log(.info, "listening on \(job.endpoint)")

@@ -101,26 +101,7 @@ struct PredictCommand: ParsableCommand {
         options.engine.startupWorkers = max(1, localWorkers + (bind != nil ? max(0, waitWorkers - localWorkers) : 0))
         try liveness.apply(to: &options.engine)
         options.maxAttempts = liveness.maxAttempts
-        switch (curveSecret, allowWorkers) {
-        case (let secret?, let allow?):
-            do {
-                let pair = try CurveKeyFiles.loadKeyPair(secretKeyAt: secret)
-                let allowed = try CurveKeyFiles.loadAllowList(at: allow).map(\.key)
-                options.curve = (pair.secretKey, allowed)
-                log(.info, "CURVE on: \(allowed.count) worker key(s) admitted")
-            } catch {
-                throw ValidationError("\(error)")
-            }
-        case (nil, nil):
-            if !isLocalEndpoint(endpoint) {
-                guard insecure else {
-                    throw ValidationError("refusing to bind \(endpoint) without encryption: give --curve-secret and --allow-workers (see 'spacetime keygen'), or --insecure to accept clear-text traffic from any peer")
-                }
-                log(.warning, "WARNING: --insecure: \(endpoint) accepts unauthenticated workers and carries data in clear text")
-            }
-        default:
-            throw ValidationError("--curve-secret and --allow-workers go together")
-        }
+        options.curve = try coordinatorCurve(bind: endpoint, curveSecret: curveSecret, allowWorkers: allowWorkers, insecure: insecure, log: log)
         if localWorkers >= 1 && options.curve != nil {
             throw ValidationError("--workers starts local workers without keys: use them with a loopback --bind, or start CURVE workers yourself")
         }
