@@ -541,6 +541,10 @@ public final class CoordinatorEngine {
             var s = WireShutdown()
             s.reason = reason
             send(.shutdown(s), to: address, at: time, into: &out)
+            // `status` after the job shows who was released, not workers "connected" forever.
+            if let workerID = peers[address]?.workerID {
+                try? store.workerGone(workerID, state: .left, reason: "released: \(reason)", now: time.wall)
+            }
         }
         return out
     }
