@@ -51,11 +51,11 @@ BRIEF_CUT=1.0   # seconds: well inside the 5-s detection window
 # declared it dead still runs its old attempt, so its stale checkpoints reach the coordinator
 # (deterministically, not as a race between two equal windows), then it rejoins.
 WORKER_SILENCE=12
-# In the fault jobs each tree takes 0.5 s longer (SPACETIME_TEST_TREE_DELAY_MS, a sleep: the model
+# In the fault jobs each tree takes 1 s longer (SPACETIME_TEST_TREE_DELAY_MS, a sleep: the model
 # is unchanged) and the victim has at least 8 trees left, so it still grows trees after the heal
 # (what it sent while cut died with its TCP connection; what it grows after the heal arrives),
 # and work is left for it when it rejoins.
-FAULT_TREE_DELAY_MS=500
+FAULT_TREE_DELAY_MS=1000
 # --max-features all makes each tree slow enough to cut during training while the model stays
 # small (large model blobs trigger a coordinator stall, see docs/operations.md).
 TRAIN=(--trees "$TREES" --partitions "$PARTS" --seed "$SEED" --max-features all)
