@@ -1,3 +1,4 @@
+import SpaceTime
 import Testing
 @testable import Cluster
 

@@ -1,4 +1,5 @@
 import Foundation
+import SpaceTime
 import Testing
 @testable import Cluster
 
@@ -244,18 +245,5 @@ private func frames(_ m: WireMessage) throws -> [Data] { try m.encodeFrames() }
         }
         #expect(rejected > count / 2, "most garbage is rejected (\(rejected) of \(count))")
         #expect(accepted > 0, "some mutations stay valid (\(accepted))")
-    }
-}
-
-/// A small deterministic generator for seeded test inputs.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

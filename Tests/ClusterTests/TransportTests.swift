@@ -1,4 +1,5 @@
 import Foundation
+import SpaceTime
 import Testing
 import ZeroMQ
 @testable import Cluster
