@@ -233,7 +233,7 @@ public final class ForestTaskExecutor: @unchecked Sendable {
         var prediction: PredictionParameters?
         do {
             if a.kind == .predict {
-                let names = try PredictionParameters.headerNames(a.schema)
+                let names = try CSVLayout.headerNames(a.schema)
                 prediction = try PredictionParameters(deserializing: a.parameters, columns: names.count)
                 layout = CSVLayout(header: names, labelIndex: Int(a.schema.labelColumn))
                 parameters = ForestJobParameters(forest: ForestParameters(), source: prediction?.source ?? "")

@@ -64,22 +64,3 @@ public struct PredictionParameters: Sendable, Hashable {
         }
     }
 }
-
-extension PredictionParameters {
-    /// The column names of the input, from the header record in an assignment's schema.
-    public static func headerNames(_ schema: WireCsvSchema) throws -> [String] {
-        var options = CSVOptions()
-        options.delimiter = UInt8(truncatingIfNeeded: schema.delimiter)
-        let record = CSVRecord(header: [], file: "header", options: options)
-        do {
-            try record.parse(raw: [UInt8](schema.headerRecord), line: 1)
-        } catch {
-            throw PipelineError(.badSchema, "the job's CSV header cannot be parsed: \(error)")
-        }
-        let names = (0..<record.count).map { record.string(at: $0) }
-        guard names.count == Int(schema.columnCount), Int(schema.labelColumn) < names.count else {
-            throw PipelineError(.badSchema, "the job's CSV schema is inconsistent: \(names.count) header fields, \(schema.columnCount) columns")
-        }
-        return names
-    }
-}
