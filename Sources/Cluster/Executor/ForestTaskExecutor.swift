@@ -6,11 +6,14 @@ import SpaceTime
 /// `WorkerEngine`'s outputs on the DEALER thread (`handle`) and answers with
 /// events, at once or later through `WorkerClient.post`:
 ///
-/// * **extract**: parses each streamed raw record (`CSVRecord.parse(raw:line:)`,
-///   `LabeledCSV.parse`), adds training rows to a `PartialExtractorState`,
-///   keeps the parsed rows in the spill directory (`PartitionRows`) for the
-///   partition's train and evaluate tasks, and reports the serialized state
-///   as the checkpoint.
+/// * **extract**: parses each streamed raw record (`CSVRecord.parse(raw:line:)`)
+///   with the Forest data set path's `PartitionLoader` — the same step
+///   `spacetime train` runs — which counts training rows into a
+///   `PartialExtractorState` and keeps the parsed rows in the spill directory
+///   (`PartitionRowStore`) for the partition's train and evaluate tasks; the
+///   serialized state is the checkpoint. Row batches are parsed on the
+///   attempt's own serial queue, not on the DEALER thread, and acknowledged
+///   (credit) when parsed.
 /// * **train**: bins the partition's training rows with the merged extractor
 ///   and grows trees `first..<end` with `ForestTrainer.trainTrees`, sending
 ///   each tree as a checkpoint as it finishes.
@@ -52,17 +55,16 @@ public final class ForestTaskExecutor: @unchecked Sendable {
         let parameters: ForestJobParameters
         let record: CSVRecord
         let started = ContinuousClock.now
-        var features: [Double] = []
-        var stats: PartialExtractorState?
-        /// Extraction: the statistics are updated on this serial queue, batch by
-        /// batch in arrival order, while the DEALER thread parses the next batch.
-        let statsQueue = DispatchQueue(label: "spacetime.extract-stats")
-        /// Bounds the parsed batches waiting for the statistics queue.
-        let statsSlots = DispatchSemaphore(value: 4)
-        var rows: PartitionRows?
+        /// Row batches are parsed here, in arrival order, off the DEALER thread.
+        let parseQueue = DispatchQueue(label: "spacetime.parse")
+        /// Extract and streamed train/evaluate attempts: the partition's parse step.
+        var loader: PartitionLoader?
+        var rows: PartitionRowStore?
+        /// Rows parsed so far (on `parseQueue`).
         var received: UInt64 = 0
         var rowsComplete = false
-        var blobDigest: Data?
+        /// The extractor or model the attempt needs, fixed before the attempt is published.
+        let blobDigest: Data?
         var launched = false
         var cancelled = false
         var peak: UInt64 = 0
@@ -70,12 +72,19 @@ public final class ForestTaskExecutor: @unchecked Sendable {
         var prediction: PredictionParameters?
         var values: [Double] = []
         var lines: [UInt64] = []
+        var features: [Double] = []
         var id: UInt64 { assignment.attemptID }
 
         init(_ a: WireTaskAssignment, layout: CSVLayout, parameters: ForestJobParameters) {
             assignment = a
             self.layout = layout
             self.parameters = parameters
+            let blob = a.kind == .train ? a.extractor : a.model
+            switch blob.value {
+            case .inline(let data)?: blobDigest = a.kind == .extract ? nil : Digest.of(data)
+            case .ref(let ref)?: blobDigest = a.kind == .extract ? nil : ref.digest
+            case nil: blobDigest = nil
+            }
             record = CSVRecord(header: layout.header, file: parameters.source.isEmpty ? "input" : parameters.source,
                                options: layout.csvOptions)
         }
@@ -98,7 +107,7 @@ public final class ForestTaskExecutor: @unchecked Sendable {
     private var client: WorkerClient?
     private var attempts: [UInt64: Attempt] = [:]
     /// Parsed partitions by extract attempt id.
-    private var spills: [UInt64: PartitionRows] = [:]
+    private var spills: [UInt64: PartitionRowStore] = [:]
     private var fetches: [Data: BlobFetch] = [:]
     private var loaded: [Data: Loaded] = [:]
     private let spillDirectory: SpillDirectory
@@ -234,9 +243,10 @@ public final class ForestTaskExecutor: @unchecked Sendable {
         do {
             if a.kind == .predict {
                 let names = try CSVLayout.headerNames(a.schema)
-                prediction = try PredictionParameters(deserializing: a.parameters, columns: names.count)
+                let p = try PredictionParameters(deserializing: a.parameters, columns: names.count)
+                prediction = p
                 layout = CSVLayout(header: names, labelIndex: Int(a.schema.labelColumn))
-                parameters = ForestJobParameters(forest: ForestParameters(), source: prediction?.source ?? "")
+                parameters = ForestJobParameters(forest: ForestParameters(), schema: p.schema, source: p.source)
             } else {
                 layout = try CSVLayout(schema: a.schema)
                 parameters = try ForestJobParameters(deserializing: a.parameters)
@@ -249,9 +259,10 @@ public final class ForestTaskExecutor: @unchecked Sendable {
         lock.withLock { attempt.peak = UInt64(lastSample.rss) }
         switch a.kind {
         case .extract:
-            attempt.stats = PartialExtractorState(featureNames: layout.featureNames)
-            attempt.rows = PartitionRows(featureCount: layout.featureIndices.count, directory: spillDirectory,
-                                         memoryBytes: options.rowMemoryBytes)
+            let loader = PartitionLoader(parser: RecordParser(schema: parameters.schema, sampledRows: parameters.sampledRows),
+                                         directory: spillDirectory, memoryBytes: options.rowMemoryBytes)
+            attempt.loader = loader
+            attempt.rows = loader.rows
         case .train, .evaluate:
             if a.source == .localSpill {
                 guard let rows = lock.withLock({ spills[a.spillAttemptID] }) else {
@@ -261,8 +272,10 @@ public final class ForestTaskExecutor: @unchecked Sendable {
                 attempt.rows = rows
                 attempt.rowsComplete = true
             } else {
-                attempt.rows = PartitionRows(featureCount: layout.featureIndices.count, directory: spillDirectory,
-                                             memoryBytes: options.rowMemoryBytes)
+                let loader = PartitionLoader(parser: RecordParser(schema: parameters.schema, sampledRows: parameters.sampledRows),
+                                             directory: spillDirectory, memoryBytes: options.rowMemoryBytes)
+                attempt.loader = loader
+                attempt.rows = loader.rows
             }
         case .predict:
             guard a.source == .streamed else {
@@ -270,7 +283,7 @@ public final class ForestTaskExecutor: @unchecked Sendable {
             }
             // expected_rows comes from the peer: reserve at most 32 MiB up front, grow past that as rows arrive.
             let rows = Int(clamping: min(a.expectedRows, 1 << 22))
-            attempt.values.reserveCapacity(min(rows * (prediction?.featureIndices.count ?? 0), 1 << 22))
+            attempt.values.reserveCapacity(min(rows * (prediction?.schema.featureCount ?? 0), 1 << 22))
             attempt.lines.reserveCapacity(rows)
         default:
             return [fail(a, .internal, "this worker does not run \(a.kind) tasks", retryable: false)]
@@ -282,14 +295,12 @@ public final class ForestTaskExecutor: @unchecked Sendable {
             switch blob.value {
             case .inline(let data)?:
                 let digest = Digest.of(data)
-                attempt.blobDigest = digest
                 do {
                     try load(data, digest: digest, asModel: a.kind != .train)
                 } catch {
                     return [fail(a, .protocol, "cannot decode the \(a.kind == .train ? "extractor" : "model"): \(error)", retryable: false)]
                 }
             case .ref(let ref)?:
-                attempt.blobDigest = ref.digest
                 let needFetch = lock.withLock { () -> Bool in
                     if loaded[ref.digest] != nil || fetches[ref.digest] != nil { return false }
                     fetches[ref.digest] = BlobFetch(total: ref.size)
@@ -356,75 +367,77 @@ public final class ForestTaskExecutor: @unchecked Sendable {
     // MARK: Rows
 
     private func rows(_ batch: WireRowBatch, _ payload: Data) -> [WorkerEvent] {
-        guard let attempt = lock.withLock({ attempts[batch.attemptID] }), !attempt.rowsComplete else {
+        guard let attempt = lock.withLock({ attempts[batch.attemptID].flatMap { $0.rowsComplete ? nil : $0 } }) else {
             return [.consumedRows(attemptID: batch.attemptID, bytes: payload.count)]
         }
-        if attempt.prediction != nil { return predictionRows(attempt, batch, payload) }
-        guard let rows = attempt.rows else { return [.consumedRows(attemptID: batch.attemptID, bytes: payload.count)] }
+        // Parsed on the attempt's queue; the batch is acknowledged (credit) once parsed.
+        attempt.parseQueue.async { [self] in
+            var events: [WorkerEvent] = [.consumedRows(attemptID: batch.attemptID, bytes: payload.count)]
+            if let failure = attempt.prediction != nil ? predictionRows(attempt, batch, payload) : partitionRows(attempt, batch, payload) {
+                events.append(failure)
+            }
+            if options.batchDelay > 0 { Thread.sleep(forTimeInterval: options.batchDelay) }
+            for e in events { post(e) }
+        }
+        return []
+    }
+
+    /// Splits a row batch into its records: `body(record bytes, line, isTest)` for each;
+    /// a length beyond the payload fails the attempt.
+    private func forEachRecord(_ attempt: Attempt, _ batch: WireRowBatch, _ payload: Data,
+                               _ body: (UnsafeRawBufferPointer, UInt64, Bool) throws -> Void) -> WorkerEvent? {
         let a = attempt.assignment
         var line = batch.firstLine
         var offset = 0
-        var failure: WorkerEvent?
-        // Training rows for the statistics, handed to `statsQueue` after the batch.
-        let keepsStats = attempt.stats != nil
-        var statRows: [Double] = []
-        var statLabels: [String] = []
-        payload.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
+        return payload.withUnsafeBytes { (raw: UnsafeRawBufferPointer) -> WorkerEvent? in
             for i in 0..<batch.recordLengths.count {
                 if i > 0 { line += UInt64(batch.lineDeltas[i - 1]) }
                 let length = Int(batch.recordLengths[i])
                 let isTest = i / 8 < batch.testMask.count && batch.testMask[batch.testMask.startIndex + i / 8] & (1 << UInt8(i % 8)) != 0
                 defer { offset += length }
-                if (a.kind == .train && isTest) || (a.kind == .evaluate && !isTest) { continue }
                 guard offset + length <= raw.count else {
-                    failure = fail(a, .protocol, "row batch \(batch.batchSeq): record lengths exceed the payload", retryable: true)
-                    return
+                    return fail(a, .protocol, "row batch \(batch.batchSeq): record lengths exceed the payload", retryable: true)
                 }
                 do {
-                    try attempt.record.parse(raw: UnsafeRawBufferPointer(rebasing: raw[offset..<(offset + length)]), line: Int(line))
-                    guard let label = try LabeledCSV.parse(attempt.record, featureIndices: attempt.layout.featureIndices,
-                                                           labelIndex: attempt.layout.labelIndex, features: &attempt.features)
-                    else { continue }
-                    if !isTest && keepsStats {
-                        statRows.append(contentsOf: attempt.features)
-                        statLabels.append(label)
-                    }
-                    try rows.append(attempt.features, label: label, isTest: isTest, line: line)
+                    try body(UnsafeRawBufferPointer(rebasing: raw[offset..<(offset + length)]), line, isTest)
                 } catch let e as CSVError {
-                    failure = fail(a, .badInput, e.description, line: UInt64(e.line ?? Int(line)),
-                                   column: UInt32(clamping: (e.column ?? -1) + 1), retryable: false)
-                    return
+                    return fail(a, .badInput, e.description, line: UInt64(e.line ?? Int(line)),
+                                column: UInt32(clamping: (e.column ?? -1) + 1), retryable: false)
                 } catch let e as SpillError {
-                    failure = fail(a, .io, "spill directory \(spillDirectory.path): \(e)", retryable: true)
-                    return
+                    return fail(a, .io, "spill directory \(spillDirectory.path): \(e)", retryable: true)
                 } catch {
-                    failure = fail(a, .badInput, "\(error)", line: line, retryable: false)
-                    return
+                    return fail(a, .badInput, "\(error)", line: line, retryable: false)
                 }
-                attempt.received += 1
             }
+            return nil
         }
-        if !statLabels.isEmpty {
-            let width = attempt.layout.featureIndices.count
-            attempt.statsSlots.wait()
-            attempt.statsQueue.async { [statRows, statLabels] in
-                statRows.withUnsafeBufferPointer { values in
-                    for (r, label) in statLabels.enumerated() {
-                        attempt.stats?.add(UnsafeBufferPointer(rebasing: values[r * width ..< (r + 1) * width]), label: label)
-                    }
-                }
-                attempt.statsSlots.signal()
-            }
+    }
+
+    /// Parses an extract (or streamed train / evaluate) attempt's records into its partition.
+    private func partitionRows(_ attempt: Attempt, _ batch: WireRowBatch, _ payload: Data) -> WorkerEvent? {
+        guard let loader = attempt.loader, !isCancelled(attempt) else { return nil }
+        let kind = attempt.assignment.kind
+        return forEachRecord(attempt, batch, payload) { bytes, line, isTest in
+            if (kind == .train && isTest) || (kind == .evaluate && !isTest) { return }
+            try attempt.record.parse(raw: bytes, line: Int(line))
+            try loader.add(attempt.record, isTest: isTest, line: line)
+            attempt.received += 1
         }
-        if options.batchDelay > 0 { Thread.sleep(forTimeInterval: options.batchDelay) }
-        var events: [WorkerEvent] = [.consumedRows(attemptID: batch.attemptID, bytes: payload.count)]
-        if let failure { events.append(failure) }
-        return events
     }
 
     private func rowsEnd(_ end: WireRowsEnd) -> [WorkerEvent] {
         guard let attempt = lock.withLock({ attempts[end.attemptID] }), attempt.rows != nil || attempt.prediction != nil else { return [] }
+        attempt.parseQueue.async { [self] in
+            for e in finishRows(attempt, end) { post(e) }
+        }
+        return []
+    }
+
+    /// After the last batch is parsed (on the attempt's queue): checks the count; an
+    /// extract attempt reports its checkpoint and is done, others may launch.
+    private func finishRows(_ attempt: Attempt, _ end: WireRowsEnd) -> [WorkerEvent] {
         let a = attempt.assignment
+        guard lock.withLock({ attempts[a.attemptID] }) != nil else { return [] }  // failed or cancelled meanwhile
         let expected: UInt64 = switch a.kind {
         case .train: end.trainRows
         case .evaluate: end.testRows
@@ -433,9 +446,8 @@ public final class ForestTaskExecutor: @unchecked Sendable {
         guard attempt.received == expected else {
             return [fail(a, .protocol, "received \(attempt.received) rows, the coordinator sent \(expected)", retryable: true)]
         }
-        attempt.rowsComplete = true
-        attempt.statsQueue.sync {}  // every batch is in the statistics
-        guard a.kind == .extract, let state = attempt.stats, let rows = attempt.rows else { return launchIfReady(attempt) }
+        lock.withLock { attempt.rowsComplete = true }
+        guard a.kind == .extract, let loader = attempt.loader, let rows = attempt.rows else { return launchIfReady(attempt) }
         var s = WireCheckpoint.ExtractStats()
         s.rows = UInt64(rows.trainCount + rows.testCount)
         s.trainRows = UInt64(rows.trainCount)
@@ -447,11 +459,10 @@ public final class ForestTaskExecutor: @unchecked Sendable {
             spills[a.attemptID] = rows
             attempts[a.attemptID] = nil
         }
-        let elapsed = attempt.started.duration(to: .now)
         options.log(.info, "extract/p\(a.partition) attempt \(a.attemptID): \(s.trainRows) train + \(s.testRows) test rows parsed and kept in \(spillDirectory.path)")
-        return [.checkpointStats(attemptID: a.attemptID, stats: s, blob: Data(state.serialize())),
+        return [.checkpointStats(attemptID: a.attemptID, stats: s, blob: Data(loader.extractorState.serialize())),
                 .done(attemptID: a.attemptID, rows: s.rows, peakRSS: taskPeak(attempt), result: nil,
-                      elapsed: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18)]
+                      elapsed: attempt.started.duration(to: .now).seconds)]
     }
 
     // MARK: Train and evaluate
@@ -480,31 +491,22 @@ public final class ForestTaskExecutor: @unchecked Sendable {
 
     private struct Cancelled: Error {}
 
-    private func bin(_ attempt: Attempt, extractor: FeatureExtractor, test: Bool) throws -> (BinnedPartition, [Int32]) {
+    private func bin(_ attempt: Attempt, extractor: FeatureExtractor, test: Bool) throws -> BinnedPartition {
         guard let rows = attempt.rows else { throw PipelineError(.missingSpill, "no rows") }
-        let lookup = rows.labelTexts.map { extractor.classIndex(of: $0).map(Int32.init) }
-        let binned = try ParallelBinner.bin(extractor: extractor, rowCount: test ? rows.testCount : rows.trainCount,
-                                            threads: options.threads) { append in
-            try rows.forEachRow(test: test) { values, id, line in
-                guard let c = lookup[Int(id)] else {
-                    throw PipelineError(.badInput, "\(attempt.parameters.source):\(line): label '\(rows.labelTexts[Int(id)])' does not occur in the training rows")
-                }
-                append(values, c)
-            }
+        do {
+            return try rows.bin(extractor: extractor, test: test, threads: options.threads, source: attempt.parameters.source)
+        } catch let e as ForestError where e.code == .invalidData {
+            throw PipelineError(.badInput, e.message)
         }
-        return (binned, test ? binned.labels : [])
     }
 
-    private func seconds(since start: ContinuousClock.Instant) -> Double {
-        let d = start.duration(to: .now)
-        return Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
-    }
+    private func seconds(since start: ContinuousClock.Instant) -> Double { start.duration(to: .now).seconds }
 
     private func train(_ attempt: Attempt, _ extractor: FeatureExtractor) -> WorkerEvent {
         let a = attempt.assignment
         let range = Int(a.trees.first)..<Int(a.trees.end)
         do {
-            let (binned, _) = try bin(attempt, extractor: extractor, test: false)
+            let binned = try bin(attempt, extractor: extractor, test: false)
             let trainer = ForestTrainer(parameters: attempt.parameters.forest, threads: options.threads)
             let id = a.attemptID
             options.log(.info, "train/p\(a.partition) attempt \(id): \(binned.rowCount) rows binned, growing trees \(range.lowerBound)..<\(range.upperBound)")
@@ -538,10 +540,10 @@ public final class ForestTaskExecutor: @unchecked Sendable {
     private func evaluate(_ attempt: Attempt, _ model: ForestModel) -> WorkerEvent {
         let a = attempt.assignment
         do {
-            let (binned, labels) = try bin(attempt, extractor: model.extractor, test: true)
-            var aggregate = MetricsAggregate(classCount: model.extractor.classCount)
+            let binned = try bin(attempt, extractor: model.extractor, test: true)
+            var aggregate = EvaluationMetrics(task: model.extractor.task)
             if binned.rowCount > 0 {
-                aggregate.add(probabilities: model.forest.predictProba(binned: binned, threads: options.threads), labels: labels)
+                aggregate.add(predictions: model.forest.predict(binned: binned, threads: options.threads), target: binned.target)
             }
             lock.withLock { attempts[a.attemptID] = nil }
             return .done(attemptID: a.attemptID, rows: UInt64(binned.rowCount), peakRSS: taskPeak(attempt),
@@ -555,57 +557,32 @@ public final class ForestTaskExecutor: @unchecked Sendable {
 
     // MARK: Predict
 
-    /// Parses a predict attempt's records (the model's feature columns, as
-    /// `spacetime predict` does) into the block's rows.
-    private func predictionRows(_ attempt: Attempt, _ batch: WireRowBatch, _ payload: Data) -> [WorkerEvent] {
-        let a = attempt.assignment
-        guard let p = attempt.prediction else { return [] }
-        var line = batch.firstLine
-        var offset = 0
-        var failure: WorkerEvent?
-        payload.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
-            for i in 0..<batch.recordLengths.count {
-                if i > 0 { line += UInt64(batch.lineDeltas[i - 1]) }
-                let length = Int(batch.recordLengths[i])
-                defer { offset += length }
-                guard offset + length <= raw.count else {
-                    failure = fail(a, .protocol, "row batch \(batch.batchSeq): record lengths exceed the payload", retryable: true)
-                    return
-                }
-                do {
-                    try attempt.record.parse(raw: UnsafeRawBufferPointer(rebasing: raw[offset..<(offset + length)]), line: Int(line))
-                    _ = try LabeledCSV.parse(attempt.record, featureIndices: p.featureIndices, labelIndex: p.labelIndex,
-                                             features: &attempt.features)
-                } catch let e as CSVError {
-                    failure = fail(a, .badInput, e.description, line: UInt64(e.line ?? Int(line)),
-                                   column: UInt32(clamping: (e.column ?? -1) + 1), retryable: false)
-                    return
-                } catch {
-                    failure = fail(a, .badInput, "\(error)", line: line, retryable: false)
-                    return
-                }
-                attempt.values.append(contentsOf: attempt.features)
-                attempt.lines.append(line)
-                attempt.received += 1
-            }
+    /// Parses a predict attempt's records (the model's feature columns, as `spacetime
+    /// predict` does; the label column is not read) into the block's rows.
+    private func predictionRows(_ attempt: Attempt, _ batch: WireRowBatch, _ payload: Data) -> WorkerEvent? {
+        guard let p = attempt.prediction else { return nil }
+        let parser = RecordParser(schema: p.schema)
+        let d = p.schema.featureCount
+        if attempt.features.count != d { attempt.features = Array(repeating: 0, count: d) }
+        return forEachRecord(attempt, batch, payload) { bytes, line, _ in
+            try attempt.record.parse(raw: bytes, line: Int(line))
+            try attempt.features.withUnsafeMutableBufferPointer { try parser.parseFeatures(attempt.record, into: $0) }
+            attempt.values.append(contentsOf: attempt.features)
+            attempt.lines.append(line)
+            attempt.received += 1
         }
-        if options.batchDelay > 0 { Thread.sleep(forTimeInterval: options.batchDelay) }
-        var events: [WorkerEvent] = [.consumedRows(attemptID: batch.attemptID, bytes: payload.count)]
-        if let failure { events.append(failure) }
-        return events
     }
 
     /// Scores the block with the model and posts its probabilities in batches
     /// (sent under the coordinator's credit, before `done`).
     private func predict(_ attempt: Attempt, _ model: ForestModel) -> WorkerEvent {
         let a = attempt.assignment
-        guard let p = attempt.prediction, model.extractor.featureCount == p.featureIndices.count else {
+        guard let p = attempt.prediction, model.extractor.featureCount == p.schema.featureCount else {
             return fail(a, .protocol, "predict/p\(a.partition): the model's features do not match the assignment's columns", retryable: false)
         }
         let rows = attempt.lines.count
-        let C = model.forest.classCount
-        let probabilities = BlockScoring.probabilities(model.forest, values: attempt.values, rows: rows,
-                                                       features: p.featureIndices.count, threads: options.threads)
+        let C = model.forest.outputWidth
+        let probabilities = BatchScorer.predict(model, values: attempt.values, rows: rows, threads: options.threads)
         attempt.values = []
         var start = 0
         while start < rows {

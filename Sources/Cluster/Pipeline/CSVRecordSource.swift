@@ -5,14 +5,17 @@ import SpaceTime
 /// reader, only the label field extracted, each record assigned to a
 /// partition and to train or test by `StratifiedAssigner` in file order —
 /// exactly as `SingleProcessTraining` assigns them, so both runs see the same
-/// partitions. The raw bytes are forwarded; workers parse the numbers.
+/// partitions (stratified by the label's text, or in one stratum when
+/// `stratify` is false: a regression target). The raw bytes are forwarded;
+/// workers parse the values.
 public final class CSVRecordSource: RecordSource {
     private let reader: CSVReader
     private var assigner: StratifiedAssigner
     private let labelIndex: Int
+    private let stratify: Bool
     public var bytesRead: Int { reader.bytesRead }
 
-    public init(path: String, labelIndex: Int, seed: UInt64, testFraction: Double, partitions: Int,
+    public init(path: String, labelIndex: Int, stratify: Bool = true, seed: UInt64, testFraction: Double, partitions: Int,
                 options: CSVOptions = CSVOptions()) throws {
         do {
             reader = try CSVReader(path: path, options: options)
@@ -25,6 +28,7 @@ public final class CSVRecordSource: RecordSource {
             throw PipelineError(.badParameters, error.description)
         }
         self.labelIndex = labelIndex
+        self.stratify = stratify
         reader.extractOnly(column: labelIndex)
     }
 
@@ -42,7 +46,8 @@ public final class CSVRecordSource: RecordSource {
             throw PipelineError(.badInput,
                                 "\(record.file):\(record.line): column \(labelIndex + 1)\(record.columnName(labelIndex).map { " ('\($0)')" } ?? ""): missing label")
         }
-        let assignment = record.withField(at: labelIndex) { assigner.assign(classBytes: $0) }
+        let assignment = stratify ? record.withField(at: labelIndex) { assigner.assign(classBytes: $0) }
+                                  : assigner.assign(classKey: "")
         let bytes = record.withRawBytes { Data($0) }
         return SourceRecord(line: UInt64(record.line), partition: assignment.partition, isTest: assignment.isTest, bytes: bytes)
     }

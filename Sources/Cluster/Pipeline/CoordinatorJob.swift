@@ -13,8 +13,10 @@ public final class CoordinatorJob: @unchecked Sendable {
         public var bind: String
         public var jobDirectory: String
         public var resume = false
-        public var parameters: ForestJobParameters
-        public var labelColumn: String?
+        public var forest: ForestParameters
+        public var maxBins = FeatureExtractor.maxValueBins
+        /// Label column, task, categorical and ignored columns (decided once, at job creation).
+        public var columns = ColumnChoices()
         public var testFraction = 0.2
         /// Nil: planned from the data size and `workerMemoryLimit`.
         public var partitions: Int?
@@ -32,11 +34,11 @@ public final class CoordinatorJob: @unchecked Sendable {
         public var progress: ProgressOutput = .lines
         public var progressInterval: Double = 2
 
-        public init(dataPath: String, bind: String, jobDirectory: String, parameters: ForestJobParameters, modelOut: String) {
+        public init(dataPath: String, bind: String, jobDirectory: String, forest: ForestParameters, modelOut: String) {
             self.dataPath = dataPath
             self.bind = bind
             self.jobDirectory = jobDirectory
-            self.parameters = parameters
+            self.forest = forest
             self.modelOut = modelOut
         }
     }
@@ -73,31 +75,28 @@ public final class CoordinatorJob: @unchecked Sendable {
             log(.info, "resuming job \(spec.jobID) at stage \(try store.stage()?.rawValue ?? "?"); \(abandoned.count) attempt(s) from before the restart abandoned; trees in the store: \(try store.partitions().map { "p\($0.partition) \(try store.checkpointedTrees(partition: $0.partition).count)/\($0.trees)" }.joined(separator: ", "))")
         } else {
             spec = JobSpec(jobID: "job-\(UInt32.random(in: 0...UInt32.max))", dataFiles: [options.dataPath],
-                           parameters: Data(), seed: options.parameters.forest.seed, partitions: 1,
-                           testFraction: options.testFraction, trees: options.parameters.forest.trees,
+                           parameters: Data(), seed: options.forest.seed, partitions: 1,
+                           testFraction: options.testFraction, trees: options.forest.trees,
                            maxAttempts: options.maxAttempts)
         }
         let dataPath = spec.dataFiles.first ?? options.dataPath
         let (header, rawHeader, sampleBytesPerRow) = try Self.readHeader(dataPath)
-        let labelIndex: Int
-        if let name = options.labelColumn {
-            guard let i = header.firstIndex(of: name) else {
-                throw PipelineError(.badInput, "\(dataPath): no label column named '\(name)' (columns: \(header.prefix(8).joined(separator: ", "))\(header.count > 8 ? ", …" : ""))")
-            }
-            labelIndex = i
-        } else {
-            guard header.count >= 2 else {
-                throw PipelineError(.badInput, "\(dataPath): need at least one feature column and a label column, found \(header.count) column(s)")
-            }
-            labelIndex = header.count - 1
-        }
-        layout = CSVLayout(header: header, labelIndex: labelIndex)
         if spec.parameters.isEmpty {
-            var parameters = options.parameters
-            parameters.source = (dataPath as NSString).lastPathComponent
+            // The schema is decided here, once, and stored with the job: a resumed job and
+            // every worker read the columns the same way.
+            let inference: SchemaInference.Inference
+            do { inference = try SchemaInference.infer(path: dataPath, choices: options.columns) } catch {
+                throw PipelineError(.badInput, "\(error)")
+            }
+            log(.info, "\(inference.schema.task.rawValue): \(inference.reason); \(inference.schema.featureCount) features (\(inference.schema.categoricalCount) categorical)")
+            let parameters = ForestJobParameters(forest: options.forest, schema: inference.schema, maxBins: options.maxBins,
+                                                 source: (dataPath as NSString).lastPathComponent,
+                                                 sampledRows: inference.sampledRows)
             let size = (try? FileManager.default.attributesOfItem(atPath: dataPath)[.size] as? UInt64) ?? 0
             let plan = PartitionPlanner.plan(.init(dataBytes: size, sampleBytesPerRow: sampleBytesPerRow,
-                                                   features: layout.featureIndices.count, classes: 2,
+                                                   features: inference.schema.featureCount,
+                                                   // Histogram words per bin: a binary class cell, or a regression cell.
+                                                   classes: 2,
                                                    memoryLimit: options.workerMemoryLimit, testFraction: options.testFraction,
                                                    threadsPerWorker: options.workerThreads, override: options.partitions))
             if let message = plan.message { log(.warning, "partition plan: \(message)") }
@@ -111,6 +110,10 @@ public final class CoordinatorJob: @unchecked Sendable {
         }
         self.spec = spec
         let parameters = try ForestJobParameters(deserializing: spec.parameters)
+        guard parameters.schema.header == header, let labelIndex = parameters.schema.targetIndex else {
+            throw PipelineError(.badInput, "\(dataPath): the header differs from the one the job was created with")
+        }
+        layout = CSVLayout(header: header, labelIndex: labelIndex)
 
         var schema = WireCsvSchema()
         schema.headerRecord = rawHeader

@@ -159,7 +159,7 @@ public final class ForestCoordinatorDriver: CoordinatorDriver {
     private func pumpRows(_ engine: CoordinatorEngine, at time: EngineTime, into out: inout [CoordinatorOutput]) throws {
         if pass == nil, !engine.rowStreams.isEmpty {
             let source = try CSVRecordSource(path: settings.dataPath, labelIndex: settings.layout.labelIndex,
-                                             seed: settings.parameters.forest.seed, testFraction: settings.testFraction,
+                                             stratify: settings.parameters.schema.task == .classification, seed: settings.parameters.forest.seed, testFraction: settings.testFraction,
                                              partitions: settings.partitions, options: settings.layout.csvOptions)
             let p = RowPass(source: source, sink: engine, limits: settings.rowLimits)
             pass = p
@@ -197,7 +197,7 @@ public final class ForestCoordinatorDriver: CoordinatorDriver {
         }
         let extractor: FeatureExtractor
         do {
-            extractor = try FeatureExtractor.fit(from: merged, inputNames: settings.layout.featureNames,
+            extractor = try FeatureExtractor.fit(from: merged, inputNames: settings.parameters.schema.featureNames,
                                                  derivationIdentifier: "", maxBins: settings.parameters.maxBins)
         } catch {
             throw PipelineError(.badInput, "cannot fit the feature extractor: \(error)")
@@ -206,7 +206,7 @@ public final class ForestCoordinatorDriver: CoordinatorDriver {
         try store.putArtifact("extractor", bytes, now: time.wall)
         engine.extractor = try engine.addArtifactBlob("extractor", digest: Digest.of(bytes))
         engine.gates.extractorReady = true
-        out.append(.log(.info, "merged statistics of \(count) partitions: \(extractor.featureCount) features, classes \(extractor.classes.joined(separator: ", ")) (\(ByteCount(UInt64(bytes.count))) extractor)"))
+        out.append(.log(.info, "merged statistics of \(count) partitions: \(extractor.featureCount) features (\(settings.parameters.schema.categoricalCount) categorical), \(extractor.task.kind == .classification ? "classes \(extractor.classes.prefix(20).joined(separator: ", "))" : "regression") (\(ByteCount(UInt64(bytes.count))) extractor)"))
     }
 
     private func mergeForests(_ engine: CoordinatorEngine, at time: EngineTime, into out: inout [CoordinatorOutput]) throws {
@@ -236,8 +236,8 @@ public final class ForestCoordinatorDriver: CoordinatorDriver {
             }
             parts.append(RandomForest.SubForest(trees: trees[p.partition], trainingRows: p.trainRows ?? 0))
         }
-        let forest = try RandomForest.merge(parts)
-        let model = try ForestModel(labelColumn: settings.layout.labelName, extractor: extractor,
+        let forest = try RandomForest.merge(parts, task: extractor.task.kind)
+        let model = try ForestModel(schema: settings.parameters.schema, extractor: extractor,
                                     parameters: settings.parameters.forest, forest: forest,
                                     testMetrics: nil, outOfBagMetrics: nil, provenance: [:])
         let bytes = Data(model.serialize())
@@ -277,9 +277,9 @@ public final class ForestCoordinatorDriver: CoordinatorDriver {
         } else {
             throw PipelineError(.missingArtifact, "the merged model is missing from the store")
         }
-        var metrics = MetricsAggregate(classCount: model.extractor.classCount)
+        var metrics = EvaluationMetrics(task: model.extractor.task)
         for (_, blob) in try store.evaluationResults().sorted(by: { $0.partition < $1.partition }) {
-            try metrics.merge(try MetricsAggregate(deserializing: [UInt8](blob)))
+            try metrics.merge(try EvaluationMetrics(deserializing: [UInt8](blob)))
         }
         let partitions = try store.partitions()
         var provenance = settings.provenance
@@ -287,7 +287,7 @@ public final class ForestCoordinatorDriver: CoordinatorDriver {
         provenance["test_rows"] = String(partitions.reduce(0) { $0 + ($1.testRows ?? 0) })
         provenance["partitions"] = String(partitions.count)
         provenance["source"] = settings.dataPath
-        model = try ForestModel(labelColumn: model.labelColumn, extractor: model.extractor, parameters: model.parameters,
+        model = try ForestModel(schema: model.schema, extractor: model.extractor, parameters: model.parameters,
                                 forest: model.forest, testMetrics: metrics.rowCount > 0 ? metrics : nil,
                                 outOfBagMetrics: nil, provenance: provenance)
         do {
@@ -295,20 +295,24 @@ public final class ForestCoordinatorDriver: CoordinatorDriver {
         } catch {
             throw PipelineError(.io, "\(error)")
         }
-        if metrics.rowCount > 0 {
-            try store.setMetric("accuracy", metrics.accuracy)
-            try store.setMetric("balanced_accuracy", metrics.balancedAccuracy)
-            if metrics.auc.isFinite { try store.setMetric("auc", metrics.auc) }
-            try store.setMetric("log_loss", metrics.logLoss)
-            try store.setMetric("test_rows", Double(metrics.rowCount))
+        if let m = metrics.classification, m.rowCount > 0 {
+            try store.setMetric("accuracy", m.accuracy)
+            try store.setMetric("balanced_accuracy", m.balancedAccuracy)
+            if m.auc.isFinite { try store.setMetric("auc", m.auc) }
+            try store.setMetric("log_loss", m.logLoss)
         }
+        if let m = metrics.regression, m.rowCount > 0 {
+            for (name, value) in [("r2", m.r2), ("rmse", m.rmse), ("mae", m.mae)] where value.isFinite {
+                try store.setMetric(name, value)
+            }
+        }
+        if metrics.rowCount > 0 { try store.setMetric("test_rows", Double(metrics.rowCount)) }
         try store.putArtifact("fingerprint", Data(model.fingerprintHex.utf8), now: time.wall)
         // `time` is when this loop iteration began: the step ends after the model is written.
         let took = started.duration(to: .now)
-        try store.stepEnded("save", rows: nil,
-                            now: time.wall + Double(took.components.seconds) + Double(took.components.attoseconds) * 1e-18)
+        try store.stepEnded("save", rows: nil, now: time.wall + took.seconds)
         try store.setStage(.done, now: time.wall)
-        out.append(.log(.info, "saved model \(settings.modelOut) (fingerprint \(model.fingerprintHex)); test accuracy \(String(format: "%.4f", metrics.accuracy)) on \(metrics.rowCount) rows"))
+        out.append(.log(.info, "saved model \(settings.modelOut) (fingerprint \(model.fingerprintHex)); test \(metrics.classification != nil ? "accuracy" : "R²") \(String(format: "%.4f", metrics.score)) on \(metrics.rowCount) rows"))
         out += engine.shutdown(reason: "the job is done", at: time)
         finished = true
         onFinished(.done(modelPath: settings.modelOut))

@@ -3,47 +3,60 @@ import Forest
 import SpaceTime
 
 /// The training parameters of a distributed job, carried opaquely in
-/// `JobSpec.parameters` and every assignment: the forest parameters (with the
-/// seed) and the bins per feature. Format: `STJP`, version 1, max bins
-/// (UInt16 LE), then `ForestParameters.serialize()`.
+/// `JobSpec.parameters` and every assignment: the data set schema the coordinator
+/// decided (column kinds, label, learning task), the forest parameters (with the seed)
+/// and the bins per feature. The cluster layer stores and forwards these bytes; only
+/// the Forest-facing executor and driver read them.
+///
+/// Format: `STJP`, version 2, then a Forest `ByteWriter` body: max bins (UInt32), source
+/// name, sampled rows (UInt32), schema, forest parameters.
 public struct ForestJobParameters: Sendable, Equatable {
     public var forest: ForestParameters
     public var maxBins: Int
     /// The data file's name as the coordinator knows it, for workers' error messages.
     public var source: String
+    public var schema: DatasetSchema
+    /// Records the schema's column types were decided from (named in errors).
+    public var sampledRows: Int
 
-    public init(forest: ForestParameters, maxBins: Int = FeatureExtractor.maxValueBins, source: String = "") {
+    public init(forest: ForestParameters, schema: DatasetSchema, maxBins: Int = FeatureExtractor.maxValueBins,
+                source: String = "", sampledRows: Int = 0) {
         self.forest = forest
+        self.schema = schema
         self.maxBins = maxBins
         self.source = source
+        self.sampledRows = sampledRows
     }
 
+    static let magic = Array("STJP".utf8)
+    static let version: UInt8 = 2
+
     public func serialize() -> Data {
-        var d = Data("STJP".utf8)
-        d.append(1)
-        d.append(UInt8(maxBins & 0xFF))
-        d.append(UInt8((maxBins >> 8) & 0xFF))
-        let name = Array(source.utf8.prefix(0xFFFF))
-        d.append(UInt8(name.count & 0xFF))
-        d.append(UInt8(name.count >> 8))
-        d.append(contentsOf: name)
-        d.append(contentsOf: forest.serialize())
-        return d
+        var w = ByteWriter()
+        w.write(UInt32(maxBins))
+        w.write(String(source.utf8.prefix(4096)) ?? "")
+        w.write(UInt32(clamping: sampledRows))
+        w.write(bytes: schema.serialize())
+        w.write(bytes: forest.serialize())
+        return Data(Self.magic + [Self.version] + w.bytes)
     }
 
     public init(deserializing data: Data) throws {
         let bytes = [UInt8](data)
-        guard bytes.count > 7, bytes[0..<4] == [0x53, 0x54, 0x4A, 0x50] else {
+        guard bytes.count > 5, Array(bytes[0..<4]) == Self.magic else {
             throw PipelineError(.badParameters, "job parameters are not a SpaceTime forest parameter blob")
         }
-        guard bytes[4] == 1 else { throw PipelineError(.badParameters, "job parameters have version \(bytes[4]); this build reads 1") }
-        maxBins = Int(bytes[5]) | Int(bytes[6]) << 8
-        guard bytes.count >= 9 else { throw PipelineError(.badParameters, "job parameters are truncated") }
-        let nameLength = Int(bytes[7]) | Int(bytes[8]) << 8
-        guard bytes.count > 9 + nameLength else { throw PipelineError(.badParameters, "job parameters are truncated") }
-        source = String(decoding: bytes[9..<(9 + nameLength)], as: UTF8.self)
+        guard bytes[4] == Self.version else {
+            throw PipelineError(.badParameters, "job parameters have version \(bytes[4]); this build reads \(Self.version)")
+        }
         do {
-            forest = try ForestParameters(deserializing: Array(bytes[(9 + nameLength)...]))
+            var r = ByteReader(bytes, offset: 5, context: "job parameters")
+            maxBins = Int(try r.read(UInt32.self))
+            source = try r.readString()
+            sampledRows = Int(try r.read(UInt32.self))
+            schema = try DatasetSchema(deserializing: try r.readBytes())
+            forest = try ForestParameters(deserializing: try r.readBytes())
+            try r.expectEnd()
         } catch {
             throw PipelineError(.badParameters, "job parameters: \(error)")
         }

@@ -19,8 +19,9 @@ public final class PredictionDriver: CoordinatorDriver, PredictionSink {
         /// Record ranges of the blocks, in input order.
         public var blocks: [Range<Int>]
         public var csvOptions: CSVOptions
+        public var format: PredictionFormat
+        /// Class labels (empty for regression), for the header.
         public var classes: [String]
-        public var proba: Bool
         /// Output path, or "-" for standard output.
         public var outPath: String
         public var partsDirectory: String
@@ -58,7 +59,7 @@ public final class PredictionDriver: CoordinatorDriver, PredictionSink {
     public init(store: JobStore, settings: Settings, onFinished: @escaping @Sendable (JobOutcome) -> Void) {
         self.store = store
         self.settings = settings
-        format = PredictionFormat(classes: settings.classes, proba: settings.proba)
+        format = settings.format
         self.onFinished = onFinished
     }
 
@@ -177,10 +178,10 @@ public final class PredictionDriver: CoordinatorDriver, PredictionSink {
     // MARK: PredictionSink
 
     public func predictions(attemptID: UInt64, task: TaskName, batch: WirePredictionBatch, payload: Data) throws -> String? {
-        let C = settings.classes.count
+        let C = settings.format.width
         guard task.kind == .predict, task.partition < settings.blocks.count else { return "predictions for \(task)" }
         guard Int(batch.bytesPerRow) == 8 * C else {
-            return "\(batch.bytesPerRow) bytes per prediction; this model has \(C) classes (\(8 * C) bytes)"
+            return "\(batch.bytesPerRow) bytes per prediction; this model predicts \(C) value(s) per row (\(8 * C) bytes)"
         }
         var part: Part
         if let p = parts[attemptID] {

@@ -53,23 +53,21 @@ public final class PredictionJob: @unchecked Sendable {
             throw PipelineError(.badInput, "the model uses the feature derivation '\(model.extractor.derivationIdentifier)', which must be supplied through the Forest API")
         }
         // The same column resolution (and errors) as single-process prediction.
-        let columns: LabeledCSV
+        let (header, rawHeader, _) = try CoordinatorJob.readHeader(options.dataPath)
+        let parser: RecordParser
         do {
-            columns = try LabeledCSV(path: options.dataPath, label: model.labelColumn, expectedFeatures: model.extractor.inputNames)
+            parser = try StreamingPrediction.parser(model: model, header: header, file: options.dataPath)
         } catch {
             throw PipelineError(.badInput, "\(error)")
         }
-        let header = columns.reader.header
-        let parameters = PredictionParameters(source: options.dataPath, featureIndices: columns.featureIndices, labelIndex: columns.labelIndex)
-        columns.close()
-        let (_, rawHeader, _) = try CoordinatorJob.readHeader(options.dataPath)
+        let parameters = PredictionParameters(source: options.dataPath, schema: parser.schema)
 
         let started = Date().timeIntervalSince1970
         let index = try CSVBlockIndex(path: options.dataPath, granule: min(options.granule, max(1, options.blockRows ?? .max)))
         rows = index.rows
         let modelBytes = Data(model.serialize())
         let blockRows = PredictionBlockPlan.blockRows(totalRows: index.rows, features: model.extractor.featureCount,
-                                                      classes: model.forest.classCount, modelBytes: UInt64(modelBytes.count),
+                                                      classes: model.forest.outputWidth, modelBytes: UInt64(modelBytes.count),
                                                       memoryLimit: options.workerMemoryLimit, granule: index.granule,
                                                       override: options.blockRows)
         blocks = PredictionBlockPlan.blocks(totalRows: index.rows, blockRows: blockRows)
@@ -96,12 +94,13 @@ public final class PredictionJob: @unchecked Sendable {
 
         var schema = WireCsvSchema()
         schema.headerRecord = rawHeader
-        schema.labelColumn = UInt32(columns.labelIndex ?? 0)
+        schema.labelColumn = UInt32(parser.schema.targetIndex ?? 0)
         schema.delimiter = UInt32(UInt8(ascii: ","))
         schema.columnCount = UInt32(header.count)
 
         let settings = PredictionDriver.Settings(index: index, blocks: blocks, csvOptions: CSVOptions(),
-                                                 classes: model.extractor.classes, proba: options.proba,
+                                                 format: PredictionFormat(model: model, proba: options.proba),
+                                                 classes: model.extractor.classes,
                                                  outPath: options.outPath, partsDirectory: parts)
         var serverOptions = CoordinatorServer.Options()
         serverOptions.engine = options.engine

@@ -1,13 +1,17 @@
-/// A fitted feature extractor: global bin edges per feature (at most 255 value bins
-/// plus one missing bin), constant-feature flags, merged statistics and the class labels.
+/// A fitted feature extractor: per feature its kind and bins, the merged statistics, and
+/// the fitted ``LearningTask`` (class labels, or the target's moments).
 ///
-/// Binning rule: a value `x` goes to bin `b` = the number of edges strictly below `x`,
-/// so `bin(x) <= b` exactly when `x <= edges[b]`; a tree split on bin `b` therefore has
-/// the real threshold `edges[b]` (``thresholds(feature:)``) and predicts identically on
-/// raw and binned rows. Missing values (NaN) go to ``missingBin`` (255) and, since every
-/// threshold comparison with NaN is false, always to the right child.
+/// Bins (one byte per value, at most ``maxValueBins`` value bins plus ``missingBin``):
+/// - **numeric**: a value `x` goes to bin `b` = the number of edges strictly below `x`,
+///   so `bin(x) <= b` exactly when `x <= edges[b]` (``thresholds(feature:)``);
+/// - **categorical**: the kept levels (the most frequent, ties by text) take bins
+///   `0..<levels.count`; levels that were counted but not kept share the next bin
+///   ("other"); a level the training data's summary did not track — unseen in training,
+///   or pruned from a column with more than ``LevelCounts/overflow`` levels — is missing;
+/// - missing values (NaN, empty fields, NA) go to ``missingBin`` (255); every split
+///   learns which side they take.
 public struct FeatureExtractor: Sendable, Equatable {
-    static let version: UInt32 = 1
+    static let version: UInt32 = 2
     /// The bin index of missing values.
     public static let missingBin: UInt8 = 255
     /// The largest number of value bins per feature.
@@ -19,20 +23,37 @@ public struct FeatureExtractor: Sendable, Equatable {
     public let derivationIdentifier: String
     /// Input column names before derivation.
     public let inputNames: [String]
-    /// Per feature: strictly increasing bin edges (count = value bins - 1, at most 254).
+    public let kinds: [ColumnKind]
+    /// Numeric features: strictly increasing bin edges (count = value bins - 1, at most 254); empty for categorical ones.
     public let edges: [[Double]]
-    /// Merged statistics per feature.
+    /// Categorical features: the kept levels in bin order; empty for numeric ones.
+    public let levels: [[String]]
+    /// Categorical features: ``LevelHash`` bits of the counted levels that share the "other" bin, ascending.
+    public let otherLevels: [[UInt64]]
+    /// Merged statistics per numeric feature; for a categorical one, its present and missing counts.
     public let statistics: [FeatureStatistics]
-    /// Class labels in model order (numeric order when all labels are numbers, else lexicographic).
-    public let classes: [String]
-    /// Training rows per class, aligned with `classes`.
-    public let classCounts: [UInt64]
+    public let task: LearningTask
+    /// Per categorical feature: level hash bits → bin (derived from `levels` and `otherLevels`).
+    let levelBins: [[UInt64: UInt8]]
 
     public var featureCount: Int { featureNames.count }
-    public var classCount: Int { classes.count }
+    /// Class labels in model order (numeric order when all labels are numbers, else lexicographic); empty for regression.
+    public var classes: [String] { task.classes }
+    public var classCount: Int { task.classes.count }
+    /// Training rows per class, aligned with `classes`.
+    public var classCounts: [UInt64] {
+        if case .classification(_, let counts) = task { return counts }
+        return []
+    }
 
-    /// Features with a single distinct (bucketed) value: never split on.
-    public var constantFeatures: [Bool] { edges.map(\.isEmpty) }
+    /// Value bins of feature `f` (missing not counted).
+    public func valueBinCount(_ f: Int) -> Int {
+        kinds[f] == .numeric ? edges[f].count + 1 : levels[f].count + (otherLevels[f].isEmpty ? 0 : 1)
+    }
+
+    /// Features with a single value bin: never split on.
+    public var constantFeatures: [Bool] { (0..<featureCount).map { valueBinCount($0) <= 1 } }
+    public var categoricalFeatures: [Bool] { kinds.map { $0 == .categorical } }
 
     /// Fits the extractor from a merged partial state.
     public static func fit(from state: PartialExtractorState,
@@ -43,50 +64,61 @@ public struct FeatureExtractor: Sendable, Equatable {
             throw ForestError(.invalidParameter, "max bins must be in 2...\(maxValueBins), got \(maxBins)")
         }
         guard state.rowCount > 0 else { throw ForestError(.invalidData, "no training rows") }
-        let classes = sortLabels(Array(state.classCounts.keys))
-        guard classes.count >= 2 else {
-            throw ForestError(.invalidData, "training data has \(classes.count) class (\(classes.joined(separator: ", "))); need at least 2")
+        let task = try LearningTask.fit(state.target)
+        var edges: [[Double]] = [], levels: [[String]] = [], other: [[UInt64]] = [], stats: [FeatureStatistics] = []
+        for f in 0..<state.featureCount {
+            if state.kinds[f] == .numeric {
+                edges.append(state.sketches[f].binEdges(maxBins: maxBins))
+                levels.append([]); other.append([])
+                stats.append(state.statistics[f])
+            } else {
+                let ranked = state.levels[f].ranked
+                // One bin is left for "other" when some counted levels do not fit.
+                let keep = ranked.count <= maxBins ? ranked.count : maxBins - 1
+                levels.append(ranked.prefix(keep).map(\.name))
+                other.append(ranked.dropFirst(keep).map { UInt64(LevelHash.of($0.name)) }.sorted())
+                edges.append([])
+                stats.append(FeatureStatistics(count: state.levels[f].present, missing: state.levels[f].missing))
+            }
         }
-        guard classes.count <= 65_535 else {
-            throw ForestError(.invalidData, "training data has \(classes.count) distinct labels; at most 65535 classes are supported")
-        }
-        return FeatureExtractor(
-            featureNames: state.featureNames,
-            derivationIdentifier: derivationIdentifier,
-            inputNames: inputNames ?? state.featureNames,
-            edges: state.sketches.map { $0.binEdges(maxBins: maxBins) },
-            statistics: state.statistics,
-            classes: classes,
-            classCounts: classes.map { state.classCounts[$0]! })
+        return FeatureExtractor(featureNames: state.featureNames, derivationIdentifier: derivationIdentifier,
+                                inputNames: inputNames ?? state.featureNames, kinds: state.kinds, edges: edges,
+                                levels: levels, otherLevels: other, statistics: stats, task: task)
     }
 
-    public init(featureNames: [String], derivationIdentifier: String, inputNames: [String],
-                edges: [[Double]], statistics: [FeatureStatistics], classes: [String], classCounts: [UInt64]) {
+    public init(featureNames: [String], derivationIdentifier: String, inputNames: [String], kinds: [ColumnKind],
+                edges: [[Double]], levels: [[String]], otherLevels: [[UInt64]], statistics: [FeatureStatistics],
+                task: LearningTask) {
         self.featureNames = featureNames
         self.derivationIdentifier = derivationIdentifier
         self.inputNames = inputNames
+        self.kinds = kinds
         self.edges = edges
+        self.levels = levels
+        self.otherLevels = otherLevels
         self.statistics = statistics
-        self.classes = classes
-        self.classCounts = classCounts
+        self.task = task
+        levelBins = (0..<featureNames.count).map { f in
+            var table: [UInt64: UInt8] = [:]
+            guard kinds[f] == .categorical else { return table }
+            for (b, name) in levels[f].enumerated() { table[UInt64(LevelHash.of(name))] = UInt8(b) }
+            for h in otherLevels[f] { table[h] = UInt8(levels[f].count) }
+            return table
+        }
+    }
+
+    public static func == (a: FeatureExtractor, b: FeatureExtractor) -> Bool {
+        a.featureNames == b.featureNames && a.derivationIdentifier == b.derivationIdentifier && a.inputNames == b.inputNames
+            && a.kinds == b.kinds && a.edges == b.edges && a.levels == b.levels && a.otherLevels == b.otherLevels
+            && a.statistics == b.statistics && a.task == b.task
     }
 
     /// Numeric order when every label parses as a number, otherwise lexicographic.
-    public static func sortLabels(_ labels: [String]) -> [String] {
-        let numbers = labels.map { Double($0) }
-        if numbers.allSatisfy({ $0 != nil && !$0!.isNaN }) {
-            return zip(labels, numbers).sorted { ($0.1!, $0.0) < ($1.1!, $1.0) }.map(\.0)
-        }
-        return labels.sorted()
-    }
+    public static func sortLabels(_ labels: [String]) -> [String] { LearningTask.sortLabels(labels) }
 
     /// The index of `label` in ``classes``, or nil for a label not seen in training.
     public func classIndex(of label: String) -> Int? {
-        classIndexTable[label]
-    }
-
-    private var classIndexTable: [String: Int] {
-        Dictionary(uniqueKeysWithValues: classes.enumerated().map { ($1, $0) })
+        classes.firstIndex(of: label)
     }
 
     /// A lookup table from label to class index (build once per stream).
@@ -94,56 +126,48 @@ public struct FeatureExtractor: Sendable, Equatable {
         Dictionary(uniqueKeysWithValues: classes.enumerated().map { ($1, Int32($0)) })
     }
 
-    /// The bin of `value` for feature `feature`.
+    /// The bin of a parsed value of feature `feature` (a number, or a categorical level's ``LevelHash``).
     @inline(__always)
     public func bin(_ value: Double, feature: Int) -> UInt8 {
-        Self.bin(value, edges: edges[feature])
-    }
-
-    @inline(__always)
-    static func bin(_ value: Double, edges: [Double]) -> UInt8 {
-        if value.isNaN { return missingBin }
-        var lo = 0, hi = edges.count
+        if value.isNaN { return Self.missingBin }
+        if kinds[feature] == .categorical { return levelBins[feature][UInt64(value)] ?? Self.missingBin }
+        let e = edges[feature]
+        var lo = 0, hi = e.count
         while lo < hi {
             let mid = (lo + hi) >> 1
-            if edges[mid] < value { lo = mid + 1 } else { hi = mid }
+            if e[mid] < value { lo = mid + 1 } else { hi = mid }
         }
         return UInt8(truncatingIfNeeded: lo)
     }
 
-    /// Real thresholds per value bin of `feature`: `edges[feature]` followed by +infinity
-    /// (a split after the last value bin separates non-missing from missing values).
+    /// The bin of a categorical level given as text (``missingBin`` when not tracked).
+    public func bin(level text: String, feature: Int) -> UInt8 { bin(LevelHash.of(text), feature: feature) }
+
+    /// Real thresholds per value bin of numeric `feature`: `edges[feature]` followed by
+    /// +infinity (a split after the last value bin separates non-missing from missing values).
     public func thresholds(feature: Int) -> [Double] { edges[feature] + [.infinity] }
 
-    /// Bins row-major prepared rows (`values.count == rows * featureCount`) with their
-    /// class indices into a column-major ``BinnedPartition``.
+    /// Bins row-major parsed rows (`values.count == rows * featureCount`) with their
+    /// targets into a column-major ``BinnedPartition`` (tests and small data; the
+    /// pipelines bin through ``FeatureBinner``).
     public func transform(rowMajor values: [Double], labels: [Int32]) -> BinnedPartition {
-        let n = labels.count, d = featureCount
+        transform(rowMajor: values, target: .classes(labels))
+    }
+
+    public func transform(rowMajor values: [Double], target: TargetColumn) -> BinnedPartition {
+        let n = target.count, d = featureCount
         precondition(values.count == n * d, "row-major values must hold rows × features")
-        var bins = [UInt8](repeating: 0, count: n * d)
-        // Per feature, edges padded with +infinity to 256 entries: a branchless 8-step search.
-        var padded = [Double](repeating: .infinity, count: 256)
-        values.withUnsafeBufferPointer { v in
-            bins.withUnsafeMutableBufferPointer { out in
-                for f in 0..<d {
-                    for i in 0..<256 { padded[i] = i < edges[f].count ? edges[f][i] : .infinity }
-                    padded.withUnsafeBufferPointer { e in
-                        for r in 0..<n {
-                            let x = v[r &* d &+ f]
-                            var pos = 0
-                            var step = 128
-                            while step > 0 {
-                                pos = e[pos &+ step &- 1] < x ? pos &+ step : pos
-                                step &>>= 1
-                            }
-                            out[f &* n &+ r] = x.isNaN ? Self.missingBin : UInt8(truncatingIfNeeded: pos)
-                        }
+        return FeatureBinner.bin(extractor: self, rowCount: n, threads: 1) { append in
+            values.withUnsafeBufferPointer { v in
+                for r in 0..<n {
+                    let row = UnsafeBufferPointer(rebasing: v[r * d..<(r + 1) * d])
+                    switch target {
+                    case .classes(let labels): append(row, Double(labels[r]))
+                    case .values(let y): append(row, y[r])
                     }
                 }
             }
         }
-        return BinnedPartition(rowCount: n, featureCount: d, classCount: classCount, bins: bins, labels: labels,
-                               thresholds: (0..<d).map { thresholds(feature: $0) })
     }
 
     func write(to w: inout ByteWriter) {
@@ -151,10 +175,17 @@ public struct FeatureExtractor: Sendable, Equatable {
         w.write(strings: featureNames)
         w.write(derivationIdentifier)
         w.write(strings: inputNames)
-        for e in edges { w.write(array: e) }
+        w.write(array: kinds.map(\.rawValue))
+        for f in 0..<featureCount {
+            if kinds[f] == .numeric {
+                w.write(array: edges[f])
+            } else {
+                w.write(strings: levels[f])
+                w.write(array: otherLevels[f])
+            }
+        }
         for s in statistics { s.write(to: &w) }
-        w.write(strings: classes)
-        w.write(array: classCounts)
+        task.write(to: &w)
     }
 
     static func read(from r: inout ByteReader) throws -> FeatureExtractor {
@@ -165,23 +196,32 @@ public struct FeatureExtractor: Sendable, Equatable {
         let names = try r.readStrings()
         let derivation = try r.readString()
         let inputNames = try r.readStrings()
-        var edges: [[Double]] = []
-        for _ in names {
-            let e = try r.readDoubles()
-            guard e.count < maxValueBins, zip(e, e.dropFirst()).allSatisfy({ $0 < $1 }) else {
-                throw ForestError(.corrupted, "\(r.context): bin edges are not strictly increasing")
+        let rawKinds = try r.readArray(UInt8.self).map(ColumnKind.init(rawValue:))
+        guard rawKinds.count == names.count, rawKinds.allSatisfy({ $0 != nil }) else {
+            throw ForestError(.corrupted, "\(r.context): column kinds")
+        }
+        let kinds = rawKinds.map { $0! }
+        var edges: [[Double]] = [], levels: [[String]] = [], other: [[UInt64]] = []
+        for f in names.indices {
+            if kinds[f] == .numeric {
+                let e = try r.readDoubles()
+                guard e.count < maxValueBins, zip(e, e.dropFirst()).allSatisfy({ $0 < $1 }) else {
+                    throw ForestError(.corrupted, "\(r.context): bin edges are not strictly increasing")
+                }
+                edges.append(e); levels.append([]); other.append([])
+            } else {
+                let l = try r.readStrings(), o = try r.readArray(UInt64.self)
+                guard l.count + (o.isEmpty ? 0 : 1) <= maxValueBins else {
+                    throw ForestError(.corrupted, "\(r.context): too many levels")
+                }
+                edges.append([]); levels.append(l); other.append(o)
             }
-            edges.append(e)
         }
         var stats: [FeatureStatistics] = []
         for _ in names { stats.append(try FeatureStatistics.read(from: &r)) }
-        let classes = try r.readStrings()
-        let counts = try r.readArray(UInt64.self)
-        guard counts.count == classes.count, classes.count >= 2 else {
-            throw ForestError(.corrupted, "\(r.context): class table is inconsistent")
-        }
+        let task = try LearningTask.read(from: &r)
         return FeatureExtractor(featureNames: names, derivationIdentifier: derivation, inputNames: inputNames,
-                                edges: edges, statistics: stats, classes: classes, classCounts: counts)
+                                kinds: kinds, edges: edges, levels: levels, otherLevels: other, statistics: stats, task: task)
     }
 
     /// Canonical bytes of the extractor (used in checkpoints, the model file and fingerprints).

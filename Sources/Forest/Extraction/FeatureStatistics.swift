@@ -17,6 +17,12 @@ public struct FeatureStatistics: Sendable, Equatable {
 
     public init() {}
 
+    /// Statistics that count present and missing values only (a categorical column).
+    public init(count: UInt64, missing: UInt64) {
+        self.count = count
+        self.missing = missing
+    }
+
     /// Population variance (M2 / count); 0 with fewer than two values.
     public var variance: Double { count > 1 ? sumSquaredDeviations / Double(count) : 0 }
 

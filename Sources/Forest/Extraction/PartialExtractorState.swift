@@ -1,58 +1,96 @@
-/// The mergeable feature-extraction state of one partition: per-feature statistics and
-/// quantile sketches, plus class counts. A worker builds one per partition and reports
-/// it (``serialize()``) as the extraction task's checkpoint; the coordinator merges all
-/// of them in partition order and fits a ``FeatureExtractor``.
+/// The mergeable feature-extraction state of one partition: per numeric feature its
+/// statistics and quantile sketch, per categorical feature its ``LevelCounts``, and the
+/// ``TargetSummary``. A worker builds one per partition and reports it (``serialize()``)
+/// as the extraction task's checkpoint; the coordinator merges all of them in partition
+/// order and fits a ``FeatureExtractor``.
 ///
 /// Counts, sketches, min and max merge exactly (associative and commutative), so the
 /// fitted bin edges do not depend on how partial states are grouped.
 public struct PartialExtractorState: Sendable, Equatable {
     static let magic: UInt32 = 0x5354_5845 // "STXE"
-    static let version: UInt32 = 1
+    static let version: UInt32 = 2
 
     /// Feature names after any ``FeatureDerivation``.
     public let featureNames: [String]
+    public let kinds: [ColumnKind]
+    /// Numeric features' statistics (default values for categorical features).
     public private(set) var statistics: [FeatureStatistics]
     public private(set) var sketches: [QuantileSketch]
-    /// Rows per label value as it appears in the data.
-    public private(set) var classCounts: [String: UInt64]
+    /// Categorical features' level counts (empty for numeric features).
+    public private(set) var levels: [LevelCounts]
+    public private(set) var target: TargetSummary
     public private(set) var rowCount: UInt64 = 0
 
-    public init(featureNames: [String]) {
+    public init(featureNames: [String], kinds: [ColumnKind]? = nil, task: TaskKind = .classification) {
         self.featureNames = featureNames
+        self.kinds = kinds ?? Array(repeating: .numeric, count: featureNames.count)
+        precondition(self.kinds.count == featureNames.count, "one kind per feature")
         statistics = Array(repeating: FeatureStatistics(), count: featureNames.count)
         sketches = Array(repeating: QuantileSketch(), count: featureNames.count)
-        classCounts = [:]
+        levels = Array(repeating: LevelCounts(), count: featureNames.count)
+        target = TargetSummary(task: task)
+    }
+
+    public init(schema: DatasetSchema) {
+        self.init(featureNames: schema.featureNames, kinds: schema.featureKinds, task: schema.task)
     }
 
     public var featureCount: Int { featureNames.count }
 
-    /// Adds one (prepared) row; NaN marks a missing value. `values.count` must be `featureCount`.
-    public mutating func add(_ values: UnsafeBufferPointer<Double>, label: String) {
-        precondition(values.count == featureNames.count, "row width checked by the caller")
-        for f in 0..<values.count {
+    /// Adds the numeric features of one parsed row (NaN = missing); categorical features
+    /// are counted by ``addLevel(feature:hash:bytes:)`` as they are parsed, since the
+    /// parsed row holds only their hashes.
+    @inline(__always)
+    public mutating func addNumeric(_ values: UnsafeBufferPointer<Double>) {
+        for f in 0..<values.count where kinds[f] == .numeric {
             let v = values[f]
             statistics[f].add(v)
             sketches[f].add(v)
         }
-        classCounts[label, default: 0] += 1
         rowCount += 1
     }
 
-    public mutating func add(_ values: [Double], label: String) {
-        values.withUnsafeBufferPointer { add($0, label: label) }
+    @inline(__always)
+    public mutating func addLevel(feature f: Int, hash: Double, bytes: UnsafeRawBufferPointer) {
+        if hash.isNaN { levels[f].addMissing() } else { levels[f].add(hash: hash, bytes: bytes) }
     }
 
-    /// Adds `other` into this state. Throws `.incompatible` when the feature names differ.
+    /// Adds a whole row of an all-numeric data set with its class label (tests, derivations).
+    public mutating func add(_ values: [Double], label: String) {
+        values.withUnsafeBufferPointer { addNumeric($0) }
+        target.add(label: label)
+    }
+
+    /// Adds a whole row of an all-numeric data set with its numeric target.
+    public mutating func add(_ values: [Double], target value: Double) {
+        values.withUnsafeBufferPointer { addNumeric($0) }
+        target.add(value: value)
+    }
+
+    /// Adds a categorical level by its text (tests).
+    public mutating func addLevel(feature f: Int, _ text: String?) {
+        guard var t = text else { levels[f].addMissing(); return }
+        t.withUTF8 { addLevel(feature: f, hash: LevelHash.of(UnsafeRawBufferPointer($0)), bytes: UnsafeRawBufferPointer($0)) }
+    }
+
+    /// Sets the target summary (the row store counts labels by interned id).
+    public mutating func setTarget(_ summary: TargetSummary) { target = summary }
+
+    /// Adds `other` into this state. Throws `.incompatible` when the features differ.
     public mutating func merge(_ other: PartialExtractorState) throws {
-        guard other.featureNames == featureNames else {
+        guard other.featureNames == featureNames, other.kinds == kinds else {
             throw ForestError(.incompatible,
                 "cannot merge extractor states with different features (\(featureNames.count) vs \(other.featureNames.count) columns)")
         }
         for f in 0..<featureNames.count {
-            statistics[f].merge(other.statistics[f])
-            sketches[f].merge(other.sketches[f])
+            if kinds[f] == .numeric {
+                statistics[f].merge(other.statistics[f])
+                sketches[f].merge(other.sketches[f])
+            } else {
+                levels[f].merge(other.levels[f])
+            }
         }
-        for (label, count) in other.classCounts { classCounts[label, default: 0] += count }
+        try target.merge(other.target)
         rowCount += other.rowCount
     }
 
@@ -65,19 +103,22 @@ public struct PartialExtractorState: Sendable, Equatable {
         return result
     }
 
-    /// Canonical bytes (labels sorted), suitable for checkpoints and the wire.
+    /// Canonical bytes, suitable for checkpoints and the wire.
     public func serialize() -> [UInt8] {
         var w = ByteWriter()
         w.write(Self.magic); w.write(Self.version)
         w.write(strings: featureNames)
+        w.write(array: kinds.map(\.rawValue))
         w.write(rowCount)
         for f in 0..<featureNames.count {
-            statistics[f].write(to: &w)
-            sketches[f].write(to: &w)
+            if kinds[f] == .numeric {
+                statistics[f].write(to: &w)
+                sketches[f].write(to: &w)
+            } else {
+                levels[f].write(to: &w)
+            }
         }
-        let labels = classCounts.keys.sorted()
-        w.write(strings: labels)
-        for l in labels { w.write(classCounts[l]!) }
+        target.write(to: &w)
         return w.bytes
     }
 
@@ -91,15 +132,24 @@ public struct PartialExtractorState: Sendable, Equatable {
             throw ForestError(.unsupportedVersion, "extractor state: format version \(version), this build reads \(Self.version)")
         }
         featureNames = try r.readStrings()
-        rowCount = try r.read()
-        statistics = []; sketches = []
-        for _ in featureNames {
-            statistics.append(try FeatureStatistics.read(from: &r))
-            sketches.append(try QuantileSketch.read(from: &r))
+        let kinds = try r.readArray(UInt8.self).map(ColumnKind.init(rawValue:))
+        guard kinds.count == featureNames.count, kinds.allSatisfy({ $0 != nil }) else {
+            throw ForestError(.corrupted, "extractor state: column kinds")
         }
-        let labels = try r.readStrings()
-        classCounts = [:]
-        for l in labels { classCounts[l] = try r.read(UInt64.self) }
+        self.kinds = kinds.map { $0! }
+        rowCount = try r.read()
+        statistics = []; sketches = []; levels = []
+        for f in featureNames.indices {
+            if self.kinds[f] == .numeric {
+                statistics.append(try FeatureStatistics.read(from: &r))
+                sketches.append(try QuantileSketch.read(from: &r))
+                levels.append(LevelCounts())
+            } else {
+                statistics.append(FeatureStatistics()); sketches.append(QuantileSketch())
+                levels.append(try LevelCounts.read(from: &r))
+            }
+        }
+        target = try TargetSummary.read(from: &r)
         try r.expectEnd()
     }
 }

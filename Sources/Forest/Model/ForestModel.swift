@@ -1,39 +1,43 @@
 import SpaceTime
 
-/// A trained model: the fitted extractor (with class labels), the forest, the training
-/// parameters, evaluation metrics and provenance. Saved as one self-describing file.
+/// A trained model: the data set schema (column kinds, label column, task), the fitted
+/// extractor (bins, levels, class labels), the forest, the training parameters,
+/// evaluation metrics and provenance. Saved as one self-describing file.
 ///
 /// File layout: a SpaceTime checkpoint file (magic `SPTMCKPT`, header checksum, kind
 /// `MODL`, payload version ``formatVersion``, payload, XXH64 payload checksum), written
 /// atomically (temporary file, fsync, rename). The payload is:
-/// `"STMODEL\0"`, label column name, extractor, parameters, forest (flat node arrays per
-/// tree), optional test metrics, optional out-of-bag metrics, provenance key/value pairs.
+/// `"STMODEL\0"`, schema, extractor, parameters, forest (flat node arrays per tree),
+/// optional test metrics, optional out-of-bag metrics, provenance key/value pairs.
+/// Version 1 files (numeric classification only, before categorical splits and
+/// regression) are refused with a message naming both versions.
 public struct ForestModel: Sendable, Equatable {
     /// The payload format version this build writes and reads.
-    public static let formatVersion: UInt32 = 1
+    public static let formatVersion: UInt32 = 2
     public static let checkpointKind = CheckpointFile.kind("MODL")
     static let payloadMagic: [UInt8] = Array("STMODEL\0".utf8)
 
-    /// Name of the label column in the training data.
-    public var labelColumn: String
+    /// The training data's columns: what is a feature (and of which kind), the label, the task.
+    public var schema: DatasetSchema
     public var extractor: FeatureExtractor
     public var parameters: ForestParameters
     public var forest: RandomForest
     /// Metrics on the held-out test rows, if any.
-    public var testMetrics: MetricsAggregate?
+    public var testMetrics: EvaluationMetrics?
     /// Out-of-bag metrics, if computed.
-    public var outOfBagMetrics: MetricsAggregate?
+    public var outOfBagMetrics: EvaluationMetrics?
     /// Provenance (timestamps, host, source file, row counts): not part of the fingerprint.
     public var provenance: [String: String]
 
-    public init(labelColumn: String, extractor: FeatureExtractor, parameters: ForestParameters, forest: RandomForest,
-                testMetrics: MetricsAggregate? = nil, outOfBagMetrics: MetricsAggregate? = nil,
+    public init(schema: DatasetSchema, extractor: FeatureExtractor, parameters: ForestParameters, forest: RandomForest,
+                testMetrics: EvaluationMetrics? = nil, outOfBagMetrics: EvaluationMetrics? = nil,
                 provenance: [String: String] = [:]) throws {
-        guard forest.classCount == extractor.classCount, forest.featureCount == extractor.featureCount else {
+        guard forest.outputWidth == extractor.task.outputWidth, forest.featureCount == extractor.featureCount,
+              forest.task == extractor.task.kind, schema.task == forest.task else {
             throw ForestError(.incompatible,
-                "forest (\(forest.classCount) classes, \(forest.featureCount) features) does not match the extractor (\(extractor.classCount), \(extractor.featureCount))")
+                "forest (\(forest.task.rawValue), \(forest.outputWidth) outputs, \(forest.featureCount) features) does not match the extractor (\(extractor.task.kind.rawValue), \(extractor.task.outputWidth), \(extractor.featureCount))")
         }
-        self.labelColumn = labelColumn
+        self.schema = schema
         self.extractor = extractor
         self.parameters = parameters
         self.forest = forest
@@ -42,15 +46,18 @@ public struct ForestModel: Sendable, Equatable {
         self.provenance = provenance
     }
 
-    /// XXH64 over the canonical bytes of everything learned: extractor (edges, statistics,
-    /// classes), parameters and forest (trees and weights). Independent of thread count,
+    /// Name of the label column in the training data.
+    public var labelColumn: String { schema.targetName ?? "label" }
+
+    /// XXH64 over the canonical bytes of everything learned: schema, extractor (edges,
+    /// levels, statistics, task), parameters and forest (trees and weights). Independent of thread count,
     /// of which process trained which partition, of metrics and of provenance.
     public var fingerprint: UInt64 {
         // The hash of the concatenated canonical bytes, streamed: the trees are
         // hashed in place rather than copied into one buffer first.
         var h = XXHash64(seed: 0)
         var w = ByteWriter()
-        w.write(labelColumn)
+        schema.write(to: &w)
         extractor.write(to: &w)
         parameters.write(to: &w)
         forest.writeHeader(to: &w)
@@ -68,7 +75,7 @@ public struct ForestModel: Sendable, Equatable {
     public func serialize() -> [UInt8] {
         var w = ByteWriter(capacity: forest.serializedSize + (1 << 20))
         for b in Self.payloadMagic { w.write(b) }
-        w.write(labelColumn)
+        schema.write(to: &w)
         extractor.write(to: &w)
         parameters.write(to: &w)
         forest.write(to: &w)
@@ -87,21 +94,24 @@ public struct ForestModel: Sendable, Equatable {
         for b in Self.payloadMagic {
             guard try r.readByte() == b else { throw ForestError(.corrupted, "\(context): not a SpaceTime model payload") }
         }
-        let label = try r.readString()
+        let schema = try DatasetSchema.read(from: &r)
         let extractor = try FeatureExtractor.read(from: &r)
         let parameters = try ForestParameters.read(from: &r)
         let forest = try RandomForest.read(from: &r)
-        var metrics: [MetricsAggregate?] = []
-        for _ in 0..<2 { metrics.append(try r.readBool() ? try MetricsAggregate.read(from: &r) : nil) }
+        var metrics: [EvaluationMetrics?] = []
+        for _ in 0..<2 { metrics.append(try r.readBool() ? try EvaluationMetrics.read(from: &r) : nil) }
         let keys = try r.readStrings(), values = try r.readStrings()
         guard keys.count == values.count else { throw ForestError(.corrupted, "\(context): provenance table") }
         try r.expectEnd()
         for tree in forest.trees where tree.featureCount != extractor.featureCount {
             throw ForestError(.corrupted, "\(context): tree feature count \(tree.featureCount) ≠ \(extractor.featureCount)")
         }
-        try self.init(labelColumn: label, extractor: extractor, parameters: parameters, forest: forest,
+        guard schema.featureCount == extractor.inputNames.count else {
+            throw ForestError(.corrupted, "\(context): schema and extractor disagree on the input columns")
+        }
+        try self.init(schema: schema, extractor: extractor, parameters: parameters, forest: forest,
                       testMetrics: metrics[0], outOfBagMetrics: metrics[1],
-                      provenance: Dictionary(uniqueKeysWithValues: zip(keys, values)))
+                      provenance: Dictionary(zip(keys, values), uniquingKeysWith: { first, _ in first }))
     }
 
     /// Writes the model atomically to `path`.
@@ -125,7 +135,7 @@ public struct ForestModel: Sendable, Equatable {
         }
         guard checkpoint.version == formatVersion else {
             throw ForestError(.unsupportedVersion,
-                "model \(path) has format version \(checkpoint.version); this build of spacetime reads version \(formatVersion)")
+                "model \(path) has format version \(checkpoint.version); this build of spacetime reads version \(formatVersion)\(checkpoint.version < formatVersion ? " (retrain the model: version \(formatVersion) adds categorical features, regression and learned missing-value directions)" : "")")
         }
         return try ForestModel(deserializing: checkpoint.payload, context: "model \(path)")
     }

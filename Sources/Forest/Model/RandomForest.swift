@@ -1,28 +1,37 @@
 import Dispatch
+import SpaceTime
 
-/// A random forest: trees with weights summing to 1. `predictProba` is the weighted
-/// average of the trees' leaf probabilities; a single-partition forest weighs every tree
-/// 1/T, a merged forest weighs each sub-forest by its partition's training rows.
+/// A random forest: trees with weights summing to 1. A prediction is the weighted
+/// average of the trees' leaf values — class probabilities (renormalised to sum 1) for
+/// classification, the mean target for regression. A single-partition forest weighs every
+/// tree 1/T, a merged forest weighs each sub-forest by its partition's training rows.
 public struct RandomForest: Sendable, Equatable {
-    public let classCount: Int
+    public let task: TaskKind
+    /// Values per prediction: the class count, or 1.
+    public let outputWidth: Int
     public let featureCount: Int
     public let trees: [Tree]
     /// Per-tree weight; non-negative, sums to 1.
     public let treeWeights: [Double]
 
+    /// Classes of a classification forest (its output width).
+    public var classCount: Int { outputWidth }
+
     /// A forest whose trees weigh equally.
-    public init(trees: [Tree]) throws {
+    public init(task: TaskKind, trees: [Tree]) throws {
         guard let first = trees.first else { throw ForestError(.invalidData, "a forest needs at least one tree") }
-        try self.init(classCount: first.classCount, featureCount: first.featureCount, trees: trees,
+        try self.init(task: task, outputWidth: first.outputWidth, featureCount: first.featureCount, trees: trees,
                       treeWeights: Array(repeating: 1 / Double(trees.count), count: trees.count))
     }
 
-    init(classCount: Int, featureCount: Int, trees: [Tree], treeWeights: [Double]) throws {
+    init(task: TaskKind, outputWidth: Int, featureCount: Int, trees: [Tree], treeWeights: [Double]) throws {
         guard !trees.isEmpty, trees.count == treeWeights.count,
-              trees.allSatisfy({ $0.classCount == classCount && $0.featureCount == featureCount }) else {
-            throw ForestError(.incompatible, "trees disagree on class or feature count")
+              trees.allSatisfy({ $0.outputWidth == outputWidth && $0.featureCount == featureCount }),
+              task == .classification || outputWidth == 1 else {
+            throw ForestError(.incompatible, "trees disagree on output width or feature count")
         }
-        self.classCount = classCount
+        self.task = task
+        self.outputWidth = outputWidth
         self.featureCount = featureCount
         self.trees = trees
         self.treeWeights = treeWeights
@@ -39,9 +48,9 @@ public struct RandomForest: Sendable, Equatable {
     }
 
     /// Merges sub-forests (in the order given: the coordinator passes partition order).
-    /// Sub-forest `p` contributes `rows_p / Σ rows` of the probability mass, shared equally
+    /// Sub-forest `p` contributes `rows_p / Σ rows` of the prediction, shared equally
     /// by its trees. Sub-forests without trees are skipped.
-    public static func merge(_ parts: [SubForest]) throws -> RandomForest {
+    public static func merge(_ parts: [SubForest], task: TaskKind) throws -> RandomForest {
         let used = parts.filter { !$0.trees.isEmpty }
         guard let first = used.first?.trees.first else { throw ForestError(.invalidData, "no trees to merge") }
         let totalRows = used.reduce(0.0) { $0 + Double(max($1.trainingRows, 0)) }
@@ -52,18 +61,8 @@ public struct RandomForest: Sendable, Equatable {
             trees += p.trees
             weights += Array(repeating: w, count: p.trees.count)
         }
-        return try RandomForest(classCount: first.classCount, featureCount: first.featureCount, trees: trees, treeWeights: weights)
-    }
-
-    /// Class probabilities of one raw (prepared) row, written to `out` (count = classCount).
-    public func predictProba(raw row: UnsafeBufferPointer<Double>, into out: UnsafeMutableBufferPointer<Double>) {
-        for c in 0..<classCount { out[c] = 0 }
-        for (t, tree) in trees.enumerated() {
-            let base = tree.leaf(raw: row) * classCount
-            let w = treeWeights[t]
-            for c in 0..<classCount { out[c] += w * Double(tree.leafValues[base + c]) }
-        }
-        Self.normalize(out)
+        return try RandomForest(task: task, outputWidth: first.outputWidth, featureCount: first.featureCount,
+                                trees: trees, treeWeights: weights)
     }
 
     /// Rescales to sum exactly-as-possible 1 (removes float drift of the weighted average).
@@ -75,40 +74,23 @@ public struct RandomForest: Sendable, Equatable {
         for i in p.indices { p[i] /= s }
     }
 
-    /// Class probabilities of `rowCount` raw (prepared) row-major rows of width
-    /// `featureCount`, written row-major to `out` (`rowCount * classCount`). Trees outer,
-    /// rows inner; each row sums its trees in tree order (same result as one row at a time).
-    public func predictProba(rawRows rows: UnsafeBufferPointer<Double>, rowCount: Int, into out: UnsafeMutableBufferPointer<Double>) {
-        precondition(rows.count >= rowCount * featureCount && out.count >= rowCount * classCount)
-        guard rowCount > 0, let input = rows.baseAddress, let output = out.baseAddress else { return }
-        output.update(repeating: 0, count: rowCount * classCount)
-        for t in trees.indices {
-            trees[t].accumulate(rawRows: input, rowCount: rowCount, width: featureCount, weight: treeWeights[t], into: output)
-        }
-        for r in 0..<rowCount { Self.normalize(UnsafeMutableBufferPointer(start: output + r * classCount, count: classCount)) }
-    }
-
-    public func predictProba(raw row: [Double]) -> [Double] {
-        var out = [Double](repeating: 0, count: classCount)
-        row.withUnsafeBufferPointer { r in out.withUnsafeMutableBufferPointer { predictProba(raw: r, into: $0) } }
-        return out
-    }
-
-    /// Class probabilities of every row of a binned partition, row-major (`rowCount * classCount`).
+    /// Predictions for every row of a binned partition, row-major (`rowCount * outputWidth`).
     /// Rows are split into chunks over `threads` threads; each row sums its trees in order,
     /// so the result does not depend on the thread count.
     ///
     /// Each chunk's bins are first copied row-major (a row's bins share a cache line)
     /// and each tree is walked through a packed copy of its nodes (one 8-byte load per
-    /// node); the arithmetic and its order are those of ``Tree/leaf(binned:rowCount:row:)``
-    /// plus a weighted sum in tree order.
-    public func predictProba(binned partition: BinnedPartition, threads: Int = 1) -> [Double] {
-        let n = partition.rowCount, C = classCount, F = featureCount
+    /// node); the decisions are those of ``Tree/goesLeft(node:bin:)`` and the sum is
+    /// weighted, in tree order.
+    public func predict(binned partition: BinnedPartition, threads: Int = 1) -> [Double] {
+        let n = partition.rowCount, C = outputWidth, F = featureCount
         var out = [Double](repeating: 0, count: n * C)
         guard n > 0 else { return out }
         let packed = PackedTrees(trees)
         let chunk = 2048
         let chunks = (n + chunk - 1) / chunk
+        let normalizes = task == .classification
+        let runs = weightRuns
         out.withUnsafeMutableBufferPointer { outBuffer in
             let result = SendablePointer(outBuffer.baseAddress)
             partition.bins.withUnsafeBufferPointer { bins in
@@ -116,23 +98,33 @@ public struct RandomForest: Sendable, Equatable {
                 let work: @Sendable (Int) -> Void = { ci in
                     let lo = ci * chunk, hi = min(n, lo + chunk)
                     guard let o = result.pointer, let b = binsPointer.buffer.baseAddress else { return }
-                    if let packed {
-                        let rows = UnsafeMutablePointer<UInt8>.allocate(capacity: (hi - lo) * max(F, 1))
-                        defer { rows.deallocate() }
-                        for f in 0..<F {
-                            let column = b + f * n
-                            for r in lo..<hi { rows[(r - lo) * F + f] = column[r] }
+                    let rows = UnsafeMutablePointer<UInt8>.allocate(capacity: (hi - lo) * max(F, 1))
+                    defer { rows.deallocate() }
+                    for f in 0..<F {
+                        let column = b + f * n
+                        for r in lo..<hi { rows[(r - lo) * F + f] = column[r] }
+                    }
+                    // Trees of equal weight (one partition's) are summed unweighted and then
+                    // divided by their count, so a forest of T equal trees predicts exactly
+                    // Σ leaf / T (a vote of 3 in 100 is 0.03, not 0.0299…98).
+                    let scratch = UnsafeMutablePointer<Double>.allocate(capacity: (hi - lo) * C)
+                    defer { scratch.deallocate() }
+                    for run in runs {
+                        scratch.update(repeating: 0, count: (hi - lo) * C)
+                        for t in run.trees {
+                            packed.accumulate(tree: t, rows: rows, width: F, count: hi - lo, weight: 1,
+                                              leafValues: trees[t].leafValues, outputWidth: C, into: scratch)
                         }
-                        for t in trees.indices {
-                            packed.accumulate(tree: t, rows: rows, width: F, count: hi - lo, weight: treeWeights[t],
-                                              leafValues: trees[t].leafValues, classCount: C, into: o + lo * C)
-                        }
-                    } else {
-                        for t in trees.indices {
-                            trees[t].accumulate(binned: b, rowCount: n, rows: lo..<hi, weight: treeWeights[t], into: o)
+                        let count = Double(run.trees.count), target = o + lo * C
+                        if runs.count == 1 {
+                            for i in 0..<((hi - lo) * C) { target[i] = scratch[i] / count }
+                        } else {
+                            for i in 0..<((hi - lo) * C) { target[i] += scratch[i] / count * run.share }
                         }
                     }
-                    for r in lo..<hi { RandomForest.normalize(UnsafeMutableBufferPointer(start: o + r * C, count: C)) }
+                    if normalizes && runs.count > 1 {
+                        for r in lo..<hi { RandomForest.normalize(UnsafeMutableBufferPointer(start: o + r * C, count: C)) }
+                    }
                 }
                 if threads <= 1 || chunks <= 1 {
                     for ci in 0..<chunks { work(ci) }
@@ -142,6 +134,22 @@ public struct RandomForest: Sendable, Equatable {
             }
         }
         return out
+    }
+
+    /// Consecutive trees of equal weight, with their total weight.
+    private var weightRuns: [(trees: Range<Int>, share: Double)] {
+        var runs: [(trees: Range<Int>, share: Double)] = []
+        var start = 0
+        for t in 1...trees.count where t == trees.count || treeWeights[t] != treeWeights[start] {
+            runs.append((start..<t, treeWeights[start] * Double(t - start)))
+            start = t
+        }
+        return runs
+    }
+
+    /// ``predict(binned:threads:)`` of a classification forest: class probabilities.
+    public func predictProba(binned partition: BinnedPartition, threads: Int = 1) -> [Double] {
+        predict(binned: partition, threads: threads)
     }
 
     /// The index of the largest probability (first on ties, like numpy's argmax).
@@ -172,15 +180,17 @@ public struct RandomForest: Sendable, Equatable {
 
     /// Everything `write(to:)` writes before the trees.
     func writeHeader(to w: inout ByteWriter) {
-        w.write(UInt32(classCount)); w.write(UInt32(featureCount)); w.write(UInt32(trees.count))
+        w.write(task.rawValue)
+        w.write(UInt32(outputWidth)); w.write(UInt32(featureCount)); w.write(UInt32(trees.count))
         w.writeBitPatterns(treeWeights)
     }
 
     /// The number of bytes `write(to:)` appends.
-    var serializedSize: Int { 12 + 8 + treeWeights.count * 8 + trees.reduce(0) { $0 + $1.serializedSize } }
+    var serializedSize: Int { 4 + 16 + 12 + 8 + treeWeights.count * 8 + trees.reduce(0) { $0 + $1.serializedSize } }
 
     static func read(from r: inout ByteReader) throws -> RandomForest {
-        let classes = Int(try r.read(UInt32.self)), features = Int(try r.read(UInt32.self))
+        guard let task = TaskKind(rawValue: try r.readString()) else { throw ForestError(.corrupted, "\(r.context): unknown task") }
+        let width = Int(try r.read(UInt32.self)), features = Int(try r.read(UInt32.self))
         let count = Int(try r.read(UInt32.self))
         let weights = try r.readDoubles()
         guard weights.count == count else { throw ForestError(.corrupted, "\(r.context): tree weight count") }
@@ -188,7 +198,7 @@ public struct RandomForest: Sendable, Equatable {
         trees.reserveCapacity(count)
         for _ in 0..<count { trees.append(try Tree.read(from: &r)) }
         do {
-            return try RandomForest(classCount: classes, featureCount: features, trees: trees, treeWeights: weights)
+            return try RandomForest(task: task, outputWidth: width, featureCount: features, trees: trees, treeWeights: weights)
         } catch {
             throw ForestError(.corrupted, "\(r.context): \(error)")
         }
@@ -205,15 +215,20 @@ struct SendableBuffer: @unchecked Sendable {
     init(_ b: UnsafeBufferPointer<UInt8>) { buffer = b }
 }
 
-/// Every tree's nodes packed into one `UInt64` each, for binned prediction:
-/// bits 0–7 the threshold bin, 8–31 the feature + 1 (0 for a leaf), 32–63 the
-/// child (left child of a split, leaf index of a leaf). Nil when a feature
-/// index does not fit 24 bits.
+/// Every tree's nodes packed into one `UInt64` each, for scoring: bits 0–7 the
+/// threshold bin, 8–29 the feature + 1 (0 for a leaf), bit 30 missing-goes-left, bit 31
+/// categorical, 32–63 the child (left child of a split, leaf index of a leaf). A
+/// categorical node's level set is read from its tree's `levelSets` at `split[i]`.
 struct PackedTrees: @unchecked Sendable {
+    // @unchecked: immutable after init; read concurrently.
     let nodes: [UInt64]
     let offsets: [Int]
+    /// Per tree: `split` (level set indices of categorical nodes) and the level sets.
+    let splits: [[UInt32]]
+    let levelSets: [[UInt64]]
+    static let maxFeatures = (1 << 22) - 1
 
-    init?(_ trees: [Tree]) {
+    init(_ trees: [Tree]) {
         var nodes: [UInt64] = []
         nodes.reserveCapacity(trees.reduce(0) { $0 + $1.nodeCount })
         var offsets: [Int] = []
@@ -222,26 +237,40 @@ struct PackedTrees: @unchecked Sendable {
             offsets.append(nodes.count)
             for i in 0..<tree.nodeCount {
                 let f = tree.feature[i]
-                guard f < (1 << 24) - 1 else { return nil }
                 let featureField: UInt64 = f < 0 ? 0 : UInt64(f + 1)
-                nodes.append(UInt64(tree.thresholdBin[i]) | featureField << 8 | UInt64(UInt32(bitPattern: tree.child[i])) << 32)
+                let flags = tree.flags[i]
+                let bin: UInt64 = flags & Tree.categoricalSplit != 0 ? 0 : UInt64(tree.split[i] & 0xFF)
+                let flagBits: UInt64 = (flags & Tree.missingGoesLeft != 0 ? 1 << 30 : 0) | (flags & Tree.categoricalSplit != 0 ? 1 << 31 : 0)
+                nodes.append(bin | featureField << 8 | flagBits | UInt64(UInt32(bitPattern: tree.child[i])) << 32)
             }
         }
         self.nodes = nodes
         self.offsets = offsets
+        splits = trees.map(\.split)
+        levelSets = trees.map(\.levelSets)
     }
 
-    /// Adds `weight` × leaf probabilities of tree `t` to `out` (row-major, `classCount`
-    /// per row) for `count` row-major binned rows of `width` bins.
+    /// Adds `weight` × leaf values of tree `t` to `out` (row-major, `outputWidth` per
+    /// row) for `count` row-major binned rows of `width` bins.
     @inline(__always)
     func accumulate(tree t: Int, rows: UnsafePointer<UInt8>, width: Int, count: Int, weight: Double,
-                    leafValues: [Float], classCount C: Int, into out: UnsafeMutablePointer<Double>) {
+                    leafValues: [Float], outputWidth C: Int, into out: UnsafeMutablePointer<Double>) {
         nodes.withUnsafeBufferPointer { all in
         leafValues.withUnsafeBufferPointer { values in
+        splits[t].withUnsafeBufferPointer { split in
+        levelSets[t].withUnsafeBufferPointer { sets in
             let tree = all.baseAddress! + offsets[t]
-            @inline(__always) func feature(_ node: UInt64) -> Int { Int((node >> 8) & 0xFF_FFFF) }
-            @inline(__always) func next(_ node: UInt64, _ row: UnsafePointer<UInt8>, _ f: Int) -> UInt64 {
-                tree[Int(UInt32(truncatingIfNeeded: node >> 32)) + (row[f - 1] <= UInt8(truncatingIfNeeded: node) ? 0 : 1)]
+            @inline(__always) func feature(_ node: UInt64) -> Int { Int((node >> 8) & 0x3F_FFFF) }
+            /// The index of the next node for a row at node `i` (word `node`).
+            @inline(__always) func next(_ i: Int, _ node: UInt64, _ row: UnsafePointer<UInt8>, _ f: Int) -> Int {
+                let b = row[f - 1]
+                let left: Bool
+                if node & (1 << 31) != 0 {
+                    left = sets[Int(split[i]) &* 4 &+ Int(b >> 6)] >> UInt64(b & 63) & 1 != 0
+                } else {
+                    left = b <= UInt8(truncatingIfNeeded: node) || (b == FeatureExtractor.missingBin && node & (1 << 30) != 0)
+                }
+                return Int(UInt32(truncatingIfNeeded: node >> 32)) + (left ? 0 : 1)
             }
             @inline(__always) func add(_ leaf: UInt64, _ r: Int) {
                 let base = Int(UInt32(truncatingIfNeeded: leaf >> 32)) * C
@@ -253,29 +282,32 @@ struct PackedTrees: @unchecked Sendable {
             var r = 0
             while r + 4 <= count {
                 let row0 = rows + r * width, row1 = row0 + width, row2 = row1 + width, row3 = row2 + width
+                var i0 = 0, i1 = 0, i2 = 0, i3 = 0
                 var n0 = tree[0], n1 = n0, n2 = n0, n3 = n0
                 while true {
                     let f0 = feature(n0), f1 = feature(n1), f2 = feature(n2), f3 = feature(n3)
                     if f0 | f1 | f2 | f3 == 0 { break }
-                    if f0 != 0 { n0 = next(n0, row0, f0) }
-                    if f1 != 0 { n1 = next(n1, row1, f1) }
-                    if f2 != 0 { n2 = next(n2, row2, f2) }
-                    if f3 != 0 { n3 = next(n3, row3, f3) }
+                    if f0 != 0 { i0 = next(i0, n0, row0, f0); n0 = tree[i0] }
+                    if f1 != 0 { i1 = next(i1, n1, row1, f1); n1 = tree[i1] }
+                    if f2 != 0 { i2 = next(i2, n2, row2, f2); n2 = tree[i2] }
+                    if f3 != 0 { i3 = next(i3, n3, row3, f3); n3 = tree[i3] }
                 }
                 add(n0, r); add(n1, r + 1); add(n2, r + 2); add(n3, r + 3)
                 r += 4
             }
             while r < count {
                 let row = rows + r * width
+                var i = 0
                 var node = tree[0]
                 while true {
                     let f = feature(node)
                     if f == 0 { break }
-                    node = next(node, row, f)
+                    i = next(i, node, row, f)
+                    node = tree[i]
                 }
                 add(node, r)
                 r += 1
             }
-        }}
+        }}}}
     }
 }

@@ -14,6 +14,12 @@ public struct TrainingOptions: Sendable {
     public var parameters = ForestParameters()
     public var outOfBag = false
     public var maxBins = FeatureExtractor.maxValueBins
+    /// Target, task, categorical and ignored columns.
+    public var columns = ColumnChoices()
+    /// In-memory bytes for each partition's parsed rows before they spill.
+    public var rowMemoryBytes = 4 << 30
+    /// Parent of the spill directory.
+    public var spillBase = SpillDirectory.defaultBase
 
     public init(trainFile: String) { self.trainFile = trainFile }
 
@@ -37,26 +43,24 @@ public struct TrainingResult: Sendable {
     public var phaseSeconds: [(String, Double)]
     /// Process CPU seconds (all threads) per phase, same names.
     public var phaseCPUSeconds: [(String, Double)]
+    /// Why the task is what it is (``SchemaInference/Inference/reason``).
+    public var taskReason: String
 }
 
-/// Raw rows buffered for one partition between the extraction pass and binning.
-struct PartitionRows {
-    var values: [Double] = []
-    var labels: [Int32] = [] // interned label ids
-    var lines: [Int32] = []
-    var count: Int { labels.count }
-}
-
-/// The single-process pipeline, step for step what the distributed run does:
-/// 1. stream the CSV once, assigning each row (train/test, partition) with SpaceTime's
-///    `StratifiedAssigner(seed: parameters.seed, testFraction:, partitions:)`;
-/// 2. per partition, accumulate a ``PartialExtractorState``; merge them in partition order
-///    and ``FeatureExtractor/fit(from:inputNames:derivationIdentifier:maxBins:)``;
-/// 3. per partition, bin with the global edges (``BinnedPartitionBuilder``) and grow its
-///    share of the trees (``ForestTrainer/treeShare(totalTrees:partitions:partition:)``,
+/// The single-process pipeline, step for step what the distributed run does, through
+/// the same data set path:
+/// 1. decide the schema (``SchemaInference``), then stream the CSV once, assigning each
+///    row (train/test, partition) with SpaceTime's `StratifiedAssigner(seed:testFraction:partitions:)`
+///    (stratified by class label; one stratum for regression) and handing it to its
+///    partition's ``PartitionLoader`` (parse, statistics, row store);
+/// 2. merge the partitions' ``PartialExtractorState``s in partition order and
+///    ``FeatureExtractor/fit(from:inputNames:derivationIdentifier:maxBins:)``;
+/// 3. per partition, bin with the global edges and levels (``PartitionRowStore/bin(extractor:test:threads:source:)``)
+///    and grow its share of the trees (``ForestTrainer/treeShare(totalTrees:partitions:partition:)``,
 ///    ``ForestTrainer/trainTrees(partition:partitionIndex:range:)``);
-/// 4. ``RandomForest/merge(_:)`` the sub-forests weighted by training rows;
-/// 5. per partition, score its test rows into a ``MetricsAggregate``; merge in partition order.
+/// 4. ``RandomForest/merge(_:task:)`` the sub-forests weighted by training rows;
+/// 5. per partition, score its test rows (``RandomForest/predict(binned:threads:)``) into
+///    ``EvaluationMetrics``; merge in partition order.
 public enum SingleProcessTraining {
     public static func run(_ options: TrainingOptions,
                            derivation: (any FeatureDerivation)? = nil,
@@ -77,102 +81,92 @@ public enum SingleProcessTraining {
         var cpuClock = processCPUSeconds()
         func lap(_ name: String) {
             let now = ContinuousClock.now, cpu = processCPUSeconds()
-            let d = now - clock
-            phases.append((name, Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18))
+            phases.append((name, (now - clock).seconds))
             cpuPhases.append((name, cpu - cpuClock))
             clock = now
             cpuClock = cpu
         }
 
-        // 1. Stream the training file once.
-        let source = try LabeledCSV(path: options.trainFile, label: options.labelColumn)
-        defer { source.close() }
-        let inputNames = source.featureNames
-        let preparer = RowPreparer(derivation: derivation, inputNames: inputNames)
-        let featureNames = derivation?.outputNames(inputNames: inputNames) ?? inputNames
-        var states = Array(repeating: PartialExtractorState(featureNames: featureNames), count: P)
-        var train = Array(repeating: PartitionRows(), count: P)
-        var test = Array(repeating: PartitionRows(), count: P)
-        var labelIDs: [String: Int32] = [:], labelTexts: [String] = []
-        func intern(_ l: String) -> Int32 {
-            if let id = labelIDs[l] { return id }
-            let id = Int32(labelTexts.count)
-            labelIDs[l] = id
-            labelTexts.append(l)
-            return id
+        // 1. Decide the schema, then stream the training file once.
+        let inference = try SchemaInference.infer(path: options.trainFile, choices: options.columns)
+        let schema = inference.schema
+        if derivation != nil && schema.categoricalCount > 0 {
+            throw ForestError(.invalidParameter, "a feature derivation needs numeric input columns; \(schema.categoricalCount) column(s) hold text")
         }
-        var row = [Double](), label: String? = nil
+        log("\(schema.task.rawValue): \(inference.reason); \(schema.featureCount) features (\(schema.categoricalCount) categorical)")
+        let parser = RecordParser(schema: schema, sampledRows: inference.sampledRows)
+        let spill: SpillDirectory
+        do { spill = try SpillDirectory(base: options.spillBase) } catch {
+            throw ForestError(.io, "cannot create a spill directory under \(options.spillBase): \(error)")
+        }
+        let loaders = (0..<P).map { _ in
+            PartitionLoader(parser: parser, derivation: derivation, directory: spill, memoryBytes: options.rowMemoryBytes / P)
+        }
+        defer { for l in loaders { l.rows.close() } }
+        let reader: CSVReader
+        do { reader = try CSVReader(path: options.trainFile) } catch { throw ForestError(.io, error.description) }
+        defer { reader.close() }
+        let classification = schema.task == .classification
         var index = 0
-        while try source.next(features: &row, label: &label) {
-            let l = label!
-            let a = assigner.assign(classKey: l)
+        while let record = try reader.next() {
+            let a = assigner.assign(classKey: classification ? try parser.label(record) : "")
             index += 1
-            let prepared = preparer.prepare(row)
-            if a.isTest {
-                test[a.partition].values.append(contentsOf: prepared)
-                test[a.partition].labels.append(intern(l))
-                test[a.partition].lines.append(Int32(truncatingIfNeeded: source.line))
-            } else {
-                states[a.partition].add(prepared, label: l)
-                train[a.partition].values.append(contentsOf: prepared)
-                train[a.partition].labels.append(intern(l))
-            }
+            try loaders[a.partition].add(record, isTest: a.isTest, line: UInt64(record.line))
         }
         if let testFile = options.testFile {
-            let t = try LabeledCSV(path: testFile, label: source.labelName, expectedFeatures: inputNames)
+            let t: CSVReader
+            do { t = try CSVReader(path: testFile) } catch { throw ForestError(.io, error.description) }
             defer { t.close() }
-            guard t.labelIndex != nil else {
-                throw ForestError(.invalidData, "\(testFile): no label column '\(source.labelName ?? "")'")
+            let testParser = RecordParser(schema: try schema.relocated(header: t.header, file: testFile),
+                                          sampledRows: inference.sampledRows)
+            guard testParser.schema.targetIndex != nil else {
+                throw ForestError(.invalidData, "\(testFile): no label column '\(schema.targetName ?? "")'")
             }
             // Test rows are spread over the partitions by their own stratified assigner.
             var testAssigner: StratifiedAssigner
             do { testAssigner = try StratifiedAssigner(seed: options.parameters.seed, testFraction: 0, partitions: P) }
             catch { throw ForestError(.invalidParameter, error.description) }
-            while try t.next(features: &row, label: &label) {
-                let p = testAssigner.assign(classKey: label!).partition
-                test[p].values.append(contentsOf: preparer.prepare(row))
-                test[p].labels.append(intern(label!))
-                test[p].lines.append(Int32(truncatingIfNeeded: t.line))
+            while let record = try t.next() {
+                let p = testAssigner.assign(classKey: classification ? try testParser.label(record) : "").partition
+                try loaders[p].add(record, isTest: true, line: UInt64(record.line), parser: testParser)
             }
         }
-        let trainRows = train.reduce(0) { $0 + $1.count }, testRows = test.reduce(0) { $0 + $1.count }
-        log("read \(index) rows from \(options.trainFile): \(trainRows) train, \(testRows) test, \(featureNames.count) features, \(P) partition(s)")
+        let trainRows = loaders.reduce(0) { $0 + $1.rows.trainCount }, testRows = loaders.reduce(0) { $0 + $1.rows.testCount }
+        log("read \(index) rows from \(options.trainFile): \(trainRows) train, \(testRows) test, \(schema.featureCount) features, \(P) partition(s)")
         lap("read")
 
         // 2. Merge partial states in partition order; fit the extractor.
-        let merged = try PartialExtractorState.merged(states)
-        let extractor = try FeatureExtractor.fit(from: merged, inputNames: inputNames,
+        let merged = try PartialExtractorState.merged(loaders.map(\.extractorState))
+        let extractor = try FeatureExtractor.fit(from: merged, inputNames: schema.featureNames,
                                                  derivationIdentifier: derivation?.identifier ?? "",
                                                  maxBins: options.maxBins)
-        let classOf = labelTexts.map { extractor.classIndex(of: $0).map(Int32.init) }
         lap("fit")
 
         // 3. Bin and train each partition's share of the trees.
         let trainer = ForestTrainer(parameters: options.parameters, threads: options.threads)
         var subForests: [RandomForest.SubForest] = []
-        var oob: MetricsAggregate? = options.outOfBag ? MetricsAggregate(classCount: extractor.classCount) : nil
+        var oob: EvaluationMetrics? = options.outOfBag ? EvaluationMetrics(task: extractor.task) : nil
         var binSeconds = 0.0, binCPU = 0.0
         for p in 0..<P {
             let share = ForestTrainer.treeShare(totalTrees: options.parameters.trees, partitions: P, partition: p)
-            guard train[p].count > 0 else {
+            guard loaders[p].rows.trainCount > 0 else {
                 if !share.isEmpty {
                     throw ForestError(.invalidData, "partition \(p) received no training rows; use fewer partitions")
                 }
                 continue
             }
             let binStart = ContinuousClock.now, binCPUStart = processCPUSeconds()
-            let binned = extractor.transform(rowMajor: train[p].values, labels: train[p].labels.map { classOf[Int($0)]! })
-            let d = ContinuousClock.now - binStart
-            binSeconds += Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
+            let binned = try loaders[p].rows.bin(extractor: extractor, test: false, threads: options.threads, source: options.trainFile)
+            binSeconds += (ContinuousClock.now - binStart).seconds
             binCPU += processCPUSeconds() - binCPUStart
-            train[p] = PartitionRows() // release raw rows
             let trees = try trainer.trainTrees(partition: binned, partitionIndex: p, range: share)
             if oob != nil {
-                try oob!.merge(trainer.outOfBagMetrics(partition: binned, partitionIndex: p, trees: trees, firstTree: share.lowerBound))
+                try oob!.merge(trainer.outOfBagMetrics(partition: binned, partitionIndex: p, trees: trees,
+                                                       firstTree: share.lowerBound, task: extractor.task))
             }
             subForests.append(RandomForest.SubForest(trees: trees, trainingRows: binned.rowCount))
         }
-        let forest = try RandomForest.merge(subForests)
+        let forest = try RandomForest.merge(subForests, task: schema.task)
         lap("train")
         phases[phases.count - 1].1 -= binSeconds
         cpuPhases[cpuPhases.count - 1].1 -= binCPU
@@ -180,22 +174,14 @@ public enum SingleProcessTraining {
         cpuPhases.insert(("bin", binCPU), at: cpuPhases.count - 1)
 
         // 5. Evaluate per partition, merge in partition order.
-        var metrics: MetricsAggregate? = nil
+        var metrics: EvaluationMetrics? = nil
         if testRows > 0 {
-            var total = MetricsAggregate(classCount: extractor.classCount)
-            for p in 0..<P where test[p].count > 0 {
-                var labels: [Int32] = []
-                labels.reserveCapacity(test[p].count)
-                for (k, id) in test[p].labels.enumerated() {
-                    guard let c = classOf[Int(id)] else {
-                        throw ForestError(.invalidData,
-                            "\(options.testFile ?? options.trainFile):\(test[p].lines[k]): label '\(labelTexts[Int(id)])' does not occur in the training rows")
-                    }
-                    labels.append(c)
-                }
-                let binned = extractor.transform(rowMajor: test[p].values, labels: labels)
-                var part = MetricsAggregate(classCount: extractor.classCount)
-                part.add(probabilities: forest.predictProba(binned: binned, threads: options.threads), labels: labels)
+            var total = EvaluationMetrics(task: extractor.task)
+            for p in 0..<P where loaders[p].rows.testCount > 0 {
+                let binned = try loaders[p].rows.bin(extractor: extractor, test: true, threads: options.threads,
+                                                     source: options.testFile ?? options.trainFile)
+                var part = EvaluationMetrics(task: extractor.task)
+                part.add(predictions: forest.predict(binned: binned, threads: options.threads), target: binned.target)
                 try total.merge(part)
             }
             metrics = total
@@ -207,11 +193,10 @@ public enum SingleProcessTraining {
         prov["test_rows"] = String(testRows)
         prov["partitions"] = String(P)
         prov["source"] = options.trainFile
-        let model = try ForestModel(labelColumn: source.labelName ?? "label", extractor: extractor,
-                                    parameters: options.parameters, forest: forest,
+        let model = try ForestModel(schema: schema, extractor: extractor, parameters: options.parameters, forest: forest,
                                     testMetrics: metrics, outOfBagMetrics: oob, provenance: prov)
         return TrainingResult(model: model, trainRows: trainRows, testRows: testRows,
                               partitionRows: subForests.map(\.trainingRows), phaseSeconds: phases,
-                              phaseCPUSeconds: cpuPhases)
+                              phaseCPUSeconds: cpuPhases, taskReason: inference.reason)
     }
 }

@@ -1,89 +1,93 @@
-import Dispatch
 import SpaceTime
 
 /// Scores a CSV file with a model in fixed-size batches (bounded memory, input order kept).
 public enum StreamingPrediction {
-    /// One scored batch: row-major probabilities (`rows * classCount`), the label text of
-    /// each row when the file has the model's label column, and the rows' 1-based lines.
+    /// One scored batch: row-major predictions (`rows * outputWidth`), the target of each
+    /// row when the file has the model's label column and it was asked for, and the rows'
+    /// 1-based lines.
     public struct Batch {
-        public var probabilities: [Double]
+        public var predictions: [Double]
+        /// Class labels (classification) when targets were read.
         public var labels: [String]?
+        /// Target values (regression) when targets were read.
+        public var values: [Double]?
         public var lines: [Int]
         public var rows: Int { lines.count }
+        /// The predictions' class probabilities (classification).
+        public var probabilities: [Double] { predictions }
     }
 
-    /// Streams `path` through `model`. Feature columns are matched by name (any order, extra
-    /// columns ignored); with `requireLabel`, the model's label column must be present.
-    public static func run(model: ForestModel, path: String, requireLabel: Bool,
-                           batchRows: Int = 8192, threads: Int = 1,
-                           onBatch: (Batch) throws -> Void) throws {
+    /// The parser of `header` (another file's columns) for `model`: its features by name,
+    /// the label column when present.
+    public static func parser(model: ForestModel, header: [String], file: String) throws -> RecordParser {
         guard model.extractor.derivationIdentifier.isEmpty else {
             throw ForestError(.invalidParameter,
                 "the model uses the feature derivation '\(model.extractor.derivationIdentifier)', which must be supplied through the Forest API")
         }
-        let source = try LabeledCSV(path: path, label: model.labelColumn, expectedFeatures: model.extractor.inputNames)
-        defer { source.close() }
-        if requireLabel && source.labelIndex == nil {
+        return RecordParser(schema: try model.schema.relocated(header: header, file: file))
+    }
+
+    /// Streams `path` through `model`. Feature columns are matched by name (any order, extra
+    /// columns ignored); with `readTargets`, the model's label column must be present and
+    /// every row's target is read (a missing one is an error); without it the label
+    /// column, if any, is not read.
+    public static func run(model: ForestModel, path: String, readTargets: Bool,
+                           batchRows: Int = 8192, threads: Int = 1, options: CSVOptions = CSVOptions(),
+                           onBatch: (Batch) throws -> Void) throws {
+        let reader: CSVReader
+        do { reader = try CSVReader(path: path, options: options) } catch { throw ForestError(.io, error.description) }
+        defer { reader.close() }
+        let parser = try parser(model: model, header: reader.header, file: path)
+        if readTargets && parser.schema.targetIndex == nil {
             throw ForestError(.invalidData, "\(path): no label column '\(model.labelColumn)' (needed to evaluate)")
         }
-        let d = model.extractor.featureCount, C = model.forest.classCount
-        let forest = model.forest
-        var values = [Double](), labels: [String] = [], lines: [Int] = []
-        values.reserveCapacity(batchRows * d)
-        var row = [Double](), label: String? = nil
+        let d = model.extractor.featureCount
+        let regression = model.forest.task == .regression
+        var values = [Double](repeating: 0, count: batchRows * d)
+        var labels: [String] = [], targets: [Double] = [], lines: [Int] = []
         func flush() throws {
             guard !lines.isEmpty else { return }
-            let n = lines.count
-            var probs = [Double](repeating: 0, count: n * C)
-            let chunk = 512
-            let chunks = (n + chunk - 1) / chunk
-            values.withUnsafeBufferPointer { v in
-                probs.withUnsafeMutableBufferPointer { p in
-                    let vp = SendableDoubles(v), pp = SendablePointer(p.baseAddress)
-                    let work: @Sendable (Int) -> Void = { ci in
-                        let lo = ci * chunk, hi = min(n, lo + chunk)
-                        forest.predictProba(rawRows: UnsafeBufferPointer(rebasing: vp.buffer[lo * d..<hi * d]), rowCount: hi - lo,
-                                            into: UnsafeMutableBufferPointer(start: pp.pointer! + lo * C, count: (hi - lo) * C))
-                    }
-                    if threads > 1 && chunks > 1 { DispatchQueue.concurrentPerform(iterations: chunks, execute: work) }
-                    else { for ci in 0..<chunks { work(ci) } }
-                }
+            let predictions = values.withUnsafeBufferPointer {
+                BatchScorer.predict(model, values: UnsafeBufferPointer(rebasing: $0[0..<(lines.count * d)]), rows: lines.count, threads: threads)
             }
-            try onBatch(Batch(probabilities: probs, labels: source.labelIndex == nil ? nil : labels, lines: lines))
-            values.removeAll(keepingCapacity: true); labels.removeAll(keepingCapacity: true); lines.removeAll(keepingCapacity: true)
+            try onBatch(Batch(predictions: predictions, labels: readTargets && !regression ? labels : nil,
+                              values: readTargets && regression ? targets : nil, lines: lines))
+            labels.removeAll(keepingCapacity: true); targets.removeAll(keepingCapacity: true); lines.removeAll(keepingCapacity: true)
         }
-        while try source.next(features: &row, label: &label) {
-            values.append(contentsOf: row)
-            if let label { labels.append(label) }
-            lines.append(source.line)
+        while let record = try reader.next() {
+            let r = lines.count
+            try values.withUnsafeMutableBufferPointer {
+                try parser.parseFeatures(record, into: UnsafeMutableBufferPointer(rebasing: $0[r * d..<(r + 1) * d]))
+            }
+            if readTargets {
+                if regression { targets.append(try parser.value(record)) } else { labels.append(try parser.label(record)) }
+            }
+            lines.append(record.line)
             if lines.count >= batchRows { try flush() }
         }
         try flush()
     }
 
-    /// Evaluates `model` on a labelled CSV file: a mergeable ``MetricsAggregate``.
-    /// A label the model does not know is an error naming its line.
-    public static func evaluate(model: ForestModel, path: String, threads: Int = 1) throws -> MetricsAggregate {
+    /// Evaluates `model` on a labelled CSV file: the task's mergeable metrics.
+    /// A class label the model does not know is an error naming its line.
+    public static func evaluate(model: ForestModel, path: String, threads: Int = 1) throws -> EvaluationMetrics {
         let lookup = model.extractor.classLookup()
-        var metrics = MetricsAggregate(classCount: model.forest.classCount)
-        let C = model.forest.classCount
-        try run(model: model, path: path, requireLabel: true, threads: threads) { batch in
-            try batch.probabilities.withUnsafeBufferPointer { p in
-                for r in 0..<batch.rows {
-                    let text = batch.labels![r]
-                    guard let c = lookup[text] else {
-                        throw ForestError(.invalidData,
-                            "\(path):\(batch.lines[r]): label '\(text)' is not one of the model's classes (\(model.extractor.classes.prefix(10).joined(separator: ", ")))")
-                    }
-                    metrics.add(probabilities: UnsafeBufferPointer(rebasing: p[r * C..<(r + 1) * C]), trueClass: Int(c))
-                }
+        var metrics = EvaluationMetrics(task: model.extractor.task)
+        try run(model: model, path: path, readTargets: true, threads: threads) { batch in
+            if let values = batch.values {
+                metrics.add(predictions: batch.predictions, target: .values(values))
+                return
             }
+            var classes: [Int32] = []
+            for (r, text) in (batch.labels ?? []).enumerated() {
+                guard let c = lookup[text] else {
+                    throw ForestError(.invalidData,
+                        "\(path):\(batch.lines[r]): label '\(text)' is not one of the model's classes (\(model.extractor.classes.prefix(10).joined(separator: ", ")))")
+                }
+                classes.append(c)
+            }
+            metrics.add(predictions: batch.predictions, target: .classes(classes))
         }
         return metrics
     }
-}
-
-struct SendableDoubles: @unchecked Sendable {
-    let buffer: UnsafeBufferPointer<Double>
-    init(_ b: UnsafeBufferPointer<Double>) { buffer = b }
 }

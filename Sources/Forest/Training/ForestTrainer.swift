@@ -41,10 +41,19 @@ public struct ForestTrainer: Sendable {
         let params = parameters
         let seed = parameters.seed
         DispatchQueue.concurrentPerform(iterations: workers) { _ in
-            let grower = TreeGrower(partition: partition, parameters: params)
-            while let i = state.nextIndex() {
-                let tree = grower.grow(seed: ForestRNG.treeSeed(seed: seed, partition: partitionIndex, tree: i))
-                state.finished(i, tree)
+            func run<O: SplitObjective>(_ grower: TreeGrower<O>) {
+                while let i = state.nextIndex() {
+                    let tree = grower.grow(seed: ForestRNG.treeSeed(seed: seed, partition: partitionIndex, tree: i))
+                    state.finished(i, tree)
+                }
+            }
+            switch partition.task {
+            case .classification:
+                run(TreeGrower(partition: partition, parameters: params,
+                               objective: ClassificationObjective(partition: partition, parameters: params)))
+            case .regression:
+                run(TreeGrower(partition: partition, parameters: params,
+                               objective: RegressionObjective(partition: partition, parameters: params)))
             }
         }
         if let error = state.error { throw error }
@@ -103,8 +112,9 @@ extension ForestTrainer {
     /// trees whose bootstrap left it out (bootstraps are regenerated from the tree seeds),
     /// averaged; rows left out by no tree are skipped. Trees are visited in index order, so
     /// the result is deterministic. `firstTree` is the local index of `trees[0]`.
-    public func outOfBagMetrics(partition: BinnedPartition, partitionIndex: Int, trees: [Tree], firstTree: Int = 0) -> MetricsAggregate {
-        let n = partition.rowCount, C = partition.classCount
+    public func outOfBagMetrics(partition: BinnedPartition, partitionIndex: Int, trees: [Tree], firstTree: Int = 0,
+                                task: LearningTask) -> EvaluationMetrics {
+        let n = partition.rowCount, C = task.outputWidth
         var sums = [Double](repeating: 0, count: n * C)
         var votes = [Int32](repeating: 0, count: n)
         let counts = UnsafeMutablePointer<UInt32>.allocate(capacity: max(n, 1))
@@ -112,7 +122,7 @@ extension ForestTrainer {
         partition.bins.withUnsafeBufferPointer { bins in
             for (k, tree) in trees.enumerated() {
                 let seed = ForestRNG.treeSeed(seed: parameters.seed, partition: partitionIndex, tree: firstTree + k)
-                _ = TreeGrower.bootstrapCounts(seed: seed, rows: n, bootstrap: parameters.bootstrap, into: counts)
+                _ = TreeGrower<ClassificationObjective>.bootstrapCounts(seed: seed, rows: n, bootstrap: parameters.bootstrap, into: counts)
                 for r in 0..<n where counts[r] == 0 {
                     let base = tree.leaf(binned: bins, rowCount: n, row: r) * C
                     for c in 0..<C { sums[r * C + c] += Double(tree.leafValues[base + c]) }
@@ -120,23 +130,26 @@ extension ForestTrainer {
                 }
             }
         }
-        var m = MetricsAggregate(classCount: C)
-        var p = [Double](repeating: 0, count: C)
+        var predictions: [Double] = []
+        var classes: [Int32] = [], values: [Double] = []
+        let labels = partition.labels, targets = partition.values
         for r in 0..<n where votes[r] > 0 {
-            for c in 0..<C { p[c] = sums[r * C + c] / Double(votes[r]) }
-            m.add(probabilities: p, trueClass: Int(partition.labels[r]))
+            for c in 0..<C { predictions.append(sums[r * C + c] / Double(votes[r])) }
+            if task.kind == .classification { classes.append(labels[r]) } else { values.append(targets[r]) }
         }
+        var m = EvaluationMetrics(task: task)
+        m.add(predictions: predictions, target: task.kind == .classification ? .classes(classes) : .values(values))
         return m
     }
 }
 
 extension ForestTrainer {
     /// Approximate peak bytes to hold a binned partition and grow its trees on `threads`
-    /// threads (bins, labels, each grower's row buffers and histograms; the trees
+    /// threads (bins, targets, each grower's row buffers and histograms; the trees
     /// themselves add ~25 bytes per node). For sizing partitions to a worker's budget.
     public static func estimatedTrainingBytes(rows: Int, features: Int, classes: Int, threads: Int) -> Int {
-        let partition = rows * features + rows * 4
-        let perGrower = rows * (4 + 4 + 4) * 2 + rows * 4 + TreeGrower.groupSize * 256 * classes * 8 + 64 * 1024
+        let partition = rows * features + rows * 8
+        let perGrower = rows * (4 + 4 + 8) * 2 + rows * 4 + TreeGrower<ClassificationObjective>.groupSize * 256 * max(classes, 2) * 8 + 64 * 1024
         return partition + max(threads, 1) * perGrower
     }
 }

@@ -167,7 +167,8 @@ public final class CSVRecord {
 
     // MARK: Internals
 
-    func isMissingToken(_ bytes: UnsafeRawBufferPointer) -> Bool {
+    /// Whether `bytes` (a field) is empty or one of the missing-value tokens.
+    public func isMissingToken(_ bytes: UnsafeRawBufferPointer) -> Bool {
         if bytes.count == 0 { return true }
         for token in missingTokens where token.count == bytes.count {
             if token.withUnsafeBytes({ $0.elementsEqual(bytes) }) { return true }

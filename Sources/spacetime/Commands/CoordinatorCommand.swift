@@ -10,19 +10,19 @@ import ZeroMQ
 /// `--partitions` gives the same model fingerprint).
 struct ForestTrainingFlags: ParsableArguments {
     @Option(name: .customLong("model-out"), help: "Where to write the model.") var modelOut = "model.stm"
-    @Option(help: "Label column name (default: the last column).") var label: String?
+    @OptionGroup var columns: ColumnFlags
     @Option(name: .customLong("test-fraction"), help: "Share of each class held out for testing.") var testFraction = 0.2
     @OptionGroup var forest: ForestParameterFlags
     @Option(help: "Partitions (default: planned from the data size and the workers' memory limit, never from the number of workers).") var partitions: Int?
     @Option(name: .customLong("max-bins"), help: "Value bins per feature (2...255).") var maxBins = 255
     @Option(name: .customLong("report-json"), help: "Write a JSON report (metrics, fingerprint, stage timings) here.") var reportJSON: String?
 
-    func jobParameters() throws -> ForestJobParameters {
+    func forestParameters() throws -> ForestParameters {
         let p = try forest.parameters()
         guard (2...255).contains(maxBins) else { throw ValidationError("--max-bins must be in 2...255") }
         guard (0..<1).contains(testFraction) else { throw ValidationError("--test-fraction must be in [0, 1)") }
         if let partitions, partitions < 1 { throw ValidationError("--partitions must be at least 1") }
-        return ForestJobParameters(forest: p, maxBins: maxBins)
+        return p
     }
 }
 
@@ -208,15 +208,16 @@ struct CoordinatorCommand: ParsableCommand {
     @OptionGroup var display: ProgressFlags
 
     func run() throws {
-        let parameters = try training.jobParameters()
+        let parameters = try training.forestParameters()
         let limit = try parseMemory(memoryLimit, "--memory-limit")
         let workerLimit = try parseMemory(workerMemoryLimit, "--worker-memory-limit")
         let terminal = try display.terminal()
         let log = logLine("coordinator", terminal: terminal)
-        var options = CoordinatorJob.Options(dataPath: file, bind: bind, jobDirectory: jobDir, parameters: parameters,
+        var options = CoordinatorJob.Options(dataPath: file, bind: bind, jobDirectory: jobDir, forest: parameters,
                                              modelOut: training.modelOut)
         options.resume = resume
-        options.labelColumn = training.label
+        options.columns = training.columns.choices
+        options.maxBins = training.maxBins
         options.testFraction = training.testFraction
         options.partitions = training.partitions
         options.workerMemoryLimit = UInt64(workerLimit.bytes)

@@ -1,5 +1,32 @@
 import ArgumentParser
 import Forest
+import Foundation
+
+extension TaskChoice: ExpressibleByArgument {}
+
+/// Which column is the label, what to learn, and how to read the other columns; shared
+/// by `train`, `coordinator` and `local` so that one file gives one schema everywhere.
+struct ColumnFlags: ParsableArguments {
+    @Option(help: "Label column name (default: the last column).") var label: String?
+    @Option(help: "What to learn: classification, regression, or auto (text or ≤ 20 distinct integers: classification; other numbers: regression; the choice and its reason are printed).")
+    var task: TaskChoice = .auto
+    @Option(help: ArgumentHelp("Columns to read as categorical even when they hold numbers (comma-separated).", valueName: "names"))
+    var categorical: String?
+    @Option(help: ArgumentHelp("Columns to leave out (ids, free text; comma-separated).", valueName: "names"))
+    var ignore: String?
+
+    var choices: ColumnChoices {
+        var c = ColumnChoices(target: label)
+        c.task = task
+        c.categorical = Self.names(categorical)
+        c.ignore = Self.names(ignore)
+        return c
+    }
+
+    static func names(_ list: String?) -> [String] {
+        (list ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+    }
+}
 
 /// The forest's learning flags, shared by `train`, `coordinator` and `local` so that
 /// the same flags give the same model (and fingerprint) in one process or many.

@@ -24,17 +24,21 @@ struct InspectCommand: ParsableCommand {
                 "fingerprint": m.fingerprintHex,
                 "format_version": Int(ForestModel.formatVersion),
                 "label_column": m.labelColumn,
+                "task": m.forest.task.rawValue,
+                "column_kinds": names.indices.map { ["name": names[$0], "kind": m.extractor.kinds[$0].description,
+                                                     "levels": m.extractor.levels[$0]] as [String: Any] },
+                "ignored_columns": m.schema.ignoredNames,
                 "classes": m.extractor.classes,
                 "class_counts": m.extractor.classCounts,
                 "features": names,
                 "constant_features": names.indices.filter { m.extractor.constantFeatures[$0] }.map { names[$0] },
-                "bins_per_feature": m.extractor.edges.map { $0.count + 1 },
+                "bins_per_feature": names.indices.map(m.extractor.valueBinCount),
                 "trees": trees.count,
                 "nodes": nodes.reduce(0, +),
                 "leaves": leaves.reduce(0, +),
                 "max_depth": depths.max() ?? 0,
                 "mean_depth": Double(depths.reduce(0, +)) / Double(max(trees.count, 1)),
-                "feature_importances": Dictionary(uniqueKeysWithValues: zip(names, importances)),
+                "feature_importances": names.indices.map { ["feature": names[$0], "importance": importances[$0]] as [String: Any] },
                 "parameters": m.parameters.jsonObject,
                 "provenance": m.provenance,
             ]
@@ -45,15 +49,30 @@ struct InspectCommand: ParsableCommand {
         }
         var s = "model \(model) (format version \(ForestModel.formatVersion))\n"
         s += "fingerprint  \(m.fingerprintHex)\n"
-        s += "label        \(m.labelColumn); classes \(m.extractor.classes.prefix(20).joined(separator: ", ")) (counts \(m.extractor.classCounts.prefix(20).map(String.init).joined(separator: ", ")))\n"
-        s += "features     \(names.count) (\(m.extractor.constantFeatures.filter { $0 }.count) constant)\n"
+        switch m.extractor.task {
+        case .classification(let classes, let counts):
+            s += "task         classification; label \(m.labelColumn); classes \(classes.prefix(20).joined(separator: ", ")) (counts \(counts.prefix(20).map(String.init).joined(separator: ", ")))\n"
+        case .regression(let y):
+            s += "task         regression; label \(m.labelColumn); training target mean \(String(format: "%.6g", y.mean)), sd \(String(format: "%.6g", y.variance.squareRoot())), min \(y.minimum), max \(y.maximum)\n"
+        }
+        s += "features     \(names.count) (\(m.extractor.kinds.filter { $0 == .categorical }.count) categorical, \(m.extractor.constantFeatures.filter { $0 }.count) constant)\n"
+        for f in names.indices {
+            let st = m.extractor.statistics[f]
+            if m.extractor.kinds[f] == .categorical {
+                let levels = m.extractor.levels[f], other = m.extractor.otherLevels[f].count
+                s += "  \(names[f]): categorical, \(levels.count) level(s) kept\(other > 0 ? " + other (\(other) rarer level(s))" : ""), \(st.missing) missing: \(levels.prefix(8).joined(separator: ", "))\(levels.count > 8 ? ", …" : "")\n"
+            } else {
+                s += "  \(names[f]): numeric, \(m.extractor.valueBinCount(f)) bin(s), \(st.missing) missing, range [\(st.minimum), \(st.maximum)]\n"
+            }
+        }
+        if !m.schema.ignoredNames.isEmpty { s += "ignored      \(m.schema.ignoredNames.joined(separator: ", "))\n" }
         s += "trees        \(trees.count), \(nodes.reduce(0, +)) nodes, \(leaves.reduce(0, +)) leaves, depth max \(depths.max() ?? 0) mean \(String(format: "%.1f", Double(depths.reduce(0, +)) / Double(max(trees.count, 1))))\n"
         let p = m.parameters
         s += "parameters   criterion \(p.criterion.rawValue), max depth \(p.maxDepth.map(String.init) ?? "unlimited"), min samples split \(p.minSamplesSplit), min samples leaf \(p.minSamplesLeaf), max features \(p.maxFeatures), bootstrap \(p.bootstrap), class weight \(p.classWeighting.rawValue), seed \(p.seed)\n"
         for (k, v) in m.provenance.sorted(by: { $0.key < $1.key }) { s += "provenance   \(k): \(v)\n" }
         s += "importances  " + ranked.prefix(max(top, 0)).map { "\(names[$0]) \(String(format: "%.4f", importances[$0]))" }.joined(separator: ", ") + "\n"
         if let t = m.testMetrics { s += "test metrics\n" + t.textReport(classes: m.extractor.classes) }
-        if let o = m.outOfBagMetrics { s += "out-of-bag accuracy \(String(format: "%.4f", o.accuracy)) on \(o.rowCount) rows\n" }
+        if let o = m.outOfBagMetrics { s += "out-of-bag " + o.textReport(classes: m.extractor.classes) }
         print(s, terminator: "")
     }
 }

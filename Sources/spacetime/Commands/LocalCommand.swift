@@ -32,14 +32,15 @@ struct LocalCommand: ParsableCommand {
         guard workers >= 1 else { throw ValidationError("--workers must be at least 1") }
         guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
         let limit = try parseMemory(memoryLimit, "--memory-limit")
-        let parameters = try training.jobParameters()
+        let parameters = try training.forestParameters()
         let terminal = try display.terminal()
         let log = logLine("coordinator", terminal: terminal)
         let dir = jobDir ?? (NSTemporaryDirectory() as NSString).appendingPathComponent("spacetime-job-\(ProcessInfo.processInfo.processIdentifier)")
-        var options = CoordinatorJob.Options(dataPath: file, bind: "tcp://127.0.0.1:*", jobDirectory: dir, parameters: parameters,
+        var options = CoordinatorJob.Options(dataPath: file, bind: "tcp://127.0.0.1:*", jobDirectory: dir, forest: parameters,
                                              modelOut: training.modelOut)
         options.resume = resume
-        options.labelColumn = training.label
+        options.columns = training.columns.choices
+        options.maxBins = training.maxBins
         options.testFraction = training.testFraction
         options.partitions = training.partitions
         options.workerMemoryLimit = UInt64(limit.bytes)

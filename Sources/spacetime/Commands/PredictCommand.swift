@@ -57,7 +57,7 @@ struct PredictCommand: ParsableCommand {
     func predictHere() throws {
         let m = try ForestModel.load(from: model)
         let classes = m.extractor.classes
-        let format = PredictionFormat(classes: classes, proba: proba)
+        let format = PredictionFormat(model: m, proba: proba)
         let writer: AtomicFileWriter? = out == "-" ? nil : try AtomicFileWriter(path: out)
         func emit(_ bytes: [UInt8]) throws {
             if let writer { try writer.append(bytes) } else { FileHandle.standardOutput.write(Data(bytes)) }
@@ -66,9 +66,9 @@ struct PredictCommand: ParsableCommand {
         do {
             try emit(format.header(classes: classes))
             var buffer: [UInt8] = []
-            try StreamingPrediction.run(model: m, path: file, requireLabel: false, batchRows: batchRows, threads: threads) { batch in
+            try StreamingPrediction.run(model: m, path: file, readTargets: false, batchRows: batchRows, threads: threads) { batch in
                 buffer.removeAll(keepingCapacity: true)
-                batch.probabilities.withUnsafeBufferPointer { format.appendRows($0, rows: batch.rows, to: &buffer) }
+                batch.predictions.withUnsafeBufferPointer { format.appendRows($0, rows: batch.rows, to: &buffer) }
                 try emit(buffer)
                 rows += batch.rows
             }

@@ -15,7 +15,7 @@ struct TrainCommand: ParsableCommand {
 
     @Argument(help: "Training data (CSV with a header row).") var file: String
     @Option(name: .customLong("model-out"), help: "Where to write the model.") var modelOut = "model.stm"
-    @Option(help: "Label column name (default: the last column).") var label: String?
+    @OptionGroup var columns: ColumnFlags
     @Option(name: .customLong("test-fraction"), help: "Share of each class held out for testing.") var testFraction = 0.2
     @Option(name: .customLong("test-file"), help: "Held-out test rows from this file instead of --test-fraction.") var testFile: String?
     @OptionGroup var forest: ForestParameterFlags
@@ -29,7 +29,7 @@ struct TrainCommand: ParsableCommand {
         let p = try forest.parameters()
         guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
         var options = TrainingOptions(trainFile: file)
-        options.testFile = testFile; options.labelColumn = label; options.testFraction = testFraction
+        options.testFile = testFile; options.columns = columns.choices; options.testFraction = testFraction
         options.partitions = partitions; options.threads = threads; options.parameters = p
         options.outOfBag = oob; options.maxBins = maxBins
 
@@ -50,12 +50,15 @@ struct TrainCommand: ParsableCommand {
             "\($0.0.0) \(String(format: "%.2f", $0.0.1)) / \(String(format: "%.2f", $0.1.1))"
         }.joined(separator: ", ") + "\n"
         if let m = model.testMetrics { text += "test: " + m.textReport(classes: classes) }
-        if let m = model.outOfBagMetrics { text += "out-of-bag: accuracy \(String(format: "%.4f", m.accuracy)) on \(m.rowCount) rows\n" }
+        if let m = model.outOfBagMetrics { text += "out-of-bag: " + m.textReport(classes: classes).prefix { $0 != "\n" } + "\n" }
         text += "model \(modelOut) fingerprint \(model.fingerprintHex)\n"
         print(text, terminator: "")
 
         if let reportJSON {
             var report: [String: Any] = model.testMetrics?.jsonObject(classes: classes) ?? ["classes": classes]
+            report["task"] = model.forest.task.rawValue
+            report["task_reason"] = result.taskReason
+            report["categorical_features"] = model.schema.featureNames.indices.filter { model.schema.featureKinds[$0] == .categorical }.map { model.schema.featureNames[$0] }
             report["fingerprint"] = model.fingerprintHex
             report["model"] = modelOut
             report["train_rows"] = result.trainRows
@@ -67,7 +70,10 @@ struct TrainCommand: ParsableCommand {
             report["seconds"] = Dictionary(uniqueKeysWithValues: result.phaseSeconds).merging(["total": elapsed]) { a, _ in a }
             report["cpu_seconds"] = Dictionary(uniqueKeysWithValues: result.phaseCPUSeconds).merging(["total": processCPUSeconds()]) { a, _ in a }
             report["parameters"] = model.parameters.jsonObject
-            if let m = model.outOfBagMetrics { report["oob_accuracy"] = m.accuracy }
+            if let m = model.outOfBagMetrics {
+                report["oob"] = m.jsonObject(classes: classes)
+                if let c = m.classification { report["oob_accuracy"] = c.accuracy }
+            }
             try (try encodeJSON(report) + "\n").write(toFile: reportJSON, atomically: true, encoding: .utf8)
         }
     }

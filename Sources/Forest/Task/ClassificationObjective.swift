@@ -1,0 +1,192 @@
+import Foundation
+
+/// Classification for the tree learner: the payload is the class index; a histogram cell
+/// is one packed word per class, `(rows << 32) | bootstrap count`, so rows and weights
+/// add in one instruction and subtract exactly; splits maximise Gini's
+/// `Σ L²/|L| + Σ R²/|R|` or the entropy equivalent over class-weighted counts; leaves
+/// hold the weighted class shares.
+///
+/// Categorical splits order the node's levels by the class-weighted share of class 1
+/// (binary: Fisher's ordering, optimal for Gini and entropy, Breiman et al. 1984) or,
+/// with more classes, of the node's most frequent class, and scan that order.
+struct ClassificationObjective: SplitObjective {
+    let classes: Int
+    let criterion: SplitCriterion
+    let classWeight: [Double]
+    private let labels: [Int32]
+    /// The node's per-class bootstrap counts, and its rows' missing-bin counts during a scan.
+    private var total: [UInt64]
+    private var left: [UInt64]
+    private var missing: [UInt64]
+    private var order: UnsafeMutablePointer<Int32>
+    private var keys: UnsafeMutablePointer<Double>
+    private var majority = 0
+
+    init(partition: BinnedPartition, parameters: ForestParameters) {
+        classes = partition.classCount
+        criterion = parameters.criterion
+        labels = partition.labels
+        var cw = [Double](repeating: 1, count: classes)
+        if parameters.classWeighting == .balanced {
+            let counts = partition.classCounts
+            for c in 0..<classes where counts[c] > 0 {
+                cw[c] = Double(partition.rowCount) / (Double(classes) * Double(counts[c]))
+            }
+        }
+        classWeight = cw
+        total = Array(repeating: 0, count: classes)
+        left = total
+        missing = total
+        order = .allocate(capacity: 256)
+        keys = .allocate(capacity: 256)
+        keys.initialize(repeating: 0, count: 256)
+    }
+
+    func release() {
+        order.deallocate()
+        keys.deallocate()
+    }
+
+    var cellWords: Int { classes }
+    var outputWidth: Int { classes }
+    var exactSubtraction: Bool { true }
+
+    @inline(__always)
+    func payload(row: Int) -> UInt64 { UInt64(UInt32(bitPattern: labels[row])) }
+
+    @inline(__always)
+    func accumulate(groupCount g: Int, columns: UnsafePointer<UnsafePointer<UInt8>>, idx: UnsafePointer<Int32>,
+                    cnt: UnsafePointer<UInt32>, pay: UnsafePointer<UInt64>, start: Int, end: Int,
+                    hist: UnsafeMutablePointer<UInt64>, mask: UnsafeMutablePointer<UInt64>) {
+        let C = classes
+        let stride = 256 * C
+        for j in 0..<(4 * g) { mask[j] = 0 }
+        if C == 2 {
+            for k in start..<end {
+                let r = Int(idx[k]), l = Int(pay[k])
+                let add = (1 << 32) | UInt64(cnt[k])
+                for j in 0..<g {
+                    let b = Int(columns[j][r])
+                    hist[j &* 512 &+ (b &<< 1 | l)] &+= add
+                    mask[j &* 4 &+ (b &>> 6)] |= 1 &<< UInt64(b & 63)
+                }
+            }
+        } else {
+            for k in start..<end {
+                let r = Int(idx[k]), l = Int(pay[k])
+                let add = (1 << 32) | UInt64(cnt[k])
+                for j in 0..<g {
+                    let b = Int(columns[j][r])
+                    hist[j &* stride &+ b &* C &+ l] &+= add
+                    mask[j &* 4 &+ (b &>> 6)] |= 1 &<< UInt64(b & 63)
+                }
+            }
+        }
+    }
+
+    mutating func beginNode(cnt: UnsafePointer<UInt32>, pay: UnsafePointer<UInt64>, start: Int, end: Int) -> Bool {
+        for c in 0..<classes { total[c] = 0 }
+        for k in start..<end { total[Int(pay[k])] &+= UInt64(cnt[k]) }
+        var occupied = 0
+        majority = 0
+        for c in 0..<classes where total[c] > 0 {
+            occupied += 1
+            if Double(total[c]) * classWeight[c] > Double(total[majority]) * classWeight[majority] { majority = c }
+        }
+        return occupied > 1
+    }
+
+    func parentScore() -> Double {
+        var w = 0.0, s = 0.0
+        for c in 0..<classes {
+            let t = Double(total[c]) * classWeight[c]
+            w += t
+            s += criterion == .gini ? t * t : xlogx(t)
+        }
+        return criterion == .gini ? s / w : s - xlogx(w)
+    }
+
+    func appendLeaf(to values: inout [Float]) {
+        var sum = 0.0
+        for c in 0..<classes { sum += Double(total[c]) * classWeight[c] }
+        for c in 0..<classes {
+            values.append(sum > 0 ? Float(Double(total[c]) * classWeight[c] / sum) : Float(1) / Float(classes))
+        }
+    }
+
+    /// Split score with left counts `left` (+ `missing` when `withMissing`) against the node totals.
+    @inline(__always)
+    private func score(withMissing: Bool) -> Double {
+        var wl = 0.0, wr = 0.0, sl = 0.0, sr = 0.0
+        for c in 0..<classes {
+            let lc = left[c] &+ (withMissing ? missing[c] : 0)
+            let l = Double(lc) * classWeight[c]
+            let r = Double(total[c] &- lc) * classWeight[c]
+            wl += l; wr += r
+            if criterion == .gini { sl += l * l; sr += r * r } else { sl += xlogx(l); sr += xlogx(r) }
+        }
+        return criterion == .gini ? sl / wl + sr / wr : sl - xlogx(wl) + sr - xlogx(wr)
+    }
+
+    mutating func scan(feature: Int, categorical: Bool, hist: UnsafeMutablePointer<UInt64>, mask: UnsafePointer<UInt64>,
+                       rows: Int, minLeaf: Int, reset: Bool, best: inout SplitCandidate) -> Bool {
+        let C = classes
+        let m = HistogramScan.occupiedValueBins(mask, into: order)
+        let miss = Int(FeatureExtractor.missingBin)
+        let hasMissing = mask[3] >> 63 != 0
+        var missingRows = 0
+        for c in 0..<C {
+            let h = hasMissing ? hist[miss * C + c] : 0
+            missing[c] = h & 0xFFFF_FFFF
+            missingRows += Int(h >> 32)
+        }
+        defer {
+            if reset {
+                for i in 0..<m { (hist + Int(order[i]) * C).update(repeating: 0, count: C) }
+                if hasMissing { (hist + miss * C).update(repeating: 0, count: C) }
+            }
+        }
+        if m + (hasMissing ? 1 : 0) < 2 { return false }
+        if categorical && m > 1 {
+            // Order the levels by the class share (binary: class 1; else the node's majority class).
+            let target = C == 2 ? 1 : majority
+            for i in 0..<m {
+                let b = Int(order[i])
+                var w = 0.0
+                for c in 0..<C { w += Double(hist[b * C + c] & 0xFFFF_FFFF) * classWeight[c] }
+                keys[b] = w > 0 ? Double(hist[b * C + target] & 0xFFFF_FFFF) * classWeight[target] / w : 0
+            }
+            HistogramScan.sortByKey(order, count: m, keys: keys)
+        }
+        for c in 0..<C { left[c] = 0 }
+        var leftRows = 0
+        for k in 0..<m {
+            let b = Int(order[k])
+            for c in 0..<C {
+                let h = hist[b * C + c]
+                leftRows += Int(h >> 32)
+                left[c] &+= h & 0xFFFF_FFFF
+            }
+            // Missing right: the last position is the values-versus-missing split.
+            if k < m - 1 || hasMissing {
+                let rightRows = rows - leftRows
+                if leftRows >= minLeaf && rightRows >= minLeaf {
+                    HistogramScan.consider(score(withMissing: false), feature: feature, categorical: categorical, order: order,
+                                           k: k, missingLeft: false, leftRows: leftRows, best: &best)
+                }
+            }
+            // Missing left.
+            if hasMissing && k < m - 1 {
+                let l = leftRows + missingRows
+                if l >= minLeaf && rows - l >= minLeaf {
+                    HistogramScan.consider(score(withMissing: true), feature: feature, categorical: categorical, order: order,
+                                           k: k, missingLeft: true, leftRows: l, best: &best)
+                }
+            }
+        }
+        return true
+    }
+}
+
+@inline(__always)
+func xlogx(_ x: Double) -> Double { x > 0 ? x * Foundation.log(x) : 0 }

@@ -1,0 +1,122 @@
+/// Regression for the tree learner (ranger's `TreeRegression`, scikit-learn's
+/// `squared_error`): the payload is the target's bits; a histogram cell is two words,
+/// `(rows << 32) | bootstrap count` and the `Double` bits of `Σ count · y`; splits
+/// maximise `S_L²/W_L + S_R²/W_R` (the weighted squared-error reduction plus a constant);
+/// leaves hold the weighted mean. Categorical splits order the node's levels by their
+/// mean target, which is optimal for squared error (Fisher 1958).
+struct RegressionObjective: SplitObjective {
+    private let targets: [Double]
+    private var totalW = 0.0, totalS = 0.0
+    private var minY = 0.0, maxY = 0.0
+    private var order: UnsafeMutablePointer<Int32>
+    private var keys: UnsafeMutablePointer<Double>
+
+    init(partition: BinnedPartition, parameters: ForestParameters) {
+        targets = partition.values
+        order = .allocate(capacity: 256)
+        keys = .allocate(capacity: 256)
+        keys.initialize(repeating: 0, count: 256)
+    }
+
+    func release() {
+        order.deallocate()
+        keys.deallocate()
+    }
+
+    var cellWords: Int { 2 }
+    var outputWidth: Int { 1 }
+    var exactSubtraction: Bool { false }
+
+    @inline(__always)
+    func payload(row: Int) -> UInt64 { targets[row].bitPattern }
+
+    @inline(__always)
+    func accumulate(groupCount g: Int, columns: UnsafePointer<UnsafePointer<UInt8>>, idx: UnsafePointer<Int32>,
+                    cnt: UnsafePointer<UInt32>, pay: UnsafePointer<UInt64>, start: Int, end: Int,
+                    hist: UnsafeMutablePointer<UInt64>, mask: UnsafeMutablePointer<UInt64>) {
+        for j in 0..<(4 * g) { mask[j] = 0 }
+        for k in start..<end {
+            let r = Int(idx[k])
+            let c = cnt[k]
+            let wy = Double(c) * Double(bitPattern: pay[k])
+            let add = (1 << 32) | UInt64(c)
+            for j in 0..<g {
+                let b = Int(columns[j][r])
+                let cell = hist + (j &* 512 &+ b &<< 1)
+                cell[0] &+= add
+                cell[1] = (Double(bitPattern: cell[1]) + wy).bitPattern
+                mask[j &* 4 &+ (b &>> 6)] |= 1 &<< UInt64(b & 63)
+            }
+        }
+    }
+
+    mutating func beginNode(cnt: UnsafePointer<UInt32>, pay: UnsafePointer<UInt64>, start: Int, end: Int) -> Bool {
+        totalW = 0; totalS = 0
+        minY = .infinity; maxY = -.infinity
+        for k in start..<end {
+            let y = Double(bitPattern: pay[k]), c = Double(cnt[k])
+            totalW += c
+            totalS += c * y
+            minY = min(minY, y); maxY = max(maxY, y)
+        }
+        return maxY > minY
+    }
+
+    func parentScore() -> Double { totalW > 0 ? totalS * totalS / totalW : 0 }
+
+    func appendLeaf(to values: inout [Float]) {
+        values.append(totalW > 0 ? Float(totalS / totalW) : 0)
+    }
+
+    mutating func scan(feature: Int, categorical: Bool, hist: UnsafeMutablePointer<UInt64>, mask: UnsafePointer<UInt64>,
+                       rows: Int, minLeaf: Int, reset: Bool, best: inout SplitCandidate) -> Bool {
+        let m = HistogramScan.occupiedValueBins(mask, into: order)
+        let miss = Int(FeatureExtractor.missingBin)
+        let hasMissing = mask[3] >> 63 != 0
+        let missingRows = hasMissing ? Int(hist[2 * miss] >> 32) : 0
+        let missingW = hasMissing ? Double(hist[2 * miss] & 0xFFFF_FFFF) : 0
+        let missingS = hasMissing ? Double(bitPattern: hist[2 * miss + 1]) : 0
+        defer {
+            if reset {
+                for i in 0..<m { let b = Int(order[i]); hist[2 * b] = 0; hist[2 * b + 1] = 0 }
+                if hasMissing { hist[2 * miss] = 0; hist[2 * miss + 1] = 0 }
+            }
+        }
+        if m + (hasMissing ? 1 : 0) < 2 { return false }
+        if categorical && m > 1 {
+            for i in 0..<m {
+                let b = Int(order[i])
+                let w = Double(hist[2 * b] & 0xFFFF_FFFF)
+                keys[b] = w > 0 ? Double(bitPattern: hist[2 * b + 1]) / w : 0
+            }
+            HistogramScan.sortByKey(order, count: m, keys: keys)
+        }
+        @inline(__always) func score(_ lw: Double, _ ls: Double) -> Double {
+            let rw = totalW - lw, rs = totalS - ls
+            guard lw > 0, rw > 0 else { return -.infinity }
+            return ls * ls / lw + rs * rs / rw
+        }
+        var leftRows = 0
+        var lw = 0.0, ls = 0.0
+        for k in 0..<m {
+            let b = Int(order[k])
+            leftRows += Int(hist[2 * b] >> 32)
+            lw += Double(hist[2 * b] & 0xFFFF_FFFF)
+            ls += Double(bitPattern: hist[2 * b + 1])
+            if k < m - 1 || hasMissing {
+                if leftRows >= minLeaf && rows - leftRows >= minLeaf {
+                    HistogramScan.consider(score(lw, ls), feature: feature, categorical: categorical, order: order, k: k,
+                                           missingLeft: false, leftRows: leftRows, best: &best)
+                }
+            }
+            if hasMissing && k < m - 1 {
+                let l = leftRows + missingRows
+                if l >= minLeaf && rows - l >= minLeaf {
+                    HistogramScan.consider(score(lw + missingW, ls + missingS), feature: feature, categorical: categorical,
+                                           order: order, k: k, missingLeft: true, leftRows: l, best: &best)
+                }
+            }
+        }
+        return true
+    }
+}

@@ -1,0 +1,126 @@
+/// The best split of one node found by ``TreeGrower``.
+struct SplitCandidate {
+    var feature: Int = -1
+    /// Numeric: rows with bin <= `bin` go left. Unused for categorical splits.
+    var bin: Int = -1
+    /// Categorical: the bins that go left (bit 255: missing).
+    var leftSet: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+    var categorical = false
+    var missingLeft = false
+    /// The objective's proxy score (higher is better).
+    var score: Double = -.infinity
+    var leftRows: Int = 0
+    var isValid: Bool { feature >= 0 }
+
+    /// Whether a row with bin `b` goes left under this split.
+    @inline(__always)
+    func goesLeft(_ b: UInt8) -> Bool {
+        if categorical {
+            let w: UInt64 = switch b >> 6 { case 0: leftSet.0; case 1: leftSet.1; case 2: leftSet.2; default: leftSet.3 }
+            return w >> UInt64(b & 63) & 1 != 0
+        }
+        return Int(b) <= bin || (b == FeatureExtractor.missingBin && missingLeft)
+    }
+}
+
+/// The learning task's side of the tree learner (after LightGBM's `src/objective/` apart
+/// from `src/treelearner/`): the per-row target payload, the histogram cell, the split
+/// score over a feature's histogram (thresholds or ordered level sets, with a learned
+/// side for missing values) and the leaf payload. ``TreeGrower`` is generic over it;
+/// ``ClassificationObjective`` and ``RegressionObjective`` implement it.
+///
+/// Histograms are `UInt64` words, ``cellWords`` per bin, 256 bins per feature (bin 255 =
+/// missing), with an occupancy mask of four words per feature.
+protocol SplitObjective {
+    /// Histogram words per bin.
+    var cellWords: Int { get }
+    /// Values per leaf.
+    var outputWidth: Int { get }
+    /// Whether a parent histogram minus a child's equals the other child's exactly (integer cells).
+    var exactSubtraction: Bool { get }
+    /// The payload of partition row `row` (moved with the row through the node partitioning).
+    func payload(row: Int) -> UInt64
+    /// Adds rows `start..<end` (indices `idx`, bootstrap counts `cnt`, payloads `pay`) to the
+    /// histograms of the `g` columns in `columns`: slot j at `hist + j * 256 * cellWords`,
+    /// occupancy at `mask + j * 4` (zeroed first).
+    func accumulate(groupCount g: Int, columns: UnsafePointer<UnsafePointer<UInt8>>, idx: UnsafePointer<Int32>,
+                    cnt: UnsafePointer<UInt32>, pay: UnsafePointer<UInt64>, start: Int, end: Int,
+                    hist: UnsafeMutablePointer<UInt64>, mask: UnsafeMutablePointer<UInt64>)
+    /// Sets the node's totals from its rows; false when the node cannot be split (pure, or constant target).
+    mutating func beginNode(cnt: UnsafePointer<UInt32>, pay: UnsafePointer<UInt64>, start: Int, end: Int) -> Bool
+    /// Scans one feature's histogram for a better split than `best`; returns false when
+    /// the feature is constant in the node. With `reset` the visited bins are zeroed.
+    mutating func scan(feature: Int, categorical: Bool, hist: UnsafeMutablePointer<UInt64>, mask: UnsafePointer<UInt64>,
+                       rows: Int, minLeaf: Int, reset: Bool, best: inout SplitCandidate) -> Bool
+    /// The current node's unsplit score, on the scale of split scores.
+    func parentScore() -> Double
+    /// Appends the current node's leaf values (``outputWidth`` of them).
+    func appendLeaf(to values: inout [Float])
+    /// Frees the objective's scratch buffers (called once, by the grower's deinit).
+    func release()
+}
+
+/// Shared pieces of the objectives' histogram scans.
+enum HistogramScan {
+    /// Occupied bins of a histogram mask, ascending, excluding the missing bin; returns the count.
+    @inline(__always)
+    static func occupiedValueBins(_ mask: UnsafePointer<UInt64>, into order: UnsafeMutablePointer<Int32>) -> Int {
+        var m = 0
+        for w in 0..<4 {
+            var bits = w == 3 ? mask[3] & ~(1 << 63) : mask[w]
+            while bits != 0 {
+                order[m] = Int32(w << 6 | bits.trailingZeroBitCount)
+                bits &= bits &- 1
+                m += 1
+            }
+        }
+        return m
+    }
+
+    /// Sorts `order[0..<count]` by `keys[bin]` ascending, ties by bin (insertion sort: a node has few levels).
+    @inline(__always)
+    static func sortByKey(_ order: UnsafeMutablePointer<Int32>, count: Int, keys: UnsafePointer<Double>) {
+        guard count > 1 else { return }
+        for i in 1..<count {
+            let b = order[i], k = keys[Int(b)]
+            var j = i
+            while j > 0 {
+                let p = order[j - 1], pk = keys[Int(p)]
+                if pk < k || (pk == k && p < b) { break }
+                order[j] = p
+                j -= 1
+            }
+            order[j] = b
+        }
+    }
+
+    /// The level set of the first `count` bins of `order`, plus the missing bin when `missingLeft`.
+    static func levelSet(_ order: UnsafePointer<Int32>, count: Int, missingLeft: Bool) -> (UInt64, UInt64, UInt64, UInt64) {
+        var w: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+        func set(_ b: Int) {
+            let bit: UInt64 = 1 << UInt64(b & 63)
+            switch b >> 6 { case 0: w.0 |= bit; case 1: w.1 |= bit; case 2: w.2 |= bit; default: w.3 |= bit }
+        }
+        for i in 0..<count { set(Int(order[i])) }
+        if missingLeft { set(Int(FeatureExtractor.missingBin)) }
+        return w
+    }
+
+    /// Records `score` in `best` when it is higher: split after position `k` of `order`.
+    @inline(__always)
+    static func consider(_ score: Double, feature: Int, categorical: Bool, order: UnsafePointer<Int32>, k: Int,
+                         missingLeft: Bool, leftRows: Int, best: inout SplitCandidate) {
+        guard score > best.score else { return }
+        best.feature = feature
+        best.score = score
+        best.leftRows = leftRows
+        best.missingLeft = missingLeft
+        best.categorical = categorical
+        if categorical {
+            best.bin = -1
+            best.leftSet = levelSet(order, count: k + 1, missingLeft: missingLeft)
+        } else {
+            best.bin = Int(order[k])
+        }
+    }
+}
