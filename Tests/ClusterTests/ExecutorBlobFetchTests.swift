@@ -7,6 +7,10 @@ import Forest
 /// again for its next assignment; otherwise that attempt waits for chunks that
 /// will never come, and the job hangs while heartbeats keep its lease alive.
 @Suite struct ExecutorBlobFetchTests {
+    /// The schema of `WireSamples.schema()` (two numeric features, a class label).
+    static let schema = DatasetSchema(header: ["f0", "f1", "label"], targetIndex: 2, task: .classification,
+                                      featureIndices: [0, 1], featureKinds: [.numeric, .numeric])
+
     private func requestsFromStart(_ events: [WorkerEvent]) -> Bool {
         events.contains { event in
             if case .requestBlob(_, let offset, _) = event { return offset == 0 }
@@ -22,7 +26,7 @@ import Forest
         let executor = try ForestTaskExecutor(options: .init(spillBase: spillBase))
 
         var first = WireSamples.assignment(kind: .evaluate, attemptID: 7)
-        first.parameters = ForestJobParameters(forest: ForestParameters(), maxBins: 255, source: "data.csv").serialize()
+        first.parameters = ForestJobParameters(forest: ForestParameters(), schema: Self.schema, maxBins: 255, source: "data.csv").serialize()
         #expect(requestsFromStart(executor.handle(.run(first))))
 
         // The session ends mid-fetch (coordinator silent, reconnect): the engine cancels the attempt.
@@ -46,7 +50,7 @@ extension ExecutorBlobFetchTests {
         let executor = try ForestTaskExecutor(options: .init(spillBase: spillBase))
 
         var a = WireSamples.assignment(kind: .evaluate, attemptID: 11)
-        a.parameters = ForestJobParameters(forest: ForestParameters(), maxBins: 255, source: "data.csv").serialize()
+        a.parameters = ForestJobParameters(forest: ForestParameters(), schema: Self.schema, maxBins: 255, source: "data.csv").serialize()
         #expect(requestsFromStart(executor.handle(.run(a))))
 
         #expect(executor.expireStalledFetches(after: .seconds(30)).isEmpty, "a fresh fetch is not stalled")

@@ -4,8 +4,8 @@ import SpaceTime
 import Testing
 @testable import Cluster
 
-/// A worker's parsed partition: rows come back in order, with their labels and
-/// lines, whether they stayed in memory or went through the spill file.
+/// A worker's parsed partition (Forest's `PartitionRowStore`): rows come back in order,
+/// with their labels and lines, whether they stayed in memory or went through the spill file.
 @Suite struct PartitionRowsTests {
     private func withSpill(_ body: (SpillDirectory) throws -> Void) throws {
         let base = FileManager.default.temporaryDirectory.appendingPathComponent("partition-rows-\(UUID().uuidString)").path
@@ -20,13 +20,15 @@ import Testing
         (0..<features).map { Double(i) * 1000 + Double($0) + 0.25 }
     }
 
-    private func fill(_ rows: PartitionRows, count: Int, features: Int) throws {
+    private func fill(_ rows: PartitionRowStore, count: Int, features: Int) throws {
         for i in 0..<count {
-            try rows.append(row(i, features: features), label: i % 3 == 0 ? "a" : "b", isTest: i % 5 == 0, line: UInt64(i + 2))
+            try row(i, features: features).withUnsafeBufferPointer {
+                try rows.append($0, label: i % 3 == 0 ? "a" : "b", isTest: i % 5 == 0, line: UInt64(i + 2))
+            }
         }
     }
 
-    private func check(_ rows: PartitionRows, count: Int, features: Int) throws {
+    private func check(_ rows: PartitionRowStore, count: Int, features: Int) throws {
         var expectedTrain: [Int] = [], expectedTest: [Int] = []
         for i in 0..<count { if i % 5 == 0 { expectedTest.append(i) } else { expectedTrain.append(i) } }
         #expect(rows.trainCount == expectedTrain.count)
@@ -42,20 +44,13 @@ import Testing
             }
             #expect(k == expected.count)
         }
-        // The array form yields the same rows.
-        var n = 0
-        try rows.forEach(test: true) { values, _, _ in
-            #expect(values == row(expectedTest[n], features: features))
-            n += 1
-        }
-        #expect(n == expectedTest.count)
         #expect(rows.trainCounts.reduce(0, +) == UInt64(expectedTrain.count))
         #expect(rows.testCounts.reduce(0, +) == UInt64(expectedTest.count))
     }
 
     @Test func rowsInMemoryComeBackInOrder() throws {
         try withSpill { dir in
-            let rows = PartitionRows(featureCount: 7, directory: dir, memoryBytes: 64 << 20, chunkBytes: 4096)
+            let rows = PartitionRowStore(featureCount: 7, task: .classification, directory: dir, memoryBytes: 64 << 20, chunkBytes: 4096)
             try fill(rows, count: 1_000, features: 7)
             #expect(rows.spilledBytes == 0)
             try check(rows, count: 1_000, features: 7)
@@ -65,7 +60,7 @@ import Testing
     @Test func rowsBeyondTheMemoryShareSpillAndComeBackInOrder() throws {
         try withSpill { dir in
             // ~20,000 rows x 12 features x 8 bytes ≈ 1.9 MB against a 256 KiB share.
-            let rows = PartitionRows(featureCount: 12, directory: dir, memoryBytes: 256 << 10, chunkBytes: 8192)
+            let rows = PartitionRowStore(featureCount: 12, task: .classification, directory: dir, memoryBytes: 256 << 10, chunkBytes: 8192)
             try fill(rows, count: 20_000, features: 12)
             #expect(rows.spilledBytes > 0)
             try check(rows, count: 20_000, features: 12)
@@ -77,7 +72,7 @@ import Testing
     @Test func anErrorFromTheBodyStopsTheWalkAndPropagates() throws {
         struct Stop: Error {}
         try withSpill { dir in
-            let rows = PartitionRows(featureCount: 3, directory: dir, memoryBytes: 256 << 10, chunkBytes: 1024)
+            let rows = PartitionRowStore(featureCount: 3, task: .classification, directory: dir, memoryBytes: 256 << 10, chunkBytes: 1024)
             try fill(rows, count: 5_000, features: 3)
             var seen = 0
             #expect(throws: Stop.self) {
@@ -91,9 +86,36 @@ import Testing
     }
 }
 
-/// Binning on several threads gives exactly the builder's partition.
+extension PartitionRowsTests {
+    /// Regression rows keep their target values (spilled or not) and the training targets' moments.
+    @Test func regressionRowsKeepTheirValues() throws {
+        try withSpill { dir in
+            let rows = PartitionRowStore(featureCount: 4, task: .regression, directory: dir, memoryBytes: 256 << 10, chunkBytes: 2048)
+            var moments = FeatureStatistics()
+            for i in 0..<12_000 {
+                let y = Double(i) * 0.5 - 7
+                try row(i, features: 4).withUnsafeBufferPointer { try rows.append($0, value: y, isTest: i % 4 == 0, line: UInt64(i + 2)) }
+                if i % 4 != 0 { moments.add(y) }
+            }
+            #expect(rows.spilledBytes > 0)
+            for isTest in [false, true] {
+                var expected = (0..<12_000).filter { ($0 % 4 == 0) == isTest }.makeIterator()
+                try rows.forEachRow(test: isTest) { values, target, line in
+                    let i = expected.next()!
+                    #expect(Array(values) == row(i, features: 4))
+                    #expect(target == Double(i) * 0.5 - 7)
+                    #expect(line == (isTest ? UInt64(i + 2) : 0))
+                }
+                #expect(expected.next() == nil)
+            }
+            #expect(rows.targetSummary == .moments(moments))
+        }
+    }
+}
+
+/// Binning on several threads gives exactly the extractor's bin of every value.
 @Suite struct ParallelBinnerTests {
-    @Test func binsEqualTheSequentialBuildersWhateverTheThreadCount() throws {
+    @Test func binsEqualTheExtractorsWhateverTheThreadCount() throws {
         let features = 5, rows = 10_007
         var state = PartialExtractorState(featureNames: (0..<features).map { "f\($0)" })
         var values: [Double] = []
@@ -105,20 +127,19 @@ import Testing
             values += row
         }
         let extractor = try FeatureExtractor.fit(from: state, inputNames: state.featureNames, derivationIdentifier: "", maxBins: 64)
-        var builder = BinnedPartitionBuilder(extractor: extractor)
-        for r in 0..<rows {
-            values.withUnsafeBufferPointer { builder.append(UnsafeBufferPointer(rebasing: $0[r * features ..< (r + 1) * features]), label: Int32(r % 2)) }
-        }
-        let expected = builder.finish()
+        var expected = [UInt8](repeating: 0, count: rows * features)
+        for r in 0..<rows { for f in 0..<features { expected[f * rows + r] = extractor.bin(values[r * features + f], feature: f) } }
+        let labels = (0..<rows).map { Int32($0 % 2) }
+        #expect(extractor.transform(rowMajor: values, labels: labels).bins == expected)
         for threads in [1, 2, 3] {
-            let got = try ParallelBinner.bin(extractor: extractor, rowCount: rows, threads: threads, blockRows: 1000) { append in
+            let got = FeatureBinner.bin(extractor: extractor, rowCount: rows, threads: threads, blockRows: 1000) { append in
                 for r in 0..<rows {
-                    values.withUnsafeBufferPointer { append(UnsafeBufferPointer(rebasing: $0[r * features ..< (r + 1) * features]), Int32(r % 2)) }
+                    values.withUnsafeBufferPointer { append(UnsafeBufferPointer(rebasing: $0[r * features ..< (r + 1) * features]), Double(r % 2)) }
                 }
             }
-            #expect(got.bins == expected.bins)
-            #expect(got.labels == expected.labels)
-            #expect(got.rowCount == expected.rowCount && got.featureCount == expected.featureCount)
+            #expect(got.bins == expected)
+            #expect(got.labels == labels)
+            #expect(got.rowCount == rows && got.featureCount == features)
         }
     }
 }

@@ -11,9 +11,12 @@ import Testing
         forest.maxDepth = 9
         forest.seed = 1234
         forest.criterion = .entropy
-        let p = ForestJobParameters(forest: forest, maxBins: 63, source: "data/ünïcode.csv")
+        let schema = DatasetSchema(header: ["a", "zip", "id", "y"], targetIndex: 3, task: .regression,
+                                   featureIndices: [0, 1], featureKinds: [.numeric, .categorical])
+        let p = ForestJobParameters(forest: forest, schema: schema, maxBins: 63, source: "data/ünïcode.csv", sampledRows: 1000)
         let back = try ForestJobParameters(deserializing: p.serialize())
         #expect(back == p)
+        #expect(back.schema.ignoredNames == ["id"] && back.schema.task == .regression && back.sampledRows == 1000)
         #expect(throws: PipelineError.self) { try ForestJobParameters(deserializing: Data("STJP".utf8)) }
         #expect(throws: PipelineError.self) { try ForestJobParameters(deserializing: Data([1, 2, 3, 4, 5, 6, 7, 8, 9, 10])) }
         var truncated = p.serialize()

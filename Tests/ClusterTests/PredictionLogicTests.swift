@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import SpaceTime
+import Forest
 @testable import Cluster
 
 /// Pure logic of distributed prediction: block planning, the CSV block
@@ -88,9 +89,14 @@ import SpaceTime
     // MARK: Parameters
 
     @Test func parametersRoundTripAndAreChecked() throws {
-        let p = PredictionParameters(source: "data/x.csv", featureIndices: [3, 0, 2], labelIndex: 1)
+        // The model's schema located in the input's header: features in model order, the label present.
+        let schema = DatasetSchema(header: ["b", "label", "c", "a"], targetIndex: 1, task: .classification,
+                                   featureIndices: [3, 0, 2], featureKinds: [.numeric, .categorical, .numeric])
+        let p = PredictionParameters(source: "data/x.csv", schema: schema)
         #expect(try PredictionParameters(deserializing: p.serialize(), columns: 4) == p)
-        let none = PredictionParameters(source: "x", featureIndices: [0], labelIndex: nil)
+        #expect(p.featureIndices == [3, 0, 2])
+        let unlabeled = DatasetSchema(header: ["a"], targetIndex: nil, task: .regression, featureIndices: [0], featureKinds: [.numeric])
+        let none = PredictionParameters(source: "x", schema: unlabeled)
         #expect(try PredictionParameters(deserializing: none.serialize(), columns: 1) == none)
         #expect(throws: PipelineError.self) { try PredictionParameters(deserializing: p.serialize(), columns: 3) }
         #expect(throws: PipelineError.self) { try PredictionParameters(deserializing: p.serialize().dropLast(), columns: 4) }

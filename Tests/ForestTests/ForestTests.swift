@@ -28,10 +28,12 @@ import Testing
             params.trees = 25
             params.bootstrap = bootstrap
             let trees = try ForestTrainer(parameters: params, threads: 2).trainTrees(partition: p, partitionIndex: 0, range: 0..<25)
-            #expect(Self.accuracy(try RandomForest(trees: trees), p) == 1.0, "bootstrap \(bootstrap)")
+            #expect(Self.accuracy(try TestData.forest(trees), p) == 1.0, "bootstrap \(bootstrap)")
         }
     }
 
+    /// Raw rows are scored by binning them with the model's extractor (``BatchScorer``):
+    /// the same probabilities as the partition binned in one go.
     @Test func multiclassProbabilitiesSumToOneAndRawEqualsBinned() throws {
         let d = 6
         let data = try TestData.synthetic(rows: 900, features: d, informative: 4, redundant: 1, classes: 4)
@@ -39,19 +41,20 @@ import Testing
         var params = ForestParameters()
         params.trees = 12
         params.criterion = .entropy
-        let forest = try RandomForest(trees: ForestTrainer(parameters: params, threads: 2).trainTrees(partition: p, partitionIndex: 0, range: 0..<12))
+        let forest = try TestData.forest(ForestTrainer(parameters: params, threads: 2).trainTrees(partition: p, partitionIndex: 0, range: 0..<12))
         let binned = forest.predictProba(binned: p, threads: 2)
-        var batch = [Double](repeating: -1, count: p.rowCount * 4)
-        data.values.withUnsafeBufferPointer { v in
-            batch.withUnsafeMutableBufferPointer { forest.predictProba(rawRows: v, rowCount: p.rowCount, into: $0) }
+        let model = try TestData.forestModel(extractor, forest, params)
+        for threads in [1, 2] {
+            let batch = BatchScorer.predict(model, values: data.values, rows: p.rowCount, threads: threads)
+            #expect(batch == binned, "threads \(threads)")
         }
-        for i in batch.indices { #expect(abs(batch[i] - binned[i]) < 1e-12) }
         #expect(forest.classCount == 4)
         for r in 0..<p.rowCount {
-            let raw = forest.predictProba(raw: Array(data.values[r * d..<(r + 1) * d]))
-            #expect(abs(raw.reduce(0, +) - 1) < 1e-9)
+            let raw = BatchScorer.predict(model, values: Array(data.values[r * d..<(r + 1) * d]), rows: 1, threads: 1)
+            // Leaves are Float shares: Σ leaf / T sums to 1 up to Float rounding.
+            #expect(abs(raw.reduce(0, +) - 1) < 1e-6)
             #expect(raw.allSatisfy { $0 >= 0 && $0 <= 1 })
-            for c in 0..<4 { #expect(abs(raw[c] - binned[r * 4 + c]) < 1e-12) }
+            for c in 0..<4 { #expect(raw[c] == binned[r * 4 + c]) }
         }
         #expect(extractor.classes == ["0", "1", "2", "3"])
         let imp = forest.featureImportances
@@ -67,8 +70,8 @@ import Testing
         let one = try ForestTrainer(parameters: params, threads: 1).trainTrees(partition: p, partitionIndex: 3, range: 0..<9)
         let two = try ForestTrainer(parameters: params, threads: 2).trainTrees(partition: p, partitionIndex: 3, range: 0..<9)
         #expect(one == two)
-        let fp1 = try TestData.forestModel(extractor, RandomForest(trees: one), params).fingerprint
-        let fp2 = try TestData.forestModel(extractor, RandomForest(trees: two), params).fingerprint
+        let fp1 = try TestData.forestModel(extractor, TestData.forest(one), params).fingerprint
+        let fp2 = try TestData.forestModel(extractor, TestData.forest(two), params).fingerprint
         #expect(fp1 == fp2)
         // A resumed task (first missing tree 5) produces the same trees 5..<9.
         let resumed = try ForestTrainer(parameters: params, threads: 2).trainTrees(partition: p, partitionIndex: 3, range: 5..<9)
@@ -103,9 +106,9 @@ import Testing
         let (_, p) = try TestData.binned(values: data.values, labels: data.labels, features: d)
         var params = ForestParameters()
         params.maxFeatures = .all
-        let direct = TreeGrower(partition: p, parameters: params)
+        let direct = TestData.grower(p, params)
         direct.subtractionEnabled = false
-        let subtracting = TreeGrower(partition: p, parameters: params)
+        let subtracting = TestData.grower(p, params)
         subtracting.subtractionMinRows = 40
         for seed in 0..<4 as Range<UInt64> {
             let a = direct.grow(seed: seed), b = subtracting.grow(seed: seed)
@@ -136,22 +139,23 @@ import Testing
         var params = ForestParameters()
         params.trees = 100
         let trainer = ForestTrainer(parameters: params, threads: 2)
-        let single = try RandomForest(trees: trainer.trainTrees(partition: whole, partitionIndex: 0, range: 0..<100))
+        let single = try TestData.forest(trainer.trainTrees(partition: whole, partitionIndex: 0, range: 0..<100))
 
         // Quarters by the stratified assigner, binned with the same global edges.
         var assigner = try StratifiedAssigner(seed: 42, testFraction: 0, partitions: 4)
-        var builders = (0..<4).map { _ in BinnedPartitionBuilder(extractor: extractor) }
+        var quarterValues = [[Double]](repeating: [], count: 4), quarterLabels = [[Int32]](repeating: [], count: 4)
         for r in 0..<8000 {
             let part = assigner.assign(classKey: String(trainLabels[r])).partition
-            builders[part].append(Array(trainValues[r * d..<(r + 1) * d]), label: lookup[String(trainLabels[r])]!)
+            quarterValues[part] += trainValues[r * d..<(r + 1) * d]
+            quarterLabels[part].append(lookup[String(trainLabels[r])]!)
         }
         var subs: [RandomForest.SubForest] = []
         for q in 0..<4 {
-            let part = builders[q].finish()
+            let part = extractor.transform(rowMajor: quarterValues[q], labels: quarterLabels[q])
             let range = ForestTrainer.treeShare(totalTrees: 100, partitions: 4, partition: q)
             subs.append(.init(trees: try trainer.trainTrees(partition: part, partitionIndex: q, range: range), trainingRows: part.rowCount))
         }
-        let merged = try RandomForest.merge(subs)
+        let merged = try RandomForest.merge(subs, task: .classification)
         #expect(merged.trees.count == 100)
         #expect(abs(merged.treeWeights.reduce(0, +) - 1) < 1e-12)
         let a1 = Self.accuracy(single, testBinned), a4 = Self.accuracy(merged, testBinned)
@@ -173,28 +177,28 @@ import Testing
         let trainer = ForestTrainer(parameters: params, threads: 2)
         var subs: [RandomForest.SubForest] = []
         for p in 0..<3 {
-            var b = BinnedPartitionBuilder(extractor: extractor)
-            for r in bounds[p]..<bounds[p + 1] {
-                b.append(Array(data.values[r * d..<(r + 1) * d]), label: lookup[String(data.labels[r])]!)
-            }
-            let part = b.finish()
+            let part = extractor.transform(rowMajor: Array(data.values[bounds[p] * d..<bounds[p + 1] * d]),
+                                           labels: data.labels[bounds[p]..<bounds[p + 1]].map { lookup[String($0)]! })
             subs.append(.init(trees: try trainer.trainTrees(partition: part, partitionIndex: p, range: 0..<treeCounts[p]),
                               trainingRows: part.rowCount))
         }
-        let merged = try RandomForest.merge(subs)
+        let merged = try RandomForest.merge(subs, task: .classification)
         let test = try TestData.synthetic(rows: 500, features: d, seed: 24, flipY: 0.1)
         let testBinned = extractor.transform(rowMajor: test.values, labels: test.labels.map { lookup[String($0)]! })
         let got = merged.predictProba(binned: testBinned)
         var expected = [Double](repeating: 0, count: got.count)
         for (p, sub) in subs.enumerated() {
             let share = Double(bounds[p + 1] - bounds[p]) / 3600
-            for (i, v) in try RandomForest(trees: sub.trees).predictProba(binned: testBinned).enumerated() { expected[i] += share * v }
+            for (i, v) in try TestData.forest(sub.trees).predictProba(binned: testBinned).enumerated() { expected[i] += share * v }
+        }
+        // A merged classification forest renormalises each row to sum 1.
+        expected.withUnsafeMutableBufferPointer { e in
+            for r in 0..<500 { RandomForest.normalize(UnsafeMutableBufferPointer(rebasing: e[r * 2..<(r + 1) * 2])) }
         }
         #expect(zip(got, expected).allSatisfy { abs($0 - $1) < 1e-12 })
-        for r in 0..<500 {
-            let raw = merged.predictProba(raw: Array(test.values[r * d..<(r + 1) * d]))
-            #expect(abs(raw[0] - got[r * 2]) < 1e-12 && abs(raw[1] - got[r * 2 + 1]) < 1e-12)
-        }
+        // Raw rows binned by the batch scorer give the same probabilities.
+        let model = try TestData.forestModel(extractor, merged, params)
+        #expect(BatchScorer.predict(model, values: test.values, rows: 500, threads: 2) == got)
         // Weights: rows_p / Σ rows / T_p.
         #expect(abs(merged.treeWeights[0] - 600.0 / 3600 / 7) < 1e-15)
         #expect(abs(merged.treeWeights[7] - 1200.0 / 3600 / 3) < 1e-15)
@@ -203,14 +207,15 @@ import Testing
 
     @Test func outOfBagScoreIsSane() throws {
         let data = try TestData.synthetic(rows: 800, features: 8)
-        let (_, p) = try TestData.binned(values: data.values, labels: data.labels, features: 8)
+        let (extractor, p) = try TestData.binned(values: data.values, labels: data.labels, features: 8)
         var params = ForestParameters()
         params.trees = 20
         let trainer = ForestTrainer(parameters: params, threads: 2)
         let trees = try trainer.trainTrees(partition: p, partitionIndex: 0, range: 0..<20)
-        let oob = trainer.outOfBagMetrics(partition: p, partitionIndex: 0, trees: trees)
+        let oob = trainer.outOfBagMetrics(partition: p, partitionIndex: 0, trees: trees, task: extractor.task)
         #expect(oob.rowCount > 780) // P(row in bag for all 20 trees) ≈ 1e-4
-        #expect(oob.accuracy > 0.7 && oob.accuracy < 1.0)
+        let accuracy = try #require(oob.classification).accuracy
+        #expect(accuracy > 0.7 && accuracy < 1.0)
     }
 
     @Test func parametersValidate() {

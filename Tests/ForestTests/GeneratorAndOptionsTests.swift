@@ -49,7 +49,7 @@ import Testing
             params.trees = 10
             params.minSamplesLeaf = 5
             params.classWeighting = weighting
-            let forest = try RandomForest(trees: ForestTrainer(parameters: params, threads: 2).trainTrees(partition: p, partitionIndex: 0, range: 0..<10))
+            let forest = try TestData.forest(ForestTrainer(parameters: params, threads: 2).trainTrees(partition: p, partitionIndex: 0, range: 0..<10))
             let probs = forest.predictProba(binned: p)
             return stride(from: 1, to: probs.count, by: 2).reduce(0) { $0 + probs[$1] } / Double(p.rowCount)
         }
@@ -80,7 +80,7 @@ import Testing
         #expect(e.derivationIdentifier == "ratios-test-v1")
         #expect(e.statistics[8].minimum >= 0) // log(1 + |x|)
         #expect(throws: ForestError.self) {
-            try StreamingPrediction.run(model: result.model, path: path, requireLabel: false) { _ in }
+            try StreamingPrediction.run(model: result.model, path: path, readTargets: false) { _ in }
         }
     }
 }

@@ -9,11 +9,10 @@ import Testing
         let (extractor, p) = try TestData.binned(values: data.values, labels: data.labels, features: 6)
         var params = ForestParameters()
         params.trees = 5
-        let forest = try RandomForest(trees: ForestTrainer(parameters: params, threads: 2).trainTrees(partition: p, partitionIndex: 0, range: 0..<5))
+        let forest = try TestData.forest(ForestTrainer(parameters: params, threads: 2).trainTrees(partition: p, partitionIndex: 0, range: 0..<5))
         var m = MetricsAggregate(classCount: 3)
         m.add(probabilities: forest.predictProba(binned: p), labels: p.labels)
-        return try ForestModel(labelColumn: "label", extractor: extractor, parameters: params, forest: forest,
-                               testMetrics: m, provenance: ["host": "test"])
+        return try TestData.forestModel(extractor, forest, params, testMetrics: .classification(m), provenance: ["host": "test"])
     }
 
     static func temporaryPath(_ name: String) -> String {
@@ -36,7 +35,7 @@ import Testing
         // Trees are inside it.
         var params = model.parameters
         params.seed += 1
-        let changed = try ForestModel(labelColumn: "label", extractor: model.extractor, parameters: params, forest: model.forest)
+        let changed = try ForestModel(schema: model.schema, extractor: model.extractor, parameters: params, forest: model.forest)
         #expect(changed.fingerprint != model.fingerprint)
     }
 
@@ -100,10 +99,10 @@ import Testing
             #expect(streamed.finalize() == oneShot.finalize())
             // Bulk bit-pattern writes equal the per-value encoding.
             var w = ByteWriter()
-            w.writeBitPatterns(tree.threshold)
+            w.writeBitPatterns(tree.importances)
             w.writeBitPatterns(tree.leafValues)
             var v = ByteWriter()
-            v.write(array: tree.threshold)
+            v.write(array: tree.importances)
             v.write(array: tree.leafValues)
             #expect(w.bytes == v.bytes)
             #expect(try Tree(deserializing: bytes) == tree)
@@ -113,7 +112,7 @@ import Testing
     @Test func fingerprintIsTheHashOfTheConcatenatedCanonicalBytes() throws {
         let model = try ModelFileTests.smallModel()
         var w = ByteWriter()
-        w.write(model.labelColumn)
+        model.schema.write(to: &w)
         model.extractor.write(to: &w)
         model.parameters.write(to: &w)
         model.forest.write(to: &w)
@@ -134,16 +133,17 @@ extension ModelCanonicalBytesTests {
         let (_, p) = try TestData.binned(values: data.values, labels: data.labels, features: 6)
         var params = ForestParameters()
         params.trees = 7
-        let forest = try RandomForest(trees: ForestTrainer(parameters: params, threads: 2).trainTrees(partition: p, partitionIndex: 0, range: 0..<7))
+        let forest = try TestData.forest(ForestTrainer(parameters: params, threads: 2).trainTrees(partition: p, partitionIndex: 0, range: 0..<7))
         let C = forest.classCount
+        // One partition's trees weigh equally: the prediction is Σ leaf / T exactly, summed in tree order.
         var expected = [Double](repeating: 0, count: p.rowCount * C)
         p.bins.withUnsafeBufferPointer { bins in
             for r in 0..<p.rowCount {
-                for (t, tree) in forest.trees.enumerated() {
+                for tree in forest.trees {
                     let leaf = tree.leaf(binned: bins, rowCount: p.rowCount, row: r)
-                    for c in 0..<C { expected[r * C + c] += forest.treeWeights[t] * Double(tree.leafValues[leaf * C + c]) }
+                    for c in 0..<C { expected[r * C + c] += Double(tree.leafValues[leaf * C + c]) }
                 }
-                expected.withUnsafeMutableBufferPointer { RandomForest.normalize(UnsafeMutableBufferPointer(rebasing: $0[r * C ..< (r + 1) * C])) }
+                for c in 0..<C { expected[r * C + c] /= Double(forest.trees.count) }
             }
         }
         #expect(forest.predictProba(binned: p, threads: 1) == expected)

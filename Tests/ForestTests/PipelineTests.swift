@@ -25,14 +25,14 @@ import Testing
         #expect(result.trainRows + result.testRows == 1500)
         #expect(abs(Double(result.testRows) - 300) <= 3)
         #expect(result.partitionRows.count == 3)
-        let metrics = try #require(result.model.testMetrics)
+        let metrics = try #require(result.model.testMetrics?.classification)
         #expect(metrics.rowCount == UInt64(result.testRows))
         #expect(metrics.accuracy > 0.6)
         // Same run, one thread: same model.
         options.threads = 1
         #expect(try SingleProcessTraining.run(options).model.fingerprint == result.model.fingerprint)
         // Streaming evaluation of the whole file agrees on the row count and is better than chance.
-        let all = try StreamingPrediction.evaluate(model: result.model, path: path, threads: 2)
+        let all = try #require(try StreamingPrediction.evaluate(model: result.model, path: path, threads: 2).classification)
         #expect(all.rowCount == 1500)
         #expect(all.accuracy > metrics.accuracy - 0.05)
     }
@@ -65,19 +65,29 @@ import Testing
         #expect(t == 10)
     }
 
+    /// A column read as numeric from the sample that holds text later is a located
+    /// error naming the line, the column and the option to set; an unknown label column is refused.
     @Test func badInputGivesLocatedErrors() throws {
         let path = ModelFileTests.temporaryPath("bad.csv")
         defer { unlink(path) }
         try "a,b,label\n1,2,x\n3,oops,y\n".write(toFile: path, atomically: true, encoding: .utf8)
+        var sampled = TrainingOptions(trainFile: path)
+        sampled.columns.sampleRows = 1
         do {
-            _ = try SingleProcessTraining.run(TrainingOptions(trainFile: path))
+            _ = try SingleProcessTraining.run(sampled)
             Issue.record("bad number accepted")
         } catch {
             let text = String(describing: error)
-            #expect(text.contains("bad.csv") && text.contains("3") && text.contains("oops"), "\(text)")
+            #expect(text.contains("bad.csv") && text.contains("line 3") && text.contains("column 2") && text.contains("oops"), "\(text)")
+            #expect(text.contains("--categorical b"), "\(text)")
         }
+        // Seen in the sample, the text makes the column categorical: the file trains.
         var options = TrainingOptions(trainFile: path)
-        options.labelColumn = "nope"
+        options.testFraction = 0
+        options.parameters.trees = 2
+        let model = try SingleProcessTraining.run(options).model
+        #expect(model.schema.featureKinds == [.numeric, .categorical])
+        options.columns.target = "nope"
         #expect(throws: ForestError.self) { try SingleProcessTraining.run(options) }
     }
 }

@@ -1,7 +1,7 @@
 import Testing
 @testable import Forest
 
-/// The histogram and small-node split finders against an exhaustive reference.
+/// The histogram split finder against an exhaustive reference.
 @Suite struct SplitFindingTests {
     /// Weighted child impurity of the best split by brute force over every feature and
     /// every boundary between distinct bins: (impurity, feature, bin).
@@ -46,7 +46,7 @@ import Testing
             params.criterion = criterion
             params.minSamplesLeaf = seed % 2 == 0 ? 1 : 3
             let counts = (0..<rows).map { _ in UInt32(rng.nextInt(below: 3)) }
-            let grower = TreeGrower(partition: p, parameters: params)
+            let grower = TestData.grower(p, params)
             let split = grower.bestRootSplit(counts: counts)
             let reference = Self.bruteForce(p, counts: counts, criterion: criterion, minLeaf: params.minSamplesLeaf)
             guard let reference else { #expect(!split.isValid); continue }
