@@ -4,7 +4,8 @@
 /// Bins (one byte per value, at most ``maxValueBins`` value bins plus ``missingBin``):
 /// - **numeric**: a value `x` goes to bin `b` = the number of edges strictly below `x`,
 ///   so `bin(x) <= b` exactly when `x <= edges[b]` (``thresholds(feature:)``);
-/// - **categorical**: the kept levels (the most frequent, ties by text) take bins
+/// - **categorical**: the kept levels (the most frequent with at least
+///   ``defaultMinLevelRows(trainingRows:)`` rows, ties by text) take bins
 ///   `0..<levels.count`; levels that were counted but not kept share the next bin
 ///   ("other"); a level the training data's summary did not track — unseen in training,
 ///   or pruned from a column with more than ``LevelCounts/overflow`` levels — is missing;
@@ -16,6 +17,13 @@ public struct FeatureExtractor: Sendable, Equatable {
     public static let missingBin: UInt8 = 255
     /// The largest number of value bins per feature.
     public static let maxValueBins = 255
+    /// Training rows a categorical level needs for a bin of its own when `fit` is not told
+    /// (rarer levels share "other"): 1 % of the rows, at least 10 and at most 100 (LightGBM's
+    /// `min_data_per_group`). Ordering levels by their target mean overfits levels with few
+    /// rows; measured on loans.csv (4,700 job titles): R² 0.26 keeping every level, 0.32 at 10, 0.37 at 50.
+    public static func defaultMinLevelRows(trainingRows: UInt64) -> Int {
+        Int(min(100, max(10, trainingRows / 100)))
+    }
 
     /// Feature names after derivation (the columns trees split on).
     public let featureNames: [String]
@@ -59,12 +67,14 @@ public struct FeatureExtractor: Sendable, Equatable {
     public static func fit(from state: PartialExtractorState,
                            inputNames: [String]? = nil,
                            derivationIdentifier: String = "",
-                           maxBins: Int = maxValueBins) throws -> FeatureExtractor {
+                           maxBins: Int = maxValueBins,
+                           minLevelRows: Int? = nil) throws -> FeatureExtractor {
         guard (2...maxValueBins).contains(maxBins) else {
             throw ForestError(.invalidParameter, "max bins must be in 2...\(maxValueBins), got \(maxBins)")
         }
         guard state.rowCount > 0 else { throw ForestError(.invalidData, "no training rows") }
         let task = try LearningTask.fit(state.target)
+        let minLevelRows = minLevelRows ?? defaultMinLevelRows(trainingRows: state.rowCount)
         var edges: [[Double]] = [], levels: [[String]] = [], other: [[UInt64]] = [], stats: [FeatureStatistics] = []
         for f in 0..<state.featureCount {
             if state.kinds[f] == .numeric {
@@ -73,8 +83,10 @@ public struct FeatureExtractor: Sendable, Equatable {
                 stats.append(state.statistics[f])
             } else {
                 let ranked = state.levels[f].ranked
-                // One bin is left for "other" when some counted levels do not fit.
-                let keep = ranked.count <= maxBins ? ranked.count : maxBins - 1
+                // Levels with fewer than `minLevelRows` rows share "other"; one bin is left
+                // for "other" when some counted levels do not fit.
+                let frequent = ranked.prefix { $0.count >= UInt64(minLevelRows) }.count
+                let keep = frequent == ranked.count && ranked.count <= maxBins ? ranked.count : min(frequent, maxBins - 1)
                 levels.append(ranked.prefix(keep).map(\.name))
                 other.append(ranked.dropFirst(keep).map { UInt64(LevelHash.of($0.name)) }.sorted())
                 edges.append([])

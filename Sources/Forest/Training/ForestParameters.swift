@@ -7,6 +7,8 @@ public enum SplitCriterion: String, Sendable, CaseIterable {
 
 /// How many features each split considers (drawn afresh at every node).
 public enum MaxFeatures: Sendable, Equatable, CustomStringConvertible {
+    /// The task's default: √d for classification, d/3 for regression (Breiman, ranger, H2O).
+    case auto
     case sqrt, log2, all
     /// A fraction in (0, 1] of the features.
     case fraction(Double)
@@ -14,10 +16,11 @@ public enum MaxFeatures: Sendable, Equatable, CustomStringConvertible {
     case count(Int)
 
     /// The number of features per split for `featureCount` features (at least 1), as scikit-learn computes it.
-    public func resolve(featureCount: Int) -> Int {
+    public func resolve(featureCount: Int, task: TaskKind = .classification) -> Int {
         let d = max(featureCount, 1)
         let k: Int
         switch self {
+        case .auto: k = task == .classification ? Int(Double(d).squareRoot()) : d / 3
         case .sqrt: k = Int(Double(d).squareRoot())
         case .log2: k = Int(Double(d).exponent) // floor(log2(d)), exact
         case .all: k = d
@@ -30,7 +33,8 @@ public enum MaxFeatures: Sendable, Equatable, CustomStringConvertible {
     /// Parses "sqrt", "log2", "all", a fraction like "0.3" or a count like "7".
     public init?(parsing text: String) {
         switch text.lowercased() {
-        case "sqrt", "auto": self = .sqrt
+        case "auto": self = .auto
+        case "sqrt": self = .sqrt
         case "log2": self = .log2
         case "all", "none", "1.0": self = .all
         default:
@@ -42,6 +46,7 @@ public enum MaxFeatures: Sendable, Equatable, CustomStringConvertible {
 
     public var description: String {
         switch self {
+        case .auto: "auto"
         case .sqrt: "sqrt"
         case .log2: "log2"
         case .all: "all"
@@ -68,7 +73,7 @@ public struct ForestParameters: Sendable, Equatable {
     public var maxDepth: Int? = nil
     public var minSamplesSplit: Int = 2
     public var minSamplesLeaf: Int = 1
-    public var maxFeatures: MaxFeatures = .sqrt
+    public var maxFeatures: MaxFeatures = .auto
     public var bootstrap: Bool = true
     public var classWeighting: ClassWeighting = .none
     /// The job seed; tree `i` of partition `p` uses `ForestRNG.treeSeed(seed:partition:tree:)`.

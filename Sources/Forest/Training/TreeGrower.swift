@@ -46,7 +46,7 @@ final class TreeGrower<Objective: SplitObjective> {
         self.objective = objective
         n = partition.rowCount
         cellWords = objective.cellWords
-        mtry = parameters.maxFeatures.resolve(featureCount: partition.featureCount)
+        mtry = parameters.maxFeatures.resolve(featureCount: partition.featureCount, task: partition.task)
         var cands: [Int32] = []
         for f in 0..<partition.featureCount where partition.valueBins[f] > 1 || Self.hasMissing(partition, f) {
             cands.append(Int32(f))

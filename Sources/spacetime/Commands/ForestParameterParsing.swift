@@ -35,7 +35,7 @@ struct ForestParameterFlags: ParsableArguments {
     @Option(name: .customLong("max-depth"), help: "Maximum tree depth (default: unlimited).") var maxDepth: Int?
     @Option(name: .customLong("min-samples-split"), help: "Minimum rows to split a node.") var minSamplesSplit = 2
     @Option(name: .customLong("min-samples-leaf"), help: "Minimum rows in a leaf.") var minSamplesLeaf = 1
-    @Option(name: .customLong("max-features"), help: "Features per split: sqrt, log2, all, a fraction or a count.") var maxFeatures = "sqrt"
+    @Option(name: .customLong("max-features"), help: "Features per split: auto (sqrt for classification, a third for regression), sqrt, log2, all, a fraction or a count.") var maxFeatures = "auto"
     @Option(help: "Split criterion: gini or entropy.") var criterion = "gini"
     @Option(name: .customLong("class-weight"), help: "Class weighting: none or balanced.") var classWeight = "none"
     @Flag(name: .customLong("no-bootstrap"), help: "Grow every tree on all rows.") var noBootstrap = false
@@ -46,7 +46,7 @@ struct ForestParameterFlags: ParsableArguments {
         var p = ForestParameters()
         p.trees = trees; p.maxDepth = maxDepth; p.minSamplesSplit = minSamplesSplit; p.minSamplesLeaf = minSamplesLeaf
         guard let mf = MaxFeatures(parsing: maxFeatures) else {
-            throw ValidationError("--max-features must be sqrt, log2, all, a fraction in (0, 1] or a count")
+            throw ValidationError("--max-features must be auto, sqrt, log2, all, a fraction in (0, 1] or a count")
         }
         p.maxFeatures = mf
         guard let c = SplitCriterion(rawValue: criterion) else { throw ValidationError("--criterion must be gini or entropy") }
