@@ -20,6 +20,9 @@ struct ClassificationObjective: SplitObjective {
     private var missing: [UInt64]
     private var order: UnsafeMutablePointer<Int32>
     private var keys: UnsafeMutablePointer<Double>
+    private var scratch: UnsafeMutablePointer<Int32>
+    /// Rows a categorical level needs in a node to be ordered and sent left (``HistogramScan/moveSparseLevels``).
+    let minLevelRows: Int
     private var majority = 0
 
     init(partition: BinnedPartition, parameters: ForestParameters) {
@@ -40,11 +43,14 @@ struct ClassificationObjective: SplitObjective {
         order = .allocate(capacity: 256)
         keys = .allocate(capacity: 256)
         keys.initialize(repeating: 0, count: 256)
+        scratch = .allocate(capacity: 256)
+        minLevelRows = parameters.minCategoryRows
     }
 
     func release() {
         order.deallocate()
         keys.deallocate()
+        scratch.deallocate()
     }
 
     var cellWords: Int { classes }
@@ -147,7 +153,10 @@ struct ClassificationObjective: SplitObjective {
             }
         }
         if m + (hasMissing ? 1 : 0) < 2 { return false }
+        // Split positions: after order[k] for k < splits (categorical: dense levels only).
+        var splits = m
         if categorical && m > 1 {
+            splits = HistogramScan.moveSparseLevels(order, count: m, minRows: minLevelRows, scratch: scratch) { b in (0..<C).reduce(0) { r, c in r + Int(hist[b * C + c] >> 32) } }
             // Order the levels by the class share (binary: class 1; else the node's majority class).
             let target = C == 2 ? 1 : majority
             for i in 0..<m {
@@ -156,7 +165,7 @@ struct ClassificationObjective: SplitObjective {
                 for c in 0..<C { w += Double(hist[b * C + c] & 0xFFFF_FFFF) * classWeight[c] }
                 keys[b] = w > 0 ? Double(hist[b * C + target] & 0xFFFF_FFFF) * classWeight[target] / w : 0
             }
-            HistogramScan.sortByKey(order, count: m, keys: keys)
+            HistogramScan.sortByKey(order, count: splits, keys: keys)
         }
         for c in 0..<C { left[c] = 0 }
         var leftRows = 0
@@ -168,6 +177,7 @@ struct ClassificationObjective: SplitObjective {
                 left[c] &+= h & 0xFFFF_FFFF
             }
             // Missing right: the last position is the values-versus-missing split.
+            if k >= splits { break }
             if k < m - 1 || hasMissing {
                 let rightRows = rows - leftRows
                 if leftRows >= minLeaf && rightRows >= minLeaf {

@@ -10,17 +10,23 @@ struct RegressionObjective: SplitObjective {
     private var minY = 0.0, maxY = 0.0
     private var order: UnsafeMutablePointer<Int32>
     private var keys: UnsafeMutablePointer<Double>
+    private var scratch: UnsafeMutablePointer<Int32>
+    /// Rows a categorical level needs in a node to be ordered and sent left (``HistogramScan/moveSparseLevels``).
+    let minLevelRows: Int
 
     init(partition: BinnedPartition, parameters: ForestParameters) {
         targets = partition.values
         order = .allocate(capacity: 256)
         keys = .allocate(capacity: 256)
         keys.initialize(repeating: 0, count: 256)
+        scratch = .allocate(capacity: 256)
+        minLevelRows = parameters.minCategoryRows
     }
 
     func release() {
         order.deallocate()
         keys.deallocate()
+        scratch.deallocate()
     }
 
     var cellWords: Int { 2 }
@@ -83,13 +89,16 @@ struct RegressionObjective: SplitObjective {
             }
         }
         if m + (hasMissing ? 1 : 0) < 2 { return false }
+        // Split positions: after order[k] for k < splits (categorical: dense levels only).
+        var splits = m
         if categorical && m > 1 {
+            splits = HistogramScan.moveSparseLevels(order, count: m, minRows: minLevelRows, scratch: scratch) { Int(hist[2 * $0] >> 32) }
             for i in 0..<m {
                 let b = Int(order[i])
                 let w = Double(hist[2 * b] & 0xFFFF_FFFF)
                 keys[b] = w > 0 ? Double(bitPattern: hist[2 * b + 1]) / w : 0
             }
-            HistogramScan.sortByKey(order, count: m, keys: keys)
+            HistogramScan.sortByKey(order, count: splits, keys: keys)
         }
         @inline(__always) func score(_ lw: Double, _ ls: Double) -> Double {
             let rw = totalW - lw, rs = totalS - ls
@@ -103,6 +112,7 @@ struct RegressionObjective: SplitObjective {
             leftRows += Int(hist[2 * b] >> 32)
             lw += Double(hist[2 * b] & 0xFFFF_FFFF)
             ls += Double(bitPattern: hist[2 * b + 1])
+            if k >= splits { break }
             if k < m - 1 || hasMissing {
                 if leftRows >= minLeaf && rows - leftRows >= minLeaf {
                     HistogramScan.consider(score(lw, ls), feature: feature, categorical: categorical, order: order, k: k,

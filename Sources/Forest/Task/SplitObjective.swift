@@ -77,6 +77,23 @@ enum HistogramScan {
         return m
     }
 
+    /// Moves the bins with fewer than `minRows` rows in the node (`rows(bin)`) behind the
+    /// others, keeping each group's order; returns how many bins are in front. A
+    /// categorical split puts only front bins on its left: a level with few rows in a node
+    /// says little about its target mean, and ordering by it would overfit.
+    @inline(__always)
+    static func moveSparseLevels(_ order: UnsafeMutablePointer<Int32>, count: Int, minRows: Int, scratch: UnsafeMutablePointer<Int32>,
+                                 rows: (Int) -> Int) -> Int {
+        guard minRows > 1 else { return count }
+        var front = 0, back = 0
+        for i in 0..<count {
+            let b = order[i]
+            if rows(Int(b)) >= minRows { order[front] = b; front += 1 } else { scratch[back] = b; back += 1 }
+        }
+        for i in 0..<back { order[front + i] = scratch[i] }
+        return front
+    }
+
     /// Sorts `order[0..<count]` by `keys[bin]` ascending, ties by bin (insertion sort: a node has few levels).
     @inline(__always)
     static func sortByKey(_ order: UnsafeMutablePointer<Int32>, count: Int, keys: UnsafePointer<Double>) {

@@ -164,6 +164,7 @@ func reportJob(store: JobStore, modelOut: String, workers: [LocalCluster.WorkerS
     if let reportJSON {
         var report: [String: Any] = model.testMetrics?.jsonObject(classes: classes) ?? ["classes": classes]
         report["fingerprint"] = model.fingerprintHex
+        report["task"] = model.forest.task.rawValue
         report["model"] = modelOut
         report["partitions"] = try store.partitions().count
         report["partition_rows"] = try store.partitions().map { $0.trainRows ?? 0 }

@@ -40,6 +40,8 @@ struct ForestParameterFlags: ParsableArguments {
     @Option(name: .customLong("class-weight"), help: "Class weighting: none or balanced.") var classWeight = "none"
     @Flag(name: .customLong("no-bootstrap"), help: "Grow every tree on all rows.") var noBootstrap = false
     @Option(help: "Random seed (split, bootstrap, features).") var seed: UInt64 = 42
+    @Option(name: .customLong("min-category-rows"), help: "Rows a categorical level needs in a node to be split off there (1: every level).")
+    var minCategoryRows = 10
 
     /// The parameters these flags describe; every bad value is a `ValidationError` naming its flag.
     func parameters() throws -> ForestParameters {
@@ -57,6 +59,7 @@ struct ForestParameterFlags: ParsableArguments {
         p.classWeighting = cw
         p.bootstrap = !noBootstrap
         p.seed = seed
+        p.minCategoryRows = minCategoryRows
         do { try p.validate() } catch { throw ValidationError("\(error)") }
         return p
     }
