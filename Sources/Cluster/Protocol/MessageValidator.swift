@@ -256,7 +256,10 @@ struct MessageValidator {
                     guard !overflow else { throw check.error(.outOfRange, field, "counts overflow") }
                     sum = next
                 }
-                if sum != rows { throw check.error(.outOfRange, field, "counts sum to \(sum), rows are \(rows)") }
+                // No labels: a partition summary without classes (a regression target).
+                if sum != rows && !s.classLabels.isEmpty {
+                    throw check.error(.outOfRange, field, "counts sum to \(sum), rows are \(rows)")
+                }
             }
             for label in s.classLabels {
                 try check.text(label, "stats.class_labels", max: limits.maxTextBytes, required: false)

@@ -15,9 +15,9 @@ struct ClassificationObjective: SplitObjective {
     let classWeight: [Double]
     private let labels: [Int32]
     /// The node's per-class bootstrap counts, and its rows' missing-bin counts during a scan.
-    private var total: [UInt64]
-    private var left: [UInt64]
-    private var missing: [UInt64]
+    private let total: UnsafeMutablePointer<UInt64>
+    private let left: UnsafeMutablePointer<UInt64>
+    private let missing: UnsafeMutablePointer<UInt64>
     private var order: UnsafeMutablePointer<Int32>
     private var keys: UnsafeMutablePointer<Double>
     private var scratch: UnsafeMutablePointer<Int32>
@@ -37,9 +37,9 @@ struct ClassificationObjective: SplitObjective {
             }
         }
         classWeight = cw
-        total = Array(repeating: 0, count: classes)
-        left = total
-        missing = total
+        total = .allocate(capacity: max(classes, 1)); total.initialize(repeating: 0, count: max(classes, 1))
+        left = .allocate(capacity: max(classes, 1)); left.initialize(repeating: 0, count: max(classes, 1))
+        missing = .allocate(capacity: max(classes, 1)); missing.initialize(repeating: 0, count: max(classes, 1))
         order = .allocate(capacity: 256)
         keys = .allocate(capacity: 256)
         keys.initialize(repeating: 0, count: 256)
@@ -50,6 +50,7 @@ struct ClassificationObjective: SplitObjective {
     func release() {
         order.deallocate()
         keys.deallocate()
+        total.deallocate(); left.deallocate(); missing.deallocate()
         scratch.deallocate()
     }
 
@@ -90,9 +91,16 @@ struct ClassificationObjective: SplitObjective {
         }
     }
 
-    mutating func beginNode(cnt: UnsafePointer<UInt32>, pay: UnsafePointer<UInt64>, start: Int, end: Int) -> Bool {
-        for c in 0..<classes { total[c] = 0 }
-        for k in start..<end { total[Int(pay[k])] &+= UInt64(cnt[k]) }
+    var totalsWords: Int { classes }
+
+    @inline(__always)
+    func resetTotals(_ t: UnsafeMutablePointer<UInt64>) { t.update(repeating: 0, count: classes) }
+
+    @inline(__always)
+    func addRow(payload: UInt64, count: UInt32, to t: UnsafeMutablePointer<UInt64>) { t[Int(payload)] &+= UInt64(count) }
+
+    mutating func beginNode(totals: UnsafePointer<UInt64>) -> Bool {
+        total.update(from: totals, count: classes)
         var occupied = 0
         majority = 0
         for c in 0..<classes where total[c] > 0 {

@@ -56,15 +56,26 @@ struct RegressionObjective: SplitObjective {
         }
     }
 
-    mutating func beginNode(cnt: UnsafePointer<UInt32>, pay: UnsafePointer<UInt64>, start: Int, end: Int) -> Bool {
-        totalW = 0; totalS = 0
-        minY = .infinity; maxY = -.infinity
-        for k in start..<end {
-            let y = Double(bitPattern: pay[k]), c = Double(cnt[k])
-            totalW += c
-            totalS += c * y
-            minY = min(minY, y); maxY = max(maxY, y)
-        }
+    /// Totals: weight, weighted sum, minimum and maximum target, as `Double` bits.
+    var totalsWords: Int { 4 }
+
+    @inline(__always)
+    func resetTotals(_ t: UnsafeMutablePointer<UInt64>) {
+        t[0] = 0; t[1] = 0; t[2] = Double.infinity.bitPattern; t[3] = (-Double.infinity).bitPattern
+    }
+
+    @inline(__always)
+    func addRow(payload: UInt64, count: UInt32, to t: UnsafeMutablePointer<UInt64>) {
+        let y = Double(bitPattern: payload), c = Double(count)
+        t[0] = (Double(bitPattern: t[0]) + c).bitPattern
+        t[1] = (Double(bitPattern: t[1]) + c * y).bitPattern
+        t[2] = min(Double(bitPattern: t[2]), y).bitPattern
+        t[3] = max(Double(bitPattern: t[3]), y).bitPattern
+    }
+
+    mutating func beginNode(totals t: UnsafePointer<UInt64>) -> Bool {
+        totalW = Double(bitPattern: t[0]); totalS = Double(bitPattern: t[1])
+        minY = Double(bitPattern: t[2]); maxY = Double(bitPattern: t[3])
         return maxY > minY
     }
 

@@ -46,8 +46,14 @@ protocol SplitObjective {
     func accumulate(groupCount g: Int, columns: UnsafePointer<UnsafePointer<UInt8>>, idx: UnsafePointer<Int32>,
                     cnt: UnsafePointer<UInt32>, pay: UnsafePointer<UInt64>, start: Int, end: Int,
                     hist: UnsafeMutablePointer<UInt64>, mask: UnsafeMutablePointer<UInt64>)
-    /// Sets the node's totals from its rows; false when the node cannot be split (pure, or constant target).
-    mutating func beginNode(cnt: UnsafePointer<UInt32>, pay: UnsafePointer<UInt64>, start: Int, end: Int) -> Bool
+    /// Words of a node's target totals (class counts; or weight, weighted sum, min, max).
+    var totalsWords: Int { get }
+    /// Zeroes totals `t` (``totalsWords`` words).
+    func resetTotals(_ t: UnsafeMutablePointer<UInt64>)
+    /// Adds one row (payload, bootstrap count) to totals `t`.
+    func addRow(payload: UInt64, count: UInt32, to t: UnsafeMutablePointer<UInt64>)
+    /// Makes `totals` the current node's; false when the node cannot be split (pure, or constant target).
+    mutating func beginNode(totals: UnsafePointer<UInt64>) -> Bool
     /// Scans one feature's histogram for a better split than `best`; returns false when
     /// the feature is constant in the node. With `reset` the visited bins are zeroed.
     mutating func scan(feature: Int, categorical: Bool, hist: UnsafeMutablePointer<UInt64>, mask: UnsafePointer<UInt64>,

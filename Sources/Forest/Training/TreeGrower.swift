@@ -39,6 +39,8 @@ final class TreeGrower<Objective: SplitObjective> {
     private let columns: UnsafeMutablePointer<UnsafePointer<UInt8>>
     private var features: UnsafeMutablePointer<Int32>
     private let leftTable: UnsafeMutablePointer<Bool>
+    /// Per feature, whether the current node's search found it constant (cleared after each search).
+    private let constantScratch: UnsafeMutablePointer<Bool>
 
     init(partition: BinnedPartition, parameters: ForestParameters, objective: Objective) {
         self.partition = partition
@@ -63,6 +65,10 @@ final class TreeGrower<Objective: SplitObjective> {
         features = .allocate(capacity: max(cands.count, 1))
         leftTable = .allocate(capacity: 256)
         leftTable.initialize(repeating: false, count: 256)
+        totals = .allocate(capacity: max(objective.totalsWords, 1))
+        totals.initialize(repeating: 0, count: max(objective.totalsWords, 1))
+        constantScratch = .allocate(capacity: max(partition.featureCount, 1))
+        constantScratch.initialize(repeating: false, count: max(partition.featureCount, 1))
     }
 
     deinit {
@@ -71,6 +77,8 @@ final class TreeGrower<Objective: SplitObjective> {
         for slab in allSlabs { slab.deallocate() }
         rowCounts.deallocate(); hist.deallocate(); mask.deallocate(); columns.deallocate(); features.deallocate()
         leftTable.deallocate()
+        constantScratch.deallocate()
+        totals.deallocate()
         objective.release()
     }
 
@@ -117,10 +125,11 @@ final class TreeGrower<Objective: SplitObjective> {
         for r in 0..<n where counts[r] > 0 {
             idx[m] = Int32(r); cnt[m] = counts[r]; pay[m] = objective.payload(row: r); m += 1
         }
-        _ = objective.beginNode(cnt: cnt, pay: pay, start: 0, end: m)
+        nodeTotals(start: 0, end: m)
+        _ = objective.beginNode(totals: totals)
         for (i, f) in candidates.enumerated() { features[i] = f }
         var rng = ForestRNG(seed: seed)
-        return partition.bins.withUnsafeBufferPointer { findSplit(start: 0, end: m, bins: $0.baseAddress!, rng: &rng) }
+        return partition.bins.withUnsafeBufferPointer { findSplit(start: 0, end: m, bins: $0.baseAddress!, rng: &rng, knownConstants: 0).0 }
     }
 
     /// The root node's unsplit score (tests).
@@ -129,7 +138,8 @@ final class TreeGrower<Objective: SplitObjective> {
         for r in 0..<n where counts[r] > 0 {
             idx[m] = Int32(r); cnt[m] = counts[r]; pay[m] = objective.payload(row: r); m += 1
         }
-        _ = objective.beginNode(cnt: cnt, pay: pay, start: 0, end: m)
+        nodeTotals(start: 0, end: m)
+        _ = objective.beginNode(totals: totals)
         return objective.parentScore()
     }
 
@@ -197,6 +207,18 @@ final class TreeGrower<Objective: SplitObjective> {
     private struct PendingNode {
         var node: Int; var start: Int; var end: Int; var depth: Int
         var slab: UnsafeMutablePointer<UInt64>? = nil
+        /// `features[0..<constants]` are constant in this node (inherited from its ancestors).
+        var constants = 0
+    }
+
+    /// The current node's target totals (``SplitObjective/totalsWords`` words).
+    private let totals: UnsafeMutablePointer<UInt64>
+
+    /// Sums rows `start..<end` into `totals`. (Summing each child while partitioning the
+    /// parent instead was measured slower: the stores depend on the side taken.)
+    private func nodeTotals(start: Int, end: Int) {
+        objective.resetTotals(totals)
+        for k in start..<end { objective.addRow(payload: pay[k], count: cnt[k], to: totals) }
     }
 
     private func appendNode(_ tree: inout Tree) {
@@ -216,11 +238,14 @@ final class TreeGrower<Objective: SplitObjective> {
         let minLeaf = parameters.minSamplesLeaf
         while let node = stack.popLast() {
             let rows = node.end - node.start
-            let splittable = objective.beginNode(cnt: cnt, pay: pay, start: node.start, end: node.end)
+            nodeTotals(start: node.start, end: node.end)
+            let splittable = objective.beginNode(totals: totals)
             tree.depth = max(tree.depth, node.depth)
             var split = SplitCandidate()
+            var constants = node.constants
             if node.depth < maxDepth && rows >= parameters.minSamplesSplit && rows >= 2 * minLeaf && splittable {
-                split = findSplit(start: node.start, end: node.end, bins: bins, rng: &rng, slab: node.slab)
+                (split, constants) = findSplit(start: node.start, end: node.end, bins: bins, rng: &rng, slab: node.slab,
+                                               knownConstants: node.constants)
             }
             guard split.isValid else {
                 if let slab = node.slab { releaseSlab(slab) }
@@ -260,22 +285,31 @@ final class TreeGrower<Objective: SplitObjective> {
                     releaseSlab(parent)
                 }
             }
-            stack.append(PendingNode(node: left + 1, start: mid, end: node.end, depth: node.depth + 1, slab: rightSlab))
-            stack.append(PendingNode(node: left, start: node.start, end: mid, depth: node.depth + 1, slab: leftSlab))
+            stack.append(PendingNode(node: left + 1, start: mid, end: node.end, depth: node.depth + 1, slab: rightSlab,
+                                     constants: constants))
+            stack.append(PendingNode(node: left, start: node.start, end: mid, depth: node.depth + 1, slab: leftSlab,
+                                     constants: constants))
         }
     }
 
     /// Draws features in random order (partial Fisher–Yates) and returns the best split
     /// among the first `mtry` of them, continuing past `mtry` only while every feature
-    /// drawn so far was constant in the node (as scikit-learn does).
+    /// drawn so far was constant in the node (as scikit-learn does), and how many features
+    /// are now known to be constant in the node's subtree.
+    ///
+    /// As in scikit-learn, features found constant in a node are constant in all of its
+    /// descendants: they are kept in `features[0..<knownConstants]` and never drawn or
+    /// scanned again below it (the draw is over the others), which spares deep trees on
+    /// data with many duplicate rows most of their histogram passes.
     private func findSplit(start: Int, end: Int, bins: UnsafePointer<UInt8>, rng: inout ForestRNG,
-                           slab: UnsafeMutablePointer<UInt64>? = nil) -> SplitCandidate {
+                           slab: UnsafeMutablePointer<UInt64>? = nil, knownConstants: Int) -> (SplitCandidate, Int) {
         var best = SplitCandidate()
         let d = candidates.count
         var visited = 0, nonConstant = 0
-        var k = 0
+        var k = knownConstants
         let rows = end - start, minLeaf = parameters.minSamplesLeaf
         let categorical = partition.categorical
+        let isConstant = constantScratch
         @inline(__always) func draw() -> Int32 {
             let j = k + rng.nextInt(below: d - k)
             let f = features[j]
@@ -293,36 +327,47 @@ final class TreeGrower<Objective: SplitObjective> {
                 let h = slab + Int(candidateSlot[f]) * 256 * cellWords
                 slabMask(h)
                 if objective.scan(feature: f, categorical: categorical[f], hist: h, mask: mask, rows: rows, minLeaf: minLeaf,
-                                  reset: false, best: &best) { nonConstant += 1 }
+                                  reset: false, best: &best) { nonConstant += 1 } else { isConstant[f] = true }
             }
-            return best
-        }
-        while k < d && (visited < mtry || nonConstant == 0) {
-            // While under `mtry`, histograms are built in groups, one pass over the rows per
-            // group; past it (all drawn features constant so far), one at a time.
-            let g = visited < mtry ? min(Self.groupSize, mtry - visited, d - k) : 1
-            let first = k
-            for j in 0..<g { columns[j] = bins + Int(draw()) * n }
-            objective.accumulate(groupCount: g, columns: columns, idx: idx, cnt: cnt, pay: pay, start: start, end: end,
-                                 hist: hist, mask: mask)
-            for j in 0..<g {
-                let f = Int(features[first + j])
-                if objective.scan(feature: f, categorical: categorical[f], hist: hist + j * 256 * cellWords, mask: mask + j * 4,
-                                  rows: rows, minLeaf: minLeaf, reset: true, best: &best) { nonConstant += 1 }
+        } else {
+            while k < d && (visited < mtry || nonConstant == 0) {
+                // While under `mtry`, histograms are built in groups, one pass over the rows per
+                // group; past it (all drawn features constant so far), one at a time.
+                let g = visited < mtry ? min(Self.groupSize, mtry - visited, d - k) : 1
+                let first = k
+                for j in 0..<g { columns[j] = bins + Int(draw()) * n }
+                objective.accumulate(groupCount: g, columns: columns, idx: idx, cnt: cnt, pay: pay, start: start, end: end,
+                                     hist: hist, mask: mask)
+                for j in 0..<g {
+                    let f = Int(features[first + j])
+                    if objective.scan(feature: f, categorical: categorical[f], hist: hist + j * 256 * cellWords, mask: mask + j * 4,
+                                      rows: rows, minLeaf: minLeaf, reset: true, best: &best) { nonConstant += 1 } else { isConstant[f] = true }
+                }
             }
         }
-        return best
+        // The drawn features found constant join the known ones, in draw order.
+        var constants = knownConstants
+        for pos in knownConstants..<k where isConstant[Int(features[pos])] {
+            isConstant[Int(features[pos])] = false
+            let f = features[pos]; features[pos] = features[constants]; features[constants] = f
+            constants += 1
+        }
+        return (best, constants)
     }
 
     /// Stable partition of the node's rows: those whose bin goes left (`leftTable`) first.
+    /// Branchless: every row is written to both sides and only the side it belongs to
+    /// advances (the direction is data-dependent, so a branch would mispredict often).
     private func partitionRows(start: Int, end: Int, column: UnsafePointer<UInt8>) {
+        let idx = idx, cnt = cnt, pay = pay, tmpIdx = tmpIdx, tmpCnt = tmpCnt, tmpPay = tmpPay, table = leftTable
         var l = start, r = 0
         for k in start..<end {
-            if leftTable[Int(column[Int(idx[k])])] {
-                idx[l] = idx[k]; cnt[l] = cnt[k]; pay[l] = pay[k]; l += 1
-            } else {
-                tmpIdx[r] = idx[k]; tmpCnt[r] = cnt[k]; tmpPay[r] = pay[k]; r += 1
-            }
+            let i = idx[k], c = cnt[k], p = pay[k]
+            let left = table[Int(column[Int(i)])] ? 1 : 0
+            idx[l] = i; cnt[l] = c; pay[l] = p
+            tmpIdx[r] = i; tmpCnt[r] = c; tmpPay[r] = p
+            l &+= left
+            r &+= 1 &- left
         }
         (idx + l).update(from: tmpIdx, count: r)
         (cnt + l).update(from: tmpCnt, count: r)
