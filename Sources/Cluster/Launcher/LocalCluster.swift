@@ -30,6 +30,7 @@ public final class LocalCluster: @unchecked Sendable {
     private var slots: [String: WorkerSlot] = [:]
     private var jobOver = false
     private var stopping = false
+    private var allExitedReported = false
     private static let groupPrefix = "spacetime-"
 
     public init(executable: String, memoryLimit: MemorySize) {
@@ -143,7 +144,8 @@ public final class LocalCluster: @unchecked Sendable {
                                            log: @Sendable (CoordinatorLogLevel, String) -> Void) {
         let slots = workers
         guard slots.count == expected, slots.allSatisfy({ $0.exit != nil }),
-              let stage = try? store.stage(), stage != .done, stage != .failed else { return }
+              let stage = try? store.stage(), stage != .done, stage != .failed,
+              lock.withLock({ () -> Bool in defer { allExitedReported = true }; return !allExitedReported }) else { return }
         let exits = slots.map { "\($0.id) (pid \($0.pid)) \($0.exit ?? "?")" }.joined(separator: ", ")
         log(.error, "every worker has exited: \(exits)")
         try? store.failJob("every worker has exited before the job was done: \(exits) (see their log lines above)",
