@@ -533,13 +533,14 @@ public final class CoordinatorEngine {
         return out
     }
 
-    /// Tells every worker to exit.
-    public func shutdown(reason: String, at time: EngineTime) -> [CoordinatorOutput] {
+    /// Tells every worker to exit, or with `resume` to reconnect (this coordinator stops to be resumed).
+    public func shutdown(reason: String, resume: Bool = false, at time: EngineTime) -> [CoordinatorOutput] {
         finished = true
         var out: [CoordinatorOutput] = []
         for address in peers.keys.sorted(by: { $0.bytes.lexicographicallyPrecedes($1.bytes) }) {
             var s = WireShutdown()
             s.reason = reason
+            s.resume = resume
             send(.shutdown(s), to: address, at: time, into: &out)
             // `status` after the job shows who was released, not workers "connected" forever.
             if let workerID = peers[address]?.workerID {

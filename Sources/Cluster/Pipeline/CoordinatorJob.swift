@@ -161,8 +161,9 @@ public final class CoordinatorJob: @unchecked Sendable {
     /// workers and stops the socket.
     public func wait() throws -> JobOutcome { try run.wait() }
 
-    /// Stops serving without finishing the job (SIGTERM).
-    public func stop() throws { try run.stop() }
+    /// Stops serving without finishing the job (SIGTERM), to be resumed: the
+    /// workers keep reconnecting, so a resumed coordinator finds them.
+    public func stop() throws { try run.stop(workersReconnect: true) }
 
     /// Row batch size for a coordinator memory `budget`: a quarter of it for
     /// rows in flight, where each partition's stream holds its open batch and
