@@ -104,6 +104,7 @@ public final class CoordinatorEngine {
     private var readySince: [TaskName: MonotonicSeconds] = [:]
     private var makeSessionID: () -> UInt64
     public private(set) var finished = false
+    private var stoppingForResume = false
     private var currentStep: String?
     private var firstJoin: MonotonicSeconds?
     private var startupOver = false
@@ -311,6 +312,8 @@ public final class CoordinatorEngine {
             out.append(.send(address, WireMessage(.reject(r))))
             out.append(.log(.warning, "rejected worker \(hello.workerID) from \(hello.host) (pid \(hello.pid)): \(message)"))
         }
+        // Stopping to be resumed: no answer, so the worker keeps reconnecting until the resumed coordinator welcomes it.
+        if stoppingForResume { return }
         if finished {
             reject(.shuttingDown, "the job has finished")
             return
@@ -536,6 +539,7 @@ public final class CoordinatorEngine {
     /// Tells every worker to exit, or with `resume` to reconnect (this coordinator stops to be resumed).
     public func shutdown(reason: String, resume: Bool = false, at time: EngineTime) -> [CoordinatorOutput] {
         finished = true
+        stoppingForResume = resume
         var out: [CoordinatorOutput] = []
         for address in peers.keys.sorted(by: { $0.bytes.lexicographicallyPrecedes($1.bytes) }) {
             var s = WireShutdown()

@@ -182,8 +182,14 @@ public final class MemoryCgroup: @unchecked Sendable {
     public static func leave(_ directory: String) -> Bool {
         let parent = (directory as NSString).deletingLastPathComponent
         guard !parent.isEmpty, parent != directory else { return false }
-        try? Sys.writeSmallFile(parent + "/cgroup.procs", String(getpid()))
-        return rmdir(directory) == 0
+        // Threads still exiting are not moved and keep the group busy for a moment: retry (at most ~2 s).
+        for _ in 0..<100 {
+            try? Sys.writeSmallFile(parent + "/cgroup.procs", String(getpid()))
+            if rmdir(directory) == 0 { return true }
+            guard errno == EBUSY else { return false }
+            usleep(20_000)
+        }
+        return false
     }
 
     /// Removes groups named `<prefix><pid>-…` under this process's memory cgroup whose creating

@@ -36,7 +36,9 @@ struct WorkerCommand: ParsableCommand {
         // Started by `local` or `predict --workers`: end with the launcher, and when it is gone,
         // remove the memory cgroup it made for this worker (no one else would).
         defer {
-            if let launcherCgroup, let launcherPID, ParentProcess.current != launcherPID { MemoryCgroup.leave(launcherCgroup) }
+            if let launcherCgroup, let launcherPID, ParentProcess.current != launcherPID, !MemoryCgroup.leave(launcherCgroup) {
+                logLine(id)(.warning, "the launcher is gone and its memory cgroup \(launcherCgroup) could not be removed (errno \(errno))")
+            }
         }
         if let launcherPID {
             let alive: Bool
