@@ -104,6 +104,7 @@ public final class CoordinatorEngine {
     private var readySince: [TaskName: MonotonicSeconds] = [:]
     private var makeSessionID: () -> UInt64
     public private(set) var finished = false
+    private var stoppingForResume = false
     private var currentStep: String?
     private var firstJoin: MonotonicSeconds?
     private var startupOver = false
@@ -311,6 +312,8 @@ public final class CoordinatorEngine {
             out.append(.send(address, WireMessage(.reject(r))))
             out.append(.log(.warning, "rejected worker \(hello.workerID) from \(hello.host) (pid \(hello.pid)): \(message)"))
         }
+        // Stopping to be resumed: no answer, so the worker keeps reconnecting until the resumed coordinator welcomes it.
+        if stoppingForResume { return }
         if finished {
             reject(.shuttingDown, "the job has finished")
             return
@@ -533,13 +536,15 @@ public final class CoordinatorEngine {
         return out
     }
 
-    /// Tells every worker to exit.
-    public func shutdown(reason: String, at time: EngineTime) -> [CoordinatorOutput] {
+    /// Tells every worker to exit, or with `resume` to reconnect (this coordinator stops to be resumed).
+    public func shutdown(reason: String, resume: Bool = false, at time: EngineTime) -> [CoordinatorOutput] {
         finished = true
+        stoppingForResume = resume
         var out: [CoordinatorOutput] = []
         for address in peers.keys.sorted(by: { $0.bytes.lexicographicallyPrecedes($1.bytes) }) {
             var s = WireShutdown()
             s.reason = reason
+            s.resume = resume
             send(.shutdown(s), to: address, at: time, into: &out)
             // `status` after the job shows who was released, not workers "connected" forever.
             if let workerID = peers[address]?.workerID {

@@ -49,7 +49,8 @@ extension JobStore {
         try write { db in
             let old = try String.fetchOne(db, sql: "SELECT stage FROM job")
             guard let old else { throw JobStoreError(.noJob, "no job in this store", path: path) }
-            guard old != stage.rawValue else { return }
+            // A failed job stays failed: a scheduling pass racing with `failJob` must not revive it.
+            guard old != stage.rawValue, old != JobStage.failed.rawValue else { return }
             try db.execute(sql: "UPDATE job SET stage = ?", arguments: [stage.rawValue])
             try appendEvent(db, .stageChanged, "stage \(old) → \(stage.rawValue)", now: now)
         }

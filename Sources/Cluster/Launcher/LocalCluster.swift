@@ -7,6 +7,12 @@ import SpaceTime
 /// itself, and the launcher says so), and reports each worker's exit to the
 /// coordinator so a killed worker's tasks are rerun at once with the cause
 /// ("killed by signal 9 at … of its … limit").
+///
+/// No worker outlives it: each is started with `--launcher-pid`, so the kernel
+/// sends it SIGTERM when this process ends however it ends (`PR_SET_PDEATHSIG`),
+/// and a worker so orphaned removes its own cgroup (`--launcher-cgroup`).
+/// `finish` and `stopAll` end the rest and remove the cgroups; groups left by a
+/// launcher that is gone are swept when the next one starts.
 public final class LocalCluster: @unchecked Sendable {
     public struct WorkerSlot: Sendable {
         public var id: String
@@ -23,10 +29,14 @@ public final class LocalCluster: @unchecked Sendable {
     private var processes: [(id: String, process: Process, group: MemoryCgroup?)] = []
     private var slots: [String: WorkerSlot] = [:]
     private var jobOver = false
+    private var stopping = false
+    private var allExitedReported = false
+    private static let groupPrefix = "spacetime-"
 
     public init(executable: String, memoryLimit: MemorySize) {
         self.executable = executable
         self.memoryLimit = memoryLimit
+        MemoryCgroup.removeStale(prefix: Self.groupPrefix)
     }
 
     /// Starts worker `id` connecting to `endpoint`. Returns a note on how its
@@ -35,10 +45,14 @@ public final class LocalCluster: @unchecked Sendable {
     public func startWorker(id: String, endpoint: String, threads: Int, spillDir: String?, extraArguments: [String] = [],
                             output: (@Sendable (String) -> Void)? = nil,
                             onExit: @escaping @Sendable (String, Int32?, Int32?) -> Void) throws -> String {
+        let launcher = ProcessInfo.processInfo.processIdentifier
         var arguments = ["worker", "--connect", endpoint, "--memory-limit", String(memoryLimit.bytes), "--worker-id", id,
-                         "--threads", String(threads)]
+                         "--threads", String(threads), "--launcher-pid", String(launcher)]
         if let spillDir { arguments += ["--spill-dir", spillDir] }
         arguments += extraArguments
+        if ProcessInfo.processInfo.environment["SPACETIME_TEST_FAIL_SPAWN"] == id {
+            throw PipelineError(.launch, "cannot start worker \(id) (\(executable)): SPACETIME_TEST_FAIL_SPAWN")
+        }
         var environment = ProcessInfo.processInfo.environment
         environment["SWIFT_BACKTRACE"] = "enable=no"
         // Foundation's waitUntilExit spins a run loop (getpid/clock_gettime in a loop); a
@@ -58,14 +72,19 @@ public final class LocalCluster: @unchecked Sendable {
         let process: Process
         var group: MemoryCgroup?
         var note: String
-        do {
-            let g = try MemoryCgroup.create(name: "spacetime-\(ProcessInfo.processInfo.processIdentifier)-\(id)", limit: memoryLimit)
+        do throws(CgroupError) {
+            let g = try MemoryCgroup.create(name: "\(Self.groupPrefix)\(launcher)-\(id)", limit: memoryLimit)
+            do throws(CgroupError) {
+                process = try g.launch(executable, arguments + ["--launcher-cgroup", g.paths.directory], environment: environment) { p in
+                    p.terminationHandler = onTermination
+                    if let pipe { p.standardError = pipe }
+                }
+            } catch {
+                g.remove()
+                throw error
+            }
             group = g
             groupBox.withLock { $0 = g }
-            process = try g.launch(executable, arguments, environment: environment) { p in
-                p.terminationHandler = onTermination
-                if let pipe { p.standardError = pipe }
-            }
             note = "in memory cgroup \(g.paths.directory) (limit \(memoryLimit))"
         } catch {
             let p = Process()
@@ -78,10 +97,13 @@ public final class LocalCluster: @unchecked Sendable {
             process = p
             note = "self-limited to \(memoryLimit) (no writable memory cgroup: \(error.description))"
         }
-        lock.withLock {
+        let stopped = lock.withLock { () -> Bool in
             processes.append((id, process, group))
             slots[id] = WorkerSlot(id: id, pid: process.processIdentifier, cgroup: group?.paths.directory)
+            return stopping
         }
+        // `stopAll` ran while this one was starting: it must not be the one left.
+        if stopped { stopAll() }
         return note
     }
 
@@ -115,17 +137,47 @@ public final class LocalCluster: @unchecked Sendable {
         lock.withLock { processes.compactMap { slots[$0.id] } }
     }
 
+    /// When every one of the `expected` workers has been started and has exited
+    /// before the job in `store` is over, fails the job (no one is left to run
+    /// the rest, and nothing else would end the wait). Call it from `onExit`.
+    public func failJobIfEveryWorkerExited(expected: Int, store: JobStore,
+                                           log: @Sendable (CoordinatorLogLevel, String) -> Void) {
+        let slots = workers
+        guard slots.count == expected, slots.allSatisfy({ $0.exit != nil }),
+              let stage = try? store.stage(), stage != .done, stage != .failed,
+              lock.withLock({ () -> Bool in defer { allExitedReported = true }; return !allExitedReported }) else { return }
+        let exits = slots.map { "\($0.id) (pid \($0.pid)) \($0.exit ?? "?")" }.joined(separator: ", ")
+        log(.error, "every worker has exited: \(exits)")
+        try? store.failJob("every worker has exited before the job was done: \(exits) (see their log lines above)",
+                           now: Date().timeIntervalSince1970)
+    }
+
     /// After the job: waits up to `timeout` seconds for workers to exit on
-    /// their own (they got `shutdown`), then SIGTERMs the rest, and removes
-    /// the cgroups.
+    /// their own (they got `shutdown`), then ends the rest as `stopAll` does.
     public func finish(timeout: Double = 5) {
         lock.withLock { jobOver = true }
         let deadline = Date().addingTimeInterval(timeout)
-        let all = lock.withLock { processes }
-        for entry in all {
+        for entry in lock.withLock({ processes }) {
             while entry.process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.002) }
+        }
+        stopAll()
+    }
+
+    /// Ends every worker now (a signal, a failed launch, a fatal coordinator
+    /// error): SIGTERM, SIGKILL for those still running after `grace` seconds,
+    /// then removes their cgroups. Their exits are no longer reported to `onExit`.
+    public func stopAll(grace: Double = 5) {
+        lock.withLock {
+            jobOver = true
+            stopping = true
+        }
+        let all = lock.withLock { processes }
+        for entry in all where entry.process.isRunning { kill(entry.process.processIdentifier, SIGTERM) }
+        let deadline = Date().addingTimeInterval(grace)
+        for entry in all {
+            while entry.process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.005) }
             if entry.process.isRunning {
-                kill(entry.process.processIdentifier, SIGTERM)
+                kill(entry.process.processIdentifier, SIGKILL)
                 while entry.process.isRunning { Thread.sleep(forTimeInterval: 0.005) }
             }
         }
@@ -138,7 +190,12 @@ public final class LocalCluster: @unchecked Sendable {
             for entry in all {
                 if let g = entry.group {
                     slots[entry.id]?.cgroupPeak = g.peakUsage ?? slots[entry.id]?.cgroupPeak
-                    g.remove()
+                    // An exited process may leave its group a moment later than `isRunning` turns false.
+                    var tries = 0
+                    while !g.remove() && FileManager.default.fileExists(atPath: g.paths.directory) && tries < 100 {
+                        tries += 1
+                        Thread.sleep(forTimeInterval: 0.01)
+                    }
                 }
             }
         }

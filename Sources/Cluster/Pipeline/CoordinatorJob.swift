@@ -48,6 +48,13 @@ public final class CoordinatorJob: @unchecked Sendable {
     public let spec: JobSpec
     public let layout: CSVLayout
     private let run: CoordinatorRun
+    /// `JOB-DIR/job.lock`, held for this object's life: one coordinator per job directory.
+    private let ownerLock: OwnerLock
+
+    /// The job directory's lock file.
+    public static func lockPath(jobDirectory: String) -> String {
+        (jobDirectory as NSString).appendingPathComponent("job.lock")
+    }
 
     /// The bound endpoint (wildcard port resolved).
     public var endpoint: String { run.endpoint }
@@ -56,6 +63,12 @@ public final class CoordinatorJob: @unchecked Sendable {
     public init(options: Options, context: Context, log: @escaping @Sendable (CoordinatorLogLevel, String) -> Void) throws {
         self.options = options
         try FileManager.default.createDirectory(atPath: options.jobDirectory, withIntermediateDirectories: true)
+        // Before the store is read: a second coordinator would abandon the running one's attempts.
+        do { ownerLock = try OwnerLock.acquire(Self.lockPath(jobDirectory: options.jobDirectory)) } catch {
+            guard error.code == .held else { throw PipelineError(.io, "job directory \(options.jobDirectory): \(error)") }
+            let holder = error.holder.map { "a coordinator, \($0)" } ?? "another process"
+            throw PipelineError(.jobFailed, "job directory \(options.jobDirectory) is in use by \(holder): one coordinator per job; stop that one first (SIGTERM), then --resume")
+        }
         let storePath = (options.jobDirectory as NSString).appendingPathComponent("job.sqlite")
         let exists = FileManager.default.fileExists(atPath: storePath)
         if options.resume && !exists {
@@ -151,8 +164,9 @@ public final class CoordinatorJob: @unchecked Sendable {
     /// workers and stops the socket.
     public func wait() throws -> JobOutcome { try run.wait() }
 
-    /// Stops serving without finishing the job (SIGTERM).
-    public func stop() throws { try run.stop() }
+    /// Stops serving without finishing the job (SIGTERM), to be resumed: the
+    /// workers keep reconnecting, so a resumed coordinator finds them.
+    public func stop() throws { try run.stop(workersReconnect: true) }
 
     /// Row batch size for a coordinator memory `budget`: a quarter of it for
     /// rows in flight, where each partition's stream holds its open batch and

@@ -56,9 +56,12 @@ final class CoordinatorRun: @unchecked Sendable {
         return outcome.withLock { $0 } ?? .failed("unknown")
     }
 
-    /// Stops serving without finishing the job (SIGTERM).
-    func stop() throws {
-        server.send(.shutdown(reason: "coordinator stopping"))
+    /// Stops serving without finishing the job (SIGTERM). With `workersReconnect`
+    /// the workers are told the coordinator will be resumed and keep reconnecting;
+    /// else they exit.
+    func stop(workersReconnect: Bool) throws {
+        server.send(workersReconnect ? .shutdownForResume(reason: "the coordinator is stopping to be resumed")
+                                     : .shutdown(reason: "coordinator stopping"))
         Thread.sleep(forTimeInterval: 0.2)
         try server.stop()
     }

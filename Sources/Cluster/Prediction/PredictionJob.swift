@@ -122,5 +122,5 @@ public final class PredictionJob: @unchecked Sendable {
     public func wait() throws -> JobOutcome { try run.wait() }
 
     /// Stops serving without finishing the job (SIGTERM).
-    public func stop() throws { try run.stop() }
+    public func stop() throws { try run.stop(workersReconnect: false) }
 }

@@ -1159,6 +1159,9 @@ public nonisolated struct WireShutdown: Sendable {
 
   public var drain: Bool = false
 
+  /// The coordinator stops to be resumed (SIGTERM): reconnect with backoff instead of exiting.
+  public var resume: Bool = false
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -2861,7 +2864,7 @@ nonisolated extension WireCancel: SwiftProtobuf.Message, SwiftProtobuf._MessageI
 
 nonisolated extension WireShutdown: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Shutdown"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}reason\0\u{1}drain\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}reason\0\u{1}drain\0\u{1}resume\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2871,6 +2874,7 @@ nonisolated extension WireShutdown: SwiftProtobuf.Message, SwiftProtobuf._Messag
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularStringField(value: &self.reason) }()
       case 2: try { try decoder.decodeSingularBoolField(value: &self.drain) }()
+      case 3: try { try decoder.decodeSingularBoolField(value: &self.resume) }()
       default: break
       }
     }
@@ -2883,12 +2887,16 @@ nonisolated extension WireShutdown: SwiftProtobuf.Message, SwiftProtobuf._Messag
     if self.drain != false {
       try visitor.visitSingularBoolField(value: self.drain, fieldNumber: 2)
     }
+    if self.resume != false {
+      try visitor.visitSingularBoolField(value: self.resume, fieldNumber: 3)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: WireShutdown, rhs: WireShutdown) -> Bool {
     if lhs.reason != rhs.reason {return false}
     if lhs.drain != rhs.drain {return false}
+    if lhs.resume != rhs.resume {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

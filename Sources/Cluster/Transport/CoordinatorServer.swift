@@ -10,6 +10,8 @@ public enum CoordinatorCommand: Sendable {
     /// The local launcher saw a worker process end.
     case workerProcessEnded(workerID: String, signal: Int32?, status: Int32?, peakMemory: UInt64?)
     case shutdown(reason: String)
+    /// Stop for a `--resume`: the workers reconnect with backoff instead of exiting.
+    case shutdownForResume(reason: String)
 }
 
 /// Work the coordinator does on the ROUTER thread besides the protocol:
@@ -203,6 +205,8 @@ public final class CoordinatorServer: Sendable {
                                                               peakMemory: peakMemory, at: time))
                     case .shutdown(let reason):
                         perform(engine.shutdown(reason: reason, at: time))
+                    case .shutdownForResume(let reason):
+                        perform(engine.shutdown(reason: reason, resume: true, at: time))
                     }
                 }
             }

@@ -241,6 +241,9 @@ public final class WorkerEngine {
                 view.release(attemptID: c.attemptID)
                 out.append(.cancel(attemptID: c.attemptID, reason: c.reason))
             }
+        case .shutdown(let s) where s.resume:
+            // Exiting would end the job's workers (and, under a Kubernetes Indexed Job, complete it).
+            out += lost("\(s.reason)", at: now)
         case .shutdown(let s):
             out += finish(reason: "coordinator asked to shut down: \(s.reason)", at: now)
         case .blobChunk(let c):

@@ -222,7 +222,9 @@ public final class CheckpointWriter {
 /// Writes a file atomically: appends go to `<path>.stm.tmp.<pid>.<n>` in the same directory;
 /// `commit()` fsyncs it, renames it over `path` and fsyncs the directory. A crash at any point
 /// leaves either the old `path` or the new one. Dropping an uncommitted writer removes the
-/// temporary file.
+/// temporary file, and so does `exit()` (an exit hook: signal handlers that end the process
+/// with `exit` leave none behind); a SIGKILLed writer's file is removed by the next writer
+/// of the same path.
 public final class AtomicFileWriter {
     public let path: String
     private let tempPath: String
@@ -239,7 +241,30 @@ public final class AtomicFileWriter {
         tempPath = "\(path).stm.tmp.\(getpid()).\(Self.counter.next())"
         Self.removeStaleTemporaries(of: path)
         fd = try Sys.open(tempPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        Self.registerForExit(tempPath)
         buffer.reserveCapacity(Self.flushSize)
+    }
+
+    nonisolated(unsafe) private static var live: Set<String> = []
+    nonisolated(unsafe) private static var exitHookInstalled = false
+    private static let liveLock = Lock()
+
+    private static func registerForExit(_ tempPath: String) {
+        liveLock.withLock {
+            if !exitHookInstalled {
+                exitHookInstalled = true
+                atexit { AtomicFileWriter.removeLiveTemporaries() }
+            }
+            live.insert(tempPath)
+        }
+    }
+
+    private static func unregister(_ tempPath: String) {
+        liveLock.withLock { _ = live.remove(tempPath) }
+    }
+
+    private static func removeLiveTemporaries() {
+        for path in liveLock.withLock({ live }) { Sys.unlink(path) }
     }
 
     deinit { abort() }
@@ -294,6 +319,7 @@ public final class AtomicFileWriter {
             Sys.close(fd)
             fd = -1
             try Sys.rename(tempPath, path)
+            Self.unregister(tempPath)
             finished = true
             try Sys.fsyncDirectory(directory(of: path))
         } catch {
@@ -311,6 +337,7 @@ public final class AtomicFileWriter {
         if !finished {
             finished = true
             Sys.unlink(tempPath)
+            Self.unregister(tempPath)
         }
     }
 }

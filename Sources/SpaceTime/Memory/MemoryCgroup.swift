@@ -174,4 +174,35 @@ public final class MemoryCgroup: @unchecked Sendable {
     public func remove() -> Bool {
         rmdir(paths.directory) == 0
     }
+
+    /// Moves this process out of the group at `directory` (into the parent group) and removes
+    /// the group: for a child whose launcher is gone, so that nobody else would remove it.
+    /// Returns whether the group was removed.
+    @discardableResult
+    public static func leave(_ directory: String) -> Bool {
+        let parent = (directory as NSString).deletingLastPathComponent
+        guard !parent.isEmpty, parent != directory else { return false }
+        // Threads still exiting are not moved and keep the group busy for a moment: retry (at most ~2 s).
+        for _ in 0..<100 {
+            try? Sys.writeSmallFile(parent + "/cgroup.procs", String(getpid()))
+            if rmdir(directory) == 0 { return true }
+            guard errno == EBUSY else { return false }
+            usleep(20_000)
+        }
+        return false
+    }
+
+    /// Removes groups named `<prefix><pid>-…` under this process's memory cgroup whose creating
+    /// process `pid` no longer exists and that have no processes left. Returns the paths removed.
+    @discardableResult
+    public static func removeStale(prefix: String, root: String = "/sys/fs/cgroup") -> [String] {
+        guard let parent = CgroupPaths.ofSelf(root: root), let names = try? Sys.listDirectory(parent.directory) else { return [] }
+        var removed: [String] = []
+        for name in names where name.hasPrefix(prefix) {
+            guard let pid = Int32(name.dropFirst(prefix.count).prefix { $0 != "-" }), pid > 0, !Sys.processExists(pid) else { continue }
+            let dir = parent.directory + "/" + name
+            if rmdir(dir) == 0 { removed.append(dir) }
+        }
+        return removed
+    }
 }

@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import CLZ4
 
 /// A failed system call: which call, on which path, and `errno`.
 public struct SystemError: Error, CustomStringConvertible, Sendable, Equatable {
@@ -216,4 +217,28 @@ enum Sys {
     }
 
     static var pid: Int32 { getpid() }
+
+    /// `prctl(PR_SET_PDEATHSIG, signal)`: the kernel sends `signal` to this process when the
+    /// thread that started it exits. Throws `ENOSYS` where the call does not exist (not Linux).
+    static func setParentDeathSignal(_ signal: Int32) throws(SystemError) {
+        switch spacetime_set_parent_death_signal(signal) {
+        case 0: return
+        case -2: throw SystemError(call: "prctl(PR_SET_PDEATHSIG)", path: nil, errno: ENOSYS)
+        default: throw SystemError(call: "prctl(PR_SET_PDEATHSIG)", path: nil, errno: errno)
+        }
+    }
+}
+
+/// Ties a child process's life to the process that started it.
+public enum ParentProcess {
+    /// Asks the kernel to send `signal` to this process when its parent `expected` exits
+    /// (however it ends, SIGKILL included). Returns false when `expected` is already gone
+    /// (this process was reparented before the call took effect).
+    public static func endWithParent(_ expected: Int32, signal: Int32 = SIGTERM) throws(SystemError) -> Bool {
+        try Sys.setParentDeathSignal(signal)
+        return getppid() == expected
+    }
+
+    /// The parent's pid now (1, or a subreaper's, once the parent is gone).
+    public static var current: Int32 { getppid() }
 }

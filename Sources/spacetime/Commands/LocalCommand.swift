@@ -55,27 +55,44 @@ struct LocalCommand: ParsableCommand {
         log(.info, "job directory \(dir); coordinator on \(job.endpoint)")
         let executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path
         let cluster = LocalCluster(executable: executable, memoryLimit: limit)
-        for i in 1...workers {
-            // Behind a bar, the workers' log lines go through it (else they would land in the middle of it).
-            let output: (@Sendable (String) -> Void)? = terminal.mode == .bar ? { @Sendable line in terminal.log(line) } : nil
-            let note = try cluster.startWorker(id: "w\(i)", endpoint: job.endpoint, threads: threads, spillDir: spillDir,
-                                               output: output) { id, signal, status in
-                let peak = cluster.workers.first { $0.id == id }?.cgroupPeak.map { UInt64(max(0, $0)) }
-                job.workerProcessEnded(workerID: id, signal: signal, status: status, peakMemory: peak)
-                // No worker left to run the rest: fail the job rather than wait forever.
-                let slots = cluster.workers
-                if slots.count == workers, slots.allSatisfy({ $0.exit != nil }),
-                   let stage = try? job.store.stage(), stage != .done, stage != .failed {
-                    let exits = slots.map { "\($0.id) (pid \($0.pid)) \($0.exit ?? "?")" }.joined(separator: ", ")
-                    log(.error, "every worker has exited: \(exits)")
-                    try? job.store.failJob("every worker has exited before the job was done: \(exits) (see their log lines above)",
-                                           now: Date().timeIntervalSince1970)
-                }
+        // Ctrl-C, SIGTERM, SIGHUP: the workers end with this process, their cgroups are removed, the job stays resumable.
+        let stoppers = [SIGINT, SIGTERM, SIGHUP].map { sig in
+            signal(sig, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+            source.setEventHandler {
+                let name = sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : "SIGHUP"
+                log(.warning, "\(name): stopping the job and its workers; continue later with --resume --job-dir \(dir)")
+                cluster.stopAll(grace: 3)
+                terminal.end()
+                Foundation.exit(128 + sig)
             }
-            let pid = cluster.workers.last?.pid ?? 0
-            log(.info, "started worker w\(i) (pid \(pid)) \(note)")
+            source.resume()
+            return source
         }
-        let outcome = try job.wait()
+        defer { stoppers.forEach { $0.cancel() } }
+        let outcome: JobOutcome
+        do {
+            for i in 1...workers {
+                // Behind a bar, the workers' log lines go through it (else they would land in the middle of it).
+                let output: (@Sendable (String) -> Void)? = terminal.mode == .bar ? { @Sendable line in terminal.log(line) } : nil
+                let note = try cluster.startWorker(id: "w\(i)", endpoint: job.endpoint, threads: threads, spillDir: spillDir,
+                                                   output: output) { id, signal, status in
+                    let peak = cluster.workers.first { $0.id == id }?.cgroupPeak.map { UInt64(max(0, $0)) }
+                    job.workerProcessEnded(workerID: id, signal: signal, status: status, peakMemory: peak)
+                    // No worker left to run the rest: fail the job rather than wait forever.
+                    cluster.failJobIfEveryWorkerExited(expected: workers, store: job.store, log: log)
+                }
+                let pid = cluster.workers.last?.pid ?? 0
+                log(.info, "started worker w\(i) (pid \(pid)) \(note)")
+            }
+            outcome = try job.wait()
+        } catch {
+            // A failed launch or a fatal coordinator error: no worker may outlive this process.
+            log(.error, "stopping the workers: \(error)")
+            cluster.stopAll(grace: 3)
+            terminal.end()
+            throw error
+        }
         cluster.finish()
         if case .done = outcome { terminal.end(jobDone: true) } else { terminal.end() }
         switch outcome {

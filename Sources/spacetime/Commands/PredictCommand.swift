@@ -119,20 +119,24 @@ struct PredictCommand: ParsableCommand {
                 let note = try cluster.startWorker(id: "w\(i)", endpoint: job.endpoint, threads: threads, spillDir: spillDir) { id, signal, status in
                     let peak = cluster.workers.first { $0.id == id }?.cgroupPeak.map { UInt64(max(0, $0)) }
                     job.workerProcessEnded(workerID: id, signal: signal, status: status, peakMemory: peak)
+                    if bind == nil { cluster.failJobIfEveryWorkerExited(expected: localWorkers, store: job.store, log: log) }
                 }
                 log(.info, "started worker w\(i) (pid \(cluster.workers.last?.pid ?? 0)) \(note)")
             }
         }
-        let stopper = DispatchSource.makeSignalSource(signal: SIGTERM, queue: .global())
-        signal(SIGTERM, SIG_IGN)
-        stopper.setEventHandler {
-            log(.warning, "SIGTERM: stopping the prediction")
-            try? job.stop()
-            cluster.finish(timeout: 2)
-            if temporary { try? FileManager.default.removeItem(atPath: dir) }
-            Foundation.exit(143)
+        let stoppers = [SIGINT, SIGTERM].map { sig in
+            let stopper = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+            signal(sig, SIG_IGN)
+            stopper.setEventHandler {
+                log(.warning, "\(sig == SIGINT ? "SIGINT" : "SIGTERM"): stopping the prediction")
+                cluster.stopAll(grace: 2)  // first: workers ending now must not fail the job
+                if temporary { try? FileManager.default.removeItem(atPath: dir) }
+                Foundation.exit(128 + sig)
+            }
+            stopper.resume()
+            return stopper
         }
-        stopper.resume()
+        defer { stoppers.forEach { $0.cancel() } }
         let outcome = try job.wait()
         cluster.finish()
         switch outcome {

@@ -26,11 +26,30 @@ struct WorkerCommand: ParsableCommand {
     @Option(name: .customLong("coordinator-timeout"),
             help: "Seconds of coordinator silence before abandoning running tasks and reconnecting (default: the coordinator's heartbeat × liveness; never shorter).")
     var coordinatorTimeout: Double?
+    @Option(name: .customLong("launcher-pid"), help: .hidden) var launcherPID: Int32?
+    @Option(name: .customLong("launcher-cgroup"), help: .hidden) var launcherCgroup: String?
 
     func run() throws {
         let limit = try parseMemory(memoryLimit, "--memory-limit")
         guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
         let id = workerID ?? "\(ProcessInfo.processInfo.hostName)-\(ProcessInfo.processInfo.processIdentifier)"
+        // Started by `local` or `predict --workers`: end with the launcher, and when it is gone,
+        // remove the memory cgroup it made for this worker (no one else would).
+        defer {
+            if let launcherCgroup, let launcherPID, ParentProcess.current != launcherPID, !MemoryCgroup.leave(launcherCgroup) {
+                logLine(id)(.warning, "the launcher is gone and its memory cgroup \(launcherCgroup) could not be removed (errno \(errno))")
+            }
+        }
+        if let launcherPID {
+            let alive: Bool
+            do { alive = try ParentProcess.endWithParent(launcherPID) } catch {
+                throw ValidationError("--launcher-pid \(launcherPID): \(error)")
+            }
+            guard alive else {
+                logLine(id)(.error, "exiting: the launcher (pid \(launcherPID)) is gone")
+                throw ExitCode(1)
+            }
+        }
         var configuration = WorkerProcess.Configuration(endpoint: connect, workerID: id, memoryLimit: UInt64(limit.bytes),
                                                         threads: threads, spillBase: spillDir ?? SpillDirectory.defaultBase)
         if let coordinatorTimeout {
