@@ -16,7 +16,7 @@ public struct ColumnChoices: Sendable, Equatable {
     /// Columns to drop (row ids, free text).
     public var ignore: [String] = []
     /// Records read to decide column types.
-    public var sampleRows: Int = 100_000
+    public var sampleRows: Int = 20_000
 
     public init(target: String? = nil) { self.target = target }
 }
@@ -48,7 +48,8 @@ public enum SchemaInference {
         let reader: CSVReader
         do { reader = try CSVReader(path: path, options: options) } catch { throw ForestError(.io, error.description) }
         defer { reader.close() }
-        var sample = ColumnSample(columns: reader.header.count)
+        let target = choices.target.flatMap { reader.header.firstIndex(of: $0) } ?? reader.header.count - 1
+        var sample = ColumnSample(columns: reader.header.count, target: target)
         do {
             while sample.rows < choices.sampleRows, let record = try reader.next() {
                 sample.add(record)
@@ -67,8 +68,11 @@ public enum SchemaInference {
         var firstText: [String?]
         var nonInteger: [Bool]
         var distinct: [Set<Double>]
+        /// The column whose integer-ness and distinct values are tracked (the target); -1 for none.
+        let target: Int
 
-        public init(columns: Int) {
+        public init(columns: Int, target: Int = -1) {
+            self.target = target
             numbers = Array(repeating: 0, count: columns)
             texts = Array(repeating: 0, count: columns)
             firstText = Array(repeating: nil, count: columns)
@@ -79,11 +83,15 @@ public enum SchemaInference {
         public mutating func add(_ record: CSVRecord) {
             rows += 1
             for c in 0..<min(record.count, numbers.count) {
+                // A column that holds text is categorical already: no need to parse it again.
+                if texts[c] > 0 && c != target { continue }
                 if record.isMissing(at: c) { continue }
                 if let v = try? record.double(at: c) {
                     numbers[c] += 1
-                    if v.rounded() != v { nonInteger[c] = true }
-                    if distinct[c].count <= SchemaInference.maxClassesForAuto { distinct[c].insert(v) }
+                    if c == target {
+                        if v.rounded() != v { nonInteger[c] = true }
+                        if distinct[c].count <= SchemaInference.maxClassesForAuto { distinct[c].insert(v) }
+                    }
                 } else {
                     texts[c] += 1
                     if firstText[c] == nil { firstText[c] = String(record.string(at: c).prefix(40)) }

@@ -73,6 +73,14 @@ public struct PartialExtractorState: Sendable, Equatable {
         t.withUTF8 { addLevel(feature: f, hash: LevelHash.of(UnsafeRawBufferPointer($0)), bytes: UnsafeRawBufferPointer($0)) }
     }
 
+    /// Takes the categorical features' level counts from `other` (same features), whose
+    /// numeric statistics are not used: the partition loader counts levels while parsing
+    /// and numeric statistics on another thread.
+    mutating func setLevels(from other: PartialExtractorState) {
+        precondition(other.featureNames == featureNames, "the same features")
+        levels = other.levels
+    }
+
     /// Sets the target summary (the row store counts labels by interned id).
     public mutating func setTarget(_ summary: TargetSummary) { target = summary }
 

@@ -24,6 +24,21 @@ public struct SyntheticClassification: Sendable {
         public var seed: UInt64 = 42
         public init() {}
 
+        /// The informative and redundant feature counts `spacetime generate` uses when they
+        /// are not given, scaled to `features`: 40 % informative (at least 1, and at least
+        /// enough for 2^informative ≥ classes × clusters per class when the features allow it)
+        /// and 20 % redundant, each capped by what the other leaves. 50 features give 20 and 10,
+        /// the fixed defaults before they scaled.
+        public static func scaledCounts(features: Int, classes: Int, clustersPerClass: Int,
+                                        informative: Int? = nil, redundant: Int? = nil) -> (informative: Int, redundant: Int) {
+            let f = max(0, features)
+            var clusterBits = 0
+            while clusterBits < 62 && (1 << clusterBits) < max(1, classes) * max(1, clustersPerClass) { clusterBits += 1 }
+            let i = informative ?? min(max(f * 2 / 5, 1, clusterBits), max(1, f - (redundant ?? 0)))
+            let r = redundant ?? max(0, min(f / 5, f - i))
+            return (i, r)
+        }
+
         /// Upper bounds that keep the generator's memory bounded and its arithmetic exact.
         public static let maxFeatures = 1_000_000
         public static let maxClasses = 65_536

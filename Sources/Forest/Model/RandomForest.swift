@@ -216,9 +216,12 @@ struct SendableBuffer: @unchecked Sendable {
 }
 
 /// Every tree's nodes packed into one `UInt64` each, for scoring: bits 0–7 the
-/// threshold bin, 8–29 the feature + 1 (0 for a leaf), bit 30 missing-goes-left, bit 31
-/// categorical, 32–63 the child (left child of a split, leaf index of a leaf). A
-/// categorical node's level set is read from its tree's `levelSets` at `split[i]`.
+/// threshold bin plus the missing offset, 8–29 the feature + 1 (0 for a leaf), bit 30
+/// the missing offset `o` (1 when missing values go left), bit 31 categorical, 32–63 the
+/// child (left child of a split, leaf index of a leaf). A numeric node sends a row left
+/// when `UInt8(bin &+ o) <= threshold + o`: the missing bin 255 wraps to 0 exactly when
+/// `o` is 1, so the learned missing side costs no branch. A categorical node's level set
+/// is read from its tree's `levelSets` at `split[i]`.
 struct PackedTrees: @unchecked Sendable {
     // @unchecked: immutable after init; read concurrently.
     let nodes: [UInt64]
@@ -239,8 +242,9 @@ struct PackedTrees: @unchecked Sendable {
                 let f = tree.feature[i]
                 let featureField: UInt64 = f < 0 ? 0 : UInt64(f + 1)
                 let flags = tree.flags[i]
-                let bin: UInt64 = flags & Tree.categoricalSplit != 0 ? 0 : UInt64(tree.split[i] & 0xFF)
-                let flagBits: UInt64 = (flags & Tree.missingGoesLeft != 0 ? 1 << 30 : 0) | (flags & Tree.categoricalSplit != 0 ? 1 << 31 : 0)
+                let offset: UInt64 = flags & Tree.missingGoesLeft != 0 ? 1 : 0
+                let bin: UInt64 = flags & Tree.categoricalSplit != 0 ? 0 : UInt64(tree.split[i] & 0xFF) + offset
+                let flagBits: UInt64 = offset << 30 | (flags & Tree.categoricalSplit != 0 ? 1 << 31 : 0)
                 nodes.append(bin | featureField << 8 | flagBits | UInt64(UInt32(bitPattern: tree.child[i])) << 32)
             }
         }
@@ -268,7 +272,8 @@ struct PackedTrees: @unchecked Sendable {
                 if node & (1 << 31) != 0 {
                     left = sets[Int(split[i]) &* 4 &+ Int(b >> 6)] >> UInt64(b & 63) & 1 != 0
                 } else {
-                    left = b <= UInt8(truncatingIfNeeded: node) || (b == FeatureExtractor.missingBin && node & (1 << 30) != 0)
+                    let o = UInt8(truncatingIfNeeded: node >> 30) & 1
+                    left = b &+ o <= UInt8(truncatingIfNeeded: node)
                 }
                 return Int(UInt32(truncatingIfNeeded: node >> 32)) + (left ? 0 : 1)
             }

@@ -109,7 +109,8 @@ public enum SingleProcessTraining {
         let classification = schema.task == .classification
         var index = 0
         while let record = try reader.next() {
-            let a = assigner.assign(classKey: classification ? try parser.label(record) : "")
+            let a = classification ? record.withField(at: schema.targetIndex!) { assigner.assign(classBytes: $0) }
+                                   : assigner.assign(classKey: "")
             index += 1
             try loaders[a.partition].add(record, isTest: a.isTest, line: UInt64(record.line))
         }

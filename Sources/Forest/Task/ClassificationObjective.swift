@@ -144,6 +144,9 @@ struct ClassificationObjective: SplitObjective {
 
     mutating func scan(feature: Int, categorical: Bool, hist: UnsafeMutablePointer<UInt64>, mask: UnsafePointer<UInt64>,
                        rows: Int, minLeaf: Int, reset: Bool, best: inout SplitCandidate) -> Bool {
+        if !categorical && classes == 2 && criterion == .gini {
+            return scanBinaryGini(feature: feature, hist: hist, mask: mask, rows: rows, minLeaf: minLeaf, reset: reset, best: &best)
+        }
         let C = classes
         let m = HistogramScan.occupiedValueBins(mask, into: order)
         let miss = Int(FeatureExtractor.missingBin)
@@ -201,6 +204,71 @@ struct ClassificationObjective: SplitObjective {
                                            k: k, missingLeft: true, leftRows: l, best: &best)
                 }
             }
+        }
+        return true
+    }
+}
+
+extension ClassificationObjective {
+    /// The common case, numeric feature, two classes, Gini: the general scan's result
+    /// with scalars and straight from the occupancy mask (no bin order array).
+    @inline(__always)
+    private func scanBinaryGini(feature: Int, hist: UnsafeMutablePointer<UInt64>, mask: UnsafePointer<UInt64>,
+                                rows: Int, minLeaf: Int, reset: Bool, best: inout SplitCandidate) -> Bool {
+        let miss = Int(FeatureExtractor.missingBin)
+        let hasMissing = mask[3] >> 63 != 0
+        let m0 = mask[0], m1 = mask[1], m2 = mask[2], m3 = mask[3] & ~(1 << 63)
+        let occupied = m0.nonzeroBitCount + m1.nonzeroBitCount + m2.nonzeroBitCount + m3.nonzeroBitCount
+        let w0 = classWeight[0], w1 = classWeight[1]
+        let t0 = Double(total[0]) * w0, t1 = Double(total[1]) * w1
+        let mh0 = hasMissing ? hist[2 * miss] : 0, mh1 = hasMissing ? hist[2 * miss + 1] : 0
+        let mc0 = Double(mh0 & 0xFFFF_FFFF) * w0, mc1 = Double(mh1 & 0xFFFF_FFFF) * w1
+        let missingRows = Int(mh0 >> 32) + Int(mh1 >> 32)
+        if hasMissing && reset { hist[2 * miss] = 0; hist[2 * miss + 1] = 0 }
+        if occupied + (hasMissing ? 1 : 0) < 2 {
+            if reset {
+                for (w, bits) in [m0, m1, m2, m3].enumerated() where bits != 0 {
+                    let b = w << 6 | bits.trailingZeroBitCount
+                    hist[2 * b] = 0; hist[2 * b + 1] = 0
+                }
+            }
+            return false
+        }
+        var l0c: UInt64 = 0, l1c: UInt64 = 0, leftRows = 0, seen = 0
+        var bestScore = best.score, bestBin = -1, bestLeft = 0, bestMissingLeft = false
+        @inline(__always) func gini(_ l0: Double, _ l1: Double) -> Double {
+            let r0 = t0 - l0, r1 = t1 - l1
+            return (l0 * l0 + l1 * l1) / (l0 + l1) + (r0 * r0 + r1 * r1) / (r0 + r1)
+        }
+        for w in 0..<4 {
+            var bits = w == 0 ? m0 : w == 1 ? m1 : w == 2 ? m2 : m3
+            while bits != 0 {
+                let b = w << 6 | bits.trailingZeroBitCount
+                bits &= bits &- 1
+                let h0 = hist[2 * b], h1 = hist[2 * b + 1]
+                if reset { hist[2 * b] = 0; hist[2 * b + 1] = 0 }
+                seen += 1
+                leftRows += Int(h0 >> 32) + Int(h1 >> 32)
+                l0c &+= h0 & 0xFFFF_FFFF; l1c &+= h1 & 0xFFFF_FFFF
+                let last = seen == occupied
+                if last && !hasMissing { continue }
+                let l0 = Double(l0c) * w0, l1 = Double(l1c) * w1
+                if leftRows >= minLeaf && rows - leftRows >= minLeaf {
+                    let s = gini(l0, l1)
+                    if s > bestScore { bestScore = s; bestBin = b; bestLeft = leftRows; bestMissingLeft = false }
+                }
+                if hasMissing && !last {
+                    let l = leftRows + missingRows
+                    if l >= minLeaf && rows - l >= minLeaf {
+                        let s = gini(l0 + mc0, l1 + mc1)
+                        if s > bestScore { bestScore = s; bestBin = b; bestLeft = l; bestMissingLeft = true }
+                    }
+                }
+            }
+        }
+        if bestBin >= 0 {
+            best.feature = feature; best.bin = bestBin; best.score = bestScore; best.leftRows = bestLeft
+            best.missingLeft = bestMissingLeft; best.categorical = false
         }
         return true
     }
