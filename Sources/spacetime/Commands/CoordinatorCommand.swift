@@ -186,10 +186,10 @@ struct CoordinatorCommand: ParsableCommand {
         commandName: "coordinator",
         abstract: "Run a distributed training job: shard a CSV over workers, merge, evaluate, save the model.",
         discussion: """
-        Streams FILE once per row pass, assigns every row to a partition and to train/test with the
-        same stratified seeded hash as 'spacetime train', and sends row batches to workers over
-        ZeroMQ with credit-based flow control. The job's state lives in JOB-DIR/job.sqlite; a
-        coordinator killed at any moment continues with --resume. Binding a non-loopback address
+        Streams FILE once per row pass, assigns every row to a partition and to train/test with the \
+        same stratified seeded hash as 'spacetime train', and sends row batches to workers over \
+        ZeroMQ with credit-based flow control. The job's state lives in JOB-DIR/job.sqlite; a \
+        coordinator killed at any moment continues with --resume. Binding a non-loopback address \
         needs CURVE keys (--curve-secret, --allow-workers) or an explicit --insecure.
         """
     )

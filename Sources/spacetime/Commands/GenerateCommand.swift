@@ -8,8 +8,8 @@ struct GenerateCommand: ParsableCommand {
         commandName: "generate",
         abstract: "Write a deterministic synthetic classification data set as CSV (streaming, bounded memory).",
         discussion: """
-        In the spirit of scikit-learn's make_classification: Gaussian clusters on hypercube
-        vertices in the informative subspace, redundant linear combinations, noise features,
+        In the spirit of scikit-learn's make_classification: Gaussian clusters on hypercube \
+        vertices in the informative subspace, redundant linear combinations, noise features, \
         label noise (--flip-y), columns shuffled. Header f0..f{d-1},label.
         """
     )
@@ -17,8 +17,9 @@ struct GenerateCommand: ParsableCommand {
     @Option(help: "Number of rows.") var rows = 100_000
     @Option(help: "Number of features (informative + redundant + noise).") var features = 50
     @Option(help: "Number of classes.") var classes = 2
-    @Option(help: "Informative features.") var informative = 20
-    @Option(help: "Redundant features (linear combinations of the informative ones).") var redundant = 10
+    @Option(help: "Informative features (default: 40 % of --features, at least 1; 20 of 50).") var informative: Int?
+    @Option(help: "Redundant features, linear combinations of the informative ones (default: 20 % of --features; 10 of 50).")
+    var redundant: Int?
     @Option(name: .customLong("clusters-per-class"), help: "Gaussian clusters per class.") var clustersPerClass = 2
     @Option(name: .customLong("class-sep"), help: "Class separation (hypercube half side).") var classSep = 1.0
     @Option(name: .customLong("flip-y"), help: "Fraction of labels replaced at random.") var flipY = 0.01
@@ -28,7 +29,10 @@ struct GenerateCommand: ParsableCommand {
     func run() throws {
         guard rows >= 0 else { throw ValidationError("--rows must be >= 0") }
         var c = SyntheticClassification.Configuration()
-        c.features = features; c.classes = classes; c.informative = informative; c.redundant = redundant
+        let counts = SyntheticClassification.Configuration.scaledCounts(features: features, classes: classes,
+                                                                        clustersPerClass: clustersPerClass,
+                                                                        informative: informative, redundant: redundant)
+        c.features = features; c.classes = classes; c.informative = counts.informative; c.redundant = counts.redundant
         c.clustersPerClass = clustersPerClass; c.classSeparation = classSep; c.flipY = flipY; c.seed = seed
         let problem: SyntheticClassification
         do { problem = try SyntheticClassification(c) } catch let e as ForestError { throw ValidationError(e.message) }

@@ -9,9 +9,9 @@ struct LocalCommand: ParsableCommand {
         commandName: "local",
         abstract: "Train on this host with a coordinator and N worker processes, each under a memory limit.",
         discussion: """
-        This process is the coordinator (bound to tcp://127.0.0.1:*); it starts N 'spacetime worker'
-        processes, each in its own memory cgroup with --memory-limit when cgroups are writable (else
-        the worker limits itself, and this says so). At the end it prints per stage the wall time
+        This process is the coordinator (bound to tcp://127.0.0.1:*); it starts N 'spacetime worker' \
+        processes, each in its own memory cgroup with --memory-limit when cgroups are writable (else \
+        the worker limits itself, and this says so). At the end it prints per stage the wall time \
         and rows/s, each worker's peak RSS against its limit, and the test metrics.
         """
     )

@@ -7,8 +7,8 @@ struct TrainCommand: ParsableCommand {
         commandName: "train",
         abstract: "Train a random forest on a CSV file in one process and save the model.",
         discussion: """
-        Streams FILE once, assigns rows to train/test and to partitions with the stratified
-        seeded-hash assigner, fits the feature extractor from per-partition statistics, grows
+        Streams FILE once, assigns rows to train/test and to partitions with the stratified \
+        seeded-hash assigner, fits the feature extractor from per-partition statistics, grows \
         each partition's share of the trees and merges them, exactly as the distributed run does.
         """
     )

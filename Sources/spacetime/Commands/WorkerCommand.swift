@@ -9,9 +9,9 @@ struct WorkerCommand: ParsableCommand {
         commandName: "worker",
         abstract: "Join a coordinator and run its extraction, training and evaluation tasks under a memory limit.",
         discussion: """
-        Registers with the coordinator, heartbeats, runs tasks, sends statistics and every finished
-        tree as checkpoints, keeps the partitions it extracted in its spill directory, refuses tasks
-        that cannot fit its memory limit, reconnects with backoff when the coordinator goes away,
+        Registers with the coordinator, heartbeats, runs tasks, sends statistics and every finished \
+        tree as checkpoints, keeps the partitions it extracted in its spill directory, refuses tasks \
+        that cannot fit its memory limit, reconnects with backoff when the coordinator goes away, \
         and exits cleanly on shutdown or SIGTERM.
         """
     )

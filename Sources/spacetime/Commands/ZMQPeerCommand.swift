@@ -192,10 +192,10 @@ extension ZMQPeerCommand {
         static let configuration = CommandConfiguration(
             abstract: "Send a coordinator raw bytes, a plain client, and (with CURVE keys) truncated, oversized and out-of-order messages.",
             discussion: """
-                Cases: raw (random bytes over TCP, no ZMTP), plain (a NULL-mechanism DEALER), then on an \\
-                authenticated DEALER: truncated (a header frame cut short), frames (three frames), \\
-                oversized (a 2 MiB header frame), absurd (a checkpoint declaring 8 GiB of trees with a \\
-                16-byte payload; a blob request for 4 GiB per chunk), out-of-order (a hello announcing 1 MiB of \\
+                Cases: raw (random bytes over TCP, no ZMTP), plain (a NULL-mechanism DEALER), then on an \
+                authenticated DEALER: truncated (a header frame cut short), frames (three frames), \
+                oversized (a 2 MiB header frame), absurd (a checkpoint declaring 8 GiB of trees with a \
+                16-byte payload; a blob request for 4 GiB per chunk), out-of-order (a hello announcing 1 MiB of \
                 memory, which is rejected, then a checkpoint and a row credit for attempts it does not hold).
                 """)
 
