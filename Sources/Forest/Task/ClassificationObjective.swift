@@ -94,10 +94,21 @@ struct ClassificationObjective: SplitObjective {
     var totalsWords: Int { classes }
 
     @inline(__always)
-    func resetTotals(_ t: UnsafeMutablePointer<UInt64>) { t.update(repeating: 0, count: classes) }
-
-    @inline(__always)
-    func addRow(payload: UInt64, count: UInt32, to t: UnsafeMutablePointer<UInt64>) { t[Int(payload)] &+= UInt64(count) }
+    func sumTotals(cnt: UnsafePointer<UInt32>, pay: UnsafePointer<UInt64>, start: Int, end: Int, into t: UnsafeMutablePointer<UInt64>) {
+        if classes == 2 {
+            // In registers: no store-to-load chain through the counters.
+            var all: UInt64 = 0, ones: UInt64 = 0
+            for k in start..<end {
+                let c = UInt64(cnt[k])
+                all &+= c
+                ones &+= c & (0 &- pay[k])
+            }
+            t[0] = all &- ones; t[1] = ones
+            return
+        }
+        t.update(repeating: 0, count: classes)
+        for k in start..<end { t[Int(pay[k])] &+= UInt64(cnt[k]) }
+    }
 
     mutating func beginNode(totals: UnsafePointer<UInt64>) -> Bool {
         total.update(from: totals, count: classes)

@@ -60,17 +60,15 @@ struct RegressionObjective: SplitObjective {
     var totalsWords: Int { 4 }
 
     @inline(__always)
-    func resetTotals(_ t: UnsafeMutablePointer<UInt64>) {
-        t[0] = 0; t[1] = 0; t[2] = Double.infinity.bitPattern; t[3] = (-Double.infinity).bitPattern
-    }
-
-    @inline(__always)
-    func addRow(payload: UInt64, count: UInt32, to t: UnsafeMutablePointer<UInt64>) {
-        let y = Double(bitPattern: payload), c = Double(count)
-        t[0] = (Double(bitPattern: t[0]) + c).bitPattern
-        t[1] = (Double(bitPattern: t[1]) + c * y).bitPattern
-        t[2] = min(Double(bitPattern: t[2]), y).bitPattern
-        t[3] = max(Double(bitPattern: t[3]), y).bitPattern
+    func sumTotals(cnt: UnsafePointer<UInt32>, pay: UnsafePointer<UInt64>, start: Int, end: Int, into t: UnsafeMutablePointer<UInt64>) {
+        var w = 0.0, s = 0.0, lo = Double.infinity, hi = -Double.infinity
+        for k in start..<end {
+            let y = Double(bitPattern: pay[k]), c = Double(cnt[k])
+            w += c
+            s += c * y
+            lo = min(lo, y); hi = max(hi, y)
+        }
+        t[0] = w.bitPattern; t[1] = s.bitPattern; t[2] = lo.bitPattern; t[3] = hi.bitPattern
     }
 
     mutating func beginNode(totals t: UnsafePointer<UInt64>) -> Bool {

@@ -48,10 +48,8 @@ protocol SplitObjective {
                     hist: UnsafeMutablePointer<UInt64>, mask: UnsafeMutablePointer<UInt64>)
     /// Words of a node's target totals (class counts; or weight, weighted sum, min, max).
     var totalsWords: Int { get }
-    /// Zeroes totals `t` (``totalsWords`` words).
-    func resetTotals(_ t: UnsafeMutablePointer<UInt64>)
-    /// Adds one row (payload, bootstrap count) to totals `t`.
-    func addRow(payload: UInt64, count: UInt32, to t: UnsafeMutablePointer<UInt64>)
+    /// Sums rows `start..<end` (bootstrap counts `cnt`, payloads `pay`) into totals `t`.
+    func sumTotals(cnt: UnsafePointer<UInt32>, pay: UnsafePointer<UInt64>, start: Int, end: Int, into t: UnsafeMutablePointer<UInt64>)
     /// Makes `totals` the current node's; false when the node cannot be split (pure, or constant target).
     mutating func beginNode(totals: UnsafePointer<UInt64>) -> Bool
     /// Scans one feature's histogram for a better split than `best`; returns false when

@@ -217,8 +217,7 @@ final class TreeGrower<Objective: SplitObjective> {
     /// Sums rows `start..<end` into `totals`. (Summing each child while partitioning the
     /// parent instead was measured slower: the stores depend on the side taken.)
     private func nodeTotals(start: Int, end: Int) {
-        objective.resetTotals(totals)
-        for k in start..<end { objective.addRow(payload: pay[k], count: cnt[k], to: totals) }
+        objective.sumTotals(cnt: cnt, pay: pay, start: start, end: end, into: totals)
     }
 
     private func appendNode(_ tree: inout Tree) {
@@ -255,7 +254,13 @@ final class TreeGrower<Objective: SplitObjective> {
                 continue
             }
             tree.importances[split.feature] += max(split.score - objective.parentScore(), 0)
-            for b in 0..<256 { leftTable[b] = split.goesLeft(UInt8(b)) }
+            if split.categorical {
+                for b in 0..<256 { leftTable[b] = split.goesLeft(UInt8(b)) }
+            } else {
+                leftTable.update(repeating: true, count: split.bin + 1)
+                (leftTable + split.bin + 1).update(repeating: false, count: 255 - split.bin)
+                leftTable[255] = split.missingLeft
+            }
             partitionRows(start: node.start, end: node.end, column: bins + split.feature * n)
             let left = tree.feature.count
             tree.feature[node.node] = Int32(split.feature)
