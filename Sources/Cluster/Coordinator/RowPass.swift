@@ -123,7 +123,8 @@ public final class RowPass {
             var batch = batches.removeValue(forKey: record.partition) ?? Batch()
             let full = batch.lengths.count >= limits.batchRows
                 || (!batch.isEmpty && batch.payload.count + record.bytes.count > limits.batchBytes)
-                || (!batch.isEmpty && record.line - batch.lastLine > UInt64(UInt32.max))
+                // Lines only grow within a batch: a record of a second file (--test-file) starts a new one.
+                || (!batch.isEmpty && (record.line < batch.lastLine || record.line - batch.lastLine > UInt64(UInt32.max)))
             if full {
                 guard sink.canSendRows(to: attemptID, bytes: batch.payload.count) else {
                     held = record  // blocked on this partition's credit

@@ -8,38 +8,86 @@ import SpaceTime
 /// partitions (stratified by the label's text, or in one stratum when
 /// `stratify` is false: a regression target). The raw bytes are forwarded;
 /// workers parse the values.
+///
+/// With a `testPath` (`--test-file`), the training file's records come first,
+/// then every record of the test file as a test row, spread over the
+/// partitions by its own `StratifiedAssigner(seed:, testFraction: 0, partitions:)`
+/// in file order, as `SingleProcessTraining` does. Its line numbers are its
+/// own (they restart at 2), which `RowPass` handles by starting a new batch.
 public final class CSVRecordSource: RecordSource {
-    private let reader: CSVReader
+    private var reader: CSVReader
     private var assigner: StratifiedAssigner
     private let labelIndex: Int
     private let stratify: Bool
-    public var bytesRead: Int { reader.bytesRead }
+    private let options: CSVOptions
+    private let seed: UInt64
+    private let partitions: Int
+    /// The test file still to read after the training file, and whether `reader` is the test file's now.
+    private var pendingTestPath: String?
+    private var readingTestFile = false
+    private var bytesBefore = 0
+    /// Bytes read so far over both files.
+    public var bytesRead: Int { bytesBefore + reader.bytesRead }
 
     public init(path: String, labelIndex: Int, stratify: Bool = true, seed: UInt64, testFraction: Double, partitions: Int,
-                options: CSVOptions = CSVOptions()) throws {
+                testPath: String? = nil, options: CSVOptions = CSVOptions()) throws {
         do {
             reader = try CSVReader(path: path, options: options)
         } catch {
             throw PipelineError(.io, error.description)
         }
         do {
-            assigner = try StratifiedAssigner(seed: seed, testFraction: testFraction, partitions: partitions)
+            assigner = try StratifiedAssigner(seed: seed, testFraction: testPath == nil ? testFraction : 0, partitions: partitions)
         } catch {
             throw PipelineError(.badParameters, error.description)
         }
         self.labelIndex = labelIndex
         self.stratify = stratify
+        self.options = options
+        self.seed = seed
+        self.partitions = partitions
+        pendingTestPath = testPath
         reader.extractOnly(column: labelIndex)
     }
 
     deinit { reader.close() }
 
+    /// Switches to the test file (same header required) with a fresh assigner.
+    private func openTestFile(_ path: String) throws {
+        let next: CSVReader
+        do { next = try CSVReader(path: path, options: options) } catch { throw PipelineError(.io, error.description) }
+        guard next.header == reader.header else {
+            next.close()
+            throw PipelineError(.badInput, "--test-file \(path): its header differs from the training file \(reader.file)'s; the test file needs the same columns in the same order")
+        }
+        do {
+            assigner = try StratifiedAssigner(seed: seed, testFraction: 0, partitions: partitions)
+        } catch {
+            next.close()
+            throw PipelineError(.badParameters, error.description)
+        }
+        bytesBefore += reader.bytesRead
+        reader.close()
+        reader = next
+        reader.extractOnly(column: labelIndex)
+        readingTestFile = true
+    }
+
     public func next() throws -> SourceRecord? {
-        let record: CSVRecord?
+        var record: CSVRecord?
         do {
             record = try reader.next()
         } catch {
             throw PipelineError(.badInput, error.description)
+        }
+        if record == nil, let testPath = pendingTestPath {
+            pendingTestPath = nil
+            try openTestFile(testPath)
+            do {
+                record = try reader.next()
+            } catch {
+                throw PipelineError(.badInput, error.description)
+            }
         }
         guard let record else { return nil }
         if record.isMissing(at: labelIndex) {
@@ -49,6 +97,7 @@ public final class CSVRecordSource: RecordSource {
         let assignment = stratify ? record.withField(at: labelIndex) { assigner.assign(classBytes: $0) }
                                   : assigner.assign(classKey: "")
         let bytes = record.withRawBytes { Data($0) }
-        return SourceRecord(line: UInt64(record.line), partition: assignment.partition, isTest: assignment.isTest, bytes: bytes)
+        return SourceRecord(line: UInt64(record.line), partition: assignment.partition,
+                            isTest: readingTestFile || assignment.isTest, bytes: bytes)
     }
 }

@@ -18,6 +18,9 @@ public final class CoordinatorJob: @unchecked Sendable {
         /// Label column, task, categorical and ignored columns (decided once, at job creation).
         public var columns = ColumnChoices()
         public var testFraction = 0.2
+        /// `--test-file`: held-out test rows from this file (same header) instead of `testFraction`;
+        /// stored with the job (`JobSpec.dataFiles[1]`), so `--resume` reads it again.
+        public var testPath: String?
         /// Nil: planned from the data size and `workerMemoryLimit`.
         public var partitions: Int?
         /// The memory limit partitions are sized for.
@@ -87,13 +90,26 @@ public final class CoordinatorJob: @unchecked Sendable {
             try store.log(.resumed, "coordinator resumed; \(abandoned.count) running attempt(s) abandoned", now: now)
             log(.info, "resuming job \(spec.jobID) at stage \(try store.stage()?.rawValue ?? "?"); \(abandoned.count) attempt(s) from before the restart abandoned; trees in the store: \(try store.partitions().map { "p\($0.partition) \(try store.checkpointedTrees(partition: $0.partition).count)/\($0.trees)" }.joined(separator: ", "))")
         } else {
-            spec = JobSpec(jobID: "job-\(UInt32.random(in: 0...UInt32.max))", dataFiles: [options.dataPath],
+            spec = JobSpec(jobID: "job-\(UInt32.random(in: 0...UInt32.max))",
+                           dataFiles: [options.dataPath] + (options.testPath.map { [$0] } ?? []),
                            parameters: Data(), seed: options.forest.seed, partitions: 1,
-                           testFraction: options.testFraction, trees: options.forest.trees,
+                           testFraction: options.testPath == nil ? options.testFraction : 0, trees: options.forest.trees,
                            maxAttempts: options.maxAttempts)
         }
         let dataPath = spec.dataFiles.first ?? options.dataPath
+        let testPath = spec.dataFiles.count > 1 ? spec.dataFiles[1] : nil
+        if options.resume, let given = options.testPath, given != testPath {
+            log(.warning, "--resume: the job was created with \(testPath.map { "--test-file \($0)" } ?? "no --test-file"); \(given) is not used")
+        }
         let (header, rawHeader, sampleBytesPerRow) = try Self.readHeader(dataPath)
+        var testBytes: UInt64 = 0
+        if let testPath {
+            let (testHeader, _, _) = try Self.readHeader(testPath)
+            guard testHeader == header else {
+                throw PipelineError(.badInput, "--test-file \(testPath): its header (\(testHeader.joined(separator: ","))) differs from the training file \(dataPath)'s (\(header.joined(separator: ","))); the test file needs the same columns in the same order")
+            }
+            testBytes = (try? FileManager.default.attributesOfItem(atPath: testPath)[.size] as? UInt64) ?? 0
+        }
         if spec.parameters.isEmpty {
             // The schema is decided here, once, and stored with the job: a resumed job and
             // every worker read the columns the same way.
@@ -106,11 +122,13 @@ public final class CoordinatorJob: @unchecked Sendable {
                                                  source: (dataPath as NSString).lastPathComponent,
                                                  sampledRows: inference.sampledRows)
             let size = (try? FileManager.default.attributesOfItem(atPath: dataPath)[.size] as? UInt64) ?? 0
-            let plan = PartitionPlanner.plan(.init(dataBytes: size, sampleBytesPerRow: sampleBytesPerRow,
+            // With a test file the planner sees both files, the test file's share as the test fraction.
+            let planTestFraction = testPath == nil ? options.testFraction : Double(testBytes) / Double(max(1, size + testBytes))
+            let plan = PartitionPlanner.plan(.init(dataBytes: size + testBytes, sampleBytesPerRow: sampleBytesPerRow,
                                                    features: inference.schema.featureCount,
                                                    // Histogram words per bin: a binary class cell, or a regression cell.
                                                    classes: 2,
-                                                   memoryLimit: options.workerMemoryLimit, testFraction: options.testFraction,
+                                                   memoryLimit: options.workerMemoryLimit, testFraction: planTestFraction,
                                                    threadsPerWorker: options.workerThreads, override: options.partitions))
             if let message = plan.message { log(.warning, "partition plan: \(message)") }
             guard plan.partitions <= parameters.forest.trees else {
@@ -119,7 +137,7 @@ public final class CoordinatorJob: @unchecked Sendable {
             spec.partitions = plan.partitions
             spec.parameters = parameters.serialize()
             try store.createJob(spec, now: now)
-            log(.info, "job \(spec.jobID): \(dataPath), \(spec.partitions) partition(s) (~\(plan.rowsPerPartition) training rows each), \(spec.trees) trees, seed \(spec.seed)")
+            log(.info, "job \(spec.jobID): \(dataPath)\(testPath.map { " (test rows: \($0))" } ?? ""), \(spec.partitions) partition(s) (~\(plan.rowsPerPartition) training rows each), \(spec.trees) trees, seed \(spec.seed)")
         }
         self.spec = spec
         let parameters = try ForestJobParameters(deserializing: spec.parameters)
@@ -137,6 +155,7 @@ public final class CoordinatorJob: @unchecked Sendable {
         var settings = ForestCoordinatorDriver.Settings(dataPath: dataPath, layout: layout, parameters: parameters,
                                                         testFraction: spec.testFraction, partitions: spec.partitions,
                                                         modelOut: options.modelOut)
+        settings.testPath = testPath
         settings.provenance = options.provenance
         if let budget = options.coordinatorMemoryLimit {
             settings.memoryLimit = budget

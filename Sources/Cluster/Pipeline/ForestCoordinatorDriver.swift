@@ -37,6 +37,8 @@ public enum JobOutcome: Sendable {
 public final class ForestCoordinatorDriver: CoordinatorDriver {
     public struct Settings: Sendable {
         public var dataPath: String
+        /// `--test-file`: every record a test row, streamed after `dataPath` (same header).
+        public var testPath: String?
         public var layout: CSVLayout
         public var parameters: ForestJobParameters
         public var testFraction: Double
@@ -79,7 +81,9 @@ public final class ForestCoordinatorDriver: CoordinatorDriver {
     private var passRecords = 0
     private var source: CSVRecordSource?
     private lazy var dataBytes: Int = {
-        ((try? FileManager.default.attributesOfItem(atPath: settings.dataPath)[.size]) as? Int) ?? 0
+        ([settings.dataPath] + (settings.testPath.map { [$0] } ?? [])).reduce(0) {
+            $0 + (((try? FileManager.default.attributesOfItem(atPath: $1)[.size]) as? Int) ?? 0)
+        }
     }()
     private var display = ProgressDisplay()
     /// The stage at the last `drive`, and when it was first seen.
@@ -160,12 +164,13 @@ public final class ForestCoordinatorDriver: CoordinatorDriver {
         if pass == nil, !engine.rowStreams.isEmpty {
             let source = try CSVRecordSource(path: settings.dataPath, labelIndex: settings.layout.labelIndex,
                                              stratify: settings.parameters.schema.task == .classification, seed: settings.parameters.forest.seed, testFraction: settings.testFraction,
-                                             partitions: settings.partitions, options: settings.layout.csvOptions)
+                                             partitions: settings.partitions, testPath: settings.testPath,
+                                             options: settings.layout.csvOptions)
             let p = RowPass(source: source, sink: engine, limits: settings.rowLimits)
             pass = p
             self.source = source
             passes += 1
-            out.append(.log(.info, "pass \(passes) over \(settings.dataPath) for \(p.targets.keys.sorted().map { "p\($0)" }.joined(separator: ", "))"))
+            out.append(.log(.info, "pass \(passes) over \(settings.dataPath)\(settings.testPath.map { " and \($0)" } ?? "") for \(p.targets.keys.sorted().map { "p\($0)" }.joined(separator: ", "))"))
         }
         guard let p = pass else { return }
         // Bounded by time, not only by records: the ROUTER thread neither receives nor heartbeats while

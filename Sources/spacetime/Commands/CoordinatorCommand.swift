@@ -12,6 +12,8 @@ struct ForestTrainingFlags: ParsableArguments {
     @Option(name: .customLong("model-out"), help: "Where to write the model.") var modelOut = "model.stm"
     @OptionGroup var columns: ColumnFlags
     @Option(name: .customLong("test-fraction"), help: "Share of each class held out for testing.") var testFraction = 0.2
+    @Option(name: .customLong("test-file"), help: "Held-out test rows from this file (same header as the training file) instead of --test-fraction.")
+    var testFile: String?
     @OptionGroup var forest: ForestParameterFlags
     @Option(help: "Partitions (default: planned from the data size and the workers' memory limit, never from the number of workers).") var partitions: Int?
     @Option(name: .customLong("max-bins"), help: "Value bins per feature (2...255).") var maxBins = 255
@@ -220,6 +222,7 @@ struct CoordinatorCommand: ParsableCommand {
         options.columns = training.columns.choices
         options.maxBins = training.maxBins
         options.testFraction = training.testFraction
+        options.testPath = training.testFile
         options.partitions = training.partitions
         options.workerMemoryLimit = UInt64(workerLimit.bytes)
         options.engine.startupWorkers = max(1, waitWorkers)

@@ -42,6 +42,7 @@ struct LocalCommand: ParsableCommand {
         options.columns = training.columns.choices
         options.maxBins = training.maxBins
         options.testFraction = training.testFraction
+        options.testPath = training.testFile
         options.partitions = training.partitions
         options.workerMemoryLimit = UInt64(limit.bytes)
         options.workerThreads = threads
@@ -107,9 +108,16 @@ struct LocalCommand: ParsableCommand {
     /// Streams the data once more with the job's assigner and writes its train and test rows.
     func writeSplit(job: CoordinatorJob, to dir: String) throws {
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        let (_, header, _) = try CoordinatorJob.readHeader(job.spec.dataFiles.first ?? file)
-        let source = try CSVRecordSource(path: file, labelIndex: job.layout.labelIndex, seed: job.spec.seed,
-                                         testFraction: job.spec.testFraction, partitions: job.spec.partitions)
+        let dataPath = job.spec.dataFiles.first ?? file
+        let (_, header, _) = try CoordinatorJob.readHeader(dataPath)
+        // With --test-file, test.csv holds that file's rows (all of them test rows).
+        // Stratified as the job's pass was: by the label for classification, one stratum for regression.
+        let parameters = try ForestJobParameters(deserializing: job.spec.parameters)
+        let source = try CSVRecordSource(path: dataPath, labelIndex: job.layout.labelIndex,
+                                         stratify: parameters.schema.task == .classification, seed: job.spec.seed,
+                                         testFraction: job.spec.testFraction, partitions: job.spec.partitions,
+                                         testPath: job.spec.dataFiles.count > 1 ? job.spec.dataFiles[1] : nil,
+                                         options: job.layout.csvOptions)
         let train = try AtomicFileWriter(path: dir + "/train.csv")
         let test = try AtomicFileWriter(path: dir + "/test.csv")
         let newline: [UInt8] = [UInt8(ascii: "\n")]
