@@ -55,7 +55,7 @@ public struct DatasetSchema: Sendable, Equatable {
                              featureIndices: indices, featureKinds: featureKinds)
     }
 
-    func write(to w: inout ByteWriter) {
+    public func write(to w: inout ByteWriter) {
         w.write(Self.version)
         w.write(strings: header)
         w.write(Int64(targetIndex ?? -1))
@@ -64,7 +64,7 @@ public struct DatasetSchema: Sendable, Equatable {
         w.write(array: featureKinds.map(\.rawValue))
     }
 
-    static func read(from r: inout ByteReader) throws -> DatasetSchema {
+    public static func read(from r: inout ByteReader) throws -> DatasetSchema {
         let version = try r.read(UInt32.self)
         guard version == Self.version else {
             throw ForestError(.unsupportedVersion, "\(r.context): data set schema version \(version), this build reads \(Self.version)")
@@ -82,17 +82,7 @@ public struct DatasetSchema: Sendable, Equatable {
                              featureIndices: indices, featureKinds: kinds.map { $0! })
     }
 
-    public func serialize() -> [UInt8] {
-        var w = ByteWriter()
-        write(to: &w)
-        return w.bytes
-    }
 
-    public init(deserializing bytes: [UInt8]) throws {
-        var r = ByteReader(bytes, context: "data set schema")
-        self = try Self.read(from: &r)
-        try r.expectEnd()
-    }
 }
 
 /// How a feature column is read and split on.
@@ -125,4 +115,8 @@ public enum LevelHash {
         var t = text
         return t.withUTF8 { of(UnsafeRawBufferPointer($0)) }
     }
+}
+
+extension DatasetSchema: ByteCodable {
+    public static var byteContext: String { "data set schema" }
 }

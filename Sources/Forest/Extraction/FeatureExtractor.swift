@@ -182,7 +182,7 @@ public struct FeatureExtractor: Sendable, Equatable {
         }
     }
 
-    func write(to w: inout ByteWriter) {
+    public func write(to w: inout ByteWriter) {
         w.write(Self.version)
         w.write(strings: featureNames)
         w.write(derivationIdentifier)
@@ -200,7 +200,7 @@ public struct FeatureExtractor: Sendable, Equatable {
         task.write(to: &w)
     }
 
-    static func read(from r: inout ByteReader) throws -> FeatureExtractor {
+    public static func read(from r: inout ByteReader) throws -> FeatureExtractor {
         let version = try r.read(UInt32.self)
         guard version == Self.version else {
             throw ForestError(.unsupportedVersion, "\(r.context): feature extractor version \(version), this build reads \(Self.version)")
@@ -236,16 +236,9 @@ public struct FeatureExtractor: Sendable, Equatable {
                                 kinds: kinds, edges: edges, levels: levels, otherLevels: other, statistics: stats, task: task)
     }
 
-    /// Canonical bytes of the extractor (used in checkpoints, the model file and fingerprints).
-    public func serialize() -> [UInt8] {
-        var w = ByteWriter()
-        write(to: &w)
-        return w.bytes
-    }
 
-    public init(deserializing bytes: [UInt8]) throws {
-        var r = ByteReader(bytes, context: "feature extractor")
-        self = try Self.read(from: &r)
-        try r.expectEnd()
-    }
+}
+
+extension FeatureExtractor: ByteCodable {
+    public static var byteContext: String { "feature extractor" }
 }

@@ -148,14 +148,14 @@ public enum EvaluationMetrics: Sendable, Equatable {
         }
     }
 
-    func write(to w: inout ByteWriter) {
+    public func write(to w: inout ByteWriter) {
         switch self {
         case .classification(let m): w.write(UInt8(0)); m.write(to: &w)
         case .regression(let m): w.write(UInt8(1)); m.write(to: &w)
         }
     }
 
-    static func read(from r: inout ByteReader) throws -> EvaluationMetrics {
+    public static func read(from r: inout ByteReader) throws -> EvaluationMetrics {
         switch try r.readByte() {
         case 0: return .classification(try MetricsAggregate.read(from: &r))
         case 1: return .regression(try RegressionMetrics.read(from: &r))
@@ -163,17 +163,7 @@ public enum EvaluationMetrics: Sendable, Equatable {
         }
     }
 
-    public func serialize() -> [UInt8] {
-        var w = ByteWriter()
-        write(to: &w)
-        return w.bytes
-    }
 
-    public init(deserializing bytes: [UInt8]) throws {
-        var r = ByteReader(bytes, context: "evaluation metrics")
-        self = try Self.read(from: &r)
-        try r.expectEnd()
-    }
 
     /// The metrics as a JSON object (`task` plus the task's metrics).
     public func jsonObject(classes: [String]) -> [String: Any] {
@@ -189,4 +179,8 @@ public enum EvaluationMetrics: Sendable, Equatable {
         case .regression(let m): m.textReport
         }
     }
+}
+
+extension EvaluationMetrics: ByteCodable {
+    public static var byteContext: String { "evaluation metrics" }
 }

@@ -69,7 +69,7 @@ public struct Tree: Sendable, Equatable {
         }
     }
 
-    func write(to w: inout ByteWriter) {
+    public func write(to w: inout ByteWriter) {
         w.write(UInt32(outputWidth)); w.write(UInt32(featureCount)); w.write(UInt32(depth))
         w.write(array: feature); w.write(array: split); w.write(array: flags); w.write(array: child)
         w.write(array: levelSets); w.writeBitPatterns(leafValues); w.writeBitPatterns(importances)
@@ -96,7 +96,7 @@ public struct Tree: Sendable, Equatable {
         add(feature); add(split); add(flags); add(child); add(levelSets); add(leafValues); add(importances)
     }
 
-    static func read(from r: inout ByteReader) throws -> Tree {
+    public static func read(from r: inout ByteReader) throws -> Tree {
         let width = Int(try r.read(UInt32.self)), features = Int(try r.read(UInt32.self))
         var t = Tree(outputWidth: width, featureCount: features)
         t.depth = Int(try r.read(UInt32.self))
@@ -135,18 +135,7 @@ public struct Tree: Sendable, Equatable {
         }
     }
 
-    /// Canonical bytes of this tree (checkpoints, wire, fingerprint).
-    public func serialize() -> [UInt8] {
-        var w = ByteWriter(capacity: serializedSize)
-        write(to: &w)
-        return w.bytes
-    }
 
-    public init(deserializing bytes: [UInt8]) throws {
-        var r = ByteReader(bytes, context: "tree")
-        self = try Self.read(from: &r)
-        try r.expectEnd()
-    }
 }
 
 extension ByteWriter {
@@ -161,4 +150,9 @@ extension ByteWriter {
         guard Int(1).littleEndian == 1 else { return write(array: values) }
         write(array: values.withUnsafeBufferPointer { $0.withMemoryRebound(to: UInt32.self) { Array($0) } })
     }
+}
+
+extension Tree: ByteCodable {
+    public static var byteContext: String { "tree" }
+    public var encodedSizeHint: Int { serializedSize }
 }

@@ -159,3 +159,33 @@ public struct ByteReader {
         guard isAtEnd else { throw fail("\(remaining) unexpected trailing bytes") }
     }
 }
+
+/// A value with one canonical byte encoding (checkpoints, the wire, the model file,
+/// fingerprints): `write(to:)` and `read(from:)` define it; `serialize()` and
+/// `init(deserializing:)` frame it as a whole buffer, rejecting trailing bytes.
+public protocol ByteCodable {
+    /// Names the value in decoding errors ("tree", "data set schema").
+    static var byteContext: String { get }
+    func write(to w: inout ByteWriter)
+    static func read(from r: inout ByteReader) throws -> Self
+    /// Bytes to reserve before encoding (0: no hint).
+    var encodedSizeHint: Int { get }
+}
+
+extension ByteCodable {
+    public var encodedSizeHint: Int { 0 }
+
+    /// The canonical bytes.
+    public func serialize() -> [UInt8] {
+        var w = ByteWriter(capacity: encodedSizeHint)
+        write(to: &w)
+        return w.bytes
+    }
+
+    /// Decodes exactly one value from `bytes`; a malformed or longer buffer is a ``ForestError``.
+    public init(deserializing bytes: [UInt8]) throws {
+        var r = ByteReader(bytes, context: Self.byteContext)
+        self = try Self.read(from: &r)
+        try r.expectEnd()
+    }
+}

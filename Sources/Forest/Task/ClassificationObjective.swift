@@ -14,13 +14,14 @@ struct ClassificationObjective: SplitObjective {
     let criterion: SplitCriterion
     let classWeight: [Double]
     private let labels: [Int32]
-    /// The node's per-class bootstrap counts, and its rows' missing-bin counts during a scan.
-    private let total: UnsafeMutablePointer<UInt64>
-    private let left: UnsafeMutablePointer<UInt64>
-    private let missing: UnsafeMutablePointer<UInt64>
-    private var order: UnsafeMutablePointer<Int32>
-    private var keys: UnsafeMutablePointer<Double>
-    private var scratch: UnsafeMutablePointer<Int32>
+    private let buffers: ScanScratch
+    /// The node's per-class bootstrap counts, the scan's left counts and the missing bin's.
+    private var total: UnsafeMutablePointer<UInt64> { buffers.total }
+    private var left: UnsafeMutablePointer<UInt64> { buffers.left }
+    private var missing: UnsafeMutablePointer<UInt64> { buffers.missing }
+    private var order: UnsafeMutablePointer<Int32> { buffers.order }
+    private var keys: UnsafeMutablePointer<Double> { buffers.keys }
+    private var scratch: UnsafeMutablePointer<Int32> { buffers.sparse }
     /// Rows a categorical level needs in a node to be ordered and sent left (``HistogramScan/moveSparseLevels``).
     let minLevelRows: Int
     private var majority = 0
@@ -37,21 +38,8 @@ struct ClassificationObjective: SplitObjective {
             }
         }
         classWeight = cw
-        total = .allocate(capacity: max(classes, 1)); total.initialize(repeating: 0, count: max(classes, 1))
-        left = .allocate(capacity: max(classes, 1)); left.initialize(repeating: 0, count: max(classes, 1))
-        missing = .allocate(capacity: max(classes, 1)); missing.initialize(repeating: 0, count: max(classes, 1))
-        order = .allocate(capacity: 256)
-        keys = .allocate(capacity: 256)
-        keys.initialize(repeating: 0, count: 256)
-        scratch = .allocate(capacity: 256)
+        buffers = ScanScratch(words: classes)
         minLevelRows = parameters.minCategoryRows
-    }
-
-    func release() {
-        order.deallocate()
-        keys.deallocate()
-        total.deallocate(); left.deallocate(); missing.deallocate()
-        scratch.deallocate()
     }
 
     var cellWords: Int { classes }

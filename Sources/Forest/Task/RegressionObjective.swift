@@ -8,25 +8,16 @@ struct RegressionObjective: SplitObjective {
     private let targets: [Double]
     private var totalW = 0.0, totalS = 0.0
     private var minY = 0.0, maxY = 0.0
-    private var order: UnsafeMutablePointer<Int32>
-    private var keys: UnsafeMutablePointer<Double>
-    private var scratch: UnsafeMutablePointer<Int32>
+    private let buffers = ScanScratch(words: 0)
+    private var order: UnsafeMutablePointer<Int32> { buffers.order }
+    private var keys: UnsafeMutablePointer<Double> { buffers.keys }
+    private var scratch: UnsafeMutablePointer<Int32> { buffers.sparse }
     /// Rows a categorical level needs in a node to be ordered and sent left (``HistogramScan/moveSparseLevels``).
     let minLevelRows: Int
 
     init(partition: BinnedPartition, parameters: ForestParameters) {
         targets = partition.values
-        order = .allocate(capacity: 256)
-        keys = .allocate(capacity: 256)
-        keys.initialize(repeating: 0, count: 256)
-        scratch = .allocate(capacity: 256)
         minLevelRows = parameters.minCategoryRows
-    }
-
-    func release() {
-        order.deallocate()
-        keys.deallocate()
-        scratch.deallocate()
     }
 
     var cellWords: Int { 2 }

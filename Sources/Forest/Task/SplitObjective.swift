@@ -60,8 +60,32 @@ protocol SplitObjective {
     func parentScore() -> Double
     /// Appends the current node's leaf values (``outputWidth`` of them).
     func appendLeaf(to values: inout [Float])
-    /// Frees the objective's scratch buffers (called once, by the grower's deinit).
-    func release()
+}
+
+/// Buffers an objective's histogram scan reuses across nodes: the bin order, the order
+/// keys, the sparse-level overflow, and `words` per-class (or per-total) counters.
+final class ScanScratch {
+    let order: UnsafeMutablePointer<Int32>
+    let keys: UnsafeMutablePointer<Double>
+    let sparse: UnsafeMutablePointer<Int32>
+    let total: UnsafeMutablePointer<UInt64>
+    let left: UnsafeMutablePointer<UInt64>
+    let missing: UnsafeMutablePointer<UInt64>
+
+    init(words: Int) {
+        let w = max(words, 1)
+        order = .allocate(capacity: 256); order.initialize(repeating: 0, count: 256)
+        keys = .allocate(capacity: 256); keys.initialize(repeating: 0, count: 256)
+        sparse = .allocate(capacity: 256); sparse.initialize(repeating: 0, count: 256)
+        total = .allocate(capacity: w); total.initialize(repeating: 0, count: w)
+        left = .allocate(capacity: w); left.initialize(repeating: 0, count: w)
+        missing = .allocate(capacity: w); missing.initialize(repeating: 0, count: w)
+    }
+
+    deinit {
+        order.deallocate(); keys.deallocate(); sparse.deallocate()
+        total.deallocate(); left.deallocate(); missing.deallocate()
+    }
 }
 
 /// Shared pieces of the objectives' histogram scans.

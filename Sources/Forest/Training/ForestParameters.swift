@@ -106,14 +106,14 @@ public struct ForestParameters: Sendable, Equatable {
         }
     }
 
-    func write(to w: inout ByteWriter) {
+    public func write(to w: inout ByteWriter) {
         w.write(UInt32(trees)); w.write(criterion.rawValue)
         w.write(Int64(maxDepth ?? -1)); w.write(UInt32(minSamplesSplit)); w.write(UInt32(minSamplesLeaf))
         w.write(maxFeatures.description); w.write(bootstrap); w.write(classWeighting.rawValue); w.write(seed)
         w.write(UInt32(minCategoryRows))
     }
 
-    static func read(from r: inout ByteReader) throws -> ForestParameters {
+    public static func read(from r: inout ByteReader) throws -> ForestParameters {
         var p = ForestParameters()
         p.trees = Int(try r.read(UInt32.self))
         guard let c = SplitCriterion(rawValue: try r.readString()) else { throw ForestError(.corrupted, "\(r.context): unknown criterion") }
@@ -132,17 +132,7 @@ public struct ForestParameters: Sendable, Equatable {
         return p
     }
 
-    public func serialize() -> [UInt8] {
-        var w = ByteWriter()
-        write(to: &w)
-        return w.bytes
-    }
 
-    public init(deserializing bytes: [UInt8]) throws {
-        var r = ByteReader(bytes, context: "forest parameters")
-        self = try Self.read(from: &r)
-        try r.expectEnd()
-    }
 }
 
 public extension ForestParameters {
@@ -156,4 +146,8 @@ public extension ForestParameters {
             "class_weight": classWeighting.rawValue, "seed": seed, "min_category_rows": minCategoryRows,
         ]
     }
+}
+
+extension ForestParameters: ByteCodable {
+    public static var byteContext: String { "forest parameters" }
 }

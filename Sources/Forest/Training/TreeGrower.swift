@@ -79,7 +79,6 @@ final class TreeGrower<Objective: SplitObjective> {
         leftTable.deallocate()
         constantScratch.deallocate()
         totals.deallocate()
-        objective.release()
     }
 
     private static func hasMissing(_ p: BinnedPartition, _ f: Int) -> Bool {
