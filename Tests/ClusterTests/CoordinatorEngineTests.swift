@@ -49,10 +49,13 @@ private struct FakeWorker {
         return frames(.credit(c))
     }
 
-    mutating func stats(_ a: WireTaskAssignment, train: UInt64 = 8, test: UInt64 = 2) -> [Data] {
+    /// `classFields`: the optional class labels and counts (the engine checks, never uses them).
+    mutating func stats(_ a: WireTaskAssignment, train: UInt64 = 8, test: UInt64 = 2, classFields: Bool = true) -> [Data] {
         var s = WireCheckpoint.ExtractStats()
         s.rows = train + test; s.trainRows = train; s.testRows = test
-        s.classLabels = ["a", "b"]; s.trainClassCounts = [train / 2, train - train / 2]; s.testClassCounts = [test / 2, test - test / 2]
+        if classFields {
+            s.classLabels = ["a", "b"]; s.trainClassCounts = [train / 2, train - train / 2]; s.testClassCounts = [test / 2, test - test / 2]
+        }
         var c = WireCheckpoint(); c.taskID = a.taskID; c.attemptID = a.attemptID; c.stats = s
         return frames(.checkpoint(c), payload: Data("stats-p\(a.partition)".utf8))
     }
@@ -239,10 +242,13 @@ private final class Harness {
         #expect(end.batches == 1 && end.rows == 2 && end.trainRows == 1 && end.testRows == 1)
 
         for a in extracts {
-            out = try h.receive(from: w.address, frames: w.stats(a), at: t(1))
+            // partition 1 reports no class fields (as for a regression target): the same to the engine
+            out = try h.receive(from: w.address, frames: w.stats(a, train: 8 - UInt64(a.partition), classFields: a.partition == 0), at: t(1))
             #expect(sent(out).contains { if case .checkpointAck = $0.body { true } else { false } })
             _ = try h.receive(from: w.address, frames: w.done(a), at: t(1.1))
         }
+        #expect(try h.store.partitions().map(\.trainRows) == [8, 7])
+        #expect(try h.store.partitions().map(\.testRows) == [2, 2])
         out = try h.tick(at: t(1.2))
         #expect(assignments(out).isEmpty, "train waits for the merged extractor")
         #expect(try h.store.stage() == .merge)
@@ -255,12 +261,17 @@ private final class Harness {
         let tr = try #require(train.first)
         #expect(tr.kind == .train && tr.source == .localSpill && tr.spillAttemptID == extracts[Int(tr.partition)].attemptID)
         #expect(tr.trees.first == 0 && tr.trees.end == 2 && tr.treesInPartition == 2)
+        // the wire field `classes` carries the driver's histogram words per bin, 2 until it says otherwise
+        #expect(tr.classes == 2)
+        #expect(tr.expectedTrainRows == 8 - UInt64(tr.partition) && tr.expectedRows == 10 - UInt64(tr.partition))
         _ = try h.receive(from: w.address, frames: w.started(tr), at: t(2.1))
         out = try h.receive(from: w.address, frames: w.trees(tr, 0..<2), at: t(2.2))
         guard case .checkpointAck(let ack) = sent(out).first?.body else { Issue.record("no ack"); return }
         #expect(ack.treesStored == 2)
         _ = try h.receive(from: w.address, frames: w.done(tr), at: t(2.3))
+        h.engine.histogramWordsPerBin = 5
         let tr2 = try #require(assignments(try h.tick(at: t(2.4))).first)
+        #expect(tr2.classes == 5)
         _ = try h.receive(from: w.address, frames: w.started(tr2), at: t(2.5))
         _ = try h.receive(from: w.address, frames: w.trees(tr2, 0..<2), at: t(2.6))
         _ = try h.receive(from: w.address, frames: w.done(tr2), at: t(2.7))

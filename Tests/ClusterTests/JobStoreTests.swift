@@ -159,7 +159,7 @@ private final class TempDir {
             let done = try store.beginAttempt(TaskName(.extract, 0), workerID: "w1", leaseDeadline: 9, now: 1)
             _ = try store.attemptRunning(done, now: 1)
             _ = try store.saveExtractCheckpoint(done, stats: Data([7]), counts: PartitionCounts(
-                trainRows: 8, testRows: 2, classLabels: ["a", "b"], trainClassCounts: [4, 4], testClassCounts: [1, 1]), now: 2)
+                trainRows: 8, testRows: 2), now: 2)
             _ = try store.completeAttempt(done, peakRSS: 1, now: 3)
             running = try store.beginAttempt(TaskName(.train, 0), workerID: "w1", leaseDeadline: 9, firstTree: 0, now: 4)
             _ = try store.attemptRunning(running, now: 4)
@@ -180,8 +180,40 @@ private final class TempDir {
             Issue.record("abandoned attempt wrote trees")
         }
         #expect(try store.spillHolder(partition: 0)?.workerID == "w1")
-        #expect(try store.partitions()[0].trainClassCounts == [4, 4])
+        #expect(try store.partitions()[0].trainRows == 8)
+        #expect(try store.partitions()[0].testRows == 2)
         #expect(try store.events(kind: .resumed).count == 1)
+    }
+
+    @Test func storeKeepsRowCountsOnlyAndOpensStoresWithClassColumns() throws {
+        let dir = try TempDir()
+        do {
+            let store = try JobStore(path: dir.dbPath)
+            try store.createJob(spec(partitions: 2), now: 0)
+            let e = try store.beginAttempt(TaskName(.extract, 0), workerID: "w1", leaseDeadline: 9, now: 1)
+            _ = try store.attemptRunning(e, now: 1)
+            _ = try store.saveExtractCheckpoint(e, stats: Data([7]), counts: PartitionCounts(trainRows: 8, testRows: 2), now: 2)
+            // nothing about classes is written
+            let written = try store.read { db in
+                try Int.fetchOne(db, sql: """
+                    SELECT count(*) FROM partitions
+                    WHERE class_labels IS NOT NULL OR train_class_counts IS NOT NULL OR test_class_counts IS NOT NULL
+                    """)
+            }
+            #expect(written == 0)
+            // a store written before kept class labels and counts in partition 1's row
+            try store.write { db in
+                try db.execute(sql: """
+                    UPDATE partitions SET train_rows = 5, test_rows = 1, class_labels = '["a","b"]',
+                        train_class_counts = '[3,2]', test_class_counts = '[1,0]' WHERE partition = 1
+                    """)
+            }
+        }
+        let store = try JobStore(path: dir.dbPath)
+        let partitions = try store.partitions()
+        #expect(partitions.map(\.trainRows) == [8, 5])
+        #expect(partitions.map(\.testRows) == [2, 1])
+        #expect(try store.extractStats(partition: 0) == Data([7]))
     }
 
     @Test func firstMissingTreeFindsGaps() throws {

@@ -5,7 +5,7 @@ import Testing
     typealias Input = PartitionPlanner.Input
 
     @Test func smallDataIsOnePartition() {
-        let plan = PartitionPlanner.plan(Input(dataBytes: 5 << 20, sampleBytesPerRow: 500, features: 50, classes: 2,
+        let plan = PartitionPlanner.plan(Input(dataBytes: 5 << 20, sampleBytesPerRow: 500, features: 50, histogramWordsPerBin: 2,
                                                memoryLimit: 512 << 20))
         #expect(plan.partitions == 1)
         #expect(plan.fits)
@@ -14,7 +14,7 @@ import Testing
 
     @Test func scaleRunSplitsSoEachPartitionFitsTheLimit() {
         // ~5 GB, 10M rows × 50 features, 512 MiB workers: the scale run
-        let input = Input(dataBytes: 5_000_000_000, sampleBytesPerRow: 500, features: 50, classes: 2, memoryLimit: 512 << 20)
+        let input = Input(dataBytes: 5_000_000_000, sampleBytesPerRow: 500, features: 50, histogramWordsPerBin: 2, memoryLimit: 512 << 20)
         let plan = PartitionPlanner.plan(input)
         #expect(plan.fits)
         #expect(plan.estimatedRows >= 10_000_000)
@@ -22,7 +22,7 @@ import Testing
         let perRow = PartitionPlanner.bytesPerTrainingRow(features: 50)
         #expect(perRow == 66)
         // the partition count is the smallest that fits: one fewer would not
-        let fewer = PartitionPlanner.plan(Input(dataBytes: input.dataBytes, sampleBytesPerRow: 500, features: 50, classes: 2,
+        let fewer = PartitionPlanner.plan(Input(dataBytes: input.dataBytes, sampleBytesPerRow: 500, features: 50, histogramWordsPerBin: 2,
                                                 memoryLimit: 512 << 20, override: plan.partitions - 1))
         #expect(!fewer.fits)
         #expect(plan.partitions > 1 && plan.partitions < 64)
@@ -30,7 +30,7 @@ import Testing
 
     @Test func moreMemoryFewerPartitionsAndCountIgnoresWorkers() {
         func partitions(_ limit: UInt64) -> Int {
-            PartitionPlanner.plan(Input(dataBytes: 2_000_000_000, sampleBytesPerRow: 400, features: 100, classes: 3,
+            PartitionPlanner.plan(Input(dataBytes: 2_000_000_000, sampleBytesPerRow: 400, features: 100, histogramWordsPerBin: 3,
                                         memoryLimit: limit)).partitions
         }
         #expect(partitions(256 << 20) > partitions(1 << 30))
@@ -39,25 +39,29 @@ import Testing
     }
 
     @Test func overrideWinsAndSaysWhenItDoesNotFit() {
-        let ok = PartitionPlanner.plan(Input(dataBytes: 100 << 20, sampleBytesPerRow: 200, features: 10, classes: 2,
+        let ok = PartitionPlanner.plan(Input(dataBytes: 100 << 20, sampleBytesPerRow: 200, features: 10, histogramWordsPerBin: 2,
                                              memoryLimit: 512 << 20, override: 7))
         #expect(ok.partitions == 7 && ok.fits && ok.message == nil)
-        let tooFew = PartitionPlanner.plan(Input(dataBytes: 50_000_000_000, sampleBytesPerRow: 200, features: 10, classes: 2,
+        let tooFew = PartitionPlanner.plan(Input(dataBytes: 50_000_000_000, sampleBytesPerRow: 200, features: 10, histogramWordsPerBin: 2,
                                                  memoryLimit: 512 << 20, override: 2))
         #expect(tooFew.partitions == 2 && !tooFew.fits)
         #expect(tooFew.message?.hasPrefix("--partitions 2 gives") == true)
     }
 
     @Test func limitTooSmallIsReported() {
-        let plan = PartitionPlanner.plan(Input(dataBytes: 1 << 20, sampleBytesPerRow: 100, features: 5000, classes: 10,
+        let plan = PartitionPlanner.plan(Input(dataBytes: 1 << 20, sampleBytesPerRow: 100, features: 5000, histogramWordsPerBin: 10,
                                                memoryLimit: 64 << 20))
         #expect(!plan.fits)
         #expect(plan.message?.contains("raise --memory-limit") == true)
     }
 
     @Test func histogramMemoryDependsOnShapeNotRows() {
-        let h = PartitionPlanner.histogramBytes(features: 50, classes: 2, threads: 2)
+        let h = PartitionPlanner.histogramBytes(features: 50, histogramWordsPerBin: 2, threads: 2)
         #expect(h == 50 * 256 * 2 * 8 * 3 * 2)
+        // the task's cell size scales the histograms; fewer than 2 words are sized as 2
+        #expect(PartitionPlanner.histogramBytes(features: 50, histogramWordsPerBin: 5, threads: 2) == 50 * 256 * 5 * 8 * 3 * 2)
+        #expect(PartitionPlanner.histogramBytes(features: 50, histogramWordsPerBin: 1, threads: 2) == h)
+        #expect(PartitionPlanner.histogramBytes(features: 50, histogramWordsPerBin: 0, threads: 2) == h)
     }
 
     @Test func treeSharesAreEvenAndDeterministic() {

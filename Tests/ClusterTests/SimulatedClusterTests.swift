@@ -1,4 +1,5 @@
 import Foundation
+import Forest
 import Testing
 @testable import Cluster
 
@@ -115,7 +116,10 @@ private final class SimulatedCluster {
             case .extract:
                 var s = WireCheckpoint.ExtractStats()
                 s.rows = UInt64(t.rows); s.trainRows = UInt64(t.train); s.testRows = UInt64(t.rows - t.train)
-                s.classLabels = ["all"]; s.trainClassCounts = [s.trainRows]; s.testClassCounts = [s.testRows]
+                // The class fields are optional and ignored by the coordinator: odd partitions leave them out.
+                if a.partition % 2 == 0 {
+                    s.classLabels = ["all"]; s.trainClassCounts = [s.trainRows]; s.testClassCounts = [s.testRows]
+                }
                 handle(w, w.engine.checkpointStats(attemptID: id, stats: s, blob: Data("stats \(a.partition) \(t.rows)".utf8), at: now))
                 handle(w, w.engine.done(attemptID: id, rows: UInt64(t.rows), peakRSS: 10 << 20, result: nil, elapsed: 0.1, at: now))
                 w.tasks[id] = nil
@@ -207,6 +211,14 @@ private final class SimulatedCluster {
 }
 
 @Suite struct SimulatedClusterTests {
+    /// The driver, not the cluster layer, knows the task's histogram cell: a count per
+    /// class, or two words for regression (the objectives' `cellWords`).
+    @Test func driverSizesHistogramsFromTheFittedTask() {
+        #expect(ForestCoordinatorDriver.histogramWordsPerBin(.classification(classes: ["a", "b", "c"], counts: [1, 2, 3])) == 3)
+        #expect(ForestCoordinatorDriver.histogramWordsPerBin(.classification(classes: ["x", "y"], counts: [1, 1])) == 2)
+        #expect(ForestCoordinatorDriver.histogramWordsPerBin(.regression(FeatureStatistics())) == 2)
+    }
+
     @Test func jobCompletesEndToEnd() throws {
         let sim = try SimulatedCluster(partitions: 3, trees: 7, rows: 200)
         sim.add("w1", address: 1, pid: 101)

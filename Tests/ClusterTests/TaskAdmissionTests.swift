@@ -3,12 +3,12 @@ import Testing
 @testable import Cluster
 
 @Suite struct TaskAdmissionTests {
-    func train(rows: UInt64, features: UInt32 = 50, classes: UInt32 = 2) -> WireTaskAssignment {
+    func train(rows: UInt64, features: UInt32 = 50, wordsPerBin: UInt32 = 2) -> WireTaskAssignment {
         var a = WireSamples.assignment(kind: .train)
         a.partition = 3
         a.schema.columnCount = features + 1
         a.expectedTrainRows = rows
-        a.classes = classes
+        a.classes = wordsPerBin  // the wire field carries histogram words per bin
         return a
     }
 
@@ -22,10 +22,18 @@ import Testing
         #expect(big.message?.contains("(10000000 training rows × 50 features) but this worker's memory limit is 512 MiB") == true)
     }
 
-    @Test func moreThreadsAndClassesNeedMoreMemory() {
-        let one = TaskAdmission.check(train(rows: 10, features: 500, classes: 10), memoryLimit: 512 << 20, threads: 1)
-        let eight = TaskAdmission.check(train(rows: 10, features: 500, classes: 10), memoryLimit: 512 << 20, threads: 8)
+    @Test func moreThreadsAndHistogramWordsNeedMoreMemory() {
+        let one = TaskAdmission.check(train(rows: 10, features: 500, wordsPerBin: 10), memoryLimit: 512 << 20, threads: 1)
+        let eight = TaskAdmission.check(train(rows: 10, features: 500, wordsPerBin: 10), memoryLimit: 512 << 20, threads: 8)
         #expect(one.neededBytes < eight.neededBytes)
+        let two = TaskAdmission.check(train(rows: 10, features: 500, wordsPerBin: 2), memoryLimit: 512 << 20, threads: 1)
+        #expect(two.neededBytes < one.neededBytes)
+        let histograms = PartitionPlanner.histogramBytes(features: 500, histogramWordsPerBin: 10, threads: 1)
+            - PartitionPlanner.histogramBytes(features: 500, histogramWordsPerBin: 2, threads: 1)
+        #expect(one.neededBytes - two.neededBytes == histograms)
+        // 0 (unknown) is sized as 2 words, like a regression or binary classification cell
+        #expect(TaskAdmission.check(train(rows: 10, features: 500, wordsPerBin: 0), memoryLimit: 512 << 20, threads: 1).neededBytes
+                == two.neededBytes)
     }
 
     @Test func evaluateChecksTheModelSize() {

@@ -77,6 +77,10 @@ public final class CoordinatorEngine {
     /// The merged extractor and model as sent to workers (inline or by reference; see `addBlob`).
     public var extractor: WireBlob? { didSet { scheduleDirty = true } }
     public var model: WireBlob? { didSet { scheduleDirty = true } }
+    /// Histogram words per bin of the job's learning task, which the driver knows (the
+    /// engine does not know what a word holds): sent in assignments for the workers'
+    /// admission check. 2 until the driver sets it (after the statistics merge).
+    public var histogramWordsPerBin = 2
     /// Scheduling runs when something changed, and at least every `heartbeatInterval` (locality waits).
     private var scheduleDirty = true
     private var lastSchedule = -Double.infinity
@@ -384,10 +388,9 @@ public final class CoordinatorEngine {
         ack.attemptID = m.attemptID
         switch m.content {
         case .stats(let s):
-            let counts = PartitionCounts(trainRows: Int(clamping: s.trainRows), testRows: Int(clamping: s.testRows),
-                                         classLabels: s.classLabels,
-                                         trainClassCounts: s.trainClassCounts.map { Int(clamping: $0) },
-                                         testClassCounts: s.testClassCounts.map { Int(clamping: $0) })
+            // Row counts only: what the rows hold is in the opaque statistics payload (the
+            // optional class fields of `ExtractStats` are validated, not used).
+            let counts = PartitionCounts(trainRows: Int(clamping: s.trainRows), testRows: Int(clamping: s.testRows))
             guard let outcome = try storeWrite(peer.workerID, &out, { try store.saveExtractCheckpoint(m.attemptID, stats: payload, counts: counts, now: time.wall) }),
                   !outcome.isDiscarded
             else { return }
@@ -647,7 +650,8 @@ public final class CoordinatorEngine {
             let p = partitions[d.task.partition]
             a.expectedRows = UInt64((p.trainRows ?? 0) + (p.testRows ?? 0))
             a.expectedTrainRows = UInt64(p.trainRows ?? 0)
-            a.classes = UInt32(clamping: p.classLabels.count)
+            // The wire field `classes` carries histogram words per bin (see the .proto).
+            a.classes = UInt32(clamping: max(0, histogramWordsPerBin))
         }
         if d.task.kind == .train {
             var range = WireTreeRange()

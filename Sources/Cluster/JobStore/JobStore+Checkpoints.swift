@@ -2,7 +2,7 @@ import Foundation
 import GRDB
 
 extension JobStore {
-    /// Stores an extract attempt's statistics blob and its partition's counts.
+    /// Stores an extract attempt's statistics blob (opaque) and its partition's row counts.
     /// The attempt's worker is remembered as the holder of the partition's spill.
     public func saveExtractCheckpoint(_ attemptID: UInt64, stats: Data, counts: PartitionCounts,
                                       now: Timestamp) throws -> AttemptWriteOutcome {
@@ -18,10 +18,8 @@ extension JobStore {
                 INSERT OR REPLACE INTO extract_checkpoints (partition, attempt_id, worker_id, stats) VALUES (?, ?, ?, ?)
                 """, arguments: [name.partition, Int64(attemptID), active.workerID, stats])
             try db.execute(sql: """
-                UPDATE partitions SET train_rows = ?, test_rows = ?, class_labels = ?, train_class_counts = ?, test_class_counts = ?
-                WHERE partition = ?
-                """, arguments: [counts.trainRows, counts.testRows, try Self.json(counts.classLabels),
-                                 try Self.json(counts.trainClassCounts), try Self.json(counts.testClassCounts), name.partition])
+                UPDATE partitions SET train_rows = ?, test_rows = ? WHERE partition = ?
+                """, arguments: [counts.trainRows, counts.testRows, name.partition])
             try apply(&active.task) { m throws(TaskTransitionError) in try m.checkpoint(attemptID: attemptID) }
             try save(db, active.task)
             try appendEvent(db, .checkpoint, task: name, attemptID: attemptID, workerID: active.workerID,

@@ -71,10 +71,7 @@ extension JobStore {
             try Row.fetchAll(db, sql: "SELECT * FROM partitions ORDER BY partition").map { row in
                 PartitionRecord(
                     partition: row["partition"], trees: row["trees"],
-                    trainRows: row["train_rows"], testRows: row["test_rows"],
-                    classLabels: try Self.unjson([String].self, row["class_labels"]) ?? [],
-                    trainClassCounts: try Self.unjson([Int].self, row["train_class_counts"]) ?? [],
-                    testClassCounts: try Self.unjson([Int].self, row["test_class_counts"]) ?? [])
+                    trainRows: row["train_rows"], testRows: row["test_rows"])
             }
         }
     }

@@ -69,8 +69,11 @@ public final class JobStore: Sendable {
                     trees INTEGER NOT NULL,          -- this partition's share of the forest
                     train_rows INTEGER,
                     test_rows INTEGER,
-                    class_labels TEXT,               -- JSON [String]
-                    train_class_counts TEXT,         -- JSON [Int]
+                    -- Unused: once the partition's class labels and counts (JSON); stores
+                    -- written before keep them, newer ones leave them NULL. The statistics
+                    -- blob (extract_checkpoints.stats) carries what the rows hold.
+                    class_labels TEXT,
+                    train_class_counts TEXT,
                     test_class_counts TEXT
                 );
                 CREATE TABLE tasks (

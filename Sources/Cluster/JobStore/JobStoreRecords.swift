@@ -12,7 +12,7 @@ public struct JobSpec: Sendable, Hashable, Codable {
     public var parameters: Data
     public var seed: UInt64
     public var partitions: Int
-    /// Fraction of each class's rows held out for evaluation, in [0, 1).
+    /// Fraction of the rows held out for evaluation, in [0, 1) (stratified by the target for classification).
     public var testFraction: Double
     /// Trees in the whole forest; each partition grows its share.
     public var trees: Int
@@ -39,32 +39,29 @@ public enum JobStage: String, Sendable, Hashable, CaseIterable, Codable {
     case predict
 }
 
-/// One partition: its share of trees and, after extraction, its row and class counts.
+/// One partition: its share of trees and, after extraction, its row counts. What the
+/// rows hold (class counts, target sums) is in the opaque statistics blob only.
 public struct PartitionRecord: Sendable, Hashable {
     public var partition: Int
     public var trees: Int
     public var trainRows: Int?
     public var testRows: Int?
-    /// Per class label, in the order reported by extraction.
-    public var classLabels: [String]
-    public var trainClassCounts: [Int]
-    public var testClassCounts: [Int]
 }
 
-/// Counts an extract checkpoint reports for its partition.
+/// Row counts an extract checkpoint reports for its partition.
 public struct PartitionCounts: Sendable, Hashable {
     public var trainRows: Int
     public var testRows: Int
-    public var classLabels: [String]
-    public var trainClassCounts: [Int]
-    public var testClassCounts: [Int]
 
-    public init(trainRows: Int, testRows: Int, classLabels: [String], trainClassCounts: [Int], testClassCounts: [Int]) {
+    public init(trainRows: Int, testRows: Int) {
         self.trainRows = trainRows
         self.testRows = testRows
-        self.classLabels = classLabels
-        self.trainClassCounts = trainClassCounts
-        self.testClassCounts = testClassCounts
+    }
+
+    /// The former initializer: the class fields are ignored (the statistics blob carries them).
+    @available(*, deprecated, message: "the job store keeps row counts only; use init(trainRows:testRows:)")
+    public init(trainRows: Int, testRows: Int, classLabels: [String], trainClassCounts: [Int], testClassCounts: [Int]) {
+        self.init(trainRows: trainRows, testRows: testRows)
     }
 }
 

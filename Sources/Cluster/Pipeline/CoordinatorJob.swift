@@ -126,8 +126,9 @@ public final class CoordinatorJob: @unchecked Sendable {
             let planTestFraction = testPath == nil ? options.testFraction : Double(testBytes) / Double(max(1, size + testBytes))
             let plan = PartitionPlanner.plan(.init(dataBytes: size + testBytes, sampleBytesPerRow: sampleBytesPerRow,
                                                    features: inference.schema.featureCount,
-                                                   // Histogram words per bin: a binary class cell, or a regression cell.
-                                                   classes: 2,
+                                                   // Histogram words per bin before the statistics merge: a binary
+                                                   // classification cell or a regression cell are both 2 words.
+                                                   histogramWordsPerBin: 2,
                                                    memoryLimit: options.workerMemoryLimit, testFraction: planTestFraction,
                                                    threadsPerWorker: options.workerThreads, override: options.partitions))
             if let message = plan.message { log(.warning, "partition plan: \(message)") }

@@ -151,6 +151,8 @@ public final class ForestCoordinatorDriver: CoordinatorDriver {
         guard !restored else { return }
         restored = true
         if !engine.gates.extractorReady, let bytes = try store.artifact("extractor") {
+            let extractor = try FeatureExtractor(deserializing: [UInt8](bytes))
+            engine.histogramWordsPerBin = Self.histogramWordsPerBin(extractor.task)
             engine.extractor = try engine.addArtifactBlob("extractor", digest: Digest.of(bytes))
             engine.gates.extractorReady = true
         }
@@ -189,6 +191,16 @@ public final class ForestCoordinatorDriver: CoordinatorDriver {
         }
     }
 
+    /// Histogram words per bin of the fitted task (the objectives' `cellWords`): a count
+    /// per class for classification, two sums for regression. The cluster layer passes
+    /// it on without knowing what the words hold (the workers' admission check).
+    static func histogramWordsPerBin(_ task: LearningTask) -> Int {
+        switch task.kind {
+        case .classification: task.classes.count
+        case .regression: 2
+        }
+    }
+
     private func mergeStatistics(_ engine: CoordinatorEngine, at time: EngineTime, into out: inout [CoordinatorOutput]) throws {
         var merged: PartialExtractorState?
         var count = 0
@@ -209,6 +221,7 @@ public final class ForestCoordinatorDriver: CoordinatorDriver {
         }
         let bytes = Data(extractor.serialize())
         try store.putArtifact("extractor", bytes, now: time.wall)
+        engine.histogramWordsPerBin = Self.histogramWordsPerBin(extractor.task)
         engine.extractor = try engine.addArtifactBlob("extractor", digest: Digest.of(bytes))
         engine.gates.extractorReady = true
         out.append(.log(.info, "merged statistics of \(count) partitions: \(extractor.featureCount) features (\(settings.parameters.schema.categoricalCount) categorical), \(extractor.task.kind == .classification ? "classes \(extractor.classes.prefix(20).joined(separator: ", "))" : "regression") (\(ByteCount(UInt64(bytes.count))) extractor)"))

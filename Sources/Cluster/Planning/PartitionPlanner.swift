@@ -12,8 +12,9 @@ public enum PartitionPlanner {
         public var sampleBytesPerRow: Double
         /// Feature columns (all columns but the label).
         public var features: Int
-        /// Classes seen in the sample (at least 2 are assumed).
-        public var classes: Int
+        /// Histogram words per bin, as the learning task defines its histogram cell (the
+        /// planner does not know what the words mean; at least 2 are assumed).
+        public var histogramWordsPerBin: Int
         /// The smallest `--memory-limit` among the workers the job is planned for.
         public var memoryLimit: UInt64
         /// Fraction of rows held out for testing (they are not binned for training).
@@ -23,12 +24,12 @@ public enum PartitionPlanner {
         /// `--partitions`, when the user fixed the count.
         public var override: Int?
 
-        public init(dataBytes: UInt64, sampleBytesPerRow: Double, features: Int, classes: Int, memoryLimit: UInt64,
+        public init(dataBytes: UInt64, sampleBytesPerRow: Double, features: Int, histogramWordsPerBin: Int, memoryLimit: UInt64,
                     testFraction: Double = 0.2, threadsPerWorker: Int = 1, override: Int? = nil) {
             self.dataBytes = dataBytes
             self.sampleBytesPerRow = sampleBytesPerRow
             self.features = features
-            self.classes = classes
+            self.histogramWordsPerBin = histogramWordsPerBin
             self.memoryLimit = memoryLimit
             self.testFraction = testFraction
             self.threadsPerWorker = threadsPerWorker
@@ -50,8 +51,8 @@ public enum PartitionPlanner {
         public var binsPerFeature: UInt64 = 256
         /// Histogram slots kept at once per thread (parent + two children, subtraction trick).
         public var histogramsPerThread: UInt64 = 3
-        /// Bytes per histogram cell (a Double count per class).
-        public var bytesPerHistogramCell: UInt64 = 8
+        /// Bytes per histogram word (a UInt64).
+        public var bytesPerHistogramWord: UInt64 = 8
         /// Margin on the estimated row count (the estimate comes from a sample).
         public var rowEstimateMargin: Double = 1.15
 
@@ -79,8 +80,9 @@ public enum PartitionPlanner {
     }
 
     /// Histogram memory of one worker: independent of the row count.
-    public static func histogramBytes(features: Int, classes: Int, threads: Int, model: Model = Model()) -> UInt64 {
-        UInt64(max(1, features)) * model.binsPerFeature * UInt64(max(2, classes)) * model.bytesPerHistogramCell
+    /// `histogramWordsPerBin` is the task's histogram cell size in words (at least 2 are assumed).
+    public static func histogramBytes(features: Int, histogramWordsPerBin: Int, threads: Int, model: Model = Model()) -> UInt64 {
+        UInt64(max(1, features)) * model.binsPerFeature * UInt64(max(2, histogramWordsPerBin)) * model.bytesPerHistogramWord
             * model.histogramsPerThread * UInt64(max(1, threads))
     }
 
@@ -90,7 +92,7 @@ public enum PartitionPlanner {
         let trainFraction = min(1, max(0, 1 - input.testFraction))
         let trainRows = UInt64((Double(estimatedRows) * trainFraction).rounded(.up))
         let perRow = bytesPerTrainingRow(features: input.features, model: model)
-        let fixed = histogramBytes(features: input.features, classes: input.classes, threads: input.threadsPerWorker, model: model)
+        let fixed = histogramBytes(features: input.features, histogramWordsPerBin: input.histogramWordsPerBin, threads: input.threadsPerWorker, model: model)
         let afterBaseline = input.memoryLimit > model.baselineBytes ? input.memoryLimit - model.baselineBytes : 0
         let budget = UInt64(Double(afterBaseline) * model.usableFraction)
 

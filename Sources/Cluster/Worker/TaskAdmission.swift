@@ -23,7 +23,8 @@ public enum TaskAdmission {
         switch a.kind {
         case .train:
             let rows = a.expectedTrainRows > 0 ? a.expectedTrainRows : a.expectedRows
-            let histograms = PartitionPlanner.histogramBytes(features: features, classes: max(2, Int(a.classes)), threads: threads, model: model)
+            // The wire field `classes` carries the task's histogram words per bin (0: unknown, 2 assumed).
+            let histograms = PartitionPlanner.histogramBytes(features: features, histogramWordsPerBin: max(2, Int(a.classes)), threads: threads, model: model)
             let (data, overflow) = rows.multipliedReportingOverflow(by: PartitionPlanner.bytesPerTrainingRow(features: features, model: model))
             needed = overflow ? .max : histograms &+ data
             what = "\(rows) training rows × \(features) features"
