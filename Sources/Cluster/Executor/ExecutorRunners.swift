@@ -1,0 +1,211 @@
+import Foundation
+import Forest
+import SpaceTime
+
+/// Extract: parses the streamed records with the Forest data set path's
+/// `PartitionLoader` (counting training rows into a `PartialExtractorState`, keeping the
+/// rows in the spill directory); the serialized state is the checkpoint, and the rows
+/// stay for the partition's train and evaluate tasks. Needs no blob and never runs.
+struct ExtractRunner: TaskRunner {
+    let context: ExecutorContext
+
+    func makeAttempt(_ a: WireTaskAssignment, _ configuration: AttemptConfiguration) throws(AttemptRefusal) -> ExecutorAttempt {
+        let loader = context.partitionLoader(configuration.parameters)
+        return ExecutorAttempt(a, configuration, loader: loader, rows: loader.rows)
+    }
+
+    func parse(_ attempt: ExecutorAttempt, _ batch: WireRowBatch, _ payload: Data) -> WorkerEvent? {
+        context.parsePartitionRows(attempt, batch, payload) { _ in true }
+    }
+
+    func rowsComplete(_ attempt: ExecutorAttempt) -> [WorkerEvent]? {
+        let a = attempt.assignment
+        guard let loader = attempt.loader, let rows = attempt.rows else { return nil }
+        var s = WireCheckpoint.ExtractStats()
+        s.rows = UInt64(rows.trainCount + rows.testCount)
+        s.trainRows = UInt64(rows.trainCount)
+        s.testRows = UInt64(rows.testCount)
+        s.classLabels = rows.labelTexts
+        s.trainClassCounts = rows.trainCounts
+        s.testClassCounts = rows.testCounts
+        context.registry.keepSpill(of: attempt, rows)
+        context.log(.info, "extract/p\(a.partition) attempt \(a.attemptID): \(s.trainRows) train + \(s.testRows) test rows parsed and kept in \(context.spillDirectory.path)")
+        return [.checkpointStats(attemptID: a.attemptID, stats: s, blob: Data(loader.extractorState.serialize())),
+                .done(attemptID: a.attemptID, rows: s.rows, peakRSS: context.taskPeak(attempt), result: nil,
+                      elapsed: context.seconds(since: attempt.started))]
+    }
+
+    func run(_ attempt: ExecutorAttempt, _ blob: BlobCache.Blob) -> WorkerEvent {
+        context.fail(attempt.assignment, .internal, "extract attempts do not run on a blob", retryable: false)
+    }
+}
+
+extension ExecutorContext {
+    /// A train or evaluate attempt: its partition's rows from this worker's spill, or parsed as they are streamed.
+    func partitionAttempt(_ a: WireTaskAssignment, _ configuration: AttemptConfiguration) throws(AttemptRefusal) -> ExecutorAttempt {
+        guard a.source == .localSpill else {
+            let loader = partitionLoader(configuration.parameters)
+            return ExecutorAttempt(a, configuration, loader: loader, rows: loader.rows)
+        }
+        guard let rows = registry.spill(a.spillAttemptID) else {
+            throw AttemptRefusal(reason: .spillMissing,
+                                 message: "the spill of partition \(a.partition) (extract attempt \(a.spillAttemptID)) is not on this worker",
+                                 retryable: true)
+        }
+        return ExecutorAttempt(a, configuration, rows: rows, rowsComplete: true)
+    }
+}
+
+/// Train: bins the partition's training rows with the merged extractor and grows trees
+/// `first..<end` with `ForestTrainer.trainTrees`, posting them as checkpoints in batches
+/// of `checkpoint_every` as they finish.
+struct TrainRunner: TaskRunner {
+    let context: ExecutorContext
+
+    private struct Cancelled: Error {}
+
+    func makeAttempt(_ a: WireTaskAssignment, _ configuration: AttemptConfiguration) throws(AttemptRefusal) -> ExecutorAttempt {
+        try context.partitionAttempt(a, configuration)
+    }
+
+    func expectedRows(_ end: WireRowsEnd) -> UInt64 { end.trainRows }
+
+    func parse(_ attempt: ExecutorAttempt, _ batch: WireRowBatch, _ payload: Data) -> WorkerEvent? {
+        context.parsePartitionRows(attempt, batch, payload) { isTest in !isTest }
+    }
+
+    func run(_ attempt: ExecutorAttempt, _ blob: BlobCache.Blob) -> WorkerEvent {
+        let a = attempt.assignment
+        guard case .extractor(let extractor) = blob else {
+            return context.fail(a, .protocol, "train/p\(a.partition): the blob is not an extractor", retryable: false)
+        }
+        let range = Int(a.trees.first)..<Int(a.trees.end)
+        let options = context.options
+        do {
+            let binned = try context.bin(attempt, extractor: extractor, test: false)
+            let trainer = ForestTrainer(parameters: attempt.parameters.forest, threads: options.threads)
+            let id = a.attemptID
+            context.log(.info, "train/p\(a.partition) attempt \(id): \(binned.rowCount) rows binned, growing trees \(range.lowerBound)..<\(range.upperBound)")
+            // Trees go out in batches of `checkpoint_every` (the last batch may be shorter).
+            let batch = LockedBox(TreeCheckpointBatch(every: Int(a.checkpointEvery), first: range.lowerBound))
+            let ballast = [UInt8](repeating: 1, count: options.trainBallastBytes)
+            defer { withExtendedLifetime(ballast) {} }
+            try trainer.trainTrees(partition: binned, partitionIndex: Int(a.partition), range: range) { index, tree in
+                if context.registry.isCancelled(attempt) { throw Cancelled() }
+                if options.treeDelay > 0 { Thread.sleep(forTimeInterval: options.treeDelay) }
+                if let full = batch.withLock({ $0.add(Data(tree.serialize()), index: index) }) {
+                    context.post(.checkpointTrees(attemptID: id, firstTree: full.first, trees: full.trees))
+                }
+                context.post(.progress(attemptID: id, done: UInt64(index + 1 - range.lowerBound), total: UInt64(range.count)))
+            }
+            if let rest = batch.withLock({ $0.flush() }) {
+                context.post(.checkpointTrees(attemptID: id, firstTree: rest.first, trees: rest.trees))
+            }
+            context.registry.remove(id)
+            return .done(attemptID: id, rows: UInt64(binned.rowCount), peakRSS: context.taskPeak(attempt), result: nil,
+                         elapsed: context.seconds(since: attempt.started))
+        } catch is Cancelled {
+            return context.fail(a, .cancelled, "cancelled", retryable: true)
+        } catch let e as PipelineError where e.code == .badInput {
+            return context.fail(a, .badInput, e.message, retryable: false)
+        } catch {
+            return context.fail(a, .internal, "train/p\(a.partition): \(error)", retryable: true)
+        }
+    }
+}
+
+/// Evaluate: scores the partition's test rows with the merged model and returns a
+/// serialized `EvaluationMetrics`.
+struct EvaluateRunner: TaskRunner {
+    let context: ExecutorContext
+
+    func makeAttempt(_ a: WireTaskAssignment, _ configuration: AttemptConfiguration) throws(AttemptRefusal) -> ExecutorAttempt {
+        try context.partitionAttempt(a, configuration)
+    }
+
+    func expectedRows(_ end: WireRowsEnd) -> UInt64 { end.testRows }
+
+    func parse(_ attempt: ExecutorAttempt, _ batch: WireRowBatch, _ payload: Data) -> WorkerEvent? {
+        context.parsePartitionRows(attempt, batch, payload) { isTest in isTest }
+    }
+
+    func run(_ attempt: ExecutorAttempt, _ blob: BlobCache.Blob) -> WorkerEvent {
+        let a = attempt.assignment
+        guard case .model(let model) = blob else {
+            return context.fail(a, .protocol, "evaluate/p\(a.partition): the blob is not a model", retryable: false)
+        }
+        do {
+            let binned = try context.bin(attempt, extractor: model.extractor, test: true)
+            var aggregate = EvaluationMetrics(task: model.extractor.task)
+            if binned.rowCount > 0 {
+                aggregate.add(predictions: model.forest.predict(binned: binned, threads: context.options.threads), target: binned.target)
+            }
+            context.registry.remove(a.attemptID)
+            return .done(attemptID: a.attemptID, rows: UInt64(binned.rowCount), peakRSS: context.taskPeak(attempt),
+                         result: Data(aggregate.serialize()), elapsed: context.seconds(since: attempt.started))
+        } catch let e as PipelineError where e.code == .badInput {
+            return context.fail(a, .badInput, e.message, retryable: false)
+        } catch {
+            return context.fail(a, .internal, "evaluate/p\(a.partition): \(error)", retryable: true)
+        }
+    }
+}
+
+/// Predict: parses the streamed records' feature columns (as `spacetime predict` does;
+/// the label column is not read) into the block, scores it with the model and posts the
+/// outputs in batches (sent under the coordinator's credit, before `done`).
+struct PredictRunner: TaskRunner {
+    let context: ExecutorContext
+
+    func makeAttempt(_ a: WireTaskAssignment, _ configuration: AttemptConfiguration) throws(AttemptRefusal) -> ExecutorAttempt {
+        guard a.source == .streamed, let p = configuration.prediction else {
+            throw AttemptRefusal(reason: .protocol, message: "predict tasks take streamed rows", retryable: false)
+        }
+        let block = PredictionBlock(p)
+        // expected_rows comes from the peer: reserve at most 32 MiB up front, grow past that as rows arrive.
+        let rows = Int(clamping: min(a.expectedRows, 1 << 22))
+        block.values.reserveCapacity(min(rows * p.schema.featureCount, 1 << 22))
+        block.lines.reserveCapacity(rows)
+        return ExecutorAttempt(a, configuration, prediction: block)
+    }
+
+    func parse(_ attempt: ExecutorAttempt, _ batch: WireRowBatch, _ payload: Data) -> WorkerEvent? {
+        guard let block = attempt.prediction else { return nil }
+        let parser = RecordParser(schema: block.parameters.schema)
+        let d = block.parameters.schema.featureCount
+        if block.features.count != d { block.features = Array(repeating: 0, count: d) }
+        let (accepted, failure) = context.forEachRecord(attempt, batch, payload) { bytes, line, _ in
+            try attempt.record.parse(raw: bytes, line: Int(line))
+            try block.features.withUnsafeMutableBufferPointer { try parser.parseFeatures(attempt.record, into: $0) }
+            block.values.append(contentsOf: block.features)
+            block.lines.append(line)
+            return true
+        }
+        context.registry.addReceived(attempt, accepted)
+        return failure
+    }
+
+    func run(_ attempt: ExecutorAttempt, _ blob: BlobCache.Blob) -> WorkerEvent {
+        let a = attempt.assignment
+        guard case .model(let model) = blob, let block = attempt.prediction,
+              model.extractor.featureCount == block.parameters.schema.featureCount else {
+            return context.fail(a, .protocol, "predict/p\(a.partition): the model's features do not match the assignment's columns", retryable: false)
+        }
+        let rows = block.lines.count
+        let C = model.forest.outputWidth
+        let probabilities = BatchScorer.predict(model, values: block.values, rows: rows, threads: context.options.threads)
+        block.values = []
+        var start = 0
+        while start < rows {
+            if context.registry.isCancelled(attempt) { return context.fail(a, .cancelled, "cancelled", retryable: true) }
+            let n = min(BlockScoring.batchRows, rows - start)
+            context.post(.predictions(attemptID: a.attemptID, firstLine: block.lines[start], rows: UInt32(n), bytesPerRow: UInt32(8 * C),
+                                      payload: BlockScoring.encode(probabilities, from: start * C, count: n * C)))
+            start += n
+            context.post(.progress(attemptID: a.attemptID, done: UInt64(start), total: UInt64(rows)))
+        }
+        context.registry.remove(a.attemptID)
+        return .done(attemptID: a.attemptID, rows: UInt64(rows), peakRSS: context.taskPeak(attempt), result: nil,
+                     elapsed: context.seconds(since: attempt.started))
+    }
+}
