@@ -11,8 +11,7 @@ import Testing
         try s.recordHeartbeat(workerID: "w2", rss: 300 << 20, peakRSS: 498 << 20, now: 95)
         let e = try s.beginAttempt(TaskName(.extract, 0), workerID: "w2", leaseDeadline: 50, now: 1)
         _ = try s.attemptRunning(e, now: 1)
-        _ = try s.saveExtractCheckpoint(e, stats: Data([1]), counts: PartitionCounts(trainRows: 80, testRows: 20, classLabels: ["a"],
-                                                                                   trainClassCounts: [80], testClassCounts: [20]), now: 2)
+        _ = try s.saveExtractCheckpoint(e, stats: Data([1]), counts: PartitionCounts(trainRows: 80, testRows: 20), now: 2)
         _ = try s.completeAttempt(e, peakRSS: 1, now: 3)
         let t = try s.beginAttempt(TaskName(.train, 1), workerID: "w2", leaseDeadline: 50, firstTree: 0, now: 4)
         _ = try s.attemptRunning(t, now: 4)

@@ -25,9 +25,6 @@ struct ExtractRunner: TaskRunner {
         s.rows = UInt64(rows.trainCount + rows.testCount)
         s.trainRows = UInt64(rows.trainCount)
         s.testRows = UInt64(rows.testCount)
-        s.classLabels = rows.labelTexts
-        s.trainClassCounts = rows.trainCounts
-        s.testClassCounts = rows.testCounts
         context.registry.keepSpill(of: attempt, rows)
         context.log(.info, "extract/p\(a.partition) attempt \(a.attemptID): \(s.trainRows) train + \(s.testRows) test rows parsed and kept in \(context.spillDirectory.path)")
         return [.checkpointStats(attemptID: a.attemptID, stats: s, blob: Data(loader.extractorState.serialize())),

@@ -57,12 +57,6 @@ public struct PartitionCounts: Sendable, Hashable {
         self.trainRows = trainRows
         self.testRows = testRows
     }
-
-    /// The former initializer: the class fields are ignored (the statistics blob carries them).
-    @available(*, deprecated, message: "the job store keeps row counts only; use init(trainRows:testRows:)")
-    public init(trainRows: Int, testRows: Int, classLabels: [String], trainClassCounts: [Int], testClassCounts: [Int]) {
-        self.init(trainRows: trainRows, testRows: testRows)
-    }
 }
 
 public struct TaskRecord: Sendable, Hashable {
