@@ -103,10 +103,8 @@ struct TrainRunner: TaskRunner {
                          elapsed: context.seconds(since: attempt.started))
         } catch is Cancelled {
             return context.fail(a, .cancelled, "cancelled", retryable: true)
-        } catch let e as PipelineError where e.code == .badInput {
-            return context.fail(a, .badInput, e.message, retryable: false)
         } catch {
-            return context.fail(a, .internal, "train/p\(a.partition): \(error)", retryable: true)
+            return context.runFailure(error, a, step: "train")
         }
     }
 }
@@ -140,10 +138,8 @@ struct EvaluateRunner: TaskRunner {
             context.registry.remove(a.attemptID)
             return .done(attemptID: a.attemptID, rows: UInt64(binned.rowCount), peakRSS: context.taskPeak(attempt),
                          result: Data(aggregate.serialize()), elapsed: context.seconds(since: attempt.started))
-        } catch let e as PipelineError where e.code == .badInput {
-            return context.fail(a, .badInput, e.message, retryable: false)
         } catch {
-            return context.fail(a, .internal, "evaluate/p\(a.partition): \(error)", retryable: true)
+            return context.runFailure(error, a, step: "evaluate")
         }
     }
 }

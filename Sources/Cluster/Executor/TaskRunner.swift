@@ -73,6 +73,13 @@ struct ExecutorContext: Sendable {
                        retryable: retryable, peakRSS: peak)
     }
 
+    /// The `failed` event for an error a train or evaluate run threw: bad input is final
+    /// (it names the file and line), anything else may succeed elsewhere.
+    func runFailure(_ error: any Error, _ a: WireTaskAssignment, step: String) -> WorkerEvent {
+        if let e = error as? PipelineError, e.code == .badInput { return fail(a, .badInput, e.message, retryable: false) }
+        return fail(a, .internal, "\(step)/p\(a.partition): \(error)", retryable: true)
+    }
+
     /// The parse loop every runner shares: splits a row batch into its records,
     /// `body(record bytes, line, isTest)` for each; a length beyond the payload or an error
     /// from `body` fails the attempt. Returns the number of records `body` accepted (it
