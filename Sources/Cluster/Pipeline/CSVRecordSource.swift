@@ -92,7 +92,7 @@ public final class CSVRecordSource: RecordSource {
         guard let record else { return nil }
         if record.isMissing(at: labelIndex) {
             throw PipelineError(.badInput,
-                                "\(record.file):\(record.line): column \(labelIndex + 1)\(record.columnName(labelIndex).map { " ('\($0)')" } ?? ""): missing label")
+                                "\(record.file):\(record.line): column \(labelIndex + 1)\(record.columnName(labelIndex).map { " (\(quoteForMessage($0)))" } ?? ""): missing label")
         }
         let assignment = stratify ? record.withField(at: labelIndex) { assigner.assign(classBytes: $0) }
                                   : assigner.assign(classKey: "")

@@ -198,24 +198,27 @@ public final class CoordinatorJob: @unchecked Sendable {
     }
 
     /// The header fields, the raw header record, and the mean bytes per
-    /// record of the first ~1,000 records.
+    /// record of the first ~1,000 records (within the first MiB).
+    ///
+    /// Read by the same `CSVReader` as every other path, so the header is
+    /// split the same way everywhere: a UTF-8 byte-order mark is not part of
+    /// the first name (nor of the raw record sent to the workers), LF, CRLF
+    /// and bare CR line ends all work, a quoted header field may hold a line
+    /// end, and a compressed or binary file is refused with the reader's
+    /// message.
     public static func readHeader(_ path: String) throws -> ([String], Data, Double) {
-        guard let handle = FileHandle(forReadingAtPath: path) else {
-            throw PipelineError(.io, "\(path): cannot open the data file")
-        }
-        defer { try? handle.close() }
-        let head = (try? handle.read(upToCount: 1 << 20)) ?? Data()
-        guard let newline = head.firstIndex(of: UInt8(ascii: "\n")) else {
-            throw PipelineError(.badInput, "\(path): no header line (empty file or a line longer than 1 MiB)")
-        }
-        var raw = head[head.startIndex..<newline]
-        if raw.last == UInt8(ascii: "\r") { raw = raw.dropLast() }
         let reader: CSVReader
-        do { reader = try CSVReader(path: path) } catch { throw PipelineError(.badInput, error.description) }
+        do { reader = try CSVReader(path: path) } catch { throw PipelineError(error.code == .io ? .io : .badInput, error.description) }
         defer { reader.close() }
-        let rest = head[(newline + 1)...]
-        let lines = rest.reduce(0) { $0 + ($1 == UInt8(ascii: "\n") ? 1 : 0) }
-        let perRow = lines > 0 ? Double(rest.count) / Double(lines) : Double(max(1, raw.count))
+        let raw = reader.headerRecord
+        let headerBytes = reader.bytesRead
+        reader.extractOnly(column: 0)
+        var records = 0
+        // Only an estimate for the planner: a malformed record here is reported by the pass itself.
+        while records < 1000, reader.bytesRead - headerBytes < 1 << 20, (try? reader.next()) != nil {
+            records += 1
+        }
+        let perRow = records > 0 ? Double(reader.bytesRead - headerBytes) / Double(records) : Double(max(1, raw.count))
         return (reader.header, Data(raw), perRow)
     }
 }

@@ -22,6 +22,8 @@ public struct CSVError: Error, CustomStringConvertible, Sendable, Equatable {
         case unknownColumn
         /// The header names a column twice.
         case duplicateColumn
+        /// The input is not CSV text: compressed (gzip, zstd…) or binary (a NUL byte).
+        case notText
     }
 
     public var code: Code
@@ -50,7 +52,7 @@ public struct CSVError: Error, CustomStringConvertible, Sendable, Equatable {
         if let line { s += ": line \(groupedThousands(line))" }
         if let column {
             s += ", column \(column)"
-            if let columnName { s += " (`\(columnName)`)" }
+            if let columnName { s += " (\(quoteForMessage(columnName)))" }
         }
         return s + ": " + message
     }
@@ -67,20 +69,57 @@ func groupedThousands(_ n: Int) -> String {
     return n < 0 ? "-" + out : out
 }
 
-/// Shows user data in an error message: quoted with backticks, control characters escaped, truncated.
-func quoteForMessage(_ bytes: UnsafeRawBufferPointer, limit: Int = 40) -> String {
+/// Shows user data in an error message: quoted with backticks, at most `limit` bytes of it
+/// (then `…`), every byte that is not printable text escaped: `\n`, `\r`, `\t`, other control
+/// bytes and bytes that are not valid UTF-8 as `\xNN`. Printable UTF-8 (accents, CJK) is kept.
+/// Every piece of input quoted in a message goes through here, so a 10 MB header or a binary
+/// file cannot make a message long or unreadable.
+public func quoteForMessage(_ bytes: UnsafeRawBufferPointer, limit: Int = 60) -> String {
+    "`" + escapedExcerpt(bytes, limit: limit) + "`"
+}
+
+/// `quoteForMessage` for a string (a header name, a column name given on the command line).
+public func quoteForMessage(_ text: String, limit: Int = 60) -> String {
+    var copy = text
+    return copy.withUTF8 { quoteForMessage(UnsafeRawBufferPointer($0), limit: limit) }
+}
+
+/// `quoteForMessage` without the backticks.
+public func escapedExcerpt(_ bytes: UnsafeRawBufferPointer, limit: Int = 60) -> String {
     var s = ""
-    let text = String(decoding: bytes.prefix(limit * 4), as: UTF8.self)
-    for (i, scalar) in text.unicodeScalars.enumerated() {
-        if i == limit { s += "…"; break }
-        switch scalar {
-        case "\n": s += "\\n"
-        case "\r": s += "\\r"
-        case "\t": s += "\\t"
-        case _ where scalar.value < 0x20 || scalar.value == 0x7F:
-            s += "\\x" + (scalar.value < 0x10 ? "0" : "") + String(scalar.value, radix: 16, uppercase: true)
-        default: s.unicodeScalars.append(scalar)
+    var i = 0
+    let n = bytes.count
+    func hex(_ b: UInt8) -> String { "\\x" + (b < 0x10 ? "0" : "") + String(b, radix: 16, uppercase: true) }
+    while i < n {
+        if i >= limit { s += "…"; break }
+        let b = bytes[i]
+        switch b {
+        case 0x0A: s += "\\n"; i += 1
+        case 0x0D: s += "\\r"; i += 1
+        case 0x09: s += "\\t"; i += 1
+        case 0x20..<0x7F: s.unicodeScalars.append(Unicode.Scalar(b)); i += 1
+        case 0xC2...0xF4:
+            // A multi-byte UTF-8 sequence: kept when valid, complete within the limit, and printable.
+            let length = b >= 0xF0 ? 4 : b >= 0xE0 ? 3 : 2
+            if i + length <= n, i + length <= limit,
+               let scalar = decodeScalar(bytes, at: i, length: length),
+               !(0x80...0x9F).contains(scalar.value), scalar.value != 0xFEFF, scalar.value != 0x2028, scalar.value != 0x2029 {
+                s.unicodeScalars.append(scalar)
+                i += length
+            } else {
+                s += hex(b); i += 1
+            }
+        default: s += hex(b); i += 1
         }
     }
-    return "`" + s + "`"
+    return s
+}
+
+private func decodeScalar(_ bytes: UnsafeRawBufferPointer, at i: Int, length: Int) -> Unicode.Scalar? {
+    var decoder = UTF8()
+    var iterator = bytes[i..<(i + length)].makeIterator()
+    guard case .scalarValue(let scalar) = decoder.decode(&iterator) else { return nil }
+    // The sequence must be exactly `length` bytes (no shorter scalar followed by garbage).
+    guard scalar.utf8.count == length else { return nil }
+    return scalar
 }

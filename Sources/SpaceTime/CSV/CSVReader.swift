@@ -23,6 +23,9 @@ public final class CSVReader {
     public var header: [String] { record.header }
     /// Number of columns every record must have.
     public var columnCount: Int { record.header.count }
+    /// The header record's bytes as they are in the file, without a byte-order mark or the line
+    /// terminator (empty when `hasHeader` is false): what the coordinator sends its workers.
+    public private(set) var headerRecord: [UInt8] = []
     /// Records skipped under `BadRowPolicy.skip`.
     public private(set) var skippedRows = 0
     /// The first few errors of skipped records (at most `report` of them).
@@ -97,9 +100,9 @@ public final class CSVReader {
     public func columnIndex(named name: String) throws(CSVError) -> Int {
         if let i = header.firstIndex(of: name) { return i }
         if !options.hasHeader, let n = Int(name), n >= 1, n <= header.count { return n - 1 }
-        let shown = header.prefix(8).map { "`\($0)`" }.joined(separator: ", ") + (header.count > 8 ? ", …" : "")
+        let shown = header.prefix(8).map { quoteForMessage($0) }.joined(separator: ", ") + (header.count > 8 ? ", …" : "")
         throw CSVError(code: .unknownColumn, file: file, line: options.hasHeader ? 1 : nil,
-                       message: "no column named `\(name)`; the header has \(header.count) columns: \(shown)")
+                       message: "no column named \(quoteForMessage(name)); the header has \(header.count) columns: \(shown)")
     }
 
     /// The next data record, or nil at end of input. The returned object is reused: it is valid
@@ -134,6 +137,15 @@ public final class CSVReader {
 
     private func readHeader() throws(CSVError) {
         try fill()
+        // Fill up to 1 KiB (a pipe may return less) to recognise a binary file by its first bytes.
+        while filled < min(1024, buffer.count) && !eof {
+            let before = filled
+            try fill()
+            if filled == before { break }
+        }
+        if let what = Self.binaryKind(UnsafeRawBufferPointer(start: buffer.baseAddress! + pos, count: min(1024, filled - pos))) {
+            throw CSVError(code: .notText, file: file, message: what)
+        }
         // Skip a UTF-8 byte-order mark.
         if filled - pos >= 3 {
             let b = buffer.baseAddress!.assumingMemoryBound(to: UInt8.self)
@@ -144,6 +156,7 @@ public final class CSVReader {
         }
         if record.count > record.maxFields { throw record.tooManyColumnsError() }
         if options.hasHeader {
+            headerRecord = record.withRawBytes { [UInt8]($0) }
             var names: [String] = []
             for i in 0..<record.count { names.append(record.string(at: i)) }
             record.header = names
@@ -151,6 +164,34 @@ public final class CSVReader {
             record.header = (1...record.count).map { "column \($0)" }
             pendingFirst = true
         }
+    }
+
+    /// Why `head` (a file's first bytes, up to 1 KiB) is not CSV text, or nil: gzip, zstd, bzip2,
+    /// xz, zip magic bytes, or NUL bytes (in the header line, or four or more).
+    public static func binaryKind(_ head: UnsafeRawBufferPointer) -> String? {
+        func starts(_ magic: [UInt8]) -> Bool { head.count >= magic.count && zip(head, magic).allSatisfy { $0 == $1 } }
+        let compressed: [(String, [UInt8])] = [
+            ("gzip", [0x1F, 0x8B]), ("zstd", [0x28, 0xB5, 0x2F, 0xFD]), ("bzip2", [0x42, 0x5A, 0x68]),
+            ("xz", [0xFD, 0x37, 0x7A, 0x58, 0x5A, 0x00]), ("zip", [0x50, 0x4B, 0x03, 0x04]),
+        ]
+        for (name, magic) in compressed where starts(magic) {
+            if name == "bzip2" {
+                // "BZh" is also the start of a plain word: require the block size digit and block magic.
+                guard head.count >= 10, (0x31...0x39).contains(head[3]), head[4] == 0x31, head[5] == 0x41 else { continue }
+            }
+            return "the file looks \(name)-compressed (it starts with the \(name) magic bytes), not CSV text; decompress it first"
+        }
+        // NUL bytes: never in CSV text, common in binary files and UTF-16. One in the header line,
+        // or several in the first KiB, is a binary file; a stray one in a data record is left to
+        // the located error about that field.
+        let lineEnd = head.firstIndex { $0 == 0x0A || $0 == 0x0D } ?? head.count
+        let nuls = head.reduce(0) { $0 + ($1 == 0 ? 1 : 0) }
+        if let nul = head.firstIndex(of: 0), nul < lineEnd || nuls >= 4 {
+            let utf16 = starts([0xFF, 0xFE]) || starts([0xFE, 0xFF]) || (head.count >= 2 && (head[0] == 0 || head[1] == 0))
+            return utf16 ? "the file looks UTF-16 encoded (a NUL byte at byte \(nul + 1)), not UTF-8 CSV text; convert it to UTF-8 first"
+                         : "the file looks binary (a NUL byte at byte \(nul + 1) of its first KiB), not CSV text"
+        }
+        return nil
     }
 
     /// Scans the next non-blank record into `record`; false at end of input.
@@ -216,13 +257,24 @@ public final class CSVReader {
         if n == 0 { eof = true } else { filled += n }
     }
 
-    /// After a malformed quote (skip policy): discards input up to and including the next LF.
+    /// After a malformed quote (skip policy): discards input up to and including the next line
+    /// end (LF, CRLF or a bare CR).
     private func skipToNextLine() throws(CSVError) {
         while true {
             let base = buffer.baseAddress!.assumingMemoryBound(to: UInt8.self)
             var i = pos
-            while i < filled && base[i] != UInt8(ascii: "\n") { i += 1 }
+            while i < filled && base[i] != UInt8(ascii: "\n") && base[i] != UInt8(ascii: "\r") { i += 1 }
             if i < filled {
+                if base[i] == UInt8(ascii: "\r") {
+                    // CRLF: the LF belongs to this line end (read more to see it if need be).
+                    if i + 1 >= filled && !eof {
+                        bytesRead += i - pos
+                        pos = i
+                        try fill()
+                        continue
+                    }
+                    if i + 1 < filled && base[i + 1] == UInt8(ascii: "\n") { i += 1 }
+                }
                 bytesRead += i + 1 - pos
                 pos = i + 1
                 nextLine += 1
