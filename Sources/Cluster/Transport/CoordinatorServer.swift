@@ -41,6 +41,9 @@ public final class CoordinatorServer: Sendable {
         /// admitted (a ZAP handler refuses all others). Nil: no encryption
         /// (only for loopback; the command line enforces that).
         public var curve: (secretKey: CurveSecretKey, allowedWorkers: [CurvePublicKey])?
+        /// Warnings one peer's messages may write ("dropped message from …"): at most `burst`
+        /// lines per `interval` seconds, the rest counted in a summary line.
+        public var peerWarnings: (burst: Int, interval: Double) = (5, 10)
         public init() {}
     }
 
@@ -52,6 +55,7 @@ public final class CoordinatorServer: Sendable {
     /// Refusals (ZAP and handshake failures), at most 20 lines per 10 s so a flood cannot fill the log.
     private let refusalLog: RateLimitedLog
     private let handshakeRefusals = LockedBox(0)
+    private let peerWarningCounts = LockedBox((written: 0, suppressed: 0))
 
     /// Binds `bind` and starts the ROUTER thread; returns once bound (or throws the bind error).
     public init(context: Context, bind: String, store: JobStore, schema: WireCsvSchema, options: Options = Options(),
@@ -62,6 +66,7 @@ public final class CoordinatorServer: Sendable {
         let refusalLog = RateLimitedLog(burst: 20, interval: 10, what: "refused connections") { onOutput(.log(.warning, $0)) }
         self.refusalLog = refusalLog
         let handshakeRefusals = self.handshakeRefusals
+        let peerWarningCounts = self.peerWarningCounts
         if let curve = options.curve {
             authenticator = try ZAPAuthenticator(context: context, allowedClientKeys: curve.allowedWorkers, onDecision: { decision in
                 if !decision.accepted { refusalLog.write("refused a worker connection: \(decision)") }
@@ -100,7 +105,8 @@ public final class CoordinatorServer: Sendable {
                 monitor?.stop()
             }
             try CoordinatorServer.loop(thread: thread, router: router, mailbox: mailbox, store: store, schema: schema,
-                                       options: options, driver: makeDriver(), refusalLog: refusalLog, onOutput: onOutput)
+                                       options: options, driver: makeDriver(), refusalLog: refusalLog,
+                                       peerWarningCounts: peerWarningCounts, onOutput: onOutput)
         }
         ready.wait()
         switch bound.withLock({ $0 }) {
@@ -139,9 +145,14 @@ public final class CoordinatorServer: Sendable {
     /// keys, peers sending bytes that are not ZMTP.
     public var refusedHandshakes: Int { handshakeRefusals.withLock { $0 } }
 
+    /// Warnings peers' messages triggered so far ("dropped message from …"):
+    /// written to the log, and suppressed by the per-peer rate limit.
+    public var peerWarnings: (written: Int, suppressed: Int) { peerWarningCounts.withLock { $0 } }
+
     private static func loop(thread: SocketThread, router: Socket, mailbox: Mailbox<CoordinatorCommand>, store: JobStore,
                              schema: WireCsvSchema, options: Options, driver: (any CoordinatorDriver)?,
-                             refusalLog: RateLimitedLog, onOutput: @Sendable (CoordinatorOutput) -> Void) throws {
+                             refusalLog: RateLimitedLog, peerWarningCounts: LockedBox<(written: Int, suppressed: Int)>,
+                             onOutput: @Sendable (CoordinatorOutput) -> Void) throws {
         let clock = EngineClock()
         let engine = try CoordinatorEngine(store: store, schema: schema, configuration: options.engine)
         var poller = Poller()
@@ -149,6 +160,17 @@ public final class CoordinatorServer: Sendable {
         let fromProcess = poller.add(mailbox)
         var message = Message()
         var lastTick = -Double.infinity
+        // Warnings a peer's messages trigger (a garbage or unauthenticated peer: "dropped message
+        // from …") are rate-limited per peer; other outputs pass unchanged.
+        var peerWarnings = PeerLogLimiter(burst: max(1, options.peerWarnings.burst), interval: max(0.001, options.peerWarnings.interval))
+        func fromPeer(_ address: PeerAddress, _ outputs: [CoordinatorOutput], at now: Double) -> [CoordinatorOutput] {
+            outputs.compactMap { output in
+                guard case .log(.warning, let line) = output else { return output }
+                let admitted = peerWarnings.admit(line, from: address, at: now)
+                peerWarningCounts.withLock { if admitted == nil { $0.suppressed += 1 } else { $0.written += 1 } }
+                return admitted.map { .log(.warning, $0) }
+            }
+        }
 
         func perform(_ outputs: [CoordinatorOutput]) {
             for output in outputs {
@@ -183,7 +205,9 @@ public final class CoordinatorServer: Sendable {
                     handled += 1
                     guard message.count >= 1 else { continue }
                     let address = PeerAddress(Array(message[0]))
-                    perform(try engine.receive(from: address, frames: message.dataFrames(from: 1), at: clock.now()))
+                    let time = clock.now()
+                    perform(fromPeer(address, try engine.receive(from: address, frames: message.dataFrames(from: 1), at: time),
+                                     at: time.monotonic))
                 }
             }
             if poller.isReadable(fromProcess) {
@@ -215,6 +239,7 @@ public final class CoordinatorServer: Sendable {
                 lastTick = time.monotonic
                 perform(try engine.tick(at: time))
                 refusalLog.flush()
+                for line in peerWarnings.summaries(at: time.monotonic) { onOutput(.log(.warning, line)) }
             }
             if let driver {
                 let outputs = try driver.drive(engine, at: time)
