@@ -9,37 +9,56 @@ import ZeroMQ
 /// defaults as `spacetime train`, so a distributed run with the same flags and
 /// `--partitions` gives the same model fingerprint).
 struct ForestTrainingFlags: ParsableArguments {
-    @Option(name: .customLong("model-out"), help: "Where to write the model.") var modelOut = "model.stm"
+    @Option(name: .customLong("model-out"), help: "Where to write the model (never an input file).") var modelOut = "model.stm"
     @OptionGroup var columns: ColumnFlags
-    @Option(name: .customLong("test-fraction"), help: "Share of each class held out for testing.") var testFraction = 0.2
+    @Option(name: .customLong("test-fraction"), parsing: .unconditional, help: "Share of each class held out for testing, in [0, 1).") var testFraction = 0.2
     @Option(name: .customLong("test-file"), help: "Held-out test rows from this file (same header as the training file) instead of --test-fraction.")
     var testFile: String?
     @OptionGroup var forest: ForestParameterFlags
-    @Option(help: "Partitions (default: planned from the data size and the workers' memory limit, never from the number of workers).") var partitions: Int?
-    @Option(name: .customLong("max-bins"), help: "Value bins per feature (2...255).") var maxBins = 255
+    @Option(parsing: .unconditional, help: "Partitions, 1...65536 (default: planned from the data size and the workers' memory limit, never from the number of workers).") var partitions: Int?
+    @Option(name: .customLong("max-bins"), parsing: .unconditional, help: "Value bins per feature (2...255).") var maxBins = 255
     @Option(name: .customLong("report-json"), help: "Write a JSON report (metrics, fingerprint, stage timings) here.") var reportJSON: String?
 
+    func validate() throws {
+        try OptionRange.check(maxBins, 2...255, "--max-bins")
+        guard (0..<1).contains(testFraction) else { throw ValidationError("--test-fraction must be in [0, 1), got \(testFraction)") }
+        if let partitions { try OptionRange.check(partitions, 1...65_536, "--partitions") }
+    }
+
     func forestParameters() throws -> ForestParameters {
-        let p = try forest.parameters()
-        guard (2...255).contains(maxBins) else { throw ValidationError("--max-bins must be in 2...255") }
-        guard (0..<1).contains(testFraction) else { throw ValidationError("--test-fraction must be in [0, 1)") }
-        if let partitions, partitions < 1 { throw ValidationError("--partitions must be at least 1") }
-        return p
+        try validate()
+        return try forest.parameters()
+    }
+
+    /// Refuses outputs that are inputs, and outputs that cannot be created, before the job starts.
+    func checkOutputs(dataFile: String, splitOut: String? = nil) throws {
+        var outputs: [(String, String?)] = [("--model-out", modelOut), ("--report-json", reportJSON)]
+        if let splitOut {
+            outputs.append(("--split-out", (splitOut as NSString).appendingPathComponent("train.csv")))
+            outputs.append(("--split-out", (splitOut as NSString).appendingPathComponent("test.csv")))
+        }
+        try OutputPaths.refuseOverwrite(outputs: outputs, inputs: [("training file", dataFile), ("--test-file", testFile)])
+        try probeWritable([("--model-out", modelOut), ("--report-json", reportJSON)])
     }
 }
 
 /// Flags for failure detection and recovery (short windows help tests and flaky networks alike).
 struct LivenessFlags: ParsableArguments {
-    @Option(name: .customLong("heartbeat"), help: "Heartbeat interval, seconds.") var heartbeat = 1.0
-    @Option(help: "Heartbeats missed before a worker is presumed dead.") var liveness = 5
-    @Option(name: .customLong("max-attempts"), help: "Attempts per task before the job fails.") var maxAttempts = 3
-    @Option(name: .customLong("checkpoint-every"), help: "Training workers send their trees every this many trees (and at the end of the task). 1 loses the least work when a worker dies; more means fewer messages and store writes when trees are cheap.")
+    @Option(name: .customLong("heartbeat"), parsing: .unconditional, help: "Heartbeat interval, 0.05...60 seconds.") var heartbeat = 1.0
+    @Option(parsing: .unconditional, help: "Heartbeats missed before a worker is presumed dead, 2...1000.") var liveness = 5
+    @Option(name: .customLong("max-attempts"), parsing: .unconditional, help: "Attempts per task before the job fails, 1...1000.") var maxAttempts = 3
+    @Option(name: .customLong("checkpoint-every"), parsing: .unconditional, help: "1...4096: training workers send their trees every this many trees (and at the end of the task). 1 loses the least work when a worker dies; more means fewer messages and store writes when trees are cheap.")
     var checkpointEvery = 1
 
+    func validate() throws {
+        guard heartbeat >= 0.05, heartbeat <= 60 else { throw ValidationError("--heartbeat must be in 0.05...60 seconds, got \(heartbeat)") }
+        try OptionRange.check(liveness, 2...1000, "--liveness")
+        try OptionRange.check(maxAttempts, 1...1000, "--max-attempts")
+        try OptionRange.check(checkpointEvery, 1...4096, "--checkpoint-every")
+    }
+
     func apply(to engine: inout CoordinatorEngine.Configuration) throws {
-        guard heartbeat >= 0.05, heartbeat <= 60 else { throw ValidationError("--heartbeat must be in 0.05...60 seconds") }
-        guard liveness >= 2 else { throw ValidationError("--liveness must be at least 2") }
-        guard (1...4096).contains(checkpointEvery) else { throw ValidationError("--checkpoint-every must be in 1...4096") }
+        try validate()
         engine.checkpointEvery = checkpointEvery
         engine.heartbeatInterval = heartbeat
         engine.liveness = liveness
@@ -58,7 +77,7 @@ func logLine(_ who: String, terminal: ProgressTerminal? = nil) -> @Sendable (Coo
         if level == .debug { return }
         let time = ISO8601DateFormatter.string(from: Date(), timeZone: .current, formatOptions: [.withTime, .withColonSeparatorInTime])
         let line = "\(time) \(who) \(level == .info ? "" : "\(level.rawValue): ")\(text)"
-        if let terminal { terminal.log(line) } else { FileHandle.standardError.write(Data((line + "\n").utf8)) }
+        if let terminal { terminal.log(line) } else { writeStandardError(line + "\n") }
     }
 }
 
@@ -162,7 +181,7 @@ func reportJob(store: JobStore, modelOut: String, workers: [LocalCluster.WorkerS
     let classes = model.extractor.classes
     if let m = model.testMetrics { text += "\ntest: " + m.textReport(classes: classes) }
     text += "model \(modelOut) fingerprint \(model.fingerprintHex)\n"
-    print(text, terminator: "")
+    try Output.print(text, terminator: "")
     if let reportJSON {
         var report: [String: Any] = model.testMetrics?.jsonObject(classes: classes) ?? ["classes": classes]
         report["fingerprint"] = model.fingerprintHex
@@ -200,15 +219,23 @@ struct CoordinatorCommand: ParsableCommand {
     @Option(help: "Endpoint to bind, e.g. tcp://0.0.0.0:5555.") var bind: String
     @Option(name: .customLong("job-dir"), help: "Job directory (its SQLite store).") var jobDir: String
     @Flag(help: "Continue the job in --job-dir from its store.") var resume = false
-    @Option(name: .customLong("memory-limit"), help: "This coordinator's own memory budget: row batches in flight are sized from it, and its RSS is watched against it (a warning over 80 %, not enforced).") var memoryLimit = "1GiB"
-    @Option(name: .customLong("worker-memory-limit"), help: "The workers' memory limit partitions are sized for.") var workerMemoryLimit = "512MiB"
-    @Option(name: .customLong("wait-workers"), help: "Wait for this many workers (at most 10 s) before the first assignments.") var waitWorkers = 1
+    @Option(name: .customLong("memory-limit"), help: "This coordinator's own memory budget (at least 1MiB): row batches in flight are sized from it, and its RSS is watched against it (a warning over 80 %, not enforced).") var memoryLimit = "1GiB"
+    @Option(name: .customLong("worker-memory-limit"), help: "The workers' memory limit partitions are sized for (at least 16MiB).") var workerMemoryLimit = "512MiB"
+    @Option(name: .customLong("wait-workers"), parsing: .unconditional, help: "Wait for this many workers, 0...256 (at most 10 s), before the first assignments.") var waitWorkers = 1
     @Option(name: .customLong("curve-secret"), help: "This coordinator's CURVE secret key file (from 'spacetime keygen').") var curveSecret: String?
     @Option(name: .customLong("allow-workers"), help: "Worker public keys admitted: a directory of *.public files or a file, one key per line.") var allowWorkers: String?
     @Flag(help: "Allow a non-loopback bind without CURVE (traffic in clear, any peer may join).") var insecure = false
     @OptionGroup var training: ForestTrainingFlags
     @OptionGroup var liveness: LivenessFlags
     @OptionGroup var display: ProgressFlags
+
+    func validate() throws {
+        let limit = try parseMemory(memoryLimit, "--memory-limit")
+        guard limit.bytes >= 1 << 20 else { throw ValidationError("--memory-limit \(memoryLimit) is below the minimum 1MiB") }
+        try OptionRange.workerMemory(workerMemoryLimit, "--worker-memory-limit")
+        try OptionRange.check(waitWorkers, 0...OptionRange.maxWorkers, "--wait-workers")
+        try training.checkOutputs(dataFile: file)
+    }
 
     func run() throws {
         let parameters = try training.forestParameters()

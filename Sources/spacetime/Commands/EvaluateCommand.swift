@@ -11,7 +11,11 @@ struct EvaluateCommand: ParsableCommand {
     @Option(help: "Model file written by 'spacetime train'.") var model: String
     @Argument(help: "Labelled CSV (must contain the model's label column).") var file: String
     @Flag(help: "Print JSON (accuracy, auc, log_loss, confusion_matrix, per_class, ...).") var json = false
-    @Option(help: "Threads for scoring.") var threads = ProcessInfo.processInfo.activeProcessorCount
+    @Option(parsing: .unconditional, help: "Threads for scoring, 1...1024.") var threads = min(ProcessInfo.processInfo.activeProcessorCount, OptionRange.maxThreads)
+
+    func validate() throws {
+        try OptionRange.check(threads, 1...OptionRange.maxThreads, "--threads")
+    }
 
     func run() throws {
         let m = try ForestModel.load(from: model)
@@ -19,9 +23,9 @@ struct EvaluateCommand: ParsableCommand {
         if json {
             var object = metrics.jsonObject(classes: m.extractor.classes)
             object["fingerprint"] = m.fingerprintHex
-            print(try encodeJSON(object))
+            try Output.print(try encodeJSON(object))
         } else {
-            print(metrics.textReport(classes: m.extractor.classes), terminator: "")
+            try Output.print(metrics.textReport(classes: m.extractor.classes), terminator: "")
         }
     }
 }

@@ -31,17 +31,27 @@ struct ColumnFlags: ParsableArguments {
 /// The forest's learning flags, shared by `train`, `coordinator` and `local` so that
 /// the same flags give the same model (and fingerprint) in one process or many.
 struct ForestParameterFlags: ParsableArguments {
-    @Option(help: "Number of trees.") var trees = 100
-    @Option(name: .customLong("max-depth"), help: "Maximum tree depth (default: unlimited).") var maxDepth: Int?
-    @Option(name: .customLong("min-samples-split"), help: "Minimum rows to split a node.") var minSamplesSplit = 2
-    @Option(name: .customLong("min-samples-leaf"), help: "Minimum rows in a leaf.") var minSamplesLeaf = 1
+    @Option(parsing: .unconditional, help: "Number of trees, 1...1000000.") var trees = 100
+    @Option(name: .customLong("max-depth"), parsing: .unconditional, help: "Maximum tree depth, at least 1 (default: unlimited).") var maxDepth: Int?
+    @Option(name: .customLong("min-samples-split"), parsing: .unconditional, help: "Minimum rows to split a node, 2...4294967295.") var minSamplesSplit = 2
+    @Option(name: .customLong("min-samples-leaf"), parsing: .unconditional, help: "Minimum rows in a leaf, 1...4294967295.") var minSamplesLeaf = 1
     @Option(name: .customLong("max-features"), help: "Features per split: auto (sqrt for classification, a third for regression), sqrt, log2, all, a fraction or a count.") var maxFeatures = "auto"
     @Option(help: "Split criterion: gini or entropy.") var criterion = "gini"
     @Option(name: .customLong("class-weight"), help: "Class weighting: none or balanced.") var classWeight = "none"
     @Flag(name: .customLong("no-bootstrap"), help: "Grow every tree on all rows.") var noBootstrap = false
     @Option(help: "Random seed (split, bootstrap, features).") var seed: UInt64 = 42
-    @Option(name: .customLong("min-category-rows"), help: "Rows a categorical level needs in a node to be split off there (1: every level).")
+    @Option(name: .customLong("min-category-rows"), parsing: .unconditional,
+            help: "Rows a categorical level needs in a node to be split off there, 1...4294967295 (1: every level).")
     var minCategoryRows = 10
+
+    func validate() throws {
+        try OptionRange.check(trees, 1...ForestParameters.maxTrees, "--trees")
+        if let maxDepth { try OptionRange.atLeast(maxDepth, 1, "--max-depth") }
+        try OptionRange.check(minSamplesSplit, 2...Int(UInt32.max), "--min-samples-split")
+        try OptionRange.check(minSamplesLeaf, 1...Int(UInt32.max), "--min-samples-leaf")
+        try OptionRange.check(minCategoryRows, 1...Int(UInt32.max), "--min-category-rows")
+        _ = try parameters()
+    }
 
     /// The parameters these flags describe; every bad value is a `ValidationError` naming its flag.
     func parameters() throws -> ForestParameters {

@@ -14,7 +14,7 @@ struct GenerateCommand: ParsableCommand {
         """
     )
 
-    @Option(help: "Number of rows.") var rows = 100_000
+    @Option(parsing: .unconditional, help: "Number of rows (0 or more).") var rows = 100_000
     @Option(help: "Number of features (informative + redundant + noise).") var features = 50
     @Option(help: "Number of classes.") var classes = 2
     @Option(help: "Informative features (default: 40 % of --features, at least 1; 20 of 50).") var informative: Int?
@@ -26,8 +26,11 @@ struct GenerateCommand: ParsableCommand {
     @Option(help: "Random seed.") var seed: UInt64 = 42
     @Option(name: .shortAndLong, help: "Output CSV path, or - for standard output.") var out = "data.csv"
 
+    func validate() throws {
+        try OptionRange.atLeast(rows, 0, "--rows")
+    }
+
     func run() throws {
-        guard rows >= 0 else { throw ValidationError("--rows must be >= 0") }
         var c = SyntheticClassification.Configuration()
         let counts = SyntheticClassification.Configuration.scaledCounts(features: features, classes: classes,
                                                                         clustersPerClass: clustersPerClass,
@@ -37,7 +40,7 @@ struct GenerateCommand: ParsableCommand {
         let problem: SyntheticClassification
         do { problem = try SyntheticClassification(c) } catch let e as ForestError { throw ValidationError(e.message) }
         if out == "-" {
-            try problem.writeCSV(rows: rows) { FileHandle.standardOutput.write(Data($0)) }
+            try problem.writeCSV(rows: rows) { try Output.write($0) }
             return
         }
         let writer = try AtomicFileWriter(path: out)
@@ -48,6 +51,6 @@ struct GenerateCommand: ParsableCommand {
             writer.abort()
             throw error
         }
-        FileHandle.standardError.write(Data("wrote \(rows) rows × \(features) features (\(classes) classes, seed \(seed)) to \(out)\n".utf8))
+        writeStandardError("wrote \(rows) rows × \(features) features (\(classes) classes, seed \(seed)) to \(out)\n")
     }
 }

@@ -10,7 +10,11 @@ struct InspectCommand: ParsableCommand {
 
     @Argument(help: "Model file.") var model: String
     @Flag(help: "Print JSON.") var json = false
-    @Option(help: "Feature importances to list in text mode.") var top = 10
+    @Option(parsing: .unconditional, help: "Feature importances to list in text mode (0 or more).") var top = 10
+
+    func validate() throws {
+        try OptionRange.atLeast(top, 0, "--top")
+    }
 
     func run() throws {
         let m = try ForestModel.load(from: model)
@@ -44,7 +48,7 @@ struct InspectCommand: ParsableCommand {
             ]
             if let t = m.testMetrics { object["test_metrics"] = t.jsonObject(classes: m.extractor.classes) }
             if let o = m.outOfBagMetrics { object["oob_metrics"] = o.jsonObject(classes: m.extractor.classes) }
-            print(try encodeJSON(object))
+            try Output.print(try encodeJSON(object))
             return
         }
         var s = "model \(model) (format version \(ForestModel.formatVersion))\n"
@@ -73,6 +77,6 @@ struct InspectCommand: ParsableCommand {
         s += "importances  " + ranked.prefix(max(top, 0)).map { "\(names[$0]) \(String(format: "%.4f", importances[$0]))" }.joined(separator: ", ") + "\n"
         if let t = m.testMetrics { s += "test metrics\n" + t.textReport(classes: m.extractor.classes) }
         if let o = m.outOfBagMetrics { s += "out-of-bag " + o.textReport(classes: m.extractor.classes) }
-        print(s, terminator: "")
+        try Output.print(s, terminator: "")
     }
 }

@@ -17,20 +17,25 @@ struct LocalCommand: ParsableCommand {
     )
 
     @Argument(help: "Training data (CSV with a header row).") var file: String
-    @Option(help: "Worker processes to start.") var workers = 2
-    @Option(name: .customLong("memory-limit"), help: "Each worker's memory limit (e.g. 512MiB).") var memoryLimit = "512MiB"
+    @Option(parsing: .unconditional, help: "Worker processes to start, 1...256.") var workers = 2
+    @Option(name: .customLong("memory-limit"), help: "Each worker's memory limit, at least 16MiB (e.g. 512MiB).") var memoryLimit = "512MiB"
     @Option(name: .customLong("job-dir"), help: "Job directory (default: a new temporary directory).") var jobDir: String?
     @Flag(help: "Continue the job in --job-dir.") var resume = false
-    @Option(help: "Threads per worker.") var threads = 1
+    @Option(parsing: .unconditional, help: "Threads per worker, 1...1024.") var threads = 1
     @Option(name: .customLong("spill-dir"), help: "Parent directory for the workers' spill files.") var spillDir: String?
     @Option(name: .customLong("split-out"), help: "Also write the job's train/test split as DIR/train.csv and DIR/test.csv (for comparisons with other tools).") var splitOut: String?
     @OptionGroup var training: ForestTrainingFlags
     @OptionGroup var liveness: LivenessFlags
     @OptionGroup var display: ProgressFlags
 
+    func validate() throws {
+        try OptionRange.check(workers, 1...OptionRange.maxWorkers, "--workers")
+        try OptionRange.check(threads, 1...OptionRange.maxThreads, "--threads")
+        try OptionRange.workerMemory(memoryLimit, "--memory-limit")
+        try training.checkOutputs(dataFile: file, splitOut: splitOut)
+    }
+
     func run() throws {
-        guard workers >= 1 else { throw ValidationError("--workers must be at least 1") }
-        guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
         let limit = try parseMemory(memoryLimit, "--memory-limit")
         let parameters = try training.forestParameters()
         let terminal = try display.terminal()

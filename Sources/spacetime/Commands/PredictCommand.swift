@@ -27,25 +27,37 @@ struct PredictCommand: ParsableCommand {
     @Argument(help: "Input CSV; feature columns are matched by name, other columns ignored.") var file: String
     @Option(name: .shortAndLong, help: "Output CSV path, or - for standard output.") var out = "predictions.csv"
     @Flag(help: "Also write one probability column per class (p_<class>).") var proba = false
-    @Option(help: "Threads for scoring (per worker with --workers).") var threads = ProcessInfo.processInfo.activeProcessorCount
-    @Option(name: .customLong("batch-rows"), help: "Rows scored per batch in this process (bounds memory).") var batchRows = 8192
-    @Option(help: "Start this many local worker processes and shard the prediction over them.") var workers: Int?
+    @Option(parsing: .unconditional, help: "Threads for scoring (per worker with --workers), 1...1024.") var threads = min(ProcessInfo.processInfo.activeProcessorCount, OptionRange.maxThreads)
+    @Option(name: .customLong("batch-rows"), parsing: .unconditional, help: "Rows scored per batch in this process (bounds memory), 1...1048576.") var batchRows = 8192
+    @Option(parsing: .unconditional, help: "Start this many local worker processes (0...256; 0 needs --bind) and shard the prediction over them.") var workers: Int?
     @Option(name: [.customLong("bind"), .customLong("connect")],
             help: "Serve this endpoint (e.g. tcp://0.0.0.0:5555) for workers started with 'spacetime worker --connect'; --connect is an alias.")
     var bind: String?
-    @Option(name: .customLong("memory-limit"), help: "The workers' memory limit; blocks are sized for it.") var memoryLimit = "512MiB"
-    @Option(name: .customLong("block-rows"), help: "Rows per block (default: planned from the data and --memory-limit).") var blockRows: Int?
+    @Option(name: .customLong("memory-limit"), help: "The workers' memory limit (at least 16MiB); blocks are sized for it.") var memoryLimit = "512MiB"
+    @Option(name: .customLong("block-rows"), parsing: .unconditional, help: "Rows per block, at least 1 (default: planned from the data and --memory-limit).") var blockRows: Int?
     @Option(name: .customLong("job-dir"), help: "Job directory (store and parts; default: a temporary directory removed at the end).") var jobDir: String?
     @Option(name: .customLong("spill-dir"), help: "Parent directory for the local workers' spill files.") var spillDir: String?
-    @Option(name: .customLong("wait-workers"), help: "With --bind: wait for this many workers (at most 10 s) before the first assignments.") var waitWorkers = 1
+    @Option(name: .customLong("wait-workers"), parsing: .unconditional, help: "With --bind: wait for this many workers, 0...256 (at most 10 s), before the first assignments.") var waitWorkers = 1
     @Option(name: .customLong("curve-secret"), help: "With --bind: this coordinator's CURVE secret key file (from 'spacetime keygen').") var curveSecret: String?
     @Option(name: .customLong("allow-workers"), help: "With --bind: worker public keys admitted (a directory of *.public files or a file).") var allowWorkers: String?
     @Flag(help: "Allow a non-loopback --bind without CURVE (traffic in clear, any peer may join).") var insecure = false
     @OptionGroup var liveness: LivenessFlags
 
+    func validate() throws {
+        try OptionRange.check(batchRows, 1...OptionRange.maxBatchRows, "--batch-rows")
+        try OptionRange.check(threads, 1...OptionRange.maxThreads, "--threads")
+        if let workers {
+            try OptionRange.check(workers, 0...OptionRange.maxWorkers, "--workers")
+            if workers == 0 && bind == nil { throw ValidationError("--workers 0 needs --bind for remote workers") }
+        }
+        if let blockRows { try OptionRange.atLeast(blockRows, 1, "--block-rows") }
+        try OptionRange.check(waitWorkers, 0...OptionRange.maxWorkers, "--wait-workers")
+        if workers != nil || bind != nil { try OptionRange.workerMemory(memoryLimit, "--memory-limit") }
+        try OutputPaths.refuseOverwrite(outputs: [("--out", out)], inputs: [("input", file), ("--model", model)])
+        try probeWritable([("--out", out)])  // an unwritable --out fails now, not after the work
+    }
+
     func run() throws {
-        guard batchRows >= 1 else { throw ValidationError("--batch-rows must be at least 1") }
-        guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
         if workers == nil && bind == nil {
             try predictHere()
         } else {
@@ -60,7 +72,7 @@ struct PredictCommand: ParsableCommand {
         let format = PredictionFormat(model: m, proba: proba)
         let writer: AtomicFileWriter? = out == "-" ? nil : try AtomicFileWriter(path: out)
         func emit(_ bytes: [UInt8]) throws {
-            if let writer { try writer.append(bytes) } else { FileHandle.standardOutput.write(Data(bytes)) }
+            if let writer { try writer.append(bytes) } else { try Output.write(bytes) }
         }
         var rows = 0
         do {
@@ -77,15 +89,12 @@ struct PredictCommand: ParsableCommand {
             writer?.abort()
             throw error
         }
-        if writer != nil { FileHandle.standardError.write(Data("predicted \(rows) rows to \(out)\n".utf8)) }
+        if writer != nil { writeStandardError("predicted \(rows) rows to \(out)\n") }
     }
 
     /// A coordinator sharding the input over local (--workers) and/or remote (--bind) workers.
     func predictOverWorkers() throws {
         let localWorkers = workers ?? 0
-        guard localWorkers >= 0 else { throw ValidationError("--workers must be at least 0") }
-        guard localWorkers >= 1 || bind != nil else { throw ValidationError("--workers 0 needs --bind for remote workers") }
-        if let blockRows, blockRows < 1 { throw ValidationError("--block-rows must be at least 1") }
         let limit = try parseMemory(memoryLimit, "--memory-limit")
         let log = logLine("coordinator")
         let endpoint = bind ?? "tcp://127.0.0.1:*"
@@ -94,7 +103,9 @@ struct PredictCommand: ParsableCommand {
             .appendingPathComponent("spacetime-predict-\(ProcessInfo.processInfo.processIdentifier)-\(UInt32.random(in: 0...UInt32.max))")
         defer { if temporary { try? FileManager.default.removeItem(atPath: dir) } }
 
-        var options = PredictionJob.Options(modelPath: model, dataPath: file, outPath: out, bind: endpoint, jobDirectory: dir)
+        // Standard output is written here, checked (the job writes a file in its directory, then it is copied).
+        let jobOut = out == "-" ? (dir as NSString).appendingPathComponent("predictions-stdout.csv") : out
+        var options = PredictionJob.Options(modelPath: model, dataPath: file, outPath: jobOut, bind: endpoint, jobDirectory: dir)
         options.proba = proba
         options.workerMemoryLimit = UInt64(limit.bytes)
         options.blockRows = blockRows
@@ -106,9 +117,6 @@ struct PredictCommand: ParsableCommand {
             throw ValidationError("--workers starts local workers without keys: use them with a loopback --bind, or start CURVE workers yourself")
         }
 
-        if out != "-" {  // an unwritable --out fails now, not after the work
-            do { try AtomicFileWriter(path: out).abort() } catch { throw ValidationError("--out \(out): \(error)") }
-        }
         let started = Date()
         let job = try PredictionJob(options: options, context: try Context(), log: log)
         log(.info, "job directory \(dir); coordinator on \(job.endpoint)")
@@ -141,12 +149,16 @@ struct PredictCommand: ParsableCommand {
         cluster.finish()
         switch outcome {
         case .done:
+            if out == "-" {
+                try Output.copy(file: jobOut)
+                try? FileManager.default.removeItem(atPath: jobOut)
+            }
             let seconds = Date().timeIntervalSince(started)
             var report = "predicted \(job.rows) rows to \(out) in \(String(format: "%.2f", seconds)) s (\(Int(Double(job.rows) / max(seconds, 1e-9))) rows/s) over \(job.blocks.count) block(s)\n"
             for w in cluster.workers {
                 report += "  worker \(w.id) pid \(w.pid): \(w.exit ?? "running")" + (w.cgroupPeak.map { ", cgroup peak \(ByteCount(UInt64($0)))" } ?? "") + "\n"
             }
-            FileHandle.standardError.write(Data(report.utf8))
+            writeStandardError(report)
         case .failed(let message):
             throw PipelineError(.jobFailed, "prediction failed: \(message)")
         }

@@ -11,7 +11,7 @@ struct SampleCommand: ParsableCommand {
             every class, in file order, in one streaming pass (the same seeded block scheme as the \
             trainer's train/test split). --rows N keeps a uniform sample of N rows (per class with \
             --stratify-by) by reservoir sampling (Algorithm L); those rows are held in memory. \
-            The output is written atomically.
+            The output is written atomically, or to standard output with --out -; it is never the input file.
             """
     )
 
@@ -21,7 +21,7 @@ struct SampleCommand: ParsableCommand {
     @Option(help: "Fraction of rows to keep, in (0, 1].")
     var fraction: Double?
 
-    @Option(help: "Number of rows to keep (per class with --stratify-by).")
+    @Option(help: "Number of rows to keep, 0 or more (per class with --stratify-by).")
     var rows: Int?
 
     @Option(help: "Keep the fraction (or count) within every class of this column.")
@@ -30,7 +30,7 @@ struct SampleCommand: ParsableCommand {
     @Option(help: "Random seed.")
     var seed: UInt64 = 0
 
-    @Option(help: "Output CSV file.")
+    @Option(help: "Output CSV file, or - for standard output (never the input file).")
     var out: String
 
     @OptionGroup var csv: CSVCommandOptions
@@ -39,6 +39,8 @@ struct SampleCommand: ParsableCommand {
         if (fraction == nil) == (rows == nil) { throw ValidationError("give exactly one of --fraction and --rows") }
         if let f = fraction, !(f > 0 && f <= 1) { throw ValidationError("--fraction must be in (0, 1], got \(f)") }
         if let n = rows, n < 0 { throw ValidationError("--rows must be ≥ 0, got \(n)") }
+        try OutputPaths.refuseOverwrite(outputs: [("--out", out)], inputs: [("input", file)])
+        try probeWritable([("--out", out)])
     }
 
     func run() throws {
@@ -50,59 +52,64 @@ struct SampleCommand: ParsableCommand {
             return try reader.columnIndex(named: name)
         }
         if let c = classColumn { reader.extractOnly(column: c) }
-        let writer = try AtomicFileWriter(path: out)
-        try writer.append(Array(CSVHeaderWriter.line(reader.header, delimiter: options.delimiter).utf8))
-        let newline: [UInt8] = [10]
+        let writer = try OutputSink(path: out)
         var kept = 0
-        if let fraction {
-            var assigner = fraction < 1 ? try StratifiedAssigner(seed: seed, testFraction: fraction) : nil
-            while let r = try reader.next() {
-                let take: Bool
-                if assigner == nil {
-                    take = true
-                } else if let c = classColumn {
-                    take = r.withField(at: c) { assigner!.assign(classBytes: $0).isTest }
+        do {
+            try writer.append(Array(CSVHeaderWriter.line(reader.header, delimiter: options.delimiter).utf8))
+            let newline: [UInt8] = [10]
+            if let fraction {
+                var assigner = fraction < 1 ? try StratifiedAssigner(seed: seed, testFraction: fraction) : nil
+                while let r = try reader.next() {
+                    let take: Bool
+                    if assigner == nil {
+                        take = true
+                    } else if let c = classColumn {
+                        take = r.withField(at: c) { assigner!.assign(classBytes: $0).isTest }
+                    } else {
+                        take = assigner!.assign(classHash: 0).isTest
+                    }
+                    if take {
+                        try r.withRawBytes { try writer.append($0) }
+                        try writer.append(newline)
+                        kept += 1
+                    }
+                }
+            } else if let n = rows {
+                // (row index, raw bytes); output in file order.
+                var picked: [(Int, [UInt8])] = []
+                var index = 0
+                if let c = classColumn {
+                    var sampler = StratifiedReservoirSampler<(Int, [UInt8])>(perClass: n, seed: seed)
+                    while let r = try reader.next() {
+                        let i = index
+                        sampler.offer(classKey: r.string(at: c), (i, r.withRawBytes { Array($0) }))
+                        index += 1
+                    }
+                    for (_, s) in sampler.samples { picked += s.items }
                 } else {
-                    take = assigner!.assign(classHash: 0).isTest
+                    var sampler = ReservoirSampler<(Int, [UInt8])>(capacity: n, seed: seed)
+                    while let r = try reader.next() {
+                        let i = index
+                        sampler.offer((i, r.withRawBytes { Array($0) }))
+                        index += 1
+                    }
+                    picked = sampler.items
                 }
-                if take {
-                    try r.withRawBytes { try writer.append($0) }
+                picked.sort { $0.0 < $1.0 }
+                for (_, raw) in picked {
+                    try writer.append(raw)
                     try writer.append(newline)
-                    kept += 1
                 }
+                kept = picked.count
             }
-        } else if let n = rows {
-            // (row index, raw bytes); output in file order.
-            var picked: [(Int, [UInt8])] = []
-            var index = 0
-            if let c = classColumn {
-                var sampler = StratifiedReservoirSampler<(Int, [UInt8])>(perClass: n, seed: seed)
-                while let r = try reader.next() {
-                    let i = index
-                    sampler.offer(classKey: r.string(at: c), (i, r.withRawBytes { Array($0) }))
-                    index += 1
-                }
-                for (_, s) in sampler.samples { picked += s.items }
-            } else {
-                var sampler = ReservoirSampler<(Int, [UInt8])>(capacity: n, seed: seed)
-                while let r = try reader.next() {
-                    let i = index
-                    sampler.offer((i, r.withRawBytes { Array($0) }))
-                    index += 1
-                }
-                picked = sampler.items
-            }
-            picked.sort { $0.0 < $1.0 }
-            for (_, raw) in picked {
-                try writer.append(raw)
-                try writer.append(newline)
-            }
-            kept = picked.count
+            try writer.commit()
+        } catch {
+            writer.abort()
+            throw error
         }
-        try writer.commit()
         csv.reportSkipped(reader.skippedRows, reader.skippedErrors)
         if csv.verbose {
-            FileHandle.standardError.write(Data("kept \(kept) of \(reader.recordsRead) rows\n".utf8))
+            writeStandardError("kept \(kept) of \(reader.recordsRead) rows\n")
         }
         csv.reportResources(bytes: reader.bytesRead, seconds: Date().timeIntervalSince(started))
     }

@@ -10,7 +10,8 @@ struct SortCommand: ParsableCommand {
             Stable: rows with equal keys keep their input order. Text keys compare bytewise (UTF-8); \
             with --numeric, missing values (empty, NaN, NA…) sort last, and a non-numeric key is an \
             error naming its line and column. The output is written atomically (temporary file, \
-            fsync, rename): an interrupted sort never leaves a partial OUT.
+            fsync, rename): an interrupted sort never leaves a partial OUT. --out - writes to standard \
+            output (a failed write is an error). OUT is never the input file.
             """
     )
 
@@ -26,22 +27,28 @@ struct SortCommand: ParsableCommand {
     @Flag(name: [.customLong("descending"), .customShort("r")], help: "Largest first (missing values still last).")
     var descending = false
 
-    @Option(help: "Memory for sort buffers, e.g. 64MiB, 512MB, 1GiB.")
+    @Option(help: "Memory for sort buffers, at least 1MiB, e.g. 64MiB, 512MB, 1GiB.")
     var memoryLimit: String = "256MiB"
 
     @Option(help: "Directory for temporary sorted runs (default $SPACETIME_SPILL_DIR, $TMPDIR or /tmp).")
     var tempDir: String?
 
-    @Option(help: "Output CSV file.")
+    @Option(help: "Output CSV file, or - for standard output (never the input file).")
     var out: String
 
     @OptionGroup var csv: CSVCommandOptions
 
+    func validate() throws {
+        let limit = try parseMemory(memoryLimit, "--memory-limit")
+        guard limit.bytes >= 1 << 20 else { throw ValidationError("--memory-limit must be at least 1MiB, got \(limit)") }
+        try OutputPaths.refuseOverwrite(outputs: [("--out", out)], inputs: [("input", file)])
+        try probeWritable([("--out", out)])
+    }
+
     func run() throws {
         let started = Date()
         SpillDirectory.removeOnTerminationSignals()  // Ctrl-C / SIGTERM must not leave sorted runs behind
-        let limit = try MemorySize(parsing: memoryLimit)
-        guard limit.bytes >= 1 << 20 else { throw ValidationError("--memory-limit must be at least 1MiB, got \(limit)") }
+        let limit = try parseMemory(memoryLimit, "--memory-limit")
         let options = try csv.options()
         let reader = try CSVReader(path: file, options: options)
         let column: Int
@@ -72,10 +79,22 @@ struct SortCommand: ParsableCommand {
             try key.withUnsafeBytes { k in try r.withRawBytes { raw in try sorter.append(key: k, value: raw) } }
         }
         let sorted = try sorter.finish()
-        try sorted.writeValues(to: out, header: Array(CSVHeaderWriter.line(reader.header, delimiter: options.delimiter).utf8))
+        let sink = try OutputSink(path: out)
+        do {
+            try sink.append(Array(CSVHeaderWriter.line(reader.header, delimiter: options.delimiter).utf8))
+            let newline: [UInt8] = [10]
+            while let (_, value) = try sorted.next() {
+                try sink.append(value)
+                try sink.append(newline)
+            }
+            try sink.commit()
+        } catch {
+            sink.abort()
+            throw error
+        }
         csv.reportSkipped(reader.skippedRows, reader.skippedErrors)
         if csv.verbose {
-            FileHandle.standardError.write(Data("sorted \(sorter.count) rows: \(sorter.runsWritten) runs, \(sorter.intermediatePasses) intermediate merge passes, fan-in \(sorter.fanIn)\n".utf8))
+            writeStandardError("sorted \(sorter.count) rows: \(sorter.runsWritten) runs, \(sorter.intermediatePasses) intermediate merge passes, fan-in \(sorter.fanIn)\n")
         }
         csv.reportResources(bytes: reader.bytesRead, seconds: Date().timeIntervalSince(started))
     }

@@ -31,9 +31,9 @@ struct StatsCommand: ParsableCommand {
         let stats = try CSVStatistics.compute(path: file, options: try csv.options(), labelColumn: label)
         let seconds = Date().timeIntervalSince(started)
         if json {
-            print(StatsFormatter.json(stats, seconds: seconds))
+            try Output.print(StatsFormatter.json(stats, seconds: seconds))
         } else {
-            print(StatsFormatter.table(stats))
+            try Output.print(StatsFormatter.table(stats))
         }
         csv.reportSkipped(stats.skippedRows, stats.skippedErrors)
         csv.reportResources(bytes: stats.bytes, seconds: seconds)
@@ -66,7 +66,7 @@ struct CSVCommandOptions: ParsableArguments {
         guard count > 0 else { return }
         var s = "skipped \(count) bad row\(count == 1 ? "" : "s")"
         s += errors.isEmpty ? "\n" : "; first \(errors.count):\n" + errors.map { "  \($0)" }.joined(separator: "\n") + "\n"
-        FileHandle.standardError.write(Data(s.utf8))
+        writeStandardError(s)
     }
 
     func reportResources(bytes: Int, seconds: Double) {
@@ -75,7 +75,7 @@ struct CSVCommandOptions: ParsableArguments {
         let mbps = seconds > 0 ? Double(bytes) / 1e6 / seconds : 0
         let line = String(format: "read %.1f MB in %.2f s (%.1f MB/s); peak RSS %d KiB (VmHWM), RSS anon %d KiB\n",
                           Double(bytes) / 1e6, seconds, mbps, sample.peakRSS / 1024, sample.rssAnon / 1024)
-        FileHandle.standardError.write(Data(line.utf8))
+        writeStandardError(line)
     }
 }
 

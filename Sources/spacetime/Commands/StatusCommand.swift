@@ -18,6 +18,6 @@ struct StatusCommand: ParsableCommand {
         }
         let store = try JobStore(path: path)
         let status = try JobStatus.load(from: store)
-        print(json ? try status.json() : status.render(now: Date().timeIntervalSince1970))
+        try Output.print(json ? try status.json() : status.render(now: Date().timeIntervalSince1970))
     }
 }

@@ -14,20 +14,30 @@ struct TrainCommand: ParsableCommand {
     )
 
     @Argument(help: "Training data (CSV with a header row).") var file: String
-    @Option(name: .customLong("model-out"), help: "Where to write the model.") var modelOut = "model.stm"
+    @Option(name: .customLong("model-out"), help: "Where to write the model (never an input file).") var modelOut = "model.stm"
     @OptionGroup var columns: ColumnFlags
-    @Option(name: .customLong("test-fraction"), help: "Share of each class held out for testing.") var testFraction = 0.2
+    @Option(name: .customLong("test-fraction"), parsing: .unconditional, help: "Share of each class held out for testing, in [0, 1).") var testFraction = 0.2
     @Option(name: .customLong("test-file"), help: "Held-out test rows from this file instead of --test-fraction.") var testFile: String?
     @OptionGroup var forest: ForestParameterFlags
-    @Option(help: "Partitions: train one sub-forest per stratified partition and merge.") var partitions = 1
-    @Option(help: "Threads for tree growing (default: all cores).") var threads = ProcessInfo.processInfo.activeProcessorCount
-    @Option(name: .customLong("max-bins"), help: "Value bins per feature (2...255).") var maxBins = 255
+    @Option(parsing: .unconditional, help: "Partitions, 1...65536: train one sub-forest per stratified partition and merge.") var partitions = 1
+    @Option(parsing: .unconditional, help: "Threads for tree growing, 1...1024 (default: all cores).") var threads = min(ProcessInfo.processInfo.activeProcessorCount, OptionRange.maxThreads)
+    @Option(name: .customLong("max-bins"), parsing: .unconditional, help: "Value bins per feature (2...255).") var maxBins = 255
     @Flag(help: "Also compute the out-of-bag score.") var oob = false
     @Option(name: .customLong("report-json"), help: "Write a JSON report (metrics, fingerprint, timings) here.") var reportJSON: String?
 
+    func validate() throws {
+        _ = try forest.parameters()
+        try OptionRange.check(threads, 1...OptionRange.maxThreads, "--threads")
+        try OptionRange.check(partitions, 1...65_536, "--partitions")
+        try OptionRange.check(maxBins, 2...255, "--max-bins")
+        guard (0..<1).contains(testFraction) else { throw ValidationError("--test-fraction must be in [0, 1), got \(testFraction)") }
+        try OutputPaths.refuseOverwrite(outputs: [("--model-out", modelOut), ("--report-json", reportJSON)],
+                                        inputs: [("training file", file), ("--test-file", testFile)])
+        try probeWritable([("--model-out", modelOut), ("--report-json", reportJSON)])
+    }
+
     func run() throws {
         let p = try forest.parameters()
-        guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
         var options = TrainingOptions(trainFile: file)
         options.testFile = testFile; options.columns = columns.choices; options.testFraction = testFraction
         options.partitions = partitions; options.threads = threads; options.parameters = p
@@ -39,7 +49,7 @@ struct TrainCommand: ParsableCommand {
             provenance: ["created": ISO8601DateFormatter().string(from: started),
                          "host": ProcessInfo.processInfo.hostName,
                          "tool": "spacetime \(SpaceTimeVersion.string) train"],
-            log: { FileHandle.standardError.write(Data("\($0)\n".utf8)) })
+            log: { writeStandardError("\($0)\n") })
         let model = result.model
         try model.save(to: modelOut)
         let elapsed = Date().timeIntervalSince(started)
@@ -52,7 +62,7 @@ struct TrainCommand: ParsableCommand {
         if let m = model.testMetrics { text += "test: " + m.textReport(classes: classes) }
         if let m = model.outOfBagMetrics { text += "out-of-bag: " + m.textReport(classes: classes).prefix { $0 != "\n" } + "\n" }
         text += "model \(modelOut) fingerprint \(model.fingerprintHex)\n"
-        print(text, terminator: "")
+        try Output.print(text, terminator: "")
 
         if let reportJSON {
             var report: [String: Any] = model.testMetrics?.jsonObject(classes: classes) ?? ["classes": classes]

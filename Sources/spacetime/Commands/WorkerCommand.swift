@@ -17,9 +17,9 @@ struct WorkerCommand: ParsableCommand {
     )
 
     @Option(help: "Coordinator endpoint, e.g. tcp://10.0.0.1:5555.") var connect: String
-    @Option(name: .customLong("memory-limit"), help: "This worker's memory limit (e.g. 512MiB); tasks are sized and refused against it.") var memoryLimit: String
+    @Option(name: .customLong("memory-limit"), help: "This worker's memory limit, at least 16MiB (e.g. 512MiB); tasks are sized and refused against it.") var memoryLimit: String
     @Option(name: .customLong("spill-dir"), help: "Parent directory for spill files (default: $TMPDIR or /tmp).") var spillDir: String?
-    @Option(help: "Threads for training and scoring.") var threads = ProcessInfo.processInfo.activeProcessorCount
+    @Option(parsing: .unconditional, help: "Threads for training and scoring, 1...1024.") var threads = min(ProcessInfo.processInfo.activeProcessorCount, OptionRange.maxThreads)
     @Option(name: .customLong("worker-id"), help: "Worker id (default: host-pid).") var workerID: String?
     @Option(name: .customLong("curve-secret"), help: "This worker's CURVE secret key file.") var curveSecret: String?
     @Option(name: .customLong("coordinator-key"), help: "The coordinator's CURVE public key file.") var coordinatorKey: String?
@@ -29,9 +29,13 @@ struct WorkerCommand: ParsableCommand {
     @Option(name: .customLong("launcher-pid"), help: .hidden) var launcherPID: Int32?
     @Option(name: .customLong("launcher-cgroup"), help: .hidden) var launcherCgroup: String?
 
+    func validate() throws {
+        try OptionRange.workerMemory(memoryLimit, "--memory-limit")
+        try OptionRange.check(threads, 1...OptionRange.maxThreads, "--threads")
+    }
+
     func run() throws {
         let limit = try parseMemory(memoryLimit, "--memory-limit")
-        guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
         let id = workerID ?? "\(ProcessInfo.processInfo.hostName)-\(ProcessInfo.processInfo.processIdentifier)"
         // Started by `local` or `predict --workers`: end with the launcher, and when it is gone,
         // remove the memory cgroup it made for this worker (no one else would).
