@@ -194,7 +194,7 @@ func reportJob(store: JobStore, modelOut: String, workers: [LocalCluster.WorkerS
         report["workers"] = workerJSON
         report["coordinator_peak_rss"] = coordinatorPeak
         report["parameters"] = model.parameters.jsonObject
-        try (try encodeJSON(report) + "\n").write(toFile: reportJSON, atomically: true, encoding: .utf8)
+        try writeReport(try encodeJSON(report) + "\n", to: reportJSON)
     }
 }
 

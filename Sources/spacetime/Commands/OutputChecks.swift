@@ -216,3 +216,20 @@ func probeWritable(_ outputs: [(String, String?)]) throws {
         do { try AtomicFileWriter(path: path).abort() } catch { throw ValidationError("\(flag) \(path) cannot be written: \(error)") }
     }
 }
+
+/// Writes a `--report-json` file atomically (temporary file, fsync, rename); a
+/// failure names the flag, the path and errno (no raw NSCocoaErrorDomain dump).
+func writeReport(_ text: String, to path: String) throws {
+    do {
+        let writer = try AtomicFileWriter(path: path)
+        do {
+            try writer.append(Array(text.utf8))
+            try writer.commit()
+        } catch {
+            writer.abort()
+            throw error
+        }
+    } catch {
+        throw OutputWriteError(what: "--report-json \(path)", errno: (error as? SystemError)?.errno ?? EIO)
+    }
+}

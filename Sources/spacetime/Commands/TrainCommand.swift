@@ -84,7 +84,7 @@ struct TrainCommand: ParsableCommand {
                 report["oob"] = m.jsonObject(classes: classes)
                 if let c = m.classification { report["oob_accuracy"] = c.accuracy }
             }
-            try (try encodeJSON(report) + "\n").write(toFile: reportJSON, atomically: true, encoding: .utf8)
+            try writeReport(try encodeJSON(report) + "\n", to: reportJSON)
         }
     }
 }
