@@ -220,7 +220,7 @@ import Testing
 
     @Test func duplicateAndEmptyColumnNamesAreRefused() throws {
         try Self.withDirectory { dir in
-            for (name, header, needle) in [("dup", "a,b,a,label", "both named 'a'"), ("empty", "a,,b,label", "empty column name"),
+            for (name, header, needle) in [("dup", "a,b,a,label", "both named `a`"), ("empty", "a,,b,label", "empty column name"),
                                            ("blank", "a, ,b,label", "empty column name")] {
                 let path = dir + "/\(name).csv"
                 try Self.write(header + "\n1,2,3,x\n4,5,6,y\n", to: path)

@@ -47,7 +47,7 @@ public struct DatasetSchema: Sendable, Equatable {
         var indices: [Int] = []
         for name in featureNames {
             guard let i = position[name] else {
-                throw ForestError(.invalidData, "\(file): missing feature column '\(name)' (the model was trained on \(featureCount) features)")
+                throw ForestError(.invalidData, "\(file): missing feature column \(quoteForMessage(name)) (the model was trained on \(featureCount) features)")
             }
             indices.append(i)
         }

@@ -105,7 +105,7 @@ public enum SchemaInference {
         let targetIndex: Int
         if let name = choices.target {
             guard let i = header.firstIndex(of: name) else {
-                throw ForestError(.invalidData, "\(file): no label column named '\(name)' (columns: \(header.prefix(8).joined(separator: ", "))\(header.count > 8 ? ", …" : ""))")
+                throw ForestError(.invalidData, "\(file): no label column named \(quoteForMessage(name)) (columns: \(header.prefix(8).map { quoteForMessage($0) }.joined(separator: ", "))\(header.count > 8 ? ", …" : ""))")
             }
             targetIndex = i
         } else {
@@ -115,7 +115,7 @@ public enum SchemaInference {
             targetIndex = header.count - 1
         }
         for name in choices.categorical + choices.ignore where !header.contains(name) {
-            throw ForestError(.invalidParameter, "\(file): no column named '\(name)' (given to --categorical or --ignore)")
+            throw ForestError(.invalidParameter, "\(file): no column named \(quoteForMessage(name)) (given to --categorical or --ignore)")
         }
         if choices.ignore.contains(header[targetIndex]) {
             throw ForestError(.invalidParameter, "\(file): the label column '\(header[targetIndex])' cannot be ignored")
@@ -164,7 +164,7 @@ public enum SchemaInference {
                 throw ForestError(.invalidData, "\(file): line 1, column \(i + 1): empty column name (every column needs a unique name)")
             }
             if let j = seen[name] {
-                throw ForestError(.invalidData, "\(file): line 1: columns \(j + 1) and \(i + 1) are both named '\(name.prefix(80))' (column names must be unique)")
+                throw ForestError(.invalidData, "\(file): line 1: columns \(j + 1) and \(i + 1) are both named \(quoteForMessage(name)) (column names must be unique)")
             }
             seen[name] = i
         }
