@@ -69,16 +69,16 @@ import SpaceTime
         defer { _ = child.wait(1) }
         let store = try #require(try E2E.openStore(job))
         // After some blocks are done: a worker whose attempt is still running (rows streaming in).
-        var victim: (worker: String, task: TaskName)?
+        var victim: (worker: String, task: TaskName, attempt: UInt64)?
         #expect(try E2E.waitUntil(60) {
             let tasks = try store.tasks()
             guard tasks.filter({ $0.state == .done }).count >= 3 else { return false }
             for t in tasks where t.state == .running {
-                if let id = t.currentAttempt, let a = try store.attempt(id) { victim = (a.workerID, t.name); return true }
+                if let id = t.currentAttempt, let a = try store.attempt(id) { victim = (a.workerID, t.name, id); return true }
             }
             return false
         })
-        let (worker, task) = try #require(victim)
+        let (worker, task, picked) = try #require(victim)
         let pid = try #require(try store.workers().first { $0.id == worker }?.pid)
         kill(Int32(pid), SIGKILL)
         let status = child.wait(120)
@@ -88,7 +88,11 @@ import SpaceTime
         // The attempt that was running when the worker died is lost (normally `task`'s; if that one
         // finished in the instant before the kill, the victim's next one), and its block was redone elsewhere.
         let lost = try store.tasks().filter { t in try store.attempts(of: t.name).contains { $0.workerID == worker && $0.outcome == .lost } }
-        #expect(lost.count == 1, "one attempt of \(worker) lost (picked while it ran \(task))")
+        // A block is one batch here, so on a loaded machine the picked attempt may have sent `done`
+        // just before the kill landed; then the worker may have died idle (nothing lost) or in its next block.
+        let pickedFinished = try store.attempt(picked)?.outcome == .done
+        #expect(pickedFinished ? lost.count <= 1 : lost.count == 1,
+                "one attempt of \(worker) lost (picked while it ran \(task); that attempt \(pickedFinished ? "finished" : "did not finish"))")
         for t in lost {
             let attempts = try store.attempts(of: t.name)
             #expect(attempts.count >= 2 && attempts.last?.outcome == .done && attempts.last?.workerID != worker, "\(t.name) redone elsewhere")

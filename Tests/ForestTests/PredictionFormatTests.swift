@@ -34,3 +34,31 @@ import Testing
         #expect(String(decoding: format.header(classes: ["a,b", "c"]), as: UTF8.self) == "prediction,\"p_a,b\",p_c\n")
     }
 }
+
+/// Prediction input is matched to the model's columns by name.
+@Suite struct SchemaRelocationTests {
+    let schema = DatasetSchema(header: ["a", "b", "y"], targetIndex: 2, task: .classification,
+                               featureIndices: [0, 1], featureKinds: [.numeric, .categorical])
+
+    @Test func columnsAreFoundByNameInAnyOrder() throws {
+        let moved = try schema.relocated(header: ["extra", "b", "a"], file: "p.csv")
+        #expect(moved.featureIndices == [2, 1] && moved.targetIndex == nil && moved.featureKinds == [.numeric, .categorical])
+    }
+
+    /// A repeated column the model reads is ambiguous: refused, naming both positions.
+    @Test func aRepeatedModelColumnIsRefused() {
+        #expect {
+            _ = try schema.relocated(header: ["a", "b", "a"], file: "p.csv")
+        } throws: { error in
+            "\(error)".contains("p.csv: line 1: columns 1 and 3 are both named `a`")
+        }
+        // A repeated column the model does not read is fine.
+        #expect(throws: Never.self) { _ = try schema.relocated(header: ["z", "a", "b", "z"], file: "p.csv") }
+    }
+
+    @Test func aMissingFeatureColumnIsNamed() {
+        #expect { _ = try schema.relocated(header: ["a", "y"], file: "p.csv") } throws: { error in
+            "\(error)".contains("missing feature column `b`")
+        }
+    }
+}

@@ -42,9 +42,16 @@ public struct DatasetSchema: Sendable, Equatable {
     /// The same features and task located in another file's header (prediction input):
     /// features by name in any order, the target only if present.
     public func relocated(header other: [String], file: String) throws -> DatasetSchema {
-        var position: [String: Int] = [:]
-        for (i, name) in other.enumerated() where position[name] == nil { position[name] = i }
+        var position: [String: Int] = [:], repeated: [String: Int] = [:]
+        for (i, name) in other.enumerated() {
+            if let first = position[name] { repeated[name] = repeated[name] ?? first } else { position[name] = i }
+        }
         var indices: [Int] = []
+        for name in featureNames + (targetName.map { [$0] } ?? []) {
+            if let first = repeated[name], let second = other.indices.dropFirst(first + 1).first(where: { other[$0] == name }) {
+                throw ForestError(.invalidData, "\(file): line 1: columns \(first + 1) and \(second + 1) are both named \(quoteForMessage(name)), a column the model reads (column names must be unique)")
+            }
+        }
         for name in featureNames {
             guard let i = position[name] else {
                 throw ForestError(.invalidData, "\(file): missing feature column \(quoteForMessage(name)) (the model was trained on \(featureCount) features)")
