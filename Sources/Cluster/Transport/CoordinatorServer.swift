@@ -43,7 +43,7 @@ public final class CoordinatorServer: Sendable {
         public var curve: (secretKey: CurveSecretKey, allowedWorkers: [CurvePublicKey])?
         /// Warnings one peer's messages may write ("dropped message from …"): at most `burst`
         /// lines per `interval` seconds, the rest counted in a summary line.
-        public var peerWarnings: (burst: Int, interval: Double) = (5, 10)
+        public var peerWarnings: (burst: Int, interval: Double) = (20, 10)
         public init() {}
     }
 
