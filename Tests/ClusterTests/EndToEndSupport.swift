@@ -25,6 +25,18 @@ enum E2E {
     }
 
     /// A running child with stdout / stderr going to files.
+    /// Sets `process` up to run the built `spacetime` with `arguments` in `dir`, backtraces
+    /// off (tests kill children on purpose), `environment` added to this process's.
+    static func configure(_ process: Process, _ arguments: [String], in dir: String, environment: [String: String]) {
+        process.executableURL = URL(fileURLWithPath: E2E.binary)
+        process.arguments = arguments
+        process.currentDirectoryURL = URL(fileURLWithPath: dir)
+        var env = ProcessInfo.processInfo.environment
+        env["SWIFT_BACKTRACE"] = "enable=no"
+        for (k, v) in environment { env[k] = v }
+        process.environment = env
+    }
+
     final class Child: @unchecked Sendable {
         let process = Process()
         let out: String
@@ -35,13 +47,7 @@ enum E2E {
             err = dir + "/\(name).err"
             FileManager.default.createFile(atPath: out, contents: nil)
             FileManager.default.createFile(atPath: err, contents: nil)
-            process.executableURL = URL(fileURLWithPath: E2E.binary)
-            process.arguments = arguments
-            process.currentDirectoryURL = URL(fileURLWithPath: dir)
-            var env = ProcessInfo.processInfo.environment
-            env["SWIFT_BACKTRACE"] = "enable=no"
-            for (k, v) in environment { env[k] = v }
-            process.environment = env
+            E2E.configure(process, arguments, in: dir, environment: environment)
             process.standardOutput = FileHandle(forWritingAtPath: out)
             process.standardError = FileHandle(forWritingAtPath: err)
             try process.run()

@@ -18,12 +18,7 @@ import Testing
     /// Runs `spacetime arguments` with standard output on `stdoutPath` (e.g. /dev/full).
     static func run(_ arguments: [String], in dir: String, stdoutPath: String, timeout: Double = 60) throws -> Finished {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: E2E.binary)
-        process.arguments = arguments
-        process.currentDirectoryURL = URL(fileURLWithPath: dir)
-        var env = ProcessInfo.processInfo.environment
-        env["SWIFT_BACKTRACE"] = "enable=no"
-        process.environment = env
+        E2E.configure(process, arguments, in: dir, environment: [:])
         let errPath = dir + "/stderr-\(UInt32.random(in: 0...UInt32.max)).txt"
         FileManager.default.createFile(atPath: errPath, contents: nil)
         guard let out = FileHandle(forWritingAtPath: stdoutPath), let err = FileHandle(forWritingAtPath: errPath) else {

@@ -21,13 +21,7 @@ import Testing
         private let eof = DispatchSemaphore(value: 0)
 
         init(_ arguments: [String], in dir: String, environment: [String: String] = [:]) throws {
-            process.executableURL = URL(fileURLWithPath: E2E.binary)
-            process.arguments = arguments
-            process.currentDirectoryURL = URL(fileURLWithPath: dir)
-            var env = ProcessInfo.processInfo.environment
-            env["SWIFT_BACKTRACE"] = "enable=no"
-            for (k, v) in environment { env[k] = v }
-            process.environment = env
+            E2E.configure(process, arguments, in: dir, environment: environment)
             let pipe = Pipe()
             process.standardOutput = pipe
             process.standardError = pipe
