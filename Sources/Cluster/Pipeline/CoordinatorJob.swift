@@ -101,6 +101,17 @@ public final class CoordinatorJob: @unchecked Sendable {
         if options.resume, let given = options.testPath, given != testPath {
             log(.warning, "--resume: the job was created with \(testPath.map { "--test-file \($0)" } ?? "no --test-file"); \(given) is not used")
         }
+        if options.resume && options.dataPath != dataPath {
+            log(.warning, "--resume: the job was created on \(dataPath); \(options.dataPath) is not used")
+        }
+        // A file changed since the job was created would mix two data sets in one model.
+        for (k, path) in spec.dataFiles.enumerated() {
+            guard let recorded = try store.artifact("data-identity-\(k)").flatMap(DataFileIdentity.init(encoded:)) else { continue }
+            let changes = recorded.differences(from: try DataFileIdentity(path: path))
+            if !changes.isEmpty {
+                throw PipelineError(.badInput, "--resume: \(path) changed since job \(spec.jobID) was created (\(changes.joined(separator: ", "))); resuming would mix trees of two data sets: start a new job (another --job-dir)")
+            }
+        }
         let (header, rawHeader, sampleBytesPerRow) = try Self.readHeader(dataPath)
         var testBytes: UInt64 = 0
         if let testPath {
@@ -138,6 +149,9 @@ public final class CoordinatorJob: @unchecked Sendable {
             spec.partitions = plan.partitions
             spec.parameters = parameters.serialize()
             try store.createJob(spec, now: now)
+            for (k, path) in spec.dataFiles.enumerated() {
+                try store.putArtifact("data-identity-\(k)", DataFileIdentity(path: path).encoded, now: now)
+            }
             log(.info, "job \(spec.jobID): \(dataPath)\(testPath.map { " (test rows: \($0))" } ?? ""), \(spec.partitions) partition(s) (~\(plan.rowsPerPartition) training rows each), \(spec.trees) trees, seed \(spec.seed)")
         }
         self.spec = spec

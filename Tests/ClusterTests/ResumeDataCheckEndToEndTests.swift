@@ -1,0 +1,36 @@
+import Foundation
+import Testing
+@testable import Cluster
+
+/// `--resume` refuses a data file that changed since the job was created: resuming would
+/// mix trees grown on two data sets in one model. A copy with the same bytes resumes.
+@Suite(.serialized) struct ResumeDataCheckEndToEndTests {
+    @Test func aChangedDataFileIsRefusedOnResume() throws {
+        let dir = try E2E.tempDir("resume-data")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let data = dir + "/data.csv"
+        try CategoricalEndToEndTests.writeTable(rows: 1500, regression: false, seed: 31, to: data)
+        let job = dir + "/job"
+        let args = ["local", data, "--workers", "1", "--memory-limit", "256MiB", "--job-dir", job, "--model-out", "m.stm",
+                    "--trees", "4", "--progress", "none"] + CategoricalEndToEndTests.liveness
+        let (first, firstRun) = try E2E.run(args, in: dir, name: "first", timeout: 120)
+        #expect(first == 0, "\(firstRun.stderr)")
+
+        // The same bytes, rewritten (new modification time): the job resumes.
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: data))
+        try bytes.write(to: URL(fileURLWithPath: data))
+        let (same, sameRun) = try E2E.run(args + ["--resume"], in: dir, name: "same", timeout: 120)
+        #expect(same == 0, "\(sameRun.stderr)")
+
+        // One changed value in the first row: refused, naming the file and what changed.
+        var text = try String(contentsOfFile: data, encoding: .utf8)
+        let firstLineEnd = try #require(text.firstIndex(of: "\n"))
+        let secondLine = text.index(after: firstLineEnd)
+        text.replaceSubrange(secondLine..<text.index(after: secondLine), with: text[secondLine] == "9" ? "8" : "9")
+        try text.write(toFile: data, atomically: true, encoding: .utf8)
+        let (changed, changedRun) = try E2E.run(args + ["--resume"], in: dir, name: "changed", timeout: 120)
+        #expect(changed != 0)
+        #expect(changedRun.stderr.contains("\(data) changed since job"), "\(changedRun.stderr)")
+        #expect(changedRun.stderr.contains("its first MiB differs"))
+    }
+}
