@@ -3,7 +3,8 @@ import Testing
 @testable import Cluster
 
 /// `--resume` refuses a data file that changed since the job was created: resuming would
-/// mix trees grown on two data sets in one model. A copy with the same bytes resumes.
+/// mix trees grown on two data sets in one model. A copy with the same bytes resumes;
+/// other training flags are named and not used.
 @Suite(.serialized) struct ResumeDataCheckEndToEndTests {
     @Test func aChangedDataFileIsRefusedOnResume() throws {
         let dir = try E2E.tempDir("resume-data")
@@ -21,6 +22,13 @@ import Testing
         try bytes.write(to: URL(fileURLWithPath: data))
         let (same, sameRun) = try E2E.run(args + ["--resume"], in: dir, name: "same", timeout: 120)
         #expect(same == 0, "\(sameRun.stderr)")
+        #expect(!sameRun.stderr.contains("command line's differ"), "the same flags: no warning")
+
+        // Other training flags on a resume: the job keeps its own, and says so.
+        let otherTrees = args.map { $0 == "4" ? "6" : $0 }
+        let (other, otherRun) = try E2E.run(otherTrees + ["--resume"], in: dir, name: "other", timeout: 120)
+        #expect(other == 0, "\(otherRun.stderr)")
+        #expect(otherRun.stderr.contains("the command line's differ and are not used: trees 4 → 6"), "\(otherRun.stderr)")
 
         // One changed value in the first row: refused, naming the file and what changed.
         var text = try String(contentsOfFile: data, encoding: .utf8)

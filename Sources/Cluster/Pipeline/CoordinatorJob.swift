@@ -156,6 +156,12 @@ public final class CoordinatorJob: @unchecked Sendable {
         }
         self.spec = spec
         let parameters = try ForestJobParameters(deserializing: spec.parameters)
+        if options.resume {
+            let changed = Self.changedParameters(stored: parameters, testFraction: spec.testFraction, given: options)
+            if !changed.isEmpty {
+                log(.warning, "--resume: the job keeps the parameters it was created with; the command line's differ and are not used: \(changed.joined(separator: ", "))")
+            }
+        }
         guard parameters.schema.header == header, let labelIndex = parameters.schema.targetIndex else {
             throw PipelineError(.badInput, "\(dataPath): the header differs from the one the job was created with")
         }
@@ -201,6 +207,21 @@ public final class CoordinatorJob: @unchecked Sendable {
     /// Stops serving without finishing the job (SIGTERM), to be resumed: the
     /// workers keep reconnecting, so a resumed coordinator finds them.
     public func stop() throws { try run.stop(workersReconnect: true) }
+
+    /// The training flags of `given` that differ from the job's stored ones, as
+    /// `name stored → given` (a resumed job keeps its own: its trees were grown with them).
+    static func changedParameters(stored: ForestJobParameters, testFraction: Double, given: Options) -> [String] {
+        var changed: [String] = []
+        let a = stored.forest.jsonObject, b = given.forest.jsonObject
+        for key in a.keys.sorted() where "\(a[key] ?? "")" != "\(b[key] ?? "")" {
+            changed.append("\(key) \(a[key] ?? "") → \(b[key] ?? "")")
+        }
+        if stored.maxBins != given.maxBins { changed.append("max_bins \(stored.maxBins) → \(given.maxBins)") }
+        if given.testPath == nil && testFraction != given.testFraction {
+            changed.append("test_fraction \(testFraction) → \(given.testFraction)")
+        }
+        return changed
+    }
 
     /// Row batch size for a coordinator memory `budget`: a quarter of it for
     /// rows in flight, where each partition's stream holds its open batch and
