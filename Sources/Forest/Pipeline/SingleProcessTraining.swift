@@ -6,8 +6,6 @@ public struct TrainingOptions: Sendable {
     public var trainFile: String
     /// Held-out rows from a separate file instead of a fraction of `trainFile`.
     public var testFile: String?
-    /// Label column name; nil = last column.
-    public var labelColumn: String?
     public var testFraction: Double = 0.2
     public var partitions: Int = 1
     public var threads: Int = ProcessInfo.processInfo.activeProcessorCount
