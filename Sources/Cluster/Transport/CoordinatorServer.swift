@@ -52,7 +52,7 @@ public final class CoordinatorServer: Sendable {
     private let thread: SocketThread
     private let mailbox: Mailbox<CoordinatorCommand>
     private let authenticator: ZAPAuthenticator?
-    /// Refusals (ZAP and handshake failures), at most 20 lines per 10 s so a flood cannot fill the log.
+    /// Refusals (ZAP and handshake failures), at most 40 lines per 10 s so a flood cannot fill the log.
     private let refusalLog: RateLimitedLog
     private let handshakeRefusals = LockedBox(0)
     private let peerWarningCounts = LockedBox((written: 0, suppressed: 0))
@@ -63,7 +63,7 @@ public final class CoordinatorServer: Sendable {
                 onOutput: @escaping @Sendable (CoordinatorOutput) -> Void) throws {
         let mailbox = try Mailbox<CoordinatorCommand>()
         self.mailbox = mailbox
-        let refusalLog = RateLimitedLog(burst: 20, interval: 10, what: "refused connections") { onOutput(.log(.warning, $0)) }
+        let refusalLog = RateLimitedLog(burst: 40, interval: 10, what: "refused connections") { onOutput(.log(.warning, $0)) }
         self.refusalLog = refusalLog
         let handshakeRefusals = self.handshakeRefusals
         let peerWarningCounts = self.peerWarningCounts

@@ -110,6 +110,10 @@ public final class WorkerClient: Sendable {
                     let socket = try context.socket(.dealer)
                     try socket.set(.maxMessageSize, Int64(options.engine.limits.maxFrameBytes))
                     try socket.set(.linger, 0)
+                    // A refused worker (no CURVE, a key not on the list) backs off instead of
+                    // retrying every 100 ms: 250 ms doubling to 2 s.
+                    try socket.set(.reconnectInterval, 250)
+                    try socket.set(.reconnectIntervalMax, 2000)
                     try configureHeartbeats(socket, options.socketHeartbeat, 5)
                     if let curve = options.curve {
                         try socket.configureCurveClient(keyPair: curve.keyPair, serverKey: curve.coordinatorKey)

@@ -35,6 +35,11 @@ extension SocketOption where Value == Int32 {
     /// Milliseconds the remote peer should wait for traffic before closing
     /// (sent in our PINGs; libzmq rounds to deciseconds).
     public static var heartbeatTTL: Self { .init(code: ZMQ_HEARTBEAT_TTL, name: "ZMQ_HEARTBEAT_TTL") }
+    /// Milliseconds before libzmq reconnects a dropped or refused connection (default 100).
+    public static var reconnectInterval: Self { .init(code: ZMQ_RECONNECT_IVL, name: "ZMQ_RECONNECT_IVL") }
+    /// Upper bound, in milliseconds, of the reconnect interval, which doubles on each
+    /// failed attempt up to it (0: no backoff).
+    public static var reconnectIntervalMax: Self { .init(code: ZMQ_RECONNECT_IVL_MAX, name: "ZMQ_RECONNECT_IVL_MAX") }
     /// OS TCP keep-alive: -1 system default, 0 off, 1 on.
     public static var tcpKeepAlive: Self { .init(code: ZMQ_TCP_KEEPALIVE, name: "ZMQ_TCP_KEEPALIVE") }
     /// Milliseconds a blocking receive waits before `EAGAIN` (-1 forever).
