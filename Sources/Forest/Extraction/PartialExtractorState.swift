@@ -8,7 +8,7 @@
 /// fitted bin edges do not depend on how partial states are grouped.
 public struct PartialExtractorState: Sendable, Equatable {
     static let magic: UInt32 = 0x5354_5845 // "STXE"
-    static let version: UInt32 = 2
+    static let version: UInt32 = 3
 
     /// Feature names after any ``FeatureDerivation``.
     public let featureNames: [String]
