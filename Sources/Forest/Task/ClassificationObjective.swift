@@ -51,7 +51,7 @@ struct ClassificationObjective: SplitObjective {
 
     @inline(__always)
     func accumulate(groupCount g: Int, columns: UnsafePointer<UnsafePointer<UInt8>>, idx: UnsafePointer<Int32>,
-                    cnt: UnsafePointer<UInt32>, pay: UnsafePointer<UInt64>, start: Int, end: Int,
+                    weights: UnsafePointer<UInt64>, pay: UnsafePointer<UInt64>, start: Int, end: Int,
                     hist: UnsafeMutablePointer<UInt64>, mask: UnsafeMutablePointer<UInt64>) {
         let C = classes
         let stride = 256 * C
@@ -59,7 +59,7 @@ struct ClassificationObjective: SplitObjective {
         if C == 2 {
             for k in start..<end {
                 let r = Int(idx[k]), l = Int(pay[k])
-                let add = (1 << 32) | UInt64(cnt[k])
+                let add = weights[k]
                 for j in 0..<g {
                     let b = Int(columns[j][r])
                     hist[j &* 512 &+ (b &<< 1 | l)] &+= add
@@ -69,7 +69,7 @@ struct ClassificationObjective: SplitObjective {
         } else {
             for k in start..<end {
                 let r = Int(idx[k]), l = Int(pay[k])
-                let add = (1 << 32) | UInt64(cnt[k])
+                let add = weights[k]
                 for j in 0..<g {
                     let b = Int(columns[j][r])
                     hist[j &* stride &+ b &* C &+ l] &+= add
@@ -82,12 +82,12 @@ struct ClassificationObjective: SplitObjective {
     var totalsWords: Int { classes }
 
     @inline(__always)
-    func sumTotals(cnt: UnsafePointer<UInt32>, pay: UnsafePointer<UInt64>, start: Int, end: Int, into t: UnsafeMutablePointer<UInt64>) {
+    func sumTotals(weights: UnsafePointer<UInt64>, pay: UnsafePointer<UInt64>, start: Int, end: Int, into t: UnsafeMutablePointer<UInt64>) {
         if classes == 2 {
             // In registers: no store-to-load chain through the counters.
             var all: UInt64 = 0, ones: UInt64 = 0
             for k in start..<end {
-                let c = UInt64(cnt[k])
+                let c = weights[k] & 0xFFFF_FFFF
                 all &+= c
                 ones &+= c & (0 &- pay[k])
             }
@@ -95,7 +95,7 @@ struct ClassificationObjective: SplitObjective {
             return
         }
         t.update(repeating: 0, count: classes)
-        for k in start..<end { t[Int(pay[k])] &+= UInt64(cnt[k]) }
+        for k in start..<end { t[Int(pay[k])] &+= weights[k] & 0xFFFF_FFFF }
     }
 
     mutating func beginNode(totals: UnsafePointer<UInt64>) -> Bool {

@@ -29,14 +29,13 @@ struct RegressionObjective: SplitObjective {
 
     @inline(__always)
     func accumulate(groupCount g: Int, columns: UnsafePointer<UnsafePointer<UInt8>>, idx: UnsafePointer<Int32>,
-                    cnt: UnsafePointer<UInt32>, pay: UnsafePointer<UInt64>, start: Int, end: Int,
+                    weights: UnsafePointer<UInt64>, pay: UnsafePointer<UInt64>, start: Int, end: Int,
                     hist: UnsafeMutablePointer<UInt64>, mask: UnsafeMutablePointer<UInt64>) {
         for j in 0..<(4 * g) { mask[j] = 0 }
         for k in start..<end {
             let r = Int(idx[k])
-            let c = cnt[k]
-            let wy = Double(c) * Double(bitPattern: pay[k])
-            let add = (1 << 32) | UInt64(c)
+            let add = weights[k]
+            let wy = Double(add & 0xFFFF_FFFF) * Double(bitPattern: pay[k])
             for j in 0..<g {
                 let b = Int(columns[j][r])
                 let cell = hist + (j &* 512 &+ b &<< 1)
@@ -51,10 +50,10 @@ struct RegressionObjective: SplitObjective {
     var totalsWords: Int { 4 }
 
     @inline(__always)
-    func sumTotals(cnt: UnsafePointer<UInt32>, pay: UnsafePointer<UInt64>, start: Int, end: Int, into t: UnsafeMutablePointer<UInt64>) {
+    func sumTotals(weights: UnsafePointer<UInt64>, pay: UnsafePointer<UInt64>, start: Int, end: Int, into t: UnsafeMutablePointer<UInt64>) {
         var w = 0.0, s = 0.0, lo = Double.infinity, hi = -Double.infinity
         for k in start..<end {
-            let y = Double(bitPattern: pay[k]), c = Double(cnt[k])
+            let y = Double(bitPattern: pay[k]), c = Double(weights[k] & 0xFFFF_FFFF)
             w += c
             s += c * y
             lo = min(lo, y); hi = max(hi, y)

@@ -40,16 +40,16 @@ protocol SplitObjective {
     var exactSubtraction: Bool { get }
     /// The payload of partition row `row` (moved with the row through the node partitioning).
     func payload(row: Int) -> UInt64
-    /// Adds rows `start..<end` (indices `idx`, bootstrap counts `cnt`, payloads `pay`) to the
-    /// histograms of the `g` columns in `columns`: slot j at `hist + j * 256 * cellWords`,
-    /// occupancy at `mask + j * 4` (zeroed first).
+    /// Adds entries `start..<end` (rows `idx`, weight words `weights` = `(rows << 32) |
+    /// bootstrap count`, payloads `pay`) to the histograms of the `g` columns in `columns`:
+    /// slot j at `hist + j * 256 * cellWords`, occupancy at `mask + j * 4` (zeroed first).
     func accumulate(groupCount g: Int, columns: UnsafePointer<UnsafePointer<UInt8>>, idx: UnsafePointer<Int32>,
-                    cnt: UnsafePointer<UInt32>, pay: UnsafePointer<UInt64>, start: Int, end: Int,
+                    weights: UnsafePointer<UInt64>, pay: UnsafePointer<UInt64>, start: Int, end: Int,
                     hist: UnsafeMutablePointer<UInt64>, mask: UnsafeMutablePointer<UInt64>)
     /// Words of a node's target totals (class counts; or weight, weighted sum, min, max).
     var totalsWords: Int { get }
-    /// Sums rows `start..<end` (bootstrap counts `cnt`, payloads `pay`) into totals `t`.
-    func sumTotals(cnt: UnsafePointer<UInt32>, pay: UnsafePointer<UInt64>, start: Int, end: Int, into t: UnsafeMutablePointer<UInt64>)
+    /// Sums entries `start..<end` (weight words `weights`, payloads `pay`) into totals `t`.
+    func sumTotals(weights: UnsafePointer<UInt64>, pay: UnsafePointer<UInt64>, start: Int, end: Int, into t: UnsafeMutablePointer<UInt64>)
     /// Makes `totals` the current node's; false when the node cannot be split (pure, or constant target).
     mutating func beginNode(totals: UnsafePointer<UInt64>) -> Bool
     /// Scans one feature's histogram for a better split than `best`; returns false when

@@ -40,6 +40,13 @@ public struct ForestTrainer: Sendable {
         let workers = min(threads, range.count)
         let params = parameters
         let seed = parameters.seed
+        // Identical rows are found once per partition and shared by its growers.
+        let groups: RowGroups? = switch partition.task {
+        case .classification:
+            TreeGrower.findGroups(partition: partition, objective: ClassificationObjective(partition: partition, parameters: params))
+        case .regression:
+            TreeGrower.findGroups(partition: partition, objective: RegressionObjective(partition: partition, parameters: params))
+        }
         DispatchQueue.concurrentPerform(iterations: workers) { _ in
             func run<O: SplitObjective>(_ grower: TreeGrower<O>) {
                 while let i = state.nextIndex() {
@@ -50,10 +57,10 @@ public struct ForestTrainer: Sendable {
             switch partition.task {
             case .classification:
                 run(TreeGrower(partition: partition, parameters: params,
-                               objective: ClassificationObjective(partition: partition, parameters: params)))
+                               objective: ClassificationObjective(partition: partition, parameters: params), groups: groups))
             case .regression:
                 run(TreeGrower(partition: partition, parameters: params,
-                               objective: RegressionObjective(partition: partition, parameters: params)))
+                               objective: RegressionObjective(partition: partition, parameters: params), groups: groups))
             }
         }
         if let error = state.error { throw error }

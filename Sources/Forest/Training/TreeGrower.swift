@@ -7,6 +7,10 @@
 /// - the in-bag rows are an index array; each node is a range of it, split by a stable
 ///   in-place partition, so rows stay in ascending order inside a node (monotone column reads);
 /// - bootstrap samples are per-row counts (weights), never copies of rows;
+/// - rows identical in every bin and in the target are merged into weighted groups
+///   (``RowGroups``) when that leaves at most 3/4 of them: the in-bag entries are then
+///   groups, each with its members' summed bootstrap count and the number of members
+///   drawn, so split finding sees the same histograms;
 /// - a node's histogram for a candidate feature is one pass over its rows, scanning only
 ///   the occupied bin range (a 256-bit occupancy mask per feature);
 /// - features are sampled per node (max_features), so histograms are built only for the
@@ -26,14 +30,21 @@ final class TreeGrower<Objective: SplitObjective> {
     /// Features with more than one value bin in the partition (or with missing values).
     let candidates: [Int32]
 
-    // Per-row state, aligned with `idx` (kept in node order).
+    /// Merged identical rows (nil: every row is its own entry).
+    let groups: RowGroups?
+
+    // Per-entry state, aligned with `idx` (kept in node order): the row (a group's
+    // representative), its weight word `(rows << 32) | bootstrap count` and its payload.
     private var idx: UnsafeMutablePointer<Int32>
-    private var cnt: UnsafeMutablePointer<UInt32>
+    private var wt: UnsafeMutablePointer<UInt64>
     private var pay: UnsafeMutablePointer<UInt64>
     private var tmpIdx: UnsafeMutablePointer<Int32>
-    private var tmpCnt: UnsafeMutablePointer<UInt32>
+    private var tmpWt: UnsafeMutablePointer<UInt64>
     private var tmpPay: UnsafeMutablePointer<UInt64>
     private var rowCounts: UnsafeMutablePointer<UInt32>
+    /// Per group: summed bootstrap count and members drawn (grouped growers only).
+    private var groupCount: UnsafeMutablePointer<UInt32>
+    private var groupRows: UnsafeMutablePointer<UInt32>
     private var hist: UnsafeMutablePointer<UInt64>
     private let mask: UnsafeMutablePointer<UInt64>
     private let columns: UnsafeMutablePointer<UnsafePointer<UInt8>>
@@ -42,8 +53,12 @@ final class TreeGrower<Objective: SplitObjective> {
     /// Per feature, whether the current node's search found it constant (cleared after each search).
     private let constantScratch: UnsafeMutablePointer<Bool>
 
-    init(partition: BinnedPartition, parameters: ForestParameters, objective: Objective) {
+    /// A grower over `partition`; `groups` are its merged identical rows
+    /// (``findGroups(partition:objective:)``, found once and shared by a partition's
+    /// growers), nil to grow over rows.
+    init(partition: BinnedPartition, parameters: ForestParameters, objective: Objective, groups: RowGroups? = nil) {
         self.partition = partition
+        self.groups = groups
         self.parameters = parameters
         self.objective = objective
         n = partition.rowCount
@@ -55,9 +70,11 @@ final class TreeGrower<Objective: SplitObjective> {
         }
         candidates = cands
         let m = max(n, 1)
-        idx = .allocate(capacity: m); cnt = .allocate(capacity: m); pay = .allocate(capacity: m)
-        tmpIdx = .allocate(capacity: m); tmpCnt = .allocate(capacity: m); tmpPay = .allocate(capacity: m)
+        idx = .allocate(capacity: m); wt = .allocate(capacity: m); pay = .allocate(capacity: m)
+        tmpIdx = .allocate(capacity: m); tmpWt = .allocate(capacity: m); tmpPay = .allocate(capacity: m)
         rowCounts = .allocate(capacity: m)
+        let g = max(groups?.count ?? 0, 1)
+        groupCount = .allocate(capacity: g); groupRows = .allocate(capacity: g)
         hist = .allocate(capacity: Self.groupSize * 256 * cellWords)
         hist.initialize(repeating: 0, count: Self.groupSize * 256 * cellWords)
         mask = .allocate(capacity: Self.groupSize * 4)
@@ -72,8 +89,9 @@ final class TreeGrower<Objective: SplitObjective> {
     }
 
     deinit {
-        idx.deallocate(); cnt.deallocate(); pay.deallocate()
-        tmpIdx.deallocate(); tmpCnt.deallocate(); tmpPay.deallocate()
+        idx.deallocate(); wt.deallocate(); pay.deallocate()
+        tmpIdx.deallocate(); tmpWt.deallocate(); tmpPay.deallocate()
+        groupCount.deallocate(); groupRows.deallocate()
         for slab in allSlabs { slab.deallocate() }
         rowCounts.deallocate(); hist.deallocate(); mask.deallocate(); columns.deallocate(); features.deallocate()
         leftTable.deallocate()
@@ -102,17 +120,56 @@ final class TreeGrower<Objective: SplitObjective> {
         return rng
     }
 
+    /// The identical rows of `partition` for `objective`'s payloads, when merging them
+    /// leaves at most 3/4 of the rows; nil otherwise.
+    static func findGroups(partition: BinnedPartition, objective: Objective) -> RowGroups? {
+        partition.bins.withUnsafeBufferPointer { b in
+            RowGroups.find(bins: b.baseAddress!, rows: partition.rowCount, features: partition.featureCount) {
+                objective.payload(row: $0)
+            }
+        }
+    }
+
+    /// Fills the in-bag entries from per-row bootstrap counts; returns the number of
+    /// entries and of distinct rows drawn.
+    private func loadInBag(_ counts: UnsafePointer<UInt32>) -> (entries: Int, rows: Int) {
+        var m = 0
+        guard let groups else {
+            for r in 0..<n where counts[r] > 0 {
+                idx[m] = Int32(r); wt[m] = 1 << 32 | UInt64(counts[r]); pay[m] = objective.payload(row: r); m += 1
+            }
+            return (m, m)
+        }
+        let g = groups.count
+        groupCount.update(repeating: 0, count: g)
+        groupRows.update(repeating: 0, count: g)
+        var rows = 0
+        groups.groupOf.withUnsafeBufferPointer { groupOf in
+            for r in 0..<n {
+                let c = counts[r], k = Int(groupOf[r])
+                groupCount[k] &+= c
+                groupRows[k] &+= c > 0 ? 1 : 0
+            }
+        }
+        groups.representative.withUnsafeBufferPointer { representative in
+            for k in 0..<g where groupCount[k] > 0 {
+                let r = representative[k]
+                idx[m] = r; wt[m] = UInt64(groupRows[k]) << 32 | UInt64(groupCount[k]); pay[m] = objective.payload(row: Int(r))
+                rows += Int(groupRows[k])
+                m += 1
+            }
+        }
+        return (m, rows)
+    }
+
     /// Grows one tree from `seed`.
     func grow(seed: UInt64) -> Tree {
         var rng = Self.bootstrapCounts(seed: seed, rows: n, bootstrap: parameters.bootstrap, into: rowCounts)
-        var m = 0
-        for r in 0..<n where rowCounts[r] > 0 {
-            idx[m] = Int32(r); cnt[m] = rowCounts[r]; pay[m] = objective.payload(row: r); m += 1
-        }
+        let (m, rows) = loadInBag(rowCounts)
         var tree = Tree(outputWidth: objective.outputWidth, featureCount: partition.featureCount)
         for (i, f) in candidates.enumerated() { features[i] = f }
         partition.bins.withUnsafeBufferPointer { bins in
-            growNodes(tree: &tree, rowsInBag: m, bins: bins.baseAddress!, rng: &rng)
+            growNodes(tree: &tree, entries: m, rows: rows, bins: bins.baseAddress!, rng: &rng)
         }
         return tree
     }
@@ -120,23 +177,19 @@ final class TreeGrower<Objective: SplitObjective> {
     /// The best split of the root node over all candidate features, given per-row
     /// bootstrap counts (a hook for tests that check split finding against brute force).
     func bestRootSplit(counts: [UInt32], seed: UInt64 = 1) -> SplitCandidate {
-        var m = 0
-        for r in 0..<n where counts[r] > 0 {
-            idx[m] = Int32(r); cnt[m] = counts[r]; pay[m] = objective.payload(row: r); m += 1
-        }
+        let (m, rows) = counts.withUnsafeBufferPointer { loadInBag($0.baseAddress!) }
         nodeTotals(start: 0, end: m)
         _ = objective.beginNode(totals: totals)
         for (i, f) in candidates.enumerated() { features[i] = f }
         var rng = ForestRNG(seed: seed)
-        return partition.bins.withUnsafeBufferPointer { findSplit(start: 0, end: m, bins: $0.baseAddress!, rng: &rng, knownConstants: 0).0 }
+        return partition.bins.withUnsafeBufferPointer {
+            findSplit(start: 0, end: m, rows: rows, bins: $0.baseAddress!, rng: &rng, knownConstants: 0).0
+        }
     }
 
     /// The root node's unsplit score (tests).
     func rootParentScore(counts: [UInt32]) -> Double {
-        var m = 0
-        for r in 0..<n where counts[r] > 0 {
-            idx[m] = Int32(r); cnt[m] = counts[r]; pay[m] = objective.payload(row: r); m += 1
-        }
+        let (m, _) = counts.withUnsafeBufferPointer { loadInBag($0.baseAddress!) }
         nodeTotals(start: 0, end: m)
         _ = objective.beginNode(totals: totals)
         return objective.parentScore()
@@ -186,7 +239,7 @@ final class TreeGrower<Objective: SplitObjective> {
         while first < candidates.count {
             let g = min(Self.groupSize, candidates.count - first)
             for j in 0..<g { columns[j] = bins + Int(candidates[first + j]) * n }
-            objective.accumulate(groupCount: g, columns: columns, idx: idx, cnt: cnt, pay: pay, start: start, end: end,
+            objective.accumulate(groupCount: g, columns: columns, idx: idx, weights: wt, pay: pay, start: start, end: end,
                                  hist: slab + first * 256 * cellWords, mask: mask)
             first += g
         }
@@ -204,7 +257,8 @@ final class TreeGrower<Objective: SplitObjective> {
     }
 
     private struct PendingNode {
-        var node: Int; var start: Int; var end: Int; var depth: Int
+        /// Entries `start..<end` of `idx`, holding `rows` distinct in-bag rows.
+        var node: Int; var start: Int; var end: Int; var rows: Int; var depth: Int
         var slab: UnsafeMutablePointer<UInt64>? = nil
         /// `features[0..<constants]` are constant in this node (inherited from its ancestors).
         var constants = 0
@@ -216,16 +270,16 @@ final class TreeGrower<Objective: SplitObjective> {
     /// Sums rows `start..<end` into `totals`. (Summing each child while partitioning the
     /// parent instead was measured slower: the stores depend on the side taken.)
     private func nodeTotals(start: Int, end: Int) {
-        objective.sumTotals(cnt: cnt, pay: pay, start: start, end: end, into: totals)
+        objective.sumTotals(weights: wt, pay: pay, start: start, end: end, into: totals)
     }
 
     private func appendNode(_ tree: inout Tree) {
         tree.feature.append(-1); tree.split.append(0); tree.flags.append(0); tree.child.append(0)
     }
 
-    private func growNodes(tree: inout Tree, rowsInBag m: Int, bins: UnsafePointer<UInt8>, rng: inout ForestRNG) {
+    private func growNodes(tree: inout Tree, entries m: Int, rows inBag: Int, bins: UnsafePointer<UInt8>, rng: inout ForestRNG) {
         appendNode(&tree)
-        var stack: [PendingNode] = [PendingNode(node: 0, start: 0, end: m, depth: 0)]
+        var stack: [PendingNode] = [PendingNode(node: 0, start: 0, end: m, rows: inBag, depth: 0)]
         let subtraction = usesSubtraction
         let minSlabRows = max(subtractionMinRows, 17)
         if subtraction && m >= minSlabRows {
@@ -235,15 +289,15 @@ final class TreeGrower<Objective: SplitObjective> {
         let maxDepth = parameters.maxDepth ?? Int.max
         let minLeaf = parameters.minSamplesLeaf
         while let node = stack.popLast() {
-            let rows = node.end - node.start
+            let rows = node.rows
             nodeTotals(start: node.start, end: node.end)
             let splittable = objective.beginNode(totals: totals)
             tree.depth = max(tree.depth, node.depth)
             var split = SplitCandidate()
             var constants = node.constants
             if node.depth < maxDepth && rows >= parameters.minSamplesSplit && rows >= 2 * minLeaf && splittable {
-                (split, constants) = findSplit(start: node.start, end: node.end, bins: bins, rng: &rng, slab: node.slab,
-                                               knownConstants: node.constants)
+                (split, constants) = findSplit(start: node.start, end: node.end, rows: rows, bins: bins, rng: &rng,
+                                               slab: node.slab, knownConstants: node.constants)
             }
             guard split.isValid else {
                 if let slab = node.slab { releaseSlab(slab) }
@@ -260,7 +314,7 @@ final class TreeGrower<Objective: SplitObjective> {
                 (leftTable + split.bin + 1).update(repeating: false, count: 255 - split.bin)
                 leftTable[255] = split.missingLeft
             }
-            partitionRows(start: node.start, end: node.end, column: bins + split.feature * n)
+            let mid = partitionRows(start: node.start, end: node.end, column: bins + split.feature * n)
             let left = tree.feature.count
             tree.feature[node.node] = Int32(split.feature)
             if split.categorical {
@@ -273,26 +327,25 @@ final class TreeGrower<Objective: SplitObjective> {
             }
             tree.child[node.node] = Int32(left)
             appendNode(&tree); appendNode(&tree)
-            let mid = node.start + split.leftRows
             var leftSlab: UnsafeMutablePointer<UInt64>? = nil, rightSlab: UnsafeMutablePointer<UInt64>? = nil
             if let parent = node.slab {
-                let leftRows = split.leftRows, rightRows = rows - split.leftRows
-                let smallIsLeft = leftRows <= rightRows
-                if max(leftRows, rightRows) >= minSlabRows {
+                let leftEntries = mid - node.start, rightEntries = node.end - mid
+                let smallIsLeft = leftEntries <= rightEntries
+                if max(leftEntries, rightEntries) >= minSlabRows {
                     let small = takeSlab()
                     buildSlab(small, start: smallIsLeft ? node.start : mid, end: smallIsLeft ? mid : node.end, bins: bins)
                     for i in 0..<slabCount { parent[i] &-= small[i] }
                     var smallSlab: UnsafeMutablePointer<UInt64>? = small
-                    if min(leftRows, rightRows) < minSlabRows { releaseSlab(small); smallSlab = nil }
+                    if min(leftEntries, rightEntries) < minSlabRows { releaseSlab(small); smallSlab = nil }
                     if smallIsLeft { leftSlab = smallSlab; rightSlab = parent } else { leftSlab = parent; rightSlab = smallSlab }
                 } else {
                     releaseSlab(parent)
                 }
             }
-            stack.append(PendingNode(node: left + 1, start: mid, end: node.end, depth: node.depth + 1, slab: rightSlab,
-                                     constants: constants))
-            stack.append(PendingNode(node: left, start: node.start, end: mid, depth: node.depth + 1, slab: leftSlab,
-                                     constants: constants))
+            stack.append(PendingNode(node: left + 1, start: mid, end: node.end, rows: rows - split.leftRows,
+                                     depth: node.depth + 1, slab: rightSlab, constants: constants))
+            stack.append(PendingNode(node: left, start: node.start, end: mid, rows: split.leftRows,
+                                     depth: node.depth + 1, slab: leftSlab, constants: constants))
         }
     }
 
@@ -305,13 +358,13 @@ final class TreeGrower<Objective: SplitObjective> {
     /// descendants: they are kept in `features[0..<knownConstants]` and never drawn or
     /// scanned again below it (the draw is over the others), which spares deep trees on
     /// data with many duplicate rows most of their histogram passes.
-    private func findSplit(start: Int, end: Int, bins: UnsafePointer<UInt8>, rng: inout ForestRNG,
+    private func findSplit(start: Int, end: Int, rows: Int, bins: UnsafePointer<UInt8>, rng: inout ForestRNG,
                            slab: UnsafeMutablePointer<UInt64>? = nil, knownConstants: Int) -> (SplitCandidate, Int) {
         var best = SplitCandidate()
         let d = candidates.count
         var visited = 0, nonConstant = 0
         var k = knownConstants
-        let rows = end - start, minLeaf = parameters.minSamplesLeaf
+        let minLeaf = parameters.minSamplesLeaf
         let categorical = partition.categorical
         let isConstant = constantScratch
         @inline(__always) func draw() -> Int32 {
@@ -340,7 +393,7 @@ final class TreeGrower<Objective: SplitObjective> {
                 let g = visited < mtry ? min(Self.groupSize, mtry - visited, d - k) : 1
                 let first = k
                 for j in 0..<g { columns[j] = bins + Int(draw()) * n }
-                objective.accumulate(groupCount: g, columns: columns, idx: idx, cnt: cnt, pay: pay, start: start, end: end,
+                objective.accumulate(groupCount: g, columns: columns, idx: idx, weights: wt, pay: pay, start: start, end: end,
                                      hist: hist, mask: mask)
                 for j in 0..<g {
                     let f = Int(features[first + j])
@@ -359,22 +412,24 @@ final class TreeGrower<Objective: SplitObjective> {
         return (best, constants)
     }
 
-    /// Stable partition of the node's rows: those whose bin goes left (`leftTable`) first.
-    /// Branchless: every row is written to both sides and only the side it belongs to
-    /// advances (the direction is data-dependent, so a branch would mispredict often).
-    private func partitionRows(start: Int, end: Int, column: UnsafePointer<UInt8>) {
-        let idx = idx, cnt = cnt, pay = pay, tmpIdx = tmpIdx, tmpCnt = tmpCnt, tmpPay = tmpPay, table = leftTable
+    /// Stable partition of the node's entries: those whose bin goes left (`leftTable`)
+    /// first; returns where the right side starts. Branchless: every entry is written to
+    /// both sides and only the side it belongs to advances (the direction is
+    /// data-dependent, so a branch would mispredict often).
+    private func partitionRows(start: Int, end: Int, column: UnsafePointer<UInt8>) -> Int {
+        let idx = idx, wt = wt, pay = pay, tmpIdx = tmpIdx, tmpWt = tmpWt, tmpPay = tmpPay, table = leftTable
         var l = start, r = 0
         for k in start..<end {
-            let i = idx[k], c = cnt[k], p = pay[k]
+            let i = idx[k], c = wt[k], p = pay[k]
             let left = table[Int(column[Int(i)])] ? 1 : 0
-            idx[l] = i; cnt[l] = c; pay[l] = p
-            tmpIdx[r] = i; tmpCnt[r] = c; tmpPay[r] = p
+            idx[l] = i; wt[l] = c; pay[l] = p
+            tmpIdx[r] = i; tmpWt[r] = c; tmpPay[r] = p
             l &+= left
             r &+= 1 &- left
         }
         (idx + l).update(from: tmpIdx, count: r)
-        (cnt + l).update(from: tmpCnt, count: r)
+        (wt + l).update(from: tmpWt, count: r)
         (pay + l).update(from: tmpPay, count: r)
+        return l
     }
 }
