@@ -27,4 +27,12 @@ import Testing
 
         #expect(throws: Never.self) { try SyntheticClassification.Configuration().validate() }
     }
+
+    @Test func regressionReportsSquaredErrorWhateverTheCriterionFlag() {
+        var p = ForestParameters()
+        p.criterion = .entropy
+        #expect(p.criterionName(for: .regression) == "squared_error")
+        #expect(p.criterionName(for: .classification) == "entropy")
+        #expect(p.jsonObject(task: .regression)["criterion"] as? String == "squared_error")
+    }
 }

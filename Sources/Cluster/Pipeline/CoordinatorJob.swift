@@ -212,7 +212,7 @@ public final class CoordinatorJob: @unchecked Sendable {
     /// `name stored → given` (a resumed job keeps its own: its trees were grown with them).
     static func changedParameters(stored: ForestJobParameters, testFraction: Double, given: Options) -> [String] {
         var changed: [String] = []
-        let a = stored.forest.jsonObject, b = given.forest.jsonObject
+        let a = stored.forest.jsonObject(task: stored.schema.task), b = given.forest.jsonObject(task: stored.schema.task)
         for key in a.keys.sorted() where "\(a[key] ?? "")" != "\(b[key] ?? "")" {
             changed.append("\(key) \(a[key] ?? "") → \(b[key] ?? "")")
         }

@@ -136,10 +136,16 @@ public struct ForestParameters: Sendable, Equatable {
 }
 
 public extension ForestParameters {
-    /// The parameters as a JSON object (report and `inspect --json`).
-    var jsonObject: [String: Any] {
+    /// The split criterion's name for `task`: Gini or entropy for classification;
+    /// regression always splits on squared error (scikit-learn's `squared_error`).
+    func criterionName(for task: TaskKind) -> String {
+        task == .regression ? "squared_error" : criterion.rawValue
+    }
+
+    /// The parameters of a model for `task` as a JSON object (report and `inspect --json`).
+    func jsonObject(task: TaskKind) -> [String: Any] {
         [
-            "trees": trees, "criterion": criterion.rawValue,
+            "trees": trees, "criterion": criterionName(for: task),
             "max_depth": maxDepth.map { $0 as Any } ?? NSNull(),
             "min_samples_split": minSamplesSplit, "min_samples_leaf": minSamplesLeaf,
             "max_features": maxFeatures.description, "bootstrap": bootstrap,

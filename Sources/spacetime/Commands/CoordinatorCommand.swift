@@ -193,7 +193,7 @@ func reportJob(store: JobStore, modelOut: String, workers: [LocalCluster.WorkerS
         report["stages"] = stages
         report["workers"] = workerJSON
         report["coordinator_peak_rss"] = coordinatorPeak
-        report["parameters"] = model.parameters.jsonObject
+        report["parameters"] = model.parameters.jsonObject(task: model.schema.task)
         try writeReport(try encodeJSON(report) + "\n", to: reportJSON)
     }
 }

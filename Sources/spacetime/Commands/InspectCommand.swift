@@ -43,7 +43,7 @@ struct InspectCommand: ParsableCommand {
                 "max_depth": depths.max() ?? 0,
                 "mean_depth": Double(depths.reduce(0, +)) / Double(max(trees.count, 1)),
                 "feature_importances": names.indices.map { ["feature": names[$0], "importance": importances[$0]] as [String: Any] },
-                "parameters": m.parameters.jsonObject,
+                "parameters": m.parameters.jsonObject(task: m.schema.task),
                 "provenance": m.provenance,
             ]
             if let t = m.testMetrics { object["test_metrics"] = t.jsonObject(classes: m.extractor.classes) }
@@ -72,7 +72,7 @@ struct InspectCommand: ParsableCommand {
         if !m.schema.ignoredNames.isEmpty { s += "ignored      \(m.schema.ignoredNames.joined(separator: ", "))\n" }
         s += "trees        \(trees.count), \(nodes.reduce(0, +)) nodes, \(leaves.reduce(0, +)) leaves, depth max \(depths.max() ?? 0) mean \(String(format: "%.1f", Double(depths.reduce(0, +)) / Double(max(trees.count, 1))))\n"
         let p = m.parameters
-        s += "parameters   criterion \(p.criterion.rawValue), max depth \(p.maxDepth.map(String.init) ?? "unlimited"), min samples split \(p.minSamplesSplit), min samples leaf \(p.minSamplesLeaf), max features \(p.maxFeatures), bootstrap \(p.bootstrap), class weight \(p.classWeighting.rawValue), seed \(p.seed)\n"
+        s += "parameters   criterion \(p.criterionName(for: m.schema.task)), max depth \(p.maxDepth.map(String.init) ?? "unlimited"), min samples split \(p.minSamplesSplit), min samples leaf \(p.minSamplesLeaf), max features \(p.maxFeatures), bootstrap \(p.bootstrap), class weight \(p.classWeighting.rawValue), seed \(p.seed)\n"
         for (k, v) in m.provenance.sorted(by: { $0.key < $1.key }) { s += "provenance   \(k): \(v)\n" }
         s += "importances  " + ranked.prefix(max(top, 0)).map { "\(names[$0]) \(String(format: "%.4f", importances[$0]))" }.joined(separator: ", ") + "\n"
         if let t = m.testMetrics { s += "test metrics\n" + t.textReport(classes: m.extractor.classes) }

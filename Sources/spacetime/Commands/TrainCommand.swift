@@ -79,7 +79,7 @@ struct TrainCommand: ParsableCommand {
             report["trees"] = model.forest.trees.count
             report["seconds"] = Dictionary(uniqueKeysWithValues: result.phaseSeconds).merging(["total": elapsed]) { a, _ in a }
             report["cpu_seconds"] = Dictionary(uniqueKeysWithValues: result.phaseCPUSeconds).merging(["total": processCPUSeconds()]) { a, _ in a }
-            report["parameters"] = model.parameters.jsonObject
+            report["parameters"] = model.parameters.jsonObject(task: model.schema.task)
             if let m = model.outOfBagMetrics {
                 report["oob"] = m.jsonObject(classes: classes)
                 if let c = m.classification { report["oob_accuracy"] = c.accuracy }
