@@ -19,6 +19,7 @@ struct SpaceTimeCommand: AsyncParsableCommand {
             PredictCommand.self,
             EvaluateCommand.self,
             InspectCommand.self,
+            TransformCommand.self,
             KeygenCommand.self,
             // Distributed training (Cluster).
             CoordinatorCommand.self,

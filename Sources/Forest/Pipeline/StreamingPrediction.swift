@@ -41,17 +41,41 @@ public enum StreamingPrediction {
         if readTargets && parser.schema.targetIndex == nil {
             throw ForestError(.invalidData, "\(path): no label column '\(model.labelColumn)' (needed to evaluate)")
         }
-        let d = model.extractor.featureCount
         let regression = model.forest.task == .regression
+        try parseBatches(reader: reader, parser: parser, readTargets: readTargets, regression: regression,
+                         batchRows: batchRows) { parsed in
+            let predictions = BatchScorer.predict(model, values: parsed.values, rows: parsed.rows, threads: threads)
+            try onBatch(Batch(predictions: predictions, labels: parsed.labels, values: parsed.targets, lines: parsed.lines))
+        }
+    }
+
+    /// One batch of parsed rows: `rows × featureCount` values, row-major (valid during the
+    /// callback only), the targets when they were read, the rows' 1-based lines.
+    public struct ParsedBatch {
+        public var values: UnsafeBufferPointer<Double>
+        /// Class labels (classification) when targets were read.
+        public var labels: [String]?
+        /// Target values (regression) when targets were read.
+        public var targets: [Double]?
+        public var lines: [Int]
+        public var rows: Int { lines.count }
+    }
+
+    /// Reads `reader` to its end with `parser`, `batchRows` records at a time (the one
+    /// parse loop of `predict`, `evaluate` and `transform`); with `readTargets` every
+    /// row's target is read (a missing one is an error).
+    public static func parseBatches(reader: CSVReader, parser: RecordParser, readTargets: Bool, regression: Bool,
+                                    batchRows: Int, onBatch: (ParsedBatch) throws -> Void) throws {
+        let d = parser.schema.featureCount
         var values = [Double](repeating: 0, count: batchRows * d)
         var labels: [String] = [], targets: [Double] = [], lines: [Int] = []
         func flush() throws {
             guard !lines.isEmpty else { return }
-            let predictions = values.withUnsafeBufferPointer {
-                BatchScorer.predict(model, values: UnsafeBufferPointer(rebasing: $0[0..<(lines.count * d)]), rows: lines.count, threads: threads)
+            try values.withUnsafeBufferPointer {
+                try onBatch(ParsedBatch(values: UnsafeBufferPointer(rebasing: $0[0..<(lines.count * d)]),
+                                        labels: readTargets && !regression ? labels : nil,
+                                        targets: readTargets && regression ? targets : nil, lines: lines))
             }
-            try onBatch(Batch(predictions: predictions, labels: readTargets && !regression ? labels : nil,
-                              values: readTargets && regression ? targets : nil, lines: lines))
             labels.removeAll(keepingCapacity: true); targets.removeAll(keepingCapacity: true); lines.removeAll(keepingCapacity: true)
         }
         while let record = try reader.next() {

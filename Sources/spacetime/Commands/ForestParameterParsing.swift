@@ -35,7 +35,7 @@ struct ForestParameterFlags: ParsableArguments {
     @Option(name: .customLong("max-depth"), parsing: .unconditional, help: "Maximum tree depth, at least 1 (default: unlimited).") var maxDepth: Int?
     @Option(name: .customLong("min-samples-split"), parsing: .unconditional, help: "Minimum rows to split a node, 2...4294967295.") var minSamplesSplit = 2
     @Option(name: .customLong("min-samples-leaf"), parsing: .unconditional, help: "Minimum rows in a leaf, 1...4294967295.") var minSamplesLeaf = 1
-    @Option(name: .customLong("max-features"), help: "Features per split: auto (sqrt for classification, a third for regression), sqrt, log2, all, a fraction or a count.") var maxFeatures = "auto"
+    @Option(name: .customLong("max-features"), help: "Features per split: auto (sqrt for classification, all for regression), sqrt, log2, all, a fraction or a count.") var maxFeatures = "auto"
     @Option(help: "Split criterion: gini or entropy.") var criterion = "gini"
     @Option(name: .customLong("class-weight"), help: "Class weighting: none or balanced.") var classWeight = "none"
     @Flag(name: .customLong("no-bootstrap"), help: "Grow every tree on all rows.") var noBootstrap = false

@@ -1,0 +1,214 @@
+import Foundation
+import SpaceTime
+
+/// Streams a CSV through a fitted extractor into NumPy shards for other tools (PyTorch
+/// `Dataset`s, `tf.data`): per shard of ``Options/shardRows`` rows a features file and,
+/// when the file has the label column, a labels file, plus `manifest.json` describing
+/// them. Memory is one shard's buffers, whatever the file's size.
+///
+/// Features are `float32` values, `rows × features`, row-major: numbers as parsed
+/// (rounded to `float32`), categorical columns as level codes (the extractor's bins:
+/// kept levels `0..<k` by frequency, `k` for "other"), missing values as NaN; or with
+/// ``Options/binned`` the `uint8` bins the forest splits on (255: missing), column-major
+/// (`fortran_order`), exactly as ``FeatureBinner`` bins training rows. Labels are the
+/// class index (`int64`, into the manifest's `classes`) or the target (`float64`).
+public struct DatasetTransform: Sendable {
+    public struct Options: Sendable {
+        /// Rows per shard (the last shard may hold fewer).
+        public var shardRows = 65_536
+        /// Write the forest's `uint8` bins instead of `float32` values.
+        public var binned = false
+        /// Records parsed per batch.
+        public var batchRows = 8192
+
+        public init() {}
+    }
+
+    /// Bytes of the buffers a run holds for `features` feature columns: one parse batch
+    /// (`Double`s), one shard of parsed rows (`Double`s) and its output (`float32` or bins),
+    /// plus the shard's labels.
+    public static func bufferBytes(features d: Int, options: Options) -> Int {
+        let perRow = d * 8 + (options.binned ? d : d * 4) + 8
+        return options.batchRows * d * 8 + options.shardRows * perRow
+    }
+
+    /// The columns the extractor was fitted on (its training file's header).
+    public let schema: DatasetSchema
+    public let extractor: FeatureExtractor
+
+    public init(schema: DatasetSchema, extractor: FeatureExtractor) {
+        self.schema = schema
+        self.extractor = extractor
+    }
+
+    /// The transform of a trained model (its schema and extractor).
+    public init(model: ForestModel) throws {
+        guard model.extractor.derivationIdentifier.isEmpty else {
+            throw ForestError(.invalidParameter,
+                "the model uses the feature derivation '\(model.extractor.derivationIdentifier)', which must be supplied through the Forest API")
+        }
+        self.init(schema: model.schema, extractor: model.extractor)
+    }
+
+    /// Fits a transform on `path` itself: its schema (``SchemaInference``) and one
+    /// statistics pass (no rows kept), then ``FeatureExtractor/fit(from:inputNames:derivationIdentifier:maxBins:minLevelRows:)``.
+    public static func fit(path: String, columns: ColumnChoices, maxBins: Int = FeatureExtractor.maxValueBins) throws -> DatasetTransform {
+        let inference = try SchemaInference.infer(path: path, choices: columns)
+        let schema = inference.schema
+        let parser = RecordParser(schema: schema, sampledRows: inference.sampledRows)
+        let reader: CSVReader
+        do { reader = try CSVReader(path: path) } catch { throw ForestError(.io, error.description) }
+        defer { reader.close() }
+        var state = PartialExtractorState(schema: schema)
+        var target = TargetSummary(task: schema.task)
+        var row = [Double](repeating: 0, count: schema.featureCount)
+        while let record = try reader.next() {
+            try row.withUnsafeMutableBufferPointer { buffer in
+                try withUnsafeMutablePointer(to: &state) { try parser.parseFeatures(record, into: buffer, counting: $0) }
+                state.addNumeric(UnsafeBufferPointer(buffer))
+            }
+            if schema.task == .regression { target.add(value: try parser.value(record)) } else { target.add(label: try parser.label(record)) }
+        }
+        state.setTarget(target)
+        let extractor = try FeatureExtractor.fit(from: state, inputNames: schema.featureNames, maxBins: maxBins)
+        return DatasetTransform(schema: schema, extractor: extractor)
+    }
+
+    /// Transforms `path` into `directory` (created if needed); returns the manifest it wrote.
+    /// Feature columns are matched by name; the label column is read when present.
+    public func run(path: String, directory: String, options: Options = Options()) throws -> TransformManifest {
+        guard options.shardRows >= 1, options.batchRows >= 1 else {
+            throw ForestError(.invalidParameter, "shard rows and batch rows must be at least 1")
+        }
+        do { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) } catch {
+            throw ForestError(.io, "cannot create \(directory): \(error.localizedDescription)")
+        }
+        let reader: CSVReader
+        do { reader = try CSVReader(path: path) } catch { throw ForestError(.io, error.description) }
+        defer { reader.close() }
+        let parser = RecordParser(schema: try schema.relocated(header: reader.header, file: path))
+        let withLabels = parser.schema.targetIndex != nil
+        let regression = extractor.task.kind == .regression
+        let lookup = extractor.classLookup()
+        var sink = ShardSink(extractor: extractor, directory: directory, options: options, labels: withLabels,
+                             regression: regression)
+        try StreamingPrediction.parseBatches(reader: reader, parser: parser, readTargets: withLabels, regression: regression,
+                                             batchRows: options.batchRows) { batch in
+            var classes: [Int64] = []
+            if let labels = batch.labels {
+                classes.reserveCapacity(labels.count)
+                for (r, text) in labels.enumerated() {
+                    guard let c = lookup[text] else {
+                        throw ForestError(.invalidData,
+                            "\(path):\(batch.lines[r]): label '\(text)' is not one of the fitted classes (\(extractor.classes.prefix(10).joined(separator: ", ")))")
+                    }
+                    classes.append(Int64(c))
+                }
+            }
+            try sink.add(batch, classes: classes)
+        }
+        try sink.finish()
+        let manifest = TransformManifest(source: path, transform: self, options: options, labels: withLabels, shards: sink.shards)
+        try manifest.write(to: (directory as NSString).appendingPathComponent("manifest.json"))
+        return manifest
+    }
+}
+
+/// Collects parsed rows into shard buffers and writes each full shard.
+private struct ShardSink {
+    let extractor: FeatureExtractor
+    let directory: String
+    let options: DatasetTransform.Options
+    let labels: Bool
+    let regression: Bool
+    private(set) var shards: [TransformManifest.Shard] = []
+    private var values: [Double] = []
+    private var classes: [Int64] = []
+    private var targets: [Double] = []
+    private var firstLine = 0
+    private var rows = 0
+
+    init(extractor: FeatureExtractor, directory: String, options: DatasetTransform.Options, labels: Bool, regression: Bool) {
+        self.extractor = extractor
+        self.directory = directory
+        self.options = options
+        self.labels = labels
+        self.regression = regression
+        values.reserveCapacity(min(options.shardRows, 1 << 20) * extractor.featureCount)
+    }
+
+    mutating func add(_ batch: StreamingPrediction.ParsedBatch, classes batchClasses: [Int64]) throws {
+        let d = extractor.featureCount
+        var r = 0
+        while r < batch.rows {
+            if rows == 0 { firstLine = batch.lines[r] }
+            let take = min(options.shardRows - rows, batch.rows - r)
+            values.append(contentsOf: batch.values[(r * d)..<((r + take) * d)])
+            if let t = batch.targets { targets.append(contentsOf: t[r..<(r + take)]) }
+            if !batchClasses.isEmpty { classes.append(contentsOf: batchClasses[r..<(r + take)]) }
+            rows += take
+            r += take
+            if rows == options.shardRows { try flush() }
+        }
+    }
+
+    mutating func finish() throws {
+        if rows > 0 { try flush() }
+    }
+
+    private mutating func flush() throws {
+        let index = shards.count
+        let name = String(format: "features-%05d.npy", index)
+        let d = extractor.featureCount
+        if options.binned {
+            let binned = values.withUnsafeBufferPointer { v in
+                FeatureBinner.bin(extractor: extractor, rowCount: rows, threads: 1) { append in
+                    for i in 0..<rows { append(UnsafeBufferPointer(rebasing: v[(i * d)..<((i + 1) * d)]), 0) }
+                }
+            }
+            try Self.write(NpyHeader(type: .uint8, shape: [rows, d], fortranOrder: true), binned.bins, to: path(name))
+        } else {
+            var out = [Float](repeating: 0, count: rows * d)
+            for i in 0..<rows {
+                for f in 0..<d {
+                    let x = values[i * d + f]
+                    if extractor.kinds[f] == .categorical {
+                        let b = extractor.bin(x, feature: f)
+                        out[i * d + f] = b == FeatureExtractor.missingBin ? .nan : Float(b)
+                    } else {
+                        out[i * d + f] = Float(x)
+                    }
+                }
+            }
+            try Self.write(NpyHeader(type: .float32, shape: [rows, d]), out, to: path(name))
+        }
+        var labelName: String?
+        if labels {
+            let n = String(format: "labels-%05d.npy", index)
+            if regression {
+                try Self.write(NpyHeader(type: .float64, shape: [rows]), targets, to: path(n))
+            } else {
+                try Self.write(NpyHeader(type: .int64, shape: [rows]), classes, to: path(n))
+            }
+            labelName = n
+        }
+        shards.append(TransformManifest.Shard(features: name, labels: labelName, rows: rows, firstLine: firstLine))
+        values.removeAll(keepingCapacity: true); targets.removeAll(keepingCapacity: true); classes.removeAll(keepingCapacity: true)
+        rows = 0
+    }
+
+    private func path(_ name: String) -> String { (directory as NSString).appendingPathComponent(name) }
+
+    /// Writes a header and little-endian elements atomically.
+    private static func write<T>(_ header: NpyHeader, _ elements: [T], to path: String) throws {
+        precondition(header.dataBytes == elements.count * MemoryLayout<T>.stride, "the header announces the data")
+        do {
+            let writer = try AtomicFileWriter(path: path)
+            try writer.append(header.encoded())
+            try elements.withUnsafeBytes { try writer.append($0) }
+            try writer.commit()
+        } catch {
+            throw ForestError(.io, "\(path): \(error)")
+        }
+    }
+}

@@ -1,0 +1,61 @@
+import ArgumentParser
+import Forest
+import Foundation
+import SpaceTime
+
+struct TransformCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "transform",
+        abstract: "Write a CSV's features (and labels) as NumPy .npy shards for PyTorch, TensorFlow and other tools.",
+        discussion: """
+        Streams FILE through a fitted feature extractor — a model's (--model) or one fitted on FILE \
+        itself (--fit: one statistics pass first, same column flags as 'train') — into OUT-DIR: \
+        features-NNNNN.npy per --shard-rows rows (float32, rows × features, row-major: numbers as \
+        parsed, categorical columns as level codes, missing as NaN; with --binned the forest's uint8 \
+        bins, column-major, 255 = missing), labels-NNNNN.npy beside them when FILE has the label \
+        column (int64 class index, or float64 target), and manifest.json (columns, kinds, levels, \
+        bin edges, classes, shard files and row counts, in input order). Memory is one shard's \
+        buffers; it must fit in --memory-limit. Runs in this process (no --workers yet). \
+        docs/integrations.md shows a PyTorch Dataset and a tf.data pipeline over the shards.
+        """
+    )
+
+    @Argument(help: "Input CSV; feature columns are matched by name, other columns ignored.") var file: String
+    @Option(help: "Use this model's extractor (written by 'spacetime train').") var model: String?
+    @Flag(help: "Fit the extractor on FILE itself (instead of --model).") var fit = false
+    @OptionGroup var columns: ColumnFlags
+    @Option(name: .customLong("max-bins"), parsing: .unconditional, help: "With --fit: value bins per feature (2...255).") var maxBins = 255
+    @Option(name: [.customShort("o"), .customLong("out-dir")], help: "Output directory (created; shards and manifest.json).") var outDir = "transform-out"
+    @Option(name: .customLong("shard-rows"), parsing: .unconditional, help: "Rows per shard, 1...16777216.") var shardRows = 65_536
+    @Flag(help: "Write the forest's uint8 bins instead of float32 values.") var binned = false
+    @Option(name: .customLong("memory-limit"), help: "Memory the shard buffers may use (at least 16MiB).") var memoryLimit = "512MiB"
+
+    func validate() throws {
+        guard (model == nil) != !fit else { throw ValidationError("give either --model MODEL or --fit") }
+        try OptionRange.check(shardRows, 1...(1 << 24), "--shard-rows")
+        try OptionRange.check(maxBins, 2...255, "--max-bins")
+        try OptionRange.workerMemory(memoryLimit, "--memory-limit")
+        try OutputPaths.refuseOverwrite(outputs: [("--out-dir", outDir)], inputs: [("input", file), ("--model", model)])
+    }
+
+    func run() throws {
+        let transform: DatasetTransform
+        if let model {
+            transform = try DatasetTransform(model: try ForestModel.load(from: model))
+        } else {
+            transform = try DatasetTransform.fit(path: file, columns: columns.choices, maxBins: maxBins)
+            writeStandardError("fitted on \(file): \(transform.schema.featureCount) features (\(transform.schema.categoricalCount) categorical), \(transform.schema.task.rawValue)\n")
+        }
+        var options = DatasetTransform.Options()
+        options.shardRows = shardRows
+        options.binned = binned
+        let limit = try parseMemory(memoryLimit, "--memory-limit")
+        let need = DatasetTransform.bufferBytes(features: transform.extractor.featureCount, options: options)
+        guard need <= limit.bytes / 2 else {
+            throw ValidationError("--shard-rows \(shardRows) needs \(MemorySize.format(need)) of buffers for \(transform.extractor.featureCount) features, more than half of --memory-limit \(memoryLimit); use fewer --shard-rows")
+        }
+        let started = Date()
+        let manifest = try transform.run(path: file, directory: outDir, options: options)
+        writeStandardError("wrote \(manifest.rows) rows in \(manifest.shards.count) shard(s) (\(manifest.dtype)) to \(outDir) in \(String(format: "%.2f", Date().timeIntervalSince(started))) s\n")
+    }
+}
