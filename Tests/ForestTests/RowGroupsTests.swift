@@ -29,6 +29,14 @@ import Testing
                                target: regression ? .values(values) : .classes(labels), valueBins: levels, categorical: categorical)
     }
 
+    /// A grower over rows and one over the partition's groups (which must exist).
+    static func growers<O: SplitObjective>(_ p: BinnedPartition, _ params: ForestParameters,
+                                           objective: () -> O) throws -> (TreeGrower<O>, TreeGrower<O>) {
+        let groups = try #require(TreeGrower.findGroups(partition: p, objective: objective()))
+        return (TreeGrower(partition: p, parameters: params, objective: objective()),
+                TreeGrower(partition: p, parameters: params, objective: objective(), groups: groups))
+    }
+
     @Test func groupsHoldIdenticalRowsOnly() throws {
         let p = Self.duplicated(rows: 3000, features: 4, classes: 3, seed: 1)
         let objective = ClassificationObjective(partition: p, parameters: ForestParameters())
@@ -67,11 +75,7 @@ import Testing
             params.maxFeatures = maxFeatures
             params.minSamplesLeaf = minLeaf
             params.minSamplesSplit = 4
-            let objective = ClassificationObjective(partition: p, parameters: params)
-            let groups = try #require(TreeGrower.findGroups(partition: p, objective: objective))
-            let plain = TreeGrower(partition: p, parameters: params, objective: objective)
-            let grouped = TreeGrower(partition: p, parameters: params,
-                                     objective: ClassificationObjective(partition: p, parameters: params), groups: groups)
+            let (plain, grouped) = try Self.growers(p, params) { ClassificationObjective(partition: p, parameters: params) }
             for seed in 1...4 as ClosedRange<UInt64> {
                 #expect(plain.grow(seed: seed) == grouped.grow(seed: seed))
             }
@@ -82,11 +86,7 @@ import Testing
         let p = Self.duplicated(rows: 4000, features: 5, classes: 0, regression: true, seed: 9)
         var params = ForestParameters()
         params.maxFeatures = .all
-        let objective = RegressionObjective(partition: p, parameters: params)
-        let groups = try #require(TreeGrower.findGroups(partition: p, objective: objective))
-        let plain = TreeGrower(partition: p, parameters: params, objective: objective)
-        let grouped = TreeGrower(partition: p, parameters: params,
-                                 objective: RegressionObjective(partition: p, parameters: params), groups: groups)
+        let (plain, grouped) = try Self.growers(p, params) { RegressionObjective(partition: p, parameters: params) }
         for seed in 1...3 as ClosedRange<UInt64> {
             let a = try RandomForest(task: .regression, trees: [plain.grow(seed: seed)])
             let b = try RandomForest(task: .regression, trees: [grouped.grow(seed: seed)])
