@@ -36,6 +36,54 @@ public final class JobStore: Sendable {
         try migrate()
     }
 
+    /// Opens the store at `path` for reading only (`spacetime status`): no
+    /// write, no migration, so it works on a read-only mount, on a store
+    /// another user owns, and while a coordinator writes it (WAL readers do not
+    /// block the writer). When SQLite cannot open it read-only because the
+    /// WAL index (`job.sqlite-shm`) is absent and cannot be created there (a
+    /// read-only directory of a finished job), the file is opened as
+    /// immutable: nothing can be writing it then.
+    public init(readOnlyPath path: String) throws {
+        guard FileManager.default.isReadableFile(atPath: path) else {
+            throw JobStoreError(.database, "cannot read the store (\(String(cString: strerror(EACCES))), or it does not exist)", path: path)
+        }
+        var config = Configuration()
+        config.readonly = true
+        config.busyMode = .timeout(10)
+        do {
+            let queue = try DatabaseQueue(path: path, configuration: config)
+            // Opening is lazy about the WAL index: read once so that a store SQLite cannot read fails here.
+            _ = try queue.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM sqlite_master") }
+            writer = queue
+        } catch {
+            // An SQLite URI (percent-encoded path): `file:///dir/job.sqlite?immutable=1`.
+            let immutable = URL(fileURLWithPath: path).absoluteString + "?immutable=1"
+            do {
+                let queue = try DatabaseQueue(path: immutable, configuration: config)
+                _ = try queue.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM sqlite_master") }
+                writer = queue
+            } catch let second {
+                throw JobStoreError(.database, "cannot open read-only: \(error) (as immutable: \(second))", path: path)
+            }
+        }
+        self.path = path
+        do {
+            let (superseded, migrated) = try writer.read { db in
+                (try Self.migrator.hasBeenSuperseded(db), try Self.migrator.hasCompletedMigrations(db))
+            }
+            if superseded {
+                throw JobStoreError(.newerSchema, "written by a newer SpaceTime; upgrade to read this job", path: path)
+            }
+            if !migrated {
+                throw JobStoreError(.database, "written by an older SpaceTime and not upgraded yet; a coordinator --resume (with write access) upgrades it", path: path)
+            }
+        } catch let error as JobStoreError {
+            throw error
+        } catch {
+            throw JobStoreError(.database, "cannot read the schema version: \(error)", path: path)
+        }
+    }
+
     /// An in-memory store (tests, dry runs).
     public init() throws {
         do {
