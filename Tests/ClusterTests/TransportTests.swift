@@ -63,6 +63,8 @@ private final class FakeExecutor: @unchecked Sendable {
     private var client: WorkerClient?
     private var stopped = false
     let treeDelay: Double
+    /// The worker engine's log lines.
+    let logs = LogSink()
 
     init(treeDelay: Double) { self.treeDelay = treeDelay }
 
@@ -97,6 +99,7 @@ private final class FakeExecutor: @unchecked Sendable {
             return [.checkpointStats(attemptID: end.attemptID, stats: s, blob: Data("stats".utf8)),
                     .done(attemptID: end.attemptID, rows: all, peakRSS: 2 << 20, result: nil, elapsed: 0)]
         case .log(_, let line):
+            logs.append(line)
             if ProcessInfo.processInfo.environment["TRANSPORT_LOG"] != nil { print("worker: \(line)") }
             return []
         default:
@@ -250,10 +253,12 @@ private final class LogSink: @unchecked Sendable {
             makeDriver: { TestDriver(store: store, partitions: 2, rows: 100) },
             onOutput: { if case .log(_, let line) = $0 { logs.append(line) } })
         var clients: [(WorkerClient, FakeExecutor)] = []
-        for (i, keys) in [(1, allowed), (2, stranger), (3, nil)] as [(Int, CurveKeyPair?)] {
+        let otherServer = try CurveKeyPair.generate()
+        for (i, keys) in [(1, allowed), (2, stranger), (3, nil), (4, allowed)] as [(Int, CurveKeyPair?)] {
             let executor = FakeExecutor(treeDelay: 0.001)
             var workerOptions = WorkerClient.Options()
-            workerOptions.curve = keys.map { ($0, serverKeys.publicKey) }
+            // w4 has an allowed key but the wrong coordinator key.
+            workerOptions.curve = keys.map { ($0, i == 4 ? otherServer.publicKey : serverKeys.publicKey) }
             let identity = WorkerEngine.Identity(workerID: "w\(i)", host: "localhost", pid: UInt32(6000 + i), cores: 1,
                                                  memoryLimit: 256 << 20)
             let client = try WorkerClient(context: context, connect: server.endpoint, identity: identity, options: workerOptions,
@@ -270,6 +275,14 @@ private final class LogSink: @unchecked Sendable {
         #expect(logs.all.contains { $0.hasPrefix("refused a connection from ") && $0.contains("mechanism mismatch") },
                 "log:\n\(logs.all.joined(separator: "\n"))")
         #expect(logs.all.contains { $0.hasPrefix("refused a worker connection: refused CURVE client at 127.0.0.1, key \(stranger.publicKey.fingerprint)") })
+        // Each refused worker says why (from its socket's monitor), not only that no welcome came.
+        let said = { (i: Int, text: String) in waitUntil(10) { clients[i].1.logs.all.contains { $0.contains(text) } } }
+        #expect(said(1, "the coordinator refused this worker's key (fingerprint \(stranger.publicKey.fingerprint)): add this worker's curve.public to its --allow-workers"),
+                "\(clients[1].1.logs.all)")
+        #expect(said(2, "the coordinator requires CURVE: give this worker --curve-secret"), "\(clients[2].1.logs.all)")
+        #expect(said(3, "--coordinator-key (fingerprint \(otherServer.publicKey.fingerprint)) is probably not the coordinator's public key"),
+                "\(clients[3].1.logs.all)")
+        #expect(!clients[1].1.logs.all.contains { $0.contains("no welcome") }, "\(clients[1].1.logs.all)")
         server.send(.shutdown(reason: "done"))
         #expect(waitUntil(5) { clients[0].0.isFinished })
         for (client, executor) in clients {

@@ -48,6 +48,11 @@ public final class WorkerClient: Sendable {
             let engine = WorkerEngine(identity: identity, configuration: options.engine,
                                       backoffSeed: UInt64(identity.pid) &* 0x9E37_79B9_7F4A_7C15)
             var dealer: Socket? = nil
+            // The DEALER's monitor: a refusal in the handshake reaches the worker only this way.
+            var monitor: SocketMonitor? = nil
+            let setup = HandshakeDiagnosis.Setup(endpoint: endpoint, workerKey: options.curve?.keyPair.publicKey.fingerprint,
+                                                 coordinatorKey: options.curve?.coordinatorKey.fingerprint)
+            var diagnosis = HandshakeDiagnosis(setup: setup)
             var reconnectAt: Double? = clock.now().monotonic
             var exiting = false
             var message = Message()
@@ -60,6 +65,8 @@ public final class WorkerClient: Sendable {
                         guard let dealer, let frames = try? wire.encodeFrames() else { continue }
                         _ = try? dealer.send(Message(prefix: nil, frames: frames), flags: .dontWait)
                     case .reconnect(let after):
+                        monitor?.close()
+                        monitor = nil
                         dealer?.close()
                         dealer = nil
                         reconnectAt = clock.now().monotonic + after
@@ -102,7 +109,10 @@ public final class WorkerClient: Sendable {
                 }
             }
 
-            defer { dealer?.close() }
+            defer {
+                monitor?.close()
+                dealer?.close()
+            }
             while !thread.isStopRequested && !exiting {
                 let now = clock.now().monotonic
                 if dealer == nil, let at = reconnectAt, now >= at {
@@ -118,6 +128,9 @@ public final class WorkerClient: Sendable {
                     if let curve = options.curve {
                         try socket.configureCurveClient(keyPair: curve.keyPair, serverKey: curve.coordinatorKey)
                     }
+                    monitor = try socket.monitor([.connected, .disconnected, .handshakeSucceeded, .handshakeFailed])
+                    diagnosis.newSocket()
+                    engine.silenceReason = nil
                     try socket.connect(endpoint)
                     dealer = socket
                     perform(engine.connected(at: now))
@@ -142,6 +155,12 @@ public final class WorkerClient: Sendable {
                     mailbox.drain { events.append($0) }
                     for event in events { perform(apply(event)) }
                 }
+                while let events = monitor, let event = try events.next(timeout: .zero) {
+                    if let refusal = diagnosis.observe(event) {
+                        perform(engine.connectionRefused(refusal, at: clock.now().monotonic))
+                    }
+                }
+                engine.silenceReason = diagnosis.silenceReason
                 if crashed.withLock({ $0 }) { return }  // simulated crash: no goodbye, nothing flushed
                 perform(engine.tick(at: clock.now().monotonic))
             }

@@ -130,6 +130,10 @@ public final class WorkerEngine {
     }
     private var rss: UInt64 = 0
     private var peakRSS: UInt64 = 0
+    /// The last "lost the coordinator" warning: the same one again within `repeatWindow`
+    /// seconds is counted, not written (a refused worker retries for as long as it runs).
+    private var lastLoss: (text: String, at: MonotonicSeconds, repeats: Int)?
+    static let repeatWindow: Double = 60
 
     public init(identity: Identity, configuration: Configuration = Configuration(), backoffSeed: UInt64 = 0x5EED) {
         self.identity = identity
@@ -188,6 +192,7 @@ public final class WorkerEngine {
                                                             leaseDuration: .infinity))
             detector.joined("coordinator", now: now)
             backoff.reset()
+            lastLoss = nil
             out.append(.log(.info, "joined job \(w.jobID) (session \(w.session))"))
         case .reject(let r):
             state = .finished
@@ -270,7 +275,8 @@ public final class WorkerEngine {
         var out: [WorkerOutput] = []
         switch state {
         case .awaitingWelcome(let since) where now - since >= configuration.welcomeTimeout:
-            out += lost("no welcome within \(configuration.welcomeTimeout) s", at: now)
+            out += lost(silenceReason.map { "no welcome within \(configuration.welcomeTimeout) s: \($0)" }
+                            ?? "no welcome within \(configuration.welcomeTimeout) s", at: now)
         case .ready:
             if detector.poll(now: now).contains(where: { if case .peerDown = $0 { true } else { false } }) {
                 out += lost("coordinator silent for \(String(format: "%.1f", detector.configuration.timeout)) s", at: now)
@@ -288,8 +294,34 @@ public final class WorkerEngine {
         return out
     }
 
-    private func lost(_ why: String, at now: MonotonicSeconds) -> [WorkerOutput] {
-        var out: [WorkerOutput] = [.log(.warning, "lost the coordinator: \(why); reconnecting")]
+    /// Why no welcome may have come, from the shell's view of the socket (nothing listening); nil: unknown.
+    public var silenceReason: String?
+
+    /// The shell saw the connection refused in its handshake (``HandshakeDiagnosis``):
+    /// say why and reconnect with backoff (libzmq does not retry after a refusal).
+    public func connectionRefused(_ why: String, at now: MonotonicSeconds) -> [WorkerOutput] {
+        guard case .awaitingWelcome = state else { return [] }
+        return lost(why, at: now, text: "\(why); retrying")
+    }
+
+    /// `text` ("lost the coordinator: WHY; reconnecting"), or a debug line when the same loss
+    /// was written less than `repeatWindow` s ago (the count goes with the next one written).
+    private func lossWarning(_ text: String, at now: MonotonicSeconds) -> WorkerOutput {
+        if var last = lastLoss, last.text == text {
+            if now - last.at < Self.repeatWindow {
+                last.repeats += 1
+                lastLoss = last
+                return .log(.debug, text)
+            }
+            lastLoss = (text, now, 0)
+            return .log(.warning, text + (last.repeats > 0 ? " (\(last.repeats) more time(s) in the last \(Int(now - last.at)) s)" : ""))
+        }
+        lastLoss = (text, now, 0)
+        return .log(.warning, text)
+    }
+
+    private func lost(_ why: String, at now: MonotonicSeconds, text: String? = nil) -> [WorkerOutput] {
+        var out: [WorkerOutput] = [lossWarning(text ?? "lost the coordinator: \(why); reconnecting", at: now)]
         for attemptID in running.keys.sorted() {
             out.append(.cancel(attemptID: attemptID, reason: "session ended"))
         }

@@ -313,3 +313,11 @@ private func procEndpoint(_ field: Substring) -> (text: String, port: UInt16)? {
     let ok = bytes.withUnsafeBytes { inet_ntop(AF_INET6, $0.baseAddress, &text, socklen_t(text.count)) != nil }
     return ok ? ("[\(String(cString: text))]:\(port)", port) : nil
 }
+
+extension RefusedConnection.Cause {
+    /// Whether the peers disagreed on the security mechanism (one uses CURVE, the other does not).
+    public var isMechanismMismatch: Bool {
+        if case .protocolError(let code) = self { return Int32(bitPattern: code) == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH }
+        return false
+    }
+}
