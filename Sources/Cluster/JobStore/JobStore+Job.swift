@@ -64,6 +64,46 @@ extension JobStore {
         }
     }
 
+    /// Replaces the job's spec (a resume that takes a moved data file or a new
+    /// `--max-attempts`), recording `note` as a `resumed` event.
+    public func updateJobSpec(_ spec: JobSpec, note: String, now: Timestamp) throws {
+        try write { db in
+            guard try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM job") ?? 0 > 0 else {
+                throw JobStoreError(.noJob, "no job in this store", path: path)
+            }
+            try db.execute(sql: "UPDATE job SET spec = ?", arguments: [try Self.json(spec)])
+            try appendEvent(db, .resumed, note, now: now)
+        }
+    }
+
+    /// For `--resume`: every unfinished task gets a fresh budget of attempts (its
+    /// earlier failures stay in `attempts` but no longer count), and a failed job
+    /// is revived: its failed tasks return to `pending`, its failure is cleared
+    /// and its stage becomes `stage` (what the scheduler derives from the tasks
+    /// and the merged artifacts). Checkpoints, finished tasks and their results
+    /// are kept, so nothing done before is redone. Returns the failure message
+    /// the job had, if it had failed.
+    @discardableResult
+    public func resetForResume(stage: (_ tasks: [TaskRecord]) -> JobStage, now: Timestamp) throws -> String? {
+        try write { db in
+            guard let row = try Row.fetchOne(db, sql: "SELECT stage, failure FROM job") else {
+                throw JobStoreError(.noJob, "no job in this store", path: path)
+            }
+            let failed = (row["stage"] as String?) == JobStage.failed.rawValue
+            let failure: String? = row["failure"]
+            let revived = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM tasks WHERE state = 'failed'") ?? 0
+            try db.execute(sql: "UPDATE tasks SET state = 'pending' WHERE state = 'failed'")
+            try db.execute(sql: "UPDATE tasks SET failures = 0 WHERE state != 'done'")
+            guard failed else { return nil }
+            let tasks = try Row.fetchAll(db, sql: "SELECT * FROM tasks ORDER BY id").map(Self.taskRecord)
+            let next = stage(tasks)
+            try db.execute(sql: "UPDATE job SET stage = ?, failure = NULL", arguments: [next.rawValue])
+            try appendEvent(db, .resumed, "failed job resumed at stage \(next.rawValue): \(revived) failed task(s) pending again; it had failed: \(failure ?? "?")", now: now)
+            try appendEvent(db, .stageChanged, "stage failed → \(next.rawValue)", now: now)
+            return failure ?? "the job failed"
+        }
+    }
+
     // MARK: Partitions
 
     public func partitions() throws -> [PartitionRecord] {

@@ -33,6 +33,9 @@ public final class CoordinatorJob: @unchecked Sendable {
         public var engine = CoordinatorEngine.Configuration()
         public var curve: (secretKey: CurveSecretKey, allowedWorkers: [CurvePublicKey])?
         public var provenance: [String: String] = [:]
+        /// The long flags given on the command line (``ResumeRules/givenFlags(_:)``): on a
+        /// resume only these are compared with the job's and taken. Nil: all of them.
+        public var givenFlags: Set<String>?
         /// Where progress goes, and seconds between snapshots.
         public var progress: ProgressOutput = .lines
         public var progressInterval: Double = 2
@@ -63,32 +66,79 @@ public final class CoordinatorJob: @unchecked Sendable {
     public var endpoint: String { run.endpoint }
 
     /// Prepares the job (creating or resuming its store) and starts serving workers.
+    ///
+    /// In this order: the job directory's lock (one coordinator per job), the bind
+    /// (a bad `--bind` creates nothing, and a resumed job is left as it was), then
+    /// the store: a new job is created, or a resumed one is checked against the
+    /// command line (``ResumeRules``) before anything in it changes.
     public init(options: Options, context: Context, log: @escaping @Sendable (CoordinatorLogLevel, String) -> Void) throws {
         self.options = options
-        try FileManager.default.createDirectory(atPath: options.jobDirectory, withIntermediateDirectories: true)
+        let directoryExisted = FileManager.default.fileExists(atPath: options.jobDirectory)
+        do {
+            try FileManager.default.createDirectory(atPath: options.jobDirectory, withIntermediateDirectories: true)
+        } catch {
+            throw PipelineError(.io, "job directory \(options.jobDirectory): cannot create it: \(error.localizedDescription)")
+        }
+        let lockPath = Self.lockPath(jobDirectory: options.jobDirectory)
         // Before the store is read: a second coordinator would abandon the running one's attempts.
-        do { ownerLock = try OwnerLock.acquire(Self.lockPath(jobDirectory: options.jobDirectory)) } catch {
+        do { ownerLock = try OwnerLock.acquire(lockPath) } catch {
             guard error.code == .held else { throw PipelineError(.io, "job directory \(options.jobDirectory): \(error)") }
             let holder = error.holder.map { "a coordinator, \($0)" } ?? "another process"
             throw PipelineError(.jobFailed, "job directory \(options.jobDirectory) is in use by \(holder): one coordinator per job; stop that one first (SIGTERM), then --resume")
         }
+        var serverOptions = CoordinatorServer.Options()
+        serverOptions.engine = options.engine
+        serverOptions.curve = options.curve
         let storePath = (options.jobDirectory as NSString).appendingPathComponent("job.sqlite")
+        do {
+            run = try CoordinatorRun(context: context, bind: options.bind, options: serverOptions, log: log)
+        } catch let error as CoordinatorBindError {
+            let hadJob = FileManager.default.fileExists(atPath: storePath)
+            if !directoryExisted {
+                ownerLock.release()
+                try? FileManager.default.removeItem(atPath: options.jobDirectory)
+            }
+            throw PipelineError(.badParameters, "--bind: \(error) (\(hadJob ? "the job in \(options.jobDirectory) is unchanged" : "no job was created"))")
+        }
+        do {
+            let prepared = try Self.prepare(options: options, storePath: storePath, log: log)
+            store = prepared.store
+            spec = prepared.spec
+            layout = prepared.settings.layout
+            let store = prepared.store, settings = prepared.settings
+            run.start(store: store, schema: prepared.schema) { onFinished in
+                ForestCoordinatorDriver(store: store, settings: settings, onFinished: onFinished)
+            }
+        } catch {
+            run.abandon()
+            throw error
+        }
+    }
+
+    /// What ``prepare(options:storePath:log:)`` makes ready to serve.
+    private struct Prepared {
+        var store: JobStore
+        var spec: JobSpec
+        var schema: WireCsvSchema
+        var settings: ForestCoordinatorDriver.Settings
+    }
+
+    /// Creates the job in the store at `storePath`, or resumes the one there (see ``ResumeRules``).
+    private static func prepare(options: Options, storePath: String,
+                                log: @escaping @Sendable (CoordinatorLogLevel, String) -> Void) throws -> Prepared {
         let exists = FileManager.default.fileExists(atPath: storePath)
         if options.resume && !exists {
             throw PipelineError(.missingArtifact, "--resume: no job in \(options.jobDirectory) (no job.sqlite)")
         }
         let store = try JobStore(path: storePath)
-        self.store = store
         let now = Date().timeIntervalSince1970
         var spec: JobSpec
-        if let existing = try store.jobSpec() {
+        let existing = try store.jobSpec()
+        if let existing {
             guard options.resume else {
                 throw PipelineError(.jobFailed, "\(options.jobDirectory) already holds job \(existing.jobID); use --resume to continue it or another --job-dir")
             }
-            spec = existing
-            let abandoned = try store.abandonActiveAttempts(reason: "coordinator restarted", now: now)
-            try store.log(.resumed, "coordinator resumed; \(abandoned.count) running attempt(s) abandoned", now: now)
-            log(.info, "resuming job \(spec.jobID) at stage \(try store.stage()?.rawValue ?? "?"); \(abandoned.count) attempt(s) from before the restart abandoned; trees in the store: \(try store.partitions().map { "p\($0.partition) \(try store.checkpointedTrees(partition: $0.partition).count)/\($0.trees)" }.joined(separator: ", "))")
+            spec = try resolveResume(existing, options: options, store: store, log: log, now: now)
         } else {
             spec = JobSpec(jobID: "job-\(UInt32.random(in: 0...UInt32.max))",
                            dataFiles: [options.dataPath] + (options.testPath.map { [$0] } ?? []),
@@ -98,20 +148,6 @@ public final class CoordinatorJob: @unchecked Sendable {
         }
         let dataPath = spec.dataFiles.first ?? options.dataPath
         let testPath = spec.dataFiles.count > 1 ? spec.dataFiles[1] : nil
-        if options.resume, let given = options.testPath, given != testPath {
-            log(.warning, "--resume: the job was created with \(testPath.map { "--test-file \($0)" } ?? "no --test-file"); \(given) is not used")
-        }
-        if options.resume && options.dataPath != dataPath {
-            log(.warning, "--resume: the job was created on \(dataPath); \(options.dataPath) is not used")
-        }
-        // A file changed since the job was created would mix two data sets in one model.
-        for (k, path) in spec.dataFiles.enumerated() {
-            guard let recorded = try store.artifact("data-identity-\(k)").flatMap(DataFileIdentity.init(encoded:)) else { continue }
-            let changes = recorded.differences(from: try DataFileIdentity(path: path))
-            if !changes.isEmpty {
-                throw PipelineError(.badInput, "--resume: \(path) changed since job \(spec.jobID) was created (\(changes.joined(separator: ", "))); resuming would mix trees of two data sets: start a new job (another --job-dir)")
-            }
-        }
         let (header, rawHeader, sampleBytesPerRow) = try Self.readHeader(dataPath)
         var testBytes: UInt64 = 0
         if let testPath {
@@ -154,18 +190,11 @@ public final class CoordinatorJob: @unchecked Sendable {
             }
             log(.info, "job \(spec.jobID): \(dataPath)\(testPath.map { " (test rows: \($0))" } ?? ""), \(spec.partitions) partition(s) (~\(plan.rowsPerPartition) training rows each), \(spec.trees) trees, seed \(spec.seed)")
         }
-        self.spec = spec
         let parameters = try ForestJobParameters(deserializing: spec.parameters)
-        if options.resume {
-            let changed = Self.changedParameters(stored: parameters, testFraction: spec.testFraction, given: options)
-            if !changed.isEmpty {
-                log(.warning, "--resume: the job keeps the parameters it was created with; the command line's differ and are not used: \(changed.joined(separator: ", "))")
-            }
-        }
         guard parameters.schema.header == header, let labelIndex = parameters.schema.targetIndex else {
             throw PipelineError(.badInput, "\(dataPath): the header differs from the one the job was created with")
         }
-        layout = CSVLayout(header: header, labelIndex: labelIndex)
+        let layout = CSVLayout(header: header, labelIndex: labelIndex)
 
         var schema = WireCsvSchema()
         schema.headerRecord = rawHeader
@@ -184,14 +213,80 @@ public final class CoordinatorJob: @unchecked Sendable {
         }
         settings.progress = options.progress
         settings.progressInterval = options.progressInterval
-        let driverSettings = settings
-        var serverOptions = CoordinatorServer.Options()
-        serverOptions.engine = options.engine
-        serverOptions.curve = options.curve
-        run = try CoordinatorRun(context: context, bind: options.bind, store: store, schema: schema, options: serverOptions,
-                                 log: log) { onFinished in
-            ForestCoordinatorDriver(store: store, settings: driverSettings, onFinished: onFinished)
+        return Prepared(store: store, spec: spec, schema: schema, settings: settings)
+    }
+
+    /// A resume of `existing`: refuses a changed data file and changed model flags
+    /// (nothing in the store changes then), takes a moved data file and the
+    /// operational flags, revives a failed job and abandons the attempts the
+    /// previous coordinator left running. Returns the spec to run with.
+    private static func resolveResume(_ existing: JobSpec, options: Options, store: JobStore,
+                                      log: @escaping @Sendable (CoordinatorLogLevel, String) -> Void, now: Timestamp) throws -> JobSpec {
+        var spec = existing
+        var notes: [String] = []
+        // The data: the job's files, or the same bytes under another path.
+        let given: [String?] = [options.dataPath, options.testPath]
+        for (k, recordedPath) in existing.dataFiles.enumerated() {
+            let what = k == 0 ? "the data file" : "--test-file"
+            let recorded = try store.artifact("data-identity-\(k)").flatMap(DataFileIdentity.init(encoded:))
+            let candidate = (k < given.count ? given[k] : nil) ?? recordedPath
+            guard let recorded else {
+                // A store from before identities were recorded: only the recorded path can be trusted.
+                if candidate != recordedPath {
+                    log(.warning, "--resume: the job was created on \(recordedPath); \(candidate) is not used")
+                }
+                continue
+            }
+            let current: DataFileIdentity
+            do { current = try DataFileIdentity(path: candidate) } catch {
+                let moved = candidate == recordedPath ? "" : " (the job was created on \(recordedPath))"
+                throw PipelineError(.badInput, "--resume: \(what) \(candidate) cannot be read\(moved): \(error); give the file job \(existing.jobID) was created on")
+            }
+            let changes = recorded.differences(from: current)
+            if !changes.isEmpty {
+                let name = candidate == recordedPath ? "\(candidate) changed since job \(existing.jobID) was created" : "\(candidate) is not the file job \(existing.jobID) was created on (\(recordedPath))"
+                throw PipelineError(.badInput, "--resume: \(name) (\(changes.joined(separator: ", "))); resuming would mix trees of two data sets: start a new job (another --job-dir)")
+            }
+            if candidate != recordedPath {
+                spec.dataFiles[k] = candidate
+                notes.append("\(what) \(candidate) (same size and edge digests as \(recordedPath), which the job was created on)")
+            }
         }
+        if existing.dataFiles.count < 2, let testPath = options.testPath {
+            throw PipelineError(.badParameters, ResumeRules.refusal(jobID: existing.jobID, conflicts: [
+                .init(flag: "--test-file", given: testPath, job: "none: it holds out --test-fraction \(existing.testFraction)")]))
+        }
+        // Model flags: refused when given with another value.
+        let stored = try ForestJobParameters(deserializing: existing.parameters)
+        let conflicts = ResumeRules.conflicts(stored: stored, spec: existing, hasTestFile: existing.dataFiles.count > 1,
+                                              forest: options.forest, maxBins: options.maxBins, partitions: options.partitions,
+                                              testFraction: options.testFraction, columns: options.columns,
+                                              given: options.givenFlags)
+        if !conflicts.isEmpty {
+            throw PipelineError(.badParameters, ResumeRules.refusal(jobID: existing.jobID, conflicts: conflicts))
+        }
+        // Operational flags: taken.
+        if options.givenFlags?.contains("max-attempts") ?? true, options.maxAttempts != existing.maxAttempts {
+            spec.maxAttempts = options.maxAttempts
+            notes.append("--max-attempts \(options.maxAttempts) (was \(existing.maxAttempts))")
+        }
+        if spec != existing {
+            try store.updateJobSpec(spec, note: "resumed with \(notes.joined(separator: "; "))", now: now)
+        }
+        if !notes.isEmpty { log(.info, "--resume: taken from the command line: \(notes.joined(separator: "; "))") }
+        let before = try store.stage()
+        let scheduler = Scheduler()
+        let gates = Scheduler.Gates(extractorReady: try store.artifactSize("extractor") != nil,
+                                    modelReady: try store.artifactSize("model") != nil)
+        if let failure = try store.resetForResume(stage: { tasks in
+            scheduler.stage(tasks: tasks.map { Scheduler.TaskView(name: $0.name, state: $0.state) }, gates: gates)
+        }, now: now) {
+            log(.warning, "--resume: job \(existing.jobID) had failed (\(failure)); its failed tasks run again, each with \(spec.maxAttempts) attempt(s); finished tasks and checkpointed trees are kept")
+        }
+        let abandoned = try store.abandonActiveAttempts(reason: "coordinator restarted", now: now)
+        try store.log(.resumed, "coordinator resumed; \(abandoned.count) running attempt(s) abandoned", now: now)
+        log(.info, "resuming job \(spec.jobID) at stage \(try store.stage()?.rawValue ?? "?")\(before == .failed ? " (it had failed)" : ""); \(abandoned.count) attempt(s) from before the restart abandoned; trees in the store: \(try store.partitions().map { "p\($0.partition) \(try store.checkpointedTrees(partition: $0.partition).count)/\($0.trees)" }.joined(separator: ", "))")
+        return spec
     }
 
     /// Tells the coordinator a local worker process ended (from the launcher);
@@ -207,21 +302,6 @@ public final class CoordinatorJob: @unchecked Sendable {
     /// Stops serving without finishing the job (SIGTERM), to be resumed: the
     /// workers keep reconnecting, so a resumed coordinator finds them.
     public func stop() throws { try run.stop(workersReconnect: true) }
-
-    /// The training flags of `given` that differ from the job's stored ones, as
-    /// `name stored → given` (a resumed job keeps its own: its trees were grown with them).
-    static func changedParameters(stored: ForestJobParameters, testFraction: Double, given: Options) -> [String] {
-        var changed: [String] = []
-        let a = stored.forest.jsonObject(task: stored.schema.task), b = given.forest.jsonObject(task: stored.schema.task)
-        for key in a.keys.sorted() where "\(a[key] ?? "")" != "\(b[key] ?? "")" {
-            changed.append("\(key) \(a[key] ?? "") → \(b[key] ?? "")")
-        }
-        if stored.maxBins != given.maxBins { changed.append("max_bins \(stored.maxBins) → \(given.maxBins)") }
-        if given.testPath == nil && testFraction != given.testFraction {
-            changed.append("test_fraction \(testFraction) → \(given.testFraction)")
-        }
-        return changed
-    }
 
     /// Row batch size for a coordinator memory `budget`: a quarter of it for
     /// rows in flight, where each partition's stream holds its open batch and

@@ -8,24 +8,26 @@ final class CoordinatorRun: @unchecked Sendable {
     private let server: CoordinatorServer
     private let outcome = LockedBox<JobOutcome?>(nil)
     private let finishedSignal = DispatchSemaphore(value: 0)
+    /// Records the job's outcome (once) and wakes `wait`.
+    private let finish: @Sendable (JobOutcome) -> Void
 
     /// The bound endpoint (wildcard port resolved).
     var endpoint: String { server.endpoint }
 
-    /// Binds and starts serving. `makeDriver` gets the callback its driver calls
-    /// once with the job's outcome.
-    init(context: Context, bind: String, store: JobStore, schema: WireCsvSchema, options: CoordinatorServer.Options,
-         log: @escaping @Sendable (CoordinatorLogLevel, String) -> Void,
-         makeDriver: @escaping @Sendable (_ onFinished: @escaping @Sendable (JobOutcome) -> Void) -> any CoordinatorDriver) throws {
+    /// Binds `bind` (throws a ``CoordinatorBindError`` when it cannot) and
+    /// returns; nothing is served until ``start(store:schema:makeDriver:)``,
+    /// so a bad endpoint is refused before a job store exists.
+    init(context: Context, bind: String, options: CoordinatorServer.Options,
+         log: @escaping @Sendable (CoordinatorLogLevel, String) -> Void) throws {
         let outcome = self.outcome
         let signal = finishedSignal
         let finish: @Sendable (JobOutcome) -> Void = { result in
             outcome.withLock { $0 = result }
             signal.signal()
         }
+        self.finish = finish
         server = try CoordinatorServer(
-            context: context, bind: bind, store: store, schema: schema, options: options,
-            makeDriver: { makeDriver(finish) },
+            context: context, bind: bind, options: options,
             onOutput: { output in
                 switch output {
                 case .log(let level, let line): log(level, line)
@@ -33,6 +35,19 @@ final class CoordinatorRun: @unchecked Sendable {
                 case .send: break
                 }
             })
+    }
+
+    /// Starts serving the job in `store`. `makeDriver` gets the callback its
+    /// driver calls once with the job's outcome.
+    func start(store: JobStore, schema: WireCsvSchema,
+               makeDriver: @escaping @Sendable (_ onFinished: @escaping @Sendable (JobOutcome) -> Void) -> any CoordinatorDriver) {
+        let finish = self.finish
+        server.start(store: store, schema: schema, makeDriver: { makeDriver(finish) })
+    }
+
+    /// Stops a run that was bound but never started (the job could not be prepared).
+    func abandon() {
+        try? server.stop()
     }
 
     /// Tells the coordinator a local worker process ended (from the launcher);

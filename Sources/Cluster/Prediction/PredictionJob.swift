@@ -72,15 +72,38 @@ public final class PredictionJob: @unchecked Sendable {
                                                       override: options.blockRows)
         blocks = PredictionBlockPlan.blocks(totalRows: index.rows, blockRows: blockRows)
 
-        try FileManager.default.createDirectory(atPath: options.jobDirectory, withIntermediateDirectories: true)
-        let parts = (options.jobDirectory as NSString).appendingPathComponent("parts")
-        try FileManager.default.createDirectory(atPath: parts, withIntermediateDirectories: true)
         let storePath = (options.jobDirectory as NSString).appendingPathComponent("job.sqlite")
         guard !FileManager.default.fileExists(atPath: storePath) else {
             throw PipelineError(.jobFailed, "\(options.jobDirectory) already holds a job; give another --job-dir")
         }
+        var serverOptions = CoordinatorServer.Options()
+        serverOptions.engine = options.engine
+        serverOptions.curve = options.curve
+        // Bound before anything is written: a bad --bind leaves no job directory behind.
+        do {
+            run = try CoordinatorRun(context: context, bind: options.bind, options: serverOptions, log: log)
+        } catch let error as CoordinatorBindError {
+            throw PipelineError(.badParameters, "--bind: \(error) (no job was created)")
+        }
+        do {
+            store = try Self.prepare(options: options, model: model, modelBytes: modelBytes, header: header, rawHeader: rawHeader,
+                                     parser: parser, parameters: parameters, index: index, blocks: blocks, blockRows: blockRows,
+                                     started: started, storePath: storePath, log: log, run: run)
+        } catch {
+            run.abandon()
+            throw error
+        }
+    }
+
+    /// Creates the `predict/k` tasks of `blocks` in a new store at `storePath` and starts `run` serving them.
+    private static func prepare(options: Options, model: ForestModel, modelBytes: Data, header: [String], rawHeader: Data,
+                                parser: RecordParser, parameters: PredictionParameters, index: CSVBlockIndex,
+                                blocks: [Range<Int>], blockRows: Int, started: Double, storePath: String,
+                                log: @escaping @Sendable (CoordinatorLogLevel, String) -> Void, run: CoordinatorRun) throws -> JobStore {
+        try FileManager.default.createDirectory(atPath: options.jobDirectory, withIntermediateDirectories: true)
+        let parts = (options.jobDirectory as NSString).appendingPathComponent("parts")
+        try FileManager.default.createDirectory(atPath: parts, withIntermediateDirectories: true)
         let store = try JobStore(path: storePath)
-        self.store = store
         let now = Date().timeIntervalSince1970
         let spec = JobSpec(jobID: "predict-\(UInt32.random(in: 0...UInt32.max))", dataFiles: [options.dataPath],
                            parameters: parameters.serialize(), seed: 0, partitions: blocks.count, testFraction: 0,
@@ -102,13 +125,10 @@ public final class PredictionJob: @unchecked Sendable {
                                                  format: PredictionFormat(model: model, proba: options.proba),
                                                  classes: model.extractor.classes,
                                                  outPath: options.outPath, partsDirectory: parts)
-        var serverOptions = CoordinatorServer.Options()
-        serverOptions.engine = options.engine
-        serverOptions.curve = options.curve
-        run = try CoordinatorRun(context: context, bind: options.bind, store: store, schema: schema, options: serverOptions,
-                                 log: log) { onFinished in
+        run.start(store: store, schema: schema) { onFinished in
             PredictionDriver(store: store, settings: settings, onFinished: onFinished)
         }
+        return store
     }
 
     /// Tells the coordinator a local worker process ended (from the launcher);

@@ -57,9 +57,28 @@ public final class CoordinatorServer: Sendable {
     private let handshakeRefusals = LockedBox(0)
     private let peerWarningCounts = LockedBox((written: 0, suppressed: 0))
 
-    /// Binds `bind` and starts the ROUTER thread; returns once bound (or throws the bind error).
-    public init(context: Context, bind: String, store: JobStore, schema: WireCsvSchema, options: Options = Options(),
-                makeDriver: @escaping @Sendable () -> (any CoordinatorDriver)?,
+    /// What the ROUTER thread serves once ``start(store:schema:makeDriver:)`` is called.
+    private struct Job: @unchecked Sendable {
+        var store: JobStore
+        var schema: WireCsvSchema
+        var makeDriver: @Sendable () -> (any CoordinatorDriver)?
+    }
+    private let job = LockedBox<Job?>(nil)
+    private let started = DispatchSemaphore(value: 0)
+
+    /// Binds `bind` and starts the ROUTER thread, then serves the job at once.
+    public convenience init(context: Context, bind: String, store: JobStore, schema: WireCsvSchema, options: Options = Options(),
+                            makeDriver: @escaping @Sendable () -> (any CoordinatorDriver)?,
+                            onOutput: @escaping @Sendable (CoordinatorOutput) -> Void) throws {
+        try self.init(context: context, bind: bind, options: options, onOutput: onOutput)
+        start(store: store, schema: schema, makeDriver: makeDriver)
+    }
+
+    /// Binds `bind` (CURVE and the handshake monitor configured) and returns
+    /// once bound, or throws a ``CoordinatorBindError`` saying why not. No job
+    /// is served until ``start(store:schema:makeDriver:)``: a coordinator binds
+    /// before it creates a job store, so a bad `--bind` leaves no job behind.
+    public init(context: Context, bind: String, options: Options = Options(),
                 onOutput: @escaping @Sendable (CoordinatorOutput) -> Void) throws {
         let mailbox = try Mailbox<CoordinatorCommand>()
         self.mailbox = mailbox
@@ -76,6 +95,7 @@ public final class CoordinatorServer: Sendable {
         }
         let bound = LockedBox<Result<String, any Error>?>(nil)
         let ready = DispatchSemaphore(value: 0)
+        let job = self.job, started = self.started
         thread = SocketThread(name: "coordinator-router") { thread in
             let router: Socket
             var monitor: HandshakeFailureMonitor?
@@ -92,7 +112,7 @@ public final class CoordinatorServer: Sendable {
                     handshakeRefusals.withLock { $0 += 1 }
                     refusalLog.write(refusal.description)
                 }
-                try router.bind(bind)
+                do { try router.bind(bind) } catch { throw CoordinatorBindError(endpoint: bind, error: error) }
                 bound.withLock { $0 = .success((try? router.lastEndpoint()) ?? bind) }
                 ready.signal()
             } catch {
@@ -104,16 +124,32 @@ public final class CoordinatorServer: Sendable {
                 router.close()
                 monitor?.stop()
             }
-            try CoordinatorServer.loop(thread: thread, router: router, mailbox: mailbox, store: store, schema: schema,
-                                       options: options, driver: makeDriver(), refusalLog: refusalLog,
+            // Bound: wait for the job (or a stop before it came).
+            var served: Job?
+            while served == nil && !thread.isStopRequested {
+                _ = started.wait(timeout: .now() + 0.1)
+                served = job.withLock { $0 }
+            }
+            guard let served else { return }
+            try CoordinatorServer.loop(thread: thread, router: router, mailbox: mailbox, store: served.store, schema: served.schema,
+                                       options: options, driver: served.makeDriver(), refusalLog: refusalLog,
                                        peerWarningCounts: peerWarningCounts, onOutput: onOutput)
         }
         ready.wait()
         switch bound.withLock({ $0 }) {
         case .success(let endpoint)?: self.endpoint = endpoint
-        case .failure(let error)?: throw error
-        case nil: throw JobStoreError(.database, "coordinator thread ended before binding")
+        case .failure(let error)?:
+            authenticator?.stop()
+            throw error
+        case nil: throw CoordinatorBindError(endpoint: bind, reason: "the coordinator thread ended before binding")
         }
+    }
+
+    /// Serves `store`'s job on the bound socket: the engine and the driver
+    /// (made on the ROUTER thread) start. Called once.
+    public func start(store: JobStore, schema: WireCsvSchema, makeDriver: @escaping @Sendable () -> (any CoordinatorDriver)?) {
+        job.withLock { $0 = $0 ?? Job(store: store, schema: schema, makeDriver: makeDriver) }
+        started.signal()
     }
 
     public func send(_ command: CoordinatorCommand) {
@@ -123,6 +159,7 @@ public final class CoordinatorServer: Sendable {
     /// Stops the loop (without telling workers; send `.shutdown` first for that) and waits for it.
     public func stop() throws {
         thread.requestStop()
+        started.signal()
         mailbox.close()
         try thread.join()
         authenticator?.stop()

@@ -45,6 +45,6 @@ public enum TaskAdmission {
             return Verdict(accepted: true, neededBytes: total, message: nil)
         }
         return Verdict(accepted: false, neededBytes: total,
-                       message: "\(name) needs ~\(ByteCount(total)) (\(what)) but this worker's memory limit is \(ByteCount(memoryLimit)); use more partitions or a larger --memory-limit")
+                       message: "\(name) needs ~\(ByteCount(total)) (\(what)) but this worker's memory limit is \(ByteCount(memoryLimit)); \(a.kind == .train ? "use more partitions or a larger --memory-limit" : "give the workers a larger --memory-limit (a failed job continues with --resume, its trees kept)")")
     }
 }

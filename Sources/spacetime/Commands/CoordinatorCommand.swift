@@ -246,6 +246,7 @@ struct CoordinatorCommand: ParsableCommand {
         var options = CoordinatorJob.Options(dataPath: file, bind: bind, jobDirectory: jobDir, forest: parameters,
                                              modelOut: training.modelOut)
         options.resume = resume
+        options.givenFlags = ResumeRules.givenFlags(CommandLine.arguments)
         options.columns = training.columns.choices
         options.maxBins = training.maxBins
         options.testFraction = training.testFraction
