@@ -185,9 +185,12 @@ import Testing
         Self.expectNothingLeft(predict, "predict")
         let leftovers = try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.contains(".stm.tmp.") || $0 == "p.csv" }
         #expect(leftovers.isEmpty, "\(leftovers)")
-        let jobDirs = try FileManager.default.contentsOfDirectory(atPath: NSTemporaryDirectory())
-            .filter { $0.hasPrefix("spacetime-predict-\(predict.pid)-") }
+        let temporaries = try FileManager.default.contentsOfDirectory(atPath: NSTemporaryDirectory())
+        let jobDirs = temporaries.filter { $0.hasPrefix("spacetime-predict-\(predict.pid)-") }
         #expect(jobDirs.isEmpty, "\(jobDirs)")
+        // The killed workers could not remove their spill directories: the launcher did.
+        let spills = temporaries.filter { name in pids.contains { name.hasPrefix("spacetime-spill-\($0)-") } }
+        #expect(spills.isEmpty, "\(spills)")
     }
 
     @Test func aSecondCoordinatorOnARunningJobIsRefusedWithTheHolder() throws {

@@ -40,6 +40,7 @@ public enum WorkerProcess {
         let environment = ProcessInfo.processInfo.environment
         executorOptions.batchDelay = environment["SPACETIME_TEST_BATCH_DELAY_MS"].flatMap(Double.init).map { $0 / 1000 } ?? 0
         executorOptions.treeDelay = environment["SPACETIME_TEST_TREE_DELAY_MS"].flatMap(Double.init).map { $0 / 1000 } ?? 0
+        executorOptions.evaluateDelay = environment["SPACETIME_TEST_EVALUATE_DELAY_MS"].flatMap(Double.init).map { $0 / 1000 } ?? 0
         executorOptions.trainBallastBytes = environment["SPACETIME_TEST_TRAIN_BALLAST_MB"].flatMap(Int.init).map { $0 << 20 } ?? 0
         let executor = try ForestTaskExecutor(options: executorOptions)
         let context = try Context()
@@ -59,7 +60,7 @@ public enum WorkerProcess {
         signal(SIGINT, SIG_IGN)
         let signals = [SIGTERM, SIGINT].map { sig in
             let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
-            source.setEventHandler { client.post(.finish(reason: sig == SIGTERM ? "SIGTERM" : "SIGINT")) }
+            source.setEventHandler { client.post(.finish(reason: signalName(sig))) }
             source.resume()
             return source
         }
@@ -101,6 +102,14 @@ public enum WorkerProcess {
             while !client.isFinished && Date() < next { Thread.sleep(forTimeInterval: 0.005) }
         }
         return executor.exitMessage ?? ("connection loop ended", true)
+    }
+
+    /// The exit message of a worker that left on `signal` (SIGTERM or SIGINT).
+    static func signalName(_ signal: Int32) -> String { signal == SIGTERM ? "SIGTERM" : "SIGINT" }
+
+    /// Whether `message` (from ``run(_:log:)``) says the worker left on SIGTERM or SIGINT.
+    public static func endedBySignal(_ message: String) -> Bool {
+        message == signalName(SIGTERM) || message == signalName(SIGINT)
     }
 
     /// Bytes a partition's parsed rows keep in memory before spilling: a

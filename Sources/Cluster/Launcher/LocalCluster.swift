@@ -58,9 +58,13 @@ public final class LocalCluster: @unchecked Sendable {
         // Foundation's waitUntilExit spins a run loop (getpid/clock_gettime in a loop); a
         // termination handler, set before the launch, costs nothing while the worker runs.
         let groupBox = LockedBox<MemoryCgroup?>(nil)
+        let spillBase = spillDir ?? SpillDirectory.defaultBase
         let onTermination: @Sendable (Process) -> Void = { [self] process in
             let signal: Int32? = process.terminationReason == .uncaughtSignal ? process.terminationStatus : nil
             let status: Int32? = signal == nil ? process.terminationStatus : nil
+            // A killed worker could not remove its spill directory: nobody else would (the sweep
+            // takes only directories whose owner is gone, so the other workers' are safe).
+            if signal != nil { SpillDirectory.removeStale(in: spillBase) }
             let over = lock.withLock { () -> Bool in
                 slots[id]?.exit = signal.map { "killed by signal \($0)" } ?? "exit \(status ?? -1)"
                 slots[id]?.cgroupPeak = groupBox.withLock { $0 }?.peakUsage
@@ -189,7 +193,9 @@ public final class LocalCluster: @unchecked Sendable {
         lock.withLock {
             for entry in all {
                 if let g = entry.group {
-                    slots[entry.id]?.cgroupPeak = g.peakUsage ?? slots[entry.id]?.cgroupPeak
+                    // Read before the write: `slots[…]?.x = … slots[…]` would overlap two accesses to `slots`.
+                    let peak = g.peakUsage ?? slots[entry.id]?.cgroupPeak
+                    slots[entry.id]?.cgroupPeak = peak
                     // An exited process may leave its group a moment later than `isRunning` turns false.
                     var tries = 0
                     while !g.remove() && FileManager.default.fileExists(atPath: g.paths.directory) && tries < 100 {

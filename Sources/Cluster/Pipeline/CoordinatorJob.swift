@@ -90,15 +90,22 @@ public final class CoordinatorJob: @unchecked Sendable {
         serverOptions.engine = options.engine
         serverOptions.curve = options.curve
         let storePath = (options.jobDirectory as NSString).appendingPathComponent("job.sqlite")
+        let hadJob = FileManager.default.fileExists(atPath: storePath)
+        let lock = ownerLock
+        // A job directory this run made and no job was created in goes again.
+        let removeIfEmpty = {
+            guard !directoryExisted, !FileManager.default.fileExists(atPath: storePath) else { return }
+            lock.release()
+            try? FileManager.default.removeItem(atPath: options.jobDirectory)
+        }
         do {
             run = try CoordinatorRun(context: context, bind: options.bind, options: serverOptions, log: log)
         } catch let error as CoordinatorBindError {
-            let hadJob = FileManager.default.fileExists(atPath: storePath)
-            if !directoryExisted {
-                ownerLock.release()
-                try? FileManager.default.removeItem(atPath: options.jobDirectory)
-            }
+            removeIfEmpty()
             throw PipelineError(.badParameters, "--bind: \(error) (\(hadJob ? "the job in \(options.jobDirectory) is unchanged" : "no job was created"))")
+        } catch {
+            removeIfEmpty()
+            throw error
         }
         do {
             let prepared = try Self.prepare(options: options, storePath: storePath, log: log)
@@ -111,6 +118,7 @@ public final class CoordinatorJob: @unchecked Sendable {
             }
         } catch {
             run.abandon()
+            removeIfEmpty()
             throw error
         }
     }
@@ -130,16 +138,19 @@ public final class CoordinatorJob: @unchecked Sendable {
         if options.resume && !exists {
             throw PipelineError(.missingArtifact, "--resume: no job in \(options.jobDirectory) (no job.sqlite)")
         }
-        let store = try JobStore(path: storePath)
+        // A new job's store is created only once its inputs have passed (below): a bad input leaves none.
+        var store = exists ? try JobStore(path: storePath) : nil
         let now = Date().timeIntervalSince1970
         var spec: JobSpec
-        let existing = try store.jobSpec()
-        if let existing {
+        if let existing = try store?.jobSpec(), let store {
             guard options.resume else {
                 throw PipelineError(.jobFailed, "\(options.jobDirectory) already holds job \(existing.jobID); use --resume to continue it or another --job-dir")
             }
             spec = try resolveResume(existing, options: options, store: store, log: log, now: now)
         } else {
+            if options.resume {
+                throw PipelineError(.missingArtifact, "--resume: no job in \(options.jobDirectory) (its job.sqlite holds none)")
+            }
             spec = JobSpec(jobID: "job-\(UInt32.random(in: 0...UInt32.max))",
                            dataFiles: [options.dataPath] + (options.testPath.map { [$0] } ?? []),
                            parameters: Data(), seed: options.forest.seed, partitions: 1,
@@ -184,9 +195,12 @@ public final class CoordinatorJob: @unchecked Sendable {
             }
             spec.partitions = plan.partitions
             spec.parameters = parameters.serialize()
-            try store.createJob(spec, now: now)
-            for (k, path) in spec.dataFiles.enumerated() {
-                try store.putArtifact("data-identity-\(k)", DataFileIdentity(path: path).encoded, now: now)
+            let identities = try spec.dataFiles.map { try DataFileIdentity(path: $0) }
+            let created = try store ?? JobStore(path: storePath)
+            store = created
+            try created.createJob(spec, now: now)
+            for (k, identity) in identities.enumerated() {
+                try created.putArtifact("data-identity-\(k)", identity.encoded, now: now)
             }
             log(.info, "job \(spec.jobID): \(dataPath)\(testPath.map { " (test rows: \($0))" } ?? ""), \(spec.partitions) partition(s) (~\(plan.rowsPerPartition) training rows each), \(spec.trees) trees, seed \(spec.seed)")
         }
@@ -213,6 +227,7 @@ public final class CoordinatorJob: @unchecked Sendable {
         }
         settings.progress = options.progress
         settings.progressInterval = options.progressInterval
+        guard let store else { throw PipelineError(.missingArtifact, "job store \(storePath): no job was created") }
         return Prepared(store: store, spec: spec, schema: schema, settings: settings)
     }
 

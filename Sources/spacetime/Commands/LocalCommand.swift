@@ -19,7 +19,7 @@ struct LocalCommand: ParsableCommand {
     @Argument(help: "Training data (CSV with a header row).") var file: String
     @Option(parsing: .unconditional, help: "Worker processes to start, 1...256.") var workers = 2
     @Option(name: .customLong("memory-limit"), help: "Each worker's memory limit, at least 16MiB (e.g. 512MiB).") var memoryLimit = "512MiB"
-    @Option(name: .customLong("job-dir"), help: "Job directory (default: a new temporary directory).") var jobDir: String?
+    @Option(name: .customLong("job-dir"), help: "Job directory (default: a new temporary directory, removed when the job ends, kept only when the run is interrupted, for --resume; give --job-dir to keep a failed job).") var jobDir: String?
     @Flag(help: "Continue the job in --job-dir.") var resume = false
     @Option(parsing: .unconditional, help: "Threads per worker, 1...1024.") var threads = 1
     @Option(name: .customLong("spill-dir"), help: "Parent directory for the workers' spill files.") var spillDir: String?
@@ -58,6 +58,16 @@ struct LocalCommand: ParsableCommand {
         display.apply(to: &options, terminal: terminal)
         options.provenance = ["created": ISO8601DateFormatter().string(from: Date()), "host": ProcessInfo.processInfo.hostName,
                               "tool": "spacetime \(SpaceTimeVersion.string) local"]
+        // A temporary job directory goes when the job ends, done or failed (one the user named stays);
+        // it is kept only when a signal interrupts the run, which names it for --resume.
+        let temporary = jobDir == nil
+        defer {
+            if temporary && FileManager.default.fileExists(atPath: dir) {
+                do { try FileManager.default.removeItem(atPath: dir) } catch {
+                    log(.warning, "could not remove the temporary job directory \(dir): \(error.localizedDescription)")
+                }
+            }
+        }
         let job = try CoordinatorJob(options: options, context: try Context(), log: log)
         log(.info, "job directory \(dir); coordinator on \(job.endpoint)")
         let executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path
@@ -106,8 +116,9 @@ struct LocalCommand: ParsableCommand {
         case .done(let path):
             try reportJob(store: job.store, modelOut: path, workers: cluster.workers, reportJSON: training.reportJSON)
             if let splitOut { try writeSplit(job: job, to: splitOut) }
+
         case .failed(let message):
-            throw PipelineError(.jobFailed, "job failed: \(message)")
+            throw PipelineError(.jobFailed, "job failed: \(message)\(temporary ? " (its temporary job directory is removed: give --job-dir to keep a failed job for --resume)" : "")")
         }
     }
 

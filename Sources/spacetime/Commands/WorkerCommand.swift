@@ -37,10 +37,16 @@ struct WorkerCommand: ParsableCommand {
     func run() throws {
         let limit = try parseMemory(memoryLimit, "--memory-limit")
         let id = workerID ?? "\(ProcessInfo.processInfo.hostName)-\(ProcessInfo.processInfo.processIdentifier)"
-        // Started by `local` or `predict --workers`: end with the launcher, and when it is gone,
-        // remove the memory cgroup it made for this worker (no one else would).
+        // Started by `local` or `predict --workers`: end with the launcher, and when it is gone (or
+        // going), remove the memory cgroup it made for this worker (no one else would). The kernel's
+        // SIGTERM for a killed launcher (PR_SET_PDEATHSIG) comes when the thread that started this
+        // worker dies, possibly before the launcher's last thread: its pid may still be the parent's
+        // here. So a worker ended by SIGTERM leaves too; a launcher that is alive and stopping its
+        // workers then finds the group gone.
+        var endedBySignal = false
         defer {
-            if let launcherCgroup, let launcherPID, ParentProcess.current != launcherPID, !MemoryCgroup.leave(launcherCgroup) {
+            if let launcherCgroup, let launcherPID, ParentProcess.current != launcherPID || endedBySignal,
+               !MemoryCgroup.leave(launcherCgroup) {
                 logLine(id)(.warning, "the launcher is gone and its memory cgroup \(launcherCgroup) could not be removed (errno \(errno))")
             }
         }
@@ -77,6 +83,7 @@ struct WorkerCommand: ParsableCommand {
             throw ValidationError("--curve-secret and --coordinator-key go together")
         }
         let (message, failure) = try WorkerProcess.run(configuration, log: logLine(id))
+        endedBySignal = WorkerProcess.endedBySignal(message)
         logLine(id)(failure ? .error : .info, "exiting: \(message)")
         if failure { throw ExitCode(1) }
     }
