@@ -280,7 +280,7 @@ private final class LogSink: @unchecked Sendable {
         #expect(said(1, "the coordinator refused this worker's key (fingerprint \(stranger.publicKey.fingerprint)): add this worker's curve.public to its --allow-workers"),
                 "\(clients[1].1.logs.all)")
         #expect(said(2, "the coordinator requires CURVE: give this worker --curve-secret"), "\(clients[2].1.logs.all)")
-        #expect(said(3, "--coordinator-key (fingerprint \(otherServer.publicKey.fingerprint)) is probably not the coordinator's public key"),
+        #expect(said(3, "--coordinator-key (fingerprint \(otherServer.publicKey.fingerprint)) is not the coordinator's public key"),
                 "\(clients[3].1.logs.all)")
         #expect(!clients[1].1.logs.all.contains { $0.contains("no welcome") }, "\(clients[1].1.logs.all)")
         server.send(.shutdown(reason: "done"))
