@@ -129,6 +129,7 @@ struct EvaluateRunner: TaskRunner {
         guard case .model(let model) = blob else {
             return context.fail(a, .protocol, "evaluate/p\(a.partition): the blob is not a model", retryable: false)
         }
+        if context.options.evaluateDelay > 0 { Thread.sleep(forTimeInterval: context.options.evaluateDelay) }
         do {
             let binned = try context.bin(attempt, extractor: model.extractor, test: true)
             var aggregate = EvaluationMetrics(task: model.extractor.task)

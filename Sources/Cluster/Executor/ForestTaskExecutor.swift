@@ -28,6 +28,8 @@ public final class ForestTaskExecutor: @unchecked Sendable {  // `exitState` und
         /// at chosen points): a pause after each row batch and each tree, seconds.
         public var batchDelay: Double = 0
         public var treeDelay: Double = 0
+        /// Tests: seconds an evaluate attempt waits before it scores (so a test can act while a job evaluates).
+        public var evaluateDelay: Double = 0
         /// Test hook (the self-limit test): bytes a train task allocates, touches and
         /// holds until it ends, standing in for a working set larger than the estimate.
         public var trainBallastBytes = 0
