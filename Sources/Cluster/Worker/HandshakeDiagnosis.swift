@@ -87,7 +87,7 @@ public struct HandshakeDiagnosis: Sendable {
             if let lastRefusal { return lastRefusal }
             guard silentCloses >= 2 else { break }
             if setup.usesCurve {
-                return "the coordinator closed the connection during the CURVE handshake, giving no reason: either --coordinator-key (fingerprint \(setup.coordinatorKey ?? "?")) is not the coordinator's public key (compare it with the coordinator's curve.public: `head -c 8 curve.public`), or the coordinator does not use CURVE"
+                return "the coordinator closed the connection during the CURVE handshake, giving no reason: either --coordinator-key (fingerprint \(setup.coordinatorKey ?? "?")) is not the coordinator's public key (compare it with the coordinator's curve.public: head -c 8 curve.public), or the coordinator does not use CURVE"
             }
             return "\(setup.endpoint) closed the connection during the ZMTP handshake: is it a SpaceTime coordinator?"
         default:
