@@ -50,6 +50,18 @@ import Testing
         #expect(d.observe(event(ZMQ_EVENT_DISCONNECTED, 15)) == nil)
     }
 
+    @Test func aWorkerWithoutKeysCutOffSilentlyIsToldCURVEIsLikely() {
+        var d = HandshakeDiagnosis(setup: plain)
+        for fd in [20, 21] as [UInt32] {
+            _ = d.observe(event(ZMQ_EVENT_CONNECTED, fd))
+            if fd == 21 {
+                #expect(d.observe(event(ZMQ_EVENT_DISCONNECTED, fd))?.hasPrefix("tcp://10.0.0.1:5570 closed the connection during the handshake, giving no reason: the coordinator probably requires CURVE (give this worker --curve-secret") == true)
+            } else {
+                #expect(d.observe(event(ZMQ_EVENT_DISCONNECTED, fd)) == nil)
+            }
+        }
+    }
+
     @Test func nothingListeningIsTheSilenceReason() {
         var d = HandshakeDiagnosis(setup: plain)
         #expect(d.silenceReason?.hasPrefix("no coordinator accepts connections at tcp://10.0.0.1:5570") == true)

@@ -216,8 +216,8 @@ check "the rogue and plain workers never got a welcome (their logs: no 'joined j
 rogue_fp=$(head -c 8 "$work/keys/rogue/curve.public")
 check "the rogue worker says why it was refused: its key $rogue_fp is not in the allow-list ($(grep -m1 -o "the coordinator refused.*--allow-workers" "$work/rogue.log" | cut -c1-110))" \
   grep -qF "the coordinator refused this worker's key (fingerprint $rogue_fp): add this worker's curve.public to its --allow-workers" "$work/rogue.log"
-check "the plain worker says the coordinator requires CURVE ($(grep -m1 -o "the coordinator requires CURVE[^;]*" "$work/plain.log" | cut -c1-80))" \
-  grep -q "the coordinator requires CURVE: give this worker --curve-secret" "$work/plain.log"
+check "the plain worker says the coordinator requires CURVE ($(grep -m1 -o "[^:]*requires CURVE[^;]*" "$work/plain.log" | cut -c1-100))" \
+  grep -qE "requires CURVE( \(give|: give) this worker --curve-secret" "$work/plain.log"
 check "the plain zmq-peer got no reply ($(grep -m1 -o 'after [0-9]* of [0-9]* echoes' "$work/zmq-peer.log"))" grep -q 'after 0 of 5 echoes' "$work/zmq-peer.log"
 check "only the 3 allowed workers ran attempts" test "$(sql "$work/clean" "SELECT count(DISTINCT worker_id) FROM attempts WHERE worker_id NOT IN ('w2-$(st_host_ip 2)','w3-$(st_host_ip 3)','w4-$(st_host_ip 4)')")" -eq 0
 refusal=$(grep -m1 'refused a worker connection' "$work/clean.log")

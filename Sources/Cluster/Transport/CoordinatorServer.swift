@@ -58,7 +58,7 @@ public final class CoordinatorServer: Sendable {
     private let peerWarningCounts = LockedBox((written: 0, suppressed: 0))
 
     /// What the ROUTER thread serves once ``start(store:schema:makeDriver:)`` is called.
-    private struct Job: @unchecked Sendable {
+    private struct Job: Sendable {
         var store: JobStore
         var schema: WireCsvSchema
         var makeDriver: @Sendable () -> (any CoordinatorDriver)?

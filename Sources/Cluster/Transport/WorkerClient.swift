@@ -155,7 +155,8 @@ public final class WorkerClient: Sendable {
                     mailbox.drain { events.append($0) }
                     for event in events { perform(apply(event)) }
                 }
-                while let events = monitor, let event = try events.next(timeout: .zero) {
+                // A monitor that fails only loses the diagnosis, never the worker.
+                while let events = monitor, let event = (try? events.next(timeout: .zero)) ?? nil {
                     if let refusal = diagnosis.observe(event) {
                         perform(engine.connectionRefused(refusal, at: clock.now().monotonic))
                     }

@@ -13,7 +13,8 @@ import ZeroMQ
 /// | `HANDSHAKE_FAILED_AUTH` with ZAP status 400 | its CURVE key is not in the coordinator's allow-list |
 /// | `HANDSHAKE_FAILED_PROTOCOL`, mechanism mismatch | one side uses CURVE, the other does not |
 /// | connections closed in the handshake, no reason, while it uses CURVE | the coordinator could not decrypt its hello (`--coordinator-key` is not the coordinator's key), or (a race with the mismatch above) it does not use CURVE |
-/// | `CONNECT_RETRIED` with no connection made | nothing listens at the endpoint |
+/// | the same, for a worker without CURVE | most likely a CURVE coordinator (the mismatch race again) |
+/// | no connection made | nothing listens at the endpoint |
 public struct HandshakeDiagnosis: Sendable {
     /// What the worker knows of its own set-up, for the advice.
     public struct Setup: Sendable, Hashable {
@@ -89,7 +90,7 @@ public struct HandshakeDiagnosis: Sendable {
             if setup.usesCurve {
                 return "the coordinator closed the connection during the CURVE handshake, giving no reason: either --coordinator-key (fingerprint \(setup.coordinatorKey ?? "?")) is not the coordinator's public key (compare it with the coordinator's curve.public: head -c 8 curve.public), or the coordinator does not use CURVE"
             }
-            return "\(setup.endpoint) closed the connection during the ZMTP handshake: is it a SpaceTime coordinator?"
+            return "\(setup.endpoint) closed the connection during the handshake, giving no reason: the coordinator probably requires CURVE (give this worker --curve-secret and --coordinator-key, and add its curve.public to the coordinator's --allow-workers), or it is not a SpaceTime coordinator"
         default:
             break
         }
