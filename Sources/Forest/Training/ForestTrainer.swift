@@ -40,7 +40,8 @@ public struct ForestTrainer: Sendable {
         let workers = min(threads, range.count)
         let params = parameters
         let seed = parameters.seed
-        // Identical rows are found once per partition and shared by its growers.
+        // Identical rows and the row-major bins are made once per partition and shared by its growers.
+        let rowMajor = TreeGrower<ClassificationObjective>.rowMajorBins(partition)
         let groups: RowGroups? = switch partition.task {
         case .classification:
             TreeGrower.findGroups(partition: partition, objective: ClassificationObjective(partition: partition, parameters: params))
@@ -57,10 +58,12 @@ public struct ForestTrainer: Sendable {
             switch partition.task {
             case .classification:
                 run(TreeGrower(partition: partition, parameters: params,
-                               objective: ClassificationObjective(partition: partition, parameters: params), groups: groups))
+                               objective: ClassificationObjective(partition: partition, parameters: params), groups: groups,
+                               rowMajor: rowMajor))
             case .regression:
                 run(TreeGrower(partition: partition, parameters: params,
-                               objective: RegressionObjective(partition: partition, parameters: params), groups: groups))
+                               objective: RegressionObjective(partition: partition, parameters: params), groups: groups,
+                               rowMajor: rowMajor))
             }
         }
         if let error = state.error { throw error }
