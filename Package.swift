@@ -10,6 +10,7 @@ let package = Package(
         .library(name: "SpaceTime", targets: ["SpaceTime"]),
         .library(name: "Forest", targets: ["Forest"]),
         .library(name: "Cluster", targets: ["Cluster"]),
+        .library(name: "ForestExport", targets: ["ForestExport"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -54,6 +55,17 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // Model export (ONNX): apart from Forest so that the model code stays free of the
+        // generated ONNX schema and SwiftProtobuf.
+        .target(
+            name: "ForestExport",
+            dependencies: [
+                "Forest",
+                "SpaceTime",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ],
+            exclude: ["Onnx/onnx-ml.proto"]
+        ),
         .target(
             name: "Cluster",
             dependencies: [
@@ -74,6 +86,7 @@ let package = Package(
                 "SpaceTime",
                 "Forest",
                 "Cluster",
+                "ForestExport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -82,6 +95,9 @@ let package = Package(
         .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"]),
         .testTarget(name: "SpaceTimeTests", dependencies: ["SpaceTime"]),
         .testTarget(name: "ForestTests", dependencies: ["Forest", "SpaceTime"]),
+        .testTarget(name: "ForestExportTests", dependencies: [
+            "ForestExport", "Forest", "SpaceTime", .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+        ]),
         .testTarget(name: "ClusterTests", dependencies: ["Cluster", "Forest", "SpaceTime", "ZeroMQ"]),
     ]
 )

@@ -20,6 +20,7 @@ struct SpaceTimeCommand: AsyncParsableCommand {
             EvaluateCommand.self,
             InspectCommand.self,
             TransformCommand.self,
+            ExportCommand.self,
             KeygenCommand.self,
             // Distributed training (Cluster).
             CoordinatorCommand.self,
