@@ -118,7 +118,7 @@ public enum OnnxExporter {
         }
         if mlOpset == 3 && categoricalSplits {
             throw OnnxExportError(.unsupportedModel,
-                "the forest splits categorical columns on level sets, which ai.onnx.ml opset 3 cannot express; use --ml-opset 5 (TreeEnsemble with BRANCH_MEMBER, onnxruntime 1.20 or later)")
+                "the forest splits categorical columns on level sets, which ai.onnx.ml opset 3 cannot express; use --ml-opset 5 (TreeEnsemble with BRANCH_MEMBER, onnxruntime 1.21 or later)")
         }
         var graph = GraphBuilder(reserved: extractor.featureNames)
         let outputNames = try reserveOutputs(&graph, task: forest.task)

@@ -17,10 +17,11 @@ struct ExportCommand: ParsableCommand {
         float [N, 1] for regression.
 
         Operators: a forest without categorical level-set splits uses TreeEnsembleClassifier / \
-        TreeEnsembleRegressor (ai.onnx.ml opset 3, double thresholds, every onnxruntime since 1.15 \
-        tested); a forest with them uses TreeEnsemble with BRANCH_MEMBER (ai.onnx.ml opset 5, \
-        onnxruntime 1.20 or later; a classification tree is written once per class). --ml-opset 5 \
-        also exports a numeric forest with TreeEnsemble.
+        TreeEnsembleRegressor (ai.onnx.ml opset 3, double thresholds; onnxruntime 1.15 to 1.32 \
+        tested); a forest with them uses TreeEnsemble with BRANCH_MEMBER (ai.onnx.ml opset 5: \
+        onnxruntime 1.21 or later, 1.24 or later for columns with many levels, which 1.21 and 1.22 \
+        take minutes to load; a classification tree is written once per class). --ml-opset 5 also \
+        exports a numeric forest with TreeEnsemble.
 
         A categorical column's rare levels share one "other" bin, and the model keeps them as \
         hashes only: when a column has any, pass --levels-from with the training data (or any CSV \
@@ -58,7 +59,7 @@ struct ExportCommand: ParsableCommand {
             options.otherLevelTexts = try OnnxExporter.otherLevelTexts(model: m, csvPath: levelsFrom)
         } else if !withOthers.isEmpty && !otherAsMissing {
             let list = withOthers.map { "\(quoteForMessage(extractor.featureNames[$0])) (\(extractor.otherLevels[$0].count))" }
-            throw ValidationError("""
+            throw OnnxExportError(.invalidOption, """
                 model \(model): categorical column(s) \(list.joined(separator: ", ")) group rare levels as "other", \
                 which the model keeps as hashes only; pass --levels-from TRAIN.csv (the training data) so the ONNX \
                 graph can map their texts, or --other-as-missing to let them read as missing
