@@ -98,32 +98,3 @@ import Testing
         }
     }
 }
-
-/// The grower reads small partitions from a row-major copy of their bins; the trees must
-/// be those grown from the columns.
-@Suite struct RowMajorBinsTests {
-    @Test func rowMajorCopyHoldsEachRowsBins() throws {
-        let p = RowGroupsTests.duplicated(rows: 300, features: 5, classes: 2, seed: 4)
-        let rows = try #require(TreeGrower<ClassificationObjective>.rowMajorBins(p))
-        for r in 0..<300 { for f in 0..<5 { #expect(rows[r * 5 + f] == p.bins[f * 300 + r]) } }
-    }
-
-    @Test func treesAreTheSameFromRowsOrColumns() throws {
-        let p = RowGroupsTests.duplicated(rows: 3000, features: 6, classes: 3, seed: 8)
-        let r = RowGroupsTests.duplicated(rows: 3000, features: 6, classes: 0, regression: true, seed: 8)
-        for maxFeatures in [MaxFeatures.all, .sqrt] {
-            var params = ForestParameters()
-            params.maxFeatures = maxFeatures
-            let columns = TreeGrower(partition: p, parameters: params, objective: ClassificationObjective(partition: p, parameters: params))
-            let rows = TreeGrower(partition: p, parameters: params, objective: ClassificationObjective(partition: p, parameters: params),
-                                  rowMajor: TreeGrower<ClassificationObjective>.rowMajorBins(p))
-            let rColumns = TreeGrower(partition: r, parameters: params, objective: RegressionObjective(partition: r, parameters: params))
-            let rRows = TreeGrower(partition: r, parameters: params, objective: RegressionObjective(partition: r, parameters: params),
-                                   rowMajor: TreeGrower<RegressionObjective>.rowMajorBins(r))
-            for seed in 1...3 as ClosedRange<UInt64> {
-                #expect(columns.grow(seed: seed) == rows.grow(seed: seed))
-                #expect(rColumns.grow(seed: seed) == rRows.grow(seed: seed))
-            }
-        }
-    }
-}

@@ -40,8 +40,7 @@ public struct ForestTrainer: Sendable {
         let workers = min(threads, range.count)
         let params = parameters
         let seed = parameters.seed
-        // Identical rows and the row-major bins are made once per partition and shared by its growers.
-        let rowMajor = TreeGrower<ClassificationObjective>.rowMajorBins(partition)
+        // Identical rows are found once per partition and shared by its growers.
         let groups: RowGroups? = switch partition.task {
         case .classification:
             TreeGrower.findGroups(partition: partition, objective: ClassificationObjective(partition: partition, parameters: params))
@@ -58,12 +57,10 @@ public struct ForestTrainer: Sendable {
             switch partition.task {
             case .classification:
                 run(TreeGrower(partition: partition, parameters: params,
-                               objective: ClassificationObjective(partition: partition, parameters: params), groups: groups,
-                               rowMajor: rowMajor))
+                               objective: ClassificationObjective(partition: partition, parameters: params), groups: groups))
             case .regression:
                 run(TreeGrower(partition: partition, parameters: params,
-                               objective: RegressionObjective(partition: partition, parameters: params), groups: groups,
-                               rowMajor: rowMajor))
+                               objective: RegressionObjective(partition: partition, parameters: params), groups: groups))
             }
         }
         if let error = state.error { throw error }

@@ -4,8 +4,6 @@
 ///
 /// One grower per thread; it owns every buffer it needs and reuses them across trees,
 /// so growing a tree allocates only the tree's own arrays. Technique (after LightGBM):
-/// - a partition of up to 16 Mi bins is read from a row-major copy (``rowMajorBins(_:)``),
-///   larger ones by column;
 /// - the in-bag rows are an index array; each node is a range of it, split by a stable
 ///   in-place partition, so rows stay in ascending order inside a node (monotone column reads);
 /// - bootstrap samples are per-row counts (weights), never copies of rows;
@@ -34,10 +32,6 @@ final class TreeGrower<Objective: SplitObjective> {
 
     /// Merged identical rows (nil: every row is its own entry).
     let groups: RowGroups?
-    /// The partition's bins row by row (``rowMajorBins(_:)``), or nil to read its columns.
-    let rowMajor: [UInt8]?
-    /// Bins of feature `f`, row `r`: `bins[f * featureStride + r * rowStride]`.
-    let featureStride: Int, rowStride: Int
 
     // Per-entry state, aligned with `idx` (kept in node order): the row (a group's
     // representative), its weight word `(rows << 32) | bootstrap count` and its payload.
@@ -62,14 +56,9 @@ final class TreeGrower<Objective: SplitObjective> {
     /// A grower over `partition`; `groups` are its merged identical rows
     /// (``findGroups(partition:objective:)``, found once and shared by a partition's
     /// growers), nil to grow over rows.
-    init(partition: BinnedPartition, parameters: ForestParameters, objective: Objective, groups: RowGroups? = nil,
-         rowMajor: [UInt8]? = nil) {
-        precondition(rowMajor == nil || rowMajor?.count == partition.bins.count, "a row-major copy of the partition's bins")
+    init(partition: BinnedPartition, parameters: ForestParameters, objective: Objective, groups: RowGroups? = nil) {
         self.partition = partition
         self.groups = groups
-        self.rowMajor = rowMajor
-        featureStride = rowMajor == nil ? partition.rowCount : 1
-        rowStride = rowMajor == nil ? 1 : partition.featureCount
         self.parameters = parameters
         self.objective = objective
         n = partition.rowCount
@@ -141,26 +130,6 @@ final class TreeGrower<Objective: SplitObjective> {
         }
     }
 
-    /// Partitions up to this many bins are grown from a row-major copy (one cache line
-    /// holds a row's bins of every feature, where deep nodes' scattered rows would touch
-    /// one line per feature); larger ones are read by column, without a copy.
-    static var rowMajorLimit: Int { 16 << 20 }
-
-    /// The row-major copy of `partition`'s bins when it is small enough to pay (nil otherwise).
-    static func rowMajorBins(_ partition: BinnedPartition) -> [UInt8]? {
-        let n = partition.rowCount, d = partition.featureCount
-        guard n * d <= rowMajorLimit, d > 1 else { return nil }
-        return partition.bins.withUnsafeBufferPointer { bins in
-            [UInt8](unsafeUninitializedCapacity: n * d) { out, count in
-                for f in 0..<d {
-                    let column = bins.baseAddress! + f * n
-                    for r in 0..<n { out[r * d + f] = column[r] }
-                }
-                count = n * d
-            }
-        }
-    }
-
     /// Fills the in-bag entries from per-row bootstrap counts; returns the number of
     /// entries and of distinct rows drawn.
     private func loadInBag(_ counts: UnsafePointer<UInt32>) -> (entries: Int, rows: Int) {
@@ -199,7 +168,7 @@ final class TreeGrower<Objective: SplitObjective> {
         let (m, rows) = loadInBag(rowCounts)
         var tree = Tree(outputWidth: objective.outputWidth, featureCount: partition.featureCount)
         for (i, f) in candidates.enumerated() { features[i] = f }
-        (rowMajor ?? partition.bins).withUnsafeBufferPointer { bins in
+        partition.bins.withUnsafeBufferPointer { bins in
             growNodes(tree: &tree, entries: m, rows: rows, bins: bins.baseAddress!, rng: &rng)
         }
         return tree
@@ -213,7 +182,7 @@ final class TreeGrower<Objective: SplitObjective> {
         _ = objective.beginNode(totals: totals)
         for (i, f) in candidates.enumerated() { features[i] = f }
         var rng = ForestRNG(seed: seed)
-        return (rowMajor ?? partition.bins).withUnsafeBufferPointer {
+        return partition.bins.withUnsafeBufferPointer {
             findSplit(start: 0, end: m, rows: rows, bins: $0.baseAddress!, rng: &rng, knownConstants: 0).0
         }
     }
@@ -269,8 +238,8 @@ final class TreeGrower<Objective: SplitObjective> {
         var first = 0
         while first < candidates.count {
             let g = min(Self.groupSize, candidates.count - first)
-            for j in 0..<g { columns[j] = bins + Int(candidates[first + j]) * featureStride }
-            objective.accumulate(groupCount: g, columns: columns, idx: idx, weights: wt, pay: pay, start: start, end: end, rowStride: rowStride,
+            for j in 0..<g { columns[j] = bins + Int(candidates[first + j]) * n }
+            objective.accumulate(groupCount: g, columns: columns, idx: idx, weights: wt, pay: pay, start: start, end: end,
                                  hist: slab + first * 256 * cellWords, mask: mask)
             first += g
         }
@@ -345,7 +314,7 @@ final class TreeGrower<Objective: SplitObjective> {
                 (leftTable + split.bin + 1).update(repeating: false, count: 255 - split.bin)
                 leftTable[255] = split.missingLeft
             }
-            let mid = partitionRows(start: node.start, end: node.end, column: bins + split.feature * featureStride)
+            let mid = partitionRows(start: node.start, end: node.end, column: bins + split.feature * n)
             let left = tree.feature.count
             tree.feature[node.node] = Int32(split.feature)
             if split.categorical {
@@ -423,8 +392,8 @@ final class TreeGrower<Objective: SplitObjective> {
                 // group; past it (all drawn features constant so far), one at a time.
                 let g = visited < mtry ? min(Self.groupSize, mtry - visited, d - k) : 1
                 let first = k
-                for j in 0..<g { columns[j] = bins + Int(draw()) * featureStride }
-                objective.accumulate(groupCount: g, columns: columns, idx: idx, weights: wt, pay: pay, start: start, end: end, rowStride: rowStride,
+                for j in 0..<g { columns[j] = bins + Int(draw()) * n }
+                objective.accumulate(groupCount: g, columns: columns, idx: idx, weights: wt, pay: pay, start: start, end: end,
                                      hist: hist, mask: mask)
                 for j in 0..<g {
                     let f = Int(features[first + j])
@@ -449,11 +418,10 @@ final class TreeGrower<Objective: SplitObjective> {
     /// data-dependent, so a branch would mispredict often).
     private func partitionRows(start: Int, end: Int, column: UnsafePointer<UInt8>) -> Int {
         let idx = idx, wt = wt, pay = pay, tmpIdx = tmpIdx, tmpWt = tmpWt, tmpPay = tmpPay, table = leftTable
-        let rowStride = rowStride
         var l = start, r = 0
         for k in start..<end {
             let i = idx[k], c = wt[k], p = pay[k]
-            let left = table[Int(column[Int(i) &* rowStride])] ? 1 : 0
+            let left = table[Int(column[Int(i)])] ? 1 : 0
             idx[l] = i; wt[l] = c; pay[l] = p
             tmpIdx[r] = i; tmpWt[r] = c; tmpPay[r] = p
             l &+= left
