@@ -20,7 +20,7 @@ let package = Package(
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
     ],
     targets: [
-        // System libraries (Debian: libzmq3-dev, liblz4-dev).
+        // System libraries (Debian: libzmq3-dev, liblz4-dev, zlib1g-dev, libzstd-dev).
         .systemLibrary(
             name: "CZeroMQ",
             pkgConfig: "libzmq",
@@ -30,6 +30,16 @@ let package = Package(
             name: "CLZ4",
             pkgConfig: "liblz4",
             providers: [.apt(["liblz4-dev"])]
+        ),
+        .systemLibrary(
+            name: "CZlib",
+            pkgConfig: "zlib",
+            providers: [.apt(["zlib1g-dev"])]
+        ),
+        .systemLibrary(
+            name: "CZstd",
+            pkgConfig: "libzstd",
+            providers: [.apt(["libzstd-dev"])]
         ),
 
         // Layers, bottom to top.
@@ -44,6 +54,8 @@ let package = Package(
             name: "SpaceTime",
             dependencies: [
                 "CLZ4",
+                "CZlib",
+                "CZstd",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "HeapModule", package: "swift-collections"),
             ]

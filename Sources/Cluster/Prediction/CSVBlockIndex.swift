@@ -75,7 +75,7 @@ public final class CSVBlockReader {
         var o = options
         o.hasHeader = false
         do {
-            reader = try CSVReader(fileDescriptor: fd, name: path, options: o, ownsDescriptor: true)
+            reader = try CSVReader(fileDescriptor: fd, name: path, options: o, ownsDescriptor: true, decompress: false)
         } catch {
             throw PipelineError(.badInput, error.description)
         }

@@ -22,8 +22,14 @@ public struct CSVError: Error, CustomStringConvertible, Sendable, Equatable {
         case unknownColumn
         /// The header names a column twice.
         case duplicateColumn
-        /// The input is not CSV text: compressed (gzip, zstd…) or binary (a NUL byte).
+        /// The input is not CSV text: compressed in a format not read (bzip2, xz, zip) or binary (a NUL byte).
         case notText
+        /// A gzip or zstd stream is corrupt or truncated.
+        case corrupt
+        /// A part file of a multi-file input has a different header than the first part.
+        case headerMismatch
+        /// A directory or glob names no CSV part files.
+        case noParts
     }
 
     public var code: Code

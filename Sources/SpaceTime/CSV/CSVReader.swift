@@ -9,6 +9,11 @@ import Glibc
 /// for line numbers). Memory: one buffer of `chunkSize` bytes, grown only for a record longer
 /// than that (up to `maxRecordBytes`).
 ///
+/// `init(path:)` also reads `.csv.gz` and `.csv.zst` files (by their magic bytes, decompressed as
+/// they are read) and directories or globs of part files (`CSVInput`) as one data set: every part
+/// has its own header, which must equal the first part's; `file` and line numbers are the
+/// current part's.
+///
 /// ```swift
 /// let reader = try CSVReader(path: "data.csv")
 /// while let record = try reader.next() {
@@ -16,8 +21,12 @@ import Glibc
 /// }
 /// ```
 public final class CSVReader {
-    /// The path (or stream name) used in error messages.
-    public let file: String
+    /// The path (or stream name) used in error messages: the part being read.
+    public private(set) var file: String
+    /// The files read in order (one unless a directory or glob was given).
+    public let parts: [String]
+    /// The index in `parts` of the part being read.
+    public private(set) var partIndex = 0
     public let options: CSVOptions
     /// Column names; `column 1`, `column 2`… when `hasHeader` is false (set from the first record).
     public var header: [String] { record.header }
@@ -30,7 +39,7 @@ public final class CSVReader {
     public private(set) var skippedRows = 0
     /// The first few errors of skipped records (at most `report` of them).
     public private(set) var skippedErrors: [CSVError] = []
-    /// Bytes consumed from the input so far.
+    /// Text bytes consumed from the input so far (decompressed bytes, summed over parts).
     @exclusivity(unchecked)
     public private(set) var bytesRead = 0
     /// Data records returned so far.
@@ -38,8 +47,7 @@ public final class CSVReader {
     public private(set) var recordsRead = 0
 
     private let record: CSVRecord
-    private var fd: Int32
-    private let ownsFD: Bool
+    private var source: CSVByteSource?
     @exclusivity(unchecked)
     private var buffer: UnsafeMutableRawBufferPointer
     @exclusivity(unchecked)
@@ -53,24 +61,39 @@ public final class CSVReader {
     @exclusivity(unchecked)
     private var pendingFirst = false
 
-    /// Opens `path` and reads the header row (if `options.hasHeader`).
+    /// Opens `path` (a file, possibly gzip or zstd, or a directory or glob of part files, see
+    /// `CSVInput`) and reads the header row (if `options.hasHeader`).
     public convenience init(path: String, options: CSVOptions = CSVOptions()) throws(CSVError) {
-        let fd: Int32
-        do { fd = try Sys.open(path, O_RDONLY) } catch {
-            throw CSVError(code: .io, file: path, message: "cannot open: \(String(cString: strerror(error.errno)))")
-        }
-        try self.init(fileDescriptor: fd, name: path, options: options, ownsDescriptor: true)
+        try self.init(input: try CSVInput(path: path), options: options)
     }
 
-    /// Reads from an open file descriptor (e.g. 0 for standard input), naming it `name` in errors.
-    public init(fileDescriptor: Int32, name: String, options: CSVOptions = CSVOptions(), ownsDescriptor: Bool = false) throws(CSVError) {
-        self.file = name
+    /// Reads the parts of `input` in order as one CSV.
+    public init(input: CSVInput, options: CSVOptions = CSVOptions()) throws(CSVError) {
+        parts = input.parts
+        file = input.parts[0]
         self.options = options
-        self.fd = fileDescriptor
-        self.ownsFD = ownsDescriptor
-        self.buffer = .allocate(byteCount: max(options.chunkSize, 64), alignment: 16)
-        self.record = CSVRecord(header: [], file: name, options: options)
-        do { try readHeader() } catch { close(); throw error }
+        buffer = .allocate(byteCount: max(options.chunkSize, 64), alignment: 16)
+        record = CSVRecord(header: [], file: file, options: options)
+        do {
+            source = try CSVByteSource(path: file)
+            try readHeader()
+        } catch { close(); throw error }
+    }
+
+    /// Reads from an open file descriptor (e.g. 0 for standard input), naming it `name` in errors;
+    /// gzip and zstd are decompressed unless `decompress` is false (a descriptor positioned
+    /// inside a plain file).
+    public init(fileDescriptor: Int32, name: String, options: CSVOptions = CSVOptions(), ownsDescriptor: Bool = false,
+                decompress: Bool = true) throws(CSVError) {
+        parts = [name]
+        file = name
+        self.options = options
+        buffer = .allocate(byteCount: max(options.chunkSize, 64), alignment: 16)
+        record = CSVRecord(header: [], file: name, options: options)
+        do {
+            source = try CSVByteSource(fileDescriptor: fileDescriptor, name: name, ownsDescriptor: ownsDescriptor, detect: decompress)
+            try readHeader()
+        } catch { close(); throw error }
     }
 
     deinit {
@@ -80,8 +103,8 @@ public final class CSVReader {
 
     /// Closes the file and releases the buffer. Further `next()` calls return nil.
     public func close() {
-        if fd >= 0 && ownsFD { Sys.close(fd) }
-        fd = -1
+        source?.close()
+        source = nil
         eof = true
         pos = 0
         filled = 0
@@ -136,6 +159,24 @@ public final class CSVReader {
     // MARK: Internals
 
     private func readHeader() throws(CSVError) {
+        guard try readPartHead() else {
+            throw CSVError(code: .emptyFile, file: file, message: options.hasHeader ? "the file is empty: expected a header row" : "the file is empty")
+        }
+        if record.count > record.maxFields { throw record.tooManyColumnsError() }
+        if options.hasHeader {
+            headerRecord = record.withRawBytes { [UInt8]($0) }
+            var names: [String] = []
+            for i in 0..<record.count { names.append(record.string(at: i)) }
+            record.header = names
+        } else {
+            record.header = (1...record.count).map { "column \($0)" }
+            pendingFirst = true
+        }
+    }
+
+    /// Checks the current part's first bytes, skips its byte-order mark and scans its first
+    /// record; false when the part holds no record.
+    private func readPartHead() throws(CSVError) -> Bool {
         try fill()
         // Fill up to 1 KiB (a pipe may return less) to recognise a binary file by its first bytes.
         while filled < min(1024, buffer.count) && !eof {
@@ -151,19 +192,38 @@ public final class CSVReader {
             let b = buffer.baseAddress!.assumingMemoryBound(to: UInt8.self)
             if b[pos] == 0xEF && b[pos + 1] == 0xBB && b[pos + 2] == 0xBF { pos += 3 }
         }
-        guard try scanNext() else {
-            throw CSVError(code: .emptyFile, file: file, message: options.hasHeader ? "the file is empty: expected a header row" : "the file is empty")
+        return try scanNext(acrossParts: false)
+    }
+
+    /// At the end of a part: opens the next one and checks its header against the first part's
+    /// (its header record is consumed); false after the last part.
+    private func openNextPart() throws(CSVError) -> Bool {
+        guard partIndex + 1 < parts.count else { return false }
+        source?.close()
+        partIndex += 1
+        file = parts[partIndex]
+        record.file = file
+        pos = 0
+        filled = 0
+        eof = false
+        nextLine = 1
+        source = try CSVByteSource(path: file)
+        guard options.hasHeader else { return true }
+        guard try readPartHead() else {
+            throw CSVError(code: .emptyFile, file: file, message: "the part is empty: expected a header row like \(parts[0])'s")
         }
-        if record.count > record.maxFields { throw record.tooManyColumnsError() }
-        if options.hasHeader {
-            headerRecord = record.withRawBytes { [UInt8]($0) }
-            var names: [String] = []
-            for i in 0..<record.count { names.append(record.string(at: i)) }
-            record.header = names
-        } else {
-            record.header = (1...record.count).map { "column \($0)" }
-            pendingFirst = true
+        let first = record.header
+        var mismatch: Int?
+        for i in 0..<max(record.count, first.count) {
+            if i >= record.count || i >= first.count || record.string(at: i) != first[i] { mismatch = i; break }
         }
+        if let i = mismatch {
+            let here = i < record.count ? quoteForMessage(record.string(at: i)) : "no column"
+            let there = i < first.count ? quoteForMessage(first[i]) : "no column"
+            throw CSVError(code: .headerMismatch, file: file, line: record.line, column: i + 1,
+                           message: "the header differs from \(parts[0])'s: column \(i + 1) is \(here) here and \(there) there (\(record.count) and \(first.count) columns); every part needs the same header")
+        }
+        return true
     }
 
     /// Why `head` (a file's first bytes, up to 1 KiB) is not CSV text, or nil: gzip, zstd, bzip2,
@@ -194,11 +254,15 @@ public final class CSVReader {
         return nil
     }
 
-    /// Scans the next non-blank record into `record`; false at end of input.
-    private func scanNext() throws(CSVError) -> Bool {
+    /// Scans the next non-blank record into `record`, going on to the next part at the end of
+    /// one when `acrossParts`; false at end of input.
+    private func scanNext(acrossParts: Bool = true) throws(CSVError) -> Bool {
         while true {
             if pos >= filled {
-                if eof { return false }
+                if eof {
+                    if acrossParts, try openNextPart() { continue }
+                    return false
+                }
                 try fill()
                 continue
             }
@@ -216,10 +280,10 @@ public final class CSVReader {
                 let error = record.scanError()
                 try skipOrThrow(error)
                 if error.code == .unterminatedQuote {
-                    // The quote runs to the end of the input: nothing after it can be delimited.
+                    // The quote runs to the end of the part: nothing after it in this part can be delimited.
                     bytesRead += filled - pos
                     pos = filled
-                    return false
+                    continue
                 }
                 try skipToNextLine()
                 continue
@@ -248,11 +312,15 @@ public final class CSVReader {
             buffer.deallocate()
             buffer = bigger
         }
-        guard fd >= 0 else { eof = true; return }
+        guard let source else { eof = true; return }
         let want = min(options.chunkSize, buffer.count - filled)
         let n: Int
-        do { n = try Sys.read(fd, buffer.baseAddress! + filled, want, path: file) } catch {
-            throw CSVError(code: .io, file: file, line: nextLine, message: "read failed: \(String(cString: strerror(error.errno)))")
+        do { n = try source.read(into: buffer.baseAddress! + filled, count: want) } catch {
+            // Located at the record being read: lines are lines of the decompressed text.
+            var located = error
+            located.line = nextLine
+            if error.code == .corrupt { located.message += " (while reading the record at this line)" }
+            throw located
         }
         if n == 0 { eof = true } else { filled += n }
     }

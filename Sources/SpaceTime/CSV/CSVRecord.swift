@@ -16,7 +16,7 @@ public final class CSVRecord {
     /// Column names (or `column 1`, `column 2`… when the file has no header).
     public internal(set) var header: [String]
     /// The file (or stream name) used in error messages.
-    public let file: String
+    public internal(set) var file: String
     /// 1-based physical line where this record starts.
     @exclusivity(unchecked)
     public internal(set) var line: Int = 0

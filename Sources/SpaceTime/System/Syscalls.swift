@@ -149,6 +149,33 @@ enum Sys {
         return names
     }
 
+    /// The paths matching a shell pattern (`glob(3)`, no sorting, no `~` or brace expansion);
+    /// empty when nothing matches.
+    static func glob(_ pattern: String) throws(SystemError) -> [String] {
+        var g = glob_t()
+        defer { globfree(&g) }
+        let r = Glibc.glob(pattern, GLOB_NOSORT, nil, &g)
+        if r == GLOB_NOMATCH { return [] }
+        guard r == 0 else { throw SystemError(call: "glob", path: pattern, errno: r == GLOB_NOSPACE ? ENOMEM : EIO) }
+        var paths: [String] = []
+        for i in 0..<Int(g.gl_pathc) {
+            if let p = g.gl_pathv[i] { paths.append(String(cString: p)) }
+        }
+        return paths
+    }
+
+    /// Whether `path` is a regular file (following symbolic links).
+    static func isRegularFile(_ path: String) -> Bool {
+        var st = stat()
+        return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFREG
+    }
+
+    /// The size of the file at `path`, or nil when it cannot be read.
+    static func fileSize(path: String) -> Int? {
+        var st = stat()
+        return stat(path, &st) == 0 ? Int(st.st_size) : nil
+    }
+
     /// Removes a file or a directory tree; missing paths are ignored.
     static func removeTree(_ path: String) {
         if isDirectory(path) {
