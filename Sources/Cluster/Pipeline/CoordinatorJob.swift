@@ -166,7 +166,7 @@ public final class CoordinatorJob: @unchecked Sendable {
             guard testHeader == header else {
                 throw PipelineError(.badInput, "--test-file \(testPath): its header (\(testHeader.joined(separator: ","))) differs from the training file \(dataPath)'s (\(header.joined(separator: ","))); the test file needs the same columns in the same order")
             }
-            testBytes = (try? FileManager.default.attributesOfItem(atPath: testPath)[.size] as? UInt64) ?? 0
+            testBytes = UInt64(Self.textBytes(testPath, log: log))
         }
         if spec.parameters.isEmpty {
             // The schema is decided here, once, and stored with the job: a resumed job and
@@ -179,7 +179,7 @@ public final class CoordinatorJob: @unchecked Sendable {
             let parameters = ForestJobParameters(forest: options.forest, schema: inference.schema, maxBins: options.maxBins,
                                                  source: (dataPath as NSString).lastPathComponent,
                                                  sampledRows: inference.sampledRows)
-            let size = (try? FileManager.default.attributesOfItem(atPath: dataPath)[.size] as? UInt64) ?? 0
+            let size = UInt64(Self.textBytes(dataPath, log: log))
             // With a test file the planner sees both files, the test file's share as the test fraction.
             let planTestFraction = testPath == nil ? options.testFraction : Double(testBytes) / Double(max(1, size + testBytes))
             let plan = PartitionPlanner.plan(.init(dataBytes: size + testBytes, sampleBytesPerRow: sampleBytesPerRow,
@@ -336,6 +336,18 @@ public final class CoordinatorJob: @unchecked Sendable {
     /// and bare CR line ends all work, a quoted header field may hold a line
     /// end, and a compressed or binary file is refused with the reader's
     /// message.
+    /// The text size of a data set for planning: the file size of a plain file, else an estimate
+    /// (`CSVInput.estimatedTextBytes`), logged with what it rests on.
+    static func textBytes(_ path: String, log: (CoordinatorLogLevel, String) -> Void) -> Int {
+        guard let input = try? CSVInput(path: path) else { return 0 }
+        let (bytes, bases) = input.estimatedTextBytes()
+        if bases != [.fileSize] || input.isMultiPart {
+            let parts = input.isMultiPart ? "\(input.parts.count) part(s), " : ""
+            log(.info, "\(path): \(parts)\(bytes) bytes of CSV text for planning (\(bases.map(\.rawValue).joined(separator: " + ")))")
+        }
+        return bytes
+    }
+
     public static func readHeader(_ path: String) throws -> ([String], Data, Double) {
         let reader: CSVReader
         do { reader = try CSVReader(path: path) } catch { throw PipelineError(error.code == .io ? .io : .badInput, error.description) }

@@ -82,7 +82,7 @@ public final class ForestCoordinatorDriver: CoordinatorDriver {
     private var source: CSVRecordSource?
     private lazy var dataBytes: Int = {
         ([settings.dataPath] + (settings.testPath.map { [$0] } ?? [])).reduce(0) {
-            $0 + (((try? FileManager.default.attributesOfItem(atPath: $1)[.size]) as? Int) ?? 0)
+            $0 + ((try? CSVInput(path: $1))?.estimatedTextBytes().bytes ?? 0)
         }
     }()
     private var display = ProgressDisplay()

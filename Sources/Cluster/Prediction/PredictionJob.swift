@@ -63,7 +63,36 @@ public final class PredictionJob: @unchecked Sendable {
         let parameters = PredictionParameters(source: options.dataPath, schema: parser.schema)
 
         let started = Date().timeIntervalSince1970
-        let index = try CSVBlockIndex(path: options.dataPath, granule: min(options.granule, max(1, options.blockRows ?? .max)))
+        let storePath = (options.jobDirectory as NSString).appendingPathComponent("job.sqlite")
+        guard !FileManager.default.fileExists(atPath: storePath) else {
+            throw PipelineError(.jobFailed, "\(options.jobDirectory) already holds a job; give another --job-dir")
+        }
+        // Offsets must be offsets in one plain file: a compressed or multi-part input is copied
+        // into the job directory first (removed again, with a directory made for it, on failure).
+        var indexPath = options.dataPath
+        var removeCopy: () -> Void = {}
+        if try PredictionInput.needsCopy(options.dataPath) {
+            let madeDirectory = !FileManager.default.fileExists(atPath: options.jobDirectory)
+            try FileManager.default.createDirectory(atPath: options.jobDirectory, withIntermediateDirectories: true)
+            indexPath = (options.jobDirectory as NSString).appendingPathComponent(PredictionInput.fileName)
+            let copyPath = indexPath, directory = options.jobDirectory
+            removeCopy = {
+                try? FileManager.default.removeItem(atPath: copyPath)
+                if madeDirectory { try? FileManager.default.removeItem(atPath: directory) }
+            }
+            do {
+                let rows = try PredictionInput.copy(options.dataPath, to: indexPath, parser: parser)
+                log(.info, "\(options.dataPath) is compressed or in parts: its \(rows) records were decompressed and concatenated once into \(indexPath), which the blocks are read from")
+            } catch {
+                removeCopy()
+                throw error
+            }
+        }
+        let index: CSVBlockIndex
+        do { index = try CSVBlockIndex(path: indexPath, granule: min(options.granule, max(1, options.blockRows ?? .max))) } catch {
+            removeCopy()
+            throw error
+        }
         rows = index.rows
         let modelBytes = Data(model.serialize())
         let blockRows = PredictionBlockPlan.blockRows(totalRows: index.rows, features: model.extractor.featureCount,
@@ -72,10 +101,6 @@ public final class PredictionJob: @unchecked Sendable {
                                                       override: options.blockRows)
         blocks = PredictionBlockPlan.blocks(totalRows: index.rows, blockRows: blockRows)
 
-        let storePath = (options.jobDirectory as NSString).appendingPathComponent("job.sqlite")
-        guard !FileManager.default.fileExists(atPath: storePath) else {
-            throw PipelineError(.jobFailed, "\(options.jobDirectory) already holds a job; give another --job-dir")
-        }
         var serverOptions = CoordinatorServer.Options()
         serverOptions.engine = options.engine
         serverOptions.curve = options.curve
@@ -83,6 +108,7 @@ public final class PredictionJob: @unchecked Sendable {
         do {
             run = try CoordinatorRun(context: context, bind: options.bind, options: serverOptions, log: log)
         } catch let error as CoordinatorBindError {
+            removeCopy()
             throw PipelineError(.badParameters, "--bind: \(error) (no job was created)")
         }
         do {

@@ -77,13 +77,11 @@ public struct CSVInput: Sendable, Equatable {
         case sampledRatio = "compression ratio of the first 4 MiB"
         /// Decompressed in full (the file is shorter than the sample).
         case decompressed = "decompressed in full"
-        /// Parts of several kinds.
-        case mixed = "per part"
     }
 
     /// The text size of the whole input in bytes (estimated for compressed parts, which are not
-    /// decompressed beyond a 4 MiB sample) and what the figure rests on.
-    public func estimatedTextBytes() -> (bytes: Int, basis: SizeBasis) {
+    /// decompressed beyond a 4 MiB sample) and what the figures rest on, one basis per kind of part.
+    public func estimatedTextBytes() -> (bytes: Int, bases: [SizeBasis]) {
         var total = 0
         var bases: [SizeBasis] = []
         for part in parts {
@@ -91,7 +89,7 @@ public struct CSVInput: Sendable, Equatable {
             total += bytes
             if !bases.contains(basis) { bases.append(basis) }
         }
-        return (total, bases.count == 1 ? bases[0] : .mixed)
+        return (total, bases)
     }
 
     /// One file's text size: its size when plain; for gzip and zstd the larger of the size the

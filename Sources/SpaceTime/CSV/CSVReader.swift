@@ -209,6 +209,10 @@ public final class CSVReader {
         nextLine = 1
         source = try CSVByteSource(path: file)
         guard options.hasHeader else { return true }
+        // The header is split in full even when the reader extracts one column.
+        let only = record.onlyColumn
+        record.onlyColumn = -1
+        defer { record.onlyColumn = only }
         guard try readPartHead() else {
             throw CSVError(code: .emptyFile, file: file, message: "the part is empty: expected a header row like \(parts[0])'s")
         }
@@ -220,8 +224,9 @@ public final class CSVReader {
         if let i = mismatch {
             let here = i < record.count ? quoteForMessage(record.string(at: i)) : "no column"
             let there = i < first.count ? quoteForMessage(first[i]) : "no column"
+            let counts = record.count == first.count ? "" : " (\(record.count) columns here, \(first.count) there)"
             throw CSVError(code: .headerMismatch, file: file, line: record.line, column: i + 1,
-                           message: "the header differs from \(parts[0])'s: column \(i + 1) is \(here) here and \(there) there (\(record.count) and \(first.count) columns); every part needs the same header")
+                           message: "the header differs from \(parts[0])'s: column \(i + 1) is \(here) here and \(there) there\(counts); every part needs the same header")
         }
         return true
     }
