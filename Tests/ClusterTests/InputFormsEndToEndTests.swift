@@ -6,8 +6,9 @@ import SpaceTime
 /// The input forms docs/operations.md lists work the same on every path:
 /// a UTF-8 byte-order mark with CRLF line ends, and bare CR line ends, give
 /// `train` and `local` the same model (the fingerprint of the LF file's), and
-/// `predict` and `predict --workers 1` the same predictions; a gzip file is
-/// refused up front on each path with the same message.
+/// `predict` and `predict --workers 1` the same predictions; so do a gzip file,
+/// a zstd file and a directory of four parts (plain, gzip and zstd); a corrupt
+/// gzip stream and a part with another header are located errors on each path.
 @Suite(.serialized) struct InputFormsEndToEndTests {
     static let training = ["--partitions", "1", "--trees", "6", "--seed", "5"]
     static let liveness = ["--heartbeat", "0.25", "--liveness", "12"]
@@ -59,27 +60,102 @@ import SpaceTime
         }
     }
 
-    @Test func aGzipFileIsRefusedUpFrontOnEveryPath() throws {
-        let dir = try E2E.tempDir("forms-gz")
+    /// `tool -c -q path` (the system's gzip or zstd).
+    static func compressed(_ tool: String, _ path: String) throws -> Data {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = [tool, "-c", "-q", path]
+        let out = Pipe()
+        p.standardOutput = out
+        try p.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        guard p.terminationStatus == 0 else { throw PipelineError(.io, "\(tool) failed") }
+        return data
+    }
+
+    @Test func compressedAndPartInputsGiveTheSingleFilesModelAndPredictionsOnEveryPath() throws {
+        let dir = try E2E.tempDir("forms-compressed")
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let data = try E2E.generate(rows: 300, in: dir)
+        let plain = try E2E.generate(rows: 1500, in: dir)
+        let reference = try E2E.singleProcess(plain, in: dir, flags: Self.training)
+        let (predicted, single) = try E2E.run(["predict", "--model", "single.stm", plain, "--out", "plain-pred.csv", "--threads", "1"],
+                                              in: dir, name: "predict-plain")
+        #expect(predicted == 0, "\(single.stderr)")
+        let plainPredictions = try Data(contentsOf: URL(fileURLWithPath: dir + "/plain-pred.csv"))
+        try Self.compressed("gzip", plain).write(to: URL(fileURLWithPath: dir + "/data.csv.gz"))
+        try Self.compressed("zstd", plain).write(to: URL(fileURLWithPath: dir + "/data.csv.zst"))
+        // Four parts of 375 rows, each with the header: plain, gzip, zstd, plain.
+        let lines = try String(contentsOfFile: plain, encoding: .utf8).split(separator: "\n")
+        try FileManager.default.createDirectory(atPath: dir + "/parts", withIntermediateDirectories: true)
+        for k in 0..<4 {
+            let part = dir + "/parts/part-0000\(k).csv"
+            try ([String(lines[0])] + lines[(1 + 375 * k)..<(1 + 375 * (k + 1))].map(String.init)).joined(separator: "\n")
+                .appending("\n").write(toFile: part, atomically: true, encoding: .utf8)
+            if k == 1 || k == 2 {
+                let tool = k == 1 ? "gzip" : "zstd"
+                try Self.compressed(tool, part).write(to: URL(fileURLWithPath: part + (k == 1 ? ".gz" : ".zst")))
+                try FileManager.default.removeItem(atPath: part)
+            }
+        }
+        for (name, data) in [("gz", dir + "/data.csv.gz"), ("zst", dir + "/data.csv.zst"), ("parts", dir + "/parts")] {
+            let (trained, train) = try E2E.run(["train", data, "--model-out", "\(name)-train.stm", "--report-json", "\(name)-train.json",
+                                                "--threads", "1"] + Self.training, in: dir, name: "train-\(name)")
+            #expect(trained == 0, "\(train.stderr)")
+            #expect(try E2E.json(dir + "/\(name)-train.json")["fingerprint"] as? String == reference.fingerprint,
+                    "\(name): train gives the plain file's model")
+            let (status, local) = try E2E.run(["local", data, "--workers", "1", "--memory-limit", "256MiB", "--job-dir", dir + "/job-\(name)",
+                                               "--model-out", "\(name)-local.stm", "--report-json", "\(name)-local.json"]
+                                              + Self.training + Self.liveness, in: dir, name: "local-\(name)")
+            #expect(status == 0, "\(name): \(local.stderr)")
+            #expect(try E2E.json(dir + "/\(name)-local.json")["fingerprint"] as? String == reference.fingerprint,
+                    "\(name): local gives the plain file's model")
+            let (p1, one) = try E2E.run(["predict", "--model", "single.stm", data, "--out", "\(name)-single.csv", "--threads", "1"],
+                                        in: dir, name: "predict-\(name)")
+            #expect(p1 == 0, "\(one.stderr)")
+            let (p2, workers) = try E2E.run(["predict", "--model", "single.stm", data, "--out", "\(name)-dist.csv",
+                                             "--workers", "1", "--memory-limit", "256MiB", "--threads", "1", "--block-rows", "400",
+                                             "--job-dir", dir + "/predict-job-\(name)"] + Self.liveness, in: dir, name: "predict-workers-\(name)")
+            #expect(p2 == 0, "\(name): \(workers.stderr)")
+            #expect(workers.stderr.contains("decompressed and concatenated once"), "\(name): the copy is logged")
+            for suffix in ["single", "dist"] {
+                let got = try Data(contentsOf: URL(fileURLWithPath: dir + "/\(name)-\(suffix).csv"))
+                #expect(got == plainPredictions, "\(name) \(suffix): the plain file's predictions, byte for byte")
+            }
+        }
+    }
+
+    @Test func aCorruptGzipStreamAndAPartWithAnotherHeaderAreLocatedOnEveryPath() throws {
+        let dir = try E2E.tempDir("forms-bad")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let data = try E2E.generate(rows: 3000, in: dir)
         let (trained, _) = try E2E.run(["train", data, "--model-out", "m.stm", "--trees", "3", "--threads", "1"], in: dir, name: "train")
         #expect(trained == 0)
-        let gz = dir + "/data.csv.gz"
-        try Data([0x1F, 0x8B, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x03, 0xFF, 0x00, 0x9C] + Array(repeating: 0xAB, count: 4000))
-            .write(to: URL(fileURLWithPath: gz))
-        let runs: [(String, [String])] = [
-            ("train", ["train", gz, "--model-out", "x.stm"]),
-            ("local", ["local", gz, "--workers", "1", "--job-dir", dir + "/job", "--model-out", "y.stm"]),
-            ("predict", ["predict", "--model", "m.stm", gz, "--out", "p.csv"]),
-            ("predict-workers", ["predict", "--model", "m.stm", gz, "--out", "q.csv", "--workers", "1", "--job-dir", dir + "/pjob"]),
-        ]
-        for (name, arguments) in runs {
-            let (status, child) = try E2E.run(arguments, in: dir, name: name, timeout: 60)
-            #expect(status != 0 && status != nil, "\(name) fails")
-            #expect(child.stderr.contains("looks gzip-compressed") && child.stderr.contains("decompress it first"), "\(name): \(child.stderr)")
-            #expect(child.stderr.utf8.count < 2000, "\(name): no raw bytes echoed: \(child.stderr.prefix(2000))")
-            #expect(!child.stderr.contains("\u{FFFD}"), "\(name): no undecodable bytes in the message")
+        var gz = try Self.compressed("gzip", data)
+        gz.removeLast(gz.count / 3)  // truncated inside the deflate stream
+        let bad = dir + "/bad.csv.gz"
+        try gz.write(to: URL(fileURLWithPath: bad))
+        let lines = try String(contentsOfFile: data, encoding: .utf8).split(separator: "\n")
+        try FileManager.default.createDirectory(atPath: dir + "/parts", withIntermediateDirectories: true)
+        try (lines[0...10].joined(separator: "\n") + "\n").write(toFile: dir + "/parts/p-0.csv", atomically: true, encoding: .utf8)
+        let renamed = Substring(lines[0].replacingOccurrences(of: "f3", with: "g3"))
+        try (([renamed] + lines[11...20]).joined(separator: "\n") + "\n").write(toFile: dir + "/parts/p-1.csv", atomically: true, encoding: .utf8)
+        for (input, expected) in [(bad, ["bad.csv.gz: line ", "gzip stream is corrupt at compressed byte", "truncated"]),
+                                  (dir + "/parts", ["p-1.csv: line 1, column ", "differs from", "p-0.csv", "`g3`", "`f3`"])] {
+            let runs: [(String, [String])] = [
+                ("train", ["train", input, "--model-out", "x.stm"]),
+                ("local", ["local", input, "--workers", "1", "--job-dir", dir + "/job", "--model-out", "y.stm"] + Self.liveness),
+                ("predict", ["predict", "--model", "m.stm", input, "--out", "p.csv"]),
+                ("predict-workers", ["predict", "--model", "m.stm", input, "--out", "q.csv", "--workers", "1", "--job-dir", dir + "/pjob"]),
+            ]
+            for (name, arguments) in runs {
+                let (status, child) = try E2E.run(arguments, in: dir, name: name, timeout: 60)
+                #expect(status != 0 && status != nil, "\(name) fails")
+                for piece in expected { #expect(child.stderr.contains(piece), "\(name) \(input): \(piece): \(child.stderr)") }
+                #expect(child.stderr.utf8.count < 4000, "\(name): \(child.stderr.prefix(2000))")
+                try? FileManager.default.removeItem(atPath: dir + "/job")
+                try? FileManager.default.removeItem(atPath: dir + "/pjob")
+            }
         }
     }
 }

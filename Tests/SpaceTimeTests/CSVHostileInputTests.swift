@@ -14,8 +14,9 @@ import Testing
     @Test func compressedAndBinaryFilesAreRecognisedUpFront() throws {
         let dir = TempDir("csv-binary"); defer { dir.cleanup() }
         let cases: [(String, [UInt8], String)] = [
-            ("d.csv.gz", [0x1F, 0x8B, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x03] + Array(repeating: 0x41, count: 50), "gzip-compressed"),
-            ("d.csv.zst", [0x28, 0xB5, 0x2F, 0xFD, 0x04, 0x58] + Array("a,b\n1,2\n".utf8), "zstd-compressed"),
+            ("d.csv.xz", [0xFD, 0x37, 0x7A, 0x58, 0x5A, 0x00, 0x00, 0x04] + Array(repeating: 0x41, count: 50), "xz-compressed"),
+            ("d.csv.zip", [0x50, 0x4B, 0x03, 0x04, 0x14, 0x00] + Array("a,b\n1,2\n".utf8), "zip-compressed"),
+            ("d.csv.bz2", Array("BZh91AY&SY".utf8) + Array(repeating: 0x41, count: 50), "bzip2-compressed"),
             ("d.bin", Array("a,b\n1,2\n".utf8) + [0x00, 0x01, 0x00, 0x02, 0x00, 0x00] + Array("3,4\n".utf8), "binary"),
             ("elf", [0x7F, 0x45, 0x4C, 0x46, 0x02, 0x01, 0x01, 0x00, 0x00, 0x00], "binary"),
             ("d16.csv", [0xFF, 0xFE] + Array("a,b\n".utf8).flatMap { [$0, 0] }, "UTF-16"),
@@ -28,14 +29,21 @@ import Testing
             if what.hasSuffix("compressed") { #expect(e.description.contains("decompress it first")) }
             #expect(e.description.count < 200)
         }
-        // Through a pipe that hands out a few bytes at a time: still recognised.
+        // gzip and zstd are read; garbage after their magic bytes is a corrupt stream naming the file.
+        for (name, bytes) in [("d.csv.gz", [0x1F, 0x8B, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x03] + Array(repeating: UInt8(0x41), count: 50)),
+                              ("d.csv.zst", [0x28, 0xB5, 0x2F, 0xFD, 0x04, 0x58] + Array("a,b\n1,2\n".utf8))] {
+            let path = dir.write(name, bytes: bytes)
+            let e = try #require(error { _ = try CSVReader(path: path) }, "\(name) is refused")
+            #expect(e.code == .corrupt && e.description.hasPrefix(path + ": line 1: "), "\(e)")
+        }
+        // Through a pipe: the magic bytes are still recognised (a truncated gzip stream here).
         var fds: [Int32] = [0, 0]
         #expect(pipe(&fds) == 0)
         let gz: [UInt8] = [0x1F, 0x8B, 0x08, 0x00]
         #expect(write(fds[1], gz, gz.count) == gz.count)
         close(fds[1])
         let e = try #require(error { _ = try CSVReader(fileDescriptor: fds[0], name: "-", ownsDescriptor: true) })
-        #expect(e.code == .notText && e.description.contains("gzip"))
+        #expect(e.code == .corrupt && e.description.contains("gzip"), "\(e)")
         // Text that merely starts like a magic number is CSV.
         let bzLike = dir.write("bz.csv", "BZh,x\n1,2\n")
         #expect(try CSVReader(path: bzLike).header == ["BZh", "x"])
