@@ -40,10 +40,11 @@ import SpaceTime
         }
     }
 
-    @Test func emptyCompressedAndBinaryFilesAreRefused() throws {
+    @Test func emptyCorruptCompressedAndBinaryFilesAreRefused() throws {
         let cases: [(String, [UInt8], String)] = [
             ("empty.csv", [], "empty"),
-            ("d.csv.gz", [0x1F, 0x8B, 0x08, 0x00, 0x12, 0x34], "gzip-compressed"),
+            ("d.csv.gz", [0x1F, 0x8B, 0x08, 0x00, 0x12, 0x34], "gzip stream is corrupt"),
+            ("d.csv.xz", [0xFD, 0x37, 0x7A, 0x58, 0x5A, 0x00, 0x00, 0x04], "xz-compressed"),
             ("d.csv", Array("a,b\n".utf8) + [0, 0, 0, 0], "binary"),
         ]
         for (name, bytes, what) in cases {
