@@ -27,6 +27,7 @@ struct SpaceTimeCommand: AsyncParsableCommand {
             WorkerCommand.self,
             LocalCommand.self,
             StatusCommand.self,
+            ReportCommand.self,
             // Diagnostics.
             ZMQPeerCommand.self,
         ]

@@ -209,6 +209,7 @@ public final class JobStore: Sendable {
                 CREATE INDEX events_by_kind ON events(kind);
                 """)
         }
+        registerMemorySampleMigration(&m)
         return m
     }()
 

@@ -125,6 +125,15 @@ public struct MetricsAggregate: Sendable, Equatable {
         return area / (totalPos * negBelow)
     }
 
+    /// Class c's score histograms (``scoreBins`` equal-width bins of p_c over [0, 1]) over the
+    /// rows of class c (`positive`) and of the other classes (`negative`); nil when none are
+    /// kept for c (class 0 of a binary task, more than ``maxClassesForAUC`` classes, no rows).
+    public func scoreHistograms(ofClass c: Int) -> (positive: [UInt64], negative: [UInt64])? {
+        guard c >= 0, c < classCount, !positive[c].isEmpty || !negative[c].isEmpty else { return nil }
+        let zeros = [UInt64](repeating: 0, count: Self.scoreBins)
+        return (positive[c].isEmpty ? zeros : positive[c], negative[c].isEmpty ? zeros : negative[c])
+    }
+
     /// Binary: AUC of class 1 (the second class in model order). Multiclass: macro average
     /// of one-vs-rest AUCs over classes that have both positives and negatives.
     public var auc: Double {

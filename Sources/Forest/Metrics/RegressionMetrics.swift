@@ -1,22 +1,34 @@
 import Foundation
 
 /// Mergeable regression evaluation: row count, sums of squared and absolute residuals,
-/// and the target's moments (Welford / Chan), from which R², RMSE and MAE follow.
+/// and the target's moments (Welford / Chan), from which R², RMSE and MAE follow; with a
+/// target range, also the fixed-bin ``RegressionHistograms`` (predicted versus actual,
+/// residuals) the job report draws.
 ///
 /// Sums of doubles merge associatively only up to rounding, so callers merge partial
 /// aggregates in partition order (as every other merged state); any grouping agrees
 /// to about 1e-12 relative.
 public struct RegressionMetrics: Sendable, Equatable {
     static let magic: UInt32 = 0x5354_524D // "STRM"
-    static let version: UInt32 = 1
+    /// Version 2 adds the optional histograms; version 1 (without them) is still read.
+    static let version: UInt32 = 2
 
     public private(set) var rowCount: UInt64 = 0
     public private(set) var squaredError: Double = 0
     public private(set) var absoluteError: Double = 0
     /// The actual targets' moments.
     public private(set) var target = FeatureStatistics()
+    /// Predicted-versus-actual and residual histograms; nil without a target range, or after
+    /// merging an aggregate that has none (or another range).
+    public private(set) var histograms: RegressionHistograms?
 
+    /// Metrics without histograms.
     public init() {}
+
+    /// Metrics with histograms laid out over `[lower, upper]` (the training target's range).
+    public init(histogramLower lower: Double, upper: Double) {
+        histograms = RegressionHistograms(lower: lower, upper: upper)
+    }
 
     @inline(__always)
     public mutating func add(prediction: Double, actual: Double) {
@@ -25,6 +37,7 @@ public struct RegressionMetrics: Sendable, Equatable {
         squaredError += r * r
         absoluteError += r.magnitude
         target.add(actual)
+        histograms?.add(prediction: prediction, actual: actual)
     }
 
     public mutating func add(predictions: [Double], actual: [Double]) {
@@ -33,6 +46,12 @@ public struct RegressionMetrics: Sendable, Equatable {
     }
 
     public mutating func merge(_ other: RegressionMetrics) {
+        switch (histograms, other.histograms) {
+        case let (a?, b?): histograms = a.merged(with: b)
+        case (nil, let b?) where rowCount == 0: histograms = b
+        case (_?, nil) where other.rowCount == 0: break
+        default: histograms = nil
+        }
         rowCount += other.rowCount
         squaredError += other.squaredError
         absoluteError += other.absoluteError
@@ -54,19 +73,24 @@ public struct RegressionMetrics: Sendable, Equatable {
         w.write(Self.magic); w.write(Self.version)
         w.write(rowCount); w.write(squaredError); w.write(absoluteError)
         target.write(to: &w)
+        w.write(histograms != nil)
+        histograms?.write(to: &w)
     }
 
     static func read(from r: inout ByteReader) throws -> RegressionMetrics {
         guard try r.read(UInt32.self) == magic else { throw ForestError(.corrupted, "\(r.context): not regression metrics") }
         let version = try r.read(UInt32.self)
-        guard version == Self.version else {
-            throw ForestError(.unsupportedVersion, "\(r.context): regression metrics version \(version), this build reads \(Self.version)")
+        guard version == 1 || version == Self.version else {
+            throw ForestError(.unsupportedVersion, "\(r.context): regression metrics version \(version), this build reads 1 and \(Self.version)")
         }
         var m = RegressionMetrics()
         m.rowCount = try r.read()
         m.squaredError = try r.readDouble()
         m.absoluteError = try r.readDouble()
         m.target = try FeatureStatistics.read(from: &r)
+        if version >= 2, try r.readBool() {
+            m.histograms = try RegressionHistograms.read(from: &r)
+        }
         return m
     }
 
@@ -90,7 +114,7 @@ public enum EvaluationMetrics: Sendable, Equatable {
     public init(task: LearningTask) {
         switch task {
         case .classification(let classes, _): self = .classification(MetricsAggregate(classCount: classes.count))
-        case .regression: self = .regression(RegressionMetrics())
+        case .regression(let target): self = .regression(RegressionMetrics(histogramLower: target.minimum, upper: target.maximum))
         }
     }
 

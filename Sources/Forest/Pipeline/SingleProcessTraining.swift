@@ -11,6 +11,8 @@ public struct TrainingOptions: Sendable {
     public var threads: Int = ProcessInfo.processInfo.activeProcessorCount
     public var parameters = ForestParameters()
     public var outOfBag = false
+    /// Repeats of the permutation importance on the test rows (0: not computed).
+    public var permutationRepeats = 0
     public var maxBins = FeatureExtractor.maxValueBins
     /// Target, task, categorical and ignored columns.
     public var columns = ColumnChoices()
@@ -43,6 +45,8 @@ public struct TrainingResult: Sendable {
     public var phaseCPUSeconds: [(String, Double)]
     /// Why the task is what it is (``SchemaInference/Inference/reason``).
     public var taskReason: String
+    /// Permutation importance on the test rows (with ``TrainingOptions/permutationRepeats``), merged in partition order.
+    public var permutationImportance: PermutationImportance?
 }
 
 /// The single-process pipeline, step for step what the distributed run does, through
@@ -174,6 +178,7 @@ public enum SingleProcessTraining {
 
         // 5. Evaluate per partition, merge in partition order.
         var metrics: EvaluationMetrics? = nil
+        var permutation: PermutationImportance? = nil
         if testRows > 0 {
             var total = EvaluationMetrics(task: extractor.task)
             for p in 0..<P where loaders[p].rows.testCount > 0 {
@@ -182,6 +187,12 @@ public enum SingleProcessTraining {
                 var part = EvaluationMetrics(task: extractor.task)
                 part.add(predictions: forest.predict(binned: binned, threads: options.threads), target: binned.target)
                 try total.merge(part)
+                if options.permutationRepeats > 0 {
+                    let share = PermutationImportance.compute(forest: forest, partition: binned, seed: options.parameters.seed,
+                                                              partitionIndex: p, repeats: options.permutationRepeats,
+                                                              threads: options.threads)
+                    if permutation == nil { permutation = share } else { try permutation!.merge(share) }
+                }
             }
             metrics = total
         }
@@ -196,6 +207,6 @@ public enum SingleProcessTraining {
                                     testMetrics: metrics, outOfBagMetrics: oob, provenance: prov)
         return TrainingResult(model: model, trainRows: trainRows, testRows: testRows,
                               partitionRows: subForests.map(\.trainingRows), phaseSeconds: phases,
-                              phaseCPUSeconds: cpuPhases, taskReason: inference.reason)
+                              phaseCPUSeconds: cpuPhases, taskReason: inference.reason, permutationImportance: permutation)
     }
 }

@@ -12,6 +12,8 @@ public enum StreamingPrediction {
         /// Target values (regression) when targets were read.
         public var values: [Double]?
         public var lines: [Int]
+        /// The parsed feature values, row-major, when asked for (`withFeatures`).
+        public var features: [Double]? = nil
         public var rows: Int { lines.count }
         /// The predictions' class probabilities (classification).
         public var probabilities: [Double] { predictions }
@@ -33,7 +35,7 @@ public enum StreamingPrediction {
     /// column, if any, is not read.
     public static func run(model: ForestModel, path: String, readTargets: Bool,
                            batchRows: Int = 8192, threads: Int = 1, options: CSVOptions = CSVOptions(),
-                           onBatch: (Batch) throws -> Void) throws {
+                           withFeatures: Bool = false, onBatch: (Batch) throws -> Void) throws {
         let reader: CSVReader
         do { reader = try CSVReader(path: path, options: options) } catch { throw ForestError(.io, error.description) }
         defer { reader.close() }
@@ -45,7 +47,8 @@ public enum StreamingPrediction {
         try parseBatches(reader: reader, parser: parser, readTargets: readTargets, regression: regression,
                          batchRows: batchRows) { parsed in
             let predictions = BatchScorer.predict(model, values: parsed.values, rows: parsed.rows, threads: threads)
-            try onBatch(Batch(predictions: predictions, labels: parsed.labels, values: parsed.targets, lines: parsed.lines))
+            try onBatch(Batch(predictions: predictions, labels: parsed.labels, values: parsed.targets, lines: parsed.lines,
+                              features: withFeatures ? Array(parsed.values) : nil))
         }
     }
 
@@ -95,11 +98,40 @@ public enum StreamingPrediction {
     /// Evaluates `model` on a labelled CSV file: the task's mergeable metrics.
     /// A class label the model does not know is an error naming its line.
     public static func evaluate(model: ForestModel, path: String, threads: Int = 1) throws -> EvaluationMetrics {
+        try evaluate(model: model, path: path, threads: threads, permutationRepeats: 0).metrics
+    }
+
+    /// ``evaluate(model:path:threads:)`` and, with `permutationRepeats` > 0, the permutation
+    /// importance of each feature, shuffled within each batch of `batchRows` rows (seeded
+    /// by the model's seed and the batch's index) and merged in file order.
+    public static func evaluate(model: ForestModel, path: String, threads: Int, permutationRepeats: Int,
+                                batchRows: Int = 8192) throws -> (metrics: EvaluationMetrics, permutation: PermutationImportance?) {
         let lookup = model.extractor.classLookup()
         var metrics = EvaluationMetrics(task: model.extractor.task)
-        try run(model: model, path: path, readTargets: true, threads: threads) { batch in
+        var permutation: PermutationImportance?
+        var batchIndex = 0
+        func permute(_ batch: Batch, _ target: TargetColumn) throws {
+            guard permutationRepeats > 0, let features = batch.features else { return }
+            let d = model.extractor.featureCount
+            let targets: [Double] = switch target {
+            case .classes(let c): c.map(Double.init)
+            case .values(let v): v
+            }
+            let binned = FeatureBinner.bin(extractor: model.extractor, rowCount: batch.rows, threads: threads) { append in
+                features.withUnsafeBufferPointer { f in
+                    for r in 0..<batch.rows { append(UnsafeBufferPointer(rebasing: f[r * d..<(r + 1) * d]), targets[r]) }
+                }
+            }
+            let share = PermutationImportance.compute(forest: model.forest, partition: binned, seed: model.parameters.seed,
+                                                      partitionIndex: batchIndex, repeats: permutationRepeats, threads: threads)
+            batchIndex += 1
+            if permutation == nil { permutation = share } else { try permutation!.merge(share) }
+        }
+        try run(model: model, path: path, readTargets: true, batchRows: batchRows, threads: threads,
+                withFeatures: permutationRepeats > 0) { batch in
             if let values = batch.values {
                 metrics.add(predictions: batch.predictions, target: .values(values))
+                try permute(batch, .values(values))
                 return
             }
             var classes: [Int32] = []
@@ -111,7 +143,8 @@ public enum StreamingPrediction {
                 classes.append(c)
             }
             metrics.add(predictions: batch.predictions, target: .classes(classes))
+            try permute(batch, .classes(classes))
         }
-        return metrics
+        return (metrics, permutation)
     }
 }

@@ -18,6 +18,7 @@ struct ForestTrainingFlags: ParsableArguments {
     @Option(parsing: .unconditional, help: "Partitions, 1...65536 (default: planned from the data size and the workers' memory limit, never from the number of workers).") var partitions: Int?
     @Option(name: .customLong("max-bins"), parsing: .unconditional, help: "Value bins per feature (2...255).") var maxBins = 255
     @Option(name: .customLong("report-json"), help: "Write a JSON report (metrics, fingerprint, stage timings) here.") var reportJSON: String?
+    @Option(name: .customLong("report-html"), help: "Write the job's HTML report here at the end (as 'spacetime report JOB-DIR').") var reportHTML: String?
 
     func validate() throws {
         try OptionRange.check(maxBins, 2...255, "--max-bins")
@@ -32,13 +33,13 @@ struct ForestTrainingFlags: ParsableArguments {
 
     /// Refuses outputs that are inputs, and outputs that cannot be created, before the job starts.
     func checkOutputs(dataFile: String, splitOut: String? = nil) throws {
-        var outputs: [(String, String?)] = [("--model-out", modelOut), ("--report-json", reportJSON)]
+        var outputs: [(String, String?)] = [("--model-out", modelOut), ("--report-json", reportJSON), ("--report-html", reportHTML)]
         if let splitOut {
             outputs.append(("--split-out", (splitOut as NSString).appendingPathComponent("train.csv")))
             outputs.append(("--split-out", (splitOut as NSString).appendingPathComponent("test.csv")))
         }
         try OutputPaths.refuseOverwrite(outputs: outputs, inputs: [("training file", dataFile), ("--test-file", testFile)])
-        try probeWritable([("--model-out", modelOut), ("--report-json", reportJSON)])
+        try probeWritable([("--model-out", modelOut), ("--report-json", reportJSON), ("--report-html", reportHTML)])
     }
 }
 
@@ -145,9 +146,9 @@ func coordinatorCurve(bind: String, curveSecret: String?, allowWorkers: String?,
     }
 }
 
-/// Writes the job report (text to stdout, JSON optionally) from the store.
+/// Writes the job report (text to stdout, JSON and HTML optionally) from the store.
 func reportJob(store: JobStore, modelOut: String, workers: [LocalCluster.WorkerSlot], reportJSON: String?,
-               coordinatorLimit: MemorySize? = nil) throws {
+               reportHTML: String?, coordinatorLimit: MemorySize? = nil) throws {
     let model = try ForestModel.load(from: modelOut)
     let timings = try store.stageTimings()
     let records = try store.workers()
@@ -195,6 +196,10 @@ func reportJob(store: JobStore, modelOut: String, workers: [LocalCluster.WorkerS
         report["coordinator_peak_rss"] = coordinatorPeak
         report["parameters"] = model.parameters.jsonObject(task: model.schema.task)
         try writeReport(try encodeJSON(report) + "\n", to: reportJSON)
+    }
+    if let reportHTML {
+        try writeJobHTMLReport(store: store, workers: workers, to: reportHTML)
+        try Output.print("report \(reportHTML)")
     }
 }
 
@@ -279,8 +284,9 @@ struct CoordinatorCommand: ParsableCommand {
         switch outcome {
         case .done(let path):
             try reportJob(store: job.store, modelOut: path, workers: [], reportJSON: training.reportJSON,
-                          coordinatorLimit: limit)
+                          reportHTML: training.reportHTML, coordinatorLimit: limit)
         case .failed(let message):
+            if let html = training.reportHTML { try writeJobHTMLReport(store: job.store, workers: [], to: html) }
             throw PipelineError(.jobFailed, "job failed: \(message)")
         }
     }

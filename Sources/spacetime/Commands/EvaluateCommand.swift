@@ -12,6 +12,7 @@ struct EvaluateCommand: ParsableCommand {
     @Argument(help: "Labelled CSV (must contain the model's label column).") var file: String
     @Flag(help: "Print JSON (accuracy, auc, log_loss, confusion_matrix, per_class, ...).") var json = false
     @Option(parsing: .unconditional, help: "Threads for scoring, 1...1024.") var threads = min(ProcessInfo.processInfo.activeProcessorCount, OptionRange.maxThreads)
+    @OptionGroup var permutation: PermutationFlags
 
     func validate() throws {
         try OptionRange.check(threads, 1...OptionRange.maxThreads, "--threads")
@@ -19,13 +20,16 @@ struct EvaluateCommand: ParsableCommand {
 
     func run() throws {
         let m = try ForestModel.load(from: model)
-        let metrics = try StreamingPrediction.evaluate(model: m, path: file, threads: threads)
+        let (metrics, importance) = try StreamingPrediction.evaluate(model: m, path: file, threads: threads,
+                                                                      permutationRepeats: permutation.count)
         if json {
             var object = metrics.jsonObject(classes: m.extractor.classes)
             object["fingerprint"] = m.fingerprintHex
+            if let importance { object["permutation_importance"] = importance.jsonObject(features: m.extractor.featureNames) }
             try Output.print(try encodeJSON(object))
         } else {
-            try Output.print(metrics.textReport(classes: m.extractor.classes), terminator: "")
+            try Output.print(metrics.textReport(classes: m.extractor.classes) + (importance?.textReport(features: m.extractor.featureNames) ?? ""),
+                             terminator: "")
         }
     }
 }

@@ -114,10 +114,12 @@ struct LocalCommand: ParsableCommand {
         if case .done = outcome { terminal.end(jobDone: true) } else { terminal.end() }
         switch outcome {
         case .done(let path):
-            try reportJob(store: job.store, modelOut: path, workers: cluster.workers, reportJSON: training.reportJSON)
+            try reportJob(store: job.store, modelOut: path, workers: cluster.workers, reportJSON: training.reportJSON,
+                          reportHTML: training.reportHTML)
             if let splitOut { try writeSplit(job: job, to: splitOut) }
 
         case .failed(let message):
+            if let html = training.reportHTML { try writeJobHTMLReport(store: job.store, workers: cluster.workers, to: html) }
             throw PipelineError(.jobFailed, "job failed: \(message)\(temporary ? " (its temporary job directory is removed: give --job-dir to keep a failed job for --resume)" : "")")
         }
     }

@@ -219,7 +219,7 @@ func probeWritable(_ outputs: [(String, String?)]) throws {
 
 /// Writes a `--report-json` file atomically (temporary file, fsync, rename); a
 /// failure names the flag, the path and errno (no raw NSCocoaErrorDomain dump).
-func writeReport(_ text: String, to path: String) throws {
+func writeReport(_ text: String, to path: String, flag: String = "--report-json") throws {
     do {
         let writer = try AtomicFileWriter(path: path)
         do {
@@ -230,6 +230,6 @@ func writeReport(_ text: String, to path: String) throws {
             throw error
         }
     } catch {
-        throw OutputWriteError(what: "--report-json \(path)", errno: (error as? SystemError)?.errno ?? EIO)
+        throw OutputWriteError(what: "\(flag) \(path)", errno: (error as? SystemError)?.errno ?? EIO)
     }
 }

@@ -1,6 +1,8 @@
 import ArgumentParser
+import Cluster
 import Forest
 import Foundation
+import SpaceTime
 
 struct TrainCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -24,6 +26,8 @@ struct TrainCommand: ParsableCommand {
     @Option(name: .customLong("max-bins"), parsing: .unconditional, help: "Value bins per feature (2...255).") var maxBins = 255
     @Flag(help: "Also compute the out-of-bag score.") var oob = false
     @Option(name: .customLong("report-json"), help: "Write a JSON report (metrics, fingerprint, timings) here.") var reportJSON: String?
+    @Option(name: .customLong("report-html"), help: "Write an HTML report (summary, phases, model quality, importances) here.") var reportHTML: String?
+    @OptionGroup var permutation: PermutationFlags
 
     func validate() throws {
         _ = try forest.parameters()
@@ -31,9 +35,9 @@ struct TrainCommand: ParsableCommand {
         try OptionRange.check(partitions, 1...65_536, "--partitions")
         try OptionRange.check(maxBins, 2...255, "--max-bins")
         guard (0..<1).contains(testFraction) else { throw ValidationError("--test-fraction must be in [0, 1), got \(testFraction)") }
-        try OutputPaths.refuseOverwrite(outputs: [("--model-out", modelOut), ("--report-json", reportJSON)],
+        try OutputPaths.refuseOverwrite(outputs: [("--model-out", modelOut), ("--report-json", reportJSON), ("--report-html", reportHTML)],
                                         inputs: [("training file", file), ("--test-file", testFile)])
-        try probeWritable([("--model-out", modelOut), ("--report-json", reportJSON)])
+        try probeWritable([("--model-out", modelOut), ("--report-json", reportJSON), ("--report-html", reportHTML)])
     }
 
     func run() throws {
@@ -42,6 +46,7 @@ struct TrainCommand: ParsableCommand {
         options.testFile = testFile; options.columns = columns.choices; options.testFraction = testFraction
         options.partitions = partitions; options.threads = threads; options.parameters = p
         options.outOfBag = oob; options.maxBins = maxBins
+        options.permutationRepeats = permutation.count
 
         let started = Date()
         let result = try SingleProcessTraining.run(
@@ -61,6 +66,7 @@ struct TrainCommand: ParsableCommand {
         }.joined(separator: ", ") + "\n"
         if let m = model.testMetrics { text += "test: " + m.textReport(classes: classes) }
         if let m = model.outOfBagMetrics { text += "out-of-bag: " + m.textReport(classes: classes).prefix { $0 != "\n" } + "\n" }
+        if let p = result.permutationImportance { text += p.textReport(features: model.extractor.featureNames) }
         text += "model \(modelOut) fingerprint \(model.fingerprintHex)\n"
         try Output.print(text, terminator: "")
 
@@ -84,7 +90,17 @@ struct TrainCommand: ParsableCommand {
                 report["oob"] = m.jsonObject(classes: classes)
                 if let c = m.classification { report["oob_accuracy"] = c.accuracy }
             }
+            if let p = result.permutationImportance { report["permutation_importance"] = p.jsonObject(features: model.extractor.featureNames) }
             try writeReport(try encodeJSON(report) + "\n", to: reportJSON)
+        }
+        if let reportHTML {
+            var options = JobReport.Options()
+            options.permutation = result.permutationImportance.map { ($0, "the test rows, computed by spacetime train in this process") }
+            var report = JobReport(model: model, modelPath: modelOut, now: Date().timeIntervalSince1970, options: options)
+            report.title = "SpaceTime train \((file as NSString).lastPathComponent)"
+            report.setPhases(result.phaseSeconds, rows: result.trainRows + result.testRows,
+                             processPeak: UInt64(max(0, MemorySample.current().peakRSS)))
+            try writeHTMLReport(report, to: reportHTML)
         }
     }
 }
