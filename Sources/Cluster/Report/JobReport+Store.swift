@@ -64,10 +64,10 @@ extension JobReport {
         report.workers = Self.workers(workers, attempts: attempts, exits: options.workerExits)
         report.attempts = try Self.attempts(attempts, events: events, trees: try store.treeAttempts(), origin: origin)
         report.stages = Self.stages(timings, attempts: attempts, workers: workers, samples: samples, origin: origin, now: end)
-        report.marks = timings.map { Mark(at: $0.startedAt - origin, label: $0.step, worker: nil) }
-            + events.filter { [.workerLost, .workerLeft, .resumed, .jobFailed].contains($0.kind) }.map {
-                Mark(at: $0.at - origin, label: $0.kind == .resumed ? "resumed" : $0.kind == .jobFailed ? "job failed"
-                        : "\($0.workerID ?? "worker") \($0.kind == .workerLost ? "lost" : "left")", worker: $0.workerID)
+        let markKinds: [JobEventKind: String] = [.workerLost: "lost", .workerLeft: "left", .resumed: "resumed", .jobFailed: "failed"]
+        report.marks = timings.map { Mark(at: $0.startedAt - origin, label: $0.step, kind: "stage", worker: nil) }
+            + events.compactMap { e in
+                markKinds[e.kind].map { Mark(at: e.at - origin, label: e.message, kind: $0, worker: e.workerID) }
             }
         report.memory = workers.map { w in
             MemorySeries(worker: w.id, limit: w.memoryLimit,

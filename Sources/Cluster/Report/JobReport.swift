@@ -101,10 +101,12 @@ public struct JobReport: Sendable, Encodable {
         public static let maxTicks = 200
     }
 
-    /// A point in time on the timeline (a stage start, a worker lost).
+    /// A point in time on the timeline: a stage start, a worker lost or left, a resume, the job failing.
     public struct Mark: Sendable, Encodable {
         public var at: Double
         public var label: String
+        /// stage, lost, left, resumed or failed.
+        public var kind: String
         public var worker: String?
     }
 

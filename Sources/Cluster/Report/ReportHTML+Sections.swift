@@ -44,18 +44,18 @@ extension ReportHTML {
             links.append(TimelineLink(fromLane: lane[source.id] ?? to, fromTime: min(at, a.start), toLane: to, toTime: a.start,
                                       label: rerunText(a, previous: p), attributes: ["data-from": String(source.id), "data-to": String(a.id)]))
         }
-        var marks = r.marks.filter { $0.worker == nil }.map { TimelineMark(at: $0.at, label: $0.label) }
+        var marks = r.marks.filter { $0.worker == nil }.map { TimelineMark(at: $0.at, label: $0.kind == "stage" ? $0.label : $0.kind) }
         for m in r.marks {
             guard let w = m.worker, let g = group[w] else { continue }
-            marks.append(TimelineMark(at: m.at, label: m.label, lane: offset[g]))
+            marks.append(TimelineMark(at: m.at, label: m.label, lane: offset[g], classes: m.kind))
         }
-        let svg = Charts.timeline(laneLabels: laneLabels, bars: bars, links: links, marks: marks, duration: r.duration,
+        let svg = Charts.timeline(laneLabels: laneLabels, bars: bars, links: links, marks: marks.sorted { $0.at < $1.at }, duration: r.duration,
                                   label: "task attempts per worker over time")
         let legend = ["extract", "train", "evaluate", "predict"].filter { k in r.attempts.contains { $0.kind == k } }
             .map { (name: $0, classes: "k-\($0)") }
             + [(name: "failed / lost (✕)", classes: "o-failed"), (name: "abandoned", classes: "o-abandoned"),
                (name: "running", classes: "o-running"), (name: "rerun ⇢ where it resumed", classes: "link-swatch")]
-        var body = figure("timeline", caption: "Each bar is one attempt of a task on a worker (tick marks: checkpoints). Dashed arrows lead from the checkpoint a rerun resumed from (or the attempt it replaced) to the rerun; ▼ marks a worker lost or gone, ◆ stale messages discarded.",
+        var body = figure("timeline", caption: "Each bar is one attempt of a task on a worker (tick marks: checkpoints). Dashed arrows lead from the checkpoint a rerun resumed from (or the attempt it replaced) to the rerun; a red ▼ marks a worker lost, a grey one a worker that left, ◆ stale messages discarded.",
                           svg: svg, legend: legend, wide: true)
         let troubled = r.attempts.filter { ["failed", "lost", "abandoned"].contains($0.outcome) || $0.staleMessages > 0 }
         if !troubled.isEmpty {
@@ -92,6 +92,10 @@ extension ReportHTML {
         var series: [LineSeries] = []
         for (i, m) in r.memory.enumerated() {
             series.append(LineSeries(name: "\(m.worker) RSS", style: i, points: m.samples.map { CurvePointXY($0.t, Double($0.rss)) }))
+            let peaks = r.attempts.filter { $0.worker == m.worker && $0.peakRSS != nil && $0.end != nil }.map {
+                CurvePointXY($0.end!, Double($0.peakRSS!), title: "\($0.task) attempt \($0.id) on \(m.worker): peak RSS \(bytes($0.peakRSS))")
+            }
+            if !peaks.isEmpty { series.append(LineSeries(name: "\(m.worker) attempt peaks", style: i, points: peaks, markers: true, line: false)) }
         }
         let limits = Set(r.memory.map(\.limit))
         for (i, m) in r.memory.enumerated() where limits.count > 1 || i == 0 {
@@ -99,12 +103,12 @@ extension ReportHTML {
                                      points: [CurvePointXY(0, Double(m.limit)), CurvePointXY(max(r.duration, 1e-3), Double(m.limit))],
                                      dashed: true, reference: true))
         }
-        let top = max(Double(limits.max() ?? 0), Double(r.memory.flatMap(\.samples).map(\.rss).max() ?? 0)) * 1.05
+        let top = max(Double(limits.max() ?? 0), series.flatMap(\.points).map(\.y).max() ?? 0) * 1.05
         let svg = Charts.lines(series, frame: PlotFrame(width: 960, height: 300, left: 70), x: AxisSpec("time since the job started", lower: 0, upper: max(r.duration, 1e-3), kind: .time),
                                y: AxisSpec("resident memory", lower: 0, upper: max(top, 1), kind: .bytes),
                                label: "worker RSS over time against the memory limit", empty: "no heartbeat RSS samples recorded")
-        let legend = series.map { (name: $0.name, classes: "s\($0.style % Charts.palette)\($0.dashed ? " dashed" : "")") }
-        var body = figure("memory", caption: "Resident memory of each worker from its heartbeats (at most \(JobStore.rssSamplesPerWorker) samples per worker; each keeps the highest RSS of its time slice), against the worker's memory limit (dashed).",
+        let legend = series.map { (name: $0.name, classes: "s\($0.style % Charts.palette)\($0.dashed ? " dashed" : "")\($0.line ? "" : " dot")") }
+        var body = figure("memory", caption: "Resident memory of each worker from its heartbeats (at most \(JobStore.rssSamplesPerWorker) samples per worker; each keeps the highest RSS of its time slice), the peak RSS each attempt reported when it ended (circles), against the worker's memory limit (dashed).",
                           svg: svg, legend: legend, wide: true)
         if !r.workers.isEmpty {
             body += "<div class=\"scroll\"><table class=\"workers\"><thead><tr><th>worker</th><th>host</th><th>pid</th><th>peak RSS / limit</th><th>state</th><th>exit</th></tr></thead><tbody>"

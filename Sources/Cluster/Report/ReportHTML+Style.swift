@@ -72,9 +72,12 @@ extension ReportHTML {
     svg .stage-mark{stroke:var(--muted);stroke-dasharray:2 3}
     svg .mark-label{fill:var(--muted);font-size:10px}
     svg .tick-mark{stroke:#fff;opacity:.7}
+    svg .dot.hollow{fill:var(--bg);stroke-width:2}
+    .swatch.dot{width:10px;height:10px;border-radius:50%}
     svg .cross{stroke:var(--bad);stroke-width:2.4;fill:none}
     svg .stale{fill:var(--c1)}
-    svg .lost{fill:var(--bad)}
+    svg .worker-mark.lost{fill:var(--bad)}
+    svg .worker-mark.left{fill:var(--muted)}
     svg .link{fill:none;stroke:var(--fg);stroke-width:1.4;stroke-dasharray:4 3}
     svg .arrow{fill:var(--fg)}
     .attempt .bar{stroke:var(--bg);stroke-width:.6}

@@ -31,15 +31,19 @@ public struct LineSeries: Sendable, Equatable {
     public var points: [CurvePointXY]
     public var dashed: Bool
     public var markers: Bool
+    /// False for markers only (no line through them).
+    public var line: Bool
     /// A reference line (a diagonal, a limit): drawn, but not counted as data.
     public var reference: Bool
 
-    public init(name: String, style: Int, points: [CurvePointXY], dashed: Bool = false, markers: Bool = false, reference: Bool = false) {
+    public init(name: String, style: Int, points: [CurvePointXY], dashed: Bool = false, markers: Bool = false, line: Bool = true,
+                reference: Bool = false) {
         self.name = name
         self.style = style
         self.points = points
         self.dashed = dashed
         self.markers = markers
+        self.line = line
         self.reference = reference
     }
 }
@@ -110,9 +114,11 @@ public enum Charts {
         return SVG.xAxis(frame, scale: xs, ticks: xt, label: xl, title: x.title) + SVG.yAxis(frame, scale: ys, ticks: yt, label: yl, title: y.title)
     }
 
+    /// The chart's `<svg>`: it scales to its container, up to 1.3 × its natural width.
     static func root(_ frame: PlotFrame, label: String, empty: Bool, _ body: String) -> String {
         let svg = SVG.document(frame, label: label, body)
-        return empty ? svg.replacingOccurrences(of: "<svg ", with: "<svg data-empty=\"true\" ") : svg
+        let style = "<svg style=\"max-width:\(SVG.num(frame.width * 1.3))px\" "
+        return svg.replacingOccurrences(of: "<svg ", with: empty ? style + "data-empty=\"true\" " : style)
     }
 
     /// A line chart; series flagged `reference` are drawn under the data and do not make it non-empty.
@@ -125,12 +131,14 @@ public enum Charts {
         var body = axes(frame, x: x, xs: xs, y: y, ys: ys)
         guard !data.isEmpty else { return root(frame, label: label, empty: true, body + SVG.emptyMessage(frame, empty)) }
         for s in series.sorted(by: { $0.reference && !$1.reference }) where !s.points.isEmpty {
-            let d = SVG.pathData(s.points.map { (xs($0.x), ys($0.y)) })
-            let classes = (s.reference ? "ref" : "data line") + " s\(s.style % palette)" + (s.dashed ? " dashed" : "")
-            body += "<path d=\"\(d)\" class=\"\(classes)\"><title>\(SVG.escape(s.name))</title></path>"
+            if s.line {
+                let d = SVG.pathData(s.points.map { (xs($0.x), ys($0.y)) })
+                let classes = (s.reference ? "ref" : "data line") + " s\(s.style % palette)" + (s.dashed ? " dashed" : "")
+                body += "<path d=\"\(d)\" class=\"\(classes)\"><title>\(SVG.escape(s.name))</title></path>"
+            }
             if s.markers {
                 for p in s.points {
-                    body += "<circle cx=\"\(SVG.num(xs(p.x)))\" cy=\"\(SVG.num(ys(p.y)))\" r=\"3.5\" class=\"data dot f\(s.style % palette)\">"
+                    body += "<circle cx=\"\(SVG.num(xs(p.x)))\" cy=\"\(SVG.num(ys(p.y)))\" r=\"3.5\" class=\"data dot\(s.line ? "" : " hollow") f\(s.style % palette) s\(s.style % palette)\">"
                         + "<title>\(SVG.escape(p.title ?? "\(s.name): \(p.x), \(p.y)"))</title></circle>"
                 }
             }
@@ -157,6 +165,7 @@ public enum Charts {
             guard item.value.isFinite else { continue }
             let x = xs(item.value)
             body += SVG.rect(min(x, zero), y + 2, abs(x - zero), rowHeight - 5, classes: "data bar f\((item.value < 0 ? style + 3 : style) % palette)",
+                             extra: "data-label=\"\(SVG.escape(item.label))\" data-value=\"\(item.value)\"",
                              title: "\(item.label): \(String(format: "%.4g", item.value))")
         }
         body += SVG.line(zero, frame.innerTop, zero, frame.innerBottom, classes: "axis")

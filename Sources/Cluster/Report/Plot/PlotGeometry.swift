@@ -73,8 +73,12 @@ public enum Ticks {
         let units: [(Double, String)] = [(1e9, "G"), (1e6, "M"), (1e3, "k")]
         for (size, suffix) in units where abs(value) >= size {
             let v = value / size
-            return (abs(v) >= 100 ? String(format: "%.0f", v) : abs(v) >= 10 ? String(format: "%.1f", v) : String(format: "%.2f", v))
-                .replacingOccurrences(of: #"\.?0+$"#, with: "", options: .regularExpression) + suffix
+            var text = abs(v) >= 100 ? String(format: "%.0f", v) : abs(v) >= 10 ? String(format: "%.1f", v) : String(format: "%.2f", v)
+            if text.contains(".") {
+                while text.hasSuffix("0") { text.removeLast() }
+                if text.hasSuffix(".") { text.removeLast() }
+            }
+            return text + suffix
         }
         return abs(value) >= 100 || value == value.rounded() ? String(format: "%.0f", value) : String(format: "%.2g", value)
     }

@@ -53,15 +53,18 @@ public struct TimelineLink: Sendable, Equatable {
     }
 }
 
-/// A vertical marker: across the whole chart (`lane` nil: a stage start) or on one lane (a worker lost).
+/// A vertical marker: across the whole chart (`lane` nil: a stage start) or on one lane
+/// (a worker lost or gone); `classes` style a lane marker (`lost`, `left`).
 public struct TimelineMark: Sendable, Equatable {
     public var at: Double
     public var label: String
     public var lane: Int?
-    public init(at: Double, label: String, lane: Int? = nil) {
+    public var classes: String
+    public init(at: Double, label: String, lane: Int? = nil, classes: String = "lost") {
         self.at = at
         self.label = label
         self.lane = lane
+        self.classes = classes
     }
 }
 
@@ -108,7 +111,8 @@ extension Charts {
         for m in marks where m.lane == nil {
             let x = xs(m.at)
             body += SVG.line(x, frame.innerTop - 4, x, frame.innerBottom, classes: "stage-mark")
-            body += SVG.text(x + 3, 12 + Double(stageRow % 2) * 13, m.label, classes: "mark-label")
+            let nearEnd = x + Double(m.label.count) * 5.5 > frame.width
+            body += SVG.text(nearEnd ? x - 3 : x + 3, 12 + Double(stageRow % 2) * 13, m.label, anchor: nearEnd ? "end" : "start", classes: "mark-label")
             stageRow += 1
         }
         guard !bars.isEmpty else { return root(frame, label: label, empty: true, body + SVG.emptyMessage(frame, empty)) }
@@ -133,7 +137,7 @@ extension Charts {
         for m in marks {
             guard let lane = m.lane else { continue }
             let x = xs(m.at), y = ys(lane)
-            body += "<g class=\"data worker-mark\"><path d=\"M\(SVG.num(x)) \(SVG.num(y + 1)) L\(SVG.num(x + 6)) \(SVG.num(y - 7)) L\(SVG.num(x - 6)) \(SVG.num(y - 7))Z\" class=\"lost\"/><title>\(SVG.escape(m.label))</title></g>"
+            body += "<g class=\"data worker-mark \(m.classes)\"><path d=\"M\(SVG.num(x)) \(SVG.num(y + 1)) L\(SVG.num(x + 6)) \(SVG.num(y - 7)) L\(SVG.num(x - 6)) \(SVG.num(y - 7))Z\"/><title>\(SVG.escape(m.label))</title></g>"
         }
         for l in links {
             let x0 = xs(l.fromTime), y0 = ys(l.fromLane) + row / 2, x1 = xs(l.toTime), y1 = ys(l.toLane) + row / 2
