@@ -48,7 +48,8 @@ import Testing
         let data = try E2E.generate(rows: 3000, features: 8, in: dir)
         let (status, child) = try E2E.run(["local", data, "--workers", "2", "--memory-limit", "256MiB", "--job-dir", dir + "/job",
                                            "--partitions", "2", "--trees", "12", "--model-out", "m.stm", "--report-json", "r.json",
-                                           "--report-html", "r.html", "--heartbeat", "0.25", "--liveness", "12", "--progress", "none"],
+                                           "--report-html", "r.html", "--heartbeat", "0.25", "--liveness", "12", "--progress", "none",
+                                           "--permutation-importance"],
                                           in: dir, name: "local", timeout: 180)
         #expect(status == 0, "\(child.stderr)")
         let json = try E2E.json(dir + "/r.json")
@@ -103,6 +104,17 @@ import Testing
         for key in ["accuracy", "auc", "log_loss"] { #expect(modelPage[key] == head[key]) }
         let modelBars = Self.bars(modelHTML, plot: "impurity-importance")
         for (name, value) in importances { #expect(abs((modelBars[name] ?? -1) - value) <= 1e-12, "\(name)") }
+        // Permutation importance computed by the workers holding the test rows: the page shows the JSON's
+        // values, and they equal single-process training's with the same partitions (same rows, same shuffles).
+        let jsonPermutation = (json["permutation_importance"] as? [String: Any])?["features"] as? [[String: Any]] ?? []
+        let pagePermutation = Self.bars(html, plot: "permutation-importance")
+        #expect(jsonPermutation.count == 8 && pagePermutation.count == 8)
+        for f in jsonPermutation { #expect(Self.same(pagePermutation[f["feature"] as? String ?? ""].map { "\($0)" }, f["importance"]), "\(f)") }
+        let single = try E2E.singleProcess(data, in: dir, flags: ["--partitions", "2", "--trees", "12", "--permutation-importance"])
+        #expect(single.fingerprint == json["fingerprint"] as? String)
+        let singleJSON = try E2E.json(dir + "/single.json")
+        #expect(NSDictionary(dictionary: singleJSON["permutation_importance"] as? [String: Any] ?? [:])
+                    .isEqual(to: json["permutation_importance"] as? [String: Any] ?? ["missing": true]))
         let refused = try E2E.run(["report", dir + "/job", "--out", dir + "/job/job.sqlite"], in: dir, name: "refused")
         #expect(refused.status != 0 && refused.child.stderr.contains("--out"))
     }

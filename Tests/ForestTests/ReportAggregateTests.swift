@@ -155,6 +155,13 @@ import Testing
         try twice.merge(p)
         #expect(twice.rowCount == 4000 && twice.importances == p.importances)
         #expect(try PermutationImportance(deserializing: p.serialize()) == p)
+        // An evaluate task's result: the metrics, then the permutation importance; metrics alone still decode.
+        let metrics = EvaluationMetrics.classification(Self.binary([0, 1], [0.2, 0.9]))
+        #expect(EvaluationResult.encode(metrics, permutation: nil) == metrics.serialize())
+        let both = try EvaluationResult.decode(EvaluationResult.encode(metrics, permutation: p))
+        #expect(both.metrics == metrics && both.permutation == p)
+        #expect(try EvaluationResult.decode(metrics.serialize()).permutation == nil)
+        #expect(throws: ForestError.self) { try EvaluationResult.decode(metrics.serialize() + [1, 2, 3]) }
         #expect(throws: ForestError.self) { try twice.merge(PermutationImportance(task: .classification, featureCount: 3, repeats: 1)) }
     }
 }

@@ -110,7 +110,8 @@ struct TrainRunner: TaskRunner {
 }
 
 /// Evaluate: scores the partition's test rows with the merged model and returns a
-/// serialized `EvaluationMetrics`.
+/// serialized `EvaluationMetrics`, followed by the rows' `PermutationImportance` when the
+/// job asks for it (``EvaluationResult``).
 struct EvaluateRunner: TaskRunner {
     let context: ExecutorContext
 
@@ -136,9 +137,14 @@ struct EvaluateRunner: TaskRunner {
             if binned.rowCount > 0 {
                 aggregate.add(predictions: model.forest.predict(binned: binned, threads: context.options.threads), target: binned.target)
             }
+            let repeats = attempt.parameters.permutationRepeats
+            let permutation = repeats > 0
+                ? PermutationImportance.compute(forest: model.forest, partition: binned, seed: model.parameters.seed,
+                                                partitionIndex: Int(a.partition), repeats: repeats, threads: context.options.threads)
+                : nil
             context.registry.remove(a.attemptID)
             return .done(attemptID: a.attemptID, rows: UInt64(binned.rowCount), peakRSS: context.taskPeak(attempt),
-                         result: Data(aggregate.serialize()), elapsed: context.seconds(since: attempt.started))
+                         result: Data(EvaluationResult.encode(aggregate, permutation: permutation)), elapsed: context.seconds(since: attempt.started))
         } catch {
             return context.runFailure(error, a, step: "evaluate")
         }

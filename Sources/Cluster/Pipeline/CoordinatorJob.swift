@@ -39,6 +39,8 @@ public final class CoordinatorJob: @unchecked Sendable {
         /// Where progress goes, and seconds between snapshots.
         public var progress: ProgressOutput = .lines
         public var progressInterval: Double = 2
+        /// Shuffles per feature of the permutation importance the evaluate tasks compute (0: none).
+        public var permutationRepeats = 0
 
         public init(dataPath: String, bind: String, jobDirectory: String, forest: ForestParameters, modelOut: String) {
             self.dataPath = dataPath
@@ -176,9 +178,10 @@ public final class CoordinatorJob: @unchecked Sendable {
                 throw PipelineError(.badInput, "\(error)")
             }
             log(.info, "\(inference.schema.task.rawValue): \(inference.reason); \(inference.schema.featureCount) features (\(inference.schema.categoricalCount) categorical)")
-            let parameters = ForestJobParameters(forest: options.forest, schema: inference.schema, maxBins: options.maxBins,
+            var parameters = ForestJobParameters(forest: options.forest, schema: inference.schema, maxBins: options.maxBins,
                                                  source: (dataPath as NSString).lastPathComponent,
                                                  sampledRows: inference.sampledRows)
+            parameters.permutationRepeats = options.permutationRepeats
             let size = UInt64(Self.textBytes(dataPath, log: log))
             // With a test file the planner sees both files, the test file's share as the test fraction.
             let planTestFraction = testPath == nil ? options.testFraction : Double(testBytes) / Double(max(1, size + testBytes))

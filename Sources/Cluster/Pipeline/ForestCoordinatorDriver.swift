@@ -297,7 +297,7 @@ public final class ForestCoordinatorDriver: CoordinatorDriver {
         }
         var metrics = EvaluationMetrics(task: model.extractor.task)
         for (_, blob) in try store.evaluationResults().sorted(by: { $0.partition < $1.partition }) {
-            try metrics.merge(try EvaluationMetrics(deserializing: [UInt8](blob)))
+            try metrics.merge(try EvaluationResult.decode([UInt8](blob)).metrics)
         }
         let partitions = try store.partitions()
         var provenance = settings.provenance

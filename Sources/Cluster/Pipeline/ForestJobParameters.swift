@@ -8,8 +8,9 @@ import SpaceTime
 /// and the bins per feature. The cluster layer stores and forwards these bytes; only
 /// the Forest-facing executor and driver read them.
 ///
-/// Format: `STJP`, version 2, then a Forest `ByteWriter` body: max bins (UInt32), source
-/// name, sampled rows (UInt32), schema, forest parameters.
+/// Format: `STJP`, version 3, then a Forest `ByteWriter` body: max bins (UInt32), source
+/// name, sampled rows (UInt32), schema, forest parameters, permutation repeats (UInt32;
+/// absent in version 2, which is still read).
 public struct ForestJobParameters: Sendable, Equatable {
     public var forest: ForestParameters
     public var maxBins: Int
@@ -18,6 +19,8 @@ public struct ForestJobParameters: Sendable, Equatable {
     public var schema: DatasetSchema
     /// Records the schema's column types were decided from (named in errors).
     public var sampledRows: Int
+    /// Shuffles per feature of the permutation importance the evaluate tasks compute (0: none).
+    public var permutationRepeats = 0
 
     public init(forest: ForestParameters, schema: DatasetSchema, maxBins: Int = FeatureExtractor.maxValueBins,
                 source: String = "", sampledRows: Int = 0) {
@@ -29,7 +32,7 @@ public struct ForestJobParameters: Sendable, Equatable {
     }
 
     static let magic = Array("STJP".utf8)
-    static let version: UInt8 = 2
+    static let version: UInt8 = 3
 
     public func serialize() -> Data {
         var w = ByteWriter()
@@ -38,6 +41,7 @@ public struct ForestJobParameters: Sendable, Equatable {
         w.write(UInt32(clamping: sampledRows))
         w.write(bytes: schema.serialize())
         w.write(bytes: forest.serialize())
+        w.write(UInt32(clamping: permutationRepeats))
         return Data(Self.magic + [Self.version] + w.bytes)
     }
 
@@ -46,8 +50,8 @@ public struct ForestJobParameters: Sendable, Equatable {
         guard bytes.count > 5, Array(bytes[0..<4]) == Self.magic else {
             throw PipelineError(.badParameters, "job parameters are not a SpaceTime forest parameter blob")
         }
-        guard bytes[4] == Self.version else {
-            throw PipelineError(.badParameters, "job parameters have version \(bytes[4]); this build reads \(Self.version)")
+        guard bytes[4] == 2 || bytes[4] == Self.version else {
+            throw PipelineError(.badParameters, "job parameters have version \(bytes[4]); this build reads 2 and \(Self.version)")
         }
         do {
             var r = ByteReader(bytes, offset: 5, context: "job parameters")
@@ -56,6 +60,7 @@ public struct ForestJobParameters: Sendable, Equatable {
             sampledRows = Int(try r.read(UInt32.self))
             schema = try DatasetSchema(deserializing: try r.readBytes())
             forest = try ForestParameters(deserializing: try r.readBytes())
+            if bytes[4] >= 3 { permutationRepeats = Int(try r.read(UInt32.self)) }
             try r.expectEnd()
         } catch {
             throw PipelineError(.badParameters, "job parameters: \(error)")

@@ -75,17 +75,13 @@ extension JobReport {
         }
 
         // Model quality: the evaluation aggregates merged in partition order.
-        let evaluations = try store.evaluationResults()
-        if let extractor, !evaluations.isEmpty {
-            var metrics = EvaluationMetrics(task: extractor.task)
-            for (_, blob) in evaluations.sorted(by: { $0.partition < $1.partition }) {
-                do { try metrics.merge(try EvaluationMetrics(deserializing: [UInt8](blob))) } catch {
-                    throw JobStoreError(.database, "an evaluation result cannot be read: \(error)", path: store.path)
-                }
+        if let extractor, let evaluation = try mergedEvaluation(store: store, task: extractor.task) {
+            (report.classification, report.regression) = quality(evaluation.metrics, classes: extractor.classes)
+            if evaluation.partitions < partitions.count {
+                report.notes["quality"] = "partial: \(evaluation.partitions) of \(partitions.count) partitions evaluated so far"
             }
-            (report.classification, report.regression) = quality(metrics, classes: extractor.classes)
-            if evaluations.count < partitions.count {
-                report.notes["quality"] = "partial: \(evaluations.count) of \(partitions.count) partitions evaluated so far"
+            if let p = evaluation.permutation {
+                report.permutation = permutation(p, names: names, computedBy: "computed by the workers holding the test rows, merged in partition order")
             }
         } else {
             report.notes["quality"] = state == .running ? "not evaluated yet (stage \(report.stage))" : "no evaluation in this job"
@@ -101,6 +97,28 @@ extension JobReport {
         }
         if let (p, by) = options.permutation { report.permutation = permutation(p, names: names, computedBy: by) }
         return report
+    }
+
+    /// The evaluate tasks' results merged in partition order (what the coordinator saves in
+    /// the model), with their permutation importance when the job computed one; nil before any is stored.
+    public static func mergedEvaluation(store: JobStore, task: LearningTask) throws
+        -> (metrics: EvaluationMetrics, permutation: PermutationImportance?, partitions: Int)? {
+        let results = try store.evaluationResults().sorted { $0.partition < $1.partition }
+        guard !results.isEmpty else { return nil }
+        var metrics = EvaluationMetrics(task: task)
+        var permutation: PermutationImportance?
+        for (p, blob) in results {
+            do {
+                let part = try EvaluationResult.decode([UInt8](blob))
+                try metrics.merge(part.metrics)
+                if let share = part.permutation {
+                    if permutation == nil { permutation = share } else { try permutation!.merge(share) }
+                }
+            } catch {
+                throw JobStoreError(.database, "the evaluation result of partition \(p) cannot be read: \(error)", path: store.path)
+            }
+        }
+        return (metrics, permutation, results.count)
     }
 
     /// The merged forest's impurity importances (``RandomForest/featureImportances``) from

@@ -292,7 +292,8 @@ extension JobReport {
         for p in 0..<n {
             for a in 0..<n where h.grid[p * n + a] > 0 { q.cells.append([UInt64(a), UInt64(p), h.grid[p * n + a]]) }
         }
-        q.residuals = QualityCurves.residualBars(h)
+        // About two bars per √rows (10 to 60): a small test set is not cut into slivers.
+        q.residuals = QualityCurves.residualBars(h, maxBars: min(60, max(10, Int(2 * Double(m.rowCount).squareRoot()))))
         q.outside = h.outside
         return q
     }

@@ -54,7 +54,7 @@ extension ReportHTML {
     .note{color:var(--muted);font-size:.88rem}
     ul.events{padding-left:20px;font-size:.9rem}
     footer{color:var(--muted);font-size:.8rem;padding-bottom:24px}
-    svg{display:block;width:100%;height:auto;overflow:visible}
+    svg{display:block;width:100%;height:auto;overflow:visible;margin:0 auto}
     svg text{fill:var(--fg);font-size:11px}
     svg .tick{fill:var(--muted)}
     svg .title{fill:var(--muted);font-size:12px}

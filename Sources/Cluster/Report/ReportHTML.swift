@@ -86,6 +86,7 @@ public enum ReportHTML {
     /// A cell with a value against a limit, and a meter showing the share.
     static func meter(_ value: UInt64?, limit: UInt64) -> String {
         guard let value else { return "<td class=\"num\">—</td>" }
+        guard value > 0 else { return "<td class=\"num\" data-peak=\"0\" data-limit=\"\(limit)\">— / \(bytes(limit))</td>" }
         guard limit > 0 else { return "<td class=\"num\">\(bytes(value))</td>" }
         let share = Double(value) / Double(limit)
         let over = share > 1 ? " over" : share > 0.8 ? " high" : ""

@@ -154,3 +154,22 @@ extension PermutationImportance: ByteCodable {
         return p
     }
 }
+
+/// What an evaluate task returns: its metrics, then its permutation importance when the
+/// job asked for one (a blob of metrics alone, as older workers send, still decodes).
+public enum EvaluationResult {
+    public static func encode(_ metrics: EvaluationMetrics, permutation: PermutationImportance?) -> [UInt8] {
+        var w = ByteWriter()
+        metrics.write(to: &w)
+        permutation?.write(to: &w)
+        return w.bytes
+    }
+
+    public static func decode(_ bytes: [UInt8]) throws -> (metrics: EvaluationMetrics, permutation: PermutationImportance?) {
+        var r = ByteReader(bytes, context: "evaluation result")
+        let metrics = try EvaluationMetrics.read(from: &r)
+        let permutation = r.isAtEnd ? nil : try PermutationImportance.read(from: &r)
+        try r.expectEnd()
+        return (metrics, permutation)
+    }
+}

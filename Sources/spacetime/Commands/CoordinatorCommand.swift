@@ -19,6 +19,7 @@ struct ForestTrainingFlags: ParsableArguments {
     @Option(name: .customLong("max-bins"), parsing: .unconditional, help: "Value bins per feature (2...255).") var maxBins = 255
     @Option(name: .customLong("report-json"), help: "Write a JSON report (metrics, fingerprint, stage timings) here.") var reportJSON: String?
     @Option(name: .customLong("report-html"), help: "Write the job's HTML report here at the end (as 'spacetime report JOB-DIR').") var reportHTML: String?
+    @OptionGroup var permutation: PermutationFlags
 
     func validate() throws {
         try OptionRange.check(maxBins, 2...255, "--max-bins")
@@ -181,6 +182,8 @@ func reportJob(store: JobStore, modelOut: String, workers: [LocalCluster.WorkerS
     text += "coordinator peak RSS \(MemorySize.format(coordinatorPeak))" + (coordinatorLimit.map { " of its \($0) --memory-limit" } ?? "") + "\n"
     let classes = model.extractor.classes
     if let m = model.testMetrics { text += "\ntest: " + m.textReport(classes: classes) }
+    let permutation = try JobReport.mergedEvaluation(store: store, task: model.extractor.task)?.permutation
+    if let p = permutation { text += p.textReport(features: model.extractor.featureNames) }
     text += "model \(modelOut) fingerprint \(model.fingerprintHex)\n"
     try Output.print(text, terminator: "")
     if let reportJSON {
@@ -195,6 +198,7 @@ func reportJob(store: JobStore, modelOut: String, workers: [LocalCluster.WorkerS
         report["workers"] = workerJSON
         report["coordinator_peak_rss"] = coordinatorPeak
         report["parameters"] = model.parameters.jsonObject(task: model.schema.task)
+        if let p = permutation { report["permutation_importance"] = p.jsonObject(features: model.extractor.featureNames) }
         try writeReport(try encodeJSON(report) + "\n", to: reportJSON)
     }
     if let reportHTML {
@@ -257,6 +261,7 @@ struct CoordinatorCommand: ParsableCommand {
         options.testFraction = training.testFraction
         options.testPath = training.testFile
         options.partitions = training.partitions
+        options.permutationRepeats = training.permutation.count
         options.workerMemoryLimit = UInt64(workerLimit.bytes)
         options.engine.startupWorkers = max(1, waitWorkers)
         try liveness.apply(to: &options.engine)

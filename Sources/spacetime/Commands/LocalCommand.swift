@@ -50,6 +50,7 @@ struct LocalCommand: ParsableCommand {
         options.testFraction = training.testFraction
         options.testPath = training.testFile
         options.partitions = training.partitions
+        options.permutationRepeats = training.permutation.count
         options.workerMemoryLimit = UInt64(limit.bytes)
         options.workerThreads = threads
         options.engine.startupWorkers = workers

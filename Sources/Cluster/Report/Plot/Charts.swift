@@ -197,8 +197,9 @@ public enum Charts {
                               empty: String = "no data") -> String {
         let n = max(rows.count, 1), m = max(columns.count, 1)
         let longest = Double(max(rows.map(\.count).max() ?? 1, columns.map(\.count).max() ?? 1))
-        let margin = min(max(longest * 6.5 + 16, 40), 140)
-        let cell = max(12, min(64, 420 / Double(max(n, m))))
+        let margin = longest > 3 ? min(max(longest * 6.5 + 16, 40), 140) : 34
+        let cell = max(12, min(90, 420 / Double(max(n, m))))
+        let rotated = longest > 3
         let f = PlotFrame(width: margin + 10 + cell * Double(m) + 16, height: 10 + cell * Double(n) + margin + 18,
                           left: margin + 10, right: 16, top: 10, bottom: margin + 18)
         var body = ""
@@ -220,8 +221,8 @@ public enum Charts {
             body += SVG.text(x0 - 6, y0 + (Double(r) + 0.5) * cell + 4, truncated(name, 20), anchor: "end", classes: "tick")
         }
         for (c, name) in columns.enumerated() {
-            let x = x0 + (Double(c) + 0.5) * cell, y = y0 + Double(rows.count) * cell + 10
-            body += SVG.text(x, y, truncated(name, 20), anchor: "end", classes: "tick", rotate: -45)
+            let x = x0 + (Double(c) + 0.5) * cell, y = y0 + Double(rows.count) * cell + (rotated ? 10 : 16)
+            body += SVG.text(x, y, truncated(name, 20), anchor: rotated ? "end" : "middle", classes: "tick", rotate: rotated ? -45 : nil)
         }
         body += SVG.text(x0 + Double(columns.count) * cell / 2, f.height - 6, xTitle, anchor: "middle", classes: "title")
         body += SVG.text(12, y0 + Double(rows.count) * cell / 2, yTitle, anchor: "middle", classes: "title", rotate: -90)
