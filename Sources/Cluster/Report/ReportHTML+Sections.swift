@@ -92,8 +92,10 @@ extension ReportHTML {
         var series: [LineSeries] = []
         for (i, m) in r.memory.enumerated() {
             series.append(LineSeries(name: "\(m.worker) RSS", style: i, points: m.samples.map { CurvePointXY($0.t, Double($0.rss)) }))
-            let peaks = r.attempts.filter { $0.worker == m.worker && $0.peakRSS != nil && $0.end != nil }.map {
-                CurvePointXY($0.end!, Double($0.peakRSS!), title: "\($0.task) attempt \($0.id) on \(m.worker): peak RSS \(bytes($0.peakRSS))")
+            let peaks = r.attempts.filter { $0.worker == m.worker }.compactMap { a in
+                a.end.flatMap { end in
+                    a.peakRSS.map { CurvePointXY(end, Double($0), title: "\(a.task) attempt \(a.id) on \(m.worker): peak RSS \(bytes($0))") }
+                }
             }
             if !peaks.isEmpty { series.append(LineSeries(name: "\(m.worker) attempt peaks", style: i, points: peaks, markers: true, line: false)) }
         }
@@ -104,9 +106,13 @@ extension ReportHTML {
                                      dashed: true, reference: true))
         }
         let top = max(Double(limits.max() ?? 0), series.flatMap(\.points).map(\.y).max() ?? 0) * 1.05
+        let style = Dictionary(uniqueKeysWithValues: r.memory.enumerated().map { ($1.worker, $0) })
+        let lost = r.marks.filter { $0.kind == "lost" }.compactMap { m in
+            m.worker.flatMap { w in style[w].map { (x: m.at, label: "\(w) lost", style: $0) } }
+        }
         let svg = Charts.lines(series, frame: PlotFrame(width: 960, height: 300, left: 70), x: AxisSpec("time since the job started", lower: 0, upper: max(r.duration, 1e-3), kind: .time),
                                y: AxisSpec("resident memory", lower: 0, upper: max(top, 1), kind: .bytes),
-                               label: "worker RSS over time against the memory limit", empty: "no heartbeat RSS samples recorded")
+                               label: "worker RSS over time against the memory limit", marks: lost, empty: "no heartbeat RSS samples recorded")
         let legend = series.map { (name: $0.name, classes: "s\($0.style % Charts.palette)\($0.dashed ? " dashed" : "")\($0.line ? "" : " dot")") }
         var body = figure("memory", caption: "Resident memory of each worker from its heartbeats (at most \(JobStore.rssSamplesPerWorker) samples per worker; each keeps the highest RSS of its time slice), the peak RSS each attempt reported when it ended (circles), against the worker's memory limit (dashed).",
                           svg: svg, legend: legend, wide: true)

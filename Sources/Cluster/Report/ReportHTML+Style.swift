@@ -100,7 +100,7 @@ extension ReportHTML {
     .swatch.s5{background:var(--c5)}.swatch.s6{background:var(--c6)}.swatch.s7{background:var(--c7)}.swatch.s8{background:var(--c8)}.swatch.s9{background:var(--c9)}
     .swatch.dashed{height:0;border-top:2px dashed var(--c9);background:transparent!important;border-radius:0}
     @media (max-width:700px){header,main,footer{padding:0 12px}.plots{grid-template-columns:1fr}.facts{grid-template-columns:1fr}.facts dt{margin-top:6px}
-    body{font-size:14px}}
+    body{font-size:14px}.plots svg text{font-size:13px}.plots svg .title{font-size:14px}}
     @media print{nav{display:none}body{font-size:11pt}section{break-inside:avoid-page}figure{break-inside:avoid}
     .scroll{overflow:visible}figure.wide svg{min-width:0}*{-webkit-print-color-adjust:exact;print-color-adjust:exact}}
     """

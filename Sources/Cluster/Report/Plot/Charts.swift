@@ -122,14 +122,20 @@ public enum Charts {
     }
 
     /// A line chart; series flagged `reference` are drawn under the data and do not make it non-empty.
+    /// `marks` are labelled vertical lines (a worker lost) in a palette colour.
     public static func lines(_ series: [LineSeries], frame: PlotFrame, x: AxisSpec, y: AxisSpec, label: String,
-                             empty: String = "no data") -> String {
+                             marks: [(x: Double, label: String, style: Int)] = [], empty: String = "no data") -> String {
         let data = series.filter { !$0.reference && !$0.points.isEmpty }
         let all = series.flatMap(\.points)
         let xs = scale(x, values: all.map(\.x), start: frame.innerLeft, end: frame.innerRight)
         let ys = scale(y, values: all.map(\.y) + (y.kind == .bytes ? [0] : []), start: frame.innerBottom, end: frame.innerTop)
         var body = axes(frame, x: x, xs: xs, y: y, ys: ys)
         guard !data.isEmpty else { return root(frame, label: label, empty: true, body + SVG.emptyMessage(frame, empty)) }
+        for m in marks where m.x >= xs.lower && m.x <= xs.upper {
+            let px = xs(m.x), right = px + Double(m.label.count) * 6 + 6 > frame.innerRight
+            body += SVG.line(px, frame.innerTop, px, frame.innerBottom, classes: "ref dashed s\(m.style % palette)")
+            body += SVG.text(right ? px - 4 : px + 4, frame.innerBottom - 6, m.label, anchor: right ? "end" : "start", classes: "mark-label")
+        }
         for s in series.sorted(by: { $0.reference && !$1.reference }) where !s.points.isEmpty {
             if s.line {
                 let d = SVG.pathData(s.points.map { (xs($0.x), ys($0.y)) })
