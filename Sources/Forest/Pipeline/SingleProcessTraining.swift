@@ -39,7 +39,7 @@ public struct TrainingResult: Sendable {
     public var testRows: Int
     /// Training rows per partition.
     public var partitionRows: [Int]
-    /// Wall-clock seconds per phase: read, fit, bin, train, evaluate.
+    /// Wall-clock seconds per phase: read, fit, bin, train, evaluate (and permutation importance when computed).
     public var phaseSeconds: [(String, Double)]
     /// Process CPU seconds (all threads) per phase, same names.
     public var phaseCPUSeconds: [(String, Double)]
@@ -179,6 +179,7 @@ public enum SingleProcessTraining {
         // 5. Evaluate per partition, merge in partition order.
         var metrics: EvaluationMetrics? = nil
         var permutation: PermutationImportance? = nil
+        var permutationSeconds = 0.0, permutationCPU = 0.0
         if testRows > 0 {
             var total = EvaluationMetrics(task: extractor.task)
             for p in 0..<P where loaders[p].rows.testCount > 0 {
@@ -188,6 +189,8 @@ public enum SingleProcessTraining {
                 part.add(predictions: forest.predict(binned: binned, threads: options.threads), target: binned.target)
                 try total.merge(part)
                 if options.permutationRepeats > 0 {
+                    let start = ContinuousClock.now, startCPU = processCPUSeconds()
+                    defer { permutationSeconds += (ContinuousClock.now - start).seconds; permutationCPU += processCPUSeconds() - startCPU }
                     let share = PermutationImportance.compute(forest: forest, partition: binned, seed: options.parameters.seed,
                                                               partitionIndex: p, repeats: options.permutationRepeats,
                                                               threads: options.threads)
@@ -197,6 +200,12 @@ public enum SingleProcessTraining {
             metrics = total
         }
         lap("evaluate")
+        if permutation != nil {
+            phases[phases.count - 1].1 -= permutationSeconds
+            cpuPhases[cpuPhases.count - 1].1 -= permutationCPU
+            phases.append(("permutation importance", permutationSeconds))
+            cpuPhases.append(("permutation importance", permutationCPU))
+        }
 
         var prov = provenance
         prov["train_rows"] = String(trainRows)
