@@ -23,7 +23,8 @@ import Testing
         let beats = 8000
         for i in 0..<beats {
             let t = 10 + Double(i) * 0.25
-            try store.recordHeartbeat(workerID: "w1", rss: i == 4321 ? 900 << 20 : UInt64(100 + i % 97) << 20, peakRSS: 0, now: t)
+            try store.recordHeartbeat(workerID: "w1", rss: i == 4321 ? 900 << 20 : UInt64(100 + i % 97) << 20,
+                                      peakRSS: i == 6000 ? 2000 << 20 : 0, now: t)
             if i % 100 == 0 { try store.recordHeartbeat(workerID: "w2", rss: 50 << 20, peakRSS: 0, now: t) }
         }
         let samples = try store.rssSamples()
@@ -31,6 +32,7 @@ import Testing
         #expect(w1.count <= JobStore.rssSamplesPerWorker && w1.count >= JobStore.rssSamplesPerWorker / 4)
         #expect(w2.count == beats / 100)  // sparse heartbeats: every one kept
         #expect(w1.map(\.rss).max() == 900 << 20)
+        #expect(w1.map(\.peak).max() == 2000 << 20 && w1.allSatisfy { $0.peak >= $0.rss })
         #expect(zip(w1, w1.dropFirst()).allSatisfy { $0.at < $1.at })
         let end = 10 + Double(beats - 1) * 0.25
         #expect(w1.first!.at < 10 + (end - 10) * 0.02 && w1.last!.at > end - (end - 10) * 0.02)

@@ -138,7 +138,7 @@ extension JobStore {
         try write { db in
             try db.execute(sql: "UPDATE workers SET last_heartbeat = ?, rss = ?, peak_rss = MAX(COALESCE(peak_rss, 0), ?) WHERE id = ?",
                            arguments: [now, Int64(clamping: rss), Int64(clamping: peakRSS), workerID])
-            try Self.recordRSSSample(db, workerID: workerID, rss: rss, now: now)
+            try Self.recordRSSSample(db, workerID: workerID, rss: rss, peak: peakRSS, now: now)
         }
     }
 

@@ -1,10 +1,12 @@
 import Foundation
 import GRDB
 
-/// One resident-memory sample of a worker, from a heartbeat.
+/// One resident-memory sample of a worker, from a heartbeat: its RSS then, and its peak
+/// RSS so far (VmHWM, which also catches spikes between heartbeats).
 public struct RSSSample: Sendable, Hashable, Codable {
     public var at: Timestamp
     public var rss: UInt64
+    public var peak: UInt64
 }
 
 extension JobStore {
@@ -15,7 +17,8 @@ extension JobStore {
     static let rssInitialBucketSeconds = 0.5
 
     /// The table of heartbeat RSS samples: per worker, one sample per time bucket of
-    /// `rss_sampling.width` seconds from `origin` (the bucket's highest RSS, so peaks survive).
+    /// `rss_sampling.width` seconds from `origin` (the bucket's highest RSS, so peaks survive,
+    /// and the highest peak RSS the bucket's heartbeats reported).
     static func registerMemorySampleMigration(_ m: inout DatabaseMigrator) {
         m.registerMigration("v2 rss samples") { db in
             try db.execute(sql: """
@@ -29,6 +32,7 @@ extension JobStore {
                     bucket INTEGER NOT NULL,
                     at REAL NOT NULL,
                     rss INTEGER NOT NULL,
+                    peak INTEGER NOT NULL,
                     PRIMARY KEY (worker_id, bucket)
                 );
                 """)
@@ -36,8 +40,8 @@ extension JobStore {
     }
 
     /// Records a heartbeat's RSS (inside the heartbeat's transaction).
-    static func recordRSSSample(_ db: Database, workerID: String, rss: UInt64, now: Timestamp) throws {
-        let value = Int64(clamping: rss)
+    static func recordRSSSample(_ db: Database, workerID: String, rss: UInt64, peak: UInt64, now: Timestamp) throws {
+        let value = Int64(clamping: rss), high = Int64(clamping: max(peak, rss))
         var origin = now, width = rssInitialBucketSeconds
         if let row = try Row.fetchOne(db, sql: "SELECT origin, width FROM rss_sampling WHERE worker_id = ?", arguments: [workerID]) {
             origin = row["origin"]; width = row["width"]
@@ -47,25 +51,31 @@ extension JobStore {
         }
         let bucket = Int64(max(0, (now - origin) / width))
         try db.execute(sql: """
-            INSERT INTO rss_samples (worker_id, bucket, at, rss) VALUES (?, ?, ?, ?)
-            ON CONFLICT (worker_id, bucket) DO UPDATE SET at = excluded.at, rss = excluded.rss WHERE excluded.rss > rss
-            """, arguments: [workerID, bucket, now, value])
+            INSERT INTO rss_samples (worker_id, bucket, at, rss, peak) VALUES (?, ?, ?, ?, ?)
+            ON CONFLICT (worker_id, bucket) DO UPDATE SET
+                at = CASE WHEN excluded.rss > rss THEN excluded.at ELSE at END,
+                rss = MAX(rss, excluded.rss), peak = MAX(peak, excluded.peak)
+            """, arguments: [workerID, bucket, now, value, high])
         let count = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM rss_samples WHERE worker_id = ?", arguments: [workerID]) ?? 0
         guard count > rssSamplesPerWorker else { return }
         // Double the bucket width: pairs of buckets merge, each keeping its higher sample.
         try db.execute(sql: "UPDATE rss_sampling SET width = ? WHERE worker_id = ?", arguments: [width * 2, workerID])
-        let rows = try Row.fetchAll(db, sql: "SELECT bucket, at, rss FROM rss_samples WHERE worker_id = ? ORDER BY bucket",
+        let rows = try Row.fetchAll(db, sql: "SELECT bucket, at, rss, peak FROM rss_samples WHERE worker_id = ? ORDER BY bucket",
                                     arguments: [workerID])
-        var kept: [Int64: (at: Double, rss: Int64)] = [:]
+        var kept: [Int64: (at: Double, rss: Int64, peak: Int64)] = [:]
         for row in rows {
-            let b = (row["bucket"] as Int64) / 2, sample = (at: row["at"] as Double, rss: row["rss"] as Int64)
-            if let k = kept[b], k.rss >= sample.rss { continue }
-            kept[b] = sample
+            let b = (row["bucket"] as Int64) / 2
+            let sample = (at: row["at"] as Double, rss: row["rss"] as Int64, peak: row["peak"] as Int64)
+            if let k = kept[b] {
+                kept[b] = k.rss >= sample.rss ? (k.at, k.rss, max(k.peak, sample.peak)) : (sample.at, sample.rss, max(k.peak, sample.peak))
+            } else {
+                kept[b] = sample
+            }
         }
         try db.execute(sql: "DELETE FROM rss_samples WHERE worker_id = ?", arguments: [workerID])
         for (b, s) in kept {
-            try db.execute(sql: "INSERT INTO rss_samples (worker_id, bucket, at, rss) VALUES (?, ?, ?, ?)",
-                           arguments: [workerID, b, s.at, s.rss])
+            try db.execute(sql: "INSERT INTO rss_samples (worker_id, bucket, at, rss, peak) VALUES (?, ?, ?, ?, ?)",
+                           arguments: [workerID, b, s.at, s.rss, s.peak])
         }
     }
 
@@ -73,8 +83,9 @@ extension JobStore {
     public func rssSamples() throws -> [String: [RSSSample]] {
         try read { db in
             var out: [String: [RSSSample]] = [:]
-            for row in try Row.fetchAll(db, sql: "SELECT worker_id, at, rss FROM rss_samples ORDER BY worker_id, at") {
-                out[row["worker_id"], default: []].append(RSSSample(at: row["at"], rss: UInt64(max(0, row["rss"] as Int64))))
+            for row in try Row.fetchAll(db, sql: "SELECT worker_id, at, rss, peak FROM rss_samples ORDER BY worker_id, at") {
+                out[row["worker_id"], default: []].append(RSSSample(at: row["at"], rss: UInt64(max(0, row["rss"] as Int64)),
+                                                                    peak: UInt64(max(0, row["peak"] as Int64))))
             }
             return out
         }

@@ -71,7 +71,7 @@ extension JobReport {
             }
         report.memory = workers.map { w in
             MemorySeries(worker: w.id, limit: w.memoryLimit,
-                         samples: (samples[w.id] ?? []).map { MemorySeries.Sample(t: $0.at - origin, rss: $0.rss) })
+                         samples: (samples[w.id] ?? []).map { MemorySeries.Sample(t: $0.at - origin, rss: $0.rss, peak: $0.peak) })
         }
 
         // Model quality: the evaluation aggregates merged in partition order.

@@ -118,6 +118,8 @@ public struct JobReport: Sendable, Encodable {
         public struct Sample: Sendable, Encodable {
             public var t: Double
             public var rss: UInt64
+            /// The worker's peak RSS so far (VmHWM) as its heartbeats reported it.
+            public var peak: UInt64
         }
     }
 

@@ -92,6 +92,10 @@ extension ReportHTML {
         var series: [LineSeries] = []
         for (i, m) in r.memory.enumerated() {
             series.append(LineSeries(name: "\(m.worker) RSS", style: i, points: m.samples.map { CurvePointXY($0.t, Double($0.rss)) }))
+            if m.samples.contains(where: { $0.peak > $0.rss }) {
+                series.append(LineSeries(name: "\(m.worker) peak so far", style: i, points: m.samples.map { CurvePointXY($0.t, Double($0.peak)) },
+                                         dotted: true))
+            }
             let peaks = r.attempts.filter { $0.worker == m.worker }.compactMap { a in
                 a.end.flatMap { end in
                     a.peakRSS.map { CurvePointXY(end, Double($0), title: "\(a.task) attempt \(a.id) on \(m.worker): peak RSS \(bytes($0))") }
@@ -113,8 +117,8 @@ extension ReportHTML {
         let svg = Charts.lines(series, frame: PlotFrame(width: 960, height: 300, left: 70), x: AxisSpec("time since the job started", lower: 0, upper: max(r.duration, 1e-3), kind: .time),
                                y: AxisSpec("resident memory", lower: 0, upper: max(top, 1), kind: .bytes),
                                label: "worker RSS over time against the memory limit", marks: lost, empty: "no heartbeat RSS samples recorded")
-        let legend = series.map { (name: $0.name, classes: "s\($0.style % Charts.palette)\($0.dashed ? " dashed" : "")\($0.line ? "" : " dot")") }
-        var body = figure("memory", caption: "Resident memory of each worker from its heartbeats (at most \(JobStore.rssSamplesPerWorker) samples per worker; each keeps the highest RSS of its time slice), the peak RSS each attempt reported when it ended (circles), against the worker's memory limit (dashed).",
+        let legend = series.map { (name: $0.name, classes: "s\($0.style % Charts.palette)\($0.dashed ? " dashed" : "")\($0.dotted ? " dotted" : "")\($0.line ? "" : " dot")") }
+        var body = figure("memory", caption: "Resident memory of each worker from its heartbeats (at most \(JobStore.rssSamplesPerWorker) samples per worker; each keeps the highest RSS of its time slice), its peak RSS so far (VmHWM, dotted: it also catches spikes between heartbeats), the peak RSS each attempt reported when it ended (circles), against the worker's memory limit (dashed).",
                           svg: svg, legend: legend, wide: true)
         if !r.workers.isEmpty {
             body += "<div class=\"scroll\"><table class=\"workers\"><thead><tr><th>worker</th><th>host</th><th>pid</th><th>peak RSS / limit</th><th>state</th><th>exit</th></tr></thead><tbody>"

@@ -65,6 +65,7 @@ extension ReportHTML {
     svg .line{fill:none;stroke-width:2;stroke-linejoin:round}
     svg .ref{fill:none;stroke-width:1.3;opacity:.75}
     svg .dashed,.swatch.dashed{stroke-dasharray:6 4}
+    svg .line.dotted{stroke-width:1.4;stroke-dasharray:1.5 3}
     svg .cell{fill:var(--heat)}
     svg .cell-text{font-size:11px}
     svg .cell-text.dark{fill:#fff}
@@ -99,6 +100,8 @@ extension ReportHTML {
     .swatch.s0{background:var(--c0)}.swatch.s1{background:var(--c1)}.swatch.s2{background:var(--c2)}.swatch.s3{background:var(--c3)}.swatch.s4{background:var(--c4)}
     .swatch.s5{background:var(--c5)}.swatch.s6{background:var(--c6)}.swatch.s7{background:var(--c7)}.swatch.s8{background:var(--c8)}.swatch.s9{background:var(--c9)}
     .swatch.dashed{height:0;border-top:2px dashed var(--c9);background:transparent!important;border-radius:0}
+    .swatch.dotted{height:0;border-top:2px dotted;background:transparent!important;border-radius:0}
+    .swatch.dotted.s0{border-color:var(--c0)}.swatch.dotted.s1{border-color:var(--c1)}.swatch.dotted.s2{border-color:var(--c2)}.swatch.dotted.s3{border-color:var(--c3)}
     @media (max-width:700px){header,main,footer{padding:0 12px}.plots{grid-template-columns:1fr}.facts{grid-template-columns:1fr}.facts dt{margin-top:6px}
     body{font-size:14px}.plots svg text{font-size:13px}.plots svg .title{font-size:14px}}
     @media print{nav{display:none}body{font-size:11pt}section{break-inside:avoid-page}figure{break-inside:avoid}

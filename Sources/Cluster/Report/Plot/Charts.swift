@@ -30,18 +30,21 @@ public struct LineSeries: Sendable, Equatable {
     public var style: Int
     public var points: [CurvePointXY]
     public var dashed: Bool
+    /// A thin dotted line (a secondary series).
+    public var dotted: Bool
     public var markers: Bool
     /// False for markers only (no line through them).
     public var line: Bool
     /// A reference line (a diagonal, a limit): drawn, but not counted as data.
     public var reference: Bool
 
-    public init(name: String, style: Int, points: [CurvePointXY], dashed: Bool = false, markers: Bool = false, line: Bool = true,
-                reference: Bool = false) {
+    public init(name: String, style: Int, points: [CurvePointXY], dashed: Bool = false, dotted: Bool = false, markers: Bool = false,
+                line: Bool = true, reference: Bool = false) {
         self.name = name
         self.style = style
         self.points = points
         self.dashed = dashed
+        self.dotted = dotted
         self.markers = markers
         self.line = line
         self.reference = reference
@@ -139,7 +142,7 @@ public enum Charts {
         for s in series.sorted(by: { $0.reference && !$1.reference }) where !s.points.isEmpty {
             if s.line {
                 let d = SVG.pathData(s.points.map { (xs($0.x), ys($0.y)) })
-                let classes = (s.reference ? "ref" : "data line") + " s\(s.style % palette)" + (s.dashed ? " dashed" : "")
+                let classes = (s.reference ? "ref" : "data line") + " s\(s.style % palette)" + (s.dashed ? " dashed" : "") + (s.dotted ? " dotted" : "")
                 body += "<path d=\"\(d)\" class=\"\(classes)\"><title>\(SVG.escape(s.name))</title></path>"
             }
             if s.markers {
