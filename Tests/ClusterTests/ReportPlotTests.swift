@@ -91,6 +91,23 @@ import Forest
         #expect(q.confusion == [[1, 1], [0, 0]])
     }
 
+    @Test func manyClassesGetOneCurveEachAndOnePooledCalibration() {
+        var m = MetricsAggregate(classCount: 5)
+        for r in 0..<200 {
+            let t = r % 5
+            var p = [Double](repeating: 0.1, count: 5)
+            p[t] = 0.6
+            p[(t + r / 5) % 5] += 0.2
+            let sum = p.reduce(0, +)
+            m.add(probabilities: p.map { $0 / sum }, trueClass: t)
+        }
+        let q = JobReport.classificationQuality(m, classes: ["a", "b", "c", "d", "e"])
+        #expect(q.roc.count == 5 && q.precisionRecall.count == 5 && q.curvesNote == nil)
+        #expect(q.calibration.count == 1 && q.calibration[0].name.contains("pooled"))
+        #expect(q.calibration[0].bins.reduce(0) { $0 + $1.rows } == 200 * 5)  // every row once per class
+        #expect(q.roc.allSatisfy { ($0.area ?? 0) > 0.5 })
+    }
+
     @Test func barsHistogramsAndHeatMaps() {
         let bars = Charts.horizontalBars([BarItem("a", 0.5), BarItem("b", -0.1), BarItem("c", .nan)], width: 400, x: AxisSpec("drop"), label: "importance")
         #expect(bars.components(separatedBy: "class=\"data bar").count - 1 == 2)

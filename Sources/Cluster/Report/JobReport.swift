@@ -268,8 +268,20 @@ extension JobReport {
                 q.precisionRecall.append(ClassCurve(name: names[c], area: pr.averagePrecision, points: pr.points,
                                                     baseline: all > 0 ? positives / all : nil))
             }
-            let bins = QualityCurves.calibration(positive: h.positive, negative: h.negative)
-            if !bins.isEmpty { q.calibration.append(ClassCalibration(name: names[c], bins: bins)) }
+            if curved.count <= ReportLimits.calibrationClasses {
+                let bins = QualityCurves.calibration(positive: h.positive, negative: h.negative)
+                if !bins.isEmpty { q.calibration.append(ClassCalibration(name: names[c], bins: bins)) }
+            }
+        }
+        // Many classes: one calibration curve of every class's one-vs-rest scores pooled.
+        if curved.count > ReportLimits.calibrationClasses {
+            var positive = [UInt64](repeating: 0, count: MetricsAggregate.scoreBins), negative = positive
+            for c in 0..<m.classCount {
+                guard let h = m.scoreHistograms(ofClass: c) else { continue }
+                for b in 0..<MetricsAggregate.scoreBins { positive[b] += h.positive[b]; negative[b] += h.negative[b] }
+            }
+            let bins = QualityCurves.calibration(positive: positive, negative: negative)
+            if !bins.isEmpty { q.calibration.append(ClassCalibration(name: "all classes, one-vs-rest pooled", bins: bins)) }
         }
         if m.classCount > MetricsAggregate.maxClassesForAUC {
             q.curvesNote = "no score histograms are kept above \(MetricsAggregate.maxClassesForAUC) classes (\(m.classCount) here)"
@@ -334,6 +346,8 @@ extension JobReport {
 public enum ReportLimits {
     /// One-vs-rest curves drawn for at most this many classes.
     public static let curveClasses = 10
+    /// A calibration curve per class up to this many; beyond, one curve of the pooled one-vs-rest scores.
+    public static let calibrationClasses = 3
     /// A confusion heat map for at most this many classes (the table of counts above).
     public static let confusionClasses = 40
     /// Features in each importance chart.

@@ -155,10 +155,10 @@ extension ReportHTML {
                                          empty: c.curvesNote ?? "no score histograms"),
                        legend: curveLegend(c.roc, "AUC"))
         var pr = c.precisionRecall.enumerated().map { LineSeries(name: $1.name, style: $0, points: $1.points.map { CurvePointXY($0.x, $0.y) }) }
-        for (i, curve) in c.precisionRecall.enumerated() {
+        for (i, curve) in c.precisionRecall.enumerated() where c.precisionRecall.count <= ReportLimits.calibrationClasses {
             if let b = curve.baseline { pr.append(LineSeries(name: "\(curve.name) random", style: i, points: [CurvePointXY(0, b), CurvePointXY(1, b)], dashed: true, reference: true)) }
         }
-        body += figure("precision-recall", caption: "Precision against recall as the score threshold falls; dashed: the share of positives (a random scorer).",
+        body += figure("precision-recall", caption: "Precision against recall as the score threshold falls" + (c.precisionRecall.count <= ReportLimits.calibrationClasses ? "; dashed: the share of positives (a random scorer)." : "."),
                        svg: Charts.lines(pr, frame: plotFrame, x: AxisSpec("recall", lower: 0, upper: 1), y: AxisSpec("precision", lower: 0, upper: 1),
                                          label: "precision-recall curve", empty: c.curvesNote ?? "no score histograms"),
                        legend: curveLegend(c.precisionRecall, "AP"))
@@ -169,7 +169,7 @@ extension ReportHTML {
             }, markers: true)
         }
         cal.append(LineSeries(name: "perfectly calibrated", style: 9, points: [CurvePointXY(0, 0), CurvePointXY(1, 1)], dashed: true, reference: true))
-        body += figure("calibration", caption: "Calibration: per tenth of the predicted probability, the share of rows that are of the class (points: hover for row counts).",
+        body += figure("calibration", caption: "Calibration: per tenth of the predicted probability, the share of rows that are of the class" + (c.calibration.count == 1 && c.classes.count > ReportLimits.calibrationClasses ? ", every class's scores against the rest pooled" : "") + " (points: hover for row counts).",
                        svg: Charts.lines(cal, frame: plotFrame, x: AxisSpec("mean predicted probability", lower: 0, upper: 1),
                                          y: AxisSpec("fraction of positives", lower: 0, upper: 1), label: "calibration curve",
                                          empty: c.curvesNote ?? "no score histograms"),
