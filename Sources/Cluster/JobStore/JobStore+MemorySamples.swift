@@ -79,10 +79,12 @@ extension JobStore {
         }
     }
 
-    /// Every worker's RSS samples in time order, by worker id.
+    /// Every worker's RSS samples in time order, by worker id (none in a store written
+    /// before the samples were kept, opened read-only).
     public func rssSamples() throws -> [String: [RSSSample]] {
         try read { db in
             var out: [String: [RSSSample]] = [:]
+            guard try db.tableExists("rss_samples") else { return out }
             for row in try Row.fetchAll(db, sql: "SELECT worker_id, at, rss, peak FROM rss_samples ORDER BY worker_id, at") {
                 out[row["worker_id"], default: []].append(RSSSample(at: row["at"], rss: UInt64(max(0, row["rss"] as Int64)),
                                                                     peak: UInt64(max(0, row["peak"] as Int64))))

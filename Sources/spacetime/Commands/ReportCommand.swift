@@ -41,7 +41,7 @@ struct ReportCommand: ParsableCommand {
             guard FileManager.default.fileExists(atPath: path) else {
                 throw ValidationError("\(source): no job store (job.sqlite) in this directory")
             }
-            report = try JobReport.load(store: try JobStore(path: path), now: now)
+            report = try JobReport.load(store: try JobStore(readOnlyPath: path), now: now)
         } else {
             report = JobReport(model: try ForestModel.load(from: source), modelPath: source, now: now)
         }
