@@ -27,13 +27,26 @@ public final class JobStore: Sendable {
             // power loss can drop the last transactions.
             try db.execute(sql: "PRAGMA synchronous = NORMAL")
         }
-        do {
-            writer = try DatabasePool(path: path, configuration: config)
-        } catch {
-            throw JobStoreError(.database, "cannot open: \(error)", path: path)
-        }
+        writer = try Self.openPool(path: path, configuration: config)
         self.path = path
         try migrate()
+    }
+
+    /// Switching a new file to WAL needs an exclusive lock, and SQLite does not wait for
+    /// it: another process opening the same new store at that moment makes the open fail
+    /// with SQLITE_BUSY at once, so it is retried a few times.
+    private static func openPool(path: String, configuration: Configuration) throws -> DatabasePool {
+        var attempt = 1
+        while true {
+            do {
+                return try DatabasePool(path: path, configuration: configuration)
+            } catch let error as DatabaseError where error.resultCode == .SQLITE_BUSY && attempt < 5 {
+                Thread.sleep(forTimeInterval: 0.02 * Double(attempt))
+                attempt += 1
+            } catch {
+                throw JobStoreError(.database, "cannot open: \(error)", path: path)
+            }
+        }
     }
 
     /// Opens the store at `path` for reading only (`spacetime status`): no
@@ -219,7 +232,20 @@ public final class JobStore: Sendable {
             if superseded {
                 throw JobStoreError(.newerSchema, "written by a newer SpaceTime; upgrade to resume this job", path: path)
             }
-            try Self.migrator.migrate(writer)
+            // GRDB reads the applied migrations before running each in its own transaction, so
+            // two processes opening a new store at once (a coordinator creating it, a test or a
+            // tool reading it) may both run one, and the later fails ("table job already
+            // exists"). Its transaction rolled back; after a moment the other's is committed.
+            var attempt = 1
+            while true {
+                do {
+                    try Self.migrator.migrate(writer)
+                    break
+                } catch where attempt < 5 {
+                    Thread.sleep(forTimeInterval: 0.02 * Double(attempt))
+                    attempt += 1
+                }
+            }
         } catch let error as JobStoreError {
             throw error
         } catch {
