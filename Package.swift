@@ -11,6 +11,7 @@ let package = Package(
         .library(name: "Forest", targets: ["Forest"]),
         .library(name: "Cluster", targets: ["Cluster"]),
         .library(name: "ForestExport", targets: ["ForestExport"]),
+        .library(name: "SpaceTimeCLI", targets: ["SpaceTimeCLI"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -91,8 +92,10 @@ let package = Package(
             ],
             exclude: ["Protocol/spacetime_cluster.proto"]
         ),
-        .executableTarget(
-            name: "spacetime",
+        // The command-line tool as a library: its commands and an entry point, so that another
+        // package can build its own `spacetime` executable.
+        .target(
+            name: "SpaceTimeCLI",
             dependencies: [
                 "ZeroMQ",
                 "SpaceTime",
@@ -103,6 +106,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        .executableTarget(name: "spacetime", dependencies: ["SpaceTimeCLI"]),
 
         .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"]),
         .testTarget(name: "SpaceTimeTests", dependencies: ["SpaceTime"]),

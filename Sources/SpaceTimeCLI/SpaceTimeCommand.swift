@@ -2,7 +2,6 @@ import ArgumentParser
 
 /// The `spacetime` command-line tool: one executable for every role
 /// (single-process training, coordinator, worker, local harness, utilities).
-@main
 struct SpaceTimeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "spacetime",
@@ -32,6 +31,14 @@ struct SpaceTimeCommand: AsyncParsableCommand {
             ZMQPeerCommand.self,
         ]
     )
+}
+
+/// Entry point of a `spacetime` executable: parses `CommandLine.arguments` and runs the command.
+public enum SpaceTimeTool {
+    /// Runs the tool and exits the process with the command's status.
+    public static func main() async {
+        await SpaceTimeCommand.main()
+    }
 }
 
 /// The tool's version, printed by `spacetime --version`.

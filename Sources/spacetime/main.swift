@@ -1,0 +1,3 @@
+import SpaceTimeCLI
+
+await SpaceTimeTool.main()
