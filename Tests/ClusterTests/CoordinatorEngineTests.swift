@@ -302,6 +302,7 @@ private final class Harness {
     /// are discarded and recorded.
     @Test func silentWorkerIsDetectedAndItsTaskResumesElsewhere() throws {
         let h = try Harness(partitions: 1, trees: 6)
+        h.engine.configuration.treeRangeTasks = false  // one whole train task, rerun on w2
         var w1 = FakeWorker("w1", address: 1)
         var w2 = FakeWorker("w2", address: 2)
         try h.join(&w1, at: 0)

@@ -64,6 +64,20 @@ import Testing
         #expect(PartitionPlanner.histogramBytes(features: 50, histogramWordsPerBin: 0, threads: 2) == h)
     }
 
+    @Test func theTreesInFlightCountInThePartitionWorkingSet() {
+        var model = PartitionPlanner.Model()
+        model.treeBytesPerTrainingRow = 0
+        let input = Input(dataBytes: 5_000_000_000, sampleBytesPerRow: 500, features: 50, histogramWordsPerBin: 2,
+                          memoryLimit: 512 << 20, threadsPerWorker: 2)
+        let without = PartitionPlanner.plan(input, model: model)
+        let with = PartitionPlanner.plan(input)
+        #expect(with.fits && with.workingSetBytes <= with.budgetBytes)
+        #expect(with.partitions > without.partitions, "trees grown on a partition's rows make it smaller")
+        // 2 threads' trees + 1 checkpointed, at 4.5 B per training row each
+        #expect(PartitionPlanner.treesInFlight(threads: 2, checkpointEvery: 1) == 3)
+        #expect(PartitionPlanner.treeBytes(rows: 1_000_000) == 4_500_000)
+    }
+
     @Test func treeSharesAreEvenAndDeterministic() {
         #expect(PartitionPlanner.treeShares(trees: 100, partitions: 3) == [34, 33, 33])
         #expect(PartitionPlanner.treeShares(trees: 4, partitions: 4) == [1, 1, 1, 1])

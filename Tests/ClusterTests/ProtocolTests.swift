@@ -117,6 +117,40 @@ private func frames(_ m: WireMessage) throws -> [Data] { try m.encodeFrames() }
         expectRejected(try frames(WireMessage(.assignment(extract))), .toWorker, .outOfRange)
     }
 
+    @Test func assignmentVariantChecks() throws {
+        func variant(_ first: UInt32, _ end: UInt32) -> WireTaskVariant {
+            var r = WireTreeRange()
+            r.first = first
+            r.end = end
+            var v = WireTaskVariant()
+            v.trees = r
+            return v
+        }
+        func rejected(_ code: ProtocolError.Code, kind: WireTaskKind = .train, _ change: (inout WireTaskAssignment) -> Void,
+                      sourceLocation: SourceLocation = #_sourceLocation) throws {
+            var a = WireSamples.assignment(kind: kind)
+            change(&a)
+            expectRejected(try frames(WireMessage(.assignment(a))), .toWorker, code, sourceLocation: sourceLocation)
+        }
+        // The sample builds trees 4..<13 of a 13-tree share.
+        var ok = WireSamples.assignment()
+        ok.variant = variant(2, 13)
+        try MessageValidator(limits: ProtocolLimits()).validate(WireMessage(.assignment(ok)), direction: .toWorker)
+        #expect(TaskVariant(wire: ok.variant) == .trees(2..<13))
+        ok.variant = WireTaskVariant()
+        ok.variant.whole = true
+        try MessageValidator(limits: ProtocolLimits()).validate(WireMessage(.assignment(ok)), direction: .toWorker)
+        #expect(TaskVariant(wire: ok.variant) == .whole)
+        #expect(TaskVariant(wire: nil) == .whole)
+        try rejected(.outOfRange) { $0.variant = variant(5, 13) }     // resumes before its range
+        try rejected(.outOfRange) { $0.variant = variant(0, 12) }     // builds past its range
+        try rejected(.outOfRange) { $0.variant = variant(4, 14) }     // beyond the partition's share
+        try rejected(.outOfRange) { $0.variant = variant(7, 7) }      // empty
+        try rejected(.missingField) { $0.variant = WireTaskVariant() }
+        try rejected(.outOfRange) { $0.variant = WireTaskVariant(); $0.variant.whole = false }
+        try rejected(.outOfRange, kind: .evaluate) { $0.variant = variant(0, 4) }
+    }
+
     @Test func rowBatchHeaderMustAgreeWithPayload() throws {
         var m = WireSamples.rowBatch()
         m.payload!.append(0x41)

@@ -294,11 +294,13 @@ private final class SimulatedCluster {
         sim.add("w2", address: 2, pid: 102, memory: 64 << 20)
         try sim.run { sim.failure != nil }
         let failure = try #require(sim.failure)
-        #expect(failure.hasPrefix("train/p0 failed 3 times: worker w"))
-        #expect(failure.contains("refused it: train/p0 needs ~"))
-        #expect(failure.contains("but this worker's memory limit is 64 MiB; use more partitions or a larger --memory-limit"))
+        // Two workers, one partition: its two trees were split in two tree-range tasks, both refused.
+        #expect(failure.hasPrefix("train/p0.t0-1 failed 3 times: worker w"), "\(failure)")
+        #expect(failure.contains("refused it: train/p0.t0-1 needs ~"))
+        #expect(failure.contains("histograms for 2 threads: 23.4 MiB"))
+        #expect(failure.contains("but this worker's memory limit is 64 MiB, of which tasks may use 11.2 MiB; use more partitions or a larger --memory-limit"))
         #expect(try sim.store.stage() == .failed)
-        #expect(try sim.store.attempts(of: TaskName(.train, 0)).count == 3)
+        #expect(try sim.store.attempts(of: TaskName(.train, 0, .trees(0..<1))).count == 3)
         #expect(sim.now < 10, "fails fast (\(sim.now) s), no hang")
     }
 

@@ -18,8 +18,8 @@ import Testing
         let big = TaskAdmission.check(train(rows: 10_000_000), memoryLimit: 512 << 20, threads: 2)
         #expect(!big.accepted)
         #expect(big.neededBytes > 512 << 20)
-        #expect(big.message == "train/p3 needs ~679 MiB (10000000 training rows × 50 features) but this worker's memory limit is 512 MiB; use more partitions or a larger --memory-limit")
-        #expect(big.message?.contains("(10000000 training rows × 50 features) but this worker's memory limit is 512 MiB") == true)
+        #expect(big.message?.hasPrefix("train/p3 needs ~") == true, "\(big.message ?? "")")
+        #expect(big.message?.contains("(10000000 training rows × 50 features: 629 MiB, histograms for 2 threads: 1.2 MiB; baseline 48 MiB) but this worker's memory limit is 512 MiB, of which tasks may use 325 MiB; use more partitions or a larger --memory-limit") == true, "\(big.message ?? "")")
     }
 
     @Test func moreThreadsAndHistogramWordsNeedMoreMemory() {
@@ -36,14 +36,43 @@ import Testing
                 == two.neededBytes)
     }
 
-    @Test func evaluateChecksTheModelSize() {
+    @Test func evaluateCountsTheModelAsItLoadsAndItsTestRows() {
         var a = WireSamples.assignment(kind: .evaluate)
-        a.model.ref.size = 900 << 20
+        a.partition = 0
+        a.schema.columnCount = 51
+        a.model.ref.size = 157 << 20
+        // 512 MiB - 48 MiB baseline, 70%: 325 MiB for the task; the model loads at 3 × 157 MiB.
         let v = TaskAdmission.check(a, memoryLimit: 512 << 20, threads: 1)
         #expect(!v.accepted)
-        #expect(v.message?.contains("(a 900 MiB model)") == true)
-        a.model.ref.size = 10 << 20
+        #expect(v.neededBytes == 3 * (157 << 20) + (48 << 20))
+        #expect(v.message == "evaluate/p0 needs ~519 MiB (a 157 MiB model × 3 while it loads: 471 MiB; baseline 48 MiB) but this worker's memory limit is 512 MiB, of which tasks may use 325 MiB; give the workers a larger --memory-limit (a failed job continues with --resume, its trees kept)")
+        a.model.ref.size = 100 << 20
         #expect(TaskAdmission.check(a, memoryLimit: 512 << 20, threads: 1).accepted)
+        // The partition's test rows count too (binned, like training rows).
+        a.expectedTestRows = 1_000_000
+        let rows = TaskAdmission.check(a, memoryLimit: 512 << 20, threads: 1)
+        #expect(!rows.accepted)
+        #expect(rows.neededBytes == 3 * (100 << 20) + 1_000_000 * 66 + (48 << 20))
+        #expect(rows.message?.contains("1000000 test rows × 50 features: 62.9 MiB") == true, "\(rows.message ?? "")")
+    }
+
+    @Test func trainCountsTheTreesInFlight() {
+        var a = train(rows: 100_000)
+        let without = TaskAdmission.check(a, memoryLimit: 512 << 20, threads: 2)
+        a.expectedTreeBytes = 20 << 20
+        a.checkpointEvery = 1
+        let with = TaskAdmission.check(a, memoryLimit: 512 << 20, threads: 2)
+        // two trees being grown (one per thread) and one finished, not yet sent
+        #expect(with.neededBytes - without.neededBytes == 3 * (20 << 20))
+        a.expectedTreeBytes = 200 << 20
+        let refused = TaskAdmission.check(a, memoryLimit: 512 << 20, threads: 2)
+        #expect(!refused.accepted)
+        #expect(refused.message?.contains("3 trees in flight × 200 MiB: 600 MiB") == true, "\(refused.message ?? "")")
+        var range = a
+        var v = WireTaskVariant()
+        v.trees = range.trees
+        range.variant = v
+        #expect(TaskAdmission.check(range, memoryLimit: 512 << 20, threads: 2).message?.hasPrefix("train/p3.t4-13 needs") == true)
     }
 
     @Test func extractionIsAlwaysAdmittedAndOverflowIsSafe() {

@@ -30,6 +30,9 @@ public final class CoordinatorEngine {
         /// stage's tasks spread over the workers a launcher started together.
         public var startupWorkers: Int = 1
         public var startupWait: Double = 10
+        /// Whether the train stage splits partitions' trees in ranges over the workers
+        /// when there are fewer partitions than workers (`TreeRangeSplit`).
+        public var treeRangeTasks = true
         /// Prediction credit per predict attempt: batches and bytes the coordinator buffers at most.
         public var predictionWindowBatches: UInt64 = 8
         public var predictionWindowBytes: UInt64 = 16 << 20
@@ -112,6 +115,8 @@ public final class CoordinatorEngine {
     private var currentStep: String?
     private var firstJoin: MonotonicSeconds?
     private var startupOver = false
+    /// Whether this engine has decided how the train stage's tasks are cut (`TreeRangeSplit`).
+    private var trainSplitDecided = false
 
     public init(store: JobStore, schema: WireCsvSchema, configuration: Configuration = Configuration(),
                 makeSessionID: @escaping () -> UInt64 = { UInt64.random(in: 1...UInt64.max) }) throws {
@@ -461,9 +466,9 @@ public final class CoordinatorEngine {
         scheduleDirty && !finished && (startupOver || (firstJoin != nil && peers.count >= startupQuorum))
     }
 
-    /// Workers to wait for before the first scheduling: the launcher's count, but
-    /// no more than there are partitions (more could not share the first stage).
-    private var startupQuorum: Int { max(1, min(configuration.startupWorkers, spec.partitions)) }
+    /// Workers to wait for before the first scheduling: the launcher's count (also
+    /// with fewer partitions than workers: the train stage splits trees over them all).
+    private var startupQuorum: Int { max(1, configuration.startupWorkers) }
 
     /// When the next `tick` is due at the latest.
     public func nextDeadline(after time: EngineTime) -> MonotonicSeconds {
@@ -575,8 +580,8 @@ public final class CoordinatorEngine {
                 view.failedOn = Set(try store.attempts(of: r.name).filter { $0.outcome == .failed || $0.outcome == .lost }.map(\.workerID))
             }
             if r.name.kind == .train && r.state.isSchedulable {
-                view.firstMissingTree = try store.firstMissingTree(partition: r.name.partition)
                 view.treesInPartition = partitions[r.name.partition].trees
+                view.firstMissingTree = try store.firstMissingTree(partition: r.name.partition, in: view.trees)
             }
             views.append(view)
         }
@@ -589,6 +594,12 @@ public final class CoordinatorEngine {
                   let peer = peers[address], peer.holds.contains(HeldKey(partition: p, extractAttemptID: holder.attemptID))
             else { continue }
             holders[p] = Scheduler.SpillHolder(workerID: holder.workerID, extractAttemptID: holder.attemptID)
+        }
+        if !trainSplitDecided, configuration.treeRangeTasks, scheduler.stage(tasks: views, gates: gates) == .train {
+            trainSplitDecided = true
+            if try splitTrainTasks(records: records, partitions: partitions, at: time, into: &out) {
+                return try schedule(at: time, into: &out)
+            }
         }
         let plan = scheduler.plan(tasks: views, workers: workers, holders: holders, gates: gates,
                                   lastFailures: lastFailures, now: time.monotonic)
@@ -641,26 +652,31 @@ public final class CoordinatorEngine {
             a.source = .localSpill
             a.spillAttemptID = extractAttemptID
         }
+        let p = partitions[d.task.partition]
         if d.task.kind != .extract {
             guard let extractor else {
                 out.append(.log(.error, "cannot assign \(d.task): no merged extractor yet"))
                 return
             }
             a.extractor = extractor
-            let p = partitions[d.task.partition]
             a.expectedRows = UInt64((p.trainRows ?? 0) + (p.testRows ?? 0))
             a.expectedTrainRows = UInt64(p.trainRows ?? 0)
             // The wire field `classes` carries histogram words per bin (see the .proto).
             a.classes = UInt32(clamping: max(0, histogramWordsPerBin))
         }
         if d.task.kind == .train {
+            let share = partitions[d.task.partition].trees
+            let trees = d.task.variant.treeRange ?? 0..<share
             var range = WireTreeRange()
-            range.first = UInt32(d.firstTree ?? 0)
-            range.end = UInt32(partitions[d.task.partition].trees)
+            range.first = UInt32(d.firstTree ?? trees.lowerBound)
+            range.end = UInt32(trees.upperBound)
             a.trees = range
-            a.treesInPartition = range.end
+            a.treesInPartition = UInt32(share)
             a.checkpointEvery = UInt32(max(1, configuration.checkpointEvery))
+            a.expectedTreeBytes = try expectedTreeBytes(trainRows: UInt64(max(0, p.trainRows ?? 0)))
         }
+        if d.task.kind == .evaluate { a.expectedTestRows = UInt64(max(0, p.testRows ?? 0)) }
+        if let variant = d.task.variant.wire { a.variant = variant }
         if d.task.kind == .evaluate || d.task.kind == .predict {
             guard let model else {
                 out.append(.log(.error, "cannot assign \(d.task): no merged model yet"))
@@ -694,6 +710,36 @@ public final class CoordinatorEngine {
             sendPredictionCredit(attemptID, window.initialGrant, to: address, at: time, into: &out)
         }
         out.append(.log(.info, "\(d.note) [attempt \(attemptID)]"))
+    }
+
+    /// One tree's expected bytes for a train task's admission check: the mean size
+    /// of the job's checkpointed trees once there are some, else the planner's
+    /// estimate from the partition's training rows.
+    private func expectedTreeBytes(trainRows: UInt64) throws -> UInt64 {
+        let stored = try store.storedTreeStatistics()
+        if stored.count > 0 { return stored.bytes / UInt64(stored.count) }
+        return PartitionPlanner.treeBytes(rows: trainRows)
+    }
+
+    /// At the train stage's start: cuts the partitions' trees in ranges over the
+    /// connected workers when there are fewer partitions than workers
+    /// (`TreeRangeSplit`), logs the decision and records it for `status`. Only a
+    /// job whose train tasks are all whole and never attempted is split (a resumed
+    /// job keeps the tasks it has). Returns true when tasks were split.
+    private func splitTrainTasks(records: [TaskRecord], partitions: [PartitionRecord], at time: EngineTime,
+                                 into out: inout [CoordinatorOutput]) throws -> Bool {
+        let train = records.filter { $0.name.kind == .train }
+        guard !train.isEmpty, train.allSatisfy({ $0.name.variant == .whole && $0.state == .pending && $0.currentAttempt == nil })
+        else { return false }
+        let workers = peers.values.map { TreeRangeSplit.Worker(id: $0.workerID, cores: Int(max(1, $0.hello.cores))) }
+        let decision = TreeRangeSplit.decide(treeShares: partitions.map(\.trees), workers: workers)
+        var split = false
+        for (p, ranges) in decision.ranges.sorted(by: { $0.key < $1.key }) {
+            split = try store.splitTrainTask(partition: p, into: ranges, now: time.wall) || split
+        }
+        try store.log(.trainPlan, decision.message, now: time.wall)
+        out.append(.log(.info, decision.message))
+        return split
     }
 
     /// The timing step for a stage: the two merges are told apart.

@@ -41,9 +41,11 @@ extension JobStore {
                 throw JobStoreError(.invalidArgument, "tree checkpoint from \(name)", path: path)
             }
             let share = try Int.fetchOne(db, sql: "SELECT trees FROM partitions WHERE partition = ?", arguments: [name.partition]) ?? 0
-            guard firstTree >= 0, !trees.isEmpty, firstTree + trees.count <= share else {
+            let range = try treeRange(db, name)
+            guard firstTree >= range.lowerBound, !trees.isEmpty, firstTree + trees.count <= range.upperBound else {
+                let its = name.variant == .whole ? "its share is \(share)" : "its range is \(range.lowerBound)..<\(range.upperBound)"
                 throw JobStoreError(.invalidArgument,
-                                    "\(name) sent trees \(firstTree)..<\(firstTree + trees.count) but its share is \(share)", path: path)
+                                    "\(name) sent trees \(firstTree)..<\(firstTree + trees.count) but \(its)", path: path)
             }
             var inserted = 0
             for (i, tree) in trees.enumerated() {
@@ -77,6 +79,24 @@ extension JobStore {
         return have.count
     }
 
+    /// The first tree index in `range` of `partition` not checkpointed (= `range.upperBound` when all are).
+    public func firstMissingTree(partition: Int, in range: Range<Int>) throws -> Int {
+        let have = try read { db in
+            try Int.fetchAll(db, sql: "SELECT tree_index FROM trees WHERE partition = ? AND tree_index >= ? AND tree_index < ? ORDER BY tree_index",
+                             arguments: [partition, range.lowerBound, range.upperBound])
+        }
+        for (offset, index) in have.enumerated() where index != range.lowerBound + offset { return range.lowerBound + offset }
+        return range.lowerBound + have.count
+    }
+
+    /// How many trees in `range` of `partition` are checkpointed.
+    public func checkpointedTreeCount(partition: Int, in range: Range<Int>) throws -> Int {
+        try read { db in
+            try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM trees WHERE partition = ? AND tree_index >= ? AND tree_index < ?",
+                             arguments: [partition, range.lowerBound, range.upperBound]) ?? 0
+        }
+    }
+
     public func tree(partition: Int, index: Int) throws -> Data? {
         try read { db in
             try Data.fetchOne(db, sql: "SELECT tree FROM trees WHERE partition = ? AND tree_index = ?", arguments: [partition, index])
@@ -91,6 +111,14 @@ extension JobStore {
             while let row = try cursor.next() {
                 try body(row["partition"], row["tree_index"], row["tree"])
             }
+        }
+    }
+
+    /// How many trees are checkpointed and their serialized bytes.
+    public func storedTreeStatistics() throws -> (count: Int, bytes: UInt64) {
+        try read { db in
+            let row = try Row.fetchOne(db, sql: "SELECT COUNT(*) AS n, COALESCE(SUM(LENGTH(tree)), 0) AS bytes FROM trees")
+            return (row?["n"] ?? 0, UInt64(max(0, row?["bytes"] as Int64? ?? 0)))
         }
     }
 

@@ -98,8 +98,10 @@ extension JobStore {
             }
             let name = machine.task.record.name
             if name.kind == .train {
-                let have = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM trees WHERE partition = ?", arguments: [name.partition]) ?? 0
-                let want = try Int.fetchOne(db, sql: "SELECT trees FROM partitions WHERE partition = ?", arguments: [name.partition]) ?? 0
+                let range = try treeRange(db, name)
+                let have = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM trees WHERE partition = ? AND tree_index >= ? AND tree_index < ?",
+                                            arguments: [name.partition, range.lowerBound, range.upperBound]) ?? 0
+                let want = range.count
                 if have < want {
                     throw JobStoreError(.invalidArgument, "\(name) reported done with \(have) of \(want) trees checkpointed", path: path)
                 }
@@ -258,8 +260,8 @@ extension JobStore {
     }
 
     static func task(_ db: Database, _ name: TaskName, path: String?) throws -> TaskRecord {
-        guard let row = try Row.fetchOne(db, sql: "SELECT * FROM tasks WHERE kind = ? AND partition = ?",
-                                         arguments: [name.kind.rawValue, name.partition]) else {
+        guard let row = try Row.fetchOne(db, sql: "SELECT * FROM tasks WHERE kind = ? AND partition = ? AND variant = ?",
+                                         arguments: [name.kind.rawValue, name.partition, name.variant.key]) else {
             throw JobStoreError(.notFound, "no task \(name)", path: path)
         }
         return taskRecord(row)
@@ -267,7 +269,8 @@ extension JobStore {
 
     static func taskRecord(_ row: Row) -> TaskRecord {
         TaskRecord(id: row["id"],
-                   name: TaskName(TaskKind(rawValue: row["kind"]) ?? .extract, row["partition"]),
+                   name: TaskName(TaskKind(rawValue: row["kind"]) ?? .extract, row["partition"],
+                                  TaskVariant(key: row["variant"] ?? "") ?? .whole),
                    state: TaskState(rawValue: row["state"]) ?? .pending,
                    currentAttempt: (row["current_attempt"] as Int64?).map { UInt64($0) },
                    failures: row["failures"])

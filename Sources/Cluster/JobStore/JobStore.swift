@@ -223,6 +223,7 @@ public final class JobStore: Sendable {
                 """)
         }
         registerMemorySampleMigration(&m)
+        registerTaskVariantMigration(&m)
         return m
     }()
 
@@ -289,9 +290,9 @@ public final class JobStore: Sendable {
     func appendEvent(_ db: Database, _ kind: JobEventKind, task: TaskName? = nil, attemptID: UInt64? = nil,
                      workerID: String? = nil, _ message: String, now: Timestamp) throws {
         try db.execute(sql: """
-            INSERT INTO events (at, kind, task_kind, partition, attempt_id, worker_id, message)
-            VALUES (?, ?, ?, ?, ?, ?, ?)
-            """, arguments: [now, kind.rawValue, task?.kind.rawValue, task?.partition,
+            INSERT INTO events (at, kind, task_kind, partition, variant, attempt_id, worker_id, message)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+            """, arguments: [now, kind.rawValue, task?.kind.rawValue, task?.partition, task?.variant.key,
                              attemptID.map { Int64($0) }, workerID, message])
     }
 
@@ -312,10 +313,11 @@ public final class JobStore: Sendable {
             return rows.map { row in
                 let taskKind = (row["task_kind"] as String?).flatMap(TaskKind.init(rawValue:))
                 let partition = row["partition"] as Int?
+                let variant = (row["variant"] as String?).flatMap(TaskVariant.init(key:)) ?? .whole
                 return JobEvent(
                     id: row["id"], at: row["at"],
                     kind: JobEventKind(rawValue: row["kind"]) ?? .stageChanged,
-                    task: taskKind.flatMap { k in partition.map { TaskName(k, $0) } },
+                    task: taskKind.flatMap { k in partition.map { TaskName(k, $0, variant) } },
                     attemptID: (row["attempt_id"] as Int64?).map { UInt64($0) },
                     workerID: row["worker_id"], message: row["message"])
             }

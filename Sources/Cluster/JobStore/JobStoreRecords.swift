@@ -125,6 +125,10 @@ public enum JobEventKind: String, Sendable, Hashable, Codable {
     case workerJoined, workerLost, workerLeft
     case attemptStarted, attemptDone, attemptFailed, attemptLost, attemptAbandoned
     case checkpoint, staleDiscarded, taskFailed
+    /// A partition's train task was split in tree ranges.
+    case tasksSplit
+    /// How the train stage's tasks were cut over the workers (`TreeRangeSplit`'s message).
+    case trainPlan
 }
 
 public struct JobEvent: Sendable, Hashable {

@@ -55,6 +55,16 @@ public enum PartitionPlanner {
         public var bytesPerHistogramWord: UInt64 = 8
         /// Margin on the estimated row count (the estimate comes from a sample).
         public var rowEstimateMargin: Double = 1.15
+        /// Bytes of one tree in memory per training row of its partition, before any tree
+        /// is checkpointed (afterwards the coordinator uses the stored trees' mean size).
+        /// The 1M × 50 set's 100 unlimited-depth trees serialize to 157 MiB over 736K
+        /// training rows, 2.2 B per row per tree (issue 12); node arrays grown by doubling
+        /// may hold up to twice their contents, hence 4.5.
+        public var treeBytesPerTrainingRow: Double = 4.5
+        /// Resident bytes per byte of model blob while an evaluate or predict task loads it:
+        /// the fetched blob, the byte array it is decoded from and the decoded model are all
+        /// live at once (`BlobCache.load`).
+        public var modelLoadFactor: Double = 3
 
         public init() {}
     }
@@ -64,7 +74,8 @@ public enum PartitionPlanner {
         public var estimatedRows: UInt64
         /// Estimated training rows per partition.
         public var rowsPerPartition: UInt64
-        /// Estimated peak working set of one partition's training task.
+        /// Estimated peak working set of one partition's training task: histograms,
+    /// binned rows and their working set, and the trees in flight.
         public var workingSetBytes: UInt64
         /// The bytes of the limit a partition may use.
         public var budgetBytes: UInt64
@@ -79,6 +90,17 @@ public enum PartitionPlanner {
         UInt64(max(1, features)) + model.perRowOverheadBytes
     }
 
+    /// Trees a train task holds at once: one per thread being grown, plus a
+    /// checkpoint batch of `checkpointEvery` finished trees not yet sent.
+    public static func treesInFlight(threads: Int, checkpointEvery: Int) -> Int {
+        max(1, threads) + max(1, checkpointEvery)
+    }
+
+    /// Estimated bytes of one tree grown on `rows` training rows.
+    public static func treeBytes(rows: UInt64, model: Model = Model()) -> UInt64 {
+        UInt64((Double(rows) * model.treeBytesPerTrainingRow).rounded(.up))
+    }
+
     /// Histogram memory of one worker: independent of the row count.
     /// `histogramWordsPerBin` is the task's histogram cell size in words (at least 2 are assumed).
     public static func histogramBytes(features: Int, histogramWordsPerBin: Int, threads: Int, model: Model = Model()) -> UInt64 {
@@ -91,7 +113,9 @@ public enum PartitionPlanner {
         let estimatedRows = UInt64((Double(input.dataBytes) / rowBytes * model.rowEstimateMargin).rounded(.up))
         let trainFraction = min(1, max(0, 1 - input.testFraction))
         let trainRows = UInt64((Double(estimatedRows) * trainFraction).rounded(.up))
-        let perRow = bytesPerTrainingRow(features: input.features, model: model)
+        // A row's share of the trees in flight counts like its binned bytes.
+        let treeShare = UInt64((Double(treesInFlight(threads: input.threadsPerWorker, checkpointEvery: 1)) * model.treeBytesPerTrainingRow).rounded(.up))
+        let perRow = bytesPerTrainingRow(features: input.features, model: model) + treeShare
         let fixed = histogramBytes(features: input.features, histogramWordsPerBin: input.histogramWordsPerBin, threads: input.threadsPerWorker, model: model)
         let afterBaseline = input.memoryLimit > model.baselineBytes ? input.memoryLimit - model.baselineBytes : 0
         let budget = UInt64(Double(afterBaseline) * model.usableFraction)

@@ -191,6 +191,24 @@ struct MessageValidator {
         default:
             break  // rejected by enumValue above
         }
+        if m.hasVariant {
+            switch m.variant.value {
+            case nil:
+                throw check.error(.missingField, "variant", "set but empty (leave it unset for the whole partition)")
+            case .whole(let whole):
+                if !whole { throw check.error(.outOfRange, "variant.whole", "false (leave the variant unset for the whole partition)") }
+            case .trees(let r):
+                guard m.kind == .train else {
+                    throw check.error(.outOfRange, "variant.trees", "a tree-range variant on a \(m.kind) task")
+                }
+                if r.first >= r.end || r.end > m.treesInPartition {
+                    throw check.error(.outOfRange, "variant.trees", "range [\(r.first), \(r.end)) not within 0..<\(m.treesInPartition)")
+                }
+                if m.trees.first < r.first || m.trees.end > r.end {
+                    throw check.error(.outOfRange, "trees", "range [\(m.trees.first), \(m.trees.end)) outside the task's variant [\(r.first), \(r.end))")
+                }
+            }
+        }
     }
 
     private func blob(_ b: WireBlob, present: Bool, _ field: String, _ check: inout Check) throws(ProtocolError) {

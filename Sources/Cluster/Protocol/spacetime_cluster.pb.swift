@@ -679,6 +679,47 @@ public nonisolated struct WireTreeRange: Sendable {
   public init() {}
 }
 
+/// Which part of its (kind, partition) a task covers; tasks are keyed by
+/// (kind, partition, variant). Unset means the whole partition, as before
+/// variants existed. New kinds of variant are added as new `oneof` cases.
+public nonisolated struct WireTaskVariant: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var value: WireTaskVariant.OneOf_Value? = nil
+
+  /// the partition's entire work (same as unset)
+  public var whole: Bool {
+    get {
+      if case .whole(let v)? = value {return v}
+      return false
+    }
+    set {value = .whole(newValue)}
+  }
+
+  /// train: the tree indices [first, end) of the partition this task grows
+  public var trees: WireTreeRange {
+    get {
+      if case .trees(let v)? = value {return v}
+      return WireTreeRange()
+    }
+    set {value = .trees(newValue)}
+  }
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public nonisolated enum OneOf_Value: Equatable, Sendable {
+    /// the partition's entire work (same as unset)
+    case whole(Bool)
+    /// train: the tree indices [first, end) of the partition this task grows
+    case trees(WireTreeRange)
+
+  }
+
+  public init() {}
+}
+
 /// A blob passed by value (small) or by reference (fetched with BlobRequest).
 public nonisolated struct WireBlobRef: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
@@ -881,10 +922,37 @@ public nonisolated struct WireTaskAssignment: @unchecked Sendable {
     set {_uniqueStorage()._expectedTrainRows = newValue}
   }
 
-  /// classes in the job, 0 when unknown (admission check)
+  /// Histogram words per bin of the job's learning task, 0 when unknown (admission check;
+  /// 2 assumed). The name is historical: it once held the class count, which is still the
+  /// value for classification (one count per class); regression sends 2. The cluster
+  /// layer does not interpret it beyond sizing the training histograms.
   public var classes: UInt32 {
     get {_storage._classes}
     set {_uniqueStorage()._classes = newValue}
+  }
+
+  /// The task's variant; `trees` of a train task must lie within it (the task
+  /// resumes at its range's first tree not checkpointed). Unset: the whole partition.
+  public var variant: WireTaskVariant {
+    get {_storage._variant ?? WireTaskVariant()}
+    set {_uniqueStorage()._variant = newValue}
+  }
+  /// Returns true if `variant` has been explicitly set.
+  public var hasVariant: Bool {_storage._variant != nil}
+  /// Clears the value of `variant`. Subsequent reads from it will return its default value.
+  public mutating func clearVariant() {_uniqueStorage()._variant = nil}
+
+  /// Train: the coordinator's estimate of one tree's bytes in memory (admission check:
+  /// a train task holds the trees it is growing and those not yet sent); 0 when unknown.
+  public var expectedTreeBytes: UInt64 {
+    get {_storage._expectedTreeBytes}
+    set {_uniqueStorage()._expectedTreeBytes = newValue}
+  }
+
+  /// Evaluate: test rows of the partition, 0 when unknown (admission check).
+  public var expectedTestRows: UInt64 {
+    get {_storage._expectedTestRows}
+    set {_uniqueStorage()._expectedTestRows = newValue}
   }
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
@@ -1032,11 +1100,14 @@ public nonisolated struct WireCheckpoint: Sendable {
 
     public var testRows: UInt64 = 0
 
+    /// Optional, informative: the coordinator checks their consistency when present
+    /// (one count per label, summing to the row counts) but neither stores nor uses
+    /// them; the statistics payload carries what the rows hold.
     public var trainClassCounts: [UInt64] = []
 
     public var testClassCounts: [UInt64] = []
 
-    /// labels seen, in the order of the counts
+    /// labels seen, in the order of the counts; empty for a target without classes (regression)
     public var classLabels: [String] = []
 
     public var unknownFields = SwiftProtobuf.UnknownStorage()
@@ -1970,6 +2041,68 @@ nonisolated extension WireTreeRange: SwiftProtobuf.Message, SwiftProtobuf._Messa
   }
 }
 
+nonisolated extension WireTaskVariant: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".TaskVariant"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}whole\0\u{1}trees\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try {
+        var v: Bool?
+        try decoder.decodeSingularBoolField(value: &v)
+        if let v = v {
+          if self.value != nil {try decoder.handleConflictingOneOf()}
+          self.value = .whole(v)
+        }
+      }()
+      case 2: try {
+        var v: WireTreeRange?
+        var hadOneofValue = false
+        if let current = self.value {
+          hadOneofValue = true
+          if case .trees(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.value = .trees(v)
+        }
+      }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    switch self.value {
+    case .whole?: try {
+      guard case .whole(let v)? = self.value else { preconditionFailure() }
+      try visitor.visitSingularBoolField(value: v, fieldNumber: 1)
+    }()
+    case .trees?: try {
+      guard case .trees(let v)? = self.value else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+    }()
+    case nil: break
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: WireTaskVariant, rhs: WireTaskVariant) -> Bool {
+    if lhs.value != rhs.value {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
 nonisolated extension WireBlobRef: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".BlobRef"
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}digest\0\u{1}size\0")
@@ -2114,7 +2247,7 @@ nonisolated extension WireCsvSchema: SwiftProtobuf.Message, SwiftProtobuf._Messa
 
 nonisolated extension WireTaskAssignment: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".TaskAssignment"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}job_id\0\u{3}task_id\0\u{1}kind\0\u{1}partition\0\u{3}attempt_id\0\u{3}lease_ms\0\u{1}seed\0\u{1}parameters\0\u{1}schema\0\u{1}source\0\u{3}spill_attempt_id\0\u{3}expected_rows\0\u{1}trees\0\u{3}trees_in_partition\0\u{3}checkpoint_every\0\u{1}extractor\0\u{1}model\0\u{3}initial_row_credit_batches\0\u{3}expected_train_rows\0\u{1}classes\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}job_id\0\u{3}task_id\0\u{1}kind\0\u{1}partition\0\u{3}attempt_id\0\u{3}lease_ms\0\u{1}seed\0\u{1}parameters\0\u{1}schema\0\u{1}source\0\u{3}spill_attempt_id\0\u{3}expected_rows\0\u{1}trees\0\u{3}trees_in_partition\0\u{3}checkpoint_every\0\u{1}extractor\0\u{1}model\0\u{3}initial_row_credit_batches\0\u{3}expected_train_rows\0\u{1}classes\0\u{1}variant\0\u{3}expected_tree_bytes\0\u{3}expected_test_rows\0")
 
   fileprivate class _StorageClass {
     var _jobID: String = String()
@@ -2137,6 +2270,9 @@ nonisolated extension WireTaskAssignment: SwiftProtobuf.Message, SwiftProtobuf._
     var _initialRowCreditBatches: UInt32 = 0
     var _expectedTrainRows: UInt64 = 0
     var _classes: UInt32 = 0
+    var _variant: WireTaskVariant? = nil
+    var _expectedTreeBytes: UInt64 = 0
+    var _expectedTestRows: UInt64 = 0
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -2167,6 +2303,9 @@ nonisolated extension WireTaskAssignment: SwiftProtobuf.Message, SwiftProtobuf._
       _initialRowCreditBatches = source._initialRowCreditBatches
       _expectedTrainRows = source._expectedTrainRows
       _classes = source._classes
+      _variant = source._variant
+      _expectedTreeBytes = source._expectedTreeBytes
+      _expectedTestRows = source._expectedTestRows
     }
   }
 
@@ -2205,6 +2344,9 @@ nonisolated extension WireTaskAssignment: SwiftProtobuf.Message, SwiftProtobuf._
         case 18: try { try decoder.decodeSingularUInt32Field(value: &_storage._initialRowCreditBatches) }()
         case 19: try { try decoder.decodeSingularUInt64Field(value: &_storage._expectedTrainRows) }()
         case 20: try { try decoder.decodeSingularUInt32Field(value: &_storage._classes) }()
+        case 21: try { try decoder.decodeSingularMessageField(value: &_storage._variant) }()
+        case 22: try { try decoder.decodeSingularUInt64Field(value: &_storage._expectedTreeBytes) }()
+        case 23: try { try decoder.decodeSingularUInt64Field(value: &_storage._expectedTestRows) }()
         default: break
         }
       }
@@ -2277,6 +2419,15 @@ nonisolated extension WireTaskAssignment: SwiftProtobuf.Message, SwiftProtobuf._
       if _storage._classes != 0 {
         try visitor.visitSingularUInt32Field(value: _storage._classes, fieldNumber: 20)
       }
+      try { if let v = _storage._variant {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 21)
+      } }()
+      if _storage._expectedTreeBytes != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._expectedTreeBytes, fieldNumber: 22)
+      }
+      if _storage._expectedTestRows != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._expectedTestRows, fieldNumber: 23)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -2306,6 +2457,9 @@ nonisolated extension WireTaskAssignment: SwiftProtobuf.Message, SwiftProtobuf._
         if _storage._initialRowCreditBatches != rhs_storage._initialRowCreditBatches {return false}
         if _storage._expectedTrainRows != rhs_storage._expectedTrainRows {return false}
         if _storage._classes != rhs_storage._classes {return false}
+        if _storage._variant != rhs_storage._variant {return false}
+        if _storage._expectedTreeBytes != rhs_storage._expectedTreeBytes {return false}
+        if _storage._expectedTestRows != rhs_storage._expectedTestRows {return false}
         return true
       }
       if !storagesAreEqual {return false}

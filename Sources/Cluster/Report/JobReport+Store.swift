@@ -166,7 +166,7 @@ extension JobReport {
         return all.map { t in
             let a = t.attempt
             var resumedFrom: UInt64?
-            if t.task.kind == .train, let first = a.firstTree, first > 0 { resumedFrom = trees[t.task.partition]?[first - 1] }
+            if t.task.kind == .train, let first = a.firstTree, first > (t.task.variant.treeRange?.lowerBound ?? 0) { resumedFrom = trees[t.task.partition]?[first - 1] }
             defer { previous[t.task] = a.id }
             return Attempt(id: a.id, task: t.task.description, kind: t.task.kind.rawValue, partition: t.task.partition,
                            worker: a.workerID, start: a.startedAt - origin, end: a.endedAt.map { $0 - origin },

@@ -11,11 +11,14 @@
 ///   then feeds all partitions), but one train or evaluate task at a time.
 /// - Locality: a train or evaluate task prefers the worker whose spill holds
 ///   its partition; it runs elsewhere (rows streamed again) when that worker
-///   is gone, or after waiting `localityWait` seconds while it is busy.
+///   is gone, or after waiting `localityWait` seconds while it is busy. A
+///   tree-range train task does not wait: its partition was split so that
+///   other workers train while the holder does.
 /// - Retries avoid workers where the task already failed while another
 ///   worker could take it; after `maxAttempts` failures the job fails with
 ///   `failureMessage`.
-/// - A train task starts at its first tree not checkpointed.
+/// - A train task starts at the first tree of its range (its variant's, or the
+///   partition's whole share) not checkpointed.
 public struct Scheduler: Sendable {
     public struct Configuration: Sendable, Hashable {
         public var maxAttempts: Int
@@ -45,7 +48,8 @@ public struct Scheduler: Sendable {
         public var readySince: MonotonicSeconds
         /// Workers where earlier attempts failed or were lost.
         public var failedOn: Set<String>
-        /// Train tasks: first tree not checkpointed, and the partition's share of trees.
+        /// Train tasks: the first tree of `trees` not checkpointed (`trees.upperBound`
+        /// when all are), and the partition's share of trees.
         public var firstMissingTree: Int
         public var treesInPartition: Int
 
@@ -59,6 +63,9 @@ public struct Scheduler: Sendable {
             self.firstMissingTree = firstMissingTree
             self.treesInPartition = treesInPartition
         }
+
+        /// The trees a train task builds: its variant's range, or the partition's whole share.
+        public var trees: Range<Int> { name.variant.treeRange ?? 0..<treesInPartition }
     }
 
     public struct WorkerView: Sendable, Hashable {
@@ -156,7 +163,7 @@ public struct Scheduler: Sendable {
                      lastFailures: [TaskName: AttemptFailure] = [:], now: MonotonicSeconds) -> Plan {
         let stage = stage(tasks: tasks, gates: gates)
         if stage == .failed {
-            let failed = tasks.filter { $0.state == .failed }.sorted { $0.name.partition < $1.name.partition }
+            let failed = tasks.filter { $0.state == .failed }.sorted { $0.name < $1.name }
             let messages = failed.map { failureMessage(task: $0.name, failures: $0.failures, last: lastFailures[$0.name]) }
             return Plan(stage: .failed, assignments: [], completeFromCheckpoints: [], failure: messages.joined(separator: "; "))
         }
@@ -170,10 +177,10 @@ public struct Scheduler: Sendable {
         }
 
         var pending = tasks.filter { $0.name.kind == kind && $0.state.isSchedulable }
-            .sorted { $0.name.partition < $1.name.partition }
+            .sorted { $0.name < $1.name }
         var complete: [TaskName] = []
         if kind == .train {
-            complete = pending.filter { $0.treesInPartition > 0 && $0.firstMissingTree >= $0.treesInPartition }.map(\.name)
+            complete = pending.filter { !$0.trees.isEmpty && $0.firstMissingTree >= $0.trees.upperBound }.map(\.name)
             pending.removeAll { complete.contains($0.name) }
         }
 
@@ -229,7 +236,8 @@ public struct Scheduler: Sendable {
         }
         return pending.firstIndex { t in
             guard allowed(t), let holder = holders[t.name.partition] else { return false }
-            return busy.contains(holder.workerID) && now - t.readySince >= configuration.localityWait
+            return busy.contains(holder.workerID)
+                && (t.name.variant.treeRange != nil || now - t.readySince >= configuration.localityWait)
         }
     }
 
@@ -247,8 +255,15 @@ public struct Scheduler: Sendable {
         case (_, .streamed): rows = ", rows streamed again"
         }
         if name.kind == .train {
-            let first = task.firstMissingTree
-            let what = first > 0 ? "\(name) resumed at tree \(first) of \(task.treesInPartition)" : "\(name) starts"
+            let first = max(task.firstMissingTree, task.trees.lowerBound)
+            let what: String
+            if first <= task.trees.lowerBound {
+                what = "\(name) starts"
+            } else if name.variant == .whole {
+                what = "\(name) resumed at tree \(first) of \(task.treesInPartition)"
+            } else {
+                what = "\(name) resumed at tree \(first) of \(task.trees.lowerBound)..<\(task.trees.upperBound)"
+            }
             return Decision(task: name, workerID: workerID, source: source, firstTree: first,
                             note: "\(what) on \(workerID)\(attempt)\(rows)")
         }

@@ -12,7 +12,7 @@ public struct JobStatus: Sendable, Hashable, Codable {
         public var failures: Int
         /// The worker of the current (or last) attempt.
         public var worker: String?
-        /// Train tasks: trees checkpointed and the partition's share.
+        /// Train tasks: trees checkpointed of the task's trees (its tree range, or the partition's share).
         public var treesCheckpointed: Int?
         public var trees: Int?
         /// The last failure or loss reason.
@@ -47,6 +47,9 @@ public struct JobStatus: Sendable, Hashable, Codable {
     public var treesCheckpointed: Int
     public var timings: [Timing]
     public var metrics: [String: Double]
+    /// How the train stage's tasks were cut over the workers, once decided
+    /// (e.g. "train: 1 partition for 2 workers (…): 2 train tasks over tree ranges …").
+    public var trainPlan: String?
 
     public static func load(from store: JobStore) throws -> JobStatus {
         guard let spec = try store.jobSpec() else { throw JobStoreError(.noJob, "no job in this store", path: store.path) }
@@ -59,15 +62,15 @@ public struct JobStatus: Sendable, Hashable, Codable {
             treesTotal += count
             if try store.extractStats(partition: p.partition) != nil { withStats += 1 }
         }
-        let order: [TaskKind: Int] = [.extract: 0, .train: 1, .evaluate: 2, .predict: 3]
-        for record in try store.tasks().sorted(by: { (order[$0.name.kind] ?? 9, $0.name.partition) < (order[$1.name.kind] ?? 9, $1.name.partition) }) {
+        for record in try store.tasks().sorted(by: { $0.name < $1.name }) {
             let attempts = try store.attempts(of: record.name)
             var task = Task(name: record.name.description, state: record.state.rawValue, attempts: attempts.count,
                             failures: record.failures, worker: attempts.last?.workerID,
                             lastReason: attempts.last(where: { $0.outcome == .failed || $0.outcome == .lost })?.reason)
             if record.name.kind == .train {
-                task.trees = partitions[record.name.partition].trees
-                task.treesCheckpointed = try store.checkpointedTrees(partition: record.name.partition).count
+                let range = record.name.variant.treeRange ?? 0..<partitions[record.name.partition].trees
+                task.trees = range.count
+                task.treesCheckpointed = try store.checkpointedTreeCount(partition: record.name.partition, in: range)
             }
             tasks.append(task)
         }
@@ -81,7 +84,7 @@ public struct JobStatus: Sendable, Hashable, Codable {
         return JobStatus(jobID: spec.jobID, stage: try store.stage()?.rawValue ?? "unknown", failure: try store.failure(),
                          partitions: spec.partitions, trees: spec.trees, tasks: tasks, workers: workers,
                          partitionsWithStatistics: withStats, treesCheckpointed: treesTotal, timings: timings,
-                         metrics: try store.metrics())
+                         metrics: try store.metrics(), trainPlan: try store.events(kind: .trainPlan).last?.message)
     }
 
     /// Pretty-printed JSON with sorted keys (stable for scripts and diffs).
@@ -100,10 +103,11 @@ public struct JobStatus: Sendable, Hashable, Codable {
         } else {
             lines.append("partitions: \(partitions), statistics for \(partitionsWithStatistics); trees: \(treesCheckpointed) of \(trees) checkpointed")
         }
+        if let trainPlan { lines.append(trainPlan) }
         lines.append("")
         lines.append("tasks:")
         for t in tasks {
-            var line = "  \(t.name.padding(toLength: 14, withPad: " ", startingAt: 0)) \(t.state.padding(toLength: 12, withPad: " ", startingAt: 0))"
+            var line = "  \(t.name.padding(toLength: max(14, tasks.map(\.name.count).max() ?? 0), withPad: " ", startingAt: 0)) \(t.state.padding(toLength: 12, withPad: " ", startingAt: 0))"
             line += " attempts \(t.attempts)"
             if let w = t.worker { line += ", on \(w)" }
             if let c = t.treesCheckpointed, let n = t.trees { line += ", trees \(c)/\(n)" }

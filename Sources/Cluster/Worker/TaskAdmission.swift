@@ -2,7 +2,18 @@
 /// memory limit — so a task that cannot fit is refused with a clear message
 /// (and retried elsewhere, within the retry bound) instead of being killed
 /// by the OOM killer halfway through. Uses the same memory model as
-/// `PartitionPlanner`.
+/// `PartitionPlanner`, and counts what the task must hold:
+///
+/// * train: its binned rows and per-row working set, the histograms of its
+///   threads, and the trees in flight (`PartitionPlanner.treesInFlight`: one
+///   per thread being grown, plus a checkpoint batch not yet sent) at the
+///   coordinator's `expected_tree_bytes` each;
+/// * evaluate: the merged model (or the slice it is sent) as it loads
+///   (`PartitionPlanner.Model.modelLoadFactor` × its blob size) and the
+///   partition's binned test rows;
+/// * predict: the model as it loads.
+///
+/// The refusal names each part, the worker's baseline and the budget.
 public enum TaskAdmission {
     public struct Verdict: Sendable, Hashable {
         public var accepted: Bool
@@ -14,20 +25,24 @@ public enum TaskAdmission {
 
     public static func check(_ a: WireTaskAssignment, memoryLimit: UInt64, threads: Int,
                              model: PartitionPlanner.Model = PartitionPlanner.Model()) -> Verdict {
-        let name = TaskKind(wire: a.kind).map { TaskName($0, Int(a.partition)).description } ?? "task \(a.taskID)"
+        let name = TaskKind(wire: a.kind).map {
+            TaskName($0, Int(a.partition), TaskVariant(wire: a.hasVariant ? a.variant : nil) ?? .whole).description
+        } ?? "task \(a.taskID)"
         let afterBaseline = memoryLimit > model.baselineBytes ? memoryLimit - model.baselineBytes : 0
         let budget = UInt64(Double(afterBaseline) * model.usableFraction)
         let features = max(1, Int(a.schema.columnCount) - 1)
-        let needed: UInt64
-        let what: String
+        var parts: [(what: String, bytes: UInt64)] = []
         switch a.kind {
         case .train:
             let rows = a.expectedTrainRows > 0 ? a.expectedTrainRows : a.expectedRows
             // The wire field `classes` carries the task's histogram words per bin (0: unknown, 2 assumed).
             let histograms = PartitionPlanner.histogramBytes(features: features, histogramWordsPerBin: max(2, Int(a.classes)), threads: threads, model: model)
-            let (data, overflow) = rows.multipliedReportingOverflow(by: PartitionPlanner.bytesPerTrainingRow(features: features, model: model))
-            needed = overflow ? .max : histograms &+ data
-            what = "\(rows) training rows × \(features) features"
+            parts.append(("\(rows) training rows × \(features) features", multiply(rows, PartitionPlanner.bytesPerTrainingRow(features: features, model: model))))
+            parts.append(("histograms for \(threads) \(threads == 1 ? "thread" : "threads")", histograms))
+            if a.expectedTreeBytes > 0 {
+                let inFlight = PartitionPlanner.treesInFlight(threads: threads, checkpointEvery: Int(a.checkpointEvery))
+                parts.append(("\(inFlight) trees in flight × \(ByteCount(a.expectedTreeBytes))", multiply(UInt64(inFlight), a.expectedTreeBytes)))
+            }
         case .evaluate, .predict:
             let modelBytes: UInt64
             switch a.model.value {
@@ -35,16 +50,35 @@ public enum TaskAdmission {
             case .ref(let ref)?: modelBytes = ref.size
             case nil: modelBytes = 0
             }
-            needed = modelBytes
-            what = "a \(ByteCount(modelBytes)) model"
+            let loading = UInt64((Double(modelBytes) * model.modelLoadFactor).rounded(.up))
+            parts.append(("a \(ByteCount(modelBytes)) model × \(model.modelLoadFactor.formatted) while it loads", loading))
+            if a.kind == .evaluate, a.expectedTestRows > 0 {
+                parts.append(("\(a.expectedTestRows) test rows × \(features) features",
+                              multiply(a.expectedTestRows, PartitionPlanner.bytesPerTrainingRow(features: features, model: model))))
+            }
         default:
             return Verdict(accepted: true, neededBytes: model.baselineBytes, message: nil)  // extraction streams with bounded buffers
         }
+        let needed = parts.reduce(UInt64(0)) { sum, part in sum > UInt64.max - part.bytes ? .max : sum + part.bytes }
         let total = needed > UInt64.max - model.baselineBytes ? UInt64.max : needed + model.baselineBytes
         if needed <= budget {
             return Verdict(accepted: true, neededBytes: total, message: nil)
         }
+        let detail = parts.map { "\($0.what): \(ByteCount($0.bytes))" }.joined(separator: ", ")
+        let remedy = a.kind == .train
+            ? "use more partitions or a larger --memory-limit"
+            : "give the workers a larger --memory-limit (a failed job continues with --resume, its trees kept)"
         return Verdict(accepted: false, neededBytes: total,
-                       message: "\(name) needs ~\(ByteCount(total)) (\(what)) but this worker's memory limit is \(ByteCount(memoryLimit)); \(a.kind == .train ? "use more partitions or a larger --memory-limit" : "give the workers a larger --memory-limit (a failed job continues with --resume, its trees kept)")")
+                       message: "\(name) needs ~\(ByteCount(total)) (\(detail); baseline \(ByteCount(model.baselineBytes))) but this worker's memory limit is \(ByteCount(memoryLimit)), of which tasks may use \(ByteCount(budget)); \(remedy)")
     }
+
+    private static func multiply(_ a: UInt64, _ b: UInt64) -> UInt64 {
+        let (product, overflow) = a.multipliedReportingOverflow(by: b)
+        return overflow ? .max : product
+    }
+}
+
+private extension Double {
+    /// "3" or "2.5".
+    var formatted: String { self == rounded() ? String(Int(self)) : String(self) }
 }

@@ -1,0 +1,201 @@
+import Foundation
+import GRDB
+import Testing
+@testable import Cluster
+
+/// Task variants: the key, the split decision, the job store's (kind, partition,
+/// variant) tasks and its migration from stores written before variants.
+@Suite struct TreeRangeTaskTests {
+    private func spec(partitions: Int = 1, trees: Int = 10) -> JobSpec {
+        JobSpec(jobID: "job-v", dataFiles: ["/data/a.csv"], parameters: Data([1]), seed: 7,
+                partitions: partitions, testFraction: 0.2, trees: trees, maxAttempts: 3)
+    }
+
+    private func tree(_ p: Int, _ i: Int) -> Data { Data("tree \(p).\(i)".utf8) }
+
+    @Test func variantKeysRoundTripAndNamesReadWell() throws {
+        #expect(TaskVariant.whole.key == "")
+        #expect(TaskVariant.trees(50..<100).key == "t50-100")
+        for v in [TaskVariant.whole, .trees(0..<1), .trees(50..<100)] { #expect(TaskVariant(key: v.key) == v) }
+        for bad in ["t", "t5", "t5-5", "t6-5", "t-1-3", "t05-9", "x1-2", "t1-2-3", "whole"] { #expect(TaskVariant(key: bad) == nil, "\(bad)") }
+        #expect(TaskName(.train, 0).description == "train/p0")
+        #expect(TaskName(.train, 0, .trees(50..<100)).description == "train/p0.t50-100")
+        #expect(TaskName(.train, 0, .trees(50..<100)) > TaskName(.train, 0, .trees(0..<50)))
+        #expect(TaskName(.train, 0, .trees(0..<50)) > TaskName(.train, 0))
+        #expect(TaskName(.evaluate, 0) > TaskName(.train, 3, .trees(0..<5)))
+        // Whole names encode as before (no variant key); ranges round-trip.
+        let whole = String(decoding: try JSONEncoder().encode(TaskName(.train, 2)), as: UTF8.self)
+        #expect(!whole.contains("variant"))
+        let range = TaskName(.train, 2, .trees(3..<9))
+        #expect(try JSONDecoder().decode(TaskName.self, from: JSONEncoder().encode(range)) == range)
+        #expect(try JSONDecoder().decode(TaskName.self, from: Data(#"{"kind":"train","partition":2}"#.utf8)) == TaskName(.train, 2))
+    }
+
+    @Test func splitDecision() {
+        let two = [TreeRangeSplit.Worker(id: "w2", cores: 1), .init(id: "w1", cores: 1)]
+        let d = TreeRangeSplit.decide(treeShares: [100], workers: two)
+        #expect(d.ranges == [0: [0..<50, 50..<100]])
+        #expect(d.tasks == 2)
+        #expect(d.message.contains("1 partition for 2 workers (w1 1 core, w2 1 core)"), "\(d.message)")
+        #expect(d.message.contains("p0's 100 trees in 0..<50, 50..<100"), "\(d.message)")
+        // As many partitions as workers, or more: nothing to split.
+        #expect(TreeRangeSplit.decide(treeShares: [50, 50], workers: two).ranges.isEmpty)
+        #expect(TreeRangeSplit.decide(treeShares: [34, 33, 33], workers: two).ranges.isEmpty)
+        #expect(TreeRangeSplit.decide(treeShares: [100], workers: [two[0]]).ranges.isEmpty)
+        #expect(TreeRangeSplit.decide(treeShares: [100], workers: []).ranges.isEmpty)
+        // 5 workers over 2 partitions: 3 + 2 ranges, uneven shares cut evenly, the first ranges one larger.
+        let five = (1...5).map { TreeRangeSplit.Worker(id: "w\($0)", cores: 2) }
+        let d5 = TreeRangeSplit.decide(treeShares: [11, 10], workers: five)
+        #expect(d5.ranges == [0: [0..<4, 4..<8, 8..<11], 1: [0..<5, 5..<10]])
+        #expect(d5.tasks == 5)
+        // Never more ranges than trees (or than minimumTreesPerRange allows).
+        #expect(TreeRangeSplit.decide(treeShares: [2], workers: five).ranges == [0: [0..<1, 1..<2]])
+        #expect(TreeRangeSplit.decide(treeShares: [1], workers: five).ranges.isEmpty)
+        #expect(TreeRangeSplit.decide(treeShares: [12], workers: five, minimumTreesPerRange: 4).ranges == [0: [0..<4, 4..<8, 8..<12]])
+    }
+
+    @Test func splitTasksCheckpointAndCompleteTheirOwnRange() throws {
+        let store = try JobStore()
+        try store.createJob(spec(), now: 0)
+        let whole = try store.task(TaskName(.train, 0))
+        #expect(try store.splitTrainTask(partition: 0, into: [0..<4, 4..<10], now: 1))
+        let a = TaskName(.train, 0, .trees(0..<4)), b = TaskName(.train, 0, .trees(4..<10))
+        #expect(try store.tasks().filter { $0.name.kind == .train }.map(\.name) == [a, b])
+        #expect(try store.task(a).id == whole.id)
+        #expect(throws: JobStoreError.self) { try store.task(TaskName(.train, 0)) }
+        #expect(try store.events(kind: .tasksSplit).map(\.message) == ["train/p0 split in 2 tree ranges: train/p0.t0-4, train/p0.t4-10"])
+        // Not again: the task is no longer whole.
+        #expect(try !store.splitTrainTask(partition: 0, into: [0..<5, 5..<10], now: 2))
+
+        let attempt = try store.beginAttempt(b, workerID: "w2", leaseDeadline: 99, firstTree: 4, now: 3)
+        _ = try store.attemptRunning(attempt, now: 3)
+        // Trees outside the range are refused.
+        #expect(throws: JobStoreError.self) { try store.saveTrees(attempt, firstTree: 3, trees: [tree(0, 3)], now: 4) }
+        #expect(throws: JobStoreError.self) { try store.saveTrees(attempt, firstTree: 9, trees: [tree(0, 9), tree(0, 10)], now: 4) }
+        #expect(try store.saveTrees(attempt, firstTree: 4, trees: [tree(0, 4), tree(0, 5)], now: 4) == .applied)
+        #expect(try store.firstMissingTree(partition: 0, in: 4..<10) == 6)
+        #expect(try store.firstMissingTree(partition: 0, in: 0..<4) == 0)
+        #expect(try store.firstMissingTree(partition: 0) == 0)
+        #expect(throws: JobStoreError.self) { try store.completeAttempt(attempt, peakRSS: nil, now: 5) }
+        _ = try store.saveTrees(attempt, firstTree: 6, trees: (6..<10).map { tree(0, $0) }, now: 6)
+        #expect(try store.completeAttempt(attempt, peakRSS: nil, now: 7) == .applied)
+        #expect(try store.task(b).state == .done)
+        #expect(try store.task(a).state == .pending)
+        #expect(try store.checkpointedTreeCount(partition: 0, in: 0..<10) == 6)
+        #expect(try store.events().contains { $0.task == b && $0.kind == .attemptDone })
+    }
+
+    @Test func splitRefusesAttemptedTasksAndBadRanges() throws {
+        let store = try JobStore()
+        try store.createJob(spec(partitions: 2), now: 0)
+        #expect(throws: JobStoreError.self) { try store.splitTrainTask(partition: 0, into: [0..<2, 3..<5], now: 1) }
+        #expect(throws: JobStoreError.self) { try store.splitTrainTask(partition: 0, into: [0..<2, 2..<4], now: 1) }
+        #expect(throws: JobStoreError.self) { try store.splitTrainTask(partition: 0, into: [0..<5], now: 1) }
+        let attempt = try store.beginAttempt(TaskName(.train, 1), workerID: "w1", leaseDeadline: 9, firstTree: 0, now: 1)
+        _ = try store.failAttempt(attempt, outcome: .lost, reason: "gone", peakRSS: nil, now: 2)
+        #expect(try !store.splitTrainTask(partition: 1, into: [0..<2, 2..<5], now: 3))
+        #expect(try store.tasks().filter { $0.name.kind == .train }.map(\.name) == [TaskName(.train, 0), TaskName(.train, 1)])
+    }
+
+    /// A store written before task variants (schema up to "v2 rss samples", tasks unique
+    /// on (kind, partition)) opens, is migrated, and its job resumes where it was.
+    @Test func storeFromBeforeVariantsOpensAndResumes() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("variants-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.appendingPathComponent("job.sqlite").path
+        do {
+            let old = try DatabaseQueue(path: path)
+            try JobStore.migrator.migrate(old, upTo: "v2 rss samples")
+            try old.write { db in
+                try db.execute(sql: "INSERT INTO job (id, job_id, spec, stage, created_at) VALUES (1, 'job-v', ?, 'train', 0)",
+                               arguments: [try JobStore.json(spec(partitions: 2, trees: 6))])
+                try db.execute(sql: "INSERT INTO partitions (partition, trees, train_rows, test_rows) VALUES (0, 3, 8, 2), (1, 3, 8, 2)")
+                var id = 1
+                for p in 0..<2 {
+                    for kind in ["extract", "train", "evaluate"] {
+                        let state = kind == "extract" ? "done" : (kind == "train" && p == 0 ? "running" : "pending")
+                        try db.execute(sql: "INSERT INTO tasks (id, kind, partition, state, current_attempt) VALUES (?, ?, ?, ?, ?)",
+                                       arguments: [id, kind, p, state, kind == "train" && p == 0 ? 1 : nil])
+                        id += 1
+                    }
+                }
+                try db.execute(sql: "INSERT INTO attempts (id, task_id, worker_id, started_at, running_at, first_tree) VALUES (1, 2, 'w1', 1, 1, 0)")
+                try db.execute(sql: "INSERT INTO leases (attempt_id, worker_id, deadline) VALUES (1, 'w1', 30)")
+                try db.execute(sql: "INSERT INTO trees (partition, tree_index, attempt_id, tree) VALUES (0, 0, 1, x'01'), (0, 1, 1, x'02')")
+                try db.execute(sql: "INSERT INTO events (at, kind, task_kind, partition, attempt_id, worker_id, message) VALUES (1, 'attemptStarted', 'train', 0, 1, 'w1', 'old')")
+            }
+        }
+        let store = try JobStore(path: path)
+        let tasks = try store.tasks()
+        #expect(tasks.count == 6)
+        #expect(tasks.allSatisfy { $0.name.variant == .whole })
+        #expect(try store.task(TaskName(.train, 0)).id == 2)
+        #expect(try store.events().first?.task == TaskName(.train, 0))
+        // The resume: the running attempt is abandoned, the task reruns from its first missing tree.
+        let abandoned = try store.abandonActiveAttempts(reason: "coordinator restarted", now: 40)
+        #expect(abandoned.map(\.task) == [TaskName(.train, 0)])
+        #expect(try store.firstMissingTree(partition: 0, in: 0..<3) == 2)
+        let rerun = try store.beginAttempt(TaskName(.train, 0), workerID: "w2", leaseDeadline: 90, firstTree: 2, now: 41)
+        #expect(rerun == 2)
+        _ = try store.attemptRunning(rerun, now: 41)
+        _ = try store.saveTrees(rerun, firstTree: 2, trees: [Data([3])], now: 42)
+        #expect(try store.completeAttempt(rerun, peakRSS: nil, now: 43) == .applied)
+        #expect(try store.attempts(of: TaskName(.train, 0)).map(\.id) == [1, 2])
+        // Its other whole train task can still be split (never attempted).
+        #expect(try store.splitTrainTask(partition: 1, into: [0..<2, 2..<3], now: 44))
+        // Reopening a migrated store migrates nothing again.
+        let reopened = try JobStore(path: path)
+        #expect(try reopened.tasks().count == 7)
+        #expect(try JobStore(readOnlyPath: path).tasks().map(\.name).contains(TaskName(.train, 1, .trees(2..<3))))
+    }
+
+    @Test func schedulerRunsBothRangesAtOnceTheHolderFromItsSpill() {
+        typealias S = Scheduler
+        let scheduler = Scheduler(configuration: .init(localityWait: 5))
+        let share = 100
+        let views = [S.TaskView(name: TaskName(.extract, 0), state: .done),
+                     S.TaskView(name: TaskName(.train, 0, .trees(50..<100)), state: .pending, firstMissingTree: 50, treesInPartition: share),
+                     S.TaskView(name: TaskName(.train, 0, .trees(0..<50)), state: .pending, firstMissingTree: 0, treesInPartition: share),
+                     S.TaskView(name: TaskName(.evaluate, 0), state: .pending)]
+        let gates = S.Gates(extractorReady: true)
+        // The holder sorts last: it takes the first range from its spill, the other worker the second at once (no locality wait).
+        for holder in ["w1", "w2"] {
+            let plan = scheduler.plan(tasks: views, workers: [S.WorkerView(id: "w1", memoryLimit: 512 << 20), S.WorkerView(id: "w2", memoryLimit: 512 << 20)],
+                                      holders: [0: S.SpillHolder(workerID: holder, extractAttemptID: 9)], gates: gates, now: 0)
+            #expect(plan.stage == .train)
+            let byWorker = Dictionary(uniqueKeysWithValues: plan.assignments.map { ($0.workerID, $0) })
+            #expect(byWorker.count == 2)
+            #expect(byWorker[holder]?.task == TaskName(.train, 0, .trees(0..<50)))
+            #expect(byWorker[holder]?.source == .localSpill(extractAttemptID: 9))
+            let other = holder == "w1" ? "w2" : "w1"
+            #expect(byWorker[other]?.task == TaskName(.train, 0, .trees(50..<100)))
+            #expect(byWorker[other]?.source == .streamed)
+            #expect(byWorker[other]?.firstTree == 50)
+            #expect(byWorker[other]?.note == "train/p0.t50-100 starts on \(other), rows streamed again")
+        }
+        // A whole task still waits for its busy holder.
+        let wholeViews = [S.TaskView(name: TaskName(.train, 0), state: .pending, treesInPartition: share),
+                          S.TaskView(name: TaskName(.train, 1), state: .pending, readySince: 0, treesInPartition: share)]
+        let busy = scheduler.plan(tasks: wholeViews, workers: [S.WorkerView(id: "w1", memoryLimit: 512 << 20, running: [TaskName(.train, 0)]),
+                                                               S.WorkerView(id: "w2", memoryLimit: 512 << 20)],
+                                  holders: [0: S.SpillHolder(workerID: "w1", extractAttemptID: 9), 1: S.SpillHolder(workerID: "w1", extractAttemptID: 9)],
+                                  gates: gates, now: 1)
+        #expect(busy.assignments.isEmpty)
+    }
+
+    @Test func schedulerResumesARangeAtItsFirstMissingTreeAndCompletesFullRanges() {
+        typealias S = Scheduler
+        let scheduler = Scheduler()
+        let views = [S.TaskView(name: TaskName(.train, 0, .trees(0..<50)), state: .lost, failures: 1, failedOn: ["w1"],
+                                firstMissingTree: 50, treesInPartition: 100),
+                     S.TaskView(name: TaskName(.train, 0, .trees(50..<100)), state: .lost, failures: 1, failedOn: ["w1"],
+                                firstMissingTree: 73, treesInPartition: 100)]
+        let plan = scheduler.plan(tasks: views, workers: [S.WorkerView(id: "w2", memoryLimit: 512 << 20)], holders: [:],
+                                  gates: S.Gates(extractorReady: true), now: 0)
+        #expect(plan.completeFromCheckpoints == [TaskName(.train, 0, .trees(0..<50))])
+        #expect(plan.assignments.map(\.task) == [TaskName(.train, 0, .trees(50..<100))])
+        #expect(plan.assignments.first?.firstTree == 73)
+        #expect(plan.assignments.first?.note == "train/p0.t50-100 resumed at tree 73 of 50..<100 on w2 (attempt 2 of 3), rows streamed again")
+    }
+}
