@@ -15,6 +15,7 @@ struct SpaceTimeCommand: AsyncParsableCommand {
             // Single-process forest (Forest).
             GenerateCommand.self,
             TrainCommand.self,
+            CVCommand.self,
             PredictCommand.self,
             EvaluateCommand.self,
             InspectCommand.self,

@@ -1,0 +1,157 @@
+import Foundation
+import SpaceTime
+
+/// Options of a single-process cross-validation (`spacetime cv`).
+public struct CrossValidationOptions: Sendable {
+    public var file: String
+    public var folds = 5
+    public var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+    /// Parameters of every fold's forest; a grid varies them.
+    public var parameters = ForestParameters()
+    public var grid = ParameterGrid()
+    public var maxBins = FeatureExtractor.maxValueBins
+    public var columns = ColumnChoices()
+    /// Keep every row's out-of-fold prediction (for every grid point).
+    public var keepPredictions = false
+    /// In-memory bytes for the parsed rows of all folds before they spill.
+    public var rowMemoryBytes = 4 << 30
+    public var spillBase = SpillDirectory.defaultBase
+
+    public init(file: String) { self.file = file }
+}
+
+/// What a cross-validation produced.
+public struct CrossValidationRun: Sendable {
+    public var schema: DatasetSchema
+    public var taskReason: String
+    public var classes: [String]
+    public var rows: Int
+    /// One result per grid point, in grid order.
+    public var results: [CrossValidationResult]
+    /// Per grid point, when ``CrossValidationOptions/keepPredictions`` is set, in input order.
+    public var predictions: [OutOfFoldPredictions]
+    /// Wall seconds of the read (parse, statistics) and of the per-fold fit and binning.
+    public var readSeconds: Double
+    public var binSeconds: Double
+
+    /// Grid points best first: by mean headline metric (accuracy or R²), ties in grid order.
+    public var ranking: [Int] {
+        results.indices.sorted {
+            let a = results[$0].score.mean, b = results[$1].score.mean
+            return a != b ? a > b : $0 < $1
+        }
+    }
+}
+
+/// K-fold cross-validation in one process, through the same data set path as
+/// ``SingleProcessTraining``:
+/// 1. decide the schema and stream the CSV once, giving each row to its fold's
+///    ``PartitionLoader`` (fold from the row's bytes, ``FoldAssigner``);
+/// 2. per fold k, fit the extractor from the merge of the other folds' statistics only
+///    (the held-out fold never shapes its bins or levels; the class list is the data
+///    set's), bin every fold with it, and train on the other folds' rows;
+/// 3. per grid point, grow the forest (trees seeded as `train` seeds them) and score fold
+///    k's rows; the metrics of each fold and their mean ± standard deviation are the result.
+///
+/// The extraction and the binned folds are shared by every grid point.
+public enum CrossValidation {
+    public static func run(_ options: CrossValidationOptions, log: (String) -> Void = { _ in }) throws -> CrossValidationRun {
+        let K = options.folds
+        let assigner = try FoldAssigner(folds: K, seed: options.parameters.seed)
+        var points: [ForestParameters] = []
+        for g in 0..<options.grid.count { points.append(try options.grid.parameters(g, base: options.parameters)) }
+        if options.grid.axes.isEmpty { try options.parameters.validate() }
+
+        var clock = ContinuousClock.now
+        let inference = try SchemaInference.infer(path: options.file, choices: options.columns)
+        let schema = inference.schema
+        log("\(schema.task.rawValue): \(inference.reason); \(schema.featureCount) features (\(schema.categoricalCount) categorical)")
+        let parser = RecordParser(schema: schema, sampledRows: inference.sampledRows)
+        let spill: SpillDirectory
+        do { spill = try SpillDirectory(base: options.spillBase) } catch {
+            throw ForestError(.io, "cannot create a spill directory under \(options.spillBase): \(error)")
+        }
+        let loaders = (0..<K).map { _ in PartitionLoader(parser: parser, directory: spill, memoryBytes: options.rowMemoryBytes / K) }
+        defer { for l in loaders { l.rows.close() } }
+        var lines = [[UInt64]](repeating: [], count: K)
+        let reader: CSVReader
+        do { reader = try CSVReader(path: options.file) } catch { throw ForestError(.io, error.description) }
+        defer { reader.close() }
+        var rows = 0
+        while let record = try reader.next() {
+            let k = record.withRawBytes { assigner.fold(recordBytes: $0) }
+            try loaders[k].add(record, isTest: false, line: UInt64(record.line))
+            if options.keepPredictions { lines[k].append(UInt64(record.line)) }
+            rows += 1
+        }
+        let states = loaders.map(\.extractorState)
+        let sizes = loaders.map(\.rows.trainCount)
+        log("read \(rows) rows from \(options.file): folds of \(sizes.map(String.init).joined(separator: ", ")) rows")
+        if let empty = sizes.firstIndex(of: 0) {
+            throw ForestError(.invalidData, "\(options.file): fold \(empty + 1) of \(K) received no rows (\(rows) rows); use fewer folds")
+        }
+        let readSeconds = (ContinuousClock.now - clock).seconds
+        let all = try PartialExtractorState.merged(states)
+        let classes = schema.task == .classification ? try LearningTask.fit(all.target).classes : []
+
+        var folds = [[CrossValidationResult.Fold]](repeating: [], count: points.count)
+        var cpu = [Double](repeating: 0, count: points.count)
+        var predictions = (0..<points.count).map { _ in OutOfFoldPredictions(width: max(classes.count, 1)) }
+        var binSeconds = 0.0
+        for k in 0..<K {
+            clock = ContinuousClock.now
+            let extractor = try foldExtractor(heldOut: k, states: states, all: all, inputNames: schema.featureNames,
+                                              maxBins: options.maxBins)
+            var binned: [BinnedPartition] = []
+            for j in 0..<K {
+                binned.append(try loaders[j].rows.bin(extractor: extractor, test: false, threads: options.threads, source: options.file))
+            }
+            let heldOut = binned[k]
+            let training = try BinnedPartition.concatenated(binned.indices.filter { $0 != k }.map { binned[$0] })
+            binned = []
+            binSeconds += (ContinuousClock.now - clock).seconds
+            for (g, parameters) in points.enumerated() {
+                let start = processCPUSeconds()
+                let trainer = ForestTrainer(parameters: parameters, threads: options.threads)
+                let trees = try trainer.trainTrees(partition: training, partitionIndex: 0, range: 0..<parameters.trees)
+                let forest = try RandomForest.merge([RandomForest.SubForest(trees: trees, trainingRows: training.rowCount)],
+                                                    task: schema.task)
+                let scores = forest.predict(binned: heldOut, threads: options.threads)
+                var metrics = EvaluationMetrics(task: extractor.task)
+                metrics.add(predictions: scores, target: heldOut.target)
+                folds[g].append(.init(trainRows: training.rowCount, testRows: heldOut.rowCount, metrics: metrics))
+                if options.keepPredictions { predictions[g].append(lines: lines[k], fold: k, predictions: scores) }
+                cpu[g] += processCPUSeconds() - start
+                let label = options.grid.axes.isEmpty ? "" : " [\(options.grid.label(g))]"
+                log("fold \(k + 1)/\(K)\(label): \(metricLine(metrics))")
+            }
+        }
+        if options.keepPredictions { for g in predictions.indices { predictions[g].sort() } }
+        let results = points.indices.map { g in
+            CrossValidationResult(label: options.grid.axes.isEmpty ? "" : options.grid.label(g), parameters: points[g],
+                                  folds: folds[g], cpuSeconds: cpu[g])
+        }
+        return CrossValidationRun(schema: schema, taskReason: inference.reason, classes: classes, rows: rows, results: results,
+                                  predictions: options.keepPredictions ? predictions : [], readSeconds: readSeconds,
+                                  binSeconds: binSeconds)
+    }
+
+    /// The extractor of the fold that holds out fold `k`: fitted on the merge of the other
+    /// folds' statistics only; a classification keeps the data set's class list (`all`), so
+    /// every fold's forest has the same outputs.
+    static func foldExtractor(heldOut k: Int, states: [PartialExtractorState], all: PartialExtractorState,
+                              inputNames: [String], maxBins: Int) throws -> FeatureExtractor {
+        var others = try PartialExtractorState.merged(states.indices.filter { $0 != k }.map { states[$0] })
+        if all.target.task == .classification { others.setTarget(all.target) }
+        return try FeatureExtractor.fit(from: others, inputNames: inputNames, maxBins: maxBins)
+    }
+
+    static func metricLine(_ m: EvaluationMetrics) -> String {
+        switch m {
+        case .classification(let c):
+            return String(format: "accuracy %.4f, auc %.4f, log loss %.4f", c.accuracy, c.auc, c.logLoss)
+        case .regression(let r):
+            return String(format: "r2 %.4f, rmse %.4f, mae %.4f", r.r2, r.rmse, r.mae)
+        }
+    }
+}

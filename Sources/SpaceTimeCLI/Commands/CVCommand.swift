@@ -1,0 +1,149 @@
+import ArgumentParser
+import Forest
+import Foundation
+import SpaceTime
+
+struct CVCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "cv",
+        abstract: "Cross-validate a random forest (and search a parameter grid) on a CSV file in one process.",
+        discussion: """
+        Streams FILE once and deals each row to one of K folds by a hash of its bytes and the \
+        seed (the same folds whatever the file's row order; each class is split over the folds \
+        in expectation). For each fold the feature extractor is fitted on the other folds' \
+        statistics only, a forest is grown on the other folds' rows and scored on the fold. \
+        Prints each fold's metrics and their mean ± standard deviation (sample, n − 1): \
+        accuracy, AUC and log loss, or R², RMSE and MAE. With --grid every combination is \
+        cross-validated on the same folds and binned rows and ranked by mean accuracy or R²; \
+        --refit then trains the best on all rows and saves it. Runs in this process only \
+        (the cluster form of cv is not built yet).
+        """
+    )
+
+    @Argument(help: "Data (CSV with a header row).") var file: String
+    @Option(parsing: .unconditional, help: "Folds, 2...\(FoldAssigner.maxFolds).") var folds = 5
+    @OptionGroup var columns: ColumnFlags
+    @OptionGroup var forest: ForestParameterFlags
+    @Option(help: ArgumentHelp("Parameter grid, e.g. 'max-features=sqrt,0.3;min-samples-leaf=1,5;trees=100,300' (names: \(ParameterGrid.names.joined(separator: ", "))).", valueName: "spec"))
+    var grid: String?
+    @Flag(help: "Train the best combination on all rows and save it to --model-out (the CV table goes into the model's provenance).") var refit = false
+    @Option(name: .customLong("model-out"), help: "Where --refit writes the model (never an input file).") var modelOut = "model.stm"
+    @Option(name: .customLong("oof-out"), help: "Write out-of-fold predictions (of the best combination) here, in input order: fold, prediction and class probabilities.") var oofOut: String?
+    @Option(parsing: .unconditional, help: "Threads for tree growing, 1...1024 (default: all cores).") var threads = min(ProcessInfo.processInfo.activeProcessorCount, OptionRange.maxThreads)
+    @Option(name: .customLong("max-bins"), parsing: .unconditional, help: "Value bins per feature (2...255).") var maxBins = 255
+    @Option(name: .customLong("report-json"), help: "Write a JSON report (per fold metrics, mean and standard deviation, ranking) here.") var reportJSON: String?
+
+    func validate() throws {
+        _ = try forest.parameters()
+        try OptionRange.check(folds, 2...FoldAssigner.maxFolds, "--folds")
+        try OptionRange.check(threads, 1...OptionRange.maxThreads, "--threads")
+        try OptionRange.check(maxBins, 2...255, "--max-bins")
+        if let grid { do { _ = try ParameterGrid(parsing: grid) } catch { throw ValidationError("--grid: \(error)") } }
+        var outputs: [(String, String?)] = [("--report-json", reportJSON), ("--oof-out", oofOut)]
+        if refit { outputs.append(("--model-out", modelOut)) }
+        try OutputPaths.refuseOverwrite(outputs: outputs, inputs: [("data file", file)])
+        try probeWritable(outputs)
+    }
+
+    func run() throws {
+        var options = CrossValidationOptions(file: file)
+        options.folds = folds; options.threads = threads; options.maxBins = maxBins
+        options.columns = columns.choices
+        options.parameters = try forest.parameters()
+        if let grid { options.grid = try ParameterGrid(parsing: grid) }
+        options.keepPredictions = oofOut != nil
+        let started = Date()
+        let run = try CrossValidation.run(options, log: { writeStandardError("\($0)\n") })
+        let ranking = run.ranking
+        let best = ranking[0]
+
+        var text = "\(folds)-fold cross-validation of \(run.rows) rows (\(run.schema.task.rawValue), \(threads) thread(s)) in \(String(format: "%.2f", Date().timeIntervalSince(started))) s\n"
+        for g in ranking.count > 1 ? ranking : [best] {
+            let result = run.results[g]
+            if ranking.count > 1 { text += "\n[\(result.label)]\n" }
+            text += Self.table(result)
+        }
+        if ranking.count > 1 {
+            text += "\nranked by mean \(run.results[best].score.name):\n"
+            for (rank, g) in ranking.enumerated() {
+                let s = run.results[g].score
+                text += String(format: "%3d  %.4f ± %.4f  %7.2f s CPU  ", rank + 1, s.mean, s.standardDeviation, run.results[g].cpuSeconds) + run.results[g].label + "\n"
+            }
+        }
+
+        if let oofOut {
+            let format = PredictionFormat(task: run.schema.task, classes: run.classes, proba: true)
+            let oof = run.predictions[best]
+            var bytes = Array("fold,".utf8) + format.header(classes: run.classes)
+            oof.values.withUnsafeBufferPointer { v in
+                for r in oof.lines.indices {
+                    bytes += Array("\(oof.folds[r] + 1),".utf8)
+                    format.appendRow(UnsafeBufferPointer(rebasing: v[r * oof.width..<(r + 1) * oof.width]), to: &bytes)
+                }
+            }
+            try writeReport(String(decoding: bytes, as: UTF8.self), to: oofOut, flag: "--oof-out")
+            text += "out-of-fold predictions: \(oofOut)\n"
+        }
+
+        var refitModel: ForestModel? = nil
+        if refit {
+            var training = TrainingOptions(trainFile: file)
+            training.testFraction = 0; training.columns = columns.choices; training.threads = threads
+            training.maxBins = maxBins; training.parameters = run.results[best].parameters
+            var provenance = ["created": ISO8601DateFormatter().string(from: Date()),
+                              "host": ProcessInfo.processInfo.hostName,
+                              "tool": "spacetime \(SpaceTimeVersion.string) cv --refit"]
+            provenance["cross_validation"] = try encodeJSON(Self.json(run.results[best], folds: folds))
+            let result = try SingleProcessTraining.run(training, provenance: provenance, log: { writeStandardError("\($0)\n") })
+            try result.model.save(to: modelOut)
+            refitModel = result.model
+            let label = run.results[best].label
+            text += "refit\(label.isEmpty ? "" : " [\(label)]") on all \(result.trainRows) rows: model \(modelOut) fingerprint \(result.model.fingerprintHex)\n"
+        }
+        try Output.print(text, terminator: "")
+
+        if let reportJSON {
+            var report: [String: Any] = ["task": run.schema.task.rawValue, "task_reason": run.taskReason, "folds": folds,
+                                         "rows": run.rows, "threads": threads, "classes": run.classes,
+                                         "seconds": ["read": run.readSeconds, "bin": run.binSeconds,
+                                                     "total": Date().timeIntervalSince(started)],
+                                         "cpu_seconds": ["total": processCPUSeconds()]]
+            report["points"] = run.results.map { Self.json($0, folds: folds) }
+            report["ranking"] = ranking
+            report["best"] = best
+            if let refitModel { report["model"] = modelOut; report["fingerprint"] = refitModel.fingerprintHex }
+            try writeReport(try encodeJSON(report) + "\n", to: reportJSON)
+        }
+    }
+
+    /// Per fold rows and metrics, then mean ± standard deviation.
+    static func table(_ result: CrossValidationResult) -> String {
+        let summaries = result.summaries
+        var text = "fold   train    test" + summaries.map { " " + $0.name.padding(toLength: 10, withPad: " ", startingAt: 0) }.joined() + "\n"
+        for (k, fold) in result.folds.enumerated() {
+            text += String(format: "%4d %7d %7d", k + 1, fold.trainRows, fold.testRows)
+            for s in summaries { text += String(format: " %10.4f", s.values[k]) }
+            text += "\n"
+        }
+        text += "mean" + String(repeating: " ", count: 16) + summaries.map { String(format: " %10.4f", $0.mean) }.joined() + "\n"
+        text += "std " + String(repeating: " ", count: 16) + summaries.map { String(format: " %10.4f", $0.standardDeviation) }.joined() + "\n"
+        return text
+    }
+
+    static func json(_ result: CrossValidationResult, folds: Int) -> [String: Any] {
+        let summaries = result.summaries
+        var point: [String: Any] = ["label": result.label, "parameters": result.parameters.jsonObject(task: result.folds.first?.metrics.classification != nil ? .classification : .regression),
+                                    "cpu_seconds": result.cpuSeconds]
+        point["folds"] = result.folds.enumerated().map { k, fold -> [String: Any] in
+            var f: [String: Any] = ["fold": k + 1, "train_rows": fold.trainRows, "test_rows": fold.testRows]
+            for s in summaries { f[s.name] = jsonNumber(s.values[k]) }
+            return f
+        }
+        point["mean"] = Dictionary(uniqueKeysWithValues: summaries.map { ($0.name, jsonNumber($0.mean)) })
+        point["std"] = Dictionary(uniqueKeysWithValues: summaries.map { ($0.name, jsonNumber($0.standardDeviation)) })
+        return point
+    }
+
+    /// A number for JSON: NaN and infinities (AUC of a fold without both classes) as null.
+    static func jsonNumber(_ v: Double) -> Any { v.isFinite ? v : NSNull() }
+}

@@ -1,0 +1,159 @@
+import Foundation
+import Testing
+@testable import Forest
+import SpaceTime
+
+@Suite struct CrossValidationTests {
+    static func writeCSV(_ text: String, name: String = "cv.csv") throws -> String {
+        let path = ModelFileTests.temporaryPath(name)
+        try Data(text.utf8).write(to: URL(fileURLWithPath: path))
+        return path
+    }
+
+    /// Header and data lines of a generated classification set.
+    static func syntheticLines(rows: Int, classes: Int = 2, seed: UInt64 = 5) throws -> (header: String, rows: [String]) {
+        var c = SyntheticClassification.Configuration()
+        c.features = 6; c.informative = 3; c.redundant = 1; c.classes = classes; c.seed = seed
+        var bytes: [UInt8] = []
+        try SyntheticClassification(c).writeCSV(rows: rows) { bytes += $0 }
+        let lines = String(decoding: bytes, as: UTF8.self).split(separator: "\n").map(String.init)
+        return (lines[0], Array(lines.dropFirst()))
+    }
+
+    @Test func foldOfARowDependsOnlyOnItsBytesAndTheSeed() throws {
+        let a = try FoldAssigner(folds: 5, seed: 1)
+        func fold(_ s: String, _ f: FoldAssigner) -> Int { Array(s.utf8).withUnsafeBytes { f.fold(recordBytes: $0) } }
+        var counts = [Int](repeating: 0, count: 5)
+        for i in 0..<10_000 { counts[fold("row \(i),\(i * 7)", a)] += 1 }
+        // Every fold gets its share (binomial: 2000 ± ~40 for a sane hash).
+        #expect(counts.allSatisfy { abs($0 - 2000) < 200 }, "\(counts)")
+        #expect(fold("x,1", a) == fold("x,1", a))
+        let other = try FoldAssigner(folds: 5, seed: 2)
+        let moved = (0..<1000).filter { fold("r\($0)", a) != fold("r\($0)", other) }.count
+        #expect(moved > 600, "another seed deals other folds (\(moved) of 1000 moved)")
+        #expect(throws: ForestError.self) { try FoldAssigner(folds: 1, seed: 0) }
+        #expect(throws: ForestError.self) { try FoldAssigner(folds: 101, seed: 0) }
+    }
+
+    @Test func gridParsesInOdometerOrderAndNamesBadParts() throws {
+        let g = try ParameterGrid(parsing: "max-features=sqrt,0.3; min-samples-leaf=1,5;trees=10,30")
+        #expect(g.count == 8)
+        #expect(g.label(0) == "max-features=sqrt min-samples-leaf=1 trees=10")
+        #expect(g.label(1) == "max-features=sqrt min-samples-leaf=1 trees=30")
+        #expect(g.label(7) == "max-features=0.3 min-samples-leaf=5 trees=30")
+        let p = try g.parameters(6, base: ForestParameters())
+        #expect(p.maxFeatures == .fraction(0.3) && p.minSamplesLeaf == 5 && p.trees == 10)
+        func message(_ spec: String) -> String {
+            do { _ = try ParameterGrid(parsing: spec); return "" } catch { return "\(error)" }
+        }
+        #expect(message("depth=3").contains("unknown parameter 'depth'"))
+        #expect(message("trees=10,x").contains("trees=x"))
+        #expect(message("trees=10;trees=20").contains("given twice"))
+        #expect(message("trees").contains("not name=value"))
+        #expect(message("max-features=sqrt,2.5").contains("max-features=2.5"))
+    }
+
+    @Test func summaryIsMeanAndSampleStandardDeviation() {
+        let s = CrossValidationResult.Summary(name: "accuracy", values: [0.8, 0.9, 1.0])
+        #expect(abs(s.mean - 0.9) < 1e-12)
+        #expect(abs(s.standardDeviation - 0.1) < 1e-12)
+        let nan = CrossValidationResult.Summary(name: "auc", values: [0.5, .nan, 0.7])
+        #expect(abs(nan.mean - 0.6) < 1e-12)
+    }
+
+    @Test func foldsCoverEveryRowOnceAndDoNotDependOnRowOrder() throws {
+        let data = try Self.syntheticLines(rows: 1200, classes: 3)
+        let path = try Self.writeCSV(([data.header] + data.rows).joined(separator: "\n") + "\n")
+        defer { unlink(path) }
+        var shuffledRows = data.rows
+        var rng = SystemRandomNumberGenerator()
+        shuffledRows.shuffle(using: &rng)
+        let shuffled = try Self.writeCSV(([data.header] + shuffledRows).joined(separator: "\n") + "\n", name: "cv-shuffled.csv")
+        defer { unlink(shuffled) }
+
+        var options = CrossValidationOptions(file: path)
+        options.folds = 4; options.threads = 2; options.parameters.trees = 8; options.keepPredictions = true
+        let run = try CrossValidation.run(options)
+        let result = try #require(run.results.first)
+        #expect(run.rows == 1200)
+        #expect(result.folds.count == 4)
+        #expect(result.folds.reduce(0) { $0 + $1.testRows } == 1200)
+        #expect(result.folds.allSatisfy { $0.trainRows + $0.testRows == 1200 && $0.testRows > 200 })
+        #expect(result.score.mean > 0.6)
+
+        // Out-of-fold predictions: one per row, in input order, and their accuracy is the
+        // folds' accuracies weighted by fold size.
+        let oof = run.predictions[0]
+        #expect(oof.lines.count == 1200 && oof.lines == oof.lines.sorted())
+        let labels = data.rows.map { Int($0.split(separator: ",").last!)! }
+        var correct = 0
+        oof.values.withUnsafeBufferPointer { v in
+            for r in 0..<1200 where RandomForest.argmax(UnsafeBufferPointer(rebasing: v[r * 3..<(r + 1) * 3])) == labels[r] { correct += 1 }
+        }
+        let pooled = result.folds.reduce(0.0) { $0 + $1.metrics.classification!.accuracy * Double($1.testRows) } / 1200
+        #expect(abs(Double(correct) / 1200 - pooled) < 1e-9)
+
+        // The same rows in another order: the same folds, so the same per-fold metrics.
+        options.file = shuffled
+        let again = try #require(try CrossValidation.run(options).results.first)
+        #expect(again.folds.map(\.testRows) == result.folds.map(\.testRows))
+        #expect(again.folds.map(\.metrics) == result.folds.map(\.metrics))
+    }
+
+    /// The held-out fold never shapes its own extractor: a level and a value range that
+    /// occur only in fold 0 are unknown to fold 0's extractor and known to fold 1's.
+    @Test func heldOutFoldDoesNotShapeItsBins() throws {
+        func state(_ colors: [String], _ xs: [Double], _ labels: [String]) -> PartialExtractorState {
+            var s = PartialExtractorState(featureNames: ["color", "x"], kinds: [.categorical, .numeric])
+            for i in colors.indices {
+                s.addLevel(feature: 0, colors[i])
+                s.add([0, xs[i]], label: labels[i])
+            }
+            return s
+        }
+        let n = 60
+        let fold0 = state((0..<n).map { $0 % 3 == 0 ? "green" : "red" }, (0..<n).map { 1000 + Double($0) }, (0..<n).map { "\($0 % 2)" })
+        let fold1 = state((0..<n).map { $0 % 2 == 0 ? "red" : "blue" }, (0..<n).map { Double($0) }, (0..<n).map { "\($0 % 3)" })
+        let all = try PartialExtractorState.merged([fold0, fold1])
+        let e0 = try CrossValidation.foldExtractor(heldOut: 0, states: [fold0, fold1], all: all, inputNames: ["color", "x"], maxBins: 255)
+        let e1 = try CrossValidation.foldExtractor(heldOut: 1, states: [fold0, fold1], all: all, inputNames: ["color", "x"], maxBins: 255)
+        #expect(!e0.levels[0].contains("green") && e1.levels[0].contains("green"))
+        #expect(e0.edges[1].allSatisfy { $0 < 1000 } && e1.edges[1].allSatisfy { $0 >= 1000 })
+        // The class list is the data set's in every fold (fold 1 alone has class "2").
+        #expect(e0.classes == ["0", "1", "2"] && e1.classes == ["0", "1", "2"])
+    }
+
+    @Test func gridSharesTheFoldsAndRanksByMeanScore() throws {
+        let data = try Self.syntheticLines(rows: 600)
+        let path = try Self.writeCSV(([data.header] + data.rows).joined(separator: "\n") + "\n")
+        defer { unlink(path) }
+        var options = CrossValidationOptions(file: path)
+        options.folds = 3; options.threads = 2; options.parameters.trees = 6
+        options.grid = try ParameterGrid(parsing: "max-depth=1,8")
+        let run = try CrossValidation.run(options)
+        #expect(run.results.count == 2)
+        #expect(run.results[0].folds.map(\.testRows) == run.results[1].folds.map(\.testRows))
+        #expect(run.results[0].parameters.maxDepth == 1 && run.results[1].parameters.maxDepth == 8)
+        let ranking = run.ranking
+        #expect(run.results[ranking[0]].score.mean >= run.results[ranking[1]].score.mean)
+        // A point of the grid alone gives the same folds' metrics as inside the grid.
+        options.grid = ParameterGrid()
+        options.parameters.maxDepth = 8
+        let alone = try #require(try CrossValidation.run(options).results.first)
+        #expect(alone.folds.map(\.metrics) == run.results[1].folds.map(\.metrics))
+    }
+
+    @Test func regressionReportsR2RMSEAndMAE() throws {
+        var lines = ["a,b,y"]
+        for i in 0..<500 { let a = Double(i % 50), b = Double((i * 7) % 31); lines.append("\(a),\(b),\(2 * a + b * 0.5 + Double(i % 3))") }
+        let path = try Self.writeCSV(lines.joined(separator: "\n") + "\n")
+        defer { unlink(path) }
+        var options = CrossValidationOptions(file: path)
+        options.folds = 5; options.threads = 2; options.parameters.trees = 10
+        options.columns.task = .regression
+        let result = try #require(try CrossValidation.run(options).results.first)
+        #expect(result.summaries.map(\.name) == ["r2", "rmse", "mae"])
+        #expect(result.score.mean > 0.9)
+        #expect(result.summaries[1].mean > 0 && result.summaries[2].mean <= result.summaries[1].mean)
+    }
+}
