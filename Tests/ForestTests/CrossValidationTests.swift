@@ -20,21 +20,6 @@ import SpaceTime
         return (lines[0], Array(lines.dropFirst()))
     }
 
-    @Test func foldOfARowDependsOnlyOnItsBytesAndTheSeed() throws {
-        let a = try FoldAssigner(folds: 5, seed: 1)
-        func fold(_ s: String, _ f: FoldAssigner) -> Int { Array(s.utf8).withUnsafeBytes { f.fold(recordBytes: $0) } }
-        var counts = [Int](repeating: 0, count: 5)
-        for i in 0..<10_000 { counts[fold("row \(i),\(i * 7)", a)] += 1 }
-        // Every fold gets its share (binomial: 2000 ± ~40 for a sane hash).
-        #expect(counts.allSatisfy { abs($0 - 2000) < 200 }, "\(counts)")
-        #expect(fold("x,1", a) == fold("x,1", a))
-        let other = try FoldAssigner(folds: 5, seed: 2)
-        let moved = (0..<1000).filter { fold("r\($0)", a) != fold("r\($0)", other) }.count
-        #expect(moved > 600, "another seed deals other folds (\(moved) of 1000 moved)")
-        #expect(throws: ForestError.self) { try FoldAssigner(folds: 1, seed: 0) }
-        #expect(throws: ForestError.self) { try FoldAssigner(folds: 101, seed: 0) }
-    }
-
     @Test func gridParsesInOdometerOrderAndNamesBadParts() throws {
         let g = try ParameterGrid(parsing: "max-features=sqrt,0.3; min-samples-leaf=1,5;trees=10,30")
         #expect(g.count == 8)
@@ -61,15 +46,13 @@ import SpaceTime
         #expect(abs(nan.mean - 0.6) < 1e-12)
     }
 
-    @Test func foldsCoverEveryRowOnceAndDoNotDependOnRowOrder() throws {
+    @Test func foldsCoverEveryRowOnceAndAreStratifiedEvenOnASortedFile() throws {
         let data = try Self.syntheticLines(rows: 1200, classes: 3)
-        let path = try Self.writeCSV(([data.header] + data.rows).joined(separator: "\n") + "\n")
+        func label(_ line: String) -> Int { Int(line.split(separator: ",").last!)! }
+        // Sorted by label: folds of contiguous rows would each hold one class.
+        let sorted = data.rows.enumerated().sorted { (label($0.element), $0.offset) < (label($1.element), $1.offset) }.map(\.element)
+        let path = try Self.writeCSV(([data.header] + sorted).joined(separator: "\n") + "\n")
         defer { unlink(path) }
-        var shuffledRows = data.rows
-        var rng = SystemRandomNumberGenerator()
-        shuffledRows.shuffle(using: &rng)
-        let shuffled = try Self.writeCSV(([data.header] + shuffledRows).joined(separator: "\n") + "\n", name: "cv-shuffled.csv")
-        defer { unlink(shuffled) }
 
         var options = CrossValidationOptions(file: path)
         options.folds = 4; options.threads = 2; options.parameters.trees = 8; options.keepPredictions = true
@@ -78,26 +61,32 @@ import SpaceTime
         #expect(run.rows == 1200)
         #expect(result.folds.count == 4)
         #expect(result.folds.reduce(0) { $0 + $1.testRows } == 1200)
-        #expect(result.folds.allSatisfy { $0.trainRows + $0.testRows == 1200 && $0.testRows > 200 })
+        #expect(result.folds.allSatisfy { $0.trainRows + $0.testRows == 1200 })
+        // Every fold holds ⌊n_c/4⌋ or ⌈n_c/4⌉ rows of each class.
+        let perClass = (0..<3).map { c in sorted.filter { label($0) == c }.count }
+        for fold in result.folds {
+            let held = try #require(fold.metrics.classification).confusionMatrix.map { $0.reduce(0, +) }
+            for c in 0..<3 { #expect(abs(Int(held[c]) * 4 - perClass[c]) < 4, "class \(c): \(held[c]) of \(perClass[c])") }
+        }
         #expect(result.score.mean > 0.6)
 
         // Out-of-fold predictions: one per row, in input order, and their accuracy is the
         // folds' accuracies weighted by fold size.
         let oof = run.predictions[0]
-        #expect(oof.lines.count == 1200 && oof.lines == oof.lines.sorted())
-        let labels = data.rows.map { Int($0.split(separator: ",").last!)! }
+        #expect(oof.lines.count == 1200 && oof.lines == oof.lines.sorted() && Set(oof.lines).count == 1200)
         var correct = 0
         oof.values.withUnsafeBufferPointer { v in
-            for r in 0..<1200 where RandomForest.argmax(UnsafeBufferPointer(rebasing: v[r * 3..<(r + 1) * 3])) == labels[r] { correct += 1 }
+            for r in 0..<1200 where RandomForest.argmax(UnsafeBufferPointer(rebasing: v[r * 3..<(r + 1) * 3])) == label(sorted[r]) { correct += 1 }
         }
         let pooled = result.folds.reduce(0.0) { $0 + $1.metrics.classification!.accuracy * Double($1.testRows) } / 1200
         #expect(abs(Double(correct) / 1200 - pooled) < 1e-9)
 
-        // The same rows in another order: the same folds, so the same per-fold metrics.
-        options.file = shuffled
+        // The same file and seed: the same folds and metrics; another seed: other folds.
         let again = try #require(try CrossValidation.run(options).results.first)
-        #expect(again.folds.map(\.testRows) == result.folds.map(\.testRows))
         #expect(again.folds.map(\.metrics) == result.folds.map(\.metrics))
+        options.parameters.seed = 7
+        let reseeded = try CrossValidation.run(options)
+        #expect(reseeded.predictions[0].folds != oof.folds)
     }
 
     /// The held-out fold never shapes its own extractor: a level and a value range that

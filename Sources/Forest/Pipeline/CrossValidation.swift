@@ -46,7 +46,10 @@ public struct CrossValidationRun: Sendable {
 /// K-fold cross-validation in one process, through the same data set path as
 /// ``SingleProcessTraining``:
 /// 1. decide the schema and stream the CSV once, giving each row to its fold's
-///    ``PartitionLoader`` (fold from the row's bytes, ``FoldAssigner``);
+///    ``PartitionLoader``: SpaceTime's `StratifiedFoldAssigner` deals each class's rows (all
+///    rows, for regression) into the folds by seeded permutations of blocks of K rows, so
+///    every fold gets ⌊n_c/K⌋ or ⌈n_c/K⌉ rows of every class and a file sorted by label
+///    gives folds that are random samples of each class;
 /// 2. per fold k, fit the extractor from the merge of the other folds' statistics only
 ///    (the held-out fold never shapes its bins or levels; the class list is the data
 ///    set's), bin every fold with it, and train on the other folds' rows;
@@ -55,9 +58,18 @@ public struct CrossValidationRun: Sendable {
 ///
 /// The extraction and the binned folds are shared by every grid point.
 public enum CrossValidation {
+    /// Fold counts above this are refused (each fold trains a forest).
+    public static let maxFolds = 100
+
     public static func run(_ options: CrossValidationOptions, log: (String) -> Void = { _ in }) throws -> CrossValidationRun {
         let K = options.folds
-        let assigner = try FoldAssigner(folds: K, seed: options.parameters.seed)
+        guard (2...maxFolds).contains(K) else {
+            throw ForestError(.invalidParameter, "folds must be in 2...\(maxFolds), got \(K)")
+        }
+        var assigner: StratifiedFoldAssigner
+        do { assigner = try StratifiedFoldAssigner(seed: options.parameters.seed, folds: K) } catch {
+            throw ForestError(.invalidParameter, error.description)
+        }
         var points: [ForestParameters] = []
         for g in 0..<options.grid.count { points.append(try options.grid.parameters(g, base: options.parameters)) }
         if options.grid.axes.isEmpty { try options.parameters.validate() }
@@ -78,8 +90,10 @@ public enum CrossValidation {
         do { reader = try CSVReader(path: options.file) } catch { throw ForestError(.io, error.description) }
         defer { reader.close() }
         var rows = 0
+        let classification = schema.task == .classification
         while let record = try reader.next() {
-            let k = record.withRawBytes { assigner.fold(recordBytes: $0) }
+            let k = classification ? record.withField(at: schema.targetIndex!) { assigner.fold(classBytes: $0) }
+                                   : assigner.fold(classKey: "")
             try loaders[k].add(record, isTest: false, line: UInt64(record.line))
             if options.keepPredictions { lines[k].append(UInt64(record.line)) }
             rows += 1

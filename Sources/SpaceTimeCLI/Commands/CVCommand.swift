@@ -8,9 +8,9 @@ struct CVCommand: ParsableCommand {
         commandName: "cv",
         abstract: "Cross-validate a random forest (and search a parameter grid) on a CSV file in one process.",
         discussion: """
-        Streams FILE once and deals each row to one of K folds by a hash of its bytes and the \
-        seed (the same folds whatever the file's row order; each class is split over the folds \
-        in expectation). For each fold the feature extractor is fitted on the other folds' \
+        Streams FILE once and deals each class's rows to K folds by seeded random permutations \
+        (stratified: every fold gets the same share of each class to one row; regression: of all \
+        rows). For each fold the feature extractor is fitted on the other folds' \
         statistics only, a forest is grown on the other folds' rows and scored on the fold. \
         Prints each fold's metrics and their mean ± standard deviation (sample, n − 1): \
         accuracy, AUC and log loss, or R², RMSE and MAE. With --grid every combination is \
@@ -21,7 +21,7 @@ struct CVCommand: ParsableCommand {
     )
 
     @Argument(help: "Data (CSV with a header row).") var file: String
-    @Option(parsing: .unconditional, help: "Folds, 2...\(FoldAssigner.maxFolds).") var folds = 5
+    @Option(parsing: .unconditional, help: "Folds, 2...\(CrossValidation.maxFolds).") var folds = 5
     @OptionGroup var columns: ColumnFlags
     @OptionGroup var forest: ForestParameterFlags
     @Option(help: ArgumentHelp("Parameter grid, e.g. 'max-features=sqrt,0.3;min-samples-leaf=1,5;trees=100,300' (names: \(ParameterGrid.names.joined(separator: ", "))).", valueName: "spec"))
@@ -35,7 +35,7 @@ struct CVCommand: ParsableCommand {
 
     func validate() throws {
         _ = try forest.parameters()
-        try OptionRange.check(folds, 2...FoldAssigner.maxFolds, "--folds")
+        try OptionRange.check(folds, 2...CrossValidation.maxFolds, "--folds")
         try OptionRange.check(threads, 1...OptionRange.maxThreads, "--threads")
         try OptionRange.check(maxBins, 2...255, "--max-bins")
         if let grid { do { _ = try ParameterGrid(parsing: grid) } catch { throw ValidationError("--grid: \(error)") } }
