@@ -107,6 +107,13 @@ let package = Package(
             ]
         ),
         .executableTarget(name: "spacetime", dependencies: ["SpaceTimeCLI"]),
+        // The feature-derivation example (its own package in Examples/DerivedFeatures, for users),
+        // built here too so that the normal build builds and scripts/test checks it.
+        .executableTarget(
+            name: "spacetime-derived-example",
+            dependencies: ["SpaceTimeCLI", "Forest"],
+            path: "Examples/DerivedFeatures/Sources/spacetime-derived"
+        ),
 
         .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"]),
         .testTarget(name: "SpaceTimeTests", dependencies: ["SpaceTime"]),

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Forest
 
 /// The `spacetime` command-line tool: one executable for every role
 /// (single-process training, coordinator, worker, local harness, utilities).
@@ -35,9 +36,15 @@ struct SpaceTimeCommand: AsyncParsableCommand {
 }
 
 /// Entry point of a `spacetime` executable: parses `CommandLine.arguments` and runs the command.
+///
+/// Another package builds its own `spacetime` with its feature derivations registered
+/// (Examples/DerivedFeatures, docs/extending.md): `train`, `local` and `coordinator` take
+/// `--derivation NAME`, its workers (the same executable) apply it, and `predict`,
+/// `evaluate` and `transform` apply the one a model records.
 public enum SpaceTimeTool {
-    /// Runs the tool and exits the process with the command's status.
-    public static func main() async {
+    /// Runs the tool with `derivations` registered and exits the process with the command's status.
+    public static func main(derivations: FeatureDerivationRegistry = FeatureDerivationRegistry()) async {
+        RegisteredDerivations.registry = derivations
         await SpaceTimeCommand.main()
     }
 }

@@ -19,6 +19,13 @@ import Testing
         #expect(back.schema.ignoredNames == ["id"] && back.schema.task == .regression && back.sampledRows == 1000)
         #expect(throws: PipelineError.self) { try ForestJobParameters(deserializing: Data("STJP".utf8)) }
         #expect(throws: PipelineError.self) { try ForestJobParameters(deserializing: Data([1, 2, 3, 4, 5, 6, 7, 8, 9, 10])) }
+        // Without a derivation the bytes stay version 3 (older workers read them); with one, version 4.
+        #expect(p.serialize()[4] == 3)
+        var derived = p
+        derived.derivation = "loan-ratios-v1"
+        #expect(derived.serialize()[4] == 4)
+        #expect(try ForestJobParameters(deserializing: derived.serialize()) == derived)
+        #expect(try ForestJobParameters(deserializing: p.serialize()).derivation == "")
         var truncated = p.serialize()
         truncated.removeLast(5)
         #expect(throws: (any Error).self) { try ForestJobParameters(deserializing: truncated) }

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import SpaceTime
 @testable import Forest
 
 @Suite struct GeneratorAndOptionsTests {
@@ -82,5 +83,86 @@ import Testing
         #expect(throws: ForestError.self) {
             try StreamingPrediction.run(model: result.model, path: path, readTargets: false) { _ in }
         }
+    }
+
+    /// A derivation found by name: needs input columns `f1` and `f2`.
+    struct NamedRatio: FeatureDerivation {
+        struct Missing: Error {}
+        let identifier = "named-ratio-v1"
+        let a: Int, b: Int
+        init(_ names: [String]) throws {
+            guard let a = names.firstIndex(of: "f1"), let b = names.firstIndex(of: "f2") else { throw Missing() }
+            self.a = a; self.b = b
+        }
+        func outputNames(inputNames: [String]) -> [String] { inputNames + ["f1_over_f2"] }
+        func derive(_ input: UnsafeBufferPointer<Double>, into output: UnsafeMutableBufferPointer<Double>) {
+            for i in 0..<input.count { output[i] = input[i] }
+            output[input.count] = input[b] == 0 ? .nan : input[a] / input[b]
+        }
+    }
+
+    @Test func registryResolvesByIdentifierAndNamesWhatIsMissing() throws {
+        var registry = FeatureDerivationRegistry()
+        try registry.register("named-ratio-v1") { try NamedRatio($0) }
+        try registry.register(Ratios())
+        #expect(registry.identifiers == ["named-ratio-v1", "ratios-test-v1"])
+        #expect(try registry.derivation("named-ratio-v1", inputNames: ["f0", "f1", "f2"]).identifier == "named-ratio-v1")
+        var empty = FeatureDerivationRegistry()
+        #expect(throws: ForestError.self) { try empty.register("") { _ in Ratios() } }
+        do {
+            _ = try registry.derivation("dates-v2", inputNames: ["f1", "f2"])
+            Issue.record("an unregistered derivation resolved")
+        } catch {
+            #expect(error.message.contains("'dates-v2' is not registered") && error.message.contains("'ratios-test-v1'"))
+        }
+        do {
+            _ = try registry.derivation("named-ratio-v1", inputNames: ["f0", "f1"])
+            Issue.record("a derivation built without its columns")
+        } catch {
+            #expect(error.message.contains("refuses the input columns"))
+        }
+        var lying = FeatureDerivationRegistry()
+        try lying.register("other-name") { _ in Ratios() }
+        #expect(throws: ForestError.self) { try lying.derivation("other-name", inputNames: []) }
+    }
+
+    /// Train with a factory from the registry, then predict, evaluate and transform with the derivation
+    /// the registry rebuilds from the model: the predictions are the training run's; without it, refused.
+    @Test func modelWithDerivationPredictsThroughTheRegistry() throws {
+        let path = try PipelineTests.writeCSV(rows: 600)
+        defer { unlink(path) }
+        var registry = FeatureDerivationRegistry()
+        try registry.register("named-ratio-v1") { try NamedRatio($0) }
+        var options = TrainingOptions(trainFile: path)
+        options.parameters.trees = 4
+        options.testFraction = 0.5
+        let known = registry
+        let result = try SingleProcessTraining.run(options, derivationFactory: { try known.derivation("named-ratio-v1", inputNames: $0) })
+        let model = result.model
+        #expect(model.extractor.featureNames.last == "f1_over_f2" && model.extractor.derivationIdentifier == "named-ratio-v1")
+        do {
+            _ = try FeatureDerivationRegistry().derivation(for: model)
+            Issue.record("an empty registry resolved the model's derivation")
+        } catch {
+            #expect(error.message.contains("'named-ratio-v1', which is not registered"))
+        }
+        let derivation = try #require(try registry.derivation(for: model))
+        // Every scored row carries the derived feature, computed from the row's own f1 and f2.
+        let reader = try CSVReader(path: path)
+        let f1 = try reader.columnIndex(named: "f1"), f2 = try reader.columnIndex(named: "f2")
+        var expected: [Double] = []
+        while let record = try reader.next() { expected.append(try record.double(at: f1) / record.double(at: f2)) }
+        var derived: [Double] = []
+        let d = model.extractor.featureCount
+        try StreamingPrediction.run(model: model, path: path, readTargets: false, batchRows: 64, withFeatures: true,
+                                    derivation: derivation) { batch in
+            let features = batch.features!
+            for r in 0..<batch.rows { derived.append(features[r * d + d - 1]) }
+        }
+        #expect(derived == expected)
+        let metrics = try #require(try StreamingPrediction.evaluate(model: model, path: path, derivation: derivation).classification)
+        #expect(metrics.accuracy > 0.6)
+        #expect(throws: ForestError.self) { try DatasetTransform(model: model) }
+        #expect(try DatasetTransform(model: model, derivation: derivation).derivation?.identifier == "named-ratio-v1")
     }
 }

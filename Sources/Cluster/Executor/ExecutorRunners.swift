@@ -10,7 +10,7 @@ struct ExtractRunner: TaskRunner {
     let context: ExecutorContext
 
     func makeAttempt(_ a: WireTaskAssignment, _ configuration: AttemptConfiguration) throws(AttemptRefusal) -> ExecutorAttempt {
-        let loader = context.partitionLoader(configuration.parameters)
+        let loader = try context.partitionLoader(configuration.parameters)
         return ExecutorAttempt(a, configuration, loader: loader, rows: loader.rows)
     }
 
@@ -41,7 +41,7 @@ extension ExecutorContext {
     /// A train or evaluate attempt: its partition's rows from this worker's spill, or parsed as they are streamed.
     func partitionAttempt(_ a: WireTaskAssignment, _ configuration: AttemptConfiguration) throws(AttemptRefusal) -> ExecutorAttempt {
         guard a.source == .localSpill else {
-            let loader = partitionLoader(configuration.parameters)
+            let loader = try partitionLoader(configuration.parameters)
             return ExecutorAttempt(a, configuration, loader: loader, rows: loader.rows)
         }
         guard let rows = registry.spill(a.spillAttemptID) else {

@@ -33,6 +33,8 @@ public final class ForestTaskExecutor: @unchecked Sendable {  // `exitState` und
         /// Test hook (the self-limit test): bytes a train task allocates, touches and
         /// holds until it ends, standing in for a working set larger than the estimate.
         public var trainBallastBytes = 0
+        /// The feature derivations this worker applies, by the identifier a job names.
+        public var derivations = FeatureDerivationRegistry()
 
         public init(threads: Int = 1, spillBase: String = SpillDirectory.defaultBase, rowMemoryBytes: Int = 8 << 20,
                     log: @escaping @Sendable (CoordinatorLogLevel, String) -> Void = { _, _ in }) {

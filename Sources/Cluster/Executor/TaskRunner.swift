@@ -115,10 +115,17 @@ struct ExecutorContext: Sendable {
         return (accepted, failure)
     }
 
-    /// A partition loader in the spill directory for the job's schema.
-    func partitionLoader(_ parameters: ForestJobParameters) -> PartitionLoader {
-        PartitionLoader(parser: RecordParser(schema: parameters.schema, sampledRows: parameters.sampledRows),
-                        directory: spillDirectory, memoryBytes: options.rowMemoryBytes)
+    /// A partition loader in the spill directory for the job's schema, deriving the job's
+    /// features with the derivation this executable registers under its identifier; a
+    /// derivation it does not register refuses the attempt (final: another attempt here fails alike).
+    func partitionLoader(_ parameters: ForestJobParameters) throws(AttemptRefusal) -> PartitionLoader {
+        var derivation: (any FeatureDerivation)?
+        if !parameters.derivation.isEmpty {
+            do { derivation = try options.derivations.derivation(parameters.derivation, inputNames: parameters.schema.featureNames) }
+            catch { throw AttemptRefusal(reason: .internal, message: "this worker cannot run the job: \(error.message)", retryable: false) }
+        }
+        return PartitionLoader(parser: RecordParser(schema: parameters.schema, sampledRows: parameters.sampledRows),
+                               derivation: derivation, directory: spillDirectory, memoryBytes: options.rowMemoryBytes)
     }
 
     /// Parses an extract (or streamed train / evaluate) attempt's records into its

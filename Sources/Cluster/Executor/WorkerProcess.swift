@@ -1,4 +1,5 @@
 import Foundation
+import Forest
 import SpaceTime
 import ZeroMQ
 
@@ -21,6 +22,8 @@ public enum WorkerProcess {
         public var idleOverLimitGrace: Duration = .seconds(3)
         /// See `WorkerEngine.Configuration.minimumCoordinatorSilence`.
         public var coordinatorTimeout: Double?
+        /// The feature derivations this worker applies (a job naming another one is refused).
+        public var derivations = FeatureDerivationRegistry()
 
         public init(endpoint: String, workerID: String, memoryLimit: UInt64, threads: Int, spillBase: String) {
             self.endpoint = endpoint
@@ -37,6 +40,7 @@ public enum WorkerProcess {
                            log: @escaping @Sendable (CoordinatorLogLevel, String) -> Void) throws -> (message: String, failure: Bool) {
         var executorOptions = ForestTaskExecutor.Options(threads: configuration.threads, spillBase: configuration.spillBase,
                                                          rowMemoryBytes: rowMemory(limit: configuration.memoryLimit), log: log)
+        executorOptions.derivations = configuration.derivations
         let environment = ProcessInfo.processInfo.environment
         executorOptions.batchDelay = environment["SPACETIME_TEST_BATCH_DELAY_MS"].flatMap(Double.init).map { $0 / 1000 } ?? 0
         executorOptions.treeDelay = environment["SPACETIME_TEST_TREE_DELAY_MS"].flatMap(Double.init).map { $0 / 1000 } ?? 0

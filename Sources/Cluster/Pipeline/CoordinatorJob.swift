@@ -41,6 +41,10 @@ public final class CoordinatorJob: @unchecked Sendable {
         public var progressInterval: Double = 2
         /// Shuffles per feature of the permutation importance the evaluate tasks compute (0: none).
         public var permutationRepeats = 0
+        /// The feature derivation every worker applies, by identifier ("" for none), and the
+        /// derivations this executable knows (to check the data's columns before the job starts).
+        public var derivation = ""
+        public var derivations = FeatureDerivationRegistry()
 
         public init(dataPath: String, bind: String, jobDirectory: String, forest: ForestParameters, modelOut: String) {
             self.dataPath = dataPath
@@ -182,6 +186,15 @@ public final class CoordinatorJob: @unchecked Sendable {
                                                  source: (dataPath as NSString).lastPathComponent,
                                                  sampledRows: inference.sampledRows)
             parameters.permutationRepeats = options.permutationRepeats
+            if !options.derivation.isEmpty {
+                guard inference.schema.categoricalCount == 0 else {
+                    throw PipelineError(.badParameters, "a feature derivation needs numeric input columns; \(inference.schema.categoricalCount) column(s) hold text")
+                }
+                do { _ = try options.derivations.derivation(options.derivation, inputNames: inference.schema.featureNames) } catch {
+                    throw PipelineError(.badParameters, error.message)
+                }
+                parameters.derivation = options.derivation
+            }
             let size = UInt64(Self.textBytes(dataPath, log: log))
             // With a test file the planner sees both files, the test file's share as the test fraction.
             let planTestFraction = testPath == nil ? options.testFraction : Double(testBytes) / Double(max(1, size + testBytes))
@@ -280,6 +293,11 @@ public final class CoordinatorJob: @unchecked Sendable {
                                               forest: options.forest, maxBins: options.maxBins, partitions: options.partitions,
                                               testFraction: options.testFraction, columns: options.columns,
                                               given: options.givenFlags)
+        if options.givenFlags?.contains("derivation") ?? true, options.derivation != stored.derivation {
+            throw PipelineError(.badParameters, ResumeRules.refusal(jobID: existing.jobID, conflicts: conflicts + [
+                .init(flag: "--derivation", given: options.derivation.isEmpty ? "none" : options.derivation,
+                      job: stored.derivation.isEmpty ? "none" : stored.derivation)]))
+        }
         if !conflicts.isEmpty {
             throw PipelineError(.badParameters, ResumeRules.refusal(jobID: existing.jobID, conflicts: conflicts))
         }

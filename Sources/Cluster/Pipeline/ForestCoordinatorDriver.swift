@@ -215,7 +215,8 @@ public final class ForestCoordinatorDriver: CoordinatorDriver {
         let extractor: FeatureExtractor
         do {
             extractor = try FeatureExtractor.fit(from: merged, inputNames: settings.parameters.schema.featureNames,
-                                                 derivationIdentifier: "", maxBins: settings.parameters.maxBins)
+                                                 derivationIdentifier: settings.parameters.derivation,
+                                                 maxBins: settings.parameters.maxBins)
         } catch {
             throw PipelineError(.badInput, "cannot fit the feature extractor: \(error)")
         }

@@ -10,7 +10,9 @@ import SpaceTime
 ///
 /// Format: `STJP`, version 3, then a Forest `ByteWriter` body: max bins (UInt32), source
 /// name, sampled rows (UInt32), schema, forest parameters, permutation repeats (UInt32;
-/// absent in version 2, which is still read).
+/// absent in version 2, which is still read). A job with a feature derivation is written as
+/// version 4: the same body followed by the derivation's identifier (a job without one
+/// keeps the version 3 bytes, so older workers still read it).
 public struct ForestJobParameters: Sendable, Equatable {
     public var forest: ForestParameters
     public var maxBins: Int
@@ -21,6 +23,9 @@ public struct ForestJobParameters: Sendable, Equatable {
     public var sampledRows: Int
     /// Shuffles per feature of the permutation importance the evaluate tasks compute (0: none).
     public var permutationRepeats = 0
+    /// Identifier of the job's ``FeatureDerivation`` (every worker applies the one its
+    /// executable registers under it), or "" for none.
+    public var derivation = ""
 
     public init(forest: ForestParameters, schema: DatasetSchema, maxBins: Int = FeatureExtractor.maxValueBins,
                 source: String = "", sampledRows: Int = 0) {
@@ -33,6 +38,7 @@ public struct ForestJobParameters: Sendable, Equatable {
 
     static let magic = Array("STJP".utf8)
     static let version: UInt8 = 3
+    static let derivationVersion: UInt8 = 4
 
     public func serialize() -> Data {
         var w = ByteWriter()
@@ -42,7 +48,9 @@ public struct ForestJobParameters: Sendable, Equatable {
         w.write(bytes: schema.serialize())
         w.write(bytes: forest.serialize())
         w.write(UInt32(clamping: permutationRepeats))
-        return Data(Self.magic + [Self.version] + w.bytes)
+        if derivation.isEmpty { return Data(Self.magic + [Self.version] + w.bytes) }
+        w.write(derivation)
+        return Data(Self.magic + [Self.derivationVersion] + w.bytes)
     }
 
     public init(deserializing data: Data) throws {
@@ -50,8 +58,8 @@ public struct ForestJobParameters: Sendable, Equatable {
         guard bytes.count > 5, Array(bytes[0..<4]) == Self.magic else {
             throw PipelineError(.badParameters, "job parameters are not a SpaceTime forest parameter blob")
         }
-        guard bytes[4] == 2 || bytes[4] == Self.version else {
-            throw PipelineError(.badParameters, "job parameters have version \(bytes[4]); this build reads 2 and \(Self.version)")
+        guard (2...Self.derivationVersion).contains(bytes[4]) else {
+            throw PipelineError(.badParameters, "job parameters have version \(bytes[4]); this build reads 2 to \(Self.derivationVersion)")
         }
         do {
             var r = ByteReader(bytes, offset: 5, context: "job parameters")
@@ -61,6 +69,12 @@ public struct ForestJobParameters: Sendable, Equatable {
             schema = try DatasetSchema(deserializing: try r.readBytes())
             forest = try ForestParameters(deserializing: try r.readBytes())
             if bytes[4] >= 3 { permutationRepeats = Int(try r.read(UInt32.self)) }
+            if bytes[4] >= 4 {
+                derivation = try r.readString()
+                guard !derivation.isEmpty, derivation.utf8.count <= 256 else {
+                    throw ForestError(.corrupted, "a feature derivation identifier of \(derivation.utf8.count) bytes")
+                }
+            }
             try r.expectEnd()
         } catch {
             throw PipelineError(.badParameters, "job parameters: \(error)")

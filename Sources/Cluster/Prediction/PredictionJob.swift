@@ -50,7 +50,7 @@ public final class PredictionJob: @unchecked Sendable {
         let model: ForestModel
         do { model = try ForestModel.load(from: options.modelPath) } catch { throw PipelineError(.badInput, "\(error)") }
         guard model.extractor.derivationIdentifier.isEmpty else {
-            throw PipelineError(.badInput, "the model uses the feature derivation '\(model.extractor.derivationIdentifier)', which must be supplied through the Forest API")
+            throw PipelineError(.badInput, "the model derives its features with '\(model.extractor.derivationIdentifier)', which prediction over workers does not apply; predict in one process (without --workers and --bind)")
         }
         // The same column resolution (and errors) as single-process prediction.
         let (header, rawHeader, _) = try CoordinatorJob.readHeader(options.dataPath)

@@ -41,13 +41,15 @@ public struct DatasetTransform: Sendable {
         self.extractor = extractor
     }
 
-    /// The transform of a trained model (its schema and extractor).
-    public init(model: ForestModel) throws {
-        guard model.extractor.derivationIdentifier.isEmpty else {
-            throw ForestError(.invalidParameter,
-                "the model uses the feature derivation '\(model.extractor.derivationIdentifier)', which must be supplied through the Forest API")
-        }
+    /// The derivation the extractor's features come from (the model's), if any.
+    public private(set) var derivation: (any FeatureDerivation)?
+
+    /// The transform of a trained model (its schema and extractor); a model with a feature
+    /// derivation needs the one it was trained with.
+    public init(model: ForestModel, derivation: (any FeatureDerivation)? = nil) throws {
+        try StreamingPrediction.checkDerivation(model: model, derivation)
         self.init(schema: model.schema, extractor: model.extractor)
+        self.derivation = derivation
     }
 
     /// Fits a transform on `path` itself: its schema (``SchemaInference``) and one
@@ -92,7 +94,8 @@ public struct DatasetTransform: Sendable {
         let lookup = extractor.classLookup()
         var sink = ShardSink(extractor: extractor, directory: directory, options: options, labels: withLabels,
                              regression: regression)
-        try StreamingPrediction.parseBatches(reader: reader, parser: parser, readTargets: withLabels, regression: regression,
+        try StreamingPrediction.parseBatches(reader: reader, parser: parser, derivation: derivation,
+                                             readTargets: withLabels, regression: regression,
                                              batchRows: options.batchRows) { batch in
             var classes: [Int64] = []
             if let labels = batch.labels {

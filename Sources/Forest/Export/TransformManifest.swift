@@ -43,6 +43,8 @@ public struct TransformManifest: Codable, Sendable, Equatable {
     public var label: Label?
     public var rows: Int
     public var shards: [Shard]
+    /// The feature derivation the features come from (absent for none): `features` are its outputs.
+    public var derivation: String?
 
     init(source: String, transform: DatasetTransform, options: DatasetTransform.Options, labels: Bool, shards: [Shard]) {
         let e = transform.extractor
@@ -52,14 +54,15 @@ public struct TransformManifest: Codable, Sendable, Equatable {
         missingBin = Int(FeatureExtractor.missingBin)
         features = (0..<e.featureCount).map { f in
             e.kinds[f] == .categorical
-                ? Feature(name: e.inputNames[f], kind: "categorical", edges: nil, levels: e.levels[f],
+                ? Feature(name: e.featureNames[f], kind: "categorical", edges: nil, levels: e.levels[f],
                           otherCode: e.otherLevels[f].isEmpty ? nil : e.levels[f].count)
-                : Feature(name: e.inputNames[f], kind: "numeric", edges: e.edges[f], levels: nil, otherCode: nil)
+                : Feature(name: e.featureNames[f], kind: "numeric", edges: e.edges[f], levels: nil, otherCode: nil)
         }
         label = labels ? Label(name: transform.schema.targetName ?? "", dtype: e.task.kind == .regression ? "float64" : "int64",
                                classes: e.task.kind == .regression ? nil : e.classes) : nil
         rows = shards.reduce(0) { $0 + $1.rows }
         self.shards = shards
+        derivation = e.derivationIdentifier.isEmpty ? nil : e.derivationIdentifier
     }
 
     /// The manifest as pretty-printed JSON with snake_case keys.

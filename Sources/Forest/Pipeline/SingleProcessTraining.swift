@@ -64,8 +64,11 @@ public struct TrainingResult: Sendable {
 /// 5. per partition, score its test rows (``RandomForest/predict(binned:threads:)``) into
 ///    ``EvaluationMetrics``; merge in partition order.
 public enum SingleProcessTraining {
+    /// With `derivationFactory` (and no `derivation`), the derivation is built from the
+    /// schema's input feature names once they are known.
     public static func run(_ options: TrainingOptions,
-                           derivation: (any FeatureDerivation)? = nil,
+                           derivation given: (any FeatureDerivation)? = nil,
+                           derivationFactory: FeatureDerivationRegistry.Factory? = nil,
                            provenance: [String: String] = [:],
                            log: (String) -> Void = { _ in }) throws -> TrainingResult {
         try options.validate()
@@ -92,8 +95,12 @@ public enum SingleProcessTraining {
         // 1. Decide the schema, then stream the training file once.
         let inference = try SchemaInference.infer(path: options.trainFile, choices: options.columns)
         let schema = inference.schema
-        if derivation != nil && schema.categoricalCount > 0 {
+        if (given != nil || derivationFactory != nil) && schema.categoricalCount > 0 {
             throw ForestError(.invalidParameter, "a feature derivation needs numeric input columns; \(schema.categoricalCount) column(s) hold text")
+        }
+        let derivation: (any FeatureDerivation)?
+        do { derivation = try given ?? derivationFactory.map { try $0(schema.featureNames) } } catch let e as ForestError { throw e } catch {
+            throw ForestError(.invalidParameter, "the feature derivation refuses the input columns: \(error)")
         }
         log("\(schema.task.rawValue): \(inference.reason); \(schema.featureCount) features (\(schema.categoricalCount) categorical)")
         let parser = RecordParser(schema: schema, sampledRows: inference.sampledRows)

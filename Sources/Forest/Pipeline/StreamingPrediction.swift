@@ -20,13 +20,23 @@ public enum StreamingPrediction {
     }
 
     /// The parser of `header` (another file's columns) for `model`: its features by name,
-    /// the label column when present.
-    public static func parser(model: ForestModel, header: [String], file: String) throws -> RecordParser {
-        guard model.extractor.derivationIdentifier.isEmpty else {
-            throw ForestError(.invalidParameter,
-                "the model uses the feature derivation '\(model.extractor.derivationIdentifier)', which must be supplied through the Forest API")
-        }
+    /// the label column when present. A model with a feature derivation needs `derivation`,
+    /// the one it was trained with (``FeatureDerivationRegistry/derivation(for:)``).
+    public static func parser(model: ForestModel, header: [String], file: String,
+                              derivation: (any FeatureDerivation)? = nil) throws -> RecordParser {
+        try checkDerivation(model: model, derivation)
         return RecordParser(schema: try model.schema.relocated(header: header, file: file))
+    }
+
+    /// Throws unless `derivation` is the one `model` records (none for a model without one).
+    public static func checkDerivation(model: ForestModel, _ derivation: (any FeatureDerivation)?) throws {
+        let recorded = model.extractor.derivationIdentifier
+        guard recorded != (derivation?.identifier ?? "") else { return }
+        if recorded.isEmpty {
+            throw ForestError(.invalidParameter, "the model has no feature derivation, but '\(derivation!.identifier)' was given")
+        }
+        throw ForestError(.invalidParameter,
+            "the model derives its features with '\(recorded)'\(derivation.map { ", not '\($0.identifier)'" } ?? ""); use the spacetime executable that registers it (docs/extending.md)")
     }
 
     /// Streams `path` through `model`. Feature columns are matched by name (any order, extra
@@ -35,16 +45,18 @@ public enum StreamingPrediction {
     /// column, if any, is not read.
     public static func run(model: ForestModel, path: String, readTargets: Bool,
                            batchRows: Int = 8192, threads: Int = 1, options: CSVOptions = CSVOptions(),
-                           withFeatures: Bool = false, onBatch: (Batch) throws -> Void) throws {
+                           withFeatures: Bool = false, derivation: (any FeatureDerivation)? = nil,
+                           onBatch: (Batch) throws -> Void) throws {
+        try checkDerivation(model: model, derivation)
         let reader: CSVReader
         do { reader = try CSVReader(path: path, options: options) } catch { throw ForestError(.io, error.description) }
         defer { reader.close() }
-        let parser = try parser(model: model, header: reader.header, file: path)
+        let parser = try parser(model: model, header: reader.header, file: path, derivation: derivation)
         if readTargets && parser.schema.targetIndex == nil {
             throw ForestError(.invalidData, "\(path): no label column '\(model.labelColumn)' (needed to evaluate)")
         }
         let regression = model.forest.task == .regression
-        try parseBatches(reader: reader, parser: parser, readTargets: readTargets, regression: regression,
+        try parseBatches(reader: reader, parser: parser, derivation: derivation, readTargets: readTargets, regression: regression,
                          batchRows: batchRows) { parsed in
             let predictions = BatchScorer.predict(model, values: parsed.values, rows: parsed.rows, threads: threads)
             try onBatch(Batch(predictions: predictions, labels: parsed.labels, values: parsed.targets, lines: parsed.lines,
@@ -52,7 +64,7 @@ public enum StreamingPrediction {
         }
     }
 
-    /// One batch of parsed rows: `rows × featureCount` values, row-major (valid during the
+    /// One batch of parsed rows: `rows × featureCount` values (derived features with a derivation), row-major (valid during the
     /// callback only), the targets when they were read, the rows' 1-based lines.
     public struct ParsedBatch {
         public var values: UnsafeBufferPointer<Double>
@@ -66,11 +78,15 @@ public enum StreamingPrediction {
 
     /// Reads `reader` to its end with `parser`, `batchRows` records at a time (the one
     /// parse loop of `predict`, `evaluate` and `transform`); with `readTargets` every
-    /// row's target is read (a missing one is an error).
-    public static func parseBatches(reader: CSVReader, parser: RecordParser, readTargets: Bool, regression: Bool,
+    /// row's target is read (a missing one is an error). With a `derivation` each parsed row
+    /// is derived, and the batch holds the derived features.
+    public static func parseBatches(reader: CSVReader, parser: RecordParser, derivation: (any FeatureDerivation)? = nil,
+                                    readTargets: Bool, regression: Bool,
                                     batchRows: Int, onBatch: (ParsedBatch) throws -> Void) throws {
-        let d = parser.schema.featureCount
+        let inputs = parser.schema.featureCount
+        let d = derivation?.outputNames(inputNames: parser.schema.featureNames).count ?? inputs
         var values = [Double](repeating: 0, count: batchRows * d)
+        var input = [Double](repeating: 0, count: derivation == nil ? 0 : inputs)
         var labels: [String] = [], targets: [Double] = [], lines: [Int] = []
         func flush() throws {
             guard !lines.isEmpty else { return }
@@ -83,8 +99,13 @@ public enum StreamingPrediction {
         }
         while let record = try reader.next() {
             let r = lines.count
-            try values.withUnsafeMutableBufferPointer {
-                try parser.parseFeatures(record, into: UnsafeMutableBufferPointer(rebasing: $0[r * d..<(r + 1) * d]))
+            try values.withUnsafeMutableBufferPointer { out in
+                let row = UnsafeMutableBufferPointer(rebasing: out[r * d..<(r + 1) * d])
+                guard let derivation else { return try parser.parseFeatures(record, into: row) }
+                try input.withUnsafeMutableBufferPointer { raw in
+                    try parser.parseFeatures(record, into: raw)
+                    derivation.derive(UnsafeBufferPointer(raw), into: row)
+                }
             }
             if readTargets {
                 if regression { targets.append(try parser.value(record)) } else { labels.append(try parser.label(record)) }
@@ -97,15 +118,17 @@ public enum StreamingPrediction {
 
     /// Evaluates `model` on a labelled CSV file: the task's mergeable metrics.
     /// A class label the model does not know is an error naming its line.
-    public static func evaluate(model: ForestModel, path: String, threads: Int = 1) throws -> EvaluationMetrics {
-        try evaluate(model: model, path: path, threads: threads, permutationRepeats: 0).metrics
+    public static func evaluate(model: ForestModel, path: String, threads: Int = 1,
+                                derivation: (any FeatureDerivation)? = nil) throws -> EvaluationMetrics {
+        try evaluate(model: model, path: path, threads: threads, permutationRepeats: 0, derivation: derivation).metrics
     }
 
     /// ``evaluate(model:path:threads:)`` and, with `permutationRepeats` > 0, the permutation
     /// importance of each feature, shuffled within each batch of `batchRows` rows (seeded
     /// by the model's seed and the batch's index) and merged in file order.
     public static func evaluate(model: ForestModel, path: String, threads: Int, permutationRepeats: Int,
-                                batchRows: Int = 8192) throws -> (metrics: EvaluationMetrics, permutation: PermutationImportance?) {
+                                batchRows: Int = 8192, options: CSVOptions = CSVOptions(),
+                                derivation: (any FeatureDerivation)? = nil) throws -> (metrics: EvaluationMetrics, permutation: PermutationImportance?) {
         let lookup = model.extractor.classLookup()
         var metrics = EvaluationMetrics(task: model.extractor.task)
         var permutation: PermutationImportance?
@@ -127,8 +150,8 @@ public enum StreamingPrediction {
             batchIndex += 1
             if permutation == nil { permutation = share } else { try permutation!.merge(share) }
         }
-        try run(model: model, path: path, readTargets: true, batchRows: batchRows, threads: threads,
-                withFeatures: permutationRepeats > 0) { batch in
+        try run(model: model, path: path, readTargets: true, batchRows: batchRows, threads: threads, options: options,
+                withFeatures: permutationRepeats > 0, derivation: derivation) { batch in
             if let values = batch.values {
                 metrics.add(predictions: batch.predictions, target: .values(values))
                 try permute(batch, .values(values))

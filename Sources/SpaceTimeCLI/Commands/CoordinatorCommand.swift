@@ -235,6 +235,7 @@ struct CoordinatorCommand: ParsableCommand {
     @Option(name: .customLong("allow-workers"), help: "Worker public keys admitted: a directory of *.public files or a file, one key per line.") var allowWorkers: String?
     @Flag(help: "Allow a non-loopback bind without CURVE (traffic in clear, any peer may join).") var insecure = false
     @OptionGroup var training: ForestTrainingFlags
+    @OptionGroup var derivation: DerivationFlag
     @OptionGroup var liveness: LivenessFlags
     @OptionGroup var display: ProgressFlags
 
@@ -258,6 +259,8 @@ struct CoordinatorCommand: ParsableCommand {
         options.givenFlags = ResumeRules.givenFlags(CommandLine.arguments)
         options.columns = training.columns.choices
         options.maxBins = training.maxBins
+        options.derivation = derivation.identifier
+        options.derivations = RegisteredDerivations.registry
         options.testFraction = training.testFraction
         options.testPath = training.testFile
         options.partitions = training.partitions

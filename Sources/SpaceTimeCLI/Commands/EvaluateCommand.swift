@@ -21,7 +21,8 @@ struct EvaluateCommand: ParsableCommand {
     func run() throws {
         let m = try ForestModel.load(from: model)
         let (metrics, importance) = try StreamingPrediction.evaluate(model: m, path: file, threads: threads,
-                                                                      permutationRepeats: permutation.count)
+                                                                      permutationRepeats: permutation.count,
+                                                                      derivation: try RegisteredDerivations.derivation(for: m))
         if json {
             var object = metrics.jsonObject(classes: m.extractor.classes)
             object["fingerprint"] = m.fingerprintHex

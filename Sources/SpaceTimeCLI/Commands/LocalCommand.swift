@@ -25,6 +25,7 @@ struct LocalCommand: ParsableCommand {
     @Option(name: .customLong("spill-dir"), help: "Parent directory for the workers' spill files.") var spillDir: String?
     @Option(name: .customLong("split-out"), help: "Also write the job's train/test split as DIR/train.csv and DIR/test.csv (for comparisons with other tools).") var splitOut: String?
     @OptionGroup var training: ForestTrainingFlags
+    @OptionGroup var derivation: DerivationFlag
     @OptionGroup var liveness: LivenessFlags
     @OptionGroup var display: ProgressFlags
 
@@ -51,6 +52,8 @@ struct LocalCommand: ParsableCommand {
         options.testPath = training.testFile
         options.partitions = training.partitions
         options.permutationRepeats = training.permutation.count
+        options.derivation = derivation.identifier
+        options.derivations = RegisteredDerivations.registry
         options.workerMemoryLimit = UInt64(limit.bytes)
         options.workerThreads = threads
         options.engine.startupWorkers = workers

@@ -78,7 +78,8 @@ struct PredictCommand: ParsableCommand {
         do {
             try emit(format.header(classes: classes))
             var buffer: [UInt8] = []
-            try StreamingPrediction.run(model: m, path: file, readTargets: false, batchRows: batchRows, threads: threads) { batch in
+            try StreamingPrediction.run(model: m, path: file, readTargets: false, batchRows: batchRows, threads: threads,
+                                        derivation: try RegisteredDerivations.derivation(for: m)) { batch in
                 buffer.removeAll(keepingCapacity: true)
                 batch.predictions.withUnsafeBufferPointer { format.appendRows($0, rows: batch.rows, to: &buffer) }
                 try emit(buffer)

@@ -28,6 +28,7 @@ struct TrainCommand: ParsableCommand {
     @Option(name: .customLong("report-json"), help: "Write a JSON report (metrics, fingerprint, timings) here.") var reportJSON: String?
     @Option(name: .customLong("report-html"), help: "Write an HTML report (summary, phases, model quality, importances) here.") var reportHTML: String?
     @OptionGroup var permutation: PermutationFlags
+    @OptionGroup var derivation: DerivationFlag
 
     func validate() throws {
         _ = try forest.parameters()
@@ -51,6 +52,7 @@ struct TrainCommand: ParsableCommand {
         let started = Date()
         let result = try SingleProcessTraining.run(
             options,
+            derivationFactory: derivation.factory,
             provenance: ["created": ISO8601DateFormatter().string(from: started),
                          "host": ProcessInfo.processInfo.hostName,
                          "tool": "spacetime \(SpaceTimeVersion.string) train"],

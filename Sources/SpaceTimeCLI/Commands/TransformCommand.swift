@@ -41,7 +41,8 @@ struct TransformCommand: ParsableCommand {
     func run() throws {
         let transform: DatasetTransform
         if let model {
-            transform = try DatasetTransform(model: try ForestModel.load(from: model))
+            let m = try ForestModel.load(from: model)
+            transform = try DatasetTransform(model: m, derivation: try RegisteredDerivations.derivation(for: m))
         } else {
             transform = try DatasetTransform.fit(path: file, columns: columns.choices, maxBins: maxBins)
             writeStandardError("fitted on \(file): \(transform.schema.featureCount) features (\(transform.schema.categoricalCount) categorical), \(transform.schema.task.rawValue)\n")

@@ -62,6 +62,7 @@ struct WorkerCommand: ParsableCommand {
         }
         var configuration = WorkerProcess.Configuration(endpoint: connect, workerID: id, memoryLimit: UInt64(limit.bytes),
                                                         threads: threads, spillBase: spillDir ?? SpillDirectory.defaultBase)
+        configuration.derivations = RegisteredDerivations.registry
         if let coordinatorTimeout {
             guard coordinatorTimeout > 0 && coordinatorTimeout <= 86_400 else {
                 throw ValidationError("--coordinator-timeout must be in (0, 86400] seconds, got \(coordinatorTimeout)")
