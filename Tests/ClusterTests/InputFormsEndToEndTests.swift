@@ -158,4 +158,59 @@ import SpaceTime
             }
         }
     }
+
+    /// `--delimiter` and `--no-header --columns` read a `;`-separated, a tab-separated and a
+    /// header-less copy of a data set as the original: `train` and `local` (the workers parse
+    /// with the delimiter and names the job's CSV schema carries) give the original's model;
+    /// `predict` writes its predictions; a bad record of the header-less copy is located.
+    @Test func delimitersAndHeaderlessFilesGiveTheSameModelOnEveryPath() throws {
+        let dir = try E2E.tempDir("delimiters")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let original = try E2E.generate(rows: 1200, in: dir)
+        let text = try String(contentsOfFile: original, encoding: .utf8)
+        let header = String(text.prefix { $0 != "\n" })
+        let reference = try E2E.singleProcess(original, in: dir, flags: Self.training)
+        let (predicted, _) = try E2E.run(["predict", "--model", "single.stm", original, "--out", "reference-pred.csv", "--threads", "1"],
+                                         in: dir, name: "predict-reference")
+        #expect(predicted == 0)
+        let forms: [(String, String, [String])] = [
+            ("semicolon", text.replacingOccurrences(of: ",", with: ";"), ["--delimiter", ";"]),
+            ("tab", text.replacingOccurrences(of: ",", with: "\t"), ["--delimiter", "tab"]),
+            ("headerless", String(text.drop { $0 != "\n" }.dropFirst()), ["--no-header", "--columns", header]),
+        ]
+        for (name, body, flags) in forms {
+            let data = dir + "/\(name).csv"
+            try Data(body.utf8).write(to: URL(fileURLWithPath: data))
+            let (trained, train) = try E2E.run(["train", data, "--model-out", "\(name).stm", "--report-json", "\(name)-train.json",
+                                                "--threads", "1"] + Self.training + flags, in: dir, name: "train-\(name)")
+            #expect(trained == 0, "\(name): \(train.stderr)")
+            #expect(try E2E.json(dir + "/\(name)-train.json")["fingerprint"] as? String == reference.fingerprint,
+                    "\(name): train reads the original's rows")
+            let (status, local) = try E2E.run(["local", data, "--workers", "1", "--memory-limit", "256MiB", "--job-dir", dir + "/job-\(name)",
+                                               "--model-out", "\(name)-local.stm", "--report-json", "\(name)-local.json"]
+                                              + Self.training + Self.liveness + flags, in: dir, name: "local-\(name)")
+            #expect(status == 0, "\(name): \(local.stderr)")
+            #expect(try E2E.json(dir + "/\(name)-local.json")["fingerprint"] as? String == reference.fingerprint,
+                    "\(name): local reads the original's rows")
+            let (scored, predict) = try E2E.run(["predict", "--model", "single.stm", data, "--out", "\(name)-pred.csv", "--threads", "1"] + flags,
+                                                in: dir, name: "predict-\(name)")
+            #expect(scored == 0, "\(name): \(predict.stderr)")
+            #expect(try Data(contentsOf: URL(fileURLWithPath: dir + "/\(name)-pred.csv"))
+                    == Data(contentsOf: URL(fileURLWithPath: dir + "/reference-pred.csv")), "\(name): the same predictions")
+        }
+        // A short record on line 7 of the header-less copy (its 7th record): located on every path.
+        var lines = String(text.drop { $0 != "\n" }.dropFirst()).split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        lines[6] = String(lines[6].prefix { $0 != "," })
+        try Data(lines.joined(separator: "\n").utf8).write(to: URL(fileURLWithPath: dir + "/bad.csv"))
+        for command in ["train", "local"] {
+            let extra = command == "local" ? ["--workers", "1", "--memory-limit", "256MiB", "--job-dir", dir + "/job-bad"] + Self.liveness : []
+            let (status, child) = try E2E.run([command, "bad.csv", "--no-header", "--columns", header, "--model-out", "bad-\(command).stm"]
+                                              + Self.training + extra, in: dir, name: "bad-\(command)")
+            #expect(status != 0, "\(command) accepted a short record")
+            #expect(child.stderr.contains("bad.csv: line 7"), "\(command): \(child.stderr.suffix(600))")
+        }
+        let (wrong, child) = try E2E.run(["train", "headerless.csv", "--no-header", "--columns", "a,b", "--model-out", "x.stm"],
+                                         in: dir, name: "wrong-columns")
+        #expect(wrong != 0 && child.stderr.contains("2 column names were given, but the first record has"), "\(child.stderr)")
+    }
 }

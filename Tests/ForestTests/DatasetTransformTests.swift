@@ -61,6 +61,16 @@ import Testing
         let json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/out/manifest.json"))) as? [String: Any]
         #expect(json?["dtype"] as? String == "float32")
         #expect((json?["shards"] as? [[String: Any]])?.first?["first_line"] as? Int == 2)
+
+        // A second run into the same directory with bigger shards leaves none of the first run's
+        // 24 shards behind; other files stay.
+        try "keep".write(toFile: dir + "/out/notes.txt", atomically: true, encoding: .utf8)
+        options.shardRows = 50
+        let again = try transform.run(path: file, directory: dir + "/out", options: options)
+        let files = try FileManager.default.contentsOfDirectory(atPath: dir + "/out").sorted()
+        #expect(again.shards.count == 2)
+        #expect(files == ["features-00000.npy", "features-00001.npy", "labels-00000.npy", "labels-00001.npy", "manifest.json", "notes.txt"])
+        #expect(!DatasetTransform.isRunOutput("features-0000x.npy") && DatasetTransform.isRunOutput("labels-00012.npy"))
     }
 
     @Test func binnedShardsAreTheForestsBins() throws {

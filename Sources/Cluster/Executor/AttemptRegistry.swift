@@ -14,7 +14,7 @@ struct AttemptConfiguration: Sendable {
             let names = try CSVLayout.headerNames(a.schema)
             let p = try PredictionParameters(deserializing: a.parameters, columns: names.count)
             prediction = p
-            layout = CSVLayout(header: names, labelIndex: Int(a.schema.labelColumn))
+            layout = CSVLayout(header: names, labelIndex: Int(a.schema.labelColumn), delimiter: UInt8(truncatingIfNeeded: a.schema.delimiter))
             parameters = ForestJobParameters(forest: ForestParameters(), schema: p.schema, source: p.source)
         } else {
             layout = try CSVLayout(schema: a.schema)

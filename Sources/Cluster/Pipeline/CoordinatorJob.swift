@@ -45,6 +45,9 @@ public final class CoordinatorJob: @unchecked Sendable {
         /// derivations this executable knows (to check the data's columns before the job starts).
         public var derivation = ""
         public var derivations = FeatureDerivationRegistry()
+        /// How the data and test files are written (delimiter, header or column names); the
+        /// workers receive the delimiter and the column names in the job's CSV schema.
+        public var csv = CSVOptions()
 
         public init(dataPath: String, bind: String, jobDirectory: String, forest: ForestParameters, modelOut: String) {
             self.dataPath = dataPath
@@ -165,10 +168,10 @@ public final class CoordinatorJob: @unchecked Sendable {
         }
         let dataPath = spec.dataFiles.first ?? options.dataPath
         let testPath = spec.dataFiles.count > 1 ? spec.dataFiles[1] : nil
-        let (header, rawHeader, sampleBytesPerRow) = try Self.readHeader(dataPath)
+        let (header, rawHeader, sampleBytesPerRow) = try Self.readHeader(dataPath, options: options.csv)
         var testBytes: UInt64 = 0
         if let testPath {
-            let (testHeader, _, _) = try Self.readHeader(testPath)
+            let (testHeader, _, _) = try Self.readHeader(testPath, options: options.csv)
             guard testHeader == header else {
                 throw PipelineError(.badInput, "--test-file \(testPath): its header (\(testHeader.joined(separator: ","))) differs from the training file \(dataPath)'s (\(header.joined(separator: ","))); the test file needs the same columns in the same order")
             }
@@ -178,7 +181,7 @@ public final class CoordinatorJob: @unchecked Sendable {
             // The schema is decided here, once, and stored with the job: a resumed job and
             // every worker read the columns the same way.
             let inference: SchemaInference.Inference
-            do { inference = try SchemaInference.infer(path: dataPath, choices: options.columns) } catch {
+            do { inference = try SchemaInference.infer(path: dataPath, choices: options.columns, options: options.csv) } catch {
                 throw PipelineError(.badInput, "\(error)")
             }
             log(.info, "\(inference.schema.task.rawValue): \(inference.reason); \(inference.schema.featureCount) features (\(inference.schema.categoricalCount) categorical)")
@@ -224,12 +227,12 @@ public final class CoordinatorJob: @unchecked Sendable {
         guard parameters.schema.header == header, let labelIndex = parameters.schema.targetIndex else {
             throw PipelineError(.badInput, "\(dataPath): the header differs from the one the job was created with")
         }
-        let layout = CSVLayout(header: header, labelIndex: labelIndex)
+        let layout = CSVLayout(header: header, labelIndex: labelIndex, delimiter: options.csv.delimiter, hasHeader: options.csv.hasHeader)
 
         var schema = WireCsvSchema()
         schema.headerRecord = rawHeader
         schema.labelColumn = UInt32(labelIndex)
-        schema.delimiter = UInt32(UInt8(ascii: ","))
+        schema.delimiter = UInt32(options.csv.delimiter)
         schema.columnCount = UInt32(header.count)
 
         var settings = ForestCoordinatorDriver.Settings(dataPath: dataPath, layout: layout, parameters: parameters,
@@ -369,11 +372,13 @@ public final class CoordinatorJob: @unchecked Sendable {
         return bytes
     }
 
-    public static func readHeader(_ path: String) throws -> ([String], Data, Double) {
+    /// The column names, the header record sent to workers (for a file without a header, the
+    /// names written as one with the delimiter) and the mean bytes per record of a sample.
+    public static func readHeader(_ path: String, options: CSVOptions = CSVOptions()) throws -> ([String], Data, Double) {
         let reader: CSVReader
-        do { reader = try CSVReader(path: path) } catch { throw PipelineError(error.code == .io ? .io : .badInput, error.description) }
+        do { reader = try CSVReader(path: path, options: options) } catch { throw PipelineError(error.code == .io ? .io : .badInput, error.description) }
         defer { reader.close() }
-        let raw = reader.headerRecord
+        let raw = options.hasHeader ? reader.headerRecord : CSVOptions.headerLine(reader.header, delimiter: options.delimiter)
         let headerBytes = reader.bytesRead
         reader.extractOnly(column: 0)
         var records = 0

@@ -104,13 +104,16 @@ public struct CSVLayout: Sendable, Hashable {
     public var labelIndex: Int
     public var featureIndices: [Int]
     public var delimiter: UInt8
+    /// Whether the data file starts with a header row; when not, `header` holds the names given for its columns.
+    public var hasHeader = true
     public var featureNames: [String] { featureIndices.map { header[$0] } }
     public var labelName: String { header[labelIndex] }
 
-    public init(header: [String], labelIndex: Int, delimiter: UInt8 = UInt8(ascii: ",")) {
+    public init(header: [String], labelIndex: Int, delimiter: UInt8 = UInt8(ascii: ","), hasHeader: Bool = true) {
         self.header = header
         self.labelIndex = labelIndex
         self.delimiter = delimiter
+        self.hasHeader = hasHeader
         featureIndices = header.indices.filter { $0 != labelIndex }
     }
 
@@ -144,6 +147,8 @@ public struct CSVLayout: Sendable, Hashable {
     public var csvOptions: CSVOptions {
         var o = CSVOptions()
         o.delimiter = delimiter
+        o.hasHeader = hasHeader
+        if !hasHeader { o.columnNames = header }
         return o
     }
 }

@@ -20,6 +20,8 @@ public struct DatasetTransform: Sendable {
         public var binned = false
         /// Records parsed per batch.
         public var batchRows = 8192
+        /// How the input is written (delimiter, header or column names).
+        public var csv = CSVOptions()
 
         public init() {}
     }
@@ -54,12 +56,13 @@ public struct DatasetTransform: Sendable {
 
     /// Fits a transform on `path` itself: its schema (``SchemaInference``) and one
     /// statistics pass (no rows kept), then ``FeatureExtractor/fit(from:inputNames:derivationIdentifier:maxBins:minLevelRows:)``.
-    public static func fit(path: String, columns: ColumnChoices, maxBins: Int = FeatureExtractor.maxValueBins) throws -> DatasetTransform {
-        let inference = try SchemaInference.infer(path: path, choices: columns)
+    public static func fit(path: String, columns: ColumnChoices, maxBins: Int = FeatureExtractor.maxValueBins,
+                           csv: CSVOptions = CSVOptions()) throws -> DatasetTransform {
+        let inference = try SchemaInference.infer(path: path, choices: columns, options: csv)
         let schema = inference.schema
         let parser = RecordParser(schema: schema, sampledRows: inference.sampledRows)
         let reader: CSVReader
-        do { reader = try CSVReader(path: path) } catch { throw ForestError(.io, error.description) }
+        do { reader = try CSVReader(path: path, options: csv) } catch { throw ForestError(.io, error.description) }
         defer { reader.close() }
         var state = PartialExtractorState(schema: schema)
         var target = TargetSummary(task: schema.task)
@@ -85,8 +88,9 @@ public struct DatasetTransform: Sendable {
         do { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) } catch {
             throw ForestError(.io, "cannot create \(directory): \(error.localizedDescription)")
         }
+        try Self.removeStaleShards(in: directory)
         let reader: CSVReader
-        do { reader = try CSVReader(path: path) } catch { throw ForestError(.io, error.description) }
+        do { reader = try CSVReader(path: path, options: options.csv) } catch { throw ForestError(.io, error.description) }
         defer { reader.close() }
         let parser = RecordParser(schema: try schema.relocated(header: reader.header, file: path))
         let withLabels = parser.schema.targetIndex != nil
@@ -114,6 +118,33 @@ public struct DatasetTransform: Sendable {
         let manifest = TransformManifest(source: path, transform: self, options: options, labels: withLabels, shards: sink.shards)
         try manifest.write(to: (directory as NSString).appendingPathComponent("manifest.json"))
         return manifest
+    }
+}
+
+extension DatasetTransform {
+    /// Whether `name` is a file a run writes: `features-NNNNN.npy`, `labels-NNNNN.npy` or `manifest.json`.
+    static func isRunOutput(_ name: String) -> Bool {
+        if name == "manifest.json" { return true }
+        for prefix in ["features-", "labels-"] where name.hasPrefix(prefix) && name.hasSuffix(".npy") {
+            let digits = name.dropFirst(prefix.count).dropLast(4)
+            return !digits.isEmpty && digits.allSatisfy(\.isASCII) && digits.allSatisfy(\.isNumber)
+        }
+        return false
+    }
+
+    /// Removes the shards and manifest an earlier run left in `directory` (other files stay), so
+    /// that a run with fewer shards leaves no stale ones beside its manifest.
+    static func removeStaleShards(in directory: String) throws {
+        let names: [String]
+        do { names = try FileManager.default.contentsOfDirectory(atPath: directory) } catch {
+            throw ForestError(.io, "cannot list \(directory): \(error.localizedDescription)")
+        }
+        for name in names where isRunOutput(name) {
+            let path = (directory as NSString).appendingPathComponent(name)
+            do { try FileManager.default.removeItem(atPath: path) } catch {
+                throw ForestError(.io, "cannot remove the earlier run's \(path): \(error.localizedDescription)")
+            }
+        }
     }
 }
 

@@ -20,6 +20,8 @@ public struct TrainingOptions: Sendable {
     public var rowMemoryBytes = 4 << 30
     /// Parent of the spill directory.
     public var spillBase = SpillDirectory.defaultBase
+    /// How the training and test files are written (delimiter, header or column names).
+    public var csv = CSVOptions()
 
     public init(trainFile: String) { self.trainFile = trainFile }
 
@@ -93,7 +95,7 @@ public enum SingleProcessTraining {
         }
 
         // 1. Decide the schema, then stream the training file once.
-        let inference = try SchemaInference.infer(path: options.trainFile, choices: options.columns)
+        let inference = try SchemaInference.infer(path: options.trainFile, choices: options.columns, options: options.csv)
         let schema = inference.schema
         if (given != nil || derivationFactory != nil) && schema.categoricalCount > 0 {
             throw ForestError(.invalidParameter, "a feature derivation needs numeric input columns; \(schema.categoricalCount) column(s) hold text")
@@ -113,7 +115,7 @@ public enum SingleProcessTraining {
         }
         defer { for l in loaders { l.rows.close() } }
         let reader: CSVReader
-        do { reader = try CSVReader(path: options.trainFile) } catch { throw ForestError(.io, error.description) }
+        do { reader = try CSVReader(path: options.trainFile, options: options.csv) } catch { throw ForestError(.io, error.description) }
         defer { reader.close() }
         let classification = schema.task == .classification
         var index = 0
@@ -125,7 +127,7 @@ public enum SingleProcessTraining {
         }
         if let testFile = options.testFile {
             let t: CSVReader
-            do { t = try CSVReader(path: testFile) } catch { throw ForestError(.io, error.description) }
+            do { t = try CSVReader(path: testFile, options: options.csv) } catch { throw ForestError(.io, error.description) }
             defer { t.close() }
             let testParser = RecordParser(schema: try schema.relocated(header: t.header, file: testFile),
                                           sampledRows: inference.sampledRows)

@@ -168,8 +168,15 @@ public final class CSVReader {
             var names: [String] = []
             for i in 0..<record.count { names.append(record.string(at: i)) }
             record.header = names
-        } else {
+        } else if options.columnNames.isEmpty {
             record.header = (1...record.count).map { "column \($0)" }
+            pendingFirst = true
+        } else {
+            guard options.columnNames.count == record.count else {
+                throw CSVError(code: .fieldCount, file: file, line: record.line,
+                               message: "\(options.columnNames.count) column names were given, but the first record has \(record.count) fields")
+            }
+            record.header = options.columnNames
             pendingFirst = true
         }
     }

@@ -56,7 +56,7 @@ public final class CSVRecord {
         self.file = file
         self.delimiter = options.delimiter
         self.missingTokens = options.missingValues.map { Array($0.utf8) }
-        self.hasHeaderNames = options.hasHeader
+        self.hasHeaderNames = options.hasHeader || !options.columnNames.isEmpty
         self.maxFields = max(1, options.maxColumns)
         self.spanCapacity = max(header.count, 16)
         self.spans = .allocate(capacity: spanCapacity)

@@ -236,6 +236,7 @@ struct CoordinatorCommand: ParsableCommand {
     @Flag(help: "Allow a non-loopback bind without CURVE (traffic in clear, any peer may join).") var insecure = false
     @OptionGroup var training: ForestTrainingFlags
     @OptionGroup var derivation: DerivationFlag
+    @OptionGroup var csv: CSVFormatFlags
     @OptionGroup var liveness: LivenessFlags
     @OptionGroup var display: ProgressFlags
 
@@ -260,6 +261,7 @@ struct CoordinatorCommand: ParsableCommand {
         options.columns = training.columns.choices
         options.maxBins = training.maxBins
         options.derivation = derivation.identifier
+        options.csv = try csv.options()
         options.derivations = RegisteredDerivations.registry
         options.testFraction = training.testFraction
         options.testPath = training.testFile

@@ -13,6 +13,7 @@ struct EvaluateCommand: ParsableCommand {
     @Flag(help: "Print JSON (accuracy, auc, log_loss, confusion_matrix, per_class, ...).") var json = false
     @Option(parsing: .unconditional, help: "Threads for scoring, 1...1024.") var threads = min(ProcessInfo.processInfo.activeProcessorCount, OptionRange.maxThreads)
     @OptionGroup var permutation: PermutationFlags
+    @OptionGroup var csv: CSVFormatFlags
 
     func validate() throws {
         try OptionRange.check(threads, 1...OptionRange.maxThreads, "--threads")
@@ -21,7 +22,7 @@ struct EvaluateCommand: ParsableCommand {
     func run() throws {
         let m = try ForestModel.load(from: model)
         let (metrics, importance) = try StreamingPrediction.evaluate(model: m, path: file, threads: threads,
-                                                                      permutationRepeats: permutation.count,
+                                                                      permutationRepeats: permutation.count, options: try csv.options(),
                                                                       derivation: try RegisteredDerivations.derivation(for: m))
         if json {
             var object = metrics.jsonObject(classes: m.extractor.classes)

@@ -26,6 +26,7 @@ struct LocalCommand: ParsableCommand {
     @Option(name: .customLong("split-out"), help: "Also write the job's train/test split as DIR/train.csv and DIR/test.csv (for comparisons with other tools).") var splitOut: String?
     @OptionGroup var training: ForestTrainingFlags
     @OptionGroup var derivation: DerivationFlag
+    @OptionGroup var csv: CSVFormatFlags
     @OptionGroup var liveness: LivenessFlags
     @OptionGroup var display: ProgressFlags
 
@@ -53,6 +54,7 @@ struct LocalCommand: ParsableCommand {
         options.partitions = training.partitions
         options.permutationRepeats = training.permutation.count
         options.derivation = derivation.identifier
+        options.csv = try csv.options()
         options.derivations = RegisteredDerivations.registry
         options.workerMemoryLimit = UInt64(limit.bytes)
         options.workerThreads = threads
@@ -132,7 +134,7 @@ struct LocalCommand: ParsableCommand {
     func writeSplit(job: CoordinatorJob, to dir: String) throws {
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         let dataPath = job.spec.dataFiles.first ?? file
-        let (_, header, _) = try CoordinatorJob.readHeader(dataPath)
+        let (_, header, _) = try CoordinatorJob.readHeader(dataPath, options: job.layout.csvOptions)
         // With --test-file, test.csv holds that file's rows (all of them test rows).
         // Stratified as the job's pass was: by the label for classification, one stratum for regression.
         let parameters = try ForestJobParameters(deserializing: job.spec.parameters)

@@ -42,6 +42,7 @@ struct PredictCommand: ParsableCommand {
     @Option(name: .customLong("allow-workers"), help: "With --bind: worker public keys admitted (a directory of *.public files or a file).") var allowWorkers: String?
     @Flag(help: "Allow a non-loopback --bind without CURVE (traffic in clear, any peer may join).") var insecure = false
     @OptionGroup var liveness: LivenessFlags
+    @OptionGroup var csv: CSVFormatFlags
 
     func validate() throws {
         try OptionRange.check(batchRows, 1...OptionRange.maxBatchRows, "--batch-rows")
@@ -79,6 +80,7 @@ struct PredictCommand: ParsableCommand {
             try emit(format.header(classes: classes))
             var buffer: [UInt8] = []
             try StreamingPrediction.run(model: m, path: file, readTargets: false, batchRows: batchRows, threads: threads,
+                                        options: try csv.options(),
                                         derivation: try RegisteredDerivations.derivation(for: m)) { batch in
                 buffer.removeAll(keepingCapacity: true)
                 batch.predictions.withUnsafeBufferPointer { format.appendRows($0, rows: batch.rows, to: &buffer) }
@@ -95,6 +97,10 @@ struct PredictCommand: ParsableCommand {
 
     /// A coordinator sharding the input over local (--workers) and/or remote (--bind) workers.
     func predictOverWorkers() throws {
+        let format = try csv.options()
+        guard format.delimiter == UInt8(ascii: ","), format.hasHeader else {
+            throw ValidationError("--delimiter and --no-header are not supported with --workers or --bind yet: predict in one process, or convert the file to comma-separated with a header")
+        }
         let localWorkers = workers ?? 0
         let limit = try parseMemory(memoryLimit, "--memory-limit")
         let log = logLine("coordinator")

@@ -42,8 +42,7 @@ struct StatsCommand: ParsableCommand {
 
 /// CSV options shared by `stats`, `sort` and `sample`.
 struct CSVCommandOptions: ParsableArguments {
-    @Option(help: "Field delimiter (one character; `tab` for a tab).")
-    var delimiter: String = ","
+    @OptionGroup var format: CSVFormatFlags
 
     @Flag(help: "Skip malformed rows (wrong field count, non-numeric value) instead of stopping; report the first 5.")
     var skipBadRows = false
@@ -52,12 +51,7 @@ struct CSVCommandOptions: ParsableArguments {
     var verbose = false
 
     func options() throws -> CSVOptions {
-        var o = CSVOptions()
-        let d = delimiter == "tab" ? "\t" : delimiter
-        guard d.utf8.count == 1, let byte = d.utf8.first, byte != UInt8(ascii: "\""), byte != 10, byte != 13 else {
-            throw ValidationError("--delimiter must be one ASCII character other than a quote or newline, got `\(delimiter)`")
-        }
-        o.delimiter = byte
+        var o = try format.options()
         if skipBadRows { o.badRows = .skip(report: 5) }
         return o
     }

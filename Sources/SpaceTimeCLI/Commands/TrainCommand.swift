@@ -29,6 +29,7 @@ struct TrainCommand: ParsableCommand {
     @Option(name: .customLong("report-html"), help: "Write an HTML report (summary, phases, model quality, importances) here.") var reportHTML: String?
     @OptionGroup var permutation: PermutationFlags
     @OptionGroup var derivation: DerivationFlag
+    @OptionGroup var csv: CSVFormatFlags
 
     func validate() throws {
         _ = try forest.parameters()
@@ -47,6 +48,7 @@ struct TrainCommand: ParsableCommand {
         options.testFile = testFile; options.columns = columns.choices; options.testFraction = testFraction
         options.partitions = partitions; options.threads = threads; options.parameters = p
         options.outOfBag = oob; options.maxBins = maxBins
+        options.csv = try csv.options()
         options.permutationRepeats = permutation.count
 
         let started = Date()

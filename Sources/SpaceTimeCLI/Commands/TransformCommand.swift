@@ -24,8 +24,9 @@ struct TransformCommand: ParsableCommand {
     @Option(help: "Use this model's extractor (written by 'spacetime train').") var model: String?
     @Flag(help: "Fit the extractor on FILE itself (instead of --model).") var fit = false
     @OptionGroup var columns: ColumnFlags
+    @OptionGroup var csv: CSVFormatFlags
     @Option(name: .customLong("max-bins"), parsing: .unconditional, help: "With --fit: value bins per feature (2...255).") var maxBins = 255
-    @Option(name: [.customShort("o"), .customLong("out-dir")], help: "Output directory (created; shards and manifest.json).") var outDir = "transform-out"
+    @Option(name: [.customShort("o"), .customLong("out-dir")], help: "Output directory (created; shards and manifest.json; an earlier run's shards and manifest there are removed first, other files stay).") var outDir = "transform-out"
     @Option(name: .customLong("shard-rows"), parsing: .unconditional, help: "Rows per shard, 1...16777216.") var shardRows = 65_536
     @Flag(help: "Write the forest's uint8 bins instead of float32 values.") var binned = false
     @Option(name: .customLong("memory-limit"), help: "Memory the shard buffers may use (at least 16MiB).") var memoryLimit = "512MiB"
@@ -44,12 +45,13 @@ struct TransformCommand: ParsableCommand {
             let m = try ForestModel.load(from: model)
             transform = try DatasetTransform(model: m, derivation: try RegisteredDerivations.derivation(for: m))
         } else {
-            transform = try DatasetTransform.fit(path: file, columns: columns.choices, maxBins: maxBins)
+            transform = try DatasetTransform.fit(path: file, columns: columns.choices, maxBins: maxBins, csv: try csv.options())
             writeStandardError("fitted on \(file): \(transform.schema.featureCount) features (\(transform.schema.categoricalCount) categorical), \(transform.schema.task.rawValue)\n")
         }
         var options = DatasetTransform.Options()
         options.shardRows = shardRows
         options.binned = binned
+        options.csv = try csv.options()
         let limit = try parseMemory(memoryLimit, "--memory-limit")
         let need = DatasetTransform.bufferBytes(features: transform.extractor.featureCount, options: options)
         guard need <= limit.bytes / 2 else {
