@@ -116,6 +116,28 @@ import Testing
         }
     }
 
+    /// Without a header the first record is read with the header; label-only mode still gives
+    /// its label, and `columnNames` name the columns (a count unlike the first record's is located).
+    @Test func headerlessFilesWithColumnNamesAndLabelOnlyMode() throws {
+        let dir = TempDir("csv"); defer { dir.cleanup() }
+        let p = dir.write("h.csv", "1;2;a\n3;4;b\n")
+        var o = CSVOptions(); o.delimiter = UInt8(ascii: ";"); o.hasHeader = false; o.columnNames = ["x", "y", "label"]
+        let reader = try CSVReader(path: p, options: o)
+        #expect(reader.header == ["x", "y", "label"] && reader.headerRecord.isEmpty)
+        reader.extractOnly(column: 2)
+        var labels: [String] = []
+        while let r = try reader.next() { labels.append(r.string(at: 2)) }
+        #expect(labels == ["a", "b"])
+        #expect(CSVOptions.headerLine(["x", "a;b", "q\"t"], delimiter: UInt8(ascii: ";")) == Array("x;\"a;b\";\"q\"\"t\"".utf8))
+        o.columnNames = ["x", "y"]
+        do {
+            _ = try CSVReader(path: p, options: o)
+            Issue.record("two names for three fields were accepted")
+        } catch {
+            #expect(error.code == .fieldCount && error.line == 1)
+        }
+    }
+
     @Test func labelOnlyModeAndRawRecordReparse() throws {
         let dir = TempDir("csv"); defer { dir.cleanup() }
         let p = dir.write("l.csv", "x,y,label\n1,2,a\n\"3\",\"4,5\",b\n6,bad,c\n")

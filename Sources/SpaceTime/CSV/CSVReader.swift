@@ -116,6 +116,8 @@ public final class CSVReader {
     /// forward the raw bytes.
     public func extractOnly(column: Int) {
         precondition(column >= 0 && column < max(columnCount, 1))
+        // Without a header the first data record is already split in full: keep its field too.
+        if pendingFirst && record.onlyColumn < 0 && column < record.count { record.spans[0] = record.spans[column] }
         record.onlyColumn = column
     }
 
