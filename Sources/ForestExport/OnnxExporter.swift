@@ -90,7 +90,7 @@ public enum OnnxExporter {
 
     /// Whether any tree of `forest` splits on a level set.
     public static func hasCategoricalSplits(_ forest: RandomForest) -> Bool {
-        forest.trees.contains { tree in tree.flags.contains { $0 & Tree.categoricalSplit != 0 } }
+        forest.trees.contains { $0.categoricalSplitCount > 0 }
     }
 
     struct Built {

@@ -46,11 +46,11 @@ struct ClassicTreeArrays: Equatable {
             let factor = scaling.factor(forest, tree: t)
             for i in 0..<tree.nodeCount {
                 treeIds.append(Int64(t)); nodeIds.append(Int64(i))
-                let f = Int(tree.feature[i])
+                let f = Int(tree.feature(i))
                 if f < 0 {
                     featureIds.append(0); modes.append("LEAF"); values.append(0)
                     trueNodeIds.append(0); falseNodeIds.append(0); missingTracksTrue.append(0)
-                    let base = Int(tree.child[i]) * C
+                    let base = Int(tree.child(i)) * C
                     for c in 0..<C {
                         let v = tree.leafValues[base + c]
                         // Zero class shares add nothing: left out (a class without any
@@ -61,14 +61,14 @@ struct ClassicTreeArrays: Equatable {
                     }
                     continue
                 }
-                if tree.flags[i] & Tree.categoricalSplit != 0 {
+                if tree.flags(i) & Tree.categoricalSplit != 0 {
                     throw OnnxExportError(.unsupportedModel,
                         "tree \(t) node \(i) splits categorical column \(quoteForMessage(model.extractor.featureNames[f])) on a level set, which TreeEnsembleClassifier/Regressor (ai.onnx.ml opset 3) cannot express; export with --ml-opset 5 (TreeEnsemble, BRANCH_MEMBER)")
                 }
                 featureIds.append(Int64(f)); modes.append("BRANCH_LEQ")
                 values.append(try threshold(model, tree: t, node: i))
-                trueNodeIds.append(Int64(tree.child[i])); falseNodeIds.append(Int64(tree.child[i]) + 1)
-                missingTracksTrue.append(tree.flags[i] & Tree.missingGoesLeft != 0 ? 1 : 0)
+                trueNodeIds.append(Int64(tree.child(i))); falseNodeIds.append(Int64(tree.child(i)) + 1)
+                missingTracksTrue.append(tree.flags(i) & Tree.missingGoesLeft != 0 ? 1 : 0)
             }
         }
     }
@@ -102,7 +102,7 @@ struct EnsembleTreeArrays: Equatable {
             // Interior position of each split node, leaf position of each leaf node (per copy).
             var interior = [Int](repeating: -1, count: tree.nodeCount)
             var splitCount = 0
-            for i in 0..<tree.nodeCount where tree.feature[i] >= 0 {
+            for i in 0..<tree.nodeCount where tree.feature(i) >= 0 {
                 interior[i] = splitCount
                 splitCount += 1
             }
@@ -115,15 +115,15 @@ struct EnsembleTreeArrays: Equatable {
                 treeRoots.append(Int64(nodeBase))
                 if splitCount == 0 {
                     appendNode(feature: 0, mode: Self.branchLEQ, split: .infinity, missingTrue: true,
-                               true: (Int64(leafBase) + Int64(tree.child[0]), true), false: (Int64(leafBase) + Int64(tree.child[0]), true))
+                               true: (Int64(leafBase) + Int64(tree.child(0)), true), false: (Int64(leafBase) + Int64(tree.child(0)), true))
                     continue
                 }
                 func target(_ node: Int) -> (Int64, Bool) {
-                    tree.feature[node] < 0 ? (Int64(leafBase) + Int64(tree.child[node]), true) : (Int64(nodeBase + interior[node]), false)
+                    tree.feature(node) < 0 ? (Int64(leafBase) + Int64(tree.child(node)), true) : (Int64(nodeBase + interior[node]), false)
                 }
-                for i in 0..<tree.nodeCount where tree.feature[i] >= 0 {
-                    let f = Int(tree.feature[i]), left = Int(tree.child[i])
-                    if tree.flags[i] & Tree.categoricalSplit != 0 {
+                for i in 0..<tree.nodeCount where tree.feature(i) >= 0 {
+                    let f = Int(tree.feature(i)), left = Int(tree.child(i))
+                    if tree.flags(i) & Tree.categoricalSplit != 0 {
                         guard model.extractor.kinds[f] == .categorical else {
                             throw OnnxExportError(.unsupportedModel, "tree \(t) node \(i): a level-set split on numeric column \(quoteForMessage(model.extractor.featureNames[f]))")
                         }
@@ -141,7 +141,7 @@ struct EnsembleTreeArrays: Equatable {
                         }
                     } else {
                         appendNode(feature: f, mode: Self.branchLEQ, split: try threshold(model, tree: t, node: i),
-                                   missingTrue: tree.flags[i] & Tree.missingGoesLeft != 0,
+                                   missingTrue: tree.flags(i) & Tree.missingGoesLeft != 0,
                                    true: target(left), false: target(left + 1))
                     }
                 }
@@ -162,7 +162,7 @@ struct EnsembleTreeArrays: Equatable {
 /// `x <= thresholds[b]` (the feature's edges, then +infinity).
 func threshold(_ model: ForestModel, tree t: Int, node i: Int) throws(OnnxExportError) -> Double {
     let tree = model.forest.trees[t]
-    let f = Int(tree.feature[i]), b = Int(tree.split[i])
+    let f = Int(tree.feature(i)), b = Int(tree.split(i))
     let extractor = model.extractor
     guard extractor.kinds[f] == .numeric else {
         throw OnnxExportError(.unsupportedModel, "tree \(t) node \(i): a threshold split on categorical column \(quoteForMessage(extractor.featureNames[f]))")

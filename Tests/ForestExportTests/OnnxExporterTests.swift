@@ -11,12 +11,9 @@ import Testing
     /// `(-1, 0, 0, leafIndex)`.
     static func tree(_ nodes: [(Int32, UInt32, UInt8, Int32)], leaves: [Float], width: Int, features: Int,
                      levelSets: [UInt64] = []) throws -> Tree {
-        var t = Tree(outputWidth: width, featureCount: features)
-        t.feature = nodes.map(\.0); t.split = nodes.map(\.1); t.flags = nodes.map(\.2); t.child = nodes.map(\.3)
-        t.levelSets = levelSets
-        t.leafValues = leaves
-        try t.validate(context: "test tree")
-        return t
+        try Tree(outputWidth: width, featureCount: features, depth: 0, feature: nodes.map(\.0), split: nodes.map(\.1),
+                 flags: nodes.map(\.2), child: nodes.map(\.3), levelSets: levelSets, leafValues: leaves,
+                 importances: Array(repeating: 0, count: features), context: "test tree")
     }
 
     /// A 256-bit level set of `bins`.

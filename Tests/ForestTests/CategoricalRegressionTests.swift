@@ -390,14 +390,14 @@ struct RandomCase {
         let forest = try TestData.forest(ForestTrainer(parameters: params, threads: 2).trainTrees(partition: p, partitionIndex: 0, range: 0..<6))
         var categoricalNodes = 0, missingLeftNodes = 0
         for t in forest.trees {
-            for i in 0..<t.nodeCount where t.feature[i] >= 0 {
-                if t.flags[i] & Tree.categoricalSplit != 0 {
+            for i in 0..<t.nodeCount where t.feature(i) >= 0 {
+                if t.flags(i) & Tree.categoricalSplit != 0 {
                     categoricalNodes += 1
-                    #expect(t.feature[i] == 1)
+                    #expect(t.feature(i) == 1)
                     let set = Set(t.levelSet(node: i))
                     for b in 0..<256 { #expect(t.goesLeft(node: i, bin: UInt8(b)) == set.contains(b)) }
                 } else {
-                    #expect(t.feature[i] == 0)
+                    #expect(t.feature(i) == 0)
                 }
                 if t.goesLeft(node: i, bin: FeatureExtractor.missingBin) { missingLeftNodes += 1 }
             }

@@ -61,7 +61,7 @@ import Testing
             #expect(model.extractor.statistics[0].missing > 100 && model.extractor.statistics[1].missing > 200)
             let test = try #require(model.testMetrics?.classification)
             #expect(test.accuracy > 0.9, "test accuracy \(test.accuracy)")
-            #expect(model.forest.trees.contains { t in t.flags.contains { $0 & Tree.categoricalSplit != 0 } })
+            #expect(model.forest.trees.contains { $0.categoricalSplitCount > 0 })
 
             // The whole file through streaming evaluation, after a save and load.
             let modelPath = dir + "/m.stm"

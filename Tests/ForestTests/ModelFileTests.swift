@@ -78,7 +78,7 @@ import Testing
         #expect(try ForestParameters(deserializing: model.parameters.serialize()) == model.parameters)
         var bad = model.forest.trees[0].serialize()
         // A feature index out of range: rejected rather than traversed.
-        bad[12 + 8 + 0] = 0xFF
+        bad[16 + 8 + 3] = 0xFF
         #expect(throws: ForestError.self) { try Tree(deserializing: bad) }
         #expect(throws: ForestError.self) { try ForestModel(deserializing: Array(model.serialize().dropLast(1))) }
     }
@@ -94,8 +94,10 @@ import Testing
             #expect(bytes.count == tree.serializedSize)
             var streamed = XXHash64(seed: 3)
             tree.hash(into: &streamed)
+            var logical = ByteWriter()
+            tree.writeLogical(to: &logical)
             var oneShot = XXHash64(seed: 3)
-            oneShot.update(bytes)
+            oneShot.update(logical.bytes)
             #expect(streamed.finalize() == oneShot.finalize())
             // Bulk bit-pattern writes equal the per-value encoding.
             var w = ByteWriter()
@@ -115,7 +117,8 @@ import Testing
         model.schema.write(to: &w)
         model.extractor.write(to: &w)
         model.parameters.write(to: &w)
-        model.forest.write(to: &w)
+        model.forest.writeHeader(to: &w)
+        for tree in model.forest.trees { tree.writeLogical(to: &w) }
         var h = XXHash64(seed: 0)
         h.update(w.bytes)
         #expect(model.fingerprint == h.finalize())

@@ -43,7 +43,7 @@ final class BlobCache: @unchecked Sendable {  // all mutable state under `lock`
     func load(_ data: Data, digest: Data, asModel: Bool) throws {
         if lock.withLock({ loaded[digest] != nil }) { return }
         let value: Blob = asModel
-            ? .model(try ForestModel(deserializing: [UInt8](data), context: "model from the coordinator"))
+            ? .model(try data.withUnsafeBytes { try ForestModel(deserializing: $0, context: "model from the coordinator") })
             : .extractor(try FeatureExtractor(deserializing: [UInt8](data)))
         lock.withLock { loaded[digest] = value }
     }

@@ -7,13 +7,17 @@ import SpaceTime
 /// File layout: a SpaceTime checkpoint file (magic `SPTMCKPT`, header checksum, kind
 /// `MODL`, payload version ``formatVersion``, payload, XXH64 payload checksum), written
 /// atomically (temporary file, fsync, rename). The payload is:
-/// `"STMODEL\0"`, schema, extractor, parameters, forest (flat node arrays per tree),
-/// optional test metrics, optional out-of-bag metrics, provenance key/value pairs.
-/// Version 1 files (numeric classification only, before categorical splits and
-/// regression) are refused with a message naming both versions.
+/// `"STMODEL\0"`, schema, extractor, parameters, forest (per tree its stored arrays,
+/// see ``Tree``), optional test metrics, optional out-of-bag metrics, provenance
+/// key/value pairs. Version 2 files (logical node arrays) are read; version 1 files
+/// (numeric classification only, before categorical splits and regression) are refused
+/// with a message naming the versions.
 public struct ForestModel: Sendable, Equatable {
-    /// The payload format version this build writes and reads.
-    public static let formatVersion: UInt32 = 2
+    /// The payload format version this build writes (and reads).
+    public static let formatVersion: UInt32 = 3
+    /// The oldest payload format version this build reads: format 2 differs only in
+    /// its trees' encoding (``Tree/read(from:)`` converts them).
+    public static let oldestReadableVersion: UInt32 = 2
     public static let checkpointKind = CheckpointFile.kind("MODL")
     static let payloadMagic: [UInt8] = Array("STMODEL\0".utf8)
 
@@ -91,6 +95,19 @@ public struct ForestModel: Sendable, Equatable {
 
     public init(deserializing bytes: [UInt8], context: String = "model") throws {
         var r = ByteReader(bytes, context: context)
+        try self.init(reading: &r)
+    }
+
+    /// Decodes a payload in memory the caller owns (a received `Data`, a mapped file)
+    /// without copying it first; `onProgress` is told after each tree that the bytes
+    /// before an offset are no longer needed.
+    public init(deserializing bytes: UnsafeRawBufferPointer, context: String = "model", onProgress: ((Int) -> Void)? = nil) throws {
+        var r = ByteReader(unsafeBytes: bytes, context: context, onProgress: onProgress)
+        try self.init(reading: &r)
+    }
+
+    private init(reading r: inout ByteReader) throws {
+        let context = r.context
         for b in Self.payloadMagic {
             guard try r.readByte() == b else { throw ForestError(.corrupted, "\(context): not a SpaceTime model payload") }
         }
@@ -123,20 +140,21 @@ public struct ForestModel: Sendable, Equatable {
         }
     }
 
-    /// Loads and verifies a model file; a corrupted file, another kind of file or another
-    /// format version is a clear ``ForestError``.
+    /// Loads and verifies a model file of format ``formatVersion`` or ``oldestReadableVersion``;
+    /// a corrupted file, another kind of file or another format version is a clear
+    /// ``ForestError``. The file is mapped and decoded in place (no copy of the whole file).
     public static func load(from path: String) throws -> ForestModel {
-        let checkpoint: Checkpoint
+        let mapped: MappedCheckpoint
         do {
-            checkpoint = try CheckpointFile.read(path, kind: checkpointKind)
+            mapped = try MappedCheckpoint(path: path, kind: checkpointKind)
         } catch {
             let code: ForestError.Code = error.code == .io ? .io : .corrupted
             throw ForestError(code, "cannot load model \(path): \(error.description)")
         }
-        guard checkpoint.version == formatVersion else {
+        guard (oldestReadableVersion...formatVersion).contains(mapped.version) else {
             throw ForestError(.unsupportedVersion,
-                "model \(path) has format version \(checkpoint.version); this build of spacetime reads version \(formatVersion)\(checkpoint.version < formatVersion ? " (retrain the model: version \(formatVersion) adds categorical features, regression and learned missing-value directions)" : "")")
+                "model \(path) has format version \(mapped.version); this build of spacetime reads version \(oldestReadableVersion) or \(formatVersion)\(mapped.version < oldestReadableVersion ? " (retrain the model: version 2 adds categorical features, regression and learned missing-value directions)" : "")")
         }
-        return try ForestModel(deserializing: checkpoint.payload, context: "model \(path)")
+        return try ForestModel(deserializing: mapped.payload, context: "model \(path)", onProgress: { mapped.release(before: $0) })
     }
 }

@@ -79,14 +79,12 @@ public struct RandomForest: Sendable, Equatable {
     /// so the result does not depend on the thread count.
     ///
     /// Each chunk's bins are first copied row-major (a row's bins share a cache line)
-    /// and each tree is walked through a packed copy of its nodes (one 8-byte load per
-    /// node); the decisions are those of ``Tree/goesLeft(node:bin:)`` and the sum is
-    /// weighted, in tree order.
+    /// and each tree is walked in its stored form (``Tree/nodes``, one 8-byte load per
+    /// node, no copy); the sum is weighted, in tree order.
     public func predict(binned partition: BinnedPartition, threads: Int = 1) -> [Double] {
         let n = partition.rowCount, C = outputWidth, F = featureCount
         var out = [Double](repeating: 0, count: n * C)
         guard n > 0 else { return out }
-        let packed = PackedTrees(trees)
         let chunk = 2048
         let chunks = (n + chunk - 1) / chunk
         let normalizes = task == .classification
@@ -112,8 +110,7 @@ public struct RandomForest: Sendable, Equatable {
                     for run in runs {
                         scratch.update(repeating: 0, count: (hi - lo) * C)
                         for t in run.trees {
-                            packed.accumulate(tree: t, rows: rows, width: F, count: hi - lo, weight: 1,
-                                              leafValues: trees[t].leafValues, outputWidth: C, into: scratch)
+                            trees[t].accumulate(rows: rows, width: F, count: hi - lo, weight: 1, into: scratch)
                         }
                         let count = Double(run.trees.count), target = o + lo * C
                         if runs.count == 1 {
@@ -196,7 +193,10 @@ public struct RandomForest: Sendable, Equatable {
         guard weights.count == count else { throw ForestError(.corrupted, "\(r.context): tree weight count") }
         var trees: [Tree] = []
         trees.reserveCapacity(count)
-        for _ in 0..<count { trees.append(try Tree.read(from: &r)) }
+        for _ in 0..<count {
+            trees.append(try Tree.read(from: &r))
+            r.reportProgress()
+        }
         do {
             return try RandomForest(task: task, outputWidth: width, featureCount: features, trees: trees, treeWeights: weights)
         } catch {
@@ -215,66 +215,29 @@ struct SendableBuffer: @unchecked Sendable {
     init(_ b: UnsafeBufferPointer<UInt8>) { buffer = b }
 }
 
-/// Every tree's nodes packed into one `UInt64` each, for scoring: bits 0–7 the
-/// threshold bin plus the missing offset, 8–29 the feature + 1 (0 for a leaf), bit 30
-/// the missing offset `o` (1 when missing values go left), bit 31 categorical, 32–63 the
-/// child (left child of a split, leaf index of a leaf). A numeric node sends a row left
-/// when `UInt8(bin &+ o) <= threshold + o`: the missing bin 255 wraps to 0 exactly when
-/// `o` is 1, so the learned missing side costs no branch. A categorical node's level set
-/// is read from its tree's `levelSets` at `split[i]`.
-struct PackedTrees: @unchecked Sendable {
-    // @unchecked: immutable after init; read concurrently.
-    let nodes: [UInt64]
-    let offsets: [Int]
-    /// Per tree: `split` (level set indices of categorical nodes) and the level sets.
-    let splits: [[UInt32]]
-    let levelSets: [[UInt64]]
-    static let maxFeatures = (1 << 22) - 1
-
-    init(_ trees: [Tree]) {
-        var nodes: [UInt64] = []
-        nodes.reserveCapacity(trees.reduce(0) { $0 + $1.nodeCount })
-        var offsets: [Int] = []
-        offsets.reserveCapacity(trees.count)
-        for tree in trees {
-            offsets.append(nodes.count)
-            for i in 0..<tree.nodeCount {
-                let f = tree.feature[i]
-                let featureField: UInt64 = f < 0 ? 0 : UInt64(f + 1)
-                let flags = tree.flags[i]
-                let offset: UInt64 = flags & Tree.missingGoesLeft != 0 ? 1 : 0
-                let bin: UInt64 = flags & Tree.categoricalSplit != 0 ? 0 : UInt64(tree.split[i] & 0xFF) + offset
-                let flagBits: UInt64 = offset << 30 | (flags & Tree.categoricalSplit != 0 ? 1 << 31 : 0)
-                nodes.append(bin | featureField << 8 | flagBits | UInt64(UInt32(bitPattern: tree.child[i])) << 32)
-            }
-        }
-        self.nodes = nodes
-        self.offsets = offsets
-        splits = trees.map(\.split)
-        levelSets = trees.map(\.levelSets)
-    }
-
-    /// Adds `weight` × leaf values of tree `t` to `out` (row-major, `outputWidth` per
-    /// row) for `count` row-major binned rows of `width` bins.
+extension Tree {
+    /// Adds `weight` × the leaf values this tree gives `count` row-major binned rows of
+    /// `width` bins to `out` (row-major, ``outputWidth`` per row), walking the stored
+    /// node words (one 8-byte load per node; the decisions of ``goesLeft(node:bin:)``).
     @inline(__always)
-    func accumulate(tree t: Int, rows: UnsafePointer<UInt8>, width: Int, count: Int, weight: Double,
-                    leafValues: [Float], outputWidth C: Int, into out: UnsafeMutablePointer<Double>) {
+    func accumulate(rows: UnsafePointer<UInt8>, width: Int, count: Int, weight: Double,
+                    into out: UnsafeMutablePointer<Double>) {
+        let C = outputWidth
         nodes.withUnsafeBufferPointer { all in
         leafValues.withUnsafeBufferPointer { values in
-        splits[t].withUnsafeBufferPointer { split in
-        levelSets[t].withUnsafeBufferPointer { sets in
-            let tree = all.baseAddress! + offsets[t]
+        categorical.withUnsafeBufferPointer { entries in
+            let tree = all.baseAddress!
             @inline(__always) func feature(_ node: UInt64) -> Int { Int((node >> 8) & 0x3F_FFFF) }
-            /// The index of the next node for a row at node `i` (word `node`).
-            @inline(__always) func next(_ i: Int, _ node: UInt64, _ row: UnsafePointer<UInt8>, _ f: Int) -> Int {
+            /// The index of the next node for a row at a split node (word `node`).
+            @inline(__always) func next(_ node: UInt64, _ row: UnsafePointer<UInt8>, _ f: Int) -> Int {
                 let b = row[f - 1]
-                let left: Bool
                 if node & (1 << 31) != 0 {
-                    left = sets[Int(split[i]) &* 4 &+ Int(b >> 6)] >> UInt64(b & 63) & 1 != 0
-                } else {
-                    let o = UInt8(truncatingIfNeeded: node >> 30) & 1
-                    left = b &+ o <= UInt8(truncatingIfNeeded: node)
+                    let entry = Int(UInt32(truncatingIfNeeded: node >> 32)) &* Tree.categoricalWords
+                    let left = entries[entry &+ Int(b >> 6)] >> UInt64(b & 63) & 1 != 0
+                    return Int(truncatingIfNeeded: entries[entry &+ 4]) + (left ? 0 : 1)
                 }
+                let o = UInt8(truncatingIfNeeded: node >> 30) & 1
+                let left = b &+ o <= UInt8(truncatingIfNeeded: node)
                 return Int(UInt32(truncatingIfNeeded: node >> 32)) + (left ? 0 : 1)
             }
             @inline(__always) func add(_ leaf: UInt64, _ r: Int) {
@@ -287,32 +250,29 @@ struct PackedTrees: @unchecked Sendable {
             var r = 0
             while r + 4 <= count {
                 let row0 = rows + r * width, row1 = row0 + width, row2 = row1 + width, row3 = row2 + width
-                var i0 = 0, i1 = 0, i2 = 0, i3 = 0
                 var n0 = tree[0], n1 = n0, n2 = n0, n3 = n0
                 while true {
                     let f0 = feature(n0), f1 = feature(n1), f2 = feature(n2), f3 = feature(n3)
                     if f0 | f1 | f2 | f3 == 0 { break }
-                    if f0 != 0 { i0 = next(i0, n0, row0, f0); n0 = tree[i0] }
-                    if f1 != 0 { i1 = next(i1, n1, row1, f1); n1 = tree[i1] }
-                    if f2 != 0 { i2 = next(i2, n2, row2, f2); n2 = tree[i2] }
-                    if f3 != 0 { i3 = next(i3, n3, row3, f3); n3 = tree[i3] }
+                    if f0 != 0 { n0 = tree[next(n0, row0, f0)] }
+                    if f1 != 0 { n1 = tree[next(n1, row1, f1)] }
+                    if f2 != 0 { n2 = tree[next(n2, row2, f2)] }
+                    if f3 != 0 { n3 = tree[next(n3, row3, f3)] }
                 }
                 add(n0, r); add(n1, r + 1); add(n2, r + 2); add(n3, r + 3)
                 r += 4
             }
             while r < count {
                 let row = rows + r * width
-                var i = 0
                 var node = tree[0]
                 while true {
                     let f = feature(node)
                     if f == 0 { break }
-                    i = next(i, node, row, f)
-                    node = tree[i]
+                    node = tree[next(node, row, f)]
                 }
                 add(node, r)
                 r += 1
             }
-        }}}}
+        }}}
     }
 }

@@ -58,20 +58,51 @@ public struct ByteWriter: Sendable {
 
 /// Reads what ``ByteWriter`` wrote; every read is bounds-checked and a short or
 /// malformed buffer throws ``ForestError`` with code `.corrupted`.
+///
+/// Reads from an array it holds, or from memory the caller owns
+/// (``init(unsafeBytes:context:onProgress:)``: a mapped file, a received `Data`), so a
+/// large payload is decoded without a copy of it.
 public struct ByteReader {
-    public let bytes: [UInt8]
+    private let array: [UInt8]?
+    private let raw: UnsafeRawBufferPointer?
+    public let count: Int
     public private(set) var offset: Int
     /// Names the thing being decoded in error messages ("model file", "extractor state").
     public let context: String
+    /// Called by decoders that have finished with every byte before `offset` (after
+    /// each tree): the owner of the memory may release it.
+    let onProgress: ((Int) -> Void)?
 
     public init(_ bytes: [UInt8], offset: Int = 0, context: String) {
-        self.bytes = bytes
+        array = bytes
+        raw = nil
+        count = bytes.count
         self.offset = offset
         self.context = context
+        onProgress = nil
     }
 
-    public var remaining: Int { bytes.count - offset }
-    public var isAtEnd: Bool { offset == bytes.count }
+    /// A reader of `bytes`, which must stay valid and unchanged while the reader is used.
+    public init(unsafeBytes bytes: UnsafeRawBufferPointer, context: String, onProgress: ((Int) -> Void)? = nil) {
+        array = nil
+        raw = bytes
+        count = bytes.count
+        offset = 0
+        self.context = context
+        self.onProgress = onProgress
+    }
+
+    public var remaining: Int { count - offset }
+    public var isAtEnd: Bool { offset == count }
+
+    @inline(__always)
+    private func withBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        if let raw { return try body(raw) }
+        return try array!.withUnsafeBytes(body)
+    }
+
+    /// Tells the memory's owner that the bytes before `offset` are no longer needed.
+    func reportProgress() { onProgress?(offset) }
 
     private func fail(_ what: String) -> ForestError {
         ForestError(.corrupted, "\(context): truncated or malformed data at byte \(offset) (\(what))")
@@ -80,12 +111,8 @@ public struct ByteReader {
     public mutating func read<T: FixedWidthInteger>(_: T.Type = T.self) throws -> T {
         let size = MemoryLayout<T>.size
         guard remaining >= size else { throw fail("need \(size) bytes for \(T.self)") }
-        var value: T = 0
-        withUnsafeMutableBytes(of: &value) { dest in
-            bytes.withUnsafeBytes { src in
-                dest.copyMemory(from: UnsafeRawBufferPointer(rebasing: src[offset..<offset + size]))
-            }
-        }
+        let o = offset
+        let value = withBytes { $0.loadUnaligned(fromByteOffset: o, as: T.self) }
         offset += size
         return T(littleEndian: value)
     }
@@ -111,26 +138,28 @@ public struct ByteReader {
     public mutating func readString() throws -> String {
         let n = Int(try read(UInt32.self))
         guard remaining >= n else { throw fail("string of \(n) bytes") }
-        let s = String(decoding: bytes[offset..<offset + n], as: UTF8.self)
+        let o = offset
+        let s = withBytes { String(decoding: UnsafeRawBufferPointer(rebasing: $0[o..<o + n]), as: UTF8.self) }
         offset += n
         return s
     }
 
     public mutating func readBytes() throws -> [UInt8] {
         let n = try readCount(elementSize: 1)
-        let out = Array(bytes[offset..<offset + n])
+        let o = offset
+        let out = withBytes { Array($0[o..<o + n]) }
         offset += n
         return out
     }
 
     public mutating func readArray<T: FixedWidthInteger>(_: T.Type) throws -> [T] {
         let n = try readCount(elementSize: MemoryLayout<T>.size)
-        let size = MemoryLayout<T>.size
-        var out = [T](repeating: 0, count: n)
-        out.withUnsafeMutableBytes { dest in
-            bytes.withUnsafeBytes { src in
-                dest.copyMemory(from: UnsafeRawBufferPointer(rebasing: src[offset..<offset + n * size]))
+        let size = MemoryLayout<T>.size, o = offset
+        var out = [T](unsafeUninitializedCapacity: n) { dest, initialized in
+            withBytes { src in
+                UnsafeMutableRawBufferPointer(dest).copyMemory(from: UnsafeRawBufferPointer(rebasing: src[o..<o + n * size]))
             }
+            initialized = n
         }
         offset += n * size
         if Int(1).littleEndian != 1 { out = out.map { T(littleEndian: $0) } }
@@ -138,11 +167,28 @@ public struct ByteReader {
     }
 
     public mutating func readDoubles() throws -> [Double] {
-        try readArray(UInt64.self).map { Double(bitPattern: $0) }
+        guard Int(1).littleEndian == 1 else { return try readArray(UInt64.self).map { Double(bitPattern: $0) } }
+        return try readBitwise(Double.self)
     }
 
     public mutating func readFloats() throws -> [Float] {
-        try readArray(UInt32.self).map { Float(bitPattern: $0) }
+        guard Int(1).littleEndian == 1 else { return try readArray(UInt32.self).map { Float(bitPattern: $0) } }
+        return try readBitwise(Float.self)
+    }
+
+    /// A length-prefixed array copied as raw bytes (little-endian hosts only).
+    private mutating func readBitwise<T: BitwiseCopyable>(_: T.Type) throws -> [T] {
+        let size = MemoryLayout<T>.stride
+        let n = try readCount(elementSize: size)
+        let o = offset
+        let out = [T](unsafeUninitializedCapacity: n) { dest, initialized in
+            withBytes { src in
+                UnsafeMutableRawBufferPointer(dest).copyMemory(from: UnsafeRawBufferPointer(rebasing: src[o..<o + n * size]))
+            }
+            initialized = n
+        }
+        offset += n * size
+        return out
     }
 
     public mutating func readStrings() throws -> [String] {

@@ -273,12 +273,8 @@ final class TreeGrower<Objective: SplitObjective> {
         objective.sumTotals(weights: wt, pay: pay, start: start, end: end, into: totals)
     }
 
-    private func appendNode(_ tree: inout Tree) {
-        tree.feature.append(-1); tree.split.append(0); tree.flags.append(0); tree.child.append(0)
-    }
-
     private func growNodes(tree: inout Tree, entries m: Int, rows inBag: Int, bins: UnsafePointer<UInt8>, rng: inout ForestRNG) {
-        appendNode(&tree)
+        tree.appendNode()
         var stack: [PendingNode] = [PendingNode(node: 0, start: 0, end: m, rows: inBag, depth: 0)]
         let subtraction = usesSubtraction
         let minSlabRows = max(subtractionMinRows, 17)
@@ -301,8 +297,7 @@ final class TreeGrower<Objective: SplitObjective> {
             }
             guard split.isValid else {
                 if let slab = node.slab { releaseSlab(slab) }
-                tree.feature[node.node] = -1
-                tree.child[node.node] = Int32(tree.leafValues.count / objective.outputWidth)
+                tree.makeLeaf(node.node)
                 objective.appendLeaf(to: &tree.leafValues)
                 continue
             }
@@ -315,18 +310,15 @@ final class TreeGrower<Objective: SplitObjective> {
                 leftTable[255] = split.missingLeft
             }
             let mid = partitionRows(start: node.start, end: node.end, column: bins + split.feature * n)
-            let left = tree.feature.count
-            tree.feature[node.node] = Int32(split.feature)
+            let left = tree.nodeCount
             if split.categorical {
-                tree.split[node.node] = UInt32(tree.levelSets.count / 4)
-                tree.levelSets += [split.leftSet.0, split.leftSet.1, split.leftSet.2, split.leftSet.3]
-                tree.flags[node.node] = Tree.categoricalSplit | (split.missingLeft ? Tree.missingGoesLeft : 0)
+                tree.setCategoricalSplit(node.node, feature: split.feature, leftSet: split.leftSet,
+                                         missingGoesLeft: split.missingLeft, leftChild: left)
             } else {
-                tree.split[node.node] = UInt32(split.bin)
-                tree.flags[node.node] = split.missingLeft ? Tree.missingGoesLeft : 0
+                tree.setNumericSplit(node.node, feature: split.feature, threshold: split.bin,
+                                     missingGoesLeft: split.missingLeft, leftChild: left)
             }
-            tree.child[node.node] = Int32(left)
-            appendNode(&tree); appendNode(&tree)
+            tree.appendNode(); tree.appendNode()
             var leftSlab: UnsafeMutablePointer<UInt64>? = nil, rightSlab: UnsafeMutablePointer<UInt64>? = nil
             if let parent = node.slab {
                 let leftEntries = mid - node.start, rightEntries = node.end - mid

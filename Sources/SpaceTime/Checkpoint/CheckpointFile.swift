@@ -95,6 +95,26 @@ public enum CheckpointFile {
         var header = [UInt8](repeating: 0, count: headerSize)
         let got: Int
         do { got = try readInto(&header, fd, path) } catch { throw ioError(path, error) }
+        let (kind, version, length) = try verifyHeader(Array(header[0..<got]), fileSize: size, path: path, kind: expected)
+        var body = [UInt8](repeating: 0, count: Int(length) + trailerSize)
+        let n: Int
+        do { n = try readInto(&body, fd, path) } catch { throw ioError(path, error) }
+        if n != body.count {
+            throw CheckpointError(code: .truncated, path: path, message: "truncated while reading")
+        }
+        let stored = body.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(fromByteOffset: Int(length), as: UInt64.self)) }
+        body.removeLast(trailerSize)
+        if XXHash64.hash(body) != stored {
+            throw CheckpointError(code: .corrupt, path: path, message: "corrupt: payload checksum mismatch")
+        }
+        return Checkpoint(kind: kind, version: version, payload: body)
+    }
+
+    /// Checks a file's first bytes (`header`, up to ``headerSize``) and its size: the
+    /// kind, payload version and payload length.
+    static func verifyHeader(_ header: [UInt8], fileSize size: Int, path: String,
+                             kind expected: UInt32?) throws(CheckpointError) -> (kind: UInt32, version: UInt32, length: Int) {
+        let got = header.count
         if got >= 8 && Array(header[0..<8]) != magic || got < 8 && Array(header[0..<got]) != Array(magic[0..<got]) {
             throw CheckpointError(code: .notACheckpoint, path: path, message: "not a SpaceTime checkpoint file (bad magic)")
         }
@@ -122,18 +142,7 @@ public enum CheckpointFile {
         if UInt64(size) > expectedSize {
             throw CheckpointError(code: .corrupt, path: path, message: "corrupt: \(UInt64(size) - expectedSize) unexpected bytes after the payload")
         }
-        var body = [UInt8](repeating: 0, count: Int(length) + trailerSize)
-        let n: Int
-        do { n = try readInto(&body, fd, path) } catch { throw ioError(path, error) }
-        if n != body.count {
-            throw CheckpointError(code: .truncated, path: path, message: "truncated while reading")
-        }
-        let stored = body.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(fromByteOffset: Int(length), as: UInt64.self)) }
-        body.removeLast(trailerSize)
-        if XXHash64.hash(body) != stored {
-            throw CheckpointError(code: .corrupt, path: path, message: "corrupt: payload checksum mismatch")
-        }
-        return Checkpoint(kind: kind, version: version, payload: body)
+        return (kind, version, Int(length))
     }
 
     private static func readInto(_ bytes: inout [UInt8], _ fd: Int32, _ path: String) throws(SystemError) -> Int {

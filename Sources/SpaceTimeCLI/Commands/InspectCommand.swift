@@ -22,6 +22,8 @@ struct InspectCommand: ParsableCommand {
         let depths = trees.map(\.depth), nodes = trees.map(\.nodeCount), leaves = trees.map(\.leafCount)
         let importances = m.forest.featureImportances
         let names = m.extractor.featureNames
+        let storedBytes = trees.reduce(0) { $0 + $1.storedBytes }, totalNodes = nodes.reduce(0, +)
+        let bytesPerNode = Double(storedBytes) / Double(max(totalNodes, 1)), bytesPerTree = Double(storedBytes) / Double(max(trees.count, 1))
         let ranked = importances.indices.sorted { importances[$0] > importances[$1] || (importances[$0] == importances[$1] && $0 < $1) }
         if json {
             var object: [String: Any] = [
@@ -42,6 +44,9 @@ struct InspectCommand: ParsableCommand {
                 "leaves": leaves.reduce(0, +),
                 "max_depth": depths.max() ?? 0,
                 "mean_depth": Double(depths.reduce(0, +)) / Double(max(trees.count, 1)),
+                "tree_bytes": storedBytes,
+                "bytes_per_node": bytesPerNode,
+                "bytes_per_tree": bytesPerTree,
                 "feature_importances": names.indices.map { ["feature": names[$0], "importance": importances[$0]] as [String: Any] },
                 "parameters": m.parameters.jsonObject(task: m.schema.task),
                 "provenance": m.provenance,
@@ -71,6 +76,7 @@ struct InspectCommand: ParsableCommand {
         }
         if !m.schema.ignoredNames.isEmpty { s += "ignored      \(m.schema.ignoredNames.joined(separator: ", "))\n" }
         s += "trees        \(trees.count), \(nodes.reduce(0, +)) nodes, \(leaves.reduce(0, +)) leaves, depth max \(depths.max() ?? 0) mean \(String(format: "%.1f", Double(depths.reduce(0, +)) / Double(max(trees.count, 1))))\n"
+        s += "storage      \(storedBytes) bytes of trees: \(String(format: "%.2f", bytesPerNode)) per node, \(Int(bytesPerTree.rounded())) per tree (\(Tree.nodeBytes) per node word, \(4 * m.forest.outputWidth) per leaf, 40 per categorical split)\n"
         let p = m.parameters
         s += "parameters   criterion \(p.criterionName(for: m.schema.task)), max depth \(p.maxDepth.map(String.init) ?? "unlimited"), min samples split \(p.minSamplesSplit), min samples leaf \(p.minSamplesLeaf), max features \(p.maxFeatures), bootstrap \(p.bootstrap), class weight \(p.classWeighting.rawValue), seed \(p.seed)\n"
         for (k, v) in m.provenance.sorted(by: { $0.key < $1.key }) { s += "provenance   \(k): \(v)\n" }
