@@ -48,6 +48,9 @@ public final class CoordinatorJob: @unchecked Sendable {
         /// How the data and test files are written (delimiter, header or column names); the
         /// workers receive the delimiter and the column names in the job's CSV schema.
         public var csv = CSVOptions()
+        /// The user gave `--max-depth` or `--min-samples-leaf`: ``TreeSizeRule`` keeps the
+        /// parameters and only warns when the model cannot be scored within the workers' limit.
+        public var treeSizeGiven = false
 
         public init(dataPath: String, bind: String, jobDirectory: String, forest: ForestParameters, modelOut: String) {
             self.dataPath = dataPath
@@ -212,6 +215,12 @@ public final class CoordinatorJob: @unchecked Sendable {
             guard plan.partitions <= parameters.forest.trees else {
                 throw PipelineError(.badParameters, "\(plan.partitions) partitions need at least as many trees; raise --trees or lower --partitions")
             }
+            let treeSize = TreeSizeRule.decide(parameters: parameters.forest, explicit: options.treeSizeGiven,
+                                               partitionRows: plan.partitionRows, task: inference.schema.task,
+                                               outputWidth: inference.schema.task == .classification ? 2 : 1,
+                                               featureCount: inference.schema.featureCount, memoryLimit: options.workerMemoryLimit)
+            log(treeSize.overBudget ? .warning : .info, "tree size: \(treeSize.message)")
+            parameters.forest = treeSize.parameters
             spec.partitions = plan.partitions
             spec.parameters = parameters.serialize()
             let identities = try spec.dataFiles.map { try DataFileIdentity(path: $0) }

@@ -83,6 +83,8 @@ public enum PartitionPlanner {
         /// `--partitions` override makes partitions that do not fit; `message` says why.
         public var fits: Bool
         public var message: String?
+        /// The estimated training rows of each partition (what ``TreeSizeRule`` sizes trees from).
+        public var partitionRows: [Int] { Array(repeating: Int(clamping: rowsPerPartition), count: partitions) }
     }
 
     /// Binned bytes + per-row overhead of one training row.

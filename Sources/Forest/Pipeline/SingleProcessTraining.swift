@@ -22,6 +22,10 @@ public struct TrainingOptions: Sendable {
     public var spillBase = SpillDirectory.defaultBase
     /// How the training and test files are written (delimiter, header or column names).
     public var csv = CSVOptions()
+    /// The memory the model must be scorable in (``TreeSizeRule``); nil: no rule.
+    public var scoringMemoryLimit: UInt64?
+    /// The user gave the maximum depth or the minimum leaf rows: the rule only warns.
+    public var treeSizeGiven = false
 
     public init(trainFile: String) { self.trainFile = trainFile }
 
@@ -153,6 +157,16 @@ public enum SingleProcessTraining {
                                                  derivationIdentifier: derivation?.identifier ?? "",
                                                  maxBins: options.maxBins)
         lap("fit")
+
+        var options = options
+        if let limit = options.scoringMemoryLimit {
+            let decision = TreeSizeRule.decide(parameters: options.parameters, explicit: options.treeSizeGiven,
+                                               partitionRows: loaders.map(\.rows.trainCount), task: extractor.task.kind,
+                                               outputWidth: extractor.task.outputWidth, featureCount: extractor.featureCount,
+                                               memoryLimit: limit)
+            log("\(decision.overBudget ? "warning: " : "")tree size: \(decision.message)")
+            options.parameters = decision.parameters
+        }
 
         // 3. Bin and train each partition's share of the trees.
         let trainer = ForestTrainer(parameters: options.parameters, threads: options.threads)

@@ -257,6 +257,7 @@ struct CoordinatorCommand: ParsableCommand {
         var options = CoordinatorJob.Options(dataPath: file, bind: bind, jobDirectory: jobDir, forest: parameters,
                                              modelOut: training.modelOut)
         options.resume = resume
+        options.treeSizeGiven = training.forest.treeSizeGiven
         options.givenFlags = ResumeRules.givenFlags(CommandLine.arguments)
         options.columns = training.columns.choices
         options.maxBins = training.maxBins

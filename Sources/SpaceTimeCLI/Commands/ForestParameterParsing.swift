@@ -32,9 +32,9 @@ struct ColumnFlags: ParsableArguments {
 /// the same flags give the same model (and fingerprint) in one process or many.
 struct ForestParameterFlags: ParsableArguments {
     @Option(parsing: .unconditional, help: "Number of trees, 1...1000000.") var trees = 100
-    @Option(name: .customLong("max-depth"), parsing: .unconditional, help: "Maximum tree depth, at least 1 (default: unlimited).") var maxDepth: Int?
+    @Option(name: .customLong("max-depth"), parsing: .unconditional, help: "Maximum tree depth, at least 1 (default: unlimited, or the depth that keeps the model within the scoring budget of the memory limit).") var maxDepth: Int?
     @Option(name: .customLong("min-samples-split"), parsing: .unconditional, help: "Minimum rows to split a node, 2...4294967295.") var minSamplesSplit = 2
-    @Option(name: .customLong("min-samples-leaf"), parsing: .unconditional, help: "Minimum rows in a leaf, 1...4294967295.") var minSamplesLeaf = 1
+    @Option(name: .customLong("min-samples-leaf"), parsing: .unconditional, help: "Minimum rows in a leaf, 1...4294967295 (default 1).") var minSamplesLeaf: Int?
     @Option(name: .customLong("max-features"), help: "Features per split: auto (sqrt for classification, all for regression), sqrt, log2, all, a fraction or a count.") var maxFeatures = "auto"
     @Option(help: "Split criterion: gini or entropy.") var criterion = "gini"
     @Option(name: .customLong("class-weight"), help: "Class weighting: none or balanced.") var classWeight = "none"
@@ -48,15 +48,19 @@ struct ForestParameterFlags: ParsableArguments {
         try OptionRange.check(trees, 1...ForestParameters.maxTrees, "--trees")
         if let maxDepth { try OptionRange.atLeast(maxDepth, 1, "--max-depth") }
         try OptionRange.check(minSamplesSplit, 2...Int(UInt32.max), "--min-samples-split")
-        try OptionRange.check(minSamplesLeaf, 1...Int(UInt32.max), "--min-samples-leaf")
+        if let minSamplesLeaf { try OptionRange.check(minSamplesLeaf, 1...Int(UInt32.max), "--min-samples-leaf") }
         try OptionRange.check(minCategoryRows, 1...Int(UInt32.max), "--min-category-rows")
         _ = try parameters()
     }
 
+    /// Whether `--max-depth` or `--min-samples-leaf` was given: then the tree-size rule
+    /// (``TreeSizeRule``) only warns.
+    var treeSizeGiven: Bool { maxDepth != nil || minSamplesLeaf != nil }
+
     /// The parameters these flags describe; every bad value is a `ValidationError` naming its flag.
     func parameters() throws -> ForestParameters {
         var p = ForestParameters()
-        p.trees = trees; p.maxDepth = maxDepth; p.minSamplesSplit = minSamplesSplit; p.minSamplesLeaf = minSamplesLeaf
+        p.trees = trees; p.maxDepth = maxDepth; p.minSamplesSplit = minSamplesSplit; p.minSamplesLeaf = minSamplesLeaf ?? 1
         guard let mf = MaxFeatures(parsing: maxFeatures) else {
             throw ValidationError("--max-features must be auto, sqrt, log2, all, a fraction in (0, 1] or a count")
         }

@@ -46,6 +46,7 @@ struct LocalCommand: ParsableCommand {
         var options = CoordinatorJob.Options(dataPath: file, bind: "tcp://127.0.0.1:*", jobDirectory: dir, forest: parameters,
                                              modelOut: training.modelOut)
         options.resume = resume
+        options.treeSizeGiven = training.forest.treeSizeGiven
         options.givenFlags = ResumeRules.givenFlags(CommandLine.arguments)
         options.columns = training.columns.choices
         options.maxBins = training.maxBins

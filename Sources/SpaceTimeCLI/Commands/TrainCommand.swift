@@ -30,12 +30,14 @@ struct TrainCommand: ParsableCommand {
     @OptionGroup var permutation: PermutationFlags
     @OptionGroup var derivation: DerivationFlag
     @OptionGroup var csv: CSVFormatFlags
+    @Option(name: .customLong("memory-limit"), help: "Memory the model must be scorable in, e.g. 512MiB: without --max-depth or --min-samples-leaf, trees are capped in depth when the forest is expected not to fit; with them, a warning (default: no limit).") var memoryLimit: String?
 
     func validate() throws {
         _ = try forest.parameters()
         try OptionRange.check(threads, 1...OptionRange.maxThreads, "--threads")
         try OptionRange.check(partitions, 1...65_536, "--partitions")
         try OptionRange.check(maxBins, 2...255, "--max-bins")
+        if let memoryLimit { _ = try parseMemory(memoryLimit, "--memory-limit") }
         guard (0..<1).contains(testFraction) else { throw ValidationError("--test-fraction must be in [0, 1), got \(testFraction)") }
         try OutputPaths.refuseOverwrite(outputs: [("--model-out", modelOut), ("--report-json", reportJSON), ("--report-html", reportHTML)],
                                         inputs: [("training file", file), ("--test-file", testFile)])
@@ -50,6 +52,8 @@ struct TrainCommand: ParsableCommand {
         options.outOfBag = oob; options.maxBins = maxBins
         options.csv = try csv.options()
         options.permutationRepeats = permutation.count
+        if let memoryLimit { options.scoringMemoryLimit = UInt64(try parseMemory(memoryLimit, "--memory-limit").bytes) }
+        options.treeSizeGiven = forest.treeSizeGiven
 
         let started = Date()
         let result = try SingleProcessTraining.run(
