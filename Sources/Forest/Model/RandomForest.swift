@@ -75,52 +75,63 @@ public struct RandomForest: Sendable, Equatable {
     }
 
     /// Predictions for every row of a binned partition, row-major (`rowCount * outputWidth`).
-    /// Rows are split into chunks over `threads` threads; each row sums its trees in order,
-    /// so the result does not depend on the thread count.
+    /// The trees' outputs are added in the fixed grouping of ``ForestScoringLayout`` (so
+    /// the partial sums of any slicing, ``ForestSlice``, combine to the same bits). Rows are
+    /// split into chunks over `threads` threads; the result does not depend on the thread count.
     ///
     /// Each chunk's bins are first copied row-major (a row's bins share a cache line)
     /// and each tree is walked in its stored form (``Tree/nodes``, one 8-byte load per
-    /// node, no copy); the sum is weighted, in tree order.
+    /// node, no copy).
     public func predict(binned partition: BinnedPartition, threads: Int = 1) -> [Double] {
+        let layout = ForestScoringLayout(self)
+        return score(binned: partition, threads: threads, layout: layout, nodes: [layout.root], firstTree: 0)
+    }
+
+    /// Rows of `nodes.count × outputWidth` values: node `j` of `layout` at `j × outputWidth`
+    /// of each row. This forest's tree `i` is the layout's tree `firstTree + i`; the nodes'
+    /// segments must be among this forest's trees.
+    func score(binned partition: BinnedPartition, threads: Int, layout: ForestScoringLayout, nodes: [Int],
+               firstTree: Int) -> [Double] {
         let n = partition.rowCount, C = outputWidth, F = featureCount
-        var out = [Double](repeating: 0, count: n * C)
+        let width = nodes.count * C
+        var out = [Double](repeating: 0, count: n * width)
         guard n > 0 else { return out }
         let chunk = 2048
         let chunks = (n + chunk - 1) / chunk
-        let normalizes = task == .classification
-        let runs = weightRuns
         out.withUnsafeMutableBufferPointer { outBuffer in
             let result = SendablePointer(outBuffer.baseAddress)
             partition.bins.withUnsafeBufferPointer { bins in
                 let binsPointer = SendableBuffer(bins)
                 let work: @Sendable (Int) -> Void = { ci in
-                    let lo = ci * chunk, hi = min(n, lo + chunk)
+                    let lo = ci * chunk, hi = min(n, lo + chunk), m = hi - lo
                     guard let o = result.pointer, let b = binsPointer.buffer.baseAddress else { return }
-                    let rows = UnsafeMutablePointer<UInt8>.allocate(capacity: (hi - lo) * max(F, 1))
+                    let rows = UnsafeMutablePointer<UInt8>.allocate(capacity: m * max(F, 1))
                     defer { rows.deallocate() }
                     for f in 0..<F {
                         let column = b + f * n
                         for r in lo..<hi { rows[(r - lo) * F + f] = column[r] }
                     }
-                    // Trees of equal weight (one partition's) are summed unweighted and then
-                    // divided by their count, so a forest of T equal trees predicts exactly
-                    // Σ leaf / T (a vote of 3 in 100 is 0.03, not 0.0299…98).
-                    let scratch = UnsafeMutablePointer<Double>.allocate(capacity: (hi - lo) * C)
+                    // One buffer for a node's values (when rows hold several nodes), then the sums below it.
+                    let scratch = UnsafeMutablePointer<Double>.allocate(capacity: (layout.height + 1) * m * C)
                     defer { scratch.deallocate() }
-                    for run in runs {
-                        scratch.update(repeating: 0, count: (hi - lo) * C)
-                        for t in run.trees {
-                            trees[t].accumulate(rows: rows, width: F, count: hi - lo, weight: 1, into: scratch)
-                        }
-                        let count = Double(run.trees.count), target = o + lo * C
-                        if runs.count == 1 {
-                            for i in 0..<((hi - lo) * C) { target[i] = scratch[i] / count }
-                        } else {
-                            for i in 0..<((hi - lo) * C) { target[i] += scratch[i] / count * run.share }
+                    // A segment is the unweighted sum of its trees in order, from 0 (so T
+                    // equal trees voting 3 of 100 give exactly 0.03 after the division by T).
+                    let segment: (Range<Int>, UnsafeMutablePointer<Double>) -> Void = { range, target in
+                        target.update(repeating: 0, count: m * C)
+                        for t in range {
+                            let i = t - firstTree
+                            trees[i].accumulate(rows: rows, width: F, count: m, weight: 1, into: target)
                         }
                     }
-                    if normalizes && runs.count > 1 {
-                        for r in lo..<hi { RandomForest.normalize(UnsafeMutableBufferPointer(start: o + r * C, count: C)) }
+                    if nodes.count == 1 {
+                        layout.compute(nodes[0], rows: m, into: o + lo * width, scratch: scratch, given: { _ in nil }, segment: segment)
+                    } else {
+                        for (j, node) in nodes.enumerated() {
+                            layout.compute(node, rows: m, into: scratch, scratch: scratch + m * C, given: { _ in nil }, segment: segment)
+                            for r in 0..<m {
+                                (o + (lo + r) * width + j * C).update(from: scratch + r * C, count: C)
+                            }
+                        }
                     }
                 }
                 if threads <= 1 || chunks <= 1 {
@@ -133,15 +144,14 @@ public struct RandomForest: Sendable, Equatable {
         return out
     }
 
-    /// Consecutive trees of equal weight, with their total weight.
-    private var weightRuns: [(trees: Range<Int>, share: Double)] {
-        var runs: [(trees: Range<Int>, share: Double)] = []
-        var start = 0
-        for t in 1...trees.count where t == trees.count || treeWeights[t] != treeWeights[start] {
-            runs.append((start..<t, treeWeights[start] * Double(t - start)))
-            start = t
-        }
-        return runs
+    /// The slice of trees `range` (on a boundary of ``ForestScoringLayout/boundaries`` at
+    /// both ends) with what it needs to score its part of every prediction alone.
+    public func slice(_ range: Range<Int>) throws -> ForestSlice {
+        let layout = ForestScoringLayout(self)
+        let pieces = try layout.pieces(covering: range)
+        let forest = try RandomForest(task: task, outputWidth: outputWidth, featureCount: featureCount,
+                                      trees: Array(trees[range]), treeWeights: Array(treeWeights[range]))
+        return try ForestSlice(layout: layout, trees: range, forest: forest, pieces: pieces)
     }
 
     /// ``predict(binned:threads:)`` of a classification forest: class probabilities.
