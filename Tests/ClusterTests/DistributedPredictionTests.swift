@@ -18,11 +18,11 @@ import SpaceTime
         let plain: Data
         let proba: Data
 
-        init(_ name: String, rows: Int = 5000) throws {
+        init(_ name: String, rows: Int = 5000, trainFlags: [String] = []) throws {
             dir = try E2E.tempDir(name)
             data = try E2E.generate(rows: rows, in: dir)
             model = dir + "/model.stm"
-            let (trained, train) = try E2E.run(["train", data, "--trees", "12", "--model-out", model, "--threads", "1"], in: dir, name: "train")
+            let (trained, train) = try E2E.run(["train", data, "--trees", "12", "--model-out", model, "--threads", "1"] + trainFlags, in: dir, name: "train")
             guard trained == 0 else { throw PipelineError(.io, "train failed: \(train.stderr)") }
             for (flags, out) in [([String](), "single.csv"), (["--proba"], "single-proba.csv")] {
                 let (status, child) = try E2E.run(["predict", "--model", model, data, "--out", out, "--threads", "1"] + flags, in: dir, name: out)
@@ -57,6 +57,38 @@ import SpaceTime
             let workers = Set(try tasks.flatMap { try store.attempts(of: $0.name) }.map(\.workerID))
             #expect(workers.count == run.workers, "blocks ran on every worker: \(workers)")
         }
+    }
+
+    /// Tree-sharded scoring (each worker loads one slice of the forest, every row goes to
+    /// every slice, the coordinator adds the partial sums in the model's fixed grouping)
+    /// writes the single-process bytes: one and three partitions, 2 and 3 slices, with and
+    /// without probabilities; `auto` on a small model says it scores with the whole model.
+    @Test func treeShardedScoringWritesTheSingleProcessBytes() throws {
+        for (partitions, slices) in [(1, 2), (3, 3)] {
+            let f = try Fixture("pred-shard-\(partitions)", rows: 3000, trainFlags: ["--partitions", "\(partitions)"])
+            defer { f.remove() }
+            for proba in [true, false] {
+                let out = "sharded-\(proba).csv", job = f.dir + "/job-\(proba)"
+                let (status, child) = try E2E.run(["predict", "--model", f.model, f.data, "--out", out, "--workers", "2",
+                                                   "--memory-limit", "256MiB", "--threads", "1", "--block-rows", "1000", "--job-dir", job,
+                                                   "--scoring", "sharded", "--slices", "\(slices)"] + (proba ? ["--proba"] : []) + Self.liveness,
+                                                  in: f.dir, name: "predict-sharded-\(proba)", timeout: 120)
+                #expect(status == 0, "\(child.stderr)")
+                #expect(try f.output(out) == (proba ? f.proba : f.plain), "\(partitions) partition(s), \(slices) slices, proba \(proba): same bytes")
+                #expect(child.stderr.contains("tree-sharded scoring: \(slices) slices of the 12 trees"), "\(child.stderr)")
+                let store = try #require(try E2E.openStore(job))
+                #expect(try store.tasks().count == 3 * slices && store.tasks().allSatisfy { $0.state == .done })
+                #expect(try store.artifact("model-slice-\(slices - 1)") != nil)
+                #expect(try store.artifact("model-slice-\(slices)") == nil)
+            }
+        }
+        let f = try Fixture("pred-shard-auto", rows: 1000)
+        defer { f.remove() }
+        let (status, child) = try E2E.run(["predict", "--model", f.model, f.data, "--out", "auto.csv", "--proba", "--workers", "1",
+                                           "--memory-limit", "256MiB", "--threads", "1"] + Self.liveness, in: f.dir, name: "predict-auto", timeout: 120)
+        #expect(status == 0, "\(child.stderr)")
+        #expect(try f.output("auto.csv") == f.proba)
+        #expect(child.stderr.contains("whole-model scoring: the model ("), "\(child.stderr)")
     }
 
     @Test func aWorkerKilledMidPredictionLeavesTheOutputComplete() throws {

@@ -80,6 +80,9 @@ public final class CoordinatorEngine {
     /// The merged extractor and model as sent to workers (inline or by reference; see `addBlob`).
     public var extractor: WireBlob? { didSet { scheduleDirty = true } }
     public var model: WireBlob? { didSet { scheduleDirty = true } }
+    /// The model blob of one evaluate or predict task when it is not `model` (a tree slice
+    /// of it, in tree-sharded scoring); nil for a task: `model`.
+    public var modelForTask: ((TaskName) -> WireBlob?)?
     /// Histogram words per bin of the job's learning task, which the driver knows (the
     /// engine does not know what a word holds): sent in assignments for the workers'
     /// admission check. 2 until the driver sets it (after the statistics merge).
@@ -678,7 +681,7 @@ public final class CoordinatorEngine {
         if d.task.kind == .evaluate { a.expectedTestRows = UInt64(max(0, p.testRows ?? 0)) }
         if let variant = d.task.variant.wire { a.variant = variant }
         if d.task.kind == .evaluate || d.task.kind == .predict {
-            guard let model else {
+            guard let model = modelForTask?(d.task) ?? model else {
                 out.append(.log(.error, "cannot assign \(d.task): no merged model yet"))
                 return
             }

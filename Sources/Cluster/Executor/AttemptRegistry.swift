@@ -176,6 +176,9 @@ final class AttemptRegistry: @unchecked Sendable {  // all mutable state under `
     }
 
     /// The running attempts that need the blob `digest`, by id.
+    /// The blobs live attempts use.
+    func blobDigestsInUse() -> Set<Data> { lock.withLock { Set(attempts.values.compactMap(\.blobDigest)) } }
+
     func waiting(for digest: Data) -> [ExecutorAttempt] {
         lock.withLock { attempts.values.filter { $0.blobDigest == digest }.sorted { $0.id < $1.id } }
     }

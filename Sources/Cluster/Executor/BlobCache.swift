@@ -9,6 +9,8 @@ final class BlobCache: @unchecked Sendable {  // all mutable state under `lock`
     enum Blob: Sendable {
         case extractor(FeatureExtractor)
         case model(ForestModel)
+        /// One tree slice of a model (tree-sharded scoring): the worker never holds the rest.
+        case slice(ForestModelSlice)
     }
 
     /// What a chunk leads to.
@@ -39,13 +41,24 @@ final class BlobCache: @unchecked Sendable {  // all mutable state under `lock`
 
     func loaded(_ digest: Data) -> Blob? { lock.withLock { loaded[digest] } }
 
-    /// Decodes `data` as a model or an extractor, unless `digest` is loaded already.
+    /// Decodes `data` as a model (or a model's tree slice) or an extractor, unless `digest` is loaded already.
     func load(_ data: Data, digest: Data, asModel: Bool) throws {
         if lock.withLock({ loaded[digest] != nil }) { return }
-        let value: Blob = asModel
-            ? .model(try data.withUnsafeBytes { try ForestModel(deserializing: $0, context: "model from the coordinator") })
-            : .extractor(try FeatureExtractor(deserializing: [UInt8](data)))
+        let value: Blob = !asModel ? .extractor(try FeatureExtractor(deserializing: [UInt8](data)))
+            : ForestModelSlice.isSlice(data) ? .slice(try ForestModelSlice(deserializing: [UInt8](data), context: "model slice from the coordinator"))
+            : .model(try data.withUnsafeBytes { try ForestModel(deserializing: $0, context: "model from the coordinator") })
         lock.withLock { loaded[digest] = value }
+    }
+
+    /// Forgets decoded models and model slices no digest in `keep` names: a worker scoring
+    /// tree slices holds one slice at a time, not every slice it was ever given.
+    func dropModels(except keep: Set<Data>) {
+        lock.withLock {
+            for (digest, blob) in loaded where !keep.contains(digest) {
+                if case .extractor = blob { continue }
+                loaded[digest] = nil
+            }
+        }
     }
 
     /// Starts fetching `digest` unless it is loaded or being fetched: true when the

@@ -127,10 +127,11 @@ struct EvaluateRunner: TaskRunner {
 
     func run(_ attempt: ExecutorAttempt, _ blob: BlobCache.Blob) -> WorkerEvent {
         let a = attempt.assignment
+        if context.options.evaluateDelay > 0 { Thread.sleep(forTimeInterval: context.options.evaluateDelay) }
+        if case .slice(let slice) = blob { return runSlice(attempt, slice) }
         guard case .model(let model) = blob else {
             return context.fail(a, .protocol, "evaluate/p\(a.partition): the blob is not a model", retryable: false)
         }
-        if context.options.evaluateDelay > 0 { Thread.sleep(forTimeInterval: context.options.evaluateDelay) }
         do {
             let binned = try context.bin(attempt, extractor: model.extractor, test: true)
             var aggregate = EvaluationMetrics(task: model.extractor.task)
@@ -145,6 +146,25 @@ struct EvaluateRunner: TaskRunner {
             context.registry.remove(a.attemptID)
             return .done(attemptID: a.attemptID, rows: UInt64(binned.rowCount), peakRSS: context.taskPeak(attempt),
                          result: Data(EvaluationResult.encode(aggregate, permutation: permutation)), elapsed: context.seconds(since: attempt.started))
+        } catch {
+            return context.runFailure(error, a, step: "evaluate")
+        }
+    }
+
+    /// Tree-sharded evaluation: the test rows' partial sums of one slice, and their targets
+    /// (``SliceScores``); the coordinator combines the slices and computes the metrics.
+    private func runSlice(_ attempt: ExecutorAttempt, _ slice: ForestModelSlice) -> WorkerEvent {
+        let a = attempt.assignment
+        guard attempt.parameters.permutationRepeats == 0 else {
+            return context.fail(a, .protocol, "evaluate/p\(a.partition): permutation importance needs the whole model, not a tree slice", retryable: false)
+        }
+        do {
+            let binned = try context.bin(attempt, extractor: slice.model.extractor, test: true)
+            let sums = slice.slice.partialSums(binned: binned, threads: context.options.threads)
+            let scores = SliceScores(pieces: slice.slice.pieces, valuesPerRow: slice.slice.valuesPerRow, sums: sums, target: binned.target)
+            context.registry.remove(a.attemptID)
+            return .done(attemptID: a.attemptID, rows: UInt64(binned.rowCount), peakRSS: context.taskPeak(attempt),
+                         result: scores.serialize(), elapsed: context.seconds(since: attempt.started))
         } catch {
             return context.runFailure(error, a, step: "evaluate")
         }
@@ -187,13 +207,20 @@ struct PredictRunner: TaskRunner {
 
     func run(_ attempt: ExecutorAttempt, _ blob: BlobCache.Blob) -> WorkerEvent {
         let a = attempt.assignment
-        guard case .model(let model) = blob, let block = attempt.prediction,
-              model.extractor.featureCount == block.parameters.schema.featureCount else {
+        // A whole model posts each row's predictions; a tree slice (tree-sharded scoring) its partial sums.
+        let model: ForestModel, slice: ForestModelSlice?
+        switch blob {
+        case .model(let m): (model, slice) = (m, nil)
+        case .slice(let s): (model, slice) = (s.model, s)
+        case .extractor: return context.fail(a, .protocol, "predict/p\(a.partition): the blob is not a model", retryable: false)
+        }
+        guard let block = attempt.prediction, model.extractor.featureCount == block.parameters.schema.featureCount else {
             return context.fail(a, .protocol, "predict/p\(a.partition): the model's features do not match the assignment's columns", retryable: false)
         }
         let rows = block.lines.count
-        let C = model.forest.outputWidth
-        let probabilities = BatchScorer.predict(model, values: block.values, rows: rows, threads: context.options.threads)
+        let C = slice?.slice.valuesPerRow ?? model.forest.outputWidth
+        let probabilities = slice.map { BatchScorer.partialSums($0, values: block.values, rows: rows, threads: context.options.threads) }
+            ?? BatchScorer.predict(model, values: block.values, rows: rows, threads: context.options.threads)
         block.values = []
         var start = 0
         while start < rows {

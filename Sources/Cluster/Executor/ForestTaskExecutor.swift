@@ -173,6 +173,7 @@ public final class ForestTaskExecutor: @unchecked Sendable {  // `exitState` und
         }
         registry.publish(attempt)
         var events: [WorkerEvent] = []
+        if a.kind == .evaluate || a.kind == .predict { blobs.dropModels(except: registry.blobDigestsInUse()) }
         if a.kind != .extract {
             let what = a.kind == .train ? "extractor" : "model"
             switch (a.kind == .train ? a.extractor : a.model).value {

@@ -13,6 +13,13 @@ import SpaceTime
 /// * when every block is done, concatenates the parts in block order after
 ///   the header into the output (atomically), so the output equals
 ///   single-process `spacetime predict`'s byte for byte.
+///
+/// With tree-sharded scoring (``Settings/sharding``) there is a task per (block, slice):
+/// task `s × blocks + k` streams block `k`'s rows to a worker holding slice `s` only (its
+/// own blob, `model-slice-S`), whose partial sums are kept as they come (`block-K-sS.bin`);
+/// the assembly adds each block's slices in the model's fixed grouping
+/// (``ForestScoringLayout/combine(slices:rows:)``) before formatting, so the output is
+/// byte-identical to whole-model scoring.
 public final class PredictionDriver: CoordinatorDriver, PredictionSink {
     public struct Settings: Sendable {
         public var index: CSVBlockIndex
@@ -25,9 +32,31 @@ public final class PredictionDriver: CoordinatorDriver, PredictionSink {
         /// Output path, or "-" for standard output.
         public var outPath: String
         public var partsDirectory: String
+        /// Tree-sharded scoring: the model's layout and its slices; nil: every task holds the whole model.
+        public var sharding: Sharding?
         public var batchRows = 2048
         public var batchBytes = 1 << 20
         public var progressInterval: Double = 2
+    }
+
+    /// The slices of a tree-sharded prediction and the grouping their sums are added in.
+    public struct Sharding: Sendable {
+        public struct Slice: Sendable {
+            public var trees: Range<Int>
+            /// Layout nodes the slice's partial sums hold, per row in this order.
+            public var pieces: [Int]
+            /// The job store artifact holding the slice (``ForestModelSlice``).
+            public var artifact: String
+        }
+        public var layout: ForestScoringLayout
+        public var slices: [Slice]
+
+        public init(layout: ForestScoringLayout, slices: [Slice]) {
+            self.layout = layout
+            self.slices = slices
+        }
+
+        public static func artifactName(slice s: Int) -> String { "model-slice-\(s)" }
     }
 
     private final class Stream {
@@ -55,6 +84,8 @@ public final class PredictionDriver: CoordinatorDriver, PredictionSink {
     private var lastProgress = 0.0
     private var buffer: [UInt8] = []
     private var probabilities: [Double] = []
+    /// Slices per block (1 without sharding).
+    private var sliceCount: Int { settings.sharding?.slices.count ?? 1 }
 
     public init(store: JobStore, settings: Settings, onFinished: @escaping @Sendable (JobOutcome) -> Void) {
         self.store = store
@@ -66,6 +97,24 @@ public final class PredictionDriver: CoordinatorDriver, PredictionSink {
     /// Where block `k`'s sealed part lives.
     public static func partPath(_ directory: String, block: Int) -> String {
         (directory as NSString).appendingPathComponent(String(format: "block-%06d.txt", block))
+    }
+
+    /// Where slice `s`'s partial sums of block `k` live (tree-sharded scoring).
+    public static func partPath(_ directory: String, block: Int, slice: Int) -> String {
+        (directory as NSString).appendingPathComponent(String(format: "block-%06d-s%03d.bin", block, slice))
+    }
+
+    /// The (block, slice) of a task's partition.
+    private func place(_ partition: Int) -> (block: Int, slice: Int)? {
+        let b = settings.blocks.count
+        guard partition >= 0, partition < b * sliceCount else { return nil }
+        return (partition % b, partition / b)
+    }
+
+    private func partPath(_ partition: Int) -> String {
+        guard let (k, s) = place(partition) else { return Self.partPath(settings.partsDirectory, block: partition) }
+        return settings.sharding == nil ? Self.partPath(settings.partsDirectory, block: k)
+            : Self.partPath(settings.partsDirectory, block: k, slice: s)
     }
 
     public func drive(_ engine: CoordinatorEngine, at time: EngineTime) throws -> [CoordinatorOutput] {
@@ -81,6 +130,18 @@ public final class PredictionDriver: CoordinatorDriver, PredictionSink {
                 else { throw PipelineError(.missingArtifact, "the model is missing from the job store") }
                 engine.model = model
                 engine.extractor = extractor
+                if let sharding = settings.sharding {
+                    var blobs: [WireBlob] = []
+                    for s in sharding.slices.indices {
+                        let name = Sharding.artifactName(slice: s)
+                        guard let blob = try engine.addArtifactBlob(name, digest: Digest.of(try store.artifact(name) ?? Data())) else {
+                            throw PipelineError(.missingArtifact, "slice \(s) of the model is missing from the job store")
+                        }
+                        blobs.append(blob)
+                    }
+                    let b = settings.blocks.count
+                    engine.modelForTask = { task in task.partition / b < blobs.count ? blobs[task.partition / b] : nil }
+                }
                 engine.gates = Scheduler.Gates(extractorReady: true, modelReady: true)
             }
             try pumpRows(engine, at: time, into: &out)
@@ -121,8 +182,8 @@ public final class PredictionDriver: CoordinatorDriver, PredictionSink {
         let live = Set(open.map(\.attemptID))
         for id in streams.keys where !live.contains(id) { streams[id] = nil }
         var budget = 64  // batches per call: the loop stays responsive
-        for (block, attemptID) in open where budget > 0 {
-            guard block < settings.blocks.count else { continue }
+        for (partition, attemptID) in open where budget > 0 {
+            guard let block = place(partition)?.block else { continue }
             if settings.blocks[block].isEmpty {  // a header-only input: one empty block
                 out += engine.endRows(to: attemptID, at: time)
                 continue
@@ -178,26 +239,32 @@ public final class PredictionDriver: CoordinatorDriver, PredictionSink {
     // MARK: PredictionSink
 
     public func predictions(attemptID: UInt64, task: TaskName, batch: WirePredictionBatch, payload: Data) throws -> String? {
-        let C = settings.format.width
-        guard task.kind == .predict, task.partition < settings.blocks.count else { return "predictions for \(task)" }
+        guard task.kind == .predict, let (block, slice) = place(task.partition) else { return "predictions for \(task)" }
+        let C = settings.sharding.map { $0.slices[slice].pieces.count * $0.layout.outputWidth } ?? settings.format.width
         guard Int(batch.bytesPerRow) == 8 * C else {
-            return "\(batch.bytesPerRow) bytes per prediction; this model predicts \(C) value(s) per row (\(8 * C) bytes)"
+            return "\(batch.bytesPerRow) bytes per prediction; this \(settings.sharding == nil ? "model predicts" : "slice sums") \(C) value(s) per row (\(8 * C) bytes)"
         }
         var part: Part
         if let p = parts[attemptID] {
             part = p
         } else {
             do {
-                part = Part(block: task.partition, file: try AtomicFileWriter(path: Self.partPath(settings.partsDirectory, block: task.partition)))
+                part = Part(block: block, file: try AtomicFileWriter(path: partPath(task.partition)))
             } catch {
                 throw PipelineError(.io, "cannot write a part in \(settings.partsDirectory): \(error)")
             }
         }
         let rows = Int(batch.rows)
-        guard part.written + rows <= settings.blocks[task.partition].count else {
+        guard part.written + rows <= settings.blocks[block].count else {
             part.file.abort()
             parts[attemptID] = nil
-            return "\(task): more than its \(settings.blocks[task.partition].count) rows of predictions"
+            return "\(task): more than its \(settings.blocks[block].count) rows of predictions"
+        }
+        if settings.sharding != nil {  // partial sums: kept as sent (little-endian Float64) until the block is assembled
+            do { try part.file.append([UInt8](payload)) } catch { throw PipelineError(.io, "writing the part of \(task): \(error)") }
+            part.written += rows
+            parts[attemptID] = part
+            return nil
         }
         if probabilities.count < rows * C { probabilities = [Double](repeating: 0, count: rows * C) }
         payload.withUnsafeBytes { raw in
@@ -214,10 +281,10 @@ public final class PredictionDriver: CoordinatorDriver, PredictionSink {
     }
 
     public func finish(attemptID: UInt64, task: TaskName, rows: UInt64) throws -> String? {
-        let expected = task.partition < settings.blocks.count ? settings.blocks[task.partition].count : -1
+        let expected = place(task.partition).map { settings.blocks[$0.block].count } ?? -1
         guard let part = parts.removeValue(forKey: attemptID) else {
             guard expected == 0 && rows == 0 else { return "\(task) reported done without predictions" }
-            guard FileManager.default.createFile(atPath: Self.partPath(settings.partsDirectory, block: task.partition), contents: Data()) else {
+            guard FileManager.default.createFile(atPath: partPath(task.partition), contents: Data()) else {
                 throw PipelineError(.io, "cannot write a part in \(settings.partsDirectory)")
             }
             return nil
@@ -250,7 +317,10 @@ public final class PredictionDriver: CoordinatorDriver, PredictionSink {
         }
         do {
             try emit(format.header(classes: settings.classes))
-            for k in settings.blocks.indices {
+            if let sharding = settings.sharding {
+                for k in settings.blocks.indices { try emit(try combinedBlock(k, sharding)) }
+            }
+            for k in settings.blocks.indices where settings.sharding == nil {
                 let path = Self.partPath(settings.partsDirectory, block: k)
                 guard let handle = FileHandle(forReadingAtPath: path) else {
                     throw PipelineError(.missingArtifact, "the predictions of block \(k) (\(path)) are missing")
@@ -263,14 +333,47 @@ public final class PredictionDriver: CoordinatorDriver, PredictionSink {
             writer?.abort()
             throw (error as? PipelineError) ?? PipelineError(.io, "\(settings.outPath): \(error)")
         }
-        for k in settings.blocks.indices { try? FileManager.default.removeItem(atPath: Self.partPath(settings.partsDirectory, block: k)) }
+        for k in settings.blocks.indices {
+            try? FileManager.default.removeItem(atPath: Self.partPath(settings.partsDirectory, block: k))
+            for s in 0..<(settings.sharding?.slices.count ?? 0) {
+                try? FileManager.default.removeItem(atPath: Self.partPath(settings.partsDirectory, block: k, slice: s))
+            }
+        }
         try store.stepEnded("save", rows: settings.index.rows, now: time.wall)
         try store.setStage(.done, now: time.wall)
     }
 
+    /// Block `k`'s text: its slices' partial sums added in the model's grouping, formatted.
+    private func combinedBlock(_ k: Int, _ sharding: Sharding) throws -> [UInt8] {
+        let rows = settings.blocks[k].count
+        var sums: [[Double]] = []
+        for (s, slice) in sharding.slices.enumerated() {
+            let path = Self.partPath(settings.partsDirectory, block: k, slice: s)
+            guard let data = FileManager.default.contents(atPath: path) else {
+                throw PipelineError(.missingArtifact, "the partial sums of block \(k), slice \(s) (\(path)) are missing")
+            }
+            let width = slice.pieces.count * sharding.layout.outputWidth
+            guard data.count == rows * width * 8 else {
+                throw PipelineError(.missingArtifact, "\(path) holds \(data.count) bytes, not \(rows) rows × \(width) sums")
+            }
+            sums.append(data.withUnsafeBytes { raw in
+                (0..<(rows * width)).map { Double(bitPattern: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: $0 * 8, as: UInt64.self))) }
+            })
+        }
+        func go(_ i: Int, _ acc: [(pieces: [Int], values: UnsafeBufferPointer<Double>)]) throws -> [Double] {
+            if i == sums.count { return try sharding.layout.combine(slices: acc, rows: rows) }
+            return try sums[i].withUnsafeBufferPointer { try go(i + 1, acc + [(sharding.slices[i].pieces, $0)]) }
+        }
+        let predictions: [Double]
+        do { predictions = try go(0, []) } catch { throw PipelineError(.jobFailed, "block \(k): \(error)") }
+        var text: [UInt8] = []
+        predictions.withUnsafeBufferPointer { format.appendRows($0, rows: rows, to: &text) }
+        return text
+    }
+
     private func progressLine(at time: EngineTime) throws -> String {
         let inFlight = parts.values.reduce(0) { $0 + $1.written }
-        let done = sealedRows + inFlight
+        let done = (sealedRows + inFlight) / sliceCount
         let total = settings.index.rows
         let tasks = try store.tasks()
         var line = "predict: blocks \(tasks.filter { $0.state == .done }.count)/\(tasks.count), rows \(done)/\(total)"

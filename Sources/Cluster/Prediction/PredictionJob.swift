@@ -9,6 +9,10 @@ import ZeroMQ
 /// cuts it into blocks (`PredictionBlockPlan`), creates `predict/k` tasks in
 /// the job store (`JOB-DIR/job.sqlite`), and serves workers with
 /// `PredictionDriver` until the output is written or the job fails.
+///
+/// Scoring is whole-model or tree-sharded (``ScoringPlan``, from the model's size and
+/// the workers' memory limit, or `Options.scoring`): sharded, each slice of the forest is
+/// stored as its own artifact and there are `predict` tasks for every (block, slice).
 public final class PredictionJob: @unchecked Sendable {
     public struct Options: Sendable {
         public var modelPath: String
@@ -26,6 +30,10 @@ public final class PredictionJob: @unchecked Sendable {
         public var maxAttempts = 3
         public var engine = CoordinatorEngine.Configuration()
         public var curve: (secretKey: CurveSecretKey, allowedWorkers: [CurvePublicKey])?
+        /// Whole-model or tree-sharded scoring (`auto`: from the model's size and `workerMemoryLimit`).
+        public var scoring = ScoringPlan.Choice.auto
+        /// Slices of a sharded scoring (nil: planned).
+        public var slices: Int?
 
         public init(modelPath: String, dataPath: String, outPath: String, bind: String, jobDirectory: String) {
             self.modelPath = modelPath
@@ -40,6 +48,8 @@ public final class PredictionJob: @unchecked Sendable {
     public let store: JobStore
     public let blocks: [Range<Int>]
     public let rows: Int
+    /// How the workers score (whole model or tree slices).
+    public let scoring: ScoringPlan
     private let run: CoordinatorRun
 
     /// The bound endpoint (wildcard port resolved).
@@ -95,8 +105,26 @@ public final class PredictionJob: @unchecked Sendable {
         }
         rows = index.rows
         let modelBytes = Data(model.serialize())
+        let layout = ForestScoringLayout(model.forest)
+        let (plan, reason) = ScoringPlan.choose(options.scoring, layout: layout, modelBytes: UInt64(modelBytes.count),
+                                                memoryLimit: options.workerMemoryLimit, slices: options.slices)
+        scoring = plan
+        var sliceBlobs: [(trees: Range<Int>, pieces: [Int], bytes: Data)] = []
+        if case .sharded(let ranges) = plan {
+            do {
+                for r in ranges {
+                    let slice = try ForestModelSlice(model, trees: r)
+                    sliceBlobs.append((r, slice.slice.pieces, Data(slice.serialize())))
+                }
+            } catch {
+                removeCopy()
+                throw PipelineError(.badInput, "slicing the model: \(error)")
+            }
+        }
+        log(.info, "scoring: \(reason)")
         let blockRows = PredictionBlockPlan.blockRows(totalRows: index.rows, features: model.extractor.featureCount,
-                                                      classes: model.forest.outputWidth, modelBytes: UInt64(modelBytes.count),
+                                                      classes: sliceBlobs.map { $0.pieces.count }.max().map { $0 * model.forest.outputWidth } ?? model.forest.outputWidth,
+                                                      modelBytes: UInt64(sliceBlobs.map(\.bytes.count).max() ?? modelBytes.count),
                                                       memoryLimit: options.workerMemoryLimit, granule: index.granule,
                                                       override: options.blockRows)
         blocks = PredictionBlockPlan.blocks(totalRows: index.rows, blockRows: blockRows)
@@ -114,6 +142,7 @@ public final class PredictionJob: @unchecked Sendable {
         do {
             store = try Self.prepare(options: options, model: model, modelBytes: modelBytes, header: header, rawHeader: rawHeader,
                                      parser: parser, parameters: parameters, index: index, blocks: blocks, blockRows: blockRows,
+                                     layout: layout, slices: sliceBlobs, scoringReason: reason,
                                      started: started, storePath: storePath, log: log, run: run)
         } catch {
             run.abandon()
@@ -124,7 +153,9 @@ public final class PredictionJob: @unchecked Sendable {
     /// Creates the `predict/k` tasks of `blocks` in a new store at `storePath` and starts `run` serving them.
     private static func prepare(options: Options, model: ForestModel, modelBytes: Data, header: [String], rawHeader: Data,
                                 parser: RecordParser, parameters: PredictionParameters, index: CSVBlockIndex,
-                                blocks: [Range<Int>], blockRows: Int, started: Double, storePath: String,
+                                blocks: [Range<Int>], blockRows: Int, layout: ForestScoringLayout,
+                                slices: [(trees: Range<Int>, pieces: [Int], bytes: Data)], scoringReason: String,
+                                started: Double, storePath: String,
                                 log: @escaping @Sendable (CoordinatorLogLevel, String) -> Void, run: CoordinatorRun) throws -> JobStore {
         try FileManager.default.createDirectory(atPath: options.jobDirectory, withIntermediateDirectories: true)
         let parts = (options.jobDirectory as NSString).appendingPathComponent("parts")
@@ -132,10 +163,16 @@ public final class PredictionJob: @unchecked Sendable {
         let store = try JobStore(path: storePath)
         let now = Date().timeIntervalSince1970
         let spec = JobSpec(jobID: "predict-\(UInt32.random(in: 0...UInt32.max))", dataFiles: [options.dataPath],
-                           parameters: parameters.serialize(), seed: 0, partitions: blocks.count, testFraction: 0,
+                           parameters: parameters.serialize(), seed: 0, partitions: blocks.count * max(1, slices.count), testFraction: 0,
                            trees: model.forest.trees.count, maxAttempts: options.maxAttempts)
-        try store.createPredictionJob(spec, blockRows: blocks.map(\.count), now: now)
+        // Sharded: task s × blocks + k scores block k with slice s (slice-major, so a worker
+        // mostly keeps one slice loaded while it takes the next block).
+        try store.createPredictionJob(spec, blockRows: Array(repeating: blocks.map(\.count), count: max(1, slices.count)).flatMap { $0 }, now: now)
         try store.putArtifact("model", modelBytes, now: now)
+        for (s, slice) in slices.enumerated() {
+            try store.putArtifact(PredictionDriver.Sharding.artifactName(slice: s), slice.bytes, now: now)
+        }
+        try store.putArtifact("scoring", Data(scoringReason.utf8), now: now)
         try store.putArtifact("extractor", Data(model.extractor.serialize()), now: now)
         try store.stepStarted("index", now: started)
         try store.stepEnded("index", rows: index.rows, now: now)
@@ -150,7 +187,11 @@ public final class PredictionJob: @unchecked Sendable {
         let settings = PredictionDriver.Settings(index: index, blocks: blocks, csvOptions: CSVOptions(),
                                                  format: PredictionFormat(model: model, proba: options.proba),
                                                  classes: model.extractor.classes,
-                                                 outPath: options.outPath, partsDirectory: parts)
+                                                 outPath: options.outPath, partsDirectory: parts,
+                                                 sharding: slices.isEmpty ? nil : PredictionDriver.Sharding(
+                                                    layout: layout,
+                                                    slices: slices.enumerated().map { .init(trees: $1.trees, pieces: $1.pieces,
+                                                                                            artifact: PredictionDriver.Sharding.artifactName(slice: $0)) }))
         run.start(store: store, schema: schema) { onFinished in
             PredictionDriver(store: store, settings: settings, onFinished: onFinished)
         }

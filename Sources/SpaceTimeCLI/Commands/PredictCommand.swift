@@ -35,6 +35,8 @@ struct PredictCommand: ParsableCommand {
     var bind: String?
     @Option(name: .customLong("memory-limit"), help: "The workers' memory limit (at least 16MiB); blocks are sized for it.") var memoryLimit = "512MiB"
     @Option(name: .customLong("block-rows"), parsing: .unconditional, help: "Rows per block, at least 1 (default: planned from the data and --memory-limit).") var blockRows: Int?
+    @Option(help: "With --workers/--bind: auto (from the model's size and --memory-limit), whole (every worker loads the model) or sharded (each worker loads one tree slice; rows go to every slice). Same output either way.") var scoring = "auto"
+    @Option(parsing: .unconditional, help: "With --scoring sharded: slices of the forest, 2...4096 (default: as few as fit).") var slices: Int?
     @Option(name: .customLong("job-dir"), help: "Job directory (store and parts; default: a temporary directory removed at the end).") var jobDir: String?
     @Option(name: .customLong("spill-dir"), help: "Parent directory for the local workers' spill files.") var spillDir: String?
     @Option(name: .customLong("wait-workers"), parsing: .unconditional, help: "With --bind: wait for this many workers, 0...256 (at most 10 s), before the first assignments.") var waitWorkers = 1
@@ -52,6 +54,10 @@ struct PredictCommand: ParsableCommand {
             if workers == 0 && bind == nil { throw ValidationError("--workers 0 needs --bind for remote workers") }
         }
         if let blockRows { try OptionRange.atLeast(blockRows, 1, "--block-rows") }
+        guard ScoringPlan.Choice(rawValue: scoring) != nil else {
+            throw ValidationError("--scoring must be auto, whole or sharded, not '\(scoring)'")
+        }
+        if let slices { try OptionRange.check(slices, 2...4096, "--slices") }
         try OptionRange.check(waitWorkers, 0...OptionRange.maxWorkers, "--wait-workers")
         if workers != nil || bind != nil { try OptionRange.workerMemory(memoryLimit, "--memory-limit") }
         try OutputPaths.refuseOverwrite(outputs: [("--out", out)], inputs: [("input", file), ("--model", model)])
@@ -116,6 +122,8 @@ struct PredictCommand: ParsableCommand {
         options.proba = proba
         options.workerMemoryLimit = UInt64(limit.bytes)
         options.blockRows = blockRows
+        options.scoring = ScoringPlan.Choice(rawValue: scoring) ?? .auto
+        options.slices = slices
         options.engine.startupWorkers = max(1, localWorkers + (bind != nil ? max(0, waitWorkers - localWorkers) : 0))
         try liveness.apply(to: &options.engine)
         options.maxAttempts = liveness.maxAttempts
