@@ -108,8 +108,13 @@ extension JobStore {
             }
             if name.kind == .evaluate {
                 guard let result else { throw JobStoreError(.invalidArgument, "\(name) done without a result", path: path) }
-                try db.execute(sql: "INSERT OR REPLACE INTO evaluations (partition, attempt_id, result) VALUES (?, ?, ?)",
-                               arguments: [name.partition, Int64(attemptID), result])
+                if name.variant == .whole {
+                    try db.execute(sql: "INSERT OR REPLACE INTO evaluations (partition, attempt_id, result) VALUES (?, ?, ?)",
+                                   arguments: [name.partition, Int64(attemptID), result])
+                } else {  // one tree slice's scores, combined by the coordinator once every slice is done
+                    try db.execute(sql: "INSERT OR REPLACE INTO artifacts (name, data, stored_at) VALUES (?, ?, ?)",
+                                   arguments: [Self.sliceScoresArtifact(name), result, now])
+                }
             }
             try apply(&machine.task) { m throws(TaskTransitionError) in try m.complete(attemptID: attemptID) }
             try save(db, machine.task)

@@ -129,6 +129,8 @@ public enum JobEventKind: String, Sendable, Hashable, Codable {
     case tasksSplit
     /// How the train stage's tasks were cut over the workers (`TreeRangeSplit`'s message).
     case trainPlan
+    /// How evaluate or predict tasks score: whole model or tree slices, and why.
+    case scoringPlan
 }
 
 public struct JobEvent: Sendable, Hashable {

@@ -51,6 +51,9 @@ public final class CoordinatorJob: @unchecked Sendable {
         /// The user gave `--max-depth` or `--min-samples-leaf`: ``TreeSizeRule`` keeps the
         /// parameters and only warns when the model cannot be scored within the workers' limit.
         public var treeSizeGiven = false
+        /// How evaluate tasks score (whole model or tree slices; ``ScoringPlan``).
+        public var scoring = ScoringPlan.Choice.auto
+        public var slices: Int?
 
         public init(dataPath: String, bind: String, jobDirectory: String, forest: ForestParameters, modelOut: String) {
             self.dataPath = dataPath
@@ -248,6 +251,8 @@ public final class CoordinatorJob: @unchecked Sendable {
                                                         testFraction: spec.testFraction, partitions: spec.partitions,
                                                         modelOut: options.modelOut)
         settings.testPath = testPath
+        settings.scoring = options.scoring
+        settings.slices = options.slices
         settings.provenance = options.provenance
         if let budget = options.coordinatorMemoryLimit {
             settings.memoryLimit = budget

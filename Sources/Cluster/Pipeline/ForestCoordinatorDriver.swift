@@ -49,6 +49,11 @@ public final class ForestCoordinatorDriver: CoordinatorDriver {
         /// The coordinator's own memory budget (bytes): merging forests that cannot
         /// fit it fails the job with the reason instead of growing past it.
         public var memoryLimit: UInt64?
+        /// How evaluate tasks score (``ScoringPlan``): `auto` decides from the merged model's
+        /// size and the connected workers' smallest memory limit.
+        public var scoring = ScoringPlan.Choice.auto
+        /// Slices of a sharded evaluation (nil: planned).
+        public var slices: Int?
         /// Seconds between progress snapshots (plain lines: every 2 s; a bar: a few per second).
         public var progressInterval: Double = 2
         /// Where progress goes.
@@ -271,9 +276,69 @@ public final class ForestCoordinatorDriver: CoordinatorDriver {
             try store.putArtifact("model", bytes, now: time.wall)
             engine.model = try engine.addArtifactBlob("model", digest: Digest.of(bytes))
         }
+        try planEvaluation(engine, model: model, modelBytes: bytes.count, at: time, into: &out)
         engine.gates.modelReady = true
         self.model = model
         out.append(.log(.info, "merged \(forest.trees.count) trees of \(partitions.count) partitions (model \(ByteCount(UInt64(bytes.count))), fingerprint \(model.fingerprintHex))"))
+    }
+
+    /// Chooses whole-model or tree-sharded evaluation (``ScoringPlan``), logs and records
+    /// the choice; sharded, splits each partition's evaluate task in one task per tree slice
+    /// (a resumed job keeps the split it has) and gives each its slice's blob.
+    private func planEvaluation(_ engine: CoordinatorEngine, model: ForestModel, modelBytes: Int, at time: EngineTime,
+                                into out: inout [CoordinatorOutput]) throws {
+        let evaluate = try store.tasks().filter { $0.name.kind == .evaluate }
+        var ranges = Set(evaluate.compactMap { $0.name.variant.treeRange })
+        if ranges.isEmpty {
+            let layout = ForestScoringLayout(model.forest)
+            let limit = try store.workers().filter { $0.state == .connected }.map(\.memoryLimit).min() ?? UInt64.max
+            let permutation = settings.parameters.permutationRepeats > 0
+            var (plan, reason) = ScoringPlan.choose(permutation ? .whole : settings.scoring, layout: layout,
+                                                    modelBytes: UInt64(modelBytes), memoryLimit: limit, slices: permutation ? nil : settings.slices)
+            if permutation { reason = "whole-model scoring: permutation importance needs the whole model on each evaluate task" }
+            out.append(.log(.info, "evaluate: \(reason)"))
+            try store.log(.scoringPlan, "evaluate: \(reason)", now: time.wall)
+            guard case .sharded(let slices) = plan else { return }
+            for t in evaluate where t.name.variant == .whole {
+                try store.splitEvaluateTask(partition: t.name.partition, into: slices, now: time.wall)
+            }
+            ranges = Set(slices)
+        }
+        var blobs: [Range<Int>: WireBlob] = [:]
+        for r in ranges.sorted(by: { $0.lowerBound < $1.lowerBound }) {
+            let bytes: Data
+            do { bytes = Data(try ForestModelSlice(model, trees: r).serialize()) } catch {
+                throw PipelineError(.jobFailed, "slicing the model at trees \(r): \(error)")
+            }
+            if bytes.count <= Self.inMemoryModelBytes {
+                blobs[r] = engine.addBlob(bytes, digest: Digest.of(bytes))
+            } else {
+                let name = "model-slice-\(r.lowerBound)-\(r.upperBound)"
+                try store.putArtifact(name, bytes, now: time.wall)
+                blobs[r] = try engine.addArtifactBlob(name, digest: Digest.of(bytes))
+            }
+        }
+        engine.modelForTask = { task in task.kind == .evaluate ? task.variant.treeRange.flatMap { blobs[$0] } : nil }
+    }
+
+    /// Stores each sliced partition's evaluation: its slices' scores added in the model's
+    /// grouping, then scored, which is what a whole-model evaluate task would have stored.
+    private func combineSliceScores(_ model: ForestModel) throws {
+        let sliced = try store.tasks().filter { $0.name.kind == .evaluate && $0.name.variant != .whole }
+        guard !sliced.isEmpty else { return }
+        let layout = ForestScoringLayout(model.forest)
+        for (p, tasks) in Dictionary(grouping: sliced, by: { $0.name.partition }).sorted(by: { $0.key < $1.key }) {
+            var parts: [SliceScores] = []
+            for t in tasks.sorted(by: { $0.name < $1.name }) {
+                guard let data = try store.artifact(JobStore.sliceScoresArtifact(t.name)) else {
+                    throw PipelineError(.missingArtifact, "the scores of \(t.name) are missing from the job store")
+                }
+                parts.append(try SliceScores(deserializing: data))
+            }
+            let metrics = try SliceScores.metrics(parts, layout: layout, task: model.extractor.task)
+            try store.putEvaluation(partition: p, attemptID: tasks.compactMap(\.currentAttempt).max() ?? 0,
+                                    result: Data(EvaluationResult.encode(metrics, permutation: nil)))
+        }
     }
 
     /// Whether merging fits the coordinator's budget: the decoded trees, the
@@ -296,6 +361,7 @@ public final class ForestCoordinatorDriver: CoordinatorDriver {
         } else {
             throw PipelineError(.missingArtifact, "the merged model is missing from the store")
         }
+        try combineSliceScores(model)
         var metrics = EvaluationMetrics(task: model.extractor.task)
         for (_, blob) in try store.evaluationResults().sorted(by: { $0.partition < $1.partition }) {
             try metrics.merge(try EvaluationResult.decode([UInt8](blob)).metrics)

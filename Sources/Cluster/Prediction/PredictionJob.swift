@@ -172,7 +172,7 @@ public final class PredictionJob: @unchecked Sendable {
         for (s, slice) in slices.enumerated() {
             try store.putArtifact(PredictionDriver.Sharding.artifactName(slice: s), slice.bytes, now: now)
         }
-        try store.putArtifact("scoring", Data(scoringReason.utf8), now: now)
+        try store.log(.scoringPlan, "predict: \(scoringReason)", now: now)
         try store.putArtifact("extractor", Data(model.extractor.serialize()), now: now)
         try store.stepStarted("index", now: started)
         try store.stepEnded("index", rows: index.rows, now: now)

@@ -50,6 +50,8 @@ public struct JobStatus: Sendable, Hashable, Codable {
     /// How the train stage's tasks were cut over the workers, once decided
     /// (e.g. "train: 1 partition for 2 workers (…): 2 train tasks over tree ranges …").
     public var trainPlan: String?
+    /// Whole-model or tree-sharded scoring of the evaluate (or predict) tasks, and why.
+    public var scoringPlan: String?
 
     public static func load(from store: JobStore) throws -> JobStatus {
         guard let spec = try store.jobSpec() else { throw JobStoreError(.noJob, "no job in this store", path: store.path) }
@@ -84,7 +86,8 @@ public struct JobStatus: Sendable, Hashable, Codable {
         return JobStatus(jobID: spec.jobID, stage: try store.stage()?.rawValue ?? "unknown", failure: try store.failure(),
                          partitions: spec.partitions, trees: spec.trees, tasks: tasks, workers: workers,
                          partitionsWithStatistics: withStats, treesCheckpointed: treesTotal, timings: timings,
-                         metrics: try store.metrics(), trainPlan: try store.events(kind: .trainPlan).last?.message)
+                         metrics: try store.metrics(), trainPlan: try store.events(kind: .trainPlan).last?.message,
+                         scoringPlan: try store.events(kind: .scoringPlan).last?.message)
     }
 
     /// Pretty-printed JSON with sorted keys (stable for scripts and diffs).
@@ -104,6 +107,7 @@ public struct JobStatus: Sendable, Hashable, Codable {
             lines.append("partitions: \(partitions), statistics for \(partitionsWithStatistics); trees: \(treesCheckpointed) of \(trees) checkpointed")
         }
         if let trainPlan { lines.append(trainPlan) }
+        if let scoringPlan { lines.append(scoringPlan) }
         lines.append("")
         lines.append("tasks:")
         for t in tasks {

@@ -20,9 +20,17 @@ struct ForestTrainingFlags: ParsableArguments {
     @Option(name: .customLong("report-json"), help: "Write a JSON report (metrics, fingerprint, stage timings) here.") var reportJSON: String?
     @Option(name: .customLong("report-html"), help: "Write the job's HTML report here at the end (as 'spacetime report JOB-DIR').") var reportHTML: String?
     @OptionGroup var permutation: PermutationFlags
+    @Option(help: "How evaluate tasks score: auto (from the merged model's size and the workers' memory limit), whole (each loads the model) or sharded (each loads one tree slice; the coordinator adds the slices' sums). Same metrics either way.") var scoring = "auto"
+    @Option(parsing: .unconditional, help: "With --scoring sharded: slices of the forest, 2...4096 (default: as few as fit).") var slices: Int?
+
+    var scoringChoice: ScoringPlan.Choice { ScoringPlan.Choice(rawValue: scoring) ?? .auto }
 
     func validate() throws {
         try OptionRange.check(maxBins, 2...255, "--max-bins")
+        guard ScoringPlan.Choice(rawValue: scoring) != nil else {
+            throw ValidationError("--scoring must be auto, whole or sharded, not '\(scoring)'")
+        }
+        if let slices { try OptionRange.check(slices, 2...4096, "--slices") }
         guard (0..<1).contains(testFraction) else { throw ValidationError("--test-fraction must be in [0, 1), got \(testFraction)") }
         if let partitions { try OptionRange.check(partitions, 1...65_536, "--partitions") }
     }
@@ -268,6 +276,8 @@ struct CoordinatorCommand: ParsableCommand {
         options.testPath = training.testFile
         options.partitions = training.partitions
         options.permutationRepeats = training.permutation.count
+        options.scoring = training.scoringChoice
+        options.slices = training.slices
         options.workerMemoryLimit = UInt64(workerLimit.bytes)
         options.engine.startupWorkers = max(1, waitWorkers)
         try liveness.apply(to: &options.engine)

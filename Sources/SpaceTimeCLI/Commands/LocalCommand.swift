@@ -57,6 +57,8 @@ struct LocalCommand: ParsableCommand {
         options.derivation = derivation.identifier
         options.csv = try csv.options()
         options.derivations = RegisteredDerivations.registry
+        options.scoring = training.scoringChoice
+        options.slices = training.slices
         options.workerMemoryLimit = UInt64(limit.bytes)
         options.workerThreads = threads
         options.engine.startupWorkers = workers
