@@ -57,9 +57,11 @@ import SpaceTime
         #expect(changedRun.stderr.contains("its first MiB differs"))
     }
 
-    /// Issue 11: all trees trained and checkpointed, the model too big for 64 MiB workers, the
-    /// job fails at evaluate; `--resume --memory-limit 256MiB` finishes it with the fingerprint of
-    /// an uninterrupted run, and the store shows no train attempt after the resume.
+    /// Issue 11: all trees trained and checkpointed, the model too big for whole-model scoring
+    /// on 64 MiB workers (`--scoring whole`), the job fails at evaluate; `--resume --memory-limit
+    /// 256MiB` finishes it with the fingerprint of an uninterrupted run, and the store shows no
+    /// train attempt after the resume. With the default `--scoring auto` the same 64 MiB job
+    /// scores the model in tree slices and completes with that fingerprint.
     @Test func aJobFailedAtEvaluateForMemoryResumesWithMoreWithoutRetrainingATree() throws {
         let dir = try E2E.tempDir("resume-memory")
         defer { try? FileManager.default.removeItem(atPath: dir) }
@@ -75,12 +77,13 @@ import SpaceTime
         try csv.write(toFile: data, atomically: true, encoding: .utf8)
         let job = dir + "/job"
         let flags = ["--workers", "2", "--partitions", "2", "--trees", "240", "--seed", "3", "--progress", "none",
-                     "--model-out", "m.stm", "--report-json", "r.json"] + CategoricalEndToEndTests.liveness
+                     "--scoring", "whole", "--model-out", "m.stm", "--report-json", "r.json"] + CategoricalEndToEndTests.liveness
         let (failed, failedRun) = try E2E.run(["local", data, "--memory-limit", "64MiB", "--job-dir", job] + flags,
                                               in: dir, name: "small", timeout: 180)
         #expect(failed == 1, "\(failedRun.stderr)")
         #expect(failedRun.stderr.contains("job failed: evaluate/p"), "\(failedRun.stderr)")
-        #expect(failedRun.stderr.contains("but this worker's memory limit is 64 MiB; give the workers a larger --memory-limit"))
+        #expect(failedRun.stderr.contains("but this worker's memory limit is 64 MiB")
+                && failedRun.stderr.contains("give the workers a larger --memory-limit"))
         let store = try #require(try E2E.openStore(job))
         #expect(try store.stage() == .failed)
         #expect(try store.partitions().allSatisfy { p in try store.checkpointedTrees(partition: p.partition).count == p.trees })
@@ -106,5 +109,12 @@ import SpaceTime
         #expect(reference == 0, "\(referenceRun.stderr)")
         let expected = try E2E.json(dir + "/ref.json")["fingerprint"] as? String
         #expect(fingerprint != nil && fingerprint == expected)
+
+        let auto = flags.map { $0 == "whole" ? "auto" : $0 == "r.json" ? "auto.json" : $0 == "m.stm" ? "auto.stm" : $0 }
+        let (sharded, shardedRun) = try E2E.run(["local", data, "--memory-limit", "64MiB", "--job-dir", dir + "/auto"] + auto,
+                                                in: dir, name: "auto", timeout: 180)
+        #expect(sharded == 0, "\(shardedRun.stderr)")
+        #expect(shardedRun.stderr.contains("tree-sharded scoring"), "\(shardedRun.stderr)")
+        #expect(try E2E.json(dir + "/auto.json")["fingerprint"] as? String == expected)
     }
 }
