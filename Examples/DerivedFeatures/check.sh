@@ -7,7 +7,7 @@
 #                                                   spacetime-derived-example, or spacetime-derived)
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
-bin="${1:-$here/../../.build/debug}"
+bin="$(cd "${1:-$here/../../.build/debug}" && pwd)"
 ST="$bin/spacetime"
 EX="$bin/spacetime-derived-example"
 [ -x "$EX" ] || EX="$bin/spacetime-derived"
