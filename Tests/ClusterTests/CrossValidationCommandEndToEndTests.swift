@@ -36,6 +36,16 @@ import Testing
         let oof = try String(contentsOfFile: dir + "/oof.csv", encoding: .utf8).split(separator: "\n")
         #expect(oof.count == 601 && oof[0] == "fold,prediction,p_0,p_1")
         #expect(oof.dropFirst().allSatisfy { Int($0.split(separator: ",")[0]).map { (1...3).contains($0) } ?? false })
+
+        // A `;`-separated copy: the same folds and metrics.
+        let text = try String(contentsOfFile: dir + "/data.csv", encoding: .utf8)
+        try text.replacingOccurrences(of: ",", with: ";").write(toFile: dir + "/semi.csv", atomically: true, encoding: .utf8)
+        (status, child) = try E2E.run(["cv", "semi.csv", "--delimiter", ";", "--folds", "3", "--trees", "8", "--threads", "2",
+                                       "--grid", "max-depth=1,8", "--report-json", "semi.json"], in: dir, name: "cv-semi")
+        #expect(status == 0, "\(child.stderr)")
+        let semi = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/semi.json"))) as? [String: Any])
+        let semiPoints = try #require(semi["points"] as? [[String: Any]])
+        #expect(semiPoints.map { $0["mean"] as? [String: Double] } == points.map { $0["mean"] as? [String: Double] })
     }
 
     @Test func badGridAndFoldsAreRefusedByName() throws {

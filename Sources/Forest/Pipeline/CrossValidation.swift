@@ -11,6 +11,8 @@ public struct CrossValidationOptions: Sendable {
     public var grid = ParameterGrid()
     public var maxBins = FeatureExtractor.maxValueBins
     public var columns = ColumnChoices()
+    /// Delimiter, header and column names of the file.
+    public var csv = CSVOptions()
     /// Keep every row's out-of-fold prediction (for every grid point).
     public var keepPredictions = false
     /// In-memory bytes for the parsed rows of all folds before they spill.
@@ -72,10 +74,9 @@ public enum CrossValidation {
         }
         var points: [ForestParameters] = []
         for g in 0..<options.grid.count { points.append(try options.grid.parameters(g, base: options.parameters)) }
-        if options.grid.axes.isEmpty { try options.parameters.validate() }
 
         var clock = ContinuousClock.now
-        let inference = try SchemaInference.infer(path: options.file, choices: options.columns)
+        let inference = try SchemaInference.infer(path: options.file, choices: options.columns, options: options.csv)
         let schema = inference.schema
         log("\(schema.task.rawValue): \(inference.reason); \(schema.featureCount) features (\(schema.categoricalCount) categorical)")
         let parser = RecordParser(schema: schema, sampledRows: inference.sampledRows)
@@ -87,7 +88,7 @@ public enum CrossValidation {
         defer { for l in loaders { l.rows.close() } }
         var lines = [[UInt64]](repeating: [], count: K)
         let reader: CSVReader
-        do { reader = try CSVReader(path: options.file) } catch { throw ForestError(.io, error.description) }
+        do { reader = try CSVReader(path: options.file, options: options.csv) } catch { throw ForestError(.io, error.description) }
         defer { reader.close() }
         var rows = 0
         let classification = schema.task == .classification

@@ -23,6 +23,7 @@ struct CVCommand: ParsableCommand {
     @Argument(help: "Data (CSV with a header row).") var file: String
     @Option(parsing: .unconditional, help: "Folds, 2...\(CrossValidation.maxFolds).") var folds = 5
     @OptionGroup var columns: ColumnFlags
+    @OptionGroup var csv: CSVFormatFlags
     @OptionGroup var forest: ForestParameterFlags
     @Option(help: ArgumentHelp("Parameter grid, e.g. 'max-features=sqrt,0.3;min-samples-leaf=1,5;trees=100,300' (names: \(ParameterGrid.names.joined(separator: ", "))).", valueName: "spec"))
     var grid: String?
@@ -49,6 +50,7 @@ struct CVCommand: ParsableCommand {
         var options = CrossValidationOptions(file: file)
         options.folds = folds; options.threads = threads; options.maxBins = maxBins
         options.columns = columns.choices
+        options.csv = try csv.options()
         options.parameters = try forest.parameters()
         if let grid { options.grid = try ParameterGrid(parsing: grid) }
         options.keepPredictions = oofOut != nil
@@ -90,10 +92,11 @@ struct CVCommand: ParsableCommand {
             var training = TrainingOptions(trainFile: file)
             training.testFraction = 0; training.columns = columns.choices; training.threads = threads
             training.maxBins = maxBins; training.parameters = run.results[best].parameters
+            training.csv = options.csv
             var provenance = ["created": ISO8601DateFormatter().string(from: Date()),
                               "host": ProcessInfo.processInfo.hostName,
                               "tool": "spacetime \(SpaceTimeVersion.string) cv --refit"]
-            provenance["cross_validation"] = try encodeJSON(Self.json(run.results[best], folds: folds))
+            provenance["cross_validation"] = try encodeJSON(Self.json(run.results[best], task: run.schema.task))
             let result = try SingleProcessTraining.run(training, provenance: provenance, log: { writeStandardError("\($0)\n") })
             try result.model.save(to: modelOut)
             refitModel = result.model
@@ -108,7 +111,7 @@ struct CVCommand: ParsableCommand {
                                          "seconds": ["read": run.readSeconds, "bin": run.binSeconds,
                                                      "total": Date().timeIntervalSince(started)],
                                          "cpu_seconds": ["total": processCPUSeconds()]]
-            report["points"] = run.results.map { Self.json($0, folds: folds) }
+            report["points"] = run.results.map { Self.json($0, task: run.schema.task) }
             report["ranking"] = ranking
             report["best"] = best
             if let refitModel { report["model"] = modelOut; report["fingerprint"] = refitModel.fingerprintHex }
@@ -130,9 +133,9 @@ struct CVCommand: ParsableCommand {
         return text
     }
 
-    static func json(_ result: CrossValidationResult, folds: Int) -> [String: Any] {
+    static func json(_ result: CrossValidationResult, task: TaskKind) -> [String: Any] {
         let summaries = result.summaries
-        var point: [String: Any] = ["label": result.label, "parameters": result.parameters.jsonObject(task: result.folds.first?.metrics.classification != nil ? .classification : .regression),
+        var point: [String: Any] = ["label": result.label, "parameters": result.parameters.jsonObject(task: task),
                                     "cpu_seconds": result.cpuSeconds]
         point["folds"] = result.folds.enumerated().map { k, fold -> [String: Any] in
             var f: [String: Any] = ["fold": k + 1, "train_rows": fold.trainRows, "test_rows": fold.testRows]
