@@ -51,7 +51,13 @@ grep -q "debt_to_income" <("$EX" inspect one.stm) || fail "inspect does not list
 grep -q "accuracy" eval.out || fail "evaluate printed no accuracy"
 "$EX" transform loans.csv --model one.stm --out-dir shards 2>/dev/null || fail "transform with the derivation"
 grep -q '"opened_weekday"' shards/manifest.json || fail "the transform manifest lacks the derived columns"
-echo "predict, evaluate and transform apply it"
+"$EX" predict --model one.stm loans.csv --out wpred.csv --workers 2 --memory-limit 256MiB --block-rows 1000 2>wpred.err \
+  || { tail -5 wpred.err; fail "predict --workers with the derivation"; }
+cmp -s pred.csv wpred.csv || fail "predict --workers 2 differs from predict in one process"
+"$EX" transform loans.csv --fit --derivation loan-ratios-v1 --out-dir fitted 2>/dev/null || fail "transform --fit --derivation"
+grep -q '"opened_weekday"' fitted/manifest.json || fail "the transform --fit manifest lacks the derived columns"
+cmp -s shards/features-00000.npy fitted/features-00000.npy || fail "transform --fit --derivation derives other values than the model's transform"
+echo "predict (in one process and over 2 workers), evaluate and transform (--model, --fit --derivation) apply it"
 
 # The plain executable refuses the model, naming the derivation.
 for cmd in "predict --model one.stm loans.csv --out p2.csv" "evaluate --model one.stm loans.csv" \

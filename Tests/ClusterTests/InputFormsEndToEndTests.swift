@@ -197,6 +197,13 @@ import SpaceTime
             #expect(scored == 0, "\(name): \(predict.stderr)")
             #expect(try Data(contentsOf: URL(fileURLWithPath: dir + "/\(name)-pred.csv"))
                     == Data(contentsOf: URL(fileURLWithPath: dir + "/reference-pred.csv")), "\(name): the same predictions")
+            // Over a worker, in two blocks: the worker parses with the delimiter the job's schema carries.
+            let (shared, sharded) = try E2E.run(["predict", "--model", "single.stm", data, "--out", "\(name)-wpred.csv", "--threads", "1",
+                                                 "--workers", "1", "--memory-limit", "256MiB", "--block-rows", "600"]
+                                                + Self.liveness + flags, in: dir, name: "predict-workers-\(name)")
+            #expect(shared == 0, "\(name): \(sharded.stderr)")
+            #expect(try Data(contentsOf: URL(fileURLWithPath: dir + "/\(name)-wpred.csv"))
+                    == Data(contentsOf: URL(fileURLWithPath: dir + "/reference-pred.csv")), "\(name): the same predictions over a worker")
         }
         // A short record on line 7 of the header-less copy (its 7th record): located on every path.
         var lines = String(text.drop { $0 != "\n" }.dropFirst()).split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
@@ -208,6 +215,12 @@ import SpaceTime
                                               + Self.training + extra, in: dir, name: "bad-\(command)")
             #expect(status != 0, "\(command) accepted a short record")
             #expect(child.stderr.contains("bad.csv: line 7"), "\(command): \(child.stderr.suffix(600))")
+        }
+        for workers in [[], ["--workers", "1", "--memory-limit", "256MiB"] + Self.liveness] {
+            let (status, child) = try E2E.run(["predict", "--model", "single.stm", "bad.csv", "--no-header", "--columns", header,
+                                               "--out", "bad-pred.csv"] + workers, in: dir, name: "bad-predict")
+            #expect(status != 0, "predict \(workers) accepted a short record")
+            #expect(child.stderr.contains("bad.csv: line 7"), "predict \(workers): \(child.stderr.suffix(600))")
         }
         let (wrong, child) = try E2E.run(["train", "headerless.csv", "--no-header", "--columns", "a,b", "--model-out", "x.stm"],
                                          in: dir, name: "wrong-columns")

@@ -56,22 +56,32 @@ import Forest
         let path = dir + "/in.csv"
         try text.write(toFile: path, atomically: true, encoding: .utf8)
 
-        let reader = try CSVReader(path: path)
-        var expected: [(Int, [UInt8])] = []
-        while let r = try reader.next() { expected.append((r.line, r.withRawBytes { Array($0) })) }
-        reader.close()
+        // The same records without the header line, read with the column names given.
+        let headerless = dir + "/headerless.csv"
+        try String(text.dropFirst("\u{FEFF}a,b,label\r\n".count)).write(toFile: headerless, atomically: true, encoding: .utf8)
+        var named = CSVOptions()
+        named.hasHeader = false
+        named.columnNames = ["a", "b", "label"]
 
-        for granule in [1, 4, 10] {
-            let index = try CSVBlockIndex(path: path, granule: granule)
-            #expect(index.rows == 53)
-            var got: [(Int, [UInt8])] = []
-            for block in PredictionBlockPlan.blocks(totalRows: index.rows, blockRows: granule * 2) {
-                let mark = try #require(index.mark(ofRecord: block.lowerBound))
-                let r = try CSVBlockReader(path: path, mark: mark, rows: block.count)
-                while try r.next({ line, raw in got.append((line, Array(raw))) }) {}
+        for (file, options, records) in [(path, CSVOptions(), 53), (headerless, named, 53)] {
+            let reader = try CSVReader(path: file, options: options)
+            var expected: [(Int, [UInt8])] = []
+            while let r = try reader.next() { expected.append((r.line, r.withRawBytes { Array($0) })) }
+            reader.close()
+            #expect(expected.count == records)
+
+            for granule in [1, 4, 10] {
+                let index = try CSVBlockIndex(path: file, options: options, granule: granule)
+                #expect(index.rows == records)
+                var got: [(Int, [UInt8])] = []
+                for block in PredictionBlockPlan.blocks(totalRows: index.rows, blockRows: granule * 2) {
+                    let mark = try #require(index.mark(ofRecord: block.lowerBound))
+                    let r = try CSVBlockReader(path: file, mark: mark, rows: block.count, options: options)
+                    while try r.next({ line, raw in got.append((line, Array(raw))) }) {}
+                }
+                #expect(got.count == expected.count)
+                #expect(zip(got, expected).allSatisfy { $0.0 == $1.0 && $0.1 == $1.1 }, "\(file), granule \(granule)")
             }
-            #expect(got.count == expected.count)
-            #expect(zip(got, expected).allSatisfy { $0.0 == $1.0 && $0.1 == $1.1 }, "granule \(granule)")
         }
     }
 
@@ -101,6 +111,11 @@ import Forest
         #expect(throws: PipelineError.self) { try PredictionParameters(deserializing: p.serialize(), columns: 3) }
         #expect(throws: PipelineError.self) { try PredictionParameters(deserializing: p.serialize().dropLast(), columns: 4) }
         #expect(throws: PipelineError.self) { try PredictionParameters(deserializing: Data("STJP".utf8), columns: 4) }
+        // A model's derivation: version 3, the identifier kept; without one the bytes stay version 2.
+        let derived = PredictionParameters(source: "data/x.csv", schema: schema, derivation: "loan-ratios-v1")
+        #expect(derived.serialize()[4] == 3 && p.serialize()[4] == 2)
+        #expect(try PredictionParameters(deserializing: derived.serialize(), columns: 4) == derived)
+        #expect(throws: PipelineError.self) { try PredictionParameters(deserializing: derived.serialize().dropLast(), columns: 4) }
     }
 
     // MARK: Scheduling

@@ -24,17 +24,30 @@ struct AttemptConfiguration: Sendable {
     }
 }
 
-/// A predict attempt's block: the columns to parse, and the parsed rows and their lines.
-/// Filled on the attempt's parse queue, then read by its run thread, which starts only
-/// after the parse queue marked the rows complete under the registry's lock.
+/// A predict attempt's block: the columns to parse, the derivation applied to them, and the
+/// parsed (derived) rows and their lines. Filled on the attempt's parse queue, then read by
+/// its run thread, which starts only after the parse queue marked the rows complete under
+/// the registry's lock.
 final class PredictionBlock: @unchecked Sendable {  // one thread at a time: parse queue, then run thread (handed over through the registry's lock)
     let parameters: PredictionParameters
+    let derivation: (any FeatureDerivation)?
+    /// Values per row the model scores: the derivation's outputs, or the parsed features.
+    let featureCount: Int
     var values: [Double] = []
     var lines: [UInt64] = []
-    /// One row's features, reused from row to row.
-    var features: [Double] = []
+    /// One row's parsed features, reused from row to row.
+    var features: [Double]
+    /// One row's derived features (with a derivation), reused from row to row.
+    var derived: [Double]
 
-    init(_ parameters: PredictionParameters) { self.parameters = parameters }
+    init(_ parameters: PredictionParameters, derivation: (any FeatureDerivation)?) {
+        self.parameters = parameters
+        self.derivation = derivation
+        let inputs = parameters.schema.featureCount
+        featureCount = derivation?.outputNames(inputNames: parameters.schema.featureNames).count ?? inputs
+        features = Array(repeating: 0, count: inputs)
+        derived = Array(repeating: 0, count: derivation == nil ? 0 : featureCount)
+    }
 }
 
 /// The mutable part of an attempt; only `AttemptRegistry` touches it, under its lock.

@@ -4,7 +4,8 @@ import Forest
 /// The extractors and models this worker has, by digest: the fetches in progress
 /// (chunks from the coordinator assembled in order, the digest checked at the end) and
 /// the decoded values. Used from the DEALER thread (assignments, chunks, cancels), the
-/// memory sampler (stalled fetches) and the parse queues (launch checks); under `lock`.
+/// blob queue (digest checks and decoding), the memory sampler (stalled fetches) and the
+/// parse queues (launch checks); under `lock`.
 final class BlobCache: @unchecked Sendable {  // all mutable state under `lock`
     enum Blob: Sendable {
         case extractor(FeatureExtractor)
@@ -19,11 +20,13 @@ final class BlobCache: @unchecked Sendable {  // all mutable state under `lock`
         case ignored
         /// Ask for the next chunk from this offset.
         case next(offset: UInt64)
-        /// The whole blob, its digest checked.
+        /// Every byte of the blob, its digest not yet checked (`matches(_:digest:)`, off the
+        /// DEALER thread: a large model takes a while).
         case complete(Data)
-        /// The whole blob, which does not match its digest.
-        case mismatch
     }
+
+    /// Whether `data` has `digest`.
+    static func matches(_ data: Data, digest: Data) -> Bool { Digest.of(data) == digest }
 
     private struct Fetch {
         var data = Data()
@@ -106,6 +109,6 @@ final class BlobCache: @unchecked Sendable {  // all mutable state under `lock`
             return kept ? .next(offset: next) : .ignored
         }
         lock.withLock { fetches[chunk.digest] = nil }
-        return Digest.of(fetch.data) == chunk.digest ? .complete(fetch.data) : .mismatch
+        return .complete(fetch.data)
     }
 }

@@ -181,10 +181,15 @@ struct PredictRunner: TaskRunner {
         guard a.source == .streamed, let p = configuration.prediction else {
             throw AttemptRefusal(reason: .protocol, message: "predict tasks take streamed rows", retryable: false)
         }
-        let block = PredictionBlock(p)
+        var derivation: (any FeatureDerivation)?
+        if !p.derivation.isEmpty {
+            do { derivation = try context.options.derivations.derivation(p.derivation, inputNames: p.schema.featureNames) }
+            catch { throw AttemptRefusal(reason: .internal, message: "this worker cannot run the job: \(error.message)", retryable: false) }
+        }
+        let block = PredictionBlock(p, derivation: derivation)
         // expected_rows comes from the peer: reserve at most 32 MiB up front, grow past that as rows arrive.
         let rows = Int(clamping: min(a.expectedRows, 1 << 22))
-        block.values.reserveCapacity(min(rows * p.schema.featureCount, 1 << 22))
+        block.values.reserveCapacity(min(rows * block.featureCount, 1 << 22))
         block.lines.reserveCapacity(rows)
         return ExecutorAttempt(a, configuration, prediction: block)
     }
@@ -192,12 +197,17 @@ struct PredictRunner: TaskRunner {
     func parse(_ attempt: ExecutorAttempt, _ batch: WireRowBatch, _ payload: Data) -> WorkerEvent? {
         guard let block = attempt.prediction else { return nil }
         let parser = RecordParser(schema: block.parameters.schema)
-        let d = block.parameters.schema.featureCount
-        if block.features.count != d { block.features = Array(repeating: 0, count: d) }
         let (accepted, failure) = context.forEachRecord(attempt, batch, payload) { bytes, line, _ in
             try attempt.record.parse(raw: bytes, line: Int(line))
             try block.features.withUnsafeMutableBufferPointer { try parser.parseFeatures(attempt.record, into: $0) }
-            block.values.append(contentsOf: block.features)
+            if let derivation = block.derivation {
+                block.features.withUnsafeBufferPointer { input in
+                    block.derived.withUnsafeMutableBufferPointer { derivation.derive(input, into: $0) }
+                }
+                block.values.append(contentsOf: block.derived)
+            } else {
+                block.values.append(contentsOf: block.features)
+            }
             block.lines.append(line)
             return true
         }
@@ -214,7 +224,7 @@ struct PredictRunner: TaskRunner {
         case .slice(let s): (model, slice) = (s.model, s)
         case .extractor: return context.fail(a, .protocol, "predict/p\(a.partition): the blob is not a model", retryable: false)
         }
-        guard let block = attempt.prediction, model.extractor.featureCount == block.parameters.schema.featureCount else {
+        guard let block = attempt.prediction, model.extractor.featureCount == block.featureCount else {
             return context.fail(a, .protocol, "predict/p\(a.partition): the model's features do not match the assignment's columns", retryable: false)
         }
         let rows = block.lines.count

@@ -51,6 +51,9 @@ public final class ForestTaskExecutor: @unchecked Sendable {  // `exitState` und
     private let spillDirectory: SpillDirectory
     private let registry = AttemptRegistry()
     private let blobs = BlobCache()
+    /// Digest checks and decoding of extractors and models, off the DEALER thread (a large
+    /// model takes seconds to decode there, and heartbeats would stop meanwhile).
+    private let blobQueue = DispatchQueue(label: "spacetime.worker.blobs")
     private let outlet = EventOutlet()
     private let extract: ExtractRunner
     private let train: TrainRunner
@@ -178,10 +181,16 @@ public final class ForestTaskExecutor: @unchecked Sendable {  // `exitState` und
             let what = a.kind == .train ? "extractor" : "model"
             switch (a.kind == .train ? a.extractor : a.model).value {
             case .inline(let data)?:
-                do {
-                    try blobs.load(data, digest: Digest.of(data), asModel: a.kind != .train)
-                } catch {
-                    return [context.fail(a, .protocol, "cannot decode the \(what): \(error)", retryable: false)]
+                blobQueue.async { [self] in
+                    let events: [WorkerEvent]
+                    do {
+                        try blobs.load(data, digest: Digest.of(data), asModel: a.kind != .train)
+                        events = launchIfReady(attempt)
+                    } catch {
+                        events = registry.attempt(a.attemptID) == nil
+                            ? [] : [context.fail(a, .protocol, "cannot decode the \(what): \(error)", retryable: false)]
+                    }
+                    for e in events { outlet.post(e) }
                 }
             case .ref(let ref)?:
                 if blobs.beginFetch(ref.digest, size: ref.size) {
@@ -196,19 +205,28 @@ public final class ForestTaskExecutor: @unchecked Sendable {  // `exitState` und
     }
 
     private func blobChunk(_ chunk: WireBlobChunk, _ payload: Data) -> [WorkerEvent] {
-        let data: Data
         switch blobs.add(chunk, payload) {
         case .ignored: return []
         case .next(let offset): return [.requestBlob(digest: chunk.digest, offset: offset, maxBytes: BlobCache.chunkBytes)]
-        case .mismatch:
-            return registry.waiting(for: chunk.digest).map {
+        case .complete(let data):
+            blobQueue.async { [self] in
+                for e in blobReceived(data, digest: chunk.digest) { outlet.post(e) }
+            }
+            return []
+        }
+    }
+
+    /// On the blob queue: checks a fetched blob's digest, decodes it and launches the
+    /// attempts waiting for it (or fails them).
+    private func blobReceived(_ data: Data, digest: Data) -> [WorkerEvent] {
+        guard BlobCache.matches(data, digest: digest) else {
+            return registry.waiting(for: digest).map {
                 context.fail($0.assignment, .protocol, "the blob received does not match its digest", retryable: true)
             }
-        case .complete(let d): data = d
         }
-        let waiting = registry.waiting(for: chunk.digest)
+        let waiting = registry.waiting(for: digest)
         do {
-            try blobs.load(data, digest: chunk.digest, asModel: waiting.first.map { $0.assignment.kind != .train } ?? false)
+            try blobs.load(data, digest: digest, asModel: waiting.first.map { $0.assignment.kind != .train } ?? false)
         } catch {
             return waiting.map {
                 context.fail($0.assignment, .protocol, "cannot decode the blob from the coordinator: \(error)", retryable: false)

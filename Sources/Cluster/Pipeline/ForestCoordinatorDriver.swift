@@ -121,7 +121,10 @@ public final class ForestCoordinatorDriver: CoordinatorDriver {
             case .merge?:
                 if !engine.gates.extractorReady {
                     try mergeStatistics(engine, at: time, into: &out)
-                } else if !engine.gates.modelReady, try store.tasks().allSatisfy({ $0.name.kind != .train || $0.state == .done }) {
+                } else if !engine.gates.modelReady, try store.tasks().allSatisfy({ $0.name.kind != .train || $0.state == .done }),
+                          try settings.scoring != .auto || store.workers().contains(where: { $0.state == .connected }) {
+                    // `auto` scoring is chosen from the connected workers' limits: a resumed job
+                    // whose trees are all trained waits for its first worker before it merges.
                     try mergeForests(engine, at: time, into: &out)
                 }
             case .save?:

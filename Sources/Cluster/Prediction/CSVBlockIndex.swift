@@ -30,7 +30,9 @@ public struct CSVBlockIndex: Sendable {
         reader.extractOnly(column: 0)
         var marks: [Mark] = []
         var rows = 0
-        var before = reader.bytesRead
+        // Without a header the reader has already read the first record (to check its field
+        // count against the names given): that record starts where the file does.
+        var before = options.hasHeader ? reader.bytesRead : 0
         do {
             while let record = try reader.next() {
                 if rows % self.granule == 0 { marks.append(Mark(offset: bom + before, line: record.line)) }

@@ -16,15 +16,19 @@ enum PredictionInput {
         do { return !(try CSVInput(path: path)).isSinglePlainFile } catch { throw PipelineError(.badInput, error.description) }
     }
 
-    /// Writes the text of `path` to `destination` (atomically); returns the records written.
-    static func copy(_ path: String, to destination: String, parser: RecordParser) throws -> Int {
+    /// Writes the text of `path` to `destination` (atomically), in the same format (`options`:
+    /// its delimiter, and a header only when the input has one); returns the records written.
+    static func copy(_ path: String, to destination: String, parser: RecordParser, options: CSVOptions = CSVOptions()) throws -> Int {
         let reader: CSVReader
-        do { reader = try CSVReader(path: path) } catch { throw PipelineError(error.code == .io ? .io : .badInput, error.description) }
+        do { reader = try CSVReader(path: path, options: options) } catch { throw PipelineError(error.code == .io ? .io : .badInput, error.description) }
         defer { reader.close() }
         let writer: AtomicFileWriter
         do { writer = try AtomicFileWriter(path: destination) } catch { throw PipelineError(.io, "\(destination): \(error)") }
-        var pending = reader.headerRecord
-        pending.append(0x0A)
+        var pending: [UInt8] = []
+        if options.hasHeader {
+            pending = reader.headerRecord
+            pending.append(0x0A)
+        }
         let features = UnsafeMutableBufferPointer<Double>.allocate(capacity: max(1, parser.schema.featureCount))
         defer { features.deallocate() }
         var rows = 0

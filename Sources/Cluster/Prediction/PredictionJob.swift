@@ -34,6 +34,12 @@ public final class PredictionJob: @unchecked Sendable {
         public var scoring = ScoringPlan.Choice.auto
         /// Slices of a sharded scoring (nil: planned).
         public var slices: Int?
+        /// How the input is written (delimiter, header or column names); the workers get the
+        /// delimiter and the column names in the job's CSV schema.
+        public var csv = CSVOptions()
+        /// Where the feature derivation a model records is found; the workers apply the one
+        /// they register under its identifier.
+        public var derivations = FeatureDerivationRegistry()
 
         public init(modelPath: String, dataPath: String, outPath: String, bind: String, jobDirectory: String) {
             self.modelPath = modelPath
@@ -59,18 +65,17 @@ public final class PredictionJob: @unchecked Sendable {
         self.options = options
         let model: ForestModel
         do { model = try ForestModel.load(from: options.modelPath) } catch { throw PipelineError(.badInput, "\(error)") }
-        guard model.extractor.derivationIdentifier.isEmpty else {
-            throw PipelineError(.badInput, "the model derives its features with '\(model.extractor.derivationIdentifier)', which prediction over workers does not apply; predict in one process (without --workers and --bind)")
-        }
         // The same column resolution (and errors) as single-process prediction.
-        let (header, rawHeader, _) = try CoordinatorJob.readHeader(options.dataPath)
+        let (header, rawHeader, _) = try CoordinatorJob.readHeader(options.dataPath, options: options.csv)
         let parser: RecordParser
         do {
-            parser = try StreamingPrediction.parser(model: model, header: header, file: options.dataPath)
+            parser = try StreamingPrediction.parser(model: model, header: header, file: options.dataPath,
+                                                    derivation: try options.derivations.derivation(for: model))
         } catch {
             throw PipelineError(.badInput, "\(error)")
         }
-        let parameters = PredictionParameters(source: options.dataPath, schema: parser.schema)
+        let parameters = PredictionParameters(source: options.dataPath, schema: parser.schema,
+                                              derivation: model.extractor.derivationIdentifier)
 
         let started = Date().timeIntervalSince1970
         let storePath = (options.jobDirectory as NSString).appendingPathComponent("job.sqlite")
@@ -91,7 +96,7 @@ public final class PredictionJob: @unchecked Sendable {
                 if madeDirectory { try? FileManager.default.removeItem(atPath: directory) }
             }
             do {
-                let rows = try PredictionInput.copy(options.dataPath, to: indexPath, parser: parser)
+                let rows = try PredictionInput.copy(options.dataPath, to: indexPath, parser: parser, options: options.csv)
                 log(.info, "\(options.dataPath) is compressed or in parts: its \(rows) records were decompressed and concatenated once into \(indexPath), which the blocks are read from")
             } catch {
                 removeCopy()
@@ -99,7 +104,9 @@ public final class PredictionJob: @unchecked Sendable {
             }
         }
         let index: CSVBlockIndex
-        do { index = try CSVBlockIndex(path: indexPath, granule: min(options.granule, max(1, options.blockRows ?? .max))) } catch {
+        do {
+            index = try CSVBlockIndex(path: indexPath, options: options.csv, granule: min(options.granule, max(1, options.blockRows ?? .max)))
+        } catch {
             removeCopy()
             throw error
         }
@@ -181,10 +188,10 @@ public final class PredictionJob: @unchecked Sendable {
         var schema = WireCsvSchema()
         schema.headerRecord = rawHeader
         schema.labelColumn = UInt32(parser.schema.targetIndex ?? 0)
-        schema.delimiter = UInt32(UInt8(ascii: ","))
+        schema.delimiter = UInt32(options.csv.delimiter)
         schema.columnCount = UInt32(header.count)
 
-        let settings = PredictionDriver.Settings(index: index, blocks: blocks, csvOptions: CSVOptions(),
+        let settings = PredictionDriver.Settings(index: index, blocks: blocks, csvOptions: options.csv,
                                                  format: PredictionFormat(model: model, proba: options.proba),
                                                  classes: model.extractor.classes,
                                                  outPath: options.outPath, partsDirectory: parts,

@@ -56,27 +56,51 @@ public struct DatasetTransform: Sendable {
 
     /// Fits a transform on `path` itself: its schema (``SchemaInference``) and one
     /// statistics pass (no rows kept), then ``FeatureExtractor/fit(from:inputNames:derivationIdentifier:maxBins:minLevelRows:)``.
+    /// With `derivationFactory` the derivation it builds for the file's feature columns (all
+    /// numeric, as in training) is applied to every row and the extractor is fitted on the
+    /// derived features, as `spacetime train --derivation` fits it.
     public static func fit(path: String, columns: ColumnChoices, maxBins: Int = FeatureExtractor.maxValueBins,
-                           csv: CSVOptions = CSVOptions()) throws -> DatasetTransform {
+                           csv: CSVOptions = CSVOptions(),
+                           derivationFactory: FeatureDerivationRegistry.Factory? = nil) throws -> DatasetTransform {
         let inference = try SchemaInference.infer(path: path, choices: columns, options: csv)
         let schema = inference.schema
+        var derivation: (any FeatureDerivation)?
+        if let derivationFactory {
+            guard schema.categoricalCount == 0 else {
+                throw ForestError(.invalidParameter, "a feature derivation needs numeric input columns; \(schema.categoricalCount) column(s) hold text")
+            }
+            do { derivation = try derivationFactory(schema.featureNames) } catch let e as ForestError { throw e } catch {
+                throw ForestError(.invalidParameter, "the feature derivation refuses the input columns: \(error)")
+            }
+        }
         let parser = RecordParser(schema: schema, sampledRows: inference.sampledRows)
         let reader: CSVReader
         do { reader = try CSVReader(path: path, options: csv) } catch { throw ForestError(.io, error.description) }
         defer { reader.close() }
-        var state = PartialExtractorState(schema: schema)
+        let names = derivation?.outputNames(inputNames: schema.featureNames) ?? schema.featureNames
+        var state = derivation == nil ? PartialExtractorState(schema: schema) : PartialExtractorState(featureNames: names, task: schema.task)
         var target = TargetSummary(task: schema.task)
         var row = [Double](repeating: 0, count: schema.featureCount)
+        var derived = [Double](repeating: 0, count: derivation == nil ? 0 : names.count)
         while let record = try reader.next() {
             try row.withUnsafeMutableBufferPointer { buffer in
-                try withUnsafeMutablePointer(to: &state) { try parser.parseFeatures(record, into: buffer, counting: $0) }
-                state.addNumeric(UnsafeBufferPointer(buffer))
+                if let derivation {
+                    try parser.parseFeatures(record, into: buffer)
+                    derived.withUnsafeMutableBufferPointer { derivation.derive(UnsafeBufferPointer(buffer), into: $0) }
+                    derived.withUnsafeBufferPointer { state.addNumeric($0) }
+                } else {
+                    try withUnsafeMutablePointer(to: &state) { try parser.parseFeatures(record, into: buffer, counting: $0) }
+                    state.addNumeric(UnsafeBufferPointer(buffer))
+                }
             }
             if schema.task == .regression { target.add(value: try parser.value(record)) } else { target.add(label: try parser.label(record)) }
         }
         state.setTarget(target)
-        let extractor = try FeatureExtractor.fit(from: state, inputNames: schema.featureNames, maxBins: maxBins)
-        return DatasetTransform(schema: schema, extractor: extractor)
+        let extractor = try FeatureExtractor.fit(from: state, inputNames: schema.featureNames,
+                                                 derivationIdentifier: derivation?.identifier ?? "", maxBins: maxBins)
+        var transform = DatasetTransform(schema: schema, extractor: extractor)
+        transform.derivation = derivation
+        return transform
     }
 
     /// Transforms `path` into `directory` (created if needed); returns the manifest it wrote.

@@ -103,10 +103,6 @@ struct PredictCommand: ParsableCommand {
 
     /// A coordinator sharding the input over local (--workers) and/or remote (--bind) workers.
     func predictOverWorkers() throws {
-        let format = try csv.options()
-        guard format.delimiter == UInt8(ascii: ","), format.hasHeader else {
-            throw ValidationError("--delimiter and --no-header are not supported with --workers or --bind yet: predict in one process, or convert the file to comma-separated with a header")
-        }
         let localWorkers = workers ?? 0
         let limit = try parseMemory(memoryLimit, "--memory-limit")
         let log = logLine("coordinator")
@@ -124,6 +120,8 @@ struct PredictCommand: ParsableCommand {
         options.blockRows = blockRows
         options.scoring = ScoringPlan.Choice(rawValue: scoring) ?? .auto
         options.slices = slices
+        options.csv = try csv.options()
+        options.derivations = RegisteredDerivations.registry
         options.engine.startupWorkers = max(1, localWorkers + (bind != nil ? max(0, waitWorkers - localWorkers) : 0))
         try liveness.apply(to: &options.engine)
         options.maxAttempts = liveness.maxAttempts

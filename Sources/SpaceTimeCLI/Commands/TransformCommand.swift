@@ -25,6 +25,7 @@ struct TransformCommand: ParsableCommand {
     @Flag(help: "Fit the extractor on FILE itself (instead of --model).") var fit = false
     @OptionGroup var columns: ColumnFlags
     @OptionGroup var csv: CSVFormatFlags
+    @OptionGroup var derivation: DerivationFlag
     @Option(name: .customLong("max-bins"), parsing: .unconditional, help: "With --fit: value bins per feature (2...255).") var maxBins = 255
     @Option(name: [.customShort("o"), .customLong("out-dir")], help: "Output directory (created; shards and manifest.json; an earlier run's shards and manifest there are removed first, other files stay).") var outDir = "transform-out"
     @Option(name: .customLong("shard-rows"), parsing: .unconditional, help: "Rows per shard, 1...16777216.") var shardRows = 65_536
@@ -33,6 +34,9 @@ struct TransformCommand: ParsableCommand {
 
     func validate() throws {
         guard (model == nil) != !fit else { throw ValidationError("give either --model MODEL or --fit") }
+        if model != nil && derivation.derivation != nil {
+            throw ValidationError("--derivation goes with --fit; with --model the model's own derivation is applied")
+        }
         try OptionRange.check(shardRows, 1...(1 << 24), "--shard-rows")
         try OptionRange.check(maxBins, 2...255, "--max-bins")
         try OptionRange.workerMemory(memoryLimit, "--memory-limit")
@@ -45,7 +49,8 @@ struct TransformCommand: ParsableCommand {
             let m = try ForestModel.load(from: model)
             transform = try DatasetTransform(model: m, derivation: try RegisteredDerivations.derivation(for: m))
         } else {
-            transform = try DatasetTransform.fit(path: file, columns: columns.choices, maxBins: maxBins, csv: try csv.options())
+            transform = try DatasetTransform.fit(path: file, columns: columns.choices, maxBins: maxBins, csv: try csv.options(),
+                                                 derivationFactory: derivation.factory)
             writeStandardError("fitted on \(file): \(transform.schema.featureCount) features (\(transform.schema.categoricalCount) categorical), \(transform.schema.task.rawValue)\n")
         }
         var options = DatasetTransform.Options()
