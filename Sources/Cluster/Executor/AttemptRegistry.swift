@@ -39,6 +39,12 @@ final class PredictionBlock: @unchecked Sendable {  // one thread at a time: par
     var features: [Double]
     /// One row's derived features (with a derivation), reused from row to row.
     var derived: [Double]
+    /// Transform rows with the label column: each row's class label (classification) or
+    /// target (regression), in row order.
+    var labels: [String] = []
+    var targets: [Double] = []
+    /// Whether the rows' labels are read (transform rows of an input with the label column).
+    var readsLabels: Bool { parameters.output == .transformRows && parameters.schema.targetIndex != nil }
 
     init(_ parameters: PredictionParameters, derivation: (any FeatureDerivation)?) {
         self.parameters = parameters
@@ -67,7 +73,7 @@ final class ExecutorAttempt: @unchecked Sendable {  // immutable after publicati
     let assignment: WireTaskAssignment
     let layout: CSVLayout
     let parameters: ForestJobParameters
-    /// The extractor (train) or model (evaluate, predict) the attempt needs.
+    /// The extractor (train, transform rows) or model (evaluate, predict) the attempt needs.
     let blobDigest: Data?
     /// Extract and streamed train/evaluate attempts: the partition's parse step.
     let loader: PartitionLoader?

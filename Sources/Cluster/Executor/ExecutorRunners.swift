@@ -208,6 +208,10 @@ struct PredictRunner: TaskRunner {
             } else {
                 block.values.append(contentsOf: block.features)
             }
+            if block.readsLabels {
+                if parser.schema.task == .regression { block.targets.append(try parser.value(attempt.record)) }
+                else { block.labels.append(try parser.label(attempt.record)) }
+            }
             block.lines.append(line)
             return true
         }
@@ -219,10 +223,12 @@ struct PredictRunner: TaskRunner {
         let a = attempt.assignment
         // A whole model posts each row's predictions; a tree slice (tree-sharded scoring) its partial sums.
         let model: ForestModel, slice: ForestModelSlice?
-        switch blob {
-        case .model(let m): (model, slice) = (m, nil)
-        case .slice(let s): (model, slice) = (s.model, s)
-        case .extractor: return context.fail(a, .protocol, "predict/p\(a.partition): the blob is not a model", retryable: false)
+        switch (blob, attempt.prediction?.parameters.output) {
+        case (.extractor(let e), .transformRows?): return transformRows(attempt, e)
+        case (.model(let m), .predictions?): (model, slice) = (m, nil)
+        case (.slice(let s), .predictions?): (model, slice) = (s.model, s)
+        default:
+            return context.fail(a, .protocol, "predict/p\(a.partition): the blob is not what the task's output needs", retryable: false)
         }
         guard let block = attempt.prediction, model.extractor.featureCount == block.featureCount else {
             return context.fail(a, .protocol, "predict/p\(a.partition): the model's features do not match the assignment's columns", retryable: false)
@@ -241,6 +247,47 @@ struct PredictRunner: TaskRunner {
             start += n
             context.post(.progress(attemptID: a.attemptID, done: UInt64(start), total: UInt64(rows)))
         }
+        context.registry.remove(a.attemptID)
+        return .done(attemptID: a.attemptID, rows: UInt64(rows), peakRSS: context.taskPeak(attempt), result: nil,
+                     elapsed: context.seconds(since: attempt.started))
+    }
+
+    /// Transform rows (`transform --workers`): posts each row's ``TransformRows`` values (its
+    /// line, its label's class index or target, its parsed features) for the coordinator's
+    /// shard writer; a label the extractor was not fitted with fails the attempt, located.
+    private func transformRows(_ attempt: ExecutorAttempt, _ extractor: FeatureExtractor) -> WorkerEvent {
+        let a = attempt.assignment
+        guard let block = attempt.prediction, extractor.featureCount == block.featureCount else {
+            return context.fail(a, .protocol, "predict/p\(a.partition): the extractor's features do not match the assignment's columns", retryable: false)
+        }
+        let rows = block.lines.count
+        let transform = DatasetTransform(schema: block.parameters.schema, extractor: extractor)
+        let lookup = extractor.classLookup()
+        var classes: [Double] = []
+        if block.readsLabels && extractor.task.kind == .classification {
+            classes.reserveCapacity(rows)
+            for (r, text) in block.labels.enumerated() {
+                do {
+                    classes.append(Double(try transform.classIndex(text, lookup: lookup, path: block.parameters.source, line: Int(block.lines[r]))))
+                } catch {
+                    return context.fail(a, .badInput, "\(error)", line: block.lines[r], retryable: false)
+                }
+            }
+        }
+        let width = TransformRows.width(features: block.featureCount)
+        var start = 0
+        while start < rows {
+            if context.registry.isCancelled(attempt) { return context.fail(a, .cancelled, "cancelled", retryable: true) }
+            let n = min(BlockScoring.batchRows, rows - start)
+            let payload = TransformRows.encode(rows: start..<(start + n), lines: block.lines, values: block.values,
+                                               labels: block.readsLabels ? (classes.isEmpty ? block.targets : classes) : nil,
+                                               features: block.featureCount)
+            context.post(.predictions(attemptID: a.attemptID, firstLine: block.lines[start], rows: UInt32(n),
+                                      bytesPerRow: UInt32(8 * width), payload: payload))
+            start += n
+            context.post(.progress(attemptID: a.attemptID, done: UInt64(start), total: UInt64(rows)))
+        }
+        block.values = []
         context.registry.remove(a.attemptID)
         return .done(attemptID: a.attemptID, rows: UInt64(rows), peakRSS: context.taskPeak(attempt), result: nil,
                      elapsed: context.seconds(since: attempt.started))

@@ -149,7 +149,7 @@ public final class ForestTaskExecutor: @unchecked Sendable {  // `exitState` und
         var events: [WorkerEvent] = []
         for digest in blobs.expireStalled(after: timeout, now: now) {
             for a in registry.waiting(for: digest) {
-                let what = a.assignment.kind == .train ? "extractor" : "model"
+                let what = Self.blobIsModel(a.assignment, a.prediction?.parameters) ? "model" : "extractor"
                 events.append(context.fail(a.assignment, .protocol,
                                            "no chunk of the \(what) from the coordinator for \(timeout.components.seconds) s",
                                            retryable: true))
@@ -178,13 +178,14 @@ public final class ForestTaskExecutor: @unchecked Sendable {  // `exitState` und
         var events: [WorkerEvent] = []
         if a.kind == .evaluate || a.kind == .predict { blobs.dropModels(except: registry.blobDigestsInUse()) }
         if a.kind != .extract {
-            let what = a.kind == .train ? "extractor" : "model"
+            let asModel = Self.blobIsModel(a, configuration.prediction)
+            let what = asModel ? "model" : "extractor"
             switch (a.kind == .train ? a.extractor : a.model).value {
             case .inline(let data)?:
                 blobQueue.async { [self] in
                     let events: [WorkerEvent]
                     do {
-                        try blobs.load(data, digest: Digest.of(data), asModel: a.kind != .train)
+                        try blobs.load(data, digest: Digest.of(data), asModel: asModel)
                         events = launchIfReady(attempt)
                     } catch {
                         events = registry.attempt(a.attemptID) == nil
@@ -226,13 +227,19 @@ public final class ForestTaskExecutor: @unchecked Sendable {  // `exitState` und
         }
         let waiting = registry.waiting(for: digest)
         do {
-            try blobs.load(data, digest: digest, asModel: waiting.first.map { $0.assignment.kind != .train } ?? false)
+            try blobs.load(data, digest: digest, asModel: waiting.first.map { Self.blobIsModel($0.assignment, $0.prediction?.parameters) } ?? false)
         } catch {
             return waiting.map {
                 context.fail($0.assignment, .protocol, "cannot decode the blob from the coordinator: \(error)", retryable: false)
             }
         }
         return waiting.flatMap(launchIfReady)
+    }
+
+    /// Whether the attempt's blob is a model (evaluate, predict) or an extractor (train, and
+    /// predict tasks that send transform rows).
+    static func blobIsModel(_ a: WireTaskAssignment, _ prediction: PredictionParameters?) -> Bool {
+        a.kind != .train && prediction?.output != .transformRows
     }
 
     // MARK: Rows

@@ -20,16 +20,45 @@ import SpaceTime
 /// the assembly adds each block's slices in the model's fixed grouping
 /// (``ForestScoringLayout/combine(slices:rows:)``) before formatting, so the output is
 /// byte-identical to whole-model scoring.
+///
+/// With ``Output/shards`` (`spacetime transform --workers`) each task's worker sends its
+/// block's parsed rows instead (``TransformRows``, kept as sent in `block-K-s000.bin`), and
+/// the assembly feeds them in block order through a `TransformShardWriter` into NumPy shards
+/// and `manifest.json`: the bytes a single-process transform writes.
 public final class PredictionDriver: CoordinatorDriver, PredictionSink {
+    /// What the job writes.
+    public enum Output: Sendable {
+        /// Predictions as CSV text; `classes` (empty for regression) name the probability columns.
+        case predictions(format: PredictionFormat, classes: [String])
+        /// NumPy shards of the rows the workers parsed.
+        case shards(TransformShards)
+    }
+
+    /// A transform's shard output: the fitted transform, its options, the output directory,
+    /// the source named in the manifest and whether the input has the label column.
+    public struct TransformShards: Sendable {
+        public var transform: DatasetTransform
+        public var options: DatasetTransform.Options
+        public var directory: String
+        public var source: String
+        public var labels: Bool
+
+        public init(transform: DatasetTransform, options: DatasetTransform.Options, directory: String, source: String, labels: Bool) {
+            self.transform = transform
+            self.options = options
+            self.directory = directory
+            self.source = source
+            self.labels = labels
+        }
+    }
+
     public struct Settings: Sendable {
         public var index: CSVBlockIndex
         /// Record ranges of the blocks, in input order.
         public var blocks: [Range<Int>]
         public var csvOptions: CSVOptions
-        public var format: PredictionFormat
-        /// Class labels (empty for regression), for the header.
-        public var classes: [String]
-        /// Output path, or "-" for standard output.
+        public var output: Output
+        /// Output path (the shard directory for ``Output/shards``), or "-" for standard output.
         public var outPath: String
         public var partsDirectory: String
         /// Tree-sharded scoring: the model's layout and its slices; nil: every task holds the whole model.
@@ -73,7 +102,10 @@ public final class PredictionDriver: CoordinatorDriver, PredictionSink {
 
     let store: JobStore
     let settings: Settings
-    private let format: PredictionFormat
+    /// The text format (``Output/predictions``).
+    private let format: PredictionFormat?
+    /// The shard output (``Output/shards``).
+    private let shards: TransformShards?
     private let onFinished: @Sendable (JobOutcome) -> Void
     private var streams: [UInt64: Stream] = [:]
     private var parts: [UInt64: Part] = [:]
@@ -90,7 +122,10 @@ public final class PredictionDriver: CoordinatorDriver, PredictionSink {
     public init(store: JobStore, settings: Settings, onFinished: @escaping @Sendable (JobOutcome) -> Void) {
         self.store = store
         self.settings = settings
-        format = settings.format
+        switch settings.output {
+        case .predictions(let f, _): (format, shards) = (f, nil)
+        case .shards(let t): (format, shards) = (nil, t)
+        }
         self.onFinished = onFinished
     }
 
@@ -113,9 +148,12 @@ public final class PredictionDriver: CoordinatorDriver, PredictionSink {
 
     private func partPath(_ partition: Int) -> String {
         guard let (k, s) = place(partition) else { return Self.partPath(settings.partsDirectory, block: partition) }
-        return settings.sharding == nil ? Self.partPath(settings.partsDirectory, block: k)
+        return settings.sharding == nil && shards == nil ? Self.partPath(settings.partsDirectory, block: k)
             : Self.partPath(settings.partsDirectory, block: k, slice: s)
     }
+
+    /// The task kind's name in the log.
+    private var work: String { shards == nil ? "predict" : "transform" }
 
     public func drive(_ engine: CoordinatorEngine, at time: EngineTime) throws -> [CoordinatorOutput] {
         guard !finished else { return [] }
@@ -125,7 +163,9 @@ public final class PredictionDriver: CoordinatorDriver, PredictionSink {
                 attached = true
                 started = time.monotonic
                 engine.predictionSink = self
-                guard let model = try engine.addArtifactBlob("model", digest: Digest.of(try store.artifact("model") ?? Data())),
+                // A transform's tasks get the extractor as their blob, a prediction's the model.
+                let blobArtifact = shards == nil ? "model" : "extractor"
+                guard let model = try engine.addArtifactBlob(blobArtifact, digest: Digest.of(try store.artifact(blobArtifact) ?? Data())),
                       let extractor = try engine.addArtifactBlob("extractor", digest: Digest.of(try store.artifact("extractor") ?? Data()))
                 else { throw PipelineError(.missingArtifact, "the model is missing from the job store") }
                 engine.model = model
@@ -147,8 +187,13 @@ public final class PredictionDriver: CoordinatorDriver, PredictionSink {
             try pumpRows(engine, at: time, into: &out)
             switch try store.stage() {
             case .save?:
-                try assemble(at: time)
-                out.append(.log(.info, "wrote \(settings.index.rows) predictions to \(settings.outPath == "-" ? "standard output" : settings.outPath)"))
+                if let shards {
+                    let manifest = try assembleShards(shards, at: time)
+                    out.append(.log(.info, "wrote \(manifest.rows) rows in \(manifest.shards.count) shard(s) (\(manifest.dtype)) to \(shards.directory)"))
+                } else {
+                    try assemble(at: time)
+                    out.append(.log(.info, "wrote \(settings.index.rows) predictions to \(settings.outPath == "-" ? "standard output" : settings.outPath)"))
+                }
                 out += engine.shutdown(reason: "the job is done", at: time)
                 finished = true
                 onFinished(.done(modelPath: settings.outPath))
@@ -240,9 +285,11 @@ public final class PredictionDriver: CoordinatorDriver, PredictionSink {
 
     public func predictions(attemptID: UInt64, task: TaskName, batch: WirePredictionBatch, payload: Data) throws -> String? {
         guard task.kind == .predict, let (block, slice) = place(task.partition) else { return "predictions for \(task)" }
-        let C = settings.sharding.map { $0.slices[slice].pieces.count * $0.layout.outputWidth } ?? settings.format.width
+        let C = shards.map { TransformRows.width(features: $0.transform.extractor.featureCount) }
+            ?? settings.sharding.map { $0.slices[slice].pieces.count * $0.layout.outputWidth } ?? format?.width ?? 0
         guard Int(batch.bytesPerRow) == 8 * C else {
-            return "\(batch.bytesPerRow) bytes per prediction; this \(settings.sharding == nil ? "model predicts" : "slice sums") \(C) value(s) per row (\(8 * C) bytes)"
+            let what = shards != nil ? "transform sends" : settings.sharding == nil ? "model predicts" : "slice sums"
+            return "\(batch.bytesPerRow) bytes per row; this \(what) \(C) value(s) per row (\(8 * C) bytes)"
         }
         var part: Part
         if let p = parts[attemptID] {
@@ -260,7 +307,7 @@ public final class PredictionDriver: CoordinatorDriver, PredictionSink {
             parts[attemptID] = nil
             return "\(task): more than its \(settings.blocks[block].count) rows of predictions"
         }
-        if settings.sharding != nil {  // partial sums: kept as sent (little-endian Float64) until the block is assembled
+        if settings.sharding != nil || shards != nil {  // partial sums or transform rows: kept as sent (little-endian Float64) until assembly
             do { try part.file.append([UInt8](payload)) } catch { throw PipelineError(.io, "writing the part of \(task): \(error)") }
             part.written += rows
             parts[attemptID] = part
@@ -273,7 +320,7 @@ public final class PredictionDriver: CoordinatorDriver, PredictionSink {
             }
         }
         buffer.removeAll(keepingCapacity: true)
-        probabilities.withUnsafeBufferPointer { format.appendRows($0, rows: rows, to: &buffer) }
+        probabilities.withUnsafeBufferPointer { format?.appendRows($0, rows: rows, to: &buffer) }
         do { try part.file.append(buffer) } catch { throw PipelineError(.io, "writing the part of \(task): \(error)") }
         part.written += rows
         parts[attemptID] = part
@@ -304,8 +351,62 @@ public final class PredictionDriver: CoordinatorDriver, PredictionSink {
 
     // MARK: Output
 
+    /// Feeds the blocks' transform rows, in block order and in chunks, through a shard writer
+    /// into the shard directory, then writes its manifest.
+    private func assembleShards(_ t: TransformShards, at time: EngineTime) throws -> TransformManifest {
+        let d = t.transform.extractor.featureCount
+        let rowBytes = 8 * TransformRows.width(features: d)
+        let regression = t.transform.extractor.task.kind == .regression
+        var writer = TransformShardWriter(extractor: t.transform.extractor, directory: t.directory, options: t.options, labels: t.labels)
+        var values: [Double] = [], lines: [Int] = [], labels: [Double] = []
+        do {
+            try DatasetTransform.prepare(directory: t.directory)
+            for k in settings.blocks.indices {
+                let path = Self.partPath(settings.partsDirectory, block: k, slice: 0)
+                guard let handle = FileHandle(forReadingAtPath: path) else {
+                    throw PipelineError(.missingArtifact, "the rows of block \(k) (\(path)) are missing")
+                }
+                defer { try? handle.close() }
+                var read = 0
+                while let chunk = try handle.read(upToCount: rowBytes * 8192), !chunk.isEmpty {
+                    guard chunk.count % rowBytes == 0 else {
+                        throw PipelineError(.missingArtifact, "\(path) ends inside a row (\(chunk.count) bytes read)")
+                    }
+                    let rows = chunk.count / rowBytes
+                    values.removeAll(keepingCapacity: true); lines.removeAll(keepingCapacity: true); labels.removeAll(keepingCapacity: true)
+                    TransformRows.decode(chunk, rows: rows, features: d, values: &values, lines: &lines, labels: &labels)
+                    let classes = t.labels && !regression ? labels.map { Int64($0) } : []
+                    try values.withUnsafeBufferPointer {
+                        try writer.add(values: $0, lines: lines, classes: classes, targets: t.labels && regression ? labels : nil)
+                    }
+                    read += rows
+                }
+                guard read == settings.blocks[k].count else {
+                    throw PipelineError(.missingArtifact, "\(path) holds \(read) rows, not the block's \(settings.blocks[k].count)")
+                }
+            }
+            try writer.finish()
+        } catch let e as ForestError {
+            throw PipelineError(e.code == .io ? .io : .badInput, e.message)
+        }
+        let manifest: TransformManifest
+        do {
+            manifest = try t.transform.writeManifest(source: t.source, directory: t.directory, options: t.options, labels: t.labels,
+                                                     shards: writer.shards)
+        } catch let e as ForestError {
+            throw PipelineError(.io, e.message)
+        }
+        for k in settings.blocks.indices {
+            try? FileManager.default.removeItem(atPath: Self.partPath(settings.partsDirectory, block: k, slice: 0))
+        }
+        try store.stepEnded("save", rows: settings.index.rows, now: time.wall)
+        try store.setStage(.done, now: time.wall)
+        return manifest
+    }
+
     /// Concatenates the header and the parts in block order into the output.
     private func assemble(at time: EngineTime) throws {
+        guard case .predictions(let format, let classes) = settings.output else { return }
         let writer: AtomicFileWriter?
         do {
             writer = settings.outPath == "-" ? nil : try AtomicFileWriter(path: settings.outPath)
@@ -316,7 +417,7 @@ public final class PredictionDriver: CoordinatorDriver, PredictionSink {
             if let writer { try writer.append(bytes) } else { FileHandle.standardOutput.write(Data(bytes)) }
         }
         do {
-            try emit(format.header(classes: settings.classes))
+            try emit(format.header(classes: classes))
             if let sharding = settings.sharding {
                 for k in settings.blocks.indices { try emit(try combinedBlock(k, sharding)) }
             }
@@ -345,6 +446,7 @@ public final class PredictionDriver: CoordinatorDriver, PredictionSink {
 
     /// Block `k`'s text: its slices' partial sums added in the model's grouping, formatted.
     private func combinedBlock(_ k: Int, _ sharding: Sharding) throws -> [UInt8] {
+        guard let format else { return [] }
         let rows = settings.blocks[k].count
         var sums: [[Double]] = []
         for (s, slice) in sharding.slices.enumerated() {
@@ -376,7 +478,7 @@ public final class PredictionDriver: CoordinatorDriver, PredictionSink {
         let done = (sealedRows + inFlight) / sliceCount
         let total = settings.index.rows
         let tasks = try store.tasks()
-        var line = "predict: blocks \(tasks.filter { $0.state == .done }.count)/\(tasks.count), rows \(done)/\(total)"
+        var line = "\(work): blocks \(tasks.filter { $0.state == .done }.count)/\(tasks.count), rows \(done)/\(total)"
         if let started, time.monotonic > started, done > 0 {
             let rate = Double(done) / (time.monotonic - started)
             line += String(format: " (%.0f rows/s, ETA %.0f s)", rate, Double(total - done) / rate)

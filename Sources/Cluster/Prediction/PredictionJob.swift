@@ -13,11 +13,24 @@ import ZeroMQ
 /// Scoring is whole-model or tree-sharded (``ScoringPlan``, from the model's size and
 /// the workers' memory limit, or `Options.scoring`): sharded, each slice of the forest is
 /// stored as its own artifact and there are `predict` tasks for every (block, slice).
+///
+/// The same job shape runs `spacetime transform --workers` (``Options/Work/transform``): no
+/// model; each block's worker parses its rows with the transform's extractor and sends them
+/// back, and the driver writes them as NumPy shards into `outPath` in input order.
 public final class PredictionJob: @unchecked Sendable {
     public struct Options: Sendable {
+        /// What the job computes from the input's blocks.
+        public enum Work: Sendable {
+            /// Predictions of the model at `modelPath`, as CSV text into `outPath`.
+            case predictions
+            /// The rows of a fitted transform, as NumPy shards and a manifest into the directory `outPath`.
+            case transform(DatasetTransform, DatasetTransform.Options)
+        }
+        public var work = Work.predictions
+        /// The model (``Work/predictions``; unused for a transform).
         public var modelPath: String
         public var dataPath: String
-        /// Output path, or "-" for standard output.
+        /// Output path, or "-" for standard output; a transform's shard directory.
         public var outPath: String
         public var proba = false
         public var bind: String
@@ -61,21 +74,49 @@ public final class PredictionJob: @unchecked Sendable {
     /// The bound endpoint (wildcard port resolved).
     public var endpoint: String { run.endpoint }
 
+    /// What differs between a prediction and a transform: the parser of the input's columns,
+    /// the tasks' parameters and blob, and how rows are sized, scored and written.
+    private struct Work {
+        var parser: RecordParser
+        var parameters: PredictionParameters
+        /// The model (or the transform's extractor) the tasks load.
+        var blob: Data
+        var extractor: FeatureExtractor
+        var model: ForestModel?
+        var trees: Int
+    }
+
     public init(options: Options, context: Context, log: @escaping @Sendable (CoordinatorLogLevel, String) -> Void) throws {
         self.options = options
-        let model: ForestModel
-        do { model = try ForestModel.load(from: options.modelPath) } catch { throw PipelineError(.badInput, "\(error)") }
-        // The same column resolution (and errors) as single-process prediction.
+        // The same column resolution (and errors) as the single-process command.
         let (header, rawHeader, _) = try CoordinatorJob.readHeader(options.dataPath, options: options.csv)
-        let parser: RecordParser
-        do {
-            parser = try StreamingPrediction.parser(model: model, header: header, file: options.dataPath,
-                                                    derivation: try options.derivations.derivation(for: model))
-        } catch {
-            throw PipelineError(.badInput, "\(error)")
+        let work: Work
+        switch options.work {
+        case .predictions:
+            let model: ForestModel
+            do { model = try ForestModel.load(from: options.modelPath) } catch { throw PipelineError(.badInput, "\(error)") }
+            let parser: RecordParser
+            do {
+                parser = try StreamingPrediction.parser(model: model, header: header, file: options.dataPath,
+                                                        derivation: try options.derivations.derivation(for: model))
+            } catch {
+                throw PipelineError(.badInput, "\(error)")
+            }
+            work = Work(parser: parser,
+                        parameters: PredictionParameters(source: options.dataPath, schema: parser.schema,
+                                                         derivation: model.extractor.derivationIdentifier),
+                        blob: Data(model.serialize()), extractor: model.extractor, model: model, trees: model.forest.trees.count)
+        case .transform(let transform, _):
+            let schema: DatasetSchema
+            do { schema = try transform.schema.relocated(header: header, file: options.dataPath) } catch {
+                throw PipelineError(.badInput, "\(error)")
+            }
+            work = Work(parser: RecordParser(schema: schema),
+                        parameters: PredictionParameters(source: options.dataPath, schema: schema,
+                                                         derivation: transform.extractor.derivationIdentifier, output: .transformRows),
+                        blob: Data(transform.extractor.serialize()), extractor: transform.extractor, model: nil, trees: 0)
         }
-        let parameters = PredictionParameters(source: options.dataPath, schema: parser.schema,
-                                              derivation: model.extractor.derivationIdentifier)
+        let parser = work.parser
 
         let started = Date().timeIntervalSince1970
         let storePath = (options.jobDirectory as NSString).appendingPathComponent("job.sqlite")
@@ -111,13 +152,19 @@ public final class PredictionJob: @unchecked Sendable {
             throw error
         }
         rows = index.rows
-        let modelBytes = Data(model.serialize())
-        let layout = ForestScoringLayout(model.forest)
-        let (plan, reason) = ScoringPlan.choose(options.scoring, layout: layout, modelBytes: UInt64(modelBytes.count),
-                                                memoryLimit: options.workerMemoryLimit, slices: options.slices)
+        let modelBytes = work.blob
+        var layout: ForestScoringLayout?
+        var reason: String?
+        var plan = ScoringPlan.whole
+        if let model = work.model {
+            let modelLayout = ForestScoringLayout(model.forest)
+            layout = modelLayout
+            (plan, reason) = ScoringPlan.choose(options.scoring, layout: modelLayout, modelBytes: UInt64(modelBytes.count),
+                                                   memoryLimit: options.workerMemoryLimit, slices: options.slices)
+        }
         scoring = plan
         var sliceBlobs: [(trees: Range<Int>, pieces: [Int], bytes: Data)] = []
-        if case .sharded(let ranges) = plan {
+        if case .sharded(let ranges) = plan, let model = work.model {
             do {
                 for r in ranges {
                     let slice = try ForestModelSlice(model, trees: r)
@@ -128,9 +175,11 @@ public final class PredictionJob: @unchecked Sendable {
                 throw PipelineError(.badInput, "slicing the model: \(error)")
             }
         }
-        log(.info, "scoring: \(reason)")
-        let blockRows = PredictionBlockPlan.blockRows(totalRows: index.rows, features: model.extractor.featureCount,
-                                                      classes: sliceBlobs.map { $0.pieces.count }.max().map { $0 * model.forest.outputWidth } ?? model.forest.outputWidth,
+        if let reason { log(.info, "scoring: \(reason)") }
+        let width = work.model.map { m in sliceBlobs.map { $0.pieces.count }.max().map { $0 * m.forest.outputWidth } ?? m.forest.outputWidth }
+            ?? TransformRows.width(features: work.extractor.featureCount)
+        let blockRows = PredictionBlockPlan.blockRows(totalRows: index.rows, features: work.extractor.featureCount,
+                                                      classes: width,
                                                       modelBytes: UInt64(sliceBlobs.map(\.bytes.count).max() ?? modelBytes.count),
                                                       memoryLimit: options.workerMemoryLimit, granule: index.granule,
                                                       override: options.blockRows)
@@ -147,8 +196,8 @@ public final class PredictionJob: @unchecked Sendable {
             throw PipelineError(.badParameters, "--bind: \(error) (no job was created)")
         }
         do {
-            store = try Self.prepare(options: options, model: model, modelBytes: modelBytes, header: header, rawHeader: rawHeader,
-                                     parser: parser, parameters: parameters, index: index, blocks: blocks, blockRows: blockRows,
+            store = try Self.prepare(options: options, work: work, header: header, rawHeader: rawHeader,
+                                     index: index, blocks: blocks, blockRows: blockRows,
                                      layout: layout, slices: sliceBlobs, scoringReason: reason,
                                      started: started, storePath: storePath, log: log, run: run)
         } catch {
@@ -158,10 +207,9 @@ public final class PredictionJob: @unchecked Sendable {
     }
 
     /// Creates the `predict/k` tasks of `blocks` in a new store at `storePath` and starts `run` serving them.
-    private static func prepare(options: Options, model: ForestModel, modelBytes: Data, header: [String], rawHeader: Data,
-                                parser: RecordParser, parameters: PredictionParameters, index: CSVBlockIndex,
-                                blocks: [Range<Int>], blockRows: Int, layout: ForestScoringLayout,
-                                slices: [(trees: Range<Int>, pieces: [Int], bytes: Data)], scoringReason: String,
+    private static func prepare(options: Options, work: Work, header: [String], rawHeader: Data, index: CSVBlockIndex,
+                                blocks: [Range<Int>], blockRows: Int, layout: ForestScoringLayout?,
+                                slices: [(trees: Range<Int>, pieces: [Int], bytes: Data)], scoringReason: String?,
                                 started: Double, storePath: String,
                                 log: @escaping @Sendable (CoordinatorLogLevel, String) -> Void, run: CoordinatorRun) throws -> JobStore {
         try FileManager.default.createDirectory(atPath: options.jobDirectory, withIntermediateDirectories: true)
@@ -169,36 +217,45 @@ public final class PredictionJob: @unchecked Sendable {
         try FileManager.default.createDirectory(atPath: parts, withIntermediateDirectories: true)
         let store = try JobStore(path: storePath)
         let now = Date().timeIntervalSince1970
-        let spec = JobSpec(jobID: "predict-\(UInt32.random(in: 0...UInt32.max))", dataFiles: [options.dataPath],
-                           parameters: parameters.serialize(), seed: 0, partitions: blocks.count * max(1, slices.count), testFraction: 0,
-                           trees: model.forest.trees.count, maxAttempts: options.maxAttempts)
+        let kind = work.model == nil ? "transform" : "predict"
+        let spec = JobSpec(jobID: "\(kind)-\(UInt32.random(in: 0...UInt32.max))", dataFiles: [options.dataPath],
+                           parameters: work.parameters.serialize(), seed: 0, partitions: blocks.count * max(1, slices.count), testFraction: 0,
+                           trees: work.trees, maxAttempts: options.maxAttempts)
         // Sharded: task s × blocks + k scores block k with slice s (slice-major, so a worker
         // mostly keeps one slice loaded while it takes the next block).
         try store.createPredictionJob(spec, blockRows: Array(repeating: blocks.map(\.count), count: max(1, slices.count)).flatMap { $0 }, now: now)
-        try store.putArtifact("model", modelBytes, now: now)
+        if work.model != nil { try store.putArtifact("model", work.blob, now: now) }
         for (s, slice) in slices.enumerated() {
             try store.putArtifact(PredictionDriver.Sharding.artifactName(slice: s), slice.bytes, now: now)
         }
-        try store.log(.scoringPlan, "predict: \(scoringReason)", now: now)
-        try store.putArtifact("extractor", Data(model.extractor.serialize()), now: now)
+        if let scoringReason { try store.log(.scoringPlan, "predict: \(scoringReason)", now: now) }
+        try store.putArtifact("extractor", Data(work.extractor.serialize()), now: now)
         try store.stepStarted("index", now: started)
         try store.stepEnded("index", rows: index.rows, now: now)
-        log(.info, "job \(spec.jobID): \(options.dataPath), \(index.rows) rows in \(blocks.count) block(s) of up to \(blockRows) rows (indexed in \(String(format: "%.2f", now - started)) s); model \(ByteCount(UInt64(modelBytes.count))), \(model.forest.trees.count) trees")
+        log(.info, "job \(spec.jobID): \(options.dataPath), \(index.rows) rows in \(blocks.count) block(s) of up to \(blockRows) rows (indexed in \(String(format: "%.2f", now - started)) s); \(work.model == nil ? "extractor" : "model") \(ByteCount(UInt64(work.blob.count)))\(work.model == nil ? "" : ", \(work.trees) trees")")
 
         var schema = WireCsvSchema()
         schema.headerRecord = rawHeader
-        schema.labelColumn = UInt32(parser.schema.targetIndex ?? 0)
+        schema.labelColumn = UInt32(work.parser.schema.targetIndex ?? 0)
         schema.delimiter = UInt32(options.csv.delimiter)
         schema.columnCount = UInt32(header.count)
 
-        let settings = PredictionDriver.Settings(index: index, blocks: blocks, csvOptions: options.csv,
-                                                 format: PredictionFormat(model: model, proba: options.proba),
-                                                 classes: model.extractor.classes,
+        let output: PredictionDriver.Output
+        switch (options.work, work.model) {
+        case (.transform(let transform, let transformOptions), _):
+            output = .shards(.init(transform: transform, options: transformOptions, directory: options.outPath, source: options.dataPath,
+                                   labels: work.parser.schema.targetIndex != nil))
+        case (.predictions, let model?):
+            output = .predictions(format: PredictionFormat(model: model, proba: options.proba), classes: model.extractor.classes)
+        case (.predictions, nil):
+            throw PipelineError(.badParameters, "a prediction job without a model")
+        }
+        let settings = PredictionDriver.Settings(index: index, blocks: blocks, csvOptions: options.csv, output: output,
                                                  outPath: options.outPath, partsDirectory: parts,
-                                                 sharding: slices.isEmpty ? nil : PredictionDriver.Sharding(
+                                                 sharding: slices.isEmpty ? nil : layout.map { layout in PredictionDriver.Sharding(
                                                     layout: layout,
                                                     slices: slices.enumerated().map { .init(trees: $1.trees, pieces: $1.pieces,
-                                                                                            artifact: PredictionDriver.Sharding.artifactName(slice: $0)) }))
+                                                                                            artifact: PredictionDriver.Sharding.artifactName(slice: $0)) }) })
         run.start(store: store, schema: schema) { onFinished in
             PredictionDriver(store: store, settings: settings, onFinished: onFinished)
         }

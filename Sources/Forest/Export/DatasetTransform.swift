@@ -109,10 +109,7 @@ public struct DatasetTransform: Sendable {
         guard options.shardRows >= 1, options.batchRows >= 1 else {
             throw ForestError(.invalidParameter, "shard rows and batch rows must be at least 1")
         }
-        do { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) } catch {
-            throw ForestError(.io, "cannot create \(directory): \(error.localizedDescription)")
-        }
-        try Self.removeStaleShards(in: directory)
+        try Self.prepare(directory: directory)
         let reader: CSVReader
         do { reader = try CSVReader(path: path, options: options.csv) } catch { throw ForestError(.io, error.description) }
         defer { reader.close() }
@@ -120,8 +117,7 @@ public struct DatasetTransform: Sendable {
         let withLabels = parser.schema.targetIndex != nil
         let regression = extractor.task.kind == .regression
         let lookup = extractor.classLookup()
-        var sink = ShardSink(extractor: extractor, directory: directory, options: options, labels: withLabels,
-                             regression: regression)
+        var sink = TransformShardWriter(extractor: extractor, directory: directory, options: options, labels: withLabels)
         try StreamingPrediction.parseBatches(reader: reader, parser: parser, derivation: derivation,
                                              readTargets: withLabels, regression: regression,
                                              batchRows: options.batchRows) { batch in
@@ -129,17 +125,37 @@ public struct DatasetTransform: Sendable {
             if let labels = batch.labels {
                 classes.reserveCapacity(labels.count)
                 for (r, text) in labels.enumerated() {
-                    guard let c = lookup[text] else {
-                        throw ForestError(.invalidData,
-                            "\(path):\(batch.lines[r]): label '\(text)' is not one of the fitted classes (\(extractor.classes.prefix(10).joined(separator: ", ")))")
-                    }
-                    classes.append(Int64(c))
+                    classes.append(try classIndex(text, lookup: lookup, path: path, line: batch.lines[r]))
                 }
             }
-            try sink.add(batch, classes: classes)
+            try sink.add(values: batch.values, lines: batch.lines, classes: classes, targets: batch.targets)
         }
         try sink.finish()
-        let manifest = TransformManifest(source: path, transform: self, options: options, labels: withLabels, shards: sink.shards)
+        return try writeManifest(source: path, directory: directory, options: options, labels: withLabels, shards: sink.shards)
+    }
+
+    /// The class index of label `text` (``FeatureExtractor/classLookup()``), or an error
+    /// naming the file and line when the extractor was not fitted with that class.
+    public func classIndex(_ text: String, lookup: [String: Int32], path: String, line: Int) throws -> Int64 {
+        guard let c = lookup[text] else {
+            throw ForestError(.invalidData,
+                "\(path):\(line): label '\(text)' is not one of the fitted classes (\(extractor.classes.prefix(10).joined(separator: ", ")))")
+        }
+        return Int64(c)
+    }
+
+    /// Creates `directory` if needed and removes the shards and manifest an earlier run left there.
+    public static func prepare(directory: String) throws {
+        do { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) } catch {
+            throw ForestError(.io, "cannot create \(directory): \(error.localizedDescription)")
+        }
+        try removeStaleShards(in: directory)
+    }
+
+    /// Writes `directory/manifest.json` for `shards` of `source`; returns it.
+    public func writeManifest(source: String, directory: String, options: Options, labels: Bool,
+                              shards: [TransformManifest.Shard]) throws -> TransformManifest {
+        let manifest = TransformManifest(source: source, transform: self, options: options, labels: labels, shards: shards)
         try manifest.write(to: (directory as NSString).appendingPathComponent("manifest.json"))
         return manifest
     }
@@ -168,105 +184,6 @@ extension DatasetTransform {
             do { try FileManager.default.removeItem(atPath: path) } catch {
                 throw ForestError(.io, "cannot remove the earlier run's \(path): \(error.localizedDescription)")
             }
-        }
-    }
-}
-
-/// Collects parsed rows into shard buffers and writes each full shard.
-private struct ShardSink {
-    let extractor: FeatureExtractor
-    let directory: String
-    let options: DatasetTransform.Options
-    let labels: Bool
-    let regression: Bool
-    private(set) var shards: [TransformManifest.Shard] = []
-    private var values: [Double] = []
-    private var classes: [Int64] = []
-    private var targets: [Double] = []
-    private var firstLine = 0
-    private var rows = 0
-
-    init(extractor: FeatureExtractor, directory: String, options: DatasetTransform.Options, labels: Bool, regression: Bool) {
-        self.extractor = extractor
-        self.directory = directory
-        self.options = options
-        self.labels = labels
-        self.regression = regression
-        values.reserveCapacity(min(options.shardRows, 1 << 20) * extractor.featureCount)
-    }
-
-    mutating func add(_ batch: StreamingPrediction.ParsedBatch, classes batchClasses: [Int64]) throws {
-        let d = extractor.featureCount
-        var r = 0
-        while r < batch.rows {
-            if rows == 0 { firstLine = batch.lines[r] }
-            let take = min(options.shardRows - rows, batch.rows - r)
-            values.append(contentsOf: batch.values[(r * d)..<((r + take) * d)])
-            if let t = batch.targets { targets.append(contentsOf: t[r..<(r + take)]) }
-            if !batchClasses.isEmpty { classes.append(contentsOf: batchClasses[r..<(r + take)]) }
-            rows += take
-            r += take
-            if rows == options.shardRows { try flush() }
-        }
-    }
-
-    mutating func finish() throws {
-        if rows > 0 { try flush() }
-    }
-
-    private mutating func flush() throws {
-        let index = shards.count
-        let name = String(format: "features-%05d.npy", index)
-        let d = extractor.featureCount
-        if options.binned {
-            let binned = values.withUnsafeBufferPointer { v in
-                FeatureBinner.bin(extractor: extractor, rowCount: rows, threads: 1) { append in
-                    for i in 0..<rows { append(UnsafeBufferPointer(rebasing: v[(i * d)..<((i + 1) * d)]), 0) }
-                }
-            }
-            try Self.write(NpyHeader(type: .uint8, shape: [rows, d], fortranOrder: true), binned.bins, to: path(name))
-        } else {
-            var out = [Float](repeating: 0, count: rows * d)
-            for i in 0..<rows {
-                for f in 0..<d {
-                    let x = values[i * d + f]
-                    if extractor.kinds[f] == .categorical {
-                        let b = extractor.bin(x, feature: f)
-                        out[i * d + f] = b == FeatureExtractor.missingBin ? .nan : Float(b)
-                    } else {
-                        out[i * d + f] = Float(x)
-                    }
-                }
-            }
-            try Self.write(NpyHeader(type: .float32, shape: [rows, d]), out, to: path(name))
-        }
-        var labelName: String?
-        if labels {
-            let n = String(format: "labels-%05d.npy", index)
-            if regression {
-                try Self.write(NpyHeader(type: .float64, shape: [rows]), targets, to: path(n))
-            } else {
-                try Self.write(NpyHeader(type: .int64, shape: [rows]), classes, to: path(n))
-            }
-            labelName = n
-        }
-        shards.append(TransformManifest.Shard(features: name, labels: labelName, rows: rows, firstLine: firstLine))
-        values.removeAll(keepingCapacity: true); targets.removeAll(keepingCapacity: true); classes.removeAll(keepingCapacity: true)
-        rows = 0
-    }
-
-    private func path(_ name: String) -> String { (directory as NSString).appendingPathComponent(name) }
-
-    /// Writes a header and little-endian elements atomically.
-    private static func write<T>(_ header: NpyHeader, _ elements: [T], to path: String) throws {
-        precondition(header.dataBytes == elements.count * MemoryLayout<T>.stride, "the header announces the data")
-        do {
-            let writer = try AtomicFileWriter(path: path)
-            try writer.append(header.encoded())
-            try elements.withUnsafeBytes { try writer.append($0) }
-            try writer.commit()
-        } catch {
-            throw ForestError(.io, "\(path): \(error)")
         }
     }
 }

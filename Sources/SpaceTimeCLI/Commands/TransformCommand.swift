@@ -1,4 +1,5 @@
 import ArgumentParser
+import Cluster
 import Forest
 import Foundation
 import SpaceTime
@@ -15,7 +16,10 @@ struct TransformCommand: ParsableCommand {
         bins, column-major, 255 = missing), labels-NNNNN.npy beside them when FILE has the label \
         column (int64 class index, or float64 target), and manifest.json (columns, kinds, levels, \
         bin edges, classes, shard files and row counts, in input order). Memory is one shard's \
-        buffers; it must fit in --memory-limit. Runs in this process (no --workers yet). \
+        buffers; it must fit in --memory-limit. With --workers N (or --bind for workers that join) \
+        the input is cut into blocks as 'predict --workers' cuts it; each block's records go to a \
+        worker, which parses them and sends the parsed rows back, and this process writes the \
+        shards in input order (no shared filesystem): the same files as in one process. \
         docs/integrations.md shows a PyTorch Dataset and a tf.data pipeline over the shards.
         """
     )
@@ -30,7 +34,9 @@ struct TransformCommand: ParsableCommand {
     @Option(name: [.customShort("o"), .customLong("out-dir")], help: "Output directory (created; shards and manifest.json; an earlier run's shards and manifest there are removed first, other files stay).") var outDir = "transform-out"
     @Option(name: .customLong("shard-rows"), parsing: .unconditional, help: "Rows per shard, 1...16777216.") var shardRows = 65_536
     @Flag(help: "Write the forest's uint8 bins instead of float32 values.") var binned = false
-    @Option(name: .customLong("memory-limit"), help: "Memory the shard buffers may use (at least 16MiB).") var memoryLimit = "512MiB"
+    @Option(name: .customLong("memory-limit"), help: "Memory the shard buffers may use (at least 16MiB); with --workers/--bind also the workers' limit.") var memoryLimit = "512MiB"
+    @Option(parsing: .unconditional, help: "With --workers/--bind: threads per worker, 1...1024.") var threads = 1
+    @OptionGroup var pool: BlockJobFlags
 
     func validate() throws {
         guard (model == nil) != !fit else { throw ValidationError("give either --model MODEL or --fit") }
@@ -40,6 +46,8 @@ struct TransformCommand: ParsableCommand {
         try OptionRange.check(shardRows, 1...(1 << 24), "--shard-rows")
         try OptionRange.check(maxBins, 2...255, "--max-bins")
         try OptionRange.workerMemory(memoryLimit, "--memory-limit")
+        try OptionRange.check(threads, 1...OptionRange.maxThreads, "--threads")
+        try pool.check(memoryLimit: memoryLimit)
         try OutputPaths.refuseOverwrite(outputs: [("--out-dir", outDir)], inputs: [("input", file), ("--model", model)])
     }
 
@@ -63,7 +71,21 @@ struct TransformCommand: ParsableCommand {
             throw ValidationError("--shard-rows \(shardRows) needs \(MemorySize.format(need)) of buffers for \(transform.extractor.featureCount) features, more than half of --memory-limit \(memoryLimit); use fewer --shard-rows")
         }
         let started = Date()
-        let manifest = try transform.run(path: file, directory: outDir, options: options)
-        writeStandardError("wrote \(manifest.rows) rows in \(manifest.shards.count) shard(s) (\(manifest.dtype)) to \(outDir) in \(String(format: "%.2f", Date().timeIntervalSince(started))) s\n")
+        guard pool.overWorkers else {
+            let manifest = try transform.run(path: file, directory: outDir, options: options)
+            writeStandardError("wrote \(manifest.rows) rows in \(manifest.shards.count) shard(s) (\(manifest.dtype)) to \(outDir) in \(String(format: "%.2f", Date().timeIntervalSince(started))) s\n")
+            return
+        }
+        let log = logLine("coordinator")
+        let (dir, temporary) = pool.jobDirectory("transform")
+        defer { if temporary { try? FileManager.default.removeItem(atPath: dir) } }
+        var job = PredictionJob.Options(modelPath: "", dataPath: file, outPath: outDir, bind: "", jobDirectory: dir)
+        job.work = .transform(transform, options)
+        job.csv = options.csv
+        try pool.configure(&job, limit: limit, log: log)
+        let (done, workers) = try pool.serve(job, limit: limit, threads: threads, what: "transform", temporaryDirectory: temporary, log: log)
+        var report = "wrote \(done.rows) rows to \(outDir) in \(String(format: "%.2f", Date().timeIntervalSince(started))) s over \(done.blocks.count) block(s)\n"
+        for w in workers { report += w.summaryLine }
+        writeStandardError(report)
     }
 }
