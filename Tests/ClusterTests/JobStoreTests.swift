@@ -1,4 +1,5 @@
 import Foundation
+import SpaceTime
 import Testing
 @testable import Cluster
 

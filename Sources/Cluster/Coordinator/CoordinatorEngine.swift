@@ -1,4 +1,5 @@
 import Foundation
+import SpaceTime
 
 /// The coordinator's protocol logic without sockets: it takes decoded frames
 /// and clock ticks, updates the job store, and returns what to send and log.

@@ -1,4 +1,5 @@
 import Foundation
+import SpaceTime
 import GRDB
 
 extension JobStore {
@@ -229,25 +230,5 @@ extension JobStore {
             for row in try Row.fetchAll(db, sql: "SELECT name, value FROM metrics") { out[row["name"]] = row["value"] }
             return out
         }
-    }
-}
-
-/// A byte count printed in binary units ("512 MiB").
-public struct ByteCount: Sendable, Hashable, CustomStringConvertible {
-    public var bytes: UInt64
-    public init(_ bytes: UInt64) { self.bytes = bytes }
-
-    public var description: String {
-        let units = ["B", "KiB", "MiB", "GiB", "TiB"]
-        var value = Double(bytes)
-        var unit = 0
-        while value >= 1024 && unit < units.count - 1 {
-            value /= 1024
-            unit += 1
-        }
-        if unit == 0 { return "\(bytes) B" }
-        return value >= 100 || value == value.rounded()
-            ? "\(Int(value.rounded())) \(units[unit])"
-            : String(format: "%.1f %@", value, units[unit])
     }
 }

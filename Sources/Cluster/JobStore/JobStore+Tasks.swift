@@ -1,4 +1,5 @@
 import Foundation
+import SpaceTime
 import GRDB
 
 extension JobStore {

@@ -1,3 +1,5 @@
+import SpaceTime
+
 /// Chooses the number of partitions so that one partition's training working
 /// set fits the smallest worker memory limit. The count depends only on the
 /// data (its estimated size and shape), the model parameters and that limit,

@@ -1,4 +1,5 @@
 import Forest
+import SpaceTime
 
 /// Whether a job's workers score with the whole model or with tree slices of it
 /// (tree-sharded scoring), decided from the model's size and the workers' memory limit.

@@ -1,4 +1,5 @@
 import Foundation
+import SpaceTime
 
 /// Renders a ``JobReport`` as one self-contained HTML page: inline CSS and SVG, no
 /// script, no font or image fetched, light and dark schemes (`prefers-color-scheme`),

@@ -1,3 +1,5 @@
+import SpaceTime
+
 /// Why an attempt ended without success, phrased for the user.
 public struct AttemptFailure: Sendable, Hashable, CustomStringConvertible {
     public enum Cause: Sendable, Hashable {

@@ -1,4 +1,5 @@
 import Foundation
+import SpaceTime
 
 /// A snapshot of a job for `spacetime status JOBDIR [--json]`: stage, tasks
 /// with their attempts, workers with last heartbeat and RSS, checkpoints,

@@ -29,7 +29,7 @@ public final class MemoryWatch: @unchecked Sendable {
     /// return to normal. Returns the new highest reported level and the line.
     public static func report(after reported: Level, now: Level, who: String, used: Int, limit: Int)
         -> (reported: Level, line: (CoordinatorLogLevel, String)?) {
-        let use = "\(who) uses \(MemorySize.format(used)) of its \(MemorySize.format(limit)) --memory-limit"
+        let use = "\(who) uses \(ByteCount(used)) of its \(ByteCount(limit)) --memory-limit"
         if now == .normal {
             return (.normal, reported > .normal ? (.info, "\(use): back under 80 %") : nil)
         }

@@ -1,4 +1,5 @@
 import Foundation
+import SpaceTime
 
 /// One look at a running job, taken by the coordinator's driver for the terminal.
 public struct ProgressSnapshot: Sendable, Hashable {

@@ -1,4 +1,5 @@
 import Foundation
+import SpaceTime
 import ZeroMQ
 
 /// A value guarded by a lock, shared between a socket thread and its owner.
@@ -20,9 +21,7 @@ struct EngineClock {
     let start = ContinuousClock.now
 
     func now() -> EngineTime {
-        let elapsed = start.duration(to: .now)
-        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-        return EngineTime(monotonic: seconds, wall: Date().timeIntervalSince1970)
+        return EngineTime(monotonic: start.duration(to: .now).seconds, wall: Date().timeIntervalSince1970)
     }
 }
 

@@ -1,3 +1,5 @@
+import SpaceTime
+
 /// Decides, before a task starts, whether it can run within this worker's
 /// memory limit — so a task that cannot fit is refused with a clear message
 /// (and retried elsewhere, within the retry bound) instead of being killed

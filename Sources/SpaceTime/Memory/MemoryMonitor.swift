@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Foundation
+import SpaceTime
 import CLZ4
 
 /// One reading of this process's memory use (bytes), from `/proc/self/status` and the memory cgroup.
@@ -184,7 +185,7 @@ public struct ProfileReport: Sendable, CustomStringConvertible {
 
     public var description: String {
         let t = seconds < 1 ? "\((seconds * 1000).rounded() / 1) ms" : "\((seconds * 100).rounded() / 100) s"
-        return "\(name): \(t), peak RSS +\(MemorySize.format(peakRSSDelta)), anon \(MemorySize.format(rssAnonBefore)) → \(MemorySize.format(rssAnonAfter))"
+        return "\(name): \(t), peak RSS +\(ByteCount(peakRSSDelta)), anon \(ByteCount(rssAnonBefore)) → \(ByteCount(rssAnonAfter))"
     }
 }
 

@@ -33,18 +33,8 @@ public struct MemorySize: Sendable, Hashable, Comparable, CustomStringConvertibl
         bytes = Int(value)
     }
 
-    /// Human-readable, binary units: `64 MiB`, `1.5 GiB`, `900 B`.
-    public var description: String { MemorySize.format(bytes) }
-
-    public static func format(_ bytes: Int) -> String {
-        let units = ["B", "KiB", "MiB", "GiB", "TiB"]
-        var v = Double(bytes)
-        var i = 0
-        while abs(v) >= 1024 && i < units.count - 1 { v /= 1024; i += 1 }
-        if i == 0 { return "\(bytes) B" }
-        let rounded = (v * 10).rounded() / 10
-        return rounded == rounded.rounded() ? "\(Int(rounded)) \(units[i])" : "\(rounded) \(units[i])"
-    }
+    /// Human-readable, binary units (``ByteCount``): `64 MiB`, `1.5 GiB`, `900 B`.
+    public var description: String { ByteCount(bytes).description }
 
     public static func < (a: MemorySize, b: MemorySize) -> Bool { a.bytes < b.bytes }
 }

@@ -187,7 +187,7 @@ func reportJob(store: JobStore, modelOut: String, workers: [LocalCluster.WorkerS
     }
     // This process's high-water mark (VmHWM): the coordinator, including loading the model for this report.
     let coordinatorPeak = MemorySample.current().peakRSS
-    text += "coordinator peak RSS \(MemorySize.format(coordinatorPeak))" + (coordinatorLimit.map { " of its \($0) --memory-limit" } ?? "") + "\n"
+    text += "coordinator peak RSS \(ByteCount(coordinatorPeak))" + (coordinatorLimit.map { " of its \($0) --memory-limit" } ?? "") + "\n"
     let classes = model.extractor.classes
     if let m = model.testMetrics { text += "\ntest: " + m.textReport(classes: classes) }
     let permutation = try JobReport.mergedEvaluation(store: store, task: model.extractor.task)?.permutation

@@ -2,6 +2,7 @@ import ArgumentParser
 import Cluster
 import Forest
 import Foundation
+import SpaceTime
 
 struct ReportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

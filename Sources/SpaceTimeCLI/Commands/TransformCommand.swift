@@ -68,7 +68,7 @@ struct TransformCommand: ParsableCommand {
         let limit = try parseMemory(memoryLimit, "--memory-limit")
         let need = DatasetTransform.bufferBytes(features: transform.extractor.featureCount, options: options)
         guard need <= limit.bytes / 2 else {
-            throw ValidationError("--shard-rows \(shardRows) needs \(MemorySize.format(need)) of buffers for \(transform.extractor.featureCount) features, more than half of --memory-limit \(memoryLimit); use fewer --shard-rows")
+            throw ValidationError("--shard-rows \(shardRows) needs \(ByteCount(need)) of buffers for \(transform.extractor.featureCount) features, more than half of --memory-limit \(memoryLimit); use fewer --shard-rows")
         }
         let started = Date()
         guard pool.overWorkers else {

@@ -135,7 +135,7 @@ extension ZMQPeerCommand {
             let start = clock.now
             for index in 1..<count { try receiveOne(index) }
             let elapsed = start.duration(to: clock.now)
-            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+            let seconds = elapsed.seconds
             let rate = Double(count - 1) / seconds
             emit("RESULT impl=\(zeroCopy ? "swift-zero-copy" : "swift") " + String(format: "size=%ld count=%ld seconds=%.4f msgs_per_s=%.0f mib_per_s=%.1f",
                         size, count, seconds, rate, rate * Double(size) / 1_048_576))
