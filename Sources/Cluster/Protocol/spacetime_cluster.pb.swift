@@ -726,7 +726,7 @@ public nonisolated struct WireBlobRef: Sendable {
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  /// 32-byte SHA-256 of the blob
+  /// 32-byte digest of the blob: four XXH64 lanes (identifies, does not authenticate)
   public var digest: Data = Data()
 
   public var size: UInt64 = 0
