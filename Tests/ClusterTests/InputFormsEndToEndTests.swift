@@ -159,6 +159,51 @@ import SpaceTime
         }
     }
 
+    /// A bad value in the third of four parts, past the rows the schema is sampled from, is
+    /// parsed by a worker on the distributed path: `local --workers 2` fails the job with the
+    /// part file, the line within that part and the column, as `train` does, after one attempt
+    /// (bad input is final); `predict` and `predict --workers` (which parses on the coordinator)
+    /// name the same place.
+    @Test func aBadValueInAPartIsLocatedInThatPartOnEveryPath() throws {
+        let dir = try E2E.tempDir("forms-bad-part")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        // 4 × 10,000 records: the bad one is record 20,004, beyond the schema's 20,000-row sample.
+        let data = try E2E.generate(rows: 40_000, in: dir)
+        let (trained, train) = try E2E.run(["train", data, "--model-out", "m.stm", "--trees", "3", "--threads", "1"], in: dir, name: "train-good")
+        #expect(trained == 0, "\(train.stderr)")
+        let lines = try String(contentsOfFile: data, encoding: .utf8).split(separator: "\n").map(String.init)
+        try FileManager.default.createDirectory(atPath: dir + "/parts", withIntermediateDirectories: true)
+        for k in 0..<4 {
+            var records = Array(lines[(1 + 10_000 * k)..<(1 + 10_000 * (k + 1))])
+            // Line 5 of the third part (its 4th record): a text in the numeric column f0.
+            if k == 2 { records[3] = "oops" + records[3].drop { $0 != "," } }
+            try (([lines[0]] + records).joined(separator: "\n") + "\n")
+                .write(toFile: dir + "/parts/part-0000\(k).csv", atomically: true, encoding: .utf8)
+        }
+        let located = dir + "/parts/part-00002.csv: line 5, column 1 (`f0`): expected a number, found `oops`"
+        let runs: [(String, [String])] = [
+            ("train", ["train", dir + "/parts", "--model-out", "x.stm", "--trees", "4"]),
+            ("local", ["local", dir + "/parts", "--workers", "2", "--memory-limit", "256MiB", "--partitions", "2", "--trees", "4",
+                       "--job-dir", dir + "/job", "--model-out", "y.stm"] + Self.liveness),
+            ("predict", ["predict", "--model", "m.stm", dir + "/parts", "--out", "p.csv"]),
+            ("predict-workers", ["predict", "--model", "m.stm", dir + "/parts", "--out", "q.csv", "--workers", "2",
+                                 "--memory-limit", "256MiB", "--job-dir", dir + "/pjob"] + Self.liveness),
+        ]
+        for (name, arguments) in runs {
+            let (status, child) = try E2E.run(arguments, in: dir, name: name, timeout: 120)
+            #expect(status != 0 && status != nil, "\(name) fails")
+            #expect(child.stderr.contains(located), "\(name): \(child.stderr.suffix(1500))")
+        }
+        // One extract attempt read the bad record; it failed, final, and the job with it.
+        let store = try JobStore(path: dir + "/job/job.sqlite")
+        let attempts = try store.tasks().flatMap { try store.attempts(of: $0.name) }
+        let badAttempts = attempts.filter { $0.reason?.contains(located) ?? false }
+        #expect(badAttempts.count == 1 && badAttempts.first?.outcome == .failed, "\(attempts)")
+        let tasks = try store.tasks()
+        #expect(tasks.contains { $0.state == .failed && $0.failures == 1 }, "\(tasks)")
+        #expect(!attempts.contains { $0.outcome == .lost }, "no attempt is retried")
+    }
+
     /// `--delimiter` and `--no-header --columns` read a `;`-separated, a tab-separated and a
     /// header-less copy of a data set as the original: `train` and `local` (the workers parse
     /// with the delimiter and names the job's CSV schema carries) give the original's model;

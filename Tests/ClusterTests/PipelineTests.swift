@@ -29,6 +29,42 @@ import Testing
         var truncated = p.serialize()
         truncated.removeLast(5)
         #expect(throws: (any Error).self) { try ForestJobParameters(deserializing: truncated) }
+        // A job reading several files carries their names: version 5, with or without a derivation.
+        var parts = p
+        parts.files = ["data/part-00000.csv", "data/part-00001.csv.gz", "test.csv"]
+        #expect(parts.serialize()[4] == 5)
+        #expect(try ForestJobParameters(deserializing: parts.serialize()) == parts)
+        parts.derivation = "loan-ratios-v1"
+        #expect(try ForestJobParameters(deserializing: parts.serialize()) == parts)
+        var single = parts
+        single.files = ["data/part-00000.csv"]
+        single.derivation = ""
+        #expect(throws: PipelineError.self, "a list of one file is never written") {
+            try ForestJobParameters(deserializing: single.serialize())
+        }
+    }
+
+    /// With `numbersFiles` each record carries its file's number in the job's file list
+    /// (a directory's parts, then the test file), and lines restart in every file.
+    @Test func recordSourceNumbersTheFilesOfPartsAndTestFile() throws {
+        let dir = NSTemporaryDirectory() + "st-pipeline-\(UInt32.random(in: 0...UInt32.max))"
+        try FileManager.default.createDirectory(atPath: dir + "/parts", withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        for (name, rows) in [("parts/p-0.csv", 3), ("parts/p-1.csv", 2), ("test.csv", 2)] {
+            try ("x,label\n" + (0..<rows).map { "\($0),\(["a", "b"][$0 % 2])\n" }.joined())
+                .write(toFile: dir + "/" + name, atomically: true, encoding: .utf8)
+        }
+        #expect(CoordinatorJob.jobFiles(dir + "/parts", dir + "/test.csv") { _, _ in }
+                == [dir + "/parts/p-0.csv", dir + "/parts/p-1.csv", dir + "/test.csv"])
+        #expect(CoordinatorJob.jobFiles(dir + "/test.csv", nil) { _, _ in } == [], "one file: no list")
+        for numbered in [true, false] {
+            let source = try CSVRecordSource(path: dir + "/parts", labelIndex: 1, seed: 9, testFraction: 0.25, partitions: 2,
+                                             testPath: dir + "/test.csv", numbersFiles: numbered)
+            var got: [(UInt32, UInt64)] = []
+            while let record = try source.next() { got.append((record.file, record.line)) }
+            #expect(got.map(\.1) == [2, 3, 4, 2, 3, 2, 3])
+            #expect(got.map(\.0) == (numbered ? [1, 1, 1, 2, 2, 3, 3] : [0, 0, 0, 0, 0, 0, 0]))
+        }
     }
 
     @Test func layoutFromSchemaResolvesColumnsLikeLabeledCSV() throws {

@@ -15,7 +15,7 @@ private struct ArraySource: RecordSource {
 private final class FakeSink: RowSink {
     var streams: [Int: UInt64]
     var creditBatches: [UInt64: Int] = [:]
-    var received: [UInt64: [(lines: [UInt64], records: [String], tests: [Bool], train: Int)]] = [:]
+    var received: [UInt64: [(lines: [UInt64], records: [String], tests: [Bool], train: Int, file: UInt32)]] = [:]
     var ended: [UInt64] = []
 
     init(streams: [Int: UInt64], credit: Int) {
@@ -30,7 +30,7 @@ private final class FakeSink: RowSink {
     func canSendRows(to attemptID: UInt64, bytes: Int) -> Bool { (creditBatches[attemptID] ?? 0) > 0 }
 
     func sendRows(to attemptID: UInt64, firstLine: UInt64, lineDeltas: [UInt32], recordLengths: [UInt32], testMask: Data,
-                  trainRows: Int, payload: Data, at time: EngineTime) -> [CoordinatorOutput] {
+                  trainRows: Int, payload: Data, sourceFile: UInt32, at time: EngineTime) -> [CoordinatorOutput] {
         #expect(canSendRows(to: attemptID, bytes: payload.count), "sent without credit")
         creditBatches[attemptID, default: 0] -= 1
         var lines = [firstLine]
@@ -44,7 +44,7 @@ private final class FakeSink: RowSink {
         #expect(offset == payload.count)
         let tests = recordLengths.indices.map { testMask[$0 / 8] & (1 << UInt8($0 % 8)) != 0 }
         #expect(testMask.count == (recordLengths.count + 7) / 8)
-        received[attemptID, default: []].append((lines, records, tests, trainRows))
+        received[attemptID, default: []].append((lines, records, tests, trainRows, sourceFile))
         return []
     }
 
@@ -138,5 +138,29 @@ private func records(_ n: Int, partitions: Int) -> [SourceRecord] {
         let pass = RowPass(source: ArraySource(records: []), sink: sink)
         _ = try pass.pump(into: sink, at: now)
         #expect(pass.isFinished && sink.ended == [1] && sink.received.isEmpty)
+    }
+
+    /// Parts of a directory restart their line numbers, and a later part's lines may still be
+    /// higher than an earlier one's: a batch never mixes files, and carries its file's number.
+    @Test func aBatchHoldsOneFilesRecordsAndNamesThatFile() throws {
+        // Files 1 to 4, three records each on lines 2, 4, 6 (file 3 on 10, 12, 14: above file 2's), one partition.
+        let input = (0..<12).map { (i: Int) -> SourceRecord in
+            let first = i / 3 == 2 ? 10 : 2
+            return SourceRecord(line: UInt64(first + 2 * (i % 3)), partition: 0, isTest: i % 4 == 0,
+                                bytes: Data("r\(i)".utf8), file: UInt32(1 + i / 3))
+        }
+        let sink = FakeSink(streams: [0: 1], credit: 1000)
+        let pass = RowPass(source: ArraySource(records: input), sink: sink, limits: .init(batchRows: 2, batchBytes: 1 << 20))
+        _ = try pass.pump(into: sink, at: now)
+        #expect(pass.isFinished)
+        let batches = sink.received[1] ?? []
+        #expect(batches.map(\.file) == [1, 1, 2, 2, 3, 3, 4, 4], "two batches per file of three records")
+        #expect(batches.map(\.records.count) == [2, 1, 2, 1, 2, 1, 2, 1])
+        for batch in batches {
+            let names = batch.records.compactMap { Int($0.dropFirst()) }
+            #expect(names.allSatisfy { UInt32(1 + $0 / 3) == batch.file }, "\(batch.records) in file \(batch.file)")
+        }
+        #expect(batches.flatMap(\.lines) == input.map(\.line))
+        #expect(batches.flatMap(\.tests) == input.map(\.isTest))
     }
 }

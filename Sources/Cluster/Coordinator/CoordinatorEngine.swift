@@ -512,10 +512,11 @@ public final class CoordinatorEngine {
         streams[attemptID]?.credit.canSend(bytes: bytes) ?? false
     }
 
-    /// Sends one batch of records (already cut by the shell) to `attemptID`.
-    /// Returns nothing when the attempt has no stream or no credit.
+    /// Sends one batch of records (already cut by the shell) to `attemptID`, all of file
+    /// `sourceFile` (the row batch's `source_file`; 0: the single input). Returns nothing
+    /// when the attempt has no stream or no credit.
     public func sendRows(to attemptID: UInt64, firstLine: UInt64, lineDeltas: [UInt32], recordLengths: [UInt32],
-                         testMask: Data, trainRows: Int, payload: Data, at time: EngineTime) -> [CoordinatorOutput] {
+                         testMask: Data, trainRows: Int, payload: Data, sourceFile: UInt32 = 0, at time: EngineTime) -> [CoordinatorOutput] {
         guard var stream = streams[attemptID], (try? stream.credit.sent(bytes: payload.count)) != nil else { return [] }
         var batch = WireRowBatch()
         batch.attemptID = attemptID
@@ -524,6 +525,7 @@ public final class CoordinatorEngine {
         batch.lineDeltas = lineDeltas
         batch.recordLengths = recordLengths
         batch.testMask = testMask
+        batch.sourceFile = sourceFile
         stream.nextBatch += 1
         stream.rows += UInt64(recordLengths.count)
         stream.trainRows += UInt64(trainRows)

@@ -8,12 +8,16 @@ public struct SourceRecord: Sendable, Hashable {
     public var partition: Int
     public var isTest: Bool
     public var bytes: Data
+    /// The file the record is in, as a row batch's `source_file`: k ≥ 1 is the job's k-th file
+    /// (`ForestJobParameters.files`), 0 the single input. `line` is a line of that file.
+    public var file: UInt32
 
-    public init(line: UInt64, partition: Int, isTest: Bool, bytes: Data) {
+    public init(line: UInt64, partition: Int, isTest: Bool, bytes: Data, file: UInt32 = 0) {
         self.line = line
         self.partition = partition
         self.isTest = isTest
         self.bytes = bytes
+        self.file = file
     }
 }
 
@@ -28,7 +32,7 @@ public protocol RowSink: AnyObject {
     var rowStreams: [(partition: Int, attemptID: UInt64)] { get }
     func canSendRows(to attemptID: UInt64, bytes: Int) -> Bool
     func sendRows(to attemptID: UInt64, firstLine: UInt64, lineDeltas: [UInt32], recordLengths: [UInt32],
-                  testMask: Data, trainRows: Int, payload: Data, at time: EngineTime) -> [CoordinatorOutput]
+                  testMask: Data, trainRows: Int, payload: Data, sourceFile: UInt32, at time: EngineTime) -> [CoordinatorOutput]
     func endRows(to attemptID: UInt64, at time: EngineTime) -> [CoordinatorOutput]
 }
 
@@ -37,8 +41,9 @@ extension CoordinatorEngine: RowSink {}
 /// One streaming pass over the input that feeds the row streams open when it
 /// started (usually every partition's extract attempt at once, so the CSV is
 /// read once). Records are cut into per-partition batches of at most
-/// `batchRows` records and `batchBytes` bytes; when a partition has no credit
-/// the pass stops reading (holding one record), so the coordinator's memory
+/// `batchRows` records and `batchBytes` bytes, all of one file (its `source_file`:
+/// the worker names the file its line numbers are in); when a partition has no
+/// credit the pass stops reading (holding one record), so the coordinator's memory
 /// stays bounded by one open batch per partition. Records of partitions
 /// outside the pass, or whose attempt ended mid-pass, are skipped: those
 /// partitions need another pass.
@@ -53,6 +58,7 @@ public final class RowPass {
     }
 
     struct Batch {
+        var file: UInt32 = 0
         var firstLine: UInt64 = 0
         var lastLine: UInt64 = 0
         var lineDeltas: [UInt32] = []
@@ -123,8 +129,9 @@ public final class RowPass {
             var batch = batches.removeValue(forKey: record.partition) ?? Batch()
             let full = batch.lengths.count >= limits.batchRows
                 || (!batch.isEmpty && batch.payload.count + record.bytes.count > limits.batchBytes)
-                // Lines only grow within a batch: a record of a second file (--test-file) starts a new one.
-                || (!batch.isEmpty && (record.line < batch.lastLine || record.line - batch.lastLine > UInt64(UInt32.max)))
+                // One file per batch, lines only growing: a record of another part or of the test file starts a new one.
+                || (!batch.isEmpty && (record.file != batch.file || record.line < batch.lastLine
+                                       || record.line - batch.lastLine > UInt64(UInt32.max)))
             if full {
                 guard sink.canSendRows(to: attemptID, bytes: batch.payload.count) else {
                     held = record  // blocked on this partition's credit
@@ -160,6 +167,7 @@ public final class RowPass {
     private func append(_ record: SourceRecord, to batch: inout Batch) {
         let index = batch.lengths.count
         if index == 0 {
+            batch.file = record.file
             batch.firstLine = record.line
         } else {
             batch.lineDeltas.append(UInt32(record.line - batch.lastLine))
@@ -177,6 +185,6 @@ public final class RowPass {
 
     private func send(_ batch: Batch, to attemptID: UInt64, _ sink: any RowSink, at time: EngineTime) -> [CoordinatorOutput] {
         sink.sendRows(to: attemptID, firstLine: batch.firstLine, lineDeltas: batch.lineDeltas, recordLengths: batch.lengths,
-                      testMask: batch.mask, trainRows: batch.trainRows, payload: batch.payload, at: time)
+                      testMask: batch.mask, trainRows: batch.trainRows, payload: batch.payload, sourceFile: batch.file, at: time)
     }
 }

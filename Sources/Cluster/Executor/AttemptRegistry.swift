@@ -82,6 +82,8 @@ final class ExecutorAttempt: @unchecked Sendable {  // immutable after publicati
     let prediction: PredictionBlock?
     /// The record each raw row is parsed into (parse queue only).
     let record: CSVRecord
+    /// The data set's name as the job's parameters give it, for records of the single input.
+    let inputName: String
     let started = ContinuousClock.now
     /// Row batches are parsed here, in arrival order, off the DEALER thread.
     let parseQueue = DispatchQueue(label: "spacetime.parse")
@@ -103,8 +105,17 @@ final class ExecutorAttempt: @unchecked Sendable {  // immutable after publicati
         self.rows = rows
         self.prediction = prediction
         let source = configuration.parameters.source
-        record = CSVRecord(header: layout.header, file: source.isEmpty ? "input" : source, options: layout.csvOptions)
+        inputName = source.isEmpty ? "input" : source
+        record = CSVRecord(header: layout.header, file: inputName, options: layout.csvOptions)
         state = AttemptState(rowsComplete: rowsComplete)
+    }
+
+    /// The name a row batch's records are located by: for `source_file` 0 the job's input,
+    /// for k ≥ 1 the job's k-th file; nil beyond the job's files.
+    func fileName(_ sourceFile: UInt32) -> String? {
+        if sourceFile == 0 { return inputName }
+        let files = parameters.files
+        return Int(sourceFile) <= files.count ? files[Int(sourceFile) - 1] : nil
     }
 }
 

@@ -81,12 +81,18 @@ struct ExecutorContext: Sendable {
     }
 
     /// The parse loop every runner shares: splits a row batch into its records,
-    /// `body(record bytes, line, isTest)` for each; a length beyond the payload or an error
-    /// from `body` fails the attempt. Returns the number of records `body` accepted (it
+    /// `body(record bytes, line, isTest)` for each, with `attempt.record` named after the
+    /// batch's file; a `source_file` beyond the job's files, a length beyond the payload or an
+    /// error from `body` fails the attempt. Returns the number of records `body` accepted (it
     /// returns false for a record it skips) and the failure, if any.
     func forEachRecord(_ attempt: ExecutorAttempt, _ batch: WireRowBatch, _ payload: Data,
                        _ body: (UnsafeRawBufferPointer, UInt64, Bool) throws -> Bool) -> (accepted: UInt64, failure: WorkerEvent?) {
         let a = attempt.assignment
+        guard let file = attempt.fileName(batch.sourceFile) else {
+            return (0, fail(a, .protocol, "row batch \(batch.batchSeq): source file \(batch.sourceFile) of a job with \(attempt.parameters.files.count) file(s)",
+                            retryable: true))
+        }
+        attempt.record.file = file
         var line = batch.firstLine
         var offset = 0
         var accepted: UInt64 = 0
@@ -103,7 +109,7 @@ struct ExecutorContext: Sendable {
                     if try body(UnsafeRawBufferPointer(rebasing: raw[offset..<(offset + length)]), line, isTest) { accepted += 1 }
                 } catch let e as CSVError {
                     return fail(a, .badInput, e.description, line: UInt64(e.line ?? Int(line)),
-                                column: UInt32(clamping: (e.column ?? -1) + 1), retryable: false)
+                                column: UInt32(clamping: e.column ?? 0), retryable: false)
                 } catch let e as SpillError {
                     return fail(a, .io, "spill directory \(spillDirectory.path): \(e)", retryable: true)
                 } catch {

@@ -14,6 +14,10 @@ import SpaceTime
 /// partitions by its own `StratifiedAssigner(seed:, testFraction: 0, partitions:)`
 /// in file order, as `SingleProcessTraining` does. Its line numbers are its
 /// own (they restart at 2), which `RowPass` handles by starting a new batch.
+///
+/// With `numbersFiles` every record carries its file's number in reading order (the
+/// training input's parts, then the test input's, from 1: `ForestJobParameters.files`),
+/// so a worker names the part file its line is in; without, every record's is 0.
 public final class CSVRecordSource: RecordSource {
     private var reader: CSVReader
     private var assigner: StratifiedAssigner
@@ -25,12 +29,15 @@ public final class CSVRecordSource: RecordSource {
     /// The test file still to read after the training file, and whether `reader` is the test file's now.
     private var pendingTestPath: String?
     private var readingTestFile = false
+    private let numbersFiles: Bool
+    /// Files read before `reader`'s (the training input's parts, once on the test file).
+    private var filesBefore = 0
     private var bytesBefore = 0
     /// Bytes read so far over both files.
     public var bytesRead: Int { bytesBefore + reader.bytesRead }
 
     public init(path: String, labelIndex: Int, stratify: Bool = true, seed: UInt64, testFraction: Double, partitions: Int,
-                testPath: String? = nil, options: CSVOptions = CSVOptions()) throws {
+                testPath: String? = nil, options: CSVOptions = CSVOptions(), numbersFiles: Bool = false) throws {
         do {
             reader = try CSVReader(path: path, options: options)
         } catch {
@@ -46,6 +53,7 @@ public final class CSVRecordSource: RecordSource {
         self.options = options
         self.seed = seed
         self.partitions = partitions
+        self.numbersFiles = numbersFiles
         pendingTestPath = testPath
         reader.extractOnly(column: labelIndex)
     }
@@ -67,6 +75,7 @@ public final class CSVRecordSource: RecordSource {
             throw PipelineError(.badParameters, error.description)
         }
         bytesBefore += reader.bytesRead
+        filesBefore += reader.parts.count
         reader.close()
         reader = next
         reader.extractOnly(column: labelIndex)
@@ -98,6 +107,7 @@ public final class CSVRecordSource: RecordSource {
                                   : assigner.assign(classKey: "")
         let bytes = record.withRawBytes { Data($0) }
         return SourceRecord(line: UInt64(record.line), partition: assignment.partition,
-                            isTest: readingTestFile || assignment.isTest, bytes: bytes)
+                            isTest: readingTestFile || assignment.isTest, bytes: bytes,
+                            file: numbersFiles ? UInt32(filesBefore + reader.partIndex + 1) : 0)
     }
 }

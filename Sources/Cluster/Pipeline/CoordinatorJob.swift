@@ -195,6 +195,7 @@ public final class CoordinatorJob: @unchecked Sendable {
                                                  source: (dataPath as NSString).lastPathComponent,
                                                  sampledRows: inference.sampledRows)
             parameters.permutationRepeats = options.permutationRepeats
+            parameters.files = Self.jobFiles(dataPath, testPath, log: log)
             if !options.derivation.isEmpty {
                 guard inference.schema.categoricalCount == 0 else {
                     throw PipelineError(.badParameters, "a feature derivation needs numeric input columns; \(inference.schema.categoricalCount) column(s) hold text")
@@ -384,6 +385,21 @@ public final class CoordinatorJob: @unchecked Sendable {
             log(.info, "\(path): \(parts)\(bytes) bytes of CSV text for planning (\(bases.map(\.rawValue).joined(separator: " + ")))")
         }
         return bytes
+    }
+
+    /// The files workers name in errors (`ForestJobParameters.files`): every part of the data
+    /// set, then of the test file, when there is more than one; none when they would take over
+    /// a quarter of the inline blob limit (workers then name the data set).
+    static func jobFiles(_ dataPath: String, _ testPath: String?, log: (CoordinatorLogLevel, String) -> Void) -> [String] {
+        let inputs = [dataPath] + (testPath.map { [$0] } ?? [])
+        let files = inputs.flatMap { (try? CSVInput(path: $0).parts) ?? [$0] }
+        guard files.count > 1 else { return [] }
+        let bytes = files.reduce(0) { $0 + 4 + $1.utf8.count }
+        guard bytes <= ProtocolLimits().maxInlineBlobBytes / 4 else {
+            log(.info, "the \(files.count) files' names take \(bytes) bytes: workers' errors will name \(dataPath), not the file a bad record is in")
+            return []
+        }
+        return files
     }
 
     /// The column names, the header record sent to workers (for a file without a header, the

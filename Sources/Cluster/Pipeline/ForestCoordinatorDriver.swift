@@ -175,7 +175,9 @@ public final class ForestCoordinatorDriver: CoordinatorDriver {
             let source = try CSVRecordSource(path: settings.dataPath, labelIndex: settings.layout.labelIndex,
                                              stratify: settings.parameters.schema.task == .classification, seed: settings.parameters.forest.seed, testFraction: settings.testFraction,
                                              partitions: settings.partitions, testPath: settings.testPath,
-                                             options: settings.layout.csvOptions)
+                                             options: settings.layout.csvOptions,
+                                             // Numbered only for workers that received the job's file list.
+                                             numbersFiles: !settings.parameters.files.isEmpty)
             let p = RowPass(source: source, sink: engine, limits: settings.rowLimits)
             pass = p
             self.source = source

@@ -12,7 +12,9 @@ import SpaceTime
 /// name, sampled rows (UInt32), schema, forest parameters, permutation repeats (UInt32;
 /// absent in version 2, which is still read). A job with a feature derivation is written as
 /// version 4: the same body followed by the derivation's identifier (a job without one
-/// keeps the version 3 bytes, so older workers still read it).
+/// keeps the version 3 bytes, so older workers still read it). A job that reads more than one
+/// file is written as version 5: the version 3 body, the derivation's identifier (empty for
+/// none), then the file names (UInt32 count, one string each).
 public struct ForestJobParameters: Sendable, Equatable {
     public var forest: ForestParameters
     public var maxBins: Int
@@ -26,6 +28,10 @@ public struct ForestJobParameters: Sendable, Equatable {
     /// Identifier of the job's ``FeatureDerivation`` (every worker applies the one its
     /// executable registers under it), or "" for none.
     public var derivation = ""
+    /// The files the job reads, in reading order (the data set's parts, then the test file's),
+    /// as the coordinator resolved their paths: a row batch's `source_file` k ≥ 1 names
+    /// `files[k - 1]` in workers' error messages. Empty when the job reads one file.
+    public var files: [String] = []
 
     public init(forest: ForestParameters, schema: DatasetSchema, maxBins: Int = FeatureExtractor.maxValueBins,
                 source: String = "", sampledRows: Int = 0) {
@@ -39,6 +45,7 @@ public struct ForestJobParameters: Sendable, Equatable {
     static let magic = Array("STJP".utf8)
     static let version: UInt8 = 3
     static let derivationVersion: UInt8 = 4
+    static let filesVersion: UInt8 = 5
 
     public func serialize() -> Data {
         var w = ByteWriter()
@@ -48,9 +55,11 @@ public struct ForestJobParameters: Sendable, Equatable {
         w.write(bytes: schema.serialize())
         w.write(bytes: forest.serialize())
         w.write(UInt32(clamping: permutationRepeats))
-        if derivation.isEmpty { return Data(Self.magic + [Self.version] + w.bytes) }
+        if derivation.isEmpty && files.isEmpty { return Data(Self.magic + [Self.version] + w.bytes) }
         w.write(derivation)
-        return Data(Self.magic + [Self.derivationVersion] + w.bytes)
+        if files.isEmpty { return Data(Self.magic + [Self.derivationVersion] + w.bytes) }
+        w.write(strings: files)
+        return Data(Self.magic + [Self.filesVersion] + w.bytes)
     }
 
     public init(deserializing data: Data) throws {
@@ -58,8 +67,8 @@ public struct ForestJobParameters: Sendable, Equatable {
         guard bytes.count > 5, Array(bytes[0..<4]) == Self.magic else {
             throw PipelineError(.badParameters, "job parameters are not a SpaceTime forest parameter blob")
         }
-        guard (2...Self.derivationVersion).contains(bytes[4]) else {
-            throw PipelineError(.badParameters, "job parameters have version \(bytes[4]); this build reads 2 to \(Self.derivationVersion)")
+        guard (2...Self.filesVersion).contains(bytes[4]) else {
+            throw PipelineError(.badParameters, "job parameters have version \(bytes[4]); this build reads 2 to \(Self.filesVersion)")
         }
         do {
             var r = ByteReader(bytes, offset: 5, context: "job parameters")
@@ -71,9 +80,13 @@ public struct ForestJobParameters: Sendable, Equatable {
             if bytes[4] >= 3 { permutationRepeats = Int(try r.read(UInt32.self)) }
             if bytes[4] >= 4 {
                 derivation = try r.readString()
-                guard !derivation.isEmpty, derivation.utf8.count <= 256 else {
+                guard !derivation.isEmpty || bytes[4] >= 5, derivation.utf8.count <= 256 else {
                     throw ForestError(.corrupted, "a feature derivation identifier of \(derivation.utf8.count) bytes")
                 }
+            }
+            if bytes[4] >= 5 {
+                files = try r.readStrings()
+                guard files.count >= 2 else { throw ForestError(.corrupted, "a file list of \(files.count) name(s)") }
             }
             try r.expectEnd()
         } catch {

@@ -1001,7 +1001,7 @@ public nonisolated struct WireRowBatch: Sendable {
   /// bit i (LSB first) set: record i is a test row
   public var testMask: Data = Data()
 
-  /// index into the job's file list (directory input)
+  /// 0: the job's one input; k ≥ 1: its k-th file (parts, test file)
   public var sourceFile: UInt32 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()

@@ -15,8 +15,9 @@ public final class CSVRecord {
 
     /// Column names (or `column 1`, `column 2`… when the file has no header).
     public internal(set) var header: [String]
-    /// The file (or stream name) used in error messages.
-    public internal(set) var file: String
+    /// The file (or stream name) used in error messages; a record parsed from raw bytes of
+    /// several files is renamed before each file's records.
+    public var file: String
     /// 1-based physical line where this record starts.
     @exclusivity(unchecked)
     public internal(set) var line: Int = 0
