@@ -2,7 +2,7 @@ import Foundation
 import ZeroMQ
 
 /// What the rest of the coordinator process asks the ROUTER thread to do.
-public enum CoordinatorCommand: Sendable {
+public enum CoordinatorServerRequest: Sendable {
     case setExtractor(WireBlob)
     case setModel(WireBlob)
     /// Serve `data` to workers under `digest`.
@@ -50,7 +50,7 @@ public final class CoordinatorServer: Sendable {
     /// The bound endpoint with wildcards resolved, e.g. `tcp://127.0.0.1:41233`.
     public let endpoint: String
     private let thread: SocketThread
-    private let mailbox: Mailbox<CoordinatorCommand>
+    private let mailbox: Mailbox<CoordinatorServerRequest>
     private let authenticator: ZAPAuthenticator?
     /// Refusals (ZAP and handshake failures), at most 40 lines per 10 s so a flood cannot fill the log.
     private let refusalLog: RateLimitedLog
@@ -80,7 +80,7 @@ public final class CoordinatorServer: Sendable {
     /// before it creates a job store, so a bad `--bind` leaves no job behind.
     public init(context: Context, bind: String, options: Options = Options(),
                 onOutput: @escaping @Sendable (CoordinatorOutput) -> Void) throws {
-        let mailbox = try Mailbox<CoordinatorCommand>()
+        let mailbox = try Mailbox<CoordinatorServerRequest>()
         self.mailbox = mailbox
         let refusalLog = RateLimitedLog(burst: 40, interval: 10, what: "refused connections") { onOutput(.log(.warning, $0)) }
         self.refusalLog = refusalLog
@@ -152,7 +152,7 @@ public final class CoordinatorServer: Sendable {
         started.signal()
     }
 
-    public func send(_ command: CoordinatorCommand) {
+    public func send(_ command: CoordinatorServerRequest) {
         mailbox.send(command)
     }
 
@@ -186,7 +186,7 @@ public final class CoordinatorServer: Sendable {
     /// written to the log, and suppressed by the per-peer rate limit.
     public var peerWarnings: (written: Int, suppressed: Int) { peerWarningCounts.withLock { $0 } }
 
-    private static func loop(thread: SocketThread, router: Socket, mailbox: Mailbox<CoordinatorCommand>, store: JobStore,
+    private static func loop(thread: SocketThread, router: Socket, mailbox: Mailbox<CoordinatorServerRequest>, store: JobStore,
                              schema: WireCsvSchema, options: Options, driver: (any CoordinatorDriver)?,
                              refusalLog: RateLimitedLog, peerWarningCounts: LockedBox<(written: Int, suppressed: Int)>,
                              onOutput: @Sendable (CoordinatorOutput) -> Void) throws {
@@ -248,7 +248,7 @@ public final class CoordinatorServer: Sendable {
                 }
             }
             if poller.isReadable(fromProcess) {
-                var commands: [CoordinatorCommand] = []
+                var commands: [CoordinatorServerRequest] = []
                 mailbox.drain { commands.append($0) }
                 for command in commands {
                     let time = clock.now()
