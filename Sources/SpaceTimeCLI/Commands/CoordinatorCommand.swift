@@ -5,53 +5,6 @@ import Foundation
 import SpaceTime
 import ZeroMQ
 
-/// The training flags shared by `coordinator` and `local` (the same names and
-/// defaults as `spacetime train`, so a distributed run with the same flags and
-/// `--partitions` gives the same model fingerprint).
-struct ForestTrainingFlags: ParsableArguments {
-    @Option(name: .customLong("model-out"), help: "Where to write the model (never an input file).") var modelOut = "model.stm"
-    @OptionGroup var columns: ColumnFlags
-    @Option(name: .customLong("test-fraction"), parsing: .unconditional, help: "Share of each class held out for testing, in [0, 1).") var testFraction = 0.2
-    @Option(name: .customLong("test-file"), help: "Held-out test rows from this file (same header as the training file) instead of --test-fraction.")
-    var testFile: String?
-    @OptionGroup var forest: ForestParameterFlags
-    @Option(parsing: .unconditional, help: "Partitions, 1...65536 (default: planned from the data size and the workers' memory limit, never from the number of workers).") var partitions: Int?
-    @Option(name: .customLong("max-bins"), parsing: .unconditional, help: "Value bins per feature (2...255).") var maxBins = 255
-    @Option(name: .customLong("report-json"), help: "Write a JSON report (metrics, fingerprint, stage timings) here.") var reportJSON: String?
-    @Option(name: .customLong("report-html"), help: "Write the job's HTML report here at the end (as 'spacetime report JOB-DIR').") var reportHTML: String?
-    @OptionGroup var permutation: PermutationFlags
-    @Option(help: "How evaluate tasks score: auto (from the merged model's size and the workers' memory limit), whole (each loads the model) or sharded (each loads one tree slice; the coordinator adds the slices' sums). Same metrics either way.") var scoring = "auto"
-    @Option(parsing: .unconditional, help: "With --scoring sharded: slices of the forest, 2...4096 (default: as few as fit).") var slices: Int?
-
-    var scoringChoice: ScoringPlan.Choice { ScoringPlan.Choice(rawValue: scoring) ?? .auto }
-
-    func validate() throws {
-        try OptionRange.check(maxBins, 2...255, "--max-bins")
-        guard ScoringPlan.Choice(rawValue: scoring) != nil else {
-            throw ValidationError("--scoring must be auto, whole or sharded, not '\(scoring)'")
-        }
-        if let slices { try OptionRange.check(slices, 2...4096, "--slices") }
-        guard (0..<1).contains(testFraction) else { throw ValidationError("--test-fraction must be in [0, 1), got \(testFraction)") }
-        if let partitions { try OptionRange.check(partitions, 1...65_536, "--partitions") }
-    }
-
-    func forestParameters() throws -> ForestParameters {
-        try validate()
-        return try forest.parameters()
-    }
-
-    /// Refuses outputs that are inputs, and outputs that cannot be created, before the job starts.
-    func checkOutputs(dataFile: String, splitOut: String? = nil) throws {
-        var outputs: [(String, String?)] = [("--model-out", modelOut), ("--report-json", reportJSON), ("--report-html", reportHTML)]
-        if let splitOut {
-            outputs.append(("--split-out", (splitOut as NSString).appendingPathComponent("train.csv")))
-            outputs.append(("--split-out", (splitOut as NSString).appendingPathComponent("test.csv")))
-        }
-        try OutputPaths.refuseOverwrite(outputs: outputs, inputs: [("training file", dataFile), ("--test-file", testFile)])
-        try probeWritable([("--model-out", modelOut), ("--report-json", reportJSON), ("--report-html", reportHTML)])
-    }
-}
-
 /// Flags for failure detection and recovery (short windows help tests and flaky networks alike).
 struct LivenessFlags: ParsableArguments {
     @Option(name: .customLong("heartbeat"), parsing: .unconditional, help: "Heartbeat interval, 0.05...60 seconds.") var heartbeat = 1.0
@@ -94,15 +47,10 @@ func logLine(_ who: String, terminal: ProgressTerminal? = nil) -> @Sendable (Coo
 /// `--progress`, shared by `coordinator` and `local`.
 struct ProgressFlags: ParsableArguments {
     @Option(help: "Progress display: auto (a bar when standard error is a terminal and TERM is not dumb, else plain log lines), bar, plain or none.")
-    var progress = "auto"
+    var progress: ProgressMode = .auto
 
-    /// The progress terminal on standard error (with `auto` resolved), after validating the flags.
-    func terminal() throws -> ProgressTerminal {
-        guard let mode = ProgressMode(rawValue: progress) else {
-            throw ValidationError("--progress must be one of auto, bar, plain, none (got '\(progress)')")
-        }
-        return ProgressTerminal.standardError(mode)
-    }
+    /// The progress terminal on standard error (with `auto` resolved).
+    func terminal() -> ProgressTerminal { ProgressTerminal.standardError(progress) }
 
     /// Sets the job's progress output for `terminal`.
     func apply(to options: inout CoordinatorJob.Options, terminal: ProgressTerminal) {
@@ -243,6 +191,7 @@ struct CoordinatorCommand: ParsableCommand {
     @Option(name: .customLong("allow-workers"), help: "Worker public keys admitted: a directory of *.public files or a file, one key per line.") var allowWorkers: String?
     @Flag(help: "Allow a non-loopback bind without CURVE (traffic in clear, any peer may join).") var insecure = false
     @OptionGroup var training: ForestTrainingFlags
+    @OptionGroup var evaluation: EvaluationScoringFlags
     @OptionGroup var derivation: DerivationFlag
     @OptionGroup var csv: CSVFormatFlags
     @OptionGroup var liveness: LivenessFlags
@@ -260,7 +209,7 @@ struct CoordinatorCommand: ParsableCommand {
         let parameters = try training.forestParameters()
         let limit = try parseMemory(memoryLimit, "--memory-limit")
         let workerLimit = try parseMemory(workerMemoryLimit, "--worker-memory-limit")
-        let terminal = try display.terminal()
+        let terminal = display.terminal()
         let log = logLine("coordinator", terminal: terminal)
         var options = CoordinatorJob.Options(dataPath: file, bind: bind, jobDirectory: jobDir, forest: parameters,
                                              modelOut: training.modelOut)
@@ -276,8 +225,8 @@ struct CoordinatorCommand: ParsableCommand {
         options.testPath = training.testFile
         options.partitions = training.partitions
         options.permutationRepeats = training.permutation.count
-        options.scoring = training.scoringChoice
-        options.slices = training.slices
+        options.scoring = evaluation.scoring
+        options.slices = evaluation.slices
         options.workerMemoryLimit = UInt64(workerLimit.bytes)
         options.engine.startupWorkers = max(1, waitWorkers)
         try liveness.apply(to: &options.engine)

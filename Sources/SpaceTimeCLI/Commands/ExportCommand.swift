@@ -30,8 +30,13 @@ struct ExportCommand: ParsableCommand {
         """
     )
 
+    /// `--format`: the file formats a model exports to.
+    enum Format: String, CaseIterable, ExpressibleByArgument {
+        case onnx
+    }
+
     @Argument(help: "Model file written by 'spacetime train' or 'spacetime local'.") var model: String
-    @Option(help: "Export format: onnx.") var format = "onnx"
+    @Option(help: "Export format.") var format: Format = .onnx
     @Option(name: .shortAndLong, help: "Output file.") var out = "model.onnx"
     @Option(name: .customLong("ml-opset"), parsing: .unconditional,
             help: "ai.onnx.ml operator set: 3 (TreeEnsembleClassifier/Regressor) or 5 (TreeEnsemble); default 3, or 5 when the forest has categorical splits.")
@@ -43,7 +48,6 @@ struct ExportCommand: ParsableCommand {
     @Flag(help: "Print what was written as JSON.") var json = false
 
     func validate() throws {
-        guard format == "onnx" else { throw ValidationError("--format \(format) is not supported (onnx)") }
         if let mlOpset, mlOpset != 3 && mlOpset != 5 { throw ValidationError("--ml-opset must be 3 or 5, got \(mlOpset)") }
         if levelsFrom != nil && otherAsMissing { throw ValidationError("--levels-from and --other-as-missing exclude each other") }
         try OutputPaths.refuseOverwrite(outputs: [("--out", out)], inputs: [("model", model), ("--levels-from", levelsFrom)])

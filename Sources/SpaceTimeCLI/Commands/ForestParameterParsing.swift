@@ -2,8 +2,6 @@ import ArgumentParser
 import Forest
 import Foundation
 
-extension TaskChoice: ExpressibleByArgument {}
-
 /// Which column is the label, what to learn, and how to read the other columns; shared
 /// by `train`, `coordinator` and `local` so that one file gives one schema everywhere.
 struct ColumnFlags: ParsableArguments {
@@ -35,9 +33,9 @@ struct ForestParameterFlags: ParsableArguments {
     @Option(name: .customLong("max-depth"), parsing: .unconditional, help: "Maximum tree depth, at least 1 (default: unlimited, or the depth that keeps the model within the scoring budget of the memory limit).") var maxDepth: Int?
     @Option(name: .customLong("min-samples-split"), parsing: .unconditional, help: "Minimum rows to split a node, 2...4294967295.") var minSamplesSplit = 2
     @Option(name: .customLong("min-samples-leaf"), parsing: .unconditional, help: "Minimum rows in a leaf, 1...4294967295 (default 1).") var minSamplesLeaf: Int?
-    @Option(name: .customLong("max-features"), help: "Features per split: auto (sqrt for classification, all for regression), sqrt, log2, all, a fraction or a count.") var maxFeatures = "auto"
-    @Option(help: "Split criterion: gini or entropy.") var criterion = "gini"
-    @Option(name: .customLong("class-weight"), help: "Class weighting: none or balanced.") var classWeight = "none"
+    @Option(name: .customLong("max-features"), help: "Features per split: auto (sqrt for classification, all for regression), sqrt, log2, all, a fraction or a count.") var maxFeatures: MaxFeatures = .auto
+    @Option(help: "Split criterion.") var criterion: SplitCriterion = .gini
+    @Option(name: .customLong("class-weight"), help: "Class weighting (balanced: rows of class c weigh n / (classes × n_c)).") var classWeight: ClassWeighting = .none
     @Flag(name: .customLong("no-bootstrap"), help: "Grow every tree on all rows.") var noBootstrap = false
     @Option(help: "Random seed (split, bootstrap, features).") var seed: UInt64 = 42
     @Option(name: .customLong("min-category-rows"), parsing: .unconditional,
@@ -61,16 +59,7 @@ struct ForestParameterFlags: ParsableArguments {
     func parameters() throws -> ForestParameters {
         var p = ForestParameters()
         p.trees = trees; p.maxDepth = maxDepth; p.minSamplesSplit = minSamplesSplit; p.minSamplesLeaf = minSamplesLeaf ?? 1
-        guard let mf = MaxFeatures(parsing: maxFeatures) else {
-            throw ValidationError("--max-features must be auto, sqrt, log2, all, a fraction in (0, 1] or a count")
-        }
-        p.maxFeatures = mf
-        guard let c = SplitCriterion(rawValue: criterion) else { throw ValidationError("--criterion must be gini or entropy") }
-        p.criterion = c
-        guard let cw = ClassWeighting(rawValue: classWeight) else {
-            throw ValidationError("--class-weight must be none or balanced")
-        }
-        p.classWeighting = cw
+        p.maxFeatures = maxFeatures; p.criterion = criterion; p.classWeighting = classWeight
         p.bootstrap = !noBootstrap
         p.seed = seed
         p.minCategoryRows = minCategoryRows

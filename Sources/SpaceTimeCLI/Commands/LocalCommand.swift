@@ -25,6 +25,7 @@ struct LocalCommand: ParsableCommand {
     @Option(name: .customLong("spill-dir"), help: "Parent directory for the workers' spill files.") var spillDir: String?
     @Option(name: .customLong("split-out"), help: "Also write the job's train/test split as DIR/train.csv and DIR/test.csv (for comparisons with other tools).") var splitOut: String?
     @OptionGroup var training: ForestTrainingFlags
+    @OptionGroup var evaluation: EvaluationScoringFlags
     @OptionGroup var derivation: DerivationFlag
     @OptionGroup var csv: CSVFormatFlags
     @OptionGroup var liveness: LivenessFlags
@@ -40,7 +41,7 @@ struct LocalCommand: ParsableCommand {
     func run() throws {
         let limit = try parseMemory(memoryLimit, "--memory-limit")
         let parameters = try training.forestParameters()
-        let terminal = try display.terminal()
+        let terminal = display.terminal()
         let log = logLine("coordinator", terminal: terminal)
         let dir = jobDir ?? (NSTemporaryDirectory() as NSString).appendingPathComponent("spacetime-job-\(ProcessInfo.processInfo.processIdentifier)")
         var options = CoordinatorJob.Options(dataPath: file, bind: "tcp://127.0.0.1:*", jobDirectory: dir, forest: parameters,
@@ -57,8 +58,8 @@ struct LocalCommand: ParsableCommand {
         options.derivation = derivation.identifier
         options.csv = try csv.options()
         options.derivations = RegisteredDerivations.registry
-        options.scoring = training.scoringChoice
-        options.slices = training.slices
+        options.scoring = evaluation.scoring
+        options.slices = evaluation.slices
         options.workerMemoryLimit = UInt64(limit.bytes)
         options.workerThreads = threads
         options.engine.startupWorkers = workers

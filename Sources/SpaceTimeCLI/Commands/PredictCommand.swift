@@ -30,7 +30,7 @@ struct PredictCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: "Threads for scoring (per worker with --workers), 1...1024.") var threads = min(ProcessInfo.processInfo.activeProcessorCount, OptionRange.maxThreads)
     @Option(name: .customLong("batch-rows"), parsing: .unconditional, help: "Rows scored per batch in this process (bounds memory), 1...1048576.") var batchRows = 8192
     @Option(name: .customLong("memory-limit"), help: "The workers' memory limit (at least 16MiB); blocks are sized for it.") var memoryLimit = "512MiB"
-    @Option(help: "With --workers/--bind: auto (from the model's size and --memory-limit), whole (every worker loads the model) or sharded (each worker loads one tree slice; rows go to every slice). Same output either way.") var scoring = "auto"
+    @Option(help: "With --workers/--bind: auto (from the model's size and --memory-limit), whole (every worker loads the model) or sharded (each worker loads one tree slice; rows go to every slice). Same output either way.") var scoring: ScoringPlan.Choice = .auto
     @Option(parsing: .unconditional, help: "With --scoring sharded: slices of the forest, 2...4096 (default: as few as fit).") var slices: Int?
     @OptionGroup var pool: BlockJobFlags
     @OptionGroup var csv: CSVFormatFlags
@@ -38,9 +38,6 @@ struct PredictCommand: ParsableCommand {
     func validate() throws {
         try OptionRange.check(batchRows, 1...OptionRange.maxBatchRows, "--batch-rows")
         try OptionRange.check(threads, 1...OptionRange.maxThreads, "--threads")
-        guard ScoringPlan.Choice(rawValue: scoring) != nil else {
-            throw ValidationError("--scoring must be auto, whole or sharded, not '\(scoring)'")
-        }
         if let slices { try OptionRange.check(slices, 2...4096, "--slices") }
         try pool.check(memoryLimit: memoryLimit)
         try OutputPaths.refuseOverwrite(outputs: [("--out", out)], inputs: [("input", file), ("--model", model)])
@@ -95,7 +92,7 @@ struct PredictCommand: ParsableCommand {
         let jobOut = out == "-" ? (dir as NSString).appendingPathComponent("predictions-stdout.csv") : out
         var options = PredictionJob.Options(modelPath: model, dataPath: file, outPath: jobOut, bind: "", jobDirectory: dir)
         options.proba = proba
-        options.scoring = ScoringPlan.Choice(rawValue: scoring) ?? .auto
+        options.scoring = scoring
         options.slices = slices
         options.csv = try csv.options()
         options.derivations = RegisteredDerivations.registry

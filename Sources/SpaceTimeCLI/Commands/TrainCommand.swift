@@ -16,44 +16,34 @@ struct TrainCommand: ParsableCommand {
     )
 
     @Argument(help: "Training data (CSV with a header row).") var file: String
-    @Option(name: .customLong("model-out"), help: "Where to write the model (never an input file).") var modelOut = "model.stm"
-    @OptionGroup var columns: ColumnFlags
-    @Option(name: .customLong("test-fraction"), parsing: .unconditional, help: "Share of each class held out for testing, in [0, 1).") var testFraction = 0.2
-    @Option(name: .customLong("test-file"), help: "Held-out test rows from this file instead of --test-fraction.") var testFile: String?
-    @OptionGroup var forest: ForestParameterFlags
-    @Option(parsing: .unconditional, help: "Partitions, 1...65536: train one sub-forest per stratified partition and merge.") var partitions = 1
+    @OptionGroup var training: ForestTrainingFlags
     @Option(parsing: .unconditional, help: "Threads for tree growing, 1...1024 (default: all cores).") var threads = min(ProcessInfo.processInfo.activeProcessorCount, OptionRange.maxThreads)
-    @Option(name: .customLong("max-bins"), parsing: .unconditional, help: "Value bins per feature (2...255).") var maxBins = 255
     @Flag(help: "Also compute the out-of-bag score.") var oob = false
-    @Option(name: .customLong("report-json"), help: "Write a JSON report (metrics, fingerprint, timings) here.") var reportJSON: String?
-    @Option(name: .customLong("report-html"), help: "Write an HTML report (summary, phases, model quality, importances) here.") var reportHTML: String?
-    @OptionGroup var permutation: PermutationFlags
     @OptionGroup var derivation: DerivationFlag
     @OptionGroup var csv: CSVFormatFlags
     @Option(name: .customLong("memory-limit"), help: "Memory the model must be scorable in, e.g. 512MiB: without --max-depth or --min-samples-leaf, trees are capped in depth when the forest is expected not to fit; with them, a warning (default: no limit).") var memoryLimit: String?
 
+    /// `--partitions`, 1 when not given.
+    var partitions: Int { training.partitions ?? 1 }
+    var modelOut: String { training.modelOut }
+
     func validate() throws {
-        _ = try forest.parameters()
+        _ = try training.forestParameters()
         try OptionRange.check(threads, 1...OptionRange.maxThreads, "--threads")
-        try OptionRange.check(partitions, 1...65_536, "--partitions")
-        try OptionRange.check(maxBins, 2...255, "--max-bins")
         if let memoryLimit { _ = try parseMemory(memoryLimit, "--memory-limit") }
-        guard (0..<1).contains(testFraction) else { throw ValidationError("--test-fraction must be in [0, 1), got \(testFraction)") }
-        try OutputPaths.refuseOverwrite(outputs: [("--model-out", modelOut), ("--report-json", reportJSON), ("--report-html", reportHTML)],
-                                        inputs: [("training file", file), ("--test-file", testFile)])
-        try probeWritable([("--model-out", modelOut), ("--report-json", reportJSON), ("--report-html", reportHTML)])
+        try training.checkOutputs(dataFile: file)
     }
 
     func run() throws {
-        let p = try forest.parameters()
+        let p = try training.forestParameters()
         var options = TrainingOptions(trainFile: file)
-        options.testFile = testFile; options.columns = columns.choices; options.testFraction = testFraction
+        options.testFile = training.testFile; options.columns = training.columns.choices; options.testFraction = training.testFraction
         options.partitions = partitions; options.threads = threads; options.parameters = p
-        options.outOfBag = oob; options.maxBins = maxBins
+        options.outOfBag = oob; options.maxBins = training.maxBins
         options.csv = try csv.options()
-        options.permutationRepeats = permutation.count
+        options.permutationRepeats = training.permutation.count
         if let memoryLimit { options.scoringMemoryLimit = UInt64(try parseMemory(memoryLimit, "--memory-limit").bytes) }
-        options.treeSizeGiven = forest.treeSizeGiven
+        options.treeSizeGiven = training.forest.treeSizeGiven
 
         let started = Date()
         let result = try SingleProcessTraining.run(
@@ -78,7 +68,7 @@ struct TrainCommand: ParsableCommand {
         text += "model \(modelOut) fingerprint \(model.fingerprintHex)\n"
         try Output.print(text, terminator: "")
 
-        if let reportJSON {
+        if let reportJSON = training.reportJSON {
             var report: [String: Any] = model.testMetrics?.jsonObject(classes: classes) ?? ["classes": classes]
             report["task"] = model.forest.task.rawValue
             report["task_reason"] = result.taskReason
@@ -101,7 +91,7 @@ struct TrainCommand: ParsableCommand {
             if let p = result.permutationImportance { report["permutation_importance"] = p.jsonObject(features: model.extractor.featureNames) }
             try writeReport(try encodeJSON(report) + "\n", to: reportJSON)
         }
-        if let reportHTML {
+        if let reportHTML = training.reportHTML {
             var options = JobReport.Options()
             options.permutation = result.permutationImportance.map { ($0, "the test rows, computed by spacetime train in this process") }
             var report = JobReport(model: model, modelPath: modelOut, now: Date().timeIntervalSince1970, options: options)
