@@ -80,7 +80,21 @@ import SpaceTime
                 #expect(try store.tasks().count == 3 * slices && store.tasks().allSatisfy { $0.state == .done })
                 #expect(try store.artifact("model-slice-\(slices - 1)") != nil)
                 #expect(try store.artifact("model-slice-\(slices)") == nil)
+                try Self.expectTasksPerBlockAndSlice(store, blocks: 3, slices: slices)
             }
+            let (_, statusChild) = try E2E.run(["status", f.dir + "/job-false"], in: f.dir, name: "status")
+            #expect(statusChild.stdout.contains("blocks: 3, done 3; tasks: \(3 * slices) (a task per block and tree slice), done \(3 * slices)"),
+                    "\(statusChild.stdout)")
+            #expect(statusChild.stdout.contains("predict/p2.t"), "\(statusChild.stdout)")
+            // The same job scored with the whole model: the same bytes, a task predict/pK per block.
+            let job = f.dir + "/job-whole"
+            let (status, child) = try E2E.run(["predict", "--model", f.model, f.data, "--out", "whole.csv", "--workers", "2",
+                                               "--memory-limit", "256MiB", "--threads", "1", "--block-rows", "1000", "--job-dir", job,
+                                               "--scoring", "whole"] + Self.liveness, in: f.dir, name: "predict-whole", timeout: 120)
+            #expect(status == 0, "\(child.stderr)")
+            #expect(try f.output("whole.csv") == f.output("sharded-false.csv"), "\(slices) slices: the bytes of whole-model scoring")
+            let store = try #require(try E2E.openStore(job))
+            #expect(try store.tasks().map(\.name).sorted().map(\.description) == ["predict/p0", "predict/p1", "predict/p2"])
         }
         let f = try Fixture("pred-shard-auto", rows: 1000)
         defer { f.remove() }
@@ -89,6 +103,18 @@ import SpaceTime
         #expect(status == 0, "\(child.stderr)")
         #expect(try f.output("auto.csv") == f.proba)
         #expect(child.stderr.contains("whole-model scoring: the model ("), "\(child.stderr)")
+    }
+
+    /// A sharded job's tasks are `predict/pK.tA-B`: every block K has one task per slice, the
+    /// slices' tree ranges are the same for every block and cover the model's trees from 0.
+    static func expectTasksPerBlockAndSlice(_ store: JobStore, blocks: Int, slices: Int, trees: Int = 12,
+                                            sourceLocation: SourceLocation = #_sourceLocation) throws {
+        let names = try store.tasks().map(\.name).sorted()
+        let ranges = names.filter { $0.partition == 0 }.compactMap(\.variant.treeRange)
+        #expect(ranges.count == slices && ranges.first?.lowerBound == 0 && ranges.last?.upperBound == trees
+                && zip(ranges, ranges.dropFirst()).allSatisfy { $0.upperBound == $1.lowerBound }, "\(names)", sourceLocation: sourceLocation)
+        let expected = (0..<blocks).flatMap { k in ranges.map { "predict/p\(k).t\($0.lowerBound)-\($0.upperBound)" } }
+        #expect(names.map(\.description) == expected, sourceLocation: sourceLocation)
     }
 
     @Test func aWorkerKilledMidPredictionLeavesTheOutputComplete() throws {

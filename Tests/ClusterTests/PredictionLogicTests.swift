@@ -133,6 +133,44 @@ import Forest
         #expect(s.stage(tasks: done, gates: Scheduler.Gates()) == .save)
     }
 
+    /// Tree-sharded prediction keys its tasks as evaluate does: partition = block, variant =
+    /// the slice's trees (`predict/pK.tA-B`); whole-model prediction keeps `predict/pK`. The
+    /// scheduler offers them slice-major and `status` counts blocks, not tasks.
+    @Test func shardedPredictTasksAreKeyedByBlockAndTreeSlice() throws {
+        let spec = JobSpec(jobID: "predict-1", dataFiles: ["d.csv"], parameters: Data([1]), seed: 0, partitions: 3,
+                           testFraction: 0, trees: 12, maxAttempts: 3)
+        let slices = [0..<4, 4..<9, 9..<12]
+        let sharded = try JobStore()
+        try sharded.createPredictionJob(spec, blockRows: [5, 5, 2], variants: slices.map { .trees($0) }, now: 0)
+        let names = try sharded.tasks().map(\.name).sorted()
+        #expect(names.map(\.description) == (0..<3).flatMap { k in slices.map { "predict/p\(k).t\($0.lowerBound)-\($0.upperBound)" } })
+        #expect(names.allSatisfy { $0.kind == .predict && $0.variant.treeRange != nil })
+        #expect(try sharded.partitions().map(\.testRows) == [5, 5, 2], "one partition per block, not per (block, slice)")
+
+        let whole = try JobStore()
+        try whole.createPredictionJob(spec, blockRows: [5, 5, 2], now: 0)
+        #expect(try whole.tasks().map(\.name).sorted().map(\.description) == ["predict/p0", "predict/p1", "predict/p2"])
+        #expect(try whole.tasks().allSatisfy { $0.name.variant == .whole })
+
+        for bad: [TaskVariant] in [[.trees(0..<4), .trees(5..<12)], [.trees(4..<8), .trees(8..<12)], [.trees(0..<12)],
+                                   [.whole, .trees(0..<4)], []] {
+            #expect(throws: JobStoreError.self, "\(bad)") { try JobStore().createPredictionJob(spec, blockRows: [1], variants: bad, now: 0) }
+        }
+
+        let workers = [Scheduler.WorkerView(id: "w1", memoryLimit: 512 << 20), Scheduler.WorkerView(id: "w2", memoryLimit: 512 << 20)]
+        var views = names.map { Scheduler.TaskView(name: $0, state: .pending) }
+        var plan = Scheduler().plan(tasks: views, workers: workers, holders: [:], gates: Scheduler.Gates(), now: 0)
+        #expect(plan.assignments.map(\.task.description) == ["predict/p0.t0-4", "predict/p1.t0-4"], "slice-major")
+        for i in views.indices where views[i].name.variant == .trees(0..<4) { views[i].state = .done }
+        plan = Scheduler().plan(tasks: views, workers: workers, holders: [:], gates: Scheduler.Gates(), now: 0)
+        #expect(plan.assignments.map(\.task.description) == ["predict/p0.t4-9", "predict/p1.t4-9"])
+
+        let status = try JobStatus.load(from: sharded).render(now: 0)
+        #expect(status.contains("blocks: 3, done 0; tasks: 9 (a task per block and tree slice), done 0"), "\(status)")
+        #expect(status.contains("predict/p2.t9-12"), "\(status)")
+        #expect(try JobStatus.load(from: whole).render(now: 0).contains("blocks: 3, done 0\n"))
+    }
+
     // MARK: Worker engine: predictions under credit
 
     @Test func predictionsWaitForCreditAndDoneWaitsForThem() throws {

@@ -148,12 +148,17 @@ private func frames(_ m: WireMessage) throws -> [Data] { try m.encodeFrames() }
         try rejected(.outOfRange) { $0.variant = variant(7, 7) }      // empty
         try rejected(.missingField) { $0.variant = WireTaskVariant() }
         try rejected(.outOfRange) { $0.variant = WireTaskVariant(); $0.variant.whole = false }
-        // Evaluate tasks take a tree slice of the model (tree-sharded scoring); predict tasks do not.
-        var slice = WireSamples.assignment(kind: .evaluate)
-        slice.variant = variant(0, 4)
-        try MessageValidator(limits: ProtocolLimits()).validate(WireMessage(.assignment(slice)), direction: .toWorker)
-        try rejected(.outOfRange, kind: .evaluate) { $0.variant = variant(4, 4) }
-        try rejected(.outOfRange, kind: .predict) { $0.variant = variant(0, 4) }
+        // Evaluate and predict tasks take a tree slice of the model (tree-sharded scoring), never an empty one;
+        // extract tasks build and score no trees.
+        for kind in [WireTaskKind.evaluate, .predict] {
+            var slice = WireSamples.assignment(kind: kind)
+            slice.variant = variant(0, 4)
+            try MessageValidator(limits: ProtocolLimits()).validate(WireMessage(.assignment(slice)), direction: .toWorker)
+            try rejected(.outOfRange, kind: kind) { $0.variant = variant(4, 4) }
+            try rejected(.outOfRange, kind: kind) { $0.variant = variant(5, 4) }
+            try rejected(.missingField, kind: kind) { $0.variant = WireTaskVariant() }
+        }
+        try rejected(.outOfRange, kind: .extract) { $0.variant = variant(0, 4) }
     }
 
     @Test func rowBatchHeaderMustAgreeWithPayload() throws {

@@ -219,6 +219,11 @@ struct PredictRunner: TaskRunner {
         return failure
     }
 
+    /// The task's name in messages: `predict/pK`, or `predict/pK.tA-B` for a tree slice.
+    private static func taskName(_ a: WireTaskAssignment) -> TaskName {
+        TaskName(.predict, Int(a.partition), TaskVariant(wire: a.hasVariant ? a.variant : nil) ?? .whole)
+    }
+
     func run(_ attempt: ExecutorAttempt, _ blob: BlobCache.Blob) -> WorkerEvent {
         let a = attempt.assignment
         // A whole model posts each row's predictions; a tree slice (tree-sharded scoring) its partial sums.
@@ -228,10 +233,10 @@ struct PredictRunner: TaskRunner {
         case (.model(let m), .predictions?): (model, slice) = (m, nil)
         case (.slice(let s), .predictions?): (model, slice) = (s.model, s)
         default:
-            return context.fail(a, .protocol, "predict/p\(a.partition): the blob is not what the task's output needs", retryable: false)
+            return context.fail(a, .protocol, "\(Self.taskName(a)): the blob is not what the task's output needs", retryable: false)
         }
         guard let block = attempt.prediction, model.extractor.featureCount == block.featureCount else {
-            return context.fail(a, .protocol, "predict/p\(a.partition): the model's features do not match the assignment's columns", retryable: false)
+            return context.fail(a, .protocol, "\(Self.taskName(a)): the model's features do not match the assignment's columns", retryable: false)
         }
         let rows = block.lines.count
         let C = slice?.slice.valuesPerRow ?? model.forest.outputWidth
@@ -258,7 +263,7 @@ struct PredictRunner: TaskRunner {
     private func transformRows(_ attempt: ExecutorAttempt, _ extractor: FeatureExtractor) -> WorkerEvent {
         let a = attempt.assignment
         guard let block = attempt.prediction, extractor.featureCount == block.featureCount else {
-            return context.fail(a, .protocol, "predict/p\(a.partition): the extractor's features do not match the assignment's columns", retryable: false)
+            return context.fail(a, .protocol, "\(Self.taskName(a)): the extractor's features do not match the assignment's columns", retryable: false)
         }
         let rows = block.lines.count
         let transform = DatasetTransform(schema: block.parameters.schema, extractor: extractor)

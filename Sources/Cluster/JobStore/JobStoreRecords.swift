@@ -35,7 +35,7 @@ public struct JobSpec: Sendable, Hashable, Codable {
 /// The job's stage, as `spacetime status` shows it.
 public enum JobStage: String, Sendable, Hashable, CaseIterable, Codable {
     case extract, merge, train, evaluate, save, done, failed
-    /// A prediction job's only working stage (`predict/k` tasks over row blocks).
+    /// A prediction job's only working stage (`predict/pK` tasks over row blocks, `predict/pK.tA-B` per tree slice when sharded).
     case predict
 }
 

@@ -15,8 +15,9 @@ import SpaceTime
 ///   single-process `spacetime predict`'s byte for byte.
 ///
 /// With tree-sharded scoring (``Settings/sharding``) there is a task per (block, slice):
-/// task `s × blocks + k` streams block `k`'s rows to a worker holding slice `s` only (its
-/// own blob, `model-slice-S`), whose partial sums are kept as they come (`block-K-sS.bin`);
+/// `predict/pK.tA-B` (partition = block K, variant = the slice's trees A..<B) streams block
+/// K's rows to a worker holding that slice S only (its own blob, `model-slice-S`), whose
+/// partial sums are kept as they come (`block-K-sS.bin`);
 /// the assembly adds each block's slices in the model's fixed grouping
 /// (``ForestScoringLayout/combine(slices:rows:)``) before formatting, so the output is
 /// byte-identical to whole-model scoring.
@@ -139,16 +140,18 @@ public final class PredictionDriver: CoordinatorDriver, PredictionSink {
         (directory as NSString).appendingPathComponent(String(format: "block-%06d-s%03d.bin", block, slice))
     }
 
-    /// The (block, slice) of a task's partition.
-    private func place(_ partition: Int) -> (block: Int, slice: Int)? {
-        let b = settings.blocks.count
-        guard partition >= 0, partition < b * sliceCount else { return nil }
-        return (partition % b, partition / b)
+    /// The (block, slice) a task covers: its partition is the block; its variant is `whole`
+    /// without sharding (slice 0) or one slice's tree range. Nil for a task of no such pair.
+    func place(_ task: TaskName) -> (block: Int, slice: Int)? {
+        guard task.kind == .predict, settings.blocks.indices.contains(task.partition) else { return nil }
+        guard let sharding = settings.sharding else { return task.variant == .whole ? (task.partition, 0) : nil }
+        guard let trees = task.variant.treeRange, let s = sharding.slices.firstIndex(where: { $0.trees == trees }) else { return nil }
+        return (task.partition, s)
     }
 
-    private func partPath(_ partition: Int) -> String {
-        guard let (k, s) = place(partition) else { return Self.partPath(settings.partsDirectory, block: partition) }
-        return settings.sharding == nil && shards == nil ? Self.partPath(settings.partsDirectory, block: k)
+    /// Where the part of a placed task is written: text (whole model) or kept values.
+    private func partPath(block k: Int, slice s: Int) -> String {
+        settings.sharding == nil && shards == nil ? Self.partPath(settings.partsDirectory, block: k)
             : Self.partPath(settings.partsDirectory, block: k, slice: s)
     }
 
@@ -171,16 +174,16 @@ public final class PredictionDriver: CoordinatorDriver, PredictionSink {
                 engine.model = model
                 engine.extractor = extractor
                 if let sharding = settings.sharding {
-                    var blobs: [WireBlob] = []
-                    for s in sharding.slices.indices {
-                        let name = Sharding.artifactName(slice: s)
+                    var blobs: [Range<Int>: WireBlob] = [:]
+                    for (s, slice) in sharding.slices.enumerated() {
+                        let name = slice.artifact
                         guard let blob = try engine.addArtifactBlob(name, digest: Digest.of(try store.artifact(name) ?? Data())) else {
                             throw PipelineError(.missingArtifact, "slice \(s) of the model is missing from the job store")
                         }
-                        blobs.append(blob)
+                        blobs[slice.trees] = blob
                     }
-                    let b = settings.blocks.count
-                    engine.modelForTask = { task in task.partition / b < blobs.count ? blobs[task.partition / b] : nil }
+                    // A task's variant names its slice's trees; a whole-variant task would get the whole model.
+                    engine.modelForTask = { task in task.kind == .predict ? task.variant.treeRange.flatMap { blobs[$0] } : nil }
                 }
                 engine.gates = Scheduler.Gates(extractorReady: true, modelReady: true)
             }
@@ -227,8 +230,8 @@ public final class PredictionDriver: CoordinatorDriver, PredictionSink {
         let live = Set(open.map(\.attemptID))
         for id in streams.keys where !live.contains(id) { streams[id] = nil }
         var budget = 64  // batches per call: the loop stays responsive
-        for (partition, attemptID) in open where budget > 0 {
-            guard let block = place(partition)?.block else { continue }
+        for (block, attemptID) in open where budget > 0 {
+            guard settings.blocks.indices.contains(block) else { continue }
             if settings.blocks[block].isEmpty {  // a header-only input: one empty block
                 out += engine.endRows(to: attemptID, at: time)
                 continue
@@ -284,7 +287,7 @@ public final class PredictionDriver: CoordinatorDriver, PredictionSink {
     // MARK: PredictionSink
 
     public func predictions(attemptID: UInt64, task: TaskName, batch: WirePredictionBatch, payload: Data) throws -> String? {
-        guard task.kind == .predict, let (block, slice) = place(task.partition) else { return "predictions for \(task)" }
+        guard let (block, slice) = place(task) else { return "predictions for \(task), which is no (block, slice) of this job" }
         let C = shards.map { TransformRows.width(features: $0.transform.extractor.featureCount) }
             ?? settings.sharding.map { $0.slices[slice].pieces.count * $0.layout.outputWidth } ?? format?.width ?? 0
         guard Int(batch.bytesPerRow) == 8 * C else {
@@ -296,7 +299,7 @@ public final class PredictionDriver: CoordinatorDriver, PredictionSink {
             part = p
         } else {
             do {
-                part = Part(block: block, file: try AtomicFileWriter(path: partPath(task.partition)))
+                part = Part(block: block, file: try AtomicFileWriter(path: partPath(block: block, slice: slice)))
             } catch {
                 throw PipelineError(.io, "cannot write a part in \(settings.partsDirectory): \(error)")
             }
@@ -328,10 +331,11 @@ public final class PredictionDriver: CoordinatorDriver, PredictionSink {
     }
 
     public func finish(attemptID: UInt64, task: TaskName, rows: UInt64) throws -> String? {
-        let expected = place(task.partition).map { settings.blocks[$0.block].count } ?? -1
+        guard let (block, slice) = place(task) else { return "\(task) is no (block, slice) of this job" }
+        let expected = settings.blocks[block].count
         guard let part = parts.removeValue(forKey: attemptID) else {
             guard expected == 0 && rows == 0 else { return "\(task) reported done without predictions" }
-            guard FileManager.default.createFile(atPath: partPath(task.partition), contents: Data()) else {
+            guard FileManager.default.createFile(atPath: partPath(block: block, slice: slice), contents: Data()) else {
                 throw PipelineError(.io, "cannot write a part in \(settings.partsDirectory)")
             }
             return nil
@@ -478,7 +482,11 @@ public final class PredictionDriver: CoordinatorDriver, PredictionSink {
         let done = (sealedRows + inFlight) / sliceCount
         let total = settings.index.rows
         let tasks = try store.tasks()
-        var line = "\(work): blocks \(tasks.filter { $0.state == .done }.count)/\(tasks.count), rows \(done)/\(total)"
+        let doneTasks = tasks.filter { $0.state == .done }
+        let blocksDone = Dictionary(grouping: doneTasks, by: \.name.partition).values.filter { $0.count == sliceCount }.count
+        var line = "\(work): blocks \(blocksDone)/\(settings.blocks.count)"
+        if settings.sharding != nil { line += " (tasks \(doneTasks.count)/\(tasks.count), \(sliceCount) tree slices per block)" }
+        line += ", rows \(done)/\(total)"
         if let started, time.monotonic > started, done > 0 {
             let rate = Double(done) / (time.monotonic - started)
             line += String(format: " (%.0f rows/s, ETA %.0f s)", rate, Double(total - done) / rate)

@@ -6,13 +6,14 @@ import ZeroMQ
 /// A distributed prediction (`spacetime predict … --workers N` or `--bind`):
 /// loads the model, resolves the input's columns exactly as single-process
 /// `spacetime predict` does (same errors), indexes the input in one pass,
-/// cuts it into blocks (`PredictionBlockPlan`), creates `predict/k` tasks in
+/// cuts it into blocks (`PredictionBlockPlan`), creates `predict/pK` tasks in
 /// the job store (`JOB-DIR/job.sqlite`), and serves workers with
 /// `PredictionDriver` until the output is written or the job fails.
 ///
 /// Scoring is whole-model or tree-sharded (``ScoringPlan``, from the model's size and
 /// the workers' memory limit, or `Options.scoring`): sharded, each slice of the forest is
-/// stored as its own artifact and there are `predict` tasks for every (block, slice).
+/// stored as its own artifact and there is a task `predict/pK.tA-B` for every (block K, slice
+/// of trees A..<B): the block is the partition, the slice the task's variant.
 ///
 /// The same job shape runs `spacetime transform --workers` (``Options/Work/transform``): no
 /// model; each block's worker parses its rows with the transform's extractor and sends them
@@ -206,7 +207,7 @@ public final class PredictionJob: @unchecked Sendable {
         }
     }
 
-    /// Creates the `predict/k` tasks of `blocks` in a new store at `storePath` and starts `run` serving them.
+    /// Creates the `predict` tasks of `blocks` (one per block and slice) in a new store at `storePath` and starts `run` serving them.
     private static func prepare(options: Options, work: Work, header: [String], rawHeader: Data, index: CSVBlockIndex,
                                 blocks: [Range<Int>], blockRows: Int, layout: ForestScoringLayout?,
                                 slices: [(trees: Range<Int>, pieces: [Int], bytes: Data)], scoringReason: String?,
@@ -219,11 +220,11 @@ public final class PredictionJob: @unchecked Sendable {
         let now = Date().timeIntervalSince1970
         let kind = work.model == nil ? "transform" : "predict"
         let spec = JobSpec(jobID: "\(kind)-\(UInt32.random(in: 0...UInt32.max))", dataFiles: [options.dataPath],
-                           parameters: work.parameters.serialize(), seed: 0, partitions: blocks.count * max(1, slices.count), testFraction: 0,
+                           parameters: work.parameters.serialize(), seed: 0, partitions: blocks.count, testFraction: 0,
                            trees: work.trees, maxAttempts: options.maxAttempts)
-        // Sharded: task s × blocks + k scores block k with slice s (slice-major, so a worker
-        // mostly keeps one slice loaded while it takes the next block).
-        try store.createPredictionJob(spec, blockRows: Array(repeating: blocks.map(\.count), count: max(1, slices.count)).flatMap { $0 }, now: now)
+        // Sharded: task predict/pK.tA-B scores block K with the slice of trees A..<B.
+        try store.createPredictionJob(spec, blockRows: blocks.map(\.count),
+                                      variants: slices.isEmpty ? [.whole] : slices.map { .trees($0.trees) }, now: now)
         if work.model != nil { try store.putArtifact("model", work.blob, now: now) }
         for (s, slice) in slices.enumerated() {
             try store.putArtifact(PredictionDriver.Sharding.artifactName(slice: s), slice.bytes, now: now)

@@ -14,6 +14,7 @@
 ///   is gone, or after waiting `localityWait` seconds while it is busy. A
 ///   tree-range train task does not wait: its partition was split so that
 ///   other workers train while the holder does.
+/// - Predict tasks are offered slice-major: by tree-slice variant, then block.
 /// - Retries avoid workers where the task already failed while another
 ///   worker could take it; after `maxAttempts` failures the job fails with
 ///   `failureMessage`.
@@ -176,8 +177,10 @@ public struct Scheduler: Sendable {
         default: return Plan(stage: stage, assignments: [], completeFromCheckpoints: [], failure: nil)
         }
 
+        // Predict tasks go slice-major (every block's first tree slice, then the next), so a
+        // worker mostly keeps its slice loaded while it takes the next block.
         var pending = tasks.filter { $0.name.kind == kind && $0.state.isSchedulable }
-            .sorted { $0.name < $1.name }
+            .sorted { kind == .predict ? ($0.name.variant, $0.name.partition) < ($1.name.variant, $1.name.partition) : $0.name < $1.name }
         var complete: [TaskName] = []
         if kind == .train {
             complete = pending.filter { !$0.trees.isEmpty && $0.firstMissingTree >= $0.trees.upperBound }.map(\.name)

@@ -103,7 +103,13 @@ public struct JobStatus: Sendable, Hashable, Codable {
         var lines: [String] = []
         lines.append("job \(jobID): \(stage)" + (failure.map { " — \($0)" } ?? ""))
         if tasks.first?.name.hasPrefix("predict/") == true {
-            lines.append("blocks: \(partitions), done \(tasks.filter { $0.state == "done" }.count)")
+            // A block is done when its task is, or (tree-sharded: predict/pK.tA-B) all its slices' tasks are.
+            let byBlock = Dictionary(grouping: tasks) { String($0.name.prefix { $0 != "." }) }
+            var line = "blocks: \(partitions), done \(byBlock.values.filter { $0.allSatisfy { $0.state == "done" } }.count)"
+            if byBlock.count < tasks.count {
+                line += "; tasks: \(tasks.count) (a task per block and tree slice), done \(tasks.filter { $0.state == "done" }.count)"
+            }
+            lines.append(line)
         } else {
             lines.append("partitions: \(partitions), statistics for \(partitionsWithStatistics); trees: \(treesCheckpointed) of \(trees) checkpointed")
         }
