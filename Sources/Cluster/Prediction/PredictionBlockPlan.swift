@@ -1,5 +1,5 @@
 /// How a prediction job cuts its input into blocks of consecutive records
-/// (`predict/k` tasks). Pure.
+/// (`predict/pK` tasks). Pure.
 ///
 /// A block's parsed rows and probabilities must fit a worker's budget, and
 /// there are enough blocks to spread over workers (about `targetBlocks`,
