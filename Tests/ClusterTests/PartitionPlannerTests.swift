@@ -68,7 +68,7 @@ import Testing
         var model = PartitionPlanner.Model()
         model.treeBytesPerTrainingRow = 0
         let input = Input(dataBytes: 5_000_000_000, sampleBytesPerRow: 500, features: 50, histogramWordsPerBin: 2,
-                          memoryLimit: 512 << 20, threadsPerWorker: 2)
+                          memoryLimit: 512 << 20, threadsPerWorker: 8)
         let without = PartitionPlanner.plan(input, model: model)
         let with = PartitionPlanner.plan(input)
         #expect(with.fits && with.workingSetBytes <= with.budgetBytes)

@@ -1,3 +1,4 @@
+import Forest
 import SpaceTime
 
 /// Chooses the number of partitions so that one partition's training working
@@ -94,6 +95,12 @@ public enum PartitionPlanner {
         UInt64(max(1, features)) + model.perRowOverheadBytes
     }
 
+    /// Bytes of the row-major copy of a partition's bins that training makes when the
+    /// partition is large (``ForestTrainer/rowMajorBytes(rows:features:)``), 0 otherwise.
+    public static func rowMajorCopyBytes(rows: UInt64, features: Int) -> UInt64 {
+        UInt64(ForestTrainer.rowMajorBytes(rows: Int(clamping: rows), features: max(1, features)))
+    }
+
     /// Trees a train task holds at once: one per thread being grown, plus a
     /// checkpoint batch of `checkpointEvery` finished trees not yet sent.
     public static func treesInFlight(threads: Int, checkpointEvery: Int) -> Int {
@@ -119,7 +126,8 @@ public enum PartitionPlanner {
         let trainRows = UInt64((Double(estimatedRows) * trainFraction).rounded(.up))
         // A row's share of the trees in flight counts like its binned bytes.
         let treeShare = UInt64((Double(treesInFlight(threads: input.threadsPerWorker, checkpointEvery: 1)) * model.treeBytesPerTrainingRow).rounded(.up))
-        let perRow = bytesPerTrainingRow(features: input.features, model: model) + treeShare
+        // Partitions large enough to matter here are copied row-major while they train: counted always.
+        let perRow = bytesPerTrainingRow(features: input.features, model: model) + treeShare + UInt64(max(1, input.features))
         let fixed = histogramBytes(features: input.features, histogramWordsPerBin: input.histogramWordsPerBin, threads: input.threadsPerWorker, model: model)
         let afterBaseline = input.memoryLimit > model.baselineBytes ? input.memoryLimit - model.baselineBytes : 0
         let budget = UInt64(Double(afterBaseline) * model.usableFraction)

@@ -40,6 +40,8 @@ public enum TaskAdmission {
             // The wire field `classes` carries the task's histogram words per bin (0: unknown, 2 assumed).
             let histograms = PartitionPlanner.histogramBytes(features: features, histogramWordsPerBin: max(2, Int(a.classes)), threads: threads, model: model)
             parts.append(("\(rows) training rows × \(features) features", multiply(rows, PartitionPlanner.bytesPerTrainingRow(features: features, model: model))))
+            let copy = PartitionPlanner.rowMajorCopyBytes(rows: rows, features: features)
+            if copy > 0 { parts.append(("their bins copied row-major", copy)) }
             parts.append(("histograms for \(threads) \(threads == 1 ? "thread" : "threads")", histograms))
             if a.expectedTreeBytes > 0 {
                 let inFlight = PartitionPlanner.treesInFlight(threads: threads, checkpointEvery: Int(a.checkpointEvery))

@@ -50,7 +50,7 @@ struct ClassificationObjective: SplitObjective {
     func payload(row: Int) -> UInt64 { UInt64(UInt32(bitPattern: labels[row])) }
 
     @inline(__always)
-    func accumulate(groupCount g: Int, columns: UnsafePointer<UnsafePointer<UInt8>>, idx: UnsafePointer<Int32>,
+    func accumulate(groupCount g: Int, columns: UnsafePointer<UnsafePointer<UInt8>>, rowStride: Int, idx: UnsafePointer<Int32>,
                     weights: UnsafePointer<UInt64>, pay: UnsafePointer<UInt64>, start: Int, end: Int,
                     hist: UnsafeMutablePointer<UInt64>, mask: UnsafeMutablePointer<UInt64>) {
         let C = classes
@@ -58,7 +58,7 @@ struct ClassificationObjective: SplitObjective {
         for j in 0..<(4 * g) { mask[j] = 0 }
         if C == 2 {
             for k in start..<end {
-                let r = Int(idx[k]), l = Int(pay[k])
+                let r = Int(idx[k]) &* rowStride, l = Int(pay[k])
                 let add = weights[k]
                 for j in 0..<g {
                     let b = Int(columns[j][r])
@@ -68,7 +68,7 @@ struct ClassificationObjective: SplitObjective {
             }
         } else {
             for k in start..<end {
-                let r = Int(idx[k]), l = Int(pay[k])
+                let r = Int(idx[k]) &* rowStride, l = Int(pay[k])
                 let add = weights[k]
                 for j in 0..<g {
                     let b = Int(columns[j][r])

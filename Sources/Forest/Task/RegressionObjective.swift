@@ -28,12 +28,12 @@ struct RegressionObjective: SplitObjective {
     func payload(row: Int) -> UInt64 { targets[row].bitPattern }
 
     @inline(__always)
-    func accumulate(groupCount g: Int, columns: UnsafePointer<UnsafePointer<UInt8>>, idx: UnsafePointer<Int32>,
+    func accumulate(groupCount g: Int, columns: UnsafePointer<UnsafePointer<UInt8>>, rowStride: Int, idx: UnsafePointer<Int32>,
                     weights: UnsafePointer<UInt64>, pay: UnsafePointer<UInt64>, start: Int, end: Int,
                     hist: UnsafeMutablePointer<UInt64>, mask: UnsafeMutablePointer<UInt64>) {
         for j in 0..<(4 * g) { mask[j] = 0 }
         for k in start..<end {
-            let r = Int(idx[k])
+            let r = Int(idx[k]) &* rowStride
             let add = weights[k]
             let wy = Double(add & 0xFFFF_FFFF) * Double(bitPattern: pay[k])
             for j in 0..<g {

@@ -41,9 +41,11 @@ protocol SplitObjective {
     /// The payload of partition row `row` (moved with the row through the node partitioning).
     func payload(row: Int) -> UInt64
     /// Adds entries `start..<end` (rows `idx`, weight words `weights` = `(rows << 32) |
-    /// bootstrap count`, payloads `pay`) to the histograms of the `g` columns in `columns`:
-    /// slot j at `hist + j * 256 * cellWords`, occupancy at `mask + j * 4` (zeroed first).
-    func accumulate(groupCount g: Int, columns: UnsafePointer<UnsafePointer<UInt8>>, idx: UnsafePointer<Int32>,
+    /// bootstrap count`, payloads `pay`) to the histograms of the `g` columns in `columns`
+    /// (row r's bin of column j at `columns[j][r * rowStride]`: 1 for column-major bins, the
+    /// feature count for a row-major copy): slot j at `hist + j * 256 * cellWords`, occupancy
+    /// at `mask + j * 4` (zeroed first).
+    func accumulate(groupCount g: Int, columns: UnsafePointer<UnsafePointer<UInt8>>, rowStride: Int, idx: UnsafePointer<Int32>,
                     weights: UnsafePointer<UInt64>, pay: UnsafePointer<UInt64>, start: Int, end: Int,
                     hist: UnsafeMutablePointer<UInt64>, mask: UnsafeMutablePointer<UInt64>)
     /// Words of a node's target totals (class counts; or weight, weighted sum, min, max).

@@ -25,6 +25,42 @@ public struct ForestTrainer: Sendable {
         return 0..<(base + (partition < extra ? 1 : 0))
     }
 
+    /// Partitions whose bins take at least this many bytes (rows × features) are also copied
+    /// row-major for histogram building: beyond the caches, reading a node's rows column by
+    /// column misses once per row and feature, row-major about once per row. The copy is
+    /// that many bytes more while the partition trains (``rowMajorBytes(rows:features:)``).
+    public static let rowMajorMinBytes = 8 << 20
+
+    /// Bytes of the row-major copy a partition of `rows` × `features` gets while it trains (0 below the threshold).
+    public static func rowMajorBytes(rows: Int, features: Int) -> Int {
+        let (bytes, overflow) = max(0, rows).multipliedReportingOverflow(by: max(0, features))
+        if overflow { return .max }
+        return bytes >= rowMajorMinBytes ? bytes : 0
+    }
+
+    /// The row-major copy of `partition`'s bins, or an empty array below the threshold.
+    static func rowMajorBins(_ partition: BinnedPartition) -> [UInt8] {
+        let n = partition.rowCount, d = partition.featureCount
+        guard rowMajorBytes(rows: n, features: d) > 0 else { return [] }
+        var copy = [UInt8](repeating: 0, count: n * d)
+        partition.bins.withUnsafeBufferPointer { bins in
+            copy.withUnsafeMutableBufferPointer { out in
+                // In blocks of rows, so each column's slice and the block's rows stay in cache.
+                let block = 4096
+                var start = 0
+                while start < n {
+                    let end = min(n, start + block)
+                    for f in 0..<d {
+                        let column = bins.baseAddress! + f * n
+                        for r in start..<end { out[r * d + f] = column[r] }
+                    }
+                    start = end
+                }
+            }
+        }
+        return copy
+    }
+
     /// Grows trees `range` (local indices) of partition `partitionIndex`, calling `onTree`
     /// with `(index, tree)` in increasing index order, serially. A resumed task passes the
     /// range from its first missing tree. If `onTree` throws, no further trees are started
@@ -47,20 +83,27 @@ public struct ForestTrainer: Sendable {
         case .regression:
             TreeGrower.findGroups(partition: partition, objective: RegressionObjective(partition: partition, parameters: params))
         }
-        DispatchQueue.concurrentPerform(iterations: workers) { _ in
-            func run<O: SplitObjective>(_ grower: TreeGrower<O>) {
-                while let i = state.nextIndex() {
-                    let tree = grower.grow(seed: ForestRNG.treeSeed(seed: seed, partition: partitionIndex, tree: i))
-                    state.finished(i, tree)
+        let rowMajor = Self.rowMajorBins(partition)
+        rowMajor.withUnsafeBufferPointer { copy in
+            // Read-only while the growers run, and alive for the whole of `concurrentPerform`.
+            nonisolated(unsafe) let rows = copy.isEmpty ? nil : copy.baseAddress
+            DispatchQueue.concurrentPerform(iterations: workers) { _ in
+                func run<O: SplitObjective>(_ grower: TreeGrower<O>) {
+                    while let i = state.nextIndex() {
+                        let tree = grower.grow(seed: ForestRNG.treeSeed(seed: seed, partition: partitionIndex, tree: i))
+                        state.finished(i, tree)
+                    }
                 }
-            }
-            switch partition.task {
-            case .classification:
-                run(TreeGrower(partition: partition, parameters: params,
-                               objective: ClassificationObjective(partition: partition, parameters: params), groups: groups))
-            case .regression:
-                run(TreeGrower(partition: partition, parameters: params,
-                               objective: RegressionObjective(partition: partition, parameters: params), groups: groups))
+                switch partition.task {
+                case .classification:
+                    run(TreeGrower(partition: partition, parameters: params,
+                                   objective: ClassificationObjective(partition: partition, parameters: params), groups: groups,
+                                   rowMajor: rows))
+                case .regression:
+                    run(TreeGrower(partition: partition, parameters: params,
+                                   objective: RegressionObjective(partition: partition, parameters: params), groups: groups,
+                                   rowMajor: rows))
+                }
             }
         }
         if let error = state.error { throw error }

@@ -32,6 +32,11 @@ final class TreeGrower<Objective: SplitObjective> {
 
     /// Merged identical rows (nil: every row is its own entry).
     let groups: RowGroups?
+    /// A row-major copy of the partition's bins (`featureCount` bytes per row), shared by the
+    /// partition's growers, which histogram building reads instead of the columns: a row's
+    /// sampled features then share one or two cache lines instead of one line per feature
+    /// (``ForestTrainer/rowMajorMinBytes``). Nil: read the columns.
+    let rowMajor: UnsafePointer<UInt8>?
 
     // Per-entry state, aligned with `idx` (kept in node order): the row (a group's
     // representative), its weight word `(rows << 32) | bootstrap count` and its payload.
@@ -56,9 +61,11 @@ final class TreeGrower<Objective: SplitObjective> {
     /// A grower over `partition`; `groups` are its merged identical rows
     /// (``findGroups(partition:objective:)``, found once and shared by a partition's
     /// growers), nil to grow over rows.
-    init(partition: BinnedPartition, parameters: ForestParameters, objective: Objective, groups: RowGroups? = nil) {
+    init(partition: BinnedPartition, parameters: ForestParameters, objective: Objective, groups: RowGroups? = nil,
+         rowMajor: UnsafePointer<UInt8>? = nil) {
         self.partition = partition
         self.groups = groups
+        self.rowMajor = rowMajor
         self.parameters = parameters
         self.objective = objective
         n = partition.rowCount
@@ -233,13 +240,23 @@ final class TreeGrower<Objective: SplitObjective> {
         slabPool.append(s)
     }
 
+    /// Where histogram building reads feature `f`: its column, or its offset in the row-major copy.
+    @inline(__always)
+    private func column(_ f: Int, _ bins: UnsafePointer<UInt8>) -> UnsafePointer<UInt8> {
+        if let rowMajor { return rowMajor + f }
+        return bins + f * n
+    }
+
+    /// The distance between two rows' bins of one feature where histogram building reads them.
+    private var rowStride: Int { rowMajor == nil ? 1 : partition.featureCount }
+
     /// Fills an empty slab with every candidate feature's histogram over rows start..<end.
     private func buildSlab(_ slab: UnsafeMutablePointer<UInt64>, start: Int, end: Int, bins: UnsafePointer<UInt8>) {
         var first = 0
         while first < candidates.count {
             let g = min(Self.groupSize, candidates.count - first)
-            for j in 0..<g { columns[j] = bins + Int(candidates[first + j]) * n }
-            objective.accumulate(groupCount: g, columns: columns, idx: idx, weights: wt, pay: pay, start: start, end: end,
+            for j in 0..<g { columns[j] = column(Int(candidates[first + j]), bins) }
+            objective.accumulate(groupCount: g, columns: columns, rowStride: rowStride, idx: idx, weights: wt, pay: pay, start: start, end: end,
                                  hist: slab + first * 256 * cellWords, mask: mask)
             first += g
         }
@@ -384,8 +401,8 @@ final class TreeGrower<Objective: SplitObjective> {
                 // group; past it (all drawn features constant so far), one at a time.
                 let g = visited < mtry ? min(Self.groupSize, mtry - visited, d - k) : 1
                 let first = k
-                for j in 0..<g { columns[j] = bins + Int(draw()) * n }
-                objective.accumulate(groupCount: g, columns: columns, idx: idx, weights: wt, pay: pay, start: start, end: end,
+                for j in 0..<g { columns[j] = column(Int(draw()), bins) }
+                objective.accumulate(groupCount: g, columns: columns, rowStride: rowStride, idx: idx, weights: wt, pay: pay, start: start, end: end,
                                      hist: hist, mask: mask)
                 for j in 0..<g {
                     let f = Int(features[first + j])
