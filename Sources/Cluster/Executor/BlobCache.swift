@@ -21,7 +21,8 @@ final class BlobCache: @unchecked Sendable {  // all mutable state under `lock`
         /// Ask for the next chunk from this offset.
         case next(offset: UInt64)
         /// Every byte of the blob, its digest not yet checked (`matches(_:digest:)`, off the
-        /// DEALER thread: a large model takes a while).
+        /// DEALER thread: a large model takes a while). The digest counts as being decoded
+        /// (no new fetch starts) until ``load(_:digest:asModel:)`` or ``endDecoding(_:)``.
         case complete(Data)
     }
 
@@ -41,6 +42,8 @@ final class BlobCache: @unchecked Sendable {  // all mutable state under `lock`
     private let lock = NSLock()
     private var fetches: [Data: Fetch] = [:]
     private var loaded: [Data: Blob] = [:]
+    /// Fetched blobs whose digest check and decoding are under way.
+    private var decoding: Set<Data> = []
 
     func loaded(_ digest: Data) -> Blob? { lock.withLock { loaded[digest] } }
 
@@ -50,8 +53,14 @@ final class BlobCache: @unchecked Sendable {  // all mutable state under `lock`
         let value: Blob = !asModel ? .extractor(try FeatureExtractor(deserializing: [UInt8](data)))
             : ForestModelSlice.isSlice(data) ? .slice(try ForestModelSlice(deserializing: [UInt8](data), context: "model slice from the coordinator"))
             : .model(try data.withUnsafeBytes { try ForestModel(deserializing: $0, context: "model from the coordinator") })
-        lock.withLock { loaded[digest] = value }
+        lock.withLock {
+            loaded[digest] = value
+            decoding.remove(digest)
+        }
     }
+
+    /// A fetched blob that did not check or decode: a later assignment may fetch it again.
+    func endDecoding(_ digest: Data) { _ = lock.withLock { decoding.remove(digest) } }
 
     /// Forgets decoded models and model slices no digest in `keep` names: a worker scoring
     /// tree slices holds one slice at a time, not every slice it was ever given.
@@ -68,7 +77,7 @@ final class BlobCache: @unchecked Sendable {  // all mutable state under `lock`
     /// caller must ask for its first chunk.
     func beginFetch(_ digest: Data, size: UInt64) -> Bool {
         lock.withLock {
-            if loaded[digest] != nil || fetches[digest] != nil { return false }
+            if loaded[digest] != nil || fetches[digest] != nil || decoding.contains(digest) { return false }
             fetches[digest] = Fetch(total: size)
             return true
         }
@@ -108,7 +117,10 @@ final class BlobCache: @unchecked Sendable {  // all mutable state under `lock`
             }
             return kept ? .next(offset: next) : .ignored
         }
-        lock.withLock { fetches[chunk.digest] = nil }
+        lock.withLock {
+            fetches[chunk.digest] = nil
+            decoding.insert(chunk.digest)
+        }
         return .complete(fetch.data)
     }
 }

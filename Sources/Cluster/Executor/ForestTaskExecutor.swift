@@ -218,22 +218,25 @@ public final class ForestTaskExecutor: @unchecked Sendable {  // `exitState` und
     }
 
     /// On the blob queue: checks a fetched blob's digest, decodes it and launches the
-    /// attempts waiting for it (or fails them).
+    /// attempts waiting for it (or fails them). The waiting attempts are read again after the
+    /// decode: one that arrived meanwhile found the blob neither loaded nor to be fetched.
     private func blobReceived(_ data: Data, digest: Data) -> [WorkerEvent] {
         guard BlobCache.matches(data, digest: digest) else {
+            blobs.endDecoding(digest)
             return registry.waiting(for: digest).map {
                 context.fail($0.assignment, .protocol, "the blob received does not match its digest", retryable: true)
             }
         }
-        let waiting = registry.waiting(for: digest)
+        let asModel = registry.waiting(for: digest).first.map { Self.blobIsModel($0.assignment, $0.prediction?.parameters) } ?? false
         do {
-            try blobs.load(data, digest: digest, asModel: waiting.first.map { Self.blobIsModel($0.assignment, $0.prediction?.parameters) } ?? false)
+            try blobs.load(data, digest: digest, asModel: asModel)
         } catch {
-            return waiting.map {
+            blobs.endDecoding(digest)
+            return registry.waiting(for: digest).map {
                 context.fail($0.assignment, .protocol, "cannot decode the blob from the coordinator: \(error)", retryable: false)
             }
         }
-        return waiting.flatMap(launchIfReady)
+        return registry.waiting(for: digest).flatMap(launchIfReady)
     }
 
     /// Whether the attempt's blob is a model (evaluate, predict) or an extractor (train, and
