@@ -310,7 +310,9 @@ public final class PredictionDriver: CoordinatorDriver, PredictionSink {
             parts[attemptID] = nil
             return "\(task): more than its \(settings.blocks[block].count) rows of predictions"
         }
-        if settings.sharding != nil || shards != nil {  // partial sums or transform rows: kept as sent (little-endian Float64) until assembly
+        // Partial sums or transform rows are kept as sent (little-endian Float64) until assembly;
+        // a whole model's predictions are formatted as they come.
+        guard settings.sharding == nil, let format else {
             do { try part.file.append([UInt8](payload)) } catch { throw PipelineError(.io, "writing the part of \(task): \(error)") }
             part.written += rows
             parts[attemptID] = part
@@ -323,7 +325,7 @@ public final class PredictionDriver: CoordinatorDriver, PredictionSink {
             }
         }
         buffer.removeAll(keepingCapacity: true)
-        probabilities.withUnsafeBufferPointer { format?.appendRows($0, rows: rows, to: &buffer) }
+        probabilities.withUnsafeBufferPointer { format.appendRows($0, rows: rows, to: &buffer) }
         do { try part.file.append(buffer) } catch { throw PipelineError(.io, "writing the part of \(task): \(error)") }
         part.written += rows
         parts[attemptID] = part
@@ -423,7 +425,7 @@ public final class PredictionDriver: CoordinatorDriver, PredictionSink {
         do {
             try emit(format.header(classes: classes))
             if let sharding = settings.sharding {
-                for k in settings.blocks.indices { try emit(try combinedBlock(k, sharding)) }
+                for k in settings.blocks.indices { try emit(try combinedBlock(k, sharding, format)) }
             }
             for k in settings.blocks.indices where settings.sharding == nil {
                 let path = Self.partPath(settings.partsDirectory, block: k)
@@ -449,8 +451,7 @@ public final class PredictionDriver: CoordinatorDriver, PredictionSink {
     }
 
     /// Block `k`'s text: its slices' partial sums added in the model's grouping, formatted.
-    private func combinedBlock(_ k: Int, _ sharding: Sharding) throws -> [UInt8] {
-        guard let format else { return [] }
+    private func combinedBlock(_ k: Int, _ sharding: Sharding, _ format: PredictionFormat) throws -> [UInt8] {
         let rows = settings.blocks[k].count
         var sums: [[Double]] = []
         for (s, slice) in sharding.slices.enumerated() {

@@ -22,14 +22,12 @@ public final class PredictionJob: @unchecked Sendable {
     public struct Options: Sendable {
         /// What the job computes from the input's blocks.
         public enum Work: Sendable {
-            /// Predictions of the model at `modelPath`, as CSV text into `outPath`.
-            case predictions
+            /// Predictions of the model file at `modelPath`, as CSV text into `outPath`.
+            case predictions(modelPath: String)
             /// The rows of a fitted transform, as NumPy shards and a manifest into the directory `outPath`.
             case transform(DatasetTransform, DatasetTransform.Options)
         }
-        public var work = Work.predictions
-        /// The model (``Work/predictions``; unused for a transform).
-        public var modelPath: String
+        public var work: Work
         public var dataPath: String
         /// Output path, or "-" for standard output; a transform's shard directory.
         public var outPath: String
@@ -55,8 +53,9 @@ public final class PredictionJob: @unchecked Sendable {
         /// they register under its identifier.
         public var derivations = FeatureDerivationRegistry()
 
-        public init(modelPath: String, dataPath: String, outPath: String, bind: String, jobDirectory: String) {
-            self.modelPath = modelPath
+        /// `bind`: the endpoint workers connect to (a wildcard port is resolved when bound).
+        public init(work: Work, dataPath: String, outPath: String, bind: String = "tcp://127.0.0.1:*", jobDirectory: String) {
+            self.work = work
             self.dataPath = dataPath
             self.outPath = outPath
             self.bind = bind
@@ -93,9 +92,9 @@ public final class PredictionJob: @unchecked Sendable {
         let (header, rawHeader, _) = try CoordinatorJob.readHeader(options.dataPath, options: options.csv)
         let work: Work
         switch options.work {
-        case .predictions:
+        case .predictions(let modelPath):
             let model: ForestModel
-            do { model = try ForestModel.load(from: options.modelPath) } catch { throw PipelineError(.badInput, "\(error)") }
+            do { model = try ForestModel.load(from: modelPath) } catch { throw PipelineError(.badInput, "\(error)") }
             let parser: RecordParser
             do {
                 parser = try StreamingPrediction.parser(model: model, header: header, file: options.dataPath,

@@ -90,7 +90,7 @@ struct PredictCommand: ParsableCommand {
 
         // Standard output is written here, checked (the job writes a file in its directory, then it is copied).
         let jobOut = out == "-" ? (dir as NSString).appendingPathComponent("predictions-stdout.csv") : out
-        var options = PredictionJob.Options(modelPath: model, dataPath: file, outPath: jobOut, bind: "", jobDirectory: dir)
+        var options = PredictionJob.Options(work: .predictions(modelPath: model), dataPath: file, outPath: jobOut, jobDirectory: dir)
         options.proba = proba
         options.scoring = scoring
         options.slices = slices

@@ -79,8 +79,7 @@ struct TransformCommand: ParsableCommand {
         let log = logLine("coordinator")
         let (dir, temporary) = pool.jobDirectory("transform")
         defer { if temporary { try? FileManager.default.removeItem(atPath: dir) } }
-        var job = PredictionJob.Options(modelPath: "", dataPath: file, outPath: outDir, bind: "", jobDirectory: dir)
-        job.work = .transform(transform, options)
+        var job = PredictionJob.Options(work: .transform(transform, options), dataPath: file, outPath: outDir, jobDirectory: dir)
         job.csv = options.csv
         try pool.configure(&job, limit: limit, log: log)
         let (done, workers) = try pool.serve(job, limit: limit, threads: threads, what: "transform", temporaryDirectory: temporary, log: log)
