@@ -27,7 +27,7 @@ import Testing
         // A new window writes again; quiet peers are forgotten after a window without lines.
         #expect(limiter.admit("again", from: garbage, at: 12) == "again")
         _ = limiter.summaries(at: 30)
-        #expect(limiter.trackedPeers == 0)
+        #expect(limiter.trackedSources == 0)
     }
 
     @Test func aCountIsAppendedWhenTheNextLineIsWritten() {
@@ -48,7 +48,7 @@ import Testing
             let peer = PeerAddress([0x00] + withUnsafeBytes(of: UInt32(i).bigEndian, Array.init))
             if limiter.admit("dropped message from \(peer)", from: peer, at: 1) != nil { written += 1 }
         }
-        #expect(limiter.trackedPeers == 4)
+        #expect(limiter.trackedSources == 4)
         #expect(written == 3 + 2, "one line from each of the three new tracked peers, plus the shared limiter's burst")
         #expect(limiter.summaries(at: 20).contains { $0.hasPrefix("\(1000 - 3 - 2) more warnings from other peers") })
     }

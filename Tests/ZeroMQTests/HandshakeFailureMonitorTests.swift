@@ -127,13 +127,27 @@ private func event(_ kind: Int32, _ value: UInt32) -> MonitorEvent {
         #expect(limiter.suppressedTotal == 999)
     }
 
-    @Test func rateLimitedLogAppendsTheCount() {
+    @Test func rateLimitedLogCutsEachSourceToItsBurstSoAFloodHidesNoOtherSource() {
         let lines = Box<[String]>([])
-        let log = RateLimitedLog(burst: 2, interval: 3600, what: "refusals") { line in lines.withLock { $0.append(line) } }
-        for i in 0..<50 { log.write("line \(i)") }
+        let log = RateLimitedLog(burst: 2, interval: 3600, what: "refusals", sourceKind: "host") { line in lines.withLock { $0.append(line) } }
+        for i in 0..<50 { log.write("line \(i)", source: "10.0.0.4 (mechanism mismatch)") }
+        log.write("the other host", source: "10.0.0.2 (mechanism mismatch)")
+        log.write("raw bytes", source: "10.0.0.4 (closed during the handshake)")
         log.flush()
-        #expect(lines.current == ["line 0", "line 1"])
+        #expect(lines.current == ["line 0", "line 1", "the other host", "raw bytes"])
         #expect(log.suppressedTotal == 48)
+    }
+
+    @Test func aRefusalIsRateLimitedByItsHostAndCause() {
+        #expect(RefusedConnection(address: "10.0.0.4:4002", cause: .protocolError(code: UInt32(ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH))).source
+                == "10.0.0.4 (mechanism mismatch)")
+        #expect(RefusedConnection(address: "[::1]:4002", cause: .closedDuringHandshake).source
+                == "::1 (closed during the handshake)")
+        #expect(RefusedConnection(address: nil, cause: .noDetail(errno: 0)).source == "an unknown address (no detail)")
+        let mismatch = RefusedConnection.Cause.protocolError(code: UInt32(ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH))
+        #expect(RefusedConnection(address: "10.0.0.4 (port unknown)", cause: mismatch).source == "10.0.0.4 (mechanism mismatch)",
+                "an address read from the kernel's table counts as the same host")
+        #expect(RefusedConnection(address: "one of 10.0.0.2, 10.0.0.4", cause: mismatch).host == "one of 10.0.0.2, 10.0.0.4")
     }
 }
 

@@ -52,7 +52,8 @@ public final class CoordinatorServer: Sendable {
     private let thread: SocketThread
     private let mailbox: Mailbox<CoordinatorServerRequest>
     private let authenticator: ZAPAuthenticator?
-    /// Refusals (ZAP and handshake failures), at most 40 lines per 10 s so a flood cannot fill the log.
+    /// Refusals (ZAP and handshake failures): per host and cause at most 5 lines per 10 s, so a flood
+    /// cannot fill the log nor hide another host's refusal.
     private let refusalLog: RateLimitedLog
     private let handshakeRefusals = LockedBox(0)
     private let peerWarningCounts = LockedBox((written: 0, suppressed: 0))
@@ -82,13 +83,14 @@ public final class CoordinatorServer: Sendable {
                 onOutput: @escaping @Sendable (CoordinatorOutput) -> Void) throws {
         let mailbox = try Mailbox<CoordinatorServerRequest>()
         self.mailbox = mailbox
-        let refusalLog = RateLimitedLog(burst: 40, interval: 10, what: "refused connections") { onOutput(.log(.warning, $0)) }
+        let refusalLog = RateLimitedLog(burst: 5, interval: 10, maxSources: 16, what: "refused connections",
+                                        sourceKind: "host") { onOutput(.log(.warning, $0)) }
         self.refusalLog = refusalLog
         let handshakeRefusals = self.handshakeRefusals
         let peerWarningCounts = self.peerWarningCounts
         if let curve = options.curve {
             authenticator = try ZAPAuthenticator(context: context, allowedClientKeys: curve.allowedWorkers, onDecision: { decision in
-                if !decision.accepted { refusalLog.write("refused a worker connection: \(decision)") }
+                if !decision.accepted { refusalLog.write("refused a worker connection: \(decision)", source: "\(decision.address) (\(decision.reason))") }
             })
         } else {
             authenticator = nil
@@ -110,7 +112,7 @@ public final class CoordinatorServer: Sendable {
                 monitor = try HandshakeFailureMonitor(socket: router) { refusal in
                     if case .authentication = refusal.cause { return }  // the ZAP handler logged it, with the key
                     handshakeRefusals.withLock { $0 += 1 }
-                    refusalLog.write(refusal.description)
+                    refusalLog.write(refusal.description, source: refusal.source)
                 }
                 do { try router.bind(bind) } catch { throw CoordinatorBindError(endpoint: bind, error: error) }
                 bound.withLock { $0 = .success((try? router.lastEndpoint()) ?? bind) }

@@ -59,76 +59,12 @@ func configureHeartbeats(_ socket: Socket, _ interval: Double, _ liveness: Int) 
 
 /// Rate-limits the warnings a peer's messages make the coordinator log
 /// ("dropped message from …": garbage, an unauthenticated or misbehaving
-/// peer): per peer, at most `burst` lines per `interval` seconds, the rest
-/// counted and reported with the peer's next written line or in a summary
-/// once its window has ended; every line is cut to `maxLineBytes`. At most
-/// `maxPeers` peers are tracked (a flood of new routing ids reuses one
-/// shared limiter past that), so neither the log nor this table grows
-/// without bound.
-///
-/// Pure logic on a caller-supplied monotonic clock; used on the ROUTER thread only.
-struct PeerLogLimiter {
-    let burst: Int
-    let interval: Double
-    let maxPeers: Int
-    let maxLineBytes: Int
-    private var limiters: [PeerAddress: LogRateLimiter] = [:]
-    private var lastSeen: [PeerAddress: Double] = [:]
-    private var overflow: LogRateLimiter
-    private static let overflowName = "other peers"
+/// peer): per peer routing id, at most `burst` lines per window, at most
+/// `maxPeers` peers tracked (a flood of new routing ids shares one limiter).
+typealias PeerLogLimiter = KeyedLogLimiter<PeerAddress>
 
+extension KeyedLogLimiter where Source == PeerAddress {
     init(burst: Int = 5, interval: Double = 10, maxPeers: Int = 256, maxLineBytes: Int = 400) {
-        self.burst = burst
-        self.interval = interval
-        self.maxPeers = maxPeers
-        self.maxLineBytes = maxLineBytes
-        overflow = LogRateLimiter(burst: burst, interval: interval)
-    }
-
-    /// The line to write for a warning `line` about `peer` at `now`, or nil to drop it (counted).
-    mutating func admit(_ line: String, from peer: PeerAddress, at now: Double) -> String? {
-        let verdict: LogRateLimiter.Verdict
-        if limiters[peer] != nil || limiters.count < maxPeers {
-            verdict = limiters[peer, default: LogRateLimiter(burst: burst, interval: interval)].admit(at: now)
-            lastSeen[peer] = now
-        } else {
-            verdict = overflow.admit(at: now)
-        }
-        guard case .write(let suppressed) = verdict else { return nil }
-        let cut = Self.truncate(line, to: maxLineBytes)
-        return suppressed > 0 ? "\(cut) (\(suppressed) more warnings from this peer were not logged)" : cut
-    }
-
-    /// Summaries of lines suppressed in windows that have ended; forgets peers that are quiet.
-    mutating func summaries(at now: Double) -> [String] {
-        var lines: [String] = []
-        for peer in Array(limiters.keys) {
-            if let count = limiters[peer]?.summary(at: now) {
-                lines.append("\(count) more warnings from \(peer) in the last \(Int(interval)) s were not logged one by one")
-            } else if limiters[peer]?.suppressed == 0, now - (lastSeen[peer] ?? now) >= interval {
-                limiters[peer] = nil  // quiet for a whole window: nothing left to report
-                lastSeen[peer] = nil
-            }
-        }
-        if let count = overflow.summary(at: now) {
-            lines.append("\(count) more warnings from \(Self.overflowName) in the last \(Int(interval)) s were not logged one by one")
-        }
-        return lines
-    }
-
-    /// Peers currently tracked (for tests).
-    var trackedPeers: Int { limiters.count }
-
-
-    static func truncate(_ line: String, to maxBytes: Int) -> String {
-        guard line.utf8.count > maxBytes else { return line }
-        var cut = ""
-        var bytes = 0
-        for scalar in line.unicodeScalars {
-            bytes += String(scalar).utf8.count
-            if bytes > maxBytes { break }
-            cut.unicodeScalars.append(scalar)
-        }
-        return cut + "… (\(line.utf8.count) bytes)"
+        self.init(burst: burst, interval: interval, maxSources: maxPeers, maxLineBytes: maxLineBytes, what: "warnings", sourceKind: "peer")
     }
 }

@@ -57,6 +57,30 @@ public struct RefusedConnection: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
+    /// The peer's IP address without the port, if known (`10.0.0.4` for
+    /// `10.0.0.4:4002` and for `10.0.0.4 (port unknown)`; the whole text
+    /// when the address is ambiguous, `one of 10.0.0.2, 10.0.0.4`).
+    public var host: String? {
+        guard var address else { return nil }
+        let portUnknown = " (port unknown)"
+        if address.hasSuffix(portUnknown) {
+            address.removeLast(portUnknown.count)
+            return address
+        }
+        if address.hasPrefix("["), let close = address.firstIndex(of: "]") {
+            return String(address[address.index(after: address.startIndex)..<close])
+        }
+        guard let colon = address.lastIndex(of: ":"), address.firstIndex(of: ":") == colon else { return address }
+        return String(address[..<colon])
+    }
+
+    /// Where the refusal came from and why, in short, e.g.
+    /// `10.0.0.4 (mechanism mismatch)`: what a log rate-limits refusals by,
+    /// so one host's flood cannot hide another's refusal or another cause.
+    public var source: String {
+        "\(host ?? "an unknown address") (\(reason.prefix { $0 != ":" }))"
+    }
+
     public var description: String {
         "refused a connection from \(address ?? "an unknown address (closed before it could be read)"): handshake failed (\(reason))"
     }
