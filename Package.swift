@@ -44,16 +44,20 @@ let package = Package(
         ),
 
         // Layers, bottom to top.
+        // The one lock type (`Locked`, over the standard library's `Mutex`), for every layer.
+        .target(name: "Locking"),
         .target(
             name: "ZeroMQ",
             dependencies: [
                 "CZeroMQ",
+                "Locking",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .target(
             name: "SpaceTime",
             dependencies: [
+                "Locking",
                 "CLZ4",
                 "CZlib",
                 "CZstd",
@@ -64,6 +68,7 @@ let package = Package(
         .target(
             name: "Forest",
             dependencies: [
+                "Locking",
                 "SpaceTime",
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -82,6 +87,7 @@ let package = Package(
         .target(
             name: "Cluster",
             dependencies: [
+                "Locking",
                 "ZeroMQ",
                 "SpaceTime",
                 "Forest",
@@ -121,6 +127,6 @@ let package = Package(
         .testTarget(name: "ForestExportTests", dependencies: [
             "ForestExport", "Forest", "SpaceTime", .product(name: "SwiftProtobuf", package: "swift-protobuf"),
         ]),
-        .testTarget(name: "ClusterTests", dependencies: ["Cluster", "Forest", "SpaceTime", "ZeroMQ"]),
+        .testTarget(name: "ClusterTests", dependencies: ["Locking", "Cluster", "Forest", "SpaceTime", "ZeroMQ"]),
     ]
 )

@@ -1,3 +1,4 @@
+import Locking
 import Foundation
 import SpaceTime
 import Testing
@@ -17,7 +18,7 @@ import Testing
     /// A `spacetime` process, its standard output and error on one pipe.
     final class Session: @unchecked Sendable {
         let process = Process()
-        private let text = LockedBox("")
+        private let text = Locked("")
         private let eof = DispatchSemaphore(value: 0)
 
         init(_ arguments: [String], in dir: String, environment: [String: String] = [:]) throws {

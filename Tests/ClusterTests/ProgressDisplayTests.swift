@@ -1,3 +1,4 @@
+import Locking
 import Foundation
 import Testing
 @testable import Cluster
@@ -111,7 +112,7 @@ import Testing
     }
 
     @Test func logLinesPrintAboveTheBarWithoutGarblingIt() {
-        let written = LockedBox([String]())
+        let written = Locked([String]())
         let terminal = ProgressTerminal(mode: .bar, write: { text in written.withLock { $0.append(text) } }, width: { 60 })
         terminal.log("before any bar")
         terminal.show(train(10, at: 0))
@@ -129,7 +130,7 @@ import Testing
             for line in text.split(separator: "\n") { #expect(line.count <= 60 + 4) }
         }
 
-        let plain = LockedBox([String]())
+        let plain = Locked([String]())
         let lines = ProgressTerminal(mode: .plain, write: { text in plain.withLock { $0.append(text) } })
         lines.show(train(10, at: 0))
         lines.log("w2 joined")

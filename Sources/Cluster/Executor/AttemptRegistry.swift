@@ -1,3 +1,4 @@
+import Locking
 import Foundation
 import Forest
 import SpaceTime
@@ -124,7 +125,7 @@ final class ExecutorAttempt: @unchecked Sendable {  // immutable after publicati
 /// the parse queues, the run threads and the memory sampler; everything is under `lock`,
 /// including every attempt's `state`.
 final class AttemptRegistry: @unchecked Sendable {  // all mutable state under `lock`
-    private let lock = NSLock()
+    private let lock = Lock()
     private var attempts: [UInt64: ExecutorAttempt] = [:]
     private var spills: [UInt64: PartitionRowStore] = [:]
     private var lastRSS: UInt64 = 0

@@ -1,3 +1,4 @@
+import Locking
 import Foundation
 import Forest
 
@@ -39,7 +40,7 @@ final class BlobCache: @unchecked Sendable {  // all mutable state under `lock`
     /// Bytes asked for per chunk.
     static let chunkBytes: UInt32 = 4 << 20
 
-    private let lock = NSLock()
+    private let lock = Lock()
     private var fetches: [Data: Fetch] = [:]
     private var loaded: [Data: Blob] = [:]
     /// Fetched blobs whose digest check and decoding are under way.

@@ -1,3 +1,4 @@
+import Locking
 import Foundation
 import Forest
 import SpaceTime
@@ -84,7 +85,7 @@ struct TrainRunner: TaskRunner {
             let id = a.attemptID
             context.log(.info, "train/p\(a.partition) attempt \(id): \(binned.rowCount) rows binned, growing trees \(range.lowerBound)..<\(range.upperBound)")
             // Trees go out in batches of `checkpoint_every` (the last batch may be shorter).
-            let batch = LockedBox(TreeCheckpointBatch(every: Int(a.checkpointEvery), first: range.lowerBound))
+            let batch = Locked(TreeCheckpointBatch(every: Int(a.checkpointEvery), first: range.lowerBound))
             let ballast = [UInt8](repeating: 1, count: options.trainBallastBytes)
             defer { withExtendedLifetime(ballast) {} }
             try trainer.trainTrees(partition: binned, partitionIndex: Int(a.partition), range: range) { index, tree in

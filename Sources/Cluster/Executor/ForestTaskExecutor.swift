@@ -1,3 +1,4 @@
+import Locking
 import Foundation
 import Forest
 import SpaceTime
@@ -46,7 +47,7 @@ public final class ForestTaskExecutor: @unchecked Sendable {  // `exitState` und
     }
 
     public let options: Options
-    private let lock = NSLock()
+    private let lock = Lock()
     private var exitState: (message: String, failure: Bool)?
     private let spillDirectory: SpillDirectory
     private let registry = AttemptRegistry()

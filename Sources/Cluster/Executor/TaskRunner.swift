@@ -1,3 +1,4 @@
+import Locking
 import Foundation
 import Forest
 import SpaceTime
@@ -34,7 +35,7 @@ struct AttemptRefusal: Error {
 /// Where events produced later (off the DEALER thread) go: the `WorkerClient`, once
 /// attached. Set on the caller's thread, read from the parse queues and run threads.
 final class EventOutlet: @unchecked Sendable {  // `client` under `lock`
-    private let lock = NSLock()
+    private let lock = Lock()
     private var client: WorkerClient?
 
     func attach(_ client: WorkerClient) { lock.withLock { self.client = client } }

@@ -1,3 +1,4 @@
+import Locking
 import Foundation
 import SpaceTime
 
@@ -13,7 +14,7 @@ import SpaceTime
 /// and a worker so orphaned removes its own cgroup (`--launcher-cgroup`).
 /// `finish` and `stopAll` end the rest and remove the cgroups; groups left by a
 /// launcher that is gone are swept when the next one starts.
-public final class LocalCluster: @unchecked Sendable {
+public final class LocalCluster: @unchecked Sendable {  // `processes`, `slots` and the flags under `lock`; the rest immutable
     public struct WorkerSlot: Sendable {
         public var id: String
         public var pid: Int32
@@ -25,7 +26,7 @@ public final class LocalCluster: @unchecked Sendable {
 
     public let executable: String
     public let memoryLimit: MemorySize
-    private let lock = NSLock()
+    private let lock = Lock()
     private var processes: [(id: String, process: Process, group: MemoryCgroup?)] = []
     private var slots: [String: WorkerSlot] = [:]
     private var jobOver = false
@@ -57,7 +58,7 @@ public final class LocalCluster: @unchecked Sendable {
         environment["SWIFT_BACKTRACE"] = "enable=no"
         // Foundation's waitUntilExit spins a run loop (getpid/clock_gettime in a loop); a
         // termination handler, set before the launch, costs nothing while the worker runs.
-        let groupBox = LockedBox<MemoryCgroup?>(nil)
+        let groupBox = Locked<MemoryCgroup?>(nil)
         let spillBase = spillDir ?? SpillDirectory.defaultBase
         let onTermination: @Sendable (Process) -> Void = { [self] process in
             let signal: Int32? = process.terminationReason == .uncaughtSignal ? process.terminationStatus : nil
@@ -114,7 +115,7 @@ public final class LocalCluster: @unchecked Sendable {
     /// A pipe whose text reaches `output` a line at a time (the rest at its end).
     private static func lines(to output: @escaping @Sendable (String) -> Void) -> Pipe {
         let pipe = Pipe()
-        let pending = LockedBox(Data())
+        let pending = Locked(Data())
         pipe.fileHandleForReading.readabilityHandler = { handle in
             let chunk = handle.availableData
             let lines = pending.withLock { buffer -> [Data] in

@@ -7,7 +7,7 @@ import ZeroMQ
 /// inside `spacetime local`): opens or resumes the job directory's store,
 /// binds the ROUTER socket, drives the job with `ForestCoordinatorDriver`
 /// and returns when the job is done or failed.
-public final class CoordinatorJob: @unchecked Sendable {
+public final class CoordinatorJob: Sendable {
     public struct Options: Sendable {
         public var dataPath: String
         public var bind: String

@@ -1,12 +1,13 @@
+import Locking
 import Foundation
 import ZeroMQ
 
 /// The shell a coordinator command runs one job in (training's `CoordinatorJob`,
 /// prediction's `PredictionJob`): a `CoordinatorServer` serving workers with one
 /// driver, the job's outcome, waiting for it, and stopping.
-final class CoordinatorRun: @unchecked Sendable {
+final class CoordinatorRun: Sendable {
     private let server: CoordinatorServer
-    private let outcome = LockedBox<JobOutcome?>(nil)
+    private let outcome = Locked<JobOutcome?>(nil)
     private let finishedSignal = DispatchSemaphore(value: 0)
     /// Records the job's outcome (once) and wakes `wait`.
     private let finish: @Sendable (JobOutcome) -> Void

@@ -18,7 +18,7 @@ import ZeroMQ
 /// The same job shape runs `spacetime transform --workers` (``Options/Work/transform``): no
 /// model; each block's worker parses its rows with the transform's extractor and sends them
 /// back, and the driver writes them as NumPy shards into `outPath` in input order.
-public final class PredictionJob: @unchecked Sendable {
+public final class PredictionJob: Sendable {
     public struct Options: Sendable {
         /// What the job computes from the input's blocks.
         public enum Work: Sendable {

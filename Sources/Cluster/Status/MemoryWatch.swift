@@ -1,3 +1,4 @@
+import Locking
 import Foundation
 import SpaceTime
 
@@ -5,7 +6,7 @@ import SpaceTime
 /// — and logs when use first crosses 80 %, 95 % or the limit, and when it is
 /// back under 80 %. Nothing is stopped: a process without a cgroup cannot be held to a
 /// limit, only told (and at 95 % it returns freed heap pages to the OS).
-public final class MemoryWatch: @unchecked Sendable {
+public final class MemoryWatch: @unchecked Sendable {  // `reported` and `timer` under `lock`
     /// How close use is to the limit.
     public enum Level: Int, Sendable, Comparable {
         case normal, high, critical, over
@@ -44,7 +45,7 @@ public final class MemoryWatch: @unchecked Sendable {
     private let limit: Int
     private let who: String
     private let log: @Sendable (CoordinatorLogLevel, String) -> Void
-    private let lock = NSLock()
+    private let lock = Lock()
     private var reported = Level.normal
     private var timer: DispatchSourceTimer?
 

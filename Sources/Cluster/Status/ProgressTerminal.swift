@@ -1,3 +1,4 @@
+import Locking
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -7,10 +8,10 @@ import Glibc
 /// that is redrawn in place (carriage return, erase line), so neither garbles
 /// the other. In other modes log lines pass through unchanged and snapshots
 /// are ignored (the driver logs plain progress lines itself). Thread-safe.
-public final class ProgressTerminal: @unchecked Sendable {
+public final class ProgressTerminal: @unchecked Sendable {  // `display` and `bar` under `lock`
     /// `bar`, `plain` or `none` (never `auto`).
     public let mode: ProgressMode
-    private let lock = NSLock()
+    private let lock = Lock()
     private var display = ProgressDisplay()
     private var bar = ""
     private let write: @Sendable (String) -> Void

@@ -1,3 +1,4 @@
+import Locking
 import Foundation
 import ZeroMQ
 
@@ -55,8 +56,8 @@ public final class CoordinatorServer: Sendable {
     /// Refusals (ZAP and handshake failures): per host and cause at most 5 lines per 10 s, so a flood
     /// cannot fill the log nor hide another host's refusal.
     private let refusalLog: RateLimitedLog
-    private let handshakeRefusals = LockedBox(0)
-    private let peerWarningCounts = LockedBox((written: 0, suppressed: 0))
+    private let handshakeRefusals = Locked(0)
+    private let peerWarningCounts = Locked((written: 0, suppressed: 0))
 
     /// What the ROUTER thread serves once ``start(store:schema:makeDriver:)`` is called.
     private struct Job: Sendable {
@@ -64,7 +65,7 @@ public final class CoordinatorServer: Sendable {
         var schema: WireCsvSchema
         var makeDriver: @Sendable () -> (any CoordinatorDriver)?
     }
-    private let job = LockedBox<Job?>(nil)
+    private let job = Locked<Job?>(nil)
     private let started = DispatchSemaphore(value: 0)
 
     /// Binds `bind` and starts the ROUTER thread, then serves the job at once.
@@ -95,7 +96,7 @@ public final class CoordinatorServer: Sendable {
         } else {
             authenticator = nil
         }
-        let bound = LockedBox<Result<String, any Error>?>(nil)
+        let bound = Locked<Result<String, any Error>?>(nil)
         let ready = DispatchSemaphore(value: 0)
         let job = self.job, started = self.started
         thread = SocketThread(name: "coordinator-router") { thread in
@@ -190,7 +191,7 @@ public final class CoordinatorServer: Sendable {
 
     private static func loop(thread: SocketThread, router: Socket, mailbox: Mailbox<CoordinatorServerRequest>, store: JobStore,
                              schema: WireCsvSchema, options: Options, driver: (any CoordinatorDriver)?,
-                             refusalLog: RateLimitedLog, peerWarningCounts: LockedBox<(written: Int, suppressed: Int)>,
+                             refusalLog: RateLimitedLog, peerWarningCounts: Locked<(written: Int, suppressed: Int)>,
                              onOutput: @Sendable (CoordinatorOutput) -> Void) throws {
         let clock = EngineClock()
         let engine = try CoordinatorEngine(store: store, schema: schema, configuration: options.engine)

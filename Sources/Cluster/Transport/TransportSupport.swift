@@ -2,20 +2,6 @@ import Foundation
 import SpaceTime
 import ZeroMQ
 
-/// A value guarded by a lock, shared between a socket thread and its owner.
-final class LockedBox<Value>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value: Value
-
-    init(_ value: Value) { self.value = value }
-
-    func withLock<T>(_ body: (inout Value) throws -> T) rethrows -> T {
-        lock.lock()
-        defer { lock.unlock() }
-        return try body(&value)
-    }
-}
-
 /// Reads both clocks the engines need.
 struct EngineClock {
     let start = ContinuousClock.now

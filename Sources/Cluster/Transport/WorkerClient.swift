@@ -1,3 +1,4 @@
+import Locking
 import Foundation
 import ZeroMQ
 
@@ -36,7 +37,7 @@ public final class WorkerClient: Sendable {
 
     private let thread: SocketThread
     private let mailbox: Mailbox<WorkerEvent>
-    private let crashed = LockedBox(false)
+    private let crashed = Locked(false)
 
     public init(context: Context, connect endpoint: String, identity: WorkerEngine.Identity, options: Options = Options(),
                 handler: @escaping @Sendable (WorkerOutput) -> [WorkerEvent]) throws {

@@ -215,12 +215,12 @@ public struct RandomForest: Sendable, Equatable {
     }
 }
 
-struct SendablePointer: @unchecked Sendable {
+struct SendablePointer: @unchecked Sendable {  // each thread writes its own disjoint rows of the buffer
     let pointer: UnsafeMutablePointer<Double>?
     init(_ p: UnsafeMutablePointer<Double>?) { pointer = p }
 }
 
-struct SendableBuffer: @unchecked Sendable {
+struct SendableBuffer: @unchecked Sendable {  // read-only while the threads that share it run
     let buffer: UnsafeBufferPointer<UInt8>
     init(_ b: UnsafeBufferPointer<UInt8>) { buffer = b }
 }

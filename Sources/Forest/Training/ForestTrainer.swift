@@ -1,5 +1,6 @@
 import Dispatch
 import Foundation
+import Locking
 
 /// Trains a partition's share of a forest's trees, in parallel, deterministically.
 ///
@@ -111,50 +112,52 @@ public struct ForestTrainer: Sendable {
 
     /// Grows trees `range` of partition `partitionIndex` and returns them in index order.
     public func trainTrees(partition: BinnedPartition, partitionIndex: Int, range: Range<Int>) throws -> [Tree] {
-        let box = TreeCollector()
-        try trainTrees(partition: partition, partitionIndex: partitionIndex, range: range) { _, t in box.append(t) }
-        return box.trees
+        let trees = Locked([Tree]())
+        try trainTrees(partition: partition, partitionIndex: partitionIndex, range: range) { _, t in trees.withLock { $0.append(t) } }
+        return trees.withLock { $0 }
     }
 }
 
 /// Shared state of one `trainTrees` call: hands out indices, reorders finished trees.
-private final class TrainingRun: @unchecked Sendable {
-    private let lock = NSLock()
-    private var next: Int
+private final class TrainingRun: Sendable {
+    private struct State {
+        var next: Int
+        var nextToEmit: Int
+        var done: [Int: Tree] = [:]
+        var error: (any Error)?
+    }
+    private let state: Locked<State>
     private let end: Int
-    private var nextToEmit: Int
-    private var done: [Int: Tree] = [:]
     private let onTree: @Sendable (Int, Tree) throws -> Void
-    private(set) var error: Error?
 
     init(range: Range<Int>, onTree: @escaping @Sendable (Int, Tree) throws -> Void) {
-        next = range.lowerBound; end = range.upperBound; nextToEmit = range.lowerBound
+        state = Locked(State(next: range.lowerBound, nextToEmit: range.lowerBound))
+        end = range.upperBound
         self.onTree = onTree
     }
 
-    func nextIndex() -> Int? {
-        lock.lock(); defer { lock.unlock() }
-        guard error == nil, next < end else { return nil }
-        next += 1
-        return next - 1
-    }
+    /// The first error `onTree` threw, if any.
+    var error: (any Error)? { state.withLock { $0.error } }
 
-    func finished(_ index: Int, _ tree: Tree) {
-        lock.lock(); defer { lock.unlock() }
-        guard error == nil else { return }
-        done[index] = tree
-        while let t = done.removeValue(forKey: nextToEmit) {
-            do { try onTree(nextToEmit, t) } catch { self.error = error; return }
-            nextToEmit += 1
+    func nextIndex() -> Int? {
+        state.withLock { s in
+            guard s.error == nil, s.next < end else { return nil }
+            s.next += 1
+            return s.next - 1
         }
     }
-}
 
-private final class TreeCollector: @unchecked Sendable {
-    private let lock = NSLock()
-    private var storage: [Tree] = []
-    func append(_ t: Tree) { lock.lock(); storage.append(t); lock.unlock() }
-    var trees: [Tree] { lock.lock(); defer { lock.unlock() }; return storage }
+    /// Records tree `index`; emits, in index order and under the lock, every tree now in sequence.
+    func finished(_ index: Int, _ tree: Tree) {
+        state.withLock { s in
+            guard s.error == nil else { return }
+            s.done[index] = tree
+            while let t = s.done.removeValue(forKey: s.nextToEmit) {
+                do { try onTree(s.nextToEmit, t) } catch { s.error = error; return }
+                s.nextToEmit += 1
+            }
+        }
+    }
 }
 
 extension ForestTrainer {

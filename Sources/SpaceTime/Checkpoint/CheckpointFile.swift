@@ -1,3 +1,5 @@
+import Locking
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -254,26 +256,25 @@ public final class AtomicFileWriter {
         buffer.reserveCapacity(Self.flushSize)
     }
 
-    nonisolated(unsafe) private static var live: Set<String> = []
-    nonisolated(unsafe) private static var exitHookInstalled = false
-    private static let liveLock = Lock()
+    /// Temporary files being written, removed at exit; whether the exit hook is installed.
+    private static let live = Locked((paths: Set<String>(), exitHookInstalled: false))
 
     private static func registerForExit(_ tempPath: String) {
-        liveLock.withLock {
-            if !exitHookInstalled {
-                exitHookInstalled = true
+        live.withLock { live in
+            if !live.exitHookInstalled {
+                live.exitHookInstalled = true
                 atexit { AtomicFileWriter.removeLiveTemporaries() }
             }
-            live.insert(tempPath)
+            live.paths.insert(tempPath)
         }
     }
 
     private static func unregister(_ tempPath: String) {
-        liveLock.withLock { _ = live.remove(tempPath) }
+        live.withLock { _ = $0.paths.remove(tempPath) }
     }
 
     private static func removeLiveTemporaries() {
-        for path in liveLock.withLock({ live }) { Sys.unlink(path) }
+        for path in live.withLock({ $0.paths }) { Sys.unlink(path) }
     }
 
     deinit { abort() }
@@ -352,14 +353,10 @@ public final class AtomicFileWriter {
 }
 
 /// A process-wide counter for unique temporary names.
-final class AtomicCounter: @unchecked Sendable {
-    private var value = 0
-    private let lock = Lock()
+final class AtomicCounter: Sendable {
+    private let value = Atomic(0)
     func next() -> Int {
-        lock.withLock {
-            value += 1
-            return value
-        }
+        value.add(1, ordering: .relaxed).newValue
     }
 }
 

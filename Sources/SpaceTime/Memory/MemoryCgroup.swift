@@ -102,7 +102,7 @@ public struct CgroupPaths: Sendable, Equatable {
 /// Children are placed in the group before they run any code (a `/bin/sh` wrapper writes its
 /// pid to `cgroup.procs` and then `exec`s the program), because on cgroup v1 memory charged
 /// before joining does not move. Over the limit the kernel kills the child (SIGKILL).
-public final class MemoryCgroup: @unchecked Sendable {
+public final class MemoryCgroup: Sendable {
     public let paths: CgroupPaths
     public let limit: MemorySize
 

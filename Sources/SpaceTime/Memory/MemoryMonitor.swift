@@ -1,3 +1,4 @@
+import Locking
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -81,7 +82,7 @@ public enum MemoryPressure: Int, Sendable, Comparable, CustomStringConvertible {
 /// thread that calls `check()` (or on the monitor's thread after `start(interval:)`), in
 /// registration order, and should spill buffers; after them, at `.critical`, the monitor calls
 /// `malloc_trim` to return freed memory to the OS.
-public final class MemoryMonitor: @unchecked Sendable {
+public final class MemoryMonitor: @unchecked Sendable {  // `handlers`, `poller` and `_lastLevel` under `lock`; the rest immutable
     public typealias Handler = @Sendable (MemoryPressure, MemorySample) -> Void
 
     public let limit: Int

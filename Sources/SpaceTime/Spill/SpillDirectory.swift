@@ -1,3 +1,4 @@
+import Locking
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -23,12 +24,11 @@ public struct SpillError: Error, CustomStringConvertible, Sendable {
 /// calls it. The lock (not the pid) decides, so processes in other pid namespaces sharing the base
 /// directory (containers, the multi-host test) never delete each other's live directories.
 /// Directories without a lock file (older versions) fall back to the pid and start-time check.
-public final class SpillDirectory: @unchecked Sendable {
+public final class SpillDirectory: Sendable {
     public let path: String
-    /// The held lock file's descriptor; closed (releasing the lock) by `remove()`.
-    private var lockDescriptor: Int32 = -1
+    /// The held lock file's descriptor (closed, releasing the lock, by `remove()`); nil once removed.
+    private let lockDescriptor: Locked<Int32?>
     private let counter = AtomicCounter()
-    private var removed = false
     static let prefix = "spacetime-spill-"
 
     /// The default base directory for spill directories.
@@ -46,13 +46,14 @@ public final class SpillDirectory: @unchecked Sendable {
         let pid = getpid()
         let n = SpillDirectory.instances.next()
         path = "\(base)/\(Self.prefix)\(pid)-\(Self.startTime(of: pid) ?? 0)-\(n)"
-        do {
-            lockDescriptor = try Self.takeOwnerLock(path + ".lock")
-            try Sys.mkdir(path, 0o700)
-        } catch {
-            if lockDescriptor >= 0 { Sys.unlink(path + ".lock"); Sys.close(lockDescriptor) }
+        let descriptor: Int32
+        do { descriptor = try Self.takeOwnerLock(path + ".lock") } catch { throw SpillError(error) }
+        do { try Sys.mkdir(path, 0o700) } catch {
+            Sys.unlink(path + ".lock")
+            Sys.close(descriptor)
             throw SpillError(error)
         }
+        lockDescriptor = Locked(descriptor)
         SpillDirectory.registerForExit(path)
     }
 
@@ -65,15 +66,11 @@ public final class SpillDirectory: @unchecked Sendable {
 
     /// Deletes the directory and everything in it.
     public func remove() {
-        guard !removed else { return }
-        removed = true
+        guard let descriptor = lockDescriptor.withLock({ d -> Int32? in defer { d = nil }; return d }) else { return }
         Sys.removeTree(path)
         SpillDirectory.unregister(path)
-        if lockDescriptor >= 0 {
-            Sys.unlink(path + ".lock")
-            Sys.close(lockDescriptor)
-            lockDescriptor = -1
-        }
+        Sys.unlink(path + ".lock")
+        Sys.close(descriptor)
     }
 
     /// Creates and locks `lockPath`. Retries when a concurrent sweep unlinked the file
@@ -148,48 +145,47 @@ public final class SpillDirectory: @unchecked Sendable {
     // MARK: Removal at exit
 
     private static let instances = AtomicCounter()
-    nonisolated(unsafe) private static var live: Set<String> = []
-    private static let lock = Lock()
-    nonisolated(unsafe) private static var exitHookInstalled = false
+    /// Live directories, removed at exit; whether the exit hook is installed; the signal sources
+    /// of ``removeOnTerminationSignals()``.
+    private struct Live {
+        var paths: Set<String> = []
+        var exitHookInstalled = false
+        var signalSources: [any DispatchSourceSignal] = []
+    }
+    private static let live = Locked(Live())
 
     private static func registerForExit(_ path: String) {
-        withLock {
-            if !exitHookInstalled {
-                exitHookInstalled = true
+        live.withLock { live in
+            if !live.exitHookInstalled {
+                live.exitHookInstalled = true
                 atexit { SpillDirectory.removeAllLive() }
             }
-            live.insert(path)
+            live.paths.insert(path)
         }
     }
-
-    nonisolated(unsafe) private static var signalSources: [any DispatchSourceSignal] = []
 
     /// Makes SIGINT and SIGTERM end the process through `exit(128 + signal)`, so the exit hook
     /// removes the live spill directories (by default those signals kill the process at once and
     /// leave them for the next run's stale-directory sweep). For command-line tools; idempotent.
     public static func removeOnTerminationSignals() {
-        withLock {
-            guard signalSources.isEmpty else { return }
+        live.withLock { live in
+            guard live.signalSources.isEmpty else { return }
             for sig in [SIGINT, SIGTERM] {
                 signal(sig, SIG_IGN)
                 let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
                 source.setEventHandler { exit(128 + sig) }
                 source.resume()
-                signalSources.append(source)
+                live.signalSources.append(source)
             }
         }
     }
 
     private static func unregister(_ path: String) {
-        withLock { _ = live.remove(path) }
+        live.withLock { _ = $0.paths.remove(path) }
     }
 
     private static func removeAllLive() {
-        let paths = withLock { live }
+        let paths = live.withLock { $0.paths }
         for p in paths { Sys.removeTree(p); Sys.unlink(p + ".lock") }
-    }
-
-    private static func withLock<T>(_ body: () -> T) -> T {
-        lock.withLock(body)
     }
 }

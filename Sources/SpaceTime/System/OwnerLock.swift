@@ -1,3 +1,4 @@
+import Locking
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -26,7 +27,7 @@ public struct OwnerLockError: Error, CustomStringConvertible, Sendable, Equatabl
 /// An exclusive `flock` on a file that names its holder (host, pid, since when), held until
 /// `release()` or the end of the process (the kernel drops it however the process ends,
 /// SIGKILL included, so a lock is never left held by a dead process on the same host).
-public final class OwnerLock: @unchecked Sendable {
+public final class OwnerLock: Sendable {
     public struct Holder: Sendable, Equatable, CustomStringConvertible {
         public var host: String
         public var pid: Int32
@@ -54,11 +55,12 @@ public final class OwnerLock: @unchecked Sendable {
 
     public let path: String
     public let holder: Holder
-    private var fd: Int32
+    /// The locked file's descriptor; nil once released.
+    private let fd: Locked<Int32?>
 
     private init(path: String, fd: Int32, holder: Holder) {
         self.path = path
-        self.fd = fd
+        self.fd = Locked(fd)
         self.holder = holder
     }
 
@@ -108,9 +110,6 @@ public final class OwnerLock: @unchecked Sendable {
 
     /// Drops the lock (the file stays, naming the last holder).
     public func release() {
-        if fd >= 0 {
-            Sys.close(fd)
-            fd = -1
-        }
+        if let fd = fd.withLock({ d -> Int32? in defer { d = nil }; return d }) { Sys.close(fd) }
     }
 }

@@ -1,3 +1,4 @@
+import Locking
 import CZeroMQ
 
 #if canImport(Glibc)
@@ -19,12 +20,9 @@ import Darwin
 /// ``terminate()`` to end it explicitly (it blocks until every socket is
 /// closed) or ``shutdown()`` to make blocking operations on its sockets fail
 /// with ``ZMQError/Code/contextTerminated`` so their threads can close them.
-public final class Context: @unchecked Sendable {
-    // @unchecked: libzmq contexts are thread-safe; `handle` is immutable and
-    // `state` is guarded by `lock`.
+public final class Context: @unchecked Sendable {  // `handle` (a raw pointer) is immutable and libzmq contexts are thread-safe
     let handle: UnsafeMutableRawPointer
-    private let lock = PThreadMutex()
-    private var terminated = false
+    private let terminated = Locked(false)
 
     /// Creates a context.
     ///
@@ -60,7 +58,7 @@ public final class Context: @unchecked Sendable {
     /// ``ZMQError/Code/contextTerminated``; returns at once. Sockets must
     /// still be closed. Idempotent.
     public func shutdown() {
-        lock.withLock {
+        terminated.withLock { terminated in
             if !terminated { _ = zmq_ctx_shutdown(handle) }
         }
     }
@@ -73,7 +71,7 @@ public final class Context: @unchecked Sendable {
     }
 
     private func terminateHandle() {
-        let shouldTerminate = lock.withLock { () -> Bool in
+        let shouldTerminate = terminated.withLock { terminated -> Bool in
             if terminated { return false }
             terminated = true
             return true

@@ -1,3 +1,4 @@
+import Locking
 import Foundation
 
 /// Decides which of a stream of similar log lines to write, so a flood of

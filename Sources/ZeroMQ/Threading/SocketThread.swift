@@ -1,3 +1,4 @@
+import Locking
 import Foundation
 
 /// A dedicated thread that runs a socket loop.
