@@ -33,6 +33,6 @@ import Testing
         p.criterion = .entropy
         #expect(p.criterionName(for: .regression) == "squared_error")
         #expect(p.criterionName(for: .classification) == "entropy")
-        #expect(p.jsonObject(task: .regression)["criterion"] as? String == "squared_error")
+        #expect(ForestParametersReport(p, task: .regression).criterion == "squared_error")
     }
 }

@@ -326,7 +326,7 @@ extension JobReport {
 
     /// The summary's parameter list from `parameters` (sorted by name) and the bins.
     static func parameterList(_ parameters: ForestParameters, task: Forest.TaskKind, maxBins: Int?) -> [KeyValue] {
-        var list = parameters.jsonObject(task: task).map { KeyValue(key: $0.key, value: $0.value is NSNull ? "none" : "\($0.value)") }
+        var list = ForestParametersReport(parameters, task: task).fields.map { KeyValue(key: $0.key, value: $0.value) }
         if let maxBins { list.append(KeyValue(key: "max_bins", value: String(maxBins))) }
         return list.sorted { $0.key < $1.key }
     }

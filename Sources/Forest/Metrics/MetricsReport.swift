@@ -1,27 +1,104 @@
 import Foundation
 
-/// Stable machine-readable and human-readable renderings of a ``MetricsAggregate``.
-///
-/// JSON keys (documented in docs/forest.md): `accuracy`, `balanced_accuracy`, `auc`,
-/// `log_loss`, `rows`, `classes`, `confusion_matrix` (rows = true class, columns =
-/// predicted, in `classes` order), `per_class` (list of `{class, precision, recall, f1, support}`).
-public extension MetricsAggregate {
-    func jsonObject(classes: [String]) -> [String: Any] {
-        func number(_ x: Double) -> Any { x.isFinite ? x : NSNull() }
-        return [
-            "accuracy": number(accuracy),
-            "balanced_accuracy": number(balancedAccuracy),
-            "auc": number(auc),
-            "log_loss": number(logLoss),
-            "rows": rowCount,
-            "classes": classes,
-            "confusion_matrix": confusionMatrix,
-            "per_class": zip(classes, perClass).map { name, m in
-                ["class": name, "precision": m.precision, "recall": m.recall, "f1": m.f1, "support": m.support] as [String: Any]
-            },
-        ]
+/// One class's row of a classification report: precision, recall and F1 (0 where
+/// undefined) and support (the class's true rows).
+public struct ClassScoresReport: Encodable, Sendable, Equatable {
+    public var className: String
+    public var precision: Double
+    public var recall: Double
+    public var f1: Double
+    public var support: UInt64
+
+    enum CodingKeys: String, CodingKey {
+        case className = "class", precision, recall, f1, support
+    }
+}
+
+/// Classification metrics as reported (keys documented in docs/forest.md): `accuracy`,
+/// `balanced_accuracy`, `auc`, `log_loss` (null where undefined), `rows`, `classes`,
+/// `confusion_matrix` (rows = true class, columns = predicted, in `classes` order) and `per_class`.
+public struct ClassificationMetricsReport: Encodable, Sendable, Equatable {
+    @NullWhenAbsent public var accuracy: Double?
+    @NullWhenAbsent public var balancedAccuracy: Double?
+    @NullWhenAbsent public var auc: Double?
+    @NullWhenAbsent public var logLoss: Double?
+    public var rows: UInt64
+    public var classes: [String]
+    public var confusionMatrix: [[UInt64]]
+    public var perClass: [ClassScoresReport]
+
+    enum CodingKeys: String, CodingKey {
+        case accuracy, balancedAccuracy = "balanced_accuracy", auc, logLoss = "log_loss", rows, classes
+        case confusionMatrix = "confusion_matrix", perClass = "per_class"
     }
 
+    /// The report of `metrics` with its classes named `classes`.
+    public init(_ metrics: MetricsAggregate, classes: [String]) {
+        accuracy = ReportJSON.finite(metrics.accuracy)
+        balancedAccuracy = ReportJSON.finite(metrics.balancedAccuracy)
+        auc = ReportJSON.finite(metrics.auc)
+        logLoss = ReportJSON.finite(metrics.logLoss)
+        rows = metrics.rowCount
+        self.classes = classes
+        confusionMatrix = metrics.confusionMatrix
+        perClass = zip(classes, metrics.perClass).map {
+            ClassScoresReport(className: $0, precision: $1.precision, recall: $1.recall, f1: $1.f1, support: $1.support)
+        }
+    }
+}
+
+/// Regression metrics as reported: `r2`, `rmse`, `mae` (in the target's units; null where
+/// undefined) and `rows`.
+public struct RegressionMetricsReport: Encodable, Sendable, Equatable {
+    @NullWhenAbsent public var r2: Double?
+    @NullWhenAbsent public var rmse: Double?
+    @NullWhenAbsent public var mae: Double?
+    public var rows: UInt64
+
+    public init(_ metrics: RegressionMetrics) {
+        r2 = ReportJSON.finite(metrics.r2)
+        rmse = ReportJSON.finite(metrics.rmse)
+        mae = ReportJSON.finite(metrics.mae)
+        rows = metrics.rowCount
+    }
+}
+
+/// The metrics block of every report that scores a model (train, coordinator and local
+/// `--report-json`, `evaluate --json`, `inspect --json`, cv): `task` and the task's metrics.
+public enum MetricsReport: Encodable, Sendable, Equatable {
+    case classification(ClassificationMetricsReport)
+    case regression(RegressionMetricsReport)
+
+    /// The report of `metrics`; `classes` names a classification's classes.
+    public init(_ metrics: EvaluationMetrics, classes: [String]) {
+        switch metrics {
+        case .classification(let m): self = .classification(ClassificationMetricsReport(m, classes: classes))
+        case .regression(let m): self = .regression(RegressionMetricsReport(m))
+        }
+    }
+
+    public var task: TaskKind {
+        switch self {
+        case .classification: .classification
+        case .regression: .regression
+        }
+    }
+
+    enum TaskKey: String, CodingKey { case task }
+
+    /// The task's metrics and `task`, as keys of the object `encoder` writes (which may hold
+    /// other keys of a report too).
+    public func encode(to encoder: any Encoder) throws {
+        switch self {
+        case .classification(let m): try m.encode(to: encoder)
+        case .regression(let m): try m.encode(to: encoder)
+        }
+        var container = encoder.container(keyedBy: TaskKey.self)
+        try container.encode(task.rawValue, forKey: .task)
+    }
+}
+
+public extension MetricsAggregate {
     /// Summary line, per-class table and confusion matrix as text.
     func textReport(classes: [String]) -> String {
         func f(_ x: Double, _ digits: Int = 4) -> String { x.isFinite ? String(format: "%.\(digits)f", x) : "n/a" }
@@ -43,10 +120,4 @@ public extension MetricsAggregate {
         }
         return out
     }
-}
-
-/// Writes a JSON object with sorted keys (stable output).
-public func encodeJSON(_ object: Any) throws -> String {
-    let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
-    return String(decoding: data, as: UTF8.self)
 }

@@ -94,11 +94,6 @@ public struct RegressionMetrics: Sendable, Equatable {
         return m
     }
 
-    public var jsonObject: [String: Any] {
-        func number(_ x: Double) -> Any { x.isFinite ? x : NSNull() }
-        return ["r2": number(r2), "rmse": number(rmse), "mae": number(mae), "rows": rowCount]
-    }
-
     public var textReport: String {
         func f(_ x: Double) -> String { x.isFinite ? String(format: "%.4f", x) : "n/a" }
         return "R² \(f(r2))  RMSE \(f(rmse))  MAE \(f(mae))  (\(rowCount) rows)\n"
@@ -184,16 +179,6 @@ public enum EvaluationMetrics: Sendable, Equatable {
         case 0: return .classification(try MetricsAggregate.read(from: &r))
         case 1: return .regression(try RegressionMetrics.read(from: &r))
         default: throw ForestError(.corrupted, "\(r.context): unknown metrics kind")
-        }
-    }
-
-
-
-    /// The metrics as a JSON object (`task` plus the task's metrics).
-    public func jsonObject(classes: [String]) -> [String: Any] {
-        switch self {
-        case .classification(let m): m.jsonObject(classes: classes).merging(["task": "classification"]) { a, _ in a }
-        case .regression(let m): m.jsonObject.merging(["task": "regression"]) { a, _ in a }
         }
     }
 

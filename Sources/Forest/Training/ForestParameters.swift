@@ -141,17 +141,6 @@ public extension ForestParameters {
     func criterionName(for task: TaskKind) -> String {
         task == .regression ? "squared_error" : criterion.rawValue
     }
-
-    /// The parameters of a model for `task` as a JSON object (report and `inspect --json`).
-    func jsonObject(task: TaskKind) -> [String: Any] {
-        [
-            "trees": trees, "criterion": criterionName(for: task),
-            "max_depth": maxDepth.map { $0 as Any } ?? NSNull(),
-            "min_samples_split": minSamplesSplit, "min_samples_leaf": minSamplesLeaf,
-            "max_features": maxFeatures.description, "bootstrap": bootstrap,
-            "class_weight": classWeighting.rawValue, "seed": seed, "min_category_rows": minCategoryRows,
-        ]
-    }
 }
 
 extension ForestParameters: ByteCodable {

@@ -96,7 +96,7 @@ struct CVCommand: ParsableCommand {
             var provenance = ["created": ISO8601DateFormatter().string(from: Date()),
                               "host": ProcessInfo.processInfo.hostName,
                               "tool": "spacetime \(SpaceTimeVersion.string) cv --refit"]
-            provenance["cross_validation"] = try encodeJSON(Self.json(run.results[best], task: run.schema.task))
+            provenance["cross_validation"] = try ReportJSON.encode(CrossValidationPointReport(run.results[best], task: run.schema.task))
             let result = try SingleProcessTraining.run(training, provenance: provenance, log: { writeStandardError("\($0)\n") })
             try result.model.save(to: modelOut)
             refitModel = result.model
@@ -106,16 +106,15 @@ struct CVCommand: ParsableCommand {
         try Output.print(text, terminator: "")
 
         if let reportJSON {
-            var report: [String: Any] = ["task": run.schema.task.rawValue, "task_reason": run.taskReason, "folds": folds,
-                                         "rows": run.rows, "threads": threads, "classes": run.classes,
-                                         "seconds": ["read": run.readSeconds, "bin": run.binSeconds,
-                                                     "total": Date().timeIntervalSince(started)],
-                                         "cpu_seconds": ["total": processCPUSeconds()]]
-            report["points"] = run.results.map { Self.json($0, task: run.schema.task) }
-            report["ranking"] = ranking
-            report["best"] = best
-            if let refitModel { report["model"] = modelOut; report["fingerprint"] = refitModel.fingerprintHex }
-            try writeReport(try encodeJSON(report) + "\n", to: reportJSON)
+            let report = CrossValidationReport(
+                task: run.schema.task.rawValue, taskReason: run.taskReason, folds: folds, rows: run.rows, threads: threads,
+                classes: run.classes,
+                seconds: ["read": run.readSeconds, "bin": run.binSeconds, "total": Date().timeIntervalSince(started)],
+                cpuSeconds: ["total": processCPUSeconds()],
+                points: run.results.map { CrossValidationPointReport($0, task: run.schema.task) },
+                ranking: ranking, best: best,
+                model: refitModel.map { _ in modelOut }, fingerprint: refitModel?.fingerprintHex)
+            try writeJSONReport(report, to: reportJSON)
         }
     }
 
@@ -132,21 +131,4 @@ struct CVCommand: ParsableCommand {
         text += "std " + String(repeating: " ", count: 16) + summaries.map { String(format: " %10.4f", $0.standardDeviation) }.joined() + "\n"
         return text
     }
-
-    static func json(_ result: CrossValidationResult, task: TaskKind) -> [String: Any] {
-        let summaries = result.summaries
-        var point: [String: Any] = ["label": result.label, "parameters": result.parameters.jsonObject(task: task),
-                                    "cpu_seconds": result.cpuSeconds]
-        point["folds"] = result.folds.enumerated().map { k, fold -> [String: Any] in
-            var f: [String: Any] = ["fold": k + 1, "train_rows": fold.trainRows, "test_rows": fold.testRows]
-            for s in summaries { f[s.name] = jsonNumber(s.values[k]) }
-            return f
-        }
-        point["mean"] = Dictionary(uniqueKeysWithValues: summaries.map { ($0.name, jsonNumber($0.mean)) })
-        point["std"] = Dictionary(uniqueKeysWithValues: summaries.map { ($0.name, jsonNumber($0.standardDeviation)) })
-        return point
-    }
-
-    /// A number for JSON: NaN and infinities (AUC of a fold without both classes) as null.
-    static func jsonNumber(_ v: Double) -> Any { v.isFinite ? v : NSNull() }
 }

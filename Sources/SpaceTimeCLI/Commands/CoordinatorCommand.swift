@@ -114,15 +114,15 @@ func reportJob(store: JobStore, modelOut: String, workers: [LocalCluster.WorkerS
         for a in try store.attempts(of: task.name) { taskPeak[a.workerID] = max(taskPeak[a.workerID] ?? 0, a.peakRSS ?? 0) }
     }
     var text = "\nstage              wall s      rows/s\n"
-    var stages: [[String: Any]] = []
+    var stages: [JobRunReport.Stage] = []
     for t in timings {
         let seconds = (t.endedAt ?? t.startedAt) - t.startedAt
         let rate = t.rows.map { seconds > 0 ? String(format: "%.0f", Double($0) / seconds) : "-" } ?? "-"
         text += t.step.padding(toLength: 17, withPad: " ", startingAt: 0) + String(format: "%8.2f", seconds) + rate.leftPad(12) + "\n"
-        stages.append(["stage": t.step, "seconds": seconds, "rows": t.rows as Any])
+        stages.append(JobRunReport.Stage(stage: t.step, seconds: seconds, rows: t.rows))
     }
     text += "\nworker  pid       peak RSS      limit  cgroup peak  exit\n"
-    var workerJSON: [[String: Any]] = []
+    var workerReports: [JobRunReport.Worker] = []
     for r in records {
         let slot = workers.first { $0.id == r.id }
         let peak = max(r.peakRSS ?? 0, taskPeak[r.id] ?? 0)
@@ -130,8 +130,8 @@ func reportJob(store: JobStore, modelOut: String, workers: [LocalCluster.WorkerS
         text += r.id.padding(toLength: 8, withPad: " ", startingAt: 0) + String(r.pid).padding(toLength: 8, withPad: " ", startingAt: 0)
             + ByteCount(peak).description.leftPad(11) + ByteCount(r.memoryLimit).description.leftPad(11) + cg.leftPad(13)
             + "  " + (slot?.exit ?? r.state.rawValue) + "\n"
-        workerJSON.append(["id": r.id, "pid": r.pid, "peak_rss": peak, "limit": r.memoryLimit,
-                           "cgroup_peak": slot?.cgroupPeak as Any, "exit": slot?.exit as Any])
+        workerReports.append(JobRunReport.Worker(id: r.id, pid: r.pid, peakRSS: peak, limit: r.memoryLimit,
+                                                 cgroupPeak: slot?.cgroupPeak, exit: slot?.exit))
     }
     // This process's high-water mark (VmHWM): the coordinator, including loading the model for this report.
     let coordinatorPeak = MemorySample.current().peakRSS
@@ -143,19 +143,16 @@ func reportJob(store: JobStore, modelOut: String, workers: [LocalCluster.WorkerS
     text += "model \(modelOut) fingerprint \(model.fingerprintHex)\n"
     try Output.print(text, terminator: "")
     if let reportJSON {
-        var report: [String: Any] = model.testMetrics?.jsonObject(classes: classes) ?? ["classes": classes]
-        report["fingerprint"] = model.fingerprintHex
-        report["task"] = model.forest.task.rawValue
-        report["model"] = modelOut
-        report["partitions"] = try store.partitions().count
-        report["partition_rows"] = try store.partitions().map { $0.trainRows ?? 0 }
-        report["trees"] = model.forest.trees.count
-        report["stages"] = stages
-        report["workers"] = workerJSON
-        report["coordinator_peak_rss"] = coordinatorPeak
-        report["parameters"] = model.parameters.jsonObject(task: model.schema.task)
-        if let p = permutation { report["permutation_importance"] = p.jsonObject(features: model.extractor.featureNames) }
-        try writeReport(try encodeJSON(report) + "\n", to: reportJSON)
+        let partitions = try store.partitions()
+        let report = JobRunReport(
+            testMetrics: InlineMetrics(metrics: model.testMetrics.map { MetricsReport($0, classes: classes) },
+                                       classes: classes, task: model.forest.task),
+            fingerprint: model.fingerprintHex, model: modelOut,
+            partitions: partitions.count, partitionRows: partitions.map { $0.trainRows ?? 0 },
+            trees: model.forest.trees.count, stages: stages, workers: workerReports, coordinatorPeakRSS: coordinatorPeak,
+            parameters: ForestParametersReport(model.parameters, task: model.schema.task),
+            permutationImportance: permutation.map { PermutationImportanceReport($0, features: model.extractor.featureNames) })
+        try writeJSONReport(report, to: reportJSON)
     }
     if let reportHTML {
         try writeJobHTMLReport(store: store, workers: workers, to: reportHTML)

@@ -25,10 +25,10 @@ struct EvaluateCommand: ParsableCommand {
                                                                       permutationRepeats: permutation.count, options: try csv.options(),
                                                                       derivation: try RegisteredDerivations.derivation(for: m))
         if json {
-            var object = metrics.jsonObject(classes: m.extractor.classes)
-            object["fingerprint"] = m.fingerprintHex
-            if let importance { object["permutation_importance"] = importance.jsonObject(features: m.extractor.featureNames) }
-            try Output.print(try encodeJSON(object))
+            let report = EvaluationReport(
+                metrics: MetricsReport(metrics, classes: m.extractor.classes), fingerprint: m.fingerprintHex,
+                permutationImportance: importance.map { PermutationImportanceReport($0, features: m.extractor.featureNames) })
+            try writeJSONReport(report, to: nil)
         } else {
             try Output.print(metrics.textReport(classes: m.extractor.classes) + (importance?.textReport(features: m.extractor.featureNames) ?? ""),
                              terminator: "")

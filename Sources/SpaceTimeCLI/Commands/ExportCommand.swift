@@ -83,17 +83,13 @@ struct ExportCommand: ParsableCommand {
             throw OutputWriteError(what: "--out \(out)", errno: (error as? SystemError)?.errno ?? EIO)
         }
         if json {
-            let object: [String: Any] = [
-                "out": out,
-                "bytes": export.bytes.count,
-                "operator": export.treeOperator,
-                "ml_opset": export.mlOpset,
-                "fingerprint": m.fingerprintHex,
-                "inputs": export.inputs.map { ["name": $0.name, "type": $0.type, "shape": "[N, 1]"] },
-                "outputs": export.outputs.map { ["name": $0.name, "type": $0.type, "shape": $0.shape] },
-                "other_levels": export.otherLevels.map { ["feature": $0.feature, "mapped": $0.mapped, "unmapped": $0.unmapped] },
-            ]
-            try Output.print(try encodeJSON(object))
+            let report = ExportReport(
+                out: out, bytes: export.bytes.count, treeOperator: export.treeOperator, mlOpset: export.mlOpset,
+                fingerprint: m.fingerprintHex,
+                inputs: export.inputs.map { ExportReport.Tensor(name: $0.name, type: $0.type, shape: "[N, 1]") },
+                outputs: export.outputs.map { ExportReport.Tensor(name: $0.name, type: $0.type, shape: $0.shape) },
+                otherLevels: export.otherLevels.map { ExportReport.OtherLevels(feature: $0.feature, mapped: $0.mapped, unmapped: $0.unmapped) })
+            try writeJSONReport(report, to: nil)
             return
         }
         var s = "wrote \(out) (\(export.bytes.count) bytes): \(export.treeOperator), ai.onnx.ml opset \(export.mlOpset), \(m.forest.trees.count) trees, model \(m.fingerprintHex)\n"

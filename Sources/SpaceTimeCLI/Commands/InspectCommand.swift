@@ -26,34 +26,22 @@ struct InspectCommand: ParsableCommand {
         let bytesPerNode = Double(storedBytes) / Double(max(totalNodes, 1)), bytesPerTree = Double(storedBytes) / Double(max(trees.count, 1))
         let ranked = importances.indices.sorted { importances[$0] > importances[$1] || (importances[$0] == importances[$1] && $0 < $1) }
         if json {
-            var object: [String: Any] = [
-                "fingerprint": m.fingerprintHex,
-                "format_version": Int(ForestModel.formatVersion),
-                "label_column": m.labelColumn,
-                "task": m.forest.task.rawValue,
-                "column_kinds": names.indices.map { ["name": names[$0], "kind": m.extractor.kinds[$0].description,
-                                                     "levels": m.extractor.levels[$0]] as [String: Any] },
-                "ignored_columns": m.schema.ignoredNames,
-                "classes": m.extractor.classes,
-                "class_counts": m.extractor.classCounts,
-                "features": names,
-                "constant_features": names.indices.filter { m.extractor.constantFeatures[$0] }.map { names[$0] },
-                "bins_per_feature": names.indices.map(m.extractor.valueBinCount),
-                "trees": trees.count,
-                "nodes": nodes.reduce(0, +),
-                "leaves": leaves.reduce(0, +),
-                "max_depth": depths.max() ?? 0,
-                "mean_depth": Double(depths.reduce(0, +)) / Double(max(trees.count, 1)),
-                "tree_bytes": storedBytes,
-                "bytes_per_node": bytesPerNode,
-                "bytes_per_tree": bytesPerTree,
-                "feature_importances": names.indices.map { ["feature": names[$0], "importance": importances[$0]] as [String: Any] },
-                "parameters": m.parameters.jsonObject(task: m.schema.task),
-                "provenance": m.provenance,
-            ]
-            if let t = m.testMetrics { object["test_metrics"] = t.jsonObject(classes: m.extractor.classes) }
-            if let o = m.outOfBagMetrics { object["oob_metrics"] = o.jsonObject(classes: m.extractor.classes) }
-            try Output.print(try encodeJSON(object))
+            let classes = m.extractor.classes
+            let report = ModelReport(
+                fingerprint: m.fingerprintHex, formatVersion: Int(ForestModel.formatVersion), labelColumn: m.labelColumn,
+                task: m.forest.task.rawValue,
+                columnKinds: names.indices.map { ModelReport.ColumnKind(name: names[$0], kind: m.extractor.kinds[$0].description, levels: m.extractor.levels[$0]) },
+                ignoredColumns: m.schema.ignoredNames, classes: classes, classCounts: m.extractor.classCounts, features: names,
+                constantFeatures: names.indices.filter { m.extractor.constantFeatures[$0] }.map { names[$0] },
+                binsPerFeature: names.indices.map(m.extractor.valueBinCount),
+                trees: trees.count, nodes: nodes.reduce(0, +), leaves: leaves.reduce(0, +), maxDepth: depths.max() ?? 0,
+                meanDepth: Double(depths.reduce(0, +)) / Double(max(trees.count, 1)),
+                treeBytes: storedBytes, bytesPerNode: bytesPerNode, bytesPerTree: bytesPerTree,
+                featureImportances: names.indices.map { FeatureImportanceReport(feature: names[$0], importance: importances[$0]) },
+                parameters: ForestParametersReport(m.parameters, task: m.schema.task), provenance: m.provenance,
+                testMetrics: m.testMetrics.map { MetricsReport($0, classes: classes) },
+                oobMetrics: m.outOfBagMetrics.map { MetricsReport($0, classes: classes) })
+            try writeJSONReport(report, to: nil)
             return
         }
         var s = "model \(model) (format version \(ForestModel.formatVersion))\n"

@@ -81,17 +81,6 @@ struct PermutationFlags: ParsableArguments {
 }
 
 extension PermutationImportance {
-    /// `permutation_importance` for a JSON report: the metric, its baseline, and the drop per feature.
-    func jsonObject(features: [String]) -> [String: Any] {
-        let values = importances
-        return [
-            "metric": task == .classification ? "accuracy" : "r2",
-            "baseline": baselineScore.isFinite ? baselineScore : NSNull(),
-            "rows": rowCount, "repeats": repeats,
-            "features": features.indices.map { ["feature": features[$0], "importance": values[$0].isFinite ? values[$0] : NSNull()] as [String: Any] },
-        ]
-    }
-
     /// A text table of the `top` most important features.
     func textReport(features: [String], top: Int = 15) -> String {
         let values = importances

@@ -69,27 +69,22 @@ struct TrainCommand: ParsableCommand {
         try Output.print(text, terminator: "")
 
         if let reportJSON = training.reportJSON {
-            var report: [String: Any] = model.testMetrics?.jsonObject(classes: classes) ?? ["classes": classes]
-            report["task"] = model.forest.task.rawValue
-            report["task_reason"] = result.taskReason
-            report["categorical_features"] = model.schema.featureNames.indices.filter { model.schema.featureKinds[$0] == .categorical }.map { model.schema.featureNames[$0] }
-            report["fingerprint"] = model.fingerprintHex
-            report["model"] = modelOut
-            report["train_rows"] = result.trainRows
-            report["test_rows"] = result.testRows
-            report["partitions"] = partitions
-            report["partition_rows"] = result.partitionRows
-            report["threads"] = threads
-            report["trees"] = model.forest.trees.count
-            report["seconds"] = Dictionary(uniqueKeysWithValues: result.phaseSeconds).merging(["total": elapsed]) { a, _ in a }
-            report["cpu_seconds"] = Dictionary(uniqueKeysWithValues: result.phaseCPUSeconds).merging(["total": processCPUSeconds()]) { a, _ in a }
-            report["parameters"] = model.parameters.jsonObject(task: model.schema.task)
-            if let m = model.outOfBagMetrics {
-                report["oob"] = m.jsonObject(classes: classes)
-                if let c = m.classification { report["oob_accuracy"] = c.accuracy }
-            }
-            if let p = result.permutationImportance { report["permutation_importance"] = p.jsonObject(features: model.extractor.featureNames) }
-            try writeReport(try encodeJSON(report) + "\n", to: reportJSON)
+            let schema = model.schema
+            let report = TrainReport(
+                testMetrics: InlineMetrics(metrics: model.testMetrics.map { MetricsReport($0, classes: classes) },
+                                           classes: classes, task: model.forest.task),
+                taskReason: result.taskReason,
+                categoricalFeatures: schema.featureNames.indices.filter { schema.featureKinds[$0] == .categorical }.map { schema.featureNames[$0] },
+                fingerprint: model.fingerprintHex, model: modelOut,
+                trainRows: result.trainRows, testRows: result.testRows,
+                partitions: partitions, partitionRows: result.partitionRows, threads: threads, trees: model.forest.trees.count,
+                seconds: Dictionary(uniqueKeysWithValues: result.phaseSeconds).merging(["total": elapsed]) { a, _ in a },
+                cpuSeconds: Dictionary(uniqueKeysWithValues: result.phaseCPUSeconds).merging(["total": processCPUSeconds()]) { a, _ in a },
+                parameters: ForestParametersReport(model.parameters, task: schema.task),
+                oob: model.outOfBagMetrics.map { MetricsReport($0, classes: classes) },
+                oobAccuracy: model.outOfBagMetrics?.classification?.accuracy,
+                permutationImportance: result.permutationImportance.map { PermutationImportanceReport($0, features: model.extractor.featureNames) })
+            try writeJSONReport(report, to: reportJSON)
         }
         if let reportHTML = training.reportHTML {
             var options = JobReport.Options()
