@@ -113,6 +113,17 @@ let package = Package(
             ]
         ),
         .executableTarget(name: "spacetime", dependencies: ["SpaceTimeCLI"]),
+        // The ZeroMQ test peer (echo, throughput, hostile input) for tests, benchmarks and the
+        // multi-host suite; not part of the `spacetime` tool.
+        .executableTarget(
+            name: "spacetime-zmq-peer",
+            dependencies: [
+                "ZeroMQ",
+                "SpaceTime",
+                "Cluster",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
         // The feature-derivation example (its own package in Examples/DerivedFeatures, for users),
         // built here too so that the normal build builds and scripts/test checks it.
         .executableTarget(

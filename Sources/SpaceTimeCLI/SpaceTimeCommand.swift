@@ -30,7 +30,6 @@ struct SpaceTimeCommand: AsyncParsableCommand {
             StatusCommand.self,
             ReportCommand.self,
             // Diagnostics.
-            ZMQPeerCommand.self,
         ]
     )
 }

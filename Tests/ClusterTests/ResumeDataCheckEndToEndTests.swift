@@ -77,7 +77,10 @@ import SpaceTime
         try csv.write(toFile: data, atomically: true, encoding: .utf8)
         let job = dir + "/job"
         let flags = ["--workers", "2", "--partitions", "2", "--trees", "240", "--seed", "3", "--progress", "none",
-                     "--scoring", "whole", "--model-out", "m.stm", "--report-json", "r.json"] + CategoricalEndToEndTests.liveness
+                     "--scoring", "whole", "--model-out", "m.stm", "--report-json", "r.json",
+                     // 10 s of silence before a peer counts as lost: the coordinator serves a 9.3 MiB model
+                     // while streaming rows, and on two loaded cores a debug build can stall past 3 s.
+                     "--heartbeat", "0.5", "--liveness", "20"]
         let (failed, failedRun) = try E2E.run(["local", data, "--memory-limit", "64MiB", "--job-dir", job] + flags,
                                               in: dir, name: "small", timeout: 180)
         #expect(failed == 1, "\(failedRun.stderr)")

@@ -2,16 +2,16 @@ import Foundation
 import Testing
 @testable import ZeroMQ
 
-/// A child `spacetime zmq-peer echo` process exchanges 10,000 messages with us.
+/// A child `spacetime-zmq-peer echo` process exchanges 10,000 messages with us.
 @Suite(.serialized) struct TwoProcessTests {
-    /// The `spacetime` binary built next to this test bundle.
-    static var spacetimeBinary: URL {
+    /// The `spacetime-zmq-peer` test peer built next to this test bundle.
+    static var peerBinary: URL {
         URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
-            .deletingLastPathComponent().appendingPathComponent("spacetime")
+            .deletingLastPathComponent().appendingPathComponent("spacetime-zmq-peer")
     }
 
     @Test func tenThousandMessagesWithAChildProcess() throws {
-        let binary = Self.spacetimeBinary
+        let binary = Self.peerBinary
         try #require(FileManager.default.isExecutableFile(atPath: binary.path),
                      "\(binary.path) not found: build all products first (swift build --build-tests)")
         let total = 10_000
@@ -26,7 +26,7 @@ import Testing
 
         let child = Process()
         child.executableURL = binary
-        child.arguments = ["zmq-peer", "echo", "--connect", endpoint, "--count", "\(total)", "--routing-id", "child-1"]
+        child.arguments = ["echo", "--connect", endpoint, "--count", "\(total)", "--routing-id", "child-1"]
         var environment = ProcessInfo.processInfo.environment
         environment["SWIFT_BACKTRACE"] = "enable=no"
         child.environment = environment
@@ -81,7 +81,7 @@ import Testing
     /// A frozen peer (SIGSTOP: its TCP connection stays open but silent, like
     /// a host cut off) is dropped by ZMTP heartbeats.
     @Test func heartbeatsDropAFrozenPeer() throws {
-        let binary = Self.spacetimeBinary
+        let binary = Self.peerBinary
         try #require(FileManager.default.isExecutableFile(atPath: binary.path), "\(binary.path) not found")
         let context = try Context()
         let router = try context.socket(.router)
@@ -93,7 +93,7 @@ import Testing
 
         let child = Process()
         child.executableURL = binary
-        child.arguments = ["zmq-peer", "echo", "--connect", try router.lastEndpoint(), "--count", "1", "--idle-timeout", "60"]
+        child.arguments = ["echo", "--connect", try router.lastEndpoint(), "--count", "1", "--idle-timeout", "60"]
         var environment = ProcessInfo.processInfo.environment
         environment["SWIFT_BACKTRACE"] = "enable=no"
         child.environment = environment

@@ -10,7 +10,7 @@
 #   2. a clean job completes, fingerprint == the same job under `spacetime local`;
 #      meanwhile a worker with a key not in the allow-list and two plain (non-CURVE)
 #      clients try to join: they never join, the job completes, each refusal is logged
-#      with the peer's address; and a hostile peer (`spacetime zmq-peer hostile`, with an
+#      with the peer's address; and a hostile peer (`spacetime-zmq-peer hostile`, with an
 #      allow-listed key) sends random bytes, truncated / oversized / absurd / out-of-order
 #      messages: each is dropped and logged with the peer and the reason
 #   3. a second job: one worker host is cut off while it holds a running train task
@@ -29,6 +29,7 @@ source "$here/topology.sh"
 
 BIN=${1:-$root/.build/debug/spacetime}
 BIN=$(cd "$(dirname "$BIN")" && pwd)/$(basename "$BIN")
+PEER=$(dirname "$BIN")/spacetime-zmq-peer  # the test peer, built next to spacetime
 [ -x "$BIN" ] || { echo "multihost: no spacetime binary at $BIN (swift build first)" >&2; exit 2; }
 command -v sqlite3 >/dev/null || { echo "SKIP: sqlite3 not found (apt-get install sqlite3)" >&2; exit 77; }
 command -v python3 >/dev/null || { echo "SKIP: python3 not found" >&2; exit 77; }
@@ -176,7 +177,7 @@ for h in 2 3 4; do start_worker clean "$h"; done
 wait_for 20 grep -q "joined from" "$work/clean.log"
 # 4c. a plain ZeroMQ peer (host 2), a second ahead of the other intruders: a refusal the coordinator
 # cannot attribute to one connection (several dropped at once) is logged as "one of <addresses>"
-"$here/run-in-host.sh" 2 -- "$BIN" zmq-peer echo --connect "$ENDPOINT" --count 5 --idle-timeout 5 \
+"$here/run-in-host.sh" 2 -- "$PEER" echo --connect "$ENDPOINT" --count 5 --idle-timeout 5 \
   >"$work/zmq-peer.log" 2>&1 &
 pids+=($!)
 sleep 1
@@ -190,7 +191,7 @@ pids+=($!)
   --spill-dir "$work/spill-plain" >"$work/plain.log" 2>&1 &
 pids+=($!)
 # 4d. a hostile peer on host 2 with an allow-listed key: garbage of every kind, while the job runs
-"$here/run-in-host.sh" 2 -- "$BIN" zmq-peer hostile --connect "$ENDPOINT" --seed 5 --pause 0.2 \
+"$here/run-in-host.sh" 2 -- "$PEER" hostile --connect "$ENDPOINT" --seed 5 --pause 0.2 \
   --curve-secret "$work/keys/insider/curve.secret" --coordinator-key "$work/keys/coordinator/curve.public" \
   >"$work/hostile.log" 2>&1 &
 hostile_pid=$!

@@ -1,5 +1,5 @@
 /* Throughput peer in C for scripts/bench-transport: same protocol as
- * `spacetime zmq-peer thr-recv/thr-send` and zmq_thr.py.
+ * `spacetime-zmq-peer thr-recv/thr-send` and zmq_thr.py.
  *   zmq_thr recv BIND COUNT SIZE HWM   -> prints "ENDPOINT e", then "RESULT ..."
  *   zmq_thr send CONNECT COUNT SIZE HWM
  * The receiver times from the first message to the last. */

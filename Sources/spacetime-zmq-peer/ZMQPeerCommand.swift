@@ -4,17 +4,18 @@ import Foundation
 import SpaceTime
 import ZeroMQ
 
-/// Hidden diagnostic peer for the two-process transport test, the transport
-/// benchmark (`scripts/bench-transport`) and the multi-host test's hostile peer.
+/// The ZeroMQ test peer, a tool of its own (not shipped in `spacetime`): the
+/// two-process transport test, the transport benchmark
+/// (`scripts/bench-transport`) and the multi-host test's plain and hostile peers.
+@main
 struct ZMQPeerCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "zmq-peer",
-        abstract: "ZeroMQ diagnostic peer: echo messages or measure throughput.",
+        commandName: "spacetime-zmq-peer",
+        abstract: "ZeroMQ test peer: echo messages, measure throughput, or send hostile input to a coordinator.",
         discussion: """
             Used by the ZeroMQ tests, scripts/bench-transport and cluster/netns/multihost-test.sh. \
             Every line on standard output is flushed at once so a parent reading a pipe sees it.
             """,
-        shouldDisplay: false,
         subcommands: [Echo.self, ThroughputReceive.self, ThroughputSend.self, Hostile.self]
     )
 }
