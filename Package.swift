@@ -11,14 +11,14 @@ let package = Package(
         .library(name: "Forest", targets: ["Forest"]),
         .library(name: "Cluster", targets: ["Cluster"]),
         .library(name: "ForestExport", targets: ["ForestExport"]),
-        .library(name: "SpaceTimeCLI", targets: ["SpaceTimeCLI"]),
+        .library(name: "SpaceTimeCLI", targets: ["SpaceTimeCLI"])
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-collections", from: "1.1.0"),
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.28.0"),
-        .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0")
     ],
     targets: [
         // System libraries (Debian: libzmq3-dev, liblz4-dev, zlib1g-dev, libzstd-dev).
@@ -51,7 +51,7 @@ let package = Package(
             dependencies: [
                 "CZeroMQ",
                 "Locking",
-                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Logging", package: "swift-log")
             ]
         ),
         .target(
@@ -62,7 +62,7 @@ let package = Package(
                 "CZlib",
                 "CZstd",
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "HeapModule", package: "swift-collections"),
+                .product(name: "HeapModule", package: "swift-collections")
             ]
         ),
         .target(
@@ -70,7 +70,7 @@ let package = Package(
             dependencies: [
                 "Locking",
                 "SpaceTime",
-                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Logging", package: "swift-log")
             ]
         ),
         // Model export (ONNX): apart from Forest so that the model code stays free of the
@@ -80,7 +80,7 @@ let package = Package(
             dependencies: [
                 "Forest",
                 "SpaceTime",
-                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf")
             ],
             exclude: ["Onnx/onnx-ml.proto"]
         ),
@@ -94,7 +94,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "GRDB", package: "GRDB.swift"),
-                .product(name: "DequeModule", package: "swift-collections"),
+                .product(name: "DequeModule", package: "swift-collections")
             ],
             exclude: ["Protocol/spacetime_cluster.proto"]
         ),
@@ -109,7 +109,7 @@ let package = Package(
                 "Cluster",
                 "ForestExport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Logging", package: "swift-log")
             ]
         ),
         .executableTarget(name: "spacetime", dependencies: ["SpaceTimeCLI"]),
@@ -121,7 +121,7 @@ let package = Package(
                 "ZeroMQ",
                 "SpaceTime",
                 "Cluster",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser")
             ]
         ),
         // The feature-derivation example (its own package in Examples/DerivedFeatures, for users),
@@ -135,9 +135,11 @@ let package = Package(
         .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"]),
         .testTarget(name: "SpaceTimeTests", dependencies: ["SpaceTime"]),
         .testTarget(name: "ForestTests", dependencies: ["Forest", "SpaceTime"]),
-        .testTarget(name: "ForestExportTests", dependencies: [
-            "ForestExport", "Forest", "SpaceTime", .product(name: "SwiftProtobuf", package: "swift-protobuf"),
-        ]),
-        .testTarget(name: "ClusterTests", dependencies: ["Locking", "Cluster", "Forest", "SpaceTime", "ZeroMQ"]),
+        .testTarget(
+            name: "ForestExportTests",
+            dependencies: [
+                "ForestExport", "Forest", "SpaceTime", .product(name: "SwiftProtobuf", package: "swift-protobuf")
+            ]),
+        .testTarget(name: "ClusterTests", dependencies: ["Locking", "Cluster", "Forest", "SpaceTime", "ZeroMQ"])
     ]
 )

@@ -8,15 +8,15 @@ let package = Package(
     name: "DerivedFeatures",
     platforms: [.macOS(.v13)],
     dependencies: [
-        .package(name: "SpaceTime", path: "../.."),
+        .package(name: "SpaceTime", path: "../..")
     ],
     targets: [
         .executableTarget(
             name: "spacetime-derived",
             dependencies: [
                 .product(name: "SpaceTimeCLI", package: "SpaceTime"),
-                .product(name: "Forest", package: "SpaceTime"),
+                .product(name: "Forest", package: "SpaceTime")
             ]
-        ),
+        )
     ]
 )

@@ -78,14 +78,16 @@ public enum OnnxExporter {
 
     /// Exports `model`. Refuses a model with a feature derivation, an opset that cannot
     /// express its splits, and output names taken by an input column.
-    public static func export(_ model: ForestModel, options: OnnxExportOptions = OnnxExportOptions()) throws(OnnxExportError) -> OnnxExport {
+    public static func export(_ model: ForestModel, options: OnnxExportOptions = OnnxExportOptions()) throws(OnnxExportError) -> OnnxExport
+    {
         let built = try build(model, options: options)
         let bytes: [UInt8]
         do { bytes = try built.proto.serializedBytes() } catch {
             throw OnnxExportError(.io, "cannot serialize the ONNX model: \(error)")
         }
-        return OnnxExport(bytes: bytes, mlOpset: built.mlOpset, treeOperator: built.treeOperator, inputs: built.inputs,
-                          outputs: built.outputs, otherLevels: built.otherLevels)
+        return OnnxExport(
+            bytes: bytes, mlOpset: built.mlOpset, treeOperator: built.treeOperator, inputs: built.inputs,
+            outputs: built.outputs, otherLevels: built.otherLevels)
     }
 
     /// Whether any tree of `forest` splits on a level set.
@@ -103,10 +105,13 @@ public enum OnnxExporter {
     }
 
     static func build(_ model: ForestModel, options: OnnxExportOptions) throws(OnnxExportError) -> Built {
-        let extractor = model.extractor, forest = model.forest
+        let extractor = model.extractor
+        let forest = model.forest
         guard extractor.derivationIdentifier.isEmpty else {
-            throw OnnxExportError(.unsupportedModel,
-                "the model derives its features with '\(extractor.derivationIdentifier)', code that an ONNX graph does not hold; export a model trained without a derivation")
+            throw OnnxExportError(
+                .unsupportedModel,
+                "the model derives its features with '\(extractor.derivationIdentifier)', code that an ONNX graph does not hold; export a model trained without a derivation"
+            )
         }
         guard extractor.featureNames == model.schema.featureNames else {
             throw OnnxExportError(.unsupportedModel, "the model's feature names differ from its input columns")
@@ -117,14 +122,17 @@ public enum OnnxExporter {
             throw OnnxExportError(.invalidOption, "ai.onnx.ml opset \(mlOpset) is not supported (3 or 5)")
         }
         if mlOpset == 3 && categoricalSplits {
-            throw OnnxExportError(.unsupportedModel,
-                "the forest splits categorical columns on level sets, which ai.onnx.ml opset 3 cannot express; use --ml-opset 5 (TreeEnsemble with BRANCH_MEMBER, onnxruntime 1.21 or later)")
+            throw OnnxExportError(
+                .unsupportedModel,
+                "the forest splits categorical columns on level sets, which ai.onnx.ml opset 3 cannot express; use --ml-opset 5 (TreeEnsemble with BRANCH_MEMBER, onnxruntime 1.21 or later)"
+            )
         }
         var graph = GraphBuilder(reserved: extractor.featureNames)
         let outputNames = try reserveOutputs(&graph, task: forest.task)
 
         // Inputs → X [N, F] double.
-        var columns: [String] = [], inputs: [(name: String, type: String)] = []
+        var columns: [String] = []
+        var inputs: [(name: String, type: String)] = []
         var otherLevels: [(feature: String, mapped: Int, unmapped: Int)] = []
         for (f, name) in extractor.featureNames.enumerated() {
             if extractor.kinds[f] == .numeric {
@@ -143,9 +151,11 @@ public enum OnnxExporter {
             let keys = levels + others
             let values = levels.indices.map { Float($0) } + Array(repeating: Float(levels.count), count: others.count)
             let codes = graph.fresh("\(name).code")
-            graph.node("LabelEncoder", inputs: [name], outputs: [codes], domain: "ai.onnx.ml", attributes: [
-                .strings("keys_strings", keys), .floats("values_floats", values), .float("default_float", .nan),
-            ])
+            graph.node(
+                "LabelEncoder", inputs: [name], outputs: [codes], domain: "ai.onnx.ml",
+                attributes: [
+                    .strings("keys_strings", keys), .floats("values_floats", values), .float("default_float", .nan)
+                ])
             let asDouble = graph.fresh("\(name).double")
             graph.node("Cast", inputs: [codes], outputs: [asDouble], attributes: [.int("to", DataType.double.rawValue)])
             columns.append(asDouble)
@@ -166,7 +176,7 @@ public enum OnnxExporter {
                 .tensor("nodes_values_as_tensor", .doubles(arrays.values)),
                 .ints("nodes_truenodeids", arrays.trueNodeIds), .ints("nodes_falsenodeids", arrays.falseNodeIds),
                 .ints("nodes_missing_value_tracks_true", arrays.missingTracksTrue),
-                .string("post_transform", "NONE"),
+                .string("post_transform", "NONE")
             ]
             if forest.task == .classification {
                 treeOperator = "TreeEnsembleClassifier"
@@ -178,15 +188,20 @@ public enum OnnxExporter {
                 attributes += [
                     .ints("class_treeids", arrays.leafTreeIds), .ints("class_nodeids", arrays.leafNodeIds),
                     .ints("class_ids", arrays.leafTargetIds), .tensor("class_weights_as_tensor", .doubles(arrays.leafWeights)),
-                    declared.attribute,
+                    declared.attribute
                 ]
                 let scores = graph.fresh("scores")
-                graph.node(treeOperator, inputs: [features], outputs: [outputNames.label, scores], domain: "ai.onnx.ml", attributes: attributes)
+                graph.node(
+                    treeOperator, inputs: [features], outputs: [outputNames.label, scores], domain: "ai.onnx.ml", attributes: attributes)
                 var probabilities = scores
                 if declared.count > C {
                     probabilities = graph.fresh("scores.classes")
-                    graph.node("Slice", inputs: [scores, graph.constant(.int64s([0])), graph.constant(.int64s([Int64(C)])),
-                                                 graph.constant(.int64s([1]))], outputs: [probabilities])
+                    graph.node(
+                        "Slice",
+                        inputs: [
+                            scores, graph.constant(.int64s([0])), graph.constant(.int64s([Int64(C)])),
+                            graph.constant(.int64s([1]))
+                        ], outputs: [probabilities])
                 }
                 finishProbabilities(&graph, probabilities, scaling: scaling, type: .float, into: outputNames.probabilities)
                 outputs = [(outputNames.label, labels.typeName, "[N]"), (outputNames.probabilities, "float", "[N, \(C)]")]
@@ -199,7 +214,7 @@ public enum OnnxExporter {
                 attributes += [
                     .ints("target_treeids", arrays.leafTreeIds), .ints("target_nodeids", arrays.leafNodeIds),
                     .ints("target_ids", arrays.leafTargetIds), .tensor("target_weights_as_tensor", .doubles(arrays.leafWeights)),
-                    .int("n_targets", 1), .string("aggregate_function", aggregate),
+                    .int("n_targets", 1), .string("aggregate_function", aggregate)
                 ]
                 graph.node(treeOperator, inputs: [features], outputs: [outputNames.value], domain: "ai.onnx.ml", attributes: attributes)
                 graph.output(outputNames.value, type: .float, shape: [nil, 1])
@@ -215,7 +230,7 @@ public enum OnnxExporter {
                 .ints("nodes_truenodeids", arrays.trueIds), .ints("nodes_trueleafs", arrays.trueLeafs),
                 .ints("nodes_falsenodeids", arrays.falseIds), .ints("nodes_falseleafs", arrays.falseLeafs),
                 .ints("nodes_missing_value_tracks_true", arrays.missingTracksTrue),
-                .ints("leaf_targetids", arrays.leafTargetIds), .tensor("leaf_weights", .doubles(arrays.leafWeights)),
+                .ints("leaf_targetids", arrays.leafTargetIds), .tensor("leaf_weights", .doubles(arrays.leafWeights))
             ]
             if !arrays.membershipValues.isEmpty { attributes.append(.tensor("membership_values", .doubles(arrays.membershipValues))) }
             let sums = graph.fresh("sums")
@@ -225,10 +240,12 @@ public enum OnnxExporter {
                 finishProbabilities(&graph, sums, scaling: scaling, type: .double, into: predictions)
                 let index = graph.fresh("class_index")
                 graph.node("ArgMax", inputs: [predictions], outputs: [index], attributes: [.int("axis", 1), .int("keepdims", 0)])
-                graph.node("Gather", inputs: [graph.constant(labels.tensor), index], outputs: [outputNames.label],
-                           attributes: [.int("axis", 0)])
-                graph.node("Cast", inputs: [predictions], outputs: [outputNames.probabilities],
-                           attributes: [.int("to", DataType.float.rawValue)])
+                graph.node(
+                    "Gather", inputs: [graph.constant(labels.tensor), index], outputs: [outputNames.label],
+                    attributes: [.int("axis", 0)])
+                graph.node(
+                    "Cast", inputs: [predictions], outputs: [outputNames.probabilities],
+                    attributes: [.int("to", DataType.float.rawValue)])
                 graph.output(outputNames.label, type: labels.dataType, shape: [nil])
                 graph.output(outputNames.probabilities, type: .float, shape: [nil, C])
                 outputs = [(outputNames.label, labels.typeName, "[N]"), (outputNames.probabilities, "float", "[N, \(C)]")]
@@ -246,23 +263,27 @@ public enum OnnxExporter {
         proto.producerVersion = options.producerVersion
         proto.domain = "ai.spacetime"
         proto.modelVersion = 1
-        proto.docString = "SpaceTime random forest (\(forest.task.rawValue), \(forest.trees.count) trees) exported with \(treeOperator), ai.onnx.ml opset \(mlOpset)"
+        proto.docString =
+            "SpaceTime random forest (\(forest.task.rawValue), \(forest.trees.count) trees) exported with \(treeOperator), ai.onnx.ml opset \(mlOpset)"
         proto.opsetImport = [opset("", defaultOpset), opset("ai.onnx.ml", Int64(mlOpset))]
         proto.metadataProps = [
             entry("spacetime.fingerprint", model.fingerprintHex),
             entry("spacetime.task", forest.task.rawValue),
             entry("spacetime.label_column", model.labelColumn),
-            entry("spacetime.trees", String(forest.trees.count)),
+            entry("spacetime.trees", String(forest.trees.count))
         ]
         proto.graph = graph.graph(name: "spacetime_forest")
-        return Built(proto: proto, mlOpset: mlOpset, treeOperator: treeOperator, inputs: inputs, outputs: outputs,
-                     otherLevels: otherLevels)
+        return Built(
+            proto: proto, mlOpset: mlOpset, treeOperator: treeOperator, inputs: inputs, outputs: outputs,
+            otherLevels: otherLevels)
     }
 
     /// Divides the summed leaf values by the tree count, or renormalises weighted
     /// probabilities to sum 1, as SpaceTime's scorer does.
-    private static func finishProbabilities(_ graph: inout GraphBuilder, _ sums: String, scaling: OnnxLeafScaling,
-                                            type: DataType, into output: String, renormalise: Bool = true) {
+    private static func finishProbabilities(
+        _ graph: inout GraphBuilder, _ sums: String, scaling: OnnxLeafScaling,
+        type: DataType, into output: String, renormalise: Bool = true
+    ) {
         switch scaling {
         case .divideSum(let trees):
             let count: TensorValue = type == .float ? .floats([Float(trees)]) : .doubles([Double(trees)])
@@ -276,11 +297,15 @@ public enum OnnxExporter {
         }
     }
 
-    private static func reserveOutputs(_ graph: inout GraphBuilder, task: TaskKind) throws(OnnxExportError) -> (label: String, probabilities: String, value: String) {
+    private static func reserveOutputs(_ graph: inout GraphBuilder, task: TaskKind) throws(OnnxExportError) -> (
+        label: String, probabilities: String, value: String
+    ) {
         let wanted = task == .classification ? ["label", "probabilities"] : ["value"]
         for name in wanted where graph.isTaken(name) {
-            throw OnnxExportError(.unsupportedModel,
-                "feature column \(quoteForMessage(name)) has the name of the ONNX model's output '\(name)'; graph inputs and outputs must differ (retrain with the column renamed)")
+            throw OnnxExportError(
+                .unsupportedModel,
+                "feature column \(quoteForMessage(name)) has the name of the ONNX model's output '\(name)'; graph inputs and outputs must differ (retrain with the column renamed)"
+            )
         }
         for name in wanted { graph.reserve(name) }
         return ("label", "probabilities", "value")

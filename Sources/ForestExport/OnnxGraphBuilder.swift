@@ -53,13 +53,34 @@ enum Attribute {
     var proto: Onnx_AttributeProto {
         var a = Onnx_AttributeProto()
         switch self {
-        case .int(let n, let v): a.name = n; a.type = .int; a.i = v
-        case .float(let n, let v): a.name = n; a.type = .float; a.f = v
-        case .string(let n, let v): a.name = n; a.type = .string; a.s = Data(v.utf8)
-        case .ints(let n, let v): a.name = n; a.type = .ints; a.ints = v
-        case .floats(let n, let v): a.name = n; a.type = .floats; a.floats = v
-        case .strings(let n, let v): a.name = n; a.type = .strings; a.strings = v.map { Data($0.utf8) }
-        case .tensor(let n, let v): a.name = n; a.type = .tensor; a.t = v.proto()
+        case .int(let n, let v):
+            a.name = n
+            a.type = .int
+            a.i = v
+        case .float(let n, let v):
+            a.name = n
+            a.type = .float
+            a.f = v
+        case .string(let n, let v):
+            a.name = n
+            a.type = .string
+            a.s = Data(v.utf8)
+        case .ints(let n, let v):
+            a.name = n
+            a.type = .ints
+            a.ints = v
+        case .floats(let n, let v):
+            a.name = n
+            a.type = .floats
+            a.floats = v
+        case .strings(let n, let v):
+            a.name = n
+            a.type = .strings
+            a.strings = v.map { Data($0.utf8) }
+        case .tensor(let n, let v):
+            a.name = n
+            a.type = .tensor
+            a.t = v.proto()
         }
         return a
     }
@@ -81,7 +102,8 @@ struct GraphBuilder {
 
     /// `base`, or `base_2`, `base_3`, … : a name no other value has.
     mutating func fresh(_ base: String) -> String {
-        var name = base, n = 1
+        var name = base
+        var n = 1
         while taken.contains(name) {
             n += 1
             name = "\(base)_\(n)"

@@ -41,33 +41,45 @@ struct ClassicTreeArrays: Equatable {
 
     /// Encodes `model`'s trees; categorical splits cannot be expressed and are refused.
     init(model: ForestModel, scaling: OnnxLeafScaling) throws(OnnxExportError) {
-        let forest = model.forest, C = forest.outputWidth
+        let forest = model.forest
+        let C = forest.outputWidth
         for (t, tree) in forest.trees.enumerated() {
             let factor = scaling.factor(forest, tree: t)
             for i in 0..<tree.nodeCount {
-                treeIds.append(Int64(t)); nodeIds.append(Int64(i))
+                treeIds.append(Int64(t))
+                nodeIds.append(Int64(i))
                 let f = Int(tree.feature(i))
                 if f < 0 {
-                    featureIds.append(0); modes.append("LEAF"); values.append(0)
-                    trueNodeIds.append(0); falseNodeIds.append(0); missingTracksTrue.append(0)
+                    featureIds.append(0)
+                    modes.append("LEAF")
+                    values.append(0)
+                    trueNodeIds.append(0)
+                    falseNodeIds.append(0)
+                    missingTracksTrue.append(0)
                     let base = Int(tree.child(i)) * C
                     for c in 0..<C {
                         let v = tree.leafValues[base + c]
                         // Zero class shares add nothing: left out (a class without any
                         // weight in a row scores 0 and is never the largest).
                         if forest.task == .classification && v == 0 { continue }
-                        leafTreeIds.append(Int64(t)); leafNodeIds.append(Int64(i)); leafTargetIds.append(Int64(c))
+                        leafTreeIds.append(Int64(t))
+                        leafNodeIds.append(Int64(i))
+                        leafTargetIds.append(Int64(c))
                         leafWeights.append(Double(v) * factor)
                     }
                     continue
                 }
                 if tree.flags(i) & Tree.categoricalSplit != 0 {
-                    throw OnnxExportError(.unsupportedModel,
-                        "tree \(t) node \(i) splits categorical column \(quoteForMessage(model.extractor.featureNames[f])) on a level set, which TreeEnsembleClassifier/Regressor (ai.onnx.ml opset 3) cannot express; export with --ml-opset 5 (TreeEnsemble, BRANCH_MEMBER)")
+                    throw OnnxExportError(
+                        .unsupportedModel,
+                        "tree \(t) node \(i) splits categorical column \(quoteForMessage(model.extractor.featureNames[f])) on a level set, which TreeEnsembleClassifier/Regressor (ai.onnx.ml opset 3) cannot express; export with --ml-opset 5 (TreeEnsemble, BRANCH_MEMBER)"
+                    )
                 }
-                featureIds.append(Int64(f)); modes.append("BRANCH_LEQ")
+                featureIds.append(Int64(f))
+                modes.append("BRANCH_LEQ")
                 values.append(try threshold(model, tree: t, node: i))
-                trueNodeIds.append(Int64(tree.child(i))); falseNodeIds.append(Int64(tree.child(i)) + 1)
+                trueNodeIds.append(Int64(tree.child(i)))
+                falseNodeIds.append(Int64(tree.child(i)) + 1)
                 missingTracksTrue.append(tree.flags(i) & Tree.missingGoesLeft != 0 ? 1 : 0)
             }
         }
@@ -96,7 +108,8 @@ struct EnsembleTreeArrays: Equatable {
     static let branchMember: UInt8 = 6
 
     init(model: ForestModel, scaling: OnnxLeafScaling) throws(OnnxExportError) {
-        let forest = model.forest, C = forest.outputWidth
+        let forest = model.forest
+        let C = forest.outputWidth
         for (t, tree) in forest.trees.enumerated() {
             let factor = scaling.factor(forest, tree: t)
             // Interior position of each split node, leaf position of each leaf node (per copy).
@@ -107,53 +120,68 @@ struct EnsembleTreeArrays: Equatable {
                 splitCount += 1
             }
             for c in 0..<C {
-                let nodeBase = featureIds.count, leafBase = leafWeights.count
+                let nodeBase = featureIds.count
+                let leafBase = leafWeights.count
                 for l in 0..<tree.leafCount {
                     leafTargetIds.append(Int64(c))
                     leafWeights.append(Double(tree.leafValues[l * C + c]) * factor)
                 }
                 treeRoots.append(Int64(nodeBase))
                 if splitCount == 0 {
-                    appendNode(feature: 0, mode: Self.branchLEQ, split: .infinity, missingTrue: true,
-                               true: (Int64(leafBase) + Int64(tree.child(0)), true), false: (Int64(leafBase) + Int64(tree.child(0)), true))
+                    appendNode(
+                        feature: 0, mode: Self.branchLEQ, split: .infinity, missingTrue: true,
+                        true: (Int64(leafBase) + Int64(tree.child(0)), true), false: (Int64(leafBase) + Int64(tree.child(0)), true))
                     continue
                 }
                 func target(_ node: Int) -> (Int64, Bool) {
                     tree.feature(node) < 0 ? (Int64(leafBase) + Int64(tree.child(node)), true) : (Int64(nodeBase + interior[node]), false)
                 }
                 for i in 0..<tree.nodeCount where tree.feature(i) >= 0 {
-                    let f = Int(tree.feature(i)), left = Int(tree.child(i))
+                    let f = Int(tree.feature(i))
+                    let left = Int(tree.child(i))
                     if tree.flags(i) & Tree.categoricalSplit != 0 {
                         guard model.extractor.kinds[f] == .categorical else {
-                            throw OnnxExportError(.unsupportedModel, "tree \(t) node \(i): a level-set split on numeric column \(quoteForMessage(model.extractor.featureNames[f]))")
+                            throw OnnxExportError(
+                                .unsupportedModel,
+                                "tree \(t) node \(i): a level-set split on numeric column \(quoteForMessage(model.extractor.featureNames[f]))"
+                            )
                         }
                         let set = tree.levelSet(node: i)
                         let codes = set.filter { $0 != Int(FeatureExtractor.missingBin) }
                         let missingLeft = set.last == Int(FeatureExtractor.missingBin)
                         if codes.isEmpty {
                             // Only missing values go left: no level code is <= -infinity.
-                            appendNode(feature: f, mode: Self.branchLEQ, split: -.infinity, missingTrue: missingLeft,
-                                       true: target(left), false: target(left + 1))
+                            appendNode(
+                                feature: f, mode: Self.branchLEQ, split: -.infinity, missingTrue: missingLeft,
+                                true: target(left), false: target(left + 1))
                         } else {
-                            appendNode(feature: f, mode: Self.branchMember, split: .nan, missingTrue: missingLeft,
-                                       true: target(left), false: target(left + 1))
+                            appendNode(
+                                feature: f, mode: Self.branchMember, split: .nan, missingTrue: missingLeft,
+                                true: target(left), false: target(left + 1))
                             membershipValues += codes.map(Double.init) + [.nan]
                         }
                     } else {
-                        appendNode(feature: f, mode: Self.branchLEQ, split: try threshold(model, tree: t, node: i),
-                                   missingTrue: tree.flags(i) & Tree.missingGoesLeft != 0,
-                                   true: target(left), false: target(left + 1))
+                        appendNode(
+                            feature: f, mode: Self.branchLEQ, split: try threshold(model, tree: t, node: i),
+                            missingTrue: tree.flags(i) & Tree.missingGoesLeft != 0,
+                            true: target(left), false: target(left + 1))
                     }
                 }
             }
         }
     }
 
-    private mutating func appendNode(feature: Int, mode: UInt8, split: Double, missingTrue: Bool,
-                                     true t: (Int64, Bool), false f: (Int64, Bool)) {
-        featureIds.append(Int64(feature)); modes.append(mode); splits.append(split)
-        trueIds.append(t.0); trueLeafs.append(t.1 ? 1 : 0)
-        falseIds.append(f.0); falseLeafs.append(f.1 ? 1 : 0)
+    private mutating func appendNode(
+        feature: Int, mode: UInt8, split: Double, missingTrue: Bool,
+        true t: (Int64, Bool), false f: (Int64, Bool)
+    ) {
+        featureIds.append(Int64(feature))
+        modes.append(mode)
+        splits.append(split)
+        trueIds.append(t.0)
+        trueLeafs.append(t.1 ? 1 : 0)
+        falseIds.append(f.0)
+        falseLeafs.append(f.1 ? 1 : 0)
         missingTracksTrue.append(missingTrue ? 1 : 0)
     }
 }
@@ -162,15 +190,19 @@ struct EnsembleTreeArrays: Equatable {
 /// `x <= thresholds[b]` (the feature's edges, then +infinity).
 func threshold(_ model: ForestModel, tree t: Int, node i: Int) throws(OnnxExportError) -> Double {
     let tree = model.forest.trees[t]
-    let f = Int(tree.feature(i)), b = Int(tree.split(i))
+    let f = Int(tree.feature(i))
+    let b = Int(tree.split(i))
     let extractor = model.extractor
     guard extractor.kinds[f] == .numeric else {
-        throw OnnxExportError(.unsupportedModel, "tree \(t) node \(i): a threshold split on categorical column \(quoteForMessage(extractor.featureNames[f]))")
+        throw OnnxExportError(
+            .unsupportedModel, "tree \(t) node \(i): a threshold split on categorical column \(quoteForMessage(extractor.featureNames[f]))")
     }
     let edges = extractor.edges[f]
     guard b <= edges.count else {
-        throw OnnxExportError(.unsupportedModel, "tree \(t) node \(i): threshold bin \(b) of column \(quoteForMessage(extractor.featureNames[f])) is beyond its \(edges.count + 1) bins")
+        throw OnnxExportError(
+            .unsupportedModel,
+            "tree \(t) node \(i): threshold bin \(b) of column \(quoteForMessage(extractor.featureNames[f])) is beyond its \(edges.count + 1) bins"
+        )
     }
     return b < edges.count ? edges[b] : .infinity
 }
-

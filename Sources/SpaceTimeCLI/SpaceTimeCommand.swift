@@ -28,8 +28,8 @@ struct SpaceTimeCommand: AsyncParsableCommand {
             WorkerCommand.self,
             LocalCommand.self,
             StatusCommand.self,
-            ReportCommand.self,
-            // Diagnostics.
+            ReportCommand.self
+                // Diagnostics.
         ]
     )
 }

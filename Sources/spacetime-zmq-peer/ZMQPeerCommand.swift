@@ -113,7 +113,9 @@ extension ZMQPeerCommand {
             try pull.bind(bind)
             emit("ENDPOINT \(try pull.lastEndpoint())")
             // Property-wrapper reads are slow (generic metadata look-ups): copy options out of the hot loop.
-            let zeroCopy = self.zeroCopy, size = self.size, count = self.count
+            let zeroCopy = self.zeroCopy
+            let size = self.size
+            let count = self.count
             var message = Message()
             var frames = 0
             var bytes = 0
@@ -121,7 +123,10 @@ extension ZMQPeerCommand {
                 if zeroCopy {
                     frames = 0
                     bytes = 0
-                    try pull.receive { frame, _ in frames += 1; bytes += frame.count }
+                    try pull.receive { frame, _ in
+                        frames += 1
+                        bytes += frame.count
+                    }
                 } else {
                     try pull.receive(into: &message)
                     frames = message.count
@@ -138,7 +143,10 @@ extension ZMQPeerCommand {
             let elapsed = start.duration(to: clock.now)
             let seconds = elapsed.seconds
             let rate = Double(count - 1) / seconds
-            emit("RESULT impl=\(zeroCopy ? "swift-zero-copy" : "swift") " + String(format: "size=%ld count=%ld seconds=%.4f msgs_per_s=%.0f mib_per_s=%.1f",
+            emit(
+                "RESULT impl=\(zeroCopy ? "swift-zero-copy" : "swift") "
+                    + String(
+                        format: "size=%ld count=%ld seconds=%.4f msgs_per_s=%.0f mib_per_s=%.1f",
                         size, count, seconds, rate, rate * Double(size) / 1_048_576))
         }
     }
@@ -225,7 +233,8 @@ extension ZMQPeerCommand {
 
         private func hostAndPort() throws -> (String, UInt16) {
             guard connect.hasPrefix("tcp://"), let colon = connect.lastIndex(of: ":"),
-                  let port = UInt16(connect[connect.index(after: colon)...]) else {
+                let port = UInt16(connect[connect.index(after: colon)...])
+            else {
                 throw ValidationError("--connect must be tcp://IPv4:PORT, got '\(connect)'")
             }
             return (String(connect[connect.index(connect.startIndex, offsetBy: 6)..<colon]), port)
@@ -257,8 +266,9 @@ extension ZMQPeerCommand {
             let dealer = try context.socket(.dealer)
             defer { dealer.close() }
             try dealer.set(.linger, 1000)
-            try dealer.configureCurveClient(keyPair: try CurveKeyFiles.loadKeyPair(secretKeyAt: curveSecret),
-                                            serverKey: try CurveKeyFiles.loadPublicKey(at: coordinatorKey))
+            try dealer.configureCurveClient(
+                keyPair: try CurveKeyFiles.loadKeyPair(secretKeyAt: curveSecret),
+                serverKey: try CurveKeyFiles.loadPublicKey(at: coordinatorKey))
             try dealer.connect(connect)
             func sendFrames(_ frames: [Data]) throws {
                 try dealer.send(Message(frames: frames.map { Array($0) }))
@@ -299,8 +309,9 @@ extension ZMQPeerCommand {
             emit("SENT out-of-order: hello announcing a 1 MiB memory limit")
             var reply = Message()
             if try dealer.receive(into: &reply, timeout: .seconds(20)),  // a busy coordinator may take a while
-               let message = try? WireMessage.decode(frames: reply.map { Data($0) }, direction: .toWorker),
-               case .reject(let r) = message.body {
+                let message = try? WireMessage.decode(frames: reply.map { Data($0) }, direction: .toWorker),
+                case .reject(let r) = message.body
+            {
                 emit("GOT reject: \(r.message)")
             }
             var valid = WireCheckpoint.Trees()
@@ -329,7 +340,9 @@ extension ZMQPeerCommand {
             address.sin_port = port.bigEndian
             guard inet_pton(AF_INET, host, &address.sin_addr) == 1 else { throw ValidationError("not an IPv4 address: \(host)") }
             let rc = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Foundation.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    Foundation.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+                }
             }
             guard rc == 0 else { throw ValidationError("connect to \(host):\(port): \(String(cString: strerror(errno)))") }
             var local = sockaddr_in()

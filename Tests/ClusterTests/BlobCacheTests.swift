@@ -1,6 +1,7 @@
+import Forest
 import Foundation
 import Testing
-import Forest
+
 @testable import Cluster
 
 /// The worker's blob cache: chunks assemble in order; a complete blob counts as being decoded
@@ -28,12 +29,16 @@ import Forest
         let cache = BlobCache()
         #expect(cache.beginFetch(digest, size: UInt64(extractor.count)))
         let half = extractor.count / 2
-        guard case .next(let offset) = cache.add(Self.chunk(digest, offset: 0, total: UInt64(extractor.count)), extractor.prefix(half)) else {
+        guard case .next(let offset) = cache.add(Self.chunk(digest, offset: 0, total: UInt64(extractor.count)), extractor.prefix(half))
+        else {
             Issue.record("the first half asks for the rest")
             return
         }
         #expect(offset == UInt64(half))
-        guard case .complete(let data) = cache.add(Self.chunk(digest, offset: offset, total: UInt64(extractor.count)), extractor.dropFirst(half)) else {
+        guard
+            case .complete(let data) = cache.add(
+                Self.chunk(digest, offset: offset, total: UInt64(extractor.count)), extractor.dropFirst(half))
+        else {
             Issue.record("the second half completes the blob")
             return
         }

@@ -1,6 +1,7 @@
 import Foundation
 import SpaceTime
 import Testing
+
 @testable import Cluster
 
 /// Real processes on a table as people have them: two text columns, an
@@ -9,8 +10,10 @@ import Testing
 /// killed with -9 mid-training) has the fingerprint of `spacetime train` with
 /// the same `--partitions`; so does a regression job.
 @Suite(.serialized) struct CategoricalEndToEndTests {
-    static let training = ["--partitions", "3", "--trees", "18", "--seed", "11",
-                           "--categorical", "zone", "--ignore", "id"]
+    static let training = [
+        "--partitions", "3", "--trees", "18", "--seed", "11",
+        "--categorical", "zone", "--ignore", "id"
+    ]
     static let liveness = ["--heartbeat", "0.25", "--liveness", "12"]
 
     /// A deterministic mixed table (SplitMix64): `id, color, city, zone, x1, x2, x3, target`.
@@ -31,9 +34,15 @@ import Testing
         let cities = (0..<40).map { "city_\($0)" }
         var text = "id,color,city,zone,x1,x2,x3,target\n"
         for i in 0..<rows {
-            let c = Int(next() % 6), city = Int(next() % 40), zone = 1 + Int(next() % 8)
-            let x1 = uniform() * 10 - 5, x2 = uniform() * 4, x3 = uniform()
-            let x1Missing = next() % 10 == 0, x2Missing = next() % 7 == 0, colorMissing = next() % 20 == 0
+            let c = Int(next() % 6)
+            let city = Int(next() % 40)
+            let zone = 1 + Int(next() % 8)
+            let x1 = uniform() * 10 - 5
+            let x2 = uniform() * 4
+            let x3 = uniform()
+            let x1Missing = next() % 10 == 0
+            let x2Missing = next() % 7 == 0
+            let colorMissing = next() % 20 == 0
             let cityMissing = next() % 25 == 0
             var score = [1.2, -0.8, 0.3, -1.5, 0.9, 0.0][c] + (city % 3 == 0 ? 1.0 : -0.4) + (zone >= 5 ? 0.7 : -0.7)
             score += x1Missing ? 1.3 : 0.35 * x1
@@ -48,7 +57,7 @@ import Testing
                 x1Missing ? (i % 2 == 0 ? "NA" : "") : String(format: "%.3f", x1),
                 x2Missing ? "" : String(format: "%.3f", x2),
                 String(format: "%.4f", x3),
-                target,
+                target
             ]
             text += fields.joined(separator: ",") + "\n"
         }
@@ -74,9 +83,12 @@ import Testing
         #expect(Set(singleReport["categorical_features"] as? [String] ?? []) == ["color", "city", "zone"])
         #expect(single.accuracy > 0.7, "the columns carry the signal: accuracy \(single.accuracy)")
 
-        let job = try E2E.Child(["local", data, "--workers", "2", "--memory-limit", "256MiB", "--job-dir", dir + "/job",
-                                 "--model-out", "dist.stm", "--report-json", "dist.json"] + Self.training + Self.liveness,
-                                in: dir, name: "local", environment: ["SPACETIME_TEST_TREE_DELAY_MS": "400"])
+        let job = try E2E.Child(
+            [
+                "local", data, "--workers", "2", "--memory-limit", "256MiB", "--job-dir", dir + "/job",
+                "--model-out", "dist.stm", "--report-json", "dist.json"
+            ] + Self.training + Self.liveness,
+            in: dir, name: "local", environment: ["SPACETIME_TEST_TREE_DELAY_MS": "400"])
         defer { _ = job.wait(1) }
         let store = try #require(try E2E.openStore(dir + "/job"))
         // A worker with a train task that has checkpointed some but not all of its trees.
@@ -88,7 +100,8 @@ import Testing
             for task in try store.tasks() where task.name.kind == .train && [.leased, .running, .checkpointed].contains(task.state) {
                 let done = try store.checkpointedTrees(partition: task.name.partition).count
                 guard done >= 1, done < partitions[task.name.partition].trees - 1,
-                      let attempt = task.currentAttempt, let a = try store.attempt(attempt) else { continue }
+                    let attempt = task.currentAttempt, let a = try store.attempt(attempt)
+                else { continue }
                 victim = (a.workerID, task.name.partition)
                 return true
             }
@@ -110,7 +123,8 @@ import Testing
         #expect(lost.contains { $0.workerID == chosen.worker })
 
         // `inspect` of both model files: the same fingerprint, the same categorical schema.
-        let a = try Self.inspect("single.stm", in: dir), b = try Self.inspect("dist.stm", in: dir)
+        let a = try Self.inspect("single.stm", in: dir)
+        let b = try Self.inspect("dist.stm", in: dir)
         #expect(a["fingerprint"] as? String == single.fingerprint && b["fingerprint"] as? String == single.fingerprint)
         let kinds = (b["column_kinds"] as? [[String: Any]] ?? []).reduce(into: [String: String]()) {
             $0[$1["name"] as? String ?? ""] = $1["kind"] as? String
@@ -132,9 +146,12 @@ import Testing
         let singleR2 = try #require(singleReport["r2"] as? Double)
         #expect(singleR2 > 0.5, "R² \(singleR2)")
 
-        let (status, child) = try E2E.run(["local", data, "--workers", "2", "--memory-limit", "256MiB", "--job-dir", dir + "/job",
-                                           "--model-out", "dist.stm", "--report-json", "dist.json"] + flags + Self.liveness,
-                                          in: dir, name: "local", timeout: 180)
+        let (status, child) = try E2E.run(
+            [
+                "local", data, "--workers", "2", "--memory-limit", "256MiB", "--job-dir", dir + "/job",
+                "--model-out", "dist.stm", "--report-json", "dist.json"
+            ] + flags + Self.liveness,
+            in: dir, name: "local", timeout: 180)
         #expect(status == 0, "\(child.stderr)")
         let report = try E2E.json(dir + "/dist.json")
         #expect(report["task"] as? String == "regression")

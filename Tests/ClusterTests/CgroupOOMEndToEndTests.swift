@@ -1,6 +1,7 @@
 import Foundation
 import SpaceTime
 import Testing
+
 @testable import Cluster
 
 /// The kernel, not the worker, enforces the limit: `spacetime local` puts each
@@ -24,18 +25,22 @@ import Testing
         // Three workers and two attempts: the job fails on the second kill while a worker is still
         // alive, so the failure comes from the retry bound, not from running out of workers. One
         // tree: a single train task (one tree cannot be split in tree ranges over the workers).
-        let (status, child) = try E2E.run(["local", data, "--workers", "3", "--memory-limit", "160MiB", "--job-dir", dir + "/job",
-                                           "--partitions", "1", "--trees", "1", "--max-attempts", "2",
-                                           "--heartbeat", "0.25", "--liveness", "12"],
-                                          in: dir, name: "local", timeout: 120,
-                                          environment: ["SPACETIME_TEST_TRAIN_BALLAST_MB": "400"])
+        let (status, child) = try E2E.run(
+            [
+                "local", data, "--workers", "3", "--memory-limit", "160MiB", "--job-dir", dir + "/job",
+                "--partitions", "1", "--trees", "1", "--max-attempts", "2",
+                "--heartbeat", "0.25", "--liveness", "12"
+            ],
+            in: dir, name: "local", timeout: 120,
+            environment: ["SPACETIME_TEST_TRAIN_BALLAST_MB": "400"])
         let log = child.stderr
         #expect(status != nil, "the job never hangs")
         #expect(status != 0)
         #expect(log.contains("in memory cgroup"), "\(log)")
         #expect(log.contains("train/p0 failed 2 times: worker w"), "\(log)")
-        #expect(log.range(of: #"was killed by signal 9 at [0-9.]+ MiB of its 160 MiB limit"#, options: .regularExpression) != nil,
-                "the kernel killed a worker mid-task, and the log says at what memory: \(log)")
+        #expect(
+            log.range(of: #"was killed by signal 9 at [0-9.]+ MiB of its 160 MiB limit"#, options: .regularExpression) != nil,
+            "the kernel killed a worker mid-task, and the log says at what memory: \(log)")
         let store = try #require(try E2E.openStore(dir + "/job"))
         #expect(try store.stage() == .failed)
         // The last attempt's cause: normally the kernel's kill; on a loaded machine the worker's own

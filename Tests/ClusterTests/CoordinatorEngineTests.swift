@@ -1,6 +1,7 @@
 import Foundation
 import SpaceTime
 import Testing
+
 @testable import Cluster
 
 /// A scripted worker speaking the protocol to a `CoordinatorEngine`, no sockets.
@@ -40,49 +41,81 @@ private struct FakeWorker {
     }
 
     mutating func started(_ a: WireTaskAssignment) -> [Data] {
-        var s = WireTaskStarted(); s.taskID = a.taskID; s.attemptID = a.attemptID
+        var s = WireTaskStarted()
+        s.taskID = a.taskID
+        s.attemptID = a.attemptID
         return frames(.started(s))
     }
 
     mutating func credit(_ a: WireTaskAssignment, messages: UInt64, bytes: UInt64) -> [Data] {
-        var c = WireCredit(); c.attemptID = a.attemptID; c.stream = .rows; c.grantedBatches = messages; c.grantedBytes = bytes
+        var c = WireCredit()
+        c.attemptID = a.attemptID
+        c.stream = .rows
+        c.grantedBatches = messages
+        c.grantedBytes = bytes
         return frames(.credit(c))
     }
 
     /// `classFields`: the optional class labels and counts (the engine checks, never uses them).
     mutating func stats(_ a: WireTaskAssignment, train: UInt64 = 8, test: UInt64 = 2, classFields: Bool = true) -> [Data] {
         var s = WireCheckpoint.ExtractStats()
-        s.rows = train + test; s.trainRows = train; s.testRows = test
+        s.rows = train + test
+        s.trainRows = train
+        s.testRows = test
         if classFields {
-            s.classLabels = ["a", "b"]; s.trainClassCounts = [train / 2, train - train / 2]; s.testClassCounts = [test / 2, test - test / 2]
+            s.classLabels = ["a", "b"]
+            s.trainClassCounts = [train / 2, train - train / 2]
+            s.testClassCounts = [test / 2, test - test / 2]
         }
-        var c = WireCheckpoint(); c.taskID = a.taskID; c.attemptID = a.attemptID; c.stats = s
+        var c = WireCheckpoint()
+        c.taskID = a.taskID
+        c.attemptID = a.attemptID
+        c.stats = s
         return frames(.checkpoint(c), payload: Data("stats-p\(a.partition)".utf8))
     }
 
     mutating func trees(_ a: WireTaskAssignment, _ range: Range<Int>) -> [Data] {
         let blobs = range.map { Data("tree \(a.partition).\($0)".utf8) }
-        var t = WireCheckpoint.Trees(); t.firstTree = UInt32(range.lowerBound); t.treeLengths = blobs.map { UInt32($0.count) }
-        var c = WireCheckpoint(); c.taskID = a.taskID; c.attemptID = a.attemptID; c.trees = t
+        var t = WireCheckpoint.Trees()
+        t.firstTree = UInt32(range.lowerBound)
+        t.treeLengths = blobs.map { UInt32($0.count) }
+        var c = WireCheckpoint()
+        c.taskID = a.taskID
+        c.attemptID = a.attemptID
+        c.trees = t
         return frames(.checkpoint(c), payload: blobs.reduce(Data(), +))
     }
 
     mutating func done(_ a: WireTaskAssignment, result: Data? = nil) -> [Data] {
-        var d = WireTaskDone(); d.taskID = a.taskID; d.attemptID = a.attemptID; d.peakRssBytes = 100 << 20
+        var d = WireTaskDone()
+        d.taskID = a.taskID
+        d.attemptID = a.attemptID
+        d.peakRssBytes = 100 << 20
         d.hasResult_p = result != nil
         return frames(.done(d), payload: result)
     }
 
     mutating func failed(_ a: WireTaskAssignment, reason: WireFailureReason, message: String, retryable: Bool) -> [Data] {
-        var f = WireTaskFailed(); f.taskID = a.taskID; f.attemptID = a.attemptID; f.reason = reason; f.message = message
-        f.retryable = retryable; f.peakRssBytes = 200 << 20
+        var f = WireTaskFailed()
+        f.taskID = a.taskID
+        f.attemptID = a.attemptID
+        f.reason = reason
+        f.message = message
+        f.retryable = retryable
+        f.peakRssBytes = 200 << 20
         return frames(.failed(f))
     }
 
     mutating func heartbeat(running: [WireTaskAssignment] = []) -> [Data] {
-        var hb = WireHeartbeat(); hb.rssBytes = 50 << 20; hb.peakRssBytes = 60 << 20
+        var hb = WireHeartbeat()
+        hb.rssBytes = 50 << 20
+        hb.peakRssBytes = 60 << 20
         hb.running = running.map { a in
-            var p = WireProgress(); p.taskID = a.taskID; p.attemptID = a.attemptID; p.unit = .rows; return p
+            var p = WireProgress()
+            p.taskID = a.taskID
+            p.attemptID = a.attemptID
+            p.unit = .rows
+            return p
         }
         return frames(.heartbeat(hb))
     }
@@ -109,15 +142,21 @@ private final class Harness {
 
     init(partitions: Int = 2, trees: Int = 4, maxAttempts: Int = 3) throws {
         store = try JobStore()
-        try store.createJob(JobSpec(jobID: "job-1", dataFiles: ["d.csv"], parameters: Data([1]), seed: 42,
-                                    partitions: partitions, testFraction: 0.2, trees: trees, maxAttempts: maxAttempts), now: 0)
+        try store.createJob(
+            JobSpec(
+                jobID: "job-1", dataFiles: ["d.csv"], parameters: Data([1]), seed: 42,
+                partitions: partitions, testFraction: 0.2, trees: trees, maxAttempts: maxAttempts), now: 0)
         var config = CoordinatorEngine.Configuration()
         config.heartbeatInterval = 1
         config.liveness = 5
         config.leaseDuration = 30
         var counter: UInt64 = 100
-        engine = try CoordinatorEngine(store: store, schema: WireSamples.schema(), configuration: config,
-                                       makeSessionID: { counter += 1; return counter })
+        engine = try CoordinatorEngine(
+            store: store, schema: WireSamples.schema(), configuration: config,
+            makeSessionID: {
+                counter += 1
+                return counter
+            })
     }
 
     /// What each worker has received, checked as a worker would check it.
@@ -171,14 +210,16 @@ private final class Harness {
         var impostor = FakeWorker("w1", address: 2, pid: 2000)
         let rejected = try h.join(&impostor, at: 1)
         guard case .reject(let r) = sent(rejected, to: impostor.address).first?.body else {
-            Issue.record("no reject"); return
+            Issue.record("no reject")
+            return
         }
         #expect(r.code == .duplicateWorkerID)
 
         var tiny = FakeWorker("w3", address: 3)
         tiny.memory = 16 << 20
         guard case .reject(let r2) = sent(try h.join(&tiny, at: 1), to: tiny.address).first?.body else {
-            Issue.record("no reject"); return
+            Issue.record("no reject")
+            return
         }
         #expect(r2.code == .memoryTooSmall)
 
@@ -188,7 +229,8 @@ private final class Harness {
         env.hello.protocolVersion = 9
         frames[0] = try env.serializedData()
         guard case .reject(let r3) = sent(try h.receive(from: old.address, frames: frames, at: t(1))).first?.body else {
-            Issue.record("no reject"); return
+            Issue.record("no reject")
+            return
         }
         #expect(r3.code == .protocolVersion && r3.supportedProtocolVersion == 1)
     }
@@ -229,21 +271,31 @@ private final class Harness {
         #expect(!h.engine.canSendRows(to: e0.attemptID, bytes: 10))
         _ = try h.receive(from: w.address, frames: w.credit(e0, messages: 1, bytes: 1000), at: t(0.7))
         #expect(h.engine.canSendRows(to: e0.attemptID, bytes: 10))
-        out = h.validate(h.engine.sendRows(to: e0.attemptID, firstLine: 2, lineDeltas: [3], recordLengths: [5, 5], testMask: Data([0b10]),
-                                trainRows: 1, payload: Data("1,2,a3,4,b".utf8), at: t(0.8)))
+        out = h.validate(
+            h.engine.sendRows(
+                to: e0.attemptID, firstLine: 2, lineDeltas: [3], recordLengths: [5, 5], testMask: Data([0b10]),
+                trainRows: 1, payload: Data("1,2,a3,4,b".utf8), at: t(0.8)))
         let batch = try #require(sent(out, to: w.address).first)
         #expect(batch.envelope.session == w.session)
         #expect(h.views[w.address]?.assignments[e0.attemptID]?.rows == 2, "the worker-side session accepted the batch")
         #expect(!h.engine.canSendRows(to: e0.attemptID, bytes: 1), "credit used up")
-        #expect(h.validate(h.engine.sendRows(to: e0.attemptID, firstLine: 9, lineDeltas: [], recordLengths: [1], testMask: Data([0]),
-                                  trainRows: 1, payload: Data("x".utf8), at: t(0.8))).isEmpty)
+        #expect(
+            h.validate(
+                h.engine.sendRows(
+                    to: e0.attemptID, firstLine: 9, lineDeltas: [], recordLengths: [1], testMask: Data([0]),
+                    trainRows: 1, payload: Data("x".utf8), at: t(0.8))
+            ).isEmpty)
         out = h.validate(h.engine.endRows(to: e0.attemptID, at: t(0.9)))
-        guard case .rowsEnd(let end) = sent(out).first?.body else { Issue.record("no rows_end"); return }
+        guard case .rowsEnd(let end) = sent(out).first?.body else {
+            Issue.record("no rows_end")
+            return
+        }
         #expect(end.batches == 1 && end.rows == 2 && end.trainRows == 1 && end.testRows == 1)
 
         for a in extracts {
             // partition 1 reports no class fields (as for a regression target): the same to the engine
-            out = try h.receive(from: w.address, frames: w.stats(a, train: 8 - UInt64(a.partition), classFields: a.partition == 0), at: t(1))
+            out = try h.receive(
+                from: w.address, frames: w.stats(a, train: 8 - UInt64(a.partition), classFields: a.partition == 0), at: t(1))
             #expect(sent(out).contains { if case .checkpointAck = $0.body { true } else { false } })
             _ = try h.receive(from: w.address, frames: w.done(a), at: t(1.1))
         }
@@ -253,7 +305,11 @@ private final class Harness {
         #expect(assignments(out).isEmpty, "train waits for the merged extractor")
         #expect(try h.store.stage() == .merge)
 
-        h.engine.extractor = { var b = WireBlob(); b.inline = Data("extractor".utf8); return b }()
+        h.engine.extractor = {
+            var b = WireBlob()
+            b.inline = Data("extractor".utf8)
+            return b
+        }()
         h.engine.gates.extractorReady = true
         out = try h.tick(at: t(2))
         let train = assignments(out, to: w.address)
@@ -266,7 +322,10 @@ private final class Harness {
         #expect(tr.expectedTrainRows == 8 - UInt64(tr.partition) && tr.expectedRows == 10 - UInt64(tr.partition))
         _ = try h.receive(from: w.address, frames: w.started(tr), at: t(2.1))
         out = try h.receive(from: w.address, frames: w.trees(tr, 0..<2), at: t(2.2))
-        guard case .checkpointAck(let ack) = sent(out).first?.body else { Issue.record("no ack"); return }
+        guard case .checkpointAck(let ack) = sent(out).first?.body else {
+            Issue.record("no ack")
+            return
+        }
         #expect(ack.treesStored == 2)
         _ = try h.receive(from: w.address, frames: w.done(tr), at: t(2.3))
         h.engine.histogramWordsPerBin = 5
@@ -284,7 +343,10 @@ private final class Harness {
         for i in 0..<2 {
             let ev = try #require(assignments(try h.tick(at: t(3.1 + Double(i)))).first)
             #expect(ev.kind == .evaluate && ev.model.ref.size == 10)
-            var req = WireBlobRequest(); req.digest = ev.model.ref.digest; req.offset = 4; req.maxBytes = 100
+            var req = WireBlobRequest()
+            req.digest = ev.model.ref.digest
+            req.offset = 4
+            req.maxBytes = 100
             out = try h.receive(from: w.address, frames: w.frames(.blobRequest(req)), at: t(3.2 + Double(i)))
             let chunk = try #require(sent(out).first)
             #expect(chunk.payload == Data(repeating: 7, count: 6))
@@ -311,7 +373,11 @@ private final class Harness {
         _ = try h.receive(from: w1.address, frames: w1.stats(ex), at: t(0.2))
         _ = try h.receive(from: w1.address, frames: w1.done(ex), at: t(0.3))
         try h.join(&w2, at: 0.4)
-        h.engine.extractor = { var b = WireBlob(); b.inline = Data("x".utf8); return b }()
+        h.engine.extractor = {
+            var b = WireBlob()
+            b.inline = Data("x".utf8)
+            return b
+        }()
         h.engine.gates.extractorReady = true
         let tr = try #require(assignments(try h.tick(at: t(1))).first)
         #expect(tr.source == .localSpill, "w1 holds the partition")
@@ -364,7 +430,11 @@ private final class Harness {
             again.held = [held]
         }
         try h.join(&again, at: 0.5)
-        h.engine.extractor = { var b = WireBlob(); b.inline = Data("x".utf8); return b }()
+        h.engine.extractor = {
+            var b = WireBlob()
+            b.inline = Data("x".utf8)
+            return b
+        }()
         h.engine.gates.extractorReady = true
         let tr = try #require(assignments(try h.tick(at: t(1)), to: again.address).first)
         #expect(tr.kind == .train)
@@ -387,7 +457,9 @@ private final class Harness {
             time += 1
             _ = try h.receive(from: w.address, frames: w.heartbeat(running: time < 10 ? [ex] : []), at: t(time))
             let out = try h.tick(at: t(time))
-            cancelled = cancelled || sent(out, to: w.address).contains { if case .cancel(let c) = $0.body { c.attemptID == ex.attemptID } else { false } }
+            cancelled =
+                cancelled
+                || sent(out, to: w.address).contains { if case .cancel(let c) = $0.body { c.attemptID == ex.attemptID } else { false } }
             if cancelled { break }
         }
         #expect(cancelled)
@@ -403,7 +475,9 @@ private final class Harness {
             try h.join(&w, at: Double(attempt * 10))
             let a = try #require(assignments(try h.tick(at: t(Double(attempt * 10) + 1))).first)
             _ = try h.receive(from: w.address, frames: w.started(a), at: t(Double(attempt * 10) + 2))
-            var hb = WireHeartbeat(); hb.rssBytes = 498 << 20; hb.peakRssBytes = 498 << 20
+            var hb = WireHeartbeat()
+            hb.rssBytes = 498 << 20
+            hb.peakRssBytes = 498 << 20
             _ = try h.receive(from: w.address, frames: w.frames(.heartbeat(hb)), at: t(Double(attempt * 10) + 3))
             _ = h.validate(try h.engine.workerProcessEnded(workerID: "w2", signal: 9, status: nil, at: t(Double(attempt * 10) + 4)))
         }
@@ -423,7 +497,9 @@ private final class Harness {
         try h.join(&w, at: 0)
         let a = try #require(assignments(try h.tick(at: t(1))).first)
         _ = try h.receive(from: w.address, frames: w.started(a), at: t(2))
-        var hb = WireHeartbeat(); hb.rssBytes = 40 << 20; hb.peakRssBytes = 40 << 20
+        var hb = WireHeartbeat()
+        hb.rssBytes = 40 << 20
+        hb.peakRssBytes = 40 << 20
         _ = try h.receive(from: w.address, frames: w.frames(.heartbeat(hb)), at: t(3))
         _ = h.validate(try h.engine.workerProcessEnded(workerID: "w1", signal: 9, status: nil, peakMemory: 512 << 20, at: t(4)))
         let out = try h.tick(at: t(5))
@@ -437,8 +513,11 @@ private final class Harness {
         try h.join(&w, at: 0)
         let a = try #require(assignments(try h.tick(at: t(0))).first)
         _ = try h.receive(from: w.address, frames: w.started(a), at: t(0.1))
-        _ = try h.receive(from: w.address, frames: w.failed(a, reason: .badInput,
-            message: "d.csv line 12, column 3: \"abc\" is not a number", retryable: false), at: t(0.2))
+        _ = try h.receive(
+            from: w.address,
+            frames: w.failed(
+                a, reason: .badInput,
+                message: "d.csv line 12, column 3: \"abc\" is not a number", retryable: false), at: t(0.2))
         let out = try h.tick(at: t(1))
         let failure = out.compactMap { if case .jobFailed(let m) = $0 { m } else { nil } }.first
         #expect(failure == "extract/p0 failed: worker w1 (pid 1000) reported: d.csv line 12, column 3: \"abc\" is not a number")
@@ -498,14 +577,23 @@ private final class Harness {
         #expect(try h.engine.addArtifactBlob("missing", digest: digest) == nil)
         var fetched = Data()
         while fetched.count < model.count {
-            var req = WireBlobRequest(); req.digest = digest; req.offset = UInt64(fetched.count); req.maxBytes = 3_000
+            var req = WireBlobRequest()
+            req.digest = digest
+            req.offset = UInt64(fetched.count)
+            req.maxBytes = 3_000
             let out = try h.receive(from: w.address, frames: w.frames(.blobRequest(req)), at: t(1))
-            guard let chunk = sent(out).first, case .blobChunk(let c) = chunk.body else { Issue.record("no chunk"); return }
+            guard let chunk = sent(out).first, case .blobChunk(let c) = chunk.body else {
+                Issue.record("no chunk")
+                return
+            }
             #expect(c.offset == UInt64(fetched.count) && c.totalSize == 10_000)
             fetched.append(chunk.payload ?? Data())
         }
         #expect(fetched == model)
-        var past = WireBlobRequest(); past.digest = digest; past.offset = 10_000; past.maxBytes = 10
+        var past = WireBlobRequest()
+        past.digest = digest
+        past.offset = 10_000
+        past.maxBytes = 10
         #expect(sent(try h.receive(from: w.address, frames: w.frames(.blobRequest(past)), at: t(2))).isEmpty)
     }
 
@@ -515,7 +603,8 @@ private final class Harness {
         try h.join(&w, at: 0)
         let a = try #require(assignments(try h.tick(at: t(0))).first)
         _ = try h.receive(from: w.address, frames: w.started(a), at: t(0.1))
-        var g = WireGoodbye(); g.reason = "SIGTERM"
+        var g = WireGoodbye()
+        g.reason = "SIGTERM"
         _ = try h.receive(from: w.address, frames: w.frames(.goodbye(g)), at: t(0.2))
         #expect(h.engine.connectedWorkers.isEmpty)
         #expect(try h.store.task(TaskName(.extract, 0)).state == .pending)

@@ -1,6 +1,7 @@
 import Foundation
-import Testing
 import SpaceTime
+import Testing
+
 @testable import Cluster
 
 /// `CoordinatorJob.readHeader`, which the coordinator and `predict --workers`
@@ -22,7 +23,7 @@ import SpaceTime
             ("bom-crlf", "\u{FEFF}f1,\"f 2\",label\r\n1,2,a\r\n3,4,b\r\n"),
             ("bom-lf", "\u{FEFF}f1,\"f 2\",label\n1,2,a\n3,4,b\n"),
             ("cr", "f1,\"f 2\",label\r1,2,a\r3,4,b\r"),
-            ("bom-cr-no-final-newline", "\u{FEFF}f1,\"f 2\",label\r1,2,a\r3,4,b"),
+            ("bom-cr-no-final-newline", "\u{FEFF}f1,\"f 2\",label\r1,2,a\r3,4,b")
         ]
         for (name, text) in forms {
             let path = try temp(name + ".csv", Array(text.utf8))
@@ -45,7 +46,7 @@ import SpaceTime
             ("empty.csv", [], "empty"),
             ("d.csv.gz", [0x1F, 0x8B, 0x08, 0x00, 0x12, 0x34], "gzip stream is corrupt"),
             ("d.csv.xz", [0xFD, 0x37, 0x7A, 0x58, 0x5A, 0x00, 0x00, 0x04], "xz-compressed"),
-            ("d.csv", Array("a,b\n".utf8) + [0, 0, 0, 0], "binary"),
+            ("d.csv", Array("a,b\n".utf8) + [0, 0, 0, 0], "binary")
         ]
         for (name, bytes, what) in cases {
             let path = try temp(name, bytes)

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import Cluster
 
 /// The coordinator's `--memory-limit` bounds the one step that grows with the
@@ -9,7 +10,9 @@ import Testing
     @Test func mergeFitsCountsTheTreesThreeTimesOverTheCurrentRSS() {
         #expect(ForestCoordinatorDriver.mergeFits(storedTreeBytes: 10 << 20, currentRSS: 50 << 20, limit: 80 << 20) == (true, 30 << 20))
         #expect(ForestCoordinatorDriver.mergeFits(storedTreeBytes: 10 << 20, currentRSS: 51 << 20, limit: 80 << 20).fits == false)
-        #expect(ForestCoordinatorDriver.mergeFits(storedTreeBytes: .max, currentRSS: 1, limit: .max).fits == false, "no overflow to a small number")
+        #expect(
+            ForestCoordinatorDriver.mergeFits(storedTreeBytes: .max, currentRSS: 1, limit: .max).fits == false,
+            "no overflow to a small number")
     }
 
     @Test func aCoordinatorTooSmallForTheMergedForestFailsTheJobWithTheReason() throws {
@@ -18,9 +21,12 @@ import Testing
         let data = try E2E.generate(rows: 20_000, in: dir)
         let endpoint = "tcp://127.0.0.1:\(try E2E.freePort())"
         // 40 full-depth trees on 16K rows are megabytes; with the coordinator's own few MiB, over 8 MiB.
-        let coordinator = try E2E.Child(["coordinator", data, "--bind", endpoint, "--job-dir", dir + "/job", "--partitions", "1",
-                                         "--trees", "40", "--memory-limit", "8MiB", "--heartbeat", "0.25", "--liveness", "12"],
-                                        in: dir, name: "coordinator")
+        let coordinator = try E2E.Child(
+            [
+                "coordinator", data, "--bind", endpoint, "--job-dir", dir + "/job", "--partitions", "1",
+                "--trees", "40", "--memory-limit", "8MiB", "--heartbeat", "0.25", "--liveness", "12"
+            ],
+            in: dir, name: "coordinator")
         let worker = try E2E.Child(["worker", "--connect", endpoint, "--memory-limit", "256MiB", "--worker-id", "w1"], in: dir, name: "w1")
         defer { if worker.process.isRunning { kill(worker.pid, SIGKILL) } }
         let status = coordinator.wait(60)

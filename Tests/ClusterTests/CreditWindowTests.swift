@@ -1,5 +1,6 @@
 import SpaceTime
 import Testing
+
 @testable import Cluster
 
 @Suite struct CreditWindowTests {
@@ -51,22 +52,40 @@ import Testing
     @Test func receiverRegrantsAfterHalfTheWindowIsConsumed() throws {
         var r = CreditWindow.Receiver(windowMessages: 4, windowBytes: 1000)
         for _ in 0..<4 { try r.received(bytes: 10) }
-        do { let g = r.consumed(bytes: 10); #expect(g == nil) }
-        do { let g = r.consumed(bytes: 10); #expect(g == .init(messages: 6, bytes: 1020), "2 of 4 messages consumed") }
-        do { let g = r.consumed(bytes: 10); #expect(g == nil) }
-        do { let g = r.consumed(bytes: 10); #expect(g == .init(messages: 8, bytes: 1040)) }
+        do {
+            let g = r.consumed(bytes: 10)
+            #expect(g == nil)
+        }
+        do {
+            let g = r.consumed(bytes: 10)
+            #expect(g == .init(messages: 6, bytes: 1020), "2 of 4 messages consumed")
+        }
+        do {
+            let g = r.consumed(bytes: 10)
+            #expect(g == nil)
+        }
+        do {
+            let g = r.consumed(bytes: 10)
+            #expect(g == .init(messages: 8, bytes: 1040))
+        }
     }
 
     @Test func consumingMoreThanReceivedIsIgnored() throws {
         var r = CreditWindow.Receiver(windowMessages: 2, windowBytes: 100)
-        do { let g = r.consumed(bytes: 10); #expect(g == nil) }
+        do {
+            let g = r.consumed(bytes: 10)
+            #expect(g == nil)
+        }
         #expect(r.consumedMessages == 0)
     }
 
     @Test func regrantOnBytesWhenMessagesAreLarge() throws {
         var r = CreditWindow.Receiver(windowMessages: 100, windowBytes: 1000)
         try r.received(bytes: 600)
-        do { let g = r.consumed(bytes: 600); #expect(g == .init(messages: 101, bytes: 1600)) }
+        do {
+            let g = r.consumed(bytes: 600)
+            #expect(g == .init(messages: 101, bytes: 1600))
+        }
     }
 
     /// Sender and receiver run against each other with a seeded random

@@ -1,5 +1,5 @@
-import Foundation
 import Forest
+import Foundation
 import Testing
 
 /// `spacetime cv` as a user runs it: a grid, --refit, --oof-out and --report-json.
@@ -9,14 +9,18 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: dir) }
         var (status, child) = try E2E.run(["generate", "--rows", "600", "--features", "8", "--out", "data.csv"], in: dir, name: "gen")
         #expect(status == 0, "\(child.stderr)")
-        (status, child) = try E2E.run(["cv", "data.csv", "--folds", "3", "--trees", "8", "--threads", "2",
-                                       "--grid", "max-depth=1,8", "--refit", "--model-out", "best.stm",
-                                       "--oof-out", "oof.csv", "--report-json", "cv.json"], in: dir, name: "cv")
+        (status, child) = try E2E.run(
+            [
+                "cv", "data.csv", "--folds", "3", "--trees", "8", "--threads", "2",
+                "--grid", "max-depth=1,8", "--refit", "--model-out", "best.stm",
+                "--oof-out", "oof.csv", "--report-json", "cv.json"
+            ], in: dir, name: "cv")
         #expect(status == 0, "\(child.stderr)")
         #expect(child.stdout.contains("ranked by mean accuracy"), "\(child.stdout)")
         #expect(child.stdout.contains("[max-depth=1]") && child.stdout.contains("[max-depth=8]"))
 
-        let report = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/cv.json"))) as? [String: Any])
+        let report = try #require(
+            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/cv.json"))) as? [String: Any])
         let points = try #require(report["points"] as? [[String: Any]])
         #expect(points.count == 2 && (report["folds"] as? Int) == 3 && (report["rows"] as? Int) == 600)
         let ranking = try #require(report["ranking"] as? [Int])
@@ -40,10 +44,14 @@ import Testing
         // A `;`-separated copy: the same folds and metrics.
         let text = try String(contentsOfFile: dir + "/data.csv", encoding: .utf8)
         try text.replacingOccurrences(of: ",", with: ";").write(toFile: dir + "/semi.csv", atomically: true, encoding: .utf8)
-        (status, child) = try E2E.run(["cv", "semi.csv", "--delimiter", ";", "--folds", "3", "--trees", "8", "--threads", "2",
-                                       "--grid", "max-depth=1,8", "--report-json", "semi.json"], in: dir, name: "cv-semi")
+        (status, child) = try E2E.run(
+            [
+                "cv", "semi.csv", "--delimiter", ";", "--folds", "3", "--trees", "8", "--threads", "2",
+                "--grid", "max-depth=1,8", "--report-json", "semi.json"
+            ], in: dir, name: "cv-semi")
         #expect(status == 0, "\(child.stderr)")
-        let semi = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/semi.json"))) as? [String: Any])
+        let semi = try #require(
+            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/semi.json"))) as? [String: Any])
         let semiPoints = try #require(semi["points"] as? [[String: Any]])
         #expect(semiPoints.map { $0["mean"] as? [String: Double] } == points.map { $0["mean"] as? [String: Double] })
     }

@@ -1,6 +1,7 @@
 import Foundation
-import Testing
 import SpaceTime
+import Testing
+
 @testable import Cluster
 
 /// `spacetime predict` over worker processes: the output is byte-identical
@@ -22,10 +23,12 @@ import SpaceTime
             dir = try E2E.tempDir(name)
             data = try E2E.generate(rows: rows, in: dir)
             model = dir + "/model.stm"
-            let (trained, train) = try E2E.run(["train", data, "--trees", "12", "--model-out", model, "--threads", "1"] + trainFlags, in: dir, name: "train")
+            let (trained, train) = try E2E.run(
+                ["train", data, "--trees", "12", "--model-out", model, "--threads", "1"] + trainFlags, in: dir, name: "train")
             guard trained == 0 else { throw PipelineError(.io, "train failed: \(train.stderr)") }
             for (flags, out) in [([String](), "single.csv"), (["--proba"], "single-proba.csv")] {
-                let (status, child) = try E2E.run(["predict", "--model", model, data, "--out", out, "--threads", "1"] + flags, in: dir, name: out)
+                let (status, child) = try E2E.run(
+                    ["predict", "--model", model, data, "--out", out, "--threads", "1"] + flags, in: dir, name: out)
                 guard status == 0 else { throw PipelineError(.io, "predict failed: \(child.stderr)") }
             }
             plain = try Data(contentsOf: URL(fileURLWithPath: dir + "/single.csv"))
@@ -44,10 +47,13 @@ import SpaceTime
         for (i, run) in runs.enumerated() {
             let out = "dist-\(i).csv"
             let job = f.dir + "/job-\(i)"
-            let (status, child) = try E2E.run(["predict", "--model", f.model, f.data, "--out", out, "--workers", "\(run.workers)",
-                                               "--memory-limit", "256MiB", "--threads", "1", "--block-rows", "500", "--job-dir", job]
-                                              + (run.proba ? ["--proba"] : []) + Self.liveness,
-                                              in: f.dir, name: "predict-\(i)", timeout: 120)
+            let (status, child) = try E2E.run(
+                [
+                    "predict", "--model", f.model, f.data, "--out", out, "--workers", "\(run.workers)",
+                    "--memory-limit", "256MiB", "--threads", "1", "--block-rows", "500", "--job-dir", job
+                ]
+                    + (run.proba ? ["--proba"] : []) + Self.liveness,
+                in: f.dir, name: "predict-\(i)", timeout: 120)
             #expect(status == 0, "\(child.stderr)")
             #expect(try f.output(out) == (run.proba ? f.proba : f.plain), "\(run.workers) worker(s), proba \(run.proba): same bytes")
             let store = try #require(try E2E.openStore(job))
@@ -68,13 +74,19 @@ import SpaceTime
             let f = try Fixture("pred-shard-\(partitions)", rows: 3000, trainFlags: ["--partitions", "\(partitions)"])
             defer { f.remove() }
             for proba in [true, false] {
-                let out = "sharded-\(proba).csv", job = f.dir + "/job-\(proba)"
-                let (status, child) = try E2E.run(["predict", "--model", f.model, f.data, "--out", out, "--workers", "2",
-                                                   "--memory-limit", "256MiB", "--threads", "1", "--block-rows", "1000", "--job-dir", job,
-                                                   "--scoring", "sharded", "--slices", "\(slices)"] + (proba ? ["--proba"] : []) + Self.liveness,
-                                                  in: f.dir, name: "predict-sharded-\(proba)", timeout: 120)
+                let out = "sharded-\(proba).csv"
+                let job = f.dir + "/job-\(proba)"
+                let (status, child) = try E2E.run(
+                    [
+                        "predict", "--model", f.model, f.data, "--out", out, "--workers", "2",
+                        "--memory-limit", "256MiB", "--threads", "1", "--block-rows", "1000", "--job-dir", job,
+                        "--scoring", "sharded", "--slices", "\(slices)"
+                    ] + (proba ? ["--proba"] : []) + Self.liveness,
+                    in: f.dir, name: "predict-sharded-\(proba)", timeout: 120)
                 #expect(status == 0, "\(child.stderr)")
-                #expect(try f.output(out) == (proba ? f.proba : f.plain), "\(partitions) partition(s), \(slices) slices, proba \(proba): same bytes")
+                #expect(
+                    try f.output(out) == (proba ? f.proba : f.plain),
+                    "\(partitions) partition(s), \(slices) slices, proba \(proba): same bytes")
                 #expect(child.stderr.contains("tree-sharded scoring: \(slices) slices of the 12 trees"), "\(child.stderr)")
                 let store = try #require(try E2E.openStore(job))
                 #expect(try store.tasks().count == 3 * slices && store.tasks().allSatisfy { $0.state == .done })
@@ -83,14 +95,19 @@ import SpaceTime
                 try Self.expectTasksPerBlockAndSlice(store, blocks: 3, slices: slices)
             }
             let (_, statusChild) = try E2E.run(["status", f.dir + "/job-false"], in: f.dir, name: "status")
-            #expect(statusChild.stdout.contains("blocks: 3, done 3; tasks: \(3 * slices) (a task per block and tree slice), done \(3 * slices)"),
-                    "\(statusChild.stdout)")
+            #expect(
+                statusChild.stdout.contains(
+                    "blocks: 3, done 3; tasks: \(3 * slices) (a task per block and tree slice), done \(3 * slices)"),
+                "\(statusChild.stdout)")
             #expect(statusChild.stdout.contains("predict/p2.t"), "\(statusChild.stdout)")
             // The same job scored with the whole model: the same bytes, a task predict/pK per block.
             let job = f.dir + "/job-whole"
-            let (status, child) = try E2E.run(["predict", "--model", f.model, f.data, "--out", "whole.csv", "--workers", "2",
-                                               "--memory-limit", "256MiB", "--threads", "1", "--block-rows", "1000", "--job-dir", job,
-                                               "--scoring", "whole"] + Self.liveness, in: f.dir, name: "predict-whole", timeout: 120)
+            let (status, child) = try E2E.run(
+                [
+                    "predict", "--model", f.model, f.data, "--out", "whole.csv", "--workers", "2",
+                    "--memory-limit", "256MiB", "--threads", "1", "--block-rows", "1000", "--job-dir", job,
+                    "--scoring", "whole"
+                ] + Self.liveness, in: f.dir, name: "predict-whole", timeout: 120)
             #expect(status == 0, "\(child.stderr)")
             #expect(try f.output("whole.csv") == f.output("sharded-false.csv"), "\(slices) slices: the bytes of whole-model scoring")
             let store = try #require(try E2E.openStore(job))
@@ -98,8 +115,11 @@ import SpaceTime
         }
         let f = try Fixture("pred-shard-auto", rows: 1000)
         defer { f.remove() }
-        let (status, child) = try E2E.run(["predict", "--model", f.model, f.data, "--out", "auto.csv", "--proba", "--workers", "1",
-                                           "--memory-limit", "256MiB", "--threads", "1"] + Self.liveness, in: f.dir, name: "predict-auto", timeout: 120)
+        let (status, child) = try E2E.run(
+            [
+                "predict", "--model", f.model, f.data, "--out", "auto.csv", "--proba", "--workers", "1",
+                "--memory-limit", "256MiB", "--threads", "1"
+            ] + Self.liveness, in: f.dir, name: "predict-auto", timeout: 120)
         #expect(status == 0, "\(child.stderr)")
         #expect(try f.output("auto.csv") == f.proba)
         #expect(child.stderr.contains("whole-model scoring: the model ("), "\(child.stderr)")
@@ -107,12 +127,16 @@ import SpaceTime
 
     /// A sharded job's tasks are `predict/pK.tA-B`: every block K has one task per slice, the
     /// slices' tree ranges are the same for every block and cover the model's trees from 0.
-    static func expectTasksPerBlockAndSlice(_ store: JobStore, blocks: Int, slices: Int, trees: Int = 12,
-                                            sourceLocation: SourceLocation = #_sourceLocation) throws {
+    static func expectTasksPerBlockAndSlice(
+        _ store: JobStore, blocks: Int, slices: Int, trees: Int = 12,
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) throws {
         let names = try store.tasks().map(\.name).sorted()
         let ranges = names.filter { $0.partition == 0 }.compactMap(\.variant.treeRange)
-        #expect(ranges.count == slices && ranges.first?.lowerBound == 0 && ranges.last?.upperBound == trees
-                && zip(ranges, ranges.dropFirst()).allSatisfy { $0.upperBound == $1.lowerBound }, "\(names)", sourceLocation: sourceLocation)
+        #expect(
+            ranges.count == slices && ranges.first?.lowerBound == 0 && ranges.last?.upperBound == trees
+                && zip(ranges, ranges.dropFirst()).allSatisfy { $0.upperBound == $1.lowerBound }, "\(names)", sourceLocation: sourceLocation
+        )
         let expected = (0..<blocks).flatMap { k in ranges.map { "predict/p\(k).t\($0.lowerBound)-\($0.upperBound)" } }
         #expect(names.map(\.description) == expected, sourceLocation: sourceLocation)
     }
@@ -121,21 +145,28 @@ import SpaceTime
         let f = try Fixture("pred-kill")
         defer { f.remove() }
         let job = f.dir + "/job"
-        let child = try E2E.Child(["predict", "--model", f.model, f.data, "--out", "dist.csv", "--proba", "--workers", "2",
-                                   "--memory-limit", "256MiB", "--threads", "1", "--block-rows", "250", "--job-dir", job] + Self.liveness,
-                                  in: f.dir, name: "predict", environment: ["SPACETIME_TEST_BATCH_DELAY_MS": "400"])
+        let child = try E2E.Child(
+            [
+                "predict", "--model", f.model, f.data, "--out", "dist.csv", "--proba", "--workers", "2",
+                "--memory-limit", "256MiB", "--threads", "1", "--block-rows", "250", "--job-dir", job
+            ] + Self.liveness,
+            in: f.dir, name: "predict", environment: ["SPACETIME_TEST_BATCH_DELAY_MS": "400"])
         defer { _ = child.wait(1) }
         let store = try #require(try E2E.openStore(job))
         // After some blocks are done: a worker whose attempt is still running (rows streaming in).
         var victim: (worker: String, task: TaskName, attempt: UInt64)?
-        #expect(try E2E.waitUntil(60) {
-            let tasks = try store.tasks()
-            guard tasks.filter({ $0.state == .done }).count >= 3 else { return false }
-            for t in tasks where t.state == .running {
-                if let id = t.currentAttempt, let a = try store.attempt(id) { victim = (a.workerID, t.name, id); return true }
-            }
-            return false
-        })
+        #expect(
+            try E2E.waitUntil(60) {
+                let tasks = try store.tasks()
+                guard tasks.filter({ $0.state == .done }).count >= 3 else { return false }
+                for t in tasks where t.state == .running {
+                    if let id = t.currentAttempt, let a = try store.attempt(id) {
+                        victim = (a.workerID, t.name, id)
+                        return true
+                    }
+                }
+                return false
+            })
         let (worker, task, picked) = try #require(victim)
         let pid = try #require(try store.workers().first { $0.id == worker }?.pid)
         kill(Int32(pid), SIGKILL)
@@ -145,15 +176,18 @@ import SpaceTime
         #expect(child.stderr.contains("was killed by signal 9"), "the log names the kill")
         // The attempt that was running when the worker died is lost (normally `task`'s; if that one
         // finished in the instant before the kill, the victim's next one), and its block was redone elsewhere.
-        let lost = try store.tasks().filter { t in try store.attempts(of: t.name).contains { $0.workerID == worker && $0.outcome == .lost } }
+        let lost = try store.tasks().filter { t in try store.attempts(of: t.name).contains { $0.workerID == worker && $0.outcome == .lost }
+        }
         // A block is one batch here, so on a loaded machine the picked attempt may have sent `done`
         // just before the kill landed; then the worker may have died idle (nothing lost) or in its next block.
         let pickedFinished = try store.attempt(picked)?.outcome == .done
-        #expect(pickedFinished ? lost.count <= 1 : lost.count == 1,
-                "one attempt of \(worker) lost (picked while it ran \(task); that attempt \(pickedFinished ? "finished" : "did not finish"))")
+        #expect(
+            pickedFinished ? lost.count <= 1 : lost.count == 1,
+            "one attempt of \(worker) lost (picked while it ran \(task); that attempt \(pickedFinished ? "finished" : "did not finish"))")
         for t in lost {
             let attempts = try store.attempts(of: t.name)
-            #expect(attempts.count >= 2 && attempts.last?.outcome == .done && attempts.last?.workerID != worker, "\(t.name) redone elsewhere")
+            #expect(
+                attempts.count >= 2 && attempts.last?.outcome == .done && attempts.last?.workerID != worker, "\(t.name) redone elsewhere")
         }
     }
 
@@ -161,18 +195,25 @@ import SpaceTime
         let f = try Fixture("pred-fail", rows: 2000)
         defer { f.remove() }
         let job = f.dir + "/job"
-        let child = try E2E.Child(["predict", "--model", f.model, f.data, "--out", "dist.csv", "--workers", "2", "--max-attempts", "1",
-                                   "--memory-limit", "256MiB", "--threads", "1", "--block-rows", "250", "--job-dir", job] + Self.liveness,
-                                  in: f.dir, name: "predict", environment: ["SPACETIME_TEST_BATCH_DELAY_MS": "400"])
+        let child = try E2E.Child(
+            [
+                "predict", "--model", f.model, f.data, "--out", "dist.csv", "--workers", "2", "--max-attempts", "1",
+                "--memory-limit", "256MiB", "--threads", "1", "--block-rows", "250", "--job-dir", job
+            ] + Self.liveness,
+            in: f.dir, name: "predict", environment: ["SPACETIME_TEST_BATCH_DELAY_MS": "400"])
         defer { _ = child.wait(1) }
         let store = try #require(try E2E.openStore(job))
         var victim: String?
-        #expect(try E2E.waitUntil(60) {
-            for t in try store.tasks() where t.state == .running {
-                if let id = t.currentAttempt, let a = try store.attempt(id) { victim = a.workerID; return true }
-            }
-            return false
-        })
+        #expect(
+            try E2E.waitUntil(60) {
+                for t in try store.tasks() where t.state == .running {
+                    if let id = t.currentAttempt, let a = try store.attempt(id) {
+                        victim = a.workerID
+                        return true
+                    }
+                }
+                return false
+            })
         let pid = try #require(try store.workers().first { $0.id == victim }?.pid)
         kill(Int32(pid), SIGKILL)
         #expect(child.wait(60) == 1)
@@ -185,17 +226,24 @@ import SpaceTime
     @Test func aWorkerJoiningOverBindDoesTheWork() throws {
         let f = try Fixture("pred-bind", rows: 2000)
         defer { f.remove() }
-        let coordinator = try E2E.Child(["predict", "--model", f.model, f.data, "--out", "dist.csv", "--bind", "tcp://127.0.0.1:*",
-                                         "--block-rows", "400"] + Self.liveness, in: f.dir, name: "predict")
+        let coordinator = try E2E.Child(
+            [
+                "predict", "--model", f.model, f.data, "--out", "dist.csv", "--bind", "tcp://127.0.0.1:*",
+                "--block-rows", "400"
+            ] + Self.liveness, in: f.dir, name: "predict")
         defer { _ = coordinator.wait(1) }
         var endpoint: String?
-        #expect(E2E.waitUntil(30) {
-            endpoint = coordinator.stderr.split(separator: "\n").first { $0.contains("coordinator on tcp://") }
-                .flatMap { $0.split(separator: " ").last.map(String.init) }
-            return endpoint != nil
-        })
-        let worker = try E2E.Child(["worker", "--connect", try #require(endpoint), "--memory-limit", "256MiB", "--threads", "1",
-                                    "--worker-id", "remote1"], in: f.dir, name: "worker")
+        #expect(
+            E2E.waitUntil(30) {
+                endpoint = coordinator.stderr.split(separator: "\n").first { $0.contains("coordinator on tcp://") }
+                    .flatMap { $0.split(separator: " ").last.map(String.init) }
+                return endpoint != nil
+            })
+        let worker = try E2E.Child(
+            [
+                "worker", "--connect", try #require(endpoint), "--memory-limit", "256MiB", "--threads", "1",
+                "--worker-id", "remote1"
+            ], in: f.dir, name: "worker")
         defer { _ = worker.wait(5) }
         #expect(coordinator.wait(120) == 0, "\(coordinator.stderr)")
         #expect(try f.output("dist.csv") == f.plain)
@@ -205,14 +253,18 @@ import SpaceTime
     @Test func aBadRowFailsWithTheSingleProcessLocatedError() throws {
         let f = try Fixture("pred-bad", rows: 1500)
         defer { f.remove() }
-        var lines = try String(contentsOfFile: f.data, encoding: .utf8).split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        var lines = try String(contentsOfFile: f.data, encoding: .utf8).split(separator: "\n", omittingEmptySubsequences: false).map(
+            String.init)
         var fields = lines[1201].split(separator: ",").map(String.init)
         fields[2] = "oops"
         lines[1201] = fields.joined(separator: ",")
         try lines.joined(separator: "\n").write(toFile: f.dir + "/bad.csv", atomically: true, encoding: .utf8)
         let (single, one) = try E2E.run(["predict", "--model", f.model, "bad.csv", "--out", "s.csv"], in: f.dir, name: "single-bad")
-        let (dist, many) = try E2E.run(["predict", "--model", f.model, "bad.csv", "--out", "d.csv", "--workers", "2", "--block-rows", "300",
-                                        "--memory-limit", "256MiB", "--threads", "1"] + Self.liveness, in: f.dir, name: "dist-bad")
+        let (dist, many) = try E2E.run(
+            [
+                "predict", "--model", f.model, "bad.csv", "--out", "d.csv", "--workers", "2", "--block-rows", "300",
+                "--memory-limit", "256MiB", "--threads", "1"
+            ] + Self.liveness, in: f.dir, name: "dist-bad")
         #expect(single != 0 && dist != 0)
         let located = try #require(one.stderr.split(separator: "\n").first { $0.contains("bad.csv: line 1,202") })
             .replacingOccurrences(of: "Error: ", with: "")

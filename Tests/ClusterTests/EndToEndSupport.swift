@@ -1,5 +1,6 @@
 import Foundation
 import SpaceTime
+
 @testable import Cluster
 
 /// Helpers for the end-to-end tests: the built `spacetime` binary, child
@@ -19,7 +20,8 @@ enum E2E {
     }
 
     static func tempDir(_ name: String) throws -> String {
-        let dir = NSTemporaryDirectory() + "st-e2e-\(name)-\(ProcessInfo.processInfo.processIdentifier)-\(UInt32.random(in: 0...UInt32.max))"
+        let dir =
+            NSTemporaryDirectory() + "st-e2e-\(name)-\(ProcessInfo.processInfo.processIdentifier)-\(UInt32.random(in: 0...UInt32.max))"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         return dir
     }
@@ -72,8 +74,10 @@ enum E2E {
 
     /// Runs `spacetime arguments` to completion (at most `timeout` s).
     @discardableResult
-    static func run(_ arguments: [String], in dir: String, name: String, timeout: Double = 120,
-                    environment: [String: String] = [:]) throws -> (status: Int32?, child: Child) {
+    static func run(
+        _ arguments: [String], in dir: String, name: String, timeout: Double = 120,
+        environment: [String: String] = [:]
+    ) throws -> (status: Int32?, child: Child) {
         let child = try Child(arguments, in: dir, name: name, environment: environment)
         return (child.wait(timeout), child)
     }
@@ -103,10 +107,15 @@ enum E2E {
     }
 
     /// A small generated data set (`spacetime generate`).
-    static func generate(rows: Int, features: Int = 10, classSep: Double = 1.0, seed: Int = 3, in dir: String, name: String = "data.csv") throws -> String {
-        let (status, child) = try run(["generate", "--rows", "\(rows)", "--features", "\(features)", "--informative", "5",
-                                       "--redundant", "2", "--class-sep", "\(classSep)", "--seed", "\(seed)", "--out", name],
-                                      in: dir, name: "generate")
+    static func generate(rows: Int, features: Int = 10, classSep: Double = 1.0, seed: Int = 3, in dir: String, name: String = "data.csv")
+        throws -> String
+    {
+        let (status, child) = try run(
+            [
+                "generate", "--rows", "\(rows)", "--features", "\(features)", "--informative", "5",
+                "--redundant", "2", "--class-sep", "\(classSep)", "--seed", "\(seed)", "--out", name
+            ],
+            in: dir, name: "generate")
         guard status == 0 else { throw PipelineError(.io, "generate failed: \(child.stderr)") }
         return dir + "/" + name
     }
@@ -140,8 +149,9 @@ enum E2E {
 
     /// The single-process reference run's fingerprint and accuracy.
     static func singleProcess(_ data: String, in dir: String, flags: [String]) throws -> (fingerprint: String, accuracy: Double) {
-        let (status, child) = try run(["train", data, "--model-out", "single.stm", "--report-json", "single.json", "--threads", "1"] + flags,
-                                      in: dir, name: "train")
+        let (status, child) = try run(
+            ["train", data, "--model-out", "single.stm", "--report-json", "single.json", "--threads", "1"] + flags,
+            in: dir, name: "train")
         guard status == 0 else { throw PipelineError(.io, "train failed: \(child.stderr)") }
         let report = try json(dir + "/single.json")
         return (report["fingerprint"] as? String ?? "", report["accuracy"] as? Double ?? -1)

@@ -1,6 +1,7 @@
 import Foundation
 import SpaceTime
 import Testing
+
 @testable import Cluster
 
 /// The whole product with real processes: `spacetime local`, `coordinator`,
@@ -14,9 +15,12 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let data = try E2E.generate(rows: 6000, in: dir)
         let single = try E2E.singleProcess(data, in: dir, flags: Self.training)
-        let (status, child) = try E2E.run(["local", data, "--workers", "2", "--memory-limit", "256MiB", "--job-dir", dir + "/job",
-                                           "--model-out", "dist.stm", "--report-json", "dist.json"] + Self.training + Self.liveness,
-                                          in: dir, name: "local")
+        let (status, child) = try E2E.run(
+            [
+                "local", data, "--workers", "2", "--memory-limit", "256MiB", "--job-dir", dir + "/job",
+                "--model-out", "dist.stm", "--report-json", "dist.json"
+            ] + Self.training + Self.liveness,
+            in: dir, name: "local")
         #expect(status == 0, "\(child.stderr)")
         let report = try E2E.json(dir + "/dist.json")
         #expect(report["fingerprint"] as? String == single.fingerprint, "distributed and single-process models differ")
@@ -61,9 +65,12 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let data = try E2E.generate(rows: 4000, in: dir)
         let single = try E2E.singleProcess(data, in: dir, flags: Self.training)
-        let (status, child) = try E2E.run(["local", data, "--workers", "1", "--memory-limit", "256MiB", "--job-dir", dir + "/job",
-                                           "--model-out", "one.stm", "--report-json", "one.json"] + Self.training + Self.liveness,
-                                          in: dir, name: "local")
+        let (status, child) = try E2E.run(
+            [
+                "local", data, "--workers", "1", "--memory-limit", "256MiB", "--job-dir", dir + "/job",
+                "--model-out", "one.stm", "--report-json", "one.json"
+            ] + Self.training + Self.liveness,
+            in: dir, name: "local")
         #expect(status == 0, "\(child.stderr)")
         #expect(try E2E.json(dir + "/one.json")["fingerprint"] as? String == single.fingerprint)
     }
@@ -73,10 +80,13 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let data = try E2E.generate(rows: 8000, in: dir)
         let single = try E2E.singleProcess(data, in: dir, flags: Self.training)
-        let job = try E2E.Child(["local", data, "--workers", "3", "--memory-limit", "256MiB", "--job-dir", dir + "/job",
-                                 "--model-out", "dist.stm", "--report-json", "dist.json"] + Self.training + Self.liveness,
-                                in: dir, name: "local",
-                                environment: ["SPACETIME_TEST_BATCH_DELAY_MS": "150", "SPACETIME_TEST_TREE_DELAY_MS": "200"])
+        let job = try E2E.Child(
+            [
+                "local", data, "--workers", "3", "--memory-limit", "256MiB", "--job-dir", dir + "/job",
+                "--model-out", "dist.stm", "--report-json", "dist.json"
+            ] + Self.training + Self.liveness,
+            in: dir, name: "local",
+            environment: ["SPACETIME_TEST_BATCH_DELAY_MS": "150", "SPACETIME_TEST_TREE_DELAY_MS": "200"])
         defer { _ = job.wait(1) }
         let store = try #require(try E2E.openStore(dir + "/job"))
         func pid(of worker: String) throws -> Int32? {
@@ -91,20 +101,25 @@ import Testing
         }
         // During extraction: the worker of an extract attempt that has not finished.
         var victim1: String?
-        #expect(try E2E.waitUntil(30) { victim1 = try runningWorker(.extract); return victim1 != nil })
+        #expect(
+            try E2E.waitUntil(30) {
+                victim1 = try runningWorker(.extract)
+                return victim1 != nil
+            })
         let name1 = try #require(victim1)
         let pid1 = try #require(try pid(of: name1))
         kill(pid1, SIGKILL)
         // During training: a worker with a train task that has checkpointed some but not all of its trees.
         var victim2: String?
         let partitions = try store.partitions()
-        #expect(try E2E.waitUntil(60) {
-            victim2 = try runningWorker(.train) { task in
-                let done = try store.checkpointedTrees(partition: task.name.partition).count
-                return done >= 1 && done < partitions[task.name.partition].trees - 1
-            }
-            return victim2 != nil && victim2 != victim1
-        })
+        #expect(
+            try E2E.waitUntil(60) {
+                victim2 = try runningWorker(.train) { task in
+                    let done = try store.checkpointedTrees(partition: task.name.partition).count
+                    return done >= 1 && done < partitions[task.name.partition].trees - 1
+                }
+                return victim2 != nil && victim2 != victim1
+            })
         let name2 = try #require(victim2)
         let pid2 = try #require(try pid(of: name2))
         kill(pid2, SIGKILL)
@@ -127,20 +142,28 @@ import Testing
         let single = try E2E.singleProcess(data, in: dir, flags: Self.training)
         let port = try E2E.freePort()
         let endpoint = "tcp://127.0.0.1:\(port)"
-        let coordinatorArguments = ["coordinator", data, "--bind", endpoint, "--job-dir", dir + "/job", "--wait-workers", "2",
-                                    "--model-out", "dist.stm", "--report-json", "dist.json"] + Self.training + Self.liveness
+        let coordinatorArguments =
+            [
+                "coordinator", data, "--bind", endpoint, "--job-dir", dir + "/job", "--wait-workers", "2",
+                "--model-out", "dist.stm", "--report-json", "dist.json"
+            ] + Self.training + Self.liveness
         let slow = ["SPACETIME_TEST_TREE_DELAY_MS": "200"]
         let coordinator = try E2E.Child(coordinatorArguments, in: dir, name: "coordinator1")
         var workers: [E2E.Child] = []
         for i in 1...2 {
-            workers.append(try E2E.Child(["worker", "--connect", endpoint, "--memory-limit", "256MiB", "--worker-id", "w\(i)",
-                                          "--threads", "1"], in: dir, name: "w\(i)", environment: slow))
+            workers.append(
+                try E2E.Child(
+                    [
+                        "worker", "--connect", endpoint, "--memory-limit", "256MiB", "--worker-id", "w\(i)",
+                        "--threads", "1"
+                    ], in: dir, name: "w\(i)", environment: slow))
         }
         defer { for w in workers where w.process.isRunning { kill(w.pid, SIGKILL) } }
         let store = try #require(try E2E.openStore(dir + "/job"))
-        #expect(try E2E.waitUntil(60) {
-            try store.stage() == .train && (0..<3).map { try store.checkpointedTrees(partition: $0).count }.reduce(0, +) >= 3
-        })
+        #expect(
+            try E2E.waitUntil(60) {
+                try store.stage() == .train && (0..<3).map { try store.checkpointedTrees(partition: $0).count }.reduce(0, +) >= 3
+            })
         kill(coordinator.pid, SIGKILL)
         _ = coordinator.wait(10)
         let killedAt = Date().timeIntervalSince1970
@@ -172,9 +195,12 @@ import Testing
         let data = try E2E.generate(rows: 3000, features: 20, in: dir)
         // 64 threads × 20 features × 256 bins × 2 classes × 3 histograms × 8 bytes ≈ 15.7 MiB of histograms alone,
         // more than a 64 MiB worker can give a task after its 48 MiB baseline.
-        let (status, child) = try E2E.run(["local", data, "--workers", "2", "--memory-limit", "64MiB", "--threads", "64",
-                                           "--job-dir", dir + "/job", "--partitions", "2", "--trees", "4"] + Self.liveness,
-                                          in: dir, name: "local", timeout: 90)
+        let (status, child) = try E2E.run(
+            [
+                "local", data, "--workers", "2", "--memory-limit", "64MiB", "--threads", "64",
+                "--job-dir", dir + "/job", "--partitions", "2", "--trees", "4"
+            ] + Self.liveness,
+            in: dir, name: "local", timeout: 90)
         #expect(status != nil, "the job never hangs")
         #expect(status != 0)
         let log = child.stderr
@@ -190,16 +216,21 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let data = try E2E.generate(rows: 12000, classSep: 3, in: dir)
         let lines = try String(contentsOfFile: data, encoding: .utf8).split(separator: "\n")
-        let sorted = [lines[0]] + lines.dropFirst().enumerated()
+        let sorted =
+            [lines[0]]
+            + lines.dropFirst().enumerated()
             .sorted { ($0.element.split(separator: ",").last!, $0.offset) < ($1.element.split(separator: ",").last!, $1.offset) }
             .map(\.element)
         try (sorted.joined(separator: "\n") + "\n").write(toFile: dir + "/sorted.csv", atomically: true, encoding: .utf8)
         var accuracy: [Double] = []
         for file in [data, dir + "/sorted.csv"] {
             let name = (file as NSString).lastPathComponent
-            let (status, child) = try E2E.run(["local", file, "--workers", "2", "--memory-limit", "256MiB", "--job-dir", dir + "/job-" + name,
-                                               "--model-out", name + ".stm", "--report-json", name + ".json"] + Self.training + Self.liveness,
-                                              in: dir, name: "local-" + name)
+            let (status, child) = try E2E.run(
+                [
+                    "local", file, "--workers", "2", "--memory-limit", "256MiB", "--job-dir", dir + "/job-" + name,
+                    "--model-out", name + ".stm", "--report-json", name + ".json"
+                ] + Self.training + Self.liveness,
+                in: dir, name: "local-" + name)
             #expect(status == 0, "\(child.stderr)")
             accuracy.append(try E2E.json(dir + "/" + name + ".json")["accuracy"] as? Double ?? -1)
         }

@@ -1,6 +1,7 @@
+import Forest
 import Foundation
 import Testing
-import Forest
+
 @testable import Cluster
 
 /// A worker whose session ended while it was fetching the model must fetch it
@@ -8,8 +9,9 @@ import Forest
 /// will never come, and the job hangs while heartbeats keep its lease alive.
 @Suite struct ExecutorBlobFetchTests {
     /// The schema of `WireSamples.schema()` (two numeric features, a class label).
-    static let schema = DatasetSchema(header: ["f0", "f1", "label"], targetIndex: 2, task: .classification,
-                                      featureIndices: [0, 1], featureKinds: [.numeric, .numeric])
+    static let schema = DatasetSchema(
+        header: ["f0", "f1", "label"], targetIndex: 2, task: .classification,
+        featureIndices: [0, 1], featureKinds: [.numeric, .numeric])
 
     private func requestsFromStart(_ events: [WorkerEvent]) -> Bool {
         events.contains { event in
@@ -26,7 +28,8 @@ import Forest
         let executor = try ForestTaskExecutor(options: .init(spillBase: spillBase))
 
         var first = WireSamples.assignment(kind: .evaluate, attemptID: 7)
-        first.parameters = ForestJobParameters(forest: ForestParameters(), schema: Self.schema, maxBins: 255, source: "data.csv").serialize()
+        first.parameters = ForestJobParameters(forest: ForestParameters(), schema: Self.schema, maxBins: 255, source: "data.csv")
+            .serialize()
         #expect(requestsFromStart(executor.handle(.run(first))))
 
         // The session ends mid-fetch (coordinator silent, reconnect): the engine cancels the attempt.
@@ -34,8 +37,9 @@ import Forest
 
         var second = first
         second.attemptID = 8
-        #expect(requestsFromStart(executor.handle(.run(second))),
-                "the new attempt must request the model again from offset 0")
+        #expect(
+            requestsFromStart(executor.handle(.run(second))),
+            "the new attempt must request the model again from offset 0")
     }
 }
 

@@ -1,7 +1,8 @@
-import Foundation
-import Testing
 import Forest
+import Foundation
 import SpaceTime
+import Testing
+
 @testable import Cluster
 
 /// A worker locates a bad record in the file its row batch names: `source_file` k ≥ 1 is the
@@ -11,11 +12,13 @@ import SpaceTime
     /// An extract attempt of a job over `files`, built and published as the executor does.
     private func extractAttempt(files: [String], spillBase: String) throws -> (ExecutorContext, ExecutorAttempt) {
         let options = ForestTaskExecutor.Options(spillBase: spillBase)
-        let context = ExecutorContext(options: options, registry: AttemptRegistry(),
-                                      spillDirectory: try SpillDirectory(base: spillBase), outlet: EventOutlet())
+        let context = ExecutorContext(
+            options: options, registry: AttemptRegistry(),
+            spillDirectory: try SpillDirectory(base: spillBase), outlet: EventOutlet())
         var a = WireSamples.assignment(kind: .extract, attemptID: 21)
-        let schema = DatasetSchema(header: ["f0", "f1", "label"], targetIndex: 2, task: .classification,
-                                   featureIndices: [0, 1], featureKinds: [.numeric, .numeric])
+        let schema = DatasetSchema(
+            header: ["f0", "f1", "label"], targetIndex: 2, task: .classification,
+            featureIndices: [0, 1], featureKinds: [.numeric, .numeric])
         var parameters = ForestJobParameters(forest: ForestParameters(), schema: schema, source: "parts")
         parameters.files = files
         a.parameters = parameters.serialize()
@@ -36,7 +39,9 @@ import SpaceTime
         return (b, Data(records.joined().utf8))
     }
 
-    private func failure(_ event: WorkerEvent?) -> (reason: WireFailureReason, message: String, line: UInt64, column: UInt32, retryable: Bool)? {
+    private func failure(_ event: WorkerEvent?) -> (
+        reason: WireFailureReason, message: String, line: UInt64, column: UInt32, retryable: Bool
+    )? {
         guard case .failed(_, let reason, let message, let line, let column, let retryable, _)? = event else { return nil }
         return (reason, message, line, column, retryable)
     }

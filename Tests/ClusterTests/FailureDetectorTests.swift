@@ -1,4 +1,5 @@
 import Testing
+
 @testable import Cluster
 
 @Suite struct FailureDetectorTests {
@@ -11,13 +12,32 @@ import Testing
         d.leased(attemptID: 7, to: "w1", now: 0)
         // heartbeats every second, then a 4.9 s gap (a brief network cut), then heartbeats again
         var t = 0.0
-        for _ in 0..<5 { t += 1; d.heard(from: "w1", now: t); d.renew(attemptID: 7, by: "w1", now: t); do { let v = d.poll(now: t); #expect(v.isEmpty) } }
-        for probe in stride(from: t + 0.5, through: t + 4.9, by: 0.1) { do { let v = d.poll(now: probe); #expect(v.isEmpty) } }
+        for _ in 0..<5 {
+            t += 1
+            d.heard(from: "w1", now: t)
+            d.renew(attemptID: 7, by: "w1", now: t)
+            do {
+                let v = d.poll(now: t)
+                #expect(v.isEmpty)
+            }
+        }
+        for probe in stride(from: t + 0.5, through: t + 4.9, by: 0.1) {
+            do {
+                let v = d.poll(now: probe)
+                #expect(v.isEmpty)
+            }
+        }
         #expect(d.status(of: "w1", now: t + 4.9) != .down)
         t += 4.9
-        do { let h = d.heard(from: "w1", now: t); #expect(h) }
+        do {
+            let h = d.heard(from: "w1", now: t)
+            #expect(h)
+        }
         d.renew(attemptID: 7, by: "w1", now: t)
-        do { let v = d.poll(now: t + 4.8); #expect(v.isEmpty) }
+        do {
+            let v = d.poll(now: t + 4.8)
+            #expect(v.isEmpty)
+        }
         #expect(d.status(of: "w1", now: t + 1) == .alive)
     }
 
@@ -28,13 +48,22 @@ import Testing
         d.leased(attemptID: 3, to: "w1", now: 0)
         d.leased(attemptID: 4, to: "w2", now: 0)
         for t in 1...4 { d.heard(from: "w2", now: Double(t)) }
-        do { let v = d.poll(now: 4.99); #expect(v.isEmpty) }
+        do {
+            let v = d.poll(now: 4.99)
+            #expect(v.isEmpty)
+        }
         let verdicts = d.poll(now: 5)
         #expect(verdicts == [.peerDown("w1", silentFor: 5), .leaseExpired(attemptID: 3, peer: "w1", overdueBy: 0)])
-        do { let v = d.poll(now: 6); #expect(v.isEmpty, "each verdict once") }
+        do {
+            let v = d.poll(now: 6)
+            #expect(v.isEmpty, "each verdict once")
+        }
         #expect(d.status(of: "w1", now: 6) == .down)
         // late messages from a peer declared down do not revive it or its leases
-        do { let h = d.heard(from: "w1", now: 6.5); #expect(!h) }
+        do {
+            let h = d.heard(from: "w1", now: 6.5)
+            #expect(!h)
+        }
         d.renew(attemptID: 3, by: "w1", now: 6.5)
         #expect(d.deadline(of: 3) == nil)
         // it may rejoin with a new session
@@ -75,9 +104,15 @@ import Testing
         d.joined("w1", now: 0)
         d.leased(attemptID: 1, to: "w1", now: 0)
         d.left("w1")
-        do { let v = d.poll(now: 100); #expect(v.isEmpty) }
+        do {
+            let v = d.poll(now: 100)
+            #expect(v.isEmpty)
+        }
         #expect(d.status(of: "w1", now: 100) == .unknown)
-        do { let h = d.heard(from: "w1", now: 100); #expect(!h) }
+        do {
+            let h = d.heard(from: "w1", now: 100)
+            #expect(!h)
+        }
     }
 
     @Test func nextDeadlineIsTheEarliestPeerOrLeaseDeadline() {

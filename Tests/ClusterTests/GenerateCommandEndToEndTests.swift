@@ -1,5 +1,5 @@
-import Foundation
 import Forest
+import Foundation
 import Testing
 
 /// `spacetime generate`: informative / redundant defaults scaled to --features,
@@ -8,8 +8,9 @@ import Testing
     @Test func defaultCountsScaleWithTheFeatures() throws {
         typealias C = SyntheticClassification.Configuration
         func counts(_ features: Int, classes: Int = 2, clusters: Int = 2, informative: Int? = nil, redundant: Int? = nil) -> [Int] {
-            let c = C.scaledCounts(features: features, classes: classes, clustersPerClass: clusters,
-                                   informative: informative, redundant: redundant)
+            let c = C.scaledCounts(
+                features: features, classes: classes, clustersPerClass: clusters,
+                informative: informative, redundant: redundant)
             return [c.informative, c.redundant]
         }
         // 50 features keep the fixed defaults of before (the default data set is unchanged).
@@ -26,7 +27,9 @@ import Testing
         for features in 2...200 {
             let (i, r) = C.scaledCounts(features: features, classes: 2, clustersPerClass: 2)
             var c = C()
-            c.features = features; c.informative = i; c.redundant = r
+            c.features = features
+            c.informative = i
+            c.redundant = r
             #expect(throws: Never.self, "features \(features): \(i) + \(r)") { try c.validate() }
         }
     }
@@ -40,10 +43,13 @@ import Testing
         #expect(header.split(separator: ",").count == 21)
         // The default (50 features) equals the explicit 20 informative + 10 redundant of before.
         let (a, _) = try E2E.run(["generate", "--rows", "200", "--out", "default.csv"], in: dir, name: "g50")
-        let (b, _) = try E2E.run(["generate", "--rows", "200", "--informative", "20", "--redundant", "10", "--out", "explicit.csv"],
-                                 in: dir, name: "g50e")
+        let (b, _) = try E2E.run(
+            ["generate", "--rows", "200", "--informative", "20", "--redundant", "10", "--out", "explicit.csv"],
+            in: dir, name: "g50e")
         #expect(a == 0 && b == 0)
-        #expect(try Data(contentsOf: URL(fileURLWithPath: dir + "/default.csv")) == Data(contentsOf: URL(fileURLWithPath: dir + "/explicit.csv")))
+        #expect(
+            try Data(contentsOf: URL(fileURLWithPath: dir + "/default.csv"))
+                == Data(contentsOf: URL(fileURLWithPath: dir + "/explicit.csv")))
     }
 
     /// Paragraphs of the discussion fill their lines: a line followed by another line of the
@@ -59,8 +65,9 @@ import Testing
             let body = text.components(separatedBy: "USAGE:").first ?? ""
             let lines = body.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
             for (line, next) in zip(lines, lines.dropFirst()) where !line.isEmpty && !next.isEmpty {
-                #expect(line.count + 1 + (next.split(separator: " ").first?.count ?? 0) >= 80,
-                        "\(command) --help: the line '\(line)' is broken before '\(next)', which would fit")
+                #expect(
+                    line.count + 1 + (next.split(separator: " ").first?.count ?? 0) >= 80,
+                    "\(command) --help: the line '\(line)' is broken before '\(next)', which would fit")
             }
             if command == "generate" {
                 #expect(text.contains("40 % of --features"))

@@ -1,6 +1,7 @@
 import CZeroMQ
 import Foundation
 import Testing
+
 @testable import Cluster
 @testable import ZeroMQ
 
@@ -17,7 +18,10 @@ import Testing
         var d = HandshakeDiagnosis(setup: curve)
         #expect(d.observe(event(ZMQ_EVENT_CONNECTED, 17)) == nil)
         let why = d.observe(event(ZMQ_EVENT_HANDSHAKE_FAILED_AUTH, 400))
-        #expect(why == "the coordinator refused this worker's key (fingerprint Q5xGgiW8): add this worker's curve.public to its --allow-workers directory (or file) and restart the coordinator (with --resume a running job continues)")
+        #expect(
+            why
+                == "the coordinator refused this worker's key (fingerprint Q5xGgiW8): add this worker's curve.public to its --allow-workers directory (or file) and restart the coordinator (with --resume a running job continues)"
+        )
         #expect(d.observe(event(ZMQ_EVENT_DISCONNECTED, 17)) == nil, "the disconnect after the refusal is not another one")
         #expect(d.observe(event(ZMQ_EVENT_HANDSHAKE_FAILED_AUTH, 300))?.contains("ZAP status 300") == true)
     }
@@ -25,15 +29,18 @@ import Testing
     @Test func aMechanismMismatchSaysWhichSideLacksCURVE() {
         var worker = HandshakeDiagnosis(setup: plain)
         _ = worker.observe(event(ZMQ_EVENT_CONNECTED, 17))
-        #expect(worker.observe(event(ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL, UInt32(ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH)))?
-            .hasPrefix("the coordinator requires CURVE: give this worker --curve-secret") == true)
+        #expect(
+            worker.observe(event(ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL, UInt32(ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH)))?
+                .hasPrefix("the coordinator requires CURVE: give this worker --curve-secret") == true)
         // The next connection is cut before the reason arrives: the same cause.
         _ = worker.observe(event(ZMQ_EVENT_CONNECTED, 18))
-        #expect(worker.observe(event(ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL, UInt32(EPIPE)))?.hasPrefix("the coordinator requires CURVE") == true)
+        #expect(
+            worker.observe(event(ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL, UInt32(EPIPE)))?.hasPrefix("the coordinator requires CURVE") == true)
         var coordinatorPlain = HandshakeDiagnosis(setup: curve)
         _ = coordinatorPlain.observe(event(ZMQ_EVENT_CONNECTED, 17))
-        #expect(coordinatorPlain.observe(event(ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL, UInt32(ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH)))?
-            .hasPrefix("the coordinator does not use CURVE") == true)
+        #expect(
+            coordinatorPlain.observe(event(ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL, UInt32(ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH)))?
+                .hasPrefix("the coordinator does not use CURVE") == true)
     }
 
     @Test func aWrongCoordinatorKeyShowsAsRepeatedSilentCloses() {
@@ -43,7 +50,10 @@ import Testing
         #expect(d.observe(event(ZMQ_EVENT_DISCONNECTED, 20)) == nil)
         _ = d.observe(event(ZMQ_EVENT_CONNECTED, 14))
         let why = d.observe(event(ZMQ_EVENT_DISCONNECTED, 14))
-        #expect(why?.hasPrefix("the coordinator closed the connection during the CURVE handshake, giving no reason: either --coordinator-key (fingerprint rq:rM>}U) is not the coordinator's public key") == true)
+        #expect(
+            why?.hasPrefix(
+                "the coordinator closed the connection during the CURVE handshake, giving no reason: either --coordinator-key (fingerprint rq:rM>}U) is not the coordinator's public key"
+            ) == true)
         // A handshake that succeeds clears it.
         _ = d.observe(event(ZMQ_EVENT_CONNECTED, 15))
         _ = d.observe(event(ZMQ_EVENT_HANDSHAKE_SUCCEEDED))
@@ -55,7 +65,10 @@ import Testing
         for fd in [20, 21] as [UInt32] {
             _ = d.observe(event(ZMQ_EVENT_CONNECTED, fd))
             if fd == 21 {
-                #expect(d.observe(event(ZMQ_EVENT_DISCONNECTED, fd))?.hasPrefix("tcp://10.0.0.1:5570 closed the connection during the handshake, giving no reason: the coordinator probably requires CURVE (give this worker --curve-secret") == true)
+                #expect(
+                    d.observe(event(ZMQ_EVENT_DISCONNECTED, fd))?.hasPrefix(
+                        "tcp://10.0.0.1:5570 closed the connection during the handshake, giving no reason: the coordinator probably requires CURVE (give this worker --curve-secret"
+                    ) == true)
             } else {
                 #expect(d.observe(event(ZMQ_EVENT_DISCONNECTED, fd)) == nil)
             }

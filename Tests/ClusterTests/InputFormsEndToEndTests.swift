@@ -1,6 +1,7 @@
 import Foundation
-import Testing
 import SpaceTime
+import Testing
+
 @testable import Cluster
 
 /// The input forms docs/operations.md lists work the same on every path:
@@ -33,26 +34,39 @@ import SpaceTime
         for (name, bytes) in forms {
             let data = dir + "/\(name).csv"
             try bytes.write(to: URL(fileURLWithPath: data))
-            let (trained, train) = try E2E.run(["train", data, "--model-out", "\(name)-train.stm", "--report-json", "\(name)-train.json",
-                                                "--threads", "1"] + Self.training, in: dir, name: "train-\(name)")
+            let (trained, train) = try E2E.run(
+                [
+                    "train", data, "--model-out", "\(name)-train.stm", "--report-json", "\(name)-train.json",
+                    "--threads", "1"
+                ] + Self.training, in: dir, name: "train-\(name)")
             #expect(trained == 0, "\(train.stderr)")
             let trainPrint = try E2E.json(dir + "/\(name)-train.json")["fingerprint"] as? String
             #expect(trainPrint == reference.fingerprint, "\(name): train reads the same data as from the LF file")
 
-            let (status, local) = try E2E.run(["local", data, "--workers", "1", "--memory-limit", "256MiB", "--job-dir", dir + "/job-\(name)",
-                                               "--model-out", "\(name)-local.stm", "--report-json", "\(name)-local.json"]
-                                              + Self.training + Self.liveness, in: dir, name: "local-\(name)")
+            let (status, local) = try E2E.run(
+                [
+                    "local", data, "--workers", "1", "--memory-limit", "256MiB", "--job-dir", dir + "/job-\(name)",
+                    "--model-out", "\(name)-local.stm", "--report-json", "\(name)-local.json"
+                ]
+                    + Self.training + Self.liveness, in: dir, name: "local-\(name)")
             #expect(status == 0, "\(name): \(local.stderr)")
-            #expect(try E2E.json(dir + "/\(name)-local.json")["fingerprint"] as? String == trainPrint,
-                    "\(name): local and train give the same model")
+            #expect(
+                try E2E.json(dir + "/\(name)-local.json")["fingerprint"] as? String == trainPrint,
+                "\(name): local and train give the same model")
 
-            let (predicted, single) = try E2E.run(["predict", "--model", "\(name)-train.stm", data, "--out", "\(name)-single.csv",
-                                                   "--threads", "1"], in: dir, name: "predict-\(name)")
+            let (predicted, single) = try E2E.run(
+                [
+                    "predict", "--model", "\(name)-train.stm", data, "--out", "\(name)-single.csv",
+                    "--threads", "1"
+                ], in: dir, name: "predict-\(name)")
             #expect(predicted == 0, "\(single.stderr)")
-            let (distributed, workers) = try E2E.run(["predict", "--model", "\(name)-train.stm", data, "--out", "\(name)-dist.csv",
-                                                      "--workers", "1", "--memory-limit", "256MiB", "--threads", "1", "--block-rows", "400",
-                                                      "--job-dir", dir + "/predict-job-\(name)"] + Self.liveness,
-                                                     in: dir, name: "predict-workers-\(name)")
+            let (distributed, workers) = try E2E.run(
+                [
+                    "predict", "--model", "\(name)-train.stm", data, "--out", "\(name)-dist.csv",
+                    "--workers", "1", "--memory-limit", "256MiB", "--threads", "1", "--block-rows", "400",
+                    "--job-dir", dir + "/predict-job-\(name)"
+                ] + Self.liveness,
+                in: dir, name: "predict-workers-\(name)")
             #expect(distributed == 0, "\(name): \(workers.stderr)")
             let a = try Data(contentsOf: URL(fileURLWithPath: dir + "/\(name)-single.csv"))
             let b = try Data(contentsOf: URL(fileURLWithPath: dir + "/\(name)-dist.csv"))
@@ -79,8 +93,9 @@ import SpaceTime
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let plain = try E2E.generate(rows: 1500, in: dir)
         let reference = try E2E.singleProcess(plain, in: dir, flags: Self.training)
-        let (predicted, single) = try E2E.run(["predict", "--model", "single.stm", plain, "--out", "plain-pred.csv", "--threads", "1"],
-                                              in: dir, name: "predict-plain")
+        let (predicted, single) = try E2E.run(
+            ["predict", "--model", "single.stm", plain, "--out", "plain-pred.csv", "--threads", "1"],
+            in: dir, name: "predict-plain")
         #expect(predicted == 0, "\(single.stderr)")
         let plainPredictions = try Data(contentsOf: URL(fileURLWithPath: dir + "/plain-pred.csv"))
         try Self.compressed("gzip", plain).write(to: URL(fileURLWithPath: dir + "/data.csv.gz"))
@@ -99,23 +114,35 @@ import SpaceTime
             }
         }
         for (name, data) in [("gz", dir + "/data.csv.gz"), ("zst", dir + "/data.csv.zst"), ("parts", dir + "/parts")] {
-            let (trained, train) = try E2E.run(["train", data, "--model-out", "\(name)-train.stm", "--report-json", "\(name)-train.json",
-                                                "--threads", "1"] + Self.training, in: dir, name: "train-\(name)")
+            let (trained, train) = try E2E.run(
+                [
+                    "train", data, "--model-out", "\(name)-train.stm", "--report-json", "\(name)-train.json",
+                    "--threads", "1"
+                ] + Self.training, in: dir, name: "train-\(name)")
             #expect(trained == 0, "\(train.stderr)")
-            #expect(try E2E.json(dir + "/\(name)-train.json")["fingerprint"] as? String == reference.fingerprint,
-                    "\(name): train gives the plain file's model")
-            let (status, local) = try E2E.run(["local", data, "--workers", "1", "--memory-limit", "256MiB", "--job-dir", dir + "/job-\(name)",
-                                               "--model-out", "\(name)-local.stm", "--report-json", "\(name)-local.json"]
-                                              + Self.training + Self.liveness, in: dir, name: "local-\(name)")
+            #expect(
+                try E2E.json(dir + "/\(name)-train.json")["fingerprint"] as? String == reference.fingerprint,
+                "\(name): train gives the plain file's model")
+            let (status, local) = try E2E.run(
+                [
+                    "local", data, "--workers", "1", "--memory-limit", "256MiB", "--job-dir", dir + "/job-\(name)",
+                    "--model-out", "\(name)-local.stm", "--report-json", "\(name)-local.json"
+                ]
+                    + Self.training + Self.liveness, in: dir, name: "local-\(name)")
             #expect(status == 0, "\(name): \(local.stderr)")
-            #expect(try E2E.json(dir + "/\(name)-local.json")["fingerprint"] as? String == reference.fingerprint,
-                    "\(name): local gives the plain file's model")
-            let (p1, one) = try E2E.run(["predict", "--model", "single.stm", data, "--out", "\(name)-single.csv", "--threads", "1"],
-                                        in: dir, name: "predict-\(name)")
+            #expect(
+                try E2E.json(dir + "/\(name)-local.json")["fingerprint"] as? String == reference.fingerprint,
+                "\(name): local gives the plain file's model")
+            let (p1, one) = try E2E.run(
+                ["predict", "--model", "single.stm", data, "--out", "\(name)-single.csv", "--threads", "1"],
+                in: dir, name: "predict-\(name)")
             #expect(p1 == 0, "\(one.stderr)")
-            let (p2, workers) = try E2E.run(["predict", "--model", "single.stm", data, "--out", "\(name)-dist.csv",
-                                             "--workers", "1", "--memory-limit", "256MiB", "--threads", "1", "--block-rows", "400",
-                                             "--job-dir", dir + "/predict-job-\(name)"] + Self.liveness, in: dir, name: "predict-workers-\(name)")
+            let (p2, workers) = try E2E.run(
+                [
+                    "predict", "--model", "single.stm", data, "--out", "\(name)-dist.csv",
+                    "--workers", "1", "--memory-limit", "256MiB", "--threads", "1", "--block-rows", "400",
+                    "--job-dir", dir + "/predict-job-\(name)"
+                ] + Self.liveness, in: dir, name: "predict-workers-\(name)")
             #expect(p2 == 0, "\(name): \(workers.stderr)")
             #expect(workers.stderr.contains("decompressed and concatenated once"), "\(name): the copy is logged")
             for suffix in ["single", "dist"] {
@@ -139,14 +166,17 @@ import SpaceTime
         try FileManager.default.createDirectory(atPath: dir + "/parts", withIntermediateDirectories: true)
         try (lines[0...10].joined(separator: "\n") + "\n").write(toFile: dir + "/parts/p-0.csv", atomically: true, encoding: .utf8)
         let renamed = Substring(lines[0].replacingOccurrences(of: "f3", with: "g3"))
-        try (([renamed] + lines[11...20]).joined(separator: "\n") + "\n").write(toFile: dir + "/parts/p-1.csv", atomically: true, encoding: .utf8)
-        for (input, expected) in [(bad, ["bad.csv.gz: line ", "gzip stream is corrupt at compressed byte", "truncated"]),
-                                  (dir + "/parts", ["p-1.csv: line 1, column ", "differs from", "p-0.csv", "`g3`", "`f3`"])] {
+        try (([renamed] + lines[11...20]).joined(separator: "\n") + "\n").write(
+            toFile: dir + "/parts/p-1.csv", atomically: true, encoding: .utf8)
+        for (input, expected) in [
+            (bad, ["bad.csv.gz: line ", "gzip stream is corrupt at compressed byte", "truncated"]),
+            (dir + "/parts", ["p-1.csv: line 1, column ", "differs from", "p-0.csv", "`g3`", "`f3`"])
+        ] {
             let runs: [(String, [String])] = [
                 ("train", ["train", input, "--model-out", "x.stm"]),
                 ("local", ["local", input, "--workers", "1", "--job-dir", dir + "/job", "--model-out", "y.stm"] + Self.liveness),
                 ("predict", ["predict", "--model", "m.stm", input, "--out", "p.csv"]),
-                ("predict-workers", ["predict", "--model", "m.stm", input, "--out", "q.csv", "--workers", "1", "--job-dir", dir + "/pjob"]),
+                ("predict-workers", ["predict", "--model", "m.stm", input, "--out", "q.csv", "--workers", "1", "--job-dir", dir + "/pjob"])
             ]
             for (name, arguments) in runs {
                 let (status, child) = try E2E.run(arguments, in: dir, name: name, timeout: 60)
@@ -169,7 +199,8 @@ import SpaceTime
         defer { try? FileManager.default.removeItem(atPath: dir) }
         // 4 × 10,000 records: the bad one is record 20,004, beyond the schema's 20,000-row sample.
         let data = try E2E.generate(rows: 40_000, in: dir)
-        let (trained, train) = try E2E.run(["train", data, "--model-out", "m.stm", "--trees", "3", "--threads", "1"], in: dir, name: "train-good")
+        let (trained, train) = try E2E.run(
+            ["train", data, "--model-out", "m.stm", "--trees", "3", "--threads", "1"], in: dir, name: "train-good")
         #expect(trained == 0, "\(train.stderr)")
         let lines = try String(contentsOfFile: data, encoding: .utf8).split(separator: "\n").map(String.init)
         try FileManager.default.createDirectory(atPath: dir + "/parts", withIntermediateDirectories: true)
@@ -183,11 +214,21 @@ import SpaceTime
         let located = dir + "/parts/part-00002.csv: line 5, column 1 (`f0`): expected a number, found `oops`"
         let runs: [(String, [String])] = [
             ("train", ["train", dir + "/parts", "--model-out", "x.stm", "--trees", "4"]),
-            ("local", ["local", dir + "/parts", "--workers", "2", "--memory-limit", "256MiB", "--partitions", "2", "--trees", "4",
-                       "--job-dir", dir + "/job", "--model-out", "y.stm"] + Self.liveness),
+            (
+                "local",
+                [
+                    "local", dir + "/parts", "--workers", "2", "--memory-limit", "256MiB", "--partitions", "2", "--trees", "4",
+                    "--job-dir", dir + "/job", "--model-out", "y.stm"
+                ] + Self.liveness
+            ),
             ("predict", ["predict", "--model", "m.stm", dir + "/parts", "--out", "p.csv"]),
-            ("predict-workers", ["predict", "--model", "m.stm", dir + "/parts", "--out", "q.csv", "--workers", "2",
-                                 "--memory-limit", "256MiB", "--job-dir", dir + "/pjob"] + Self.liveness),
+            (
+                "predict-workers",
+                [
+                    "predict", "--model", "m.stm", dir + "/parts", "--out", "q.csv", "--workers", "2",
+                    "--memory-limit", "256MiB", "--job-dir", dir + "/pjob"
+                ] + Self.liveness
+            )
         ]
         for (name, arguments) in runs {
             let (status, child) = try E2E.run(arguments, in: dir, name: name, timeout: 120)
@@ -218,39 +259,54 @@ import SpaceTime
         let text = try String(contentsOfFile: original, encoding: .utf8)
         let header = String(text.prefix { $0 != "\n" })
         let reference = try E2E.singleProcess(original, in: dir, flags: Self.training)
-        let (predicted, _) = try E2E.run(["predict", "--model", "single.stm", original, "--out", "reference-pred.csv", "--threads", "1"],
-                                         in: dir, name: "predict-reference")
+        let (predicted, _) = try E2E.run(
+            ["predict", "--model", "single.stm", original, "--out", "reference-pred.csv", "--threads", "1"],
+            in: dir, name: "predict-reference")
         #expect(predicted == 0)
         let forms: [(String, String, [String])] = [
             ("semicolon", text.replacingOccurrences(of: ",", with: ";"), ["--delimiter", ";"]),
             ("tab", text.replacingOccurrences(of: ",", with: "\t"), ["--delimiter", "tab"]),
-            ("headerless", String(text.drop { $0 != "\n" }.dropFirst()), ["--no-header", "--columns", header]),
+            ("headerless", String(text.drop { $0 != "\n" }.dropFirst()), ["--no-header", "--columns", header])
         ]
         for (name, body, flags) in forms {
             let data = dir + "/\(name).csv"
             try Data(body.utf8).write(to: URL(fileURLWithPath: data))
-            let (trained, train) = try E2E.run(["train", data, "--model-out", "\(name).stm", "--report-json", "\(name)-train.json",
-                                                "--threads", "1"] + Self.training + flags, in: dir, name: "train-\(name)")
+            let (trained, train) = try E2E.run(
+                [
+                    "train", data, "--model-out", "\(name).stm", "--report-json", "\(name)-train.json",
+                    "--threads", "1"
+                ] + Self.training + flags, in: dir, name: "train-\(name)")
             #expect(trained == 0, "\(name): \(train.stderr)")
-            #expect(try E2E.json(dir + "/\(name)-train.json")["fingerprint"] as? String == reference.fingerprint,
-                    "\(name): train reads the original's rows")
-            let (status, local) = try E2E.run(["local", data, "--workers", "1", "--memory-limit", "256MiB", "--job-dir", dir + "/job-\(name)",
-                                               "--model-out", "\(name)-local.stm", "--report-json", "\(name)-local.json"]
-                                              + Self.training + Self.liveness + flags, in: dir, name: "local-\(name)")
+            #expect(
+                try E2E.json(dir + "/\(name)-train.json")["fingerprint"] as? String == reference.fingerprint,
+                "\(name): train reads the original's rows")
+            let (status, local) = try E2E.run(
+                [
+                    "local", data, "--workers", "1", "--memory-limit", "256MiB", "--job-dir", dir + "/job-\(name)",
+                    "--model-out", "\(name)-local.stm", "--report-json", "\(name)-local.json"
+                ]
+                    + Self.training + Self.liveness + flags, in: dir, name: "local-\(name)")
             #expect(status == 0, "\(name): \(local.stderr)")
-            #expect(try E2E.json(dir + "/\(name)-local.json")["fingerprint"] as? String == reference.fingerprint,
-                    "\(name): local reads the original's rows")
-            let (scored, predict) = try E2E.run(["predict", "--model", "single.stm", data, "--out", "\(name)-pred.csv", "--threads", "1"] + flags,
-                                                in: dir, name: "predict-\(name)")
+            #expect(
+                try E2E.json(dir + "/\(name)-local.json")["fingerprint"] as? String == reference.fingerprint,
+                "\(name): local reads the original's rows")
+            let (scored, predict) = try E2E.run(
+                ["predict", "--model", "single.stm", data, "--out", "\(name)-pred.csv", "--threads", "1"] + flags,
+                in: dir, name: "predict-\(name)")
             #expect(scored == 0, "\(name): \(predict.stderr)")
-            #expect(try Data(contentsOf: URL(fileURLWithPath: dir + "/\(name)-pred.csv"))
+            #expect(
+                try Data(contentsOf: URL(fileURLWithPath: dir + "/\(name)-pred.csv"))
                     == Data(contentsOf: URL(fileURLWithPath: dir + "/reference-pred.csv")), "\(name): the same predictions")
             // Over a worker, in two blocks: the worker parses with the delimiter the job's schema carries.
-            let (shared, sharded) = try E2E.run(["predict", "--model", "single.stm", data, "--out", "\(name)-wpred.csv", "--threads", "1",
-                                                 "--workers", "1", "--memory-limit", "256MiB", "--block-rows", "600"]
-                                                + Self.liveness + flags, in: dir, name: "predict-workers-\(name)")
+            let (shared, sharded) = try E2E.run(
+                [
+                    "predict", "--model", "single.stm", data, "--out", "\(name)-wpred.csv", "--threads", "1",
+                    "--workers", "1", "--memory-limit", "256MiB", "--block-rows", "600"
+                ]
+                    + Self.liveness + flags, in: dir, name: "predict-workers-\(name)")
             #expect(shared == 0, "\(name): \(sharded.stderr)")
-            #expect(try Data(contentsOf: URL(fileURLWithPath: dir + "/\(name)-wpred.csv"))
+            #expect(
+                try Data(contentsOf: URL(fileURLWithPath: dir + "/\(name)-wpred.csv"))
                     == Data(contentsOf: URL(fileURLWithPath: dir + "/reference-pred.csv")), "\(name): the same predictions over a worker")
         }
         // A short record on line 7 of the header-less copy (its 7th record): located on every path.
@@ -258,20 +314,26 @@ import SpaceTime
         lines[6] = String(lines[6].prefix { $0 != "," })
         try Data(lines.joined(separator: "\n").utf8).write(to: URL(fileURLWithPath: dir + "/bad.csv"))
         for command in ["train", "local"] {
-            let extra = command == "local" ? ["--workers", "1", "--memory-limit", "256MiB", "--job-dir", dir + "/job-bad"] + Self.liveness : []
-            let (status, child) = try E2E.run([command, "bad.csv", "--no-header", "--columns", header, "--model-out", "bad-\(command).stm"]
-                                              + Self.training + extra, in: dir, name: "bad-\(command)")
+            let extra =
+                command == "local" ? ["--workers", "1", "--memory-limit", "256MiB", "--job-dir", dir + "/job-bad"] + Self.liveness : []
+            let (status, child) = try E2E.run(
+                [command, "bad.csv", "--no-header", "--columns", header, "--model-out", "bad-\(command).stm"]
+                    + Self.training + extra, in: dir, name: "bad-\(command)")
             #expect(status != 0, "\(command) accepted a short record")
             #expect(child.stderr.contains("bad.csv: line 7"), "\(command): \(child.stderr.suffix(600))")
         }
         for workers in [[], ["--workers", "1", "--memory-limit", "256MiB"] + Self.liveness] {
-            let (status, child) = try E2E.run(["predict", "--model", "single.stm", "bad.csv", "--no-header", "--columns", header,
-                                               "--out", "bad-pred.csv"] + workers, in: dir, name: "bad-predict")
+            let (status, child) = try E2E.run(
+                [
+                    "predict", "--model", "single.stm", "bad.csv", "--no-header", "--columns", header,
+                    "--out", "bad-pred.csv"
+                ] + workers, in: dir, name: "bad-predict")
             #expect(status != 0, "predict \(workers) accepted a short record")
             #expect(child.stderr.contains("bad.csv: line 7"), "predict \(workers): \(child.stderr.suffix(600))")
         }
-        let (wrong, child) = try E2E.run(["train", "headerless.csv", "--no-header", "--columns", "a,b", "--model-out", "x.stm"],
-                                         in: dir, name: "wrong-columns")
+        let (wrong, child) = try E2E.run(
+            ["train", "headerless.csv", "--no-header", "--columns", "a,b", "--model-out", "x.stm"],
+            in: dir, name: "wrong-columns")
         #expect(wrong != 0 && child.stderr.contains("2 column names were given, but the first record has"), "\(child.stderr)")
     }
 }

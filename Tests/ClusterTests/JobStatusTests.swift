@@ -1,12 +1,15 @@
 import Foundation
 import Testing
+
 @testable import Cluster
 
 @Suite struct JobStatusTests {
     func store() throws -> JobStore {
         let s = try JobStore()
-        try s.createJob(JobSpec(jobID: "job-7", dataFiles: ["d.csv"], parameters: Data(), seed: 1, partitions: 2,
-                                testFraction: 0.2, trees: 10), now: 0)
+        try s.createJob(
+            JobSpec(
+                jobID: "job-7", dataFiles: ["d.csv"], parameters: Data(), seed: 1, partitions: 2,
+                testFraction: 0.2, trees: 10), now: 0)
         try s.workerJoined(WorkerRecord(id: "w2", host: "node-b", pid: 4121, cores: 2, memoryLimit: 512 << 20), now: 0)
         try s.recordHeartbeat(workerID: "w2", rss: 300 << 20, peakRSS: 498 << 20, now: 95)
         let e = try s.beginAttempt(TaskName(.extract, 0), workerID: "w2", leaseDeadline: 50, now: 1)
@@ -28,7 +31,9 @@ import Testing
         #expect(text.hasPrefix("job job-7: extract\n"))
         #expect(text.contains("partitions: 2, statistics for 1; trees: 2 of 10 checkpointed"))
         #expect(text.contains("  extract/p0     done         attempts 1, on w2"))
-        #expect(text.contains("  train/p1       lost         attempts 1, on w2, trees 2/5 (last failure: worker w2 (pid 4121) was killed by signal 9)"))
+        #expect(
+            text.contains(
+                "  train/p1       lost         attempts 1, on w2, trees 2/5 (last failure: worker w2 (pid 4121) was killed by signal 9)"))
         #expect(text.contains("  w2 node-b pid 4121 connected, RSS 300 MiB of 512 MiB, peak 498 MiB, last heartbeat 5.0 s ago"))
         #expect(text.contains("  extract           2.00 s, 100 rows, 50 rows/s"))
         #expect(text.contains("  accuracy: 0.95"))

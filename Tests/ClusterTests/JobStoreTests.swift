@@ -1,11 +1,13 @@
 import Foundation
 import SpaceTime
 import Testing
+
 @testable import Cluster
 
 private func spec(partitions: Int = 3, trees: Int = 10, maxAttempts: Int = 3) -> JobSpec {
-    JobSpec(jobID: "job-1", dataFiles: ["/data/a.csv"], parameters: Data([1, 2]), seed: 0xFFFF_FFFF_FFFF_FFF0,
-            partitions: partitions, testFraction: 0.2, trees: trees, maxAttempts: maxAttempts)
+    JobSpec(
+        jobID: "job-1", dataFiles: ["/data/a.csv"], parameters: Data([1, 2]), seed: 0xFFFF_FFFF_FFFF_FFF0,
+        partitions: partitions, testFraction: 0.2, trees: trees, maxAttempts: maxAttempts)
 }
 
 private func tree(_ p: Int, _ i: Int) -> Data { Data("tree \(p).\(i)".utf8) }
@@ -31,7 +33,8 @@ private final class TempDir {
         let tasks = try store.tasks()
         #expect(tasks.count == 9)
         #expect(tasks.allSatisfy { $0.state == .pending && $0.failures == 0 })
-        #expect(Set(tasks.map(\.name)) == Set((0..<3).flatMap { p in [TaskName(.extract, p), TaskName(.train, p), TaskName(.evaluate, p)] }))
+        #expect(
+            Set(tasks.map(\.name)) == Set((0..<3).flatMap { p in [TaskName(.extract, p), TaskName(.train, p), TaskName(.evaluate, p)] }))
         #expect(throws: JobStoreError.self) { try store.createJob(spec(), now: 101) }
         do {
             try store.createJob(spec(), now: 101)
@@ -107,7 +110,9 @@ private final class TempDir {
         #expect(new > old)
         _ = try store.attemptRunning(new, now: 11)
         // w2 heals and delivers results from its old attempt
-        #expect(try store.saveTrees(old, firstTree: 1, trees: [Data("stale".utf8)], now: 12) == .discarded(reason: "attempt \(old) is not active"))
+        #expect(
+            try store.saveTrees(old, firstTree: 1, trees: [Data("stale".utf8)], now: 12)
+                == .discarded(reason: "attempt \(old) is not active"))
         if case .discarded = try store.completeAttempt(old, peakRSS: 5, now: 13) {} else { Issue.record("stale done accepted") }
         #expect(try store.failAttempt(old, outcome: .failed, reason: "late", peakRSS: nil, now: 13) == nil)
         #expect(try store.checkpointedTrees(partition: 1) == [0])
@@ -147,8 +152,10 @@ private final class TempDir {
 
         let bad = TaskName(.extract, 1)
         let a = try store.beginAttempt(bad, workerID: "w1", leaseDeadline: 100, now: 1)
-        #expect(try store.failAttempt(a, outcome: .failed, reason: "line 7, column 3: not a number", peakRSS: nil,
-                                      retryable: false, now: 2) == .failed)
+        #expect(
+            try store.failAttempt(
+                a, outcome: .failed, reason: "line 7, column 3: not a number", peakRSS: nil,
+                retryable: false, now: 2) == .failed)
     }
 
     @Test func resumeAbandonsRunningTasksWithoutCountingFailures() throws {
@@ -159,8 +166,10 @@ private final class TempDir {
             try store.createJob(spec(), now: 0)
             let done = try store.beginAttempt(TaskName(.extract, 0), workerID: "w1", leaseDeadline: 9, now: 1)
             _ = try store.attemptRunning(done, now: 1)
-            _ = try store.saveExtractCheckpoint(done, stats: Data([7]), counts: PartitionCounts(
-                trainRows: 8, testRows: 2), now: 2)
+            _ = try store.saveExtractCheckpoint(
+                done, stats: Data([7]),
+                counts: PartitionCounts(
+                    trainRows: 8, testRows: 2), now: 2)
             _ = try store.completeAttempt(done, peakRSS: 1, now: 3)
             running = try store.beginAttempt(TaskName(.train, 0), workerID: "w1", leaseDeadline: 9, firstTree: 0, now: 4)
             _ = try store.attemptRunning(running, now: 4)
@@ -177,7 +186,8 @@ private final class TempDir {
         #expect(try store.firstMissingTree(partition: 0) == 2)
         #expect(try store.attempt(running)?.outcome == .abandoned)
         // the abandoned attempt can no longer write
-        if case .discarded = try store.saveTrees(running, firstTree: 2, trees: [tree(0, 2)], now: 101) {} else {
+        if case .discarded = try store.saveTrees(running, firstTree: 2, trees: [tree(0, 2)], now: 101) {
+        } else {
             Issue.record("abandoned attempt wrote trees")
         }
         #expect(try store.spillHolder(partition: 0)?.workerID == "w1")
@@ -196,18 +206,21 @@ private final class TempDir {
             _ = try store.saveExtractCheckpoint(e, stats: Data([7]), counts: PartitionCounts(trainRows: 8, testRows: 2), now: 2)
             // nothing about classes is written
             let written = try store.read { db in
-                try Int.fetchOne(db, sql: """
-                    SELECT count(*) FROM partitions
-                    WHERE class_labels IS NOT NULL OR train_class_counts IS NOT NULL OR test_class_counts IS NOT NULL
-                    """)
+                try Int.fetchOne(
+                    db,
+                    sql: """
+                        SELECT count(*) FROM partitions
+                        WHERE class_labels IS NOT NULL OR train_class_counts IS NOT NULL OR test_class_counts IS NOT NULL
+                        """)
             }
             #expect(written == 0)
             // a store written before kept class labels and counts in partition 1's row
             try store.write { db in
-                try db.execute(sql: """
-                    UPDATE partitions SET train_rows = 5, test_rows = 1, class_labels = '["a","b"]',
-                        train_class_counts = '[3,2]', test_class_counts = '[1,0]' WHERE partition = 1
-                    """)
+                try db.execute(
+                    sql: """
+                        UPDATE partitions SET train_rows = 5, test_rows = 1, class_labels = '["a","b"]',
+                            train_class_counts = '[3,2]', test_class_counts = '[1,0]' WHERE partition = 1
+                        """)
             }
         }
         let store = try JobStore(path: dir.dbPath)

@@ -1,6 +1,7 @@
 import Foundation
 import SpaceTime
 import Testing
+
 @testable import Cluster
 
 /// A categorical column with 100,000 distinct levels trains in bounded memory:
@@ -31,7 +32,7 @@ import Testing
         var chunk = "tail,x,label\n"
         var state: UInt64 = 17
         for i in 0..<rows {
-            state = state &* 6364136223846793005 &+ 1442695040888963407
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
             let x = Double(state >> 11) / Double(1 << 53) * 10
             let frequent = i % 2 == 0
             let rare = levels - 20
@@ -50,18 +51,25 @@ import Testing
 
     /// GNU time when installed (SPACETIME_TEST_RSS_METER=proc: polling /proc instead), else polling VmHWM.
     static var meter: Meter? {
-        if ProcessInfo.processInfo.environment["SPACETIME_TEST_RSS_METER"] != "proc", FileManager.default.isExecutableFile(atPath: "/usr/bin/time") { return .time }
+        if ProcessInfo.processInfo.environment["SPACETIME_TEST_RSS_METER"] != "proc",
+            FileManager.default.isExecutableFile(atPath: "/usr/bin/time")
+        {
+            return .time
+        }
         if (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8))?.contains("VmHWM:") == true { return .proc }
         return nil
     }
 
     /// Runs `spacetime arguments`; returns its exit status and peak RSS in bytes.
-    static func measured(_ meter: Meter, _ arguments: [String], in dir: String, name: String) throws -> (status: Int32?, peak: Int, stderr: String) {
+    static func measured(_ meter: Meter, _ arguments: [String], in dir: String, name: String) throws -> (
+        status: Int32?, peak: Int, stderr: String
+    ) {
         switch meter {
         case .time:
             let process = Process()
             process.executableURL = URL(fileURLWithPath: "/usr/bin/time")
-            let timeOut = dir + "/\(name).time", err = dir + "/\(name).err"
+            let timeOut = dir + "/\(name).time"
+            let err = dir + "/\(name).err"
             FileManager.default.createFile(atPath: err, contents: nil)
             FileManager.default.createFile(atPath: dir + "/\(name).out", contents: nil)
             process.arguments = ["-f", "%M", "-o", timeOut, E2E.binary] + arguments
@@ -89,8 +97,9 @@ import Testing
             let deadline = Date().addingTimeInterval(300)
             while child.process.isRunning && Date() < deadline {
                 if let status = try? String(contentsOfFile: "/proc/\(child.pid)/status", encoding: .utf8),
-                   let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
-                   let kib = Int(line.split(separator: " ").dropFirst().first ?? "") {
+                    let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+                    let kib = Int(line.split(separator: " ").dropFirst().first ?? "")
+                {
                     peak = max(peak, kib * 1024)
                 }
                 Thread.sleep(forTimeInterval: 0.01)
@@ -111,14 +120,18 @@ import Testing
         let flags = ["--trees", "4", "--threads", "1", "--max-depth", "14", "--seed", "3"]
         var peaks: [String: Int] = [:]
         for name in ["few", "many"] {
-            let (status, peak, stderr) = try Self.measured(meter, ["train", name + ".csv", "--model-out", name + ".stm"] + flags,
-                                                           in: dir, name: "train-" + name)
+            let (status, peak, stderr) = try Self.measured(
+                meter, ["train", name + ".csv", "--model-out", name + ".stm"] + flags,
+                in: dir, name: "train-" + name)
             #expect(status == 0, "\(stderr)")
             #expect(peak > 0, "a peak RSS was read for \(name)")
             peaks[name] = peak
         }
-        let few = peaks["few"] ?? 0, many = peaks["many"] ?? 0
-        print("peak RSS (\(meter)): 10 levels \(ByteCount(UInt64(few))), \(Self.levels) levels \(ByteCount(UInt64(many))), difference \((many - few) >> 10) KiB")
+        let few = peaks["few"] ?? 0
+        let many = peaks["many"] ?? 0
+        print(
+            "peak RSS (\(meter)): 10 levels \(ByteCount(UInt64(few))), \(Self.levels) levels \(ByteCount(UInt64(many))), difference \((many - few) >> 10) KiB"
+        )
         #expect(many <= few + (64 << 20), "100,000 levels: \(ByteCount(UInt64(many))) vs 10 levels: \(ByteCount(UInt64(few)))")
 
         let (status, child) = try E2E.run(["inspect", "many.stm", "--json"], in: dir, name: "inspect")

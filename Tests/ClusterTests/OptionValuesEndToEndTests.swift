@@ -23,11 +23,12 @@ import Testing
             ([], "criterion", "gini"),
             (["--criterion", "entropy"], "criterion", "entropy"),
             ([], "class_weight", "none"),
-            (["--class-weight", "balanced"], "class_weight", "balanced"),
+            (["--class-weight", "balanced"], "class_weight", "balanced")
         ]
         for (i, c) in cases.enumerated() {
-            let (status, child) = try E2E.run(["train", data, "--model-out", "m\(i).stm", "--report-json", "r\(i).json"] + Self.tiny + c.flags,
-                                              in: dir, name: "train\(i)")
+            let (status, child) = try E2E.run(
+                ["train", data, "--model-out", "m\(i).stm", "--report-json", "r\(i).json"] + Self.tiny + c.flags,
+                in: dir, name: "train\(i)")
             #expect(status == 0, "\(c.flags): \(child.stderr)")
             let parameters = try E2E.json(dir + "/r\(i).json")["parameters"] as? [String: Any] ?? [:]
             #expect(parameters[c.key] as? String == c.expected, "\(c.flags): \(parameters)")
@@ -42,20 +43,34 @@ import Testing
         let trained = try E2E.run(["train", data, "--model-out", model] + Self.tiny, in: dir, name: "train")
         #expect(trained.status == 0, "\(trained.child.stderr)")
         let cases: [(arguments: [String], message: String)] = [
-            (["train", data, "--model-out", "x.stm", "--criterion", "gain"],
-             "The value 'gain' is invalid for '--criterion <criterion>'. Please provide one of 'gini' and 'entropy'."),
-            (["cv", data, "--class-weight", "equal"],
-             "The value 'equal' is invalid for '--class-weight <class-weight>'. Please provide one of 'none' and 'balanced'."),
-            (["train", data, "--model-out", "x.stm", "--max-features", "0"],
-             "The value '0' is invalid for '--max-features <max-features>'"),
-            (["local", data, "--model-out", "x.stm", "--scoring", "split"],
-             "The value 'split' is invalid for '--scoring <scoring>'. Please provide one of 'auto', 'whole' or 'sharded'."),
-            (["coordinator", data, "--bind", "tcp://127.0.0.1:1", "--job-dir", "job", "--model-out", "x.stm", "--progress", "fancy"],
-             "The value 'fancy' is invalid for '--progress <progress>'. Please provide one of 'auto', 'bar', 'plain' or 'none'."),
-            (["predict", "--model", model, data, "-o", "x.csv", "--scoring", "halves"],
-             "The value 'halves' is invalid for '--scoring <scoring>'"),
-            (["export", model, "-o", "x.onnx", "--format", "pmml"],
-             "The value 'pmml' is invalid for '--format <format>'. Please provide one of 'onnx'."),
+            (
+                ["train", data, "--model-out", "x.stm", "--criterion", "gain"],
+                "The value 'gain' is invalid for '--criterion <criterion>'. Please provide one of 'gini' and 'entropy'."
+            ),
+            (
+                ["cv", data, "--class-weight", "equal"],
+                "The value 'equal' is invalid for '--class-weight <class-weight>'. Please provide one of 'none' and 'balanced'."
+            ),
+            (
+                ["train", data, "--model-out", "x.stm", "--max-features", "0"],
+                "The value '0' is invalid for '--max-features <max-features>'"
+            ),
+            (
+                ["local", data, "--model-out", "x.stm", "--scoring", "split"],
+                "The value 'split' is invalid for '--scoring <scoring>'. Please provide one of 'auto', 'whole' or 'sharded'."
+            ),
+            (
+                ["coordinator", data, "--bind", "tcp://127.0.0.1:1", "--job-dir", "job", "--model-out", "x.stm", "--progress", "fancy"],
+                "The value 'fancy' is invalid for '--progress <progress>'. Please provide one of 'auto', 'bar', 'plain' or 'none'."
+            ),
+            (
+                ["predict", "--model", model, data, "-o", "x.csv", "--scoring", "halves"],
+                "The value 'halves' is invalid for '--scoring <scoring>'"
+            ),
+            (
+                ["export", model, "-o", "x.onnx", "--format", "pmml"],
+                "The value 'pmml' is invalid for '--format <format>'. Please provide one of 'onnx'."
+            )
         ]
         for (i, c) in cases.enumerated() {
             let (status, child) = try E2E.run(c.arguments, in: dir, name: "bad\(i)", timeout: 30)

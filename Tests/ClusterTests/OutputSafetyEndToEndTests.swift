@@ -66,28 +66,43 @@ import Testing
             (["train", "data.csv", "--model-out", "symlink.csv", "--trees", "2"], "--model-out symlink.csv", "training file data.csv"),
             (["train", "data.csv", "--test-file", "test.csv", "--model-out", "test.csv"], "--model-out test.csv", "--test-file test.csv"),
             (["train", "data.csv", "--report-json", "data.csv"], "--report-json data.csv", "training file data.csv"),
-            (["local", "data.csv", "--model-out", dir + "/data.csv", "--job-dir", dir + "/job-local"],
-             "--model-out \(dir)/data.csv", "training file data.csv"),
-            (["local", "data.csv", "--test-file", "test.csv", "--model-out", "test.csv", "--job-dir", dir + "/job-local"],
-             "--model-out test.csv", "--test-file test.csv"),
-            (["coordinator", "data.csv", "--bind", "tcp://127.0.0.1:\(port)", "--job-dir", dir + "/job-coord", "--model-out", "data.csv"],
-             "--model-out data.csv", "training file data.csv"),
-            (["coordinator", "data.csv", "--bind", "tcp://127.0.0.1:\(port)", "--job-dir", dir + "/job-coord",
-              "--test-file", "test.csv", "--model-out", "hardlink.csv"], "--model-out hardlink.csv", "training file data.csv"),
+            (
+                ["local", "data.csv", "--model-out", dir + "/data.csv", "--job-dir", dir + "/job-local"],
+                "--model-out \(dir)/data.csv", "training file data.csv"
+            ),
+            (
+                ["local", "data.csv", "--test-file", "test.csv", "--model-out", "test.csv", "--job-dir", dir + "/job-local"],
+                "--model-out test.csv", "--test-file test.csv"
+            ),
+            (
+                [
+                    "coordinator", "data.csv", "--bind", "tcp://127.0.0.1:\(port)", "--job-dir", dir + "/job-coord", "--model-out",
+                    "data.csv"
+                ],
+                "--model-out data.csv", "training file data.csv"
+            ),
+            (
+                [
+                    "coordinator", "data.csv", "--bind", "tcp://127.0.0.1:\(port)", "--job-dir", dir + "/job-coord",
+                    "--test-file", "test.csv", "--model-out", "hardlink.csv"
+                ], "--model-out hardlink.csv", "training file data.csv"
+            ),
             (["sort", "data.csv", "--by", "f1", "--out", "data.csv"], "--out data.csv", "input data.csv"),
             (["sort", "symlink.csv", "--by", "f1", "--out", "data.csv"], "--out data.csv", "input symlink.csv"),
             (["sample", "data.csv", "--fraction", "0.5", "--out", "hardlink.csv"], "--out hardlink.csv", "input data.csv"),
-            (["sample", "data.csv", "--rows", "5", "--out", dir + "/data.csv"], "--out \(dir)/data.csv", "input data.csv"),
+            (["sample", "data.csv", "--rows", "5", "--out", dir + "/data.csv"], "--out \(dir)/data.csv", "input data.csv")
         ]
         for (i, (arguments, output, input)) in cases.enumerated() {
             let (status, child) = try E2E.run(arguments, in: dir, name: "case\(i)", timeout: 30)
             #expect(status == Self.usage, "\(arguments): \(child.stderr)")
             #expect(child.stderr.contains("\(output) is the \(input): refusing to overwrite an input"), "\(arguments): \(child.stderr)")
         }
-        #expect(Self.bytes(data) == before.0 && Self.bytes(model) == before.1 && Self.bytes(dir + "/test.csv") == before.2,
-                "every input is untouched")
-        #expect(!FileManager.default.fileExists(atPath: dir + "/job-local") && !FileManager.default.fileExists(atPath: dir + "/job-coord"),
-                "refused before any job was created")
+        #expect(
+            Self.bytes(data) == before.0 && Self.bytes(model) == before.1 && Self.bytes(dir + "/test.csv") == before.2,
+            "every input is untouched")
+        #expect(
+            !FileManager.default.fileExists(atPath: dir + "/job-local") && !FileManager.default.fileExists(atPath: dir + "/job-coord"),
+            "refused before any job was created")
         let leftovers = try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.contains(".tmp.") }
         #expect(leftovers.isEmpty, "\(leftovers)")
     }
@@ -95,7 +110,8 @@ import Testing
     @Test func twoOutputsOnOneFileAreRefused() throws {
         let (dir, _, _) = try Self.fixture("two-outputs")
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let (status, child) = try E2E.run(["train", "data.csv", "--model-out", "out.stm", "--report-json", "./out.stm"], in: dir, name: "train2")
+        let (status, child) = try E2E.run(
+            ["train", "data.csv", "--model-out", "out.stm", "--report-json", "./out.stm"], in: dir, name: "train2")
         #expect(status == Self.usage)
         #expect(child.stderr.contains("--model-out out.stm and --report-json ./out.stm are the same file"), "\(child.stderr)")
     }
@@ -118,7 +134,7 @@ import Testing
             ["sort", "data.csv", "--by", "f1", "--out", "-"],
             ["sample", "data.csv", "--fraction", "0.5", "--out", "-"],
             ["sample", "data.csv", "--rows", "10", "--out", "-"],
-            ["train", "data.csv", "--model-out", "t.stm", "--trees", "2", "--threads", "1"],
+            ["train", "data.csv", "--model-out", "t.stm", "--trees", "2", "--threads", "1"]
         ]
         for arguments in cases {
             let r = try Self.run(arguments, in: dir, stdoutPath: "/dev/full")
@@ -126,8 +142,11 @@ import Testing
             #expect(r.status == 1, "\(arguments): status \(r.status): \(r.stderr)")
             #expect(r.stderr.contains("cannot write to standard output: no space left on the device (ENOSPC)"), "\(arguments): \(r.stderr)")
         }
-        let status = try E2E.run(["local", "data.csv", "--workers", "1", "--trees", "2", "--memory-limit", "256MiB",
-                                  "--job-dir", dir + "/job", "--progress", "none"], in: dir, name: "local", timeout: 120)
+        let status = try E2E.run(
+            [
+                "local", "data.csv", "--workers", "1", "--trees", "2", "--memory-limit", "256MiB",
+                "--job-dir", dir + "/job", "--progress", "none"
+            ], in: dir, name: "local", timeout: 120)
         #expect(status.status == 0, "the job for `status`: \(status.child.stderr)")
         for arguments in [["status", dir + "/job"], ["status", dir + "/job", "--json"]] {
             let r = try Self.run(arguments, in: dir, stdoutPath: "/dev/full")
@@ -167,13 +186,21 @@ import Testing
         let job = ["--job-dir", dir + "/job"]
         let bind = ["--bind", "tcp://127.0.0.1:\(try E2E.freePort())"]
         let cases: [([String], String)] = [
-            (["predict", "--model", "m.stm", "data.csv", "--batch-rows", "99999999999", "-o", "p.csv"], "--batch-rows must be in 1...1048576, got 99999999999"),
+            (
+                ["predict", "--model", "m.stm", "data.csv", "--batch-rows", "99999999999", "-o", "p.csv"],
+                "--batch-rows must be in 1...1048576, got 99999999999"
+            ),
             (["predict", "--model", "m.stm", "data.csv", "--batch-rows", "0", "-o", "p.csv"], "--batch-rows must be in 1...1048576, got 0"),
             (["predict", "--model", "m.stm", "data.csv", "--threads", "0", "-o", "p.csv"], "--threads must be in 1...1024, got 0"),
             (["predict", "--model", "m.stm", "data.csv", "--workers", "1000", "-o", "p.csv"], "--workers must be in 0...256, got 1000"),
-            (["predict", "--model", "m.stm", "data.csv", "--workers", "2", "--memory-limit", "1KiB", "-o", "p.csv"],
-             "--memory-limit 1KiB is below the minimum 16MiB a worker needs to run"),
-            (["predict", "--model", "m.stm", "data.csv", "--workers", "1", "--max-attempts", "0", "-o", "p.csv"], "--max-attempts must be in 1...1000, got 0"),
+            (
+                ["predict", "--model", "m.stm", "data.csv", "--workers", "2", "--memory-limit", "1KiB", "-o", "p.csv"],
+                "--memory-limit 1KiB is below the minimum 16MiB a worker needs to run"
+            ),
+            (
+                ["predict", "--model", "m.stm", "data.csv", "--workers", "1", "--max-attempts", "0", "-o", "p.csv"],
+                "--max-attempts must be in 1...1000, got 0"
+            ),
             (["local", "data.csv", "--max-attempts", "0"] + job, "--max-attempts must be in 1...1000, got 0"),
             (["local", "data.csv", "--workers", "257"] + job, "--workers must be in 1...256, got 257"),
             (["local", "data.csv", "--workers", "0"] + job, "--workers must be in 1...256, got 0"),
@@ -183,14 +210,25 @@ import Testing
             (["local", "data.csv", "--max-bins", "256"] + job, "--max-bins must be in 2...255, got 256"),
             (["local", "data.csv", "--test-fraction", "1"] + job, "--test-fraction must be in [0, 1), got 1.0"),
             (["local", "data.csv", "--trees", "-5"] + job, "--trees must be in 1...1000000, got -5"),
-            (["local", "data.csv", "--model-out", dir + "/no/such/dir/m.stm"] + job, "--model-out \(dir)/no/such/dir/m.stm cannot be written"),
-            (["coordinator", "data.csv"] + bind + job + ["--worker-memory-limit", "1MiB"],
-             "--worker-memory-limit 1MiB is below the minimum 16MiB a worker needs to run"),
+            (
+                ["local", "data.csv", "--model-out", dir + "/no/such/dir/m.stm"] + job,
+                "--model-out \(dir)/no/such/dir/m.stm cannot be written"
+            ),
+            (
+                ["coordinator", "data.csv"] + bind + job + ["--worker-memory-limit", "1MiB"],
+                "--worker-memory-limit 1MiB is below the minimum 16MiB a worker needs to run"
+            ),
             (["coordinator", "data.csv"] + bind + job + ["--max-attempts", "0"], "--max-attempts must be in 1...1000, got 0"),
             (["coordinator", "data.csv"] + bind + job + ["--max-bins", "300"], "--max-bins must be in 2...255, got 300"),
             (["coordinator", "data.csv"] + bind + job + ["--wait-workers", "-1"], "--wait-workers must be in 0...256, got -1"),
-            (["worker", "--connect", "tcp://127.0.0.1:1", "--memory-limit", "1KiB"], "--memory-limit 1KiB is below the minimum 16MiB a worker needs to run"),
-            (["worker", "--connect", "tcp://127.0.0.1:1", "--memory-limit", "64MiB", "--threads", "0"], "--threads must be in 1...1024, got 0"),
+            (
+                ["worker", "--connect", "tcp://127.0.0.1:1", "--memory-limit", "1KiB"],
+                "--memory-limit 1KiB is below the minimum 16MiB a worker needs to run"
+            ),
+            (
+                ["worker", "--connect", "tcp://127.0.0.1:1", "--memory-limit", "64MiB", "--threads", "0"],
+                "--threads must be in 1...1024, got 0"
+            ),
             (["train", "data.csv", "--trees", "0"], "--trees must be in 1...1000000, got 0"),
             (["train", "data.csv", "--trees", "-5"], "--trees must be in 1...1000000, got -5"),
             (["train", "data.csv", "--threads", "0"], "--threads must be in 1...1024, got 0"),
@@ -201,7 +239,7 @@ import Testing
             (["train", "data.csv", "--max-depth", "0"], "--max-depth must be at least 1, got 0"),
             (["train", "data.csv", "--min-samples-split", "1"], "--min-samples-split must be in 2...4294967295, got 1"),
             (["evaluate", "--model", "m.stm", "data.csv", "--threads", "0"], "--threads must be in 1...1024, got 0"),
-            (["sort", "data.csv", "--by", "f1", "--memory-limit", "1KiB", "--out", "s.csv"], "--memory-limit must be at least 1MiB"),
+            (["sort", "data.csv", "--by", "f1", "--memory-limit", "1KiB", "--out", "s.csv"], "--memory-limit must be at least 1MiB")
         ]
         for (i, (arguments, message)) in cases.enumerated() {
             let (status, child) = try E2E.run(arguments, in: dir, name: "range\(i)", timeout: 30)
@@ -225,15 +263,23 @@ extension OutputSafetyEndToEndTests {
             (["train", "data.csv", "--model-out", missing + "/m.stm"], "--model-out \(missing)/m.stm cannot be written"),
             (["train", "data.csv", "--report-json", missing + "/r.json"], "--report-json \(missing)/r.json cannot be written"),
             (["predict", "--model", "m.stm", "data.csv", "-o", missing + "/p.csv"], "--out \(missing)/p.csv cannot be written"),
-            (["predict", "--model", "m.stm", "data.csv", "--workers", "1", "-o", missing + "/p.csv"], "--out \(missing)/p.csv cannot be written"),
-            (["local", "data.csv", "--model-out", missing + "/m.stm", "--job-dir", dir + "/job"], "--model-out \(missing)/m.stm cannot be written"),
+            (
+                ["predict", "--model", "m.stm", "data.csv", "--workers", "1", "-o", missing + "/p.csv"],
+                "--out \(missing)/p.csv cannot be written"
+            ),
+            (
+                ["local", "data.csv", "--model-out", missing + "/m.stm", "--job-dir", dir + "/job"],
+                "--model-out \(missing)/m.stm cannot be written"
+            )
         ]
         for (i, (arguments, message)) in cases.enumerated() {
             let started = Date()
             let (status, child) = try E2E.run(arguments, in: dir, name: "unwritable\(i)", timeout: 30)
             #expect(status == Self.usage, "\(arguments): \(child.stderr)")
             #expect(child.stderr.contains(message), "\(arguments): \(child.stderr)")
-            #expect(!child.stderr.contains("trained") && !child.stderr.contains("read 400 rows"), "refused before reading the data: \(child.stderr)")
+            #expect(
+                !child.stderr.contains("trained") && !child.stderr.contains("read 400 rows"),
+                "refused before reading the data: \(child.stderr)")
             #expect(Date().timeIntervalSince(started) < 10)
         }
         #expect(!FileManager.default.fileExists(atPath: dir + "/job"))

@@ -1,12 +1,15 @@
 import Testing
+
 @testable import Cluster
 
 @Suite struct PartitionPlannerTests {
     typealias Input = PartitionPlanner.Input
 
     @Test func smallDataIsOnePartition() {
-        let plan = PartitionPlanner.plan(Input(dataBytes: 5 << 20, sampleBytesPerRow: 500, features: 50, histogramWordsPerBin: 2,
-                                               memoryLimit: 512 << 20))
+        let plan = PartitionPlanner.plan(
+            Input(
+                dataBytes: 5 << 20, sampleBytesPerRow: 500, features: 50, histogramWordsPerBin: 2,
+                memoryLimit: 512 << 20))
         #expect(plan.partitions == 1)
         #expect(plan.fits)
         #expect(plan.workingSetBytes <= plan.budgetBytes)
@@ -22,16 +25,21 @@ import Testing
         let perRow = PartitionPlanner.bytesPerTrainingRow(features: 50)
         #expect(perRow == 66)
         // the partition count is the smallest that fits: one fewer would not
-        let fewer = PartitionPlanner.plan(Input(dataBytes: input.dataBytes, sampleBytesPerRow: 500, features: 50, histogramWordsPerBin: 2,
-                                                memoryLimit: 512 << 20, override: plan.partitions - 1))
+        let fewer = PartitionPlanner.plan(
+            Input(
+                dataBytes: input.dataBytes, sampleBytesPerRow: 500, features: 50, histogramWordsPerBin: 2,
+                memoryLimit: 512 << 20, override: plan.partitions - 1))
         #expect(!fewer.fits)
         #expect(plan.partitions > 1 && plan.partitions < 64)
     }
 
     @Test func moreMemoryFewerPartitionsAndCountIgnoresWorkers() {
         func partitions(_ limit: UInt64) -> Int {
-            PartitionPlanner.plan(Input(dataBytes: 2_000_000_000, sampleBytesPerRow: 400, features: 100, histogramWordsPerBin: 3,
-                                        memoryLimit: limit)).partitions
+            PartitionPlanner.plan(
+                Input(
+                    dataBytes: 2_000_000_000, sampleBytesPerRow: 400, features: 100, histogramWordsPerBin: 3,
+                    memoryLimit: limit)
+            ).partitions
         }
         #expect(partitions(256 << 20) > partitions(1 << 30))
         #expect(partitions(1 << 30) >= partitions(8 << 30))
@@ -39,18 +47,24 @@ import Testing
     }
 
     @Test func overrideWinsAndSaysWhenItDoesNotFit() {
-        let ok = PartitionPlanner.plan(Input(dataBytes: 100 << 20, sampleBytesPerRow: 200, features: 10, histogramWordsPerBin: 2,
-                                             memoryLimit: 512 << 20, override: 7))
+        let ok = PartitionPlanner.plan(
+            Input(
+                dataBytes: 100 << 20, sampleBytesPerRow: 200, features: 10, histogramWordsPerBin: 2,
+                memoryLimit: 512 << 20, override: 7))
         #expect(ok.partitions == 7 && ok.fits && ok.message == nil)
-        let tooFew = PartitionPlanner.plan(Input(dataBytes: 50_000_000_000, sampleBytesPerRow: 200, features: 10, histogramWordsPerBin: 2,
-                                                 memoryLimit: 512 << 20, override: 2))
+        let tooFew = PartitionPlanner.plan(
+            Input(
+                dataBytes: 50_000_000_000, sampleBytesPerRow: 200, features: 10, histogramWordsPerBin: 2,
+                memoryLimit: 512 << 20, override: 2))
         #expect(tooFew.partitions == 2 && !tooFew.fits)
         #expect(tooFew.message?.hasPrefix("--partitions 2 gives") == true)
     }
 
     @Test func limitTooSmallIsReported() {
-        let plan = PartitionPlanner.plan(Input(dataBytes: 1 << 20, sampleBytesPerRow: 100, features: 5000, histogramWordsPerBin: 10,
-                                               memoryLimit: 64 << 20))
+        let plan = PartitionPlanner.plan(
+            Input(
+                dataBytes: 1 << 20, sampleBytesPerRow: 100, features: 5000, histogramWordsPerBin: 10,
+                memoryLimit: 64 << 20))
         #expect(!plan.fits)
         #expect(plan.message?.contains("raise --memory-limit") == true)
     }
@@ -67,8 +81,9 @@ import Testing
     @Test func theTreesInFlightCountInThePartitionWorkingSet() {
         var model = PartitionPlanner.Model()
         model.treeBytesPerTrainingRow = 0
-        let input = Input(dataBytes: 5_000_000_000, sampleBytesPerRow: 500, features: 50, histogramWordsPerBin: 2,
-                          memoryLimit: 512 << 20, threadsPerWorker: 8)
+        let input = Input(
+            dataBytes: 5_000_000_000, sampleBytesPerRow: 500, features: 50, histogramWordsPerBin: 2,
+            memoryLimit: 512 << 20, threadsPerWorker: 8)
         let without = PartitionPlanner.plan(input, model: model)
         let with = PartitionPlanner.plan(input)
         #expect(with.fits && with.workingSetBytes <= with.budgetBytes)

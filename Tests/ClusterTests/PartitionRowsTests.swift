@@ -1,7 +1,8 @@
-import Foundation
 import Forest
+import Foundation
 import SpaceTime
 import Testing
+
 @testable import Cluster
 
 /// A worker's parsed partition (Forest's `PartitionRowStore`): rows come back in order,
@@ -29,7 +30,8 @@ import Testing
     }
 
     private func check(_ rows: PartitionRowStore, count: Int, features: Int) throws {
-        var expectedTrain: [Int] = [], expectedTest: [Int] = []
+        var expectedTrain: [Int] = []
+        var expectedTest: [Int] = []
         for i in 0..<count { if i % 5 == 0 { expectedTest.append(i) } else { expectedTrain.append(i) } }
         #expect(rows.trainCount == expectedTrain.count)
         #expect(rows.testCount == expectedTest.count)
@@ -116,7 +118,8 @@ extension PartitionRowsTests {
 /// Binning on several threads gives exactly the extractor's bin of every value.
 @Suite struct ParallelBinnerTests {
     @Test func binsEqualTheExtractorsWhateverTheThreadCount() throws {
-        let features = 5, rows = 10_007
+        let features = 5
+        let rows = 10_007
         var state = PartialExtractorState(featureNames: (0..<features).map { "f\($0)" })
         var values: [Double] = []
         var rng = SystemRandomNumberGenerator()
@@ -134,7 +137,9 @@ extension PartitionRowsTests {
         for threads in [1, 2, 3] {
             let got = FeatureBinner.bin(extractor: extractor, rowCount: rows, threads: threads, blockRows: 1000) { append in
                 for r in 0..<rows {
-                    values.withUnsafeBufferPointer { append(UnsafeBufferPointer(rebasing: $0[r * features ..< (r + 1) * features]), Double(r % 2)) }
+                    values.withUnsafeBufferPointer {
+                        append(UnsafeBufferPointer(rebasing: $0[r * features..<(r + 1) * features]), Double(r % 2))
+                    }
                 }
             }
             #expect(got.bins == expected)

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import Cluster
 
 /// The coordinator's per-peer limit on warnings a peer can trigger

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import Cluster
 
 private func stamped(_ m: WireMessage, seq: UInt64, session: UInt64) -> WireMessage {
@@ -9,8 +10,10 @@ private func stamped(_ m: WireMessage, seq: UInt64, session: UInt64) -> WireMess
     return m
 }
 
-private func expectCode<T>(_ code: ProtocolError.Code, sourceLocation: SourceLocation = #_sourceLocation,
-                           _ body: () throws -> T) {
+private func expectCode<T>(
+    _ code: ProtocolError.Code, sourceLocation: SourceLocation = #_sourceLocation,
+    _ body: () throws -> T
+) {
     do {
         _ = try body()
         Issue.record("accepted, expected \(code)", sourceLocation: sourceLocation)
@@ -23,7 +26,9 @@ private func expectCode<T>(_ code: ProtocolError.Code, sourceLocation: SourceLoc
 
 @Suite struct WorkerPeerSessionTests {
     func started(attempt: UInt64, task: UInt64) -> WireMessage {
-        var s = WireTaskStarted(); s.attemptID = attempt; s.taskID = task
+        var s = WireTaskStarted()
+        s.attemptID = attempt
+        s.taskID = task
         return WireMessage(.started(s))
     }
 
@@ -70,7 +75,10 @@ private func expectCode<T>(_ code: ProtocolError.Code, sourceLocation: SourceLoc
         s.lease(attemptID: 7, taskID: 3, kind: .train)
         var hb = WireHeartbeat()
         for a in [UInt64(7), 8] {
-            var p = WireProgress(); p.attemptID = a; p.taskID = 3; p.unit = .rows
+            var p = WireProgress()
+            p.attemptID = a
+            p.taskID = 3
+            p.unit = .rows
             hb.running.append(p)
         }
         #expect(s.staleAttempts(in: hb) == [8])
@@ -80,7 +88,11 @@ private func expectCode<T>(_ code: ProtocolError.Code, sourceLocation: SourceLoc
         var s = WorkerPeerSession(session: 5)
         s.lease(attemptID: 9, taskID: 4, kind: .predict)
         func batch(_ n: UInt64) -> WireMessage {
-            var p = WirePredictionBatch(); p.attemptID = 9; p.batchSeq = n; p.rows = 1; p.bytesPerRow = 1
+            var p = WirePredictionBatch()
+            p.attemptID = 9
+            p.batchSeq = n
+            p.rows = 1
+            p.bytesPerRow = 1
             return WireMessage(.predictionBatch(p), payload: Data([0]))
         }
         try s.accept(stamped(batch(0), seq: 1, session: 5))
@@ -96,7 +108,11 @@ private func expectCode<T>(_ code: ProtocolError.Code, sourceLocation: SourceLoc
     }
 
     func rowsEnd(_ attempt: UInt64, batches: UInt64, rows: UInt64) -> WireMessage {
-        var e = WireRowsEnd(); e.attemptID = attempt; e.batches = batches; e.rows = rows; e.trainRows = rows
+        var e = WireRowsEnd()
+        e.attemptID = attempt
+        e.batches = batches
+        e.rows = rows
+        e.trainRows = rows
         return WireMessage(.rowsEnd(e))
     }
 
@@ -113,7 +129,10 @@ private func expectCode<T>(_ code: ProtocolError.Code, sourceLocation: SourceLoc
         var s = CoordinatorPeerSession()
         try s.accept(WireSamples.welcome(session: 77))
         var seq: UInt64 = 1
-        func next(_ m: WireMessage) throws(ProtocolError) { seq += 1; try s.accept(stamped(m, seq: seq, session: 77)) }
+        func next(_ m: WireMessage) throws(ProtocolError) {
+            seq += 1
+            try s.accept(stamped(m, seq: seq, session: 77))
+        }
 
         expectCode(.staleAttempt) { try next(WireSamples.rowBatch(attemptID: 7, batchSeq: 0)) }
         try next(assignment(7))

@@ -2,6 +2,7 @@ import Foundation
 import SpaceTime
 import Testing
 import ZeroMQ
+
 @testable import Cluster
 
 /// A real `CoordinatorServer` flooded by a garbage peer: the warnings it
@@ -18,14 +19,17 @@ import ZeroMQ
     @Test func aGarbagePeerGetsAFewLinesAndACount() throws {
         let context = try Context()
         let store = try JobStore()
-        try store.createJob(JobSpec(jobID: "flood", dataFiles: ["synthetic"], parameters: Data([1]), seed: 1,
-                                    partitions: 1, testFraction: 0.2, trees: 1, maxAttempts: 1), now: 0)
+        try store.createJob(
+            JobSpec(
+                jobID: "flood", dataFiles: ["synthetic"], parameters: Data([1]), seed: 1,
+                partitions: 1, testFraction: 0.2, trees: 1, maxAttempts: 1), now: 0)
         var options = CoordinatorServer.Options()
         options.peerWarnings = (burst: 5, interval: 1)
         let logs = Lines()
-        let server = try CoordinatorServer(context: context, bind: "tcp://127.0.0.1:*", store: store, schema: WireSamples.schema(),
-                                           options: options, makeDriver: { nil },
-                                           onOutput: { if case .log(.warning, let line) = $0 { logs.append(line) } })
+        let server = try CoordinatorServer(
+            context: context, bind: "tcp://127.0.0.1:*", store: store, schema: WireSamples.schema(),
+            options: options, makeDriver: { nil },
+            onOutput: { if case .log(.warning, let line) = $0 { logs.append(line) } })
         defer { try? server.stop() }
         let rogue = try context.socket(.dealer)
         defer { rogue.close() }

@@ -1,7 +1,8 @@
-import Foundation
 import Forest
+import Foundation
 import SpaceTime
 import Testing
+
 @testable import Cluster
 
 @Suite struct PipelineTests {
@@ -11,8 +12,9 @@ import Testing
         forest.maxDepth = 9
         forest.seed = 1234
         forest.criterion = .entropy
-        let schema = DatasetSchema(header: ["a", "zip", "id", "y"], targetIndex: 3, task: .regression,
-                                   featureIndices: [0, 1], featureKinds: [.numeric, .categorical])
+        let schema = DatasetSchema(
+            header: ["a", "zip", "id", "y"], targetIndex: 3, task: .regression,
+            featureIndices: [0, 1], featureKinds: [.numeric, .categorical])
         let p = ForestJobParameters(forest: forest, schema: schema, maxBins: 63, source: "data/ünïcode.csv", sampledRows: 1000)
         let back = try ForestJobParameters(deserializing: p.serialize())
         #expect(back == p)
@@ -54,12 +56,14 @@ import Testing
             try ("x,label\n" + (0..<rows).map { "\($0),\(["a", "b"][$0 % 2])\n" }.joined())
                 .write(toFile: dir + "/" + name, atomically: true, encoding: .utf8)
         }
-        #expect(CoordinatorJob.jobFiles(dir + "/parts", dir + "/test.csv") { _, _ in }
+        #expect(
+            CoordinatorJob.jobFiles(dir + "/parts", dir + "/test.csv") { _, _ in }
                 == [dir + "/parts/p-0.csv", dir + "/parts/p-1.csv", dir + "/test.csv"])
         #expect(CoordinatorJob.jobFiles(dir + "/test.csv", nil) { _, _ in } == [], "one file: no list")
         for numbered in [true, false] {
-            let source = try CSVRecordSource(path: dir + "/parts", labelIndex: 1, seed: 9, testFraction: 0.25, partitions: 2,
-                                             testPath: dir + "/test.csv", numbersFiles: numbered)
+            let source = try CSVRecordSource(
+                path: dir + "/parts", labelIndex: 1, seed: 9, testFraction: 0.25, partitions: 2,
+                testPath: dir + "/test.csv", numbersFiles: numbered)
             var got: [(UInt32, UInt64)] = []
             while let record = try source.next() { got.append((record.file, record.line)) }
             #expect(got.map(\.1) == [2, 3, 4, 2, 3, 2, 3])

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import Cluster
 
 /// The coordinator engine's side of predict tasks with a scripted worker and
@@ -48,8 +49,10 @@ import Testing
 
     @Test func predictionsFlowUnderCreditAndAnIncompleteBlockIsRedone() throws {
         let store = try JobStore()
-        try store.createPredictionJob(JobSpec(jobID: "predict-1", dataFiles: ["d.csv"], parameters: Data([1]), seed: 0, partitions: 2,
-                                              testFraction: 0, trees: 4, maxAttempts: 3), blockRows: [3, 2], now: 0)
+        try store.createPredictionJob(
+            JobSpec(
+                jobID: "predict-1", dataFiles: ["d.csv"], parameters: Data([1]), seed: 0, partitions: 2,
+                testFraction: 0, trees: 4, maxAttempts: 3), blockRows: [3, 2], now: 0)
         var config = CoordinatorEngine.Configuration()
         config.predictionWindowBatches = 1
         let engine = try CoordinatorEngine(store: store, schema: WireSamples.schema(), configuration: config, makeSessionID: { 7 })
@@ -62,7 +65,12 @@ import Testing
 
         var w = Worker()
         var h = WireHello()
-        h.protocolVersion = ProtocolVersion.current; h.workerID = "w1"; h.host = "h"; h.pid = 9; h.cores = 1; h.memoryLimitBytes = 512 << 20
+        h.protocolVersion = ProtocolVersion.current
+        h.workerID = "w1"
+        h.host = "h"
+        h.pid = 9
+        h.cores = 1
+        h.memoryLimitBytes = 512 << 20
         _ = try engine.receive(from: w.address, frames: try w.frames(.hello(h)), at: t(0))
         w.session = 7
 
@@ -70,17 +78,29 @@ import Testing
             let out = sent(try engine.tick(at: t(time)))
             let a = try #require(out.compactMap { if case .assignment(let a) = $0.body { a } else { nil } }.first)
             let c = try #require(out.compactMap { if case .credit(let c) = $0.body { c } else { nil } }.first)
-            var started = WireTaskStarted(); started.taskID = a.taskID; started.attemptID = a.attemptID
+            var started = WireTaskStarted()
+            started.taskID = a.taskID
+            started.attemptID = a.attemptID
             _ = try engine.receive(from: w.address, frames: try w.frames(.started(started)), at: t(time))
             return (a, c)
         }
         func batch(_ a: WireTaskAssignment, seq: UInt64, rows: UInt32, at time: Double) throws -> [WireMessage] {
             var b = WirePredictionBatch()
-            b.attemptID = a.attemptID; b.batchSeq = seq; b.firstLine = 2; b.rows = rows; b.bytesPerRow = 16
-            return sent(try engine.receive(from: w.address, frames: try w.frames(.predictionBatch(b), payload: Data(count: Int(rows) * 16)), at: t(time)))
+            b.attemptID = a.attemptID
+            b.batchSeq = seq
+            b.firstLine = 2
+            b.rows = rows
+            b.bytesPerRow = 16
+            return sent(
+                try engine.receive(
+                    from: w.address, frames: try w.frames(.predictionBatch(b), payload: Data(count: Int(rows) * 16)), at: t(time)))
         }
         func done(_ a: WireTaskAssignment, rows: UInt64, at time: Double) throws {
-            var d = WireTaskDone(); d.taskID = a.taskID; d.attemptID = a.attemptID; d.rows = rows; d.peakRssBytes = 1
+            var d = WireTaskDone()
+            d.taskID = a.taskID
+            d.attemptID = a.attemptID
+            d.rows = rows
+            d.peakRssBytes = 1
             _ = try engine.receive(from: w.address, frames: try w.frames(.done(d)), at: t(time))
         }
 

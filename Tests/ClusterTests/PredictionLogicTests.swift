@@ -1,7 +1,8 @@
-import Foundation
-import Testing
-import SpaceTime
 import Forest
+import Foundation
+import SpaceTime
+import Testing
+
 @testable import Cluster
 
 /// Pure logic of distributed prediction: block planning, the CSV block
@@ -13,22 +14,28 @@ import Forest
     @Test func blocksDependOnDataAndMemoryNotWorkers() {
         let mib: UInt64 = 1 << 20
         // 1M rows of 50 features, 512 MiB: about 16 blocks of ~62.5K rows (fits), multiples of the granule.
-        let rows = PredictionBlockPlan.blockRows(totalRows: 1_000_000, features: 50, classes: 2, modelBytes: 10 * mib,
-                                                 memoryLimit: 512 * mib, granule: 1024)
+        let rows = PredictionBlockPlan.blockRows(
+            totalRows: 1_000_000, features: 50, classes: 2, modelBytes: 10 * mib,
+            memoryLimit: 512 * mib, granule: 1024)
         #expect(rows % 1024 == 0)
         #expect(rows == 63488)
         // A smaller limit caps the block so its rows fit the budget.
-        let small = PredictionBlockPlan.blockRows(totalRows: 1_000_000, features: 50, classes: 2, modelBytes: 10 * mib,
-                                                  memoryLimit: 96 * mib, granule: 1024)
+        let small = PredictionBlockPlan.blockRows(
+            totalRows: 1_000_000, features: 50, classes: 2, modelBytes: 10 * mib,
+            memoryLimit: 96 * mib, granule: 1024)
         let budget = Double(96 * mib - 48 * mib - 20 * mib) * 0.5
         #expect(small < rows && small % 1024 == 0)
         #expect(Double(small * PredictionBlockPlan.bytesPerRow(features: 50, classes: 2)) <= budget)
         // Tiny inputs still get at least the minimum block (one block here).
-        #expect(PredictionBlockPlan.blockRows(totalRows: 3000, features: 5, classes: 2, modelBytes: 0, memoryLimit: 512 * mib,
-                                              granule: 1024) == 4096)
+        #expect(
+            PredictionBlockPlan.blockRows(
+                totalRows: 3000, features: 5, classes: 2, modelBytes: 0, memoryLimit: 512 * mib,
+                granule: 1024) == 4096)
         // An override is rounded up to the granule.
-        #expect(PredictionBlockPlan.blockRows(totalRows: 10, features: 5, classes: 2, modelBytes: 0, memoryLimit: 0,
-                                              granule: 100, override: 250) == 300)
+        #expect(
+            PredictionBlockPlan.blockRows(
+                totalRows: 10, features: 5, classes: 2, modelBytes: 0, memoryLimit: 0,
+                granule: 100, override: 250) == 300)
     }
 
     @Test func blocksCoverEveryRowOnceInOrder() {
@@ -100,8 +107,9 @@ import Forest
 
     @Test func parametersRoundTripAndAreChecked() throws {
         // The model's schema located in the input's header: features in model order, the label present.
-        let schema = DatasetSchema(header: ["b", "label", "c", "a"], targetIndex: 1, task: .classification,
-                                   featureIndices: [3, 0, 2], featureKinds: [.numeric, .categorical, .numeric])
+        let schema = DatasetSchema(
+            header: ["b", "label", "c", "a"], targetIndex: 1, task: .classification,
+            featureIndices: [3, 0, 2], featureKinds: [.numeric, .categorical, .numeric])
         let p = PredictionParameters(source: "data/x.csv", schema: schema)
         #expect(try PredictionParameters(deserializing: p.serialize(), columns: 4) == p)
         #expect(p.featureIndices == [3, 0, 2])
@@ -137,8 +145,9 @@ import Forest
     /// the slice's trees (`predict/pK.tA-B`); whole-model prediction keeps `predict/pK`. The
     /// scheduler offers them slice-major and `status` counts blocks, not tasks.
     @Test func shardedPredictTasksAreKeyedByBlockAndTreeSlice() throws {
-        let spec = JobSpec(jobID: "predict-1", dataFiles: ["d.csv"], parameters: Data([1]), seed: 0, partitions: 3,
-                           testFraction: 0, trees: 12, maxAttempts: 3)
+        let spec = JobSpec(
+            jobID: "predict-1", dataFiles: ["d.csv"], parameters: Data([1]), seed: 0, partitions: 3,
+            testFraction: 0, trees: 12, maxAttempts: 3)
         let slices = [0..<4, 4..<9, 9..<12]
         let sharded = try JobStore()
         try sharded.createPredictionJob(spec, blockRows: [5, 5, 2], variants: slices.map { .trees($0) }, now: 0)
@@ -152,9 +161,13 @@ import Forest
         #expect(try whole.tasks().map(\.name).sorted().map(\.description) == ["predict/p0", "predict/p1", "predict/p2"])
         #expect(try whole.tasks().allSatisfy { $0.name.variant == .whole })
 
-        for bad: [TaskVariant] in [[.trees(0..<4), .trees(5..<12)], [.trees(4..<8), .trees(8..<12)], [.trees(0..<12)],
-                                   [.whole, .trees(0..<4)], []] {
-            #expect(throws: JobStoreError.self, "\(bad)") { try JobStore().createPredictionJob(spec, blockRows: [1], variants: bad, now: 0) }
+        for bad: [TaskVariant] in [
+            [.trees(0..<4), .trees(5..<12)], [.trees(4..<8), .trees(8..<12)], [.trees(0..<12)],
+            [.whole, .trees(0..<4)], []
+        ] {
+            #expect(throws: JobStoreError.self, "\(bad)") {
+                try JobStore().createPredictionJob(spec, blockRows: [1], variants: bad, now: 0)
+            }
         }
 
         let workers = [Scheduler.WorkerView(id: "w1", memoryLimit: 512 << 20), Scheduler.WorkerView(id: "w2", memoryLimit: 512 << 20)]
@@ -189,10 +202,17 @@ import Forest
         #expect(w.runningAttempts == [9], "still listed in heartbeats while results wait")
         // Credit for one batch: the first goes.
         var c = WireCredit()
-        c.attemptID = 9; c.stream = .predictions; c.grantedBatches = 1; c.grantedBytes = 1 << 20
+        c.attemptID = 9
+        c.stream = .predictions
+        c.grantedBatches = 1
+        c.grantedBytes = 1 << 20
         let first = sent(w.receive(frames: try WireMessage(.credit(c), seq: 3, session: 5).encodeFrames(), at: 0.4))
         #expect(first.count == 1)
-        if case .predictionBatch(let b)? = first.first?.body { #expect(b.batchSeq == 0 && b.firstLine == 2) } else { Issue.record("no batch") }
+        if case .predictionBatch(let b)? = first.first?.body {
+            #expect(b.batchSeq == 0 && b.firstLine == 2)
+        } else {
+            Issue.record("no batch")
+        }
         // Credit for the second: it goes, then done.
         c.grantedBatches = 2
         let rest = sent(w.receive(frames: try WireMessage(.credit(c), seq: 4, session: 5).encodeFrames(), at: 0.5))

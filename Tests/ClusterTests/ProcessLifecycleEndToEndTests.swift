@@ -1,7 +1,8 @@
-import Locking
 import Foundation
+import Locking
 import SpaceTime
 import Testing
+
 @testable import Cluster
 
 /// Nothing of a run is left running: `local` and `predict --workers` ended by
@@ -12,8 +13,10 @@ import Testing
 /// output pipe reaches its end (`spacetime local … | tee log` returns).
 @Suite(.serialized) struct ProcessLifecycleEndToEndTests {
     static let slow = ["SPACETIME_TEST_TREE_DELAY_MS": "300", "SPACETIME_TEST_BATCH_DELAY_MS": "100"]
-    static let training = ["--partitions", "2", "--trees", "12", "--seed", "7", "--heartbeat", "0.25", "--liveness", "8",
-                           "--progress", "plain"]
+    static let training = [
+        "--partitions", "2", "--trees", "12", "--seed", "7", "--heartbeat", "0.25", "--liveness", "8",
+        "--progress", "plain"
+    ]
 
     /// A `spacetime` process, its standard output and error on one pipe.
     final class Session: @unchecked Sendable {
@@ -28,7 +31,8 @@ import Testing
             process.standardError = pipe
             try process.run()
             let reader = pipe.fileHandleForReading
-            let text = self.text, eof = self.eof
+            let text = self.text
+            let eof = self.eof
             Thread.detachNewThread {
                 while true {
                     let chunk = reader.availableData
@@ -71,7 +75,8 @@ import Testing
         for name in names {
             guard let pid = Int32(name), pid != getpid() else { continue }
             guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-                  let close = stat.lastIndex(of: ")") else { continue }
+                let close = stat.lastIndex(of: ")")
+            else { continue }
             // Fields after the command: state ppid …
             let fields = stat[stat.index(after: close)...].split(separator: " ")
             guard fields.count > 1, fields[0] != "Z" else { continue }
@@ -86,7 +91,8 @@ import Testing
     /// The memory cgroups a launcher with `pid` made (`spacetime-<pid>-<worker>`) that still exist.
     static func cgroups(of pid: Int32) -> [String] {
         guard let parent = CgroupPaths.ofSelf(),
-              let names = try? FileManager.default.contentsOfDirectory(atPath: parent.directory) else { return [] }
+            let names = try? FileManager.default.contentsOfDirectory(atPath: parent.directory)
+        else { return [] }
         return names.filter { $0.hasPrefix("spacetime-\(pid)-") }
     }
 
@@ -113,8 +119,11 @@ import Testing
         let dir = try E2E.tempDir("life-signal-\(sig)")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let data = try E2E.generate(rows: 4000, in: dir)
-        let local = try Session(["local", data, "--workers", "2", "--memory-limit", "256MiB", "--job-dir", dir + "/job",
-                                 "--model-out", "m.stm"] + Self.training, in: dir, environment: Self.slow)
+        let local = try Session(
+            [
+                "local", data, "--workers", "2", "--memory-limit", "256MiB", "--job-dir", dir + "/job",
+                "--model-out", "m.stm"
+            ] + Self.training, in: dir, environment: Self.slow)
         #expect(local.waitForOutput("train/p"), "training started: \(local.output)")
         #expect(local.waitForOutput("started worker w2"))
         kill(local.pid, sig)
@@ -140,8 +149,11 @@ import Testing
 
         if sig == SIGINT || sig == SIGKILL {
             // The job is resumable and finishes; nothing is left after a normal end either.
-            let resumed = try Session(["local", data, "--workers", "2", "--memory-limit", "256MiB", "--job-dir", dir + "/job",
-                                       "--resume", "--model-out", "m.stm"] + Self.training, in: dir)
+            let resumed = try Session(
+                [
+                    "local", data, "--workers", "2", "--memory-limit", "256MiB", "--job-dir", dir + "/job",
+                    "--resume", "--model-out", "m.stm"
+                ] + Self.training, in: dir)
             let status = resumed.wait(120)
             #expect(status.map { $0.status == 0 && !$0.signaled } == true, "\(resumed.output)")
             #expect(resumed.output.contains("fingerprint"))
@@ -154,8 +166,9 @@ import Testing
         let dir = try E2E.tempDir("life-spawn")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let data = try E2E.generate(rows: 2000, in: dir)
-        let local = try Session(["local", data, "--workers", "3", "--memory-limit", "256MiB", "--job-dir", dir + "/job"] + Self.training,
-                                in: dir, environment: ["SPACETIME_TEST_FAIL_SPAWN": "w3"])
+        let local = try Session(
+            ["local", data, "--workers", "3", "--memory-limit", "256MiB", "--job-dir", dir + "/job"] + Self.training,
+            in: dir, environment: ["SPACETIME_TEST_FAIL_SPAWN": "w3"])
         let exit = local.wait(60)
         #expect(exit.map { $0.status == 1 && !$0.signaled } == true, "\(String(describing: exit)) \(local.output)")
         #expect(local.output.contains("cannot start worker w3"), "\(local.output)")
@@ -169,9 +182,12 @@ import Testing
         let data = try E2E.generate(rows: 20_000, in: dir)
         let (trained, train) = try E2E.run(["train", data, "--trees", "4", "--model-out", "m.stm"], in: dir, name: "train")
         #expect(trained == 0, "\(train.stderr)")
-        let predict = try Session(["predict", "--model", "m.stm", data, "-o", "p.csv", "--workers", "2", "--block-rows", "1024",
-                                   "--heartbeat", "0.25", "--liveness", "8"], in: dir,
-                                  environment: ["SPACETIME_TEST_BATCH_DELAY_MS": "300"])
+        let predict = try Session(
+            [
+                "predict", "--model", "m.stm", data, "-o", "p.csv", "--workers", "2", "--block-rows", "1024",
+                "--heartbeat", "0.25", "--liveness", "8"
+            ], in: dir,
+            environment: ["SPACETIME_TEST_BATCH_DELAY_MS": "300"])
         #expect(predict.waitForOutput("predict/p2 on w"), "\(predict.output)")
         let pids = predict.workerPIDs
         #expect(pids.count == 2, "\(predict.output)")
@@ -199,16 +215,19 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let data = try E2E.generate(rows: 4000, in: dir)
         let job = dir + "/job"
-        let first = try Session(["local", data, "--workers", "1", "--memory-limit", "256MiB", "--job-dir", job] + Self.training,
-                                in: dir, environment: Self.slow)
+        let first = try Session(
+            ["local", data, "--workers", "1", "--memory-limit", "256MiB", "--job-dir", job] + Self.training,
+            in: dir, environment: Self.slow)
         #expect(first.waitForOutput("train/p"), "\(first.output)")
         let host = ProcessInfo.processInfo.hostName
         let holder = "is in use by a coordinator, pid \(first.pid) on host \(host)"
-        let (localStatus, local) = try E2E.run(["local", data, "--workers", "1", "--job-dir", job, "--resume"], in: dir, name: "second-local")
+        let (localStatus, local) = try E2E.run(
+            ["local", data, "--workers", "1", "--job-dir", job, "--resume"], in: dir, name: "second-local")
         #expect(localStatus == 1)
         #expect(local.stderr.contains(holder), "\(local.stderr)")
-        let (coordStatus, coordinator) = try E2E.run(["coordinator", data, "--bind", "tcp://127.0.0.1:*", "--job-dir", job, "--resume"],
-                                                     in: dir, name: "second-coordinator")
+        let (coordStatus, coordinator) = try E2E.run(
+            ["coordinator", data, "--bind", "tcp://127.0.0.1:*", "--job-dir", job, "--resume"],
+            in: dir, name: "second-coordinator")
         #expect(coordStatus == 1)
         #expect(coordinator.stderr.contains(holder), "\(coordinator.stderr)")
         #expect(try String(contentsOfFile: job + "/job.lock", encoding: .utf8).contains("pid=\(first.pid)"))
@@ -227,12 +246,16 @@ import Testing
         let flags = ["--partitions", "2", "--trees", "12", "--seed", "7", "--heartbeat", "0.25", "--liveness", "8"]
         let single = try E2E.singleProcess(data, in: dir, flags: ["--partitions", "2", "--trees", "12", "--seed", "7"])
         let endpoint = "tcp://127.0.0.1:\(try E2E.freePort())"
-        let arguments = ["coordinator", data, "--bind", endpoint, "--job-dir", dir + "/job", "--model-out", "m.stm",
-                         "--report-json", "r.json", "--wait-workers", "2", "--progress", "plain"] + flags
+        let arguments =
+            [
+                "coordinator", data, "--bind", endpoint, "--job-dir", dir + "/job", "--model-out", "m.stm",
+                "--report-json", "r.json", "--wait-workers", "2", "--progress", "plain"
+            ] + flags
         let coordinator = try E2E.Child(arguments, in: dir, name: "coordinator")
         let workers = try (1...2).map { i in
-            try E2E.Child(["worker", "--connect", endpoint, "--memory-limit", "256MiB", "--worker-id", "w\(i)", "--threads", "1"],
-                          in: dir, name: "w\(i)", environment: Self.slow)
+            try E2E.Child(
+                ["worker", "--connect", endpoint, "--memory-limit", "256MiB", "--worker-id", "w\(i)", "--threads", "1"],
+                in: dir, name: "w\(i)", environment: Self.slow)
         }
         defer { for w in workers where w.process.isRunning { kill(w.pid, SIGKILL) } }
         #expect(E2E.waitUntil(60) { coordinator.stderr.contains("train/p") }, "\(coordinator.stderr)")
@@ -240,8 +263,9 @@ import Testing
         #expect(coordinator.wait(30) == 143)
         #expect(coordinator.stderr.contains("SIGTERM: stopping; continue later with --resume"))
         for w in workers {
-            #expect(E2E.waitUntil(10) { w.stderr.contains("lost the coordinator: the coordinator is stopping to be resumed; reconnecting") },
-                    "\(w.stderr)")
+            #expect(
+                E2E.waitUntil(10) { w.stderr.contains("lost the coordinator: the coordinator is stopping to be resumed; reconnecting") },
+                "\(w.stderr)")
         }
         Thread.sleep(forTimeInterval: 2)
         #expect(workers.allSatisfy { $0.process.isRunning }, "the workers wait for the resumed coordinator")

@@ -1,6 +1,7 @@
 import Foundation
 import SpaceTime
 import Testing
+
 @testable import Cluster
 
 /// Real processes: progress output off and on a terminal, `--checkpoint-every`
@@ -15,26 +16,31 @@ import Testing
         let data = try E2E.generate(rows: 6000, in: dir)
         let single = try E2E.singleProcess(data, in: dir, flags: Self.training)
         // 6 trees per partition in checkpoints of 4: the store holds 0, 4 or 6 trees of a partition, never another count.
-        let job = try E2E.Child(["local", data, "--workers", "2", "--memory-limit", "256MiB", "--job-dir", dir + "/job",
-                                 "--model-out", "dist.stm", "--report-json", "dist.json", "--checkpoint-every", "4"]
-                                + Self.training + Self.liveness,
-                                in: dir, name: "local", environment: ["SPACETIME_TEST_TREE_DELAY_MS": "500"])
+        let job = try E2E.Child(
+            [
+                "local", data, "--workers", "2", "--memory-limit", "256MiB", "--job-dir", dir + "/job",
+                "--model-out", "dist.stm", "--report-json", "dist.json", "--checkpoint-every", "4"
+            ]
+                + Self.training + Self.liveness,
+            in: dir, name: "local", environment: ["SPACETIME_TEST_TREE_DELAY_MS": "500"])
         defer { _ = job.wait(1) }
         let store = try #require(try E2E.openStore(dir + "/job"))
         var seen: Set<Int> = []
         var victim: (worker: String, partition: Int)?
-        #expect(try E2E.waitUntil(60) {
-            for task in try store.tasks() where task.name.kind == .train {
-                let count = try store.checkpointedTrees(partition: task.name.partition).count
-                seen.insert(count)
-                if count == 4, [.leased, .running, .checkpointed].contains(task.state),
-                   let attempt = task.currentAttempt, let a = try store.attempt(attempt) {
-                    victim = (a.workerID, task.name.partition)
-                    return true
+        #expect(
+            try E2E.waitUntil(60) {
+                for task in try store.tasks() where task.name.kind == .train {
+                    let count = try store.checkpointedTrees(partition: task.name.partition).count
+                    seen.insert(count)
+                    if count == 4, [.leased, .running, .checkpointed].contains(task.state),
+                        let attempt = task.currentAttempt, let a = try store.attempt(attempt)
+                    {
+                        victim = (a.workerID, task.name.partition)
+                        return true
+                    }
                 }
-            }
-            return false
-        })
+                return false
+            })
         let chosen = try #require(victim)
         let pid = try #require(try store.workers().first { $0.id == chosen.worker && $0.state == .connected }?.pid)
         kill(Int32(pid), SIGKILL)
@@ -57,10 +63,13 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let data = try E2E.generate(rows: 3000, in: dir)
         func run(_ mode: String) throws -> String {
-            let (status, child) = try E2E.run(["local", data, "--workers", "1", "--memory-limit", "256MiB", "--job-dir", dir + "/job-" + mode,
-                                               "--model-out", mode + ".stm", "--progress", mode, "--partitions", "2", "--trees", "6"]
-                                              + Self.liveness, in: dir, name: "local-" + mode,
-                                              environment: ["TERM": "xterm", "SPACETIME_TEST_TREE_DELAY_MS": "100"])
+            let (status, child) = try E2E.run(
+                [
+                    "local", data, "--workers", "1", "--memory-limit", "256MiB", "--job-dir", dir + "/job-" + mode,
+                    "--model-out", mode + ".stm", "--progress", mode, "--partitions", "2", "--trees", "6"
+                ]
+                    + Self.liveness, in: dir, name: "local-" + mode,
+                environment: ["TERM": "xterm", "SPACETIME_TEST_TREE_DELAY_MS": "100"])
             #expect(status == 0, "\(child.stderr)")
             return child.stderr
         }
@@ -73,8 +82,10 @@ import Testing
         #expect(bar.contains("\r\u{1B}[K"))
         let segments = bar.components(separatedBy: "\r\u{1B}[K")
         let saved = segments.filter { $0.contains("coordinator saved model") }
-        #expect(saved.count == 1 && saved[0].range(of: #"^\d\d:\d\d:\d\d coordinator saved model [^\r\x1B]*\n"#, options: .regularExpression) != nil,
-                "\(saved)")
+        #expect(
+            saved.count == 1
+                && saved[0].range(of: #"^\d\d:\d\d:\d\d coordinator saved model [^\r\x1B]*\n"#, options: .regularExpression) != nil,
+            "\(saved)")
         #expect(bar.contains("extract   finished in") && bar.contains("train     finished in 0:") && bar.contains("6/6 trees"))
         #expect(bar.contains("w1 joined job"), "worker lines come through the bar")
     }
@@ -88,15 +99,20 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let data = try E2E.generate(rows: 3000, in: dir)
         let endpoint = "tcp://127.0.0.1:\(try E2E.freePort())"
-        let coordinator = try E2E.Child(["coordinator", data, "--bind", endpoint, "--job-dir", dir + "/job", "--wait-workers", "2",
-                                         "--worker-memory-limit", "160MiB", "--partitions", "2", "--trees", "4", "--max-attempts", "3",
-                                         "--memory-limit", "2MiB"]
-                                        + Self.liveness, in: dir, name: "coordinator")
+        let coordinator = try E2E.Child(
+            [
+                "coordinator", data, "--bind", endpoint, "--job-dir", dir + "/job", "--wait-workers", "2",
+                "--worker-memory-limit", "160MiB", "--partitions", "2", "--trees", "4", "--max-attempts", "3",
+                "--memory-limit", "2MiB"
+            ]
+                + Self.liveness, in: dir, name: "coordinator")
         var workers: [E2E.Child] = []
         for i in 1...2 {
-            workers.append(try E2E.Child(["worker", "--connect", endpoint, "--memory-limit", "160MiB", "--worker-id", "w\(i)"],
-                                         in: dir, name: "w\(i)",
-                                         environment: ["SPACETIME_TEST_TRAIN_BALLAST_MB": "300", "SPACETIME_TEST_TREE_DELAY_MS": "400"]))
+            workers.append(
+                try E2E.Child(
+                    ["worker", "--connect", endpoint, "--memory-limit", "160MiB", "--worker-id", "w\(i)"],
+                    in: dir, name: "w\(i)",
+                    environment: ["SPACETIME_TEST_TRAIN_BALLAST_MB": "300", "SPACETIME_TEST_TREE_DELAY_MS": "400"]))
         }
         defer { for w in workers where w.process.isRunning { kill(w.pid, SIGKILL) } }
         let status = coordinator.wait(90)
@@ -122,8 +138,11 @@ import Testing
         let dir = try E2E.tempDir("no-workers")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let data = try E2E.generate(rows: 1000, in: dir)
-        let (status, child) = try E2E.run(["local", data, "--workers", "2", "--memory-limit", "30MiB", "--job-dir", dir + "/job",
-                                           "--partitions", "2", "--trees", "4"] + Self.liveness, in: dir, name: "local", timeout: 60)
+        let (status, child) = try E2E.run(
+            [
+                "local", data, "--workers", "2", "--memory-limit", "30MiB", "--job-dir", dir + "/job",
+                "--partitions", "2", "--trees", "4"
+            ] + Self.liveness, in: dir, name: "local", timeout: 60)
         #expect(status != nil, "the job never hangs")
         #expect(status != 0)
         #expect(child.stderr.contains("every worker has exited before the job was done: w1 (pid"), "\(child.stderr)")

@@ -1,15 +1,19 @@
-import Locking
 import Foundation
+import Locking
 import Testing
+
 @testable import Cluster
 
 @Suite struct ProgressDisplayTests {
-    static let workers = [ProgressSnapshot.WorkerMemory(id: "w1", rss: 66 << 20, limit: 512 << 20),
-                          ProgressSnapshot.WorkerMemory(id: "w2", rss: 33 << 20, limit: 512 << 20)]
+    static let workers = [
+        ProgressSnapshot.WorkerMemory(id: "w1", rss: 66 << 20, limit: 512 << 20),
+        ProgressSnapshot.WorkerMemory(id: "w2", rss: 33 << 20, limit: 512 << 20)
+    ]
 
     func train(_ trees: Int, at time: Double, total: Int = 100) -> ProgressSnapshot {
-        ProgressSnapshot(stage: "train", time: time, done: Double(trees), total: Double(total), unit: "trees", tasksDone: 0, tasksTotal: 1,
-                         treesDone: trees, treesTotal: total, workers: Self.workers)
+        ProgressSnapshot(
+            stage: "train", time: time, done: Double(trees), total: Double(total), unit: "trees", tasksDone: 0, tasksTotal: 1,
+            treesDone: trees, treesTotal: total, workers: Self.workers)
     }
 
     @Test func aWideTerminalShowsTheBarCountsRateETAAndWorkerMemory() {
@@ -75,7 +79,8 @@ import Testing
     @Test func aFinishedStageLeavesOneFinalLine() {
         var d = ProgressDisplay()
         #expect(d.update(ProgressSnapshot(stage: "extract", time: 0, done: 0, total: 1000, rows: 0, tasksDone: 0, tasksTotal: 3)).isEmpty)
-        #expect(d.update(ProgressSnapshot(stage: "extract", time: 2, done: 1000, total: 1000, rows: 6000, tasksDone: 1, tasksTotal: 3)).isEmpty)
+        #expect(
+            d.update(ProgressSnapshot(stage: "extract", time: 2, done: 1000, total: 1000, rows: 6000, tasksDone: 1, tasksTotal: 3)).isEmpty)
         let finished = d.update(train(0, at: 2.5))
         #expect(finished == ["extract   finished in 0:03  6000 rows  3/3 tasks  2400 rows/s"])
         #expect(d.update(train(3, at: 4)).isEmpty, "one line per stage")

@@ -1,12 +1,15 @@
 import Foundation
 import SpaceTime
 import Testing
+
 @testable import Cluster
 
 /// Decodes, expecting a protocol error with `code`.
-private func expectRejected(_ frames: [Data], _ direction: WireDirection, _ code: ProtocolError.Code,
-                            limits: ProtocolLimits = ProtocolLimits(),
-                            sourceLocation: SourceLocation = #_sourceLocation) {
+private func expectRejected(
+    _ frames: [Data], _ direction: WireDirection, _ code: ProtocolError.Code,
+    limits: ProtocolLimits = ProtocolLimits(),
+    sourceLocation: SourceLocation = #_sourceLocation
+) {
     do {
         let m = try WireMessage.decode(frames: frames, direction: direction, limits: limits)
         Issue.record("accepted \(m.kind), expected \(code)", sourceLocation: sourceLocation)
@@ -42,7 +45,10 @@ private func frames(_ m: WireMessage) throws -> [Data] { try m.encodeFrames() }
         expectRejected(try frames(WireSamples.hello()), .toWorker, .wrongDirection)
         expectRejected(try frames(WireMessage(.assignment(WireSamples.assignment()))), .toCoordinator, .wrongDirection)
         expectRejected(try frames(WireSamples.rowBatch()), .toCoordinator, .wrongDirection)
-        var c = WireCredit(); c.attemptID = 7; c.stream = .rows; c.grantedBatches = 1
+        var c = WireCredit()
+        c.attemptID = 7
+        c.stream = .rows
+        c.grantedBatches = 1
         expectRejected(try frames(WireMessage(.credit(c))), .toWorker, .wrongDirection)
     }
 
@@ -85,8 +91,10 @@ private func frames(_ m: WireMessage) throws -> [Data] { try m.encodeFrames() }
     }
 
     @Test func assignmentChecks() throws {
-        func rejected(_ code: ProtocolError.Code, _ change: (inout WireTaskAssignment) -> Void,
-                      sourceLocation: SourceLocation = #_sourceLocation) throws {
+        func rejected(
+            _ code: ProtocolError.Code, _ change: (inout WireTaskAssignment) -> Void,
+            sourceLocation: SourceLocation = #_sourceLocation
+        ) throws {
             var a = WireSamples.assignment()
             change(&a)
             expectRejected(try frames(WireMessage(.assignment(a))), .toWorker, code, sourceLocation: sourceLocation)
@@ -104,7 +112,10 @@ private func frames(_ m: WireMessage) throws -> [Data] { try m.encodeFrames() }
         try rejected(.missingField) { $0.clearSchema() }
         try rejected(.outOfRange) { $0.schema.labelColumn = 3 }
         try rejected(.outOfRange) { $0.schema.delimiter = 0x22 }
-        try rejected(.missingField) { $0.source = .localSpill; $0.spillAttemptID = 0 }
+        try rejected(.missingField) {
+            $0.source = .localSpill
+            $0.spillAttemptID = 0
+        }
         try rejected(.tooLarge) { $0.extractor.inline = Data(count: (512 << 10) + 1) }
         var eval = WireSamples.assignment(kind: .evaluate)
         eval.clearModel()
@@ -126,8 +137,10 @@ private func frames(_ m: WireMessage) throws -> [Data] { try m.encodeFrames() }
             v.trees = r
             return v
         }
-        func rejected(_ code: ProtocolError.Code, kind: WireTaskKind = .train, _ change: (inout WireTaskAssignment) -> Void,
-                      sourceLocation: SourceLocation = #_sourceLocation) throws {
+        func rejected(
+            _ code: ProtocolError.Code, kind: WireTaskKind = .train, _ change: (inout WireTaskAssignment) -> Void,
+            sourceLocation: SourceLocation = #_sourceLocation
+        ) throws {
             var a = WireSamples.assignment(kind: kind)
             change(&a)
             expectRejected(try frames(WireMessage(.assignment(a))), .toWorker, code, sourceLocation: sourceLocation)
@@ -142,12 +155,15 @@ private func frames(_ m: WireMessage) throws -> [Data] { try m.encodeFrames() }
         try MessageValidator(limits: ProtocolLimits()).validate(WireMessage(.assignment(ok)), direction: .toWorker)
         #expect(TaskVariant(wire: ok.variant) == .whole)
         #expect(TaskVariant(wire: nil) == .whole)
-        try rejected(.outOfRange) { $0.variant = variant(5, 13) }     // resumes before its range
-        try rejected(.outOfRange) { $0.variant = variant(0, 12) }     // builds past its range
-        try rejected(.outOfRange) { $0.variant = variant(4, 14) }     // beyond the partition's share
-        try rejected(.outOfRange) { $0.variant = variant(7, 7) }      // empty
+        try rejected(.outOfRange) { $0.variant = variant(5, 13) }  // resumes before its range
+        try rejected(.outOfRange) { $0.variant = variant(0, 12) }  // builds past its range
+        try rejected(.outOfRange) { $0.variant = variant(4, 14) }  // beyond the partition's share
+        try rejected(.outOfRange) { $0.variant = variant(7, 7) }  // empty
         try rejected(.missingField) { $0.variant = WireTaskVariant() }
-        try rejected(.outOfRange) { $0.variant = WireTaskVariant(); $0.variant.whole = false }
+        try rejected(.outOfRange) {
+            $0.variant = WireTaskVariant()
+            $0.variant.whole = false
+        }
         // Evaluate and predict tasks take a tree slice of the model (tree-sharded scoring), never an empty one;
         // extract tasks build and score no trees.
         for kind in [WireTaskKind.evaluate, .predict] {
@@ -216,21 +232,40 @@ private func frames(_ m: WireMessage) throws -> [Data] { try m.encodeFrames() }
     }
 
     @Test func otherBodyChecks() throws {
-        var d = WireTaskDone(); d.taskID = 3; d.attemptID = 7; d.hasResult_p = true
+        var d = WireTaskDone()
+        d.taskID = 3
+        d.attemptID = 7
+        d.hasResult_p = true
         expectRejected(try frames(WireMessage(.done(d))), .toCoordinator, .payloadMismatch)
-        var f = WireTaskFailed(); f.taskID = 3; f.attemptID = 7; f.message = "x"
+        var f = WireTaskFailed()
+        f.taskID = 3
+        f.attemptID = 7
+        f.message = "x"
         expectRejected(try frames(WireMessage(.failed(f))), .toCoordinator, .invalidEnum)
-        f.reason = .io; f.message = String(repeating: "x", count: 4097)
+        f.reason = .io
+        f.message = String(repeating: "x", count: 4097)
         expectRejected(try frames(WireMessage(.failed(f))), .toCoordinator, .tooLarge)
-        var bc = WireBlobChunk(); bc.digest = WireSamples.digest; bc.offset = 12; bc.totalSize = 14
+        var bc = WireBlobChunk()
+        bc.digest = WireSamples.digest
+        bc.offset = 12
+        bc.totalSize = 14
         expectRejected(try frames(WireMessage(.blobChunk(bc), payload: Data(count: 3))), .toWorker, .outOfRange)
         bc.offset = UInt64.max
         expectRejected(try frames(WireMessage(.blobChunk(bc), payload: Data(count: 3))), .toWorker, .outOfRange)
-        var pb = WirePredictionBatch(); pb.attemptID = 7; pb.rows = 3; pb.bytesPerRow = 4
+        var pb = WirePredictionBatch()
+        pb.attemptID = 7
+        pb.rows = 3
+        pb.bytesPerRow = 4
         expectRejected(try frames(WireMessage(.predictionBatch(pb), payload: Data(count: 11))), .toCoordinator, .payloadMismatch)
-        var hb = WireHeartbeat(); hb.rssBytes = 10; hb.peakRssBytes = 5
+        var hb = WireHeartbeat()
+        hb.rssBytes = 10
+        hb.peakRssBytes = 5
         expectRejected(try frames(WireMessage(.heartbeat(hb))), .toCoordinator, .outOfRange)
-        var e = WireRowsEnd(); e.attemptID = 7; e.rows = UInt64.max; e.trainRows = UInt64.max; e.testRows = 1
+        var e = WireRowsEnd()
+        e.attemptID = 7
+        e.rows = UInt64.max
+        e.trainRows = UInt64.max
+        e.testRows = 1
         expectRejected(try frames(WireMessage(.rowsEnd(e))), .toWorker, .outOfRange)
         var w = WireSamples.welcome()
         guard case .welcome(var wb) = w.body else { return }
@@ -240,8 +275,10 @@ private func frames(_ m: WireMessage) throws -> [Data] { try m.encodeFrames() }
     }
 
     @Test func errorDescriptionNamesPeerMessageAndField() {
-        let e = ProtocolError(.staleAttempt, "attempt 9 is not leased", messageKind: "done", field: "attempt_id",
-                              attemptID: 9).from(peer: "w2 (10.0.0.3)")
+        let e = ProtocolError(
+            .staleAttempt, "attempt 9 is not leased", messageKind: "done", field: "attempt_id",
+            attemptID: 9
+        ).from(peer: "w2 (10.0.0.3)")
         #expect(e.description == "protocol error [staleAttempt] from w2 (10.0.0.3) in done.attempt_id (attempt 9): attempt 9 is not leased")
     }
 
@@ -251,7 +288,8 @@ private func frames(_ m: WireMessage) throws -> [Data] { try m.encodeFrames() }
     @Test func randomAndMutatedInputsNeverCrash() throws {
         var rng = SplitMix64(seed: 0x5EED)
         let seeds = try WireSamples.all().map { (try $0.0.encodeFrames(), $0.1) }
-        var accepted = 0, rejected = 0
+        var accepted = 0
+        var rejected = 0
         let count = ProcessInfo.processInfo.environment["SPACETIME_FUZZ_INPUTS"].flatMap(Int.init) ?? 30_000
         for i in 0..<count {
             var input: [Data]

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import Cluster
 
 /// `spacetime status` reads a store it cannot write: a read-only open, also of a
@@ -12,8 +13,10 @@ import Testing
         let path = dir + "/job.sqlite"
         do {
             let store = try JobStore(path: path)
-            try store.createJob(JobSpec(jobID: "job-7", dataFiles: ["d.csv"], parameters: Data(), seed: 42, partitions: 2,
-                                        testFraction: 0.2, trees: 4, maxAttempts: 3), now: 0)
+            try store.createJob(
+                JobSpec(
+                    jobID: "job-7", dataFiles: ["d.csv"], parameters: Data(), seed: 42, partitions: 2,
+                    testFraction: 0.2, trees: 4, maxAttempts: 3), now: 0)
         }
         let reader = try JobStore(readOnlyPath: path)
         #expect(try reader.jobSpec()?.jobID == "job-7")

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import Cluster
 
 /// The HTML report's figures are the JSON report's: the same merged aggregates, read back
@@ -37,20 +38,27 @@ import Testing
 
     /// The bars of the figure `plot`: label → value.
     static func bars(_ html: String, plot: String) -> [String: Double] {
-        guard let start = html.range(of: "data-plot=\"\(plot)\""), let end = html.range(of: "</figure>", range: start.upperBound..<html.endIndex) else { return [:] }
+        guard let start = html.range(of: "data-plot=\"\(plot)\""),
+            let end = html.range(of: "</figure>", range: start.upperBound..<html.endIndex)
+        else { return [:] }
         let figure = String(html[start.lowerBound..<end.upperBound])
-        return Dictionary(elements(figure, "data-value=").compactMap { e in e["data-label"].map { ($0, Double(e["data-value"] ?? "") ?? .nan) } }) { a, _ in a }
+        return Dictionary(
+            elements(figure, "data-value=").compactMap { e in e["data-label"].map { ($0, Double(e["data-value"] ?? "") ?? .nan) } }
+        ) { a, _ in a }
     }
 
     @Test func localReportEqualsItsJSONReport() throws {
         let dir = try E2E.tempDir("report")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let data = try E2E.generate(rows: 3000, features: 8, in: dir)
-        let (status, child) = try E2E.run(["local", data, "--workers", "2", "--memory-limit", "256MiB", "--job-dir", dir + "/job",
-                                           "--partitions", "2", "--trees", "12", "--model-out", "m.stm", "--report-json", "r.json",
-                                           "--report-html", "r.html", "--heartbeat", "0.25", "--liveness", "12", "--progress", "none",
-                                           "--permutation-importance"],
-                                          in: dir, name: "local", timeout: 180)
+        let (status, child) = try E2E.run(
+            [
+                "local", data, "--workers", "2", "--memory-limit", "256MiB", "--job-dir", dir + "/job",
+                "--partitions", "2", "--trees", "12", "--model-out", "m.stm", "--report-json", "r.json",
+                "--report-html", "r.html", "--heartbeat", "0.25", "--liveness", "12", "--progress", "none",
+                "--permutation-importance"
+            ],
+            in: dir, name: "local", timeout: 180)
         #expect(status == 0, "\(child.stderr)")
         let json = try E2E.json(dir + "/r.json")
         let html = try String(contentsOfFile: dir + "/r.html", encoding: .utf8)
@@ -60,7 +68,8 @@ import Testing
         }
         #expect(head["rows"] == "\(json["rows"] as? Int ?? -1)" && head["state"] == "done")
         let confusion = try #require(Self.elements(html, "data-confusion=").first?["data-confusion"])
-        let jsonConfusion = (json["confusion_matrix"] as? [[Int]] ?? []).map { $0.map(String.init).joined(separator: ",") }.joined(separator: ";")
+        let jsonConfusion = (json["confusion_matrix"] as? [[Int]] ?? []).map { $0.map(String.init).joined(separator: ",") }.joined(
+            separator: ";")
         #expect(confusion == jsonConfusion)
         let perClass = Self.elements(html, "data-class=")
         let jsonPerClass = json["per_class"] as? [[String: Any]] ?? []
@@ -77,8 +86,10 @@ import Testing
             #expect(Self.same(page["data-seconds"], j["seconds"]), "\(page["data-stage"] ?? "")")
             #expect(page["data-rows"] == ((j["rows"] as? Int).map(String.init) ?? ""))
         }
-        let workers = Dictionary(Self.elements(html, "data-worker=").filter { $0["data-peak"] != nil && $0["data-limit"] == nil }
-            .map { ($0["data-worker"] ?? "", $0["data-peak"] ?? "") }) { a, _ in a }
+        let workers = Dictionary(
+            Self.elements(html, "data-worker=").filter { $0["data-peak"] != nil && $0["data-limit"] == nil }
+                .map { ($0["data-worker"] ?? "", $0["data-peak"] ?? "") }
+        ) { a, _ in a }
         for w in json["workers"] as? [[String: Any]] ?? [] {
             #expect(workers[w["id"] as? String ?? ""] == "\(w["peak_rss"] as? Int ?? -1)", "\(w)")
         }
@@ -88,12 +99,14 @@ import Testing
         let model = try JSONSerialization.jsonObject(with: Data(inspect.stdout.utf8)) as? [String: Any] ?? [:]
         let importances = Self.bars(html, plot: "impurity-importance")
         for f in model["feature_importances"] as? [[String: Any]] ?? [] {
-            let name = f["feature"] as? String ?? "", value = f["importance"] as? Double ?? -1
+            let name = f["feature"] as? String ?? ""
+            let value = f["importance"] as? Double ?? -1
             #expect(abs((importances[name] ?? -1) - value) <= 1e-12 * max(1, value), "\(name)")
         }
         #expect(importances.count == 8)
         // `spacetime report JOBDIR` later gives the same numbers, and the model file's report too.
-        let (again, reportChild) = try E2E.run(["report", dir + "/job", "--out", "again.html", "--json", "again.json"], in: dir, name: "report")
+        let (again, reportChild) = try E2E.run(
+            ["report", dir + "/job", "--out", "again.html", "--json", "again.json"], in: dir, name: "report")
         #expect(again == 0, "\(reportChild.stderr)")
         let later = Self.headline(try String(contentsOfFile: dir + "/again.html", encoding: .utf8))
         for key in ["accuracy", "auc", "log_loss"] { #expect(later[key] == head[key]) }
@@ -109,12 +122,15 @@ import Testing
         let jsonPermutation = (json["permutation_importance"] as? [String: Any])?["features"] as? [[String: Any]] ?? []
         let pagePermutation = Self.bars(html, plot: "permutation-importance")
         #expect(jsonPermutation.count == 8 && pagePermutation.count == 8)
-        for f in jsonPermutation { #expect(Self.same(pagePermutation[f["feature"] as? String ?? ""].map { "\($0)" }, f["importance"]), "\(f)") }
+        for f in jsonPermutation {
+            #expect(Self.same(pagePermutation[f["feature"] as? String ?? ""].map { "\($0)" }, f["importance"]), "\(f)")
+        }
         let single = try E2E.singleProcess(data, in: dir, flags: ["--partitions", "2", "--trees", "12", "--permutation-importance"])
         #expect(single.fingerprint == json["fingerprint"] as? String)
         let singleJSON = try E2E.json(dir + "/single.json")
-        #expect(NSDictionary(dictionary: singleJSON["permutation_importance"] as? [String: Any] ?? [:])
-                    .isEqual(to: json["permutation_importance"] as? [String: Any] ?? ["missing": true]))
+        #expect(
+            NSDictionary(dictionary: singleJSON["permutation_importance"] as? [String: Any] ?? [:])
+                .isEqual(to: json["permutation_importance"] as? [String: Any] ?? ["missing": true]))
         let refused = try E2E.run(["report", dir + "/job", "--out", dir + "/job/job.sqlite"], in: dir, name: "refused")
         #expect(refused.status != 0 && refused.child.stderr.contains("--out"))
     }
@@ -124,9 +140,12 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let data = dir + "/table.csv"
         try CategoricalEndToEndTests.writeTable(rows: 2000, regression: true, seed: 4, to: data)
-        let (status, child) = try E2E.run(["train", data, "--categorical", "zone", "--ignore", "id", "--trees", "15", "--threads", "1",
-                                           "--model-out", "m.stm", "--report-json", "r.json", "--report-html", "r.html",
-                                           "--permutation-importance"], in: dir, name: "train")
+        let (status, child) = try E2E.run(
+            [
+                "train", data, "--categorical", "zone", "--ignore", "id", "--trees", "15", "--threads", "1",
+                "--model-out", "m.stm", "--report-json", "r.json", "--report-html", "r.html",
+                "--permutation-importance"
+            ], in: dir, name: "train")
         #expect(status == 0, "\(child.stderr)")
         let json = try E2E.json(dir + "/r.json")
         let html = try String(contentsOfFile: dir + "/r.html", encoding: .utf8)
@@ -141,7 +160,8 @@ import Testing
         #expect(!jsonPermutation.isEmpty && permutation.count == jsonPermutation.count)
         for f in jsonPermutation { #expect(Self.same(permutation[f["feature"] as? String ?? ""].map { "\($0)" }, f["importance"]), "\(f)") }
         // The same model's evaluation on a file computes permutation importance too.
-        let (evaluated, evaluation) = try E2E.run(["evaluate", "--model", "m.stm", data, "--json", "--permutation-importance"], in: dir, name: "evaluate")
+        let (evaluated, evaluation) = try E2E.run(
+            ["evaluate", "--model", "m.stm", data, "--json", "--permutation-importance"], in: dir, name: "evaluate")
         #expect(evaluated == 0, "\(evaluation.stderr)")
         let e = try JSONSerialization.jsonObject(with: Data(evaluation.stdout.utf8)) as? [String: Any] ?? [:]
         #expect(((e["permutation_importance"] as? [String: Any])?["features"] as? [Any])?.count == jsonPermutation.count)

@@ -1,6 +1,7 @@
+import Forest
 import Foundation
 import Testing
-import Forest
+
 @testable import Cluster
 
 /// The report's plot geometry as pure functions: scales, ticks, axes, charts as SVG text
@@ -11,8 +12,10 @@ import Forest
         #expect(x(0) == 50 && x(10) == 450 && x(5) == 250)
         let y = PlotFrame(width: 400, height: 300).yScale(0, 1)
         #expect(y(0) == 256 && y(1) == 16)  // the low end at the bottom
-        for s in [LinearScale(domain: 3, 3, range: 0, 100), LinearScale(domain: 0, 0, range: 0, 100),
-                  LinearScale(domain: .nan, .infinity, range: 0, 100), LinearScale(domain: 7, 2, range: 0, 100)] {
+        for s in [
+            LinearScale(domain: 3, 3, range: 0, 100), LinearScale(domain: 0, 0, range: 0, 100),
+            LinearScale(domain: .nan, .infinity, range: 0, 100), LinearScale(domain: 7, 2, range: 0, 100)
+        ] {
             #expect(s.upper > s.lower)
             #expect(s(s.lower).isFinite && s(s.upper).isFinite && s(s.lower) == 0 && s(s.upper) == 100)
         }
@@ -71,15 +74,19 @@ import Forest
     @Test func lineChartsWithAndWithoutData() {
         let frame = PlotFrame(width: 460, height: 320)
         let diagonal = LineSeries(name: "random", style: 9, points: [CurvePointXY(0, 0), CurvePointXY(1, 1)], dashed: true, reference: true)
-        let empty = Charts.lines([diagonal], frame: frame, x: AxisSpec("fpr", lower: 0, upper: 1), y: AxisSpec("tpr", lower: 0, upper: 1),
-                                 label: "ROC", empty: "the test rows hold a single class")
+        let empty = Charts.lines(
+            [diagonal], frame: frame, x: AxisSpec("fpr", lower: 0, upper: 1), y: AxisSpec("tpr", lower: 0, upper: 1),
+            label: "ROC", empty: "the test rows hold a single class")
         #expect(empty.contains("data-empty=\"true\"") && empty.contains("single class") && !empty.contains("class=\"data"))
         let curve = LineSeries(name: "1", style: 0, points: [CurvePointXY(0, 0), CurvePointXY(0.1, 0.8), CurvePointXY(1, 1)])
-        let full = Charts.lines([curve, diagonal], frame: frame, x: AxisSpec("fpr", lower: 0, upper: 1), y: AxisSpec("tpr", lower: 0, upper: 1), label: "ROC")
+        let full = Charts.lines(
+            [curve, diagonal], frame: frame, x: AxisSpec("fpr", lower: 0, upper: 1), y: AxisSpec("tpr", lower: 0, upper: 1), label: "ROC")
         #expect(!full.contains("data-empty") && full.contains("class=\"data line s0\""))
         // The curve's points land inside the plot area.
         #expect(full.contains("M56 276") && full.contains("L444 16"))
-        #expect(Charts.lines([], frame: frame, x: AxisSpec("t", kind: .time), y: AxisSpec("b", kind: .bytes), label: "m").contains("data-empty"))
+        #expect(
+            Charts.lines([], frame: frame, x: AxisSpec("t", kind: .time), y: AxisSpec("b", kind: .bytes), label: "m").contains("data-empty")
+        )
     }
 
     @Test func oneClassQualityHasNoCurvesAndSaysWhy() {
@@ -109,20 +116,26 @@ import Forest
     }
 
     @Test func barsHistogramsAndHeatMaps() {
-        let bars = Charts.horizontalBars([BarItem("a", 0.5), BarItem("b", -0.1), BarItem("c", .nan)], width: 400, x: AxisSpec("drop"), label: "importance")
+        let bars = Charts.horizontalBars(
+            [BarItem("a", 0.5), BarItem("b", -0.1), BarItem("c", .nan)], width: 400, x: AxisSpec("drop"), label: "importance")
         #expect(bars.components(separatedBy: "class=\"data bar").count - 1 == 2)
         #expect(bars.contains(">a</text>") && bars.contains(">c</text>"))
         #expect(Charts.horizontalBars([], width: 400, x: AxisSpec("x"), label: "none").contains("data-empty"))
-        let hist = Charts.histogram([(-1, 0, 3), (0, 1, 0), (1, 2, 5)], frame: PlotFrame(width: 400, height: 300),
-                                    x: AxisSpec("residual"), y: AxisSpec("rows"), label: "residuals", marker: 0)
+        let hist = Charts.histogram(
+            [(-1, 0, 3), (0, 1, 0), (1, 2, 5)], frame: PlotFrame(width: 400, height: 300),
+            x: AxisSpec("residual"), y: AxisSpec("rows"), label: "residuals", marker: 0)
         #expect(hist.components(separatedBy: "class=\"data bar").count - 1 == 2 && hist.contains("ref dashed"))
-        #expect(Charts.histogram([(0, 1, 0)], frame: PlotFrame(width: 400, height: 300), x: AxisSpec("r"), y: AxisSpec("n"), label: "e").contains("data-empty"))
-        let heat = Charts.matrix(rows: ["x", "y"], columns: ["x", "y"], shade: { r, c in r == c ? 1 : 0 }, cellText: { _, _ in "7" },
-                                 cellTitle: { r, c in "\(r),\(c)" }, xTitle: "predicted", yTitle: "true", label: "cm")
+        #expect(
+            Charts.histogram([(0, 1, 0)], frame: PlotFrame(width: 400, height: 300), x: AxisSpec("r"), y: AxisSpec("n"), label: "e")
+                .contains("data-empty"))
+        let heat = Charts.matrix(
+            rows: ["x", "y"], columns: ["x", "y"], shade: { r, c in r == c ? 1 : 0 }, cellText: { _, _ in "7" },
+            cellTitle: { r, c in "\(r),\(c)" }, xTitle: "predicted", yTitle: "true", label: "cm")
         #expect(heat.components(separatedBy: "class=\"data cell\"").count - 1 == 4 && heat.contains("fill-opacity=\"1\""))
-        let density = Charts.density([GridCell(x0: 0, x1: 1, y0: 0, y1: 1, count: 9), GridCell(x0: 1, x1: 2, y0: 0, y1: 1, count: 0)],
-                                     frame: PlotFrame(width: 400, height: 300), x: AxisSpec("actual", lower: 0, upper: 2),
-                                     y: AxisSpec("predicted", lower: 0, upper: 2), label: "d")
+        let density = Charts.density(
+            [GridCell(x0: 0, x1: 1, y0: 0, y1: 1, count: 9), GridCell(x0: 1, x1: 2, y0: 0, y1: 1, count: 0)],
+            frame: PlotFrame(width: 400, height: 300), x: AxisSpec("actual", lower: 0, upper: 2),
+            y: AxisSpec("predicted", lower: 0, upper: 2), label: "d")
         #expect(density.components(separatedBy: "class=\"data cell\"").count - 1 == 1 && density.contains("ref dashed"))
     }
 
@@ -134,14 +147,19 @@ import Forest
     }
 
     @Test func timelineMarksOutcomesAndLinksReruns() {
-        let bars = [TimelineBar(lane: 0, start: 1, end: 4, classes: "k-train o-lost", text: "train/p0", title: "lost",
-                                attributes: ["data-attempt": "3"], ticks: [2, 3], crossed: true),
-                    TimelineBar(lane: 1, start: 5, end: 9, classes: "k-train o-done", text: "train/p0", title: "done",
-                                attributes: ["data-attempt": "5", "data-rerun-of": "3"], staleNote: "2 stale")]
+        let bars = [
+            TimelineBar(
+                lane: 0, start: 1, end: 4, classes: "k-train o-lost", text: "train/p0", title: "lost",
+                attributes: ["data-attempt": "3"], ticks: [2, 3], crossed: true),
+            TimelineBar(
+                lane: 1, start: 5, end: 9, classes: "k-train o-done", text: "train/p0", title: "done",
+                attributes: ["data-attempt": "5", "data-rerun-of": "3"], staleNote: "2 stale")
+        ]
         let link = TimelineLink(fromLane: 0, fromTime: 3, toLane: 1, toTime: 5, label: "resumed at tree 2", attributes: ["data-to": "5"])
-        let svg = Charts.timeline(laneLabels: ["w1", "w2"], bars: bars, links: [link],
-                                  marks: [TimelineMark(at: 0, label: "train"), TimelineMark(at: 4, label: "w1 lost", lane: 0)],
-                                  duration: 10, label: "timeline")
+        let svg = Charts.timeline(
+            laneLabels: ["w1", "w2"], bars: bars, links: [link],
+            marks: [TimelineMark(at: 0, label: "train"), TimelineMark(at: 4, label: "w1 lost", lane: 0)],
+            duration: 10, label: "timeline")
         #expect(svg.contains("data-attempt=\"3\"") && svg.contains("data-rerun-of=\"3\"") && svg.contains("class=\"cross\""))
         #expect(svg.contains("class=\"data rerun-link\" data-to=\"5\"") && svg.contains("class=\"stale\""))
         #expect(svg.components(separatedBy: "class=\"tick-mark\"").count - 1 == 2)

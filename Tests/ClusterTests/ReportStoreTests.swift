@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import Cluster
 
 /// What the job report reads from the store: heartbeat RSS samples (bounded per worker,
@@ -7,8 +8,9 @@ import Testing
 /// page of a running job.
 @Suite struct ReportStoreTests {
     static func spec(partitions: Int = 2, trees: Int = 8) -> JobSpec {
-        JobSpec(jobID: "job-r", dataFiles: ["/data/a.csv"], parameters: Data([1, 2]), seed: 1,
-                partitions: partitions, testFraction: 0.2, trees: trees)
+        JobSpec(
+            jobID: "job-r", dataFiles: ["/data/a.csv"], parameters: Data([1, 2]), seed: 1,
+            partitions: partitions, testFraction: 0.2, trees: trees)
     }
 
     static func worker(_ id: String) -> WorkerRecord {
@@ -23,12 +25,14 @@ import Testing
         let beats = 8000
         for i in 0..<beats {
             let t = 10 + Double(i) * 0.25
-            try store.recordHeartbeat(workerID: "w1", rss: i == 4321 ? 900 << 20 : UInt64(100 + i % 97) << 20,
-                                      peakRSS: i == 6000 ? 2000 << 20 : 0, now: t)
+            try store.recordHeartbeat(
+                workerID: "w1", rss: i == 4321 ? 900 << 20 : UInt64(100 + i % 97) << 20,
+                peakRSS: i == 6000 ? 2000 << 20 : 0, now: t)
             if i % 100 == 0 { try store.recordHeartbeat(workerID: "w2", rss: 50 << 20, peakRSS: 0, now: t) }
         }
         let samples = try store.rssSamples()
-        let w1 = try #require(samples["w1"]), w2 = try #require(samples["w2"])
+        let w1 = try #require(samples["w1"])
+        let w2 = try #require(samples["w2"])
         #expect(w1.count <= JobStore.rssSamplesPerWorker && w1.count >= JobStore.rssSamplesPerWorker / 4)
         #expect(w2.count == beats / 100)  // sparse heartbeats: every one kept
         #expect(w1.map(\.rss).max() == 900 << 20)
@@ -76,7 +80,9 @@ import Testing
         let page = ReportHTML.render(report)
         #expect(page.contains("<meta http-equiv=\"refresh\" content=\"\(JobReport.refreshSeconds)\">"))
         #expect(page.contains("data-state=\"running\""))
-        #expect(page.contains("data-attempt=\"\(b)\"") && page.contains("data-rerun-of=\"\(a)\"") && page.contains("data-resumed-from=\"\(a)\""))
+        #expect(
+            page.contains("data-attempt=\"\(b)\"") && page.contains("data-rerun-of=\"\(a)\"") && page.contains("data-resumed-from=\"\(a)\"")
+        )
         #expect(page.contains("class=\"data rerun-link\" data-from=\"\(a)\" data-to=\"\(b)\""))
         #expect(page.contains("resumed at tree 2 from the checkpoint of attempt \(a)"))
         for id in ["summary", "stages", "timeline", "memory", "quality", "importance"] { #expect(page.contains("<section id=\"\(id)\">")) }

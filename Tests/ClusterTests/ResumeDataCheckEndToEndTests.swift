@@ -1,6 +1,7 @@
 import Foundation
-import Testing
 import SpaceTime
+import Testing
+
 @testable import Cluster
 
 /// `--resume` with real processes: a data file that changed since the job was created is
@@ -14,8 +15,11 @@ import SpaceTime
         let data = dir + "/data.csv"
         try CategoricalEndToEndTests.writeTable(rows: 1500, regression: false, seed: 31, to: data)
         let job = dir + "/job"
-        let args = ["local", data, "--workers", "1", "--memory-limit", "256MiB", "--job-dir", job, "--model-out", "m.stm",
-                    "--trees", "4", "--progress", "none"] + CategoricalEndToEndTests.liveness
+        let args =
+            [
+                "local", data, "--workers", "1", "--memory-limit", "256MiB", "--job-dir", job, "--model-out", "m.stm",
+                "--trees", "4", "--progress", "none"
+            ] + CategoricalEndToEndTests.liveness
         let (first, firstRun) = try E2E.run(args, in: dir, name: "first", timeout: 120)
         #expect(first == 0, "\(firstRun.stderr)")
 
@@ -40,8 +44,9 @@ import SpaceTime
         try FileManager.default.moveItem(atPath: data, toPath: moved)
         let (movedStatus, movedRun) = try E2E.run(args.map { $0 == data ? moved : $0 } + ["--resume"], in: dir, name: "moved", timeout: 120)
         #expect(movedStatus == 0, "\(movedRun.stderr)")
-        #expect(movedRun.stderr.contains("taken from the command line: the data file \(moved) (same size and edge digests as \(data)"),
-                "\(movedRun.stderr)")
+        #expect(
+            movedRun.stderr.contains("taken from the command line: the data file \(moved) (same size and edge digests as \(data)"),
+            "\(movedRun.stderr)")
         #expect(try store.jobSpec()?.dataFiles == [moved])
         try FileManager.default.moveItem(atPath: moved, toPath: data)
 
@@ -53,7 +58,8 @@ import SpaceTime
         try text.write(toFile: data, atomically: true, encoding: .utf8)
         let (changed, changedRun) = try E2E.run(args + ["--resume"], in: dir, name: "changed", timeout: 120)
         #expect(changed != 0)
-        #expect(changedRun.stderr.contains("is not the file job") || changedRun.stderr.contains("changed since job"), "\(changedRun.stderr)")
+        #expect(
+            changedRun.stderr.contains("is not the file job") || changedRun.stderr.contains("changed since job"), "\(changedRun.stderr)")
         #expect(changedRun.stderr.contains("its first MiB differs"))
     }
 
@@ -76,16 +82,20 @@ import SpaceTime
         let data = dir + "/r.csv"
         try csv.write(toFile: data, atomically: true, encoding: .utf8)
         let job = dir + "/job"
-        let flags = ["--workers", "2", "--partitions", "2", "--trees", "240", "--seed", "3", "--progress", "none",
-                     "--scoring", "whole", "--model-out", "m.stm", "--report-json", "r.json",
-                     // 10 s of silence before a peer counts as lost: the coordinator serves a 9.3 MiB model
-                     // while streaming rows, and on two loaded cores a debug build can stall past 3 s.
-                     "--heartbeat", "0.5", "--liveness", "20"]
-        let (failed, failedRun) = try E2E.run(["local", data, "--memory-limit", "64MiB", "--job-dir", job] + flags,
-                                              in: dir, name: "small", timeout: 180)
+        let flags = [
+            "--workers", "2", "--partitions", "2", "--trees", "240", "--seed", "3", "--progress", "none",
+            "--scoring", "whole", "--model-out", "m.stm", "--report-json", "r.json",
+            // 10 s of silence before a peer counts as lost: the coordinator serves a 9.3 MiB model
+            // while streaming rows, and on two loaded cores a debug build can stall past 3 s.
+            "--heartbeat", "0.5", "--liveness", "20"
+        ]
+        let (failed, failedRun) = try E2E.run(
+            ["local", data, "--memory-limit", "64MiB", "--job-dir", job] + flags,
+            in: dir, name: "small", timeout: 180)
         #expect(failed == 1, "\(failedRun.stderr)")
         #expect(failedRun.stderr.contains("job failed: evaluate/p"), "\(failedRun.stderr)")
-        #expect(failedRun.stderr.contains("but this worker's memory limit is 64 MiB")
+        #expect(
+            failedRun.stderr.contains("but this worker's memory limit is 64 MiB")
                 && failedRun.stderr.contains("give the workers a larger --memory-limit"))
         let store = try #require(try E2E.openStore(job))
         #expect(try store.stage() == .failed)
@@ -96,8 +106,9 @@ import SpaceTime
         let before = try trainAttempts()
         #expect(before.count == 2, "one train attempt per partition")
 
-        let (resumed, resumedRun) = try E2E.run(["local", data, "--memory-limit", "256MiB", "--job-dir", job, "--resume"] + flags,
-                                                in: dir, name: "more", timeout: 180)
+        let (resumed, resumedRun) = try E2E.run(
+            ["local", data, "--memory-limit", "256MiB", "--job-dir", job, "--resume"] + flags,
+            in: dir, name: "more", timeout: 180)
         #expect(resumed == 0, "\(resumedRun.stderr)")
         #expect(resumedRun.stderr.contains("--resume: job job-") && resumedRun.stderr.contains("had failed"), "\(resumedRun.stderr)")
         #expect(resumedRun.stderr.contains("resuming job job-") && resumedRun.stderr.contains("at stage merge (it had failed)"))
@@ -106,16 +117,18 @@ import SpaceTime
         #expect(try (0..<2).allSatisfy { try store.task(TaskName(.evaluate, $0)).state == .done })
         let fingerprint = try E2E.json(dir + "/r.json")["fingerprint"] as? String
 
-        let (reference, referenceRun) = try E2E.run(["local", data, "--memory-limit", "256MiB", "--job-dir", dir + "/ref"]
-                                                        + flags.map { $0 == "r.json" ? "ref.json" : $0 == "m.stm" ? "ref.stm" : $0 },
-                                                    in: dir, name: "reference", timeout: 180)
+        let (reference, referenceRun) = try E2E.run(
+            ["local", data, "--memory-limit", "256MiB", "--job-dir", dir + "/ref"]
+                + flags.map { $0 == "r.json" ? "ref.json" : $0 == "m.stm" ? "ref.stm" : $0 },
+            in: dir, name: "reference", timeout: 180)
         #expect(reference == 0, "\(referenceRun.stderr)")
         let expected = try E2E.json(dir + "/ref.json")["fingerprint"] as? String
         #expect(fingerprint != nil && fingerprint == expected)
 
         let auto = flags.map { $0 == "whole" ? "auto" : $0 == "r.json" ? "auto.json" : $0 == "m.stm" ? "auto.stm" : $0 }
-        let (sharded, shardedRun) = try E2E.run(["local", data, "--memory-limit", "64MiB", "--job-dir", dir + "/auto"] + auto,
-                                                in: dir, name: "auto", timeout: 180)
+        let (sharded, shardedRun) = try E2E.run(
+            ["local", data, "--memory-limit", "64MiB", "--job-dir", dir + "/auto"] + auto,
+            in: dir, name: "auto", timeout: 180)
         #expect(sharded == 0, "\(shardedRun.stderr)")
         #expect(shardedRun.stderr.contains("tree-sharded scoring"), "\(shardedRun.stderr)")
         #expect(try E2E.json(dir + "/auto.json")["fingerprint"] as? String == expected)

@@ -1,6 +1,7 @@
-import Foundation
 import Forest
+import Foundation
 import Testing
+
 @testable import Cluster
 
 /// `--resume` rules without processes: which flags count as given, which model flags
@@ -11,54 +12,90 @@ import Testing
         forest.trees = 4
         forest.seed = 42
         forest.maxDepth = 8
-        let schema = DatasetSchema(header: ["a", "zip", "id", "y"], targetIndex: 3, task: .classification,
-                                   featureIndices: [0, 1], featureKinds: [.numeric, .categorical])
+        let schema = DatasetSchema(
+            header: ["a", "zip", "id", "y"], targetIndex: 3, task: .classification,
+            featureIndices: [0, 1], featureKinds: [.numeric, .categorical])
         return ForestJobParameters(forest: forest, schema: schema, maxBins: 255)
     }
 
-    static let spec = JobSpec(jobID: "job-7", dataFiles: ["d.csv"], parameters: Data(), seed: 42, partitions: 2,
-                              testFraction: 0.2, trees: 4, maxAttempts: 3)
+    static let spec = JobSpec(
+        jobID: "job-7", dataFiles: ["d.csv"], parameters: Data(), seed: 42, partitions: 2,
+        testFraction: 0.2, trees: 4, maxAttempts: 3)
 
-    func conflicts(_ change: (inout ForestParameters, inout ColumnChoices) -> Void, given: Set<String>?,
-                   maxBins: Int = 255, partitions: Int? = nil, testFraction: Double = 0.2) -> [String] {
+    func conflicts(
+        _ change: (inout ForestParameters, inout ColumnChoices) -> Void, given: Set<String>?,
+        maxBins: Int = 255, partitions: Int? = nil, testFraction: Double = 0.2
+    ) -> [String] {
         var forest = Self.jobParameters().forest
         var columns = ColumnChoices()
         change(&forest, &columns)
-        return ResumeRules.conflicts(stored: Self.jobParameters(), spec: Self.spec, hasTestFile: false, forest: forest,
-                                     maxBins: maxBins, partitions: partitions, testFraction: testFraction,
-                                     columns: columns, given: given).map(\.description)
+        return ResumeRules.conflicts(
+            stored: Self.jobParameters(), spec: Self.spec, hasTestFile: false, forest: forest,
+            maxBins: maxBins, partitions: partitions, testFraction: testFraction,
+            columns: columns, given: given
+        ).map(\.description)
     }
 
     @Test func givenFlagsAreTheLongOptionsOnTheCommandLine() {
-        let given = ResumeRules.givenFlags(["spacetime", "local", "d.csv", "--trees", "6", "--seed=3", "-o", "x", "--resume",
-                                            "--", "--max-depth"])
+        let given = ResumeRules.givenFlags([
+            "spacetime", "local", "d.csv", "--trees", "6", "--seed=3", "-o", "x", "--resume",
+            "--", "--max-depth"
+        ])
         #expect(given == ["trees", "seed", "resume"])
     }
 
     @Test func sameValuesAndFlagsLeftOutDoNotConflict() {
         #expect(conflicts({ _, _ in }, given: nil).isEmpty, "the job's own values")
         // Defaults differ from the job's (trees 100, no depth limit) but were not given.
-        #expect(conflicts({ f, _ in f.trees = 100; f.maxDepth = nil }, given: ["workers", "memory-limit", "resume"]).isEmpty)
+        #expect(
+            conflicts(
+                { f, _ in
+                    f.trees = 100
+                    f.maxDepth = nil
+                }, given: ["workers", "memory-limit", "resume"]
+            ).isEmpty)
     }
 
     @Test func eachChangedModelFlagIsNamedWithBothValues() {
-        let found = conflicts({ f, c in
-            f.trees = 6; f.seed = 1; f.maxDepth = nil; f.minSamplesLeaf = 3; f.bootstrap = false
-            c.target = "id"; c.task = .regression; c.categorical = ["a"]; c.ignore = ["zip"]
-        }, given: ["trees", "seed", "max-depth", "min-samples-leaf", "no-bootstrap", "label", "task", "categorical", "ignore",
-                   "max-bins", "partitions", "test-fraction"], maxBins: 64, partitions: 3, testFraction: 0.3)
-        #expect(found == ["--trees 6 (the job's: 4)", "--seed 1 (the job's: 42)", "--max-depth unlimited (the job's: 8)",
-                          "--min-samples-leaf 3 (the job's: 1)", "--no-bootstrap no bootstrap (the job's: bootstrap)",
-                          "--max-bins 64 (the job's: 255)", "--partitions 3 (the job's: 2)", "--test-fraction 0.3 (the job's: 0.2)",
-                          "--label `id` (the job's: `y`)", "--task regression (the job's: classification)",
-                          "--categorical `a` (the job's: not categorical in the job)", "--ignore `zip` (the job's: read by the job)"])
+        let found = conflicts(
+            { f, c in
+                f.trees = 6
+                f.seed = 1
+                f.maxDepth = nil
+                f.minSamplesLeaf = 3
+                f.bootstrap = false
+                c.target = "id"
+                c.task = .regression
+                c.categorical = ["a"]
+                c.ignore = ["zip"]
+            },
+            given: [
+                "trees", "seed", "max-depth", "min-samples-leaf", "no-bootstrap", "label", "task", "categorical", "ignore",
+                "max-bins", "partitions", "test-fraction"
+            ], maxBins: 64, partitions: 3, testFraction: 0.3)
+        #expect(
+            found == [
+                "--trees 6 (the job's: 4)", "--seed 1 (the job's: 42)", "--max-depth unlimited (the job's: 8)",
+                "--min-samples-leaf 3 (the job's: 1)", "--no-bootstrap no bootstrap (the job's: bootstrap)",
+                "--max-bins 64 (the job's: 255)", "--partitions 3 (the job's: 2)", "--test-fraction 0.3 (the job's: 0.2)",
+                "--label `id` (the job's: `y`)", "--task regression (the job's: classification)",
+                "--categorical `a` (the job's: not categorical in the job)", "--ignore `zip` (the job's: read by the job)"
+            ])
         let message = ResumeRules.refusal(jobID: "job-7", conflicts: [.init(flag: "--trees", given: "6", job: "4")])
         #expect(message.contains("job job-7 was created with other model parameters") && message.contains("--trees 6 (the job's: 4)"))
     }
 
     @Test func columnChoicesMatchingTheJobsSchemaDoNotConflict() {
-        #expect(conflicts({ _, c in c.target = "y"; c.task = .classification; c.categorical = ["zip"]; c.ignore = ["id"] },
-                          given: ["label", "task", "categorical", "ignore"]).isEmpty)
+        #expect(
+            conflicts(
+                { _, c in
+                    c.target = "y"
+                    c.task = .classification
+                    c.categorical = ["zip"]
+                    c.ignore = ["id"]
+                },
+                given: ["label", "task", "categorical", "ignore"]
+            ).isEmpty)
         #expect(conflicts({ _, c in c.task = .auto }, given: ["task"]).isEmpty, "auto decided classification")
     }
 
@@ -66,8 +103,10 @@ import Testing
     /// the failed tasks pending with a fresh budget, the trees and finished tasks kept.
     @Test func aFailedJobIsRevivedWithItsCheckpointedWork() throws {
         let store = try JobStore()
-        try store.createJob(JobSpec(jobID: "j", dataFiles: ["d"], parameters: Data([1]), seed: 1, partitions: 1,
-                                    testFraction: 0.2, trees: 2, maxAttempts: 2), now: 0)
+        try store.createJob(
+            JobSpec(
+                jobID: "j", dataFiles: ["d"], parameters: Data([1]), seed: 1, partitions: 1,
+                testFraction: 0.2, trees: 2, maxAttempts: 2), now: 0)
         let e = try store.beginAttempt(TaskName(.extract, 0), workerID: "w1", leaseDeadline: 99, now: 1)
         _ = try store.attemptRunning(e, now: 1)
         _ = try store.saveExtractCheckpoint(e, stats: Data([7]), counts: PartitionCounts(trainRows: 8, testRows: 2), now: 1)
@@ -85,7 +124,11 @@ import Testing
         #expect(try store.task(TaskName(.evaluate, 0)).state == .failed)
 
         var seen: [TaskRecord] = []
-        let failure = try store.resetForResume(stage: { tasks in seen = tasks; return .merge }, now: 10)
+        let failure = try store.resetForResume(
+            stage: { tasks in
+                seen = tasks
+                return .merge
+            }, now: 10)
         #expect(failure == "evaluate/p0 failed 2 times: needs ~62 MiB")
         #expect(seen.first { $0.name == TaskName(.evaluate, 0) }?.state == .pending, "the stage is derived after the reset")
         #expect(try store.stage() == .merge)

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import Cluster
 
 private struct ArraySource: RecordSource {
@@ -29,8 +30,10 @@ private final class FakeSink: RowSink {
 
     func canSendRows(to attemptID: UInt64, bytes: Int) -> Bool { (creditBatches[attemptID] ?? 0) > 0 }
 
-    func sendRows(to attemptID: UInt64, firstLine: UInt64, lineDeltas: [UInt32], recordLengths: [UInt32], testMask: Data,
-                  trainRows: Int, payload: Data, sourceFile: UInt32, at time: EngineTime) -> [CoordinatorOutput] {
+    func sendRows(
+        to attemptID: UInt64, firstLine: UInt64, lineDeltas: [UInt32], recordLengths: [UInt32], testMask: Data,
+        trainRows: Int, payload: Data, sourceFile: UInt32, at time: EngineTime
+    ) -> [CoordinatorOutput] {
         #expect(canSendRows(to: attemptID, bytes: payload.count), "sent without credit")
         creditBatches[attemptID, default: 0] -= 1
         var lines = [firstLine]
@@ -59,8 +62,9 @@ private let now = EngineTime(monotonic: 0, wall: 0)
 
 private func records(_ n: Int, partitions: Int) -> [SourceRecord] {
     (0..<n).map { i in
-        SourceRecord(line: UInt64(i * 2 + 2), partition: (i * 7) % partitions, isTest: i % 5 == 0,
-                     bytes: Data("row-\(i),\(String(repeating: "x", count: i % 13))".utf8))
+        SourceRecord(
+            line: UInt64(i * 2 + 2), partition: (i * 7) % partitions, isTest: i % 5 == 0,
+            bytes: Data("row-\(i),\(String(repeating: "x", count: i % 13))".utf8))
     }
 }
 
@@ -146,8 +150,9 @@ private func records(_ n: Int, partitions: Int) -> [SourceRecord] {
         // Files 1 to 4, three records each on lines 2, 4, 6 (file 3 on 10, 12, 14: above file 2's), one partition.
         let input = (0..<12).map { (i: Int) -> SourceRecord in
             let first = i / 3 == 2 ? 10 : 2
-            return SourceRecord(line: UInt64(first + 2 * (i % 3)), partition: 0, isTest: i % 4 == 0,
-                                bytes: Data("r\(i)".utf8), file: UInt32(1 + i / 3))
+            return SourceRecord(
+                line: UInt64(first + 2 * (i % 3)), partition: 0, isTest: i % 4 == 0,
+                bytes: Data("r\(i)".utf8), file: UInt32(1 + i / 3))
         }
         let sink = FakeSink(streams: [0: 1], credit: 1000)
         let pass = RowPass(source: ArraySource(records: input), sink: sink, limits: .init(batchRows: 2, batchBytes: 1 << 20))

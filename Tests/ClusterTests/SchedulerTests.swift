@@ -1,17 +1,24 @@
 import Testing
+
 @testable import Cluster
 
 @Suite struct SchedulerTests {
     typealias S = Scheduler
-    let scheduler = Scheduler(configuration: .init(maxAttempts: 3, extractTaskBytes: 32 << 20, workerBaselineBytes: 48 << 20,
-                                                    maxExtractTasksPerWorker: 64, localityWait: 5))
+    let scheduler = Scheduler(
+        configuration: .init(
+            maxAttempts: 3, extractTaskBytes: 32 << 20, workerBaselineBytes: 48 << 20,
+            maxExtractTasksPerWorker: 64, localityWait: 5))
 
-    func tasks(partitions: Int, extract: TaskState = .pending, train: TaskState = .pending,
-               evaluate: TaskState = .pending, share: Int = 10) -> [S.TaskView] {
+    func tasks(
+        partitions: Int, extract: TaskState = .pending, train: TaskState = .pending,
+        evaluate: TaskState = .pending, share: Int = 10
+    ) -> [S.TaskView] {
         (0..<partitions).flatMap { p in
-            [S.TaskView(name: TaskName(.extract, p), state: extract),
-             S.TaskView(name: TaskName(.train, p), state: train, treesInPartition: share),
-             S.TaskView(name: TaskName(.evaluate, p), state: evaluate)]
+            [
+                S.TaskView(name: TaskName(.extract, p), state: extract),
+                S.TaskView(name: TaskName(.train, p), state: train, treesInPartition: share),
+                S.TaskView(name: TaskName(.evaluate, p), state: evaluate)
+            ]
         }
     }
 
@@ -20,7 +27,9 @@ import Testing
     }
 
     @Test func stagesFollowTheBarriers() {
-        let g0 = S.Gates(), g1 = S.Gates(extractorReady: true), g2 = S.Gates(extractorReady: true, modelReady: true)
+        let g0 = S.Gates()
+        let g1 = S.Gates(extractorReady: true)
+        let g2 = S.Gates(extractorReady: true, modelReady: true)
         #expect(scheduler.stage(tasks: tasks(partitions: 2), gates: g0) == .extract)
         var t = tasks(partitions: 2, extract: .done)
         t[0].state = .running
@@ -36,8 +45,9 @@ import Testing
     }
 
     @Test func noTrainTaskBeforeTheExtractorIsMerged() {
-        let plan = scheduler.plan(tasks: tasks(partitions: 3, extract: .done), workers: workers(["w1", "w2"]),
-                                  holders: [:], gates: S.Gates(), now: 0)
+        let plan = scheduler.plan(
+            tasks: tasks(partitions: 3, extract: .done), workers: workers(["w1", "w2"]),
+            holders: [:], gates: S.Gates(), now: 0)
         #expect(plan.stage == .merge)
         #expect(plan.assignments.isEmpty)
     }
@@ -55,16 +65,20 @@ import Testing
     }
 
     @Test func extractCapacityIsBoundedByMemory() {
-        let plan = scheduler.plan(tasks: tasks(partitions: 10), workers: workers(["w1"], limit: 128 << 20),
-                                  holders: [:], gates: S.Gates(), now: 0)
+        let plan = scheduler.plan(
+            tasks: tasks(partitions: 10), workers: workers(["w1"], limit: 128 << 20),
+            holders: [:], gates: S.Gates(), now: 0)
         #expect(plan.assignments.count == 2)  // (128 - 48) / 32
     }
 
     @Test func trainPrefersTheWorkerHoldingThePartition() {
-        let holders: [Int: S.SpillHolder] = [0: .init(workerID: "w2", extractAttemptID: 11),
-                                             1: .init(workerID: "w1", extractAttemptID: 12)]
-        let plan = scheduler.plan(tasks: tasks(partitions: 2, extract: .done), workers: workers(["w1", "w2"]),
-                                  holders: holders, gates: S.Gates(extractorReady: true), now: 0)
+        let holders: [Int: S.SpillHolder] = [
+            0: .init(workerID: "w2", extractAttemptID: 11),
+            1: .init(workerID: "w1", extractAttemptID: 12)
+        ]
+        let plan = scheduler.plan(
+            tasks: tasks(partitions: 2, extract: .done), workers: workers(["w1", "w2"]),
+            holders: holders, gates: S.Gates(extractorReady: true), now: 0)
         #expect(plan.stage == .train)
         #expect(Set(plan.assignments.map { "\($0.task)@\($0.workerID)" }) == ["train/p0@w2", "train/p1@w1"])
         #expect(plan.assignments.first { $0.task.partition == 0 }?.source == .localSpill(extractAttemptID: 11))
@@ -73,12 +87,16 @@ import Testing
     }
 
     @Test func trainWaitsForABusyHolderThenRunsElsewhere() {
-        let holders: [Int: S.SpillHolder] = [0: .init(workerID: "w1", extractAttemptID: 1),
-                                             1: .init(workerID: "w1", extractAttemptID: 2)]
+        let holders: [Int: S.SpillHolder] = [
+            0: .init(workerID: "w1", extractAttemptID: 1),
+            1: .init(workerID: "w1", extractAttemptID: 2)
+        ]
         var t = tasks(partitions: 2, extract: .done)
         t[1].state = .running  // train/p0 runs on w1
-        let ws = [S.WorkerView(id: "w1", memoryLimit: 512 << 20, running: [TaskName(.train, 0)]),
-                  S.WorkerView(id: "w2", memoryLimit: 512 << 20)]
+        let ws = [
+            S.WorkerView(id: "w1", memoryLimit: 512 << 20, running: [TaskName(.train, 0)]),
+            S.WorkerView(id: "w2", memoryLimit: 512 << 20)
+        ]
         for i in t.indices where t[i].name == TaskName(.train, 1) { t[i].readySince = 100 }
         let early = scheduler.plan(tasks: t, workers: ws, holders: holders, gates: S.Gates(extractorReady: true), now: 104)
         #expect(early.assignments.isEmpty, "w2 idles while train/p1 waits for its holder")
@@ -90,16 +108,18 @@ import Testing
 
     @Test func holderGoneMeansStreamedElsewhereAtOnce() {
         let holders: [Int: S.SpillHolder] = [0: .init(workerID: "w9", extractAttemptID: 1)]
-        let plan = scheduler.plan(tasks: tasks(partitions: 1, extract: .done), workers: workers(["w1"]), holders: holders,
-                                  gates: S.Gates(extractorReady: true), now: 0)
+        let plan = scheduler.plan(
+            tasks: tasks(partitions: 1, extract: .done), workers: workers(["w1"]), holders: holders,
+            gates: S.Gates(extractorReady: true), now: 0)
         #expect(plan.assignments.map(\.workerID) == ["w1"])
         #expect(plan.assignments.first?.source == .streamed)
     }
 
     @Test func idleHolderIsNotBypassed() {
         let holders: [Int: S.SpillHolder] = [0: .init(workerID: "w2", extractAttemptID: 1)]
-        let plan = scheduler.plan(tasks: tasks(partitions: 1, extract: .done), workers: workers(["w1", "w2"]), holders: holders,
-                                  gates: S.Gates(extractorReady: true), now: 1000)
+        let plan = scheduler.plan(
+            tasks: tasks(partitions: 1, extract: .done), workers: workers(["w1", "w2"]), holders: holders,
+            gates: S.Gates(extractorReady: true), now: 1000)
         #expect(plan.assignments.map(\.workerID) == ["w2"])
     }
 
@@ -112,8 +132,9 @@ import Testing
             t[i].failedOn = ["w2"]
         }
         for i in t.indices where t[i].name == TaskName(.train, 0) { t[i].state = .done }
-        let plan = scheduler.plan(tasks: t, workers: workers(["w2", "w3"]), holders: [1: .init(workerID: "w2", extractAttemptID: 4)],
-                                  gates: S.Gates(extractorReady: true), now: 0)
+        let plan = scheduler.plan(
+            tasks: t, workers: workers(["w2", "w3"]), holders: [1: .init(workerID: "w2", extractAttemptID: 4)],
+            gates: S.Gates(extractorReady: true), now: 0)
         let d = try #require(plan.assignments.first)
         #expect(plan.assignments.count == 1)
         #expect(d.workerID == "w3", "the retry avoids w2 where it failed, even though w2 holds the spill")
@@ -156,20 +177,24 @@ import Testing
             t[i].failures = 3
         }
         let last = AttemptFailure(.killed(signal: 9), workerID: "w2", pid: 4121, peakRSS: 498 << 20, memoryLimit: 512 << 20)
-        let plan = scheduler.plan(tasks: t, workers: workers(["w1"]), holders: [:], gates: S.Gates(extractorReady: true),
-                                  lastFailures: [TaskName(.train, 3): last], now: 0)
+        let plan = scheduler.plan(
+            tasks: t, workers: workers(["w1"]), holders: [:], gates: S.Gates(extractorReady: true),
+            lastFailures: [TaskName(.train, 3): last], now: 0)
         #expect(plan.stage == .failed)
         #expect(plan.assignments.isEmpty)
         #expect(plan.failure == "train/p3 failed 3 times: worker w2 (pid 4121) was killed by signal 9 at 498 MiB of its 512 MiB limit")
     }
 
     @Test func failureDescriptions() {
-        #expect(AttemptFailure(.silent(seconds: 9), workerID: "w3", pid: 77).description
+        #expect(
+            AttemptFailure(.silent(seconds: 9), workerID: "w3", pid: 77).description
                 == "worker w3 (pid 77) stopped responding (no heartbeat for 9.0 s)")
-        let bad = AttemptFailure(.reported(reason: .badInput, message: "data.csv line 12, column 3: \"abc\" is not a number"),
-                                 workerID: "w1")
+        let bad = AttemptFailure(
+            .reported(reason: .badInput, message: "data.csv line 12, column 3: \"abc\" is not a number"),
+            workerID: "w1")
         #expect(!bad.retryable)
-        #expect(scheduler.failureMessage(task: TaskName(.extract, 0), failures: 1, last: bad)
+        #expect(
+            scheduler.failureMessage(task: TaskName(.extract, 0), failures: 1, last: bad)
                 == "extract/p0 failed: worker w1 reported: data.csv line 12, column 3: \"abc\" is not a number")
         #expect(AttemptFailure(.refused(message: "needs ~700 MiB"), workerID: "w1", memoryLimit: 512 << 20).retryable)
         #expect(scheduler.failureMessage(task: TaskName(.train, 1), failures: 2, last: nil) == "train/p1 failed 2 times")

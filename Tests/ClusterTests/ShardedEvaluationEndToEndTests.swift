@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import Cluster
 
 /// Tree-sharded evaluation with real processes: each evaluate task loads one tree slice
@@ -11,11 +12,16 @@ import Testing
     static let liveness = ["--heartbeat", "0.25", "--liveness", "12"]
     static let metricKeys = ["accuracy", "auc", "log_loss", "balanced_accuracy"]
 
-    static func local(_ data: String, in dir: String, name: String, scoring: [String],
-                      environment: [String: String] = [:]) throws -> E2E.Child {
-        try E2E.Child(["local", data, "--workers", "2", "--memory-limit", "256MiB", "--job-dir", dir + "/" + name,
-                       "--model-out", name + ".stm", "--report-json", name + ".json"] + scoring + Self.training + Self.liveness,
-                      in: dir, name: name, environment: environment)
+    static func local(
+        _ data: String, in dir: String, name: String, scoring: [String],
+        environment: [String: String] = [:]
+    ) throws -> E2E.Child {
+        try E2E.Child(
+            [
+                "local", data, "--workers", "2", "--memory-limit", "256MiB", "--job-dir", dir + "/" + name,
+                "--model-out", name + ".stm", "--report-json", name + ".json"
+            ] + scoring + Self.training + Self.liveness,
+            in: dir, name: name, environment: environment)
     }
 
     static func metrics(_ report: [String: Any]) -> [String: Double] {
@@ -35,14 +41,16 @@ import Testing
         let sharded = try Self.local(data, in: dir, name: "sharded", scoring: ["--scoring", "sharded", "--slices", "3"])
         #expect(sharded.wait(180) == 0, "\(sharded.stderr)")
         #expect(sharded.stderr.contains("evaluate: tree-sharded scoring: 3 slices of the 12 trees"), "\(sharded.stderr)")
-        let w = try E2E.json(dir + "/whole.json"), s = try E2E.json(dir + "/sharded.json")
+        let w = try E2E.json(dir + "/whole.json")
+        let s = try E2E.json(dir + "/sharded.json")
         #expect(Self.metrics(w).count == Self.metricKeys.count)
         #expect(Self.metrics(s) == Self.metrics(w), "sharded \(Self.metrics(s)) whole \(Self.metrics(w))")
         #expect(s["accuracy"] as? Double == single.accuracy)
         #expect(s["fingerprint"] as? String == single.fingerprint)
         let store = try #require(try E2E.openStore(dir + "/sharded"))
         let evaluate = try store.tasks().filter { $0.name.kind == .evaluate }
-        #expect(evaluate.count == 6 && evaluate.allSatisfy { $0.state == .done && $0.name.variant.treeRange != nil }, "\(evaluate.map(\.name))")
+        #expect(
+            evaluate.count == 6 && evaluate.allSatisfy { $0.state == .done && $0.name.variant.treeRange != nil }, "\(evaluate.map(\.name))")
         let (_, status) = try E2E.run(["status", dir + "/sharded"], in: dir, name: "status")
         #expect(status.stdout.contains("evaluate: tree-sharded scoring"), "\(status.stdout)")
     }
@@ -53,17 +61,22 @@ import Testing
         let data = try E2E.generate(rows: 4000, in: dir)
         let whole = try Self.local(data, in: dir, name: "whole", scoring: ["--scoring", "whole"])
         #expect(whole.wait(180) == 0, "\(whole.stderr)")
-        let job = try Self.local(data, in: dir, name: "sharded", scoring: ["--scoring", "sharded", "--slices", "2"],
-                                 environment: ["SPACETIME_TEST_EVALUATE_DELAY_MS": "1500"])
+        let job = try Self.local(
+            data, in: dir, name: "sharded", scoring: ["--scoring", "sharded", "--slices", "2"],
+            environment: ["SPACETIME_TEST_EVALUATE_DELAY_MS": "1500"])
         defer { _ = job.wait(1) }
         let store = try #require(try E2E.openStore(dir + "/sharded"))
         var victim: (worker: String, task: TaskName)?
-        #expect(try E2E.waitUntil(120) {
-            for t in try store.tasks() where t.name.kind == .evaluate && t.state == .running && t.name.variant.treeRange != nil {
-                if let id = t.currentAttempt, let a = try store.attempt(id) { victim = (a.workerID, t.name); return true }
-            }
-            return false
-        })
+        #expect(
+            try E2E.waitUntil(120) {
+                for t in try store.tasks() where t.name.kind == .evaluate && t.state == .running && t.name.variant.treeRange != nil {
+                    if let id = t.currentAttempt, let a = try store.attempt(id) {
+                        victim = (a.workerID, t.name)
+                        return true
+                    }
+                }
+                return false
+            })
         let (worker, task) = try #require(victim)
         let pid = try #require(try store.workers().first { $0.id == worker && $0.state == .connected }.map { Int32($0.pid) })
         kill(pid, SIGKILL)
@@ -73,7 +86,8 @@ import Testing
         let attempts = try store.attempts(of: task)
         #expect(attempts.contains { $0.workerID == worker && $0.outcome == .lost }, "\(attempts)")
         #expect(attempts.last?.outcome == .done && attempts.last?.workerID != worker, "\(task) rerun elsewhere")
-        let w = try E2E.json(dir + "/whole.json"), s = try E2E.json(dir + "/sharded.json")
+        let w = try E2E.json(dir + "/whole.json")
+        let s = try E2E.json(dir + "/sharded.json")
         #expect(Self.metrics(s) == Self.metrics(w), "through the kill: sharded \(Self.metrics(s)) whole \(Self.metrics(w))")
         #expect(s["fingerprint"] as? String == w["fingerprint"] as? String)
     }

@@ -1,6 +1,7 @@
 import Foundation
 import SpaceTime
 import Testing
+
 @testable import Cluster
 @testable import Forest
 
@@ -21,19 +22,24 @@ struct ShardedScoringTests {
         #expect(big.reason.hasPrefix("tree-sharded scoring: 2 slices of the 100 trees (0..<52, 52..<100)"), "\(big.reason)")
         if case .sharded(let r) = ScoringPlan.choose(.auto, layout: l, modelBytes: 400 << 20, memoryLimit: 512 << 20).plan {
             #expect(r.count == 4)
-        } else { Issue.record("a 400 MiB model is sliced") }
+        } else {
+            Issue.record("a 400 MiB model is sliced")
+        }
         #expect(ScoringPlan.choose(.whole, layout: l, modelBytes: 400 << 20, memoryLimit: 512 << 20).plan == .whole)
         #expect(ScoringPlan.choose(.sharded, layout: l, modelBytes: 1 << 20, memoryLimit: 512 << 20).plan == .sharded([0..<52, 52..<100]))
-        #expect(ScoringPlan.choose(.sharded, layout: l, modelBytes: 1 << 20, memoryLimit: 512 << 20, slices: 3).plan
+        #expect(
+            ScoringPlan.choose(.sharded, layout: l, modelBytes: 1 << 20, memoryLimit: 512 << 20, slices: 3).plan
                 == .sharded(l.slices(count: 3)))
         // A one-tree forest cannot be sliced.
         #expect(ScoringPlan.choose(.sharded, layout: try Self.layout(trees: 1), modelBytes: 1, memoryLimit: 1 << 30).plan == .whole)
     }
 
     @Test func sliceScoresCombineToTheWholeModelsMetrics() throws {
-        let d = 5, n = 1500
+        let d = 5
+        let n = 1500
         var rng = SplitMix64(seed: 5)
-        var values: [Double] = [], labels: [String] = []
+        var values: [Double] = []
+        var labels: [String] = []
         var state = PartialExtractorState(featureNames: (0..<d).map { "f\($0)" })
         for _ in 0..<n {
             let x = (0..<d).map { _ in Double(rng.next() % 1000) / 100 }
@@ -48,14 +54,18 @@ struct ShardedScoringTests {
         var params = ForestParameters()
         params.trees = 20
         let trees = try ForestTrainer(parameters: params, threads: 1).trainTrees(partition: binned, partitionIndex: 0, range: 0..<20)
-        let forest = try RandomForest.merge([.init(trees: Array(trees[0..<9]), trainingRows: 700),
-                                             .init(trees: Array(trees[9...]), trainingRows: 800)], task: .classification)
+        let forest = try RandomForest.merge(
+            [
+                .init(trees: Array(trees[0..<9]), trainingRows: 700),
+                .init(trees: Array(trees[9...]), trainingRows: 800)
+            ], task: .classification)
         var whole = EvaluationMetrics(task: extractor.task)
         whole.add(predictions: forest.predict(binned: binned), target: binned.target)
         let layout = ForestScoringLayout(forest)
         let scores = try layout.slices(count: 3).map { r in
             let slice = try forest.slice(r)
-            let s = SliceScores(pieces: slice.pieces, valuesPerRow: slice.valuesPerRow, sums: slice.partialSums(binned: binned), target: binned.target)
+            let s = SliceScores(
+                pieces: slice.pieces, valuesPerRow: slice.valuesPerRow, sums: slice.partialSums(binned: binned), target: binned.target)
             let decoded = try SliceScores(deserializing: s.serialize())
             #expect(decoded == s && SliceScores.isSliceScores(s.serialize()))
             return decoded

@@ -1,6 +1,7 @@
-import Foundation
 import Forest
+import Foundation
 import Testing
+
 @testable import Cluster
 
 private struct SimRows: RecordSource {
@@ -17,7 +18,12 @@ private struct SimRows: RecordSource {
 /// end (handshake, credit-gated rows, checkpoints, merges, evaluation) with
 /// no sockets, and a worker can be cut off at a chosen point.
 private final class SimulatedCluster {
-    struct Row { var line: UInt64; var partition: Int; var test: Bool; var record: String }
+    struct Row {
+        var line: UInt64
+        var partition: Int
+        var test: Bool
+        var record: String
+    }
 
     final class FakeWorker {
         let engine: WorkerEngine
@@ -46,13 +52,19 @@ private final class SimulatedCluster {
 
     init(partitions: Int, trees: Int, rows count: Int, store: JobStore? = nil, schema: WireCsvSchema = WireSamples.schema()) throws {
         self.store = try store ?? JobStore()
-        try self.store.createJob(JobSpec(jobID: "sim", dataFiles: ["sim.csv"], parameters: Data([1]), seed: 7, partitions: partitions,
-                                    testFraction: 0.2, trees: trees, maxAttempts: 3), now: 0)
+        try self.store.createJob(
+            JobSpec(
+                jobID: "sim", dataFiles: ["sim.csv"], parameters: Data([1]), seed: 7, partitions: partitions,
+                testFraction: 0.2, trees: trees, maxAttempts: 3), now: 0)
         var config = CoordinatorEngine.Configuration()
         config.leaseDuration = 20
         var session: UInt64 = 1000
-        coordinator = try CoordinatorEngine(store: self.store, schema: schema, configuration: config,
-                                            makeSessionID: { session += 1; return session })
+        coordinator = try CoordinatorEngine(
+            store: self.store, schema: schema, configuration: config,
+            makeSessionID: {
+                session += 1
+                return session
+            })
         rows = (0..<count).map { i in
             Row(line: UInt64(i + 2), partition: i % partitions, test: i % 5 == 0, record: "\(i),\(i * 2),\(i % 2 == 0 ? "a" : "b")")
         }
@@ -67,10 +79,18 @@ private final class SimulatedCluster {
         var config = CoordinatorEngine.Configuration()
         config.leaseDuration = 20
         var session: UInt64 = 5000
-        coordinator = try CoordinatorEngine(store: store, schema: WireSamples.schema(), configuration: config,
-                                            makeSessionID: { session += 1; return session })
+        coordinator = try CoordinatorEngine(
+            store: store, schema: WireSamples.schema(), configuration: config,
+            makeSessionID: {
+                session += 1
+                return session
+            })
         if try store.partitions().allSatisfy({ $0.trainRows != nil }) && store.stage() != .extract {
-            coordinator.extractor = { var b = WireBlob(); b.inline = Data("extractor (from the store)".utf8); return b }()
+            coordinator.extractor = {
+                var b = WireBlob()
+                b.inline = Data("extractor (from the store)".utf8)
+                return b
+            }()
             coordinator.gates.extractorReady = true
         }
     }
@@ -115,26 +135,36 @@ private final class SimulatedCluster {
             switch a.kind {
             case .extract:
                 var s = WireCheckpoint.ExtractStats()
-                s.rows = UInt64(t.rows); s.trainRows = UInt64(t.train); s.testRows = UInt64(t.rows - t.train)
+                s.rows = UInt64(t.rows)
+                s.trainRows = UInt64(t.train)
+                s.testRows = UInt64(t.rows - t.train)
                 // The class fields are optional and ignored by the coordinator: odd partitions leave them out.
                 if a.partition % 2 == 0 {
-                    s.classLabels = ["all"]; s.trainClassCounts = [s.trainRows]; s.testClassCounts = [s.testRows]
+                    s.classLabels = ["all"]
+                    s.trainClassCounts = [s.trainRows]
+                    s.testClassCounts = [s.testRows]
                 }
                 handle(w, w.engine.checkpointStats(attemptID: id, stats: s, blob: Data("stats \(a.partition) \(t.rows)".utf8), at: now))
                 handle(w, w.engine.done(attemptID: id, rows: UInt64(t.rows), peakRSS: 10 << 20, result: nil, elapsed: 0.1, at: now))
                 w.tasks[id] = nil
             case .train:
                 if t.nextTree < Int(a.trees.end) {
-                    handle(w, w.engine.checkpointTrees(attemptID: id, firstTree: t.nextTree,
-                                                       trees: [Data("tree \(a.partition).\(t.nextTree) seed \(a.seed)".utf8)], at: now))
+                    handle(
+                        w,
+                        w.engine.checkpointTrees(
+                            attemptID: id, firstTree: t.nextTree,
+                            trees: [Data("tree \(a.partition).\(t.nextTree) seed \(a.seed)".utf8)], at: now))
                     w.tasks[id]?.nextTree += 1
                 } else {
                     handle(w, w.engine.done(attemptID: id, rows: 0, peakRSS: 20 << 20, result: nil, elapsed: 0.1, at: now))
                     w.tasks[id] = nil
                 }
             case .evaluate:
-                handle(w, w.engine.done(attemptID: id, rows: 0, peakRSS: 20 << 20, result: Data("eval \(a.partition)".utf8),
-                                        elapsed: 0.1, at: now))
+                handle(
+                    w,
+                    w.engine.done(
+                        attemptID: id, rows: 0, peakRSS: 20 << 20, result: Data("eval \(a.partition)".utf8),
+                        elapsed: 0.1, at: now))
                 w.tasks[id] = nil
             default:
                 break
@@ -146,9 +176,10 @@ private final class SimulatedCluster {
     private func coordinatorShell(_ time: EngineTime) throws {
         // One pass over all rows feeds every open stream; streams opened later get the next pass.
         if pass == nil || pass?.isFinished == true, !coordinator.rowStreams.isEmpty {
-            let source = SimRows(records: rows.map {
-                SourceRecord(line: $0.line, partition: $0.partition, isTest: $0.test, bytes: Data($0.record.utf8))
-            })
+            let source = SimRows(
+                records: rows.map {
+                    SourceRecord(line: $0.line, partition: $0.partition, isTest: $0.test, bytes: Data($0.record.utf8))
+                })
             pass = RowPass(source: source, sink: coordinator, limits: .init(batchRows: 4, batchBytes: 1 << 20))
             passes += 1
         }
@@ -157,10 +188,15 @@ private final class SimulatedCluster {
         if stage == .merge && !coordinator.gates.extractorReady {
             var stats = Data()
             try store.forEachExtractStats { _, blob in stats.append(blob) }
-            coordinator.extractor = { var b = WireBlob(); b.inline = Data("extractor of \(stats.count) bytes".utf8); return b }()
+            coordinator.extractor = {
+                var b = WireBlob()
+                b.inline = Data("extractor of \(stats.count) bytes".utf8)
+                return b
+            }()
             coordinator.gates.extractorReady = true
         } else if stage == .merge && !coordinator.gates.modelReady,
-                  try store.tasks().allSatisfy({ $0.name.kind != .train || $0.state == .done }) {
+            try store.tasks().allSatisfy({ $0.name.kind != .train || $0.state == .done })
+        {
             var forest = Data()
             try store.forEachTree { _, _, tree in forest.append(tree) }
             coordinator.model = coordinator.addBlob(forest, digest: Data(repeating: 3, count: 32))
@@ -272,7 +308,9 @@ private final class SimulatedCluster {
             let attempts = try sim.store.attempts(of: TaskName(.train, p))
             #expect(attempts.first?.outcome == .abandoned || attempts.first?.outcome == .done)
             if let resumed = attempts.last, attempts.count > 1 {
-                #expect(resumed.firstTree.map { $0 >= before[p] } == true, "p\(p) resumed at \(String(describing: resumed.firstTree)), \(before[p]) were checkpointed")
+                #expect(
+                    resumed.firstTree.map { $0 >= before[p] } == true,
+                    "p\(p) resumed at \(String(describing: resumed.firstTree)), \(before[p]) were checkpointed")
             }
             #expect(try sim.store.task(TaskName(.train, p)).failures == 0, "a coordinator restart costs no retry")
         }
@@ -298,7 +336,10 @@ private final class SimulatedCluster {
         #expect(failure.hasPrefix("train/p0.t0-1 failed 3 times: worker w"), "\(failure)")
         #expect(failure.contains("refused it: train/p0.t0-1 needs ~"))
         #expect(failure.contains("histograms for 2 threads: 23.4 MiB"))
-        #expect(failure.contains("but this worker's memory limit is 64 MiB, of which tasks may use 11.2 MiB; use more partitions or a larger --memory-limit"))
+        #expect(
+            failure.contains(
+                "but this worker's memory limit is 64 MiB, of which tasks may use 11.2 MiB; use more partitions or a larger --memory-limit")
+        )
         #expect(try sim.store.stage() == .failed)
         #expect(try sim.store.attempts(of: TaskName(.train, 0, .trees(0..<1))).count == 3)
         #expect(sim.now < 10, "fails fast (\(sim.now) s), no hang")
@@ -382,9 +423,15 @@ private final class SimulatedCluster {
         // the victim heals and delivers a stale result: discarded, recorded
         cut.alive = true
         let staleAttempt = try #require(lost.first?.attemptID)
-        var c = WireCheckpoint(); c.taskID = 1; c.attemptID = staleAttempt
-        var t = WireCheckpoint.Trees(); t.firstTree = 0; t.treeLengths = [5]; c.trees = t
-        sim.toCoordinator.append((cut.address, try WireMessage(.checkpoint(c), payload: Data("stale".utf8), seq: 999, session: 1).encodeFrames()))
+        var c = WireCheckpoint()
+        c.taskID = 1
+        c.attemptID = staleAttempt
+        var t = WireCheckpoint.Trees()
+        t.firstTree = 0
+        t.treeLengths = [5]
+        c.trees = t
+        sim.toCoordinator.append(
+            (cut.address, try WireMessage(.checkpoint(c), payload: Data("stale".utf8), seq: 999, session: 1).encodeFrames()))
         try sim.step()
         #expect(try sim.store.events(kind: .staleDiscarded).map(\.attemptID) == [staleAttempt])
         var after: [String] = []

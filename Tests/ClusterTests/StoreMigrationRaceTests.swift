@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import Cluster
 
 /// Two processes opening a new store at the same moment (a coordinator creating it, a
@@ -25,5 +26,9 @@ final class Locked<T>: @unchecked Sendable {
     private var value: T
     private let lock = NSLock()
     init(_ value: T) { self.value = value }
-    func withLock<R>(_ body: (inout T) -> R) -> R { lock.lock(); defer { lock.unlock() }; return body(&value) }
+    func withLock<R>(_ body: (inout T) -> R) -> R {
+        lock.lock()
+        defer { lock.unlock() }
+        return body(&value)
+    }
 }

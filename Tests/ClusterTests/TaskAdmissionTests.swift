@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import Cluster
 
 @Suite struct TaskAdmissionTests {
@@ -19,7 +20,10 @@ import Testing
         #expect(!big.accepted)
         #expect(big.neededBytes > 512 << 20)
         #expect(big.message?.hasPrefix("train/p3 needs ~") == true, "\(big.message ?? "")")
-        #expect(big.message?.contains("(10000000 training rows × 50 features: 629 MiB, their bins copied row-major: 477 MiB, histograms for 2 threads: 1.2 MiB; baseline 48 MiB) but this worker's memory limit is 512 MiB, of which tasks may use 325 MiB; use more partitions or a larger --memory-limit") == true, "\(big.message ?? "")")
+        #expect(
+            big.message?.contains(
+                "(10000000 training rows × 50 features: 629 MiB, their bins copied row-major: 477 MiB, histograms for 2 threads: 1.2 MiB; baseline 48 MiB) but this worker's memory limit is 512 MiB, of which tasks may use 325 MiB; use more partitions or a larger --memory-limit"
+            ) == true, "\(big.message ?? "")")
     }
 
     @Test func moreThreadsAndHistogramWordsNeedMoreMemory() {
@@ -28,11 +32,13 @@ import Testing
         #expect(one.neededBytes < eight.neededBytes)
         let two = TaskAdmission.check(train(rows: 10, features: 500, wordsPerBin: 2), memoryLimit: 512 << 20, threads: 1)
         #expect(two.neededBytes < one.neededBytes)
-        let histograms = PartitionPlanner.histogramBytes(features: 500, histogramWordsPerBin: 10, threads: 1)
+        let histograms =
+            PartitionPlanner.histogramBytes(features: 500, histogramWordsPerBin: 10, threads: 1)
             - PartitionPlanner.histogramBytes(features: 500, histogramWordsPerBin: 2, threads: 1)
         #expect(one.neededBytes - two.neededBytes == histograms)
         // 0 (unknown) is sized as 2 words, like a regression or binary classification cell
-        #expect(TaskAdmission.check(train(rows: 10, features: 500, wordsPerBin: 0), memoryLimit: 512 << 20, threads: 1).neededBytes
+        #expect(
+            TaskAdmission.check(train(rows: 10, features: 500, wordsPerBin: 0), memoryLimit: 512 << 20, threads: 1).neededBytes
                 == two.neededBytes)
     }
 
@@ -45,7 +51,10 @@ import Testing
         let v = TaskAdmission.check(a, memoryLimit: 512 << 20, threads: 1)
         #expect(!v.accepted)
         #expect(v.neededBytes == 3 * (157 << 20) + (48 << 20))
-        #expect(v.message == "evaluate/p0 needs ~519 MiB (a 157 MiB model × 3 while it loads: 471 MiB; baseline 48 MiB) but this worker's memory limit is 512 MiB, of which tasks may use 325 MiB; give the workers a larger --memory-limit (a failed job continues with --resume, its trees kept)")
+        #expect(
+            v.message
+                == "evaluate/p0 needs ~519 MiB (a 157 MiB model × 3 while it loads: 471 MiB; baseline 48 MiB) but this worker's memory limit is 512 MiB, of which tasks may use 325 MiB; give the workers a larger --memory-limit (a failed job continues with --resume, its trees kept)"
+        )
         a.model.ref.size = 100 << 20
         #expect(TaskAdmission.check(a, memoryLimit: 512 << 20, threads: 1).accepted)
         // The partition's test rows count too (binned, like training rows).

@@ -1,8 +1,11 @@
 import Testing
+
 @testable import Cluster
 
-private func expectTransitionError(_ code: TaskTransitionError.Code, sourceLocation: SourceLocation = #_sourceLocation,
-                                   _ body: () throws -> Void) {
+private func expectTransitionError(
+    _ code: TaskTransitionError.Code, sourceLocation: SourceLocation = #_sourceLocation,
+    _ body: () throws -> Void
+) {
     do {
         try body()
         Issue.record("transition accepted, expected \(code)", sourceLocation: sourceLocation)

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import Cluster
 
 /// `spacetime transform --workers N`: the input cut into blocks, each block parsed by a
@@ -16,8 +17,9 @@ import Testing
         #expect(try FileManager.default.contentsOfDirectory(atPath: b).sorted() == names, "\(what): the same files")
         #expect(names.contains("manifest.json") && names.contains("features-00000.npy"), "\(what): \(names)")
         for name in names {
-            #expect(FileManager.default.contents(atPath: a + "/" + name) == FileManager.default.contents(atPath: b + "/" + name),
-                    "\(what): \(name) differs")
+            #expect(
+                FileManager.default.contents(atPath: a + "/" + name) == FileManager.default.contents(atPath: b + "/" + name),
+                "\(what): \(name) differs")
         }
     }
 
@@ -32,7 +34,8 @@ import Testing
             let common = ["transform", data, "--fit", "--shard-rows", "1000"] + extra
             let (one, oneRun) = try E2E.run(common + ["--out-dir", "one"], in: dir, name: "one")
             #expect(one == 0, "\(what): \(oneRun.stderr)")
-            let (many, manyRun) = try E2E.run(common + ["--out-dir", "many", "--job-dir", dir + "/job"] + Self.workers, in: dir, name: "many")
+            let (many, manyRun) = try E2E.run(
+                common + ["--out-dir", "many", "--job-dir", dir + "/job"] + Self.workers, in: dir, name: "many")
             #expect(many == 0, "\(what): \(manyRun.stderr)")
             #expect(manyRun.stderr.contains("over 5 block(s)"), "\(what): \(manyRun.stderr.suffix(400))")
             try Self.expectSameFiles(dir + "/one", dir + "/many", what)
@@ -43,11 +46,14 @@ import Testing
         let (trained, train) = try E2E.run(["train", "c.csv", "--trees", "4", "--model-out", "c.stm"], in: dir, name: "train")
         #expect(trained == 0, "\(train.stderr)")
         let text = try String(contentsOfFile: dir + "/c.csv", encoding: .utf8)
-        let unlabeled = text.split(separator: "\n").map { $0.split(separator: ",", omittingEmptySubsequences: false).dropLast().joined(separator: ",") }
+        let unlabeled = text.split(separator: "\n").map {
+            $0.split(separator: ",", omittingEmptySubsequences: false).dropLast().joined(separator: ",")
+        }
         try (unlabeled.joined(separator: "\n") + "\n").write(toFile: dir + "/u.csv", atomically: true, encoding: .utf8)
         let (one, oneRun) = try E2E.run(["transform", "u.csv", "--model", "c.stm", "--out-dir", "one"], in: dir, name: "one")
         #expect(one == 0, "\(oneRun.stderr)")
-        let (many, manyRun) = try E2E.run(["transform", "u.csv", "--model", "c.stm", "--out-dir", "many"] + Self.workers, in: dir, name: "many")
+        let (many, manyRun) = try E2E.run(
+            ["transform", "u.csv", "--model", "c.stm", "--out-dir", "many"] + Self.workers, in: dir, name: "many")
         #expect(many == 0, "\(manyRun.stderr)")
         try Self.expectSameFiles(dir + "/one", dir + "/many", "u.csv --model")
         #expect(!FileManager.default.fileExists(atPath: dir + "/many/labels-00000.npy"), "no label column, no labels file")
@@ -61,7 +67,8 @@ import Testing
         for flags in [[String](), Self.workers] {
             let (status, run) = try E2E.run(["transform", "bad.csv", "--model", "c.stm", "--out-dir", "bad"] + flags, in: dir, name: "bad")
             #expect(status != 0, "\(flags): accepted an unknown class")
-            #expect(run.stderr.contains("bad.csv:2001: label 'maybe' is not one of the fitted classes"), "\(flags): \(run.stderr.suffix(600))")
+            #expect(
+                run.stderr.contains("bad.csv:2001: label 'maybe' is not one of the fitted classes"), "\(flags): \(run.stderr.suffix(600))")
             #expect(!run.stderr.contains("attempt 2 of"), "\(flags): a bad label is not retried")
         }
     }
@@ -73,20 +80,27 @@ import Testing
         let (one, oneRun) = try E2E.run(["transform", "c.csv", "--fit", "--out-dir", "one"], in: dir, name: "one")
         #expect(one == 0, "\(oneRun.stderr)")
         let job = dir + "/job"
-        let child = try E2E.Child(["transform", "c.csv", "--fit", "--out-dir", "many", "--workers", "2", "--memory-limit", "256MiB",
-                                   "--block-rows", "250", "--job-dir", job] + Self.liveness,
-                                  in: dir, name: "many", environment: ["SPACETIME_TEST_BATCH_DELAY_MS": "400"])
+        let child = try E2E.Child(
+            [
+                "transform", "c.csv", "--fit", "--out-dir", "many", "--workers", "2", "--memory-limit", "256MiB",
+                "--block-rows", "250", "--job-dir", job
+            ] + Self.liveness,
+            in: dir, name: "many", environment: ["SPACETIME_TEST_BATCH_DELAY_MS": "400"])
         defer { _ = child.wait(1) }
         let store = try #require(try E2E.openStore(job))
         var victim: String?
-        #expect(try E2E.waitUntil(60) {
-            let tasks = try store.tasks()
-            guard tasks.filter({ $0.state == .done }).count >= 2 else { return false }
-            for t in tasks where t.state == .running {
-                if let id = t.currentAttempt, let a = try store.attempt(id) { victim = a.workerID; return true }
-            }
-            return false
-        })
+        #expect(
+            try E2E.waitUntil(60) {
+                let tasks = try store.tasks()
+                guard tasks.filter({ $0.state == .done }).count >= 2 else { return false }
+                for t in tasks where t.state == .running {
+                    if let id = t.currentAttempt, let a = try store.attempt(id) {
+                        victim = a.workerID
+                        return true
+                    }
+                }
+                return false
+            })
         let worker = try #require(victim)
         let pid = try #require(try store.workers().first { $0.id == worker }?.pid)
         kill(Int32(pid), SIGKILL)

@@ -2,6 +2,7 @@ import Foundation
 import SpaceTime
 import Testing
 import ZeroMQ
+
 @testable import Cluster
 
 /// Streams synthetic rows into the engine's row streams and merges when a
@@ -30,10 +31,11 @@ private final class TestDriver: CoordinatorDriver {
                 guard engine.canSendRows(to: attemptID, bytes: payload.count) else { break }
                 var mask = Data(repeating: 0, count: (chunk.count + 7) / 8)
                 for (i, row) in chunk.enumerated() where row % 5 == 0 { mask[i / 8] |= 1 << UInt8(i % 8) }
-                out += engine.sendRows(to: attemptID, firstLine: UInt64(chunk[0] + 2),
-                                       lineDeltas: zip(chunk.dropFirst(), chunk).map { UInt32($0 - $1) },
-                                       recordLengths: records.map { UInt32($0.utf8.count) }, testMask: mask,
-                                       trainRows: chunk.filter { $0 % 5 != 0 }.count, payload: payload, at: time)
+                out += engine.sendRows(
+                    to: attemptID, firstLine: UInt64(chunk[0] + 2),
+                    lineDeltas: zip(chunk.dropFirst(), chunk).map { UInt32($0 - $1) },
+                    recordLengths: records.map { UInt32($0.utf8.count) }, testMask: mask,
+                    trainRows: chunk.filter { $0 % 5 != 0 }.count, payload: payload, at: time)
                 index += chunk.count
             }
             cursor[attemptID] = index
@@ -41,10 +43,15 @@ private final class TestDriver: CoordinatorDriver {
         }
         let stage = try store.stage()
         if stage == .merge && !engine.gates.extractorReady {
-            engine.extractor = { var b = WireBlob(); b.inline = Data("extractor".utf8); return b }()
+            engine.extractor = {
+                var b = WireBlob()
+                b.inline = Data("extractor".utf8)
+                return b
+            }()
             engine.gates.extractorReady = true
         } else if stage == .merge && !engine.gates.modelReady,
-                  try store.tasks().allSatisfy({ $0.name.kind != .train || $0.state == .done }) {
+            try store.tasks().allSatisfy({ $0.name.kind != .train || $0.state == .done })
+        {
             var size = 0
             try store.forEachTree { _, _, tree in size += tree.count }
             engine.model = engine.addBlob(Data(repeating: 1, count: size), digest: Data(repeating: 2, count: 32))
@@ -74,7 +81,10 @@ private final class FakeExecutor: @unchecked Sendable {
     func handle(_ output: WorkerOutput) -> [WorkerEvent] {
         switch output {
         case .run(let a):
-            lock.withLock { rows[a.attemptID] = (0, 0); assignments[a.attemptID] = a }
+            lock.withLock {
+                rows[a.attemptID] = (0, 0)
+                assignments[a.attemptID] = a
+            }
             if a.kind == .train && a.source == .localSpill { startTraining(a) }
             if a.kind == .evaluate {
                 return [.done(attemptID: a.attemptID, rows: 0, peakRSS: 1 << 20, result: Data("eval \(a.partition)".utf8), elapsed: 0)]
@@ -94,10 +104,16 @@ private final class FakeExecutor: @unchecked Sendable {
                 return []
             }
             var s = WireCheckpoint.ExtractStats()
-            s.rows = all; s.trainRows = train; s.testRows = all - train
-            s.classLabels = ["x"]; s.trainClassCounts = [train]; s.testClassCounts = [all - train]
-            return [.checkpointStats(attemptID: end.attemptID, stats: s, blob: Data("stats".utf8)),
-                    .done(attemptID: end.attemptID, rows: all, peakRSS: 2 << 20, result: nil, elapsed: 0)]
+            s.rows = all
+            s.trainRows = train
+            s.testRows = all - train
+            s.classLabels = ["x"]
+            s.trainClassCounts = [train]
+            s.testClassCounts = [all - train]
+            return [
+                .checkpointStats(attemptID: end.attemptID, stats: s, blob: Data("stats".utf8)),
+                .done(attemptID: end.attemptID, rows: all, peakRSS: 2 << 20, result: nil, elapsed: 0)
+            ]
         case .log(_, let line):
             logs.append(line)
             if ProcessInfo.processInfo.environment["TRANSPORT_LOG"] != nil { print("worker: \(line)") }
@@ -114,8 +130,10 @@ private final class FakeExecutor: @unchecked Sendable {
                 Thread.sleep(forTimeInterval: delay)
                 let (client, stopped) = lock.withLock { (self.client, self.stopped) }
                 if stopped { return }
-                client?.post(.checkpointTrees(attemptID: a.attemptID, firstTree: index,
-                                              trees: [Data("tree \(a.partition).\(index) seed \(a.seed)".utf8)]))
+                client?.post(
+                    .checkpointTrees(
+                        attemptID: a.attemptID, firstTree: index,
+                        trees: [Data("tree \(a.partition).\(index) seed \(a.seed)".utf8)]))
             }
             let client = lock.withLock { self.client }
             client?.post(.done(attemptID: a.attemptID, rows: 0, peakRSS: 3 << 20, result: nil, elapsed: 0))
@@ -141,11 +159,14 @@ private final class LogSink: @unchecked Sendable {
 
 @Suite(.serialized) struct TransportTests {
     fileprivate func startCluster(partitions: Int, trees: Int, treeDelay: Double, workers: Int)
-        throws -> (JobStore, CoordinatorServer, [(WorkerClient, FakeExecutor, String)], LogSink) {
+        throws -> (JobStore, CoordinatorServer, [(WorkerClient, FakeExecutor, String)], LogSink)
+    {
         let context = try Context()
         let store = try JobStore()
-        try store.createJob(JobSpec(jobID: "zmq-job", dataFiles: ["synthetic"], parameters: Data([1]), seed: 9,
-                                    partitions: partitions, testFraction: 0.2, trees: trees, maxAttempts: 3), now: 0)
+        try store.createJob(
+            JobSpec(
+                jobID: "zmq-job", dataFiles: ["synthetic"], parameters: Data([1]), seed: 9,
+                partitions: partitions, testFraction: 0.2, trees: trees, maxAttempts: 3), now: 0)
         var options = CoordinatorServer.Options()
         // a 2 s window: short for the test, long enough not to misfire on a loaded 2-core machine
         options.engine.heartbeatInterval = 0.2
@@ -160,10 +181,12 @@ private final class LogSink: @unchecked Sendable {
         var clients: [(WorkerClient, FakeExecutor, String)] = []
         for i in 1...workers {
             let executor = FakeExecutor(treeDelay: treeDelay)
-            let identity = WorkerEngine.Identity(workerID: "w\(i)", host: "localhost", pid: UInt32(5000 + i), cores: 1,
-                                                 memoryLimit: 256 << 20)
-            let client = try WorkerClient(context: context, connect: server.endpoint, identity: identity,
-                                          handler: { executor.handle($0) })
+            let identity = WorkerEngine.Identity(
+                workerID: "w\(i)", host: "localhost", pid: UInt32(5000 + i), cores: 1,
+                memoryLimit: 256 << 20)
+            let client = try WorkerClient(
+                context: context, connect: server.endpoint, identity: identity,
+                handler: { executor.handle($0) })
             executor.attach(client)
             clients.append((client, executor, "w\(i)"))
         }
@@ -209,7 +232,12 @@ private final class LogSink: @unchecked Sendable {
             case 3: frames = try WireSamples.treesCheckpoint(attemptID: 1).encodeFrames().map { Array($0) }
             default:
                 var hello = WireSamples.hello()
-                if case .hello(var h) = hello.body { h.workerID = "w1"; h.pid = 1; h.host = "evil"; hello.envelope.body = .hello(h) }
+                if case .hello(var h) = hello.body {
+                    h.workerID = "w1"
+                    h.pid = 1
+                    h.host = "evil"
+                    hello.envelope.body = .hello(h)
+                }
                 frames = try hello.encodeFrames().map { Array($0) }
             }
             if try rogue.send(ZeroMQ.Message(frames: frames), flags: .dontWait) { sent += 1 }
@@ -238,8 +266,10 @@ private final class LogSink: @unchecked Sendable {
     @Test func curveAdmitsOnlyAllowedWorkers() throws {
         let context = try Context()
         let store = try JobStore()
-        try store.createJob(JobSpec(jobID: "curve-job", dataFiles: ["synthetic"], parameters: Data([1]), seed: 9,
-                                    partitions: 2, testFraction: 0.2, trees: 4, maxAttempts: 3), now: 0)
+        try store.createJob(
+            JobSpec(
+                jobID: "curve-job", dataFiles: ["synthetic"], parameters: Data([1]), seed: 9,
+                partitions: 2, testFraction: 0.2, trees: 4, maxAttempts: 3), now: 0)
         let serverKeys = try CurveKeyPair.generate()
         let allowed = try CurveKeyPair.generate()
         let stranger = try CurveKeyPair.generate()
@@ -259,10 +289,12 @@ private final class LogSink: @unchecked Sendable {
             var workerOptions = WorkerClient.Options()
             // w4 has an allowed key but the wrong coordinator key.
             workerOptions.curve = keys.map { ($0, i == 4 ? otherServer.publicKey : serverKeys.publicKey) }
-            let identity = WorkerEngine.Identity(workerID: "w\(i)", host: "localhost", pid: UInt32(6000 + i), cores: 1,
-                                                 memoryLimit: 256 << 20)
-            let client = try WorkerClient(context: context, connect: server.endpoint, identity: identity, options: workerOptions,
-                                          handler: { executor.handle($0) })
+            let identity = WorkerEngine.Identity(
+                workerID: "w\(i)", host: "localhost", pid: UInt32(6000 + i), cores: 1,
+                memoryLimit: 256 << 20)
+            let client = try WorkerClient(
+                context: context, connect: server.endpoint, identity: identity, options: workerOptions,
+                handler: { executor.handle($0) })
             executor.attach(client)
             clients.append((client, executor))
         }
@@ -272,16 +304,25 @@ private final class LogSink: @unchecked Sendable {
         #expect(server.refusedConnections > 0)
         // w3 has no keys: libzmq drops it before ZAP; the handshake monitor logs and counts it.
         #expect(server.refusedHandshakes > 0)
-        #expect(logs.all.contains { $0.hasPrefix("refused a connection from ") && $0.contains("mechanism mismatch") },
-                "log:\n\(logs.all.joined(separator: "\n"))")
-        #expect(logs.all.contains { $0.hasPrefix("refused a worker connection: refused CURVE client at 127.0.0.1, key \(stranger.publicKey.fingerprint)") })
+        #expect(
+            logs.all.contains { $0.hasPrefix("refused a connection from ") && $0.contains("mechanism mismatch") },
+            "log:\n\(logs.all.joined(separator: "\n"))")
+        #expect(
+            logs.all.contains {
+                $0.hasPrefix("refused a worker connection: refused CURVE client at 127.0.0.1, key \(stranger.publicKey.fingerprint)")
+            })
         // Each refused worker says why (from its socket's monitor), not only that no welcome came.
         let said = { (i: Int, text: String) in waitUntil(10) { clients[i].1.logs.all.contains { $0.contains(text) } } }
-        #expect(said(1, "the coordinator refused this worker's key (fingerprint \(stranger.publicKey.fingerprint)): add this worker's curve.public to its --allow-workers"),
-                "\(clients[1].1.logs.all)")
+        #expect(
+            said(
+                1,
+                "the coordinator refused this worker's key (fingerprint \(stranger.publicKey.fingerprint)): add this worker's curve.public to its --allow-workers"
+            ),
+            "\(clients[1].1.logs.all)")
         #expect(said(2, "the coordinator requires CURVE: give this worker --curve-secret"), "\(clients[2].1.logs.all)")
-        #expect(said(3, "--coordinator-key (fingerprint \(otherServer.publicKey.fingerprint)) is not the coordinator's public key"),
-                "\(clients[3].1.logs.all)")
+        #expect(
+            said(3, "--coordinator-key (fingerprint \(otherServer.publicKey.fingerprint)) is not the coordinator's public key"),
+            "\(clients[3].1.logs.all)")
         #expect(!clients[1].1.logs.all.contains { $0.contains("no welcome") }, "\(clients[1].1.logs.all)")
         server.send(.shutdown(reason: "done"))
         #expect(waitUntil(5) { clients[0].0.isFinished })

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import Cluster
 
 /// Tree-range train tasks with real processes: a job with fewer partitions than
@@ -24,12 +25,17 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let data = try E2E.generate(rows: 4000, in: dir)
         let single = try E2E.singleProcess(data, in: dir, flags: Self.training)
-        let (status, child) = try E2E.run(["local", data, "--workers", "2", "--memory-limit", "256MiB", "--job-dir", dir + "/job",
-                                           "--model-out", "dist.stm", "--report-json", "dist.json"] + Self.training + Self.liveness,
-                                          in: dir, name: "local")
+        let (status, child) = try E2E.run(
+            [
+                "local", data, "--workers", "2", "--memory-limit", "256MiB", "--job-dir", dir + "/job",
+                "--model-out", "dist.stm", "--report-json", "dist.json"
+            ] + Self.training + Self.liveness,
+            in: dir, name: "local")
         #expect(status == 0, "\(child.stderr)")
         #expect(try E2E.json(dir + "/dist.json")["fingerprint"] as? String == single.fingerprint, "split and unsplit models differ")
-        #expect(child.stderr.contains("train: 1 partition for 2 workers (w1 1 core, w2 1 core): 2 train tasks over tree ranges"), "\(child.stderr)")
+        #expect(
+            child.stderr.contains("train: 1 partition for 2 workers (w1 1 core, w2 1 core): 2 train tasks over tree ranges"),
+            "\(child.stderr)")
         let store = try #require(try E2E.openStore(dir + "/job"))
         let done = try trainers(store)
         #expect(done.keys.sorted() == [TaskName(.train, 0, .trees(0..<6)), TaskName(.train, 0, .trees(6..<12))])
@@ -45,21 +51,30 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let data = try E2E.generate(rows: 4000, in: dir)
         let single = try E2E.singleProcess(data, in: dir, flags: Self.training)
-        let job = try E2E.Child(["local", data, "--workers", "2", "--memory-limit", "256MiB", "--job-dir", dir + "/job",
-                                 "--model-out", "dist.stm", "--report-json", "dist.json"] + Self.training + Self.liveness,
-                                in: dir, name: "local", environment: ["SPACETIME_TEST_TREE_DELAY_MS": "300"])
+        let job = try E2E.Child(
+            [
+                "local", data, "--workers", "2", "--memory-limit", "256MiB", "--job-dir", dir + "/job",
+                "--model-out", "dist.stm", "--report-json", "dist.json"
+            ] + Self.training + Self.liveness,
+            in: dir, name: "local", environment: ["SPACETIME_TEST_TREE_DELAY_MS": "300"])
         defer { _ = job.wait(1) }
         let store = try #require(try E2E.openStore(dir + "/job"))
         // A range task that has checkpointed some, not all, of its trees: kill its worker.
         var victim: (worker: String, task: TaskName)?
-        #expect(try E2E.waitUntil(90) {
-            for task in try store.tasks() where task.name.kind == .train && [.running, .checkpointed].contains(task.state) {
-                guard let range = task.name.variant.treeRange, let id = task.currentAttempt, let a = try store.attempt(id) else { continue }
-                let stored = try store.checkpointedTreeCount(partition: 0, in: range)
-                if stored >= 1 && stored < range.count - 1 { victim = (a.workerID, task.name); return true }
-            }
-            return false
-        })
+        #expect(
+            try E2E.waitUntil(90) {
+                for task in try store.tasks() where task.name.kind == .train && [.running, .checkpointed].contains(task.state) {
+                    guard let range = task.name.variant.treeRange, let id = task.currentAttempt, let a = try store.attempt(id) else {
+                        continue
+                    }
+                    let stored = try store.checkpointedTreeCount(partition: 0, in: range)
+                    if stored >= 1 && stored < range.count - 1 {
+                        victim = (a.workerID, task.name)
+                        return true
+                    }
+                }
+                return false
+            })
         let (worker, task) = try #require(victim)
         let pid = try #require(try store.workers().first { $0.id == worker && $0.state == .connected }.map { Int32($0.pid) })
         kill(pid, SIGKILL)

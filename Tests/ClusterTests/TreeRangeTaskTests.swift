@@ -1,14 +1,16 @@
 import Foundation
 import GRDB
 import Testing
+
 @testable import Cluster
 
 /// Task variants: the key, the split decision, the job store's (kind, partition,
 /// variant) tasks and its migration from stores written before variants.
 @Suite struct TreeRangeTaskTests {
     private func spec(partitions: Int = 1, trees: Int = 10) -> JobSpec {
-        JobSpec(jobID: "job-v", dataFiles: ["/data/a.csv"], parameters: Data([1]), seed: 7,
-                partitions: partitions, testFraction: 0.2, trees: trees, maxAttempts: 3)
+        JobSpec(
+            jobID: "job-v", dataFiles: ["/data/a.csv"], parameters: Data([1]), seed: 7,
+            partitions: partitions, testFraction: 0.2, trees: trees, maxAttempts: 3)
     }
 
     private func tree(_ p: Int, _ i: Int) -> Data { Data("tree \(p).\(i)".utf8) }
@@ -17,7 +19,9 @@ import Testing
         #expect(TaskVariant.whole.key == "")
         #expect(TaskVariant.trees(50..<100).key == "t50-100")
         for v in [TaskVariant.whole, .trees(0..<1), .trees(50..<100)] { #expect(TaskVariant(key: v.key) == v) }
-        for bad in ["t", "t5", "t5-5", "t6-5", "t-1-3", "t05-9", "x1-2", "t1-2-3", "whole"] { #expect(TaskVariant(key: bad) == nil, "\(bad)") }
+        for bad in ["t", "t5", "t5-5", "t6-5", "t-1-3", "t05-9", "x1-2", "t1-2-3", "whole"] {
+            #expect(TaskVariant(key: bad) == nil, "\(bad)")
+        }
         #expect(TaskName(.train, 0).description == "train/p0")
         #expect(TaskName(.train, 0, .trees(50..<100)).description == "train/p0.t50-100")
         #expect(TaskName(.train, 0, .trees(50..<100)) > TaskName(.train, 0, .trees(0..<50)))
@@ -59,7 +63,8 @@ import Testing
         try store.createJob(spec(), now: 0)
         let whole = try store.task(TaskName(.train, 0))
         #expect(try store.splitTrainTask(partition: 0, into: [0..<4, 4..<10], now: 1))
-        let a = TaskName(.train, 0, .trees(0..<4)), b = TaskName(.train, 0, .trees(4..<10))
+        let a = TaskName(.train, 0, .trees(0..<4))
+        let b = TaskName(.train, 0, .trees(4..<10))
         #expect(try store.tasks().filter { $0.name.kind == .train }.map(\.name) == [a, b])
         #expect(try store.task(a).id == whole.id)
         #expect(throws: JobStoreError.self) { try store.task(TaskName(.train, 0)) }
@@ -108,22 +113,28 @@ import Testing
             let old = try DatabaseQueue(path: path)
             try JobStore.migrator.migrate(old, upTo: "v2 rss samples")
             try old.write { db in
-                try db.execute(sql: "INSERT INTO job (id, job_id, spec, stage, created_at) VALUES (1, 'job-v', ?, 'train', 0)",
-                               arguments: [try JobStore.json(spec(partitions: 2, trees: 6))])
+                try db.execute(
+                    sql: "INSERT INTO job (id, job_id, spec, stage, created_at) VALUES (1, 'job-v', ?, 'train', 0)",
+                    arguments: [try JobStore.json(spec(partitions: 2, trees: 6))])
                 try db.execute(sql: "INSERT INTO partitions (partition, trees, train_rows, test_rows) VALUES (0, 3, 8, 2), (1, 3, 8, 2)")
                 var id = 1
                 for p in 0..<2 {
                     for kind in ["extract", "train", "evaluate"] {
                         let state = kind == "extract" ? "done" : (kind == "train" && p == 0 ? "running" : "pending")
-                        try db.execute(sql: "INSERT INTO tasks (id, kind, partition, state, current_attempt) VALUES (?, ?, ?, ?, ?)",
-                                       arguments: [id, kind, p, state, kind == "train" && p == 0 ? 1 : nil])
+                        try db.execute(
+                            sql: "INSERT INTO tasks (id, kind, partition, state, current_attempt) VALUES (?, ?, ?, ?, ?)",
+                            arguments: [id, kind, p, state, kind == "train" && p == 0 ? 1 : nil])
                         id += 1
                     }
                 }
-                try db.execute(sql: "INSERT INTO attempts (id, task_id, worker_id, started_at, running_at, first_tree) VALUES (1, 2, 'w1', 1, 1, 0)")
+                try db.execute(
+                    sql: "INSERT INTO attempts (id, task_id, worker_id, started_at, running_at, first_tree) VALUES (1, 2, 'w1', 1, 1, 0)")
                 try db.execute(sql: "INSERT INTO leases (attempt_id, worker_id, deadline) VALUES (1, 'w1', 30)")
                 try db.execute(sql: "INSERT INTO trees (partition, tree_index, attempt_id, tree) VALUES (0, 0, 1, x'01'), (0, 1, 1, x'02')")
-                try db.execute(sql: "INSERT INTO events (at, kind, task_kind, partition, attempt_id, worker_id, message) VALUES (1, 'attemptStarted', 'train', 0, 1, 'w1', 'old')")
+                try db.execute(
+                    sql:
+                        "INSERT INTO events (at, kind, task_kind, partition, attempt_id, worker_id, message) VALUES (1, 'attemptStarted', 'train', 0, 1, 'w1', 'old')"
+                )
             }
         }
         let store = try JobStore(path: path)
@@ -154,15 +165,18 @@ import Testing
         typealias S = Scheduler
         let scheduler = Scheduler(configuration: .init(localityWait: 5))
         let share = 100
-        let views = [S.TaskView(name: TaskName(.extract, 0), state: .done),
-                     S.TaskView(name: TaskName(.train, 0, .trees(50..<100)), state: .pending, firstMissingTree: 50, treesInPartition: share),
-                     S.TaskView(name: TaskName(.train, 0, .trees(0..<50)), state: .pending, firstMissingTree: 0, treesInPartition: share),
-                     S.TaskView(name: TaskName(.evaluate, 0), state: .pending)]
+        let views = [
+            S.TaskView(name: TaskName(.extract, 0), state: .done),
+            S.TaskView(name: TaskName(.train, 0, .trees(50..<100)), state: .pending, firstMissingTree: 50, treesInPartition: share),
+            S.TaskView(name: TaskName(.train, 0, .trees(0..<50)), state: .pending, firstMissingTree: 0, treesInPartition: share),
+            S.TaskView(name: TaskName(.evaluate, 0), state: .pending)
+        ]
         let gates = S.Gates(extractorReady: true)
         // The holder sorts last: it takes the first range from its spill, the other worker the second at once (no locality wait).
         for holder in ["w1", "w2"] {
-            let plan = scheduler.plan(tasks: views, workers: [S.WorkerView(id: "w1", memoryLimit: 512 << 20), S.WorkerView(id: "w2", memoryLimit: 512 << 20)],
-                                      holders: [0: S.SpillHolder(workerID: holder, extractAttemptID: 9)], gates: gates, now: 0)
+            let plan = scheduler.plan(
+                tasks: views, workers: [S.WorkerView(id: "w1", memoryLimit: 512 << 20), S.WorkerView(id: "w2", memoryLimit: 512 << 20)],
+                holders: [0: S.SpillHolder(workerID: holder, extractAttemptID: 9)], gates: gates, now: 0)
             #expect(plan.stage == .train)
             let byWorker = Dictionary(uniqueKeysWithValues: plan.assignments.map { ($0.workerID, $0) })
             #expect(byWorker.count == 2)
@@ -175,27 +189,39 @@ import Testing
             #expect(byWorker[other]?.note == "train/p0.t50-100 starts on \(other), rows streamed again")
         }
         // A whole task still waits for its busy holder.
-        let wholeViews = [S.TaskView(name: TaskName(.train, 0), state: .pending, treesInPartition: share),
-                          S.TaskView(name: TaskName(.train, 1), state: .pending, readySince: 0, treesInPartition: share)]
-        let busy = scheduler.plan(tasks: wholeViews, workers: [S.WorkerView(id: "w1", memoryLimit: 512 << 20, running: [TaskName(.train, 0)]),
-                                                               S.WorkerView(id: "w2", memoryLimit: 512 << 20)],
-                                  holders: [0: S.SpillHolder(workerID: "w1", extractAttemptID: 9), 1: S.SpillHolder(workerID: "w1", extractAttemptID: 9)],
-                                  gates: gates, now: 1)
+        let wholeViews = [
+            S.TaskView(name: TaskName(.train, 0), state: .pending, treesInPartition: share),
+            S.TaskView(name: TaskName(.train, 1), state: .pending, readySince: 0, treesInPartition: share)
+        ]
+        let busy = scheduler.plan(
+            tasks: wholeViews,
+            workers: [
+                S.WorkerView(id: "w1", memoryLimit: 512 << 20, running: [TaskName(.train, 0)]),
+                S.WorkerView(id: "w2", memoryLimit: 512 << 20)
+            ],
+            holders: [0: S.SpillHolder(workerID: "w1", extractAttemptID: 9), 1: S.SpillHolder(workerID: "w1", extractAttemptID: 9)],
+            gates: gates, now: 1)
         #expect(busy.assignments.isEmpty)
     }
 
     @Test func schedulerResumesARangeAtItsFirstMissingTreeAndCompletesFullRanges() {
         typealias S = Scheduler
         let scheduler = Scheduler()
-        let views = [S.TaskView(name: TaskName(.train, 0, .trees(0..<50)), state: .lost, failures: 1, failedOn: ["w1"],
-                                firstMissingTree: 50, treesInPartition: 100),
-                     S.TaskView(name: TaskName(.train, 0, .trees(50..<100)), state: .lost, failures: 1, failedOn: ["w1"],
-                                firstMissingTree: 73, treesInPartition: 100)]
-        let plan = scheduler.plan(tasks: views, workers: [S.WorkerView(id: "w2", memoryLimit: 512 << 20)], holders: [:],
-                                  gates: S.Gates(extractorReady: true), now: 0)
+        let views = [
+            S.TaskView(
+                name: TaskName(.train, 0, .trees(0..<50)), state: .lost, failures: 1, failedOn: ["w1"],
+                firstMissingTree: 50, treesInPartition: 100),
+            S.TaskView(
+                name: TaskName(.train, 0, .trees(50..<100)), state: .lost, failures: 1, failedOn: ["w1"],
+                firstMissingTree: 73, treesInPartition: 100)
+        ]
+        let plan = scheduler.plan(
+            tasks: views, workers: [S.WorkerView(id: "w2", memoryLimit: 512 << 20)], holders: [:],
+            gates: S.Gates(extractorReady: true), now: 0)
         #expect(plan.completeFromCheckpoints == [TaskName(.train, 0, .trees(0..<50))])
         #expect(plan.assignments.map(\.task) == [TaskName(.train, 0, .trees(50..<100))])
         #expect(plan.assignments.first?.firstTree == 73)
-        #expect(plan.assignments.first?.note == "train/p0.t50-100 resumed at tree 73 of 50..<100 on w2 (attempt 2 of 3), rows streamed again")
+        #expect(
+            plan.assignments.first?.note == "train/p0.t50-100 resumed at tree 73 of 50..<100 on w2 (attempt 2 of 3), rows streamed again")
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+
 @testable import Cluster
 
 /// Valid messages of every kind, for round trips and as mutation seeds.
@@ -45,8 +46,10 @@ enum WireSamples {
         return s
     }
 
-    static func assignment(kind: WireTaskKind = .train, attemptID: UInt64 = 7, taskID: UInt64 = 3,
-                           source: WireRowSource = .streamed) -> WireTaskAssignment {
+    static func assignment(
+        kind: WireTaskKind = .train, attemptID: UInt64 = 7, taskID: UInt64 = 3,
+        source: WireRowSource = .streamed
+    ) -> WireTaskAssignment {
         var a = WireTaskAssignment()
         a.jobID = "job-1"
         a.taskID = taskID
@@ -84,9 +87,11 @@ enum WireSamples {
     }
 
     /// A row batch of `records` with line numbers and test flags; payload = records joined.
-    static func rowBatch(attemptID: UInt64 = 7, batchSeq: UInt64 = 0,
-                         records: [String] = ["1.0,2.0,a", "3.5,\"x\ny\",b", "0,0,a"],
-                         lines: [UInt64] = [2, 5, 6], test: [Bool] = [false, true, false]) -> WireMessage {
+    static func rowBatch(
+        attemptID: UInt64 = 7, batchSeq: UInt64 = 0,
+        records: [String] = ["1.0,2.0,a", "3.5,\"x\ny\",b", "0,0,a"],
+        lines: [UInt64] = [2, 5, 6], test: [Bool] = [false, true, false]
+    ) -> WireMessage {
         var b = WireRowBatch()
         b.attemptID = attemptID
         b.batchSeq = batchSeq
@@ -99,8 +104,10 @@ enum WireSamples {
         return WireMessage(.rowBatch(b), payload: Data(records.joined().utf8))
     }
 
-    static func treesCheckpoint(attemptID: UInt64 = 7, taskID: UInt64 = 3, first: UInt32 = 4,
-                                trees: [Data] = [Data([1, 2]), Data([3, 4, 5])]) -> WireMessage {
+    static func treesCheckpoint(
+        attemptID: UInt64 = 7, taskID: UInt64 = 3, first: UInt32 = 4,
+        trees: [Data] = [Data([1, 2]), Data([3, 4, 5])]
+    ) -> WireMessage {
         var t = WireCheckpoint.Trees()
         t.firstTree = first
         t.treeLengths = trees.map { UInt32($0.count) }
@@ -131,10 +138,20 @@ enum WireSamples {
         var out: [(WireMessage, WireDirection)] = []
         out.append((hello(), .toCoordinator))
         out.append((welcome(), .toWorker))
-        var r = WireReject(); r.code = .protocolVersion; r.message = "version 2 unsupported"; r.supportedProtocolVersion = 1
+        var r = WireReject()
+        r.code = .protocolVersion
+        r.message = "version 2 unsupported"
+        r.supportedProtocolVersion = 1
         out.append((WireMessage(.reject(r)), .toWorker))
-        var hb = WireHeartbeat(); hb.rssBytes = 100; hb.peakRssBytes = 200
-        var p = WireProgress(); p.taskID = 3; p.attemptID = 7; p.done = 5; p.total = 13; p.unit = .trees
+        var hb = WireHeartbeat()
+        hb.rssBytes = 100
+        hb.peakRssBytes = 200
+        var p = WireProgress()
+        p.taskID = 3
+        p.attemptID = 7
+        p.done = 5
+        p.total = 13
+        p.unit = .trees
         hb.running = [p]
         out.append((WireMessage(.heartbeat(hb)), .toCoordinator))
         out.append((WireMessage(.heartbeat(WireHeartbeat())), .toWorker))
@@ -142,38 +159,81 @@ enum WireSamples {
             out.append((WireMessage(.assignment(assignment(kind: kind))), .toWorker))
         }
         out.append((WireMessage(.assignment(assignment(kind: .train, source: .localSpill))), .toWorker))
-        var st = WireTaskStarted(); st.taskID = 3; st.attemptID = 7
+        var st = WireTaskStarted()
+        st.taskID = 3
+        st.attemptID = 7
         out.append((WireMessage(.started(st)), .toCoordinator))
         out.append((rowBatch(), .toWorker))
-        out.append((rowBatch(records: (0..<17).map { "\($0),\($0),a" }, lines: (0..<17).map { UInt64($0 * 3 + 2) },
-                             test: (0..<17).map { $0 % 5 == 0 }), .toWorker))
-        var e = WireRowsEnd(); e.attemptID = 7; e.batches = 1; e.rows = 3; e.trainRows = 2; e.testRows = 1
+        out.append(
+            (
+                rowBatch(
+                    records: (0..<17).map { "\($0),\($0),a" }, lines: (0..<17).map { UInt64($0 * 3 + 2) },
+                    test: (0..<17).map { $0 % 5 == 0 }), .toWorker
+            ))
+        var e = WireRowsEnd()
+        e.attemptID = 7
+        e.batches = 1
+        e.rows = 3
+        e.trainRows = 2
+        e.testRows = 1
         out.append((WireMessage(.rowsEnd(e)), .toWorker))
-        var c = WireCredit(); c.attemptID = 7; c.stream = .rows; c.grantedBatches = 4; c.grantedBytes = 1 << 20
+        var c = WireCredit()
+        c.attemptID = 7
+        c.stream = .rows
+        c.grantedBatches = 4
+        c.grantedBytes = 1 << 20
         out.append((WireMessage(.credit(c)), .toCoordinator))
         c.stream = .predictions
         out.append((WireMessage(.credit(c)), .toWorker))
         out.append((treesCheckpoint(), .toCoordinator))
         out.append((statsCheckpoint(), .toCoordinator))
-        var ack = WireCheckpointAck(); ack.attemptID = 7; ack.treesStored = 6
+        var ack = WireCheckpointAck()
+        ack.attemptID = 7
+        ack.treesStored = 6
         out.append((WireMessage(.checkpointAck(ack)), .toWorker))
-        var d = WireTaskDone(); d.taskID = 3; d.attemptID = 7; d.peakRssBytes = 300 << 20; d.rows = 1000
+        var d = WireTaskDone()
+        d.taskID = 3
+        d.attemptID = 7
+        d.peakRssBytes = 300 << 20
+        d.rows = 1000
         out.append((WireMessage(.done(d)), .toCoordinator))
         d.hasResult_p = true
         out.append((WireMessage(.done(d), payload: Data([1, 2, 3])), .toCoordinator))
-        var f = WireTaskFailed(); f.taskID = 3; f.attemptID = 7; f.reason = .badInput; f.message = "bad number"; f.line = 12; f.column = 3
+        var f = WireTaskFailed()
+        f.taskID = 3
+        f.attemptID = 7
+        f.reason = .badInput
+        f.message = "bad number"
+        f.line = 12
+        f.column = 3
         out.append((WireMessage(.failed(f)), .toCoordinator))
-        var cancel = WireCancel(); cancel.attemptID = 7; cancel.reason = "reassigned"
+        var cancel = WireCancel()
+        cancel.attemptID = 7
+        cancel.reason = "reassigned"
         out.append((WireMessage(.cancel(cancel)), .toWorker))
-        var sd = WireShutdown(); sd.reason = "job done"; sd.drain = true
+        var sd = WireShutdown()
+        sd.reason = "job done"
+        sd.drain = true
         out.append((WireMessage(.shutdown(sd)), .toWorker))
-        var g = WireGoodbye(); g.reason = "SIGTERM"
+        var g = WireGoodbye()
+        g.reason = "SIGTERM"
         out.append((WireMessage(.goodbye(g)), .toCoordinator))
-        var br = WireBlobRequest(); br.digest = digest; br.offset = 0; br.maxBytes = 1 << 20
+        var br = WireBlobRequest()
+        br.digest = digest
+        br.offset = 0
+        br.maxBytes = 1 << 20
         out.append((WireMessage(.blobRequest(br)), .toCoordinator))
-        var bc = WireBlobChunk(); bc.digest = digest; bc.offset = 10; bc.totalSize = 14
+        var bc = WireBlobChunk()
+        bc.digest = digest
+        bc.offset = 10
+        bc.totalSize = 14
         out.append((WireMessage(.blobChunk(bc), payload: Data([1, 2, 3, 4])), .toWorker))
-        var pb = WirePredictionBatch(); pb.attemptID = 7; pb.batchSeq = 0; pb.firstLine = 2; pb.rows = 3; pb.bytesPerRow = 4
+        var pb = WirePredictionBatch()
+        pb.attemptID = 7
+        pb.batchSeq = 0
+        pb.firstLine = 2
+        pb.rows = 3
+        pb.bytesPerRow = 4
         out.append((WireMessage(.predictionBatch(pb), payload: Data(count: 12)), .toCoordinator))
         return out
     }

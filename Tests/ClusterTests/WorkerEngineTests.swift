@@ -1,6 +1,7 @@
 import Foundation
 import SpaceTime
 import Testing
+
 @testable import Cluster
 
 private func sentMessages(_ out: [WorkerOutput]) -> [WireMessage] {
@@ -19,7 +20,10 @@ private func frames(_ m: WireMessage) -> [Data] { (try? m.encodeFrames()) ?? [] 
     @Test func helloThenWelcomeThenHeartbeats() {
         let w = WorkerEngine(identity: identity)
         let hello = sentMessages(w.connected(at: 0))
-        guard case .hello(let h) = hello.first?.body else { Issue.record("no hello"); return }
+        guard case .hello(let h) = hello.first?.body else {
+            Issue.record("no hello")
+            return
+        }
         #expect(h.workerID == "w1" && h.pid == 77 && h.memoryLimitBytes == 512 << 20)
         #expect(hello.first?.envelope.session == 0)
         #expect(w.tick(at: 0.5).isEmpty, "no heartbeat before the session")
@@ -44,7 +48,10 @@ private func frames(_ m: WireMessage) -> [Data] { (try? m.encodeFrames()) ?? [] 
         t.source = .streamed
         _ = w.receive(frames: frames(WireMessage(.assignment(t), seq: 3, session: 5)), at: 1.5)
         _ = w.done(attemptID: 10, rows: 10, peakRSS: 1, result: nil, elapsed: 0.1, at: 2)
-        guard case .hello(let h) = sentMessages(w.connected(at: 3)).first?.body else { Issue.record("no hello"); return }
+        guard case .hello(let h) = sentMessages(w.connected(at: 3)).first?.body else {
+            Issue.record("no hello")
+            return
+        }
         #expect(h.held.map(\.extractAttemptID) == [9], "only the extract attempt, once")
         #expect(h.held.first?.partition == a.partition && h.held.first?.jobID == a.jobID)
     }
@@ -52,9 +59,14 @@ private func frames(_ m: WireMessage) -> [Data] { (try? m.encodeFrames()) ?? [] 
     @Test func rejectExits() {
         let w = WorkerEngine(identity: identity)
         _ = w.connected(at: 0)
-        var r = WireReject(); r.code = .duplicateWorkerID; r.message = "worker id w1 is already used"
+        var r = WireReject()
+        r.code = .duplicateWorkerID
+        r.message = "worker id w1 is already used"
         let out = w.receive(frames: frames(WireMessage(.reject(r))), at: 1)
-        guard case .exit(let message, let failure) = out.first else { Issue.record("no exit"); return }
+        guard case .exit(let message, let failure) = out.first else {
+            Issue.record("no exit")
+            return
+        }
         #expect(failure && message == "coordinator rejected this worker: worker id w1 is already used")
     }
 
@@ -123,12 +135,19 @@ private func frames(_ m: WireMessage) -> [Data] { (try? m.encodeFrames()) ?? [] 
         guard case .credit(let c) = sent.last?.body else { return }
         #expect(c.grantedBatches == 2 && c.grantedBytes == 1000)
         var batch = WireSamples.rowBatch(attemptID: 9, batchSeq: 0)
-        batch.envelope.seq = 3; batch.envelope.session = 5
+        batch.envelope.seq = 3
+        batch.envelope.session = 5
         let rows = w.receive(frames: frames(batch), at: 1.1)
-        guard case .rows(let b, let payload) = rows.first else { Issue.record("rows not delivered"); return }
+        guard case .rows(let b, let payload) = rows.first else {
+            Issue.record("rows not delivered")
+            return
+        }
         #expect(b.recordLengths.count == 3 && payload.count == batch.payload?.count)
         let regrant = sentMessages(w.consumedRows(attemptID: 9, bytes: payload.count, at: 1.2))
-        guard case .credit(let c2) = regrant.first?.body else { Issue.record("no regrant"); return }
+        guard case .credit(let c2) = regrant.first?.body else {
+            Issue.record("no regrant")
+            return
+        }
         #expect(c2.grantedBatches == 3)
     }
 
@@ -139,7 +158,10 @@ private func frames(_ m: WireMessage) -> [Data] { (try? m.encodeFrames()) ?? [] 
         let a = WireSamples.assignment(kind: .train, attemptID: 9, source: .localSpill)
         #expect(sentMessages(w.receive(frames: frames(WireMessage(.assignment(a), seq: 2, session: 5)), at: 1)).map(\.kind) == ["started"])
         let cp = sentMessages(w.checkpointTrees(attemptID: 9, firstTree: 4, trees: [Data([1]), Data([2, 3])], at: 2))
-        guard case .checkpoint(let c) = cp.first?.body, case .trees(let t) = c.content else { Issue.record("no checkpoint"); return }
+        guard case .checkpoint(let c) = cp.first?.body, case .trees(let t) = c.content else {
+            Issue.record("no checkpoint")
+            return
+        }
         #expect(t.firstTree == 4 && t.treeLengths == [1, 2] && cp.first?.payload == Data([1, 2, 3]))
         #expect(sentMessages(w.done(attemptID: 9, rows: 10, peakRSS: 5, result: nil, elapsed: 1, at: 3)).map(\.kind) == ["done"])
         #expect(w.done(attemptID: 9, rows: 10, peakRSS: 5, result: nil, elapsed: 1, at: 3).isEmpty)
@@ -160,8 +182,14 @@ private func frames(_ m: WireMessage) -> [Data] { (try? m.encodeFrames()) ?? [] 
         _ = w.connected(at: 0)
         _ = w.receive(frames: welcome(session: 5), at: 0)
         var rng = SplitMix64(seed: 77)
-        let seeds = WireSamples.all().filter { $0.1 == .toWorker && $0.0.kind != "welcome" && $0.0.kind != "reject" && $0.0.kind != "shutdown" }
-            .map { m -> [Data] in var x = m.0; x.envelope.session = 5; return frames(x) }
+        let seeds = WireSamples.all().filter {
+            $0.1 == .toWorker && $0.0.kind != "welcome" && $0.0.kind != "reject" && $0.0.kind != "shutdown"
+        }
+        .map { m -> [Data] in
+            var x = m.0
+            x.envelope.session = 5
+            return frames(x)
+        }
         var seq: UInt64 = 1
         for _ in 0..<5_000 {
             var f = seeds[Int(rng.next() % UInt64(seeds.count))]
@@ -197,10 +225,14 @@ private func frames(_ m: WireMessage) -> [Data] { (try? m.encodeFrames()) ?? [] 
         let w = WorkerEngine(identity: identity)
         _ = w.connected(at: 0)
         _ = w.receive(frames: welcome(), at: 0)
-        var s = WireShutdown(); s.reason = "job done"
+        var s = WireShutdown()
+        s.reason = "job done"
         let out = w.receive(frames: frames(WireMessage(.shutdown(s), seq: 2, session: 5)), at: 1)
         #expect(sentMessages(out).map(\.kind) == ["goodbye"])
-        guard case .exit(_, let failure) = out.last else { Issue.record("no exit"); return }
+        guard case .exit(_, let failure) = out.last else {
+            Issue.record("no exit")
+            return
+        }
         #expect(!failure && w.state == .finished)
     }
 }

@@ -2,6 +2,7 @@ import Foundation
 import SpaceTime
 import SwiftProtobuf
 import Testing
+
 @testable import Forest
 @testable import ForestExport
 
@@ -9,11 +10,14 @@ import Testing
 @Suite struct OnnxExporterTests {
     /// A tree from flat node descriptions: `(feature, split, flags, child)`; a leaf is
     /// `(-1, 0, 0, leafIndex)`.
-    static func tree(_ nodes: [(Int32, UInt32, UInt8, Int32)], leaves: [Float], width: Int, features: Int,
-                     levelSets: [UInt64] = []) throws -> Tree {
-        try Tree(outputWidth: width, featureCount: features, depth: 0, feature: nodes.map(\.0), split: nodes.map(\.1),
-                 flags: nodes.map(\.2), child: nodes.map(\.3), levelSets: levelSets, leafValues: leaves,
-                 importances: Array(repeating: 0, count: features), context: "test tree")
+    static func tree(
+        _ nodes: [(Int32, UInt32, UInt8, Int32)], leaves: [Float], width: Int, features: Int,
+        levelSets: [UInt64] = []
+    ) throws -> Tree {
+        try Tree(
+            outputWidth: width, featureCount: features, depth: 0, feature: nodes.map(\.0), split: nodes.map(\.1),
+            flags: nodes.map(\.2), child: nodes.map(\.3), levelSets: levelSets, leafValues: leaves,
+            importances: Array(repeating: 0, count: features), context: "test tree")
     }
 
     /// A 256-bit level set of `bins`.
@@ -23,9 +27,11 @@ import Testing
         return words
     }
 
-    static func model(kinds: [ColumnKind], edges: [[Double]], levels: [[String]] = [], other: [[UInt64]] = [],
-                      task: LearningTask, trees: [Tree], weights: [Double]? = nil,
-                      names: [String]? = nil, derivation: String = "") throws -> ForestModel {
+    static func model(
+        kinds: [ColumnKind], edges: [[Double]], levels: [[String]] = [], other: [[UInt64]] = [],
+        task: LearningTask, trees: [Tree], weights: [Double]? = nil,
+        names: [String]? = nil, derivation: String = ""
+    ) throws -> ForestModel {
         let d = kinds.count
         let names = names ?? (0..<d).map { "f\($0)" }
         let extractor = FeatureExtractor(
@@ -33,10 +39,12 @@ import Testing
             levels: levels.isEmpty ? Array(repeating: [], count: d) : levels,
             otherLevels: other.isEmpty ? Array(repeating: [], count: d) : other,
             statistics: Array(repeating: FeatureStatistics(), count: d), task: task)
-        let forest = try RandomForest(task: task.kind, outputWidth: task.outputWidth, featureCount: d, trees: trees,
-                                      treeWeights: weights ?? Array(repeating: 1 / Double(trees.count), count: trees.count))
-        let schema = DatasetSchema(header: names + ["y"], targetIndex: d, task: task.kind, featureIndices: Array(0..<d),
-                                   featureKinds: kinds)
+        let forest = try RandomForest(
+            task: task.kind, outputWidth: task.outputWidth, featureCount: d, trees: trees,
+            treeWeights: weights ?? Array(repeating: 1 / Double(trees.count), count: trees.count))
+        let schema = DatasetSchema(
+            header: names + ["y"], targetIndex: d, task: task.kind, featureIndices: Array(0..<d),
+            featureKinds: kinds)
         return try ForestModel(schema: schema, extractor: extractor, parameters: ForestParameters(), forest: forest)
     }
 
@@ -44,13 +52,15 @@ import Testing
 
     /// f0 <= 2.5 (missing left) ? leaf [0.25, 0.75] : (f1 <= +inf (missing right) ? [1, 0] : [0, 1]).
     static func numericTree() throws -> Tree {
-        try tree([(0, 1, Tree.missingGoesLeft, 1), (-1, 0, 0, 0), (1, 1, 0, 3), (-1, 0, 0, 1), (-1, 0, 0, 2)],
-                 leaves: [0.25, 0.75, 1, 0, 0, 1], width: 2, features: 2)
+        try tree(
+            [(0, 1, Tree.missingGoesLeft, 1), (-1, 0, 0, 0), (1, 1, 0, 3), (-1, 0, 0, 1), (-1, 0, 0, 2)],
+            leaves: [0.25, 0.75, 1, 0, 0, 1], width: 2, features: 2)
     }
 
     static func numericModel(trees: [Tree]? = nil, weights: [Double]? = nil) throws -> ForestModel {
-        try model(kinds: [.numeric, .numeric], edges: [[1.5, 2.5, 3.5], [10]], task: twoClasses,
-                  trees: trees ?? [numericTree()], weights: weights)
+        try model(
+            kinds: [.numeric, .numeric], edges: [[1.5, 2.5, 3.5], [10]], task: twoClasses,
+            trees: trees ?? [numericTree()], weights: weights)
     }
 
     static func attribute(_ node: Onnx_NodeProto, _ name: String) -> Onnx_AttributeProto? {
@@ -58,7 +68,11 @@ import Testing
     }
 
     static func doubles(_ t: Onnx_TensorProto) -> [Double] {
-        t.rawData.withUnsafeBytes { raw in (0..<(raw.count / 8)).map { Double(bitPattern: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: $0 * 8, as: UInt64.self))) } }
+        t.rawData.withUnsafeBytes { raw in
+            (0..<(raw.count / 8)).map {
+                Double(bitPattern: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: $0 * 8, as: UInt64.self)))
+            }
+        }
     }
 
     static func parse(_ export: OnnxExport) throws -> Onnx_ModelProto {
@@ -98,7 +112,10 @@ import Testing
         #expect(trees.domain == "ai.onnx.ml")
         // Two classes: a third, never scored label keeps onnxruntime on its argmax path.
         #expect(Self.attribute(trees, "classlabels_strings")?.strings.map { String(decoding: $0, as: UTF8.self) } == ["no", "yes", ""])
-        #expect(Self.doubles(try #require(Self.attribute(trees, "nodes_values_as_tensor")).t) == [2.5, 0, .infinity, 0, 0, 2.5, 0, .infinity, 0, 0])
+        #expect(
+            Self.doubles(try #require(Self.attribute(trees, "nodes_values_as_tensor")).t) == [
+                2.5, 0, .infinity, 0, 0, 2.5, 0, .infinity, 0, 0
+            ])
         #expect(Self.attribute(trees, "nodes_missing_value_tracks_true")?.ints == [1, 0, 0, 0, 0, 1, 0, 0, 0, 0])
         #expect(Self.attribute(trees, "class_treeids")?.ints == [0, 0, 0, 0, 1, 1, 1, 1])
         // Equal trees: the graph divides the leaf sums by the tree count.
@@ -116,7 +133,9 @@ import Testing
         let g = try Self.parse(OnnxExporter.export(m)).graph
         #expect(g.node.map(\.opType) == ["Concat", "TreeEnsembleClassifier", "Slice", "ReduceSum", "Div"])
         // Equal weights are one run: divided, not renormalised, as SpaceTime's scorer does.
-        #expect(OnnxLeafScaling(try Self.numericModel(trees: [Self.numericTree(), Self.numericTree()], weights: [0.5, 0.5]).forest) == .divideSum(trees: 2))
+        #expect(
+            OnnxLeafScaling(try Self.numericModel(trees: [Self.numericTree(), Self.numericTree()], weights: [0.5, 0.5]).forest)
+                == .divideSum(trees: 2))
     }
 
     @Test func regressionUsesAverageForEqualTrees() throws {
@@ -128,7 +147,8 @@ import Testing
         #expect(Self.attribute(g.node[1], "aggregate_function")?.s == Data("AVERAGE".utf8))
         #expect(Self.doubles(try #require(Self.attribute(g.node[1], "target_weights_as_tensor")).t) == [1.5, 42, 1.5, 42])
         #expect(g.output.map(\.name) == ["value"])
-        let weighted = try Self.model(kinds: [.numeric], edges: [[0.5]], task: .regression(FeatureStatistics()), trees: [t, t], weights: [0.75, 0.25])
+        let weighted = try Self.model(
+            kinds: [.numeric], edges: [[0.5]], task: .regression(FeatureStatistics()), trees: [t, t], weights: [0.75, 0.25])
         let w = try Self.parse(OnnxExporter.export(weighted)).graph
         #expect(Self.attribute(w.node[1], "aggregate_function")?.s == Data("SUM".utf8))
         #expect(Self.doubles(try #require(Self.attribute(w.node[1], "target_weights_as_tensor")).t) == [1.125, 31.5, 0.375, 10.5])
@@ -136,9 +156,10 @@ import Testing
 
     /// f0 (categorical a, b, c, other) in {a, c, missing} ? [1, 0] : (f0 in {missing} ? [0.5, 0.5] : [0, 1]).
     static func categoricalModel(other: [UInt64] = []) throws -> ForestModel {
-        let t = try tree([(0, 0, Tree.categoricalSplit, 1), (-1, 0, 0, 0), (0, 1, Tree.categoricalSplit, 3), (-1, 0, 0, 1), (-1, 0, 0, 2)],
-                         leaves: [1, 0, 0.5, 0.5, 0, 1], width: 2, features: 1,
-                         levelSets: levelSet([0, 2, 255]) + levelSet([255]))
+        let t = try tree(
+            [(0, 0, Tree.categoricalSplit, 1), (-1, 0, 0, 0), (0, 1, Tree.categoricalSplit, 3), (-1, 0, 0, 1), (-1, 0, 0, 2)],
+            leaves: [1, 0, 0.5, 0.5, 0, 1], width: 2, features: 1,
+            levelSets: levelSet([0, 2, 255]) + levelSet([255]))
         return try model(kinds: [.categorical], edges: [[]], levels: [["a", "b", "c"]], other: [other], task: twoClasses, trees: [t])
     }
 
@@ -192,12 +213,14 @@ import Testing
     }
 
     @Test func unsupportedModelsAreClearErrors() throws {
-        let derived = try Self.model(kinds: [.numeric, .numeric], edges: [[1.5, 2.5, 3.5], [10]], task: Self.twoClasses,
-                                     trees: [Self.numericTree()], derivation: "ratios-v1")
+        let derived = try Self.model(
+            kinds: [.numeric, .numeric], edges: [[1.5, 2.5, 3.5], [10]], task: Self.twoClasses,
+            trees: [Self.numericTree()], derivation: "ratios-v1")
         let e1 = #expect(throws: OnnxExportError.self) { try OnnxExporter.export(derived) }
         #expect(e1?.message.contains("ratios-v1") == true)
-        let named = try Self.model(kinds: [.numeric, .numeric], edges: [[1.5, 2.5, 3.5], [10]], task: Self.twoClasses,
-                                   trees: [Self.numericTree()], names: ["label", "x"])
+        let named = try Self.model(
+            kinds: [.numeric, .numeric], edges: [[1.5, 2.5, 3.5], [10]], task: Self.twoClasses,
+            trees: [Self.numericTree()], names: ["label", "x"])
         let e2 = #expect(throws: OnnxExportError.self) { try OnnxExporter.export(named) }
         #expect(e2?.message.contains("`label`") == true)
         // A threshold bin past the feature's bins (a forged model) is refused, not clamped.

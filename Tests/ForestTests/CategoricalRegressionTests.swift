@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import Forest
 
 /// Exhaustive references for the histogram split finder: every threshold (numeric
@@ -13,15 +14,28 @@ enum BruteForceSplit {
 
     /// The objective's proxy score of sending the in-bag rows with `left(bin)` left, or
     /// nil when a side has fewer than `minLeaf` rows.
-    static func score(_ p: BinnedPartition, feature f: Int, counts: [UInt32], objective: Objective, minLeaf: Int,
-                      left: (UInt8) -> Bool) -> (score: Double, leftRows: Int)? {
-        var leftRows = 0, rightRows = 0
-        var lc = [Double](repeating: 0, count: max(p.classCount, 1)), rc = lc
-        var lw = 0.0, rw = 0.0, ls = 0.0, rs = 0.0
+    static func score(
+        _ p: BinnedPartition, feature f: Int, counts: [UInt32], objective: Objective, minLeaf: Int,
+        left: (UInt8) -> Bool
+    ) -> (score: Double, leftRows: Int)? {
+        var leftRows = 0
+        var rightRows = 0
+        var lc = [Double](repeating: 0, count: max(p.classCount, 1))
+        var rc = lc
+        var lw = 0.0
+        var rw = 0.0
+        var ls = 0.0
+        var rs = 0.0
         for r in 0..<p.rowCount where counts[r] > 0 {
             let w = Double(counts[r])
             let goesLeft = left(p.bins[f * p.rowCount + r])
-            if goesLeft { leftRows += 1; lw += w } else { rightRows += 1; rw += w }
+            if goesLeft {
+                leftRows += 1
+                lw += w
+            } else {
+                rightRows += 1
+                rw += w
+            }
             switch objective {
             case .classification:
                 if goesLeft { lc[Int(p.labels[r])] += w } else { rc[Int(p.labels[r])] += w }
@@ -60,9 +74,10 @@ enum BruteForceSplit {
                 let hasMissing = items.last == FeatureExtractor.missingBin
                 for t in items where t != FeatureExtractor.missingBin {
                     for missingLeft in hasMissing ? [false, true] : [false] {
-                        consider(score(p, feature: f, counts: counts, objective: objective, minLeaf: minLeaf) { b in
-                            b == FeatureExtractor.missingBin ? missingLeft : b <= t
-                        })
+                        consider(
+                            score(p, feature: f, counts: counts, objective: objective, minLeaf: minLeaf) { b in
+                                b == FeatureExtractor.missingBin ? missingLeft : b <= t
+                            })
                     }
                 }
             }
@@ -77,8 +92,10 @@ enum BruteForceSplit {
     /// > 1 rules out some subsets and can rule out every prefix of the order; levels with
     /// fewer than `minLevelRows` rows are kept right), so the split must then only be
     /// valid and no better than the exhaustive best.
-    static func check(_ p: BinnedPartition, counts: [UInt32], split: SplitCandidate, objective: Objective, minLeaf: Int,
-                      exact: Bool = true, minLevelRows: Int = 1, _ context: String) {
+    static func check(
+        _ p: BinnedPartition, counts: [UInt32], split: SplitCandidate, objective: Objective, minLeaf: Int,
+        exact: Bool = true, minLevelRows: Int = 1, _ context: String
+    ) {
         let reference = best(p, counts: counts, objective: objective, minLeaf: minLeaf)
         guard let reference else {
             #expect(!split.isValid, "\(context): found a split where none is allowed")
@@ -89,7 +106,8 @@ enum BruteForceSplit {
         if exact {
             #expect(TestData.close(split.score, reference), "\(context): score \(split.score) vs exhaustive \(reference)")
         } else {
-            #expect(split.score <= reference + 1e-9 * max(1, abs(reference)), "\(context): score \(split.score) above exhaustive \(reference)")
+            #expect(
+                split.score <= reference + 1e-9 * max(1, abs(reference)), "\(context): score \(split.score) above exhaustive \(reference)")
         }
         let direct = score(p, feature: split.feature, counts: counts, objective: objective, minLeaf: minLeaf) { split.goesLeft($0) }
         #expect(direct != nil, "\(context): the chosen split violates min leaf")
@@ -126,7 +144,8 @@ struct RandomCase {
         // Per feature and bin, an effect on the target (so level order matters).
         let effects = levels.map { l in (0..<l).map { _ in rng.nextUnit() } }
         var bins = [UInt8](repeating: 0, count: n * d)
-        var labels: [Int32] = [], values: [Double] = []
+        var labels: [Int32] = []
+        var values: [Double] = []
         let missing = rng.nextInt(below: 2) == 0 ? missingRate : 0
         for r in 0..<n {
             var signal = 0.0
@@ -149,9 +168,10 @@ struct RandomCase {
                 labels.append(classes == 2 ? (u < signal ? 1 : 0) : Int32(min(classes - 1, Int((u + signal) / 2 * Double(classes)))))
             }
         }
-        partition = BinnedPartition(rowCount: n, featureCount: d, classCount: regression ? 0 : classes, bins: bins,
-                                    target: regression ? .values(values) : .classes(labels),
-                                    valueBins: levels, categorical: kinds)
+        partition = BinnedPartition(
+            rowCount: n, featureCount: d, classCount: regression ? 0 : classes, bins: bins,
+            target: regression ? .values(values) : .classes(labels),
+            valueBins: levels, categorical: kinds)
         counts = (0..<n).map { _ in UInt32(rng.nextInt(below: 4)) }
         if counts.allSatisfy({ $0 == 0 }) { counts[0] = 1 }
         minLeaf = 1 + rng.nextInt(below: 3)
@@ -181,9 +201,11 @@ struct RandomCase {
                 c.minLeaf = minLeaf
                 c.minCategoryRows = minCategoryRows
                 let split = TestData.grower(c.partition, c.parameters(criterion: criterion)).bestRootSplit(counts: c.counts)
-                BruteForceSplit.check(c.partition, counts: c.counts, split: split, objective: .classification(criterion),
-                                      minLeaf: minLeaf, exact: minLeaf == 1 && minCategoryRows == 1, minLevelRows: minCategoryRows,
-                                      "seed \(seed) (\(c.partition.valueBins[0]) levels, \(c.partition.rowCount) rows, min leaf \(minLeaf), min category rows \(minCategoryRows))")
+                BruteForceSplit.check(
+                    c.partition, counts: c.counts, split: split, objective: .classification(criterion),
+                    minLeaf: minLeaf, exact: minLeaf == 1 && minCategoryRows == 1, minLevelRows: minCategoryRows,
+                    "seed \(seed) (\(c.partition.valueBins[0]) levels, \(c.partition.rowCount) rows, min leaf \(minLeaf), min category rows \(minCategoryRows))"
+                )
             }
         }
     }
@@ -198,9 +220,11 @@ struct RandomCase {
                 c.minLeaf = minLeaf
                 c.minCategoryRows = minCategoryRows
                 let split = TestData.regressionGrower(c.partition, c.parameters()).bestRootSplit(counts: c.counts)
-                BruteForceSplit.check(c.partition, counts: c.counts, split: split, objective: .regression,
-                                      minLeaf: minLeaf, exact: minLeaf == 1 && minCategoryRows == 1, minLevelRows: minCategoryRows,
-                                      "seed \(seed) (\(c.partition.valueBins[0]) levels, \(c.partition.rowCount) rows, min leaf \(minLeaf), min category rows \(minCategoryRows))")
+                BruteForceSplit.check(
+                    c.partition, counts: c.counts, split: split, objective: .regression,
+                    minLeaf: minLeaf, exact: minLeaf == 1 && minCategoryRows == 1, minLevelRows: minCategoryRows,
+                    "seed \(seed) (\(c.partition.valueBins[0]) levels, \(c.partition.rowCount) rows, min leaf \(minLeaf), min category rows \(minCategoryRows))"
+                )
             }
         }
     }
@@ -211,14 +235,16 @@ struct RandomCase {
             let kinds = [true, false, true]
             var cls = RandomCase(seed: seed + 2000, kinds: kinds, regression: false, maxLevels: 5)
             cls.minLeaf = 1
-            BruteForceSplit.check(cls.partition, counts: cls.counts,
-                                  split: TestData.grower(cls.partition, cls.parameters()).bestRootSplit(counts: cls.counts),
-                                  objective: .classification(.gini), minLeaf: cls.minLeaf, "classification seed \(seed)")
+            BruteForceSplit.check(
+                cls.partition, counts: cls.counts,
+                split: TestData.grower(cls.partition, cls.parameters()).bestRootSplit(counts: cls.counts),
+                objective: .classification(.gini), minLeaf: cls.minLeaf, "classification seed \(seed)")
             var reg = RandomCase(seed: seed + 3000, kinds: kinds, regression: true, maxLevels: 5)
             reg.minLeaf = 1
-            BruteForceSplit.check(reg.partition, counts: reg.counts,
-                                  split: TestData.regressionGrower(reg.partition, reg.parameters()).bestRootSplit(counts: reg.counts),
-                                  objective: .regression, minLeaf: reg.minLeaf, "regression seed \(seed)")
+            BruteForceSplit.check(
+                reg.partition, counts: reg.counts,
+                split: TestData.regressionGrower(reg.partition, reg.parameters()).bestRootSplit(counts: reg.counts),
+                objective: .regression, minLeaf: reg.minLeaf, "regression seed \(seed)")
         }
     }
 }
@@ -229,11 +255,13 @@ struct RandomCase {
     @Test(arguments: [(2, SplitCriterion.gini), (3, .gini), (2, .entropy), (3, .entropy)])
     func classificationMatchesThresholdsTimesSides(classes: Int, criterion: SplitCriterion) {
         for seed in 0..<200 as Range<UInt64> {
-            let c = RandomCase(seed: seed + UInt64(classes) * 7919, kinds: [false, false], regression: false, classes: classes,
-                               maxLevels: 12, missingRate: 0.3)
+            let c = RandomCase(
+                seed: seed + UInt64(classes) * 7919, kinds: [false, false], regression: false, classes: classes,
+                maxLevels: 12, missingRate: 0.3)
             let split = TestData.grower(c.partition, c.parameters(criterion: criterion)).bestRootSplit(counts: c.counts)
-            BruteForceSplit.check(c.partition, counts: c.counts, split: split, objective: .classification(criterion),
-                                  minLeaf: c.minLeaf, "seed \(seed)")
+            BruteForceSplit.check(
+                c.partition, counts: c.counts, split: split, objective: .classification(criterion),
+                minLeaf: c.minLeaf, "seed \(seed)")
         }
     }
 
@@ -241,31 +269,39 @@ struct RandomCase {
         for seed in 0..<200 as Range<UInt64> {
             let c = RandomCase(seed: seed + 5000, kinds: [false, false], regression: true, maxLevels: 12, missingRate: 0.3)
             let split = TestData.regressionGrower(c.partition, c.parameters()).bestRootSplit(counts: c.counts)
-            BruteForceSplit.check(c.partition, counts: c.counts, split: split, objective: .regression,
-                                  minLeaf: c.minLeaf, "seed \(seed)")
+            BruteForceSplit.check(
+                c.partition, counts: c.counts, split: split, objective: .regression,
+                minLeaf: c.minLeaf, "seed \(seed)")
         }
     }
 
     /// Missing values that belong with the low values are sent left (they used to go right always).
     @Test func missingValuesFollowTheirTargets() throws {
         // x in 0..<10; y = x < 5 ? 0 : 10; missing rows have y = 0: they must join the low side.
-        var bins: [UInt8] = [], y: [Double] = []
+        var bins: [UInt8] = []
+        var y: [Double] = []
         for r in 0..<200 {
-            if r % 5 == 0 { bins.append(FeatureExtractor.missingBin); y.append(0) } else {
+            if r % 5 == 0 {
+                bins.append(FeatureExtractor.missingBin)
+                y.append(0)
+            } else {
                 let x = r % 10
-                bins.append(UInt8(x)); y.append(x < 5 ? 0 : 10)
+                bins.append(UInt8(x))
+                y.append(x < 5 ? 0 : 10)
             }
         }
-        let p = BinnedPartition(rowCount: 200, featureCount: 1, classCount: 0, bins: bins, target: .values(y),
-                                valueBins: [10], categorical: [false])
+        let p = BinnedPartition(
+            rowCount: 200, featureCount: 1, classCount: 0, bins: bins, target: .values(y),
+            valueBins: [10], categorical: [false])
         var params = ForestParameters()
         params.maxFeatures = .all
         let split = TestData.regressionGrower(p, params).bestRootSplit(counts: Array(repeating: 1, count: 200))
         #expect(split.feature == 0 && split.bin == 4 && split.missingLeft)
         // Mirrored: missing rows with the high values go right.
-        let mirrored = BinnedPartition(rowCount: 200, featureCount: 1, classCount: 0, bins: bins,
-                                       target: .values(zip(bins, y).map { $0 == FeatureExtractor.missingBin ? 10 : $1 }),
-                                       valueBins: [10], categorical: [false])
+        let mirrored = BinnedPartition(
+            rowCount: 200, featureCount: 1, classCount: 0, bins: bins,
+            target: .values(zip(bins, y).map { $0 == FeatureExtractor.missingBin ? 10 : $1 }),
+            valueBins: [10], categorical: [false])
         let other = TestData.regressionGrower(mirrored, params).bestRootSplit(counts: Array(repeating: 1, count: 200))
         #expect(other.feature == 0 && other.bin == 4 && !other.missingLeft)
     }
@@ -276,8 +312,10 @@ struct RandomCase {
     /// rows that reach it, computed directly from the rows.
     @Test func leavesAreTheWeightedMeansOfTheirRows() throws {
         var rng = ForestRNG(seed: 99)
-        let n = 3000, d = 3
-        var values: [Double] = [], y: [Double] = []
+        let n = 3000
+        let d = 3
+        var values: [Double] = []
+        var y: [Double] = []
         for _ in 0..<n {
             let row = [rng.nextUnit() * 10, rng.nextUnit() < 0.1 ? .nan : rng.nextUnit(), Double(rng.nextInt(below: 20))]
             values += row
@@ -294,11 +332,13 @@ struct RandomCase {
             let tree = grower.grow(seed: seed)
             #expect(tree.outputWidth == 1 && tree.depth <= 6 && tree.leafCount > 20)
             _ = TreeGrower<RegressionObjective>.bootstrapCounts(seed: seed, rows: n, bootstrap: params.bootstrap, into: counts)
-            var w = [Double](repeating: 0, count: tree.leafCount), s = w
+            var w = [Double](repeating: 0, count: tree.leafCount)
+            var s = w
             p.bins.withUnsafeBufferPointer { bins in
                 for r in 0..<n where counts[r] > 0 {
                     let leaf = tree.leaf(binned: bins, rowCount: n, row: r)
-                    w[leaf] += Double(counts[r]); s[leaf] += Double(counts[r]) * y[r]
+                    w[leaf] += Double(counts[r])
+                    s[leaf] += Double(counts[r]) * y[r]
                 }
             }
             for leaf in 0..<tree.leafCount {
@@ -314,8 +354,12 @@ struct RandomCase {
         for seed in 0..<50 as Range<UInt64> {
             let c = RandomCase(seed: seed + 7000, kinds: [false, true], regression: true)
             let grower = TestData.regressionGrower(c.partition, c.parameters())
-            var w = 0.0, s = 0.0
-            for r in 0..<c.partition.rowCount { w += Double(c.counts[r]); s += Double(c.counts[r]) * c.partition.values[r] }
+            var w = 0.0
+            var s = 0.0
+            for r in 0..<c.partition.rowCount {
+                w += Double(c.counts[r])
+                s += Double(c.counts[r]) * c.partition.values[r]
+            }
             #expect(TestData.close(grower.rootParentScore(counts: c.counts), s * s / w))
             let split = grower.bestRootSplit(counts: c.counts)
             if split.isValid { #expect(split.score >= s * s / w - 1e-9 * max(1, s * s / w)) }
@@ -326,7 +370,8 @@ struct RandomCase {
     @Test func forestPredictsTheAverageOfItsTrees() throws {
         var rng = ForestRNG(seed: 5)
         let n = 1500
-        var values: [Double] = [], y: [Double] = []
+        var values: [Double] = []
+        var y: [Double] = []
         for _ in 0..<n {
             let x = rng.nextUnit() * 6
             values += [x, rng.nextUnit()]
@@ -365,7 +410,8 @@ struct RandomCase {
         let n = 2000
         let colors = ["red", "green", "blue", "navy, dark", "teal", "ochre"]
         var state = PartialExtractorState(featureNames: ["x", "color"], kinds: [.numeric, .categorical])
-        var values: [Double] = [], labels: [Int32] = []
+        var values: [Double] = []
+        var labels: [Int32] = []
         var target = TargetSummary(task: .classification)
         for _ in 0..<n {
             let x = rng.nextUnit() < 0.1 ? Double.nan : rng.nextUnit()
@@ -387,8 +433,10 @@ struct RandomCase {
         let p = extractor.transform(rowMajor: values, labels: labels)
         var params = ForestParameters()
         params.trees = 6
-        let forest = try TestData.forest(ForestTrainer(parameters: params, threads: 2).trainTrees(partition: p, partitionIndex: 0, range: 0..<6))
-        var categoricalNodes = 0, missingLeftNodes = 0
+        let forest = try TestData.forest(
+            ForestTrainer(parameters: params, threads: 2).trainTrees(partition: p, partitionIndex: 0, range: 0..<6))
+        var categoricalNodes = 0
+        var missingLeftNodes = 0
         for t in forest.trees {
             for i in 0..<t.nodeCount where t.feature(i) >= 0 {
                 if t.flags(i) & Tree.categoricalSplit != 0 {

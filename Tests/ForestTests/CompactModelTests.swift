@@ -1,6 +1,7 @@
 import Foundation
 import SpaceTime
 import Testing
+
 @testable import Forest
 
 /// The stored tree form (one node word per node) against its logical view, format 2
@@ -11,10 +12,11 @@ import Testing
     static func handTree() throws -> Tree {
         var set: [UInt64] = [0, 0, 0, 0]
         for b in [1, 3] { set[b >> 6] |= 1 << UInt64(b & 63) }
-        return try Tree(outputWidth: 2, featureCount: 2, depth: 2,
-                        feature: [0, 1, -1, -1, -1], split: [0, 3, 0, 0, 0],
-                        flags: [Tree.categoricalSplit, Tree.missingGoesLeft, 0, 0, 0], child: [1, 3, 0, 1, 2],
-                        levelSets: set, leafValues: [0.25, 0.75, 1, 0, 0.5, 0.5], importances: [2, 1], context: "hand tree")
+        return try Tree(
+            outputWidth: 2, featureCount: 2, depth: 2,
+            feature: [0, 1, -1, -1, -1], split: [0, 3, 0, 0, 0],
+            flags: [Tree.categoricalSplit, Tree.missingGoesLeft, 0, 0, 0], child: [1, 3, 0, 1, 2],
+            levelSets: set, leafValues: [0.25, 0.75, 1, 0, 0.5, 0.5], importances: [2, 1], context: "hand tree")
     }
 
     @Test func theLogicalViewIsWhatWasBuilt() throws {
@@ -50,7 +52,9 @@ import Testing
         let model = try ModelFileTests.smallModel()
         var w = ByteWriter()
         for b in ForestModel.payloadMagic { w.write(b) }
-        model.schema.write(to: &w); model.extractor.write(to: &w); model.parameters.write(to: &w)
+        model.schema.write(to: &w)
+        model.extractor.write(to: &w)
+        model.parameters.write(to: &w)
         model.forest.writeHeader(to: &w)
         for tree in model.forest.trees { tree.writeLogical(to: &w) }
         for m in [model.testMetrics, model.outOfBagMetrics] {
@@ -72,21 +76,32 @@ import Testing
 
     @Test func unrepresentableAndCorruptTreesAreRejected() throws {
         func logical(feature: [Int32], split: [UInt32], flags: [UInt8], child: [Int32], sets: Int) throws -> Tree {
-            try Tree(outputWidth: 1, featureCount: 2, depth: 1, feature: feature, split: split, flags: flags, child: child,
-                     levelSets: Array(repeating: 1, count: 4 * sets), leafValues: [1, 2], importances: [0, 0], context: "t")
+            try Tree(
+                outputWidth: 1, featureCount: 2, depth: 1, feature: feature, split: split, flags: flags, child: child,
+                levelSets: Array(repeating: 1, count: 4 * sets), leafValues: [1, 2], importances: [0, 0], context: "t")
         }
         // Valid: a categorical root on set 0.
         _ = try logical(feature: [0, -1, -1], split: [0, 0, 0], flags: [2, 0, 0], child: [1, 0, 1], sets: 1)
         // A set no node uses, or one used twice.
-        #expect(throws: ForestError.self) { try logical(feature: [0, -1, -1], split: [0, 0, 0], flags: [2, 0, 0], child: [1, 0, 1], sets: 2) }
+        #expect(throws: ForestError.self) {
+            try logical(feature: [0, -1, -1], split: [0, 0, 0], flags: [2, 0, 0], child: [1, 0, 1], sets: 2)
+        }
         #expect(throws: ForestError.self) {
             try logical(feature: [0, 0, -1, -1, -1], split: [0, 0, 0, 0, 0], flags: [2, 2, 0, 0, 0], child: [1, 3, 0, 1, 0], sets: 1)
         }
         // A leaf with a split or flags; a threshold at the missing bin; a child before its parent.
-        #expect(throws: ForestError.self) { try logical(feature: [1, -1, -1], split: [0, 0, 4], flags: [0, 0, 0], child: [1, 0, 1], sets: 0) }
-        #expect(throws: ForestError.self) { try logical(feature: [1, -1, -1], split: [0, 0, 0], flags: [0, 1, 0], child: [1, 0, 1], sets: 0) }
-        #expect(throws: ForestError.self) { try logical(feature: [1, -1, -1], split: [255, 0, 0], flags: [0, 0, 0], child: [1, 0, 1], sets: 0) }
-        #expect(throws: ForestError.self) { try logical(feature: [1, -1, -1], split: [0, 0, 0], flags: [0, 0, 0], child: [0, 0, 1], sets: 0) }
+        #expect(throws: ForestError.self) {
+            try logical(feature: [1, -1, -1], split: [0, 0, 4], flags: [0, 0, 0], child: [1, 0, 1], sets: 0)
+        }
+        #expect(throws: ForestError.self) {
+            try logical(feature: [1, -1, -1], split: [0, 0, 0], flags: [0, 1, 0], child: [1, 0, 1], sets: 0)
+        }
+        #expect(throws: ForestError.self) {
+            try logical(feature: [1, -1, -1], split: [255, 0, 0], flags: [0, 0, 0], child: [1, 0, 1], sets: 0)
+        }
+        #expect(throws: ForestError.self) {
+            try logical(feature: [1, -1, -1], split: [0, 0, 0], flags: [0, 0, 0], child: [0, 0, 1], sets: 0)
+        }
         // Stored words: bits set that no logical node has.
         let good = try Self.handTree()
         for (node, word) in [(2, good.nodes[2] | 1), (2, good.nodes[2] | 1 << 30), (0, good.nodes[0] | 5), (1, good.nodes[1] & ~0xFF)] {

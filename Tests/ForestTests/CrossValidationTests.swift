@@ -1,7 +1,8 @@
 import Foundation
-import Testing
-@testable import Forest
 import SpaceTime
+import Testing
+
+@testable import Forest
 
 @Suite struct CrossValidationTests {
     static func writeCSV(_ text: String, name: String = "cv.csv") throws -> String {
@@ -13,7 +14,11 @@ import SpaceTime
     /// Header and data lines of a generated classification set.
     static func syntheticLines(rows: Int, classes: Int = 2, seed: UInt64 = 5) throws -> (header: String, rows: [String]) {
         var c = SyntheticClassification.Configuration()
-        c.features = 6; c.informative = 3; c.redundant = 1; c.classes = classes; c.seed = seed
+        c.features = 6
+        c.informative = 3
+        c.redundant = 1
+        c.classes = classes
+        c.seed = seed
         var bytes: [UInt8] = []
         try SyntheticClassification(c).writeCSV(rows: rows) { bytes += $0 }
         let lines = String(decoding: bytes, as: UTF8.self).split(separator: "\n").map(String.init)
@@ -29,7 +34,10 @@ import SpaceTime
         let p = try g.parameters(6, base: ForestParameters())
         #expect(p.maxFeatures == .fraction(0.3) && p.minSamplesLeaf == 5 && p.trees == 10)
         func message(_ spec: String) -> String {
-            do { _ = try ParameterGrid(parsing: spec); return "" } catch { return "\(error)" }
+            do {
+                _ = try ParameterGrid(parsing: spec)
+                return ""
+            } catch { return "\(error)" }
         }
         #expect(message("depth=3").contains("unknown parameter 'depth'"))
         #expect(message("trees=10,x").contains("trees=x"))
@@ -55,7 +63,10 @@ import SpaceTime
         defer { unlink(path) }
 
         var options = CrossValidationOptions(file: path)
-        options.folds = 4; options.threads = 2; options.parameters.trees = 8; options.keepPredictions = true
+        options.folds = 4
+        options.threads = 2
+        options.parameters.trees = 8
+        options.keepPredictions = true
         let run = try CrossValidation.run(options)
         let result = try #require(run.results.first)
         #expect(run.rows == 1200)
@@ -76,7 +87,9 @@ import SpaceTime
         #expect(oof.lines.count == 1200 && oof.lines == oof.lines.sorted() && Set(oof.lines).count == 1200)
         var correct = 0
         oof.values.withUnsafeBufferPointer { v in
-            for r in 0..<1200 where RandomForest.argmax(UnsafeBufferPointer(rebasing: v[r * 3..<(r + 1) * 3])) == label(sorted[r]) { correct += 1 }
+            for r in 0..<1200 where RandomForest.argmax(UnsafeBufferPointer(rebasing: v[r * 3..<(r + 1) * 3])) == label(sorted[r]) {
+                correct += 1
+            }
         }
         let pooled = result.folds.reduce(0.0) { $0 + $1.metrics.classification!.accuracy * Double($1.testRows) } / 1200
         #expect(abs(Double(correct) / 1200 - pooled) < 1e-9)
@@ -117,7 +130,9 @@ import SpaceTime
         let path = try Self.writeCSV(([data.header] + data.rows).joined(separator: "\n") + "\n")
         defer { unlink(path) }
         var options = CrossValidationOptions(file: path)
-        options.folds = 3; options.threads = 2; options.parameters.trees = 6
+        options.folds = 3
+        options.threads = 2
+        options.parameters.trees = 6
         options.grid = try ParameterGrid(parsing: "max-depth=1,8")
         let run = try CrossValidation.run(options)
         #expect(run.results.count == 2)
@@ -134,11 +149,17 @@ import SpaceTime
 
     @Test func regressionReportsR2RMSEAndMAE() throws {
         var lines = ["a,b,y"]
-        for i in 0..<500 { let a = Double(i % 50), b = Double((i * 7) % 31); lines.append("\(a),\(b),\(2 * a + b * 0.5 + Double(i % 3))") }
+        for i in 0..<500 {
+            let a = Double(i % 50)
+            let b = Double((i * 7) % 31)
+            lines.append("\(a),\(b),\(2 * a + b * 0.5 + Double(i % 3))")
+        }
         let path = try Self.writeCSV(lines.joined(separator: "\n") + "\n")
         defer { unlink(path) }
         var options = CrossValidationOptions(file: path)
-        options.folds = 5; options.threads = 2; options.parameters.trees = 10
+        options.folds = 5
+        options.threads = 2
+        options.parameters.trees = 10
         options.columns.task = .regression
         let result = try #require(try CrossValidation.run(options).results.first)
         #expect(result.summaries.map(\.name) == ["r2", "rmse", "mae"])

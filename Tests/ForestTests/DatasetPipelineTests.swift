@@ -1,6 +1,7 @@
 import Foundation
 import SpaceTime
 import Testing
+
 @testable import Forest
 
 /// The data set path end to end through `SingleProcessTraining.run` and
@@ -74,7 +75,8 @@ import Testing
             // Prediction input: columns in another order, no label, an unseen level and missing levels.
             let input = dir + "/predict.csv"
             try Self.write("color,extra,x\nred,1,5\npurple,2,5\nNA,3,5\n,4,5\n\"navy, dark\",5,NA\nblue,6,9.5\n", to: input)
-            var predictions: [Double] = [], lines: [Int] = []
+            var predictions: [Double] = []
+            var lines: [Int] = []
             try StreamingPrediction.run(model: loaded, path: input, readTargets: false, batchRows: 4, threads: 2) { batch in
                 #expect(batch.labels == nil && batch.values == nil)
                 predictions += batch.predictions
@@ -109,7 +111,8 @@ import Testing
         let names = groups.keys.sorted()
         var text = "x1,x2,group,y\n"
         for _ in 0..<rows {
-            let x1 = rng.nextUnit(), x2 = rng.nextUnit() * 6 - 3
+            let x1 = rng.nextUnit()
+            let x2 = rng.nextUnit() * 6 - 3
             let g = names[rng.nextInt(below: 3)]
             let missing = rng.nextUnit() < 0.05
             let y = 4 * x1 + sin(x2) + groups[g]! + (rng.nextUnit() - 0.5) * 0.2
@@ -132,7 +135,8 @@ import Testing
             #expect(test.rowCount == UInt64(result.testRows) && test.r2 > 0.9, "test R² \(test.r2)")
             let all = try #require(try StreamingPrediction.evaluate(model: model, path: path, threads: 2).regression)
             #expect(all.rowCount == 2500 && all.r2 > 0.9)
-            var targets: [Double] = [], predictions: [Double] = []
+            var targets: [Double] = []
+            var predictions: [Double] = []
             try StreamingPrediction.run(model: model, path: path, readTargets: true, batchRows: 1000) { batch in
                 #expect(batch.labels == nil)
                 targets += batch.values ?? []
@@ -220,8 +224,10 @@ import Testing
 
     @Test func duplicateAndEmptyColumnNamesAreRefused() throws {
         try Self.withDirectory { dir in
-            for (name, header, needle) in [("dup", "a,b,a,label", "both named `a`"), ("empty", "a,,b,label", "empty column name"),
-                                           ("blank", "a, ,b,label", "empty column name")] {
+            for (name, header, needle) in [
+                ("dup", "a,b,a,label", "both named `a`"), ("empty", "a,,b,label", "empty column name"),
+                ("blank", "a, ,b,label", "empty column name")
+            ] {
                 let path = dir + "/\(name).csv"
                 try Self.write(header + "\n1,2,3,x\n4,5,6,y\n", to: path)
                 do {
@@ -242,7 +248,8 @@ import Testing
         try Self.withDirectory { dir in
             var rng = ForestRNG(seed: 11)
             func row() -> (String, Double) {
-                let x0 = rng.nextUnit() * 4, x1 = rng.nextUnit() * 2 - 1
+                let x0 = rng.nextUnit() * 4
+                let x1 = rng.nextUnit() * 2 - 1
                 let y = 2 * x0 + x1 * x1 + (rng.nextUnit() - 0.5) * 0.3
                 return ("\(x0),\(x1),\(y)", y)
             }
@@ -262,10 +269,12 @@ import Testing
                 return try #require(result.model.testMetrics?.regression).r2
             }
             // On a common test file, and on each file's own held-out fifth.
-            let sorted = try r2("sorted.csv", testFile: true), shuffled = try r2("shuffled.csv", testFile: true)
+            let sorted = try r2("sorted.csv", testFile: true)
+            let shuffled = try r2("shuffled.csv", testFile: true)
             #expect(shuffled > 0.95, "shuffled R² \(shuffled)")
             #expect(abs(sorted - shuffled) < 0.01, "sorted \(sorted) vs shuffled \(shuffled)")
-            let sortedHeld = try r2("sorted.csv", testFile: false), shuffledHeld = try r2("shuffled.csv", testFile: false)
+            let sortedHeld = try r2("sorted.csv", testFile: false)
+            let shuffledHeld = try r2("shuffled.csv", testFile: false)
             #expect(abs(sortedHeld - shuffledHeld) < 0.01, "held out: sorted \(sortedHeld) vs shuffled \(shuffledHeld)")
         }
     }

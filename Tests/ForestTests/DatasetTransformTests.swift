@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import Forest
 
 @Suite struct DatasetTransformTests {
@@ -44,7 +45,8 @@ import Testing
         #expect(manifest.features.map(\.kind) == ["categorical", "numeric"])
         #expect(manifest.label?.classes == ["a", "b"])
         let levels = try #require(manifest.features[0].levels)
-        var values: [Float] = [], labels: [Int64] = []
+        var values: [Float] = []
+        var labels: [Int64] = []
         for s in manifest.shards {
             values += try Self.elements(dir + "/out/" + s.features, as: Float.self)
             labels += try Self.elements(dir + "/out/" + (s.labels ?? ""), as: Int64.self)
@@ -53,12 +55,14 @@ import Testing
         #expect(Set(levels) == ["red", "blue", "green"])
         #expect(manifest.features[0].otherCode == 3)
         for (i, c) in colours.enumerated() {
-            let code = values[2 * i], size = values[2 * i + 1]
+            let code = values[2 * i]
+            let size = values[2 * i + 1]
             if c.isEmpty { #expect(code.isNaN) } else if c == "violet" { #expect(code == 3) } else { #expect(levels[Int(code)] == c) }
             if i == 2 { #expect(size.isNaN) } else { #expect(size == Float(Double(i) * 1.5)) }
             #expect(labels[i] == Int64(i % 2))
         }
-        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/out/manifest.json"))) as? [String: Any]
+        let json =
+            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/out/manifest.json"))) as? [String: Any]
         #expect(json?["dtype"] as? String == "float32")
         #expect((json?["shards"] as? [[String: Any]])?.first?["first_line"] as? Int == 2)
 
@@ -80,7 +84,8 @@ import Testing
         var rng = ForestRNG(seed: 3)
         var rows: [(Double, String)] = []
         for i in 0..<500 {
-            let x = (rng.nextUnit() * 100).rounded() / 4, k = ["p", "q", "r"][i % 3]
+            let x = (rng.nextUnit() * 100).rounded() / 4
+            let k = ["p", "q", "r"][i % 3]
             rows.append((x, k))
             csv += "\(i % 50 == 0 ? "" : String(x)),\(k),\(x * 2 + 1)\n"
         }
@@ -92,7 +97,8 @@ import Testing
         options.binned = true
         options.shardRows = 200
         let manifest = try transform.run(path: file, directory: dir + "/out", options: options)
-        var bins: [UInt8] = [], targets: [Double] = []
+        var bins: [UInt8] = []
+        var targets: [Double] = []
         for s in manifest.shards {
             // Column-major per shard: the x column, then the kind column.
             let b = try Self.elements(dir + "/out/" + s.features, as: UInt8.self)

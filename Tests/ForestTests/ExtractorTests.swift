@@ -1,4 +1,6 @@
+import Foundation
 import Testing
+
 @testable import Forest
 
 @Suite struct ExtractorTests {
@@ -6,9 +8,9 @@ import Testing
         var rng = ForestRNG(seed: seed)
         var states = Array(repeating: PartialExtractorState(featureNames: ["a", "b", "c"]), count: parts)
         for r in 0..<rows {
-            let a = rng.nextUnit() * 100 - 50                        // continuous
-            let b = Double(rng.nextInt(below: 7))                       // few distinct values
-            let c = r % 13 == 0 ? Double.nan : exp(rng.nextUnit() * 20) // skewed, with missing
+            let a = rng.nextUnit() * 100 - 50  // continuous
+            let b = Double(rng.nextInt(below: 7))  // few distinct values
+            let c = r % 13 == 0 ? Double.nan : exp(rng.nextUnit() * 20)  // skewed, with missing
             states[rng.nextInt(below: parts)].add([a, b, c], label: r % 3 == 0 ? "x" : "y")
         }
         return states
@@ -102,11 +104,12 @@ import Testing
     @Test func transformEqualsRowByRowBinning() throws {
         let e = try FeatureExtractor.fit(from: PartialExtractorState.merged(Self.partialStates(2)))
         var rng = ForestRNG(seed: 8)
-        var values: [Double] = [], labels: [Int32] = []
+        var values: [Double] = []
+        var labels: [Int32] = []
         for r in 0..<500 {
             var row = [rng.nextUnit() * 120 - 60, Double(rng.nextInt(below: 9)) - 1, exp(rng.nextUnit() * 22)]
             if r % 7 == 0 { row[r % 3] = .nan }
-            if r % 11 == 0, let edge = e.edges[0].randomElement(using: &rng) { row[0] = edge } // exactly on an edge
+            if r % 11 == 0, let edge = e.edges[0].randomElement(using: &rng) { row[0] = edge }  // exactly on an edge
             values += row
             labels.append(Int32(r % 2))
         }
@@ -154,5 +157,3 @@ import Testing
         #expect(throws: ForestError.self) { try a.merge(PartialExtractorState(featureNames: ["y"])) }
     }
 }
-
-import Foundation

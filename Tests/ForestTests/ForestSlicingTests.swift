@@ -1,6 +1,7 @@
 import Foundation
 import SpaceTime
 import Testing
+
 @testable import Forest
 
 /// Tree-sharded scoring: the partial sums of any slicing of a forest, each slice loaded
@@ -22,8 +23,9 @@ struct ForestSlicingTests {
         let (extractor, _) = try TestData.binned(values: data.values, labels: data.labels, features: d)
         let lookup = extractor.classLookup()
         func part(_ range: Range<Int>) -> BinnedPartition {
-            extractor.transform(rowMajor: Array(data.values[range.lowerBound * d..<range.upperBound * d]),
-                                labels: data.labels[range].map { lookup[String($0)]! })
+            extractor.transform(
+                rowMajor: Array(data.values[range.lowerBound * d..<range.upperBound * d]),
+                labels: data.labels[range].map { lookup[String($0)]! })
         }
         var params = ForestParameters()
         params.trees = trees.reduce(0, +)
@@ -36,15 +38,17 @@ struct ForestSlicingTests {
             start += n
         }
         let forest = try RandomForest.merge(subs, task: .classification)
-        return Case(name: "classification \(rows) \(trees)", model: try TestData.forestModel(extractor, forest, params),
-                    test: part(total..<total + 400))
+        return Case(
+            name: "classification \(rows) \(trees)", model: try TestData.forestModel(extractor, forest, params),
+            test: part(total..<total + 400))
     }
 
     static func regression(rows: [Int], trees: [Int], seed: UInt64) throws -> Case {
         let d = 4
         let total = rows.reduce(0, +) + 300
         var rng = SplitMix64(seed: seed)
-        var values: [Double] = [], y: [Double] = []
+        var values: [Double] = []
+        var y: [Double] = []
         for _ in 0..<total {
             let x = (0..<d).map { _ in Double(rng.next() % 10_000) / 1000 }
             values += x
@@ -60,21 +64,26 @@ struct ForestSlicingTests {
         var subs: [RandomForest.SubForest] = []
         var start = 0
         for (p, n) in rows.enumerated() {
-            subs.append(.init(trees: try trainer.trainTrees(partition: part(start..<start + n), partitionIndex: p, range: 0..<trees[p]),
-                              trainingRows: n))
+            subs.append(
+                .init(
+                    trees: try trainer.trainTrees(partition: part(start..<start + n), partitionIndex: p, range: 0..<trees[p]),
+                    trainingRows: n))
             start += n
         }
         let forest = try RandomForest.merge(subs, task: .regression)
-        return Case(name: "regression \(rows) \(trees)", model: try TestData.forestModel(extractor, forest, params),
-                    test: part(start..<total))
+        return Case(
+            name: "regression \(rows) \(trees)", model: try TestData.forestModel(extractor, forest, params),
+            test: part(start..<total))
     }
 
     static func cases() throws -> [Case] {
-        [try classification(rows: [900], trees: [37], seed: 3),
-         try classification(rows: [500, 1100, 700], trees: [7, 20, 5], classes: 3, seed: 4),
-         try classification(rows: [600, 600], trees: [1, 18], seed: 5),
-         try regression(rows: [800], trees: [21], seed: 6),
-         try regression(rows: [400, 900], trees: [12, 3], seed: 7)]
+        [
+            try classification(rows: [900], trees: [37], seed: 3),
+            try classification(rows: [500, 1100, 700], trees: [7, 20, 5], classes: 3, seed: 4),
+            try classification(rows: [600, 600], trees: [1, 18], seed: 5),
+            try regression(rows: [800], trees: [21], seed: 6),
+            try regression(rows: [400, 900], trees: [12, 3], seed: 7)
+        ]
     }
 
     /// Random cuts among the layout's boundaries.
@@ -143,7 +152,8 @@ struct ForestSlicingTests {
         #expect(throws: ForestError.self) { try single.checkCover(halves + [halves[0]]) }
         #expect(throws: ForestError.self) { try single.checkCover(halves + (try single.pieces(covering: 0..<7))) }
         // Runs of unequal weights: slices end on run boundaries too.
-        let runs = try ForestScoringLayout(task: .regression, outputWidth: 1, treeWeights: [0.1, 0.1, 0.1] + Array(repeating: 0.7 / 20, count: 20))
+        let runs = try ForestScoringLayout(
+            task: .regression, outputWidth: 1, treeWeights: [0.1, 0.1, 0.1] + Array(repeating: 0.7 / 20, count: 20))
         #expect(runs.boundaries.prefix(4) == [0, 1, 2, 3])
         #expect(try runs.pieces(covering: 0..<3).count == 1)
     }

@@ -1,6 +1,7 @@
 import Foundation
 import SpaceTime
 import Testing
+
 @testable import Forest
 
 @Suite struct ForestTests {
@@ -13,8 +14,10 @@ import Testing
 
     @Test func separableDataReachesFullTrainingAccuracy() throws {
         var rng = ForestRNG(seed: 1)
-        let d = 5, n = 600
-        var values: [Double] = [], labels: [Int32] = []
+        let d = 5
+        let n = 600
+        var values: [Double] = []
+        var labels: [Int32] = []
         for _ in 0..<n {
             // Integer values: each distinct value gets its own bin, so the diagonal
             // boundary is separable on the binned data too.
@@ -41,7 +44,8 @@ import Testing
         var params = ForestParameters()
         params.trees = 12
         params.criterion = .entropy
-        let forest = try TestData.forest(ForestTrainer(parameters: params, threads: 2).trainTrees(partition: p, partitionIndex: 0, range: 0..<12))
+        let forest = try TestData.forest(
+            ForestTrainer(parameters: params, threads: 2).trainTrees(partition: p, partitionIndex: 0, range: 0..<12))
         let binned = forest.predictProba(binned: p, threads: 2)
         let model = try TestData.forestModel(extractor, forest, params)
         for threads in [1, 2] {
@@ -91,7 +95,8 @@ import Testing
         #expect(seen.value == Array(2..<12))
         struct Stop: Error {}
         #expect(throws: Stop.self) {
-            try ForestTrainer(parameters: ForestParameters(), threads: 2).trainTrees(partition: p, partitionIndex: 0, range: 0..<20) { i, _ in
+            try ForestTrainer(parameters: ForestParameters(), threads: 2).trainTrees(partition: p, partitionIndex: 0, range: 0..<20) {
+                i, _ in
                 if i == 3 { throw Stop() }
             }
         }
@@ -111,7 +116,8 @@ import Testing
         let subtracting = TestData.grower(p, params)
         subtracting.subtractionMinRows = 40
         for seed in 0..<4 as Range<UInt64> {
-            let a = direct.grow(seed: seed), b = subtracting.grow(seed: seed)
+            let a = direct.grow(seed: seed)
+            let b = subtracting.grow(seed: seed)
             #expect(a == b, "seed \(seed): \(a.nodeCount) vs \(b.nodeCount) nodes")
             #expect(a.nodeCount > 100)
         }
@@ -131,8 +137,10 @@ import Testing
         let d = 10
         // Train and test rows from one stream, so they share the distribution.
         let all = try TestData.synthetic(rows: 12000, features: d, seed: 21)
-        let trainValues = Array(all.values[0..<(8000 * d)]), trainLabels = Array(all.labels[0..<8000])
-        let testValues = Array(all.values[(8000 * d)...]), testLabels = Array(all.labels[8000...])
+        let trainValues = Array(all.values[0..<(8000 * d)])
+        let trainLabels = Array(all.labels[0..<8000])
+        let testValues = Array(all.values[(8000 * d)...])
+        let testLabels = Array(all.labels[8000...])
         let (extractor, whole) = try TestData.binned(values: trainValues, labels: trainLabels, features: d)
         let lookup = extractor.classLookup()
         let testBinned = extractor.transform(rowMajor: testValues, labels: testLabels.map { lookup[String($0)]! })
@@ -143,7 +151,8 @@ import Testing
 
         // Quarters by the stratified assigner, binned with the same global edges.
         var assigner = try StratifiedAssigner(seed: 42, testFraction: 0, partitions: 4)
-        var quarterValues = [[Double]](repeating: [], count: 4), quarterLabels = [[Int32]](repeating: [], count: 4)
+        var quarterValues = [[Double]](repeating: [], count: 4)
+        var quarterLabels = [[Int32]](repeating: [], count: 4)
         for r in 0..<8000 {
             let part = assigner.assign(classKey: String(trainLabels[r])).partition
             quarterValues[part] += trainValues[r * d..<(r + 1) * d]
@@ -158,7 +167,8 @@ import Testing
         let merged = try RandomForest.merge(subs, task: .classification)
         #expect(merged.trees.count == 100)
         #expect(abs(merged.treeWeights.reduce(0, +) - 1) < 1e-12)
-        let a1 = Self.accuracy(single, testBinned), a4 = Self.accuracy(merged, testBinned)
+        let a1 = Self.accuracy(single, testBinned)
+        let a4 = Self.accuracy(merged, testBinned)
         #expect(a1 > 0.8)
         #expect(abs(a1 - a4) < 0.02, "single \(a1) merged \(a4)")
     }
@@ -171,16 +181,20 @@ import Testing
         let (extractor, _) = try TestData.binned(values: data.values, labels: data.labels, features: d)
         let lookup = extractor.classLookup()
         // Unequal partitions (600, 1200, 1800 rows) with unequal tree counts (7, 3, 5).
-        let bounds = [0, 600, 1800, 3600], treeCounts = [7, 3, 5]
+        let bounds = [0, 600, 1800, 3600]
+        let treeCounts = [7, 3, 5]
         var params = ForestParameters()
         params.trees = 15
         let trainer = ForestTrainer(parameters: params, threads: 2)
         var subs: [RandomForest.SubForest] = []
         for p in 0..<3 {
-            let part = extractor.transform(rowMajor: Array(data.values[bounds[p] * d..<bounds[p + 1] * d]),
-                                           labels: data.labels[bounds[p]..<bounds[p + 1]].map { lookup[String($0)]! })
-            subs.append(.init(trees: try trainer.trainTrees(partition: part, partitionIndex: p, range: 0..<treeCounts[p]),
-                              trainingRows: part.rowCount))
+            let part = extractor.transform(
+                rowMajor: Array(data.values[bounds[p] * d..<bounds[p + 1] * d]),
+                labels: data.labels[bounds[p]..<bounds[p + 1]].map { lookup[String($0)]! })
+            subs.append(
+                .init(
+                    trees: try trainer.trainTrees(partition: part, partitionIndex: p, range: 0..<treeCounts[p]),
+                    trainingRows: part.rowCount))
         }
         let merged = try RandomForest.merge(subs, task: .classification)
         let test = try TestData.synthetic(rows: 500, features: d, seed: 24, flipY: 0.1)
@@ -213,7 +227,7 @@ import Testing
         let trainer = ForestTrainer(parameters: params, threads: 2)
         let trees = try trainer.trainTrees(partition: p, partitionIndex: 0, range: 0..<20)
         let oob = trainer.outOfBagMetrics(partition: p, partitionIndex: 0, trees: trees, task: extractor.task)
-        #expect(oob.rowCount > 780) // P(row in bag for all 20 trees) ≈ 1e-4
+        #expect(oob.rowCount > 780)  // P(row in bag for all 20 trees) ≈ 1e-4
         let accuracy = try #require(oob.classification).accuracy
         #expect(accuracy > 0.7 && accuracy < 1.0)
     }
@@ -234,6 +248,14 @@ final class Locked<T>: @unchecked Sendable {
     private let lock = NSLock()
     private var storage: T
     init(_ v: T) { storage = v }
-    var value: T { lock.lock(); defer { lock.unlock() }; return storage }
-    func mutate(_ f: (inout T) -> Void) { lock.lock(); f(&storage); lock.unlock() }
+    var value: T {
+        lock.lock()
+        defer { lock.unlock() }
+        return storage
+    }
+    func mutate(_ f: (inout T) -> Void) {
+        lock.lock()
+        f(&storage)
+        lock.unlock()
+    }
 }

@@ -1,6 +1,7 @@
 import Foundation
-import Testing
 import SpaceTime
+import Testing
+
 @testable import Forest
 
 @Suite struct GeneratorAndOptionsTests {
@@ -12,8 +13,12 @@ import SpaceTime
 
     @Test func generatorIsDeterministicAndShaped() throws {
         var c = SyntheticClassification.Configuration()
-        c.features = 12; c.informative = 5; c.redundant = 3; c.classes = 3
-        let a = try Self.csv(c, rows: 3000), b = try Self.csv(c, rows: 3000)
+        c.features = 12
+        c.informative = 5
+        c.redundant = 3
+        c.classes = 3
+        let a = try Self.csv(c, rows: 3000)
+        let b = try Self.csv(c, rows: 3000)
         #expect(a == b)
         c.seed = 43
         #expect(try Self.csv(c, rows: 3000) != a)
@@ -29,7 +34,8 @@ import SpaceTime
         }
         for n in perClass { #expect(n > 850 && n < 1150) }
         // Bad configurations are errors, not crashes.
-        c.informative = 1; c.classes = 3
+        c.informative = 1
+        c.classes = 3
         #expect(throws: ForestError.self) { try SyntheticClassification(c) }
     }
 
@@ -37,10 +43,14 @@ import SpaceTime
         let d = 8
         let data = try TestData.synthetic(rows: 6000, features: d, seed: 17, flipY: 0.05)
         // Keep every class-0 row and one class-1 row in eight.
-        var values: [Double] = [], labels: [Int32] = []
+        var values: [Double] = []
+        var labels: [Int32] = []
         var kept1 = 0
         for r in 0..<data.labels.count {
-            if data.labels[r] == 1 { kept1 += 1; if kept1 % 8 != 0 { continue } }
+            if data.labels[r] == 1 {
+                kept1 += 1
+                if kept1 % 8 != 0 { continue }
+            }
             values += data.values[r * d..<(r + 1) * d]
             labels.append(data.labels[r])
         }
@@ -50,7 +60,8 @@ import SpaceTime
             params.trees = 10
             params.minSamplesLeaf = 5
             params.classWeighting = weighting
-            let forest = try TestData.forest(ForestTrainer(parameters: params, threads: 2).trainTrees(partition: p, partitionIndex: 0, range: 0..<10))
+            let forest = try TestData.forest(
+                ForestTrainer(parameters: params, threads: 2).trainTrees(partition: p, partitionIndex: 0, range: 0..<10))
             let probs = forest.predictProba(binned: p)
             return stride(from: 1, to: probs.count, by: 2).reduce(0) { $0 + probs[$1] } / Double(p.rowCount)
         }
@@ -79,7 +90,7 @@ import SpaceTime
         #expect(e.inputNames.count == 8)
         #expect(e.featureNames.suffix(2) == ["log_abs_f0", "f1_over_f2"])
         #expect(e.derivationIdentifier == "ratios-test-v1")
-        #expect(e.statistics[8].minimum >= 0) // log(1 + |x|)
+        #expect(e.statistics[8].minimum >= 0)  // log(1 + |x|)
         #expect(throws: ForestError.self) {
             try StreamingPrediction.run(model: result.model, path: path, readTargets: false) { _ in }
         }
@@ -92,7 +103,8 @@ import SpaceTime
         let a: Int, b: Int
         init(_ names: [String]) throws {
             guard let a = names.firstIndex(of: "f1"), let b = names.firstIndex(of: "f2") else { throw Missing() }
-            self.a = a; self.b = b
+            self.a = a
+            self.b = b
         }
         func outputNames(inputNames: [String]) -> [String] { inputNames + ["f1_over_f2"] }
         func derive(_ input: UnsafeBufferPointer<Double>, into output: UnsafeMutableBufferPointer<Double>) {
@@ -149,13 +161,16 @@ import SpaceTime
         let derivation = try #require(try registry.derivation(for: model))
         // Every scored row carries the derived feature, computed from the row's own f1 and f2.
         let reader = try CSVReader(path: path)
-        let f1 = try reader.columnIndex(named: "f1"), f2 = try reader.columnIndex(named: "f2")
+        let f1 = try reader.columnIndex(named: "f1")
+        let f2 = try reader.columnIndex(named: "f2")
         var expected: [Double] = []
         while let record = try reader.next() { expected.append(try record.double(at: f1) / record.double(at: f2)) }
         var derived: [Double] = []
         let d = model.extractor.featureCount
-        try StreamingPrediction.run(model: model, path: path, readTargets: false, batchRows: 64, withFeatures: true,
-                                    derivation: derivation) { batch in
+        try StreamingPrediction.run(
+            model: model, path: path, readTargets: false, batchRows: 64, withFeatures: true,
+            derivation: derivation
+        ) { batch in
             let features = batch.features!
             for r in 0..<batch.rows { derived.append(features[r * d + d - 1]) }
         }

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import Forest
 
 /// Mergeable summaries merged in partition order equal the single-pass result under any partitioning.
@@ -94,7 +95,8 @@ import Testing
         for trial in 0..<60 {
             let rows = 1 + rng.nextInt(below: 5000)
             let scale = [1e-3, 1, 1e6][trial % 3]
-            var actual: [Double] = [], predicted: [Double] = []
+            var actual: [Double] = []
+            var predicted: [Double] = []
             for _ in 0..<rows {
                 let y = (rng.nextUnit() * 10 - 3) * scale
                 actual.append(y)

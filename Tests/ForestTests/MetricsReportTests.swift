@@ -1,15 +1,20 @@
 import Foundation
 import Testing
+
 @testable import Forest
 
 /// The JSON keys of the metrics, parameters and permutation importance reports, on models
 /// trained here: scripts and users parse these keys, so a renamed one must fail here.
 @Suite struct MetricsReportTests {
-    static let classificationKeys: Set<String> = ["task", "accuracy", "balanced_accuracy", "auc", "log_loss", "rows",
-                                                  "classes", "confusion_matrix", "per_class"]
+    static let classificationKeys: Set<String> = [
+        "task", "accuracy", "balanced_accuracy", "auc", "log_loss", "rows",
+        "classes", "confusion_matrix", "per_class"
+    ]
     static let regressionKeys: Set<String> = ["task", "r2", "rmse", "mae", "rows"]
-    static let parameterKeys: Set<String> = ["trees", "criterion", "max_depth", "min_samples_split", "min_samples_leaf",
-                                             "max_features", "bootstrap", "class_weight", "seed", "min_category_rows"]
+    static let parameterKeys: Set<String> = [
+        "trees", "criterion", "max_depth", "min_samples_split", "min_samples_leaf",
+        "max_features", "bootstrap", "class_weight", "seed", "min_category_rows"
+    ]
     static let permutationKeys: Set<String> = ["metric", "baseline", "rows", "repeats", "features"]
 
     /// `report` encoded and parsed back.
@@ -34,7 +39,8 @@ import Testing
         var rng = ForestRNG(seed: 3)
         var text = "x0,x1,y\n"
         for _ in 0..<rows {
-            let x0 = Double(rng.next() % 1000) / 100, x1 = Double(rng.next() % 1000) / 100
+            let x0 = Double(rng.next() % 1000) / 100
+            let x1 = Double(rng.next() % 1000) / 100
             text += "\(x0),\(x1),\(label(x0, x1))\n"
         }
         return text
@@ -57,11 +63,14 @@ import Testing
         #expect(Set(parameters.keys) == Self.parameterKeys)
         #expect(parameters["max_depth"] is NSNull && parameters["criterion"] as? String == "gini" && parameters["trees"] as? Int == 5)
 
-        let permutation = try Self.object(PermutationImportanceReport(try #require(result.permutationImportance),
-                                                                      features: model.extractor.featureNames))
+        let permutation = try Self.object(
+            PermutationImportanceReport(
+                try #require(result.permutationImportance),
+                features: model.extractor.featureNames))
         #expect(Set(permutation.keys) == Self.permutationKeys && permutation["metric"] as? String == "accuracy")
         let features = try #require(permutation["features"] as? [[String: Any]])
-        #expect(features.map { $0["feature"] as? String } == ["x0", "x1"] && features.allSatisfy { Set($0.keys) == ["feature", "importance"] })
+        #expect(
+            features.map { $0["feature"] as? String } == ["x0", "x1"] && features.allSatisfy { Set($0.keys) == ["feature", "importance"] })
     }
 
     @Test func regressionReportKeys() throws {
@@ -71,8 +80,10 @@ import Testing
         #expect(Set(metrics.keys) == Self.regressionKeys && metrics["task"] as? String == "regression")
         let parameters = try Self.object(ForestParametersReport(model.parameters, task: .regression))
         #expect(Set(parameters.keys) == Self.parameterKeys && parameters["criterion"] as? String == "squared_error")
-        let permutation = try Self.object(PermutationImportanceReport(try #require(result.permutationImportance),
-                                                                      features: model.extractor.featureNames))
+        let permutation = try Self.object(
+            PermutationImportanceReport(
+                try #require(result.permutationImportance),
+                features: model.extractor.featureNames))
         #expect(Set(permutation.keys) == Self.permutationKeys && permutation["metric"] as? String == "r2")
     }
 
@@ -84,8 +95,10 @@ import Testing
         #expect(Set(one.keys) == Self.classificationKeys && one["auc"] is NSNull && one["accuracy"] as? Double == 1)
         let empty = try Self.object(MetricsReport(.regression(RegressionMetrics()), classes: []))
         #expect(Set(empty.keys) == Self.regressionKeys && empty["r2"] is NSNull && empty["rmse"] is NSNull && empty["rows"] as? Int == 0)
-        let noRows = try Self.object(PermutationImportanceReport(PermutationImportance(task: .regression, featureCount: 1, repeats: 1),
-                                                                 features: ["x"]))
+        let noRows = try Self.object(
+            PermutationImportanceReport(
+                PermutationImportance(task: .regression, featureCount: 1, repeats: 1),
+                features: ["x"]))
         #expect(noRows["baseline"] is NSNull && (noRows["features"] as? [[String: Any]])?.first?["importance"] is NSNull)
     }
 

@@ -1,4 +1,5 @@
 import Testing
+
 @testable import Forest
 
 /// Expected values computed once with scikit-learn 1.x (accuracy_score,
@@ -8,8 +9,10 @@ import Testing
     static let binaryLabels = [0, 1, 1, 0, 1, 0, 1, 1, 0, 0, 1, 0]
     static let binaryP1 = [0.1, 0.8, 0.65, 0.3, 0.4, 0.2, 0.9, 0.55, 0.6, 0.05, 0.7, 0.35]
     static let multiLabels = [0, 1, 2, 2, 1, 0, 2, 1, 0, 2]
-    static let multiP: [[Double]] = [[0.7, 0.2, 0.1], [0.2, 0.5, 0.3], [0.1, 0.3, 0.6], [0.3, 0.4, 0.3], [0.25, 0.25, 0.5],
-                                     [0.5, 0.3, 0.2], [0.2, 0.2, 0.6], [0.1, 0.8, 0.1], [0.4, 0.35, 0.25], [0.3, 0.3, 0.4]]
+    static let multiP: [[Double]] = [
+        [0.7, 0.2, 0.1], [0.2, 0.5, 0.3], [0.1, 0.3, 0.6], [0.3, 0.4, 0.3], [0.25, 0.25, 0.5],
+        [0.5, 0.3, 0.2], [0.2, 0.2, 0.6], [0.1, 0.8, 0.1], [0.4, 0.35, 0.25], [0.3, 0.3, 0.4]
+    ]
 
     @Test func binaryMatchesScikitLearn() {
         var m = MetricsAggregate(classCount: 2)
@@ -36,8 +39,10 @@ import Testing
         #expect(abs(m.logLoss - 0.7410612733098951) < 1e-6)
         #expect(m.confusionMatrix == [[3, 0, 0], [0, 2, 1], [0, 1, 3]])
         let pc = m.perClass
-        let precision = [1.0, 0.6666666666666666, 0.75], recall = [1.0, 0.6666666666666666, 0.75]
-        let f1 = [1.0, 0.6666666666666666, 0.75], support: [UInt64] = [3, 3, 4]
+        let precision = [1.0, 0.6666666666666666, 0.75]
+        let recall = [1.0, 0.6666666666666666, 0.75]
+        let f1 = [1.0, 0.6666666666666666, 0.75]
+        let support: [UInt64] = [3, 3, 4]
         for c in 0..<3 {
             #expect(abs(pc[c].precision - precision[c]) < 1e-12)
             #expect(abs(pc[c].recall - recall[c]) < 1e-12)
@@ -69,17 +74,24 @@ import Testing
         for _ in 0..<20_000 {
             let y = rng.nextInt(below: 2)
             let s = min(1, max(0, 0.5 + (Double(y) - 0.5) * 0.3 + (rng.nextUnit() - 0.5) * 0.9))
-            let rounded = (s * 100).rounded() / 100 // forest-like ties
+            let rounded = (s * 100).rounded() / 100  // forest-like ties
             let score = rng.nextInt(below: 2) == 0 ? s : rounded
             m.add(probabilities: [1 - score, score], trueClass: y)
             scored.append((score, y))
         }
         scored.sort { $0.0 < $1.0 }
-        var negBelow = 0.0, area = 0.0, i = 0
+        var negBelow = 0.0
+        var area = 0.0
+        var i = 0
         let positives = Double(scored.filter { $0.1 == 1 }.count)
         while i < scored.count {
-            var j = i, p = 0.0, n = 0.0
-            while j < scored.count && scored[j].0 == scored[i].0 { if scored[j].1 == 1 { p += 1 } else { n += 1 }; j += 1 }
+            var j = i
+            var p = 0.0
+            var n = 0.0
+            while j < scored.count && scored[j].0 == scored[i].0 {
+                if scored[j].1 == 1 { p += 1 } else { n += 1 }
+                j += 1
+            }
             area += p * (negBelow + n / 2)
             negBelow += n
             i = j

@@ -1,6 +1,7 @@
 import Foundation
 import SpaceTime
 import Testing
+
 @testable import Forest
 
 @Suite struct ModelFileTests {
@@ -9,7 +10,8 @@ import Testing
         let (extractor, p) = try TestData.binned(values: data.values, labels: data.labels, features: 6)
         var params = ForestParameters()
         params.trees = 5
-        let forest = try TestData.forest(ForestTrainer(parameters: params, threads: 2).trainTrees(partition: p, partitionIndex: 0, range: 0..<5))
+        let forest = try TestData.forest(
+            ForestTrainer(parameters: params, threads: 2).trainTrees(partition: p, partitionIndex: 0, range: 0..<5))
         var m = MetricsAggregate(classCount: 3)
         m.add(probabilities: forest.predictProba(binned: p), labels: p.labels)
         return try TestData.forestModel(extractor, forest, params, testMetrics: .classification(m), provenance: ["host": "test"])
@@ -136,7 +138,8 @@ extension ModelCanonicalBytesTests {
         let (_, p) = try TestData.binned(values: data.values, labels: data.labels, features: 6)
         var params = ForestParameters()
         params.trees = 7
-        let forest = try TestData.forest(ForestTrainer(parameters: params, threads: 2).trainTrees(partition: p, partitionIndex: 0, range: 0..<7))
+        let forest = try TestData.forest(
+            ForestTrainer(parameters: params, threads: 2).trainTrees(partition: p, partitionIndex: 0, range: 0..<7))
         let C = forest.classCount
         // One partition's trees weigh equally: the prediction is Σ leaf / T exactly, summed in tree order.
         var expected = [Double](repeating: 0, count: p.rowCount * C)

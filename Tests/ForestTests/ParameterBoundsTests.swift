@@ -1,4 +1,5 @@
 import Testing
+
 @testable import Forest
 
 /// Absurd sizes from the command line are clear errors, not allocation aborts or overflows.

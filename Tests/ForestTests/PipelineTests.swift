@@ -1,12 +1,17 @@
 import Foundation
 import Testing
+
 @testable import Forest
 
 /// The single-process pipeline on small CSV files written by the generator.
 @Suite(.serialized) struct PipelineTests {
     static func writeCSV(rows: Int, classes: Int = 2, seed: UInt64 = 5) throws -> String {
         var c = SyntheticClassification.Configuration()
-        c.features = 8; c.informative = 4; c.redundant = 2; c.classes = classes; c.seed = seed
+        c.features = 8
+        c.informative = 4
+        c.redundant = 2
+        c.classes = classes
+        c.seed = seed
         let path = ModelFileTests.temporaryPath("data.csv")
         var bytes: [UInt8] = []
         try SyntheticClassification(c).writeCSV(rows: rows) { bytes += $0 }

@@ -1,4 +1,5 @@
 import Testing
+
 @testable import Forest
 
 /// The text `spacetime predict` writes for each row.
@@ -37,8 +38,9 @@ import Testing
 
 /// Prediction input is matched to the model's columns by name.
 @Suite struct SchemaRelocationTests {
-    let schema = DatasetSchema(header: ["a", "b", "y"], targetIndex: 2, task: .classification,
-                               featureIndices: [0, 1], featureKinds: [.numeric, .categorical])
+    let schema = DatasetSchema(
+        header: ["a", "b", "y"], targetIndex: 2, task: .classification,
+        featureIndices: [0, 1], featureKinds: [.numeric, .categorical])
 
     @Test func columnsAreFoundByNameInAnyOrder() throws {
         let moved = try schema.relocated(header: ["extra", "b", "a"], file: "p.csv")

@@ -1,4 +1,5 @@
 import Testing
+
 @testable import Forest
 
 @Suite struct QuantileSketchTests {
@@ -45,11 +46,16 @@ import Testing
             single.add(v)
             parts[rng.nextInt(below: 3)].add(v)
         }
-        for p in parts { var c = p; c.compact(); #expect(c.isExact) }
+        for p in parts {
+            var c = p
+            c.compact()
+            #expect(c.isExact)
+        }
         var merged = parts[2]
         merged.merge(parts[0])
         merged.merge(parts[1])
-        single.compact(); merged.compact()
+        single.compact()
+        merged.compact()
         #expect(!single.isExact)
         #expect(merged == single)
         #expect(merged.binEdges(maxBins: 255) == single.binEdges(maxBins: 255))
@@ -57,18 +63,29 @@ import Testing
     }
 
     @Test func bucketAndExactStatesMerge() {
-        var big = QuantileSketch(), small = QuantileSketch(), all = QuantileSketch()
-        for i in 0..<(QuantileSketch.exactCapacity + 1) { big.add(Double(i)); all.add(Double(i)) }
-        for v in [0.5, 2.25, 1e6] { small.add(v); all.add(v) }
-        var a = big; a.merge(small)
-        var b = small; b.merge(big)
+        var big = QuantileSketch()
+        var small = QuantileSketch()
+        var all = QuantileSketch()
+        for i in 0..<(QuantileSketch.exactCapacity + 1) {
+            big.add(Double(i))
+            all.add(Double(i))
+        }
+        for v in [0.5, 2.25, 1e6] {
+            small.add(v)
+            all.add(v)
+        }
+        var a = big
+        a.merge(small)
+        var b = small
+        b.merge(big)
         all.compact()
         #expect(a == all)
         #expect(b == all)
     }
 
     @Test func serializesBothModes() throws {
-        var exact = QuantileSketch(), buckets = QuantileSketch()
+        var exact = QuantileSketch()
+        var buckets = QuantileSketch()
         for v in [1.0, 2, 2, 9] { exact.add(v) }
         for i in 0..<3000 { buckets.add(Double(i) * 1.1) }
         for s in [exact, buckets, QuantileSketch()] {

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import Forest
 
 /// The aggregates the job report draws: curves from the score histograms, the regression
@@ -88,7 +89,8 @@ import Testing
         }
         var merged = RegressionMetrics(histogramLower: 0, upper: 100)
         for p in parts { merged.merge(p) }
-        let h = try #require(all.histograms), hm = try #require(merged.histograms)
+        let h = try #require(all.histograms)
+        let hm = try #require(merged.histograms)
         #expect(h == hm)
         #expect(h.rowCount == 5000 && h.grid.reduce(0, +) == 5000)
         #expect(h.outside > 0)
@@ -108,8 +110,11 @@ import Testing
         m.add(prediction: 1, actual: 2)
         m.add(prediction: 3, actual: 2.5)
         var w = ByteWriter()
-        w.write(RegressionMetrics.magic); w.write(UInt32(1))
-        w.write(m.rowCount); w.write(m.squaredError); w.write(m.absoluteError)
+        w.write(RegressionMetrics.magic)
+        w.write(UInt32(1))
+        w.write(m.rowCount)
+        w.write(m.squaredError)
+        w.write(m.absoluteError)
         m.target.write(to: &w)
         var r = ByteReader(w.bytes, context: "v1")
         let old = try RegressionMetrics.read(from: &r)
@@ -133,10 +138,12 @@ import Testing
 
     @Test func permutationImportanceFindsTheFeatureTheLabelDependsOn() throws {
         // Feature 0 decides the class, feature 1 is noise.
-        var values: [Double] = [], labels: [Int32] = []
+        var values: [Double] = []
+        var labels: [Int32] = []
         var rng = ForestRNG(seed: 9)
         for _ in 0..<2000 {
-            let x0 = Double(rng.next() % 1000) / 1000, x1 = Double(rng.next() % 1000) / 1000
+            let x0 = Double(rng.next() % 1000) / 1000
+            let x1 = Double(rng.next() % 1000) / 1000
             values += [x0, x1]
             labels.append(x0 > 0.5 ? 1 : 0)
         }

@@ -1,4 +1,5 @@
 import Testing
+
 @testable import Forest
 
 /// Merging identical rows into weighted groups (``RowGroups``) must not change what the
@@ -11,7 +12,8 @@ import Testing
         let levels = (0..<d).map { _ in 2 + rng.nextInt(below: 2) }
         let categorical = (0..<d).map { f in f % 3 == 2 }
         var bins = [UInt8](repeating: 0, count: n * d)
-        var labels: [Int32] = [], values: [Double] = []
+        var labels: [Int32] = []
+        var values: [Double] = []
         for r in 0..<n {
             var signal = 0
             for f in 0..<d {
@@ -25,16 +27,21 @@ import Testing
                 labels.append(Int32((signal + rng.nextInt(below: 3)) % classes))
             }
         }
-        return BinnedPartition(rowCount: n, featureCount: d, classCount: regression ? 0 : classes, bins: bins,
-                               target: regression ? .values(values) : .classes(labels), valueBins: levels, categorical: categorical)
+        return BinnedPartition(
+            rowCount: n, featureCount: d, classCount: regression ? 0 : classes, bins: bins,
+            target: regression ? .values(values) : .classes(labels), valueBins: levels, categorical: categorical)
     }
 
     /// A grower over rows and one over the partition's groups (which must exist).
-    static func growers<O: SplitObjective>(_ p: BinnedPartition, _ params: ForestParameters,
-                                           objective: () -> O) throws -> (TreeGrower<O>, TreeGrower<O>) {
+    static func growers<O: SplitObjective>(
+        _ p: BinnedPartition, _ params: ForestParameters,
+        objective: () -> O
+    ) throws -> (TreeGrower<O>, TreeGrower<O>) {
         let groups = try #require(TreeGrower.findGroups(partition: p, objective: objective()))
-        return (TreeGrower(partition: p, parameters: params, objective: objective()),
-                TreeGrower(partition: p, parameters: params, objective: objective(), groups: groups))
+        return (
+            TreeGrower(partition: p, parameters: params, objective: objective()),
+            TreeGrower(partition: p, parameters: params, objective: objective(), groups: groups)
+        )
     }
 
     @Test func groupsHoldIdenticalRowsOnly() throws {
@@ -62,9 +69,11 @@ import Testing
     @Test func distinctRowsAreNotGrouped() throws {
         let n = 4000
         let bins = (0..<n).map { UInt8($0 % 250) } + (0..<n).map { UInt8($0 / 250) }
-        let p = BinnedPartition(rowCount: n, featureCount: 2, classCount: 2, bins: bins,
-                                target: .classes((0..<n).map { Int32($0 % 2) }), valueBins: [250, 16], categorical: [false, false])
-        #expect(TreeGrower.findGroups(partition: p, objective: ClassificationObjective(partition: p, parameters: ForestParameters())) == nil)
+        let p = BinnedPartition(
+            rowCount: n, featureCount: 2, classCount: 2, bins: bins,
+            target: .classes((0..<n).map { Int32($0 % 2) }), valueBins: [250, 16], categorical: [false, false])
+        #expect(
+            TreeGrower.findGroups(partition: p, objective: ClassificationObjective(partition: p, parameters: ForestParameters())) == nil)
     }
 
     @Test(arguments: [2, 4])
@@ -90,7 +99,8 @@ import Testing
         for seed in 1...3 as ClosedRange<UInt64> {
             let a = try RandomForest(task: .regression, trees: [plain.grow(seed: seed)])
             let b = try RandomForest(task: .regression, trees: [grouped.grow(seed: seed)])
-            let pa = a.predict(binned: p), pb = b.predict(binned: p)
+            let pa = a.predict(binned: p)
+            let pb = b.predict(binned: p)
             var differing = 0
             for i in pa.indices where abs(pa[i] - pb[i]) > 1e-6 { differing += 1 }
             // Sums of count · y may round differently and break a tie the other way; rarely.

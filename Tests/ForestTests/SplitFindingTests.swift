@@ -1,4 +1,6 @@
+import Foundation
 import Testing
+
 @testable import Forest
 
 /// The histogram split finder against an exhaustive reference.
@@ -6,7 +8,8 @@ import Testing
     /// Weighted child impurity of the best split by brute force over every feature and
     /// every boundary between distinct bins: (impurity, feature, bin).
     static func bruteForce(_ p: BinnedPartition, counts: [UInt32], criterion: SplitCriterion, minLeaf: Int)
-        -> (impurity: Double, feature: Int, bin: Int)? {
+        -> (impurity: Double, feature: Int, bin: Int)?
+    {
         var best: (Double, Int, Int)? = nil
         func impurity(_ w: [Double]) -> Double {
             let total = w.reduce(0, +)
@@ -19,11 +22,18 @@ import Testing
         for f in 0..<p.featureCount {
             let bins = Set((0..<p.rowCount).filter { counts[$0] > 0 }.map { p.bins[f * p.rowCount + $0] }).sorted()
             for b in bins.dropLast() {
-                var l = [Double](repeating: 0, count: p.classCount), r = l
-                var nl = 0, nr = 0
+                var l = [Double](repeating: 0, count: p.classCount)
+                var r = l
+                var nl = 0
+                var nr = 0
                 for row in 0..<p.rowCount where counts[row] > 0 {
-                    if p.bins[f * p.rowCount + row] <= b { l[Int(p.labels[row])] += Double(counts[row]); nl += 1 }
-                    else { r[Int(p.labels[row])] += Double(counts[row]); nr += 1 }
+                    if p.bins[f * p.rowCount + row] <= b {
+                        l[Int(p.labels[row])] += Double(counts[row])
+                        nl += 1
+                    } else {
+                        r[Int(p.labels[row])] += Double(counts[row])
+                        nr += 1
+                    }
                 }
                 guard nl >= minLeaf, nr >= minLeaf else { continue }
                 let imp = impurity(l) + impurity(r)
@@ -33,12 +43,13 @@ import Testing
         return best
     }
 
-    @Test(arguments: [(24, 2, SplitCriterion.gini), (200, 2, .gini), (24, 3, .gini), (150, 3, .entropy), (30, 2, .entropy), (300, 4, .gini)])
+    @Test(arguments: [(24, 2, SplitCriterion.gini), (200, 2, .gini), (24, 3, .gini), (150, 3, .entropy), (30, 2, .entropy), (300, 4, .gini)]
+    )
     func matchesBruteForce(rows: Int, classes: Int, criterion: SplitCriterion) throws {
         for seed in 0..<5 as Range<UInt64> {
             var rng = ForestRNG(seed: seed + UInt64(rows * 31 + classes))
             let d = 4
-            let values = (0..<(rows * d)).map { _ in (rng.nextUnit() * 40).rounded() / 4 } // ties on purpose
+            let values = (0..<(rows * d)).map { _ in (rng.nextUnit() * 40).rounded() / 4 }  // ties on purpose
             let labels = (0..<rows).map { _ in Int32(rng.nextInt(below: classes)) }
             let (_, p) = try TestData.binned(values: values, labels: labels, features: d, maxBins: 16)
             var params = ForestParameters()
@@ -49,7 +60,10 @@ import Testing
             let grower = TestData.grower(p, params)
             let split = grower.bestRootSplit(counts: counts)
             let reference = Self.bruteForce(p, counts: counts, criterion: criterion, minLeaf: params.minSamplesLeaf)
-            guard let reference else { #expect(!split.isValid); continue }
+            guard let reference else {
+                #expect(!split.isValid)
+                continue
+            }
             #expect(split.isValid)
             let w = counts.enumerated().reduce(0.0) { $0 + Double($1.element) }
             let impurity = criterion == .gini ? w - split.score : -split.score
@@ -57,11 +71,13 @@ import Testing
             // The same partition of rows (different bins can only tie if they induce the same split).
             let refLeft = (0..<rows).filter { counts[$0] > 0 && p.bins[reference.feature * rows + $0] <= UInt8(reference.bin) }
             let ourLeft = (0..<rows).filter { counts[$0] > 0 && p.bins[split.feature * rows + $0] <= UInt8(split.bin) }
-            if split.feature == reference.feature { #expect(split.bin == reference.bin) }
-            else { #expect(abs(impurity - reference.impurity) < 1e-9 && (refLeft.count > 0) == (ourLeft.count > 0)) }
+            if split.feature == reference.feature {
+                #expect(split.bin == reference.bin)
+            } else {
+                #expect(abs(impurity - reference.impurity) < 1e-9 && (refLeft.count > 0) == (ourLeft.count > 0))
+            }
         }
     }
 }
 
-import Foundation
 func Foundation_log(_ x: Double) -> Double { Foundation.log(x) }

@@ -1,17 +1,25 @@
 import Foundation
+
 @testable import Forest
 
 /// Small in-memory data sets and helpers shared by the Forest tests.
 enum TestData {
     /// Rows from the synthetic generator: row-major values and class indices.
-    static func synthetic(rows: Int, features: Int = 10, informative: Int = 3, redundant: Int = 1,
-                          classes: Int = 2, seed: UInt64 = 7, flipY: Double = 0.01) throws -> (values: [Double], labels: [Int32]) {
+    static func synthetic(
+        rows: Int, features: Int = 10, informative: Int = 3, redundant: Int = 1,
+        classes: Int = 2, seed: UInt64 = 7, flipY: Double = 0.01
+    ) throws -> (values: [Double], labels: [Int32]) {
         var c = SyntheticClassification.Configuration()
-        c.features = features; c.informative = informative; c.redundant = redundant
-        c.classes = classes; c.seed = seed; c.flipY = flipY
+        c.features = features
+        c.informative = informative
+        c.redundant = redundant
+        c.classes = classes
+        c.seed = seed
+        c.flipY = flipY
         let problem = try SyntheticClassification(c)
         var stream = problem.rows()
-        var values: [Double] = [], labels: [Int32] = []
+        var values: [Double] = []
+        var labels: [Int32] = []
         var row = [Double]()
         for _ in 0..<rows {
             labels.append(Int32(stream.next(into: &row)))
@@ -23,14 +31,18 @@ enum TestData {
     static func names(_ d: Int) -> [String] { (0..<d).map { "f\($0)" } }
 
     /// The schema of `d` numeric features `f0…` followed by a `label` column.
-    static func schema(features d: Int, task: TaskKind = .classification,
-                       kinds: [ColumnKind]? = nil) -> DatasetSchema {
-        DatasetSchema(header: names(d) + ["label"], targetIndex: d, task: task, featureIndices: Array(0..<d),
-                      featureKinds: kinds ?? Array(repeating: .numeric, count: d))
+    static func schema(
+        features d: Int, task: TaskKind = .classification,
+        kinds: [ColumnKind]? = nil
+    ) -> DatasetSchema {
+        DatasetSchema(
+            header: names(d) + ["label"], targetIndex: d, task: task, featureIndices: Array(0..<d),
+            featureKinds: kinds ?? Array(repeating: .numeric, count: d))
     }
 
     /// Fits an extractor on all rows and bins them.
-    static func binned(values: [Double], labels: [Int32], features d: Int, maxBins: Int = 255) throws -> (FeatureExtractor, BinnedPartition) {
+    static func binned(values: [Double], labels: [Int32], features d: Int, maxBins: Int = 255) throws -> (FeatureExtractor, BinnedPartition)
+    {
         var state = PartialExtractorState(featureNames: names(d))
         for r in 0..<labels.count {
             state.add(Array(values[r * d..<(r + 1) * d]), label: String(labels[r]))
@@ -41,8 +53,10 @@ enum TestData {
     }
 
     /// Fits a regression extractor on all (numeric) rows and bins them.
-    static func binnedRegression(values: [Double], targets: [Double], features d: Int,
-                                 maxBins: Int = 255) throws -> (FeatureExtractor, BinnedPartition) {
+    static func binnedRegression(
+        values: [Double], targets: [Double], features d: Int,
+        maxBins: Int = 255
+    ) throws -> (FeatureExtractor, BinnedPartition) {
         var state = PartialExtractorState(featureNames: names(d), task: .regression)
         for r in 0..<targets.count {
             state.add(Array(values[r * d..<(r + 1) * d]), target: targets[r])
@@ -56,10 +70,13 @@ enum TestData {
         try RandomForest(task: .classification, trees: trees)
     }
 
-    static func forestModel(_ extractor: FeatureExtractor, _ forest: RandomForest, _ p: ForestParameters,
-                            testMetrics: EvaluationMetrics? = nil, provenance: [String: String] = [:]) throws -> ForestModel {
-        try ForestModel(schema: schema(features: extractor.featureCount, task: extractor.task.kind, kinds: extractor.kinds),
-                        extractor: extractor, parameters: p, forest: forest, testMetrics: testMetrics, provenance: provenance)
+    static func forestModel(
+        _ extractor: FeatureExtractor, _ forest: RandomForest, _ p: ForestParameters,
+        testMetrics: EvaluationMetrics? = nil, provenance: [String: String] = [:]
+    ) throws -> ForestModel {
+        try ForestModel(
+            schema: schema(features: extractor.featureCount, task: extractor.task.kind, kinds: extractor.kinds),
+            extractor: extractor, parameters: p, forest: forest, testMetrics: testMetrics, provenance: provenance)
     }
 
     /// A classification tree grower over `p` (tests reach the grower's internals).

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import SpaceTime
 
 /// gzip and zstd files decompressed as they are read (`CSVByteSource`), and directories and
@@ -8,7 +9,8 @@ import Testing
 @Suite struct CSVCompressedInputTests {
     /// `tool -c` of `bytes` (the system's gzip or zstd, from a file: zstd then records the content size).
     func compress(_ tool: String, _ bytes: [UInt8]) throws -> [UInt8] {
-        let dir = TempDir("csv-compress"); defer { dir.cleanup() }
+        let dir = TempDir("csv-compress")
+        defer { dir.cleanup() }
         let path = dir.write("in", bytes: bytes)
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
@@ -24,12 +26,17 @@ import Testing
 
     func records(_ reader: CSVReader) throws -> [String] {
         var out: [String] = []
-        while let r = try reader.next() { out.append("\(reader.file):\(r.line):" + (0..<r.count).map { r.string(at: $0) }.joined(separator: "|")) }
+        while let r = try reader.next() {
+            out.append("\(reader.file):\(r.line):" + (0..<r.count).map { r.string(at: $0) }.joined(separator: "|"))
+        }
         return out
     }
 
     func error(_ body: () throws -> Void) -> CSVError? {
-        do { try body(); return nil } catch let e as CSVError { return e } catch { return nil }
+        do {
+            try body()
+            return nil
+        } catch let e as CSVError { return e } catch { return nil }
     }
 
     static let text: String = {
@@ -39,7 +46,8 @@ import Testing
     }()
 
     @Test func gzipAndZstdGiveThePlainRecordsWithShortReads() throws {
-        let dir = TempDir("csv-compressed"); defer { dir.cleanup() }
+        let dir = TempDir("csv-compressed")
+        defer { dir.cleanup() }
         let plain = Array(Self.text.utf8)
         let half = plain.count / 2
         let cut = plain[..<half].lastIndex(of: 0x0A)! + 1
@@ -49,7 +57,7 @@ import Testing
             ("d.csv.zst", try compress("zstd", plain)),
             // Concatenated members and frames (what `cat a.gz b.gz` and pzstd write).
             ("m.csv.gz", try compress("gzip", Array(plain[..<cut])) + compress("gzip", Array(plain[cut...]))),
-            ("m.csv.zst", try compress("zstd", Array(plain[..<cut])) + compress("zstd", Array(plain[cut...]))),
+            ("m.csv.zst", try compress("zstd", Array(plain[..<cut])) + compress("zstd", Array(plain[cut...])))
         ]
         var expected: [String]?
         for (name, bytes) in files {
@@ -76,7 +84,8 @@ import Testing
     }
 
     @Test func emptyAndCorruptStreamsAreLocatedErrors() throws {
-        let dir = TempDir("csv-corrupt"); defer { dir.cleanup() }
+        let dir = TempDir("csv-corrupt")
+        defer { dir.cleanup() }
         let empty = try #require(error { _ = try CSVReader(path: dir.write("e.csv.gz", bytes: try compress("gzip", []))) })
         #expect(empty.code == .emptyFile)
         #expect(error { _ = try CSVReader(path: dir.write("e.csv", "")) }?.code == .emptyFile)
@@ -107,7 +116,8 @@ import Testing
     }
 
     @Test func partsReadAsOneDataSetWithTheirOwnLines() throws {
-        let dir = TempDir("csv-parts"); defer { dir.cleanup() }
+        let dir = TempDir("csv-parts")
+        defer { dir.cleanup() }
         try FileManager.default.createDirectory(atPath: dir.file("data"), withIntermediateDirectories: true)
         _ = dir.write("data/part-00002.csv", "a,b\n5,6\n")
         _ = dir.write("data/part-00000.csv", "\u{FEFF}a,b\r\n1,2\r\n")
@@ -138,7 +148,8 @@ import Testing
     }
 
     @Test func theTextSizeIsEstimatedAndNamesItsBasis() throws {
-        let dir = TempDir("csv-estimate"); defer { dir.cleanup() }
+        let dir = TempDir("csv-estimate")
+        defer { dir.cleanup() }
         let plain = Array(Self.text.utf8)
         let gz = dir.write("d.csv.gz", bytes: try compress("gzip", plain))
         let small = CSVInput.estimatedTextBytes(ofFile: gz)

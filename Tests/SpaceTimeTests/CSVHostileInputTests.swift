@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import SpaceTime
 
 /// Input that is not CSV text, and messages about input: a compressed or
@@ -8,18 +9,22 @@ import Testing
 /// excerpt (a 10 MB header name, raw binary).
 @Suite struct CSVHostileInputTests {
     func error(_ body: () throws -> Void) -> CSVError? {
-        do { try body(); return nil } catch let e as CSVError { return e } catch { return nil }
+        do {
+            try body()
+            return nil
+        } catch let e as CSVError { return e } catch { return nil }
     }
 
     @Test func compressedAndBinaryFilesAreRecognisedUpFront() throws {
-        let dir = TempDir("csv-binary"); defer { dir.cleanup() }
+        let dir = TempDir("csv-binary")
+        defer { dir.cleanup() }
         let cases: [(String, [UInt8], String)] = [
             ("d.csv.xz", [0xFD, 0x37, 0x7A, 0x58, 0x5A, 0x00, 0x00, 0x04] + Array(repeating: 0x41, count: 50), "xz-compressed"),
             ("d.csv.zip", [0x50, 0x4B, 0x03, 0x04, 0x14, 0x00] + Array("a,b\n1,2\n".utf8), "zip-compressed"),
             ("d.csv.bz2", Array("BZh91AY&SY".utf8) + Array(repeating: 0x41, count: 50), "bzip2-compressed"),
             ("d.bin", Array("a,b\n1,2\n".utf8) + [0x00, 0x01, 0x00, 0x02, 0x00, 0x00] + Array("3,4\n".utf8), "binary"),
             ("elf", [0x7F, 0x45, 0x4C, 0x46, 0x02, 0x01, 0x01, 0x00, 0x00, 0x00], "binary"),
-            ("d16.csv", [0xFF, 0xFE] + Array("a,b\n".utf8).flatMap { [$0, 0] }, "UTF-16"),
+            ("d16.csv", [0xFF, 0xFE] + Array("a,b\n".utf8).flatMap { [$0, 0] }, "UTF-16")
         ]
         for (name, bytes, what) in cases {
             let path = dir.write(name, bytes: bytes)
@@ -30,8 +35,10 @@ import Testing
             #expect(e.description.count < 200)
         }
         // gzip and zstd are read; garbage after their magic bytes is a corrupt stream naming the file.
-        for (name, bytes) in [("d.csv.gz", [0x1F, 0x8B, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x03] + Array(repeating: UInt8(0x41), count: 50)),
-                              ("d.csv.zst", [0x28, 0xB5, 0x2F, 0xFD, 0x04, 0x58] + Array("a,b\n1,2\n".utf8))] {
+        for (name, bytes) in [
+            ("d.csv.gz", [0x1F, 0x8B, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x03] + Array(repeating: UInt8(0x41), count: 50)),
+            ("d.csv.zst", [0x28, 0xB5, 0x2F, 0xFD, 0x04, 0x58] + Array("a,b\n1,2\n".utf8))
+        ] {
             let path = dir.write(name, bytes: bytes)
             let e = try #require(error { _ = try CSVReader(path: path) }, "\(name) is refused")
             #expect(e.code == .corrupt && e.description.hasPrefix(path + ": line 1: "), "\(e)")
@@ -63,7 +70,8 @@ import Testing
     }
 
     @Test func aHugeHeaderIsNotEchoed() throws {
-        let dir = TempDir("csv-huge"); defer { dir.cleanup() }
+        let dir = TempDir("csv-huge")
+        defer { dir.cleanup() }
         let huge = String(repeating: "h", count: 10 << 20)
         let path = dir.write("h.csv", "\(huge),y\n1,2\n3,abc\n")
         let reader = try CSVReader(path: path)
@@ -77,15 +85,19 @@ import Testing
     }
 
     @Test func aHugeColumnNameInALocatedErrorIsCut() throws {
-        let e = CSVError(code: .notANumber, file: "f.csv", line: 2, column: 1, columnName: String(repeating: "c", count: 1 << 20) + "\u{7}",
-                         message: "expected a number")
+        let e = CSVError(
+            code: .notANumber, file: "f.csv", line: 2, column: 1, columnName: String(repeating: "c", count: 1 << 20) + "\u{7}",
+            message: "expected a number")
         #expect(e.description == "f.csv: line 2, column 1 (`" + String(repeating: "c", count: 60) + "…`): expected a number")
     }
 
     @Test func headerRecordBytesExcludeTheByteOrderMarkAndLineEnd() throws {
-        let dir = TempDir("csv-header"); defer { dir.cleanup() }
-        for (name, text) in [("bom-crlf.csv", "\u{FEFF}a,\"b\r\nc\",d\r\n1,2,3\r\n"), ("cr.csv", "a,\"b\r\nc\",d\r1,2,3\r"),
-                             ("lf.csv", "a,\"b\r\nc\",d\n1,2,3\n")] {
+        let dir = TempDir("csv-header")
+        defer { dir.cleanup() }
+        for (name, text) in [
+            ("bom-crlf.csv", "\u{FEFF}a,\"b\r\nc\",d\r\n1,2,3\r\n"), ("cr.csv", "a,\"b\r\nc\",d\r1,2,3\r"),
+            ("lf.csv", "a,\"b\r\nc\",d\n1,2,3\n")
+        ] {
             let reader = try CSVReader(path: dir.write(name, text))
             #expect(reader.header == ["a", "b\r\nc", "d"], "\(name)")
             #expect(reader.headerRecord == Array("a,\"b\r\nc\",d".utf8), "\(name)")
@@ -96,7 +108,8 @@ import Testing
     }
 
     @Test func skippingAMalformedQuoteStopsAtABareCR() throws {
-        let dir = TempDir("csv-skip-cr"); defer { dir.cleanup() }
+        let dir = TempDir("csv-skip-cr")
+        defer { dir.cleanup() }
         let path = dir.write("s.csv", "a,b\r1,\"x\"y\r2,3\r4,5\r")
         var options = CSVOptions()
         options.badRows = .skip(report: 5)

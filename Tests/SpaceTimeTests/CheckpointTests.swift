@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import SpaceTime
 
 @Suite struct XXHash64Tests {
@@ -45,7 +46,8 @@ import Testing
     let kind = CheckpointFile.kind("TEST")
 
     @Test func roundTripAndReplace() throws {
-        let dir = TempDir("ck"); defer { dir.cleanup() }
+        let dir = TempDir("ck")
+        defer { dir.cleanup() }
         let path = dir.file("a.ckpt")
         try CheckpointFile.write(Array("hello".utf8), to: path, kind: kind, version: 3)
         var c = try CheckpointFile.read(path, kind: kind)
@@ -61,7 +63,8 @@ import Testing
     }
 
     @Test func detectsTruncationAtEveryLength() throws {
-        let dir = TempDir("ck"); defer { dir.cleanup() }
+        let dir = TempDir("ck")
+        defer { dir.cleanup() }
         let path = dir.file("t.ckpt")
         try CheckpointFile.write((0..<100).map { UInt8($0) }, to: path, kind: kind)
         let full = try [UInt8](Data(contentsOf: URL(fileURLWithPath: path)))
@@ -76,7 +79,8 @@ import Testing
     }
 
     @Test func detectsEveryFlippedByte() throws {
-        let dir = TempDir("ck"); defer { dir.cleanup() }
+        let dir = TempDir("ck")
+        defer { dir.cleanup() }
         let path = dir.file("c.ckpt")
         try CheckpointFile.write((0..<64).map { UInt8($0) }, to: path, kind: kind)
         let full = try [UInt8](Data(contentsOf: URL(fileURLWithPath: path)))
@@ -91,7 +95,8 @@ import Testing
     }
 
     @Test func wrongKindAndNotACheckpoint() throws {
-        let dir = TempDir("ck"); defer { dir.cleanup() }
+        let dir = TempDir("ck")
+        defer { dir.cleanup() }
         let path = dir.file("k.ckpt")
         try CheckpointFile.write([1, 2, 3], to: path, kind: kind)
         #expect { _ = try CheckpointFile.read(path, kind: CheckpointFile.kind("TREE")) } throws: {
@@ -103,7 +108,8 @@ import Testing
     }
 
     @Test func abortedWriterLeavesOldFile() throws {
-        let dir = TempDir("ck"); defer { dir.cleanup() }
+        let dir = TempDir("ck")
+        defer { dir.cleanup() }
         let path = dir.file("o.ckpt")
         try CheckpointFile.write([9], to: path, kind: kind)
         do {
@@ -121,4 +127,3 @@ import Testing
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path) == ["o.ckpt"])
     }
 }
-

@@ -1,11 +1,12 @@
 import Foundation
 import Testing
+
 @testable import SpaceTime
 
 /// Generates a numeric CSV with `rows` rows: `id,f0..f(cols-1),label`; deterministic.
 func writeNumericCSV(_ path: String, rows: Int, cols: Int = 8, seed: UInt64 = 1) {
     var rng = SeededRandom(seed: seed)
-    var text = ([ "id" ] + (0..<cols).map { "f\($0)" } + ["label"]).joined(separator: ",") + "\n"
+    var text = (["id"] + (0..<cols).map { "f\($0)" } + ["label"]).joined(separator: ",") + "\n"
     var out = Data()
     out.append(contentsOf: text.utf8)
     for i in 0..<rows {
@@ -27,7 +28,8 @@ func peakKiB(_ stderr: String) -> Int? {
     let exe = spacetimeExecutable()
 
     @Test func statsReportsLocatedErrorsAndExitsNonZero() throws {
-        let dir = TempDir("cli"); defer { dir.cleanup() }
+        let dir = TempDir("cli")
+        defer { dir.cleanup() }
         var body = "f0,f1,f2,f3,f4,f5,f6\n"
         for _ in 0..<10 { body += "1,2,3,4,5,6,7\n" }
         let cases: [(String, String)] = [
@@ -35,7 +37,7 @@ func peakKiB(_ stderr: String) -> Int? {
             (body + "1,2,3\n", "line 12: 3 fields, header has 7"),
             (body + "1,2,\"3\n", "line 12, column 3 (`f2`): quoted field is not closed"),
             (body + "1,2,\"3\"x,4,5,6,7\n", "line 12, column 3 (`f2`): expected a delimiter or end of line after a closing quote"),
-            ("", "the file is empty"),
+            ("", "the file is empty")
         ]
         for (i, (text, expected)) in cases.enumerated() {
             let p = dir.write("bad\(i).csv", text)
@@ -52,7 +54,8 @@ func peakKiB(_ stderr: String) -> Int? {
     }
 
     @Test func statsMatchesInProcessStatistics() throws {
-        let dir = TempDir("cli"); defer { dir.cleanup() }
+        let dir = TempDir("cli")
+        defer { dir.cleanup() }
         let p = dir.file("s.csv")
         writeNumericCSV(p, rows: 2000, cols: 3)
         let r = try run(exe, ["stats", p, "--label", "label", "--json"])
@@ -77,7 +80,8 @@ func peakKiB(_ stderr: String) -> Int? {
     /// `spacetime sort` of a CSV ≥ 10× its memory limit: correct, stable output and peak RSS
     /// (VmHWM) ≤ limit + 32 MiB fixed overhead; `stats` on the same file likewise.
     @Test func sortAndStatsStayWithinMemoryLimit() throws {
-        let dir = TempDir("cli"); defer { dir.cleanup() }
+        let dir = TempDir("cli")
+        defer { dir.cleanup() }
         let p = dir.file("big.csv")
         writeNumericCSV(p, rows: 150_000, cols: 8)
         let size = try FileManager.default.attributesOfItem(atPath: p)[.size] as! Int
@@ -86,24 +90,34 @@ func peakKiB(_ stderr: String) -> Int? {
         // The process's own footprint (code, runtime, libraries): the same commands on 10 rows.
         let tiny = dir.file("tiny.csv")
         writeNumericCSV(tiny, rows: 10, cols: 8)
-        let b = try run(exe, ["sort", tiny, "--by", "f0", "--numeric", "--memory-limit", "\(limitMiB)MiB",
-                               "--out", dir.file("tiny-sorted.csv"), "--temp-dir", dir.path, "--verbose"])
+        let b = try run(
+            exe,
+            [
+                "sort", tiny, "--by", "f0", "--numeric", "--memory-limit", "\(limitMiB)MiB",
+                "--out", dir.file("tiny-sorted.csv"), "--temp-dir", dir.path, "--verbose"
+            ])
         let sortBase = try #require(peakKiB(b.err))
         let statsBase = try #require(peakKiB(try run(exe, ["stats", tiny, "--label", "label", "--verbose"]).err))
         // The data's share of the peak: the limit plus 8 MiB of slack (allocator, I/O buffers).
         let allowance = (limitMiB + 8) << 10
         let out = dir.file("sorted.csv")
-        let r = try run(exe, ["sort", p, "--by", "f0", "--numeric", "--memory-limit", "\(limitMiB)MiB", "--out", out, "--temp-dir", dir.path, "--verbose"])
+        let r = try run(
+            exe,
+            ["sort", p, "--by", "f0", "--numeric", "--memory-limit", "\(limitMiB)MiB", "--out", out, "--temp-dir", dir.path, "--verbose"])
         #expect(r.status == 0, "\(r.err)")
         let peak = try #require(peakKiB(r.err))
         #expect(peak <= sortBase + allowance, "sort peak RSS \(peak) KiB, \(sortBase) KiB on 10 rows")
         // Check order and stability (ids of equal keys ascending) and that every row is there.
         let reader = try CSVReader(path: out)
-        var last = -Double.infinity, lastID = -1, ids = Set<Int>()
+        var last = -Double.infinity
+        var lastID = -1
+        var ids = Set<Int>()
         while let rec = try reader.next() {
-            let k = try rec.double(at: 1), id = Int(try rec.double(at: 0))
+            let k = try rec.double(at: 1)
+            let id = Int(try rec.double(at: 0))
             #expect(k > last || (k == last && id > lastID))
-            last = k; lastID = id
+            last = k
+            lastID = id
             ids.insert(id)
         }
         #expect(ids.count == 150_000)
@@ -117,7 +131,8 @@ func peakKiB(_ stderr: String) -> Int? {
     }
 
     @Test func sortOrdersTextNumbersDescendingAndMissing() throws {
-        let dir = TempDir("cli"); defer { dir.cleanup() }
+        let dir = TempDir("cli")
+        defer { dir.cleanup() }
         let p = dir.write("s.csv", "name,x\nb,2\nab,\na,10\n\"c,d\",-1\nb,NaN\nabc,2\n")
         func sorted(_ args: [String]) throws -> [String] {
             let out = dir.file("o.csv")
@@ -142,10 +157,12 @@ func peakKiB(_ stderr: String) -> Int? {
     }
 
     @Test func sampleIsStratifiedAndDeterministic() throws {
-        let dir = TempDir("cli"); defer { dir.cleanup() }
+        let dir = TempDir("cli")
+        defer { dir.cleanup() }
         let p = dir.file("in.csv")
         writeNumericCSV(p, rows: 30_000, cols: 2)
-        let a = dir.file("a.csv"), b = dir.file("b.csv")
+        let a = dir.file("a.csv")
+        let b = dir.file("b.csv")
         for o in [a, b] {
             let r = try run(exe, ["sample", p, "--fraction", "0.1", "--stratify-by", "label", "--seed", "7", "--out", o])
             #expect(r.status == 0, "\(r.err)")
@@ -157,7 +174,8 @@ func peakKiB(_ stderr: String) -> Int? {
             while let rec = try reader.next() { c[rec.string(at: 3), default: 0] += 1 }
             return c
         }
-        let whole = try classCounts(p), sample = try classCounts(a)
+        let whole = try classCounts(p)
+        let sample = try classCounts(a)
         for (k, n) in whole { #expect(abs(Double(sample[k]!) - 0.1 * Double(n)) <= 1) }
         let n = try run(exe, ["sample", p, "--rows", "100", "--seed", "1", "--out", b])
         #expect(n.status == 0)
@@ -168,13 +186,16 @@ func peakKiB(_ stderr: String) -> Int? {
 
     /// SIGTERM / SIGINT during a spilling sort: exit status 128 + signal and no spill directory left.
     @Test func interruptedSortRemovesItsSpillDirectory() throws {
-        let dir = TempDir("sig"); defer { dir.cleanup() }
+        let dir = TempDir("sig")
+        defer { dir.cleanup() }
         let p = dir.file("in.csv")
         writeNumericCSV(p, rows: 150_000, cols: 8)
         for sig in [SIGTERM, SIGINT] {
             let proc = Process()
             proc.executableURL = URL(fileURLWithPath: exe)
-            proc.arguments = ["sort", p, "--by", "f1", "--numeric", "--memory-limit", "1MiB", "--out", dir.file("o.csv"), "--temp-dir", dir.path]
+            proc.arguments = [
+                "sort", p, "--by", "f1", "--numeric", "--memory-limit", "1MiB", "--out", dir.file("o.csv"), "--temp-dir", dir.path
+            ]
             proc.environment = ["SWIFT_BACKTRACE": "enable=no"]
             try proc.run()
             // Wait for the first sorted run on disk (not a fixed sleep).
@@ -189,7 +210,9 @@ func peakKiB(_ stderr: String) -> Int? {
             try #require(proc.isRunning, "the sort finished before it could be interrupted")
             kill(proc.processIdentifier, sig)
             proc.waitUntilExit()
-            #expect(proc.terminationReason == .exit && proc.terminationStatus == 128 + sig, "signal \(sig): \(proc.terminationReason) \(proc.terminationStatus)")
+            #expect(
+                proc.terminationReason == .exit && proc.terminationStatus == 128 + sig,
+                "signal \(sig): \(proc.terminationReason) \(proc.terminationStatus)")
             #expect(spillDirs().isEmpty, "signal \(sig) left \(spillDirs())")
             #expect(!FileManager.default.fileExists(atPath: dir.file("o.csv")))
         }
@@ -198,7 +221,8 @@ func peakKiB(_ stderr: String) -> Int? {
     /// kill -9 at random moments during `spacetime sort --out OUT`: OUT is the old file or the
     /// complete new one, never torn; stale temporary files are removed by the next run.
     @Test func killedSortLeavesOldOrNewOutput() throws {
-        let dir = TempDir("kill"); defer { dir.cleanup() }
+        let dir = TempDir("kill")
+        defer { dir.cleanup() }
         let p = dir.file("in.csv")
         writeNumericCSV(p, rows: 120_000, cols: 8)
         let out = dir.file("out.csv")
@@ -220,7 +244,9 @@ func peakKiB(_ stderr: String) -> Int? {
             let now = FileManager.default.contents(atPath: out)
             #expect(now == old || now == expected, "torn output after kill")
         }
-        #expect(try run(exe, ["sort", p, "--by", "f2", "--numeric", "--memory-limit", "8MiB", "--out", out, "--temp-dir", dir.path]).status == 0)
+        #expect(
+            try run(exe, ["sort", p, "--by", "f2", "--numeric", "--memory-limit", "8MiB", "--out", out, "--temp-dir", dir.path]).status == 0
+        )
         #expect(FileManager.default.contents(atPath: out) == expected)
         let names = try FileManager.default.contentsOfDirectory(atPath: dir.path)
         #expect(!names.contains { $0.contains(".stm.tmp.") || $0.hasPrefix("spacetime-spill-") }, "\(names)")
@@ -250,7 +276,8 @@ func peakKiB(_ stderr: String) -> Int? {
     }
 
     @Test func killDuringWriteLeavesValidCheckpoint() throws {
-        let dir = TempDir("ckkill"); defer { dir.cleanup() }
+        let dir = TempDir("ckkill")
+        defer { dir.cleanup() }
         let path = dir.file("state.ckpt")
         try CheckpointFile.write(Self.payload(generation: 0), to: path, kind: CheckpointFile.kind("KILL"))
         var rng = SeededRandom(seed: 4)

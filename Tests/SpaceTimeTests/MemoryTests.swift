@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import SpaceTime
 
 @Suite struct MemorySizeTests {
@@ -58,8 +59,16 @@ import Testing
         final class Box: @unchecked Sendable {
             private var lock = NSLock()
             private var n = 0
-            func hit() { lock.lock(); n += 1; lock.unlock() }
-            var count: Int { lock.lock(); defer { lock.unlock() }; return n }
+            func hit() {
+                lock.lock()
+                n += 1
+                lock.unlock()
+            }
+            var count: Int {
+                lock.lock()
+                defer { lock.unlock() }
+                return n
+            }
         }
         let box = Box()
         m.onPressure { _, sample in if sample.rssAnon > 0 { box.hit() } }
@@ -97,10 +106,12 @@ import Testing
 
     @Test func cgroupResolution() {
         let v1 = "4:memory:/jobs/a\n0::/\n"
-        #expect(CgroupPaths.resolve(procCgroup: v1, root: "/cg", exists: { $0 == "/cg/memory/jobs/a/memory.limit_in_bytes" })
+        #expect(
+            CgroupPaths.resolve(procCgroup: v1, root: "/cg", exists: { $0 == "/cg/memory/jobs/a/memory.limit_in_bytes" })
                 == CgroupPaths(version: .v1, directory: "/cg/memory/jobs/a"))
         let v2 = "0::/user.slice/x\n"
-        #expect(CgroupPaths.resolve(procCgroup: v2, root: "/cg", exists: { $0 == "/cg/user.slice/x/memory.max" })
+        #expect(
+            CgroupPaths.resolve(procCgroup: v2, root: "/cg", exists: { $0 == "/cg/user.slice/x/memory.max" })
                 == CgroupPaths(version: .v2, directory: "/cg/user.slice/x"))
         #expect(CgroupPaths.resolve(procCgroup: v2, root: "/cg", exists: { _ in false }) == nil)
     }

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import SpaceTime
 
 @Suite struct SpillableArrayTests {
@@ -64,7 +65,9 @@ import Testing
         let a = SpillableRecordArray(memoryLimit: 32 << 10, directory: dir, blockBytes: 2048)
         var plain: [[UInt8]] = []
         for _ in 0..<5000 {
-            let r = (0..<Int.random(in: 0...(Int.random(in: 0..<50, using: &rng) == 0 ? 5000 : 40), using: &rng)).map { _ in UInt8.random(in: 0...255, using: &rng) }
+            let r = (0..<Int.random(in: 0...(Int.random(in: 0..<50, using: &rng) == 0 ? 5000 : 40), using: &rng)).map { _ in
+                UInt8.random(in: 0...255, using: &rng)
+            }
             try a.append(r)
             plain.append(r)
         }
@@ -174,7 +177,8 @@ import Testing
         let dir = try SpillDirectory(base: NSTemporaryDirectory())
         defer { dir.remove() }
         var rng = SeededRandom(seed: 9)
-        let words = (0..<30_000).map { _ in String((0..<Int.random(in: 0...8, using: &rng)).map { _ in "abz".randomElement(using: &rng)! }) }
+        let words = (0..<30_000).map { _ in String((0..<Int.random(in: 0...8, using: &rng)).map { _ in "abz".randomElement(using: &rng)! })
+        }
         let sorter = ExternalSorter(memoryLimit: 128 << 10, directory: dir, fanIn: 3, blockBytes: 4096)
         for w in words { try sorter.append(key: Array(w.utf8), value: []) }
         let out = try sorter.finish()
@@ -182,7 +186,10 @@ import Testing
         while let (k, _) = try out.next() { got.append(String(decoding: k, as: UTF8.self)) }
         #expect(got == words.sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) })
 
-        let doubles = (0..<40_000).map { i -> Double in i % 97 == 0 ? .nan : (i % 89 == 0 ? -0.0 : Double.random(in: -1e6...1e6, using: &rng)) } + [.infinity, -.infinity]
+        let doubles =
+            (0..<40_000).map { i -> Double in i % 97 == 0 ? .nan : (i % 89 == 0 ? -0.0 : Double.random(in: -1e6...1e6, using: &rng)) } + [
+                .infinity, -.infinity
+            ]
         let sorted = try externalSort(doubles, memoryLimit: 128 << 10, directory: dir)
         let gotD = try sorted.toArray()
         let finite = doubles.filter { !$0.isNaN }.sorted()
@@ -200,7 +207,9 @@ import Testing
         let dir = try SpillDirectory(base: NSTemporaryDirectory())
         defer { dir.remove() }
         var rng = SeededRandom(seed: UInt64(distinct))
-        let pairs = (0..<60_000).map { _ in ("k\(Int.random(in: 0..<distinct, using: &rng))", Double(Int.random(in: -100...100, using: &rng))) }
+        let pairs = (0..<60_000).map { _ in
+            ("k\(Int.random(in: 0..<distinct, using: &rng))", Double(Int.random(in: -100...100, using: &rng)))
+        }
         let g = ExternalGroupBy<RunningStatistics>(memoryLimit: 64 << 10, directory: dir, partitions: 4)
         for (k, v) in pairs { try g.add(key: k, v) }
         var got: [String: RunningStatistics] = [:]
@@ -221,9 +230,14 @@ import Testing
     }
 
     @Test func countsAndStatisticsMerge() {
-        var a = RunningStatistics(), b = RunningStatistics(), all = RunningStatistics()
+        var a = RunningStatistics()
+        var b = RunningStatistics()
+        var all = RunningStatistics()
         let xs = (0..<1000).map { Double($0 % 37) * 1.5 - 3 }
-        for (i, x) in xs.enumerated() { if i < 300 { a.add(x) } else { b.add(x) }; all.add(x) }
+        for (i, x) in xs.enumerated() {
+            if i < 300 { a.add(x) } else { b.add(x) }
+            all.add(x)
+        }
         a.add(.nan)
         a.merge(b)
         #expect(a.count == 1000 && a.missing == 1)
@@ -244,11 +258,16 @@ import Testing
             for i in r.items { hits[i] += 1 }
         }
         // Each item is kept with probability 0.05: 20 expected hits per item over 400 runs.
-        let firstHalf = hits[0..<500].reduce(0, +), secondHalf = hits[500...].reduce(0, +)
+        let firstHalf = hits[0..<500].reduce(0, +)
+        let secondHalf = hits[500...].reduce(0, +)
         #expect(abs(firstHalf - secondHalf) < 1200)
         #expect(hits.max()! < 50)
-        var a = ReservoirSampler<Int>(capacity: 10, seed: 3), b = ReservoirSampler<Int>(capacity: 10, seed: 3)
-        for i in 0..<100_000 { a.offer(i); b.offer(i) }
+        var a = ReservoirSampler<Int>(capacity: 10, seed: 3)
+        var b = ReservoirSampler<Int>(capacity: 10, seed: 3)
+        for i in 0..<100_000 {
+            a.offer(i)
+            b.offer(i)
+        }
         #expect(a.items == b.items)
         var small = ReservoirSampler<Int>(capacity: 10, seed: 1)
         for i in 0..<4 { small.offer(i) }

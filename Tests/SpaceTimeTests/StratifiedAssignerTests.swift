@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import SpaceTime
 
 @Suite struct StratifiedAssignerTests {
@@ -12,12 +13,17 @@ import Testing
         for (c, n) in [("a", 20_000), ("b", 5_000), ("c", 1_000), ("rare", 37)] { labels += Array(repeating: c, count: n) }
         if !sortedByLabel { labels.shuffle(using: &rng) }
         var a = try StratifiedAssigner(seed: 42, testFraction: 0.2, partitions: 7)
-        var counts: [Int: [String: Int]] = [:], tests: [String: Int] = [:], totals: [String: Int] = [:]
+        var counts: [Int: [String: Int]] = [:]
+        var tests: [String: Int] = [:]
+        var totals: [String: Int] = [:]
         var testPerPartition: [Int: [String: Int]] = [:]
         for l in labels {
             let r = a.assign(classKey: l)
             totals[l, default: 0] += 1
-            if r.isTest { tests[l, default: 0] += 1; testPerPartition[r.partition, default: [:]][l, default: 0] += 1 }
+            if r.isTest {
+                tests[l, default: 0] += 1
+                testPerPartition[r.partition, default: [:]][l, default: 0] += 1
+            }
             counts[r.partition, default: [:]][l, default: 0] += 1
             #expect(r.partition >= 0 && r.partition < 7)
         }

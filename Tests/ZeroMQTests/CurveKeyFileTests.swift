@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import ZeroMQ
 
 /// Key files written by `spacetime keygen` and read by coordinators and workers.
@@ -46,7 +47,8 @@ import Testing
     // MARK: Writing and reading back
 
     @Test func writtenPairReadsBackWithModes() throws {
-        let scratch = try Scratch(); defer { scratch.cleanUp() }
+        let scratch = try Scratch()
+        defer { scratch.cleanUp() }
         let directory = scratch.file("nested/keys")
         let pair = try CurveKeyPair.generate()
         let paths = try CurveKeyFiles.write(pair, toDirectory: directory)
@@ -69,7 +71,8 @@ import Testing
     }
 
     @Test func modesDoNotDependOnTheUmask() throws {
-        let scratch = try Scratch(); defer { scratch.cleanUp() }
+        let scratch = try Scratch()
+        defer { scratch.cleanUp() }
         let old = umask(0o077)
         defer { umask(old) }
         let paths = try CurveKeyFiles.write(try CurveKeyPair.generate(), toDirectory: scratch.path)
@@ -78,7 +81,8 @@ import Testing
     }
 
     @Test func refusesToOverwriteUnlessAsked() throws {
-        let scratch = try Scratch(); defer { scratch.cleanUp() }
+        let scratch = try Scratch()
+        defer { scratch.cleanUp() }
         let first = try CurveKeyPair.generate()
         try CurveKeyFiles.write(first, toDirectory: scratch.path)
         let second = try CurveKeyPair.generate()
@@ -95,7 +99,8 @@ import Testing
     }
 
     @Test func derivesThePublicKeyFromTheSecret() throws {
-        let scratch = try Scratch(); defer { scratch.cleanUp() }
+        let scratch = try Scratch()
+        defer { scratch.cleanUp() }
         let pair = try CurveKeyPair.generate()
         // A secret alone (no curve.public beside it), with a comment and CRLF.
         let secret = try scratch.write("worker.secret", "# worker 3\r\n\(pair.secretKey.z85)\r\n", mode: 0o400)
@@ -104,7 +109,8 @@ import Testing
     }
 
     @Test func mismatchedPublicKeyBesideTheSecretIsAnError() throws {
-        let scratch = try Scratch(); defer { scratch.cleanUp() }
+        let scratch = try Scratch()
+        defer { scratch.cleanUp() }
         let pair = try CurveKeyPair.generate()
         try CurveKeyFiles.write(pair, toDirectory: scratch.path)
         _ = try scratch.write("curve.public", try CurveKeyPair.generate().publicKey.z85 + "\n")
@@ -117,7 +123,8 @@ import Testing
 
     @Test(arguments: [0o644, 0o640, 0o604, 0o660, 0o620])
     func secretAccessibleByOthersIsRefused(mode: Int) throws {
-        let scratch = try Scratch(); defer { scratch.cleanUp() }
+        let scratch = try Scratch()
+        defer { scratch.cleanUp() }
         let paths = try CurveKeyFiles.write(try CurveKeyPair.generate(), toDirectory: scratch.path)
         try Self.setMode(paths.secretKey, mode)
         let error = try #require(failure { try CurveKeyFiles.loadKeyPair(secretKeyAt: paths.secretKey) })
@@ -131,14 +138,16 @@ import Testing
     }
 
     @Test func publicKeyFilesMayBeWorldReadable() throws {
-        let scratch = try Scratch(); defer { scratch.cleanUp() }
+        let scratch = try Scratch()
+        defer { scratch.cleanUp() }
         let key = try CurveKeyPair.generate().publicKey
         let file = try scratch.write("k.public", key.z85 + "\n", mode: 0o644)
         #expect(try CurveKeyFiles.loadPublicKey(at: file) == key)
     }
 
     @Test func missingFileIsNamed() throws {
-        let scratch = try Scratch(); defer { scratch.cleanUp() }
+        let scratch = try Scratch()
+        defer { scratch.cleanUp() }
         let path = scratch.file("nope/curve.secret")
         let error = try #require(failure { try CurveKeyFiles.loadKeyPair(secretKeyAt: path) })
         #expect(error.code == .notFound)
@@ -146,7 +155,8 @@ import Testing
     }
 
     @Test func directoryIsNotAKeyFile() throws {
-        let scratch = try Scratch(); defer { scratch.cleanUp() }
+        let scratch = try Scratch()
+        defer { scratch.cleanUp() }
         let error = try #require(failure { try CurveKeyFiles.loadPublicKey(at: scratch.path) })
         #expect(error.code == .unreadable)
         #expect(error.message.contains("not a regular file"))
@@ -155,7 +165,8 @@ import Testing
     // MARK: Malformed contents
 
     @Test func wrongLengthNamesLineAndLength() throws {
-        let scratch = try Scratch(); defer { scratch.cleanUp() }
+        let scratch = try Scratch()
+        defer { scratch.cleanUp() }
         let key = try CurveKeyPair.generate().publicKey.z85
         let file = try scratch.write("short.public", "# comment\n\n  \(key.dropLast(3))\n")
         let error = try #require(failure { try CurveKeyFiles.loadPublicKey(at: file) })
@@ -166,7 +177,8 @@ import Testing
     }
 
     @Test func nonZ85CharacterNamesLineAndColumn() throws {
-        let scratch = try Scratch(); defer { scratch.cleanUp() }
+        let scratch = try Scratch()
+        defer { scratch.cleanUp() }
         var key = Array(try CurveKeyPair.generate().publicKey.z85)
         key[10] = "\""  // not in the Z85 alphabet
         let file = try scratch.write("bad.public", String(key) + "\n")
@@ -178,7 +190,8 @@ import Testing
     }
 
     @Test func nonUTF8BytesAreMalformedNotACrash() throws {
-        let scratch = try Scratch(); defer { scratch.cleanUp() }
+        let scratch = try Scratch()
+        defer { scratch.cleanUp() }
         let file = scratch.file("binary.public")
         try Data([0x41, 0xFF, 0xFE, 0x00, 0x0A]).write(to: URL(fileURLWithPath: file))
         let error = try #require(failure { try CurveKeyFiles.loadPublicKey(at: file) })
@@ -189,8 +202,10 @@ import Testing
 
     @Test func overflowingZ85GroupIsMalformed() throws {
         // "%%%%%" is 82 * (85^4 + 85^3 + 85^2 + 85 + 1) > 2^32: valid characters, invalid key.
-        let scratch = try Scratch(); defer { scratch.cleanUp() }
-        let file = try scratch.write("overflow.public", String(repeating: "0", count: 10) + "%%%%%" + String(repeating: "0", count: 25) + "\n")
+        let scratch = try Scratch()
+        defer { scratch.cleanUp() }
+        let file = try scratch.write(
+            "overflow.public", String(repeating: "0", count: 10) + "%%%%%" + String(repeating: "0", count: 25) + "\n")
         let error = try #require(failure { try CurveKeyFiles.loadPublicKey(at: file) })
         #expect(error.code == .malformed)
         #expect(error.line == 1)
@@ -198,7 +213,8 @@ import Testing
     }
 
     @Test func trailingTextAndCommentsAfterTheKey() throws {
-        let scratch = try Scratch(); defer { scratch.cleanUp() }
+        let scratch = try Scratch()
+        defer { scratch.cleanUp() }
         let key = try CurveKeyPair.generate().publicKey
         let commented = try scratch.write("a.public", "\(key.z85)   # worker-1 on host b\n")
         #expect(try CurveKeyFiles.loadPublicKey(at: commented) == key)
@@ -210,11 +226,13 @@ import Testing
     }
 
     @Test func emptyAndDoubleKeyFiles() throws {
-        let scratch = try Scratch(); defer { scratch.cleanUp() }
+        let scratch = try Scratch()
+        defer { scratch.cleanUp() }
         let empty = try scratch.write("empty.public", "# nothing here\n\n")
         #expect(failure { try CurveKeyFiles.loadPublicKey(at: empty) }?.code == .noKeys)
 
-        let a = try CurveKeyPair.generate(), b = try CurveKeyPair.generate()
+        let a = try CurveKeyPair.generate()
+        let b = try CurveKeyPair.generate()
         let two = try scratch.write("two.secret", "\(a.secretKey.z85)\n\(b.secretKey.z85)\n", mode: 0o600)
         let error = try #require(failure { try CurveKeyFiles.loadKeyPair(secretKeyAt: two) })
         #expect(error.code == .tooManyKeys)
@@ -240,9 +258,12 @@ import Testing
     // MARK: Allow-lists
 
     @Test func allowListFromAFile() throws {
-        let scratch = try Scratch(); defer { scratch.cleanUp() }
+        let scratch = try Scratch()
+        defer { scratch.cleanUp() }
         let keys = try (0..<3).map { _ in try CurveKeyPair.generate().publicKey }
-        let file = try scratch.write("workers.txt", """
+        let file = try scratch.write(
+            "workers.txt",
+            """
             # workers allowed to join
             \(keys[0].z85)  # host b
 
@@ -257,10 +278,12 @@ import Testing
     }
 
     @Test func allowListFromADirectoryOfPublicFiles() throws {
-        let scratch = try Scratch(); defer { scratch.cleanUp() }
+        let scratch = try Scratch()
+        defer { scratch.cleanUp() }
         let directory = scratch.file("allowed")
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        let b = try CurveKeyPair.generate().publicKey, a = try CurveKeyPair.generate().publicKey
+        let b = try CurveKeyPair.generate().publicKey
+        let a = try CurveKeyPair.generate().publicKey
         let ignored = try CurveKeyPair.generate().publicKey
         try Data((b.z85 + "\n").utf8).write(to: URL(fileURLWithPath: directory + "/worker-b.public"))
         try Data((a.z85 + "\n").utf8).write(to: URL(fileURLWithPath: directory + "/worker-a.public"))
@@ -281,7 +304,8 @@ import Testing
     }
 
     @Test func duplicateKeysAreAnError() throws {
-        let scratch = try Scratch(); defer { scratch.cleanUp() }
+        let scratch = try Scratch()
+        defer { scratch.cleanUp() }
         let key = try CurveKeyPair.generate().publicKey
         let other = try CurveKeyPair.generate().publicKey
         let file = try scratch.write("workers.txt", "\(key.z85)\n\(other.z85)\n\(key.z85)\n")
@@ -301,7 +325,8 @@ import Testing
     }
 
     @Test func emptyAllowListsAreAnError() throws {
-        let scratch = try Scratch(); defer { scratch.cleanUp() }
+        let scratch = try Scratch()
+        defer { scratch.cleanUp() }
         let directory = scratch.file("empty")
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         _ = try scratch.write("empty/notes.txt", "not a key file\n")
@@ -320,7 +345,8 @@ import Testing
     }
 
     @Test func malformedAllowListLineIsNamed() throws {
-        let scratch = try Scratch(); defer { scratch.cleanUp() }
+        let scratch = try Scratch()
+        defer { scratch.cleanUp() }
         let key = try CurveKeyPair.generate().publicKey
         let file = try scratch.write("workers.txt", "\(key.z85)\nnot-a-key\n")
         let error = try #require(failure { try CurveKeyFiles.loadAllowList(at: file) })
@@ -351,7 +377,8 @@ import Testing
     }
 
     @Test func keygenCommandWritesRefusesAndForces() throws {
-        let scratch = try Scratch(); defer { scratch.cleanUp() }
+        let scratch = try Scratch()
+        defer { scratch.cleanUp() }
         let directory = scratch.file("worker")
         let first = try spacetime(["keygen", "--out", directory])
         #expect(first.status == 0, "\(first.output)")

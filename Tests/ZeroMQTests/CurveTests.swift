@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import Testing
+
 @testable import ZeroMQ
 
 /// CURVE with a ZAP allow-list, over tcp loopback.
@@ -128,7 +129,7 @@ import Testing
 
             let other = try Context()
             let survivor = try ZAPAuthenticator(context: other, allowedClientKeys: [])
-            other.shutdown()      // the handler sees ETERM and closes its socket
+            other.shutdown()  // the handler sees ETERM and closes its socket
             other.terminate()
             survivor.stop()
         }

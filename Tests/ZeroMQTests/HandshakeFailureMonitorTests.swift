@@ -2,6 +2,7 @@ import CZeroMQ
 import Foundation
 import Logging
 import Testing
+
 @testable import ZeroMQ
 
 /// Connects a plain TCP socket to 127.0.0.1:`port`, waits `delay` seconds,
@@ -45,11 +46,16 @@ private func event(_ kind: Int32, _ value: UInt32) -> MonitorEvent {
     @Test func protocolFailureIsMatchedWithTheNextDisconnectAndItsAddress() {
         var t = HandshakeTracker()
         #expect(t.observe(event(ZMQ_EVENT_ACCEPTED, 7), peerAddress: { addresses[$0] }) == nil)
-        #expect(t.observe(event(ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL, UInt32(ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH)),
-                          peerAddress: { addresses[$0] }) == nil)
+        #expect(
+            t.observe(
+                event(ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL, UInt32(ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH)),
+                peerAddress: { addresses[$0] }) == nil)
         let refusal = t.observe(event(ZMQ_EVENT_DISCONNECTED, 7), peerAddress: { addresses[$0] })
-        #expect(refusal == RefusedConnection(address: "10.0.0.2:4000",
-                                             cause: .protocolError(code: UInt32(ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH))))
+        #expect(
+            refusal
+                == RefusedConnection(
+                    address: "10.0.0.2:4000",
+                    cause: .protocolError(code: UInt32(ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH))))
         #expect(refusal?.description.hasPrefix("refused a connection from 10.0.0.2:4000: handshake failed (mechanism mismatch") == true)
         #expect(t.openConnections == 0)
     }
@@ -57,11 +63,14 @@ private func event(_ kind: Int32, _ value: UInt32) -> MonitorEvent {
     @Test func closingWhileHandshakingIsARefusalButClosingAfterwardsIsNot() {
         var t = HandshakeTracker()
         _ = t.observe(event(ZMQ_EVENT_ACCEPTED, 7), peerAddress: { addresses[$0] })
-        #expect(t.observe(event(ZMQ_EVENT_DISCONNECTED, 7), peerAddress: { addresses[$0] })
+        #expect(
+            t.observe(event(ZMQ_EVENT_DISCONNECTED, 7), peerAddress: { addresses[$0] })
                 == RefusedConnection(address: "10.0.0.2:4000", cause: .closedDuringHandshake))
         _ = t.observe(event(ZMQ_EVENT_ACCEPTED, 8), peerAddress: { addresses[$0] })
         _ = t.observe(event(ZMQ_EVENT_HANDSHAKE_SUCCEEDED, 0), peerAddress: { addresses[$0] })
-        #expect(t.observe(event(ZMQ_EVENT_DISCONNECTED, 8), peerAddress: { addresses[$0] }) == nil, "an established connection closing is no refusal")
+        #expect(
+            t.observe(event(ZMQ_EVENT_DISCONNECTED, 8), peerAddress: { addresses[$0] }) == nil,
+            "an established connection closing is no refusal")
     }
 
     @Test func anUnattributableSuccessNeverTurnsIntoAFalseRefusal() {
@@ -83,20 +92,20 @@ private func event(_ kind: Int32, _ value: UInt32) -> MonitorEvent {
         // 10.77.0.2:40000 (FIN_WAIT2, 05), 10.77.0.3:40001 (ESTABLISHED, 01), 10.77.0.3:40002
         // (LAST_ACK, 09); the listening socket itself and another port are not connections to it.
         let text = """
-          sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
-           0: 01004D0A:15B3 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 123 1 0 100 0 0 10 0
-           1: 01004D0A:15B3 04004D0A:A114 06 00000000:00000000 03:00000D3A 00000000     0        0 0 3 0
-           2: 01004D0A:15B3 02004D0A:9C40 05 00000000:00000000 00:00000000 00000000     0        0 0 2 0
-           3: 01004D0A:15B3 03004D0A:9C41 01 00000000:00000000 00:00000000 00000000     0        0 4242 1 0
-           4: 01004D0A:15B3 03004D0A:9C42 09 00000000:00000000 00:00000000 00000000     0        0 0 1 0
-           5: 01004D0A:15B4 03004D0A:9C43 06 00000000:00000000 00:00000000 00000000     0        0 0 1 0
-        """
+              sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
+               0: 01004D0A:15B3 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 123 1 0 100 0 0 10 0
+               1: 01004D0A:15B3 04004D0A:A114 06 00000000:00000000 03:00000D3A 00000000     0        0 0 3 0
+               2: 01004D0A:15B3 02004D0A:9C40 05 00000000:00000000 00:00000000 00000000     0        0 0 2 0
+               3: 01004D0A:15B3 03004D0A:9C41 01 00000000:00000000 00:00000000 00000000     0        0 4242 1 0
+               4: 01004D0A:15B3 03004D0A:9C42 09 00000000:00000000 00:00000000 00000000     0        0 0 1 0
+               5: 01004D0A:15B4 03004D0A:9C43 06 00000000:00000000 00:00000000 00000000     0        0 0 1 0
+            """
         #expect(peers(procNetTCP: text, localPort: 5555) == ["10.77.0.4:41236", "10.77.0.2:40000", "10.77.0.3:40001", "10.77.0.3:40002"])
         let v6 = """
-          sl  local_address                         remote_address                        st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
-           0: 0000000000000000FFFF00000100007F:15B3 0000000000000000FFFF00000200007F:A114 06 00000000:00000000 03:00000D3A 00000000     0        0 0 3 0
-           1: 00000000000000000000000001000000:15B3 00000000000000000000000001000000:A115 06 00000000:00000000 03:00000D3A 00000000     0        0 0 3 0
-        """
+              sl  local_address                         remote_address                        st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
+               0: 0000000000000000FFFF00000100007F:15B3 0000000000000000FFFF00000200007F:A114 06 00000000:00000000 03:00000D3A 00000000     0        0 0 3 0
+               1: 00000000000000000000000001000000:15B3 00000000000000000000000001000000:A115 06 00000000:00000000 03:00000D3A 00000000     0        0 0 3 0
+            """
         #expect(peers(procNetTCP: v6, localPort: 5555) == ["127.0.0.2:41236", "[::1]:41237"])
         #expect(listeningPort("tcp://10.77.0.1:5555") == 5555 && listeningPort("inproc://x") == nil)
     }
@@ -105,7 +114,8 @@ private func event(_ kind: Int32, _ value: UInt32) -> MonitorEvent {
         var t = HandshakeTracker()
         _ = t.observe(event(ZMQ_EVENT_ACCEPTED, 9), peerAddress: { addresses[$0] })
         _ = t.observe(event(ZMQ_EVENT_HANDSHAKE_FAILED_AUTH, 400), peerAddress: { addresses[$0] })
-        #expect(t.observe(event(ZMQ_EVENT_DISCONNECTED, 9), peerAddress: { addresses[$0] })
+        #expect(
+            t.observe(event(ZMQ_EVENT_DISCONNECTED, 9), peerAddress: { addresses[$0] })
                 == RefusedConnection(address: "10.0.0.4:4002", cause: .authentication(status: 400)))
     }
 }
@@ -129,7 +139,9 @@ private func event(_ kind: Int32, _ value: UInt32) -> MonitorEvent {
 
     @Test func rateLimitedLogCutsEachSourceToItsBurstSoAFloodHidesNoOtherSource() {
         let lines = Box<[String]>([])
-        let log = RateLimitedLog(burst: 2, interval: 3600, what: "refusals", sourceKind: "host") { line in lines.withLock { $0.append(line) } }
+        let log = RateLimitedLog(burst: 2, interval: 3600, what: "refusals", sourceKind: "host") { line in
+            lines.withLock { $0.append(line) }
+        }
         for i in 0..<50 { log.write("line \(i)", source: "10.0.0.4 (mechanism mismatch)") }
         log.write("the other host", source: "10.0.0.2 (mechanism mismatch)")
         log.write("raw bytes", source: "10.0.0.4 (closed during the handshake)")
@@ -139,14 +151,18 @@ private func event(_ kind: Int32, _ value: UInt32) -> MonitorEvent {
     }
 
     @Test func aRefusalIsRateLimitedByItsHostAndCause() {
-        #expect(RefusedConnection(address: "10.0.0.4:4002", cause: .protocolError(code: UInt32(ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH))).source
+        #expect(
+            RefusedConnection(address: "10.0.0.4:4002", cause: .protocolError(code: UInt32(ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH)))
+                .source
                 == "10.0.0.4 (mechanism mismatch)")
-        #expect(RefusedConnection(address: "[::1]:4002", cause: .closedDuringHandshake).source
+        #expect(
+            RefusedConnection(address: "[::1]:4002", cause: .closedDuringHandshake).source
                 == "::1 (closed during the handshake)")
         #expect(RefusedConnection(address: nil, cause: .noDetail(errno: 0)).source == "an unknown address (no detail)")
         let mismatch = RefusedConnection.Cause.protocolError(code: UInt32(ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH))
-        #expect(RefusedConnection(address: "10.0.0.4 (port unknown)", cause: mismatch).source == "10.0.0.4 (mechanism mismatch)",
-                "an address read from the kernel's table counts as the same host")
+        #expect(
+            RefusedConnection(address: "10.0.0.4 (port unknown)", cause: mismatch).source == "10.0.0.4 (mechanism mismatch)",
+            "an address read from the kernel's table counts as the same host")
         #expect(RefusedConnection(address: "one of 10.0.0.2, 10.0.0.4", cause: mismatch).host == "one of 10.0.0.2, 10.0.0.4")
     }
 }

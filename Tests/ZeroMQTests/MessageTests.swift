@@ -1,4 +1,5 @@
 import Testing
+
 @testable import ZeroMQ
 
 /// `Message` is pure logic: no sockets needed.

@@ -1,4 +1,5 @@
 import Foundation
+
 @testable import ZeroMQ
 
 /// Polls `condition` every 10 ms until it holds or `timeout` passes.
@@ -12,8 +13,10 @@ func eventually(within timeout: Duration = .seconds(10), _ condition: () throws 
 }
 
 /// Reads monitor events until one satisfies `match` or `timeout` passes.
-func waitForEvent(_ monitor: SocketMonitor, within timeout: Duration = .seconds(10),
-                  matching match: (MonitorEvent) -> Bool) throws -> MonitorEvent? {
+func waitForEvent(
+    _ monitor: SocketMonitor, within timeout: Duration = .seconds(10),
+    matching match: (MonitorEvent) -> Bool
+) throws -> MonitorEvent? {
     let deadline = ContinuousClock.now.advanced(by: timeout)
     while true {
         let remaining = ContinuousClock.now.duration(to: deadline)
@@ -40,7 +43,8 @@ final class Box<Value: Sendable>: @unchecked Sendable {
     private var value: Value
     init(_ value: Value) { self.value = value }
     func withLock<T>(_ body: (inout Value) -> T) -> T {
-        lock.lock(); defer { lock.unlock() }
+        lock.lock()
+        defer { lock.unlock() }
         return body(&value)
     }
     var current: Value { withLock { $0 } }

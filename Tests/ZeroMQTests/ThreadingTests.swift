@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import ZeroMQ
 
 /// The pattern the Cluster module uses: a socket loop on its own thread,

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import ZeroMQ
 
 /// A child `spacetime-zmq-peer echo` process exchanges 10,000 messages with us.
@@ -12,8 +13,9 @@ import Testing
 
     @Test func tenThousandMessagesWithAChildProcess() throws {
         let binary = Self.peerBinary
-        try #require(FileManager.default.isExecutableFile(atPath: binary.path),
-                     "\(binary.path) not found: build all products first (swift build --build-tests)")
+        try #require(
+            FileManager.default.isExecutableFile(atPath: binary.path),
+            "\(binary.path) not found: build all products first (swift build --build-tests)")
         let total = 10_000
         let window = 200
 
@@ -51,7 +53,10 @@ import Testing
         }
         var sent = 0
         var echoed = 0
-        while sent < min(window, total) { try sendRequest(sent); sent += 1 }
+        while sent < min(window, total) {
+            try sendRequest(sent)
+            sent += 1
+        }
         while echoed < total {
             guard try router.receive(into: &message, timeout: .seconds(20)) else {
                 Issue.record("timed out after \(echoed) echoes")
@@ -63,7 +68,10 @@ import Testing
                 return
             }
             echoed += 1
-            if sent < total { try sendRequest(sent); sent += 1 }
+            if sent < total {
+                try sendRequest(sent)
+                sent += 1
+            }
         }
         #expect(try router.receive(into: &message, timeout: .seconds(20)))
         #expect(message.string(at: 1) == "BYE")

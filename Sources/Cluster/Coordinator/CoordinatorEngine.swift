@@ -122,8 +122,10 @@ public final class CoordinatorEngine {
     /// Whether this engine has decided how the train stage's tasks are cut (`TreeRangeSplit`).
     private var trainSplitDecided = false
 
-    public init(store: JobStore, schema: WireCsvSchema, configuration: Configuration = Configuration(),
-                makeSessionID: @escaping () -> UInt64 = { UInt64.random(in: 1...UInt64.max) }) throws {
+    public init(
+        store: JobStore, schema: WireCsvSchema, configuration: Configuration = Configuration(),
+        makeSessionID: @escaping () -> UInt64 = { UInt64.random(in: 1...UInt64.max) }
+    ) throws {
         guard let spec = try store.jobSpec() else { throw JobStoreError(.noJob, "no job in this store", path: store.path) }
         self.store = store
         self.spec = spec
@@ -132,9 +134,11 @@ public final class CoordinatorEngine {
         var schedulerConfig = configuration.scheduler
         schedulerConfig.maxAttempts = spec.maxAttempts
         scheduler = Scheduler(configuration: schedulerConfig)
-        detector = FailureDetector(configuration: .init(heartbeatInterval: configuration.heartbeatInterval,
-                                                        liveness: configuration.liveness,
-                                                        leaseDuration: configuration.leaseDuration))
+        detector = FailureDetector(
+            configuration: .init(
+                heartbeatInterval: configuration.heartbeatInterval,
+                liveness: configuration.liveness,
+                leaseDuration: configuration.leaseDuration))
         self.makeSessionID = makeSessionID
     }
 
@@ -198,8 +202,9 @@ public final class CoordinatorEngine {
             peers[address] = peer  // the sequence number advanced
             let who = "worker \(peer.workerID) (\(address))"
             if error.code == .staleAttempt, let attemptID = error.attemptID {
-                try store.log(.staleDiscarded, attemptID: attemptID, workerID: peer.workerID,
-                              "\(message.kind) from \(peer.workerID) for attempt \(attemptID) discarded: not leased to it", now: time.wall)
+                try store.log(
+                    .staleDiscarded, attemptID: attemptID, workerID: peer.workerID,
+                    "\(message.kind) from \(peer.workerID) for attempt \(attemptID) discarded: not leased to it", now: time.wall)
             }
             out.append(.log(.warning, "dropped message from \(who): \(error.from(peer: who))"))
             return out
@@ -210,8 +215,10 @@ public final class CoordinatorEngine {
         return out
     }
 
-    private func dispatch(_ message: WireMessage, from address: PeerAddress, at time: EngineTime,
-                          into out: inout [CoordinatorOutput]) throws {
+    private func dispatch(
+        _ message: WireMessage, from address: PeerAddress, at time: EngineTime,
+        into out: inout [CoordinatorOutput]
+    ) throws {
         guard let peer = peers[address] else { return }
         let workerID = peer.workerID
         switch message.body {
@@ -235,21 +242,25 @@ public final class CoordinatorEngine {
             try handleCheckpoint(m, payload: message.payload ?? Data(), from: address, at: time, into: &out)
         case .done(let m):
             if let name = peer.running[m.attemptID], name.kind == .predict {
-                let problem: String? = if let sink = predictionSink {
-                    try sink.finish(attemptID: m.attemptID, task: name, rows: m.rows)
-                } else {
-                    "this coordinator has no prediction sink"
-                }
+                let problem: String? =
+                    if let sink = predictionSink {
+                        try sink.finish(attemptID: m.attemptID, task: name, rows: m.rows)
+                    } else {
+                        "this coordinator has no prediction sink"
+                    }
                 if let problem {
-                    try failAttempt(m.attemptID, on: address,
-                                    failure: AttemptFailure(.reported(reason: .protocol, message: problem), workerID: workerID, pid: Int(peer.hello.pid)),
-                                    outcome: .failed, at: time, into: &out)
+                    try failAttempt(
+                        m.attemptID, on: address,
+                        failure: AttemptFailure(
+                            .reported(reason: .protocol, message: problem), workerID: workerID, pid: Int(peer.hello.pid)),
+                        outcome: .failed, at: time, into: &out)
                     return
                 }
             }
             let outcome = try storeWrite(workerID, &out) {
-                try store.completeAttempt(m.attemptID, peakRSS: m.peakRssBytes, result: m.hasResult_p ? message.payload : nil,
-                                          now: time.wall)
+                try store.completeAttempt(
+                    m.attemptID, peakRSS: m.peakRssBytes, result: m.hasResult_p ? message.payload : nil,
+                    now: time.wall)
             }
             if case .discarded(let reason)? = outcome {
                 out.append(.log(.warning, "done from \(workerID) for attempt \(m.attemptID) discarded: \(reason)"))
@@ -258,23 +269,32 @@ public final class CoordinatorEngine {
                 if let name = peer.running[m.attemptID], name.kind == .extract {
                     peers[address]?.holds.insert(HeldKey(partition: name.partition, extractAttemptID: m.attemptID))
                 }
-                out.append(.log(.info, "\(peer.running[m.attemptID].map(String.init(describing:)) ?? "attempt \(m.attemptID)") done on \(workerID), peak RSS \(ByteCount(m.peakRssBytes))"))
+                out.append(
+                    .log(
+                        .info,
+                        "\(peer.running[m.attemptID].map(String.init(describing:)) ?? "attempt \(m.attemptID)") done on \(workerID), peak RSS \(ByteCount(m.peakRssBytes))"
+                    ))
                 endAttempt(m.attemptID, on: address)
             } else {
                 // refused by the store (e.g. done before all trees): treat as a failure of the attempt
-                try failAttempt(m.attemptID, on: address,
-                                failure: AttemptFailure(.reported(reason: .protocol, message: "reported done with incomplete results"),
-                                                        workerID: workerID, pid: Int(peer.hello.pid)),
-                                outcome: .failed, at: time, into: &out)
+                try failAttempt(
+                    m.attemptID, on: address,
+                    failure: AttemptFailure(
+                        .reported(reason: .protocol, message: "reported done with incomplete results"),
+                        workerID: workerID, pid: Int(peer.hello.pid)),
+                    outcome: .failed, at: time, into: &out)
             }
         case .failed(let m):
-            let cause: AttemptFailure.Cause = m.reason == .memoryBudget
+            let cause: AttemptFailure.Cause =
+                m.reason == .memoryBudget
                 ? .refused(message: m.message) : .reported(reason: m.reason, message: m.message)
-            let failure = AttemptFailure(cause, workerID: workerID, pid: Int(peer.hello.pid),
-                                         peakRSS: m.peakRssBytes == 0 ? nil : m.peakRssBytes,
-                                         memoryLimit: peer.hello.memoryLimitBytes)
-            try failAttempt(m.attemptID, on: address, failure: failure, outcome: .failed, retryable: m.retryable,
-                            at: time, into: &out)
+            let failure = AttemptFailure(
+                cause, workerID: workerID, pid: Int(peer.hello.pid),
+                peakRSS: m.peakRssBytes == 0 ? nil : m.peakRssBytes,
+                memoryLimit: peer.hello.memoryLimitBytes)
+            try failAttempt(
+                m.attemptID, on: address, failure: failure, outcome: .failed, retryable: m.retryable,
+                at: time, into: &out)
         case .credit(let m):
             guard var stream = streams[m.attemptID] else { return }
             do {
@@ -315,8 +335,10 @@ public final class CoordinatorEngine {
         }
     }
 
-    private func handleHello(_ hello: WireHello, from address: PeerAddress, at time: EngineTime,
-                             into out: inout [CoordinatorOutput]) throws {
+    private func handleHello(
+        _ hello: WireHello, from address: PeerAddress, at time: EngineTime,
+        into out: inout [CoordinatorOutput]
+    ) throws {
         func reject(_ code: WireRejectCode, _ message: String) {
             var r = WireReject()
             r.code = code
@@ -332,7 +354,10 @@ public final class CoordinatorEngine {
             return
         }
         if hello.memoryLimitBytes < configuration.minimumWorkerMemory {
-            reject(.memoryTooSmall, "its \(ByteCount(hello.memoryLimitBytes)) memory limit is below the \(ByteCount(configuration.minimumWorkerMemory)) this job needs")
+            reject(
+                .memoryTooSmall,
+                "its \(ByteCount(hello.memoryLimitBytes)) memory limit is below the \(ByteCount(configuration.minimumWorkerMemory)) this job needs"
+            )
             return
         }
         if let oldAddress = addressOf[hello.workerID], let old = peers[oldAddress] {
@@ -357,8 +382,10 @@ public final class CoordinatorEngine {
         scheduleDirty = true
         if firstJoin == nil { firstJoin = time.monotonic }
         detector.joined(hello.workerID, now: time.monotonic)
-        try store.workerJoined(WorkerRecord(id: hello.workerID, host: hello.host, pid: Int(hello.pid), cores: Int(hello.cores),
-                                            memoryLimit: hello.memoryLimitBytes), now: time.wall)
+        try store.workerJoined(
+            WorkerRecord(
+                id: hello.workerID, host: hello.host, pid: Int(hello.pid), cores: Int(hello.cores),
+                memoryLimit: hello.memoryLimitBytes), now: time.wall)
         var welcome = WireWelcome()
         welcome.protocolVersion = ProtocolVersion.current
         welcome.session = session
@@ -367,13 +394,19 @@ public final class CoordinatorEngine {
         welcome.maxPayloadBytes = UInt32(min(configuration.limits.maxPayloadBytes, Int(UInt32.max)))
         welcome.jobID = spec.jobID
         send(.welcome(welcome), to: address, at: time, into: &out, session: 0)
-        out.append(.log(.info, "worker \(hello.workerID) joined from \(hello.host) (pid \(hello.pid), \(hello.cores) cores, limit \(ByteCount(hello.memoryLimitBytes)))"))
+        out.append(
+            .log(
+                .info,
+                "worker \(hello.workerID) joined from \(hello.host) (pid \(hello.pid), \(hello.cores) cores, limit \(ByteCount(hello.memoryLimitBytes)))"
+            ))
     }
 
     /// A message naming an attempt from a peer without a session (its session
     /// ended, e.g. it was declared dead while cut off): recorded and dropped.
-    private func recordStaleFromUnknownPeer(_ message: WireMessage, address: PeerAddress, at time: EngineTime,
-                                            into out: inout [CoordinatorOutput]) throws {
+    private func recordStaleFromUnknownPeer(
+        _ message: WireMessage, address: PeerAddress, at time: EngineTime,
+        into out: inout [CoordinatorOutput]
+    ) throws {
         let attemptID: UInt64?
         switch message.body {
         case .started(let m): attemptID = m.attemptID
@@ -384,14 +417,17 @@ public final class CoordinatorEngine {
         }
         if let attemptID {
             let worker = try store.attempt(attemptID)?.workerID
-            try store.log(.staleDiscarded, attemptID: attemptID, workerID: worker,
-                          "\(message.kind) for attempt \(attemptID) from \(address) discarded: its session has ended", now: time.wall)
+            try store.log(
+                .staleDiscarded, attemptID: attemptID, workerID: worker,
+                "\(message.kind) for attempt \(attemptID) from \(address) discarded: its session has ended", now: time.wall)
         }
         out.append(.log(.warning, "dropped \(message.kind) from \(address): no session (say hello first)"))
     }
 
-    private func handleCheckpoint(_ m: WireCheckpoint, payload: Data, from address: PeerAddress, at time: EngineTime,
-                                  into out: inout [CoordinatorOutput]) throws {
+    private func handleCheckpoint(
+        _ m: WireCheckpoint, payload: Data, from address: PeerAddress, at time: EngineTime,
+        into out: inout [CoordinatorOutput]
+    ) throws {
         guard let peer = peers[address], let name = peer.running[m.attemptID] else { return }
         var ack = WireCheckpointAck()
         ack.attemptID = m.attemptID
@@ -400,8 +436,10 @@ public final class CoordinatorEngine {
             // Row counts only: what the rows hold is in the opaque statistics payload (the
             // optional class fields of `ExtractStats` are validated, not used).
             let counts = PartitionCounts(trainRows: Int(clamping: s.trainRows), testRows: Int(clamping: s.testRows))
-            guard let outcome = try storeWrite(peer.workerID, &out, { try store.saveExtractCheckpoint(m.attemptID, stats: payload, counts: counts, now: time.wall) }),
-                  !outcome.isDiscarded
+            guard
+                let outcome = try storeWrite(
+                    peer.workerID, &out, { try store.saveExtractCheckpoint(m.attemptID, stats: payload, counts: counts, now: time.wall) }),
+                !outcome.isDiscarded
             else { return }
         case .trees(let t):
             var trees: [Data] = []
@@ -410,8 +448,10 @@ public final class CoordinatorEngine {
                 trees.append(payload.subdata(in: offset..<(offset + Int(length))))
                 offset += Int(length)
             }
-            guard let outcome = try storeWrite(peer.workerID, &out, { try store.saveTrees(m.attemptID, firstTree: Int(t.firstTree), trees: trees, now: time.wall) }),
-                  !outcome.isDiscarded
+            guard
+                let outcome = try storeWrite(
+                    peer.workerID, &out, { try store.saveTrees(m.attemptID, firstTree: Int(t.firstTree), trees: trees, now: time.wall) }),
+                !outcome.isDiscarded
             else { return }
             ack.treesStored = UInt32(clamping: try store.checkpointedTrees(partition: name.partition).count)
         case nil:
@@ -430,9 +470,13 @@ public final class CoordinatorEngine {
             switch verdict {
             case .peerDown(let workerID, let silentFor):
                 guard let address = addressOf[workerID], let peer = peers[address] else { continue }
-                out.append(.log(.warning, "worker \(workerID) (pid \(peer.hello.pid)) presumed dead: no message for \(String(format: "%.1f", silentFor)) s"))
-                let failure = AttemptFailure(.silent(seconds: silentFor), workerID: workerID, pid: Int(peer.hello.pid),
-                                             peakRSS: peer.peakRSS == 0 ? nil : peer.peakRSS, memoryLimit: peer.hello.memoryLimitBytes)
+                out.append(
+                    .log(
+                        .warning,
+                        "worker \(workerID) (pid \(peer.hello.pid)) presumed dead: no message for \(String(format: "%.1f", silentFor)) s"))
+                let failure = AttemptFailure(
+                    .silent(seconds: silentFor), workerID: workerID, pid: Int(peer.hello.pid),
+                    peakRSS: peer.peakRSS == 0 ? nil : peer.peakRSS, memoryLimit: peer.hello.memoryLimitBytes)
                 try removePeer(address) { attemptID in
                     try self.recordLoss(attemptID, failure: failure, at: time, into: &out)
                 }
@@ -443,16 +487,18 @@ public final class CoordinatorEngine {
                 cancel.attemptID = attemptID
                 cancel.reason = "lease expired"
                 send(.cancel(cancel), to: address, at: time, into: &out)
-                try failAttempt(attemptID, on: address,
-                                failure: AttemptFailure(.leaseExpired, workerID: workerID, pid: Int(peer.hello.pid)),
-                                outcome: .lost, at: time, into: &out)
+                try failAttempt(
+                    attemptID, on: address,
+                    failure: AttemptFailure(.leaseExpired, workerID: workerID, pid: Int(peer.hello.pid)),
+                    outcome: .lost, at: time, into: &out)
             }
         }
         for (address, peer) in peers where time.monotonic - peer.lastSent >= configuration.heartbeatInterval {
             send(.heartbeat(WireHeartbeat()), to: address, at: time, into: &out)
         }
         if !startupOver, let first = firstJoin,
-           peers.count >= startupQuorum || time.monotonic - first >= configuration.startupWait {
+            peers.count >= startupQuorum || time.monotonic - first >= configuration.startupWait
+        {
             startupOver = true
         }
         if !finished && startupOver && (scheduleDirty || time.monotonic - lastSchedule >= configuration.heartbeatInterval) {
@@ -483,14 +529,17 @@ public final class CoordinatorEngine {
     /// its attempts are lost at once, with that cause in their failure.
     /// `peakMemory` (bytes): the peak its memory cgroup charged, when it had one
     /// (what the kernel's OOM killer went by; heartbeats may not have caught the rise).
-    public func workerProcessEnded(workerID: String, signal: Int32?, status: Int32?, peakMemory: UInt64? = nil,
-                                   at time: EngineTime) throws -> [CoordinatorOutput] {
+    public func workerProcessEnded(
+        workerID: String, signal: Int32?, status: Int32?, peakMemory: UInt64? = nil,
+        at time: EngineTime
+    ) throws -> [CoordinatorOutput] {
         var out: [CoordinatorOutput] = []
         guard let address = addressOf[workerID], let peer = peers[address] else { return out }
         let cause: AttemptFailure.Cause = signal.map { .killed(signal: $0) } ?? .exited(status: status ?? -1)
         let peak = max(peer.peakRSS, peakMemory ?? 0)
-        let failure = AttemptFailure(cause, workerID: workerID, pid: Int(peer.hello.pid),
-                                     peakRSS: peak == 0 ? nil : peak, memoryLimit: peer.hello.memoryLimitBytes)
+        let failure = AttemptFailure(
+            cause, workerID: workerID, pid: Int(peer.hello.pid),
+            peakRSS: peak == 0 ? nil : peak, memoryLimit: peer.hello.memoryLimitBytes)
         out.append(.log(.warning, "\(failure)"))
         try removePeer(address) { attemptID in
             try self.recordLoss(attemptID, failure: failure, at: time, into: &out)
@@ -515,8 +564,10 @@ public final class CoordinatorEngine {
     /// Sends one batch of records (already cut by the shell) to `attemptID`, all of file
     /// `sourceFile` (the row batch's `source_file`; 0: the single input). Returns nothing
     /// when the attempt has no stream or no credit.
-    public func sendRows(to attemptID: UInt64, firstLine: UInt64, lineDeltas: [UInt32], recordLengths: [UInt32],
-                         testMask: Data, trainRows: Int, payload: Data, sourceFile: UInt32 = 0, at time: EngineTime) -> [CoordinatorOutput] {
+    public func sendRows(
+        to attemptID: UInt64, firstLine: UInt64, lineDeltas: [UInt32], recordLengths: [UInt32],
+        testMask: Data, trainRows: Int, payload: Data, sourceFile: UInt32 = 0, at time: EngineTime
+    ) -> [CoordinatorOutput] {
         guard var stream = streams[attemptID], (try? stream.credit.sent(bytes: payload.count)) != nil else { return [] }
         var batch = WireRowBatch()
         batch.attemptID = attemptID
@@ -580,8 +631,9 @@ public final class CoordinatorEngine {
             } else {
                 readySince[r.name] = nil
             }
-            var view = Scheduler.TaskView(name: r.name, state: r.state, failures: r.failures,
-                                          readySince: readySince[r.name] ?? time.monotonic)
+            var view = Scheduler.TaskView(
+                name: r.name, state: r.state, failures: r.failures,
+                readySince: readySince[r.name] ?? time.monotonic)
             if r.failures > 0 && r.state.isSchedulable {
                 view.failedOn = Set(try store.attempts(of: r.name).filter { $0.outcome == .failed || $0.outcome == .lost }.map(\.workerID))
             }
@@ -597,7 +649,7 @@ public final class CoordinatorEngine {
         var holders: [Int: Scheduler.SpillHolder] = [:]
         for p in partitions.indices {
             guard let holder = try store.spillHolder(partition: p), let address = addressOf[holder.workerID],
-                  let peer = peers[address], peer.holds.contains(HeldKey(partition: p, extractAttemptID: holder.attemptID))
+                let peer = peers[address], peer.holds.contains(HeldKey(partition: p, extractAttemptID: holder.attemptID))
             else { continue }
             holders[p] = Scheduler.SpillHolder(workerID: holder.workerID, extractAttemptID: holder.attemptID)
         }
@@ -607,8 +659,9 @@ public final class CoordinatorEngine {
                 return try schedule(at: time, into: &out)
             }
         }
-        let plan = scheduler.plan(tasks: views, workers: workers, holders: holders, gates: gates,
-                                  lastFailures: lastFailures, now: time.monotonic)
+        let plan = scheduler.plan(
+            tasks: views, workers: workers, holders: holders, gates: gates,
+            lastFailures: lastFailures, now: time.monotonic)
         if let failure = plan.failure {
             try store.failJob(failure, now: time.wall)
             out.append(.log(.error, "job failed: \(failure)"))
@@ -619,7 +672,8 @@ public final class CoordinatorEngine {
         let step = stepName(plan.stage)
         if step != currentStep {
             if let currentStep {
-                try store.stepEnded(currentStep, rows: ["extract", "predict"].contains(currentStep) ? try rowsExtracted() : nil, now: time.wall)
+                try store.stepEnded(
+                    currentStep, rows: ["extract", "predict"].contains(currentStep) ? try rowsExtracted() : nil, now: time.wall)
             }
             try store.stepStarted(step, now: time.wall)
             currentStep = step
@@ -639,8 +693,10 @@ public final class CoordinatorEngine {
         }
     }
 
-    private func assign(_ d: Scheduler.Decision, to address: PeerAddress, partitions: [PartitionRecord],
-                        records: [TaskRecord], at time: EngineTime, into out: inout [CoordinatorOutput]) throws {
+    private func assign(
+        _ d: Scheduler.Decision, to address: PeerAddress, partitions: [PartitionRecord],
+        records: [TaskRecord], at time: EngineTime, into out: inout [CoordinatorOutput]
+    ) throws {
         guard let record = records.first(where: { $0.name == d.task }) else { return }
         var a = WireTaskAssignment()
         a.jobID = spec.jobID
@@ -698,8 +754,9 @@ public final class CoordinatorEngine {
             out.append(.log(.error, "cannot assign \(d.task): the assignment would be invalid: \(error)"))
             return
         }
-        let attemptID = try store.beginAttempt(d.task, workerID: d.workerID, leaseDeadline: time.wall + configuration.leaseDuration,
-                                               firstTree: d.firstTree, now: time.wall)
+        let attemptID = try store.beginAttempt(
+            d.task, workerID: d.workerID, leaseDeadline: time.wall + configuration.leaseDuration,
+            firstTree: d.firstTree, now: time.wall)
         a.attemptID = attemptID
         peers[address]?.session.lease(attemptID: attemptID, taskID: a.taskID, kind: a.kind)
         peers[address]?.running[attemptID] = d.task
@@ -710,8 +767,9 @@ public final class CoordinatorEngine {
         readySince[d.task] = nil
         send(.assignment(a), to: address, at: time, into: &out)
         if d.task.kind == .predict {
-            let window = CreditWindow.Receiver(windowMessages: configuration.predictionWindowBatches,
-                                               windowBytes: configuration.predictionWindowBytes)
+            let window = CreditWindow.Receiver(
+                windowMessages: configuration.predictionWindowBatches,
+                windowBytes: configuration.predictionWindowBytes)
             predictionCredit[attemptID] = window
             sendPredictionCredit(attemptID, window.initialGrant, to: address, at: time, into: &out)
         }
@@ -732,8 +790,10 @@ public final class CoordinatorEngine {
     /// (`TreeRangeSplit`), logs the decision and records it for `status`. Only a
     /// job whose train tasks are all whole and never attempted is split (a resumed
     /// job keeps the tasks it has). Returns true when tasks were split.
-    private func splitTrainTasks(records: [TaskRecord], partitions: [PartitionRecord], at time: EngineTime,
-                                 into out: inout [CoordinatorOutput]) throws -> Bool {
+    private func splitTrainTasks(
+        records: [TaskRecord], partitions: [PartitionRecord], at time: EngineTime,
+        into out: inout [CoordinatorOutput]
+    ) throws -> Bool {
         let train = records.filter { $0.name.kind == .train }
         guard !train.isEmpty, train.allSatisfy({ $0.name.variant == .whole && $0.state == .pending && $0.currentAttempt == nil })
         else { return false }
@@ -762,11 +822,14 @@ public final class CoordinatorEngine {
 
     // MARK: Attempt endings
 
-    private func failAttempt(_ attemptID: UInt64, on address: PeerAddress, failure: AttemptFailure, outcome: AttemptOutcome,
-                             retryable: Bool = true, at time: EngineTime, into out: inout [CoordinatorOutput]) throws {
+    private func failAttempt(
+        _ attemptID: UInt64, on address: PeerAddress, failure: AttemptFailure, outcome: AttemptOutcome,
+        retryable: Bool = true, at time: EngineTime, into out: inout [CoordinatorOutput]
+    ) throws {
         guard let name = peers[address]?.running[attemptID] else { return }
-        let state = try store.failAttempt(attemptID, outcome: outcome, reason: failure.description, peakRSS: failure.peakRSS,
-                                          retryable: retryable && failure.retryable, now: time.wall)
+        let state = try store.failAttempt(
+            attemptID, outcome: outcome, reason: failure.description, peakRSS: failure.peakRSS,
+            retryable: retryable && failure.retryable, now: time.wall)
         if state != nil {
             lastFailures[name] = failure
             out.append(.log(.warning, "\(name) attempt \(attemptID) \(outcome.rawValue): \(failure)"))
@@ -775,8 +838,10 @@ public final class CoordinatorEngine {
     }
 
     /// Records an attempt of a departing worker as lost (used while removing the peer).
-    private func recordLoss(_ attemptID: UInt64, failure: AttemptFailure, at time: EngineTime,
-                            into out: inout [CoordinatorOutput]) throws {
+    private func recordLoss(
+        _ attemptID: UInt64, failure: AttemptFailure, at time: EngineTime,
+        into out: inout [CoordinatorOutput]
+    ) throws {
         guard let name = try store.attempt(attemptID).flatMap({ a in try store.tasks().first { $0.id == a.taskID }?.name }) else { return }
         if try store.failAttempt(attemptID, outcome: .lost, reason: failure.description, peakRSS: failure.peakRSS, now: time.wall) != nil {
             lastFailures[name] = failure
@@ -820,8 +885,10 @@ public final class CoordinatorEngine {
         }
     }
 
-    private func send(_ body: WireEnvelope.OneOf_Body, payload: Data? = nil, to address: PeerAddress, at time: EngineTime,
-                      into out: inout [CoordinatorOutput], session: UInt64? = nil) {
+    private func send(
+        _ body: WireEnvelope.OneOf_Body, payload: Data? = nil, to address: PeerAddress, at time: EngineTime,
+        into out: inout [CoordinatorOutput], session: UInt64? = nil
+    ) {
         guard var peer = peers[address] else { return }
         peer.outSeq += 1
         peer.lastSent = time.monotonic
@@ -835,8 +902,10 @@ public final class CoordinatorEngine {
 extension CoordinatorEngine {
     /// A prediction batch from the worker running a predict attempt: checked
     /// against the credit granted, handed to the sink, more credit granted.
-    private func receivePredictions(_ m: WirePredictionBatch, payload: Data, from address: PeerAddress, at time: EngineTime,
-                                    into out: inout [CoordinatorOutput]) throws {
+    private func receivePredictions(
+        _ m: WirePredictionBatch, payload: Data, from address: PeerAddress, at time: EngineTime,
+        into out: inout [CoordinatorOutput]
+    ) throws {
         guard let peer = peers[address], let name = peer.running[m.attemptID], var window = predictionCredit[m.attemptID] else { return }
         let failure = { (message: String) in
             AttemptFailure(.reported(reason: .protocol, message: message), workerID: peer.workerID, pid: Int(peer.hello.pid))
@@ -861,8 +930,10 @@ extension CoordinatorEngine {
         if let grant { sendPredictionCredit(m.attemptID, grant, to: address, at: time, into: &out) }
     }
 
-    private func sendPredictionCredit(_ attemptID: UInt64, _ grant: CreditWindow.Grant, to address: PeerAddress, at time: EngineTime,
-                                      into out: inout [CoordinatorOutput]) {
+    private func sendPredictionCredit(
+        _ attemptID: UInt64, _ grant: CreditWindow.Grant, to address: PeerAddress, at time: EngineTime,
+        into out: inout [CoordinatorOutput]
+    ) {
         var c = WireCredit()
         c.attemptID = attemptID
         c.stream = .predictions

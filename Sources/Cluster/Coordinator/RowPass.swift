@@ -31,8 +31,10 @@ public protocol RecordSource {
 public protocol RowSink: AnyObject {
     var rowStreams: [(partition: Int, attemptID: UInt64)] { get }
     func canSendRows(to attemptID: UInt64, bytes: Int) -> Bool
-    func sendRows(to attemptID: UInt64, firstLine: UInt64, lineDeltas: [UInt32], recordLengths: [UInt32],
-                  testMask: Data, trainRows: Int, payload: Data, sourceFile: UInt32, at time: EngineTime) -> [CoordinatorOutput]
+    func sendRows(
+        to attemptID: UInt64, firstLine: UInt64, lineDeltas: [UInt32], recordLengths: [UInt32],
+        testMask: Data, trainRows: Int, payload: Data, sourceFile: UInt32, at time: EngineTime
+    ) -> [CoordinatorOutput]
     func endRows(to attemptID: UInt64, at time: EngineTime) -> [CoordinatorOutput]
 }
 
@@ -127,11 +129,13 @@ public final class RowPass {
             // Taken out of the dictionary while it grows: a copy left there would make
             // every append copy the whole batch (copy-on-write).
             var batch = batches.removeValue(forKey: record.partition) ?? Batch()
-            let full = batch.lengths.count >= limits.batchRows
+            let full =
+                batch.lengths.count >= limits.batchRows
                 || (!batch.isEmpty && batch.payload.count + record.bytes.count > limits.batchBytes)
                 // One file per batch, lines only growing: a record of another part or of the test file starts a new one.
-                || (!batch.isEmpty && (record.file != batch.file || record.line < batch.lastLine
-                                       || record.line - batch.lastLine > UInt64(UInt32.max)))
+                || (!batch.isEmpty
+                    && (record.file != batch.file || record.line < batch.lastLine
+                        || record.line - batch.lastLine > UInt64(UInt32.max)))
             if full {
                 guard sink.canSendRows(to: attemptID, bytes: batch.payload.count) else {
                     held = record  // blocked on this partition's credit
@@ -184,7 +188,8 @@ public final class RowPass {
     }
 
     private func send(_ batch: Batch, to attemptID: UInt64, _ sink: any RowSink, at time: EngineTime) -> [CoordinatorOutput] {
-        sink.sendRows(to: attemptID, firstLine: batch.firstLine, lineDeltas: batch.lineDeltas, recordLengths: batch.lengths,
-                      testMask: batch.mask, trainRows: batch.trainRows, payload: batch.payload, sourceFile: batch.file, at: time)
+        sink.sendRows(
+            to: attemptID, firstLine: batch.firstLine, lineDeltas: batch.lineDeltas, recordLengths: batch.lengths,
+            testMask: batch.mask, trainRows: batch.trainRows, payload: batch.payload, sourceFile: batch.file, at: time)
     }
 }

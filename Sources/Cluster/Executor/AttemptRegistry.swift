@@ -1,6 +1,6 @@
-import Locking
-import Foundation
 import Forest
+import Foundation
+import Locking
 import SpaceTime
 
 /// What an assignment decodes to before its attempt exists: the CSV layout of the
@@ -15,7 +15,8 @@ struct AttemptConfiguration: Sendable {
             let names = try CSVLayout.headerNames(a.schema)
             let p = try PredictionParameters(deserializing: a.parameters, columns: names.count)
             prediction = p
-            layout = CSVLayout(header: names, labelIndex: Int(a.schema.labelColumn), delimiter: UInt8(truncatingIfNeeded: a.schema.delimiter))
+            layout = CSVLayout(
+                header: names, labelIndex: Int(a.schema.labelColumn), delimiter: UInt8(truncatingIfNeeded: a.schema.delimiter))
             parameters = ForestJobParameters(forest: ForestParameters(), schema: p.schema, source: p.source)
         } else {
             layout = try CSVLayout(schema: a.schema)
@@ -29,7 +30,8 @@ struct AttemptConfiguration: Sendable {
 /// parsed (derived) rows and their lines. Filled on the attempt's parse queue, then read by
 /// its run thread, which starts only after the parse queue marked the rows complete under
 /// the registry's lock.
-final class PredictionBlock: @unchecked Sendable {  // one thread at a time: parse queue, then run thread (handed over through the registry's lock)
+// @unchecked: one thread at a time: parse queue, then run thread (handed over through the registry's lock).
+final class PredictionBlock: @unchecked Sendable {
     let parameters: PredictionParameters
     let derivation: (any FeatureDerivation)?
     /// Values per row the model scores: the derivation's outputs, or the parsed features.
@@ -70,7 +72,8 @@ struct AttemptState {
 /// One task attempt on this worker. Everything but `state` is fixed before the attempt
 /// is published in the `AttemptRegistry` (the DEALER thread builds it) and read from any
 /// thread; `record` and `prediction`'s buffers are the parse queue's (then the run thread's).
-final class ExecutorAttempt: @unchecked Sendable {  // immutable after publication except `state` (registry's lock) and the parse scratch (parse queue)
+// @unchecked: immutable after publication except `state` (registry's lock) and the parse scratch (parse queue).
+final class ExecutorAttempt: @unchecked Sendable {
     let assignment: WireTaskAssignment
     let layout: CSVLayout
     let parameters: ForestJobParameters
@@ -91,8 +94,10 @@ final class ExecutorAttempt: @unchecked Sendable {  // immutable after publicati
     fileprivate var state: AttemptState
     var id: UInt64 { assignment.attemptID }
 
-    init(_ a: WireTaskAssignment, _ configuration: AttemptConfiguration, loader: PartitionLoader? = nil,
-         rows: PartitionRowStore? = nil, prediction: PredictionBlock? = nil, rowsComplete: Bool = false) {
+    init(
+        _ a: WireTaskAssignment, _ configuration: AttemptConfiguration, loader: PartitionLoader? = nil,
+        rows: PartitionRowStore? = nil, prediction: PredictionBlock? = nil, rowsComplete: Bool = false
+    ) {
         assignment = a
         layout = configuration.layout
         parameters = configuration.parameters

@@ -1,6 +1,6 @@
-import Locking
-import Foundation
 import Forest
+import Foundation
+import Locking
 
 /// The extractors and models this worker has, by digest: the fetches in progress
 /// (chunks from the coordinator assembled in order, the digest checked at the end) and
@@ -51,9 +51,12 @@ final class BlobCache: @unchecked Sendable {  // all mutable state under `lock`
     /// Decodes `data` as a model (or a model's tree slice) or an extractor, unless `digest` is loaded already.
     func load(_ data: Data, digest: Data, asModel: Bool) throws {
         if lock.withLock({ loaded[digest] != nil }) { return }
-        let value: Blob = !asModel ? .extractor(try FeatureExtractor(deserializing: [UInt8](data)))
-            : ForestModelSlice.isSlice(data) ? .slice(try ForestModelSlice(deserializing: [UInt8](data), context: "model slice from the coordinator"))
-            : .model(try data.withUnsafeBytes { try ForestModel(deserializing: $0, context: "model from the coordinator") })
+        let value: Blob =
+            !asModel
+            ? .extractor(try FeatureExtractor(deserializing: [UInt8](data)))
+            : ForestModelSlice.isSlice(data)
+                ? .slice(try ForestModelSlice(deserializing: [UInt8](data), context: "model slice from the coordinator"))
+                : .model(try data.withUnsafeBytes { try ForestModel(deserializing: $0, context: "model from the coordinator") })
         lock.withLock {
             loaded[digest] = value
             decoding.remove(digest)
@@ -100,11 +103,13 @@ final class BlobCache: @unchecked Sendable {  // all mutable state under `lock`
     func add(_ chunk: WireBlobChunk, _ payload: Data) -> ChunkOutcome {
         // Taken out of the dictionary while it grows: a copy left there would make the
         // append copy everything received so far (copy-on-write).
-        guard var fetch = lock.withLock({ () -> Fetch? in
-            guard let f = fetches[chunk.digest], chunk.offset == UInt64(f.data.count) else { return nil }
-            fetches[chunk.digest] = Fetch(total: f.total)
-            return f
-        }) else { return .ignored }
+        guard
+            var fetch = lock.withLock({ () -> Fetch? in
+                guard let f = fetches[chunk.digest], chunk.offset == UInt64(f.data.count) else { return nil }
+                fetches[chunk.digest] = Fetch(total: f.total)
+                return f
+            })
+        else { return .ignored }
         if fetch.data.isEmpty, chunk.totalSize <= UInt64(Int.max) { fetch.data.reserveCapacity(Int(chunk.totalSize)) }
         fetch.data.append(payload)
         fetch.total = chunk.totalSize

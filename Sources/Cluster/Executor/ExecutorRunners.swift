@@ -1,6 +1,6 @@
-import Locking
-import Foundation
 import Forest
+import Foundation
+import Locking
 import SpaceTime
 
 /// Extract: parses the streamed records with the Forest data set path's
@@ -27,10 +27,16 @@ struct ExtractRunner: TaskRunner {
         s.trainRows = UInt64(rows.trainCount)
         s.testRows = UInt64(rows.testCount)
         context.registry.keepSpill(of: attempt, rows)
-        context.log(.info, "extract/p\(a.partition) attempt \(a.attemptID): \(s.trainRows) train + \(s.testRows) test rows parsed and kept in \(context.spillDirectory.path)")
-        return [.checkpointStats(attemptID: a.attemptID, stats: s, blob: Data(loader.extractorState.serialize())),
-                .done(attemptID: a.attemptID, rows: s.rows, peakRSS: context.taskPeak(attempt), result: nil,
-                      elapsed: context.seconds(since: attempt.started))]
+        context.log(
+            .info,
+            "extract/p\(a.partition) attempt \(a.attemptID): \(s.trainRows) train + \(s.testRows) test rows parsed and kept in \(context.spillDirectory.path)"
+        )
+        return [
+            .checkpointStats(attemptID: a.attemptID, stats: s, blob: Data(loader.extractorState.serialize())),
+            .done(
+                attemptID: a.attemptID, rows: s.rows, peakRSS: context.taskPeak(attempt), result: nil,
+                elapsed: context.seconds(since: attempt.started))
+        ]
     }
 
     func run(_ attempt: ExecutorAttempt, _ blob: BlobCache.Blob) -> WorkerEvent {
@@ -46,9 +52,10 @@ extension ExecutorContext {
             return ExecutorAttempt(a, configuration, loader: loader, rows: loader.rows)
         }
         guard let rows = registry.spill(a.spillAttemptID) else {
-            throw AttemptRefusal(reason: .spillMissing,
-                                 message: "the spill of partition \(a.partition) (extract attempt \(a.spillAttemptID)) is not on this worker",
-                                 retryable: true)
+            throw AttemptRefusal(
+                reason: .spillMissing,
+                message: "the spill of partition \(a.partition) (extract attempt \(a.spillAttemptID)) is not on this worker",
+                retryable: true)
         }
         return ExecutorAttempt(a, configuration, rows: rows, rowsComplete: true)
     }
@@ -83,7 +90,10 @@ struct TrainRunner: TaskRunner {
             let binned = try context.bin(attempt, extractor: extractor, test: false)
             let trainer = ForestTrainer(parameters: attempt.parameters.forest, threads: options.threads)
             let id = a.attemptID
-            context.log(.info, "train/p\(a.partition) attempt \(id): \(binned.rowCount) rows binned, growing trees \(range.lowerBound)..<\(range.upperBound)")
+            context.log(
+                .info,
+                "train/p\(a.partition) attempt \(id): \(binned.rowCount) rows binned, growing trees \(range.lowerBound)..<\(range.upperBound)"
+            )
             // Trees go out in batches of `checkpoint_every` (the last batch may be shorter).
             let batch = Locked(TreeCheckpointBatch(every: Int(a.checkpointEvery), first: range.lowerBound))
             let ballast = [UInt8](repeating: 1, count: options.trainBallastBytes)
@@ -100,8 +110,9 @@ struct TrainRunner: TaskRunner {
                 context.post(.checkpointTrees(attemptID: id, firstTree: rest.first, trees: rest.trees))
             }
             context.registry.remove(id)
-            return .done(attemptID: id, rows: UInt64(binned.rowCount), peakRSS: context.taskPeak(attempt), result: nil,
-                         elapsed: context.seconds(since: attempt.started))
+            return .done(
+                attemptID: id, rows: UInt64(binned.rowCount), peakRSS: context.taskPeak(attempt), result: nil,
+                elapsed: context.seconds(since: attempt.started))
         } catch is Cancelled {
             return context.fail(a, .cancelled, "cancelled", retryable: true)
         } catch {
@@ -140,13 +151,17 @@ struct EvaluateRunner: TaskRunner {
                 aggregate.add(predictions: model.forest.predict(binned: binned, threads: context.options.threads), target: binned.target)
             }
             let repeats = attempt.parameters.permutationRepeats
-            let permutation = repeats > 0
-                ? PermutationImportance.compute(forest: model.forest, partition: binned, seed: model.parameters.seed,
-                                                partitionIndex: Int(a.partition), repeats: repeats, threads: context.options.threads)
+            let permutation =
+                repeats > 0
+                ? PermutationImportance.compute(
+                    forest: model.forest, partition: binned, seed: model.parameters.seed,
+                    partitionIndex: Int(a.partition), repeats: repeats, threads: context.options.threads)
                 : nil
             context.registry.remove(a.attemptID)
-            return .done(attemptID: a.attemptID, rows: UInt64(binned.rowCount), peakRSS: context.taskPeak(attempt),
-                         result: Data(EvaluationResult.encode(aggregate, permutation: permutation)), elapsed: context.seconds(since: attempt.started))
+            return .done(
+                attemptID: a.attemptID, rows: UInt64(binned.rowCount), peakRSS: context.taskPeak(attempt),
+                result: Data(EvaluationResult.encode(aggregate, permutation: permutation)), elapsed: context.seconds(since: attempt.started)
+            )
         } catch {
             return context.runFailure(error, a, step: "evaluate")
         }
@@ -157,15 +172,17 @@ struct EvaluateRunner: TaskRunner {
     private func runSlice(_ attempt: ExecutorAttempt, _ slice: ForestModelSlice) -> WorkerEvent {
         let a = attempt.assignment
         guard attempt.parameters.permutationRepeats == 0 else {
-            return context.fail(a, .protocol, "evaluate/p\(a.partition): permutation importance needs the whole model, not a tree slice", retryable: false)
+            return context.fail(
+                a, .protocol, "evaluate/p\(a.partition): permutation importance needs the whole model, not a tree slice", retryable: false)
         }
         do {
             let binned = try context.bin(attempt, extractor: slice.model.extractor, test: true)
             let sums = slice.slice.partialSums(binned: binned, threads: context.options.threads)
             let scores = SliceScores(pieces: slice.slice.pieces, valuesPerRow: slice.slice.valuesPerRow, sums: sums, target: binned.target)
             context.registry.remove(a.attemptID)
-            return .done(attemptID: a.attemptID, rows: UInt64(binned.rowCount), peakRSS: context.taskPeak(attempt),
-                         result: scores.serialize(), elapsed: context.seconds(since: attempt.started))
+            return .done(
+                attemptID: a.attemptID, rows: UInt64(binned.rowCount), peakRSS: context.taskPeak(attempt),
+                result: scores.serialize(), elapsed: context.seconds(since: attempt.started))
         } catch {
             return context.runFailure(error, a, step: "evaluate")
         }
@@ -184,8 +201,9 @@ struct PredictRunner: TaskRunner {
         }
         var derivation: (any FeatureDerivation)?
         if !p.derivation.isEmpty {
-            do { derivation = try context.options.derivations.derivation(p.derivation, inputNames: p.schema.featureNames) }
-            catch { throw AttemptRefusal(reason: .internal, message: "this worker cannot run the job: \(error.message)", retryable: false) }
+            do { derivation = try context.options.derivations.derivation(p.derivation, inputNames: p.schema.featureNames) } catch {
+                throw AttemptRefusal(reason: .internal, message: "this worker cannot run the job: \(error.message)", retryable: false)
+            }
         }
         let block = PredictionBlock(p, derivation: derivation)
         // expected_rows comes from the peer: reserve at most 32 MiB up front, grow past that as rows arrive.
@@ -210,8 +228,11 @@ struct PredictRunner: TaskRunner {
                 block.values.append(contentsOf: block.features)
             }
             if block.readsLabels {
-                if parser.schema.task == .regression { block.targets.append(try parser.value(attempt.record)) }
-                else { block.labels.append(try parser.label(attempt.record)) }
+                if parser.schema.task == .regression {
+                    block.targets.append(try parser.value(attempt.record))
+                } else {
+                    block.labels.append(try parser.label(attempt.record))
+                }
             }
             block.lines.append(line)
             return true
@@ -228,7 +249,8 @@ struct PredictRunner: TaskRunner {
     func run(_ attempt: ExecutorAttempt, _ blob: BlobCache.Blob) -> WorkerEvent {
         let a = attempt.assignment
         // A whole model posts each row's predictions; a tree slice (tree-sharded scoring) its partial sums.
-        let model: ForestModel, slice: ForestModelSlice?
+        let model: ForestModel
+        let slice: ForestModelSlice?
         switch (blob, attempt.prediction?.parameters.output) {
         case (.extractor(let e), .transformRows?): return transformRows(attempt, e)
         case (.model(let m), .predictions?): (model, slice) = (m, nil)
@@ -237,25 +259,30 @@ struct PredictRunner: TaskRunner {
             return context.fail(a, .protocol, "\(Self.taskName(a)): the blob is not what the task's output needs", retryable: false)
         }
         guard let block = attempt.prediction, model.extractor.featureCount == block.featureCount else {
-            return context.fail(a, .protocol, "\(Self.taskName(a)): the model's features do not match the assignment's columns", retryable: false)
+            return context.fail(
+                a, .protocol, "\(Self.taskName(a)): the model's features do not match the assignment's columns", retryable: false)
         }
         let rows = block.lines.count
         let C = slice?.slice.valuesPerRow ?? model.forest.outputWidth
-        let probabilities = slice.map { BatchScorer.partialSums($0, values: block.values, rows: rows, threads: context.options.threads) }
+        let probabilities =
+            slice.map { BatchScorer.partialSums($0, values: block.values, rows: rows, threads: context.options.threads) }
             ?? BatchScorer.predict(model, values: block.values, rows: rows, threads: context.options.threads)
         block.values = []
         var start = 0
         while start < rows {
             if context.registry.isCancelled(attempt) { return context.fail(a, .cancelled, "cancelled", retryable: true) }
             let n = min(BlockScoring.batchRows, rows - start)
-            context.post(.predictions(attemptID: a.attemptID, firstLine: block.lines[start], rows: UInt32(n), bytesPerRow: UInt32(8 * C),
-                                      payload: BlockScoring.encode(probabilities, from: start * C, count: n * C)))
+            context.post(
+                .predictions(
+                    attemptID: a.attemptID, firstLine: block.lines[start], rows: UInt32(n), bytesPerRow: UInt32(8 * C),
+                    payload: BlockScoring.encode(probabilities, from: start * C, count: n * C)))
             start += n
             context.post(.progress(attemptID: a.attemptID, done: UInt64(start), total: UInt64(rows)))
         }
         context.registry.remove(a.attemptID)
-        return .done(attemptID: a.attemptID, rows: UInt64(rows), peakRSS: context.taskPeak(attempt), result: nil,
-                     elapsed: context.seconds(since: attempt.started))
+        return .done(
+            attemptID: a.attemptID, rows: UInt64(rows), peakRSS: context.taskPeak(attempt), result: nil,
+            elapsed: context.seconds(since: attempt.started))
     }
 
     /// Transform rows (`transform --workers`): posts each row's ``TransformRows`` values (its
@@ -264,7 +291,8 @@ struct PredictRunner: TaskRunner {
     private func transformRows(_ attempt: ExecutorAttempt, _ extractor: FeatureExtractor) -> WorkerEvent {
         let a = attempt.assignment
         guard let block = attempt.prediction, extractor.featureCount == block.featureCount else {
-            return context.fail(a, .protocol, "\(Self.taskName(a)): the extractor's features do not match the assignment's columns", retryable: false)
+            return context.fail(
+                a, .protocol, "\(Self.taskName(a)): the extractor's features do not match the assignment's columns", retryable: false)
         }
         let rows = block.lines.count
         let transform = DatasetTransform(schema: block.parameters.schema, extractor: extractor)
@@ -274,7 +302,8 @@ struct PredictRunner: TaskRunner {
             classes.reserveCapacity(rows)
             for (r, text) in block.labels.enumerated() {
                 do {
-                    classes.append(Double(try transform.classIndex(text, lookup: lookup, path: block.parameters.source, line: Int(block.lines[r]))))
+                    classes.append(
+                        Double(try transform.classIndex(text, lookup: lookup, path: block.parameters.source, line: Int(block.lines[r]))))
                 } catch {
                     return context.fail(a, .badInput, "\(error)", line: block.lines[r], retryable: false)
                 }
@@ -285,17 +314,21 @@ struct PredictRunner: TaskRunner {
         while start < rows {
             if context.registry.isCancelled(attempt) { return context.fail(a, .cancelled, "cancelled", retryable: true) }
             let n = min(BlockScoring.batchRows, rows - start)
-            let payload = TransformRows.encode(rows: start..<(start + n), lines: block.lines, values: block.values,
-                                               labels: block.readsLabels ? (classes.isEmpty ? block.targets : classes) : nil,
-                                               features: block.featureCount)
-            context.post(.predictions(attemptID: a.attemptID, firstLine: block.lines[start], rows: UInt32(n),
-                                      bytesPerRow: UInt32(8 * width), payload: payload))
+            let payload = TransformRows.encode(
+                rows: start..<(start + n), lines: block.lines, values: block.values,
+                labels: block.readsLabels ? (classes.isEmpty ? block.targets : classes) : nil,
+                features: block.featureCount)
+            context.post(
+                .predictions(
+                    attemptID: a.attemptID, firstLine: block.lines[start], rows: UInt32(n),
+                    bytesPerRow: UInt32(8 * width), payload: payload))
             start += n
             context.post(.progress(attemptID: a.attemptID, done: UInt64(start), total: UInt64(rows)))
         }
         block.values = []
         context.registry.remove(a.attemptID)
-        return .done(attemptID: a.attemptID, rows: UInt64(rows), peakRSS: context.taskPeak(attempt), result: nil,
-                     elapsed: context.seconds(since: attempt.started))
+        return .done(
+            attemptID: a.attemptID, rows: UInt64(rows), peakRSS: context.taskPeak(attempt), result: nil,
+            elapsed: context.seconds(since: attempt.started))
     }
 }

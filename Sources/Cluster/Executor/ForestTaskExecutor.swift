@@ -1,6 +1,6 @@
-import Locking
-import Foundation
 import Forest
+import Foundation
+import Locking
 import SpaceTime
 
 /// The worker's task executor over the Forest engine. It receives the
@@ -37,8 +37,10 @@ public final class ForestTaskExecutor: @unchecked Sendable {  // `exitState` und
         /// The feature derivations this worker applies, by the identifier a job names.
         public var derivations = FeatureDerivationRegistry()
 
-        public init(threads: Int = 1, spillBase: String = SpillDirectory.defaultBase, rowMemoryBytes: Int = 8 << 20,
-                    log: @escaping @Sendable (CoordinatorLogLevel, String) -> Void = { _, _ in }) {
+        public init(
+            threads: Int = 1, spillBase: String = SpillDirectory.defaultBase, rowMemoryBytes: Int = 8 << 20,
+            log: @escaping @Sendable (CoordinatorLogLevel, String) -> Void = { _, _ in }
+        ) {
             self.threads = max(1, threads)
             self.spillBase = spillBase
             self.rowMemoryBytes = rowMemoryBytes
@@ -122,7 +124,7 @@ public final class ForestTaskExecutor: @unchecked Sendable {  // `exitState` und
         case .rows(let batch, let payload): return rows(batch, payload)
         case .rowsEnd(let end): return rowsEnd(end)
         case .cancel(let id, let reason):
-            if case let (a, lastWaiter)? = registry.cancel(id) {
+            if case (let a, let lastWaiter)? = registry.cancel(id) {
                 // A fetch nobody waits for any more is dropped: after a reconnect the
                 // coordinator never answers it, and the next assignment must start over.
                 if let digest = a.blobDigest, lastWaiter { blobs.dropFetch(digest) }
@@ -151,9 +153,11 @@ public final class ForestTaskExecutor: @unchecked Sendable {  // `exitState` und
         for digest in blobs.expireStalled(after: timeout, now: now) {
             for a in registry.waiting(for: digest) {
                 let what = Self.blobIsModel(a.assignment, a.prediction?.parameters) ? "model" : "extractor"
-                events.append(context.fail(a.assignment, .protocol,
-                                           "no chunk of the \(what) from the coordinator for \(timeout.components.seconds) s",
-                                           retryable: true))
+                events.append(
+                    context.fail(
+                        a.assignment, .protocol,
+                        "no chunk of the \(what) from the coordinator for \(timeout.components.seconds) s",
+                        retryable: true))
             }
         }
         return events
@@ -189,7 +193,8 @@ public final class ForestTaskExecutor: @unchecked Sendable {  // `exitState` und
                         try blobs.load(data, digest: Digest.of(data), asModel: asModel)
                         events = launchIfReady(attempt)
                     } catch {
-                        events = registry.attempt(a.attemptID) == nil
+                        events =
+                            registry.attempt(a.attemptID) == nil
                             ? [] : [context.fail(a, .protocol, "cannot decode the \(what): \(error)", retryable: false)]
                     }
                     for e in events { outlet.post(e) }
@@ -265,7 +270,8 @@ public final class ForestTaskExecutor: @unchecked Sendable {  // `exitState` und
 
     private func rowsEnd(_ end: WireRowsEnd) -> [WorkerEvent] {
         guard let attempt = registry.attempt(end.attemptID), attempt.rows != nil || attempt.prediction != nil,
-              let runner = runner(attempt.assignment.kind) else { return [] }
+            let runner = runner(attempt.assignment.kind)
+        else { return [] }
         attempt.parseQueue.async { [self] in
             for e in finishRows(attempt, end, runner) { outlet.post(e) }
         }
@@ -292,7 +298,8 @@ public final class ForestTaskExecutor: @unchecked Sendable {  // `exitState` und
     /// loaded (called after either happens; the registry lets only one caller launch).
     private func launchIfReady(_ attempt: ExecutorAttempt) -> [WorkerEvent] {
         guard let digest = attempt.blobDigest, let blob = blobs.loaded(digest), let runner = runner(attempt.assignment.kind),
-              registry.beginLaunch(attempt) else { return [] }
+            registry.beginLaunch(attempt)
+        else { return [] }
         let thread = Thread { [outlet] in
             outlet.post(runner.run(attempt, blob))
         }

@@ -1,6 +1,6 @@
-import Locking
-import Foundation
 import Forest
+import Foundation
+import Locking
 import SpaceTime
 
 /// One task kind's steps on this worker. `makeAttempt` runs on the DEALER thread,
@@ -64,14 +64,17 @@ struct ExecutorContext: Sendable {
     func seconds(since start: ContinuousClock.Instant) -> Double { start.duration(to: .now).seconds }
 
     /// Removes the attempt and returns its `failed` event.
-    func fail(_ a: WireTaskAssignment, _ reason: WireFailureReason, _ message: String, line: UInt64 = 0,
-              column: UInt32 = 0, retryable: Bool) -> WorkerEvent {
+    func fail(
+        _ a: WireTaskAssignment, _ reason: WireFailureReason, _ message: String, line: UInt64 = 0,
+        column: UInt32 = 0, retryable: Bool
+    ) -> WorkerEvent {
         let attempt = registry.remove(a.attemptID)
         let peak = attempt.map(taskPeak) ?? UInt64(MemorySample.current().rss)
         if a.kind == .extract { attempt?.rows?.close() }
         options.log(.warning, "attempt \(a.attemptID) failed: \(message)")
-        return .failed(attemptID: a.attemptID, reason: reason, message: String(message.prefix(4000)), line: line, column: column,
-                       retryable: retryable, peakRSS: peak)
+        return .failed(
+            attemptID: a.attemptID, reason: reason, message: String(message.prefix(4000)), line: line, column: column,
+            retryable: retryable, peakRSS: peak)
     }
 
     /// The `failed` event for an error a train or evaluate run threw: bad input is final
@@ -86,12 +89,19 @@ struct ExecutorContext: Sendable {
     /// batch's file; a `source_file` beyond the job's files, a length beyond the payload or an
     /// error from `body` fails the attempt. Returns the number of records `body` accepted (it
     /// returns false for a record it skips) and the failure, if any.
-    func forEachRecord(_ attempt: ExecutorAttempt, _ batch: WireRowBatch, _ payload: Data,
-                       _ body: (UnsafeRawBufferPointer, UInt64, Bool) throws -> Bool) -> (accepted: UInt64, failure: WorkerEvent?) {
+    func forEachRecord(
+        _ attempt: ExecutorAttempt, _ batch: WireRowBatch, _ payload: Data,
+        _ body: (UnsafeRawBufferPointer, UInt64, Bool) throws -> Bool
+    ) -> (accepted: UInt64, failure: WorkerEvent?) {
         let a = attempt.assignment
         guard let file = attempt.fileName(batch.sourceFile) else {
-            return (0, fail(a, .protocol, "row batch \(batch.batchSeq): source file \(batch.sourceFile) of a job with \(attempt.parameters.files.count) file(s)",
-                            retryable: true))
+            return (
+                0,
+                fail(
+                    a, .protocol,
+                    "row batch \(batch.batchSeq): source file \(batch.sourceFile) of a job with \(attempt.parameters.files.count) file(s)",
+                    retryable: true)
+            )
         }
         attempt.record.file = file
         var line = batch.firstLine
@@ -109,8 +119,9 @@ struct ExecutorContext: Sendable {
                 do {
                     if try body(UnsafeRawBufferPointer(rebasing: raw[offset..<(offset + length)]), line, isTest) { accepted += 1 }
                 } catch let e as CSVError {
-                    return fail(a, .badInput, e.description, line: UInt64(e.line ?? Int(line)),
-                                column: UInt32(clamping: e.column ?? 0), retryable: false)
+                    return fail(
+                        a, .badInput, e.description, line: UInt64(e.line ?? Int(line)),
+                        column: UInt32(clamping: e.column ?? 0), retryable: false)
                 } catch let e as SpillError {
                     return fail(a, .io, "spill directory \(spillDirectory.path): \(e)", retryable: true)
                 } catch {
@@ -128,17 +139,20 @@ struct ExecutorContext: Sendable {
     func partitionLoader(_ parameters: ForestJobParameters) throws(AttemptRefusal) -> PartitionLoader {
         var derivation: (any FeatureDerivation)?
         if !parameters.derivation.isEmpty {
-            do { derivation = try options.derivations.derivation(parameters.derivation, inputNames: parameters.schema.featureNames) }
-            catch { throw AttemptRefusal(reason: .internal, message: "this worker cannot run the job: \(error.message)", retryable: false) }
+            do { derivation = try options.derivations.derivation(parameters.derivation, inputNames: parameters.schema.featureNames) } catch
+            { throw AttemptRefusal(reason: .internal, message: "this worker cannot run the job: \(error.message)", retryable: false) }
         }
-        return PartitionLoader(parser: RecordParser(schema: parameters.schema, sampledRows: parameters.sampledRows),
-                               derivation: derivation, directory: spillDirectory, memoryBytes: options.rowMemoryBytes)
+        return PartitionLoader(
+            parser: RecordParser(schema: parameters.schema, sampledRows: parameters.sampledRows),
+            derivation: derivation, directory: spillDirectory, memoryBytes: options.rowMemoryBytes)
     }
 
     /// Parses an extract (or streamed train / evaluate) attempt's records into its
     /// partition; `keep(isTest)` says which records the attempt takes.
-    func parsePartitionRows(_ attempt: ExecutorAttempt, _ batch: WireRowBatch, _ payload: Data,
-                            keep: (Bool) -> Bool) -> WorkerEvent? {
+    func parsePartitionRows(
+        _ attempt: ExecutorAttempt, _ batch: WireRowBatch, _ payload: Data,
+        keep: (Bool) -> Bool
+    ) -> WorkerEvent? {
         guard let loader = attempt.loader, !registry.isCancelled(attempt) else { return nil }
         let (accepted, failure) = forEachRecord(attempt, batch, payload) { bytes, line, isTest in
             guard keep(isTest) else { return false }

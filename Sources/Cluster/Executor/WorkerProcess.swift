@@ -1,5 +1,5 @@
-import Foundation
 import Forest
+import Foundation
 import SpaceTime
 import ZeroMQ
 
@@ -36,10 +36,13 @@ public enum WorkerProcess {
 
     /// Runs until the coordinator shuts the job down, rejects this worker, or
     /// SIGTERM. Returns the exit message and whether it is a failure.
-    public static func run(_ configuration: Configuration,
-                           log: @escaping @Sendable (CoordinatorLogLevel, String) -> Void) throws -> (message: String, failure: Bool) {
-        var executorOptions = ForestTaskExecutor.Options(threads: configuration.threads, spillBase: configuration.spillBase,
-                                                         rowMemoryBytes: rowMemory(limit: configuration.memoryLimit), log: log)
+    public static func run(
+        _ configuration: Configuration,
+        log: @escaping @Sendable (CoordinatorLogLevel, String) -> Void
+    ) throws -> (message: String, failure: Bool) {
+        var executorOptions = ForestTaskExecutor.Options(
+            threads: configuration.threads, spillBase: configuration.spillBase,
+            rowMemoryBytes: rowMemory(limit: configuration.memoryLimit), log: log)
         executorOptions.derivations = configuration.derivations
         let environment = ProcessInfo.processInfo.environment
         executorOptions.batchDelay = environment["SPACETIME_TEST_BATCH_DELAY_MS"].flatMap(Double.init).map { $0 / 1000 } ?? 0
@@ -48,17 +51,22 @@ public enum WorkerProcess {
         executorOptions.trainBallastBytes = environment["SPACETIME_TEST_TRAIN_BALLAST_MB"].flatMap(Int.init).map { $0 << 20 } ?? 0
         let executor = try ForestTaskExecutor(options: executorOptions)
         let context = try Context()
-        let identity = WorkerEngine.Identity(workerID: configuration.workerID, host: ProcessInfo.processInfo.hostName,
-                                             pid: UInt32(ProcessInfo.processInfo.processIdentifier),
-                                             cores: UInt32(configuration.threads), memoryLimit: configuration.memoryLimit,
-                                             softwareVersion: "spacetime")
+        let identity = WorkerEngine.Identity(
+            workerID: configuration.workerID, host: ProcessInfo.processInfo.hostName,
+            pid: UInt32(ProcessInfo.processInfo.processIdentifier),
+            cores: UInt32(configuration.threads), memoryLimit: configuration.memoryLimit,
+            softwareVersion: "spacetime")
         var options = WorkerClient.Options()
         options.curve = configuration.curve
         options.engine.minimumCoordinatorSilence = configuration.coordinatorTimeout
-        let client = try WorkerClient(context: context, connect: configuration.endpoint, identity: identity, options: options,
-                                      handler: { executor.handle($0) })
+        let client = try WorkerClient(
+            context: context, connect: configuration.endpoint, identity: identity, options: options,
+            handler: { executor.handle($0) })
         executor.attach(client)
-        log(.info, "worker \(configuration.workerID) (pid \(identity.pid)) connecting to \(configuration.endpoint), limit \(ByteCount(configuration.memoryLimit)), \(configuration.threads) thread(s), spill \(executor.spillPath)")
+        log(
+            .info,
+            "worker \(configuration.workerID) (pid \(identity.pid)) connecting to \(configuration.endpoint), limit \(ByteCount(configuration.memoryLimit)), \(configuration.threads) thread(s), spill \(executor.spillPath)"
+        )
 
         signal(SIGTERM, SIG_IGN)
         signal(SIGINT, SIG_IGN)
@@ -80,7 +88,8 @@ public enum WorkerProcess {
             // the memory back; leave only when still over it with nothing running for
             // `idleOverLimitGrace` (this worker cannot run anything within its limit).
             if case .memory(let rss, _) = event, rss > configuration.memoryLimit {
-                let message = "worker \(configuration.workerID) exceeded its \(ByteCount(configuration.memoryLimit)) memory limit (RSS \(ByteCount(rss)))"
+                let message =
+                    "worker \(configuration.workerID) exceeded its \(ByteCount(configuration.memoryLimit)) memory limit (RSS \(ByteCount(rss)))"
                 let failures = executor.abandonAll(message)
                 if !failures.isEmpty {
                     log(.error, "\(message): failing its \(failures.count) running task(s)")

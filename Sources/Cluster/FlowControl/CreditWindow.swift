@@ -26,8 +26,9 @@ public enum CreditWindow {
         /// Applies a grant from the receiver. A grant below an earlier one is a protocol error.
         public mutating func receive(_ grant: Grant) throws(ProtocolError) {
             guard grant.messages >= granted.messages, grant.bytes >= granted.bytes else {
-                throw ProtocolError(.outOfRange, "credit went down from \(granted.messages)/\(granted.bytes) to \(grant.messages)/\(grant.bytes)",
-                                    messageKind: "credit")
+                throw ProtocolError(
+                    .outOfRange, "credit went down from \(granted.messages)/\(granted.bytes) to \(grant.messages)/\(grant.bytes)",
+                    messageKind: "credit")
             }
             granted = grant
         }
@@ -44,7 +45,9 @@ public enum CreditWindow {
         /// Records a message sent; fails (and records nothing) without credit.
         public mutating func sent(bytes: Int) throws(ProtocolError) {
             guard canSend(bytes: bytes) else {
-                throw ProtocolError(.creditExceeded, "no credit for a message of \(bytes) bytes (\(availableMessages) messages, \(availableBytes) bytes left)")
+                throw ProtocolError(
+                    .creditExceeded,
+                    "no credit for a message of \(bytes) bytes (\(availableMessages) messages, \(availableBytes) bytes left)")
             }
             sentMessages += 1
             sentBytes += UInt64(bytes)
@@ -81,8 +84,10 @@ public enum CreditWindow {
         public mutating func received(bytes: Int) throws(ProtocolError) {
             let b = UInt64(bytes)
             guard receivedMessages < granted.messages, receivedBytes + b <= granted.bytes else {
-                throw ProtocolError(.creditExceeded,
-                                    "message of \(bytes) bytes beyond credit (granted \(granted.messages) messages / \(granted.bytes) bytes, received \(receivedMessages) / \(receivedBytes))")
+                throw ProtocolError(
+                    .creditExceeded,
+                    "message of \(bytes) bytes beyond credit (granted \(granted.messages) messages / \(granted.bytes) bytes, received \(receivedMessages) / \(receivedBytes))"
+                )
             }
             receivedMessages += 1
             receivedBytes += b

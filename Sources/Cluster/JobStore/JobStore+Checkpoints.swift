@@ -4,8 +4,10 @@ import GRDB
 extension JobStore {
     /// Stores an extract attempt's statistics blob (opaque) and its partition's row counts.
     /// The attempt's worker is remembered as the holder of the partition's spill.
-    public func saveExtractCheckpoint(_ attemptID: UInt64, stats: Data, counts: PartitionCounts,
-                                      now: Timestamp) throws -> AttemptWriteOutcome {
+    public func saveExtractCheckpoint(
+        _ attemptID: UInt64, stats: Data, counts: PartitionCounts,
+        now: Timestamp
+    ) throws -> AttemptWriteOutcome {
         try write { db in
             guard var active = try activeMachine(db, attemptID, what: "extract checkpoint", now: now) else {
                 return .discarded(reason: "attempt \(attemptID) is not active")
@@ -14,16 +16,19 @@ extension JobStore {
             guard name.kind == .extract else {
                 throw JobStoreError(.invalidArgument, "statistics checkpoint from \(name)", path: path)
             }
-            try db.execute(sql: """
-                INSERT OR REPLACE INTO extract_checkpoints (partition, attempt_id, worker_id, stats) VALUES (?, ?, ?, ?)
-                """, arguments: [name.partition, Int64(attemptID), active.workerID, stats])
-            try db.execute(sql: """
-                UPDATE partitions SET train_rows = ?, test_rows = ? WHERE partition = ?
-                """, arguments: [counts.trainRows, counts.testRows, name.partition])
+            try db.execute(
+                sql: """
+                    INSERT OR REPLACE INTO extract_checkpoints (partition, attempt_id, worker_id, stats) VALUES (?, ?, ?, ?)
+                    """, arguments: [name.partition, Int64(attemptID), active.workerID, stats])
+            try db.execute(
+                sql: """
+                    UPDATE partitions SET train_rows = ?, test_rows = ? WHERE partition = ?
+                    """, arguments: [counts.trainRows, counts.testRows, name.partition])
             try apply(&active.task) { m throws(TaskTransitionError) in try m.checkpoint(attemptID: attemptID) }
             try save(db, active.task)
-            try appendEvent(db, .checkpoint, task: name, attemptID: attemptID, workerID: active.workerID,
-                            "\(name) statistics: \(counts.trainRows) train + \(counts.testRows) test rows", now: now)
+            try appendEvent(
+                db, .checkpoint, task: name, attemptID: attemptID, workerID: active.workerID,
+                "\(name) statistics: \(counts.trainRows) train + \(counts.testRows) test rows", now: now)
             return .applied
         }
     }
@@ -44,13 +49,15 @@ extension JobStore {
             let range = try treeRange(db, name)
             guard firstTree >= range.lowerBound, !trees.isEmpty, firstTree + trees.count <= range.upperBound else {
                 let its = name.variant == .whole ? "its share is \(share)" : "its range is \(range.lowerBound)..<\(range.upperBound)"
-                throw JobStoreError(.invalidArgument,
-                                    "\(name) sent trees \(firstTree)..<\(firstTree + trees.count) but \(its)", path: path)
+                throw JobStoreError(
+                    .invalidArgument,
+                    "\(name) sent trees \(firstTree)..<\(firstTree + trees.count) but \(its)", path: path)
             }
             var inserted = 0
             for (i, tree) in trees.enumerated() {
-                try db.execute(sql: "INSERT OR IGNORE INTO trees (partition, tree_index, attempt_id, tree) VALUES (?, ?, ?, ?)",
-                               arguments: [name.partition, firstTree + i, Int64(attemptID), tree])
+                try db.execute(
+                    sql: "INSERT OR IGNORE INTO trees (partition, tree_index, attempt_id, tree) VALUES (?, ?, ?, ?)",
+                    arguments: [name.partition, firstTree + i, Int64(attemptID), tree])
                 inserted += db.changesCount
             }
             if active.task.machine.state != .checkpointed {
@@ -59,8 +66,9 @@ extension JobStore {
             }
             guard inserted > 0 else { return .duplicate }
             let stored = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM trees WHERE partition = ?", arguments: [name.partition]) ?? 0
-            try appendEvent(db, .checkpoint, task: name, attemptID: attemptID, workerID: active.workerID,
-                            "\(name) trees \(firstTree)..<\(firstTree + trees.count) stored (\(stored) of \(share))", now: now)
+            try appendEvent(
+                db, .checkpoint, task: name, attemptID: attemptID, workerID: active.workerID,
+                "\(name) trees \(firstTree)..<\(firstTree + trees.count) stored (\(stored) of \(share))", now: now)
             return .applied
         }
     }
@@ -82,8 +90,9 @@ extension JobStore {
     /// The first tree index in `range` of `partition` not checkpointed (= `range.upperBound` when all are).
     public func firstMissingTree(partition: Int, in range: Range<Int>) throws -> Int {
         let have = try read { db in
-            try Int.fetchAll(db, sql: "SELECT tree_index FROM trees WHERE partition = ? AND tree_index >= ? AND tree_index < ? ORDER BY tree_index",
-                             arguments: [partition, range.lowerBound, range.upperBound])
+            try Int.fetchAll(
+                db, sql: "SELECT tree_index FROM trees WHERE partition = ? AND tree_index >= ? AND tree_index < ? ORDER BY tree_index",
+                arguments: [partition, range.lowerBound, range.upperBound])
         }
         for (offset, index) in have.enumerated() where index != range.lowerBound + offset { return range.lowerBound + offset }
         return range.lowerBound + have.count
@@ -92,8 +101,9 @@ extension JobStore {
     /// How many trees in `range` of `partition` are checkpointed.
     public func checkpointedTreeCount(partition: Int, in range: Range<Int>) throws -> Int {
         try read { db in
-            try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM trees WHERE partition = ? AND tree_index >= ? AND tree_index < ?",
-                             arguments: [partition, range.lowerBound, range.upperBound]) ?? 0
+            try Int.fetchOne(
+                db, sql: "SELECT COUNT(*) FROM trees WHERE partition = ? AND tree_index >= ? AND tree_index < ?",
+                arguments: [partition, range.lowerBound, range.upperBound]) ?? 0
         }
     }
 
@@ -137,8 +147,10 @@ extension JobStore {
     /// The worker whose spill directory holds `partition` (from its extraction).
     public func spillHolder(partition: Int) throws -> (workerID: String, attemptID: UInt64)? {
         try read { db in
-            try Row.fetchOne(db, sql: "SELECT worker_id, attempt_id FROM extract_checkpoints WHERE partition = ?",
-                             arguments: [partition]).map { (workerID: $0["worker_id"], attemptID: UInt64($0["attempt_id"] as Int64)) }
+            try Row.fetchOne(
+                db, sql: "SELECT worker_id, attempt_id FROM extract_checkpoints WHERE partition = ?",
+                arguments: [partition]
+            ).map { (workerID: $0["worker_id"], attemptID: UInt64($0["attempt_id"] as Int64)) }
         }
     }
 

@@ -1,6 +1,6 @@
 import Foundation
-import SpaceTime
 import GRDB
+import SpaceTime
 
 extension JobStore {
     /// Creates the job: its spec, partitions with their tree shares, and an
@@ -8,23 +8,27 @@ extension JobStore {
     public func createJob(_ spec: JobSpec, now: Timestamp) throws {
         guard spec.partitions >= 1 else { throw JobStoreError(.invalidArgument, "a job needs at least one partition", path: path) }
         guard spec.trees >= spec.partitions else {
-            throw JobStoreError(.invalidArgument, "\(spec.trees) trees cannot be shared by \(spec.partitions) partitions (need ≥ 1 each)", path: path)
+            throw JobStoreError(
+                .invalidArgument, "\(spec.trees) trees cannot be shared by \(spec.partitions) partitions (need ≥ 1 each)", path: path)
         }
         let shares = PartitionPlanner.treeShares(trees: spec.trees, partitions: spec.partitions)
         try write { db in
             if try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM job") ?? 0 > 0 {
                 throw JobStoreError(.jobExists, "the job directory already holds a job; use --resume or another --job-dir", path: path)
             }
-            try db.execute(sql: "INSERT INTO job (id, job_id, spec, stage, created_at) VALUES (1, ?, ?, ?, ?)",
-                           arguments: [spec.jobID, try Self.json(spec), JobStage.extract.rawValue, now])
+            try db.execute(
+                sql: "INSERT INTO job (id, job_id, spec, stage, created_at) VALUES (1, ?, ?, ?, ?)",
+                arguments: [spec.jobID, try Self.json(spec), JobStage.extract.rawValue, now])
             for p in 0..<spec.partitions {
                 try db.execute(sql: "INSERT INTO partitions (partition, trees) VALUES (?, ?)", arguments: [p, shares[p]])
                 for kind in [TaskKind.extract, .train, .evaluate] {
-                    try db.execute(sql: "INSERT INTO tasks (kind, partition, state) VALUES (?, ?, ?)",
-                                   arguments: [kind.rawValue, p, TaskState.pending.rawValue])
+                    try db.execute(
+                        sql: "INSERT INTO tasks (kind, partition, state) VALUES (?, ?, ?)",
+                        arguments: [kind.rawValue, p, TaskState.pending.rawValue])
                 }
             }
-            try appendEvent(db, .jobCreated, "job \(spec.jobID): \(spec.partitions) partitions, \(spec.trees) trees, seed \(spec.seed)", now: now)
+            try appendEvent(
+                db, .jobCreated, "job \(spec.jobID): \(spec.partitions) partitions, \(spec.trees) trees, seed \(spec.seed)", now: now)
         }
     }
 
@@ -99,7 +103,10 @@ extension JobStore {
             let tasks = try Row.fetchAll(db, sql: "SELECT * FROM tasks ORDER BY id").map(Self.taskRecord)
             let next = stage(tasks)
             try db.execute(sql: "UPDATE job SET stage = ?, failure = NULL", arguments: [next.rawValue])
-            try appendEvent(db, .resumed, "failed job resumed at stage \(next.rawValue): \(revived) failed task(s) pending again; it had failed: \(failure ?? "?")", now: now)
+            try appendEvent(
+                db, .resumed,
+                "failed job resumed at stage \(next.rawValue): \(revived) failed task(s) pending again; it had failed: \(failure ?? "?")",
+                now: now)
             try appendEvent(db, .stageChanged, "stage failed → \(next.rawValue)", now: now)
             return failure ?? "the job failed"
         }
@@ -122,23 +129,29 @@ extension JobStore {
     /// Records a worker that said hello (again): connected, with its announced resources.
     public func workerJoined(_ w: WorkerRecord, now: Timestamp) throws {
         try write { db in
-            try db.execute(sql: """
-                INSERT INTO workers (id, host, pid, cores, memory_limit, state, joined_at, last_heartbeat)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                ON CONFLICT(id) DO UPDATE SET host = excluded.host, pid = excluded.pid, cores = excluded.cores,
-                    memory_limit = excluded.memory_limit, state = excluded.state,
-                    joined_at = excluded.joined_at, last_heartbeat = excluded.last_heartbeat
-                """, arguments: [w.id, w.host, w.pid, w.cores, Int64(clamping: w.memoryLimit),
-                                 WorkerState.connected.rawValue, now, now])
-            try appendEvent(db, .workerJoined, workerID: w.id,
-                            "worker \(w.id) joined from \(w.host) (pid \(w.pid), \(w.cores) cores, limit \(ByteCount(w.memoryLimit)))", now: now)
+            try db.execute(
+                sql: """
+                    INSERT INTO workers (id, host, pid, cores, memory_limit, state, joined_at, last_heartbeat)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                    ON CONFLICT(id) DO UPDATE SET host = excluded.host, pid = excluded.pid, cores = excluded.cores,
+                        memory_limit = excluded.memory_limit, state = excluded.state,
+                        joined_at = excluded.joined_at, last_heartbeat = excluded.last_heartbeat
+                    """,
+                arguments: [
+                    w.id, w.host, w.pid, w.cores, Int64(clamping: w.memoryLimit),
+                    WorkerState.connected.rawValue, now, now
+                ])
+            try appendEvent(
+                db, .workerJoined, workerID: w.id,
+                "worker \(w.id) joined from \(w.host) (pid \(w.pid), \(w.cores) cores, limit \(ByteCount(w.memoryLimit)))", now: now)
         }
     }
 
     public func recordHeartbeat(workerID: String, rss: UInt64, peakRSS: UInt64, now: Timestamp) throws {
         try write { db in
-            try db.execute(sql: "UPDATE workers SET last_heartbeat = ?, rss = ?, peak_rss = MAX(COALESCE(peak_rss, 0), ?) WHERE id = ?",
-                           arguments: [now, Int64(clamping: rss), Int64(clamping: peakRSS), workerID])
+            try db.execute(
+                sql: "UPDATE workers SET last_heartbeat = ?, rss = ?, peak_rss = MAX(COALESCE(peak_rss, 0), ?) WHERE id = ?",
+                arguments: [now, Int64(clamping: rss), Int64(clamping: peakRSS), workerID])
             try Self.recordRSSSample(db, workerID: workerID, rss: rss, peak: peakRSS, now: now)
         }
     }
@@ -147,20 +160,22 @@ extension JobStore {
     public func workerGone(_ workerID: String, state: WorkerState, reason: String, now: Timestamp) throws {
         try write { db in
             try db.execute(sql: "UPDATE workers SET state = ? WHERE id = ?", arguments: [state.rawValue, workerID])
-            try appendEvent(db, state == .left ? .workerLeft : .workerLost, workerID: workerID,
-                            "worker \(workerID) \(state == .left ? "left" : "lost"): \(reason)", now: now)
+            try appendEvent(
+                db, state == .left ? .workerLeft : .workerLost, workerID: workerID,
+                "worker \(workerID) \(state == .left ? "left" : "lost"): \(reason)", now: now)
         }
     }
 
     public func workers() throws -> [WorkerRecord] {
         try read { db in
             try Row.fetchAll(db, sql: "SELECT * FROM workers ORDER BY id").map { row in
-                WorkerRecord(id: row["id"], host: row["host"], pid: row["pid"], cores: row["cores"],
-                             memoryLimit: UInt64(row["memory_limit"] as Int64),
-                             state: WorkerState(rawValue: row["state"]) ?? .lost,
-                             lastHeartbeat: row["last_heartbeat"],
-                             rss: (row["rss"] as Int64?).map { UInt64($0) },
-                             peakRSS: (row["peak_rss"] as Int64?).map { UInt64($0) })
+                WorkerRecord(
+                    id: row["id"], host: row["host"], pid: row["pid"], cores: row["cores"],
+                    memoryLimit: UInt64(row["memory_limit"] as Int64),
+                    state: WorkerState(rawValue: row["state"]) ?? .lost,
+                    lastHeartbeat: row["last_heartbeat"],
+                    rss: (row["rss"] as Int64?).map { UInt64($0) },
+                    peakRSS: (row["peak_rss"] as Int64?).map { UInt64($0) })
             }
         }
     }
@@ -170,8 +185,9 @@ extension JobStore {
     /// Stores a job-level blob such as the merged extractor ("extractor") or the model ("model").
     public func putArtifact(_ name: String, _ data: Data, now: Timestamp) throws {
         try write { db in
-            try db.execute(sql: "INSERT OR REPLACE INTO artifacts (name, data, stored_at) VALUES (?, ?, ?)",
-                           arguments: [name, data, now])
+            try db.execute(
+                sql: "INSERT OR REPLACE INTO artifacts (name, data, stored_at) VALUES (?, ?, ?)",
+                arguments: [name, data, now])
         }
     }
 
@@ -184,8 +200,9 @@ extension JobStore {
     /// without loading the whole blob: how workers' blob fetches are served.
     public func artifactChunk(_ name: String, offset: Int, length: Int) throws -> Data? {
         try read { db in
-            try Data.fetchOne(db, sql: "SELECT substr(data, ?, ?) FROM artifacts WHERE name = ?",
-                              arguments: [offset + 1, length, name])
+            try Data.fetchOne(
+                db, sql: "SELECT substr(data, ?, ?) FROM artifacts WHERE name = ?",
+                arguments: [offset + 1, length, name])
         }
     }
 
@@ -196,16 +213,18 @@ extension JobStore {
     /// A step started (the first start counts if called again).
     public func stepStarted(_ step: String, now: Timestamp) throws {
         try write { db in
-            try db.execute(sql: "INSERT OR IGNORE INTO stage_timings (stage, started_at) VALUES (?, ?)",
-                           arguments: [step, now])
+            try db.execute(
+                sql: "INSERT OR IGNORE INTO stage_timings (stage, started_at) VALUES (?, ?)",
+                arguments: [step, now])
         }
     }
 
     /// A step ended, having processed `rows` rows (if it reads rows).
     public func stepEnded(_ step: String, rows: Int?, now: Timestamp) throws {
         try write { db in
-            try db.execute(sql: "UPDATE stage_timings SET ended_at = ?, rows = COALESCE(?, rows) WHERE stage = ?",
-                           arguments: [now, rows, step])
+            try db.execute(
+                sql: "UPDATE stage_timings SET ended_at = ?, rows = COALESCE(?, rows) WHERE stage = ?",
+                arguments: [now, rows, step])
         }
     }
 

@@ -14,7 +14,9 @@ extension JobStore {
             var next = 0
             for v in variants {
                 guard let r = v.treeRange, r.lowerBound == next else {
-                    throw JobStoreError(.invalidArgument, "predict task variants \(variants) are neither [whole] nor tree slices contiguous from 0", path: path)
+                    throw JobStoreError(
+                        .invalidArgument, "predict task variants \(variants) are neither [whole] nor tree slices contiguous from 0",
+                        path: path)
                 }
                 next = r.upperBound
             }
@@ -26,18 +28,23 @@ extension JobStore {
             if try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM job") ?? 0 > 0 {
                 throw JobStoreError(.jobExists, "the job directory already holds a job; use another --job-dir", path: path)
             }
-            try db.execute(sql: "INSERT INTO job (id, job_id, spec, stage, created_at) VALUES (1, ?, ?, ?, ?)",
-                           arguments: [spec.jobID, try Self.json(spec), JobStage.predict.rawValue, now])
+            try db.execute(
+                sql: "INSERT INTO job (id, job_id, spec, stage, created_at) VALUES (1, ?, ?, ?, ?)",
+                arguments: [spec.jobID, try Self.json(spec), JobStage.predict.rawValue, now])
             for (k, rows) in blockRows.enumerated() {
-                try db.execute(sql: "INSERT INTO partitions (partition, trees, train_rows, test_rows) VALUES (?, 0, 0, ?)",
-                               arguments: [k, rows])
+                try db.execute(
+                    sql: "INSERT INTO partitions (partition, trees, train_rows, test_rows) VALUES (?, 0, 0, ?)",
+                    arguments: [k, rows])
                 for v in variants {
-                    try db.execute(sql: "INSERT INTO tasks (kind, partition, variant, state) VALUES (?, ?, ?, ?)",
-                                   arguments: [TaskKind.predict.rawValue, k, v.key, TaskState.pending.rawValue])
+                    try db.execute(
+                        sql: "INSERT INTO tasks (kind, partition, variant, state) VALUES (?, ?, ?, ?)",
+                        arguments: [TaskKind.predict.rawValue, k, v.key, TaskState.pending.rawValue])
                 }
             }
             let slices = variants == [.whole] ? "" : ", \(variants.count) tree slices each"
-            try appendEvent(db, .jobCreated, "prediction job \(spec.jobID): \(blockRows.count) blocks\(slices), \(blockRows.reduce(0, +)) rows", now: now)
+            try appendEvent(
+                db, .jobCreated, "prediction job \(spec.jobID): \(blockRows.count) blocks\(slices), \(blockRows.reduce(0, +)) rows",
+                now: now)
         }
     }
 }

@@ -18,14 +18,19 @@ extension JobStore {
     /// Every attempt of every task, in id order.
     public func allAttempts() throws -> [TimelineAttempt] {
         try read { db in
-            try Row.fetchAll(db, sql: """
-                SELECT a.*, t.kind AS task_kind, t.partition AS task_partition, t.variant AS task_variant
-                FROM attempts a JOIN tasks t ON t.id = a.task_id ORDER BY a.id
-                """).map { row in
-                TimelineAttempt(attempt: Self.attemptRecord(row),
-                                task: TaskName(TaskKind(rawValue: row["task_kind"]) ?? .extract, row["task_partition"],
-                                               TaskVariant(key: row["task_variant"]) ?? .whole),
-                                runningAt: row["running_at"])
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT a.*, t.kind AS task_kind, t.partition AS task_partition, t.variant AS task_variant
+                    FROM attempts a JOIN tasks t ON t.id = a.task_id ORDER BY a.id
+                    """
+            ).map { row in
+                TimelineAttempt(
+                    attempt: Self.attemptRecord(row),
+                    task: TaskName(
+                        TaskKind(rawValue: row["task_kind"]) ?? .extract, row["task_partition"],
+                        TaskVariant(key: row["task_variant"]) ?? .whole),
+                    runningAt: row["running_at"])
             }
         }
     }

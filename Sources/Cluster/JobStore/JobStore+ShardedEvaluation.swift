@@ -16,8 +16,11 @@ extension JobStore {
     public func splitEvaluateTask(partition: Int, into ranges: [Range<Int>], now: Timestamp) throws -> Bool {
         try write { db in
             let whole = TaskName(.evaluate, partition)
-            guard let row = try Row.fetchOne(db, sql: "SELECT * FROM tasks WHERE kind = ? AND partition = ? AND variant = ''",
-                                             arguments: [TaskKind.evaluate.rawValue, partition]) else { return false }
+            guard
+                let row = try Row.fetchOne(
+                    db, sql: "SELECT * FROM tasks WHERE kind = ? AND partition = ? AND variant = ''",
+                    arguments: [TaskKind.evaluate.rawValue, partition])
+            else { return false }
             let record = Self.taskRecord(row)
             let attempts = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM attempts WHERE task_id = ?", arguments: [record.id]) ?? 0
             guard record.state == .pending, attempts == 0 else { return false }
@@ -33,11 +36,13 @@ extension JobStore {
             }
             try db.execute(sql: "UPDATE tasks SET variant = ? WHERE id = ?", arguments: [TaskVariant.trees(ranges[0]).key, record.id])
             for r in ranges.dropFirst() {
-                try db.execute(sql: "INSERT INTO tasks (kind, partition, variant, state) VALUES (?, ?, ?, ?)",
-                               arguments: [TaskKind.evaluate.rawValue, partition, TaskVariant.trees(r).key, TaskState.pending.rawValue])
+                try db.execute(
+                    sql: "INSERT INTO tasks (kind, partition, variant, state) VALUES (?, ?, ?, ?)",
+                    arguments: [TaskKind.evaluate.rawValue, partition, TaskVariant.trees(r).key, TaskState.pending.rawValue])
             }
             let names = ranges.map { TaskName(.evaluate, partition, .trees($0)).description }.joined(separator: ", ")
-            try appendEvent(db, .tasksSplit, task: whole, "\(whole) split in \(ranges.count) tree slices (tree-sharded scoring): \(names)", now: now)
+            try appendEvent(
+                db, .tasksSplit, task: whole, "\(whole) split in \(ranges.count) tree slices (tree-sharded scoring): \(names)", now: now)
             return true
         }
     }
@@ -45,8 +50,9 @@ extension JobStore {
     /// Stores a partition's evaluation combined from its slices' scores (attributed to `attemptID`, the last slice's).
     public func putEvaluation(partition: Int, attemptID: UInt64, result: Data) throws {
         try write { db in
-            try db.execute(sql: "INSERT OR REPLACE INTO evaluations (partition, attempt_id, result) VALUES (?, ?, ?)",
-                           arguments: [partition, Int64(attemptID), result])
+            try db.execute(
+                sql: "INSERT OR REPLACE INTO evaluations (partition, attempt_id, result) VALUES (?, ?, ?)",
+                arguments: [partition, Int64(attemptID), result])
         }
     }
 }

@@ -9,23 +9,24 @@ extension JobStore {
     /// Events gain the variant of the task they name.
     static func registerTaskVariantMigration(_ m: inout DatabaseMigrator) {
         m.registerMigration("v3 task variants") { db in
-            try db.execute(sql: """
-                CREATE TABLE tasks_v3 (
-                    id INTEGER PRIMARY KEY,
-                    kind TEXT NOT NULL,
-                    partition INTEGER NOT NULL REFERENCES partitions(partition),
-                    variant TEXT NOT NULL DEFAULT '',
-                    state TEXT NOT NULL,
-                    current_attempt INTEGER,
-                    failures INTEGER NOT NULL DEFAULT 0,
-                    UNIQUE (kind, partition, variant)
-                );
-                INSERT INTO tasks_v3 (id, kind, partition, variant, state, current_attempt, failures)
-                    SELECT id, kind, partition, '', state, current_attempt, failures FROM tasks;
-                DROP TABLE tasks;
-                ALTER TABLE tasks_v3 RENAME TO tasks;
-                ALTER TABLE events ADD COLUMN variant TEXT;
-                """)
+            try db.execute(
+                sql: """
+                    CREATE TABLE tasks_v3 (
+                        id INTEGER PRIMARY KEY,
+                        kind TEXT NOT NULL,
+                        partition INTEGER NOT NULL REFERENCES partitions(partition),
+                        variant TEXT NOT NULL DEFAULT '',
+                        state TEXT NOT NULL,
+                        current_attempt INTEGER,
+                        failures INTEGER NOT NULL DEFAULT 0,
+                        UNIQUE (kind, partition, variant)
+                    );
+                    INSERT INTO tasks_v3 (id, kind, partition, variant, state, current_attempt, failures)
+                        SELECT id, kind, partition, '', state, current_attempt, failures FROM tasks;
+                    DROP TABLE tasks;
+                    ALTER TABLE tasks_v3 RENAME TO tasks;
+                    ALTER TABLE events ADD COLUMN variant TEXT;
+                    """)
         }
     }
 
@@ -38,8 +39,11 @@ extension JobStore {
     public func splitTrainTask(partition: Int, into ranges: [Range<Int>], now: Timestamp) throws -> Bool {
         try write { db in
             let whole = TaskName(.train, partition)
-            guard let row = try Row.fetchOne(db, sql: "SELECT * FROM tasks WHERE kind = ? AND partition = ? AND variant = ''",
-                                             arguments: [TaskKind.train.rawValue, partition]) else { return false }
+            guard
+                let row = try Row.fetchOne(
+                    db, sql: "SELECT * FROM tasks WHERE kind = ? AND partition = ? AND variant = ''",
+                    arguments: [TaskKind.train.rawValue, partition])
+            else { return false }
             let record = Self.taskRecord(row)
             let attempts = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM attempts WHERE task_id = ?", arguments: [record.id]) ?? 0
             guard record.state == .pending, attempts == 0 else { return false }
@@ -56,8 +60,9 @@ extension JobStore {
             }
             try db.execute(sql: "UPDATE tasks SET variant = ? WHERE id = ?", arguments: [TaskVariant.trees(ranges[0]).key, record.id])
             for r in ranges.dropFirst() {
-                try db.execute(sql: "INSERT INTO tasks (kind, partition, variant, state) VALUES (?, ?, ?, ?)",
-                               arguments: [TaskKind.train.rawValue, partition, TaskVariant.trees(r).key, TaskState.pending.rawValue])
+                try db.execute(
+                    sql: "INSERT INTO tasks (kind, partition, variant, state) VALUES (?, ?, ?, ?)",
+                    arguments: [TaskKind.train.rawValue, partition, TaskVariant.trees(r).key, TaskState.pending.rawValue])
             }
             let names = ranges.map { TaskName(.train, partition, .trees($0)).description }.joined(separator: ", ")
             try appendEvent(db, .tasksSplit, task: whole, "\(whole) split in \(ranges.count) tree ranges: \(names)", now: now)

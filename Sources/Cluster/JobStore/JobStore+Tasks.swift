@@ -1,6 +1,6 @@
 import Foundation
-import SpaceTime
 import GRDB
+import SpaceTime
 
 extension JobStore {
     // MARK: Reading tasks and attempts
@@ -45,20 +45,25 @@ extension JobStore {
 
     /// Leases `name` to `workerID` under a new attempt id, valid until `leaseDeadline`.
     /// `firstTree` is where a train attempt starts. Returns the attempt id.
-    public func beginAttempt(_ name: TaskName, workerID: String, leaseDeadline: Timestamp, firstTree: Int? = nil,
-                             now: Timestamp) throws -> UInt64 {
+    public func beginAttempt(
+        _ name: TaskName, workerID: String, leaseDeadline: Timestamp, firstTree: Int? = nil,
+        now: Timestamp
+    ) throws -> UInt64 {
         try write { db in
             var machine = try machine(db, name)
-            try db.execute(sql: "INSERT INTO attempts (task_id, worker_id, started_at, first_tree) VALUES (?, ?, ?, ?)",
-                           arguments: [machine.record.id, workerID, now, firstTree])
+            try db.execute(
+                sql: "INSERT INTO attempts (task_id, worker_id, started_at, first_tree) VALUES (?, ?, ?, ?)",
+                arguments: [machine.record.id, workerID, now, firstTree])
             let attemptID = UInt64(db.lastInsertedRowID)
             try apply(&machine) { m throws(TaskTransitionError) in try m.lease(attemptID: attemptID) }
             try save(db, machine)
-            try db.execute(sql: "INSERT INTO leases (attempt_id, worker_id, deadline) VALUES (?, ?, ?)",
-                           arguments: [Int64(attemptID), workerID, leaseDeadline])
+            try db.execute(
+                sql: "INSERT INTO leases (attempt_id, worker_id, deadline) VALUES (?, ?, ?)",
+                arguments: [Int64(attemptID), workerID, leaseDeadline])
             let trees = name.kind == .train && firstTree != nil ? " at tree \(firstTree!)" : ""
-            try appendEvent(db, .attemptStarted, task: name, attemptID: attemptID, workerID: workerID,
-                            "\(name) attempt \(attemptID) leased to \(workerID)\(trees)", now: now)
+            try appendEvent(
+                db, .attemptStarted, task: name, attemptID: attemptID, workerID: workerID,
+                "\(name) attempt \(attemptID) leased to \(workerID)\(trees)", now: now)
             return attemptID
         }
     }
@@ -79,19 +84,25 @@ extension JobStore {
     /// Extends an active attempt's lease (its worker's heartbeat listed it).
     public func renewLease(_ attemptID: UInt64, deadline: Timestamp) throws {
         try write { db in
-            try db.execute(sql: "UPDATE leases SET deadline = MAX(deadline, ?) WHERE attempt_id = ?",
-                           arguments: [deadline, Int64(attemptID)])
+            try db.execute(
+                sql: "UPDATE leases SET deadline = MAX(deadline, ?) WHERE attempt_id = ?",
+                arguments: [deadline, Int64(attemptID)])
         }
     }
 
     /// The attempt finished its task. `result` is stored for evaluate tasks.
-    public func completeAttempt(_ attemptID: UInt64, peakRSS: UInt64?, result: Data? = nil,
-                                now: Timestamp) throws -> AttemptWriteOutcome {
+    public func completeAttempt(
+        _ attemptID: UInt64, peakRSS: UInt64?, result: Data? = nil,
+        now: Timestamp
+    ) throws -> AttemptWriteOutcome {
         try write { db in
-            if let done = try Row.fetchOne(db, sql: """
-                SELECT a.outcome FROM attempts a JOIN tasks t ON t.id = a.task_id
-                WHERE a.id = ? AND t.current_attempt = a.id AND t.state = 'done'
-                """, arguments: [Int64(attemptID)]), (done["outcome"] as String?) == AttemptOutcome.done.rawValue {
+            if let done = try Row.fetchOne(
+                db,
+                sql: """
+                    SELECT a.outcome FROM attempts a JOIN tasks t ON t.id = a.task_id
+                    WHERE a.id = ? AND t.current_attempt = a.id AND t.state = 'done'
+                    """, arguments: [Int64(attemptID)]), (done["outcome"] as String?) == AttemptOutcome.done.rawValue
+            {
                 return .duplicate
             }
             guard var machine = try activeMachine(db, attemptID, what: "done", now: now) else {
@@ -100,8 +111,10 @@ extension JobStore {
             let name = machine.task.record.name
             if name.kind == .train {
                 let range = try treeRange(db, name)
-                let have = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM trees WHERE partition = ? AND tree_index >= ? AND tree_index < ?",
-                                            arguments: [name.partition, range.lowerBound, range.upperBound]) ?? 0
+                let have =
+                    try Int.fetchOne(
+                        db, sql: "SELECT COUNT(*) FROM trees WHERE partition = ? AND tree_index >= ? AND tree_index < ?",
+                        arguments: [name.partition, range.lowerBound, range.upperBound]) ?? 0
                 let want = range.count
                 if have < want {
                     throw JobStoreError(.invalidArgument, "\(name) reported done with \(have) of \(want) trees checkpointed", path: path)
@@ -110,18 +123,21 @@ extension JobStore {
             if name.kind == .evaluate {
                 guard let result else { throw JobStoreError(.invalidArgument, "\(name) done without a result", path: path) }
                 if name.variant == .whole {
-                    try db.execute(sql: "INSERT OR REPLACE INTO evaluations (partition, attempt_id, result) VALUES (?, ?, ?)",
-                                   arguments: [name.partition, Int64(attemptID), result])
+                    try db.execute(
+                        sql: "INSERT OR REPLACE INTO evaluations (partition, attempt_id, result) VALUES (?, ?, ?)",
+                        arguments: [name.partition, Int64(attemptID), result])
                 } else {  // one tree slice's scores, combined by the coordinator once every slice is done
-                    try db.execute(sql: "INSERT OR REPLACE INTO artifacts (name, data, stored_at) VALUES (?, ?, ?)",
-                                   arguments: [Self.sliceScoresArtifact(name), result, now])
+                    try db.execute(
+                        sql: "INSERT OR REPLACE INTO artifacts (name, data, stored_at) VALUES (?, ?, ?)",
+                        arguments: [Self.sliceScoresArtifact(name), result, now])
                 }
             }
             try apply(&machine.task) { m throws(TaskTransitionError) in try m.complete(attemptID: attemptID) }
             try save(db, machine.task)
             try end(db, attemptID, .done, reason: nil, peakRSS: peakRSS, now: now)
-            try appendEvent(db, .attemptDone, task: name, attemptID: attemptID, workerID: machine.workerID,
-                            "\(name) done on \(machine.workerID)\(peakRSS.map { ", peak RSS \(ByteCount($0))" } ?? "")", now: now)
+            try appendEvent(
+                db, .attemptDone, task: name, attemptID: attemptID, workerID: machine.workerID,
+                "\(name) done on \(machine.workerID)\(peakRSS.map { ", peak RSS \(ByteCount($0))" } ?? "")", now: now)
             return .applied
         }
     }
@@ -131,8 +147,10 @@ extension JobStore {
     /// while attempts remain and `retryable`, else it is `failed`. Returns the
     /// task's new state, or nil when the attempt was stale (and discarded).
     @discardableResult
-    public func failAttempt(_ attemptID: UInt64, outcome: AttemptOutcome, reason: String, peakRSS: UInt64?,
-                            retryable: Bool = true, now: Timestamp) throws -> TaskState? {
+    public func failAttempt(
+        _ attemptID: UInt64, outcome: AttemptOutcome, reason: String, peakRSS: UInt64?,
+        retryable: Bool = true, now: Timestamp
+    ) throws -> TaskState? {
         guard outcome == .failed || outcome == .lost else {
             throw JobStoreError(.invalidArgument, "failAttempt takes .failed or .lost, not \(outcome)", path: path)
         }
@@ -144,12 +162,14 @@ extension JobStore {
             }
             try save(db, machine.task)
             try end(db, attemptID, outcome, reason: reason, peakRSS: peakRSS, now: now)
-            try appendEvent(db, outcome == .lost ? .attemptLost : .attemptFailed, task: name, attemptID: attemptID,
-                            workerID: machine.workerID, "\(name) attempt \(attemptID) on \(machine.workerID) \(outcome.rawValue): \(reason)",
-                            now: now)
+            try appendEvent(
+                db, outcome == .lost ? .attemptLost : .attemptFailed, task: name, attemptID: attemptID,
+                workerID: machine.workerID, "\(name) attempt \(attemptID) on \(machine.workerID) \(outcome.rawValue): \(reason)",
+                now: now)
             if state == .failed {
-                try appendEvent(db, .taskFailed, task: name, attemptID: attemptID, workerID: machine.workerID,
-                                "\(name) failed after \(machine.task.failures) attempt(s)", now: now)
+                try appendEvent(
+                    db, .taskFailed, task: name, attemptID: attemptID, workerID: machine.workerID,
+                    "\(name) failed after \(machine.task.failures) attempt(s)", now: now)
             }
             return state
         }
@@ -165,8 +185,9 @@ extension JobStore {
             try apply(&active.task) { m throws(TaskTransitionError) in try m.abandon(attemptID: attemptID) }
             try save(db, active.task)
             try end(db, attemptID, .abandoned, reason: reason, peakRSS: nil, now: now)
-            try appendEvent(db, .attemptAbandoned, task: active.task.record.name, attemptID: attemptID, workerID: active.workerID,
-                            "\(active.task.record.name) attempt \(attemptID) on \(active.workerID) abandoned: \(reason)", now: now)
+            try appendEvent(
+                db, .attemptAbandoned, task: active.task.record.name, attemptID: attemptID, workerID: active.workerID,
+                "\(active.task.record.name) attempt \(attemptID) on \(active.workerID) abandoned: \(reason)", now: now)
             return true
         }
     }
@@ -184,8 +205,9 @@ extension JobStore {
                 try apply(&m) { m throws(TaskTransitionError) in try m.abandon(attemptID: attemptID) }
                 try save(db, m)
                 try end(db, attemptID, .abandoned, reason: reason, peakRSS: nil, now: now)
-                try appendEvent(db, .attemptAbandoned, task: m.record.name, attemptID: attemptID,
-                                "\(m.record.name) attempt \(attemptID) abandoned: \(reason)", now: now)
+                try appendEvent(
+                    db, .attemptAbandoned, task: m.record.name, attemptID: attemptID,
+                    "\(m.record.name) attempt \(attemptID) abandoned: \(reason)", now: now)
                 abandoned.append((m.record.name, attemptID))
             }
             try appendEvent(db, .resumed, "resumed; \(abandoned.count) running task(s) will be rerun", now: now)
@@ -209,9 +231,11 @@ extension JobStore {
     func machine(_ db: Database, _ name: TaskName) throws -> StoredMachine {
         let record = try Self.task(db, name, path: path)
         let maxAttempts = try jobSpecIn(db).maxAttempts
-        return StoredMachine(record: record, machine: TaskStateMachine(
-            name: name, maxAttempts: maxAttempts, state: record.state,
-            attemptID: record.currentAttempt, failures: record.failures))
+        return StoredMachine(
+            record: record,
+            machine: TaskStateMachine(
+                name: name, maxAttempts: maxAttempts, state: record.state,
+                attemptID: record.currentAttempt, failures: record.failures))
     }
 
     func jobSpecIn(_ db: Database) throws -> JobSpec {
@@ -234,11 +258,13 @@ extension JobStore {
         }
         let record = Self.taskRecord(t)
         guard record.currentAttempt == attemptID, record.state.isActive else {
-            let why = record.currentAttempt == attemptID
+            let why =
+                record.currentAttempt == attemptID
                 ? "the task is \(record.state.rawValue)"
                 : "superseded by attempt \(record.currentAttempt.map(String.init) ?? "none")"
-            try appendEvent(db, .staleDiscarded, task: record.name, attemptID: attemptID, workerID: attempt.workerID,
-                            "\(what) from \(record.name) attempt \(attemptID) on \(attempt.workerID) discarded: \(why)", now: now)
+            try appendEvent(
+                db, .staleDiscarded, task: record.name, attemptID: attemptID, workerID: attempt.workerID,
+                "\(what) from \(record.name) attempt \(attemptID) on \(attempt.workerID) discarded: \(why)", now: now)
             return nil
         }
         return ActiveAttempt(task: try machine(db, record.name), workerID: attempt.workerID)
@@ -254,40 +280,50 @@ extension JobStore {
     }
 
     func save(_ db: Database, _ m: StoredMachine) throws {
-        try db.execute(sql: "UPDATE tasks SET state = ?, current_attempt = ?, failures = ? WHERE id = ?",
-                       arguments: [m.machine.state.rawValue, m.machine.attemptID.map { Int64($0) }, m.machine.failures, m.record.id])
+        try db.execute(
+            sql: "UPDATE tasks SET state = ?, current_attempt = ?, failures = ? WHERE id = ?",
+            arguments: [m.machine.state.rawValue, m.machine.attemptID.map { Int64($0) }, m.machine.failures, m.record.id])
     }
 
-    func end(_ db: Database, _ attemptID: UInt64, _ outcome: AttemptOutcome, reason: String?, peakRSS: UInt64?,
-             now: Timestamp) throws {
-        try db.execute(sql: "UPDATE attempts SET ended_at = ?, outcome = ?, reason = ?, peak_rss = ? WHERE id = ?",
-                       arguments: [now, outcome.rawValue, reason, peakRSS.map { Int64(clamping: $0) }, Int64(attemptID)])
+    func end(
+        _ db: Database, _ attemptID: UInt64, _ outcome: AttemptOutcome, reason: String?, peakRSS: UInt64?,
+        now: Timestamp
+    ) throws {
+        try db.execute(
+            sql: "UPDATE attempts SET ended_at = ?, outcome = ?, reason = ?, peak_rss = ? WHERE id = ?",
+            arguments: [now, outcome.rawValue, reason, peakRSS.map { Int64(clamping: $0) }, Int64(attemptID)])
         try db.execute(sql: "DELETE FROM leases WHERE attempt_id = ?", arguments: [Int64(attemptID)])
     }
 
     static func task(_ db: Database, _ name: TaskName, path: String?) throws -> TaskRecord {
-        guard let row = try Row.fetchOne(db, sql: "SELECT * FROM tasks WHERE kind = ? AND partition = ? AND variant = ?",
-                                         arguments: [name.kind.rawValue, name.partition, name.variant.key]) else {
+        guard
+            let row = try Row.fetchOne(
+                db, sql: "SELECT * FROM tasks WHERE kind = ? AND partition = ? AND variant = ?",
+                arguments: [name.kind.rawValue, name.partition, name.variant.key])
+        else {
             throw JobStoreError(.notFound, "no task \(name)", path: path)
         }
         return taskRecord(row)
     }
 
     static func taskRecord(_ row: Row) -> TaskRecord {
-        TaskRecord(id: row["id"],
-                   name: TaskName(TaskKind(rawValue: row["kind"]) ?? .extract, row["partition"],
-                                  TaskVariant(key: row["variant"] ?? "") ?? .whole),
-                   state: TaskState(rawValue: row["state"]) ?? .pending,
-                   currentAttempt: (row["current_attempt"] as Int64?).map { UInt64($0) },
-                   failures: row["failures"])
+        TaskRecord(
+            id: row["id"],
+            name: TaskName(
+                TaskKind(rawValue: row["kind"]) ?? .extract, row["partition"],
+                TaskVariant(key: row["variant"] ?? "") ?? .whole),
+            state: TaskState(rawValue: row["state"]) ?? .pending,
+            currentAttempt: (row["current_attempt"] as Int64?).map { UInt64($0) },
+            failures: row["failures"])
     }
 
     static func attemptRecord(_ row: Row) -> AttemptRecord {
-        AttemptRecord(id: UInt64(row["id"] as Int64), taskID: row["task_id"], workerID: row["worker_id"],
-                      startedAt: row["started_at"], endedAt: row["ended_at"],
-                      outcome: (row["outcome"] as String?).flatMap(AttemptOutcome.init(rawValue:)),
-                      reason: row["reason"], peakRSS: (row["peak_rss"] as Int64?).map { UInt64($0) },
-                      firstTree: row["first_tree"])
+        AttemptRecord(
+            id: UInt64(row["id"] as Int64), taskID: row["task_id"], workerID: row["worker_id"],
+            startedAt: row["started_at"], endedAt: row["ended_at"],
+            outcome: (row["outcome"] as String?).flatMap(AttemptOutcome.init(rawValue:)),
+            reason: row["reason"], peakRSS: (row["peak_rss"] as Int64?).map { UInt64($0) },
+            firstTree: row["first_tree"])
     }
 
     static func leaseRecord(_ row: Row) -> LeaseRecord {

@@ -88,7 +88,9 @@ public final class JobStore: Sendable {
                 throw JobStoreError(.newerSchema, "written by a newer SpaceTime; upgrade to read this job", path: path)
             }
             if !migrated {
-                throw JobStoreError(.database, "written by an older SpaceTime and not upgraded yet; a coordinator --resume (with write access) upgrades it", path: path)
+                throw JobStoreError(
+                    .database, "written by an older SpaceTime and not upgraded yet; a coordinator --resume (with write access) upgrades it",
+                    path: path)
             }
         } catch let error as JobStoreError {
             throw error
@@ -116,111 +118,112 @@ public final class JobStore: Sendable {
     static let migrator: DatabaseMigrator = {
         var m = DatabaseMigrator()
         m.registerMigration("v1") { db in
-            try db.execute(sql: """
-                CREATE TABLE job (
-                    id INTEGER PRIMARY KEY CHECK (id = 1),
-                    job_id TEXT NOT NULL,
-                    spec TEXT NOT NULL,              -- JobSpec as JSON
-                    stage TEXT NOT NULL,
-                    failure TEXT,
-                    created_at REAL NOT NULL
-                );
-                CREATE TABLE partitions (
-                    partition INTEGER PRIMARY KEY,
-                    trees INTEGER NOT NULL,          -- this partition's share of the forest
-                    train_rows INTEGER,
-                    test_rows INTEGER,
-                    -- Unused: once the partition's class labels and counts (JSON); stores
-                    -- written before keep them, newer ones leave them NULL. The statistics
-                    -- blob (extract_checkpoints.stats) carries what the rows hold.
-                    class_labels TEXT,
-                    train_class_counts TEXT,
-                    test_class_counts TEXT
-                );
-                CREATE TABLE tasks (
-                    id INTEGER PRIMARY KEY,
-                    kind TEXT NOT NULL,
-                    partition INTEGER NOT NULL REFERENCES partitions(partition),
-                    state TEXT NOT NULL,
-                    current_attempt INTEGER,
-                    failures INTEGER NOT NULL DEFAULT 0,
-                    UNIQUE (kind, partition)
-                );
-                CREATE TABLE attempts (
-                    id INTEGER PRIMARY KEY AUTOINCREMENT,   -- attempt ids are never reused
-                    task_id INTEGER NOT NULL REFERENCES tasks(id),
-                    worker_id TEXT NOT NULL,
-                    started_at REAL NOT NULL,
-                    running_at REAL,
-                    ended_at REAL,
-                    outcome TEXT,
-                    reason TEXT,
-                    peak_rss INTEGER,
-                    first_tree INTEGER
-                );
-                CREATE INDEX attempts_by_task ON attempts(task_id);
-                CREATE TABLE leases (
-                    attempt_id INTEGER PRIMARY KEY REFERENCES attempts(id),
-                    worker_id TEXT NOT NULL,
-                    deadline REAL NOT NULL
-                );
-                CREATE TABLE workers (
-                    id TEXT PRIMARY KEY,
-                    host TEXT NOT NULL,
-                    pid INTEGER NOT NULL,
-                    cores INTEGER NOT NULL,
-                    memory_limit INTEGER NOT NULL,
-                    state TEXT NOT NULL,
-                    joined_at REAL NOT NULL,
-                    last_heartbeat REAL,
-                    rss INTEGER,
-                    peak_rss INTEGER
-                );
-                CREATE TABLE extract_checkpoints (
-                    partition INTEGER PRIMARY KEY REFERENCES partitions(partition),
-                    attempt_id INTEGER NOT NULL REFERENCES attempts(id),
-                    worker_id TEXT NOT NULL,           -- holds the partition's spill
-                    stats BLOB NOT NULL
-                );
-                CREATE TABLE trees (
-                    partition INTEGER NOT NULL REFERENCES partitions(partition),
-                    tree_index INTEGER NOT NULL,
-                    attempt_id INTEGER NOT NULL REFERENCES attempts(id),
-                    tree BLOB NOT NULL,
-                    PRIMARY KEY (partition, tree_index)
-                );
-                CREATE TABLE evaluations (
-                    partition INTEGER PRIMARY KEY REFERENCES partitions(partition),
-                    attempt_id INTEGER NOT NULL REFERENCES attempts(id),
-                    result BLOB NOT NULL
-                );
-                CREATE TABLE artifacts (
-                    name TEXT PRIMARY KEY,             -- "extractor", "model", …
-                    data BLOB NOT NULL,
-                    stored_at REAL NOT NULL
-                );
-                CREATE TABLE stage_timings (
-                    stage TEXT PRIMARY KEY,
-                    started_at REAL NOT NULL,
-                    ended_at REAL,
-                    rows INTEGER
-                );
-                CREATE TABLE metrics (
-                    name TEXT PRIMARY KEY,
-                    value REAL NOT NULL
-                );
-                CREATE TABLE events (
-                    id INTEGER PRIMARY KEY AUTOINCREMENT,
-                    at REAL NOT NULL,
-                    kind TEXT NOT NULL,
-                    task_kind TEXT,
-                    partition INTEGER,
-                    attempt_id INTEGER,
-                    worker_id TEXT,
-                    message TEXT NOT NULL
-                );
-                CREATE INDEX events_by_kind ON events(kind);
-                """)
+            try db.execute(
+                sql: """
+                    CREATE TABLE job (
+                        id INTEGER PRIMARY KEY CHECK (id = 1),
+                        job_id TEXT NOT NULL,
+                        spec TEXT NOT NULL,              -- JobSpec as JSON
+                        stage TEXT NOT NULL,
+                        failure TEXT,
+                        created_at REAL NOT NULL
+                    );
+                    CREATE TABLE partitions (
+                        partition INTEGER PRIMARY KEY,
+                        trees INTEGER NOT NULL,          -- this partition's share of the forest
+                        train_rows INTEGER,
+                        test_rows INTEGER,
+                        -- Unused: once the partition's class labels and counts (JSON); stores
+                        -- written before keep them, newer ones leave them NULL. The statistics
+                        -- blob (extract_checkpoints.stats) carries what the rows hold.
+                        class_labels TEXT,
+                        train_class_counts TEXT,
+                        test_class_counts TEXT
+                    );
+                    CREATE TABLE tasks (
+                        id INTEGER PRIMARY KEY,
+                        kind TEXT NOT NULL,
+                        partition INTEGER NOT NULL REFERENCES partitions(partition),
+                        state TEXT NOT NULL,
+                        current_attempt INTEGER,
+                        failures INTEGER NOT NULL DEFAULT 0,
+                        UNIQUE (kind, partition)
+                    );
+                    CREATE TABLE attempts (
+                        id INTEGER PRIMARY KEY AUTOINCREMENT,   -- attempt ids are never reused
+                        task_id INTEGER NOT NULL REFERENCES tasks(id),
+                        worker_id TEXT NOT NULL,
+                        started_at REAL NOT NULL,
+                        running_at REAL,
+                        ended_at REAL,
+                        outcome TEXT,
+                        reason TEXT,
+                        peak_rss INTEGER,
+                        first_tree INTEGER
+                    );
+                    CREATE INDEX attempts_by_task ON attempts(task_id);
+                    CREATE TABLE leases (
+                        attempt_id INTEGER PRIMARY KEY REFERENCES attempts(id),
+                        worker_id TEXT NOT NULL,
+                        deadline REAL NOT NULL
+                    );
+                    CREATE TABLE workers (
+                        id TEXT PRIMARY KEY,
+                        host TEXT NOT NULL,
+                        pid INTEGER NOT NULL,
+                        cores INTEGER NOT NULL,
+                        memory_limit INTEGER NOT NULL,
+                        state TEXT NOT NULL,
+                        joined_at REAL NOT NULL,
+                        last_heartbeat REAL,
+                        rss INTEGER,
+                        peak_rss INTEGER
+                    );
+                    CREATE TABLE extract_checkpoints (
+                        partition INTEGER PRIMARY KEY REFERENCES partitions(partition),
+                        attempt_id INTEGER NOT NULL REFERENCES attempts(id),
+                        worker_id TEXT NOT NULL,           -- holds the partition's spill
+                        stats BLOB NOT NULL
+                    );
+                    CREATE TABLE trees (
+                        partition INTEGER NOT NULL REFERENCES partitions(partition),
+                        tree_index INTEGER NOT NULL,
+                        attempt_id INTEGER NOT NULL REFERENCES attempts(id),
+                        tree BLOB NOT NULL,
+                        PRIMARY KEY (partition, tree_index)
+                    );
+                    CREATE TABLE evaluations (
+                        partition INTEGER PRIMARY KEY REFERENCES partitions(partition),
+                        attempt_id INTEGER NOT NULL REFERENCES attempts(id),
+                        result BLOB NOT NULL
+                    );
+                    CREATE TABLE artifacts (
+                        name TEXT PRIMARY KEY,             -- "extractor", "model", …
+                        data BLOB NOT NULL,
+                        stored_at REAL NOT NULL
+                    );
+                    CREATE TABLE stage_timings (
+                        stage TEXT PRIMARY KEY,
+                        started_at REAL NOT NULL,
+                        ended_at REAL,
+                        rows INTEGER
+                    );
+                    CREATE TABLE metrics (
+                        name TEXT PRIMARY KEY,
+                        value REAL NOT NULL
+                    );
+                    CREATE TABLE events (
+                        id INTEGER PRIMARY KEY AUTOINCREMENT,
+                        at REAL NOT NULL,
+                        kind TEXT NOT NULL,
+                        task_kind TEXT,
+                        partition INTEGER,
+                        attempt_id INTEGER,
+                        worker_id TEXT,
+                        message TEXT NOT NULL
+                    );
+                    CREATE INDEX events_by_kind ON events(kind);
+                    """)
         }
         registerMemorySampleMigration(&m)
         registerTaskVariantMigration(&m)
@@ -242,7 +245,7 @@ public final class JobStore: Sendable {
                 do {
                     try Self.migrator.migrate(writer)
                     break
-                } catch where attempt < 5 {
+                } catch  where attempt < 5 {
                     Thread.sleep(forTimeInterval: 0.02 * Double(attempt))
                     attempt += 1
                 }
@@ -287,29 +290,38 @@ public final class JobStore: Sendable {
 
     // MARK: Events
 
-    func appendEvent(_ db: Database, _ kind: JobEventKind, task: TaskName? = nil, attemptID: UInt64? = nil,
-                     workerID: String? = nil, _ message: String, now: Timestamp) throws {
-        try db.execute(sql: """
-            INSERT INTO events (at, kind, task_kind, partition, variant, attempt_id, worker_id, message)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-            """, arguments: [now, kind.rawValue, task?.kind.rawValue, task?.partition, task?.variant.key,
-                             attemptID.map { Int64($0) }, workerID, message])
+    func appendEvent(
+        _ db: Database, _ kind: JobEventKind, task: TaskName? = nil, attemptID: UInt64? = nil,
+        workerID: String? = nil, _ message: String, now: Timestamp
+    ) throws {
+        try db.execute(
+            sql: """
+                INSERT INTO events (at, kind, task_kind, partition, variant, attempt_id, worker_id, message)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                """,
+            arguments: [
+                now, kind.rawValue, task?.kind.rawValue, task?.partition, task?.variant.key,
+                attemptID.map { Int64($0) }, workerID, message
+            ])
     }
 
     /// Appends a free-form event (e.g. "train/p1 resumed at tree 7 of 13 on w3").
-    public func log(_ kind: JobEventKind, task: TaskName? = nil, attemptID: UInt64? = nil, workerID: String? = nil,
-                    _ message: String, now: Timestamp) throws {
+    public func log(
+        _ kind: JobEventKind, task: TaskName? = nil, attemptID: UInt64? = nil, workerID: String? = nil,
+        _ message: String, now: Timestamp
+    ) throws {
         try write { db in try appendEvent(db, kind, task: task, attemptID: attemptID, workerID: workerID, message, now: now) }
     }
 
     /// Events in order, optionally only of one kind.
     public func events(kind: JobEventKind? = nil) throws -> [JobEvent] {
         try read { db in
-            let rows = if let kind {
-                try Row.fetchAll(db, sql: "SELECT * FROM events WHERE kind = ? ORDER BY id", arguments: [kind.rawValue])
-            } else {
-                try Row.fetchAll(db, sql: "SELECT * FROM events ORDER BY id")
-            }
+            let rows =
+                if let kind {
+                    try Row.fetchAll(db, sql: "SELECT * FROM events WHERE kind = ? ORDER BY id", arguments: [kind.rawValue])
+                } else {
+                    try Row.fetchAll(db, sql: "SELECT * FROM events ORDER BY id")
+                }
             return rows.map { row in
                 let taskKind = (row["task_kind"] as String?).flatMap(TaskKind.init(rawValue:))
                 let partition = row["partition"] as Int?

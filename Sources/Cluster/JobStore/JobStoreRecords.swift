@@ -19,8 +19,10 @@ public struct JobSpec: Sendable, Hashable, Codable {
     /// Attempts a task gets before the job fails.
     public var maxAttempts: Int
 
-    public init(jobID: String, dataFiles: [String], parameters: Data, seed: UInt64, partitions: Int,
-                testFraction: Double, trees: Int, maxAttempts: Int = 3) {
+    public init(
+        jobID: String, dataFiles: [String], parameters: Data, seed: UInt64, partitions: Int,
+        testFraction: Double, trees: Int, maxAttempts: Int = 3
+    ) {
         self.jobID = jobID
         self.dataFiles = dataFiles
         self.parameters = parameters
@@ -105,9 +107,11 @@ public struct WorkerRecord: Sendable, Hashable {
     public var rss: UInt64?
     public var peakRSS: UInt64?
 
-    public init(id: String, host: String, pid: Int, cores: Int, memoryLimit: UInt64,
-                state: WorkerState = .connected, lastHeartbeat: Timestamp? = nil,
-                rss: UInt64? = nil, peakRSS: UInt64? = nil) {
+    public init(
+        id: String, host: String, pid: Int, cores: Int, memoryLimit: UInt64,
+        state: WorkerState = .connected, lastHeartbeat: Timestamp? = nil,
+        rss: UInt64? = nil, peakRSS: UInt64? = nil
+    ) {
         self.id = id
         self.host = host
         self.pid = pid

@@ -1,5 +1,5 @@
-import Locking
 import Foundation
+import Locking
 import SpaceTime
 
 /// `spacetime local`: this process is the coordinator; it starts N worker
@@ -43,12 +43,16 @@ public final class LocalCluster: @unchecked Sendable {  // `processes`, `slots` 
     /// Starts worker `id` connecting to `endpoint`. Returns a note on how its
     /// memory limit is enforced. With `output`, the worker's standard error
     /// reaches it line by line instead of this process's standard error.
-    public func startWorker(id: String, endpoint: String, threads: Int, spillDir: String?, extraArguments: [String] = [],
-                            output: (@Sendable (String) -> Void)? = nil,
-                            onExit: @escaping @Sendable (String, Int32?, Int32?) -> Void) throws -> String {
+    public func startWorker(
+        id: String, endpoint: String, threads: Int, spillDir: String?, extraArguments: [String] = [],
+        output: (@Sendable (String) -> Void)? = nil,
+        onExit: @escaping @Sendable (String, Int32?, Int32?) -> Void
+    ) throws -> String {
         let launcher = ProcessInfo.processInfo.processIdentifier
-        var arguments = ["worker", "--connect", endpoint, "--memory-limit", String(memoryLimit.bytes), "--worker-id", id,
-                         "--threads", String(threads), "--launcher-pid", String(launcher)]
+        var arguments = [
+            "worker", "--connect", endpoint, "--memory-limit", String(memoryLimit.bytes), "--worker-id", id,
+            "--threads", String(threads), "--launcher-pid", String(launcher)
+        ]
         if let spillDir { arguments += ["--spill-dir", spillDir] }
         arguments += extraArguments
         if ProcessInfo.processInfo.environment["SPACETIME_TEST_FAIL_SPAWN"] == id {
@@ -145,16 +149,23 @@ public final class LocalCluster: @unchecked Sendable {  // `processes`, `slots` 
     /// When every one of the `expected` workers has been started and has exited
     /// before the job in `store` is over, fails the job (no one is left to run
     /// the rest, and nothing else would end the wait). Call it from `onExit`.
-    public func failJobIfEveryWorkerExited(expected: Int, store: JobStore,
-                                           log: @Sendable (CoordinatorLogLevel, String) -> Void) {
+    public func failJobIfEveryWorkerExited(
+        expected: Int, store: JobStore,
+        log: @Sendable (CoordinatorLogLevel, String) -> Void
+    ) {
         let slots = workers
         guard slots.count == expected, slots.allSatisfy({ $0.exit != nil }),
-              let stage = try? store.stage(), stage != .done, stage != .failed,
-              lock.withLock({ () -> Bool in defer { allExitedReported = true }; return !allExitedReported }) else { return }
+            let stage = try? store.stage(), stage != .done, stage != .failed,
+            lock.withLock({ () -> Bool in
+                defer { allExitedReported = true }
+                return !allExitedReported
+            })
+        else { return }
         let exits = slots.map { "\($0.id) (pid \($0.pid)) \($0.exit ?? "?")" }.joined(separator: ", ")
         log(.error, "every worker has exited: \(exits)")
-        try? store.failJob("every worker has exited before the job was done: \(exits) (see their log lines above)",
-                           now: Date().timeIntervalSince1970)
+        try? store.failJob(
+            "every worker has exited before the job was done: \(exits) (see their log lines above)",
+            now: Date().timeIntervalSince1970)
     }
 
     /// After the job: waits up to `timeout` seconds for workers to exit on

@@ -36,8 +36,10 @@ public final class CSVRecordSource: RecordSource {
     /// Bytes read so far over both files.
     public var bytesRead: Int { bytesBefore + reader.bytesRead }
 
-    public init(path: String, labelIndex: Int, stratify: Bool = true, seed: UInt64, testFraction: Double, partitions: Int,
-                testPath: String? = nil, options: CSVOptions = CSVOptions(), numbersFiles: Bool = false) throws {
+    public init(
+        path: String, labelIndex: Int, stratify: Bool = true, seed: UInt64, testFraction: Double, partitions: Int,
+        testPath: String? = nil, options: CSVOptions = CSVOptions(), numbersFiles: Bool = false
+    ) throws {
         do {
             reader = try CSVReader(path: path, options: options)
         } catch {
@@ -66,7 +68,10 @@ public final class CSVRecordSource: RecordSource {
         do { next = try CSVReader(path: path, options: options) } catch { throw PipelineError(.io, error.description) }
         guard next.header == reader.header else {
             next.close()
-            throw PipelineError(.badInput, "--test-file \(path): its header differs from the training file \(reader.file)'s; the test file needs the same columns in the same order")
+            throw PipelineError(
+                .badInput,
+                "--test-file \(path): its header differs from the training file \(reader.file)'s; the test file needs the same columns in the same order"
+            )
         }
         do {
             assigner = try StratifiedAssigner(seed: seed, testFraction: 0, partitions: partitions)
@@ -100,14 +105,19 @@ public final class CSVRecordSource: RecordSource {
         }
         guard let record else { return nil }
         if record.isMissing(at: labelIndex) {
-            throw PipelineError(.badInput,
-                                "\(record.file):\(record.line): column \(labelIndex + 1)\(record.columnName(labelIndex).map { " (\(quoteForMessage($0)))" } ?? ""): missing label")
+            throw PipelineError(
+                .badInput,
+                "\(record.file):\(record.line): column \(labelIndex + 1)\(record.columnName(labelIndex).map { " (\(quoteForMessage($0)))" } ?? ""): missing label"
+            )
         }
-        let assignment = stratify ? record.withField(at: labelIndex) { assigner.assign(classBytes: $0) }
-                                  : assigner.assign(classKey: "")
+        let assignment =
+            stratify
+            ? record.withField(at: labelIndex) { assigner.assign(classBytes: $0) }
+            : assigner.assign(classKey: "")
         let bytes = record.withRawBytes { Data($0) }
-        return SourceRecord(line: UInt64(record.line), partition: assignment.partition,
-                            isTest: readingTestFile || assignment.isTest, bytes: bytes,
-                            file: numbersFiles ? UInt32(filesBefore + reader.partIndex + 1) : 0)
+        return SourceRecord(
+            line: UInt64(record.line), partition: assignment.partition,
+            isTest: readingTestFile || assignment.isTest, bytes: bytes,
+            file: numbersFiles ? UInt32(filesBefore + reader.partIndex + 1) : 0)
     }
 }

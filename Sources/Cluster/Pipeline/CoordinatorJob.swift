@@ -1,5 +1,5 @@
-import Foundation
 import Forest
+import Foundation
 import SpaceTime
 import ZeroMQ
 
@@ -99,7 +99,10 @@ public final class CoordinatorJob: Sendable {
         do { ownerLock = try OwnerLock.acquire(lockPath) } catch {
             guard error.code == .held else { throw PipelineError(.io, "job directory \(options.jobDirectory): \(error)") }
             let holder = error.holder.map { "a coordinator, \($0)" } ?? "another process"
-            throw PipelineError(.jobFailed, "job directory \(options.jobDirectory) is in use by \(holder): one coordinator per job; stop that one first (SIGTERM), then --resume")
+            throw PipelineError(
+                .jobFailed,
+                "job directory \(options.jobDirectory) is in use by \(holder): one coordinator per job; stop that one first (SIGTERM), then --resume"
+            )
         }
         var serverOptions = CoordinatorServer.Options()
         serverOptions.engine = options.engine
@@ -117,7 +120,8 @@ public final class CoordinatorJob: Sendable {
             run = try CoordinatorRun(context: context, bind: options.bind, options: serverOptions, log: log)
         } catch let error as CoordinatorBindError {
             removeIfEmpty()
-            throw PipelineError(.badParameters, "--bind: \(error) (\(hadJob ? "the job in \(options.jobDirectory) is unchanged" : "no job was created"))")
+            throw PipelineError(
+                .badParameters, "--bind: \(error) (\(hadJob ? "the job in \(options.jobDirectory) is unchanged" : "no job was created"))")
         } catch {
             removeIfEmpty()
             throw error
@@ -127,7 +131,8 @@ public final class CoordinatorJob: Sendable {
             store = prepared.store
             spec = prepared.spec
             layout = prepared.settings.layout
-            let store = prepared.store, settings = prepared.settings
+            let store = prepared.store
+            let settings = prepared.settings
             run.start(store: store, schema: prepared.schema) { onFinished in
                 ForestCoordinatorDriver(store: store, settings: settings, onFinished: onFinished)
             }
@@ -147,8 +152,10 @@ public final class CoordinatorJob: Sendable {
     }
 
     /// Creates the job in the store at `storePath`, or resumes the one there (see ``ResumeRules``).
-    private static func prepare(options: Options, storePath: String,
-                                log: @escaping @Sendable (CoordinatorLogLevel, String) -> Void) throws -> Prepared {
+    private static func prepare(
+        options: Options, storePath: String,
+        log: @escaping @Sendable (CoordinatorLogLevel, String) -> Void
+    ) throws -> Prepared {
         let exists = FileManager.default.fileExists(atPath: storePath)
         if options.resume && !exists {
             throw PipelineError(.missingArtifact, "--resume: no job in \(options.jobDirectory) (no job.sqlite)")
@@ -159,18 +166,21 @@ public final class CoordinatorJob: Sendable {
         var spec: JobSpec
         if let existing = try store?.jobSpec(), let store {
             guard options.resume else {
-                throw PipelineError(.jobFailed, "\(options.jobDirectory) already holds job \(existing.jobID); use --resume to continue it or another --job-dir")
+                throw PipelineError(
+                    .jobFailed,
+                    "\(options.jobDirectory) already holds job \(existing.jobID); use --resume to continue it or another --job-dir")
             }
             spec = try resolveResume(existing, options: options, store: store, log: log, now: now)
         } else {
             if options.resume {
                 throw PipelineError(.missingArtifact, "--resume: no job in \(options.jobDirectory) (its job.sqlite holds none)")
             }
-            spec = JobSpec(jobID: "job-\(UInt32.random(in: 0...UInt32.max))",
-                           dataFiles: [options.dataPath] + (options.testPath.map { [$0] } ?? []),
-                           parameters: Data(), seed: options.forest.seed, partitions: 1,
-                           testFraction: options.testPath == nil ? options.testFraction : 0, trees: options.forest.trees,
-                           maxAttempts: options.maxAttempts)
+            spec = JobSpec(
+                jobID: "job-\(UInt32.random(in: 0...UInt32.max))",
+                dataFiles: [options.dataPath] + (options.testPath.map { [$0] } ?? []),
+                parameters: Data(), seed: options.forest.seed, partitions: 1,
+                testFraction: options.testPath == nil ? options.testFraction : 0, trees: options.forest.trees,
+                maxAttempts: options.maxAttempts)
         }
         let dataPath = spec.dataFiles.first ?? options.dataPath
         let testPath = spec.dataFiles.count > 1 ? spec.dataFiles[1] : nil
@@ -179,7 +189,10 @@ public final class CoordinatorJob: Sendable {
         if let testPath {
             let (testHeader, _, _) = try Self.readHeader(testPath, options: options.csv)
             guard testHeader == header else {
-                throw PipelineError(.badInput, "--test-file \(testPath): its header (\(testHeader.joined(separator: ","))) differs from the training file \(dataPath)'s (\(header.joined(separator: ","))); the test file needs the same columns in the same order")
+                throw PipelineError(
+                    .badInput,
+                    "--test-file \(testPath): its header (\(testHeader.joined(separator: ","))) differs from the training file \(dataPath)'s (\(header.joined(separator: ","))); the test file needs the same columns in the same order"
+                )
             }
             testBytes = UInt64(Self.textBytes(testPath, log: log))
         }
@@ -190,15 +203,21 @@ public final class CoordinatorJob: Sendable {
             do { inference = try SchemaInference.infer(path: dataPath, choices: options.columns, options: options.csv) } catch {
                 throw PipelineError(.badInput, "\(error)")
             }
-            log(.info, "\(inference.schema.task.rawValue): \(inference.reason); \(inference.schema.featureCount) features (\(inference.schema.categoricalCount) categorical)")
-            var parameters = ForestJobParameters(forest: options.forest, schema: inference.schema, maxBins: options.maxBins,
-                                                 source: (dataPath as NSString).lastPathComponent,
-                                                 sampledRows: inference.sampledRows)
+            log(
+                .info,
+                "\(inference.schema.task.rawValue): \(inference.reason); \(inference.schema.featureCount) features (\(inference.schema.categoricalCount) categorical)"
+            )
+            var parameters = ForestJobParameters(
+                forest: options.forest, schema: inference.schema, maxBins: options.maxBins,
+                source: (dataPath as NSString).lastPathComponent,
+                sampledRows: inference.sampledRows)
             parameters.permutationRepeats = options.permutationRepeats
             parameters.files = Self.jobFiles(dataPath, testPath, log: log)
             if !options.derivation.isEmpty {
                 guard inference.schema.categoricalCount == 0 else {
-                    throw PipelineError(.badParameters, "a feature derivation needs numeric input columns; \(inference.schema.categoricalCount) column(s) hold text")
+                    throw PipelineError(
+                        .badParameters,
+                        "a feature derivation needs numeric input columns; \(inference.schema.categoricalCount) column(s) hold text")
                 }
                 do { _ = try options.derivations.derivation(options.derivation, inputNames: inference.schema.featureNames) } catch {
                     throw PipelineError(.badParameters, error.message)
@@ -208,21 +227,25 @@ public final class CoordinatorJob: Sendable {
             let size = UInt64(Self.textBytes(dataPath, log: log))
             // With a test file the planner sees both files, the test file's share as the test fraction.
             let planTestFraction = testPath == nil ? options.testFraction : Double(testBytes) / Double(max(1, size + testBytes))
-            let plan = PartitionPlanner.plan(.init(dataBytes: size + testBytes, sampleBytesPerRow: sampleBytesPerRow,
-                                                   features: inference.schema.featureCount,
-                                                   // Histogram words per bin before the statistics merge: a binary
-                                                   // classification cell or a regression cell are both 2 words.
-                                                   histogramWordsPerBin: 2,
-                                                   memoryLimit: options.workerMemoryLimit, testFraction: planTestFraction,
-                                                   threadsPerWorker: options.workerThreads, override: options.partitions))
+            let plan = PartitionPlanner.plan(
+                .init(
+                    dataBytes: size + testBytes, sampleBytesPerRow: sampleBytesPerRow,
+                    features: inference.schema.featureCount,
+                    // Histogram words per bin before the statistics merge: a binary
+                    // classification cell or a regression cell are both 2 words.
+                    histogramWordsPerBin: 2,
+                    memoryLimit: options.workerMemoryLimit, testFraction: planTestFraction,
+                    threadsPerWorker: options.workerThreads, override: options.partitions))
             if let message = plan.message { log(.warning, "partition plan: \(message)") }
             guard plan.partitions <= parameters.forest.trees else {
-                throw PipelineError(.badParameters, "\(plan.partitions) partitions need at least as many trees; raise --trees or lower --partitions")
+                throw PipelineError(
+                    .badParameters, "\(plan.partitions) partitions need at least as many trees; raise --trees or lower --partitions")
             }
-            let treeSize = TreeSizeRule.decide(parameters: parameters.forest, explicit: options.treeSizeGiven,
-                                               partitionRows: plan.partitionRows, task: inference.schema.task,
-                                               outputWidth: inference.schema.task == .classification ? 2 : 1,
-                                               featureCount: inference.schema.featureCount, memoryLimit: options.workerMemoryLimit)
+            let treeSize = TreeSizeRule.decide(
+                parameters: parameters.forest, explicit: options.treeSizeGiven,
+                partitionRows: plan.partitionRows, task: inference.schema.task,
+                outputWidth: inference.schema.task == .classification ? 2 : 1,
+                featureCount: inference.schema.featureCount, memoryLimit: options.workerMemoryLimit)
             log(treeSize.overBudget ? .warning : .info, "tree size: \(treeSize.message)")
             parameters.forest = treeSize.parameters
             spec.partitions = plan.partitions
@@ -234,7 +257,10 @@ public final class CoordinatorJob: Sendable {
             for (k, identity) in identities.enumerated() {
                 try created.putArtifact("data-identity-\(k)", identity.encoded, now: now)
             }
-            log(.info, "job \(spec.jobID): \(dataPath)\(testPath.map { " (test rows: \($0))" } ?? ""), \(spec.partitions) partition(s) (~\(plan.rowsPerPartition) training rows each), \(spec.trees) trees, seed \(spec.seed)")
+            log(
+                .info,
+                "job \(spec.jobID): \(dataPath)\(testPath.map { " (test rows: \($0))" } ?? ""), \(spec.partitions) partition(s) (~\(plan.rowsPerPartition) training rows each), \(spec.trees) trees, seed \(spec.seed)"
+            )
         }
         let parameters = try ForestJobParameters(deserializing: spec.parameters)
         guard parameters.schema.header == header, let labelIndex = parameters.schema.targetIndex else {
@@ -248,9 +274,10 @@ public final class CoordinatorJob: Sendable {
         schema.delimiter = UInt32(options.csv.delimiter)
         schema.columnCount = UInt32(header.count)
 
-        var settings = ForestCoordinatorDriver.Settings(dataPath: dataPath, layout: layout, parameters: parameters,
-                                                        testFraction: spec.testFraction, partitions: spec.partitions,
-                                                        modelOut: options.modelOut)
+        var settings = ForestCoordinatorDriver.Settings(
+            dataPath: dataPath, layout: layout, parameters: parameters,
+            testFraction: spec.testFraction, partitions: spec.partitions,
+            modelOut: options.modelOut)
         settings.testPath = testPath
         settings.scoring = options.scoring
         settings.slices = options.slices
@@ -269,8 +296,10 @@ public final class CoordinatorJob: Sendable {
     /// (nothing in the store changes then), takes a moved data file and the
     /// operational flags, revives a failed job and abandons the attempts the
     /// previous coordinator left running. Returns the spec to run with.
-    private static func resolveResume(_ existing: JobSpec, options: Options, store: JobStore,
-                                      log: @escaping @Sendable (CoordinatorLogLevel, String) -> Void, now: Timestamp) throws -> JobSpec {
+    private static func resolveResume(
+        _ existing: JobSpec, options: Options, store: JobStore,
+        log: @escaping @Sendable (CoordinatorLogLevel, String) -> Void, now: Timestamp
+    ) throws -> JobSpec {
         var spec = existing
         var notes: [String] = []
         // The data: the job's files, or the same bytes under another path.
@@ -289,12 +318,20 @@ public final class CoordinatorJob: Sendable {
             let current: DataFileIdentity
             do { current = try DataFileIdentity(path: candidate) } catch {
                 let moved = candidate == recordedPath ? "" : " (the job was created on \(recordedPath))"
-                throw PipelineError(.badInput, "--resume: \(what) \(candidate) cannot be read\(moved): \(error); give the file job \(existing.jobID) was created on")
+                throw PipelineError(
+                    .badInput,
+                    "--resume: \(what) \(candidate) cannot be read\(moved): \(error); give the file job \(existing.jobID) was created on")
             }
             let changes = recorded.differences(from: current)
             if !changes.isEmpty {
-                let name = candidate == recordedPath ? "\(candidate) changed since job \(existing.jobID) was created" : "\(candidate) is not the file job \(existing.jobID) was created on (\(recordedPath))"
-                throw PipelineError(.badInput, "--resume: \(name) (\(changes.joined(separator: ", "))); resuming would mix trees of two data sets: start a new job (another --job-dir)")
+                let name =
+                    candidate == recordedPath
+                    ? "\(candidate) changed since job \(existing.jobID) was created"
+                    : "\(candidate) is not the file job \(existing.jobID) was created on (\(recordedPath))"
+                throw PipelineError(
+                    .badInput,
+                    "--resume: \(name) (\(changes.joined(separator: ", "))); resuming would mix trees of two data sets: start a new job (another --job-dir)"
+                )
             }
             if candidate != recordedPath {
                 spec.dataFiles[k] = candidate
@@ -302,19 +339,31 @@ public final class CoordinatorJob: Sendable {
             }
         }
         if existing.dataFiles.count < 2, let testPath = options.testPath {
-            throw PipelineError(.badParameters, ResumeRules.refusal(jobID: existing.jobID, conflicts: [
-                .init(flag: "--test-file", given: testPath, job: "none: it holds out --test-fraction \(existing.testFraction)")]))
+            throw PipelineError(
+                .badParameters,
+                ResumeRules.refusal(
+                    jobID: existing.jobID,
+                    conflicts: [
+                        .init(flag: "--test-file", given: testPath, job: "none: it holds out --test-fraction \(existing.testFraction)")
+                    ]))
         }
         // Model flags: refused when given with another value.
         let stored = try ForestJobParameters(deserializing: existing.parameters)
-        let conflicts = ResumeRules.conflicts(stored: stored, spec: existing, hasTestFile: existing.dataFiles.count > 1,
-                                              forest: options.forest, maxBins: options.maxBins, partitions: options.partitions,
-                                              testFraction: options.testFraction, columns: options.columns,
-                                              given: options.givenFlags)
+        let conflicts = ResumeRules.conflicts(
+            stored: stored, spec: existing, hasTestFile: existing.dataFiles.count > 1,
+            forest: options.forest, maxBins: options.maxBins, partitions: options.partitions,
+            testFraction: options.testFraction, columns: options.columns,
+            given: options.givenFlags)
         if options.givenFlags?.contains("derivation") ?? true, options.derivation != stored.derivation {
-            throw PipelineError(.badParameters, ResumeRules.refusal(jobID: existing.jobID, conflicts: conflicts + [
-                .init(flag: "--derivation", given: options.derivation.isEmpty ? "none" : options.derivation,
-                      job: stored.derivation.isEmpty ? "none" : stored.derivation)]))
+            throw PipelineError(
+                .badParameters,
+                ResumeRules.refusal(
+                    jobID: existing.jobID,
+                    conflicts: conflicts + [
+                        .init(
+                            flag: "--derivation", given: options.derivation.isEmpty ? "none" : options.derivation,
+                            job: stored.derivation.isEmpty ? "none" : stored.derivation)
+                    ]))
         }
         if !conflicts.isEmpty {
             throw PipelineError(.badParameters, ResumeRules.refusal(jobID: existing.jobID, conflicts: conflicts))
@@ -330,16 +379,25 @@ public final class CoordinatorJob: Sendable {
         if !notes.isEmpty { log(.info, "--resume: taken from the command line: \(notes.joined(separator: "; "))") }
         let before = try store.stage()
         let scheduler = Scheduler()
-        let gates = Scheduler.Gates(extractorReady: try store.artifactSize("extractor") != nil,
-                                    modelReady: try store.artifactSize("model") != nil)
-        if let failure = try store.resetForResume(stage: { tasks in
-            scheduler.stage(tasks: tasks.map { Scheduler.TaskView(name: $0.name, state: $0.state) }, gates: gates)
-        }, now: now) {
-            log(.warning, "--resume: job \(existing.jobID) had failed (\(failure)); its failed tasks run again, each with \(spec.maxAttempts) attempt(s); finished tasks and checkpointed trees are kept")
+        let gates = Scheduler.Gates(
+            extractorReady: try store.artifactSize("extractor") != nil,
+            modelReady: try store.artifactSize("model") != nil)
+        if let failure = try store.resetForResume(
+            stage: { tasks in
+                scheduler.stage(tasks: tasks.map { Scheduler.TaskView(name: $0.name, state: $0.state) }, gates: gates)
+            }, now: now)
+        {
+            log(
+                .warning,
+                "--resume: job \(existing.jobID) had failed (\(failure)); its failed tasks run again, each with \(spec.maxAttempts) attempt(s); finished tasks and checkpointed trees are kept"
+            )
         }
         let abandoned = try store.abandonActiveAttempts(reason: "coordinator restarted", now: now)
         try store.log(.resumed, "coordinator resumed; \(abandoned.count) running attempt(s) abandoned", now: now)
-        log(.info, "resuming job \(spec.jobID) at stage \(try store.stage()?.rawValue ?? "?")\(before == .failed ? " (it had failed)" : ""); \(abandoned.count) attempt(s) from before the restart abandoned; trees in the store: \(try store.partitions().map { "p\($0.partition) \(try store.checkpointedTrees(partition: $0.partition).count)/\($0.trees)" }.joined(separator: ", "))")
+        log(
+            .info,
+            "resuming job \(spec.jobID) at stage \(try store.stage()?.rawValue ?? "?")\(before == .failed ? " (it had failed)" : ""); \(abandoned.count) attempt(s) from before the restart abandoned; trees in the store: \(try store.partitions().map { "p\($0.partition) \(try store.checkpointedTrees(partition: $0.partition).count)/\($0.trees)" }.joined(separator: ", "))"
+        )
         return spec
     }
 
@@ -396,7 +454,10 @@ public final class CoordinatorJob: Sendable {
         guard files.count > 1 else { return [] }
         let bytes = files.reduce(0) { $0 + 4 + $1.utf8.count }
         guard bytes <= ProtocolLimits().maxInlineBlobBytes / 4 else {
-            log(.info, "the \(files.count) files' names take \(bytes) bytes: workers' errors will name \(dataPath), not the file a bad record is in")
+            log(
+                .info,
+                "the \(files.count) files' names take \(bytes) bytes: workers' errors will name \(dataPath), not the file a bad record is in"
+            )
             return []
         }
         return files
@@ -406,7 +467,9 @@ public final class CoordinatorJob: Sendable {
     /// names written as one with the delimiter) and the mean bytes per record of a sample.
     public static func readHeader(_ path: String, options: CSVOptions = CSVOptions()) throws -> ([String], Data, Double) {
         let reader: CSVReader
-        do { reader = try CSVReader(path: path, options: options) } catch { throw PipelineError(error.code == .io ? .io : .badInput, error.description) }
+        do { reader = try CSVReader(path: path, options: options) } catch {
+            throw PipelineError(error.code == .io ? .io : .badInput, error.description)
+        }
         defer { reader.close() }
         let raw = options.hasHeader ? reader.headerRecord : CSVOptions.headerLine(reader.header, delimiter: options.delimiter)
         let headerBytes = reader.bytesRead

@@ -1,5 +1,5 @@
-import Locking
 import Foundation
+import Locking
 import ZeroMQ
 
 /// The shell a coordinator command runs one job in (training's `CoordinatorJob`,
@@ -18,8 +18,10 @@ final class CoordinatorRun: Sendable {
     /// Binds `bind` (throws a ``CoordinatorBindError`` when it cannot) and
     /// returns; nothing is served until ``start(store:schema:makeDriver:)``,
     /// so a bad endpoint is refused before a job store exists.
-    init(context: Context, bind: String, options: CoordinatorServer.Options,
-         log: @escaping @Sendable (CoordinatorLogLevel, String) -> Void) throws {
+    init(
+        context: Context, bind: String, options: CoordinatorServer.Options,
+        log: @escaping @Sendable (CoordinatorLogLevel, String) -> Void
+    ) throws {
         let outcome = self.outcome
         let signal = finishedSignal
         let finish: @Sendable (JobOutcome) -> Void = { result in
@@ -40,8 +42,10 @@ final class CoordinatorRun: Sendable {
 
     /// Starts serving the job in `store`. `makeDriver` gets the callback its
     /// driver calls once with the job's outcome.
-    func start(store: JobStore, schema: WireCsvSchema,
-               makeDriver: @escaping @Sendable (_ onFinished: @escaping @Sendable (JobOutcome) -> Void) -> any CoordinatorDriver) {
+    func start(
+        store: JobStore, schema: WireCsvSchema,
+        makeDriver: @escaping @Sendable (_ onFinished: @escaping @Sendable (JobOutcome) -> Void) -> any CoordinatorDriver
+    ) {
         let finish = self.finish
         server.start(store: store, schema: schema, makeDriver: { makeDriver(finish) })
     }
@@ -76,8 +80,10 @@ final class CoordinatorRun: Sendable {
     /// the workers are told the coordinator will be resumed and keep reconnecting;
     /// else they exit.
     func stop(workersReconnect: Bool) throws {
-        server.send(workersReconnect ? .shutdownForResume(reason: "the coordinator is stopping to be resumed")
-                                     : .shutdown(reason: "coordinator stopping"))
+        server.send(
+            workersReconnect
+                ? .shutdownForResume(reason: "the coordinator is stopping to be resumed")
+                : .shutdown(reason: "coordinator stopping"))
         Thread.sleep(forTimeInterval: 0.2)
         try server.stop()
     }

@@ -59,13 +59,18 @@ public struct DataFileIdentity: Sendable, Equatable {
     /// How `current` differs from this recorded identity, as phrases; empty when the data is the same.
     public func differences(from current: DataFileIdentity) -> [String] {
         if isMultiPart != current.isMultiPart {
-            return [isMultiPart ? "the job read a directory or glob of \(parts.count) part(s), this is one file"
-                                : "the job read one file, this is a directory or glob of \(current.parts.count) part(s)"]
+            return [
+                isMultiPart
+                    ? "the job read a directory or glob of \(parts.count) part(s), this is one file"
+                    : "the job read one file, this is a directory or glob of \(current.parts.count) part(s)"
+            ]
         }
         if !isMultiPart, let a = parts.first, let b = current.parts.first { return Self.differences(a, b, prefix: "") }
-        let names = parts.map(\.name), currentNames = current.parts.map(\.name)
+        let names = parts.map(\.name)
+        let currentNames = current.parts.map(\.name)
         if names != currentNames {
-            let gone = names.filter { !currentNames.contains($0) }, added = currentNames.filter { !names.contains($0) }
+            let gone = names.filter { !currentNames.contains($0) }
+            let added = currentNames.filter { !names.contains($0) }
             var d: [String] = []
             if !gone.isEmpty { d.append("part(s) gone: \(gone.prefix(5).joined(separator: ", "))\(gone.count > 5 ? ", …" : "")") }
             if !added.isEmpty { d.append("part(s) added: \(added.prefix(5).joined(separator: ", "))\(added.count > 5 ? ", …" : "")") }
@@ -82,7 +87,9 @@ public struct DataFileIdentity: Sendable, Equatable {
         if b.tail != a.tail { d.append("\(prefix)its last MiB differs") }
         if !d.isEmpty && b.modified != a.modified {
             let f = ISO8601DateFormatter()
-            d.append("modified \(f.string(from: Date(timeIntervalSince1970: a.modified))) → \(f.string(from: Date(timeIntervalSince1970: b.modified)))")
+            d.append(
+                "modified \(f.string(from: Date(timeIntervalSince1970: a.modified))) → \(f.string(from: Date(timeIntervalSince1970: b.modified)))"
+            )
         }
         return d
     }
@@ -99,7 +106,8 @@ public struct DataFileIdentity: Sendable, Equatable {
         func part(_ line: Substring, named: Bool) -> Part? {
             let f = line.split(separator: " ", maxSplits: 4, omittingEmptySubsequences: false)
             guard f.count == (named ? 5 : 4), let size = UInt64(f[0]), let m = UInt64(f[1]), let head = UInt64(f[2], radix: 16),
-                  let tail = UInt64(f[3], radix: 16) else { return nil }
+                let tail = UInt64(f[3], radix: 16)
+            else { return nil }
             return Part(name: named ? String(f[4]) : "", size: size, modified: Double(bitPattern: m), head: head, tail: tail)
         }
         let lines = String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)

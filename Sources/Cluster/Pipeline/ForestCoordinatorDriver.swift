@@ -1,5 +1,5 @@
-import Foundation
 import Forest
+import Foundation
 import SpaceTime
 
 /// Where the driver's progress goes.
@@ -59,8 +59,10 @@ public final class ForestCoordinatorDriver: CoordinatorDriver {
         /// Where progress goes.
         public var progress: ProgressOutput = .lines
 
-        public init(dataPath: String, layout: CSVLayout, parameters: ForestJobParameters, testFraction: Double,
-                    partitions: Int, modelOut: String) {
+        public init(
+            dataPath: String, layout: CSVLayout, parameters: ForestJobParameters, testFraction: Double,
+            partitions: Int, modelOut: String
+        ) {
             self.dataPath = dataPath
             self.layout = layout
             self.parameters = parameters
@@ -116,13 +118,17 @@ public final class ForestCoordinatorDriver: CoordinatorDriver {
             // A stage change is reported at once: a stage shorter than the progress interval
             // would otherwise never be shown (nor get its finished line on a terminal).
             var stageChanged = false
-            if stage != stageSeen.stage { stageSeen = (stage, time.monotonic); stageChanged = true }
+            if stage != stageSeen.stage {
+                stageSeen = (stage, time.monotonic)
+                stageChanged = true
+            }
             switch stage {
             case .merge?:
                 if !engine.gates.extractorReady {
                     try mergeStatistics(engine, at: time, into: &out)
                 } else if !engine.gates.modelReady, try store.tasks().allSatisfy({ $0.name.kind != .train || $0.state == .done }),
-                          try settings.scoring != .auto || store.workers().contains(where: { $0.state == .connected }) {
+                    try settings.scoring != .auto || store.workers().contains(where: { $0.state == .connected })
+                {
                     // `auto` scoring is chosen from the connected workers' limits: a resumed job
                     // whose trees are all trained waits for its first worker before it merges.
                     try mergeForests(engine, at: time, into: &out)
@@ -172,17 +178,23 @@ public final class ForestCoordinatorDriver: CoordinatorDriver {
 
     private func pumpRows(_ engine: CoordinatorEngine, at time: EngineTime, into out: inout [CoordinatorOutput]) throws {
         if pass == nil, !engine.rowStreams.isEmpty {
-            let source = try CSVRecordSource(path: settings.dataPath, labelIndex: settings.layout.labelIndex,
-                                             stratify: settings.parameters.schema.task == .classification, seed: settings.parameters.forest.seed, testFraction: settings.testFraction,
-                                             partitions: settings.partitions, testPath: settings.testPath,
-                                             options: settings.layout.csvOptions,
-                                             // Numbered only for workers that received the job's file list.
-                                             numbersFiles: !settings.parameters.files.isEmpty)
+            let source = try CSVRecordSource(
+                path: settings.dataPath, labelIndex: settings.layout.labelIndex,
+                stratify: settings.parameters.schema.task == .classification, seed: settings.parameters.forest.seed,
+                testFraction: settings.testFraction,
+                partitions: settings.partitions, testPath: settings.testPath,
+                options: settings.layout.csvOptions,
+                // Numbered only for workers that received the job's file list.
+                numbersFiles: !settings.parameters.files.isEmpty)
             let p = RowPass(source: source, sink: engine, limits: settings.rowLimits)
             pass = p
             self.source = source
             passes += 1
-            out.append(.log(.info, "pass \(passes) over \(settings.dataPath)\(settings.testPath.map { " and \($0)" } ?? "") for \(p.targets.keys.sorted().map { "p\($0)" }.joined(separator: ", "))"))
+            out.append(
+                .log(
+                    .info,
+                    "pass \(passes) over \(settings.dataPath)\(settings.testPath.map { " and \($0)" } ?? "") for \(p.targets.keys.sorted().map { "p\($0)" }.joined(separator: ", "))"
+                ))
         }
         guard let p = pass else { return }
         // Bounded by time, not only by records: the ROUTER thread neither receives nor heartbeats while
@@ -224,9 +236,10 @@ public final class ForestCoordinatorDriver: CoordinatorDriver {
         }
         let extractor: FeatureExtractor
         do {
-            extractor = try FeatureExtractor.fit(from: merged, inputNames: settings.parameters.schema.featureNames,
-                                                 derivationIdentifier: settings.parameters.derivation,
-                                                 maxBins: settings.parameters.maxBins)
+            extractor = try FeatureExtractor.fit(
+                from: merged, inputNames: settings.parameters.schema.featureNames,
+                derivationIdentifier: settings.parameters.derivation,
+                maxBins: settings.parameters.maxBins)
         } catch {
             throw PipelineError(.badInput, "cannot fit the feature extractor: \(error)")
         }
@@ -235,7 +248,11 @@ public final class ForestCoordinatorDriver: CoordinatorDriver {
         engine.histogramWordsPerBin = Self.histogramWordsPerBin(extractor.task)
         engine.extractor = try engine.addArtifactBlob("extractor", digest: Digest.of(bytes))
         engine.gates.extractorReady = true
-        out.append(.log(.info, "merged statistics of \(count) partitions: \(extractor.featureCount) features (\(settings.parameters.schema.categoricalCount) categorical), \(extractor.task.kind == .classification ? "classes \(extractor.classes.prefix(20).joined(separator: ", "))" : "regression") (\(ByteCount(UInt64(bytes.count))) extractor)"))
+        out.append(
+            .log(
+                .info,
+                "merged statistics of \(count) partitions: \(extractor.featureCount) features (\(settings.parameters.schema.categoricalCount) categorical), \(extractor.task.kind == .classification ? "classes \(extractor.classes.prefix(20).joined(separator: ", "))" : "regression") (\(ByteCount(UInt64(bytes.count))) extractor)"
+            ))
     }
 
     private func mergeForests(_ engine: CoordinatorEngine, at time: EngineTime, into out: inout [CoordinatorOutput]) throws {
@@ -248,7 +265,10 @@ public final class ForestCoordinatorDriver: CoordinatorDriver {
             let stored = try store.storedTreeBytes()
             let check = Self.mergeFits(storedTreeBytes: stored, currentRSS: UInt64(max(0, MemorySample.current().rssAnon)), limit: limit)
             if !check.fits {
-                throw PipelineError(.jobFailed, "merging the forest needs ~\(ByteCount(check.needed)) (\(ByteCount(stored)) of trees in the store, decoded and re-encoded into the model) on top of the coordinator's \(ByteCount(UInt64(max(0, MemorySample.current().rssAnon)))), more than its \(ByteCount(limit)) --memory-limit; give the coordinator more memory (--memory-limit) or grow smaller trees (--max-depth, --min-samples-leaf, fewer --trees)")
+                throw PipelineError(
+                    .jobFailed,
+                    "merging the forest needs ~\(ByteCount(check.needed)) (\(ByteCount(stored)) of trees in the store, decoded and re-encoded into the model) on top of the coordinator's \(ByteCount(UInt64(max(0, MemorySample.current().rssAnon)))), more than its \(ByteCount(limit)) --memory-limit; give the coordinator more memory (--memory-limit) or grow smaller trees (--max-depth, --min-samples-leaf, fewer --trees)"
+                )
             }
         }
         var trees = Array(repeating: [Tree](), count: partitions.count)
@@ -266,9 +286,10 @@ public final class ForestCoordinatorDriver: CoordinatorDriver {
             parts.append(RandomForest.SubForest(trees: trees[p.partition], trainingRows: p.trainRows ?? 0))
         }
         let forest = try RandomForest.merge(parts, task: extractor.task.kind)
-        let model = try ForestModel(schema: settings.parameters.schema, extractor: extractor,
-                                    parameters: settings.parameters.forest, forest: forest,
-                                    testMetrics: nil, outOfBagMetrics: nil, provenance: [:])
+        let model = try ForestModel(
+            schema: settings.parameters.schema, extractor: extractor,
+            parameters: settings.parameters.forest, forest: forest,
+            testMetrics: nil, outOfBagMetrics: nil, provenance: [:])
         let bytes = Data(model.serialize())
         // Workers fetch the model chunk by chunk for evaluation. Up to
         // `inMemoryModelBytes` it is served from memory and not written to the store:
@@ -284,22 +305,29 @@ public final class ForestCoordinatorDriver: CoordinatorDriver {
         try planEvaluation(engine, model: model, modelBytes: bytes.count, at: time, into: &out)
         engine.gates.modelReady = true
         self.model = model
-        out.append(.log(.info, "merged \(forest.trees.count) trees of \(partitions.count) partitions (model \(ByteCount(UInt64(bytes.count))), fingerprint \(model.fingerprintHex))"))
+        out.append(
+            .log(
+                .info,
+                "merged \(forest.trees.count) trees of \(partitions.count) partitions (model \(ByteCount(UInt64(bytes.count))), fingerprint \(model.fingerprintHex))"
+            ))
     }
 
     /// Chooses whole-model or tree-sharded evaluation (``ScoringPlan``), logs and records
     /// the choice; sharded, splits each partition's evaluate task in one task per tree slice
     /// (a resumed job keeps the split it has) and gives each its slice's blob.
-    private func planEvaluation(_ engine: CoordinatorEngine, model: ForestModel, modelBytes: Int, at time: EngineTime,
-                                into out: inout [CoordinatorOutput]) throws {
+    private func planEvaluation(
+        _ engine: CoordinatorEngine, model: ForestModel, modelBytes: Int, at time: EngineTime,
+        into out: inout [CoordinatorOutput]
+    ) throws {
         let evaluate = try store.tasks().filter { $0.name.kind == .evaluate }
         var ranges = Set(evaluate.compactMap { $0.name.variant.treeRange })
         if ranges.isEmpty {
             let layout = ForestScoringLayout(model.forest)
             let limit = try store.workers().filter { $0.state == .connected }.map(\.memoryLimit).min() ?? UInt64.max
             let permutation = settings.parameters.permutationRepeats > 0
-            var (plan, reason) = ScoringPlan.choose(permutation ? .whole : settings.scoring, layout: layout,
-                                                    modelBytes: UInt64(modelBytes), memoryLimit: limit, slices: permutation ? nil : settings.slices)
+            var (plan, reason) = ScoringPlan.choose(
+                permutation ? .whole : settings.scoring, layout: layout,
+                modelBytes: UInt64(modelBytes), memoryLimit: limit, slices: permutation ? nil : settings.slices)
             if permutation { reason = "whole-model scoring: permutation importance needs the whole model on each evaluate task" }
             out.append(.log(.info, "evaluate: \(reason)"))
             try store.log(.scoringPlan, "evaluate: \(reason)", now: time.wall)
@@ -341,8 +369,9 @@ public final class ForestCoordinatorDriver: CoordinatorDriver {
                 parts.append(try SliceScores(deserializing: data))
             }
             let metrics = try SliceScores.metrics(parts, layout: layout, task: model.extractor.task)
-            try store.putEvaluation(partition: p, attemptID: tasks.compactMap(\.currentAttempt).max() ?? 0,
-                                    result: Data(EvaluationResult.encode(metrics, permutation: nil)))
+            try store.putEvaluation(
+                partition: p, attemptID: tasks.compactMap(\.currentAttempt).max() ?? 0,
+                result: Data(EvaluationResult.encode(metrics, permutation: nil)))
         }
     }
 
@@ -377,9 +406,10 @@ public final class ForestCoordinatorDriver: CoordinatorDriver {
         provenance["test_rows"] = String(partitions.reduce(0) { $0 + ($1.testRows ?? 0) })
         provenance["partitions"] = String(partitions.count)
         provenance["source"] = settings.dataPath
-        model = try ForestModel(schema: model.schema, extractor: model.extractor, parameters: model.parameters,
-                                forest: model.forest, testMetrics: metrics.rowCount > 0 ? metrics : nil,
-                                outOfBagMetrics: nil, provenance: provenance)
+        model = try ForestModel(
+            schema: model.schema, extractor: model.extractor, parameters: model.parameters,
+            forest: model.forest, testMetrics: metrics.rowCount > 0 ? metrics : nil,
+            outOfBagMetrics: nil, provenance: provenance)
         do {
             try model.save(to: settings.modelOut)
         } catch {
@@ -402,7 +432,11 @@ public final class ForestCoordinatorDriver: CoordinatorDriver {
         let took = started.duration(to: .now)
         try store.stepEnded("save", rows: nil, now: time.wall + took.seconds)
         try store.setStage(.done, now: time.wall)
-        out.append(.log(.info, "saved model \(settings.modelOut) (fingerprint \(model.fingerprintHex)); test \(metrics.classification != nil ? "accuracy" : "R²") \(String(format: "%.4f", metrics.score)) on \(metrics.rowCount) rows"))
+        out.append(
+            .log(
+                .info,
+                "saved model \(settings.modelOut) (fingerprint \(model.fingerprintHex)); test \(metrics.classification != nil ? "accuracy" : "R²") \(String(format: "%.4f", metrics.score)) on \(metrics.rowCount) rows"
+            ))
         out += engine.shutdown(reason: "the job is done", at: time)
         finished = true
         onFinished(.done(modelPath: settings.modelOut))
@@ -427,12 +461,13 @@ public final class ForestCoordinatorDriver: CoordinatorDriver {
     func progressSnapshot(at time: EngineTime) throws -> ProgressSnapshot? {
         guard let stage = try store.stage() else { return nil }
         let tasks = try store.tasks()
-        let kind: TaskKind? = switch stage {
-        case .extract: .extract
-        case .train: .train
-        case .evaluate: .evaluate
-        default: nil
-        }
+        let kind: TaskKind? =
+            switch stage {
+            case .extract: .extract
+            case .train: .train
+            case .evaluate: .evaluate
+            default: nil
+            }
         var s = ProgressSnapshot(stage: stage.rawValue, time: time.monotonic)
         if stageSeen.stage == stage { s.stageStarted = stageSeen.since }
         if let kind {

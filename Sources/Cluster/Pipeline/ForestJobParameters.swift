@@ -1,5 +1,5 @@
-import Foundation
 import Forest
+import Foundation
 import SpaceTime
 
 /// The training parameters of a distributed job, carried opaquely in
@@ -33,8 +33,10 @@ public struct ForestJobParameters: Sendable, Equatable {
     /// `files[k - 1]` in workers' error messages. Empty when the job reads one file.
     public var files: [String] = []
 
-    public init(forest: ForestParameters, schema: DatasetSchema, maxBins: Int = FeatureExtractor.maxValueBins,
-                source: String = "", sampledRows: Int = 0) {
+    public init(
+        forest: ForestParameters, schema: DatasetSchema, maxBins: Int = FeatureExtractor.maxValueBins,
+        source: String = "", sampledRows: Int = 0
+    ) {
         self.forest = forest
         self.schema = schema
         self.maxBins = maxBins
@@ -152,7 +154,10 @@ public struct CSVLayout: Sendable, Hashable {
         }
         let names = (0..<record.count).map { record.string(at: $0) }
         guard names.count == Int(schema.columnCount), Int(schema.labelColumn) < names.count else {
-            throw PipelineError(.badSchema, "the job's CSV schema is inconsistent: \(names.count) header fields, \(schema.columnCount) columns, label column \(schema.labelColumn)")
+            throw PipelineError(
+                .badSchema,
+                "the job's CSV schema is inconsistent: \(names.count) header fields, \(schema.columnCount) columns, label column \(schema.labelColumn)"
+            )
         }
         return names
     }

@@ -1,5 +1,5 @@
-import Foundation
 import Forest
+import Foundation
 import SpaceTime
 
 /// What `--resume` does with the command line (pure; `CoordinatorJob` applies it).
@@ -31,7 +31,7 @@ public enum ResumeRules {
     public static let modelFlags: Set<String> = [
         "trees", "seed", "max-depth", "min-samples-split", "min-samples-leaf", "max-features", "criterion",
         "class-weight", "no-bootstrap", "min-category-rows", "max-bins", "partitions", "test-fraction", "test-file",
-        "label", "task", "categorical", "ignore",
+        "label", "task", "categorical", "ignore"
     ]
 
     /// The long option names present in `arguments` (a command line without the
@@ -53,9 +53,11 @@ public enum ResumeRules {
     /// - Parameters:
     ///   - stored: the job's parameters; `spec` its spec (trees, partitions, test fraction).
     ///   - hasTestFile: whether the job holds out a test file (then the test fraction is not compared).
-    static func conflicts(stored: ForestJobParameters, spec: JobSpec, hasTestFile: Bool,
-                          forest: ForestParameters, maxBins: Int, partitions: Int?, testFraction: Double,
-                          columns: ColumnChoices, given: Set<String>?) -> [Conflict] {
+    static func conflicts(
+        stored: ForestJobParameters, spec: JobSpec, hasTestFile: Bool,
+        forest: ForestParameters, maxBins: Int, partitions: Int?, testFraction: Double,
+        columns: ColumnChoices, given: Set<String>?
+    ) -> [Conflict] {
         func isGiven(_ flag: String) -> Bool { given?.contains(flag) ?? true }
         var out: [Conflict] = []
         func compare(_ flag: String, _ mine: String, _ job: String) {
@@ -71,8 +73,10 @@ public enum ResumeRules {
         compare("criterion", forest.criterion.rawValue, f.criterion.rawValue)
         compare("class-weight", forest.classWeighting.rawValue, f.classWeighting.rawValue)
         if isGiven("no-bootstrap") && forest.bootstrap != f.bootstrap {
-            out.append(Conflict(flag: forest.bootstrap ? "(no --no-bootstrap)" : "--no-bootstrap",
-                                given: forest.bootstrap ? "bootstrap" : "no bootstrap", job: f.bootstrap ? "bootstrap" : "no bootstrap"))
+            out.append(
+                Conflict(
+                    flag: forest.bootstrap ? "(no --no-bootstrap)" : "--no-bootstrap",
+                    given: forest.bootstrap ? "bootstrap" : "no bootstrap", job: f.bootstrap ? "bootstrap" : "no bootstrap"))
         }
         compare("min-category-rows", "\(forest.minCategoryRows)", "\(f.minCategoryRows)")
         compare("max-bins", "\(maxBins)", "\(stored.maxBins)")
@@ -81,7 +85,8 @@ public enum ResumeRules {
         // Column choices are compared with what the job decided from them (its schema).
         let schema = stored.schema
         if let label = columns.target, isGiven("label"), label != schema.targetName {
-            out.append(Conflict(flag: "--label", given: quoteForMessage(label), job: schema.targetName.map { quoteForMessage($0) } ?? "none"))
+            out.append(
+                Conflict(flag: "--label", given: quoteForMessage(label), job: schema.targetName.map { quoteForMessage($0) } ?? "none"))
         }
         if isGiven("task"), columns.task != .auto, columns.task.rawValue != schema.task.rawValue {
             out.append(Conflict(flag: "--task", given: columns.task.rawValue, job: schema.task.rawValue))
@@ -90,16 +95,20 @@ public enum ResumeRules {
             let categorical = Set(zip(schema.featureNames, schema.featureKinds).filter { $0.1 == .categorical }.map(\.0))
             let other = columns.categorical.filter { !categorical.contains($0) }
             if !other.isEmpty {
-                out.append(Conflict(flag: "--categorical", given: other.map { quoteForMessage($0) }.joined(separator: ","),
-                                    job: "not categorical in the job"))
+                out.append(
+                    Conflict(
+                        flag: "--categorical", given: other.map { quoteForMessage($0) }.joined(separator: ","),
+                        job: "not categorical in the job"))
             }
         }
         if isGiven("ignore") {
             let ignored = Set(schema.ignoredNames)
             let other = columns.ignore.filter { !ignored.contains($0) }
             if !other.isEmpty {
-                out.append(Conflict(flag: "--ignore", given: other.map { quoteForMessage($0) }.joined(separator: ","),
-                                    job: "read by the job"))
+                out.append(
+                    Conflict(
+                        flag: "--ignore", given: other.map { quoteForMessage($0) }.joined(separator: ","),
+                        job: "read by the job"))
             }
         }
         return out

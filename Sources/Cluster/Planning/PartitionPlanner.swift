@@ -27,8 +27,10 @@ public enum PartitionPlanner {
         /// `--partitions`, when the user fixed the count.
         public var override: Int?
 
-        public init(dataBytes: UInt64, sampleBytesPerRow: Double, features: Int, histogramWordsPerBin: Int, memoryLimit: UInt64,
-                    testFraction: Double = 0.2, threadsPerWorker: Int = 1, override: Int? = nil) {
+        public init(
+            dataBytes: UInt64, sampleBytesPerRow: Double, features: Int, histogramWordsPerBin: Int, memoryLimit: UInt64,
+            testFraction: Double = 0.2, threadsPerWorker: Int = 1, override: Int? = nil
+        ) {
             self.dataBytes = dataBytes
             self.sampleBytesPerRow = sampleBytesPerRow
             self.features = features
@@ -78,7 +80,7 @@ public enum PartitionPlanner {
         /// Estimated training rows per partition.
         public var rowsPerPartition: UInt64
         /// Estimated peak working set of one partition's training task: histograms,
-    /// binned rows and their working set, and the trees in flight.
+        /// binned rows and their working set, and the trees in flight.
         public var workingSetBytes: UInt64
         /// The bytes of the limit a partition may use.
         public var budgetBytes: UInt64
@@ -125,10 +127,12 @@ public enum PartitionPlanner {
         let trainFraction = min(1, max(0, 1 - input.testFraction))
         let trainRows = UInt64((Double(estimatedRows) * trainFraction).rounded(.up))
         // A row's share of the trees in flight counts like its binned bytes.
-        let treeShare = UInt64((Double(treesInFlight(threads: input.threadsPerWorker, checkpointEvery: 1)) * model.treeBytesPerTrainingRow).rounded(.up))
+        let treeShare = UInt64(
+            (Double(treesInFlight(threads: input.threadsPerWorker, checkpointEvery: 1)) * model.treeBytesPerTrainingRow).rounded(.up))
         // Partitions large enough to matter here are copied row-major while they train: counted always.
         let perRow = bytesPerTrainingRow(features: input.features, model: model) + treeShare + UInt64(max(1, input.features))
-        let fixed = histogramBytes(features: input.features, histogramWordsPerBin: input.histogramWordsPerBin, threads: input.threadsPerWorker, model: model)
+        let fixed = histogramBytes(
+            features: input.features, histogramWordsPerBin: input.histogramWordsPerBin, threads: input.threadsPerWorker, model: model)
         let afterBaseline = input.memoryLimit > model.baselineBytes ? input.memoryLimit - model.baselineBytes : 0
         let budget = UInt64(Double(afterBaseline) * model.usableFraction)
 
@@ -139,27 +143,36 @@ public enum PartitionPlanner {
             let rows = (trainRows + UInt64(p) - 1) / UInt64(p)
             let ws = workingSet(rows)
             let fits = ws <= budget
-            return Plan(partitions: p, estimatedRows: estimatedRows, rowsPerPartition: rows, workingSetBytes: ws,
-                        budgetBytes: budget, fits: fits,
-                        message: fits ? nil : "--partitions \(p) gives ~\(rows) training rows per partition needing ~\(ByteCount(ws)), more than the \(ByteCount(budget)) a worker with a \(ByteCount(input.memoryLimit)) limit can give it")
+            return Plan(
+                partitions: p, estimatedRows: estimatedRows, rowsPerPartition: rows, workingSetBytes: ws,
+                budgetBytes: budget, fits: fits,
+                message: fits
+                    ? nil
+                    : "--partitions \(p) gives ~\(rows) training rows per partition needing ~\(ByteCount(ws)), more than the \(ByteCount(budget)) a worker with a \(ByteCount(input.memoryLimit)) limit can give it"
+            )
         }
         guard budget > fixed + perRow else {
-            return Plan(partitions: 1, estimatedRows: estimatedRows, rowsPerPartition: trainRows,
-                        workingSetBytes: workingSet(trainRows), budgetBytes: budget, fits: false,
-                        message: "a \(ByteCount(input.memoryLimit)) memory limit leaves \(ByteCount(budget)) for training, less than the \(ByteCount(fixed)) of histograms alone for \(input.features) features; raise --memory-limit")
+            return Plan(
+                partitions: 1, estimatedRows: estimatedRows, rowsPerPartition: trainRows,
+                workingSetBytes: workingSet(trainRows), budgetBytes: budget, fits: false,
+                message:
+                    "a \(ByteCount(input.memoryLimit)) memory limit leaves \(ByteCount(budget)) for training, less than the \(ByteCount(fixed)) of histograms alone for \(input.features) features; raise --memory-limit"
+            )
         }
         let maxRows = (budget - fixed) / perRow
         let partitions = max(1, Int((trainRows + maxRows - 1) / maxRows))
         let rows = (trainRows + UInt64(partitions) - 1) / UInt64(partitions)
-        return Plan(partitions: partitions, estimatedRows: estimatedRows, rowsPerPartition: rows,
-                    workingSetBytes: workingSet(rows), budgetBytes: budget, fits: true, message: nil)
+        return Plan(
+            partitions: partitions, estimatedRows: estimatedRows, rowsPerPartition: rows,
+            workingSetBytes: workingSet(rows), budgetBytes: budget, fits: true, message: nil)
     }
 
     /// Splits `trees` over `partitions` as evenly as possible; the first
     /// `trees % partitions` partitions get one more. Deterministic.
     public static func treeShares(trees: Int, partitions: Int) -> [Int] {
         guard partitions > 0 else { return [] }
-        let base = trees / partitions, extra = trees % partitions
+        let base = trees / partitions
+        let extra = trees % partitions
         return (0..<partitions).map { base + ($0 < extra ? 1 : 0) }
     }
 }

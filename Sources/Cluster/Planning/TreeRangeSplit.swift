@@ -39,12 +39,14 @@ public enum TreeRangeSplit {
     /// `treeShares[p]`: partition `p`'s share of the forest's trees.
     public static func decide(treeShares: [Int], workers: [Worker], minimumTreesPerRange: Int = 1) -> Decision {
         let partitions = treeShares.count
-        let cores = workers.sorted { $0.id < $1.id }.map { "\($0.id) \($0.cores) \($0.cores == 1 ? "core" : "cores")" }.joined(separator: ", ")
+        let cores = workers.sorted { $0.id < $1.id }.map { "\($0.id) \($0.cores) \($0.cores == 1 ? "core" : "cores")" }.joined(
+            separator: ", ")
         let who = "\(workers.count) \(workers.count == 1 ? "worker" : "workers")\(workers.isEmpty ? "" : " (\(cores))")"
         let what = "\(partitions) \(partitions == 1 ? "partition" : "partitions")"
         guard partitions > 0, workers.count > partitions else {
-            return Decision(ranges: [:], tasks: partitions,
-                            message: "train: \(what) for \(who): one train task per partition")
+            return Decision(
+                ranges: [:], tasks: partitions,
+                message: "train: \(what) for \(who): one train task per partition")
         }
         let minimum = max(1, minimumTreesPerRange)
         var ranges: [Int: [Range<Int>]] = [:]
@@ -61,13 +63,15 @@ public enum TreeRangeSplit {
             }
         }
         guard !ranges.isEmpty else {
-            return Decision(ranges: [:], tasks: partitions,
-                            message: "train: \(what) for \(who): too few trees to split, one train task per partition")
+            return Decision(
+                ranges: [:], tasks: partitions,
+                message: "train: \(what) for \(who): too few trees to split, one train task per partition")
         }
         let detail = ranges.keys.sorted().map { p in
             "p\(p)'s \(treeShares[p]) trees in \(ranges[p]!.map { "\($0.lowerBound)..<\($0.upperBound)" }.joined(separator: ", "))"
         }.joined(separator: "; ")
-        return Decision(ranges: ranges, tasks: tasks,
-                        message: "train: \(what) for \(who): \(tasks) train tasks over tree ranges so that every worker trains (\(detail))")
+        return Decision(
+            ranges: ranges, tasks: tasks,
+            message: "train: \(what) for \(who): \(tasks) train tasks over tree ranges so that every worker trains (\(detail))")
     }
 }

@@ -24,8 +24,10 @@ public enum PredictionBlockPlan {
     public static func bytesPerRow(features: Int, classes: Int) -> Int { 8 * features + 8 * classes + 16 }
 
     /// Rows per block (a multiple of `granule`), or the override rounded up to one.
-    public static func blockRows(totalRows: Int, features: Int, classes: Int, modelBytes: UInt64, memoryLimit: UInt64,
-                                 granule: Int, override: Int? = nil, model: Model = Model()) -> Int {
+    public static func blockRows(
+        totalRows: Int, features: Int, classes: Int, modelBytes: UInt64, memoryLimit: UInt64,
+        granule: Int, override: Int? = nil, model: Model = Model()
+    ) -> Int {
         let granule = max(1, granule)
         func roundUp(_ n: Int) -> Int { max(granule, (n + granule - 1) / granule * granule) }
         if let override { return roundUp(max(1, override)) }

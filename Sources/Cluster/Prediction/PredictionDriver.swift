@@ -1,5 +1,5 @@
-import Foundation
 import Forest
+import Foundation
 import SpaceTime
 
 /// The coordinator's driver for a prediction job, on the ROUTER thread:
@@ -151,7 +151,8 @@ public final class PredictionDriver: CoordinatorDriver, PredictionSink {
 
     /// Where the part of a placed task is written: text (whole model) or kept values.
     private func partPath(block k: Int, slice s: Int) -> String {
-        settings.sharding == nil && shards == nil ? Self.partPath(settings.partsDirectory, block: k)
+        settings.sharding == nil && shards == nil
+            ? Self.partPath(settings.partsDirectory, block: k)
             : Self.partPath(settings.partsDirectory, block: k, slice: s)
     }
 
@@ -169,7 +170,7 @@ public final class PredictionDriver: CoordinatorDriver, PredictionSink {
                 // A transform's tasks get the extractor as their blob, a prediction's the model.
                 let blobArtifact = shards == nil ? "model" : "extractor"
                 guard let model = try engine.addArtifactBlob(blobArtifact, digest: Digest.of(try store.artifact(blobArtifact) ?? Data())),
-                      let extractor = try engine.addArtifactBlob("extractor", digest: Digest.of(try store.artifact("extractor") ?? Data()))
+                    let extractor = try engine.addArtifactBlob("extractor", digest: Digest.of(try store.artifact("extractor") ?? Data()))
                 else { throw PipelineError(.missingArtifact, "the model is missing from the job store") }
                 engine.model = model
                 engine.extractor = extractor
@@ -192,10 +193,17 @@ public final class PredictionDriver: CoordinatorDriver, PredictionSink {
             case .save?:
                 if let shards {
                     let manifest = try assembleShards(shards, at: time)
-                    out.append(.log(.info, "wrote \(manifest.rows) rows in \(manifest.shards.count) shard(s) (\(manifest.dtype)) to \(shards.directory)"))
+                    out.append(
+                        .log(
+                            .info,
+                            "wrote \(manifest.rows) rows in \(manifest.shards.count) shard(s) (\(manifest.dtype)) to \(shards.directory)"))
                 } else {
                     try assemble(at: time)
-                    out.append(.log(.info, "wrote \(settings.index.rows) predictions to \(settings.outPath == "-" ? "standard output" : settings.outPath)"))
+                    out.append(
+                        .log(
+                            .info,
+                            "wrote \(settings.index.rows) predictions to \(settings.outPath == "-" ? "standard output" : settings.outPath)")
+                    )
                 }
                 out += engine.shutdown(reason: "the job is done", at: time)
                 finished = true
@@ -244,8 +252,10 @@ public final class PredictionDriver: CoordinatorDriver, PredictionSink {
                 guard let mark = settings.index.mark(ofRecord: range.lowerBound) else {
                     throw PipelineError(.missingArtifact, "block \(block) does not start on an indexed record")
                 }
-                stream = Stream(reader: try CSVBlockReader(path: settings.index.path, mark: mark, rows: range.count,
-                                                           options: settings.csvOptions))
+                stream = Stream(
+                    reader: try CSVBlockReader(
+                        path: settings.index.path, mark: mark, rows: range.count,
+                        options: settings.csvOptions))
                 streams[attemptID] = stream
             }
             while budget > 0 {
@@ -259,8 +269,9 @@ public final class PredictionDriver: CoordinatorDriver, PredictionSink {
                 }
                 guard let p = stream.pending, engine.canSendRows(to: attemptID, bytes: p.payload.count) else { break }
                 let rows = p.lengths.count
-                out += engine.sendRows(to: attemptID, firstLine: p.firstLine, lineDeltas: p.deltas, recordLengths: p.lengths,
-                                       testMask: Data(count: (rows + 7) / 8), trainRows: rows, payload: p.payload, at: time)
+                out += engine.sendRows(
+                    to: attemptID, firstLine: p.firstLine, lineDeltas: p.deltas, recordLengths: p.lengths,
+                    testMask: Data(count: (rows + 7) / 8), trainRows: rows, payload: p.payload, at: time)
                 stream.pending = nil
                 budget -= 1
             }
@@ -271,7 +282,8 @@ public final class PredictionDriver: CoordinatorDriver, PredictionSink {
         var payload = Data()
         var lengths: [UInt32] = []
         var deltas: [UInt32] = []
-        var first = 0, last = 0
+        var first = 0
+        var last = 0
         while lengths.count < settings.batchRows, payload.count < settings.batchBytes / 2 || lengths.isEmpty {
             let more = try reader.next { line, raw in
                 if lengths.isEmpty { first = line } else { deltas.append(UInt32(clamping: line - last)) }
@@ -288,7 +300,8 @@ public final class PredictionDriver: CoordinatorDriver, PredictionSink {
 
     public func predictions(attemptID: UInt64, task: TaskName, batch: WirePredictionBatch, payload: Data) throws -> String? {
         guard let (block, slice) = place(task) else { return "predictions for \(task), which is no (block, slice) of this job" }
-        let C = shards.map { TransformRows.width(features: $0.transform.extractor.featureCount) }
+        let C =
+            shards.map { TransformRows.width(features: $0.transform.extractor.featureCount) }
             ?? settings.sharding.map { $0.slices[slice].pieces.count * $0.layout.outputWidth } ?? format?.width ?? 0
         guard Int(batch.bytesPerRow) == 8 * C else {
             let what = shards != nil ? "transform sends" : settings.sharding == nil ? "model predicts" : "slice sums"
@@ -364,7 +377,9 @@ public final class PredictionDriver: CoordinatorDriver, PredictionSink {
         let rowBytes = 8 * TransformRows.width(features: d)
         let regression = t.transform.extractor.task.kind == .regression
         var writer = TransformShardWriter(extractor: t.transform.extractor, directory: t.directory, options: t.options, labels: t.labels)
-        var values: [Double] = [], lines: [Int] = [], labels: [Double] = []
+        var values: [Double] = []
+        var lines: [Int] = []
+        var labels: [Double] = []
         do {
             try DatasetTransform.prepare(directory: t.directory)
             for k in settings.blocks.indices {
@@ -379,7 +394,9 @@ public final class PredictionDriver: CoordinatorDriver, PredictionSink {
                         throw PipelineError(.missingArtifact, "\(path) ends inside a row (\(chunk.count) bytes read)")
                     }
                     let rows = chunk.count / rowBytes
-                    values.removeAll(keepingCapacity: true); lines.removeAll(keepingCapacity: true); labels.removeAll(keepingCapacity: true)
+                    values.removeAll(keepingCapacity: true)
+                    lines.removeAll(keepingCapacity: true)
+                    labels.removeAll(keepingCapacity: true)
                     TransformRows.decode(chunk, rows: rows, features: d, values: &values, lines: &lines, labels: &labels)
                     let classes = t.labels && !regression ? labels.map { Int64($0) } : []
                     try values.withUnsafeBufferPointer {
@@ -397,8 +414,9 @@ public final class PredictionDriver: CoordinatorDriver, PredictionSink {
         }
         let manifest: TransformManifest
         do {
-            manifest = try t.transform.writeManifest(source: t.source, directory: t.directory, options: t.options, labels: t.labels,
-                                                     shards: writer.shards)
+            manifest = try t.transform.writeManifest(
+                source: t.source, directory: t.directory, options: t.options, labels: t.labels,
+                shards: writer.shards)
         } catch let e as ForestError {
             throw PipelineError(.io, e.message)
         }
@@ -463,9 +481,12 @@ public final class PredictionDriver: CoordinatorDriver, PredictionSink {
             guard data.count == rows * width * 8 else {
                 throw PipelineError(.missingArtifact, "\(path) holds \(data.count) bytes, not \(rows) rows × \(width) sums")
             }
-            sums.append(data.withUnsafeBytes { raw in
-                (0..<(rows * width)).map { Double(bitPattern: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: $0 * 8, as: UInt64.self))) }
-            })
+            sums.append(
+                data.withUnsafeBytes { raw in
+                    (0..<(rows * width)).map {
+                        Double(bitPattern: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: $0 * 8, as: UInt64.self)))
+                    }
+                })
         }
         func go(_ i: Int, _ acc: [(pieces: [Int], values: UnsafeBufferPointer<Double>)]) throws -> [Double] {
             if i == sums.count { return try sharding.layout.combine(slices: acc, rows: rows) }

@@ -1,5 +1,5 @@
-import Foundation
 import Forest
+import Foundation
 import SpaceTime
 
 /// The file a distributed prediction indexes and seeks in. A plain single file is used as it
@@ -20,7 +20,9 @@ enum PredictionInput {
     /// its delimiter, and a header only when the input has one); returns the records written.
     static func copy(_ path: String, to destination: String, parser: RecordParser, options: CSVOptions = CSVOptions()) throws -> Int {
         let reader: CSVReader
-        do { reader = try CSVReader(path: path, options: options) } catch { throw PipelineError(error.code == .io ? .io : .badInput, error.description) }
+        do { reader = try CSVReader(path: path, options: options) } catch {
+            throw PipelineError(error.code == .io ? .io : .badInput, error.description)
+        }
         defer { reader.close() }
         let writer: AtomicFileWriter
         do { writer = try AtomicFileWriter(path: destination) } catch { throw PipelineError(.io, "\(destination): \(error)") }

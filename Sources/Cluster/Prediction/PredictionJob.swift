@@ -1,5 +1,5 @@
-import Foundation
 import Forest
+import Foundation
 import SpaceTime
 import ZeroMQ
 
@@ -97,24 +97,29 @@ public final class PredictionJob: Sendable {
             do { model = try ForestModel.load(from: modelPath) } catch { throw PipelineError(.badInput, "\(error)") }
             let parser: RecordParser
             do {
-                parser = try StreamingPrediction.parser(model: model, header: header, file: options.dataPath,
-                                                        derivation: try options.derivations.derivation(for: model))
+                parser = try StreamingPrediction.parser(
+                    model: model, header: header, file: options.dataPath,
+                    derivation: try options.derivations.derivation(for: model))
             } catch {
                 throw PipelineError(.badInput, "\(error)")
             }
-            work = Work(parser: parser,
-                        parameters: PredictionParameters(source: options.dataPath, schema: parser.schema,
-                                                         derivation: model.extractor.derivationIdentifier),
-                        blob: Data(model.serialize()), extractor: model.extractor, model: model, trees: model.forest.trees.count)
+            work = Work(
+                parser: parser,
+                parameters: PredictionParameters(
+                    source: options.dataPath, schema: parser.schema,
+                    derivation: model.extractor.derivationIdentifier),
+                blob: Data(model.serialize()), extractor: model.extractor, model: model, trees: model.forest.trees.count)
         case .transform(let transform, _):
             let schema: DatasetSchema
             do { schema = try transform.schema.relocated(header: header, file: options.dataPath) } catch {
                 throw PipelineError(.badInput, "\(error)")
             }
-            work = Work(parser: RecordParser(schema: schema),
-                        parameters: PredictionParameters(source: options.dataPath, schema: schema,
-                                                         derivation: transform.extractor.derivationIdentifier, output: .transformRows),
-                        blob: Data(transform.extractor.serialize()), extractor: transform.extractor, model: nil, trees: 0)
+            work = Work(
+                parser: RecordParser(schema: schema),
+                parameters: PredictionParameters(
+                    source: options.dataPath, schema: schema,
+                    derivation: transform.extractor.derivationIdentifier, output: .transformRows),
+                blob: Data(transform.extractor.serialize()), extractor: transform.extractor, model: nil, trees: 0)
         }
         let parser = work.parser
 
@@ -131,14 +136,18 @@ public final class PredictionJob: Sendable {
             let madeDirectory = !FileManager.default.fileExists(atPath: options.jobDirectory)
             try FileManager.default.createDirectory(atPath: options.jobDirectory, withIntermediateDirectories: true)
             indexPath = (options.jobDirectory as NSString).appendingPathComponent(PredictionInput.fileName)
-            let copyPath = indexPath, directory = options.jobDirectory
+            let copyPath = indexPath
+            let directory = options.jobDirectory
             removeCopy = {
                 try? FileManager.default.removeItem(atPath: copyPath)
                 if madeDirectory { try? FileManager.default.removeItem(atPath: directory) }
             }
             do {
                 let rows = try PredictionInput.copy(options.dataPath, to: indexPath, parser: parser, options: options.csv)
-                log(.info, "\(options.dataPath) is compressed or in parts: its \(rows) records were decompressed and concatenated once into \(indexPath), which the blocks are read from")
+                log(
+                    .info,
+                    "\(options.dataPath) is compressed or in parts: its \(rows) records were decompressed and concatenated once into \(indexPath), which the blocks are read from"
+                )
             } catch {
                 removeCopy()
                 throw error
@@ -146,7 +155,8 @@ public final class PredictionJob: Sendable {
         }
         let index: CSVBlockIndex
         do {
-            index = try CSVBlockIndex(path: indexPath, options: options.csv, granule: min(options.granule, max(1, options.blockRows ?? .max)))
+            index = try CSVBlockIndex(
+                path: indexPath, options: options.csv, granule: min(options.granule, max(1, options.blockRows ?? .max)))
         } catch {
             removeCopy()
             throw error
@@ -159,8 +169,9 @@ public final class PredictionJob: Sendable {
         if let model = work.model {
             let modelLayout = ForestScoringLayout(model.forest)
             layout = modelLayout
-            (plan, reason) = ScoringPlan.choose(options.scoring, layout: modelLayout, modelBytes: UInt64(modelBytes.count),
-                                                   memoryLimit: options.workerMemoryLimit, slices: options.slices)
+            (plan, reason) = ScoringPlan.choose(
+                options.scoring, layout: modelLayout, modelBytes: UInt64(modelBytes.count),
+                memoryLimit: options.workerMemoryLimit, slices: options.slices)
         }
         scoring = plan
         var sliceBlobs: [(trees: Range<Int>, pieces: [Int], bytes: Data)] = []
@@ -176,13 +187,15 @@ public final class PredictionJob: Sendable {
             }
         }
         if let reason { log(.info, "scoring: \(reason)") }
-        let width = work.model.map { m in sliceBlobs.map { $0.pieces.count }.max().map { $0 * m.forest.outputWidth } ?? m.forest.outputWidth }
+        let width =
+            work.model.map { m in sliceBlobs.map { $0.pieces.count }.max().map { $0 * m.forest.outputWidth } ?? m.forest.outputWidth }
             ?? TransformRows.width(features: work.extractor.featureCount)
-        let blockRows = PredictionBlockPlan.blockRows(totalRows: index.rows, features: work.extractor.featureCount,
-                                                      classes: width,
-                                                      modelBytes: UInt64(sliceBlobs.map(\.bytes.count).max() ?? modelBytes.count),
-                                                      memoryLimit: options.workerMemoryLimit, granule: index.granule,
-                                                      override: options.blockRows)
+        let blockRows = PredictionBlockPlan.blockRows(
+            totalRows: index.rows, features: work.extractor.featureCount,
+            classes: width,
+            modelBytes: UInt64(sliceBlobs.map(\.bytes.count).max() ?? modelBytes.count),
+            memoryLimit: options.workerMemoryLimit, granule: index.granule,
+            override: options.blockRows)
         blocks = PredictionBlockPlan.blocks(totalRows: index.rows, blockRows: blockRows)
 
         var serverOptions = CoordinatorServer.Options()
@@ -196,10 +209,11 @@ public final class PredictionJob: Sendable {
             throw PipelineError(.badParameters, "--bind: \(error) (no job was created)")
         }
         do {
-            store = try Self.prepare(options: options, work: work, header: header, rawHeader: rawHeader,
-                                     index: index, blocks: blocks, blockRows: blockRows,
-                                     layout: layout, slices: sliceBlobs, scoringReason: reason,
-                                     started: started, storePath: storePath, log: log, run: run)
+            store = try Self.prepare(
+                options: options, work: work, header: header, rawHeader: rawHeader,
+                index: index, blocks: blocks, blockRows: blockRows,
+                layout: layout, slices: sliceBlobs, scoringReason: reason,
+                started: started, storePath: storePath, log: log, run: run)
         } catch {
             run.abandon()
             throw error
@@ -207,23 +221,27 @@ public final class PredictionJob: Sendable {
     }
 
     /// Creates the `predict` tasks of `blocks` (one per block and slice) in a new store at `storePath` and starts `run` serving them.
-    private static func prepare(options: Options, work: Work, header: [String], rawHeader: Data, index: CSVBlockIndex,
-                                blocks: [Range<Int>], blockRows: Int, layout: ForestScoringLayout?,
-                                slices: [(trees: Range<Int>, pieces: [Int], bytes: Data)], scoringReason: String?,
-                                started: Double, storePath: String,
-                                log: @escaping @Sendable (CoordinatorLogLevel, String) -> Void, run: CoordinatorRun) throws -> JobStore {
+    private static func prepare(
+        options: Options, work: Work, header: [String], rawHeader: Data, index: CSVBlockIndex,
+        blocks: [Range<Int>], blockRows: Int, layout: ForestScoringLayout?,
+        slices: [(trees: Range<Int>, pieces: [Int], bytes: Data)], scoringReason: String?,
+        started: Double, storePath: String,
+        log: @escaping @Sendable (CoordinatorLogLevel, String) -> Void, run: CoordinatorRun
+    ) throws -> JobStore {
         try FileManager.default.createDirectory(atPath: options.jobDirectory, withIntermediateDirectories: true)
         let parts = (options.jobDirectory as NSString).appendingPathComponent("parts")
         try FileManager.default.createDirectory(atPath: parts, withIntermediateDirectories: true)
         let store = try JobStore(path: storePath)
         let now = Date().timeIntervalSince1970
         let kind = work.model == nil ? "transform" : "predict"
-        let spec = JobSpec(jobID: "\(kind)-\(UInt32.random(in: 0...UInt32.max))", dataFiles: [options.dataPath],
-                           parameters: work.parameters.serialize(), seed: 0, partitions: blocks.count, testFraction: 0,
-                           trees: work.trees, maxAttempts: options.maxAttempts)
+        let spec = JobSpec(
+            jobID: "\(kind)-\(UInt32.random(in: 0...UInt32.max))", dataFiles: [options.dataPath],
+            parameters: work.parameters.serialize(), seed: 0, partitions: blocks.count, testFraction: 0,
+            trees: work.trees, maxAttempts: options.maxAttempts)
         // Sharded: task predict/pK.tA-B scores block K with the slice of trees A..<B.
-        try store.createPredictionJob(spec, blockRows: blocks.map(\.count),
-                                      variants: slices.isEmpty ? [.whole] : slices.map { .trees($0.trees) }, now: now)
+        try store.createPredictionJob(
+            spec, blockRows: blocks.map(\.count),
+            variants: slices.isEmpty ? [.whole] : slices.map { .trees($0.trees) }, now: now)
         if work.model != nil { try store.putArtifact("model", work.blob, now: now) }
         for (s, slice) in slices.enumerated() {
             try store.putArtifact(PredictionDriver.Sharding.artifactName(slice: s), slice.bytes, now: now)
@@ -232,7 +250,10 @@ public final class PredictionJob: Sendable {
         try store.putArtifact("extractor", Data(work.extractor.serialize()), now: now)
         try store.stepStarted("index", now: started)
         try store.stepEnded("index", rows: index.rows, now: now)
-        log(.info, "job \(spec.jobID): \(options.dataPath), \(index.rows) rows in \(blocks.count) block(s) of up to \(blockRows) rows (indexed in \(String(format: "%.2f", now - started)) s); \(work.model == nil ? "extractor" : "model") \(ByteCount(UInt64(work.blob.count)))\(work.model == nil ? "" : ", \(work.trees) trees")")
+        log(
+            .info,
+            "job \(spec.jobID): \(options.dataPath), \(index.rows) rows in \(blocks.count) block(s) of up to \(blockRows) rows (indexed in \(String(format: "%.2f", now - started)) s); \(work.model == nil ? "extractor" : "model") \(ByteCount(UInt64(work.blob.count)))\(work.model == nil ? "" : ", \(work.trees) trees")"
+        )
 
         var schema = WireCsvSchema()
         schema.headerRecord = rawHeader
@@ -243,19 +264,29 @@ public final class PredictionJob: Sendable {
         let output: PredictionDriver.Output
         switch (options.work, work.model) {
         case (.transform(let transform, let transformOptions), _):
-            output = .shards(.init(transform: transform, options: transformOptions, directory: options.outPath, source: options.dataPath,
-                                   labels: work.parser.schema.targetIndex != nil))
+            output = .shards(
+                .init(
+                    transform: transform, options: transformOptions, directory: options.outPath, source: options.dataPath,
+                    labels: work.parser.schema.targetIndex != nil))
         case (.predictions, let model?):
             output = .predictions(format: PredictionFormat(model: model, proba: options.proba), classes: model.extractor.classes)
         case (.predictions, nil):
             throw PipelineError(.badParameters, "a prediction job without a model")
         }
-        let settings = PredictionDriver.Settings(index: index, blocks: blocks, csvOptions: options.csv, output: output,
-                                                 outPath: options.outPath, partsDirectory: parts,
-                                                 sharding: slices.isEmpty ? nil : layout.map { layout in PredictionDriver.Sharding(
-                                                    layout: layout,
-                                                    slices: slices.enumerated().map { .init(trees: $1.trees, pieces: $1.pieces,
-                                                                                            artifact: PredictionDriver.Sharding.artifactName(slice: $0)) }) })
+        let settings = PredictionDriver.Settings(
+            index: index, blocks: blocks, csvOptions: options.csv, output: output,
+            outPath: options.outPath, partsDirectory: parts,
+            sharding: slices.isEmpty
+                ? nil
+                : layout.map { layout in
+                    PredictionDriver.Sharding(
+                        layout: layout,
+                        slices: slices.enumerated().map {
+                            .init(
+                                trees: $1.trees, pieces: $1.pieces,
+                                artifact: PredictionDriver.Sharding.artifactName(slice: $0))
+                        })
+                })
         run.start(store: store, schema: schema) { onFinished in
             PredictionDriver(store: store, settings: settings, onFinished: onFinished)
         }

@@ -1,5 +1,5 @@
-import Foundation
 import Forest
+import Foundation
 
 /// The opaque `assignment.parameters` of a predict task: where the input came from (for
 /// located errors), how its columns feed the model (the model's schema located in the
@@ -77,7 +77,8 @@ public struct PredictionParameters: Sendable, Equatable {
             throw PipelineError(.badParameters, "prediction parameters: \(error)")
         }
         guard schema.header.count == columns, schema.featureCount >= 1 else {
-            throw PipelineError(.badParameters, "prediction parameters: a schema of \(schema.header.count) columns for a \(columns)-column input")
+            throw PipelineError(
+                .badParameters, "prediction parameters: a schema of \(schema.header.count) columns for a \(columns)-column input")
         }
     }
 }

@@ -30,12 +30,15 @@ public enum ScoringPlan: Sendable, Equatable {
 
     /// The plan for a model of `modelBytes` serialized bytes on workers of `memoryLimit`
     /// bytes; `slices` forces the slice count of a sharded plan. The reason is for the log.
-    public static func choose(_ choice: Choice, layout: ForestScoringLayout, modelBytes: UInt64, memoryLimit: UInt64,
-                              slices: Int? = nil, model: Model = Model()) -> (plan: ScoringPlan, reason: String) {
+    public static func choose(
+        _ choice: Choice, layout: ForestScoringLayout, modelBytes: UInt64, memoryLimit: UInt64,
+        slices: Int? = nil, model: Model = Model()
+    ) -> (plan: ScoringPlan, reason: String) {
         let needed = model.baselineBytes &+ UInt64(Double(modelBytes) * model.expansion)
         let allowed = UInt64(Double(memoryLimit) * model.wholeFraction)
         let fits = needed <= allowed
-        let summary = "the model (\(ByteCount(modelBytes)), ~\(ByteCount(needed)) loaded on a worker) against \(Int(model.wholeFraction * 100)) % of the workers' \(ByteCount(memoryLimit)) limit"
+        let summary =
+            "the model (\(ByteCount(modelBytes)), ~\(ByteCount(needed)) loaded on a worker) against \(Int(model.wholeFraction * 100)) % of the workers' \(ByteCount(memoryLimit)) limit"
         if choice == .whole || (choice == .auto && fits && slices == nil) {
             return (.whole, "whole-model scoring: " + (choice == .whole ? "asked for (--scoring whole); " : "") + summary)
         }
@@ -46,6 +49,10 @@ public enum ScoringPlan: Sendable, Equatable {
             return (.whole, "whole-model scoring: the model has one segment of trees, it cannot be sliced; " + summary)
         }
         let why = choice == .sharded ? "asked for (--scoring sharded); " : ""
-        return (.sharded(ranges), "tree-sharded scoring: \(ranges.count) slices of the \(layout.treeCount) trees (\(ranges.map { "\($0.lowerBound)..<\($0.upperBound)" }.joined(separator: ", "))), each row scored by every slice; " + why + summary)
+        return (
+            .sharded(ranges),
+            "tree-sharded scoring: \(ranges.count) slices of the \(layout.treeCount) trees (\(ranges.map { "\($0.lowerBound)..<\($0.upperBound)" }.joined(separator: ", "))), each row scored by every slice; "
+                + why + summary
+        )
     }
 }

@@ -1,5 +1,5 @@
-import Foundation
 import Forest
+import Foundation
 
 /// The result of a task that scores one tree slice of the model (an `evaluate/pN` task
 /// with a tree-range variant): for each of its test rows, in the partition's row order,
@@ -39,8 +39,12 @@ public struct SliceScores: Sendable, Equatable {
         w.write(UInt32(clamping: valuesPerRow))
         w.write(array: sums)
         switch target {
-        case .classes(let c): w.write(UInt8(0)); w.write(array: c)
-        case .values(let v): w.write(UInt8(1)); w.write(array: v)
+        case .classes(let c):
+            w.write(UInt8(0))
+            w.write(array: c)
+        case .values(let v):
+            w.write(UInt8(1))
+            w.write(array: v)
         }
         return Data(Self.magic + [Self.version] + w.bytes)
     }
@@ -74,10 +78,12 @@ public struct SliceScores: Sendable, Equatable {
     public static func metrics(_ parts: [SliceScores], layout: ForestScoringLayout, task: LearningTask) throws -> EvaluationMetrics {
         guard let first = parts.first else { throw PipelineError(.missingArtifact, "no slice scores to combine") }
         for p in parts where p.target != first.target {
-            throw PipelineError(.jobFailed, "the slices' evaluate tasks saw different test rows (\(p.rows) and \(first.rows) rows, or other targets)")
+            throw PipelineError(
+                .jobFailed, "the slices' evaluate tasks saw different test rows (\(p.rows) and \(first.rows) rows, or other targets)")
         }
         for p in parts where p.valuesPerRow != p.pieces.count * layout.outputWidth {
-            throw PipelineError(.badParameters, "slice scores: \(p.valuesPerRow) values per row for \(p.pieces.count) piece(s) of \(layout.outputWidth)")
+            throw PipelineError(
+                .badParameters, "slice scores: \(p.valuesPerRow) values per row for \(p.pieces.count) piece(s) of \(layout.outputWidth)")
         }
         func go(_ i: Int, _ acc: [(pieces: [Int], values: UnsafeBufferPointer<Double>)]) throws -> [Double] {
             if i == parts.count { return try layout.combine(slices: acc, rows: first.rows) }

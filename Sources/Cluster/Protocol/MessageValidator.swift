@@ -34,8 +34,9 @@ struct MessageValidator {
             try check.noPayload(payload)
             try check.version(m.protocolVersion)
             try check.nonZero(m.session, "session")
-            try check.range(UInt64(m.heartbeatIntervalMs), "heartbeat_interval_ms",
-                            UInt64(limits.heartbeatRangeMs.lowerBound)...UInt64(limits.heartbeatRangeMs.upperBound))
+            try check.range(
+                UInt64(m.heartbeatIntervalMs), "heartbeat_interval_ms",
+                UInt64(limits.heartbeatRangeMs.lowerBound)...UInt64(limits.heartbeatRangeMs.upperBound))
             try check.range(UInt64(m.heartbeatLiveness), "heartbeat_liveness", 1...1000)
             try check.range(UInt64(m.maxPayloadBytes), "max_payload_bytes", 1024...UInt64(limits.maxPayloadBytes))
             try check.identifier(m.jobID, "job_id")
@@ -158,8 +159,9 @@ struct MessageValidator {
         try check.nonZero(m.taskID, "task_id")
         try check.enumValue(m.kind.rawValue, "kind", valid: WireTaskKind.allCases)
         try check.nonZero(m.attemptID, "attempt_id")
-        try check.range(UInt64(m.leaseMs), "lease_ms",
-                        UInt64(limits.leaseRangeMs.lowerBound)...UInt64(limits.leaseRangeMs.upperBound))
+        try check.range(
+            UInt64(m.leaseMs), "lease_ms",
+            UInt64(limits.leaseRangeMs.lowerBound)...UInt64(limits.leaseRangeMs.upperBound))
         try check.enumValue(m.source.rawValue, "source", valid: WireRowSource.allCases)
         if m.source == .localSpill {
             try check.nonZero(m.spillAttemptID, "spill_attempt_id")
@@ -170,7 +172,9 @@ struct MessageValidator {
         if schema.labelColumn >= schema.columnCount {
             throw check.error(.outOfRange, "schema.label_column", "label column \(schema.labelColumn) ≥ column count \(schema.columnCount)")
         }
-        if schema.delimiter == 0 || schema.delimiter > 127 || schema.delimiter == 0x22 || schema.delimiter == 0x0A || schema.delimiter == 0x0D {
+        if schema.delimiter == 0 || schema.delimiter > 127 || schema.delimiter == 0x22 || schema.delimiter == 0x0A
+            || schema.delimiter == 0x0D
+        {
             throw check.error(.outOfRange, "schema.delimiter", "delimiter byte \(schema.delimiter) is not a usable ASCII separator")
         }
         try check.count(schema.headerRecord.count, "schema.header_record", max: limits.maxHeaderRecordBytes)
@@ -208,7 +212,8 @@ struct MessageValidator {
                     throw check.error(.outOfRange, "variant.trees", "range [\(r.first), \(r.end)) not within 0..<\(m.treesInPartition)")
                 }
                 if m.trees.first < r.first || m.trees.end > r.end {
-                    throw check.error(.outOfRange, "trees", "range [\(m.trees.first), \(m.trees.end)) outside the task's variant [\(r.first), \(r.end))")
+                    throw check.error(
+                        .outOfRange, "trees", "range [\(m.trees.first), \(m.trees.end)) outside the task's variant [\(r.first), \(r.end))")
                 }
             }
         }
@@ -266,8 +271,10 @@ struct MessageValidator {
                 throw check.error(.outOfRange, "stats.rows", "rows \(s.rows) ≠ train \(s.trainRows) + test \(s.testRows)")
             }
             try check.count(s.classLabels.count, "stats.class_labels", max: limits.maxClasses)
-            for (field, counts, rows) in [("stats.train_class_counts", s.trainClassCounts, s.trainRows),
-                                          ("stats.test_class_counts", s.testClassCounts, s.testRows)] {
+            for (field, counts, rows) in [
+                ("stats.train_class_counts", s.trainClassCounts, s.trainRows),
+                ("stats.test_class_counts", s.testClassCounts, s.testRows)
+            ] {
                 if counts.count != s.classLabels.count {
                     throw check.error(.payloadMismatch, field, "\(counts.count) counts for \(s.classLabels.count) labels")
                 }
@@ -342,7 +349,8 @@ private struct Check {
     func identifier(_ s: String, _ field: String) throws(ProtocolError) {
         try text(s, field, max: limits.maxIdentifierBytes, required: true)
         for b in s.utf8 {
-            let ok = (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A)
+            let ok =
+                (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A)
                 || b == 0x2E || b == 0x5F || b == 0x3A || b == 0x2F || b == 0x2D
             if !ok { throw error(.outOfRange, field, "invalid character in identifier (allowed: A-Z a-z 0-9 . _ : / -)") }
         }

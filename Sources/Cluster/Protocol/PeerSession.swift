@@ -50,8 +50,9 @@ public struct WorkerPeerSession: Sendable {
     public mutating func accept(_ message: WireMessage) throws(ProtocolError) {
         let kind = message.kind
         guard message.envelope.session == session else {
-            throw ProtocolError(.sessionMismatch, "session \(message.envelope.session) is not the current \(session)",
-                                messageKind: kind, field: "session")
+            throw ProtocolError(
+                .sessionMismatch, "session \(message.envelope.session) is not the current \(session)",
+                messageKind: kind, field: "session")
         }
         try sequence.accept(message.envelope.seq, kind: kind)
         switch message.body {
@@ -72,8 +73,9 @@ public struct WorkerPeerSession: Sendable {
             let lease = try leased(m.attemptID, task: nil, kind)
             if lease.kind != .predict { throw mismatch(kind, m.attemptID, "predictions from a \(lease.kind) task") }
             if m.batchSeq != lease.nextPredictionBatch {
-                throw ProtocolError(.batchOutOfOrder, "batch \(m.batchSeq), expected \(lease.nextPredictionBatch)",
-                                    messageKind: kind, field: "batch_seq", attemptID: m.attemptID)
+                throw ProtocolError(
+                    .batchOutOfOrder, "batch \(m.batchSeq), expected \(lease.nextPredictionBatch)",
+                    messageKind: kind, field: "batch_seq", attemptID: m.attemptID)
             }
             leases[m.attemptID]?.nextPredictionBatch += 1
         default:
@@ -90,12 +92,14 @@ public struct WorkerPeerSession: Sendable {
     @discardableResult
     private func leased(_ attemptID: UInt64, task: UInt64?, _ kind: String) throws(ProtocolError) -> Lease {
         guard let lease = leases[attemptID] else {
-            throw ProtocolError(.staleAttempt, "attempt \(attemptID) is not leased to this worker",
-                                messageKind: kind, field: "attempt_id", attemptID: attemptID)
+            throw ProtocolError(
+                .staleAttempt, "attempt \(attemptID) is not leased to this worker",
+                messageKind: kind, field: "attempt_id", attemptID: attemptID)
         }
         if let task, task != lease.taskID {
-            throw ProtocolError(.taskMismatch, "task \(task) but attempt \(attemptID) belongs to task \(lease.taskID)",
-                                messageKind: kind, field: "task_id", attemptID: attemptID)
+            throw ProtocolError(
+                .taskMismatch, "task \(task) but attempt \(attemptID) belongs to task \(lease.taskID)",
+                messageKind: kind, field: "task_id", attemptID: attemptID)
         }
         return lease
     }
@@ -143,8 +147,9 @@ public struct CoordinatorPeerSession: Sendable {
             }
         }
         guard message.envelope.session == session else {
-            throw ProtocolError(.sessionMismatch, "session \(message.envelope.session) is not the current \(session)",
-                                messageKind: kind, field: "session")
+            throw ProtocolError(
+                .sessionMismatch, "session \(message.envelope.session) is not the current \(session)",
+                messageKind: kind, field: "session")
         }
         try sequence.accept(message.envelope.seq, kind: kind)
         switch message.body {
@@ -152,19 +157,22 @@ public struct CoordinatorPeerSession: Sendable {
             throw ProtocolError(.unexpectedMessage, "\(kind) inside an established session", messageKind: kind)
         case .assignment(let m):
             if assignments[m.attemptID] != nil {
-                throw ProtocolError(.unexpectedMessage, "attempt \(m.attemptID) assigned twice",
-                                    messageKind: kind, field: "attempt_id", attemptID: m.attemptID)
+                throw ProtocolError(
+                    .unexpectedMessage, "attempt \(m.attemptID) assigned twice",
+                    messageKind: kind, field: "attempt_id", attemptID: m.attemptID)
             }
             assignments[m.attemptID] = Assignment(taskID: m.taskID, ended: m.source != .streamed)
         case .rowBatch(let m):
             var a = try assigned(m.attemptID, kind)
             if a.ended {
-                throw ProtocolError(.unexpectedMessage, "row batch after rows_end or for a task without streamed rows",
-                                    messageKind: kind, attemptID: m.attemptID)
+                throw ProtocolError(
+                    .unexpectedMessage, "row batch after rows_end or for a task without streamed rows",
+                    messageKind: kind, attemptID: m.attemptID)
             }
             if m.batchSeq != a.nextBatch {
-                throw ProtocolError(.batchOutOfOrder, "batch \(m.batchSeq), expected \(a.nextBatch)",
-                                    messageKind: kind, field: "batch_seq", attemptID: m.attemptID)
+                throw ProtocolError(
+                    .batchOutOfOrder, "batch \(m.batchSeq), expected \(a.nextBatch)",
+                    messageKind: kind, field: "batch_seq", attemptID: m.attemptID)
             }
             a.nextBatch += 1
             a.rows += UInt64(m.recordLengths.count)
@@ -175,9 +183,10 @@ public struct CoordinatorPeerSession: Sendable {
                 throw ProtocolError(.unexpectedMessage, "second rows_end", messageKind: kind, attemptID: m.attemptID)
             }
             if m.batches != a.nextBatch || m.rows != a.rows {
-                throw ProtocolError(.payloadMismatch,
-                                    "rows_end says \(m.batches) batches / \(m.rows) rows, received \(a.nextBatch) / \(a.rows)",
-                                    messageKind: kind, attemptID: m.attemptID)
+                throw ProtocolError(
+                    .payloadMismatch,
+                    "rows_end says \(m.batches) batches / \(m.rows) rows, received \(a.nextBatch) / \(a.rows)",
+                    messageKind: kind, attemptID: m.attemptID)
             }
             a.ended = true
             assignments[m.attemptID] = a
@@ -191,8 +200,9 @@ public struct CoordinatorPeerSession: Sendable {
     @discardableResult
     private func assigned(_ attemptID: UInt64, _ kind: String) throws(ProtocolError) -> Assignment {
         guard let a = assignments[attemptID] else {
-            throw ProtocolError(.staleAttempt, "attempt \(attemptID) is not assigned to this worker",
-                                messageKind: kind, field: "attempt_id", attemptID: attemptID)
+            throw ProtocolError(
+                .staleAttempt, "attempt \(attemptID) is not assigned to this worker",
+                messageKind: kind, field: "attempt_id", attemptID: attemptID)
         }
         return a
     }

@@ -54,8 +54,10 @@ public struct ProtocolError: Error, Sendable, Hashable, CustomStringConvertible 
     /// The attempt the message referred to, when known (stale results are recorded by it).
     public var attemptID: UInt64?
 
-    public init(_ code: Code, _ detail: String, messageKind: String? = nil, field: String? = nil,
-                peer: String? = nil, attemptID: UInt64? = nil) {
+    public init(
+        _ code: Code, _ detail: String, messageKind: String? = nil, field: String? = nil,
+        peer: String? = nil, attemptID: UInt64? = nil
+    ) {
         self.code = code
         self.detail = detail
         self.messageKind = messageKind

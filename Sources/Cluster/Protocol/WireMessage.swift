@@ -50,8 +50,10 @@ public struct WireMessage: Sendable {
     /// Decodes and structurally validates `frames` (routing id already removed)
     /// that arrived travelling `direction`. Stateful checks (session, sequence,
     /// leases) are `PeerSession`'s.
-    public static func decode(frames: [Data], direction: WireDirection,
-                              limits: ProtocolLimits = ProtocolLimits()) throws(ProtocolError) -> WireMessage {
+    public static func decode(
+        frames: [Data], direction: WireDirection,
+        limits: ProtocolLimits = ProtocolLimits()
+    ) throws(ProtocolError) -> WireMessage {
         guard frames.count == 1 || frames.count == 2 else {
             throw ProtocolError(.frameCount, "expected 1 or 2 frames, got \(frames.count)")
         }

@@ -8,8 +8,9 @@ extension JobReport {
     public init(model: ForestModel, modelPath: String, now: Timestamp, options: Options = Options()) {
         let names = model.extractor.featureNames
         let columns = names.indices.map { f in
-            Column(name: names[f], kind: model.extractor.kinds[f].description,
-                   levels: model.extractor.kinds[f] == .categorical ? model.extractor.levels[f].count : nil)
+            Column(
+                name: names[f], kind: model.extractor.kinds[f].description,
+                levels: model.extractor.kinds[f] == .categorical ? model.extractor.levels[f].count : nil)
         }
         let provenance = model.provenance
         let summary = Summary(
@@ -20,8 +21,9 @@ extension JobReport {
             parameters: Self.parameterList(model.parameters, task: model.schema.task, maxBins: nil),
             partitions: provenance["partitions"].flatMap { Int($0) }, trees: model.forest.trees.count, treesDone: nil,
             fingerprint: model.fingerprintHex, wallSeconds: nil, outcome: "done")
-        self.init(title: "SpaceTime model \((modelPath as NSString).lastPathComponent)", generatedAt: now, state: .done,
-                  stage: "done", failure: nil, summary: summary, origin: now, duration: 0)
+        self.init(
+            title: "SpaceTime model \((modelPath as NSString).lastPathComponent)", generatedAt: now, state: .done,
+            stage: "done", failure: nil, summary: summary, origin: now, duration: 0)
         if let metrics = model.testMetrics {
             (classification, regression) = Self.quality(metrics, classes: model.extractor.classes)
         } else {
@@ -29,7 +31,8 @@ extension JobReport {
         }
         importances = Self.importances(model.forest.featureImportances, names: names)
         if let (p, by) = options.permutation { permutation = Self.permutation(p, names: names, computedBy: by) }
-        let noJob = "a model file holds no job: use the job directory's report (spacetime report JOBDIR, or --report-html on local/coordinator)"
+        let noJob =
+            "a model file holds no job: use the job directory's report (spacetime report JOBDIR, or --report-html on local/coordinator)"
         notes["timeline"] = noJob
         notes["memory"] = noJob
     }

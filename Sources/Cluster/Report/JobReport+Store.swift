@@ -25,15 +25,17 @@ extension JobReport {
         let created = try store.jobCreatedAt() ?? now
         let origin = ([created] + timings.map(\.startedAt) + attempts.map(\.attempt.startedAt)).min() ?? created
         let state: State = stage == .done ? .done : stage == .failed ? .failed : .running
-        let lastTime = ([created] + events.map(\.at) + timings.compactMap(\.endedAt) + attempts.compactMap(\.attempt.endedAt)).max() ?? created
+        let lastTime =
+            ([created] + events.map(\.at) + timings.compactMap(\.endedAt) + attempts.compactMap(\.attempt.endedAt)).max() ?? created
         let end = state == .running ? max(now, lastTime) : lastTime
 
         // Summary.
         let schema = jobParameters?.schema
         let names = schema?.featureNames ?? extractor?.featureNames ?? []
         let columns = names.indices.map { f in
-            Column(name: names[f], kind: schema?.featureKinds[f].description ?? extractor?.kinds[f].description ?? "?",
-                   levels: extractor.flatMap { $0.kinds[f] == .categorical ? $0.levels[f].count : nil })
+            Column(
+                name: names[f], kind: schema?.featureKinds[f].description ?? extractor?.kinds[f].description ?? "?",
+                levels: extractor.flatMap { $0.kinds[f] == .categorical ? $0.levels[f].count : nil })
         }
         var parameters = jobParameters.map { parameterList($0.forest, task: $0.schema.task, maxBins: $0.maxBins) } ?? []
         parameters.append(KeyValue(key: "test_fraction", value: spec.dataFiles.count > 1 ? "--test-file" : String(spec.testFraction)))
@@ -42,11 +44,12 @@ extension JobReport {
         let treesDone = try partitions.reduce(0) { $0 + (try store.checkpointedTrees(partition: $1.partition).count) }
         let fingerprint = try store.artifact("fingerprint").map { String(decoding: $0, as: UTF8.self) }
         let wall = (timings.compactMap(\.endedAt).max() ?? end) - (timings.first?.startedAt ?? origin)
-        let outcome = switch state {
-        case .done: "done"
-        case .failed: "failed: \(try store.failure() ?? "no reason recorded")"
-        case .running: "running (stage \(stage?.rawValue ?? "unknown"))"
-        }
+        let outcome =
+            switch state {
+            case .done: "done"
+            case .failed: "failed: \(try store.failure() ?? "no reason recorded")"
+            case .running: "running (stage \(stage?.rawValue ?? "unknown"))"
+            }
         let summary = Summary(
             source: "job store \(store.path.map { ($0 as NSString).deletingLastPathComponent } ?? "(in memory)")",
             jobID: spec.jobID, dataFiles: spec.dataFiles,
@@ -58,20 +61,23 @@ extension JobReport {
             partitions: spec.partitions, trees: spec.trees, treesDone: treesDone, fingerprint: fingerprint,
             wallSeconds: wall, outcome: outcome)
 
-        var report = JobReport(title: "SpaceTime job \(spec.jobID)", generatedAt: now, state: state,
-                               stage: stage?.rawValue ?? "unknown", failure: try store.failure(), summary: summary,
-                               origin: origin, duration: max(end - origin, 0))
+        var report = JobReport(
+            title: "SpaceTime job \(spec.jobID)", generatedAt: now, state: state,
+            stage: stage?.rawValue ?? "unknown", failure: try store.failure(), summary: summary,
+            origin: origin, duration: max(end - origin, 0))
         report.workers = Self.workers(workers, attempts: attempts, exits: options.workerExits)
         report.attempts = try Self.attempts(attempts, events: events, trees: try store.treeAttempts(), origin: origin)
         report.stages = Self.stages(timings, attempts: attempts, workers: workers, samples: samples, origin: origin, now: end)
         let markKinds: [JobEventKind: String] = [.workerLost: "lost", .workerLeft: "left", .resumed: "resumed", .jobFailed: "failed"]
-        report.marks = timings.map { Mark(at: $0.startedAt - origin, label: $0.step, kind: "stage", worker: nil) }
+        report.marks =
+            timings.map { Mark(at: $0.startedAt - origin, label: $0.step, kind: "stage", worker: nil) }
             + events.compactMap { e in
                 markKinds[e.kind].map { Mark(at: e.at - origin, label: e.message, kind: $0, worker: e.workerID) }
             }
         report.memory = workers.map { w in
-            MemorySeries(worker: w.id, limit: w.memoryLimit,
-                         samples: (samples[w.id] ?? []).map { MemorySeries.Sample(t: $0.at - origin, rss: $0.rss, peak: $0.peak) })
+            MemorySeries(
+                worker: w.id, limit: w.memoryLimit,
+                samples: (samples[w.id] ?? []).map { MemorySeries.Sample(t: $0.at - origin, rss: $0.rss, peak: $0.peak) })
         }
 
         // Model quality: the evaluation aggregates merged in partition order.
@@ -81,7 +87,8 @@ extension JobReport {
                 report.notes["quality"] = "partial: \(evaluation.partitions) of \(partitions.count) partitions evaluated so far"
             }
             if let p = evaluation.permutation {
-                report.permutation = permutation(p, names: names, computedBy: "computed by the workers holding the test rows, merged in partition order")
+                report.permutation = permutation(
+                    p, names: names, computedBy: "computed by the workers holding the test rows, merged in partition order")
             }
         } else {
             report.notes["quality"] = state == .running ? "not evaluated yet (stage \(report.stage))" : "no evaluation in this job"
@@ -89,8 +96,9 @@ extension JobReport {
 
         // Impurity importances from the checkpointed trees.
         if extractor != nil, treesDone > 0 {
-            report.importances = importances(try storedTreeImportances(store, partitions: partitions, features: names.count),
-                                             names: names)
+            report.importances = importances(
+                try storedTreeImportances(store, partitions: partitions, features: names.count),
+                names: names)
             if treesDone < spec.trees { report.notes["importance"] = "from the \(treesDone) of \(spec.trees) trees checkpointed so far" }
         } else {
             report.notes["importance"] = "no trees checkpointed yet"
@@ -102,7 +110,8 @@ extension JobReport {
     /// The evaluate tasks' results merged in partition order (what the coordinator saves in
     /// the model), with their permutation importance when the job computed one; nil before any is stored.
     public static func mergedEvaluation(store: JobStore, task: LearningTask) throws
-        -> (metrics: EvaluationMetrics, permutation: PermutationImportance?, partitions: Int)? {
+        -> (metrics: EvaluationMetrics, permutation: PermutationImportance?, partitions: Int)?
+    {
         let results = try store.evaluationResults().sorted { $0.partition < $1.partition }
         guard !results.isEmpty else { return nil }
         var metrics = EvaluationMetrics(task: task)
@@ -149,14 +158,18 @@ extension JobReport {
         var taskPeak: [String: UInt64] = [:]
         for a in attempts { taskPeak[a.attempt.workerID] = max(taskPeak[a.attempt.workerID] ?? 0, a.attempt.peakRSS ?? 0) }
         return records.map { r in
-            Worker(id: r.id, host: r.host, pid: r.pid, limit: r.memoryLimit, peakRSS: max(r.peakRSS ?? 0, taskPeak[r.id] ?? 0),
-                   state: r.state.rawValue, exit: exits[r.id])
+            Worker(
+                id: r.id, host: r.host, pid: r.pid, limit: r.memoryLimit, peakRSS: max(r.peakRSS ?? 0, taskPeak[r.id] ?? 0),
+                state: r.state.rawValue, exit: exits[r.id])
         }
     }
 
-    static func attempts(_ all: [TimelineAttempt], events: [JobEvent], trees: [Int: [Int: UInt64]],
-                         origin: Timestamp) throws -> [Attempt] {
-        var stale: [UInt64: Int] = [:], ticks: [UInt64: [Double]] = [:]
+    static func attempts(
+        _ all: [TimelineAttempt], events: [JobEvent], trees: [Int: [Int: UInt64]],
+        origin: Timestamp
+    ) throws -> [Attempt] {
+        var stale: [UInt64: Int] = [:]
+        var ticks: [UInt64: [Double]] = [:]
         for e in events {
             guard let id = e.attemptID else { continue }
             if e.kind == .staleDiscarded { stale[id, default: 0] += 1 }
@@ -166,20 +179,25 @@ extension JobReport {
         return all.map { t in
             let a = t.attempt
             var resumedFrom: UInt64?
-            if t.task.kind == .train, let first = a.firstTree, first > (t.task.variant.treeRange?.lowerBound ?? 0) { resumedFrom = trees[t.task.partition]?[first - 1] }
+            if t.task.kind == .train, let first = a.firstTree, first > (t.task.variant.treeRange?.lowerBound ?? 0) {
+                resumedFrom = trees[t.task.partition]?[first - 1]
+            }
             defer { previous[t.task] = a.id }
-            return Attempt(id: a.id, task: t.task.description, kind: t.task.kind.rawValue, partition: t.task.partition,
-                           worker: a.workerID, start: a.startedAt - origin, end: a.endedAt.map { $0 - origin },
-                           outcome: a.outcome?.rawValue ?? "running", reason: a.reason, peakRSS: a.peakRSS,
-                           firstTree: a.firstTree, rerunOf: previous[t.task], resumedFrom: resumedFrom,
-                           staleMessages: stale[a.id] ?? 0, checkpoints: ticks[a.id] ?? [])
+            return Attempt(
+                id: a.id, task: t.task.description, kind: t.task.kind.rawValue, partition: t.task.partition,
+                worker: a.workerID, start: a.startedAt - origin, end: a.endedAt.map { $0 - origin },
+                outcome: a.outcome?.rawValue ?? "running", reason: a.reason, peakRSS: a.peakRSS,
+                firstTree: a.firstTree, rerunOf: previous[t.task], resumedFrom: resumedFrom,
+                staleMessages: stale[a.id] ?? 0, checkpoints: ticks[a.id] ?? [])
         }
     }
 
     /// The stage table: wall time as the JSON report computes it, and per worker the highest
     /// RSS its attempts of the stage's task kind reported or its heartbeats sampled during the stage.
-    static func stages(_ timings: [StageTiming], attempts: [TimelineAttempt], workers: [WorkerRecord],
-                       samples: [String: [RSSSample]], origin: Timestamp, now: Timestamp) -> [Stage] {
+    static func stages(
+        _ timings: [StageTiming], attempts: [TimelineAttempt], workers: [WorkerRecord],
+        samples: [String: [RSSSample]], origin: Timestamp, now: Timestamp
+    ) -> [Stage] {
         timings.map { t in
             let until = t.endedAt ?? now
             let kind = TaskKind(rawValue: t.step)
@@ -191,8 +209,9 @@ extension JobReport {
                 for s in samples[w.id] ?? [] where s.at >= t.startedAt && s.at <= until { peak = max(peak ?? 0, s.rss) }
                 return StagePeak(worker: w.id, peak: peak, limit: w.memoryLimit)
             }
-            return Stage(name: t.step, start: t.startedAt - origin, seconds: (t.endedAt ?? t.startedAt) - t.startedAt,
-                         finished: t.endedAt != nil, rows: t.rows, peaks: peaks)
+            return Stage(
+                name: t.step, start: t.startedAt - origin, seconds: (t.endedAt ?? t.startedAt) - t.startedAt,
+                finished: t.endedAt != nil, rows: t.rows, peaks: peaks)
         }
     }
 }

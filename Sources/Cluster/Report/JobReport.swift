@@ -242,7 +242,8 @@ extension JobReport {
 
     /// The model-quality sections of a task's merged evaluation metrics.
     static func quality(_ metrics: EvaluationMetrics, classes: [String])
-        -> (classification: ClassificationQuality?, regression: RegressionQuality?) {
+        -> (classification: ClassificationQuality?, regression: RegressionQuality?)
+    {
         switch metrics {
         case .classification(let m): return (classificationQuality(m, classes: classes), nil)
         case .regression(let m): return (nil, regressionQuality(m))
@@ -254,7 +255,9 @@ extension JobReport {
         var q = ClassificationQuality(
             classes: names, rows: m.rowCount, accuracy: finite(m.accuracy), balancedAccuracy: finite(m.balancedAccuracy),
             auc: finite(m.auc), logLoss: finite(m.logLoss), confusion: m.confusionMatrix,
-            perClass: zip(names, m.perClass).map { ClassRow(name: $0, precision: $1.precision, recall: $1.recall, f1: $1.f1, support: $1.support) },
+            perClass: zip(names, m.perClass).map {
+                ClassRow(name: $0, precision: $1.precision, recall: $1.recall, f1: $1.f1, support: $1.support)
+            },
             roc: [], precisionRecall: [], calibration: [])
         // Binary: the curves of class 1 (the positive class, as the AUC); multiclass: one-vs-rest per class.
         let curved = m.classCount == 2 ? [1] : Array(0..<min(m.classCount, ReportLimits.curveClasses))
@@ -264,9 +267,12 @@ extension JobReport {
                 q.roc.append(ClassCurve(name: names[c], area: m.auc(ofClass: c), points: points))
             }
             if let pr = QualityCurves.precisionRecall(positive: h.positive, negative: h.negative) {
-                let positives = Double(h.positive.reduce(0, +)), all = positives + Double(h.negative.reduce(0, +))
-                q.precisionRecall.append(ClassCurve(name: names[c], area: pr.averagePrecision, points: pr.points,
-                                                    baseline: all > 0 ? positives / all : nil))
+                let positives = Double(h.positive.reduce(0, +))
+                let all = positives + Double(h.negative.reduce(0, +))
+                q.precisionRecall.append(
+                    ClassCurve(
+                        name: names[c], area: pr.averagePrecision, points: pr.points,
+                        baseline: all > 0 ? positives / all : nil))
             }
             if curved.count <= ReportLimits.calibrationClasses {
                 let bins = QualityCurves.calibration(positive: h.positive, negative: h.negative)
@@ -275,10 +281,14 @@ extension JobReport {
         }
         // Many classes: one calibration curve of every class's one-vs-rest scores pooled.
         if curved.count > ReportLimits.calibrationClasses {
-            var positive = [UInt64](repeating: 0, count: MetricsAggregate.scoreBins), negative = positive
+            var positive = [UInt64](repeating: 0, count: MetricsAggregate.scoreBins)
+            var negative = positive
             for c in 0..<m.classCount {
                 guard let h = m.scoreHistograms(ofClass: c) else { continue }
-                for b in 0..<MetricsAggregate.scoreBins { positive[b] += h.positive[b]; negative[b] += h.negative[b] }
+                for b in 0..<MetricsAggregate.scoreBins {
+                    positive[b] += h.positive[b]
+                    negative[b] += h.negative[b]
+                }
             }
             let bins = QualityCurves.calibration(positive: positive, negative: negative)
             if !bins.isEmpty { q.calibration.append(ClassCalibration(name: "all classes, one-vs-rest pooled", bins: bins)) }
@@ -294,8 +304,9 @@ extension JobReport {
     }
 
     static func regressionQuality(_ m: RegressionMetrics) -> RegressionQuality {
-        var q = RegressionQuality(rows: m.rowCount, r2: finite(m.r2), rmse: finite(m.rmse), mae: finite(m.mae),
-                                  gridBins: RegressionHistograms.gridBins, cells: [], residuals: [], outside: 0)
+        var q = RegressionQuality(
+            rows: m.rowCount, r2: finite(m.r2), rmse: finite(m.rmse), mae: finite(m.mae),
+            gridBins: RegressionHistograms.gridBins, cells: [], residuals: [], outside: 0)
         guard let h = m.histograms else {
             q.note = "these metrics carry no histograms (written by an older SpaceTime)"
             return q
@@ -314,10 +325,11 @@ extension JobReport {
 
     static func permutation(_ p: PermutationImportance, names: [String], computedBy: String) -> Permutation {
         let values = p.importances
-        return Permutation(metric: p.task == .classification ? "accuracy" : "R²", baseline: finite(p.baselineScore),
-                           rows: p.rowCount, repeats: p.repeats,
-                           values: names.indices.map { Importance(feature: names[$0], value: $0 < values.count ? values[$0] : .nan) },
-                           computedBy: computedBy)
+        return Permutation(
+            metric: p.task == .classification ? "accuracy" : "R²", baseline: finite(p.baselineScore),
+            rows: p.rowCount, repeats: p.repeats,
+            values: names.indices.map { Importance(feature: names[$0], value: $0 < values.count ? values[$0] : .nan) },
+            computedBy: computedBy)
     }
 
     static func importances(_ values: [Double], names: [String]) -> [Importance] {
@@ -337,7 +349,8 @@ extension JobReport {
             let shown = zip(classes, counts).prefix(12).map { "\($0) (\($1))" }.joined(separator: ", ")
             return "\(classes.count) classes: \(shown)\(classes.count > 12 ? ", …" : "")"
         case .regression(let y):
-            return "training target mean \(String(format: "%.6g", y.mean)), range [\(String(format: "%.6g", y.minimum)), \(String(format: "%.6g", y.maximum))]"
+            return
+                "training target mean \(String(format: "%.6g", y.mean)), range [\(String(format: "%.6g", y.minimum)), \(String(format: "%.6g", y.maximum))]"
         }
     }
 }

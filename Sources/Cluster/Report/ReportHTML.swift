@@ -17,16 +17,19 @@ public enum ReportHTML {
         }
         page += "<title>\(SVG.escape(report.title))</title>\n<style>\(stylesheet)</style>\n</head>\n"
         page += "<body data-state=\"\(report.state.rawValue)\">\n<header>\n<h1>\(SVG.escape(report.title))</h1>\n"
-        page += "<p class=\"state \(report.state.rawValue)\" data-key=\"state\" data-value=\"\(report.state.rawValue)\">\(SVG.escape(stateLine(report)))</p>\n"
+        page +=
+            "<p class=\"state \(report.state.rawValue)\" data-key=\"state\" data-value=\"\(report.state.rawValue)\">\(SVG.escape(stateLine(report)))</p>\n"
         page += "<nav><a href=\"#summary\">Summary</a> <a href=\"#stages\">Stages</a> <a href=\"#timeline\">Timeline</a> "
-        page += "<a href=\"#memory\">Memory</a> <a href=\"#quality\">Model quality</a> <a href=\"#importance\">Feature importance</a></nav>\n</header>\n<main>\n"
+        page +=
+            "<a href=\"#memory\">Memory</a> <a href=\"#quality\">Model quality</a> <a href=\"#importance\">Feature importance</a></nav>\n</header>\n<main>\n"
         page += summarySection(report)
         page += stagesSection(report)
         page += timelineSection(report)
         page += memorySection(report)
         page += qualitySection(report)
         page += importanceSection(report)
-        page += "</main>\n<footer>Generated \(SVG.escape(isoTime(report.generatedAt))) by spacetime report from \(SVG.escape(report.summary.source)).</footer>\n</body>\n</html>\n"
+        page +=
+            "</main>\n<footer>Generated \(SVG.escape(isoTime(report.generatedAt))) by spacetime report from \(SVG.escape(report.summary.source)).</footer>\n</body>\n</html>\n"
         return page
     }
 
@@ -55,12 +58,16 @@ public enum ReportHTML {
     }
 
     /// A figure holding one plot, its caption and an optional legend.
-    static func figure(_ plot: String, caption: String, svg: String, legend: [(name: String, classes: String)] = [],
-                       wide: Bool = false) -> String {
+    static func figure(
+        _ plot: String, caption: String, svg: String, legend: [(name: String, classes: String)] = [],
+        wide: Bool = false
+    ) -> String {
         var s = "<figure class=\"plot\(wide ? " wide" : "")\" data-plot=\"\(plot)\">\n"
         s += wide ? "<div class=\"scroll\">\(svg)</div>\n" : svg + "\n"
         if !legend.isEmpty {
-            s += "<ul class=\"legend\">" + legend.map { "<li><span class=\"swatch \($0.classes)\"></span>\(SVG.escape($0.name))</li>" }.joined() + "</ul>\n"
+            s +=
+                "<ul class=\"legend\">"
+                + legend.map { "<li><span class=\"swatch \($0.classes)\"></span>\(SVG.escape($0.name))</li>" }.joined() + "</ul>\n"
         }
         return s + "<figcaption>\(SVG.escape(caption))</figcaption>\n</figure>\n"
     }
@@ -74,7 +81,8 @@ public enum ReportHTML {
     /// A headline number: shown rounded, carried at full precision in `data-value`.
     static func tile(_ key: String, _ label: String, _ value: Double?, digits: Int = 4) -> String {
         let raw = value.map { "\($0)" } ?? ""
-        return "<div class=\"tile\" data-key=\"\(key)\" data-value=\"\(raw)\"><span>\(SVG.escape(label))</span><b>\(fixed(value, digits))</b></div>"
+        return
+            "<div class=\"tile\" data-key=\"\(key)\" data-value=\"\(raw)\"><span>\(SVG.escape(label))</span><b>\(fixed(value, digits))</b></div>"
     }
 
     static func bytes(_ b: UInt64?) -> String { b.map { ByteCount($0).description } ?? "—" }
@@ -106,8 +114,12 @@ public enum ReportHTML {
         let rowText = [s.trainRows.map { "\($0) train" }, s.testRows.map { "\($0) test" }].compactMap { $0 }.joined(separator: " + ")
         rows.append(("Rows", rowText.isEmpty ? "—" : rowText))
         let kinds = Dictionary(grouping: s.columns, by: \.kind).map { "\($0.value.count) \($0.key)" }.sorted().joined(separator: ", ")
-        rows.append(("Columns", "\(s.columns.count) features (\(kinds.isEmpty ? "none" : kinds)); label \(s.label.isEmpty ? "—" : s.label)"
-                     + (s.ignoredColumns.isEmpty ? "" : "; ignored \(s.ignoredColumns.joined(separator: ", "))")))
+        rows.append(
+            (
+                "Columns",
+                "\(s.columns.count) features (\(kinds.isEmpty ? "none" : kinds)); label \(s.label.isEmpty ? "—" : s.label)"
+                    + (s.ignoredColumns.isEmpty ? "" : "; ignored \(s.ignoredColumns.joined(separator: ", "))")
+            ))
         rows.append(("Task", s.task + (s.taskDetail.isEmpty ? "" : " — \(s.taskDetail)")))
         var trees = "\(s.trees)"
         if let done = s.treesDone, done < s.trees { trees = "\(done) of \(s.trees) checkpointed" }
@@ -121,8 +133,11 @@ public enum ReportHTML {
         body += "<details><summary>Parameters (\(s.parameters.count))</summary><table class=\"kv\"><tbody>"
         body += s.parameters.map { "<tr><th>\(SVG.escape($0.key))</th><td>\(SVG.escape($0.value))</td></tr>" }.joined()
         body += "</tbody></table></details>\n"
-        body += "<details\(s.columns.count <= 12 ? " open" : "")><summary>Columns (\(s.columns.count))</summary><div class=\"scroll\"><table class=\"columns\"><thead><tr><th>column</th><th>kind</th><th>levels kept</th></tr></thead><tbody>"
-        body += s.columns.map { "<tr><td>\(SVG.escape($0.name))</td><td>\(SVG.escape($0.kind))</td><td class=\"num\">\($0.levels.map(String.init) ?? "")</td></tr>" }.joined()
+        body +=
+            "<details\(s.columns.count <= 12 ? " open" : "")><summary>Columns (\(s.columns.count))</summary><div class=\"scroll\"><table class=\"columns\"><thead><tr><th>column</th><th>kind</th><th>levels kept</th></tr></thead><tbody>"
+        body += s.columns.map {
+            "<tr><td>\(SVG.escape($0.name))</td><td>\(SVG.escape($0.kind))</td><td class=\"num\">\($0.levels.map(String.init) ?? "")</td></tr>"
+        }.joined()
         body += "</tbody></table></div></details>\n"
         return section("summary", "Summary", body)
     }
@@ -149,9 +164,11 @@ public enum ReportHTML {
         body += workers.map { "<th>\(SVG.escape($0)) peak / limit</th>" }.joined() + "</tr></thead><tbody>\n"
         let longest = max(r.stages.map(\.seconds).max() ?? 0, 1e-9)
         for st in r.stages {
-            body += "<tr data-stage=\"\(SVG.escape(st.name))\" data-seconds=\"\(st.seconds)\" data-rows=\"\(st.rows.map(String.init) ?? "")\">"
+            body +=
+                "<tr data-stage=\"\(SVG.escape(st.name))\" data-seconds=\"\(st.seconds)\" data-rows=\"\(st.rows.map(String.init) ?? "")\">"
             body += "<td>\(SVG.escape(st.name))</td>"
-            body += "<td class=\"num\">\(st.finished ? seconds(st.seconds) : "running")<span class=\"meter time\"><span style=\"width:\(SVG.num(st.seconds / longest * 100))%\"></span></span></td>"
+            body +=
+                "<td class=\"num\">\(st.finished ? seconds(st.seconds) : "running")<span class=\"meter time\"><span style=\"width:\(SVG.num(st.seconds / longest * 100))%\"></span></span></td>"
             body += "<td class=\"num\">\(st.rows.map(String.init) ?? "—")</td>"
             body += "<td class=\"num\">\(st.rowsPerSecond.map { String(format: "%.0f", $0) } ?? "—")</td>"
             body += st.peaks.map { meter($0.peak, limit: $0.limit) }.joined()
@@ -161,7 +178,8 @@ public enum ReportHTML {
         if workers.isEmpty, let peak = r.processPeakRSS {
             body += note("One process: its peak RSS was \(bytes(peak)) over the whole run.")
         } else if !workers.isEmpty {
-            body += note("Peak per worker: the highest RSS its attempts of the stage's tasks reported, or its heartbeats sampled during the stage.")
+            body += note(
+                "Peak per worker: the highest RSS its attempts of the stage's tasks reported, or its heartbeats sampled during the stage.")
         }
         return section("stages", "Stages", body)
     }

@@ -45,9 +45,9 @@ public struct AttemptFailure: Sendable, Hashable, CustomStringConvertible {
 
     private var memory: String {
         switch (peakRSS, memoryLimit) {
-        case let (rss?, limit?): " at \(ByteCount(rss)) of its \(ByteCount(limit)) limit"
-        case let (rss?, nil): " at \(ByteCount(rss))"
-        case let (nil, limit?): " (limit \(ByteCount(limit)))"
+        case (let rss?, let limit?): " at \(ByteCount(rss)) of its \(ByteCount(limit)) limit"
+        case (let rss?, nil): " at \(ByteCount(rss))"
+        case (nil, let limit?): " (limit \(ByteCount(limit)))"
         default: ""
         }
     }

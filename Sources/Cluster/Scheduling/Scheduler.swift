@@ -31,8 +31,10 @@ public struct Scheduler: Sendable {
         /// Seconds a train/evaluate task waits for its partition's busy holder.
         public var localityWait: Double
 
-        public init(maxAttempts: Int = 3, extractTaskBytes: UInt64 = 32 << 20, workerBaselineBytes: UInt64 = 48 << 20,
-                    maxExtractTasksPerWorker: Int = 64, localityWait: Double = 5) {
+        public init(
+            maxAttempts: Int = 3, extractTaskBytes: UInt64 = 32 << 20, workerBaselineBytes: UInt64 = 48 << 20,
+            maxExtractTasksPerWorker: Int = 64, localityWait: Double = 5
+        ) {
             self.maxAttempts = max(1, maxAttempts)
             self.extractTaskBytes = max(1, extractTaskBytes)
             self.workerBaselineBytes = workerBaselineBytes
@@ -54,8 +56,10 @@ public struct Scheduler: Sendable {
         public var firstMissingTree: Int
         public var treesInPartition: Int
 
-        public init(name: TaskName, state: TaskState, failures: Int = 0, readySince: MonotonicSeconds = 0,
-                    failedOn: Set<String> = [], firstMissingTree: Int = 0, treesInPartition: Int = 0) {
+        public init(
+            name: TaskName, state: TaskState, failures: Int = 0, readySince: MonotonicSeconds = 0,
+            failedOn: Set<String> = [], firstMissingTree: Int = 0, treesInPartition: Int = 0
+        ) {
             self.name = name
             self.state = state
             self.failures = failures
@@ -160,8 +164,10 @@ public struct Scheduler: Sendable {
 
     /// The next assignments at `now`. `failures` maps a failed task to the
     /// last attempt's failure, for the job's final message.
-    public func plan(tasks: [TaskView], workers: [WorkerView], holders: [Int: SpillHolder], gates: Gates,
-                     lastFailures: [TaskName: AttemptFailure] = [:], now: MonotonicSeconds) -> Plan {
+    public func plan(
+        tasks: [TaskView], workers: [WorkerView], holders: [Int: SpillHolder], gates: Gates,
+        lastFailures: [TaskName: AttemptFailure] = [:], now: MonotonicSeconds
+    ) -> Plan {
         let stage = stage(tasks: tasks, gates: gates)
         if stage == .failed {
             let failed = tasks.filter { $0.state == .failed }.sorted { $0.name < $1.name }
@@ -199,8 +205,11 @@ public struct Scheduler: Sendable {
             progress = false
             for w in pool.indices where free[w] > 0 && !pending.isEmpty {
                 let worker = pool[w]
-                guard let index = pick(for: worker.id, from: pending, holders: holders, accepting: accepting,
-                                       busy: busy, now: now) else { continue }
+                guard
+                    let index = pick(
+                        for: worker.id, from: pending, holders: holders, accepting: accepting,
+                        busy: busy, now: now)
+                else { continue }
                 let task = pending.remove(at: index)
                 decisions.append(decision(task, on: worker.id, holders: holders))
                 free[w] -= 1
@@ -219,8 +228,10 @@ public struct Scheduler: Sendable {
         return "\(task) failed \(times): \(last)"
     }
 
-    private func pick(for workerID: String, from pending: [TaskView], holders: [Int: SpillHolder],
-                      accepting: Set<String>, busy: Set<String>, now: MonotonicSeconds) -> Int? {
+    private func pick(
+        for workerID: String, from pending: [TaskView], holders: [Int: SpillHolder],
+        accepting: Set<String>, busy: Set<String>, now: MonotonicSeconds
+    ) -> Int? {
         // A task avoids workers where it failed, unless every accepting worker is one of them.
         func allowed(_ t: TaskView) -> Bool {
             !t.failedOn.contains(workerID) || accepting.isSubset(of: t.failedOn)
@@ -267,10 +278,12 @@ public struct Scheduler: Sendable {
             } else {
                 what = "\(name) resumed at tree \(first) of \(task.trees.lowerBound)..<\(task.trees.upperBound)"
             }
-            return Decision(task: name, workerID: workerID, source: source, firstTree: first,
-                            note: "\(what) on \(workerID)\(attempt)\(rows)")
+            return Decision(
+                task: name, workerID: workerID, source: source, firstTree: first,
+                note: "\(what) on \(workerID)\(attempt)\(rows)")
         }
-        return Decision(task: name, workerID: workerID, source: source, firstTree: nil,
-                        note: "\(name) on \(workerID)\(attempt)\(rows)")
+        return Decision(
+            task: name, workerID: workerID, source: source, firstTree: nil,
+            note: "\(name) on \(workerID)\(attempt)\(rows)")
     }
 }

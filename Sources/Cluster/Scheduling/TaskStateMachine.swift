@@ -62,8 +62,10 @@ public struct TaskStateMachine: Sendable, Hashable {
     /// Attempts that ended in failure or loss; abandoned attempts do not count.
     public private(set) var failures: Int
 
-    public init(name: TaskName, maxAttempts: Int, state: TaskState = .pending,
-                attemptID: UInt64? = nil, failures: Int = 0) {
+    public init(
+        name: TaskName, maxAttempts: Int, state: TaskState = .pending,
+        attemptID: UInt64? = nil, failures: Int = 0
+    ) {
         self.name = name
         self.maxAttempts = max(1, maxAttempts)
         self.state = state

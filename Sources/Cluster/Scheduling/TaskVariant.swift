@@ -35,7 +35,8 @@ public enum TaskVariant: Sendable, Hashable, Comparable, Codable, CustomStringCo
         guard key.first == "t" else { return nil }
         let bounds = key.dropFirst().split(separator: "-", omittingEmptySubsequences: false)
         guard bounds.count == 2, let lower = Int(bounds[0]), let upper = Int(bounds[1]), lower >= 0, lower < upper,
-              String(lower) == bounds[0], String(upper) == bounds[1] else { return nil }
+            String(lower) == bounds[0], String(upper) == bounds[1]
+        else { return nil }
         self = .trees(lower..<upper)
     }
 

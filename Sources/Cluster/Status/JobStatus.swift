@@ -67,9 +67,10 @@ public struct JobStatus: Sendable, Hashable, Codable {
         }
         for record in try store.tasks().sorted(by: { $0.name < $1.name }) {
             let attempts = try store.attempts(of: record.name)
-            var task = Task(name: record.name.description, state: record.state.rawValue, attempts: attempts.count,
-                            failures: record.failures, worker: attempts.last?.workerID,
-                            lastReason: attempts.last(where: { $0.outcome == .failed || $0.outcome == .lost })?.reason)
+            var task = Task(
+                name: record.name.description, state: record.state.rawValue, attempts: attempts.count,
+                failures: record.failures, worker: attempts.last?.workerID,
+                lastReason: attempts.last(where: { $0.outcome == .failed || $0.outcome == .lost })?.reason)
             if record.name.kind == .train {
                 let range = record.name.variant.treeRange ?? 0..<partitions[record.name.partition].trees
                 task.trees = range.count
@@ -78,17 +79,19 @@ public struct JobStatus: Sendable, Hashable, Codable {
             tasks.append(task)
         }
         let workers = try store.workers().map {
-            Worker(id: $0.id, host: $0.host, pid: $0.pid, state: $0.state.rawValue, memoryLimit: $0.memoryLimit,
-                   rss: $0.rss, peakRSS: $0.peakRSS, lastHeartbeat: $0.lastHeartbeat)
+            Worker(
+                id: $0.id, host: $0.host, pid: $0.pid, state: $0.state.rawValue, memoryLimit: $0.memoryLimit,
+                rss: $0.rss, peakRSS: $0.peakRSS, lastHeartbeat: $0.lastHeartbeat)
         }
         let timings = try store.stageTimings().map { t in
             Timing(stage: t.step, seconds: t.endedAt.map { $0 - t.startedAt }, rows: t.rows)
         }
-        return JobStatus(jobID: spec.jobID, stage: try store.stage()?.rawValue ?? "unknown", failure: try store.failure(),
-                         partitions: spec.partitions, trees: spec.trees, tasks: tasks, workers: workers,
-                         partitionsWithStatistics: withStats, treesCheckpointed: treesTotal, timings: timings,
-                         metrics: try store.metrics(), trainPlan: try store.events(kind: .trainPlan).last?.message,
-                         scoringPlan: try store.events(kind: .scoringPlan).last?.message)
+        return JobStatus(
+            jobID: spec.jobID, stage: try store.stage()?.rawValue ?? "unknown", failure: try store.failure(),
+            partitions: spec.partitions, trees: spec.trees, tasks: tasks, workers: workers,
+            partitionsWithStatistics: withStats, treesCheckpointed: treesTotal, timings: timings,
+            metrics: try store.metrics(), trainPlan: try store.events(kind: .trainPlan).last?.message,
+            scoringPlan: try store.events(kind: .scoringPlan).last?.message)
     }
 
     /// Pretty-printed JSON with sorted keys (stable for scripts and diffs).
@@ -111,14 +114,17 @@ public struct JobStatus: Sendable, Hashable, Codable {
             }
             lines.append(line)
         } else {
-            lines.append("partitions: \(partitions), statistics for \(partitionsWithStatistics); trees: \(treesCheckpointed) of \(trees) checkpointed")
+            lines.append(
+                "partitions: \(partitions), statistics for \(partitionsWithStatistics); trees: \(treesCheckpointed) of \(trees) checkpointed"
+            )
         }
         if let trainPlan { lines.append(trainPlan) }
         if let scoringPlan { lines.append(scoringPlan) }
         lines.append("")
         lines.append("tasks:")
         for t in tasks {
-            var line = "  \(t.name.padding(toLength: max(14, tasks.map(\.name.count).max() ?? 0), withPad: " ", startingAt: 0)) \(t.state.padding(toLength: 12, withPad: " ", startingAt: 0))"
+            var line =
+                "  \(t.name.padding(toLength: max(14, tasks.map(\.name.count).max() ?? 0), withPad: " ", startingAt: 0)) \(t.state.padding(toLength: 12, withPad: " ", startingAt: 0))"
             line += " attempts \(t.attempts)"
             if let w = t.worker { line += ", on \(w)" }
             if let c = t.treesCheckpointed, let n = t.trees { line += ", trees \(c)/\(n)" }
@@ -130,7 +136,11 @@ public struct JobStatus: Sendable, Hashable, Codable {
         if workers.isEmpty { lines.append("  (none)") }
         for w in workers {
             var line = "  \(w.id) \(w.host) pid \(w.pid) \(w.state)"
-            if let rss = w.rss { line += ", RSS \(ByteCount(rss)) of \(ByteCount(w.memoryLimit))" } else { line += ", limit \(ByteCount(w.memoryLimit))" }
+            if let rss = w.rss {
+                line += ", RSS \(ByteCount(rss)) of \(ByteCount(w.memoryLimit))"
+            } else {
+                line += ", limit \(ByteCount(w.memoryLimit))"
+            }
             if let peak = w.peakRSS { line += ", peak \(ByteCount(peak))" }
             if let hb = w.lastHeartbeat { line += ", last heartbeat \(String(format: "%.1f", max(0, now - hb))) s ago" }
             lines.append(line)

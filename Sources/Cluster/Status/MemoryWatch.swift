@@ -1,5 +1,5 @@
-import Locking
 import Foundation
+import Locking
 import SpaceTime
 
 /// Watches this process's anonymous resident memory against its own limit — the coordinator's `--memory-limit`
@@ -29,7 +29,8 @@ public final class MemoryWatch: @unchecked Sendable {  // `reported` and `timer`
     /// `reported` since use was last normal: each rise above it once, and the
     /// return to normal. Returns the new highest reported level and the line.
     public static func report(after reported: Level, now: Level, who: String, used: Int, limit: Int)
-        -> (reported: Level, line: (CoordinatorLogLevel, String)?) {
+        -> (reported: Level, line: (CoordinatorLogLevel, String)?)
+    {
         let use = "\(who) uses \(ByteCount(used)) of its \(ByteCount(limit)) --memory-limit"
         if now == .normal {
             return (.normal, reported > .normal ? (.info, "\(use): back under 80 %") : nil)

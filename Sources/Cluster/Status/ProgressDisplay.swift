@@ -39,9 +39,11 @@ public struct ProgressSnapshot: Sendable, Hashable {
     /// Monotonic seconds when the stage began, when known (else the first snapshot of it counts).
     public var stageStarted: Double?
 
-    public init(stage: String, time: Double, done: Double = 0, total: Double? = nil, unit: String = "tasks", rows: UInt64? = nil,
-                tasksDone: Int = 0, tasksTotal: Int = 0, treesDone: Int? = nil, treesTotal: Int? = nil,
-                workers: [WorkerMemory] = []) {
+    public init(
+        stage: String, time: Double, done: Double = 0, total: Double? = nil, unit: String = "tasks", rows: UInt64? = nil,
+        tasksDone: Int = 0, tasksTotal: Int = 0, treesDone: Int? = nil, treesTotal: Int? = nil,
+        workers: [WorkerMemory] = []
+    ) {
         self.stage = stage
         self.time = time
         self.done = done
@@ -174,7 +176,8 @@ public struct ProgressDisplay: Sendable {
         if s.total.map({ $0 > 0 }) == true { info.append("ETA " + (eta.map(Self.clock) ?? "?")) }
         info.append(Self.clock(max(0, s.time - stageStart)))
         let text = info.joined(separator: "  ")
-        let memory = s.workers.isEmpty ? "" : " | " + s.workers.map { "\($0.id) \(Self.memory($0.rss, of: $0.limit))" }.joined(separator: " ")
+        let memory =
+            s.workers.isEmpty ? "" : " | " + s.workers.map { "\($0.id) \(Self.memory($0.rss, of: $0.limit))" }.joined(separator: " ")
         let fraction = s.total.flatMap { $0 > 0 ? min(1, max(0, s.done / $0)) : nil }
 
         func bar(_ cells: Int) -> String {
@@ -183,7 +186,8 @@ public struct ProgressDisplay: Sendable {
             return "[" + String(repeating: "#", count: filled) + String(repeating: ".", count: cells - filled) + "]  "
         }
         let fixed = head.count + 2 + text.count
-        let minimumBar = 10, maximumBar = 30
+        let minimumBar = 10
+        let maximumBar = 30
         for withMemory in [true, false] {
             let extra = withMemory ? memory.count : 0
             if fraction == nil {
@@ -205,7 +209,9 @@ public struct ProgressDisplay: Sendable {
         var rate = ""
         if let rows = s.rows {
             var line = "\(rows) rows read"
-            if let r = rowRate.perSecond { line += " (\(Int(r)) rows/s" + (s.total != nil ? ", ETA " + (eta.map(Self.clock) ?? "?") : "") + ")" }
+            if let r = rowRate.perSecond {
+                line += " (\(Int(r)) rows/s" + (s.total != nil ? ", ETA " + (eta.map(Self.clock) ?? "?") : "") + ")"
+            }
             parts.append(line)
         } else if let trees = s.treesDone, let total = s.treesTotal {
             if let r = unitRate.perSecond, r > 0 { rate = String(format: " (%.1f trees/s, ETA ", r) + (eta.map(Self.clock) ?? "?") + ")" }

@@ -1,7 +1,8 @@
-import Locking
 import Foundation
+import Locking
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Standard error as a progress terminal: log lines print above a bar line
@@ -29,9 +30,11 @@ public final class ProgressTerminal: @unchecked Sendable {  // `display` and `ba
     /// Standard error, with `auto` resolved from `isatty(2)` and `TERM`.
     public static func standardError(_ requested: ProgressMode) -> ProgressTerminal {
         let mode = requested.resolved(isTTY: isatty(2) == 1, term: ProcessInfo.processInfo.environment["TERM"])
-        return ProgressTerminal(mode: mode, write: { text in
-            FileHandle.standardError.write(Data(text.utf8))
-        }, width: { terminalColumns(fd: 2) })
+        return ProgressTerminal(
+            mode: mode,
+            write: { text in
+                FileHandle.standardError.write(Data(text.utf8))
+            }, width: { terminalColumns(fd: 2) })
     }
 
     /// Prints one log line (without its newline) above the bar.

@@ -55,11 +55,14 @@ public struct CoordinatorBindError: Error, Sendable, Hashable, CustomStringConve
         let host = host(of: endpoint).map { quoteForMessage($0) } ?? "the host"
         switch errno {
         case ENODEV:
-            return "\(host) is neither an IP address nor a network interface of this host (\(detail)): libzmq binds addresses, not host names; use an IP address such as tcp://127.0.0.1:\(port) (this host only) or tcp://0.0.0.0:\(port) (every interface)"
+            return
+                "\(host) is neither an IP address nor a network interface of this host (\(detail)): libzmq binds addresses, not host names; use an IP address such as tcp://127.0.0.1:\(port) (this host only) or tcp://0.0.0.0:\(port) (every interface)"
         case EADDRINUSE:
-            return "port \(port) is already in use (\(detail)): another process listens there, perhaps a coordinator still running (`ss -ltnp 'sport = :\(port)'` names it); stop it or choose another port"
+            return
+                "port \(port) is already in use (\(detail)): another process listens there, perhaps a coordinator still running (`ss -ltnp 'sport = :\(port)'` names it); stop it or choose another port"
         case EADDRNOTAVAIL:
-            return "\(host) is not an address of this host (\(detail)); use one of its addresses (`ip -brief address`) or tcp://0.0.0.0:\(port)"
+            return
+                "\(host) is not an address of this host (\(detail)); use one of its addresses (`ip -brief address`) or tcp://0.0.0.0:\(port)"
         case EACCES:
             return "permission denied (\(detail)): ports below 1024 need privileges; choose a port of 1024 or more"
         case EINVAL, EPROTONOSUPPORT:

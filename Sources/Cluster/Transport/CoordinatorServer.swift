@@ -1,5 +1,5 @@
-import Locking
 import Foundation
+import Locking
 import ZeroMQ
 
 /// What the rest of the coordinator process asks the ROUTER thread to do.
@@ -69,9 +69,11 @@ public final class CoordinatorServer: Sendable {
     private let started = DispatchSemaphore(value: 0)
 
     /// Binds `bind` and starts the ROUTER thread, then serves the job at once.
-    public convenience init(context: Context, bind: String, store: JobStore, schema: WireCsvSchema, options: Options = Options(),
-                            makeDriver: @escaping @Sendable () -> (any CoordinatorDriver)?,
-                            onOutput: @escaping @Sendable (CoordinatorOutput) -> Void) throws {
+    public convenience init(
+        context: Context, bind: String, store: JobStore, schema: WireCsvSchema, options: Options = Options(),
+        makeDriver: @escaping @Sendable () -> (any CoordinatorDriver)?,
+        onOutput: @escaping @Sendable (CoordinatorOutput) -> Void
+    ) throws {
         try self.init(context: context, bind: bind, options: options, onOutput: onOutput)
         start(store: store, schema: schema, makeDriver: makeDriver)
     }
@@ -80,25 +82,34 @@ public final class CoordinatorServer: Sendable {
     /// once bound, or throws a ``CoordinatorBindError`` saying why not. No job
     /// is served until ``start(store:schema:makeDriver:)``: a coordinator binds
     /// before it creates a job store, so a bad `--bind` leaves no job behind.
-    public init(context: Context, bind: String, options: Options = Options(),
-                onOutput: @escaping @Sendable (CoordinatorOutput) -> Void) throws {
+    public init(
+        context: Context, bind: String, options: Options = Options(),
+        onOutput: @escaping @Sendable (CoordinatorOutput) -> Void
+    ) throws {
         let mailbox = try Mailbox<CoordinatorServerRequest>()
         self.mailbox = mailbox
-        let refusalLog = RateLimitedLog(burst: 5, interval: 10, maxSources: 16, what: "refused connections",
-                                        sourceKind: "host") { onOutput(.log(.warning, $0)) }
+        let refusalLog = RateLimitedLog(
+            burst: 5, interval: 10, maxSources: 16, what: "refused connections",
+            sourceKind: "host"
+        ) { onOutput(.log(.warning, $0)) }
         self.refusalLog = refusalLog
         let handshakeRefusals = self.handshakeRefusals
         let peerWarningCounts = self.peerWarningCounts
         if let curve = options.curve {
-            authenticator = try ZAPAuthenticator(context: context, allowedClientKeys: curve.allowedWorkers, onDecision: { decision in
-                if !decision.accepted { refusalLog.write("refused a worker connection: \(decision)", source: "\(decision.address) (\(decision.reason))") }
-            })
+            authenticator = try ZAPAuthenticator(
+                context: context, allowedClientKeys: curve.allowedWorkers,
+                onDecision: { decision in
+                    if !decision.accepted {
+                        refusalLog.write("refused a worker connection: \(decision)", source: "\(decision.address) (\(decision.reason))")
+                    }
+                })
         } else {
             authenticator = nil
         }
         let bound = Locked<Result<String, any Error>?>(nil)
         let ready = DispatchSemaphore(value: 0)
-        let job = self.job, started = self.started
+        let job = self.job
+        let started = self.started
         thread = SocketThread(name: "coordinator-router") { thread in
             let router: Socket
             var monitor: HandshakeFailureMonitor?
@@ -134,9 +145,10 @@ public final class CoordinatorServer: Sendable {
                 served = job.withLock { $0 }
             }
             guard let served else { return }
-            try CoordinatorServer.loop(thread: thread, router: router, mailbox: mailbox, store: served.store, schema: served.schema,
-                                       options: options, driver: served.makeDriver(), refusalLog: refusalLog,
-                                       peerWarningCounts: peerWarningCounts, onOutput: onOutput)
+            try CoordinatorServer.loop(
+                thread: thread, router: router, mailbox: mailbox, store: served.store, schema: served.schema,
+                options: options, driver: served.makeDriver(), refusalLog: refusalLog,
+                peerWarningCounts: peerWarningCounts, onOutput: onOutput)
         }
         ready.wait()
         switch bound.withLock({ $0 }) {
@@ -189,10 +201,12 @@ public final class CoordinatorServer: Sendable {
     /// written to the log, and suppressed by the per-peer rate limit.
     public var peerWarnings: (written: Int, suppressed: Int) { peerWarningCounts.withLock { $0 } }
 
-    private static func loop(thread: SocketThread, router: Socket, mailbox: Mailbox<CoordinatorServerRequest>, store: JobStore,
-                             schema: WireCsvSchema, options: Options, driver: (any CoordinatorDriver)?,
-                             refusalLog: RateLimitedLog, peerWarningCounts: Locked<(written: Int, suppressed: Int)>,
-                             onOutput: @Sendable (CoordinatorOutput) -> Void) throws {
+    private static func loop(
+        thread: SocketThread, router: Socket, mailbox: Mailbox<CoordinatorServerRequest>, store: JobStore,
+        schema: WireCsvSchema, options: Options, driver: (any CoordinatorDriver)?,
+        refusalLog: RateLimitedLog, peerWarningCounts: Locked<(written: Int, suppressed: Int)>,
+        onOutput: @Sendable (CoordinatorOutput) -> Void
+    ) throws {
         let clock = EngineClock()
         let engine = try CoordinatorEngine(store: store, schema: schema, configuration: options.engine)
         var poller = Poller()
@@ -241,13 +255,16 @@ public final class CoordinatorServer: Sendable {
                 var handled = 0
                 let burstStart = clock.now().monotonic
                 while handled < 1000, clock.now().monotonic - burstStart < options.maxPollWait,
-                      try router.receive(into: &message, timeout: .zero) {
+                    try router.receive(into: &message, timeout: .zero)
+                {
                     handled += 1
                     guard message.count >= 1 else { continue }
                     let address = PeerAddress(Array(message[0]))
                     let time = clock.now()
-                    perform(fromPeer(address, try engine.receive(from: address, frames: message.dataFrames(from: 1), at: time),
-                                     at: time.monotonic))
+                    perform(
+                        fromPeer(
+                            address, try engine.receive(from: address, frames: message.dataFrames(from: 1), at: time),
+                            at: time.monotonic))
                 }
             }
             if poller.isReadable(fromProcess) {
@@ -265,8 +282,10 @@ public final class CoordinatorServer: Sendable {
                     case .addBlob(let data, let digest):
                         _ = engine.addBlob(data, digest: digest)
                     case .workerProcessEnded(let workerID, let signal, let status, let peakMemory):
-                        perform(try engine.workerProcessEnded(workerID: workerID, signal: signal, status: status,
-                                                              peakMemory: peakMemory, at: time))
+                        perform(
+                            try engine.workerProcessEnded(
+                                workerID: workerID, signal: signal, status: status,
+                                peakMemory: peakMemory, at: time))
                     case .shutdown(let reason):
                         perform(engine.shutdown(reason: reason, at: time))
                     case .shutdownForResume(let reason):

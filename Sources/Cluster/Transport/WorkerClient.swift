@@ -1,5 +1,5 @@
-import Locking
 import Foundation
+import Locking
 import ZeroMQ
 
 /// What a worker's task executor reports back to its DEALER thread.
@@ -10,8 +10,9 @@ public enum WorkerEvent: Sendable {
     case checkpointStats(attemptID: UInt64, stats: WireCheckpoint.ExtractStats, blob: Data)
     case checkpointTrees(attemptID: UInt64, firstTree: Int, trees: [Data])
     case done(attemptID: UInt64, rows: UInt64, peakRSS: UInt64, result: Data?, elapsed: Double)
-    case failed(attemptID: UInt64, reason: WireFailureReason, message: String, line: UInt64, column: UInt32,
-                retryable: Bool, peakRSS: UInt64)
+    case failed(
+        attemptID: UInt64, reason: WireFailureReason, message: String, line: UInt64, column: UInt32,
+        retryable: Bool, peakRSS: UInt64)
     case requestBlob(digest: Data, offset: UInt64, maxBytes: UInt32)
     /// A predict attempt's results: `rows` × `bytesPerRow` bytes, sent under the coordinator's credit.
     case predictions(attemptID: UInt64, firstLine: UInt64, rows: UInt32, bytesPerRow: UInt32, payload: Data)
@@ -39,20 +40,24 @@ public final class WorkerClient: Sendable {
     private let mailbox: Mailbox<WorkerEvent>
     private let crashed = Locked(false)
 
-    public init(context: Context, connect endpoint: String, identity: WorkerEngine.Identity, options: Options = Options(),
-                handler: @escaping @Sendable (WorkerOutput) -> [WorkerEvent]) throws {
+    public init(
+        context: Context, connect endpoint: String, identity: WorkerEngine.Identity, options: Options = Options(),
+        handler: @escaping @Sendable (WorkerOutput) -> [WorkerEvent]
+    ) throws {
         let mailbox = try Mailbox<WorkerEvent>()
         self.mailbox = mailbox
         let crashed = self.crashed
         thread = SocketThread(name: "worker-dealer") { thread in
             let clock = EngineClock()
-            let engine = WorkerEngine(identity: identity, configuration: options.engine,
-                                      backoffSeed: UInt64(identity.pid) &* 0x9E37_79B9_7F4A_7C15)
+            let engine = WorkerEngine(
+                identity: identity, configuration: options.engine,
+                backoffSeed: UInt64(identity.pid) &* 0x9E37_79B9_7F4A_7C15)
             var dealer: Socket? = nil
             // The DEALER's monitor: a refusal in the handshake reaches the worker only this way.
             var monitor: SocketMonitor? = nil
-            let setup = HandshakeDiagnosis.Setup(endpoint: endpoint, workerKey: options.curve?.keyPair.publicKey.fingerprint,
-                                                 coordinatorKey: options.curve?.coordinatorKey.fingerprint)
+            let setup = HandshakeDiagnosis.Setup(
+                endpoint: endpoint, workerKey: options.curve?.keyPair.publicKey.fingerprint,
+                coordinatorKey: options.curve?.coordinatorKey.fingerprint)
             var diagnosis = HandshakeDiagnosis(setup: setup)
             var reconnectAt: Double? = clock.now().monotonic
             var exiting = false
@@ -98,13 +103,15 @@ public final class WorkerClient: Sendable {
                 case .done(let id, let rows, let peak, let result, let elapsed):
                     return engine.done(attemptID: id, rows: rows, peakRSS: peak, result: result, elapsed: elapsed, at: now)
                 case .failed(let id, let reason, let message, let line, let column, let retryable, let peak):
-                    return engine.failed(attemptID: id, reason: reason, message: message, line: line, column: column,
-                                         retryable: retryable, peakRSS: peak, at: now)
+                    return engine.failed(
+                        attemptID: id, reason: reason, message: message, line: line, column: column,
+                        retryable: retryable, peakRSS: peak, at: now)
                 case .requestBlob(let digest, let offset, let maxBytes):
                     return engine.requestBlob(digest: digest, offset: offset, maxBytes: maxBytes, at: now)
                 case .predictions(let id, let firstLine, let rows, let bytesPerRow, let payload):
-                    return engine.predictions(attemptID: id, firstLine: firstLine, rows: rows, bytesPerRow: bytesPerRow,
-                                              payload: payload, at: now)
+                    return engine.predictions(
+                        attemptID: id, firstLine: firstLine, rows: rows, bytesPerRow: bytesPerRow,
+                        payload: payload, at: now)
                 case .finish(let reason):
                     return engine.finish(reason: reason, at: now)
                 }
@@ -146,7 +153,8 @@ public final class WorkerClient: Sendable {
                     var handled = 0
                     let burstStart = clock.now().monotonic
                     while handled < 1000, clock.now().monotonic - burstStart < options.maxPollWait, dealer === socket,
-                          try socket.receive(into: &message, timeout: .zero) {
+                        try socket.receive(into: &message, timeout: .zero)
+                    {
                         handled += 1
                         perform(engine.receive(frames: message.dataFrames(from: 0), at: clock.now().monotonic))
                     }

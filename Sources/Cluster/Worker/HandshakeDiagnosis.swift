@@ -88,9 +88,11 @@ public struct HandshakeDiagnosis: Sendable {
             if let lastRefusal { return lastRefusal }
             guard silentCloses >= 2 else { break }
             if setup.usesCurve {
-                return "the coordinator closed the connection during the CURVE handshake, giving no reason: either --coordinator-key (fingerprint \(setup.coordinatorKey ?? "?")) is not the coordinator's public key (compare it with the coordinator's curve.public: head -c 8 curve.public), or the coordinator does not use CURVE"
+                return
+                    "the coordinator closed the connection during the CURVE handshake, giving no reason: either --coordinator-key (fingerprint \(setup.coordinatorKey ?? "?")) is not the coordinator's public key (compare it with the coordinator's curve.public: head -c 8 curve.public), or the coordinator does not use CURVE"
             }
-            return "\(setup.endpoint) closed the connection during the handshake, giving no reason: the coordinator probably requires CURVE (give this worker --curve-secret and --coordinator-key, and add its curve.public to the coordinator's --allow-workers), or it is not a SpaceTime coordinator"
+            return
+                "\(setup.endpoint) closed the connection during the handshake, giving no reason: the coordinator probably requires CURVE (give this worker --curve-secret and --coordinator-key, and add its curve.public to the coordinator's --allow-workers), or it is not a SpaceTime coordinator"
         default:
             break
         }
@@ -99,14 +101,17 @@ public struct HandshakeDiagnosis: Sendable {
 
     /// Why no welcome came, when the events tell more than the timeout: nothing listens at the endpoint.
     public var silenceReason: String? {
-        connected ? nil : "no coordinator accepts connections at \(setup.endpoint) (connection refused or unreachable); is it running, and is this the endpoint it binds?"
+        connected
+            ? nil
+            : "no coordinator accepts connections at \(setup.endpoint) (connection refused or unreachable); is it running, and is this the endpoint it binds?"
     }
 
     func authenticationRefused(status: UInt32) -> String {
         let key = setup.workerKey.map { "this worker's key (fingerprint \($0))" } ?? "this worker"
         switch status {
         case 400:
-            return "the coordinator refused \(key): add this worker's curve.public to its --allow-workers directory (or file) and restart the coordinator (with --resume a running job continues)"
+            return
+                "the coordinator refused \(key): add this worker's curve.public to its --allow-workers directory (or file) and restart the coordinator (with --resume a running job continues)"
         case 300:
             return "the coordinator could not check \(key) for now (ZAP status 300, temporary); retrying"
         case 500:

@@ -25,11 +25,14 @@ public enum TaskAdmission {
         public var message: String?
     }
 
-    public static func check(_ a: WireTaskAssignment, memoryLimit: UInt64, threads: Int,
-                             model: PartitionPlanner.Model = PartitionPlanner.Model()) -> Verdict {
-        let name = TaskKind(wire: a.kind).map {
-            TaskName($0, Int(a.partition), TaskVariant(wire: a.hasVariant ? a.variant : nil) ?? .whole).description
-        } ?? "task \(a.taskID)"
+    public static func check(
+        _ a: WireTaskAssignment, memoryLimit: UInt64, threads: Int,
+        model: PartitionPlanner.Model = PartitionPlanner.Model()
+    ) -> Verdict {
+        let name =
+            TaskKind(wire: a.kind).map {
+                TaskName($0, Int(a.partition), TaskVariant(wire: a.hasVariant ? a.variant : nil) ?? .whole).description
+            } ?? "task \(a.taskID)"
         let afterBaseline = memoryLimit > model.baselineBytes ? memoryLimit - model.baselineBytes : 0
         let budget = UInt64(Double(afterBaseline) * model.usableFraction)
         let features = max(1, Int(a.schema.columnCount) - 1)
@@ -38,14 +41,20 @@ public enum TaskAdmission {
         case .train:
             let rows = a.expectedTrainRows > 0 ? a.expectedTrainRows : a.expectedRows
             // The wire field `classes` carries the task's histogram words per bin (0: unknown, 2 assumed).
-            let histograms = PartitionPlanner.histogramBytes(features: features, histogramWordsPerBin: max(2, Int(a.classes)), threads: threads, model: model)
-            parts.append(("\(rows) training rows × \(features) features", multiply(rows, PartitionPlanner.bytesPerTrainingRow(features: features, model: model))))
+            let histograms = PartitionPlanner.histogramBytes(
+                features: features, histogramWordsPerBin: max(2, Int(a.classes)), threads: threads, model: model)
+            parts.append(
+                (
+                    "\(rows) training rows × \(features) features",
+                    multiply(rows, PartitionPlanner.bytesPerTrainingRow(features: features, model: model))
+                ))
             let copy = PartitionPlanner.rowMajorCopyBytes(rows: rows, features: features)
             if copy > 0 { parts.append(("their bins copied row-major", copy)) }
             parts.append(("histograms for \(threads) \(threads == 1 ? "thread" : "threads")", histograms))
             if a.expectedTreeBytes > 0 {
                 let inFlight = PartitionPlanner.treesInFlight(threads: threads, checkpointEvery: Int(a.checkpointEvery))
-                parts.append(("\(inFlight) trees in flight × \(ByteCount(a.expectedTreeBytes))", multiply(UInt64(inFlight), a.expectedTreeBytes)))
+                parts.append(
+                    ("\(inFlight) trees in flight × \(ByteCount(a.expectedTreeBytes))", multiply(UInt64(inFlight), a.expectedTreeBytes)))
             }
         case .evaluate, .predict:
             let modelBytes: UInt64
@@ -57,8 +66,11 @@ public enum TaskAdmission {
             let loading = UInt64((Double(modelBytes) * model.modelLoadFactor).rounded(.up))
             parts.append(("a \(ByteCount(modelBytes)) model × \(model.modelLoadFactor.formatted) while it loads", loading))
             if a.kind == .evaluate, a.expectedTestRows > 0 {
-                parts.append(("\(a.expectedTestRows) test rows × \(features) features",
-                              multiply(a.expectedTestRows, PartitionPlanner.bytesPerTrainingRow(features: features, model: model))))
+                parts.append(
+                    (
+                        "\(a.expectedTestRows) test rows × \(features) features",
+                        multiply(a.expectedTestRows, PartitionPlanner.bytesPerTrainingRow(features: features, model: model))
+                    ))
             }
         default:
             return Verdict(accepted: true, neededBytes: model.baselineBytes, message: nil)  // extraction streams with bounded buffers
@@ -69,11 +81,15 @@ public enum TaskAdmission {
             return Verdict(accepted: true, neededBytes: total, message: nil)
         }
         let detail = parts.map { "\($0.what): \(ByteCount($0.bytes))" }.joined(separator: ", ")
-        let remedy = a.kind == .train
+        let remedy =
+            a.kind == .train
             ? "use more partitions or a larger --memory-limit"
             : "give the workers a larger --memory-limit (a failed job continues with --resume, its trees kept)"
-        return Verdict(accepted: false, neededBytes: total,
-                       message: "\(name) needs ~\(ByteCount(total)) (\(detail); baseline \(ByteCount(model.baselineBytes))) but this worker's memory limit is \(ByteCount(memoryLimit)), of which tasks may use \(ByteCount(budget)); \(remedy)")
+        return Verdict(
+            accepted: false, neededBytes: total,
+            message:
+                "\(name) needs ~\(ByteCount(total)) (\(detail); baseline \(ByteCount(model.baselineBytes))) but this worker's memory limit is \(ByteCount(memoryLimit)), of which tasks may use \(ByteCount(budget)); \(remedy)"
+        )
     }
 
     private static func multiply(_ a: UInt64, _ b: UInt64) -> UInt64 {
@@ -82,7 +98,7 @@ public enum TaskAdmission {
     }
 }
 
-private extension Double {
+extension Double {
     /// "3" or "2.5".
-    var formatted: String { self == rounded() ? String(Int(self)) : String(self) }
+    fileprivate var formatted: String { self == rounded() ? String(Int(self)) : String(self) }
 }

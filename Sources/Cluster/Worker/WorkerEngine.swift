@@ -65,8 +65,10 @@ public final class WorkerEngine {
         public var spillFreeBytes: UInt64
         public var softwareVersion: String
 
-        public init(workerID: String, host: String, pid: UInt32, cores: UInt32, memoryLimit: UInt64,
-                    spillFreeBytes: UInt64 = 0, softwareVersion: String = "") {
+        public init(
+            workerID: String, host: String, pid: UInt32, cores: UInt32, memoryLimit: UInt64,
+            spillFreeBytes: UInt64 = 0, softwareVersion: String = ""
+        ) {
             self.workerID = workerID
             self.host = host
             self.pid = pid
@@ -188,8 +190,10 @@ public final class WorkerEngine {
             if let minimum = configuration.minimumCoordinatorSilence, heartbeatInterval > 0 {
                 liveness = max(liveness, Int((minimum / heartbeatInterval).rounded(.up)))
             }
-            detector = FailureDetector(configuration: .init(heartbeatInterval: heartbeatInterval, liveness: liveness,
-                                                            leaseDuration: .infinity))
+            detector = FailureDetector(
+                configuration: .init(
+                    heartbeatInterval: heartbeatInterval, liveness: liveness,
+                    leaseDuration: .infinity))
             detector.joined("coordinator", now: now)
             backoff.reset()
             lastLoss = nil
@@ -225,7 +229,8 @@ public final class WorkerEngine {
             send(.started(started), at: now, into: &out)
             if a.kind == .predict { predictions[a.attemptID] = PendingPredictions() }
             if a.source == .streamed {
-                let window = CreditWindow.Receiver(windowMessages: configuration.rowWindowBatches, windowBytes: configuration.rowWindowBytes)
+                let window = CreditWindow.Receiver(
+                    windowMessages: configuration.rowWindowBatches, windowBytes: configuration.rowWindowBytes)
                 credit[a.attemptID] = window
                 sendCredit(a.attemptID, window.initialGrant, at: now, into: &out)
             }
@@ -275,8 +280,9 @@ public final class WorkerEngine {
         var out: [WorkerOutput] = []
         switch state {
         case .awaitingWelcome(let since) where now - since >= configuration.welcomeTimeout:
-            out += lost(silenceReason.map { "no welcome within \(configuration.welcomeTimeout) s: \($0)" }
-                            ?? "no welcome within \(configuration.welcomeTimeout) s", at: now)
+            out += lost(
+                silenceReason.map { "no welcome within \(configuration.welcomeTimeout) s: \($0)" }
+                    ?? "no welcome within \(configuration.welcomeTimeout) s", at: now)
         case .ready:
             if detector.poll(now: now).contains(where: { if case .peerDown = $0 { true } else { false } }) {
                 out += lost("coordinator silent for \(String(format: "%.1f", detector.configuration.timeout)) s", at: now)
@@ -356,7 +362,9 @@ public final class WorkerEngine {
         return out
     }
 
-    public func checkpointStats(attemptID: UInt64, stats: WireCheckpoint.ExtractStats, blob: Data, at now: MonotonicSeconds) -> [WorkerOutput] {
+    public func checkpointStats(attemptID: UInt64, stats: WireCheckpoint.ExtractStats, blob: Data, at now: MonotonicSeconds)
+        -> [WorkerOutput]
+    {
         guard let a = running[attemptID]?.assignment else { return [] }
         var c = WireCheckpoint()
         c.taskID = a.taskID
@@ -382,8 +390,10 @@ public final class WorkerEngine {
         return out
     }
 
-    public func done(attemptID: UInt64, rows: UInt64, peakRSS taskPeak: UInt64, result: Data?, elapsed: Double,
-                     at now: MonotonicSeconds) -> [WorkerOutput] {
+    public func done(
+        attemptID: UInt64, rows: UInt64, peakRSS taskPeak: UInt64, result: Data?, elapsed: Double,
+        at now: MonotonicSeconds
+    ) -> [WorkerOutput] {
         if var pending = predictions[attemptID], pending.queueHead < pending.queue.count {
             pending.done = (rows, taskPeak, result, elapsed)  // sent once the last prediction batch is
             predictions[attemptID] = pending
@@ -412,8 +422,10 @@ public final class WorkerEngine {
         return out
     }
 
-    public func failed(attemptID: UInt64, reason: WireFailureReason, message: String, line: UInt64 = 0, column: UInt32 = 0,
-                       retryable: Bool, peakRSS taskPeak: UInt64, at now: MonotonicSeconds) -> [WorkerOutput] {
+    public func failed(
+        attemptID: UInt64, reason: WireFailureReason, message: String, line: UInt64 = 0, column: UInt32 = 0,
+        retryable: Bool, peakRSS taskPeak: UInt64, at now: MonotonicSeconds
+    ) -> [WorkerOutput] {
         predictions[attemptID] = nil
         guard let a = running.removeValue(forKey: attemptID)?.assignment else { return [] }
         credit[attemptID] = nil
@@ -435,8 +447,10 @@ public final class WorkerEngine {
     /// Queues `rows` predictions (`bytesPerRow` bytes each, back to back in
     /// `payload`) of a predict attempt; they are sent as the coordinator's
     /// credit allows, in order, and before the attempt's `done`.
-    public func predictions(attemptID: UInt64, firstLine: UInt64, rows: UInt32, bytesPerRow: UInt32, payload: Data,
-                            at now: MonotonicSeconds) -> [WorkerOutput] {
+    public func predictions(
+        attemptID: UInt64, firstLine: UInt64, rows: UInt32, bytesPerRow: UInt32, payload: Data,
+        at now: MonotonicSeconds
+    ) -> [WorkerOutput] {
         guard var pending = predictions[attemptID], rows > 0 else { return [] }
         var b = WirePredictionBatch()
         b.attemptID = attemptID
@@ -508,8 +522,10 @@ public final class WorkerEngine {
         send(.credit(c), at: now, into: &out)
     }
 
-    private func send(_ body: WireEnvelope.OneOf_Body, payload: Data? = nil, at now: MonotonicSeconds,
-                      into out: inout [WorkerOutput], session: UInt64? = nil) {
+    private func send(
+        _ body: WireEnvelope.OneOf_Body, payload: Data? = nil, at now: MonotonicSeconds,
+        into out: inout [WorkerOutput], session: UInt64? = nil
+    ) {
         outSeq += 1
         out.append(.send(WireMessage(body, payload: payload, seq: outSeq, session: session ?? view.session ?? 0)))
     }

@@ -42,24 +42,31 @@ public struct DatasetSchema: Sendable, Equatable {
     /// The same features and task located in another file's header (prediction input):
     /// features by name in any order, the target only if present.
     public func relocated(header other: [String], file: String) throws -> DatasetSchema {
-        var position: [String: Int] = [:], repeated: [String: Int] = [:]
+        var position: [String: Int] = [:]
+        var repeated: [String: Int] = [:]
         for (i, name) in other.enumerated() {
             if let first = position[name] { repeated[name] = repeated[name] ?? first } else { position[name] = i }
         }
         var indices: [Int] = []
         for name in featureNames + (targetName.map { [$0] } ?? []) {
             if let first = repeated[name], let second = other.indices.dropFirst(first + 1).first(where: { other[$0] == name }) {
-                throw ForestError(.invalidData, "\(file): line 1: columns \(first + 1) and \(second + 1) are both named \(quoteForMessage(name)), a column the model reads (column names must be unique)")
+                throw ForestError(
+                    .invalidData,
+                    "\(file): line 1: columns \(first + 1) and \(second + 1) are both named \(quoteForMessage(name)), a column the model reads (column names must be unique)"
+                )
             }
         }
         for name in featureNames {
             guard let i = position[name] else {
-                throw ForestError(.invalidData, "\(file): missing feature column \(quoteForMessage(name)) (the model was trained on \(featureCount) features)")
+                throw ForestError(
+                    .invalidData,
+                    "\(file): missing feature column \(quoteForMessage(name)) (the model was trained on \(featureCount) features)")
             }
             indices.append(i)
         }
-        return DatasetSchema(header: other, targetIndex: targetName.flatMap { position[$0] }, task: task,
-                             featureIndices: indices, featureKinds: featureKinds)
+        return DatasetSchema(
+            header: other, targetIndex: targetName.flatMap { position[$0] }, task: task,
+            featureIndices: indices, featureKinds: featureKinds)
     }
 
     public func write(to w: inout ByteWriter) {
@@ -82,13 +89,14 @@ public struct DatasetSchema: Sendable, Equatable {
         let indices = try r.readArray(UInt32.self).map { Int($0) }
         let kinds = try r.readArray(UInt8.self).map(ColumnKind.init(rawValue:))
         guard indices.count == kinds.count, kinds.allSatisfy({ $0 != nil }), indices.allSatisfy({ $0 < header.count }),
-              target < Int64(header.count), target >= -1 else {
+            target < Int64(header.count), target >= -1
+        else {
             throw ForestError(.corrupted, "\(r.context): inconsistent data set schema")
         }
-        return DatasetSchema(header: header, targetIndex: target < 0 ? nil : Int(target), task: task,
-                             featureIndices: indices, featureKinds: kinds.map { $0! })
+        return DatasetSchema(
+            header: header, targetIndex: target < 0 ? nil : Int(target), task: task,
+            featureIndices: indices, featureKinds: kinds.map { $0! })
     }
-
 
 }
 

@@ -41,13 +41,16 @@ public final class FeatureBinner: @unchecked Sendable {
     /// Bins the `rowCount` rows `feed` appends (in order, through the closure it is
     /// given: the row's parsed values and its target — a class index or a value) into a
     /// partition. Rethrows what `feed` throws, after the blocks in flight have finished.
-    public static func bin(extractor: FeatureExtractor, rowCount: Int, threads: Int, blockRows: Int = 4096,
-                           feed: ((UnsafeBufferPointer<Double>, Double) -> Void) throws -> Void) rethrows -> BinnedPartition {
+    public static func bin(
+        extractor: FeatureExtractor, rowCount: Int, threads: Int, blockRows: Int = 4096,
+        feed: ((UnsafeBufferPointer<Double>, Double) -> Void) throws -> Void
+    ) rethrows -> BinnedPartition {
         let total = rowCount * extractor.featureCount
         var targets: [Double] = []
         let bins = try [UInt8](unsafeUninitializedCapacity: max(1, total)) { buffer, initialized in
-            let binner = FeatureBinner(extractor: extractor, rowCount: rowCount, threads: threads, blockRows: blockRows,
-                                       bins: buffer.baseAddress!)
+            let binner = FeatureBinner(
+                extractor: extractor, rowCount: rowCount, threads: threads, blockRows: blockRows,
+                bins: buffer.baseAddress!)
             defer { binner.waitForBlocks() }
             try feed { values, target in binner.append(values, target: target) }
             binner.dispatchBlock()
@@ -56,12 +59,14 @@ public final class FeatureBinner: @unchecked Sendable {
             targets = binner.targets
             initialized = total
         }
-        let target: TargetColumn = extractor.task.kind == .classification
+        let target: TargetColumn =
+            extractor.task.kind == .classification
             ? .classes(targets.map { Int32($0) }) : .values(targets)
-        return BinnedPartition(rowCount: rowCount, featureCount: extractor.featureCount, classCount: extractor.classCount,
-                               bins: total == 0 ? [] : bins, target: target,
-                               valueBins: (0..<extractor.featureCount).map(extractor.valueBinCount),
-                               categorical: extractor.categoricalFeatures)
+        return BinnedPartition(
+            rowCount: rowCount, featureCount: extractor.featureCount, classCount: extractor.classCount,
+            bins: total == 0 ? [] : bins, target: target,
+            valueBins: (0..<extractor.featureCount).map(extractor.valueBinCount),
+            categorical: extractor.categoricalFeatures)
     }
 
     private func append(_ values: UnsafeBufferPointer<Double>, target: Double) {
@@ -76,7 +81,8 @@ public final class FeatureBinner: @unchecked Sendable {
     private func dispatchBlock() {
         let count = appended - blockStart
         guard count > 0 else { return }
-        let values = block, start = blockStart
+        let values = block
+        let start = blockStart
         block = []
         blockStart = appended
         if threads == 1 {
@@ -91,7 +97,8 @@ public final class FeatureBinner: @unchecked Sendable {
     }
 
     private func binBlock(_ values: [Double], start: Int, count: Int) {
-        let n = rowCount, d = featureCount
+        let n = rowCount
+        let d = featureCount
         values.withUnsafeBufferPointer { v in
             paddedEdges.withUnsafeBufferPointer { edges in
                 for f in 0..<d {

@@ -78,7 +78,9 @@ public struct LevelCounts: Sendable, Equatable {
     public func count(of text: String) -> UInt64 { levels[UInt64(LevelHash.of(text))]?.count ?? 0 }
 
     func write(to w: inout ByteWriter) {
-        w.write(missing); w.write(present); w.write(isApproximate)
+        w.write(missing)
+        w.write(present)
+        w.write(isApproximate)
         let keys = levels.keys.sorted()
         w.write(UInt32(keys.count))
         for k in keys {

@@ -34,8 +34,10 @@ public final class PartitionLoader: @unchecked Sendable {
         preparer = derivation.map { RowPreparer(derivation: $0, inputNames: schema.featureNames) }
         let names = derivation?.outputNames(inputNames: schema.featureNames) ?? schema.featureNames
         rows = PartitionRowStore(featureCount: names.count, task: schema.task, directory: directory, memoryBytes: memoryBytes)
-        levels = derivation == nil ? PartialExtractorState(schema: schema)
-                                   : PartialExtractorState(featureNames: names, task: schema.task)
+        levels =
+            derivation == nil
+            ? PartialExtractorState(schema: schema)
+            : PartialExtractorState(featureNames: names, task: schema.task)
         numeric = levels
         input = Array(repeating: 0, count: schema.featureCount)
         features = Array(repeating: 0, count: names.count)
@@ -73,7 +75,8 @@ public final class PartitionLoader: @unchecked Sendable {
 
     private func flushBlock() {
         guard !block.isEmpty else { return }
-        let values = block, width = features.count
+        let values = block
+        let width = features.count
         block = []
         statisticsSlots.wait()
         statisticsQueue.async { [self] in

@@ -32,10 +32,12 @@ public final class PartitionRowStore: @unchecked Sendable {
         self.featureCount = featureCount
         self.task = task
         let share = max(256 << 10, memoryBytes)
-        train = RowChunks(featureCount: featureCount, withLines: false, directory: directory,
-                          memoryBytes: share / 4 * 3, chunkBytes: chunkBytes)
-        test = RowChunks(featureCount: featureCount, withLines: true, directory: directory,
-                         memoryBytes: share / 4, chunkBytes: chunkBytes)
+        train = RowChunks(
+            featureCount: featureCount, withLines: false, directory: directory,
+            memoryBytes: share / 4 * 3, chunkBytes: chunkBytes)
+        test = RowChunks(
+            featureCount: featureCount, withLines: true, directory: directory,
+            memoryBytes: share / 4, chunkBytes: chunkBytes)
     }
 
     deinit { close() }
@@ -63,7 +65,10 @@ public final class PartitionRowStore: @unchecked Sendable {
     private func intern(_ label: String) throws(ForestError) -> Int32 {
         if let id = labelIDs[label] { return id }
         guard labelTexts.count < LearningTask.maxClasses else {
-            throw ForestError(.invalidData, "more than \(LearningTask.maxClasses) distinct labels (a continuous target or an id column? use --task regression or --label)")
+            throw ForestError(
+                .invalidData,
+                "more than \(LearningTask.maxClasses) distinct labels (a continuous target or an id column? use --task regression or --label)"
+            )
         }
         let id = Int32(labelTexts.count)
         labelIDs[label] = id
@@ -107,7 +112,8 @@ public final class PartitionRowStore: @unchecked Sendable {
                 if task == .classification {
                     let c = classOf[Int(target)]
                     guard c >= 0 else {
-                        throw ForestError(.invalidData, "\(source):\(line): label '\(labelTexts[Int(target)])' does not occur in the training rows")
+                        throw ForestError(
+                            .invalidData, "\(source):\(line): label '\(labelTexts[Int(target)])' does not occur in the training rows")
                     }
                     append(values, c)
                 } else {
@@ -190,7 +196,8 @@ final class RowChunks {
             return
         }
         spilling = true
-        let targetBytes = n * 8, lineBytes = withLines ? n * 8 : 0
+        let targetBytes = n * 8
+        let lineBytes = withLines ? n * 8 : 0
         let size = 8 + targetBytes + lineBytes + open.values.count * 8
         if record.count != size { record = [UInt8](repeating: 0, count: size) }
         record.withUnsafeMutableBytes { out in
@@ -214,7 +221,7 @@ final class RowChunks {
         let F = featureCount
         try chunk.values.withUnsafeBufferPointer { v in
             for r in 0..<chunk.targets.count {
-                try body(UnsafeBufferPointer(rebasing: v[r * F ..< (r + 1) * F]), chunk.targets[r], withLines ? chunk.lines[r] : 0)
+                try body(UnsafeBufferPointer(rebasing: v[r * F..<(r + 1) * F]), chunk.targets[r], withLines ? chunk.lines[r] : 0)
             }
         }
     }
@@ -235,7 +242,8 @@ final class RowChunks {
             }
             aligned.copyMemory(from: bytes)
             let n = Int(aligned.load(as: UInt32.self))
-            let targetBytes = n * 8, lineBytes = withLines ? n * 8 : 0
+            let targetBytes = n * 8
+            let lineBytes = withLines ? n * 8 : 0
             guard bytes.count == 8 + targetBytes + lineBytes + n * F * 8 else {
                 failure = SpillError(code: .corrupt, message: "a row chunk of \(bytes.count) bytes does not hold its \(n) rows")
                 return
@@ -246,8 +254,9 @@ final class RowChunks {
             let valuePointer = (base + 8 + targetBytes + lineBytes).assumingMemoryBound(to: Double.self)
             do {
                 for r in 0..<n {
-                    try body(UnsafeBufferPointer(start: valuePointer + r * F, count: F), targetPointer[r],
-                             withLines ? linePointer[r] : 0)
+                    try body(
+                        UnsafeBufferPointer(start: valuePointer + r * F, count: F), targetPointer[r],
+                        withLines ? linePointer[r] : 0)
                 }
             } catch {
                 failure = error

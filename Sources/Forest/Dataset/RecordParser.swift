@@ -17,9 +17,12 @@ public struct RecordParser: Sendable {
     /// Parses the features of `record` into `out` (`schema.featureCount` values). When
     /// `state` is given, categorical levels are counted into it as they are read.
     @inline(__always)
-    public func parseFeatures(_ record: CSVRecord, into out: UnsafeMutableBufferPointer<Double>,
-                              counting state: UnsafeMutablePointer<PartialExtractorState>? = nil) throws(CSVError) {
-        let indices = schema.featureIndices, kinds = schema.featureKinds
+    public func parseFeatures(
+        _ record: CSVRecord, into out: UnsafeMutableBufferPointer<Double>,
+        counting state: UnsafeMutablePointer<PartialExtractorState>? = nil
+    ) throws(CSVError) {
+        let indices = schema.featureIndices
+        let kinds = schema.featureKinds
         for j in 0..<indices.count {
             let c = indices[j]
             if kinds[j] == .numeric {
@@ -38,7 +41,8 @@ public struct RecordParser: Sendable {
         guard error.code == .notANumber, let column = error.column, column >= 1 else { return error }
         var e = error
         let name = schema.header.indices.contains(column - 1) ? schema.header[column - 1] : "\(column)"
-        e.message += " (column '\(name)' was read as numeric from the first \(sampledRows) rows; pass --categorical \(name) to read it as text)"
+        e.message +=
+            " (column '\(name)' was read as numeric from the first \(sampledRows) rows; pass --categorical \(name) to read it as text)"
         return e
     }
 
@@ -70,7 +74,8 @@ public struct RecordParser: Sendable {
     }
 
     private func missingTarget(_ record: CSVRecord, _ t: Int) -> CSVError {
-        CSVError(code: .notANumber, file: record.file, line: record.line, column: t + 1, columnName: record.columnName(t),
-                 message: "missing label")
+        CSVError(
+            code: .notANumber, file: record.file, line: record.line, column: t + 1, columnName: record.columnName(t),
+            message: "missing label")
     }
 }

@@ -105,12 +105,16 @@ public enum SchemaInference {
         let targetIndex: Int
         if let name = choices.target {
             guard let i = header.firstIndex(of: name) else {
-                throw ForestError(.invalidData, "\(file): no label column named \(quoteForMessage(name)) (columns: \(header.prefix(8).map { quoteForMessage($0) }.joined(separator: ", "))\(header.count > 8 ? ", …" : ""))")
+                throw ForestError(
+                    .invalidData,
+                    "\(file): no label column named \(quoteForMessage(name)) (columns: \(header.prefix(8).map { quoteForMessage($0) }.joined(separator: ", "))\(header.count > 8 ? ", …" : ""))"
+                )
             }
             targetIndex = i
         } else {
             guard header.count >= 2 else {
-                throw ForestError(.invalidData, "\(file): need at least one feature column and a label column, found \(header.count) column(s)")
+                throw ForestError(
+                    .invalidData, "\(file): need at least one feature column and a label column, found \(header.count) column(s)")
             }
             targetIndex = header.count - 1
         }
@@ -122,15 +126,20 @@ public enum SchemaInference {
         }
         let t = targetIndex
         let targetName = header[t]
-        let task: TaskKind, reason: String
+        let task: TaskKind
+        let reason: String
         switch choices.task {
         case .classification:
-            task = .classification; reason = "--task classification"
+            task = .classification
+            reason = "--task classification"
         case .regression:
             guard sample.texts[t] == 0 else {
-                throw ForestError(.invalidData, "\(file): --task regression needs a numeric label column, but '\(targetName)' holds '\(sample.firstText[t] ?? "")'")
+                throw ForestError(
+                    .invalidData,
+                    "\(file): --task regression needs a numeric label column, but '\(targetName)' holds '\(sample.firstText[t] ?? "")'")
             }
-            task = .regression; reason = "--task regression"
+            task = .regression
+            reason = "--task regression"
         case .auto:
             if sample.texts[t] > 0 || sample.numbers[t] == 0 {
                 task = .classification
@@ -143,10 +152,12 @@ public enum SchemaInference {
                 reason = "label '\(targetName)' holds more than \(maxClassesForAuto) distinct integers"
             } else {
                 task = .classification
-                reason = "label '\(targetName)' holds \(sample.distinct[t].count) distinct integers (≤ \(maxClassesForAuto)); use --task regression to predict it as a number"
+                reason =
+                    "label '\(targetName)' holds \(sample.distinct[t].count) distinct integers (≤ \(maxClassesForAuto)); use --task regression to predict it as a number"
             }
         }
-        var indices: [Int] = [], kinds: [ColumnKind] = []
+        var indices: [Int] = []
+        var kinds: [ColumnKind] = []
         for c in header.indices where c != t && !choices.ignore.contains(header[c]) {
             indices.append(c)
             kinds.append(choices.categorical.contains(header[c]) || sample.texts[c] > 0 ? .categorical : .numeric)
@@ -164,7 +175,9 @@ public enum SchemaInference {
                 throw ForestError(.invalidData, "\(file): line 1, column \(i + 1): empty column name (every column needs a unique name)")
             }
             if let j = seen[name] {
-                throw ForestError(.invalidData, "\(file): line 1: columns \(j + 1) and \(i + 1) are both named \(quoteForMessage(name)) (column names must be unique)")
+                throw ForestError(
+                    .invalidData,
+                    "\(file): line 1: columns \(j + 1) and \(i + 1) are both named \(quoteForMessage(name)) (column names must be unique)")
             }
             seen[name] = i
         }

@@ -59,15 +59,18 @@ public struct DatasetTransform: Sendable {
     /// With `derivationFactory` the derivation it builds for the file's feature columns (all
     /// numeric, as in training) is applied to every row and the extractor is fitted on the
     /// derived features, as `spacetime train --derivation` fits it.
-    public static func fit(path: String, columns: ColumnChoices, maxBins: Int = FeatureExtractor.maxValueBins,
-                           csv: CSVOptions = CSVOptions(),
-                           derivationFactory: FeatureDerivationRegistry.Factory? = nil) throws -> DatasetTransform {
+    public static func fit(
+        path: String, columns: ColumnChoices, maxBins: Int = FeatureExtractor.maxValueBins,
+        csv: CSVOptions = CSVOptions(),
+        derivationFactory: FeatureDerivationRegistry.Factory? = nil
+    ) throws -> DatasetTransform {
         let inference = try SchemaInference.infer(path: path, choices: columns, options: csv)
         let schema = inference.schema
         var derivation: (any FeatureDerivation)?
         if let derivationFactory {
             guard schema.categoricalCount == 0 else {
-                throw ForestError(.invalidParameter, "a feature derivation needs numeric input columns; \(schema.categoricalCount) column(s) hold text")
+                throw ForestError(
+                    .invalidParameter, "a feature derivation needs numeric input columns; \(schema.categoricalCount) column(s) hold text")
             }
             do { derivation = try derivationFactory(schema.featureNames) } catch let e as ForestError { throw e } catch {
                 throw ForestError(.invalidParameter, "the feature derivation refuses the input columns: \(error)")
@@ -78,7 +81,8 @@ public struct DatasetTransform: Sendable {
         do { reader = try CSVReader(path: path, options: csv) } catch { throw ForestError(.io, error.description) }
         defer { reader.close() }
         let names = derivation?.outputNames(inputNames: schema.featureNames) ?? schema.featureNames
-        var state = derivation == nil ? PartialExtractorState(schema: schema) : PartialExtractorState(featureNames: names, task: schema.task)
+        var state =
+            derivation == nil ? PartialExtractorState(schema: schema) : PartialExtractorState(featureNames: names, task: schema.task)
         var target = TargetSummary(task: schema.task)
         var row = [Double](repeating: 0, count: schema.featureCount)
         var derived = [Double](repeating: 0, count: derivation == nil ? 0 : names.count)
@@ -93,11 +97,16 @@ public struct DatasetTransform: Sendable {
                     state.addNumeric(UnsafeBufferPointer(buffer))
                 }
             }
-            if schema.task == .regression { target.add(value: try parser.value(record)) } else { target.add(label: try parser.label(record)) }
+            if schema.task == .regression {
+                target.add(value: try parser.value(record))
+            } else {
+                target.add(label: try parser.label(record))
+            }
         }
         state.setTarget(target)
-        let extractor = try FeatureExtractor.fit(from: state, inputNames: schema.featureNames,
-                                                 derivationIdentifier: derivation?.identifier ?? "", maxBins: maxBins)
+        let extractor = try FeatureExtractor.fit(
+            from: state, inputNames: schema.featureNames,
+            derivationIdentifier: derivation?.identifier ?? "", maxBins: maxBins)
         var transform = DatasetTransform(schema: schema, extractor: extractor)
         transform.derivation = derivation
         return transform
@@ -118,9 +127,11 @@ public struct DatasetTransform: Sendable {
         let regression = extractor.task.kind == .regression
         let lookup = extractor.classLookup()
         var sink = TransformShardWriter(extractor: extractor, directory: directory, options: options, labels: withLabels)
-        try StreamingPrediction.parseBatches(reader: reader, parser: parser, derivation: derivation,
-                                             readTargets: withLabels, regression: regression,
-                                             batchRows: options.batchRows) { batch in
+        try StreamingPrediction.parseBatches(
+            reader: reader, parser: parser, derivation: derivation,
+            readTargets: withLabels, regression: regression,
+            batchRows: options.batchRows
+        ) { batch in
             var classes: [Int64] = []
             if let labels = batch.labels {
                 classes.reserveCapacity(labels.count)
@@ -138,8 +149,10 @@ public struct DatasetTransform: Sendable {
     /// naming the file and line when the extractor was not fitted with that class.
     public func classIndex(_ text: String, lookup: [String: Int32], path: String, line: Int) throws -> Int64 {
         guard let c = lookup[text] else {
-            throw ForestError(.invalidData,
-                "\(path):\(line): label '\(text)' is not one of the fitted classes (\(extractor.classes.prefix(10).joined(separator: ", ")))")
+            throw ForestError(
+                .invalidData,
+                "\(path):\(line): label '\(text)' is not one of the fitted classes (\(extractor.classes.prefix(10).joined(separator: ", ")))"
+            )
         }
         return Int64(c)
     }
@@ -153,8 +166,10 @@ public struct DatasetTransform: Sendable {
     }
 
     /// Writes `directory/manifest.json` for `shards` of `source`; returns it.
-    public func writeManifest(source: String, directory: String, options: Options, labels: Bool,
-                              shards: [TransformManifest.Shard]) throws -> TransformManifest {
+    public func writeManifest(
+        source: String, directory: String, options: Options, labels: Bool,
+        shards: [TransformManifest.Shard]
+    ) throws -> TransformManifest {
         let manifest = TransformManifest(source: source, transform: self, options: options, labels: labels, shards: shards)
         try manifest.write(to: (directory as NSString).appendingPathComponent("manifest.json"))
         return manifest

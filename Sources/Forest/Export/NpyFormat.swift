@@ -5,7 +5,10 @@
 public struct NpyHeader: Sendable, Equatable {
     /// Element types SpaceTime writes.
     public enum ElementType: String, Sendable, Codable {
-        case float32 = "<f4", float64 = "<f8", int64 = "<i8", uint8 = "|u1"
+        case float32 = "<f4"
+        case float64 = "<f8"
+        case int64 = "<i8"
+        case uint8 = "|u1"
 
         /// Bytes per element.
         public var size: Int {

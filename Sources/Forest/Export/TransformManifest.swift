@@ -54,12 +54,16 @@ public struct TransformManifest: Codable, Sendable, Equatable {
         missingBin = Int(FeatureExtractor.missingBin)
         features = (0..<e.featureCount).map { f in
             e.kinds[f] == .categorical
-                ? Feature(name: e.featureNames[f], kind: "categorical", edges: nil, levels: e.levels[f],
-                          otherCode: e.otherLevels[f].isEmpty ? nil : e.levels[f].count)
+                ? Feature(
+                    name: e.featureNames[f], kind: "categorical", edges: nil, levels: e.levels[f],
+                    otherCode: e.otherLevels[f].isEmpty ? nil : e.levels[f].count)
                 : Feature(name: e.featureNames[f], kind: "numeric", edges: e.edges[f], levels: nil, otherCode: nil)
         }
-        label = labels ? Label(name: transform.schema.targetName ?? "", dtype: e.task.kind == .regression ? "float64" : "int64",
-                               classes: e.task.kind == .regression ? nil : e.classes) : nil
+        label =
+            labels
+            ? Label(
+                name: transform.schema.targetName ?? "", dtype: e.task.kind == .regression ? "float64" : "int64",
+                classes: e.task.kind == .regression ? nil : e.classes) : nil
         rows = shards.reduce(0) { $0 + $1.rows }
         self.shards = shards
         derivation = e.derivationIdentifier.isEmpty ? nil : e.derivationIdentifier

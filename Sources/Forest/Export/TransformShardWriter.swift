@@ -32,7 +32,9 @@ public struct TransformShardWriter {
     /// Adds `lines.count` rows: `values` row-major (`featureCount` per row, derived features
     /// with a derivation), each row's source line, and with labels its class index
     /// (classification) or target (regression).
-    public mutating func add(values input: UnsafeBufferPointer<Double>, lines: [Int], classes batchClasses: [Int64], targets batchTargets: [Double]?) throws {
+    public mutating func add(
+        values input: UnsafeBufferPointer<Double>, lines: [Int], classes batchClasses: [Int64], targets batchTargets: [Double]?
+    ) throws {
         let d = extractor.featureCount
         let count = lines.count
         var r = 0
@@ -90,7 +92,9 @@ public struct TransformShardWriter {
             labelName = n
         }
         shards.append(TransformManifest.Shard(features: name, labels: labelName, rows: rows, firstLine: firstLine))
-        values.removeAll(keepingCapacity: true); targets.removeAll(keepingCapacity: true); classes.removeAll(keepingCapacity: true)
+        values.removeAll(keepingCapacity: true)
+        targets.removeAll(keepingCapacity: true)
+        classes.removeAll(keepingCapacity: true)
         rows = 0
     }
 

@@ -29,10 +29,13 @@ public struct BinnedPartition: Sendable {
     /// Whether each feature is categorical (level-set splits) rather than numeric (thresholds).
     public let categorical: [Bool]
 
-    public init(rowCount: Int, featureCount: Int, classCount: Int, bins: [UInt8], target: TargetColumn,
-                valueBins: [Int], categorical: [Bool]) {
-        precondition(bins.count == rowCount * featureCount && target.count == rowCount
-                     && valueBins.count == featureCount && categorical.count == featureCount)
+    public init(
+        rowCount: Int, featureCount: Int, classCount: Int, bins: [UInt8], target: TargetColumn,
+        valueBins: [Int], categorical: [Bool]
+    ) {
+        precondition(
+            bins.count == rowCount * featureCount && target.count == rowCount
+                && valueBins.count == featureCount && categorical.count == featureCount)
         self.rowCount = rowCount
         self.featureCount = featureCount
         self.classCount = classCount

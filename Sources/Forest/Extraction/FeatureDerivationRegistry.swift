@@ -40,15 +40,18 @@ public struct FeatureDerivationRegistry: Sendable {
     public func derivation(_ identifier: String, inputNames: [String]) throws(ForestError) -> any FeatureDerivation {
         guard let factory = factories[identifier] else {
             let known = identifiers.isEmpty ? "it has none" : "it has \(identifiers.map { "'\($0)'" }.joined(separator: ", "))"
-            throw ForestError(.invalidParameter,
-                "the feature derivation '\(identifier)' is not registered in this executable (\(known)); use the spacetime executable built with it (docs/extending.md)")
+            throw ForestError(
+                .invalidParameter,
+                "the feature derivation '\(identifier)' is not registered in this executable (\(known)); use the spacetime executable built with it (docs/extending.md)"
+            )
         }
         let derivation: any FeatureDerivation
         do { derivation = try factory(inputNames) } catch {
             throw ForestError(.invalidParameter, "the feature derivation '\(identifier)' refuses the input columns: \(error)")
         }
         guard derivation.identifier == identifier else {
-            throw ForestError(.invalidParameter,
+            throw ForestError(
+                .invalidParameter,
                 "the feature derivation registered as '\(identifier)' reports the identifier '\(derivation.identifier)'")
         }
         return derivation
@@ -61,14 +64,18 @@ public struct FeatureDerivationRegistry: Sendable {
         guard !identifier.isEmpty else { return nil }
         guard contains(identifier) else {
             let known = identifiers.isEmpty ? "it has none" : "it has \(identifiers.map { "'\($0)'" }.joined(separator: ", "))"
-            throw ForestError(.invalidParameter,
-                "the model derives its features with '\(identifier)', which is not registered in this executable (\(known)); use the spacetime executable built with it (docs/extending.md)")
+            throw ForestError(
+                .invalidParameter,
+                "the model derives its features with '\(identifier)', which is not registered in this executable (\(known)); use the spacetime executable built with it (docs/extending.md)"
+            )
         }
         let d = try derivation(identifier, inputNames: model.extractor.inputNames)
         let names = d.outputNames(inputNames: model.extractor.inputNames)
         guard names == model.extractor.featureNames else {
-            throw ForestError(.incompatible,
-                "the model derives its features with '\(identifier)', which now derives \(names.count) features (\(names.prefix(6).joined(separator: ", "))), not the model's \(model.extractor.featureCount) (\(model.extractor.featureNames.prefix(6).joined(separator: ", ")))")
+            throw ForestError(
+                .incompatible,
+                "the model derives its features with '\(identifier)', which now derives \(names.count) features (\(names.prefix(6).joined(separator: ", "))), not the model's \(model.extractor.featureCount) (\(model.extractor.featureNames.prefix(6).joined(separator: ", ")))"
+            )
         }
         return d
     }

@@ -64,22 +64,28 @@ public struct FeatureExtractor: Sendable, Equatable {
     public var categoricalFeatures: [Bool] { kinds.map { $0 == .categorical } }
 
     /// Fits the extractor from a merged partial state.
-    public static func fit(from state: PartialExtractorState,
-                           inputNames: [String]? = nil,
-                           derivationIdentifier: String = "",
-                           maxBins: Int = maxValueBins,
-                           minLevelRows: Int? = nil) throws -> FeatureExtractor {
+    public static func fit(
+        from state: PartialExtractorState,
+        inputNames: [String]? = nil,
+        derivationIdentifier: String = "",
+        maxBins: Int = maxValueBins,
+        minLevelRows: Int? = nil
+    ) throws -> FeatureExtractor {
         guard (2...maxValueBins).contains(maxBins) else {
             throw ForestError(.invalidParameter, "max bins must be in 2...\(maxValueBins), got \(maxBins)")
         }
         guard state.rowCount > 0 else { throw ForestError(.invalidData, "no training rows") }
         let task = try LearningTask.fit(state.target)
         let minLevelRows = minLevelRows ?? defaultMinLevelRows(trainingRows: state.rowCount)
-        var edges: [[Double]] = [], levels: [[String]] = [], other: [[UInt64]] = [], stats: [FeatureStatistics] = []
+        var edges: [[Double]] = []
+        var levels: [[String]] = []
+        var other: [[UInt64]] = []
+        var stats: [FeatureStatistics] = []
         for f in 0..<state.featureCount {
             if state.kinds[f] == .numeric {
                 edges.append(state.sketches[f].binEdges(maxBins: maxBins))
-                levels.append([]); other.append([])
+                levels.append([])
+                other.append([])
                 stats.append(state.statistics[f])
             } else {
                 let ranked = state.levels[f].ranked
@@ -93,14 +99,17 @@ public struct FeatureExtractor: Sendable, Equatable {
                 stats.append(FeatureStatistics(count: state.levels[f].present, missing: state.levels[f].missing))
             }
         }
-        return FeatureExtractor(featureNames: state.featureNames, derivationIdentifier: derivationIdentifier,
-                                inputNames: inputNames ?? state.featureNames, kinds: state.kinds, edges: edges,
-                                levels: levels, otherLevels: other, statistics: stats, task: task)
+        return FeatureExtractor(
+            featureNames: state.featureNames, derivationIdentifier: derivationIdentifier,
+            inputNames: inputNames ?? state.featureNames, kinds: state.kinds, edges: edges,
+            levels: levels, otherLevels: other, statistics: stats, task: task)
     }
 
-    public init(featureNames: [String], derivationIdentifier: String, inputNames: [String], kinds: [ColumnKind],
-                edges: [[Double]], levels: [[String]], otherLevels: [[UInt64]], statistics: [FeatureStatistics],
-                task: LearningTask) {
+    public init(
+        featureNames: [String], derivationIdentifier: String, inputNames: [String], kinds: [ColumnKind],
+        edges: [[Double]], levels: [[String]], otherLevels: [[UInt64]], statistics: [FeatureStatistics],
+        task: LearningTask
+    ) {
         self.featureNames = featureNames
         self.derivationIdentifier = derivationIdentifier
         self.inputNames = inputNames
@@ -144,7 +153,8 @@ public struct FeatureExtractor: Sendable, Equatable {
         if value.isNaN { return Self.missingBin }
         if kinds[feature] == .categorical { return levelBins[feature][UInt64(value)] ?? Self.missingBin }
         let e = edges[feature]
-        var lo = 0, hi = e.count
+        var lo = 0
+        var hi = e.count
         while lo < hi {
             let mid = (lo + hi) >> 1
             if e[mid] < value { lo = mid + 1 } else { hi = mid }
@@ -167,7 +177,8 @@ public struct FeatureExtractor: Sendable, Equatable {
     }
 
     public func transform(rowMajor values: [Double], target: TargetColumn) -> BinnedPartition {
-        let n = target.count, d = featureCount
+        let n = target.count
+        let d = featureCount
         precondition(values.count == n * d, "row-major values must hold rows × features")
         return FeatureBinner.bin(extractor: self, rowCount: n, threads: 1) { append in
             values.withUnsafeBufferPointer { v in
@@ -213,29 +224,36 @@ public struct FeatureExtractor: Sendable, Equatable {
             throw ForestError(.corrupted, "\(r.context): column kinds")
         }
         let kinds = rawKinds.map { $0! }
-        var edges: [[Double]] = [], levels: [[String]] = [], other: [[UInt64]] = []
+        var edges: [[Double]] = []
+        var levels: [[String]] = []
+        var other: [[UInt64]] = []
         for f in names.indices {
             if kinds[f] == .numeric {
                 let e = try r.readDoubles()
                 guard e.count < maxValueBins, zip(e, e.dropFirst()).allSatisfy({ $0 < $1 }) else {
                     throw ForestError(.corrupted, "\(r.context): bin edges are not strictly increasing")
                 }
-                edges.append(e); levels.append([]); other.append([])
+                edges.append(e)
+                levels.append([])
+                other.append([])
             } else {
-                let l = try r.readStrings(), o = try r.readArray(UInt64.self)
+                let l = try r.readStrings()
+                let o = try r.readArray(UInt64.self)
                 guard l.count + (o.isEmpty ? 0 : 1) <= maxValueBins else {
                     throw ForestError(.corrupted, "\(r.context): too many levels")
                 }
-                edges.append([]); levels.append(l); other.append(o)
+                edges.append([])
+                levels.append(l)
+                other.append(o)
             }
         }
         var stats: [FeatureStatistics] = []
         for _ in names { stats.append(try FeatureStatistics.read(from: &r)) }
         let task = try LearningTask.read(from: &r)
-        return FeatureExtractor(featureNames: names, derivationIdentifier: derivation, inputNames: inputNames,
-                                kinds: kinds, edges: edges, levels: levels, otherLevels: other, statistics: stats, task: task)
+        return FeatureExtractor(
+            featureNames: names, derivationIdentifier: derivation, inputNames: inputNames,
+            kinds: kinds, edges: edges, levels: levels, otherLevels: other, statistics: stats, task: task)
     }
-
 
 }
 

@@ -28,7 +28,10 @@ public struct FeatureStatistics: Sendable, Equatable {
 
     @inline(__always)
     public mutating func add(_ value: Double) {
-        if value.isNaN { missing += 1; return }
+        if value.isNaN {
+            missing += 1
+            return
+        }
         count += 1
         let delta = value - mean
         mean += delta / Double(count)
@@ -41,12 +44,16 @@ public struct FeatureStatistics: Sendable, Equatable {
         missing += other.missing
         guard other.count > 0 else { return }
         guard count > 0 else {
-            count = other.count; mean = other.mean
+            count = other.count
+            mean = other.mean
             sumSquaredDeviations = other.sumSquaredDeviations
-            minimum = other.minimum; maximum = other.maximum
+            minimum = other.minimum
+            maximum = other.maximum
             return
         }
-        let n = Double(count), m = Double(other.count), total = n + m
+        let n = Double(count)
+        let m = Double(other.count)
+        let total = n + m
         let delta = other.mean - mean
         mean += delta * (m / total)
         sumSquaredDeviations += other.sumSquaredDeviations + delta * delta * (n * m / total)
@@ -56,15 +63,22 @@ public struct FeatureStatistics: Sendable, Equatable {
     }
 
     func write(to w: inout ByteWriter) {
-        w.write(count); w.write(missing); w.write(mean)
-        w.write(sumSquaredDeviations); w.write(minimum); w.write(maximum)
+        w.write(count)
+        w.write(missing)
+        w.write(mean)
+        w.write(sumSquaredDeviations)
+        w.write(minimum)
+        w.write(maximum)
     }
 
     static func read(from r: inout ByteReader) throws -> FeatureStatistics {
         var s = FeatureStatistics()
-        s.count = try r.read(); s.missing = try r.read(); s.mean = try r.readDouble()
+        s.count = try r.read()
+        s.missing = try r.read()
+        s.mean = try r.readDouble()
         s.sumSquaredDeviations = try r.readDouble()
-        s.minimum = try r.readDouble(); s.maximum = try r.readDouble()
+        s.minimum = try r.readDouble()
+        s.maximum = try r.readDouble()
         return s
     }
 }

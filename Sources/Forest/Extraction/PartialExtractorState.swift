@@ -7,7 +7,7 @@
 /// Counts, sketches, min and max merge exactly (associative and commutative), so the
 /// fitted bin edges do not depend on how partial states are grouped.
 public struct PartialExtractorState: Sendable, Equatable {
-    static let magic: UInt32 = 0x5354_5845 // "STXE"
+    static let magic: UInt32 = 0x5354_5845  // "STXE"
     static let version: UInt32 = 3
 
     /// Feature names after any ``FeatureDerivation``.
@@ -69,7 +69,10 @@ public struct PartialExtractorState: Sendable, Equatable {
 
     /// Adds a categorical level by its text (tests).
     public mutating func addLevel(feature f: Int, _ text: String?) {
-        guard var t = text else { levels[f].addMissing(); return }
+        guard var t = text else {
+            levels[f].addMissing()
+            return
+        }
         t.withUTF8 { addLevel(feature: f, hash: LevelHash.of(UnsafeRawBufferPointer($0)), bytes: UnsafeRawBufferPointer($0)) }
     }
 
@@ -87,7 +90,8 @@ public struct PartialExtractorState: Sendable, Equatable {
     /// Adds `other` into this state. Throws `.incompatible` when the features differ.
     public mutating func merge(_ other: PartialExtractorState) throws {
         guard other.featureNames == featureNames, other.kinds == kinds else {
-            throw ForestError(.incompatible,
+            throw ForestError(
+                .incompatible,
                 "cannot merge extractor states with different features (\(featureNames.count) vs \(other.featureNames.count) columns)")
         }
         for f in 0..<featureNames.count {
@@ -114,7 +118,8 @@ public struct PartialExtractorState: Sendable, Equatable {
     /// Canonical bytes, suitable for checkpoints and the wire.
     public func serialize() -> [UInt8] {
         var w = ByteWriter()
-        w.write(Self.magic); w.write(Self.version)
+        w.write(Self.magic)
+        w.write(Self.version)
         w.write(strings: featureNames)
         w.write(array: kinds.map(\.rawValue))
         w.write(rowCount)
@@ -146,14 +151,17 @@ public struct PartialExtractorState: Sendable, Equatable {
         }
         self.kinds = kinds.map { $0! }
         rowCount = try r.read()
-        statistics = []; sketches = []; levels = []
+        statistics = []
+        sketches = []
+        levels = []
         for f in featureNames.indices {
             if self.kinds[f] == .numeric {
                 statistics.append(try FeatureStatistics.read(from: &r))
                 sketches.append(try QuantileSketch.read(from: &r))
                 levels.append(LevelCounts())
             } else {
-                statistics.append(FeatureStatistics()); sketches.append(QuantileSketch())
+                statistics.append(FeatureStatistics())
+                sketches.append(QuantileSketch())
                 levels.append(try LevelCounts.read(from: &r))
             }
         }

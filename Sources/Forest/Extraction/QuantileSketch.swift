@@ -83,8 +83,9 @@ public struct QuantileSketch: Sendable, Equatable {
         let index = Int(positiveKey) - 1
         let exponent = (index >> mantissaBits) + minExponent
         let mantissa = index & ((1 << mantissaBits) - 1)
-        return Double(sign: .plus, exponent: exponent,
-                      significand: 1 + Double(mantissa) / Double(1 << mantissaBits))
+        return Double(
+            sign: .plus, exponent: exponent,
+            significand: 1 + Double(mantissa) / Double(1 << mantissaBits))
     }
 
     /// The edge between consecutive distinct values `a < b`: their midpoint, or `a` where
@@ -143,20 +144,28 @@ public struct QuantileSketch: Sendable, Equatable {
         }
         if isExact {
             let (v, c) = Self.mergeSorted(values, counts, o.values, o.counts)
-            values = v; counts = c
+            values = v
+            counts = c
             limitExact()
         } else {
             let (k, c) = Self.mergeSorted(keys, counts, o.keys, o.counts)
-            keys = k; counts = c
+            keys = k
+            counts = c
         }
     }
 
     private mutating func forceBuckets() {
         guard isExact else { return }
-        var k: [Int32] = [], c: [UInt64] = []
+        var k: [Int32] = []
+        var c: [UInt64] = []
         for (v, n) in zip(values, counts) {
             let key = Self.key(v)
-            if k.last == key { c[c.count - 1] += n } else { k.append(key); c.append(n) }
+            if k.last == key {
+                c[c.count - 1] += n
+            } else {
+                k.append(key)
+                c.append(n)
+            }
         }
         isExact = false
         values = []
@@ -167,17 +176,26 @@ public struct QuantileSketch: Sendable, Equatable {
     private static func mergeSorted<T: Comparable>(_ a: [T], _ ac: [UInt64], _ b: [T], _ bc: [UInt64]) -> ([T], [UInt64]) {
         if a.isEmpty { return (b, bc) }
         if b.isEmpty { return (a, ac) }
-        var newKeys: [T] = [], newCounts: [UInt64] = []
+        var newKeys: [T] = []
+        var newCounts: [UInt64] = []
         newKeys.reserveCapacity(a.count + b.count)
         newCounts.reserveCapacity(a.count + b.count)
-        var i = 0, j = 0
+        var i = 0
+        var j = 0
         while i < a.count || j < b.count {
             if j == b.count || (i < a.count && a[i] < b[j]) {
-                newKeys.append(a[i]); newCounts.append(ac[i]); i += 1
+                newKeys.append(a[i])
+                newCounts.append(ac[i])
+                i += 1
             } else if i == a.count || b[j] < a[i] {
-                newKeys.append(b[j]); newCounts.append(bc[j]); j += 1
+                newKeys.append(b[j])
+                newCounts.append(bc[j])
+                j += 1
             } else {
-                newKeys.append(a[i]); newCounts.append(ac[i] + bc[j]); i += 1; j += 1
+                newKeys.append(a[i])
+                newCounts.append(ac[i] + bc[j])
+                i += 1
+                j += 1
             }
         }
         return (newKeys, newCounts)
@@ -195,7 +213,8 @@ public struct QuantileSketch: Sendable, Equatable {
         guard n > 1, maxBins > 1 else { return [] }
         let total = Double(s.counts.reduce(0, +))
         var edges: [Double] = []
-        var cumulative: UInt64 = 0, lastCut: UInt64 = 0
+        var cumulative: UInt64 = 0
+        var lastCut: UInt64 = 0
         for i in 0..<(n - 1) {
             cumulative += s.counts[i]
             let remainingBins = maxBins - edges.count
@@ -226,7 +245,8 @@ public struct QuantileSketch: Sendable, Equatable {
         if s.isExact {
             s.values = try r.readDoubles()
             guard s.values.count <= exactCapacity, zip(s.values, s.values.dropFirst()).allSatisfy({ $0 < $1 }),
-                  s.values.allSatisfy({ !$0.isNaN }) else {
+                s.values.allSatisfy({ !$0.isNaN })
+            else {
                 throw ForestError(.corrupted, "\(r.context): quantile sketch values are not strictly increasing")
             }
         } else {
@@ -243,8 +263,10 @@ public struct QuantileSketch: Sendable, Equatable {
     }
 
     public static func == (a: QuantileSketch, b: QuantileSketch) -> Bool {
-        var x = a, y = b
-        x.compact(); y.compact()
+        var x = a
+        var y = b
+        x.compact()
+        y.compact()
         return x.isExact == y.isExact && x.values == y.values && x.keys == y.keys && x.counts == y.counts
     }
 }

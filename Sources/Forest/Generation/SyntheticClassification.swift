@@ -29,8 +29,10 @@ public struct SyntheticClassification: Sendable {
         /// enough for 2^informative ≥ classes × clusters per class when the features allow it)
         /// and 20 % redundant, each capped by what the other leaves. 50 features give 20 and 10,
         /// the fixed defaults before they scaled.
-        public static func scaledCounts(features: Int, classes: Int, clustersPerClass: Int,
-                                        informative: Int? = nil, redundant: Int? = nil) -> (informative: Int, redundant: Int) {
+        public static func scaledCounts(
+            features: Int, classes: Int, clustersPerClass: Int,
+            informative: Int? = nil, redundant: Int? = nil
+        ) -> (informative: Int, redundant: Int) {
             let f = max(0, features)
             var clusterBits = 0
             while clusterBits < 62 && (1 << clusterBits) < max(1, classes) * max(1, clustersPerClass) { clusterBits += 1 }
@@ -66,10 +68,13 @@ public struct SyntheticClassification: Sendable {
             }
             // The generator holds one informative × informative matrix per cluster and the
             // informative × redundant mix in memory: keep that structure under 256 MiB.
-            let structureValues = Double(clusters) * Double(informative) * Double(informative)
+            let structureValues =
+                Double(clusters) * Double(informative) * Double(informative)
                 + Double(informative) * Double(redundant)
             guard structureValues <= Double(Self.maxStructureValues) else {
-                throw bad("classes × clusters per class × informative² (\(Int(structureValues)) values) would need more than 256 MiB; use fewer informative features or clusters")
+                throw bad(
+                    "classes × clusters per class × informative² (\(Int(structureValues)) values) would need more than 256 MiB; use fewer informative features or clusters"
+                )
             }
             guard (0...1).contains(flipY) else { throw bad("flip-y must be in [0, 1], got \(flipY)") }
             guard classSeparation > 0 else { throw bad("class separation must be positive") }
@@ -78,15 +83,15 @@ public struct SyntheticClassification: Sendable {
 
     public let configuration: Configuration
     private let centroids: [[Double]]
-    private let mixes: [[Double]]      // per cluster, informative × informative, row-major
-    private let redundantMix: [Double] // informative × redundant, row-major
+    private let mixes: [[Double]]  // per cluster, informative × informative, row-major
+    private let redundantMix: [Double]  // informative × redundant, row-major
     /// Output column j holds generated feature `columnOrder[j]`.
     public let columnOrder: [Int]
 
     public init(_ configuration: Configuration) throws {
         try configuration.validate()
         self.configuration = configuration
-        var rng = ForestRNG(seed: ForestRNG.derive(configuration.seed, 0x7374_7275_6374)) // "struct"
+        var rng = ForestRNG(seed: ForestRNG.derive(configuration.seed, 0x7374_7275_6374))  // "struct"
         let k = configuration.informative
         let clusters = configuration.classes * configuration.clustersPerClass
         var vertices = Set<[Bool]>()
@@ -117,15 +122,19 @@ public struct SyntheticClassification: Sendable {
 
         init(problem: SyntheticClassification) {
             self.problem = problem
-            rng = ForestRNG(seed: ForestRNG.derive(problem.configuration.seed, 0x726F_7773)) // "rows"
+            rng = ForestRNG(seed: ForestRNG.derive(problem.configuration.seed, 0x726F_7773))  // "rows"
             generated = Array(repeating: 0, count: problem.configuration.features)
         }
 
         mutating func normal() -> Double {
-            if let s = spareNormal { spareNormal = nil; return s }
+            if let s = spareNormal {
+                spareNormal = nil
+                return s
+            }
             // Marsaglia polar method.
             while true {
-                let u = 2 * rng.nextUnit() - 1, v = 2 * rng.nextUnit() - 1
+                let u = 2 * rng.nextUnit() - 1
+                let v = 2 * rng.nextUnit() - 1
                 let s = u * u + v * v
                 if s > 0 && s < 1 {
                     let m = (-2 * Foundation.log(s) / s).squareRoot()
@@ -144,7 +153,8 @@ public struct SyntheticClassification: Sendable {
             var label = cluster % c.classes
             var z = [Double](repeating: 0, count: k)
             for i in 0..<k { z[i] = normal() }
-            let mix = problem.mixes[cluster], centroid = problem.centroids[cluster]
+            let mix = problem.mixes[cluster]
+            let centroid = problem.centroids[cluster]
             for j in 0..<k {
                 var s = centroid[j]
                 for i in 0..<k { s += z[i] * mix[i * k + j] }

@@ -14,9 +14,15 @@ public struct ForestParametersReport: Encodable, Sendable, Equatable {
     public var minCategoryRows: Int
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case trees, criterion, maxDepth = "max_depth", minSamplesSplit = "min_samples_split"
-        case minSamplesLeaf = "min_samples_leaf", maxFeatures = "max_features", bootstrap
-        case classWeight = "class_weight", seed, minCategoryRows = "min_category_rows"
+        case trees, criterion
+        case maxDepth = "max_depth"
+        case minSamplesSplit = "min_samples_split"
+        case minSamplesLeaf = "min_samples_leaf"
+        case maxFeatures = "max_features"
+        case bootstrap
+        case classWeight = "class_weight"
+        case seed
+        case minCategoryRows = "min_category_rows"
     }
 
     /// The report of `parameters` of a model for `task` (the criterion is named for the task).

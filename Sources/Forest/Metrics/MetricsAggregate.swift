@@ -12,14 +12,14 @@ import Foundation
 ///   less than 1/``scoreBins`` (6.1e-5) are the only source of error, which keeps the AUC
 ///   within 1e-3 of the exact value on forest outputs (measured in the tests).
 public struct MetricsAggregate: Sendable, Equatable {
-    static let magic: UInt32 = 0x5354_4D41 // "STMA"
+    static let magic: UInt32 = 0x5354_4D41  // "STMA"
     static let version: UInt32 = 1
     public static let scoreBins = 16_384
     /// Above this many classes no score histograms are kept (they would take
     /// 256 KiB per class) and `auc` is NaN; every other metric is still exact.
     public static let maxClassesForAUC = 100
-    static let logLossScale = 16_777_216.0 // 2^24
-    static let epsilon = 2.220446049250313e-16 // float64 machine epsilon, as scikit-learn
+    static let logLossScale = 16_777_216.0  // 2^24
+    static let epsilon = 2.220446049250313e-16  // float64 machine epsilon, as scikit-learn
 
     public let classCount: Int
     /// `confusion[t * classCount + p]`: rows of true class t predicted as p.
@@ -81,7 +81,10 @@ public struct MetricsAggregate: Sendable, Equatable {
         logLossFixed += other.logLossFixed
         func add(_ a: inout [UInt64], _ b: [UInt64]) {
             if b.isEmpty { return }
-            if a.isEmpty { a = b; return }
+            if a.isEmpty {
+                a = b
+                return
+            }
             for i in a.indices { a[i] += b[i] }
         }
         for c in 0..<classCount {
@@ -113,11 +116,15 @@ public struct MetricsAggregate: Sendable, Equatable {
 
     /// ROC AUC of class c against the rest; nil when class c has no positives or no negatives.
     public func auc(ofClass c: Int) -> Double? {
-        let pos = positive[c], neg = negative[c]
+        let pos = positive[c]
+        let neg = negative[c]
         guard !pos.isEmpty, !neg.isEmpty else { return nil }
-        var negBelow: Double = 0, area: Double = 0, totalPos: Double = 0
+        var negBelow: Double = 0
+        var area: Double = 0
+        var totalPos: Double = 0
         for b in 0..<Self.scoreBins {
-            let p = Double(pos[b]), q = Double(neg[b])
+            let p = Double(pos[b])
+            let q = Double(neg[b])
             area += p * (negBelow + 0.5 * q)
             negBelow += q
             totalPos += p
@@ -152,7 +159,8 @@ public struct MetricsAggregate: Sendable, Equatable {
     /// Precision, recall, F1 and support per class (0 where undefined, as scikit-learn's zero_division=0).
     public var perClass: [ClassMetrics] {
         (0..<classCount).map { c in
-            var predicted: UInt64 = 0, actual: UInt64 = 0
+            var predicted: UInt64 = 0
+            var actual: UInt64 = 0
             for k in 0..<classCount {
                 predicted += confusion[k * classCount + c]
                 actual += confusion[c * classCount + k]
@@ -174,7 +182,8 @@ public struct MetricsAggregate: Sendable, Equatable {
 
     public func serialize() -> [UInt8] {
         var w = ByteWriter()
-        w.write(Self.magic); w.write(Self.version)
+        w.write(Self.magic)
+        w.write(Self.version)
         write(to: &w)
         return w.bytes
     }
@@ -188,14 +197,19 @@ public struct MetricsAggregate: Sendable, Equatable {
             w.write(array: nz.map { UInt32($0) })
             w.write(array: nz.map { h[$0] })
         }
-        for c in 0..<classCount { sparse(positive[c]); sparse(negative[c]) }
+        for c in 0..<classCount {
+            sparse(positive[c])
+            sparse(negative[c])
+        }
     }
 
     public init(deserializing bytes: [UInt8]) throws {
         var r = ByteReader(bytes, context: "metrics aggregate")
         guard try r.read(UInt32.self) == Self.magic else { throw ForestError(.corrupted, "metrics aggregate: bad magic") }
         let v = try r.read(UInt32.self)
-        guard v == Self.version else { throw ForestError(.unsupportedVersion, "metrics aggregate: version \(v), this build reads \(Self.version)") }
+        guard v == Self.version else {
+            throw ForestError(.unsupportedVersion, "metrics aggregate: version \(v), this build reads \(Self.version)")
+        }
         self = try Self.read(from: &r)
         try r.expectEnd()
     }
@@ -209,7 +223,8 @@ public struct MetricsAggregate: Sendable, Equatable {
         m.confusion = confusion
         m.logLossFixed = try r.read()
         func sparse() throws -> [UInt64] {
-            let idx = try r.readArray(UInt32.self), vals = try r.readArray(UInt64.self)
+            let idx = try r.readArray(UInt32.self)
+            let vals = try r.readArray(UInt64.self)
             guard idx.count == vals.count, idx.allSatisfy({ Int($0) < scoreBins }) else {
                 throw ForestError(.corrupted, "\(r.context): score histogram")
             }

@@ -10,7 +10,8 @@ public struct ClassScoresReport: Encodable, Sendable, Equatable {
     public var support: UInt64
 
     enum CodingKeys: String, CodingKey {
-        case className = "class", precision, recall, f1, support
+        case className = "class"
+        case precision, recall, f1, support
     }
 }
 
@@ -28,8 +29,13 @@ public struct ClassificationMetricsReport: Encodable, Sendable, Equatable {
     public var perClass: [ClassScoresReport]
 
     enum CodingKeys: String, CodingKey {
-        case accuracy, balancedAccuracy = "balanced_accuracy", auc, logLoss = "log_loss", rows, classes
-        case confusionMatrix = "confusion_matrix", perClass = "per_class"
+        case accuracy
+        case balancedAccuracy = "balanced_accuracy"
+        case auc
+        case logLoss = "log_loss"
+        case rows, classes
+        case confusionMatrix = "confusion_matrix"
+        case perClass = "per_class"
     }
 
     /// The report of `metrics` with its classes named `classes`.
@@ -98,11 +104,12 @@ public enum MetricsReport: Encodable, Sendable, Equatable {
     }
 }
 
-public extension MetricsAggregate {
+extension MetricsAggregate {
     /// Summary line, per-class table and confusion matrix as text.
-    func textReport(classes: [String]) -> String {
+    public func textReport(classes: [String]) -> String {
         func f(_ x: Double, _ digits: Int = 4) -> String { x.isFinite ? String(format: "%.\(digits)f", x) : "n/a" }
-        var out = "accuracy \(f(accuracy))  balanced accuracy \(f(balancedAccuracy))  AUC \(f(auc))  log loss \(f(logLoss))  (\(rowCount) rows)\n"
+        var out =
+            "accuracy \(f(accuracy))  balanced accuracy \(f(balancedAccuracy))  AUC \(f(auc))  log loss \(f(logLoss))  (\(rowCount) rows)\n"
         let width = max(8, classes.map(\.count).max() ?? 0)
         func pad(_ s: String, _ w: Int) -> String { String(repeating: " ", count: max(0, w - s.count)) + s }
         out += pad("class", width) + "  precision     recall         f1    support\n"

@@ -22,11 +22,16 @@ public struct RegressionHistograms: Sendable, Equatable {
 
     /// Histograms over the range `[lower, upper]`; an empty, inverted or non-finite range is widened to a usable one.
     public init(lower: Double, upper: Double) {
-        var lo = lower, hi = upper
-        if !lo.isFinite || !hi.isFinite || hi < lo { lo = 0; hi = 1 }
+        var lo = lower
+        var hi = upper
+        if !lo.isFinite || !hi.isFinite || hi < lo {
+            lo = 0
+            hi = 1
+        }
         if hi == lo {
             let pad = Swift.max(lo.magnitude, 1) * 0.5
-            lo -= pad; hi += pad
+            lo -= pad
+            hi += pad
         }
         self.lower = lo
         self.upper = hi
@@ -79,7 +84,9 @@ public struct RegressionHistograms: Sendable, Equatable {
     }
 
     func write(to w: inout ByteWriter) {
-        w.write(lower); w.write(upper); w.write(outside)
+        w.write(lower)
+        w.write(upper)
+        w.write(outside)
         for h in [grid, residuals] {
             let nz = h.indices.filter { h[$0] != 0 }
             w.write(array: nz.map { UInt32($0) })
@@ -88,14 +95,16 @@ public struct RegressionHistograms: Sendable, Equatable {
     }
 
     static func read(from r: inout ByteReader) throws -> RegressionHistograms {
-        let lower = try r.readDouble(), upper = try r.readDouble()
+        let lower = try r.readDouble()
+        let upper = try r.readDouble()
         guard lower.isFinite, upper.isFinite, upper > lower else {
             throw ForestError(.corrupted, "\(r.context): regression histogram range [\(lower), \(upper)]")
         }
         var h = RegressionHistograms(lower: lower, upper: upper)
         h.outside = try r.read()
         func sparse(_ size: Int) throws -> [UInt64] {
-            let idx = try r.readArray(UInt32.self), vals = try r.readArray(UInt64.self)
+            let idx = try r.readArray(UInt32.self)
+            let vals = try r.readArray(UInt64.self)
             guard idx.count == vals.count, idx.allSatisfy({ Int($0) < size }) else {
                 throw ForestError(.corrupted, "\(r.context): regression histogram")
             }

@@ -9,7 +9,7 @@ import Foundation
 /// aggregates in partition order (as every other merged state); any grouping agrees
 /// to about 1e-12 relative.
 public struct RegressionMetrics: Sendable, Equatable {
-    static let magic: UInt32 = 0x5354_524D // "STRM"
+    static let magic: UInt32 = 0x5354_524D  // "STRM"
     /// Version 2 adds the optional histograms; version 1 (without them) is still read.
     static let version: UInt32 = 2
 
@@ -47,7 +47,7 @@ public struct RegressionMetrics: Sendable, Equatable {
 
     public mutating func merge(_ other: RegressionMetrics) {
         switch (histograms, other.histograms) {
-        case let (a?, b?): histograms = a.merged(with: b)
+        case (let a?, let b?): histograms = a.merged(with: b)
         case (nil, let b?) where rowCount == 0: histograms = b
         case (_?, nil) where other.rowCount == 0: break
         default: histograms = nil
@@ -70,8 +70,11 @@ public struct RegressionMetrics: Sendable, Equatable {
     public var mae: Double { rowCount > 0 ? absoluteError / Double(rowCount) : .nan }
 
     func write(to w: inout ByteWriter) {
-        w.write(Self.magic); w.write(Self.version)
-        w.write(rowCount); w.write(squaredError); w.write(absoluteError)
+        w.write(Self.magic)
+        w.write(Self.version)
+        w.write(rowCount)
+        w.write(squaredError)
+        w.write(absoluteError)
         target.write(to: &w)
         w.write(histograms != nil)
         histograms?.write(to: &w)
@@ -81,7 +84,8 @@ public struct RegressionMetrics: Sendable, Equatable {
         guard try r.read(UInt32.self) == magic else { throw ForestError(.corrupted, "\(r.context): not regression metrics") }
         let version = try r.read(UInt32.self)
         guard version == 1 || version == Self.version else {
-            throw ForestError(.unsupportedVersion, "\(r.context): regression metrics version \(version), this build reads 1 and \(Self.version)")
+            throw ForestError(
+                .unsupportedVersion, "\(r.context): regression metrics version \(version), this build reads 1 and \(Self.version)")
         }
         var m = RegressionMetrics()
         m.rowCount = try r.read()
@@ -169,8 +173,12 @@ public enum EvaluationMetrics: Sendable, Equatable {
 
     public func write(to w: inout ByteWriter) {
         switch self {
-        case .classification(let m): w.write(UInt8(0)); m.write(to: &w)
-        case .regression(let m): w.write(UInt8(1)); m.write(to: &w)
+        case .classification(let m):
+            w.write(UInt8(0))
+            m.write(to: &w)
+        case .regression(let m):
+            w.write(UInt8(1))
+            m.write(to: &w)
         }
     }
 

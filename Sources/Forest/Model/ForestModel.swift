@@ -33,13 +33,18 @@ public struct ForestModel: Sendable, Equatable {
     /// Provenance (timestamps, host, source file, row counts): not part of the fingerprint.
     public var provenance: [String: String]
 
-    public init(schema: DatasetSchema, extractor: FeatureExtractor, parameters: ForestParameters, forest: RandomForest,
-                testMetrics: EvaluationMetrics? = nil, outOfBagMetrics: EvaluationMetrics? = nil,
-                provenance: [String: String] = [:]) throws {
+    public init(
+        schema: DatasetSchema, extractor: FeatureExtractor, parameters: ForestParameters, forest: RandomForest,
+        testMetrics: EvaluationMetrics? = nil, outOfBagMetrics: EvaluationMetrics? = nil,
+        provenance: [String: String] = [:]
+    ) throws {
         guard forest.outputWidth == extractor.task.outputWidth, forest.featureCount == extractor.featureCount,
-              forest.task == extractor.task.kind, schema.task == forest.task else {
-            throw ForestError(.incompatible,
-                "forest (\(forest.task.rawValue), \(forest.outputWidth) outputs, \(forest.featureCount) features) does not match the extractor (\(extractor.task.kind.rawValue), \(extractor.task.outputWidth), \(extractor.featureCount))")
+            forest.task == extractor.task.kind, schema.task == forest.task
+        else {
+            throw ForestError(
+                .incompatible,
+                "forest (\(forest.task.rawValue), \(forest.outputWidth) outputs, \(forest.featureCount) features) does not match the extractor (\(extractor.task.kind.rawValue), \(extractor.task.outputWidth), \(extractor.featureCount))"
+            )
         }
         self.schema = schema
         self.extractor = extractor
@@ -117,7 +122,8 @@ public struct ForestModel: Sendable, Equatable {
         let forest = try RandomForest.read(from: &r)
         var metrics: [EvaluationMetrics?] = []
         for _ in 0..<2 { metrics.append(try r.readBool() ? try EvaluationMetrics.read(from: &r) : nil) }
-        let keys = try r.readStrings(), values = try r.readStrings()
+        let keys = try r.readStrings()
+        let values = try r.readStrings()
         guard keys.count == values.count else { throw ForestError(.corrupted, "\(context): provenance table") }
         try r.expectEnd()
         for tree in forest.trees where tree.featureCount != extractor.featureCount {
@@ -126,9 +132,10 @@ public struct ForestModel: Sendable, Equatable {
         guard schema.featureCount == extractor.inputNames.count else {
             throw ForestError(.corrupted, "\(context): schema and extractor disagree on the input columns")
         }
-        try self.init(schema: schema, extractor: extractor, parameters: parameters, forest: forest,
-                      testMetrics: metrics[0], outOfBagMetrics: metrics[1],
-                      provenance: Dictionary(zip(keys, values), uniquingKeysWith: { first, _ in first }))
+        try self.init(
+            schema: schema, extractor: extractor, parameters: parameters, forest: forest,
+            testMetrics: metrics[0], outOfBagMetrics: metrics[1],
+            provenance: Dictionary(zip(keys, values), uniquingKeysWith: { first, _ in first }))
     }
 
     /// Writes the model atomically to `path`.
@@ -152,8 +159,10 @@ public struct ForestModel: Sendable, Equatable {
             throw ForestError(code, "cannot load model \(path): \(error.description)")
         }
         guard (oldestReadableVersion...formatVersion).contains(mapped.version) else {
-            throw ForestError(.unsupportedVersion,
-                "model \(path) has format version \(mapped.version); this build of spacetime reads version \(oldestReadableVersion) or \(formatVersion)\(mapped.version < oldestReadableVersion ? " (retrain the model: version 2 adds categorical features, regression and learned missing-value directions)" : "")")
+            throw ForestError(
+                .unsupportedVersion,
+                "model \(path) has format version \(mapped.version); this build of spacetime reads version \(oldestReadableVersion) or \(formatVersion)\(mapped.version < oldestReadableVersion ? " (retrain the model: version 2 adds categorical features, regression and learned missing-value directions)" : "")"
+            )
         }
         return try ForestModel(deserializing: mapped.payload, context: "model \(path)", onProgress: { mapped.release(before: $0) })
     }

@@ -75,7 +75,8 @@ public struct ForestScoringLayout: Sendable, Equatable {
         func pairwise(_ items: ArraySlice<Int>) -> Int {
             if items.count == 1 { return items.first! }
             let mid = items.startIndex + (items.count + 1) / 2
-            let l = pairwise(items[..<mid]), r = pairwise(items[mid...])
+            let l = pairwise(items[..<mid])
+            let r = pairwise(items[mid...])
             nodes.append(Node(trees: nodes[l].trees.lowerBound..<nodes[r].trees.upperBound, left: l, right: r, transform: .none))
             return nodes.count - 1
         }
@@ -88,7 +89,8 @@ public struct ForestScoringLayout: Sendable, Equatable {
         var runNodes: [Int] = []
         for run in runs {
             let k = min(run.count, Self.segmentsPerRun)
-            let base = run.count / k, extra = run.count % k
+            let base = run.count / k
+            let extra = run.count % k
             var segments: [Int] = []
             var lo = run.lowerBound
             for s in 0..<k {
@@ -99,7 +101,8 @@ public struct ForestScoringLayout: Sendable, Equatable {
             }
             let top = pairwise(segments[...])
             let count = Double(run.count)
-            let transform: Transform = runs.count == 1
+            let transform: Transform =
+                runs.count == 1
                 ? .divide(count) : .divideAndScale(count, treeWeights[run.lowerBound] * count)
             nodes.append(Node(trees: run, left: top, right: -1, transform: transform))
             runNodes.append(nodes.count - 1)
@@ -133,7 +136,8 @@ public struct ForestScoringLayout: Sendable, Equatable {
         for i in 1..<n {
             let target = Double(treeCount) * Double(i) / Double(n)
             guard let best = b.min(by: { abs(Double($0) - target) < abs(Double($1) - target) }),
-                  best > cuts.last!, best < treeCount else { continue }
+                best > cuts.last!, best < treeCount
+            else { continue }
             cuts.append(best)
         }
         cuts.append(treeCount)
@@ -156,13 +160,17 @@ public struct ForestScoringLayout: Sendable, Equatable {
                 out.append(n)
                 return
             }
-            if node.isSegment { aligned = false; return }
+            if node.isSegment {
+                aligned = false
+                return
+            }
             visit(node.left)
             if node.right >= 0 { visit(node.right) }
         }
         visit(root)
         guard aligned else {
-            throw ForestError(.invalidData, "tree slice \(slice) does not begin and end on a segment boundary of the forest's scoring layout")
+            throw ForestError(
+                .invalidData, "tree slice \(slice) does not begin and end on a segment boundary of the forest's scoring layout")
         }
         return out
     }
@@ -180,7 +188,10 @@ public struct ForestScoringLayout: Sendable, Equatable {
         guard given.count == pieces.count else { throw ForestError(.invalidData, "a partial sum is given twice") }
         var used = 0
         func covered(_ n: Int) -> Bool {
-            if given.contains(n) { used += 1; return true }
+            if given.contains(n) {
+                used += 1
+                return true
+            }
             let node = nodes[n]
             if node.isSegment { return false }
             return covered(node.left) && (node.right < 0 || covered(node.right))
@@ -196,8 +207,10 @@ public struct ForestScoringLayout: Sendable, Equatable {
     /// (its values, `m × outputWidth`); a segment that is not given is computed by `segment`
     /// (which must write every value of `out`).
     @inline(__always)
-    func compute(_ n: Int, rows m: Int, into out: UnsafeMutablePointer<Double>, scratch: UnsafeMutablePointer<Double>,
-                 given: (Int) -> UnsafePointer<Double>?, segment: (Range<Int>, UnsafeMutablePointer<Double>) -> Void) {
+    func compute(
+        _ n: Int, rows m: Int, into out: UnsafeMutablePointer<Double>, scratch: UnsafeMutablePointer<Double>,
+        given: (Int) -> UnsafePointer<Double>?, segment: (Range<Int>, UnsafeMutablePointer<Double>) -> Void
+    ) {
         let count = m * outputWidth
         if let values = given(n) {
             out.update(from: values, count: count)
@@ -226,8 +239,10 @@ public struct ForestScoringLayout: Sendable, Equatable {
     /// `values[r * stride + offsets[j] ..< … + outputWidth]`; writes `rows × outputWidth`
     /// values to `out`. Bit-identical to ``RandomForest/predict(binned:threads:)`` when the
     /// pieces are a slicing's (``checkCover(_:)`` must have accepted them).
-    public func combine(pieces: [Int], values: [UnsafePointer<Double>], strides: [Int], rows: Int,
-                        into out: UnsafeMutablePointer<Double>) {
+    public func combine(
+        pieces: [Int], values: [UnsafePointer<Double>], strides: [Int], rows: Int,
+        into out: UnsafeMutablePointer<Double>
+    ) {
         precondition(pieces.count == values.count && pieces.count == strides.count)
         var slot = [Int](repeating: -1, count: nodes.count)
         for (j, p) in pieces.enumerated() { slot[p] = j }
@@ -235,13 +250,16 @@ public struct ForestScoringLayout: Sendable, Equatable {
         let scratch = UnsafeMutablePointer<Double>.allocate(capacity: max(1, height * C))
         defer { scratch.deallocate() }
         for r in 0..<rows {
-            compute(root, rows: 1, into: out + r * C, scratch: scratch, given: { n in
-                let j = slot[n]
-                return j < 0 ? nil : values[j] + r * strides[j]
-            }, segment: { trees, o in
-                // Unreachable after checkCover: a missing segment contributes nothing.
-                o.update(repeating: 0, count: C)
-            })
+            compute(
+                root, rows: 1, into: out + r * C, scratch: scratch,
+                given: { n in
+                    let j = slot[n]
+                    return j < 0 ? nil : values[j] + r * strides[j]
+                },
+                segment: { trees, o in
+                    // Unreachable after checkCover: a missing segment contributes nothing.
+                    o.update(repeating: 0, count: C)
+                })
         }
     }
 }

@@ -61,16 +61,20 @@ public struct ForestSizeEstimate: Sendable, Equatable {
 
     /// The expected size of a forest of `parameters.trees` trees over partitions of
     /// `partitionRows` training rows (trees shared as ``ForestTrainer/treeShare(totalTrees:partitions:partition:)``).
-    public static func expected(partitionRows: [Int], task: TaskKind, outputWidth: Int, featureCount: Int,
-                                parameters: ForestParameters) -> ForestSizeEstimate {
+    public static func expected(
+        partitionRows: [Int], task: TaskKind, outputWidth: Int, featureCount: Int,
+        parameters: ForestParameters
+    ) -> ForestSizeEstimate {
         sum(partitionRows: partitionRows, trees: parameters.trees, outputWidth: outputWidth, featureCount: featureCount) {
             expectedLeaves(rows: $0, task: task, parameters: parameters)
         }
     }
 
     /// The largest size a forest capped at depth `maxDepth` can have.
-    public static func maximum(partitionRows: [Int], maxDepth: Int, outputWidth: Int, featureCount: Int,
-                               parameters: ForestParameters) -> ForestSizeEstimate {
+    public static func maximum(
+        partitionRows: [Int], maxDepth: Int, outputWidth: Int, featureCount: Int,
+        parameters: ForestParameters
+    ) -> ForestSizeEstimate {
         sum(partitionRows: partitionRows, trees: parameters.trees, outputWidth: outputWidth, featureCount: featureCount) {
             maximumLeaves(rows: $0, bootstrap: parameters.bootstrap, maxDepth: maxDepth)
         }
@@ -78,24 +82,32 @@ public struct ForestSizeEstimate: Sendable, Equatable {
 
     /// The largest depth cap (1...62) whose ``maximum(partitionRows:maxDepth:outputWidth:featureCount:parameters:)``
     /// fits `budget` bytes, or 1 when none does.
-    public static func largestDepth(fitting budget: Double, partitionRows: [Int], outputWidth: Int, featureCount: Int,
-                                    parameters: ForestParameters) -> Int {
+    public static func largestDepth(
+        fitting budget: Double, partitionRows: [Int], outputWidth: Int, featureCount: Int,
+        parameters: ForestParameters
+    ) -> Int {
         var best = 1
         for d in 1...62 {
-            let size = maximum(partitionRows: partitionRows, maxDepth: d, outputWidth: outputWidth,
-                               featureCount: featureCount, parameters: parameters)
+            let size = maximum(
+                partitionRows: partitionRows, maxDepth: d, outputWidth: outputWidth,
+                featureCount: featureCount, parameters: parameters)
             guard size.bytes <= budget else { break }
             best = d
         }
         return best
     }
 
-    private static func sum(partitionRows: [Int], trees: Int, outputWidth: Int, featureCount: Int,
-                            leaves: (Int) -> Double) -> ForestSizeEstimate {
+    private static func sum(
+        partitionRows: [Int], trees: Int, outputWidth: Int, featureCount: Int,
+        leaves: (Int) -> Double
+    ) -> ForestSizeEstimate {
         let P = max(1, partitionRows.count)
-        var nodes = 0.0, bytes = 0.0, count = 0
+        var nodes = 0.0
+        var bytes = 0.0
+        var count = 0
         for (p, rows) in partitionRows.enumerated() {
-            let t = ForestTrainer.treeShare(totalTrees: trees, partitions: P, partition: p).count, l = leaves(rows)
+            let t = ForestTrainer.treeShare(totalTrees: trees, partitions: P, partition: p).count
+            let l = leaves(rows)
             count += t
             nodes += Double(t) * (2 * l - 1)
             bytes += Double(t) * treeBytes(leaves: l, outputWidth: outputWidth, featureCount: featureCount)

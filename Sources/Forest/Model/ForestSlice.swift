@@ -14,8 +14,9 @@ public struct ForestSlice: Sendable {
 
     init(layout: ForestScoringLayout, trees: Range<Int>, forest: RandomForest, pieces: [Int]) throws {
         guard forest.trees.count == trees.count, layout.outputWidth == forest.outputWidth, layout.task == forest.task,
-              trees.upperBound <= layout.treeCount,
-              pieces.allSatisfy({ layout.trees(ofPiece: $0).clamped(to: trees) == layout.trees(ofPiece: $0) }) else {
+            trees.upperBound <= layout.treeCount,
+            pieces.allSatisfy({ layout.trees(ofPiece: $0).clamped(to: trees) == layout.trees(ofPiece: $0) })
+        else {
             throw ForestError(.incompatible, "a slice of trees \(trees) does not match its forest's scoring layout")
         }
         self.layout = layout
@@ -45,7 +46,9 @@ extension ForestScoringLayout {
     /// (`slices[k]`: the pieces of slice `k` and its row-major values), any order of slices.
     /// Throws when the pieces do not cover the forest exactly once or a buffer is short.
     public func combine(slices: [(pieces: [Int], values: UnsafeBufferPointer<Double>)], rows: Int) throws -> [Double] {
-        var pieces: [Int] = [], pointers: [UnsafePointer<Double>] = [], strides: [Int] = []
+        var pieces: [Int] = []
+        var pointers: [UnsafePointer<Double>] = []
+        var strides: [Int] = []
         for s in slices {
             let stride = s.pieces.count * outputWidth
             guard s.values.count >= rows * stride else {
@@ -103,7 +106,8 @@ public struct ForestModelSlice: Sendable {
         for b in Self.magic { w.write(b) }
         w.write(Self.version)
         w.write(array: slice.layout.treeWeights)
-        w.write(UInt32(slice.trees.lowerBound)); w.write(UInt32(slice.trees.upperBound))
+        w.write(UInt32(slice.trees.lowerBound))
+        w.write(UInt32(slice.trees.upperBound))
         w.write(bytes: model.serialize())
         return w.bytes
     }
@@ -118,12 +122,16 @@ public struct ForestModelSlice: Sendable {
             throw ForestError(.unsupportedVersion, "\(context): slice format version \(version); this build reads version \(Self.version)")
         }
         let weights = try r.readDoubles()
-        let lo = Int(try r.read(UInt32.self)), hi = Int(try r.read(UInt32.self))
+        let lo = Int(try r.read(UInt32.self))
+        let hi = Int(try r.read(UInt32.self))
         let model = try ForestModel(deserializing: try r.readBytes(), context: context)
         try r.expectEnd()
         guard lo < hi, hi <= weights.count, model.forest.trees.count == hi - lo,
-              Array(weights[lo..<hi]) == model.forest.treeWeights else {
-            throw ForestError(.corrupted, "\(context): trees \(lo)..<\(hi) do not match the slice's \(model.forest.trees.count) trees and \(weights.count) weights")
+            Array(weights[lo..<hi]) == model.forest.treeWeights
+        else {
+            throw ForestError(
+                .corrupted,
+                "\(context): trees \(lo)..<\(hi) do not match the slice's \(model.forest.trees.count) trees and \(weights.count) weights")
         }
         do {
             slice = try ForestSlice(treeWeights: weights, trees: lo..<hi, forest: model.forest)

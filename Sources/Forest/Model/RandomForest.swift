@@ -20,14 +20,16 @@ public struct RandomForest: Sendable, Equatable {
     /// A forest whose trees weigh equally.
     public init(task: TaskKind, trees: [Tree]) throws {
         guard let first = trees.first else { throw ForestError(.invalidData, "a forest needs at least one tree") }
-        try self.init(task: task, outputWidth: first.outputWidth, featureCount: first.featureCount, trees: trees,
-                      treeWeights: Array(repeating: 1 / Double(trees.count), count: trees.count))
+        try self.init(
+            task: task, outputWidth: first.outputWidth, featureCount: first.featureCount, trees: trees,
+            treeWeights: Array(repeating: 1 / Double(trees.count), count: trees.count))
     }
 
     init(task: TaskKind, outputWidth: Int, featureCount: Int, trees: [Tree], treeWeights: [Double]) throws {
         guard !trees.isEmpty, trees.count == treeWeights.count,
-              trees.allSatisfy({ $0.outputWidth == outputWidth && $0.featureCount == featureCount }),
-              task == .classification || outputWidth == 1 else {
+            trees.allSatisfy({ $0.outputWidth == outputWidth && $0.featureCount == featureCount }),
+            task == .classification || outputWidth == 1
+        else {
             throw ForestError(.incompatible, "trees disagree on output width or feature count")
         }
         self.task = task
@@ -55,14 +57,16 @@ public struct RandomForest: Sendable, Equatable {
         guard let first = used.first?.trees.first else { throw ForestError(.invalidData, "no trees to merge") }
         let totalRows = used.reduce(0.0) { $0 + Double(max($1.trainingRows, 0)) }
         guard totalRows > 0 else { throw ForestError(.invalidData, "sub-forests report no training rows") }
-        var trees: [Tree] = [], weights: [Double] = []
+        var trees: [Tree] = []
+        var weights: [Double] = []
         for p in used {
             let w = Double(max(p.trainingRows, 0)) / totalRows / Double(p.trees.count)
             trees += p.trees
             weights += Array(repeating: w, count: p.trees.count)
         }
-        return try RandomForest(task: task, outputWidth: first.outputWidth, featureCount: first.featureCount,
-                                trees: trees, treeWeights: weights)
+        return try RandomForest(
+            task: task, outputWidth: first.outputWidth, featureCount: first.featureCount,
+            trees: trees, treeWeights: weights)
     }
 
     /// Rescales to sum exactly-as-possible 1 (removes float drift of the weighted average).
@@ -90,9 +94,13 @@ public struct RandomForest: Sendable, Equatable {
     /// Rows of `nodes.count × outputWidth` values: node `j` of `layout` at `j × outputWidth`
     /// of each row. This forest's tree `i` is the layout's tree `firstTree + i`; the nodes'
     /// segments must be among this forest's trees.
-    func score(binned partition: BinnedPartition, threads: Int, layout: ForestScoringLayout, nodes: [Int],
-               firstTree: Int) -> [Double] {
-        let n = partition.rowCount, C = outputWidth, F = featureCount
+    func score(
+        binned partition: BinnedPartition, threads: Int, layout: ForestScoringLayout, nodes: [Int],
+        firstTree: Int
+    ) -> [Double] {
+        let n = partition.rowCount
+        let C = outputWidth
+        let F = featureCount
         let width = nodes.count * C
         var out = [Double](repeating: 0, count: n * width)
         guard n > 0 else { return out }
@@ -103,7 +111,9 @@ public struct RandomForest: Sendable, Equatable {
             partition.bins.withUnsafeBufferPointer { bins in
                 let binsPointer = SendableBuffer(bins)
                 let work: @Sendable (Int) -> Void = { ci in
-                    let lo = ci * chunk, hi = min(n, lo + chunk), m = hi - lo
+                    let lo = ci * chunk
+                    let hi = min(n, lo + chunk)
+                    let m = hi - lo
                     guard let o = result.pointer, let b = binsPointer.buffer.baseAddress else { return }
                     let rows = UnsafeMutablePointer<UInt8>.allocate(capacity: m * max(F, 1))
                     defer { rows.deallocate() }
@@ -149,8 +159,9 @@ public struct RandomForest: Sendable, Equatable {
     public func slice(_ range: Range<Int>) throws -> ForestSlice {
         let layout = ForestScoringLayout(self)
         let pieces = try layout.pieces(covering: range)
-        let forest = try RandomForest(task: task, outputWidth: outputWidth, featureCount: featureCount,
-                                      trees: Array(trees[range]), treeWeights: Array(treeWeights[range]))
+        let forest = try RandomForest(
+            task: task, outputWidth: outputWidth, featureCount: featureCount,
+            trees: Array(trees[range]), treeWeights: Array(treeWeights[range]))
         return try ForestSlice(layout: layout, trees: range, forest: forest, pieces: pieces)
     }
 
@@ -188,7 +199,9 @@ public struct RandomForest: Sendable, Equatable {
     /// Everything `write(to:)` writes before the trees.
     func writeHeader(to w: inout ByteWriter) {
         w.write(task.rawValue)
-        w.write(UInt32(outputWidth)); w.write(UInt32(featureCount)); w.write(UInt32(trees.count))
+        w.write(UInt32(outputWidth))
+        w.write(UInt32(featureCount))
+        w.write(UInt32(trees.count))
         w.writeBitPatterns(treeWeights)
     }
 
@@ -197,7 +210,8 @@ public struct RandomForest: Sendable, Equatable {
 
     static func read(from r: inout ByteReader) throws -> RandomForest {
         guard let task = TaskKind(rawValue: try r.readString()) else { throw ForestError(.corrupted, "\(r.context): unknown task") }
-        let width = Int(try r.read(UInt32.self)), features = Int(try r.read(UInt32.self))
+        let width = Int(try r.read(UInt32.self))
+        let features = Int(try r.read(UInt32.self))
         let count = Int(try r.read(UInt32.self))
         let weights = try r.readDoubles()
         guard weights.count == count else { throw ForestError(.corrupted, "\(r.context): tree weight count") }
@@ -230,59 +244,75 @@ extension Tree {
     /// `width` bins to `out` (row-major, ``outputWidth`` per row), walking the stored
     /// node words (one 8-byte load per node; the decisions of ``goesLeft(node:bin:)``).
     @inline(__always)
-    func accumulate(rows: UnsafePointer<UInt8>, width: Int, count: Int, weight: Double,
-                    into out: UnsafeMutablePointer<Double>) {
+    func accumulate(
+        rows: UnsafePointer<UInt8>, width: Int, count: Int, weight: Double,
+        into out: UnsafeMutablePointer<Double>
+    ) {
         let C = outputWidth
         nodes.withUnsafeBufferPointer { all in
-        leafValues.withUnsafeBufferPointer { values in
-        categorical.withUnsafeBufferPointer { entries in
-            let tree = all.baseAddress!
-            @inline(__always) func feature(_ node: UInt64) -> Int { Int((node >> 8) & 0x3F_FFFF) }
-            /// The index of the next node for a row at a split node (word `node`).
-            @inline(__always) func next(_ node: UInt64, _ row: UnsafePointer<UInt8>, _ f: Int) -> Int {
-                let b = row[f - 1]
-                if node & (1 << 31) != 0 {
-                    let entry = Int(UInt32(truncatingIfNeeded: node >> 32)) &* Tree.categoricalWords
-                    let left = entries[entry &+ Int(b >> 6)] >> UInt64(b & 63) & 1 != 0
-                    return Int(truncatingIfNeeded: entries[entry &+ 4]) + (left ? 0 : 1)
+            leafValues.withUnsafeBufferPointer { values in
+                categorical.withUnsafeBufferPointer { entries in
+                    let tree = all.baseAddress!
+                    @inline(__always) func feature(_ node: UInt64) -> Int { Int((node >> 8) & 0x3F_FFFF) }
+                    /// The index of the next node for a row at a split node (word `node`).
+                    @inline(__always) func next(_ node: UInt64, _ row: UnsafePointer<UInt8>, _ f: Int) -> Int {
+                        let b = row[f - 1]
+                        if node & (1 << 31) != 0 {
+                            let entry = Int(UInt32(truncatingIfNeeded: node >> 32)) &* Tree.categoricalWords
+                            let left = entries[entry &+ Int(b >> 6)] >> UInt64(b & 63) & 1 != 0
+                            return Int(truncatingIfNeeded: entries[entry &+ 4]) + (left ? 0 : 1)
+                        }
+                        let o = UInt8(truncatingIfNeeded: node >> 30) & 1
+                        let left = b &+ o <= UInt8(truncatingIfNeeded: node)
+                        return Int(UInt32(truncatingIfNeeded: node >> 32)) + (left ? 0 : 1)
+                    }
+                    @inline(__always) func add(_ leaf: UInt64, _ r: Int) {
+                        let base = Int(UInt32(truncatingIfNeeded: leaf >> 32)) * C
+                        let o = out + r * C
+                        for c in 0..<C { o[c] += weight * Double(values[base + c]) }
+                    }
+                    // Four rows walk the tree together: their node loads are independent, so
+                    // their memory latencies overlap.
+                    var r = 0
+                    while r + 4 <= count {
+                        let row0 = rows + r * width
+                        let row1 = row0 + width
+                        let row2 = row1 + width
+                        let row3 = row2 + width
+                        var n0 = tree[0]
+                        var n1 = n0
+                        var n2 = n0
+                        var n3 = n0
+                        while true {
+                            let f0 = feature(n0)
+                            let f1 = feature(n1)
+                            let f2 = feature(n2)
+                            let f3 = feature(n3)
+                            if f0 | f1 | f2 | f3 == 0 { break }
+                            if f0 != 0 { n0 = tree[next(n0, row0, f0)] }
+                            if f1 != 0 { n1 = tree[next(n1, row1, f1)] }
+                            if f2 != 0 { n2 = tree[next(n2, row2, f2)] }
+                            if f3 != 0 { n3 = tree[next(n3, row3, f3)] }
+                        }
+                        add(n0, r)
+                        add(n1, r + 1)
+                        add(n2, r + 2)
+                        add(n3, r + 3)
+                        r += 4
+                    }
+                    while r < count {
+                        let row = rows + r * width
+                        var node = tree[0]
+                        while true {
+                            let f = feature(node)
+                            if f == 0 { break }
+                            node = tree[next(node, row, f)]
+                        }
+                        add(node, r)
+                        r += 1
+                    }
                 }
-                let o = UInt8(truncatingIfNeeded: node >> 30) & 1
-                let left = b &+ o <= UInt8(truncatingIfNeeded: node)
-                return Int(UInt32(truncatingIfNeeded: node >> 32)) + (left ? 0 : 1)
             }
-            @inline(__always) func add(_ leaf: UInt64, _ r: Int) {
-                let base = Int(UInt32(truncatingIfNeeded: leaf >> 32)) * C
-                let o = out + r * C
-                for c in 0..<C { o[c] += weight * Double(values[base + c]) }
-            }
-            // Four rows walk the tree together: their node loads are independent, so
-            // their memory latencies overlap.
-            var r = 0
-            while r + 4 <= count {
-                let row0 = rows + r * width, row1 = row0 + width, row2 = row1 + width, row3 = row2 + width
-                var n0 = tree[0], n1 = n0, n2 = n0, n3 = n0
-                while true {
-                    let f0 = feature(n0), f1 = feature(n1), f2 = feature(n2), f3 = feature(n3)
-                    if f0 | f1 | f2 | f3 == 0 { break }
-                    if f0 != 0 { n0 = tree[next(n0, row0, f0)] }
-                    if f1 != 0 { n1 = tree[next(n1, row1, f1)] }
-                    if f2 != 0 { n2 = tree[next(n2, row2, f2)] }
-                    if f3 != 0 { n3 = tree[next(n3, row3, f3)] }
-                }
-                add(n0, r); add(n1, r + 1); add(n2, r + 2); add(n3, r + 3)
-                r += 4
-            }
-            while r < count {
-                let row = rows + r * width
-                var node = tree[0]
-                while true {
-                    let f = feature(node)
-                    if f == 0 { break }
-                    node = tree[next(node, row, f)]
-                }
-                add(node, r)
-                r += 1
-            }
-        }}}
+        }
     }
 }

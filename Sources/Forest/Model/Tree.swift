@@ -61,7 +61,9 @@ public struct Tree: Sendable, Equatable {
     init(outputWidth: Int, featureCount: Int) {
         self.outputWidth = outputWidth
         self.featureCount = featureCount
-        nodes = []; categorical = []; leafValues = []
+        nodes = []
+        categorical = []
+        leafValues = []
         importances = Array(repeating: 0, count: featureCount)
         depth = 0
     }
@@ -142,8 +144,10 @@ public struct Tree: Sendable, Equatable {
     }
 
     /// Makes node `i` a categorical split: a bin in `leftSet` (4 words, bit 255 missing) goes to `leftChild`.
-    mutating func setCategoricalSplit(_ i: Int, feature: Int, leftSet: (UInt64, UInt64, UInt64, UInt64),
-                                      missingGoesLeft: Bool, leftChild: Int) {
+    mutating func setCategoricalSplit(
+        _ i: Int, feature: Int, leftSet: (UInt64, UInt64, UInt64, UInt64),
+        missingGoesLeft: Bool, leftChild: Int
+    ) {
         let c = UInt64(categoricalSplitCount)
         categorical += [leftSet.0, leftSet.1, leftSet.2, leftSet.3, UInt64(leftChild)]
         nodes[i] = UInt64(feature + 1) << 8 | (missingGoesLeft ? 1 << 30 : 0) | 1 << 31 | c << 32
@@ -153,8 +157,10 @@ public struct Tree: Sendable, Equatable {
     /// `split`, `flags`, `child` per node, `levelSets` (4 words per set). Throws when the
     /// arrays are not a valid tree or not one the stored form represents (a leaf with a
     /// split or flags, a level set used by no node or by two).
-    init(outputWidth: Int, featureCount: Int, depth: Int, feature: [Int32], split: [UInt32], flags: [UInt8],
-         child: [Int32], levelSets: [UInt64], leafValues: [Float], importances: [Double], context: String) throws {
+    init(
+        outputWidth: Int, featureCount: Int, depth: Int, feature: [Int32], split: [UInt32], flags: [UInt8],
+        child: [Int32], levelSets: [UInt64], leafValues: [Float], importances: [Double], context: String
+    ) throws {
         func bad(_ why: String) -> ForestError { ForestError(.corrupted, "\(context): invalid tree (\(why))") }
         let n = feature.count
         guard n >= 1, split.count == n, flags.count == n, child.count == n, levelSets.count % 4 == 0 else {
@@ -167,7 +173,10 @@ public struct Tree: Sendable, Equatable {
         var entryChild = [Int?](repeating: nil, count: sets)
         nodes = [UInt64](repeating: 0, count: n)
         for i in 0..<n {
-            let f = Int(feature[i]), s = Int(split[i]), c = Int(child[i]), fl = flags[i]
+            let f = Int(feature[i])
+            let s = Int(split[i])
+            let c = Int(child[i])
+            let fl = flags[i]
             guard fl & ~(Self.missingGoesLeft | Self.categoricalSplit) == 0 else { throw bad("flags \(fl) at node \(i)") }
             if f < 0 {
                 guard f == -1, s == 0, fl == 0, c >= 0 else { throw bad("leaf \(i) with a split, flags or a negative index") }
@@ -185,7 +194,7 @@ public struct Tree: Sendable, Equatable {
         categorical.reserveCapacity(sets * Self.categoricalWords)
         for s in 0..<sets {
             guard let c = entryChild[s] else { throw bad("level set \(s) used by no node") }
-            categorical += levelSets[s * 4 ..< s * 4 + 4]
+            categorical += levelSets[s * 4..<s * 4 + 4]
             categorical.append(UInt64(c))
         }
         self.leafValues = leafValues
@@ -199,9 +208,13 @@ public struct Tree: Sendable, Equatable {
     /// the categorical entries, the leaf values and the importances (length-prefixed arrays).
     public func write(to w: inout ByteWriter) {
         w.write(Self.encodingTag)
-        w.write(UInt32(outputWidth)); w.write(UInt32(featureCount)); w.write(UInt32(depth))
-        w.write(array: nodes); w.write(array: categorical)
-        w.writeBitPatterns(leafValues); w.writeBitPatterns(importances)
+        w.write(UInt32(outputWidth))
+        w.write(UInt32(featureCount))
+        w.write(UInt32(depth))
+        w.write(array: nodes)
+        w.write(array: categorical)
+        w.writeBitPatterns(leafValues)
+        w.writeBitPatterns(importances)
     }
 
     /// The number of bytes `write(to:)` appends.
@@ -210,11 +223,17 @@ public struct Tree: Sendable, Equatable {
     /// The tree's canonical logical bytes, model format 2's tree encoding: what
     /// ``hash(into:)`` hashes (without building them), and what a format 2 file holds.
     func writeLogical(to w: inout ByteWriter) {
-        w.write(UInt32(outputWidth)); w.write(UInt32(featureCount)); w.write(UInt32(depth))
+        w.write(UInt32(outputWidth))
+        w.write(UInt32(featureCount))
+        w.write(UInt32(depth))
         let n = nodes.indices
-        w.write(array: n.map(feature)); w.write(array: n.map(split)); w.write(array: n.map(flags)); w.write(array: n.map(child))
+        w.write(array: n.map(feature))
+        w.write(array: n.map(split))
+        w.write(array: n.map(flags))
+        w.write(array: n.map(child))
         w.write(array: (0..<categoricalSplitCount * 4).map { categorical[$0 / 4 * Self.categoricalWords + $0 % 4] })
-        w.writeBitPatterns(leafValues); w.writeBitPatterns(importances)
+        w.writeBitPatterns(leafValues)
+        w.writeBitPatterns(importances)
     }
 
     /// Feeds the tree's canonical logical content to `hasher`: output width, feature
@@ -224,7 +243,9 @@ public struct Tree: Sendable, Equatable {
     /// each array as its UInt64 count and its little-endian values — the bytes a
     /// format 2 tree was, so fingerprints are those of format 2.
     func hash(into hasher: inout XXHash64) {
-        hasher.update(integer: UInt32(outputWidth)); hasher.update(integer: UInt32(featureCount)); hasher.update(integer: UInt32(depth))
+        hasher.update(integer: UInt32(outputWidth))
+        hasher.update(integer: UInt32(featureCount))
+        hasher.update(integer: UInt32(depth))
         let n = nodes.count
         Self.hashArray(count: n, into: &hasher) { feature($0) }
         Self.hashArray(count: n, into: &hasher) { split($0) }
@@ -256,7 +277,8 @@ public struct Tree: Sendable, Equatable {
     public static func read(from r: inout ByteReader) throws -> Tree {
         let first = try r.read(UInt32.self)
         guard first == encodingTag else { return try readFormat2(from: &r, outputWidth: Int(first)) }
-        let width = Int(try r.read(UInt32.self)), features = Int(try r.read(UInt32.self))
+        let width = Int(try r.read(UInt32.self))
+        let features = Int(try r.read(UInt32.self))
         var t = Tree(outputWidth: width, featureCount: features)
         t.depth = Int(try r.read(UInt32.self))
         t.nodes = try r.readArray(UInt64.self)
@@ -270,13 +292,17 @@ public struct Tree: Sendable, Equatable {
     private static func readFormat2(from r: inout ByteReader, outputWidth width: Int) throws -> Tree {
         let features = Int(try r.read(UInt32.self))
         let depth = Int(try r.read(UInt32.self))
-        let feature = try r.readArray(Int32.self), split = try r.readArray(UInt32.self)
-        let flags = try r.readArray(UInt8.self), child = try r.readArray(Int32.self)
+        let feature = try r.readArray(Int32.self)
+        let split = try r.readArray(UInt32.self)
+        let flags = try r.readArray(UInt8.self)
+        let child = try r.readArray(Int32.self)
         let levelSets = try r.readArray(UInt64.self)
-        let leafValues = try r.readFloats(), importances = try r.readDoubles()
-        return try Tree(outputWidth: width, featureCount: features, depth: depth, feature: feature, split: split,
-                        flags: flags, child: child, levelSets: levelSets, leafValues: leafValues,
-                        importances: importances, context: r.context)
+        let leafValues = try r.readFloats()
+        let importances = try r.readDoubles()
+        return try Tree(
+            outputWidth: width, featureCount: features, depth: depth, feature: feature, split: split,
+            flags: flags, child: child, levelSets: levelSets, leafValues: leafValues,
+            importances: importances, context: r.context)
     }
 
     /// Checks the structure so that traversal of a decoded tree cannot go out of bounds or
@@ -285,14 +311,19 @@ public struct Tree: Sendable, Equatable {
         let n = nodes.count
         func bad(_ why: String) -> ForestError { ForestError(.corrupted, "\(context): invalid tree (\(why))") }
         guard outputWidth >= 1, n >= 1, featureCount <= Self.maxFeatureCount, importances.count == featureCount,
-              leafValues.count % outputWidth == 0, categorical.count % Self.categoricalWords == 0 else {
+            leafValues.count % outputWidth == 0, categorical.count % Self.categoricalWords == 0
+        else {
             throw bad("array sizes")
         }
-        let leaves = leafValues.count / outputWidth, entries = categoricalSplitCount
+        let leaves = leafValues.count / outputWidth
+        let entries = categoricalSplitCount
         var used = [Bool](repeating: false, count: entries)
         for i in 0..<n {
             let w = nodes[i]
-            let f = Int((w >> 8) & 0x3F_FFFF), low = Int(w & 0xFF), o = Int((w >> 30) & 1), high = Int(w >> 32)
+            let f = Int((w >> 8) & 0x3F_FFFF)
+            let low = Int(w & 0xFF)
+            let o = Int((w >> 30) & 1)
+            let high = Int(w >> 32)
             if f == 0 {
                 guard w & 0xFFFF_FFFF == 0, high < leaves else { throw bad("leaf index \(high) at node \(i)") }
                 continue

@@ -38,31 +38,44 @@ public enum TreeSizeRule {
 
     /// Applies the rule. `explicit`: the user gave `--max-depth` or `--min-samples-leaf`.
     /// `outputWidth`: the class count when known (2 before the classes are counted), 1 for regression.
-    public static func decide(parameters: ForestParameters, explicit: Bool, partitionRows: [Int], task: TaskKind,
-                              outputWidth: Int, featureCount: Int, memoryLimit: UInt64) -> Decision {
+    public static func decide(
+        parameters: ForestParameters, explicit: Bool, partitionRows: [Int], task: TaskKind,
+        outputWidth: Int, featureCount: Int, memoryLimit: UInt64
+    ) -> Decision {
         let budget = scoringBudget(memoryLimit: memoryLimit)
-        let expected = ForestSizeEstimate.expected(partitionRows: partitionRows, task: task, outputWidth: outputWidth,
-                                                   featureCount: featureCount, parameters: parameters)
+        let expected = ForestSizeEstimate.expected(
+            partitionRows: partitionRows, task: task, outputWidth: outputWidth,
+            featureCount: featureCount, parameters: parameters)
         let rows = partitionRows.max() ?? 0
-        let what = "forest of \(parameters.trees) trees on \(partitionRows.count > 1 ? "\(partitionRows.count) partitions of up to " : "")\(rows) rows"
+        let what =
+            "forest of \(parameters.trees) trees on \(partitionRows.count > 1 ? "\(partitionRows.count) partitions of up to " : "")\(rows) rows"
         let limit = "the \(mib(budget)) scoring budget of a \(mib(Double(memoryLimit))) limit"
         if expected.bytes <= budget {
             let how = explicit || parameters.maxDepth != nil ? "" : "; no depth cap"
-            return Decision(parameters: parameters, chosenDepth: nil, expected: expected, budget: budget, overBudget: false,
-                            message: "\(what): ~\(mib(expected.bytes)) expected, within \(limit)\(how)")
+            return Decision(
+                parameters: parameters, chosenDepth: nil, expected: expected, budget: budget, overBudget: false,
+                message: "\(what): ~\(mib(expected.bytes)) expected, within \(limit)\(how)")
         }
-        let depth = ForestSizeEstimate.largestDepth(fitting: budget, partitionRows: partitionRows, outputWidth: outputWidth,
-                                                    featureCount: featureCount, parameters: parameters)
+        let depth = ForestSizeEstimate.largestDepth(
+            fitting: budget, partitionRows: partitionRows, outputWidth: outputWidth,
+            featureCount: featureCount, parameters: parameters)
         if explicit || parameters.maxDepth != nil {
-            return Decision(parameters: parameters, chosenDepth: nil, expected: expected, budget: budget, overBudget: true,
-                            message: "\(what): ~\(mib(expected.bytes)) expected, over \(limit); scoring the whole model may exceed the limit (--max-depth \(depth) would fit, or raise --memory-limit)")
+            return Decision(
+                parameters: parameters, chosenDepth: nil, expected: expected, budget: budget, overBudget: true,
+                message:
+                    "\(what): ~\(mib(expected.bytes)) expected, over \(limit); scoring the whole model may exceed the limit (--max-depth \(depth) would fit, or raise --memory-limit)"
+            )
         }
         var capped = parameters
         capped.maxDepth = depth
-        let bound = ForestSizeEstimate.maximum(partitionRows: partitionRows, maxDepth: depth, outputWidth: outputWidth,
-                                               featureCount: featureCount, parameters: parameters)
-        return Decision(parameters: capped, chosenDepth: depth, expected: expected, budget: budget, overBudget: false,
-                        message: "\(what): ~\(mib(expected.bytes)) expected unbounded, over \(limit); max depth \(depth) chosen, at most ~\(mib(bound.bytes))")
+        let bound = ForestSizeEstimate.maximum(
+            partitionRows: partitionRows, maxDepth: depth, outputWidth: outputWidth,
+            featureCount: featureCount, parameters: parameters)
+        return Decision(
+            parameters: capped, chosenDepth: depth, expected: expected, budget: budget, overBudget: false,
+            message:
+                "\(what): ~\(mib(expected.bytes)) expected unbounded, over \(limit); max depth \(depth) chosen, at most ~\(mib(bound.bytes))"
+        )
     }
 
     static func mib(_ bytes: Double) -> String {

@@ -39,7 +39,8 @@ public struct CrossValidationRun: Sendable {
     /// Grid points best first: by mean headline metric (accuracy or R²), ties in grid order.
     public var ranking: [Int] {
         results.indices.sorted {
-            let a = results[$0].score.mean, b = results[$1].score.mean
+            let a = results[$0].score.mean
+            let b = results[$1].score.mean
             return a != b ? a > b : $0 < $1
         }
     }
@@ -93,8 +94,10 @@ public enum CrossValidation {
         var rows = 0
         let classification = schema.task == .classification
         while let record = try reader.next() {
-            let k = classification ? record.withField(at: schema.targetIndex!) { assigner.fold(classBytes: $0) }
-                                   : assigner.fold(classKey: "")
+            let k =
+                classification
+                ? record.withField(at: schema.targetIndex!) { assigner.fold(classBytes: $0) }
+                : assigner.fold(classKey: "")
             try loaders[k].add(record, isTest: false, line: UInt64(record.line))
             if options.keepPredictions { lines[k].append(UInt64(record.line)) }
             rows += 1
@@ -115,8 +118,9 @@ public enum CrossValidation {
         var binSeconds = 0.0
         for k in 0..<K {
             clock = ContinuousClock.now
-            let extractor = try foldExtractor(heldOut: k, states: states, all: all, inputNames: schema.featureNames,
-                                              maxBins: options.maxBins)
+            let extractor = try foldExtractor(
+                heldOut: k, states: states, all: all, inputNames: schema.featureNames,
+                maxBins: options.maxBins)
             var binned: [BinnedPartition] = []
             for j in 0..<K {
                 binned.append(try loaders[j].rows.bin(extractor: extractor, test: false, threads: options.threads, source: options.file))
@@ -129,8 +133,9 @@ public enum CrossValidation {
                 let start = processCPUSeconds()
                 let trainer = ForestTrainer(parameters: parameters, threads: options.threads)
                 let trees = try trainer.trainTrees(partition: training, partitionIndex: 0, range: 0..<parameters.trees)
-                let forest = try RandomForest.merge([RandomForest.SubForest(trees: trees, trainingRows: training.rowCount)],
-                                                    task: schema.task)
+                let forest = try RandomForest.merge(
+                    [RandomForest.SubForest(trees: trees, trainingRows: training.rowCount)],
+                    task: schema.task)
                 let scores = forest.predict(binned: heldOut, threads: options.threads)
                 var metrics = EvaluationMetrics(task: extractor.task)
                 metrics.add(predictions: scores, target: heldOut.target)
@@ -143,19 +148,23 @@ public enum CrossValidation {
         }
         if options.keepPredictions { for g in predictions.indices { predictions[g].sort() } }
         let results = points.indices.map { g in
-            CrossValidationResult(label: options.grid.axes.isEmpty ? "" : options.grid.label(g), parameters: points[g],
-                                  folds: folds[g], cpuSeconds: cpu[g])
+            CrossValidationResult(
+                label: options.grid.axes.isEmpty ? "" : options.grid.label(g), parameters: points[g],
+                folds: folds[g], cpuSeconds: cpu[g])
         }
-        return CrossValidationRun(schema: schema, taskReason: inference.reason, classes: classes, rows: rows, results: results,
-                                  predictions: options.keepPredictions ? predictions : [], readSeconds: readSeconds,
-                                  binSeconds: binSeconds)
+        return CrossValidationRun(
+            schema: schema, taskReason: inference.reason, classes: classes, rows: rows, results: results,
+            predictions: options.keepPredictions ? predictions : [], readSeconds: readSeconds,
+            binSeconds: binSeconds)
     }
 
     /// The extractor of the fold that holds out fold `k`: fitted on the merge of the other
     /// folds' statistics only; a classification keeps the data set's class list (`all`), so
     /// every fold's forest has the same outputs.
-    static func foldExtractor(heldOut k: Int, states: [PartialExtractorState], all: PartialExtractorState,
-                              inputNames: [String], maxBins: Int) throws -> FeatureExtractor {
+    static func foldExtractor(
+        heldOut k: Int, states: [PartialExtractorState], all: PartialExtractorState,
+        inputNames: [String], maxBins: Int
+    ) throws -> FeatureExtractor {
         var others = try PartialExtractorState.merged(states.indices.filter { $0 != k }.map { states[$0] })
         if all.target.task == .classification { others.setTarget(all.target) }
         return try FeatureExtractor.fit(from: others, inputNames: inputNames, maxBins: maxBins)

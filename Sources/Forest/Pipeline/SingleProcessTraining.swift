@@ -72,26 +72,31 @@ public struct TrainingResult: Sendable {
 public enum SingleProcessTraining {
     /// With `derivationFactory` (and no `derivation`), the derivation is built from the
     /// schema's input feature names once they are known.
-    public static func run(_ options: TrainingOptions,
-                           derivation given: (any FeatureDerivation)? = nil,
-                           derivationFactory: FeatureDerivationRegistry.Factory? = nil,
-                           provenance: [String: String] = [:],
-                           log: (String) -> Void = { _ in }) throws -> TrainingResult {
+    public static func run(
+        _ options: TrainingOptions,
+        derivation given: (any FeatureDerivation)? = nil,
+        derivationFactory: FeatureDerivationRegistry.Factory? = nil,
+        provenance: [String: String] = [:],
+        log: (String) -> Void = { _ in }
+    ) throws -> TrainingResult {
         try options.validate()
         let P = options.partitions
         var assigner: StratifiedAssigner
         do {
-            assigner = try StratifiedAssigner(seed: options.parameters.seed,
-                                              testFraction: options.testFile == nil ? options.testFraction : 0,
-                                              partitions: P)
+            assigner = try StratifiedAssigner(
+                seed: options.parameters.seed,
+                testFraction: options.testFile == nil ? options.testFraction : 0,
+                partitions: P)
         } catch {
             throw ForestError(.invalidParameter, error.description)
         }
-        var phases: [(String, Double)] = [], cpuPhases: [(String, Double)] = []
+        var phases: [(String, Double)] = []
+        var cpuPhases: [(String, Double)] = []
         var clock = ContinuousClock.now
         var cpuClock = processCPUSeconds()
         func lap(_ name: String) {
-            let now = ContinuousClock.now, cpu = processCPUSeconds()
+            let now = ContinuousClock.now
+            let cpu = processCPUSeconds()
             phases.append((name, (now - clock).seconds))
             cpuPhases.append((name, cpu - cpuClock))
             clock = now
@@ -102,10 +107,12 @@ public enum SingleProcessTraining {
         let inference = try SchemaInference.infer(path: options.trainFile, choices: options.columns, options: options.csv)
         let schema = inference.schema
         if (given != nil || derivationFactory != nil) && schema.categoricalCount > 0 {
-            throw ForestError(.invalidParameter, "a feature derivation needs numeric input columns; \(schema.categoricalCount) column(s) hold text")
+            throw ForestError(
+                .invalidParameter, "a feature derivation needs numeric input columns; \(schema.categoricalCount) column(s) hold text")
         }
         let derivation: (any FeatureDerivation)?
-        do { derivation = try given ?? derivationFactory.map { try $0(schema.featureNames) } } catch let e as ForestError { throw e } catch {
+        do { derivation = try given ?? derivationFactory.map { try $0(schema.featureNames) } } catch let e as ForestError { throw e } catch
+        {
             throw ForestError(.invalidParameter, "the feature derivation refuses the input columns: \(error)")
         }
         log("\(schema.task.rawValue): \(inference.reason); \(schema.featureCount) features (\(schema.categoricalCount) categorical)")
@@ -124,8 +131,10 @@ public enum SingleProcessTraining {
         let classification = schema.task == .classification
         var index = 0
         while let record = try reader.next() {
-            let a = classification ? record.withField(at: schema.targetIndex!) { assigner.assign(classBytes: $0) }
-                                   : assigner.assign(classKey: "")
+            let a =
+                classification
+                ? record.withField(at: schema.targetIndex!) { assigner.assign(classBytes: $0) }
+                : assigner.assign(classKey: "")
             index += 1
             try loaders[a.partition].add(record, isTest: a.isTest, line: UInt64(record.line))
         }
@@ -133,37 +142,44 @@ public enum SingleProcessTraining {
             let t: CSVReader
             do { t = try CSVReader(path: testFile, options: options.csv) } catch { throw ForestError(.io, error.description) }
             defer { t.close() }
-            let testParser = RecordParser(schema: try schema.relocated(header: t.header, file: testFile),
-                                          sampledRows: inference.sampledRows)
+            let testParser = RecordParser(
+                schema: try schema.relocated(header: t.header, file: testFile),
+                sampledRows: inference.sampledRows)
             guard testParser.schema.targetIndex != nil else {
                 throw ForestError(.invalidData, "\(testFile): no label column '\(schema.targetName ?? "")'")
             }
             // Test rows are spread over the partitions by their own stratified assigner.
             var testAssigner: StratifiedAssigner
-            do { testAssigner = try StratifiedAssigner(seed: options.parameters.seed, testFraction: 0, partitions: P) }
-            catch { throw ForestError(.invalidParameter, error.description) }
+            do { testAssigner = try StratifiedAssigner(seed: options.parameters.seed, testFraction: 0, partitions: P) } catch {
+                throw ForestError(.invalidParameter, error.description)
+            }
             while let record = try t.next() {
                 let p = testAssigner.assign(classKey: classification ? try testParser.label(record) : "").partition
                 try loaders[p].add(record, isTest: true, line: UInt64(record.line), parser: testParser)
             }
         }
-        let trainRows = loaders.reduce(0) { $0 + $1.rows.trainCount }, testRows = loaders.reduce(0) { $0 + $1.rows.testCount }
-        log("read \(index) rows from \(options.trainFile): \(trainRows) train, \(testRows) test, \(schema.featureCount) features, \(P) partition(s)")
+        let trainRows = loaders.reduce(0) { $0 + $1.rows.trainCount }
+        let testRows = loaders.reduce(0) { $0 + $1.rows.testCount }
+        log(
+            "read \(index) rows from \(options.trainFile): \(trainRows) train, \(testRows) test, \(schema.featureCount) features, \(P) partition(s)"
+        )
         lap("read")
 
         // 2. Merge partial states in partition order; fit the extractor.
         let merged = try PartialExtractorState.merged(loaders.map(\.extractorState))
-        let extractor = try FeatureExtractor.fit(from: merged, inputNames: schema.featureNames,
-                                                 derivationIdentifier: derivation?.identifier ?? "",
-                                                 maxBins: options.maxBins)
+        let extractor = try FeatureExtractor.fit(
+            from: merged, inputNames: schema.featureNames,
+            derivationIdentifier: derivation?.identifier ?? "",
+            maxBins: options.maxBins)
         lap("fit")
 
         var options = options
         if let limit = options.scoringMemoryLimit {
-            let decision = TreeSizeRule.decide(parameters: options.parameters, explicit: options.treeSizeGiven,
-                                               partitionRows: loaders.map(\.rows.trainCount), task: extractor.task.kind,
-                                               outputWidth: extractor.task.outputWidth, featureCount: extractor.featureCount,
-                                               memoryLimit: limit)
+            let decision = TreeSizeRule.decide(
+                parameters: options.parameters, explicit: options.treeSizeGiven,
+                partitionRows: loaders.map(\.rows.trainCount), task: extractor.task.kind,
+                outputWidth: extractor.task.outputWidth, featureCount: extractor.featureCount,
+                memoryLimit: limit)
             log("\(decision.overBudget ? "warning: " : "")tree size: \(decision.message)")
             options.parameters = decision.parameters
         }
@@ -172,7 +188,8 @@ public enum SingleProcessTraining {
         let trainer = ForestTrainer(parameters: options.parameters, threads: options.threads)
         var subForests: [RandomForest.SubForest] = []
         var oob: EvaluationMetrics? = options.outOfBag ? EvaluationMetrics(task: extractor.task) : nil
-        var binSeconds = 0.0, binCPU = 0.0
+        var binSeconds = 0.0
+        var binCPU = 0.0
         for p in 0..<P {
             let share = ForestTrainer.treeShare(totalTrees: options.parameters.trees, partitions: P, partition: p)
             guard loaders[p].rows.trainCount > 0 else {
@@ -181,14 +198,17 @@ public enum SingleProcessTraining {
                 }
                 continue
             }
-            let binStart = ContinuousClock.now, binCPUStart = processCPUSeconds()
+            let binStart = ContinuousClock.now
+            let binCPUStart = processCPUSeconds()
             let binned = try loaders[p].rows.bin(extractor: extractor, test: false, threads: options.threads, source: options.trainFile)
             binSeconds += (ContinuousClock.now - binStart).seconds
             binCPU += processCPUSeconds() - binCPUStart
             let trees = try trainer.trainTrees(partition: binned, partitionIndex: p, range: share)
             if oob != nil {
-                try oob!.merge(trainer.outOfBagMetrics(partition: binned, partitionIndex: p, trees: trees,
-                                                       firstTree: share.lowerBound, task: extractor.task))
+                try oob!.merge(
+                    trainer.outOfBagMetrics(
+                        partition: binned, partitionIndex: p, trees: trees,
+                        firstTree: share.lowerBound, task: extractor.task))
             }
             subForests.append(RandomForest.SubForest(trees: trees, trainingRows: binned.rowCount))
         }
@@ -202,21 +222,28 @@ public enum SingleProcessTraining {
         // 5. Evaluate per partition, merge in partition order.
         var metrics: EvaluationMetrics? = nil
         var permutation: PermutationImportance? = nil
-        var permutationSeconds = 0.0, permutationCPU = 0.0
+        var permutationSeconds = 0.0
+        var permutationCPU = 0.0
         if testRows > 0 {
             var total = EvaluationMetrics(task: extractor.task)
             for p in 0..<P where loaders[p].rows.testCount > 0 {
-                let binned = try loaders[p].rows.bin(extractor: extractor, test: true, threads: options.threads,
-                                                     source: options.testFile ?? options.trainFile)
+                let binned = try loaders[p].rows.bin(
+                    extractor: extractor, test: true, threads: options.threads,
+                    source: options.testFile ?? options.trainFile)
                 var part = EvaluationMetrics(task: extractor.task)
                 part.add(predictions: forest.predict(binned: binned, threads: options.threads), target: binned.target)
                 try total.merge(part)
                 if options.permutationRepeats > 0 {
-                    let start = ContinuousClock.now, startCPU = processCPUSeconds()
-                    defer { permutationSeconds += (ContinuousClock.now - start).seconds; permutationCPU += processCPUSeconds() - startCPU }
-                    let share = PermutationImportance.compute(forest: forest, partition: binned, seed: options.parameters.seed,
-                                                              partitionIndex: p, repeats: options.permutationRepeats,
-                                                              threads: options.threads)
+                    let start = ContinuousClock.now
+                    let startCPU = processCPUSeconds()
+                    defer {
+                        permutationSeconds += (ContinuousClock.now - start).seconds
+                        permutationCPU += processCPUSeconds() - startCPU
+                    }
+                    let share = PermutationImportance.compute(
+                        forest: forest, partition: binned, seed: options.parameters.seed,
+                        partitionIndex: p, repeats: options.permutationRepeats,
+                        threads: options.threads)
                     if permutation == nil { permutation = share } else { try permutation!.merge(share) }
                 }
             }
@@ -235,10 +262,12 @@ public enum SingleProcessTraining {
         prov["test_rows"] = String(testRows)
         prov["partitions"] = String(P)
         prov["source"] = options.trainFile
-        let model = try ForestModel(schema: schema, extractor: extractor, parameters: options.parameters, forest: forest,
-                                    testMetrics: metrics, outOfBagMetrics: oob, provenance: prov)
-        return TrainingResult(model: model, trainRows: trainRows, testRows: testRows,
-                              partitionRows: subForests.map(\.trainingRows), phaseSeconds: phases,
-                              phaseCPUSeconds: cpuPhases, taskReason: inference.reason, permutationImportance: permutation)
+        let model = try ForestModel(
+            schema: schema, extractor: extractor, parameters: options.parameters, forest: forest,
+            testMetrics: metrics, outOfBagMetrics: oob, provenance: prov)
+        return TrainingResult(
+            model: model, trainRows: trainRows, testRows: testRows,
+            partitionRows: subForests.map(\.trainingRows), phaseSeconds: phases,
+            phaseCPUSeconds: cpuPhases, taskReason: inference.reason, permutationImportance: permutation)
     }
 }

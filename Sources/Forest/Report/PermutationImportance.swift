@@ -9,7 +9,7 @@
 /// classification, R² for regression (`(SSE_permuted − SSE) / SS_total`), averaged over
 /// the repeats.
 public struct PermutationImportance: Sendable, Equatable {
-    static let magic: UInt32 = 0x5354_5049 // "STPI"
+    static let magic: UInt32 = 0x5354_5049  // "STPI"
     static let version: UInt32 = 1
 
     public let task: TaskKind
@@ -35,8 +35,10 @@ public struct PermutationImportance: Sendable, Equatable {
 
     /// Scores `partition` with `forest`, then once per feature and repeat with that column
     /// shuffled by a generator seeded from (`seed`, `partitionIndex`, feature, repeat).
-    public static func compute(forest: RandomForest, partition: BinnedPartition, seed: UInt64, partitionIndex: Int,
-                               repeats: Int = 1, threads: Int = 1) -> PermutationImportance {
+    public static func compute(
+        forest: RandomForest, partition: BinnedPartition, seed: UInt64, partitionIndex: Int,
+        repeats: Int = 1, threads: Int = 1
+    ) -> PermutationImportance {
         var result = PermutationImportance(task: forest.task, featureCount: partition.featureCount, repeats: repeats)
         let n = partition.rowCount
         guard n > 0 else { return result }
@@ -49,15 +51,17 @@ public struct PermutationImportance: Sendable, Equatable {
             let range = f * n..<(f + 1) * n
             column.replaceSubrange(0..<n, with: bins[range])
             for r in 0..<result.repeats {
-                var rng = ForestRNG(seed: [UInt64(partitionIndex), UInt64(f), UInt64(r)].reduce(seed) {
-                    ForestRNG.mix64($0 ^ ($1 &+ ForestRNG.gamma))
-                })
+                var rng = ForestRNG(
+                    seed: [UInt64(partitionIndex), UInt64(f), UInt64(r)].reduce(seed) {
+                        ForestRNG.mix64($0 ^ ($1 &+ ForestRNG.gamma))
+                    })
                 var shuffled = column
                 shuffled.shuffle(using: &rng)
                 bins.replaceSubrange(range, with: shuffled)
-                let permuted = BinnedPartition(rowCount: n, featureCount: partition.featureCount, classCount: partition.classCount,
-                                               bins: bins, target: partition.target, valueBins: partition.valueBins,
-                                               categorical: partition.categorical)
+                let permuted = BinnedPartition(
+                    rowCount: n, featureCount: partition.featureCount, classCount: partition.classCount,
+                    bins: bins, target: partition.target, valueBins: partition.valueBins,
+                    categorical: partition.categorical)
                 result.score(forest.predict(binned: permuted, threads: threads), partition.target, feature: f)
             }
             bins.replaceSubrange(range, with: column)
@@ -85,7 +89,10 @@ public struct PermutationImportance: Sendable, Equatable {
     /// Adds another row set's result (same task, features and repeats).
     public mutating func merge(_ other: PermutationImportance) throws {
         guard other.task == task, other.featureCount == featureCount, other.repeats == repeats else {
-            throw ForestError(.incompatible, "cannot merge permutation importances of \(featureCount) and \(other.featureCount) features (\(repeats) and \(other.repeats) repeats)")
+            throw ForestError(
+                .incompatible,
+                "cannot merge permutation importances of \(featureCount) and \(other.featureCount) features (\(repeats) and \(other.repeats) repeats)"
+            )
         }
         rowCount += other.rowCount
         baselineCorrect += other.baselineCorrect
@@ -111,7 +118,8 @@ public struct PermutationImportance: Sendable, Equatable {
     /// Per feature, the mean drop of the score when the feature is shuffled (NaN without rows).
     public var importances: [Double] {
         guard rowCount > 0 else { return Array(repeating: .nan, count: featureCount) }
-        let k = Double(repeats), n = Double(rowCount)
+        let k = Double(repeats)
+        let n = Double(rowCount)
         switch task {
         case .classification:
             return permutedCorrect.map { (Double(baselineCorrect) - Double($0) / k) / n }
@@ -126,11 +134,16 @@ extension PermutationImportance: ByteCodable {
     public static var byteContext: String { "permutation importance" }
 
     public func write(to w: inout ByteWriter) {
-        w.write(Self.magic); w.write(Self.version)
+        w.write(Self.magic)
+        w.write(Self.version)
         w.write(task.rawValue)
-        w.write(UInt32(featureCount)); w.write(UInt32(repeats)); w.write(rowCount)
-        w.write(baselineCorrect); w.write(array: permutedCorrect)
-        w.write(baselineSquaredError); w.write(array: permutedSquaredError)
+        w.write(UInt32(featureCount))
+        w.write(UInt32(repeats))
+        w.write(rowCount)
+        w.write(baselineCorrect)
+        w.write(array: permutedCorrect)
+        w.write(baselineSquaredError)
+        w.write(array: permutedSquaredError)
         target.write(to: &w)
     }
 
@@ -139,7 +152,8 @@ extension PermutationImportance: ByteCodable {
         let v = try r.read(UInt32.self)
         guard v == version else { throw ForestError(.unsupportedVersion, "\(r.context): version \(v), this build reads \(version)") }
         guard let task = TaskKind(rawValue: try r.readString()) else { throw ForestError(.corrupted, "\(r.context): unknown task") }
-        let features = Int(try r.read(UInt32.self)), repeats = Int(try r.read(UInt32.self))
+        let features = Int(try r.read(UInt32.self))
+        let repeats = Int(try r.read(UInt32.self))
         guard repeats >= 1 else { throw ForestError(.corrupted, "\(r.context): \(repeats) repeats") }
         var p = PermutationImportance(task: task, featureCount: features, repeats: repeats)
         p.rowCount = try r.read()
@@ -148,7 +162,8 @@ extension PermutationImportance: ByteCodable {
         p.baselineSquaredError = try r.readDouble()
         p.permutedSquaredError = try r.readDoubles()
         guard p.permutedCorrect.count == features, p.permutedSquaredError.count == features else {
-            throw ForestError(.corrupted, "\(r.context): \(p.permutedCorrect.count) and \(p.permutedSquaredError.count) values for \(features) features")
+            throw ForestError(
+                .corrupted, "\(r.context): \(p.permutedCorrect.count) and \(p.permutedSquaredError.count) values for \(features) features")
         }
         p.target = try FeatureStatistics.read(from: &r)
         return p

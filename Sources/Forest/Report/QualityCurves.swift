@@ -32,7 +32,8 @@ public enum QualityCurves {
     /// Cumulative (true positives, false positives) when the threshold steps down through
     /// the score bins, one entry per non-empty bin, from the highest scores.
     static func sweep(positive: [UInt64], negative: [UInt64]) -> [(tp: Double, fp: Double)] {
-        var tp = 0.0, fp = 0.0
+        var tp = 0.0
+        var fp = 0.0
         var out: [(tp: Double, fp: Double)] = []
         for b in stride(from: min(positive.count, negative.count) - 1, through: 0, by: -1) where positive[b] + negative[b] > 0 {
             tp += Double(positive[b])
@@ -67,14 +68,18 @@ public enum QualityCurves {
 
     /// The precision–recall curve (recall, precision), starting at (0, 1), and the average
     /// precision Σ (R_k − R_{k−1}) · P_k over the score bins. Nil without positives.
-    public static func precisionRecall(positive: [UInt64], negative: [UInt64],
-                                       resolution: Double = 1.0 / 400) -> (points: [CurvePoint], averagePrecision: Double)? {
+    public static func precisionRecall(
+        positive: [UInt64], negative: [UInt64],
+        resolution: Double = 1.0 / 400
+    ) -> (points: [CurvePoint], averagePrecision: Double)? {
         let steps = sweep(positive: positive, negative: negative)
         guard let total = steps.last, total.tp > 0 else { return nil }
         var points = [CurvePoint(0, 1)]
-        var ap = 0.0, lastRecall = 0.0
+        var ap = 0.0
+        var lastRecall = 0.0
         for s in steps {
-            let recall = s.tp / total.tp, precision = s.tp / (s.tp + s.fp)
+            let recall = s.tp / total.tp
+            let precision = s.tp / (s.tp + s.fp)
             ap += (recall - lastRecall) * precision
             lastRecall = recall
             points.append(CurvePoint(recall, precision))
@@ -88,7 +93,8 @@ public enum QualityCurves {
     public static func calibration(positive: [UInt64], negative: [UInt64], bins: Int = 10) -> [CalibrationBin] {
         let fine = min(positive.count, negative.count)
         guard fine > 0, bins > 0 else { return [] }
-        var rows = [Double](repeating: 0, count: bins), pos = [Double](repeating: 0, count: bins)
+        var rows = [Double](repeating: 0, count: bins)
+        var pos = [Double](repeating: 0, count: bins)
         var score = [Double](repeating: 0, count: bins)
         for b in 0..<fine where positive[b] + negative[b] > 0 {
             let g = min(b * bins / fine, bins - 1)
@@ -106,12 +112,15 @@ public enum QualityCurves {
     /// range symmetric about 0 that holds every non-empty bin. Empty without rows.
     public static func residualBars(_ h: RegressionHistograms, maxBars: Int = 60) -> [HistogramBar] {
         let counts = h.residuals
-        guard let first = counts.firstIndex(where: { $0 > 0 }), let last = counts.lastIndex(where: { $0 > 0 }), maxBars > 0 else { return [] }
+        guard let first = counts.firstIndex(where: { $0 > 0 }), let last = counts.lastIndex(where: { $0 > 0 }), maxBars > 0 else {
+            return []
+        }
         let center = RegressionHistograms.residualBins / 2
         var half = max(center - first, last + 1 - center, 1)
         let width = max(1, (2 * half + maxBars - 1) / maxBars)
         half = (half + width - 1) / width * width
-        let lo = max(0, center - half), hi = min(counts.count, center + half)
+        let lo = max(0, center - half)
+        let hi = min(counts.count, center + half)
         return stride(from: lo, to: hi, by: width).map { start in
             let end = min(start + width, hi)
             return HistogramBar(lower: h.residualEdge(start), upper: h.residualEdge(end), count: counts[start..<end].reduce(0, +))

@@ -154,7 +154,8 @@ public struct ByteReader {
 
     public mutating func readArray<T: FixedWidthInteger>(_: T.Type) throws -> [T] {
         let n = try readCount(elementSize: MemoryLayout<T>.size)
-        let size = MemoryLayout<T>.size, o = offset
+        let size = MemoryLayout<T>.size
+        let o = offset
         var out = [T](unsafeUninitializedCapacity: n) { dest, initialized in
             withBytes { src in
                 UnsafeMutableRawBufferPointer(dest).copyMemory(from: UnsafeRawBufferPointer(rebasing: src[o..<o + n * size]))

@@ -50,15 +50,18 @@ struct ClassificationObjective: SplitObjective {
     func payload(row: Int) -> UInt64 { UInt64(UInt32(bitPattern: labels[row])) }
 
     @inline(__always)
-    func accumulate(groupCount g: Int, columns: UnsafePointer<UnsafePointer<UInt8>>, rowStride: Int, idx: UnsafePointer<Int32>,
-                    weights: UnsafePointer<UInt64>, pay: UnsafePointer<UInt64>, start: Int, end: Int,
-                    hist: UnsafeMutablePointer<UInt64>, mask: UnsafeMutablePointer<UInt64>) {
+    func accumulate(
+        groupCount g: Int, columns: UnsafePointer<UnsafePointer<UInt8>>, rowStride: Int, idx: UnsafePointer<Int32>,
+        weights: UnsafePointer<UInt64>, pay: UnsafePointer<UInt64>, start: Int, end: Int,
+        hist: UnsafeMutablePointer<UInt64>, mask: UnsafeMutablePointer<UInt64>
+    ) {
         let C = classes
         let stride = 256 * C
         for j in 0..<(4 * g) { mask[j] = 0 }
         if C == 2 {
             for k in start..<end {
-                let r = Int(idx[k]) &* rowStride, l = Int(pay[k])
+                let r = Int(idx[k]) &* rowStride
+                let l = Int(pay[k])
                 let add = weights[k]
                 for j in 0..<g {
                     let b = Int(columns[j][r])
@@ -68,7 +71,8 @@ struct ClassificationObjective: SplitObjective {
             }
         } else {
             for k in start..<end {
-                let r = Int(idx[k]) &* rowStride, l = Int(pay[k])
+                let r = Int(idx[k]) &* rowStride
+                let l = Int(pay[k])
                 let add = weights[k]
                 for j in 0..<g {
                     let b = Int(columns[j][r])
@@ -85,13 +89,15 @@ struct ClassificationObjective: SplitObjective {
     func sumTotals(weights: UnsafePointer<UInt64>, pay: UnsafePointer<UInt64>, start: Int, end: Int, into t: UnsafeMutablePointer<UInt64>) {
         if classes == 2 {
             // In registers: no store-to-load chain through the counters.
-            var all: UInt64 = 0, ones: UInt64 = 0
+            var all: UInt64 = 0
+            var ones: UInt64 = 0
             for k in start..<end {
                 let c = weights[k] & 0xFFFF_FFFF
                 all &+= c
                 ones &+= c & (0 &- pay[k])
             }
-            t[0] = all &- ones; t[1] = ones
+            t[0] = all &- ones
+            t[1] = ones
             return
         }
         t.update(repeating: 0, count: classes)
@@ -110,7 +116,8 @@ struct ClassificationObjective: SplitObjective {
     }
 
     func parentScore() -> Double {
-        var w = 0.0, s = 0.0
+        var w = 0.0
+        var s = 0.0
         for c in 0..<classes {
             let t = Double(total[c]) * classWeight[c]
             w += t
@@ -130,19 +137,31 @@ struct ClassificationObjective: SplitObjective {
     /// Split score with left counts `left` (+ `missing` when `withMissing`) against the node totals.
     @inline(__always)
     private func score(withMissing: Bool) -> Double {
-        var wl = 0.0, wr = 0.0, sl = 0.0, sr = 0.0
+        var wl = 0.0
+        var wr = 0.0
+        var sl = 0.0
+        var sr = 0.0
         for c in 0..<classes {
             let lc = left[c] &+ (withMissing ? missing[c] : 0)
             let l = Double(lc) * classWeight[c]
             let r = Double(total[c] &- lc) * classWeight[c]
-            wl += l; wr += r
-            if criterion == .gini { sl += l * l; sr += r * r } else { sl += xlogx(l); sr += xlogx(r) }
+            wl += l
+            wr += r
+            if criterion == .gini {
+                sl += l * l
+                sr += r * r
+            } else {
+                sl += xlogx(l)
+                sr += xlogx(r)
+            }
         }
         return criterion == .gini ? sl / wl + sr / wr : sl - xlogx(wl) + sr - xlogx(wr)
     }
 
-    mutating func scan(feature: Int, categorical: Bool, hist: UnsafeMutablePointer<UInt64>, mask: UnsafePointer<UInt64>,
-                       rows: Int, minLeaf: Int, reset: Bool, best: inout SplitCandidate) -> Bool {
+    mutating func scan(
+        feature: Int, categorical: Bool, hist: UnsafeMutablePointer<UInt64>, mask: UnsafePointer<UInt64>,
+        rows: Int, minLeaf: Int, reset: Bool, best: inout SplitCandidate
+    ) -> Bool {
         if !categorical && classes == 2 && criterion == .gini {
             return scanBinaryGini(feature: feature, hist: hist, mask: mask, rows: rows, minLeaf: minLeaf, reset: reset, best: &best)
         }
@@ -166,7 +185,9 @@ struct ClassificationObjective: SplitObjective {
         // Split positions: after order[k] for k < splits (categorical: dense levels only).
         var splits = m
         if categorical && m > 1 {
-            splits = HistogramScan.moveSparseLevels(order, count: m, minRows: minLevelRows, scratch: scratch) { b in (0..<C).reduce(0) { r, c in r + Int(hist[b * C + c] >> 32) } }
+            splits = HistogramScan.moveSparseLevels(order, count: m, minRows: minLevelRows, scratch: scratch) { b in
+                (0..<C).reduce(0) { r, c in r + Int(hist[b * C + c] >> 32) }
+            }
             // Order the levels by the class share (binary: class 1; else the node's majority class).
             let target = C == 2 ? 1 : majority
             for i in 0..<m {
@@ -191,16 +212,18 @@ struct ClassificationObjective: SplitObjective {
             if k < m - 1 || hasMissing {
                 let rightRows = rows - leftRows
                 if leftRows >= minLeaf && rightRows >= minLeaf {
-                    HistogramScan.consider(score(withMissing: false), feature: feature, categorical: categorical, order: order,
-                                           k: k, missingLeft: false, leftRows: leftRows, best: &best)
+                    HistogramScan.consider(
+                        score(withMissing: false), feature: feature, categorical: categorical, order: order,
+                        k: k, missingLeft: false, leftRows: leftRows, best: &best)
                 }
             }
             // Missing left.
             if hasMissing && k < m - 1 {
                 let l = leftRows + missingRows
                 if l >= minLeaf && rows - l >= minLeaf {
-                    HistogramScan.consider(score(withMissing: true), feature: feature, categorical: categorical, order: order,
-                                           k: k, missingLeft: true, leftRows: l, best: &best)
+                    HistogramScan.consider(
+                        score(withMissing: true), feature: feature, categorical: categorical, order: order,
+                        k: k, missingLeft: true, leftRows: l, best: &best)
                 }
             }
         }
@@ -212,31 +235,51 @@ extension ClassificationObjective {
     /// The common case, numeric feature, two classes, Gini: the general scan's result
     /// with scalars and straight from the occupancy mask (no bin order array).
     @inline(__always)
-    private func scanBinaryGini(feature: Int, hist: UnsafeMutablePointer<UInt64>, mask: UnsafePointer<UInt64>,
-                                rows: Int, minLeaf: Int, reset: Bool, best: inout SplitCandidate) -> Bool {
+    private func scanBinaryGini(
+        feature: Int, hist: UnsafeMutablePointer<UInt64>, mask: UnsafePointer<UInt64>,
+        rows: Int, minLeaf: Int, reset: Bool, best: inout SplitCandidate
+    ) -> Bool {
         let miss = Int(FeatureExtractor.missingBin)
         let hasMissing = mask[3] >> 63 != 0
-        let m0 = mask[0], m1 = mask[1], m2 = mask[2], m3 = mask[3] & ~(1 << 63)
+        let m0 = mask[0]
+        let m1 = mask[1]
+        let m2 = mask[2]
+        let m3 = mask[3] & ~(1 << 63)
         let occupied = m0.nonzeroBitCount + m1.nonzeroBitCount + m2.nonzeroBitCount + m3.nonzeroBitCount
-        let w0 = classWeight[0], w1 = classWeight[1]
-        let t0 = Double(total[0]) * w0, t1 = Double(total[1]) * w1
-        let mh0 = hasMissing ? hist[2 * miss] : 0, mh1 = hasMissing ? hist[2 * miss + 1] : 0
-        let mc0 = Double(mh0 & 0xFFFF_FFFF) * w0, mc1 = Double(mh1 & 0xFFFF_FFFF) * w1
+        let w0 = classWeight[0]
+        let w1 = classWeight[1]
+        let t0 = Double(total[0]) * w0
+        let t1 = Double(total[1]) * w1
+        let mh0 = hasMissing ? hist[2 * miss] : 0
+        let mh1 = hasMissing ? hist[2 * miss + 1] : 0
+        let mc0 = Double(mh0 & 0xFFFF_FFFF) * w0
+        let mc1 = Double(mh1 & 0xFFFF_FFFF) * w1
         let missingRows = Int(mh0 >> 32) + Int(mh1 >> 32)
-        if hasMissing && reset { hist[2 * miss] = 0; hist[2 * miss + 1] = 0 }
+        if hasMissing && reset {
+            hist[2 * miss] = 0
+            hist[2 * miss + 1] = 0
+        }
         if occupied + (hasMissing ? 1 : 0) < 2 {
             if reset {
                 for (w, bits) in [m0, m1, m2, m3].enumerated() where bits != 0 {
                     let b = w << 6 | bits.trailingZeroBitCount
-                    hist[2 * b] = 0; hist[2 * b + 1] = 0
+                    hist[2 * b] = 0
+                    hist[2 * b + 1] = 0
                 }
             }
             return false
         }
-        var l0c: UInt64 = 0, l1c: UInt64 = 0, leftRows = 0, seen = 0
-        var bestScore = best.score, bestBin = -1, bestLeft = 0, bestMissingLeft = false
+        var l0c: UInt64 = 0
+        var l1c: UInt64 = 0
+        var leftRows = 0
+        var seen = 0
+        var bestScore = best.score
+        var bestBin = -1
+        var bestLeft = 0
+        var bestMissingLeft = false
         @inline(__always) func gini(_ l0: Double, _ l1: Double) -> Double {
-            let r0 = t0 - l0, r1 = t1 - l1
+            let r0 = t0 - l0
+            let r1 = t1 - l1
             return (l0 * l0 + l1 * l1) / (l0 + l1) + (r0 * r0 + r1 * r1) / (r0 + r1)
         }
         for w in 0..<4 {
@@ -244,30 +287,50 @@ extension ClassificationObjective {
             while bits != 0 {
                 let b = w << 6 | bits.trailingZeroBitCount
                 bits &= bits &- 1
-                let h0 = hist[2 * b], h1 = hist[2 * b + 1]
-                if reset { hist[2 * b] = 0; hist[2 * b + 1] = 0 }
+                let h0 = hist[2 * b]
+                let h1 = hist[2 * b + 1]
+                if reset {
+                    hist[2 * b] = 0
+                    hist[2 * b + 1] = 0
+                }
                 seen += 1
                 leftRows += Int(h0 >> 32) + Int(h1 >> 32)
-                l0c &+= h0 & 0xFFFF_FFFF; l1c &+= h1 & 0xFFFF_FFFF
+                l0c &+= h0 & 0xFFFF_FFFF
+                l1c &+= h1 & 0xFFFF_FFFF
                 let last = seen == occupied
                 if last && !hasMissing { continue }
-                let l0 = Double(l0c) * w0, l1 = Double(l1c) * w1
+                let l0 = Double(l0c) * w0
+                let l1 = Double(l1c) * w1
                 if leftRows >= minLeaf && rows - leftRows >= minLeaf {
                     let s = gini(l0, l1)
-                    if s > bestScore { bestScore = s; bestBin = b; bestLeft = leftRows; bestMissingLeft = false }
+                    if s > bestScore {
+                        bestScore = s
+                        bestBin = b
+                        bestLeft = leftRows
+                        bestMissingLeft = false
+                    }
                 }
                 if hasMissing && !last {
                     let l = leftRows + missingRows
                     if l >= minLeaf && rows - l >= minLeaf {
                         let s = gini(l0 + mc0, l1 + mc1)
-                        if s > bestScore { bestScore = s; bestBin = b; bestLeft = l; bestMissingLeft = true }
+                        if s > bestScore {
+                            bestScore = s
+                            bestBin = b
+                            bestLeft = l
+                            bestMissingLeft = true
+                        }
                     }
                 }
             }
         }
         if bestBin >= 0 {
-            best.feature = feature; best.bin = bestBin; best.score = bestScore; best.leftRows = bestLeft
-            best.missingLeft = bestMissingLeft; best.categorical = false
+            best.feature = feature
+            best.bin = bestBin
+            best.score = bestScore
+            best.leftRows = bestLeft
+            best.missingLeft = bestMissingLeft
+            best.categorical = false
         }
         return true
     }

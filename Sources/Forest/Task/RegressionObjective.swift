@@ -28,9 +28,11 @@ struct RegressionObjective: SplitObjective {
     func payload(row: Int) -> UInt64 { targets[row].bitPattern }
 
     @inline(__always)
-    func accumulate(groupCount g: Int, columns: UnsafePointer<UnsafePointer<UInt8>>, rowStride: Int, idx: UnsafePointer<Int32>,
-                    weights: UnsafePointer<UInt64>, pay: UnsafePointer<UInt64>, start: Int, end: Int,
-                    hist: UnsafeMutablePointer<UInt64>, mask: UnsafeMutablePointer<UInt64>) {
+    func accumulate(
+        groupCount g: Int, columns: UnsafePointer<UnsafePointer<UInt8>>, rowStride: Int, idx: UnsafePointer<Int32>,
+        weights: UnsafePointer<UInt64>, pay: UnsafePointer<UInt64>, start: Int, end: Int,
+        hist: UnsafeMutablePointer<UInt64>, mask: UnsafeMutablePointer<UInt64>
+    ) {
         for j in 0..<(4 * g) { mask[j] = 0 }
         for k in start..<end {
             let r = Int(idx[k]) &* rowStride
@@ -51,19 +53,29 @@ struct RegressionObjective: SplitObjective {
 
     @inline(__always)
     func sumTotals(weights: UnsafePointer<UInt64>, pay: UnsafePointer<UInt64>, start: Int, end: Int, into t: UnsafeMutablePointer<UInt64>) {
-        var w = 0.0, s = 0.0, lo = Double.infinity, hi = -Double.infinity
+        var w = 0.0
+        var s = 0.0
+        var lo = Double.infinity
+        var hi = -Double.infinity
         for k in start..<end {
-            let y = Double(bitPattern: pay[k]), c = Double(weights[k] & 0xFFFF_FFFF)
+            let y = Double(bitPattern: pay[k])
+            let c = Double(weights[k] & 0xFFFF_FFFF)
             w += c
             s += c * y
-            lo = min(lo, y); hi = max(hi, y)
+            lo = min(lo, y)
+            hi = max(hi, y)
         }
-        t[0] = w.bitPattern; t[1] = s.bitPattern; t[2] = lo.bitPattern; t[3] = hi.bitPattern
+        t[0] = w.bitPattern
+        t[1] = s.bitPattern
+        t[2] = lo.bitPattern
+        t[3] = hi.bitPattern
     }
 
     mutating func beginNode(totals t: UnsafePointer<UInt64>) -> Bool {
-        totalW = Double(bitPattern: t[0]); totalS = Double(bitPattern: t[1])
-        minY = Double(bitPattern: t[2]); maxY = Double(bitPattern: t[3])
+        totalW = Double(bitPattern: t[0])
+        totalS = Double(bitPattern: t[1])
+        minY = Double(bitPattern: t[2])
+        maxY = Double(bitPattern: t[3])
         return maxY > minY
     }
 
@@ -73,8 +85,10 @@ struct RegressionObjective: SplitObjective {
         values.append(totalW > 0 ? Float(totalS / totalW) : 0)
     }
 
-    mutating func scan(feature: Int, categorical: Bool, hist: UnsafeMutablePointer<UInt64>, mask: UnsafePointer<UInt64>,
-                       rows: Int, minLeaf: Int, reset: Bool, best: inout SplitCandidate) -> Bool {
+    mutating func scan(
+        feature: Int, categorical: Bool, hist: UnsafeMutablePointer<UInt64>, mask: UnsafePointer<UInt64>,
+        rows: Int, minLeaf: Int, reset: Bool, best: inout SplitCandidate
+    ) -> Bool {
         let m = HistogramScan.occupiedValueBins(mask, into: order)
         let miss = Int(FeatureExtractor.missingBin)
         let hasMissing = mask[3] >> 63 != 0
@@ -83,8 +97,15 @@ struct RegressionObjective: SplitObjective {
         let missingS = hasMissing ? Double(bitPattern: hist[2 * miss + 1]) : 0
         defer {
             if reset {
-                for i in 0..<m { let b = Int(order[i]); hist[2 * b] = 0; hist[2 * b + 1] = 0 }
-                if hasMissing { hist[2 * miss] = 0; hist[2 * miss + 1] = 0 }
+                for i in 0..<m {
+                    let b = Int(order[i])
+                    hist[2 * b] = 0
+                    hist[2 * b + 1] = 0
+                }
+                if hasMissing {
+                    hist[2 * miss] = 0
+                    hist[2 * miss + 1] = 0
+                }
             }
         }
         if m + (hasMissing ? 1 : 0) < 2 { return false }
@@ -100,12 +121,14 @@ struct RegressionObjective: SplitObjective {
             HistogramScan.sortByKey(order, count: splits, keys: keys)
         }
         @inline(__always) func score(_ lw: Double, _ ls: Double) -> Double {
-            let rw = totalW - lw, rs = totalS - ls
+            let rw = totalW - lw
+            let rs = totalS - ls
             guard lw > 0, rw > 0 else { return -.infinity }
             return ls * ls / lw + rs * rs / rw
         }
         var leftRows = 0
-        var lw = 0.0, ls = 0.0
+        var lw = 0.0
+        var ls = 0.0
         for k in 0..<m {
             let b = Int(order[k])
             leftRows += Int(hist[2 * b] >> 32)
@@ -114,15 +137,17 @@ struct RegressionObjective: SplitObjective {
             if k >= splits { break }
             if k < m - 1 || hasMissing {
                 if leftRows >= minLeaf && rows - leftRows >= minLeaf {
-                    HistogramScan.consider(score(lw, ls), feature: feature, categorical: categorical, order: order, k: k,
-                                           missingLeft: false, leftRows: leftRows, best: &best)
+                    HistogramScan.consider(
+                        score(lw, ls), feature: feature, categorical: categorical, order: order, k: k,
+                        missingLeft: false, leftRows: leftRows, best: &best)
                 }
             }
             if hasMissing && k < m - 1 {
                 let l = leftRows + missingRows
                 if l >= minLeaf && rows - l >= minLeaf {
-                    HistogramScan.consider(score(lw + missingW, ls + missingS), feature: feature, categorical: categorical,
-                                           order: order, k: k, missingLeft: true, leftRows: l, best: &best)
+                    HistogramScan.consider(
+                        score(lw + missingW, ls + missingS), feature: feature, categorical: categorical,
+                        order: order, k: k, missingLeft: true, leftRows: l, best: &best)
                 }
             }
         }

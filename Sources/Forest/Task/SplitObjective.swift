@@ -16,7 +16,13 @@ struct SplitCandidate {
     @inline(__always)
     func goesLeft(_ b: UInt8) -> Bool {
         if categorical {
-            let w: UInt64 = switch b >> 6 { case 0: leftSet.0; case 1: leftSet.1; case 2: leftSet.2; default: leftSet.3 }
+            let w: UInt64 =
+                switch b >> 6 {
+                case 0: leftSet.0
+                case 1: leftSet.1
+                case 2: leftSet.2
+                default: leftSet.3
+                }
             return w >> UInt64(b & 63) & 1 != 0
         }
         return Int(b) <= bin || (b == FeatureExtractor.missingBin && missingLeft)
@@ -45,9 +51,10 @@ protocol SplitObjective {
     /// (row r's bin of column j at `columns[j][r * rowStride]`: 1 for column-major bins, the
     /// feature count for a row-major copy): slot j at `hist + j * 256 * cellWords`, occupancy
     /// at `mask + j * 4` (zeroed first).
-    func accumulate(groupCount g: Int, columns: UnsafePointer<UnsafePointer<UInt8>>, rowStride: Int, idx: UnsafePointer<Int32>,
-                    weights: UnsafePointer<UInt64>, pay: UnsafePointer<UInt64>, start: Int, end: Int,
-                    hist: UnsafeMutablePointer<UInt64>, mask: UnsafeMutablePointer<UInt64>)
+    func accumulate(
+        groupCount g: Int, columns: UnsafePointer<UnsafePointer<UInt8>>, rowStride: Int, idx: UnsafePointer<Int32>,
+        weights: UnsafePointer<UInt64>, pay: UnsafePointer<UInt64>, start: Int, end: Int,
+        hist: UnsafeMutablePointer<UInt64>, mask: UnsafeMutablePointer<UInt64>)
     /// Words of a node's target totals (class counts; or weight, weighted sum, min, max).
     var totalsWords: Int { get }
     /// Sums entries `start..<end` (weight words `weights`, payloads `pay`) into totals `t`.
@@ -56,8 +63,10 @@ protocol SplitObjective {
     mutating func beginNode(totals: UnsafePointer<UInt64>) -> Bool
     /// Scans one feature's histogram for a better split than `best`; returns false when
     /// the feature is constant in the node. With `reset` the visited bins are zeroed.
-    mutating func scan(feature: Int, categorical: Bool, hist: UnsafeMutablePointer<UInt64>, mask: UnsafePointer<UInt64>,
-                       rows: Int, minLeaf: Int, reset: Bool, best: inout SplitCandidate) -> Bool
+    mutating func scan(
+        feature: Int, categorical: Bool, hist: UnsafeMutablePointer<UInt64>, mask: UnsafePointer<UInt64>,
+        rows: Int, minLeaf: Int, reset: Bool, best: inout SplitCandidate
+    ) -> Bool
     /// The current node's unsplit score, on the scale of split scores.
     func parentScore() -> Double
     /// Appends the current node's leaf values (``outputWidth`` of them).
@@ -76,17 +85,27 @@ final class ScanScratch {
 
     init(words: Int) {
         let w = max(words, 1)
-        order = .allocate(capacity: 256); order.initialize(repeating: 0, count: 256)
-        keys = .allocate(capacity: 256); keys.initialize(repeating: 0, count: 256)
-        sparse = .allocate(capacity: 256); sparse.initialize(repeating: 0, count: 256)
-        total = .allocate(capacity: w); total.initialize(repeating: 0, count: w)
-        left = .allocate(capacity: w); left.initialize(repeating: 0, count: w)
-        missing = .allocate(capacity: w); missing.initialize(repeating: 0, count: w)
+        order = .allocate(capacity: 256)
+        order.initialize(repeating: 0, count: 256)
+        keys = .allocate(capacity: 256)
+        keys.initialize(repeating: 0, count: 256)
+        sparse = .allocate(capacity: 256)
+        sparse.initialize(repeating: 0, count: 256)
+        total = .allocate(capacity: w)
+        total.initialize(repeating: 0, count: w)
+        left = .allocate(capacity: w)
+        left.initialize(repeating: 0, count: w)
+        missing = .allocate(capacity: w)
+        missing.initialize(repeating: 0, count: w)
     }
 
     deinit {
-        order.deallocate(); keys.deallocate(); sparse.deallocate()
-        total.deallocate(); left.deallocate(); missing.deallocate()
+        order.deallocate()
+        keys.deallocate()
+        sparse.deallocate()
+        total.deallocate()
+        left.deallocate()
+        missing.deallocate()
     }
 }
 
@@ -112,13 +131,22 @@ enum HistogramScan {
     /// categorical split puts only front bins on its left: a level with few rows in a node
     /// says little about its target mean, and ordering by it would overfit.
     @inline(__always)
-    static func moveSparseLevels(_ order: UnsafeMutablePointer<Int32>, count: Int, minRows: Int, scratch: UnsafeMutablePointer<Int32>,
-                                 rows: (Int) -> Int) -> Int {
+    static func moveSparseLevels(
+        _ order: UnsafeMutablePointer<Int32>, count: Int, minRows: Int, scratch: UnsafeMutablePointer<Int32>,
+        rows: (Int) -> Int
+    ) -> Int {
         guard minRows > 1 else { return count }
-        var front = 0, back = 0
+        var front = 0
+        var back = 0
         for i in 0..<count {
             let b = order[i]
-            if rows(Int(b)) >= minRows { order[front] = b; front += 1 } else { scratch[back] = b; back += 1 }
+            if rows(Int(b)) >= minRows {
+                order[front] = b
+                front += 1
+            } else {
+                scratch[back] = b
+                back += 1
+            }
         }
         for i in 0..<back { order[front + i] = scratch[i] }
         return front
@@ -129,10 +157,12 @@ enum HistogramScan {
     static func sortByKey(_ order: UnsafeMutablePointer<Int32>, count: Int, keys: UnsafePointer<Double>) {
         guard count > 1 else { return }
         for i in 1..<count {
-            let b = order[i], k = keys[Int(b)]
+            let b = order[i]
+            let k = keys[Int(b)]
             var j = i
             while j > 0 {
-                let p = order[j - 1], pk = keys[Int(p)]
+                let p = order[j - 1]
+                let pk = keys[Int(p)]
                 if pk < k || (pk == k && p < b) { break }
                 order[j] = p
                 j -= 1
@@ -146,7 +176,12 @@ enum HistogramScan {
         var w: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
         func set(_ b: Int) {
             let bit: UInt64 = 1 << UInt64(b & 63)
-            switch b >> 6 { case 0: w.0 |= bit; case 1: w.1 |= bit; case 2: w.2 |= bit; default: w.3 |= bit }
+            switch b >> 6 {
+            case 0: w.0 |= bit
+            case 1: w.1 |= bit
+            case 2: w.2 |= bit
+            default: w.3 |= bit
+            }
         }
         for i in 0..<count { set(Int(order[i])) }
         if missingLeft { set(Int(FeatureExtractor.missingBin)) }
@@ -155,8 +190,10 @@ enum HistogramScan {
 
     /// Records `score` in `best` when it is higher: split after position `k` of `order`.
     @inline(__always)
-    static func consider(_ score: Double, feature: Int, categorical: Bool, order: UnsafePointer<Int32>, k: Int,
-                         missingLeft: Bool, leftRows: Int, best: inout SplitCandidate) {
+    static func consider(
+        _ score: Double, feature: Int, categorical: Bool, order: UnsafePointer<Int32>, k: Int,
+        missingLeft: Bool, leftRows: Int, best: inout SplitCandidate
+    ) {
         guard score > best.score else { return }
         best.feature = feature
         best.score = score

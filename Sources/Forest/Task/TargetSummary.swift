@@ -22,7 +22,7 @@ public enum TargetSummary: Sendable, Equatable {
 
     public mutating func add(label: String) {
         guard case .classCounts(var c) = self else { preconditionFailure("class label added to a regression summary") }
-        self = .moments(FeatureStatistics()) // release the dictionary's storage before mutating it
+        self = .moments(FeatureStatistics())  // release the dictionary's storage before mutating it
         c[label, default: 0] += 1
         self = .classCounts(c)
     }
@@ -104,10 +104,14 @@ public enum LearningTask: Sendable, Equatable {
         case .classCounts(let counts):
             let classes = sortLabels(Array(counts.keys))
             guard classes.count >= 2 else {
-                throw ForestError(.invalidData, "training data has \(classes.count) class (\(classes.joined(separator: ", "))); need at least 2")
+                throw ForestError(
+                    .invalidData, "training data has \(classes.count) class (\(classes.joined(separator: ", "))); need at least 2")
             }
             guard classes.count <= maxClasses else {
-                throw ForestError(.invalidData, "training data has \(classes.count) distinct labels; at most \(maxClasses) classes are supported (use --task regression for a numeric target)")
+                throw ForestError(
+                    .invalidData,
+                    "training data has \(classes.count) distinct labels; at most \(maxClasses) classes are supported (use --task regression for a numeric target)"
+                )
             }
             return .classification(classes: classes, counts: classes.map { counts[$0]! })
         case .moments(let m):

@@ -23,7 +23,7 @@ public enum MaxFeatures: Sendable, Equatable, CustomStringConvertible {
         switch self {
         case .auto: k = task == .classification ? Int(Double(d).squareRoot()) : d
         case .sqrt: k = Int(Double(d).squareRoot())
-        case .log2: k = Int(Double(d).exponent) // floor(log2(d)), exact
+        case .log2: k = Int(Double(d).exponent)  // floor(log2(d)), exact
         case .all: k = d
         case .fraction(let f): k = Int(f * Double(d))
         case .count(let c): k = c
@@ -39,9 +39,13 @@ public enum MaxFeatures: Sendable, Equatable, CustomStringConvertible {
         case "log2": self = .log2
         case "all", "none", "1.0": self = .all
         default:
-            if let i = Int(text), i >= 1 { self = .count(i) }
-            else if let f = Double(text), f > 0, f <= 1 { self = .fraction(f) }
-            else { return nil }
+            if let i = Int(text), i >= 1 {
+                self = .count(i)
+            } else if let f = Double(text), f > 0, f <= 1 {
+                self = .fraction(f)
+            } else {
+                return nil
+            }
         }
     }
 
@@ -98,7 +102,9 @@ public struct ForestParameters: Sendable, Equatable {
         if let d = maxDepth, d < 1 { throw bad("max depth must be at least 1, got \(d)") }
         guard minSamplesSplit >= 2 else { throw bad("min samples split must be at least 2, got \(minSamplesSplit)") }
         guard minSamplesLeaf >= 1 else { throw bad("min samples leaf must be at least 1, got \(minSamplesLeaf)") }
-        guard (1...Int(UInt32.max)).contains(minCategoryRows) else { throw bad("min category rows must be in 1...\(UInt32.max), got \(minCategoryRows)") }
+        guard (1...Int(UInt32.max)).contains(minCategoryRows) else {
+            throw bad("min category rows must be in 1...\(UInt32.max), got \(minCategoryRows)")
+        }
         switch maxFeatures {
         case .fraction(let f) where !(f > 0 && f <= 1): throw bad("max features fraction must be in (0, 1], got \(f)")
         case .count(let c) where c < 1: throw bad("max features must be at least 1, got \(c)")
@@ -107,9 +113,15 @@ public struct ForestParameters: Sendable, Equatable {
     }
 
     public func write(to w: inout ByteWriter) {
-        w.write(UInt32(trees)); w.write(criterion.rawValue)
-        w.write(Int64(maxDepth ?? -1)); w.write(UInt32(minSamplesSplit)); w.write(UInt32(minSamplesLeaf))
-        w.write(maxFeatures.description); w.write(bootstrap); w.write(classWeighting.rawValue); w.write(seed)
+        w.write(UInt32(trees))
+        w.write(criterion.rawValue)
+        w.write(Int64(maxDepth ?? -1))
+        w.write(UInt32(minSamplesSplit))
+        w.write(UInt32(minSamplesLeaf))
+        w.write(maxFeatures.description)
+        w.write(bootstrap)
+        w.write(classWeighting.rawValue)
+        w.write(seed)
         w.write(UInt32(minCategoryRows))
     }
 
@@ -125,20 +137,21 @@ public struct ForestParameters: Sendable, Equatable {
         guard let mf = MaxFeatures(parsing: try r.readString()) else { throw ForestError(.corrupted, "\(r.context): bad max features") }
         p.maxFeatures = mf
         p.bootstrap = try r.readBool()
-        guard let cw = ClassWeighting(rawValue: try r.readString()) else { throw ForestError(.corrupted, "\(r.context): bad class weighting") }
+        guard let cw = ClassWeighting(rawValue: try r.readString()) else {
+            throw ForestError(.corrupted, "\(r.context): bad class weighting")
+        }
         p.classWeighting = cw
         p.seed = try r.read(UInt64.self)
         p.minCategoryRows = Int(try r.read(UInt32.self))
         return p
     }
 
-
 }
 
-public extension ForestParameters {
+extension ForestParameters {
     /// The split criterion's name for `task`: Gini or entropy for classification;
     /// regression always splits on squared error (scikit-learn's `squared_error`).
-    func criterionName(for task: TaskKind) -> String {
+    public func criterionName(for task: TaskKind) -> String {
         task == .regression ? "squared_error" : criterion.rawValue
     }
 }

@@ -22,7 +22,8 @@ public struct ForestTrainer: Sendable {
     /// The tree indices partition `partition` of `partitions` grows: ⌊T/P⌋ trees, plus one
     /// when `partition < T mod P`. Indices are local to the partition (`0..<count`).
     public static func treeShare(totalTrees: Int, partitions: Int, partition: Int) -> Range<Int> {
-        let base = totalTrees / partitions, extra = totalTrees % partitions
+        let base = totalTrees / partitions
+        let extra = totalTrees % partitions
         return 0..<(base + (partition < extra ? 1 : 0))
     }
 
@@ -41,7 +42,8 @@ public struct ForestTrainer: Sendable {
 
     /// The row-major copy of `partition`'s bins, or an empty array below the threshold.
     static func rowMajorBins(_ partition: BinnedPartition) -> [UInt8] {
-        let n = partition.rowCount, d = partition.featureCount
+        let n = partition.rowCount
+        let d = partition.featureCount
         guard rowMajorBytes(rows: n, features: d) > 0 else { return [] }
         var copy = [UInt8](repeating: 0, count: n * d)
         partition.bins.withUnsafeBufferPointer { bins in
@@ -66,8 +68,10 @@ public struct ForestTrainer: Sendable {
     /// with `(index, tree)` in increasing index order, serially. A resumed task passes the
     /// range from its first missing tree. If `onTree` throws, no further trees are started
     /// and the error is rethrown.
-    public func trainTrees(partition: BinnedPartition, partitionIndex: Int, range: Range<Int>,
-                           onTree: @escaping @Sendable (Int, Tree) throws -> Void) throws {
+    public func trainTrees(
+        partition: BinnedPartition, partitionIndex: Int, range: Range<Int>,
+        onTree: @escaping @Sendable (Int, Tree) throws -> Void
+    ) throws {
         try parameters.validate()
         guard partition.rowCount > 0 else {
             throw ForestError(.invalidData, "partition \(partitionIndex) has no training rows")
@@ -78,12 +82,13 @@ public struct ForestTrainer: Sendable {
         let params = parameters
         let seed = parameters.seed
         // Identical rows are found once per partition and shared by its growers.
-        let groups: RowGroups? = switch partition.task {
-        case .classification:
-            TreeGrower.findGroups(partition: partition, objective: ClassificationObjective(partition: partition, parameters: params))
-        case .regression:
-            TreeGrower.findGroups(partition: partition, objective: RegressionObjective(partition: partition, parameters: params))
-        }
+        let groups: RowGroups? =
+            switch partition.task {
+            case .classification:
+                TreeGrower.findGroups(partition: partition, objective: ClassificationObjective(partition: partition, parameters: params))
+            case .regression:
+                TreeGrower.findGroups(partition: partition, objective: RegressionObjective(partition: partition, parameters: params))
+            }
         let rowMajor = Self.rowMajorBins(partition)
         rowMajor.withUnsafeBufferPointer { copy in
             // Read-only while the growers run, and alive for the whole of `concurrentPerform`.
@@ -97,13 +102,17 @@ public struct ForestTrainer: Sendable {
                 }
                 switch partition.task {
                 case .classification:
-                    run(TreeGrower(partition: partition, parameters: params,
-                                   objective: ClassificationObjective(partition: partition, parameters: params), groups: groups,
-                                   rowMajor: rows))
+                    run(
+                        TreeGrower(
+                            partition: partition, parameters: params,
+                            objective: ClassificationObjective(partition: partition, parameters: params), groups: groups,
+                            rowMajor: rows))
                 case .regression:
-                    run(TreeGrower(partition: partition, parameters: params,
-                                   objective: RegressionObjective(partition: partition, parameters: params), groups: groups,
-                                   rowMajor: rows))
+                    run(
+                        TreeGrower(
+                            partition: partition, parameters: params,
+                            objective: RegressionObjective(partition: partition, parameters: params), groups: groups,
+                            rowMajor: rows))
                 }
             }
         }
@@ -153,7 +162,10 @@ private final class TrainingRun: Sendable {
             guard s.error == nil else { return }
             s.done[index] = tree
             while let t = s.done.removeValue(forKey: s.nextToEmit) {
-                do { try onTree(s.nextToEmit, t) } catch { s.error = error; return }
+                do { try onTree(s.nextToEmit, t) } catch {
+                    s.error = error
+                    return
+                }
                 s.nextToEmit += 1
             }
         }
@@ -165,9 +177,12 @@ extension ForestTrainer {
     /// trees whose bootstrap left it out (bootstraps are regenerated from the tree seeds),
     /// averaged; rows left out by no tree are skipped. Trees are visited in index order, so
     /// the result is deterministic. `firstTree` is the local index of `trees[0]`.
-    public func outOfBagMetrics(partition: BinnedPartition, partitionIndex: Int, trees: [Tree], firstTree: Int = 0,
-                                task: LearningTask) -> EvaluationMetrics {
-        let n = partition.rowCount, C = task.outputWidth
+    public func outOfBagMetrics(
+        partition: BinnedPartition, partitionIndex: Int, trees: [Tree], firstTree: Int = 0,
+        task: LearningTask
+    ) -> EvaluationMetrics {
+        let n = partition.rowCount
+        let C = task.outputWidth
         var sums = [Double](repeating: 0, count: n * C)
         var votes = [Int32](repeating: 0, count: n)
         let counts = UnsafeMutablePointer<UInt32>.allocate(capacity: max(n, 1))
@@ -184,8 +199,10 @@ extension ForestTrainer {
             }
         }
         var predictions: [Double] = []
-        var classes: [Int32] = [], values: [Double] = []
-        let labels = partition.labels, targets = partition.values
+        var classes: [Int32] = []
+        var values: [Double] = []
+        let labels = partition.labels
+        let targets = partition.values
         for r in 0..<n where votes[r] > 0 {
             for c in 0..<C { predictions.append(sums[r * C + c] / Double(votes[r])) }
             if task.kind == .classification { classes.append(labels[r]) } else { values.append(targets[r]) }
@@ -202,7 +219,8 @@ extension ForestTrainer {
     /// themselves add ~25 bytes per node). For sizing partitions to a worker's budget.
     public static func estimatedTrainingBytes(rows: Int, features: Int, classes: Int, threads: Int) -> Int {
         let partition = rows * features + rows * 8
-        let perGrower = rows * (4 + 4 + 8) * 2 + rows * 4 + TreeGrower<ClassificationObjective>.groupSize * 256 * max(classes, 2) * 8 + 64 * 1024
+        let perGrower =
+            rows * (4 + 4 + 8) * 2 + rows * 4 + TreeGrower<ClassificationObjective>.groupSize * 256 * max(classes, 2) * 8 + 64 * 1024
         return partition + max(threads, 1) * perGrower
     }
 }

@@ -24,8 +24,10 @@ struct RowGroups: Sendable {
     /// with payloads `payload(row)`; nil when there would be more than `maxShare` × rows
     /// groups (decided on the first ``probeRows`` rows first, so a table of distinct rows
     /// costs one probe).
-    static func find(bins: UnsafePointer<UInt8>, rows n: Int, features: Int, maxShare: Double = 0.75,
-                     payload: (Int) -> UInt64) -> RowGroups? {
+    static func find(
+        bins: UnsafePointer<UInt8>, rows n: Int, features: Int, maxShare: Double = 0.75,
+        payload: (Int) -> UInt64
+    ) -> RowGroups? {
         guard n >= 2 else { return nil }
         let limit = Int(maxShare * Double(n))
         var capacity = 16
@@ -47,7 +49,9 @@ struct RowGroups: Sendable {
             }
             for r in start..<end {
                 var h = hashes[r - start]
-                h ^= h >> 33; h &*= 0xFF51_AFD7_ED55_8CCD; h ^= h >> 33
+                h ^= h >> 33
+                h &*= 0xFF51_AFD7_ED55_8CCD
+                h ^= h >> 33
                 let p = payload(r)
                 var slot = Int(truncatingIfNeeded: h) & slotMask
                 while true {

@@ -61,8 +61,10 @@ final class TreeGrower<Objective: SplitObjective> {
     /// A grower over `partition`; `groups` are its merged identical rows
     /// (``findGroups(partition:objective:)``, found once and shared by a partition's
     /// growers), nil to grow over rows.
-    init(partition: BinnedPartition, parameters: ForestParameters, objective: Objective, groups: RowGroups? = nil,
-         rowMajor: UnsafePointer<UInt8>? = nil) {
+    init(
+        partition: BinnedPartition, parameters: ForestParameters, objective: Objective, groups: RowGroups? = nil,
+        rowMajor: UnsafePointer<UInt8>? = nil
+    ) {
         self.partition = partition
         self.groups = groups
         self.rowMajor = rowMajor
@@ -77,11 +79,16 @@ final class TreeGrower<Objective: SplitObjective> {
         }
         candidates = cands
         let m = max(n, 1)
-        idx = .allocate(capacity: m); wt = .allocate(capacity: m); pay = .allocate(capacity: m)
-        tmpIdx = .allocate(capacity: m); tmpWt = .allocate(capacity: m); tmpPay = .allocate(capacity: m)
+        idx = .allocate(capacity: m)
+        wt = .allocate(capacity: m)
+        pay = .allocate(capacity: m)
+        tmpIdx = .allocate(capacity: m)
+        tmpWt = .allocate(capacity: m)
+        tmpPay = .allocate(capacity: m)
         rowCounts = .allocate(capacity: m)
         let g = max(groups?.count ?? 0, 1)
-        groupCount = .allocate(capacity: g); groupRows = .allocate(capacity: g)
+        groupCount = .allocate(capacity: g)
+        groupRows = .allocate(capacity: g)
         hist = .allocate(capacity: Self.groupSize * 256 * cellWords)
         hist.initialize(repeating: 0, count: Self.groupSize * 256 * cellWords)
         mask = .allocate(capacity: Self.groupSize * 4)
@@ -96,11 +103,20 @@ final class TreeGrower<Objective: SplitObjective> {
     }
 
     deinit {
-        idx.deallocate(); wt.deallocate(); pay.deallocate()
-        tmpIdx.deallocate(); tmpWt.deallocate(); tmpPay.deallocate()
-        groupCount.deallocate(); groupRows.deallocate()
+        idx.deallocate()
+        wt.deallocate()
+        pay.deallocate()
+        tmpIdx.deallocate()
+        tmpWt.deallocate()
+        tmpPay.deallocate()
+        groupCount.deallocate()
+        groupRows.deallocate()
         for slab in allSlabs { slab.deallocate() }
-        rowCounts.deallocate(); hist.deallocate(); mask.deallocate(); columns.deallocate(); features.deallocate()
+        rowCounts.deallocate()
+        hist.deallocate()
+        mask.deallocate()
+        columns.deallocate()
+        features.deallocate()
         leftTable.deallocate()
         constantScratch.deallocate()
         totals.deallocate()
@@ -143,7 +159,10 @@ final class TreeGrower<Objective: SplitObjective> {
         var m = 0
         guard let groups else {
             for r in 0..<n where counts[r] > 0 {
-                idx[m] = Int32(r); wt[m] = 1 << 32 | UInt64(counts[r]); pay[m] = objective.payload(row: r); m += 1
+                idx[m] = Int32(r)
+                wt[m] = 1 << 32 | UInt64(counts[r])
+                pay[m] = objective.payload(row: r)
+                m += 1
             }
             return (m, m)
         }
@@ -153,7 +172,8 @@ final class TreeGrower<Objective: SplitObjective> {
         var rows = 0
         groups.groupOf.withUnsafeBufferPointer { groupOf in
             for r in 0..<n {
-                let c = counts[r], k = Int(groupOf[r])
+                let c = counts[r]
+                let k = Int(groupOf[r])
                 groupCount[k] &+= c
                 groupRows[k] &+= c > 0 ? 1 : 0
             }
@@ -161,7 +181,9 @@ final class TreeGrower<Objective: SplitObjective> {
         groups.representative.withUnsafeBufferPointer { representative in
             for k in 0..<g where groupCount[k] > 0 {
                 let r = representative[k]
-                idx[m] = r; wt[m] = UInt64(groupRows[k]) << 32 | UInt64(groupCount[k]); pay[m] = objective.payload(row: Int(r))
+                idx[m] = r
+                wt[m] = UInt64(groupRows[k]) << 32 | UInt64(groupCount[k])
+                pay[m] = objective.payload(row: Int(r))
                 rows += Int(groupRows[k])
                 m += 1
             }
@@ -256,8 +278,9 @@ final class TreeGrower<Objective: SplitObjective> {
         while first < candidates.count {
             let g = min(Self.groupSize, candidates.count - first)
             for j in 0..<g { columns[j] = column(Int(candidates[first + j]), bins) }
-            objective.accumulate(groupCount: g, columns: columns, rowStride: rowStride, idx: idx, weights: wt, pay: pay, start: start, end: end,
-                                 hist: slab + first * 256 * cellWords, mask: mask)
+            objective.accumulate(
+                groupCount: g, columns: columns, rowStride: rowStride, idx: idx, weights: wt, pay: pay, start: start, end: end,
+                hist: slab + first * 256 * cellWords, mask: mask)
             first += g
         }
     }
@@ -265,7 +288,10 @@ final class TreeGrower<Objective: SplitObjective> {
     /// Recomputes the occupancy mask (in `mask[0..<4]`) of one feature's histogram in a slab.
     private func slabMask(_ h: UnsafeMutablePointer<UInt64>) {
         let W = cellWords
-        mask[0] = 0; mask[1] = 0; mask[2] = 0; mask[3] = 0
+        mask[0] = 0
+        mask[1] = 0
+        mask[2] = 0
+        mask[3] = 0
         for b in 0..<256 {
             var any: UInt64 = 0
             for c in 0..<W { any |= h[b * W + c] }
@@ -275,7 +301,11 @@ final class TreeGrower<Objective: SplitObjective> {
 
     private struct PendingNode {
         /// Entries `start..<end` of `idx`, holding `rows` distinct in-bag rows.
-        var node: Int; var start: Int; var end: Int; var rows: Int; var depth: Int
+        var node: Int
+        var start: Int
+        var end: Int
+        var rows: Int
+        var depth: Int
         var slab: UnsafeMutablePointer<UInt64>? = nil
         /// `features[0..<constants]` are constant in this node (inherited from its ancestors).
         var constants = 0
@@ -309,8 +339,9 @@ final class TreeGrower<Objective: SplitObjective> {
             var split = SplitCandidate()
             var constants = node.constants
             if node.depth < maxDepth && rows >= parameters.minSamplesSplit && rows >= 2 * minLeaf && splittable {
-                (split, constants) = findSplit(start: node.start, end: node.end, rows: rows, bins: bins, rng: &rng,
-                                               slab: node.slab, knownConstants: node.constants)
+                (split, constants) = findSplit(
+                    start: node.start, end: node.end, rows: rows, bins: bins, rng: &rng,
+                    slab: node.slab, knownConstants: node.constants)
             }
             guard split.isValid else {
                 if let slab = node.slab { releaseSlab(slab) }
@@ -329,32 +360,50 @@ final class TreeGrower<Objective: SplitObjective> {
             let mid = partitionRows(start: node.start, end: node.end, column: bins + split.feature * n)
             let left = tree.nodeCount
             if split.categorical {
-                tree.setCategoricalSplit(node.node, feature: split.feature, leftSet: split.leftSet,
-                                         missingGoesLeft: split.missingLeft, leftChild: left)
+                tree.setCategoricalSplit(
+                    node.node, feature: split.feature, leftSet: split.leftSet,
+                    missingGoesLeft: split.missingLeft, leftChild: left)
             } else {
-                tree.setNumericSplit(node.node, feature: split.feature, threshold: split.bin,
-                                     missingGoesLeft: split.missingLeft, leftChild: left)
+                tree.setNumericSplit(
+                    node.node, feature: split.feature, threshold: split.bin,
+                    missingGoesLeft: split.missingLeft, leftChild: left)
             }
-            tree.appendNode(); tree.appendNode()
-            var leftSlab: UnsafeMutablePointer<UInt64>? = nil, rightSlab: UnsafeMutablePointer<UInt64>? = nil
+            tree.appendNode()
+            tree.appendNode()
+            var leftSlab: UnsafeMutablePointer<UInt64>? = nil
+            var rightSlab: UnsafeMutablePointer<UInt64>? = nil
             if let parent = node.slab {
-                let leftEntries = mid - node.start, rightEntries = node.end - mid
+                let leftEntries = mid - node.start
+                let rightEntries = node.end - mid
                 let smallIsLeft = leftEntries <= rightEntries
                 if max(leftEntries, rightEntries) >= minSlabRows {
                     let small = takeSlab()
                     buildSlab(small, start: smallIsLeft ? node.start : mid, end: smallIsLeft ? mid : node.end, bins: bins)
                     for i in 0..<slabCount { parent[i] &-= small[i] }
                     var smallSlab: UnsafeMutablePointer<UInt64>? = small
-                    if min(leftEntries, rightEntries) < minSlabRows { releaseSlab(small); smallSlab = nil }
-                    if smallIsLeft { leftSlab = smallSlab; rightSlab = parent } else { leftSlab = parent; rightSlab = smallSlab }
+                    if min(leftEntries, rightEntries) < minSlabRows {
+                        releaseSlab(small)
+                        smallSlab = nil
+                    }
+                    if smallIsLeft {
+                        leftSlab = smallSlab
+                        rightSlab = parent
+                    } else {
+                        leftSlab = parent
+                        rightSlab = smallSlab
+                    }
                 } else {
                     releaseSlab(parent)
                 }
             }
-            stack.append(PendingNode(node: left + 1, start: mid, end: node.end, rows: rows - split.leftRows,
-                                     depth: node.depth + 1, slab: rightSlab, constants: constants))
-            stack.append(PendingNode(node: left, start: node.start, end: mid, rows: split.leftRows,
-                                     depth: node.depth + 1, slab: leftSlab, constants: constants))
+            stack.append(
+                PendingNode(
+                    node: left + 1, start: mid, end: node.end, rows: rows - split.leftRows,
+                    depth: node.depth + 1, slab: rightSlab, constants: constants))
+            stack.append(
+                PendingNode(
+                    node: left, start: node.start, end: mid, rows: split.leftRows,
+                    depth: node.depth + 1, slab: leftSlab, constants: constants))
         }
     }
 
@@ -367,11 +416,14 @@ final class TreeGrower<Objective: SplitObjective> {
     /// descendants: they are kept in `features[0..<knownConstants]` and never drawn or
     /// scanned again below it (the draw is over the others), which spares deep trees on
     /// data with many duplicate rows most of their histogram passes.
-    private func findSplit(start: Int, end: Int, rows: Int, bins: UnsafePointer<UInt8>, rng: inout ForestRNG,
-                           slab: UnsafeMutablePointer<UInt64>? = nil, knownConstants: Int) -> (SplitCandidate, Int) {
+    private func findSplit(
+        start: Int, end: Int, rows: Int, bins: UnsafePointer<UInt8>, rng: inout ForestRNG,
+        slab: UnsafeMutablePointer<UInt64>? = nil, knownConstants: Int
+    ) -> (SplitCandidate, Int) {
         var best = SplitCandidate()
         let d = candidates.count
-        var visited = 0, nonConstant = 0
+        var visited = 0
+        var nonConstant = 0
         var k = knownConstants
         let minLeaf = parameters.minSamplesLeaf
         let categorical = partition.categorical
@@ -379,7 +431,8 @@ final class TreeGrower<Objective: SplitObjective> {
         @inline(__always) func draw() -> Int32 {
             let j = k + rng.nextInt(below: d - k)
             let f = features[j]
-            features[j] = features[k]; features[k] = f
+            features[j] = features[k]
+            features[k] = f
             k += 1
             visited += 1
             return f
@@ -392,8 +445,14 @@ final class TreeGrower<Objective: SplitObjective> {
                 let f = Int(draw())
                 let h = slab + Int(candidateSlot[f]) * 256 * cellWords
                 slabMask(h)
-                if objective.scan(feature: f, categorical: categorical[f], hist: h, mask: mask, rows: rows, minLeaf: minLeaf,
-                                  reset: false, best: &best) { nonConstant += 1 } else { isConstant[f] = true }
+                if objective.scan(
+                    feature: f, categorical: categorical[f], hist: h, mask: mask, rows: rows, minLeaf: minLeaf,
+                    reset: false, best: &best)
+                {
+                    nonConstant += 1
+                } else {
+                    isConstant[f] = true
+                }
             }
         } else {
             while k < d && (visited < mtry || nonConstant == 0) {
@@ -402,12 +461,19 @@ final class TreeGrower<Objective: SplitObjective> {
                 let g = visited < mtry ? min(Self.groupSize, mtry - visited, d - k) : 1
                 let first = k
                 for j in 0..<g { columns[j] = column(Int(draw()), bins) }
-                objective.accumulate(groupCount: g, columns: columns, rowStride: rowStride, idx: idx, weights: wt, pay: pay, start: start, end: end,
-                                     hist: hist, mask: mask)
+                objective.accumulate(
+                    groupCount: g, columns: columns, rowStride: rowStride, idx: idx, weights: wt, pay: pay, start: start, end: end,
+                    hist: hist, mask: mask)
                 for j in 0..<g {
                     let f = Int(features[first + j])
-                    if objective.scan(feature: f, categorical: categorical[f], hist: hist + j * 256 * cellWords, mask: mask + j * 4,
-                                      rows: rows, minLeaf: minLeaf, reset: true, best: &best) { nonConstant += 1 } else { isConstant[f] = true }
+                    if objective.scan(
+                        feature: f, categorical: categorical[f], hist: hist + j * 256 * cellWords, mask: mask + j * 4,
+                        rows: rows, minLeaf: minLeaf, reset: true, best: &best)
+                    {
+                        nonConstant += 1
+                    } else {
+                        isConstant[f] = true
+                    }
                 }
             }
         }
@@ -415,7 +481,9 @@ final class TreeGrower<Objective: SplitObjective> {
         var constants = knownConstants
         for pos in knownConstants..<k where isConstant[Int(features[pos])] {
             isConstant[Int(features[pos])] = false
-            let f = features[pos]; features[pos] = features[constants]; features[constants] = f
+            let f = features[pos]
+            features[pos] = features[constants]
+            features[constants] = f
             constants += 1
         }
         return (best, constants)
@@ -426,13 +494,26 @@ final class TreeGrower<Objective: SplitObjective> {
     /// both sides and only the side it belongs to advances (the direction is
     /// data-dependent, so a branch would mispredict often).
     private func partitionRows(start: Int, end: Int, column: UnsafePointer<UInt8>) -> Int {
-        let idx = idx, wt = wt, pay = pay, tmpIdx = tmpIdx, tmpWt = tmpWt, tmpPay = tmpPay, table = leftTable
-        var l = start, r = 0
+        let idx = idx
+        let wt = wt
+        let pay = pay
+        let tmpIdx = tmpIdx
+        let tmpWt = tmpWt
+        let tmpPay = tmpPay
+        let table = leftTable
+        var l = start
+        var r = 0
         for k in start..<end {
-            let i = idx[k], c = wt[k], p = pay[k]
+            let i = idx[k]
+            let c = wt[k]
+            let p = pay[k]
             let left = table[Int(column[Int(i)])] ? 1 : 0
-            idx[l] = i; wt[l] = c; pay[l] = p
-            tmpIdx[r] = i; tmpWt[r] = c; tmpPay[r] = p
+            idx[l] = i
+            wt[l] = c
+            pay[l] = p
+            tmpIdx[r] = i
+            tmpWt[r] = c
+            tmpPay[r] = p
             l &+= left
             r &+= 1 &- left
         }

@@ -39,14 +39,18 @@ public struct CrossValidationResult: Sendable {
         switch first.metrics {
         case .classification:
             let m = folds.compactMap(\.metrics.classification)
-            return [Summary(name: "accuracy", values: m.map(\.accuracy)),
-                    Summary(name: "auc", values: m.map(\.auc)),
-                    Summary(name: "log_loss", values: m.map(\.logLoss))]
+            return [
+                Summary(name: "accuracy", values: m.map(\.accuracy)),
+                Summary(name: "auc", values: m.map(\.auc)),
+                Summary(name: "log_loss", values: m.map(\.logLoss))
+            ]
         case .regression:
             let m = folds.compactMap(\.metrics.regression)
-            return [Summary(name: "r2", values: m.map(\.r2)),
-                    Summary(name: "rmse", values: m.map(\.rmse)),
-                    Summary(name: "mae", values: m.map(\.mae))]
+            return [
+                Summary(name: "r2", values: m.map(\.r2)),
+                Summary(name: "rmse", values: m.map(\.rmse)),
+                Summary(name: "mae", values: m.map(\.mae))
+            ]
         }
     }
 

@@ -17,8 +17,10 @@ public struct ParameterGrid: Sendable, Equatable {
     public let axes: [Axis]
 
     /// The parameters a grid can vary.
-    public static let names = ["trees", "max-depth", "min-samples-split", "min-samples-leaf", "max-features",
-                               "criterion", "class-weight", "bootstrap", "min-category-rows"]
+    public static let names = [
+        "trees", "max-depth", "min-samples-split", "min-samples-leaf", "max-features",
+        "criterion", "class-weight", "bootstrap", "min-category-rows"
+    ]
     /// Points above this are refused (each is a full cross-validation).
     public static let maxPoints = 1000
 
@@ -62,7 +64,8 @@ public struct ParameterGrid: Sendable, Equatable {
 
     /// Combination `i` (odometer order) as (name, value) pairs.
     public func point(_ i: Int) -> [(name: String, value: String)] {
-        var rest = i, out: [(name: String, value: String)] = []
+        var rest = i
+        var out: [(name: String, value: String)] = []
         for axis in axes.reversed() {
             out.append((axis.name, axis.values[rest % axis.values.count]))
             rest /= axis.values.count
@@ -87,7 +90,8 @@ public struct ParameterGrid: Sendable, Equatable {
     public static func apply(_ name: String, _ value: String, to p: inout ForestParameters) throws {
         func int(_ range: ClosedRange<Int>) throws -> Int {
             guard let v = Int(value), range.contains(v) else {
-                throw ForestError(.invalidParameter, "grid: \(name)=\(value) is not an integer in \(range.lowerBound)...\(range.upperBound)")
+                throw ForestError(
+                    .invalidParameter, "grid: \(name)=\(value) is not an integer in \(range.lowerBound)...\(range.upperBound)")
             }
             return v
         }
@@ -99,7 +103,8 @@ public struct ParameterGrid: Sendable, Equatable {
         case "min-category-rows": p.minCategoryRows = try int(1...Int(UInt32.max))
         case "max-features":
             guard let m = MaxFeatures(parsing: value) else {
-                throw ForestError(.invalidParameter, "grid: max-features=\(value) is not auto, sqrt, log2, all, a fraction in (0, 1] or a count")
+                throw ForestError(
+                    .invalidParameter, "grid: max-features=\(value) is not auto, sqrt, log2, all, a fraction in (0, 1] or a count")
             }
             p.maxFeatures = m
         case "criterion":

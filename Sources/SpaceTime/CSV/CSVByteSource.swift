@@ -1,8 +1,9 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import CZlib
 import CZstd
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// The bytes of one input file as text: read as they are, or decompressed on the fly from
 /// gzip (any number of members) or zstd (any number of frames), recognised by their magic bytes.
@@ -46,8 +47,10 @@ public final class CSVByteSource {
     }
 
     /// Reads an open descriptor (a pipe too: nothing seeks), recognising gzip and zstd by magic bytes.
-    public init(fileDescriptor: Int32, name: String, ownsDescriptor: Bool = false, detect: Bool = true,
-                inputSize: Int = 256 << 10) throws(CSVError) {
+    public init(
+        fileDescriptor: Int32, name: String, ownsDescriptor: Bool = false, detect: Bool = true,
+        inputSize: Int = 256 << 10
+    ) throws(CSVError) {
         file = name
         fd = fileDescriptor
         ownsFD = ownsDescriptor
@@ -134,12 +137,20 @@ public final class CSVByteSource {
             inputEnd = tail
             inputPos = 0
         }
-        guard inputEnd < input.count, fd >= 0 else { if fd < 0 { fileEOF = true }; return }
+        guard inputEnd < input.count, fd >= 0 else {
+            if fd < 0 { fileEOF = true }
+            return
+        }
         let n: Int
         do { n = try Sys.read(fd, input.baseAddress! + inputEnd, input.count - inputEnd, path: file) } catch {
             throw CSVError(code: .io, file: file, message: "read failed: \(String(cString: strerror(error.errno)))")
         }
-        if n == 0 { fileEOF = true } else { inputEnd += n; fileBytesRead += n }
+        if n == 0 {
+            fileEOF = true
+        } else {
+            inputEnd += n
+            fileBytesRead += n
+        }
     }
 
     private func readPlain(into buffer: UnsafeMutableRawPointer, count: Int) throws(CSVError) -> Int {
@@ -163,7 +174,9 @@ public final class CSVByteSource {
     public var compressedOffset: Int { fileBytesRead - (inputEnd - inputPos) }
 
     private func corrupt(_ what: String) -> CSVError {
-        CSVError(code: .corrupt, file: file, message: "the \(format.rawValue) stream is corrupt at compressed byte \(groupedThousands(compressedOffset)): \(what)")
+        CSVError(
+            code: .corrupt, file: file,
+            message: "the \(format.rawValue) stream is corrupt at compressed byte \(groupedThousands(compressedOffset)): \(what)")
     }
 
     private func readGzip(into buffer: UnsafeMutableRawPointer, count: Int) throws(CSVError) -> Int {
@@ -172,8 +185,14 @@ public final class CSVByteSource {
             if inputPos == inputEnd && !fileEOF { try readInput() }
             if !inMember {
                 // Between members: the end of the file, or the next member's magic bytes.
-                if inputPos == inputEnd && fileEOF { finished = true; return 0 }
-                if inputEnd - inputPos < 2 && !fileEOF { try readInput(); continue }
+                if inputPos == inputEnd && fileEOF {
+                    finished = true
+                    return 0
+                }
+                if inputEnd - inputPos < 2 && !fileEOF {
+                    try readInput()
+                    continue
+                }
                 let b = input.baseAddress!.assumingMemoryBound(to: UInt8.self)
                 guard inputEnd - inputPos >= 2, b[inputPos] == 0x1F, b[inputPos + 1] == 0x8B else {
                     throw corrupt("expected the start of a gzip member (1f 8b) after the previous one")

@@ -97,25 +97,40 @@ public func escapedExcerpt(_ bytes: UnsafeRawBufferPointer, limit: Int = 60) -> 
     let n = bytes.count
     func hex(_ b: UInt8) -> String { "\\x" + (b < 0x10 ? "0" : "") + String(b, radix: 16, uppercase: true) }
     while i < n {
-        if i >= limit { s += "…"; break }
+        if i >= limit {
+            s += "…"
+            break
+        }
         let b = bytes[i]
         switch b {
-        case 0x0A: s += "\\n"; i += 1
-        case 0x0D: s += "\\r"; i += 1
-        case 0x09: s += "\\t"; i += 1
-        case 0x20..<0x7F: s.unicodeScalars.append(Unicode.Scalar(b)); i += 1
+        case 0x0A:
+            s += "\\n"
+            i += 1
+        case 0x0D:
+            s += "\\r"
+            i += 1
+        case 0x09:
+            s += "\\t"
+            i += 1
+        case 0x20..<0x7F:
+            s.unicodeScalars.append(Unicode.Scalar(b))
+            i += 1
         case 0xC2...0xF4:
             // A multi-byte UTF-8 sequence: kept when valid, complete within the limit, and printable.
             let length = b >= 0xF0 ? 4 : b >= 0xE0 ? 3 : 2
             if i + length <= n, i + length <= limit,
-               let scalar = decodeScalar(bytes, at: i, length: length),
-               !(0x80...0x9F).contains(scalar.value), scalar.value != 0xFEFF, scalar.value != 0x2028, scalar.value != 0x2029 {
+                let scalar = decodeScalar(bytes, at: i, length: length),
+                !(0x80...0x9F).contains(scalar.value), scalar.value != 0xFEFF, scalar.value != 0x2028, scalar.value != 0x2029
+            {
                 s.unicodeScalars.append(scalar)
                 i += length
             } else {
-                s += hex(b); i += 1
+                s += hex(b)
+                i += 1
             }
-        default: s += hex(b); i += 1
+        default:
+            s += hex(b)
+            i += 1
         }
     }
     return s

@@ -1,7 +1,8 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import CZstd
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// A data set named on the command line, resolved to the files read, in order, as one CSV:
 /// a file (plain, `.csv.gz` or `.csv.zst`), a directory (its `*.csv`, `*.csv.gz` and
@@ -124,7 +125,10 @@ public struct CSVInput: Sendable, Equatable {
         var ended = false
         while text < sample {
             guard let n = try? source.read(into: chunk, count: 1 << 16) else { break }
-            if n == 0 { ended = true; break }
+            if n == 0 {
+                ended = true
+                break
+            }
             text += n
         }
         if ended { return (text, .decompressed) }

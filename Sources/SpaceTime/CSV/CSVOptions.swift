@@ -31,7 +31,7 @@ public struct CSVOptions: Sendable {
 
     public static let pandasMissingValues = [
         "NaN", "nan", "NA", "N/A", "n/a", "NULL", "null", "None", "-NaN", "-nan",
-        "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "1.#IND", "1.#QNAN", "<NA>",
+        "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "1.#IND", "1.#QNAN", "<NA>"
     ]
 
     public init() {}
@@ -43,11 +43,18 @@ public struct CSVOptions: Sendable {
         for (i, name) in names.enumerated() {
             if i > 0 { out.append(delimiter) }
             let bytes = Array(name.utf8)
-            let quote = bytes.contains { $0 == delimiter || $0 == 0x22 || $0 == 0x0A || $0 == 0x0D }
+            let quote =
+                bytes.contains { $0 == delimiter || $0 == 0x22 || $0 == 0x0A || $0 == 0x0D }
                 || bytes.first == 0x20 || bytes.last == 0x20
-            guard quote else { out += bytes; continue }
+            guard quote else {
+                out += bytes
+                continue
+            }
             out.append(0x22)
-            for b in bytes { if b == 0x22 { out.append(0x22) }; out.append(b) }
+            for b in bytes {
+                if b == 0x22 { out.append(0x22) }
+                out.append(b)
+            }
             out.append(0x22)
         }
         return out

@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Streams records from a CSV file in fixed-size chunks with bounded memory.
@@ -77,14 +77,19 @@ public final class CSVReader {
         do {
             source = try CSVByteSource(path: file)
             try readHeader()
-        } catch { close(); throw error }
+        } catch {
+            close()
+            throw error
+        }
     }
 
     /// Reads from an open file descriptor (e.g. 0 for standard input), naming it `name` in errors;
     /// gzip and zstd are decompressed unless `decompress` is false (a descriptor positioned
     /// inside a plain file).
-    public init(fileDescriptor: Int32, name: String, options: CSVOptions = CSVOptions(), ownsDescriptor: Bool = false,
-                decompress: Bool = true) throws(CSVError) {
+    public init(
+        fileDescriptor: Int32, name: String, options: CSVOptions = CSVOptions(), ownsDescriptor: Bool = false,
+        decompress: Bool = true
+    ) throws(CSVError) {
         parts = [name]
         file = name
         self.options = options
@@ -93,7 +98,10 @@ public final class CSVReader {
         do {
             source = try CSVByteSource(fileDescriptor: fileDescriptor, name: name, ownsDescriptor: ownsDescriptor, detect: decompress)
             try readHeader()
-        } catch { close(); throw error }
+        } catch {
+            close()
+            throw error
+        }
     }
 
     deinit {
@@ -126,8 +134,9 @@ public final class CSVReader {
         if let i = header.firstIndex(of: name) { return i }
         if !options.hasHeader, let n = Int(name), n >= 1, n <= header.count { return n - 1 }
         let shown = header.prefix(8).map { quoteForMessage($0) }.joined(separator: ", ") + (header.count > 8 ? ", …" : "")
-        throw CSVError(code: .unknownColumn, file: file, line: options.hasHeader ? 1 : nil,
-                       message: "no column named \(quoteForMessage(name)); the header has \(header.count) columns: \(shown)")
+        throw CSVError(
+            code: .unknownColumn, file: file, line: options.hasHeader ? 1 : nil,
+            message: "no column named \(quoteForMessage(name)); the header has \(header.count) columns: \(shown)")
     }
 
     /// The next data record, or nil at end of input. The returned object is reused: it is valid
@@ -162,7 +171,8 @@ public final class CSVReader {
 
     private func readHeader() throws(CSVError) {
         guard try readPartHead() else {
-            throw CSVError(code: .emptyFile, file: file, message: options.hasHeader ? "the file is empty: expected a header row" : "the file is empty")
+            throw CSVError(
+                code: .emptyFile, file: file, message: options.hasHeader ? "the file is empty: expected a header row" : "the file is empty")
         }
         if record.count > record.maxFields { throw record.tooManyColumnsError() }
         if options.hasHeader {
@@ -175,8 +185,9 @@ public final class CSVReader {
             pendingFirst = true
         } else {
             guard options.columnNames.count == record.count else {
-                throw CSVError(code: .fieldCount, file: file, line: record.line,
-                               message: "\(options.columnNames.count) column names were given, but the first record has \(record.count) fields")
+                throw CSVError(
+                    code: .fieldCount, file: file, line: record.line,
+                    message: "\(options.columnNames.count) column names were given, but the first record has \(record.count) fields")
             }
             record.header = options.columnNames
             pendingFirst = true
@@ -228,14 +239,20 @@ public final class CSVReader {
         let first = record.header
         var mismatch: Int?
         for i in 0..<max(record.count, first.count) {
-            if i >= record.count || i >= first.count || record.string(at: i) != first[i] { mismatch = i; break }
+            if i >= record.count || i >= first.count || record.string(at: i) != first[i] {
+                mismatch = i
+                break
+            }
         }
         if let i = mismatch {
             let here = i < record.count ? quoteForMessage(record.string(at: i)) : "no column"
             let there = i < first.count ? quoteForMessage(first[i]) : "no column"
             let counts = record.count == first.count ? "" : " (\(record.count) columns here, \(first.count) there)"
-            throw CSVError(code: .headerMismatch, file: file, line: record.line, column: i + 1,
-                           message: "the header differs from \(parts[0])'s: column \(i + 1) is \(here) here and \(there) there\(counts); every part needs the same header")
+            throw CSVError(
+                code: .headerMismatch, file: file, line: record.line, column: i + 1,
+                message:
+                    "the header differs from \(parts[0])'s: column \(i + 1) is \(here) here and \(there) there\(counts); every part needs the same header"
+            )
         }
         return true
     }
@@ -246,7 +263,7 @@ public final class CSVReader {
         func starts(_ magic: [UInt8]) -> Bool { head.count >= magic.count && zip(head, magic).allSatisfy { $0 == $1 } }
         let compressed: [(String, [UInt8])] = [
             ("gzip", [0x1F, 0x8B]), ("zstd", [0x28, 0xB5, 0x2F, 0xFD]), ("bzip2", [0x42, 0x5A, 0x68]),
-            ("xz", [0xFD, 0x37, 0x7A, 0x58, 0x5A, 0x00]), ("zip", [0x50, 0x4B, 0x03, 0x04]),
+            ("xz", [0xFD, 0x37, 0x7A, 0x58, 0x5A, 0x00]), ("zip", [0x50, 0x4B, 0x03, 0x04])
         ]
         for (name, magic) in compressed where starts(magic) {
             if name == "bzip2" {
@@ -262,8 +279,9 @@ public final class CSVReader {
         let nuls = head.reduce(0) { $0 + ($1 == 0 ? 1 : 0) }
         if let nul = head.firstIndex(of: 0), nul < lineEnd || nuls >= 4 {
             let utf16 = starts([0xFF, 0xFE]) || starts([0xFE, 0xFF]) || (head.count >= 2 && (head[0] == 0 || head[1] == 0))
-            return utf16 ? "the file looks UTF-16 encoded (a NUL byte at byte \(nul + 1)), not UTF-8 CSV text; convert it to UTF-8 first"
-                         : "the file looks binary (a NUL byte at byte \(nul + 1) of its first KiB), not CSV text"
+            return utf16
+                ? "the file looks UTF-16 encoded (a NUL byte at byte \(nul + 1)), not UTF-8 CSV text; convert it to UTF-8 first"
+                : "the file looks binary (a NUL byte at byte \(nul + 1) of its first KiB), not CSV text"
         }
         return nil
     }
@@ -318,15 +336,19 @@ public final class CSVReader {
         }
         if filled == buffer.count {
             if buffer.count >= options.maxRecordBytes {
-                throw CSVError(code: .recordTooLong, file: file, line: nextLine,
-                               message: "record is longer than \(options.maxRecordBytes) bytes (an unclosed quote?)")
+                throw CSVError(
+                    code: .recordTooLong, file: file, line: nextLine,
+                    message: "record is longer than \(options.maxRecordBytes) bytes (an unclosed quote?)")
             }
             let bigger = UnsafeMutableRawBufferPointer.allocate(byteCount: min(buffer.count * 2, options.maxRecordBytes), alignment: 16)
             bigger.baseAddress!.copyMemory(from: raw, byteCount: filled)
             buffer.deallocate()
             buffer = bigger
         }
-        guard let source else { eof = true; return }
+        guard let source else {
+            eof = true
+            return
+        }
         let want = min(options.chunkSize, buffer.count - filled)
         let n: Int
         do { n = try source.read(into: buffer.baseAddress! + filled, count: want) } catch {

@@ -145,12 +145,15 @@ public final class CSVRecord {
     @usableFromInline
     func doubleSlow(_ index: Int) throws(CSVError) -> Double {
         try withField(at: index) { (bytes) throws(CSVError) -> Double in
-            if let p = bytes.baseAddress, case .number(let v) = NumberParser.parse(p.assumingMemoryBound(to: UInt8.self), count: bytes.count) {
+            if let p = bytes.baseAddress,
+                case .number(let v) = NumberParser.parse(p.assumingMemoryBound(to: UInt8.self), count: bytes.count)
+            {
                 return v
             }
             if isMissingToken(bytes) { return .nan }
-            throw CSVError(code: .notANumber, file: file, line: line, column: index + 1,
-                           columnName: columnName(index), message: "expected a number, found \(quoteForMessage(bytes))")
+            throw CSVError(
+                code: .notANumber, file: file, line: line, column: index + 1,
+                columnName: columnName(index), message: "expected a number, found \(quoteForMessage(bytes))")
         }
     }
 
@@ -185,7 +188,8 @@ public final class CSVRecord {
             scratch = .allocate(byteCount: max(n, scratch.count * 2), alignment: 8)
         }
         let out = scratch.baseAddress!.assumingMemoryBound(to: UInt8.self)
-        var i = s.start, j = 0
+        var i = s.start
+        var j = 0
         while i < s.end {
             let c = base[i]
             out[j] = c
@@ -223,7 +227,9 @@ public final class CSVRecord {
     /// (only when `eof` is false), or `-2` on a malformed record (details in `scanError…`).
     @inline(__always)
     func scan(_ buf: UnsafePointer<UInt8>, start: Int, limit: Int, eof: Bool) -> Int {
-        let quote = UInt8(ascii: "\""), lf = UInt8(ascii: "\n"), cr = UInt8(ascii: "\r")
+        let quote = UInt8(ascii: "\"")
+        let lf = UInt8(ascii: "\n")
+        let cr = UInt8(ascii: "\r")
         let d = delimiter
         let rec = buf + start
         let n = limit - start
@@ -250,7 +256,11 @@ public final class CSVRecord {
                         return -2
                     }
                     if q + 1 < n {
-                        if rec[q + 1] == quote { flags = 3; q += 2; continue }
+                        if rec[q + 1] == quote {
+                            flags = 3
+                            q += 2
+                            continue
+                        }
                     } else if !eof {
                         return -1
                     }
@@ -258,10 +268,22 @@ public final class CSVRecord {
                 }
                 store(field, fs, q, flags)
                 p = q + 1
-                if p >= n { end = p; next = p; break }
+                if p >= n {
+                    end = p
+                    next = p
+                    break
+                }
                 let c = rec[p]
-                if c == d { field += 1; p += 1; continue }
-                if c == lf { end = p; next = p + 1; break }
+                if c == d {
+                    field += 1
+                    p += 1
+                    continue
+                }
+                if c == lf {
+                    end = p
+                    next = p + 1
+                    break
+                }
                 if c == cr {
                     if p + 1 < n { next = rec[p + 1] == lf ? p + 2 : p + 1 } else if eof { next = p + 1 } else { return -1 }
                     end = p
@@ -269,17 +291,23 @@ public final class CSVRecord {
                 }
                 scanErrorCode = .unexpectedCharacterAfterQuote
                 scanErrorField = field
-                scanErrorMessage = "expected a delimiter or end of line after a closing quote, found \(quoteForMessage(UnsafeRawBufferPointer(start: rec + p, count: 1)))"
+                scanErrorMessage =
+                    "expected a delimiter or end of line after a closing quote, found \(quoteForMessage(UnsafeRawBufferPointer(start: rec + p, count: 1)))"
                 return -2
             } else {
                 let fs = p
                 // Eight bytes at a time: the lowest set bit of `hit` marks the first delimiter,
                 // LF or CR (the classic has-zero-byte test on word ^ broadcast(byte)).
-                let lows: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080
-                let dWord = lows &* UInt64(d), lfWord = lows &* 0x0A, crWord = lows &* 0x0D
+                let lows: UInt64 = 0x0101_0101_0101_0101
+                let highs: UInt64 = 0x8080_8080_8080_8080
+                let dWord = lows &* UInt64(d)
+                let lfWord = lows &* 0x0A
+                let crWord = lows &* 0x0D
                 while p &+ 8 <= n {
                     let w = UInt64(littleEndian: UnsafeRawPointer(rec + p).loadUnaligned(as: UInt64.self))
-                    let a = w ^ dWord, b = w ^ lfWord, c = w ^ crWord
+                    let a = w ^ dWord
+                    let b = w ^ lfWord
+                    let c = w ^ crWord
                     let hit = ((a &- lows) & ~a | (b &- lows) & ~b | (c &- lows) & ~c) & highs
                     if hit != 0 {
                         p &+= hit.trailingZeroBitCount >> 3
@@ -295,13 +323,22 @@ public final class CSVRecord {
                 if p >= n {
                     if !eof { return -1 }
                     store(field, fs, p, 0)
-                    end = p; next = p
+                    end = p
+                    next = p
                     break
                 }
                 store(field, fs, p, 0)
                 let c = rec[p]
-                if c == d { field += 1; p += 1; continue }
-                if c == lf { end = p; next = p + 1; break }
+                if c == d {
+                    field += 1
+                    p += 1
+                    continue
+                }
+                if c == lf {
+                    end = p
+                    next = p + 1
+                    break
+                }
                 if p + 1 < n { next = rec[p + 1] == lf ? p + 2 : p + 1 } else if eof { next = p + 1 } else { return -1 }
                 end = p
                 break
@@ -315,17 +352,20 @@ public final class CSVRecord {
     }
 
     func scanError() -> CSVError {
-        CSVError(code: scanErrorCode, file: file, line: line, column: scanErrorField + 1,
-                 columnName: columnName(scanErrorField), message: scanErrorMessage)
+        CSVError(
+            code: scanErrorCode, file: file, line: line, column: scanErrorField + 1,
+            columnName: columnName(scanErrorField), message: scanErrorMessage)
     }
 
     func tooManyColumnsError() -> CSVError {
-        CSVError(code: .fieldCount, file: file, line: line,
-                 message: "\(count) fields, more than the limit of \(maxFields) columns (CSVOptions.maxColumns)")
+        CSVError(
+            code: .fieldCount, file: file, line: line,
+            message: "\(count) fields, more than the limit of \(maxFields) columns (CSVOptions.maxColumns)")
     }
 
     func fieldCountError() -> CSVError {
-        CSVError(code: .fieldCount, file: file, line: line,
-                 message: "\(count) field\(count == 1 ? "" : "s"), header has \(header.count)")
+        CSVError(
+            code: .fieldCount, file: file, line: line,
+            message: "\(count) field\(count == 1 ? "" : "s"), header has \(header.count)")
     }
 }

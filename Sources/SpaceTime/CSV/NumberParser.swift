@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Parses decimal text to `Double`, giving exactly the value `strtod` gives (correctly rounded).
@@ -18,7 +18,7 @@ public enum NumberParser {
     @usableFromInline
     static let exactPowersOfTen: [Double] = [
         1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11,
-        1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+        1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22
     ]
 
     @usableFromInline
@@ -48,7 +48,12 @@ public enum NumberParser {
         var p = start
         if count == 0 { return .invalid }
         var negative = false
-        if p.pointee == UInt8(ascii: "-") { negative = true; p += 1 } else if p.pointee == UInt8(ascii: "+") { p += 1 }
+        if p.pointee == UInt8(ascii: "-") {
+            negative = true
+            p += 1
+        } else if p.pointee == UInt8(ascii: "+") {
+            p += 1
+        }
         var m: UInt64 = 0
         let intStart = p
         while p < end {
@@ -96,7 +101,12 @@ public enum NumberParser {
             guard (p.pointee | 0x20) == UInt8(ascii: "e") else { return general(start, count: count) }
             p += 1
             var expNegative = false
-            if p < end && p.pointee == UInt8(ascii: "-") { expNegative = true; p += 1 } else if p < end && p.pointee == UInt8(ascii: "+") { p += 1 }
+            if p < end && p.pointee == UInt8(ascii: "-") {
+                expNegative = true
+                p += 1
+            } else if p < end && p.pointee == UInt8(ascii: "+") {
+                p += 1
+            }
             let expStart = p
             var e = 0
             while p < end {
@@ -127,9 +137,14 @@ public enum NumberParser {
         if p == end { return .invalid }
         let textStart = p
         var negative = false
-        if p.pointee == UInt8(ascii: "-") { negative = true; p += 1 } else if p.pointee == UInt8(ascii: "+") { p += 1 }
+        if p.pointee == UInt8(ascii: "-") {
+            negative = true
+            p += 1
+        } else if p.pointee == UInt8(ascii: "+") {
+            p += 1
+        }
         var mantissa: UInt64 = 0
-        var digits = 0          // significant digits accumulated in mantissa
+        var digits = 0  // significant digits accumulated in mantissa
         var sawDigit = false
         var exponent = 0
         // Integer part.
@@ -138,7 +153,12 @@ public enum NumberParser {
             if d > 9 { break }
             sawDigit = true
             if digits > 0 || d != 0 {
-                if digits < 19 { mantissa = mantissa &* 10 &+ UInt64(d); digits += 1 } else { return slow(textStart, end) }
+                if digits < 19 {
+                    mantissa = mantissa &* 10 &+ UInt64(d)
+                    digits += 1
+                } else {
+                    return slow(textStart, end)
+                }
             }
             p += 1
         }
@@ -149,7 +169,12 @@ public enum NumberParser {
                 if d > 9 { break }
                 sawDigit = true
                 if digits > 0 || d != 0 {
-                    if digits < 19 { mantissa = mantissa &* 10 &+ UInt64(d); digits += 1 } else { return slow(textStart, end) }
+                    if digits < 19 {
+                        mantissa = mantissa &* 10 &+ UInt64(d)
+                        digits += 1
+                    } else {
+                        return slow(textStart, end)
+                    }
                 }
                 exponent -= 1
                 p += 1
@@ -159,7 +184,12 @@ public enum NumberParser {
         if p < end && (p.pointee | 0x20) == UInt8(ascii: "e") {
             p += 1
             var expNegative = false
-            if p < end && p.pointee == UInt8(ascii: "-") { expNegative = true; p += 1 } else if p < end && p.pointee == UInt8(ascii: "+") { p += 1 }
+            if p < end && p.pointee == UInt8(ascii: "-") {
+                expNegative = true
+                p += 1
+            } else if p < end && p.pointee == UInt8(ascii: "+") {
+                p += 1
+            }
             var e = 0
             var sawExpDigit = false
             while p < end {

@@ -1,7 +1,8 @@
 import Locking
 import Synchronization
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// An error reading or writing a checkpoint file.
@@ -83,7 +84,10 @@ public enum CheckpointFile {
         payload.withUnsafeBytes { raw in
             do throws(CheckpointError) { try writer.append(raw) } catch { failure = error }
         }
-        if let failure { writer.abort(); throw failure }
+        if let failure {
+            writer.abort()
+            throw failure
+        }
         try writer.commit()
     }
 
@@ -114,35 +118,51 @@ public enum CheckpointFile {
 
     /// Checks a file's first bytes (`header`, up to ``headerSize``) and its size: the
     /// kind, payload version and payload length.
-    static func verifyHeader(_ header: [UInt8], fileSize size: Int, path: String,
-                             kind expected: UInt32?) throws(CheckpointError) -> (kind: UInt32, version: UInt32, length: Int) {
+    static func verifyHeader(
+        _ header: [UInt8], fileSize size: Int, path: String,
+        kind expected: UInt32?
+    ) throws(CheckpointError) -> (kind: UInt32, version: UInt32, length: Int) {
         let got = header.count
         if got >= 8 && Array(header[0..<8]) != magic || got < 8 && Array(header[0..<got]) != Array(magic[0..<got]) {
             throw CheckpointError(code: .notACheckpoint, path: path, message: "not a SpaceTime checkpoint file (bad magic)")
         }
         if got < headerSize {
-            throw CheckpointError(code: .truncated, path: path, message: "truncated: \(size) bytes, shorter than the \(headerSize)-byte header")
+            throw CheckpointError(
+                code: .truncated, path: path, message: "truncated: \(size) bytes, shorter than the \(headerSize)-byte header")
         }
-        func u32(_ o: Int) -> UInt32 { header.withUnsafeBytes { UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: o, as: UInt32.self)) } }
-        func u64(_ o: Int) -> UInt64 { header.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(fromByteOffset: o, as: UInt64.self)) } }
+        func u32(_ o: Int) -> UInt32 {
+            header.withUnsafeBytes { UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: o, as: UInt32.self)) }
+        }
+        func u64(_ o: Int) -> UInt64 {
+            header.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(fromByteOffset: o, as: UInt64.self)) }
+        }
         if XXHash64.hash(header[0..<32]) != u64(32) {
             throw CheckpointError(code: .corrupt, path: path, message: "corrupt: header checksum mismatch")
         }
         let format = u32(8)
         if format != formatVersion {
-            throw CheckpointError(code: .unsupportedVersion, path: path, message: "format version \(format) is not supported (this build reads version \(formatVersion))")
+            throw CheckpointError(
+                code: .unsupportedVersion, path: path,
+                message: "format version \(format) is not supported (this build reads version \(formatVersion))")
         }
-        let kind = u32(12), version = u32(16)
+        let kind = u32(12)
+        let version = u32(16)
         if let expected, expected != kind {
-            throw CheckpointError(code: .wrongKind, path: path, message: "holds a `\(fourCC(kind))` checkpoint, expected `\(fourCC(expected))`")
+            throw CheckpointError(
+                code: .wrongKind, path: path, message: "holds a `\(fourCC(kind))` checkpoint, expected `\(fourCC(expected))`")
         }
         let length = u64(24)
         let expectedSize = UInt64(headerSize + trailerSize) &+ length
         if length > UInt64(Int.max / 2) || UInt64(size) < expectedSize {
-            throw CheckpointError(code: .truncated, path: path, message: "truncated: header says \(length) payload bytes, the file has \(size - headerSize - trailerSize < 0 ? 0 : size - headerSize - trailerSize) (incomplete write?)")
+            throw CheckpointError(
+                code: .truncated, path: path,
+                message:
+                    "truncated: header says \(length) payload bytes, the file has \(size - headerSize - trailerSize < 0 ? 0 : size - headerSize - trailerSize) (incomplete write?)"
+            )
         }
         if UInt64(size) > expectedSize {
-            throw CheckpointError(code: .corrupt, path: path, message: "corrupt: \(UInt64(size) - expectedSize) unexpected bytes after the payload")
+            throw CheckpointError(
+                code: .corrupt, path: path, message: "corrupt: \(UInt64(size) - expectedSize) unexpected bytes after the payload")
         }
         return (kind, version, Int(length))
     }
@@ -150,7 +170,9 @@ public enum CheckpointFile {
     private static func readInto(_ bytes: inout [UInt8], _ fd: Int32, _ path: String) throws(SystemError) -> Int {
         var result: Result<Int, SystemError> = .success(0)
         bytes.withUnsafeMutableBytes { b in
-            do throws(SystemError) { result = .success(try Sys.readFully(fd, b.baseAddress!, b.count, path: path)) } catch { result = .failure(error) }
+            do throws(SystemError) { result = .success(try Sys.readFully(fd, b.baseAddress!, b.count, path: path)) } catch {
+                result = .failure(error)
+            }
         }
         return try result.get()
     }
@@ -216,7 +238,11 @@ public final class CheckpointWriter {
         var header = [UInt8]()
         header.append(contentsOf: CheckpointFile.magic)
         func put<T: FixedWidthInteger>(_ v: T) { withUnsafeBytes(of: v.littleEndian) { header.append(contentsOf: $0) } }
-        put(CheckpointFile.formatVersion); put(kind); put(version); put(UInt32(0)); put(length)
+        put(CheckpointFile.formatVersion)
+        put(kind)
+        put(version)
+        put(UInt32(0))
+        put(length)
         put(XXHash64.hash(header))
         do {
             try file.append(trailer)
@@ -312,7 +338,10 @@ public final class AtomicFileWriter {
             do throws(SystemError) { try Sys.writeFully(fd, raw.baseAddress!, raw.count, path: tempPath) } catch { failure = error }
         }
         buffer.removeAll(keepingCapacity: true)
-        if let failure { abort(); throw failure }
+        if let failure {
+            abort()
+            throw failure
+        }
     }
 
     /// Makes the file durable and visible at `path`. `prefix`, if given, overwrites the first

@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A checkpoint file mapped read-only, its header and payload checksum verified
@@ -48,7 +48,8 @@ public final class MappedCheckpoint: @unchecked Sendable {
         self.kind = kind
         self.version = version
         payload = UnsafeRawBufferPointer(start: p + CheckpointFile.headerSize, count: length)
-        let stored = UInt64(littleEndian: UnsafeRawPointer(p).loadUnaligned(fromByteOffset: CheckpointFile.headerSize + length, as: UInt64.self))
+        let stored = UInt64(
+            littleEndian: UnsafeRawPointer(p).loadUnaligned(fromByteOffset: CheckpointFile.headerSize + length, as: UInt64.self))
         var hasher = XXHash64(seed: 0)
         var done = 0
         while done < length {

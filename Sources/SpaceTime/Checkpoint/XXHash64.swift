@@ -98,24 +98,31 @@ public struct XXHash64: Sendable {
 
     @inline(__always)
     static func finish(_ hIn: UInt64, _ pIn: UnsafeRawPointer, _ nIn: Int) -> UInt64 {
-        var h = hIn, p = pIn, n = nIn
+        var h = hIn
+        var p = pIn
+        var n = nIn
         while n >= 8 {
             h ^= round(0, load64(p))
             h = rotl(h, 27) &* p1 &+ p4
-            p += 8; n -= 8
+            p += 8
+            n -= 8
         }
         if n >= 4 {
             h ^= UInt64(load32(p)) &* p1
             h = rotl(h, 23) &* p2 &+ p3
-            p += 4; n -= 4
+            p += 4
+            n -= 4
         }
         while n > 0 {
             h ^= UInt64(p.load(as: UInt8.self)) &* p5
             h = rotl(h, 11) &* p1
-            p += 1; n -= 1
+            p += 1
+            n -= 1
         }
-        h ^= h >> 33; h &*= p2
-        h ^= h >> 29; h &*= p3
+        h ^= h >> 33
+        h &*= p2
+        h ^= h >> 29
+        h &*= p3
         h ^= h >> 32
         return h
     }

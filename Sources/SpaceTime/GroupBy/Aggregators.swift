@@ -57,7 +57,10 @@ public struct RunningStatistics: MergeableAggregator, Sendable, Equatable {
     }
 
     public mutating func add(_ x: Double) {
-        if x.isNaN { missing += 1; return }
+        if x.isNaN {
+            missing += 1
+            return
+        }
         count += 1
         let delta = x - mean
         mean += delta / Double(count)
@@ -69,7 +72,12 @@ public struct RunningStatistics: MergeableAggregator, Sendable, Equatable {
     public mutating func merge(_ o: RunningStatistics) {
         missing += o.missing
         guard o.count > 0 else { return }
-        guard count > 0 else { let m = missing; self = o; missing = m; return }
+        guard count > 0 else {
+            let m = missing
+            self = o
+            missing = m
+            return
+        }
         let n = Double(count + o.count)
         let delta = o.mean - mean
         mean += delta * Double(o.count) / n
@@ -96,8 +104,11 @@ public struct RunningStatistics: MergeableAggregator, Sendable, Equatable {
         guard let count = Int(exactly: u(0)), let missing = Int(exactly: u(1)) else {
             throw SpillError(code: .corrupt, message: "statistics state has an impossible count")
         }
-        self.count = count; self.missing = missing
-        mean = Double(bitPattern: u(2)); m2 = Double(bitPattern: u(3))
-        min = Double(bitPattern: u(4)); max = Double(bitPattern: u(5))
+        self.count = count
+        self.missing = missing
+        mean = Double(bitPattern: u(2))
+        m2 = Double(bitPattern: u(3))
+        min = Double(bitPattern: u(4))
+        max = Double(bitPattern: u(5))
     }
 }

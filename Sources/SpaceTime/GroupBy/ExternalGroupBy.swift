@@ -147,8 +147,12 @@ final class BucketWriter {
             while o + 8 <= n {
                 let k = Int(UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: o, as: UInt32.self)))
                 let s = Int(UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: o + 4, as: UInt32.self)))
-                guard o + 8 + k + s <= n else { throw SpillError(code: .corrupt, message: "\(file.path): bucket record overruns its block") }
-                try body(UnsafeRawBufferPointer(rebasing: raw[o + 8 ..< o + 8 + k]), UnsafeRawBufferPointer(rebasing: raw[o + 8 + k ..< o + 8 + k + s]))
+                guard o + 8 + k + s <= n else {
+                    throw SpillError(code: .corrupt, message: "\(file.path): bucket record overruns its block")
+                }
+                try body(
+                    UnsafeRawBufferPointer(rebasing: raw[o + 8..<o + 8 + k]),
+                    UnsafeRawBufferPointer(rebasing: raw[o + 8 + k..<o + 8 + k + s]))
                 o += 8 + k + s
             }
         }

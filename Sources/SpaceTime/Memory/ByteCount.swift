@@ -27,8 +27,9 @@ public struct ByteCount: Sendable, Hashable, CustomStringConvertible {
         }
         let sign = negative && bytes > 0 ? "-" : ""
         if unit == 0 { return "\(sign)\(bytes) B" }
-        return sign + (value >= 100 || value == value.rounded()
-            ? "\(Int(value.rounded())) \(units[unit])"
-            : String(format: "%.1f %@", value, units[unit]))
+        return sign
+            + (value >= 100 || value == value.rounded()
+                ? "\(Int(value.rounded())) \(units[unit])"
+                : String(format: "%.1f %@", value, units[unit]))
     }
 }

@@ -1,6 +1,7 @@
 import Locking
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A memory limit and the bytes reserved against it by buffers (spill buffers, sort runs, caches).

@@ -1,7 +1,8 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// Why a memory cgroup could not be used.
 public struct CgroupError: Error, CustomStringConvertible, Sendable, Equatable {
@@ -18,13 +19,19 @@ public struct CgroupError: Error, CustomStringConvertible, Sendable, Equatable {
 
     public var code: Code
     public var message: String
-    public init(code: Code, message: String) { self.code = code; self.message = message }
+    public init(code: Code, message: String) {
+        self.code = code
+        self.message = message
+    }
     public var description: String { "memory cgroup: \(message)" }
 }
 
 /// The memory cgroup directory of a process and how to read it (v1 or v2).
 public struct CgroupPaths: Sendable, Equatable {
-    public enum Version: Int, Sendable { case v1 = 1, v2 = 2 }
+    public enum Version: Int, Sendable {
+        case v1 = 1
+        case v2 = 2
+    }
     public var version: Version
     /// The cgroup's directory, e.g. `/sys/fs/cgroup/memory/job` (v1) or `/sys/fs/cgroup/job` (v2).
     public var directory: String
@@ -47,7 +54,10 @@ public struct CgroupPaths: Sendable, Equatable {
             let parts = line.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false)
             guard parts.count == 3 else { continue }
             let path = String(parts[2])
-            if parts[0] == "0" && parts[1].isEmpty { v2Path = path; continue }
+            if parts[0] == "0" && parts[1].isEmpty {
+                v2Path = path
+                continue
+            }
             if parts[1].split(separator: ",").contains("memory") {
                 for candidate in [root + "/memory" + path, root + "/memory"] where exists(candidate + "/memory.limit_in_bytes") {
                     return CgroupPaths(version: .v1, directory: candidate.hasSuffix("/") ? String(candidate.dropLast()) : candidate)
@@ -119,7 +129,11 @@ public final class MemoryCgroup: Sendable {
             throw CgroupError(code: .io, message: "invalid cgroup name `\(name)`")
         }
         guard let parent = CgroupPaths.ofSelf(root: root) else {
-            throw CgroupError(code: .unavailable, message: "no memory controller found under \(root) (cgroup v2 memory.max or v1 memory/); cannot enforce a limit with cgroups here")
+            throw CgroupError(
+                code: .unavailable,
+                message:
+                    "no memory controller found under \(root) (cgroup v2 memory.max or v1 memory/); cannot enforce a limit with cgroups here"
+            )
         }
         let dir = parent.directory + "/" + name
         do { try Sys.mkdir(dir) } catch {
@@ -149,8 +163,10 @@ public final class MemoryCgroup: Sendable {
 
     /// Starts `executable` with `arguments` inside the group. Standard streams are inherited
     /// unless set on the returned (already running) `Process` via `configure`.
-    public func launch(_ executable: String, _ arguments: [String], environment: [String: String]? = nil,
-                       configure: (Process) -> Void = { _ in }) throws(CgroupError) -> Process {
+    public func launch(
+        _ executable: String, _ arguments: [String], environment: [String: String]? = nil,
+        configure: (Process) -> Void = { _ in }
+    ) throws(CgroupError) -> Process {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/bin/sh")
         p.arguments = ["-c", "echo $$ > \"$0\" && exec \"$@\"", paths.directory + "/cgroup.procs", executable] + arguments

@@ -1,10 +1,11 @@
-import Locking
-#if canImport(Glibc)
-import Glibc
-#endif
-import Foundation
-import SpaceTime
 import CLZ4
+import Foundation
+import Locking
+import SpaceTime
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// One reading of this process's memory use (bytes), from `/proc/self/status` and the memory cgroup.
 public struct MemorySample: Sendable, Equatable {
@@ -113,7 +114,10 @@ public final class MemoryMonitor: @unchecked Sendable {  // `handlers`, `poller`
     public func usage(_ s: MemorySample) -> (used: Int, limit: Int) {
         var used = s.rssAnon
         var lim = limit
-        if let u = s.cgroupUsage, let l = s.cgroupLimit, l < lim { used = max(used, u); lim = l }
+        if let u = s.cgroupUsage, let l = s.cgroupLimit, l < lim {
+            used = max(used, u)
+            lim = l
+        }
         return (used, lim)
     }
 
@@ -139,7 +143,8 @@ public final class MemoryMonitor: @unchecked Sendable {  // `handlers`, `poller`
     public func start(interval: Double = 0.1) {
         let t: Thread? = lock.withLock {
             guard poller == nil else { return nil }
-            let wake = DispatchSemaphore(value: 0), exited = DispatchSemaphore(value: 0)
+            let wake = DispatchSemaphore(value: 0)
+            let exited = DispatchSemaphore(value: 0)
             let t = Thread { [weak self] in
                 defer { exited.signal() }
                 while let monitor = self, monitor.isPolling(wake) {
@@ -158,10 +163,12 @@ public final class MemoryMonitor: @unchecked Sendable {  // `handlers`, `poller`
     /// Stops the background thread (if started) and waits for it to end, so no handler runs
     /// after `stop()` returns (unless called from a handler on that thread).
     public func stop() {
-        guard let p = lock.withLock({ () -> (wake: DispatchSemaphore, exited: DispatchSemaphore, thread: Thread)? in
-            defer { poller = nil }
-            return poller
-        }) else { return }
+        guard
+            let p = lock.withLock({ () -> (wake: DispatchSemaphore, exited: DispatchSemaphore, thread: Thread)? in
+                defer { poller = nil }
+                return poller
+            })
+        else { return }
         p.wake.signal()
         if p.thread != Thread.current { p.exited.wait() }
     }
@@ -203,7 +210,8 @@ public func profile<T>(_ name: String, _ body: () throws -> T) rethrows -> (valu
     clock_gettime(CLOCK_MONOTONIC, &end)
     let after = MemorySample.current()
     let seconds = Double(end.tv_sec - start.tv_sec) + Double(end.tv_nsec - start.tv_nsec) / 1e9
-    let report = ProfileReport(name: name, seconds: seconds, rssAnonBefore: before.rssAnon, rssAnonAfter: after.rssAnon,
-                               peakRSSDelta: max(0, after.peakRSS - baseline))
+    let report = ProfileReport(
+        name: name, seconds: seconds, rssAnonBefore: before.rssAnon, rssAnonAfter: after.rssAnon,
+        peakRSSDelta: max(0, after.peakRSS - baseline))
     return (value, report)
 }

@@ -24,7 +24,7 @@ public struct MemorySize: Sendable, Hashable, Comparable, CustomStringConvertibl
             "": 1, "b": 1,
             "k": 1e3, "kb": 1e3, "m": 1e6, "mb": 1e6, "g": 1e9, "gb": 1e9, "t": 1e12, "tb": 1e12,
             "ki": 1024, "kib": 1024, "mi": 1_048_576, "mib": 1_048_576,
-            "gi": 1_073_741_824, "gib": 1_073_741_824, "ti": 1_099_511_627_776, "tib": 1_099_511_627_776,
+            "gi": 1_073_741_824, "gib": 1_073_741_824, "ti": 1_099_511_627_776, "tib": 1_099_511_627_776
         ]
         guard let m = multipliers[unit] else { throw MemorySizeError(text: text) }
         let value = (number * m).rounded(.down)

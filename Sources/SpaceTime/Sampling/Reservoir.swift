@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A uniform random sample of fixed size from a stream of unknown length (Li's Algorithm L:

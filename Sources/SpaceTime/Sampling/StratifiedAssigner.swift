@@ -3,7 +3,10 @@ public struct SamplingError: Error, CustomStringConvertible, Sendable, Equatable
     public enum Code: String, Sendable { case invalidFraction, invalidCount }
     public var code: Code
     public var message: String
-    public init(code: Code, message: String) { self.code = code; self.message = message }
+    public init(code: Code, message: String) {
+        self.code = code
+        self.message = message
+    }
     public var description: String { message }
 }
 
@@ -11,7 +14,10 @@ public struct SamplingError: Error, CustomStringConvertible, Sendable, Equatable
 public struct Assignment: Sendable, Equatable, Hashable {
     public var partition: Int
     public var isTest: Bool
-    public init(partition: Int, isTest: Bool) { self.partition = partition; self.isTest = isTest }
+    public init(partition: Int, isTest: Bool) {
+        self.partition = partition
+        self.isTest = isTest
+    }
 }
 
 /// Deals a class's rows, in stream order, into `blockSize` slots using a fresh seeded random
@@ -38,7 +44,9 @@ struct BlockDealer {
         Self.advance(&classes[classHash, default: (0, [])], seed: seed, tag: tag, blockSize: blockSize, classHash: classHash)
     }
 
-    private static func advance(_ state: inout (count: Int, perm: [Int32]), seed: UInt64, tag: UInt64, blockSize: Int, classHash: UInt64) -> (slot: Int, index: Int) {
+    private static func advance(_ state: inout (count: Int, perm: [Int32]), seed: UInt64, tag: UInt64, blockSize: Int, classHash: UInt64)
+        -> (slot: Int, index: Int)
+    {
         let j = state.count
         state.count = j + 1
         if blockSize == 1 { return (0, j) }

@@ -1,7 +1,8 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import HeapModule
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// Sorts (key, value) byte records under a memory limit: sorted LZ4 runs on disk plus a heap
 /// k-way merge, with extra merge passes when there are more runs than the fan-in.
@@ -74,9 +75,11 @@ public final class ExternalSorter {
     /// Appends one record from arrays.
     public func append(key: [UInt8], value: [UInt8]) throws(SpillError) {
         var failure: SpillError?
-        key.withUnsafeBytes { k in value.withUnsafeBytes { v in
-            do throws(SpillError) { try append(key: k, value: v) } catch { failure = error }
-        } }
+        key.withUnsafeBytes { k in
+            value.withUnsafeBytes { v in
+                do throws(SpillError) { try append(key: k, value: v) } catch { failure = error }
+            }
+        }
         if let failure { throw failure }
     }
 
@@ -112,7 +115,10 @@ public final class ExternalSorter {
             for o in offsets {
                 let n = entrySize(base + o)
                 if !block.isEmpty && block.count + n > blockBytes {
-                    do throws(SpillError) { try appendBlock(block, to: file) } catch { failure = error; return }
+                    do throws(SpillError) { try appendBlock(block, to: file) } catch {
+                        failure = error
+                        return
+                    }
                     block.removeAll(keepingCapacity: true)
                 }
                 block.append(contentsOf: UnsafeRawBufferPointer(start: base + o, count: n))
@@ -121,7 +127,10 @@ public final class ExternalSorter {
                 do throws(SpillError) { try appendBlock(block, to: file) } catch { failure = error }
             }
         }
-        if let failure { file.close(); throw failure }
+        if let failure {
+            file.close()
+            throw failure
+        }
         file.shrinkBuffers()
         runs.append(file)
         runsWritten += 1
@@ -149,7 +158,11 @@ public final class ExternalSorter {
             var i = 0
             while i < runs.count {
                 let group = Array(runs[i..<min(i + fanIn, runs.count)])
-                if group.count == 1 { next.append(group[0]); i += fanIn; continue }
+                if group.count == 1 {
+                    next.append(group[0])
+                    i += fanIn
+                    continue
+                }
                 let out = try BlockFile(path: directory.newFilePath("merge"), acceleration: Self.runAcceleration)
                 let merger = try Merger(runs: group, blockBytes: blockBytes)
                 var block = [UInt8]()
@@ -185,7 +198,8 @@ public final class ExternalSorter {
 
 /// Physical memory of the machine in bytes (`Int.max` if unknown).
 func physicalMemoryBytes() -> Int {
-    let pages = sysconf(Int32(_SC_PHYS_PAGES)), pageSize = sysconf(Int32(_SC_PAGESIZE))
+    let pages = sysconf(Int32(_SC_PHYS_PAGES))
+    let pageSize = sysconf(Int32(_SC_PAGESIZE))
     guard pages > 0, pageSize > 0 else { return .max }
     let (bytes, overflow) = pages.multipliedReportingOverflow(by: pageSize)
     return overflow ? .max : bytes
@@ -195,7 +209,8 @@ func physicalMemoryBytes() -> Int {
 
 @inline(__always)
 func entrySize(_ p: UnsafeRawPointer) -> Int {
-    8 + Int(UInt32(littleEndian: p.loadUnaligned(as: UInt32.self))) + Int(UInt32(littleEndian: p.loadUnaligned(fromByteOffset: 4, as: UInt32.self)))
+    8 + Int(UInt32(littleEndian: p.loadUnaligned(as: UInt32.self)))
+        + Int(UInt32(littleEndian: p.loadUnaligned(fromByteOffset: 4, as: UInt32.self)))
 }
 
 @inline(__always)
@@ -310,10 +325,16 @@ public final class SortedRecords {
     /// The next record's key and value, or nil at the end. The buffers are valid until the next call.
     public func next() throws(SpillError) -> (key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer)? {
         if let merger {
-            guard let e = try merger.next() else { self.merger = nil; return nil }
+            guard let e = try merger.next() else {
+                self.merger = nil
+                return nil
+            }
             return (entryKey(e), entryValue(e))
         }
-        guard index < offsets.count else { memory = []; return nil }
+        guard index < offsets.count else {
+            memory = []
+            return nil
+        }
         let o = offsets[index]
         index += 1
         return memory.withUnsafeBytes { raw in (entryKey(raw.baseAddress! + o), entryValue(raw.baseAddress! + o)) }
@@ -339,7 +360,9 @@ extension SortedRecords {
 }
 
 /// Sorts fixed-width values under a memory limit into a `SpillableArray` (stable for equal keys).
-public func externalSort<S: Sequence>(_ values: S, memoryLimit: Int, directory: SpillDirectory) throws(SpillError) -> SpillableArray<S.Element>
+public func externalSort<S: Sequence>(_ values: S, memoryLimit: Int, directory: SpillDirectory) throws(SpillError) -> SpillableArray<
+    S.Element
+>
 where S.Element: ExternalSortable {
     let sorter = ExternalSorter(memoryLimit: memoryLimit / 2, directory: directory)
     for v in values {

@@ -1,7 +1,8 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import CLZ4
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// An append-only file of LZ4-compressed blocks with an in-memory index, readable sequentially
 /// or block by block (`pread`). Block on disk: `u32 rawLength, u32 compressedLength, bytes`.
@@ -57,8 +58,9 @@ final class BlockFile {
         let bound = Int(LZ4_compressBound(Int32(raw.count)))
         ensureCompressed(bound + 8)
         let out = compressed.baseAddress!
-        let n = LZ4_compress_fast(raw.baseAddress!.assumingMemoryBound(to: CChar.self),
-                                  (out + 8).assumingMemoryBound(to: CChar.self), Int32(raw.count), Int32(bound), acceleration)
+        let n = LZ4_compress_fast(
+            raw.baseAddress!.assumingMemoryBound(to: CChar.self),
+            (out + 8).assumingMemoryBound(to: CChar.self), Int32(raw.count), Int32(bound), acceleration)
         guard n > 0 else { throw SpillError(code: .io, message: "LZ4 compression failed for a \(raw.count)-byte block") }
         out.storeBytes(of: UInt32(raw.count).littleEndian, as: UInt32.self)
         out.storeBytes(of: UInt32(n).littleEndian, toByteOffset: 4, as: UInt32.self)
@@ -73,15 +75,18 @@ final class BlockFile {
         let e = index[i]
         ensureCompressed(Int(e.compressedLength))
         let n: Int
-        do { n = try Sys.pread(fd, compressed.baseAddress!, Int(e.compressedLength), offset: e.offset + 8, path: path) } catch { throw SpillError(error) }
+        do { n = try Sys.pread(fd, compressed.baseAddress!, Int(e.compressedLength), offset: e.offset + 8, path: path) } catch {
+            throw SpillError(error)
+        }
         guard n == Int(e.compressedLength) else { throw SpillError(code: .corrupt, message: "\(path): block \(i) is truncated") }
         if buffer.count < Int(e.rawLength) {
             buffer.deallocate()
             buffer = .allocate(byteCount: Int(e.rawLength), alignment: 16)
         }
-        let got = LZ4_decompress_safe(compressed.baseAddress!.assumingMemoryBound(to: CChar.self),
-                                      buffer.baseAddress!.assumingMemoryBound(to: CChar.self),
-                                      e.compressedLength, Int32(buffer.count))
+        let got = LZ4_decompress_safe(
+            compressed.baseAddress!.assumingMemoryBound(to: CChar.self),
+            buffer.baseAddress!.assumingMemoryBound(to: CChar.self),
+            e.compressedLength, Int32(buffer.count))
         guard got == e.rawLength else { throw SpillError(code: .corrupt, message: "\(path): block \(i) does not decompress") }
         return Int(got)
     }

@@ -1,15 +1,19 @@
-import Locking
-#if canImport(Glibc)
-import Glibc
-#endif
 import Foundation
+import Locking
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// A spill error: a failed system call on a spill file, or a damaged spill block.
 public struct SpillError: Error, CustomStringConvertible, Sendable {
     public enum Code: String, Sendable { case io, corrupt }
     public var code: Code
     public var message: String
-    public init(code: Code, message: String) { self.code = code; self.message = message }
+    public init(code: Code, message: String) {
+        self.code = code
+        self.message = message
+    }
     init(_ e: SystemError) { self.init(code: .io, message: e.description) }
     public var description: String { "spill: \(message)" }
 }
@@ -66,7 +70,12 @@ public final class SpillDirectory: Sendable {
 
     /// Deletes the directory and everything in it.
     public func remove() {
-        guard let descriptor = lockDescriptor.withLock({ d -> Int32? in defer { d = nil }; return d }) else { return }
+        guard
+            let descriptor = lockDescriptor.withLock({ d -> Int32? in
+                defer { d = nil }
+                return d
+            })
+        else { return }
         Sys.removeTree(path)
         SpillDirectory.unregister(path)
         Sys.unlink(path + ".lock")
@@ -79,7 +88,8 @@ public final class SpillDirectory: Sendable {
         while true {
             let fd = try Sys.open(lockPath, O_RDWR | O_CREAT, 0o600)
             if try Sys.tryLockExclusive(fd, path: lockPath),
-               let held = Sys.identity(fd: fd), let atPath = Sys.identity(path: lockPath), held == atPath {
+                let held = Sys.identity(fd: fd), let atPath = Sys.identity(path: lockPath), held == atPath
+            {
                 return fd
             }
             Sys.close(fd)
@@ -186,6 +196,9 @@ public final class SpillDirectory: Sendable {
 
     private static func removeAllLive() {
         let paths = live.withLock { $0.paths }
-        for p in paths { Sys.removeTree(p); Sys.unlink(p + ".lock") }
+        for p in paths {
+            Sys.removeTree(p)
+            Sys.unlink(p + ".lock")
+        }
     }
 }

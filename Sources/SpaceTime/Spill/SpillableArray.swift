@@ -49,7 +49,10 @@ public final class SpillableArray<Element: BitwiseCopyable> {
         tail = []
         count = 0
         spilledCount = 0
-        if !released { released = true; budget?.release(memoryLimit) }
+        if !released {
+            released = true
+            budget?.release(memoryLimit)
+        }
     }
     private var released = false
 
@@ -88,7 +91,12 @@ public final class SpillableArray<Element: BitwiseCopyable> {
             var start = 0
             while start < tail.count {
                 let n = min(elementsPerBlock, tail.count - start)
-                do throws(SpillError) { try file!.append(UnsafeRawBufferPointer(rebasing: raw[start * stride ..< (start + n) * stride])) } catch { failure = error; return }
+                do throws(SpillError) {
+                    try file!.append(UnsafeRawBufferPointer(rebasing: raw[start * stride..<(start + n) * stride]))
+                } catch {
+                    failure = error
+                    return
+                }
                 start += n
             }
         }
@@ -205,7 +213,10 @@ public final class SpillableRecordArray {
                 var j = i + 1
                 while j < tailOffsets.count && tailOffsets[j] - start < blockBytes { j += 1 }
                 let end = j < tailOffsets.count ? tailOffsets[j] : arena.count
-                do throws(SpillError) { try file!.append(UnsafeRawBufferPointer(rebasing: raw[start..<end])) } catch { failure = error; return }
+                do throws(SpillError) { try file!.append(UnsafeRawBufferPointer(rebasing: raw[start..<end])) } catch {
+                    failure = error
+                    return
+                }
                 blockFirstRecord.append(spilledCount + i)
                 i = j
             }
@@ -223,11 +234,12 @@ public final class SpillableRecordArray {
             let o = tailOffsets[index - spilledCount]
             return arena.withUnsafeBytes { raw in
                 let n = Int(UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: o, as: UInt32.self)))
-                return body(UnsafeRawBufferPointer(rebasing: raw[o + 4 ..< o + 4 + n]))
+                return body(UnsafeRawBufferPointer(rebasing: raw[o + 4..<o + 4 + n]))
             }
         }
         // Last block whose first record ≤ index.
-        var lo = 0, hi = blockFirstRecord.count - 1
+        var lo = 0
+        var hi = blockFirstRecord.count - 1
         while lo < hi {
             let mid = (lo + hi + 1) / 2
             if blockFirstRecord[mid] <= index { lo = mid } else { hi = mid - 1 }
@@ -238,7 +250,7 @@ public final class SpillableRecordArray {
             o += 4 + Int(UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: o, as: UInt32.self)))
         }
         let n = Int(UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: o, as: UInt32.self)))
-        return body(UnsafeRawBufferPointer(rebasing: bytes[o + 4 ..< o + 4 + n]))
+        return body(UnsafeRawBufferPointer(rebasing: bytes[o + 4..<o + 4 + n]))
     }
 
     /// Record `index` as a byte array.
@@ -256,7 +268,7 @@ public final class SpillableRecordArray {
                 var o = 0
                 while o < n {
                     let len = Int(UInt32(littleEndian: UnsafeRawBufferPointer(buffer).loadUnaligned(fromByteOffset: o, as: UInt32.self)))
-                    body(UnsafeRawBufferPointer(rebasing: buffer[o + 4 ..< o + 4 + len]))
+                    body(UnsafeRawBufferPointer(rebasing: buffer[o + 4..<o + 4 + len]))
                     o += 4 + len
                 }
             }
@@ -264,7 +276,7 @@ public final class SpillableRecordArray {
         arena.withUnsafeBytes { raw in
             for o in tailOffsets {
                 let n = Int(UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: o, as: UInt32.self)))
-                body(UnsafeRawBufferPointer(rebasing: raw[o + 4 ..< o + 4 + n]))
+                body(UnsafeRawBufferPointer(rebasing: raw[o + 4..<o + 4 + n]))
             }
         }
     }

@@ -14,7 +14,8 @@ public struct CSVStatistics: Sendable {
         public func quantile(_ q: Double) -> Double {
             guard !sample.isEmpty else { return .nan }
             let pos = q * Double(sample.count - 1)
-            let lo = Int(pos.rounded(.down)), hi = min(lo + 1, sample.count - 1)
+            let lo = Int(pos.rounded(.down))
+            let hi = min(lo + 1, sample.count - 1)
             return sample[lo] + (sample[hi] - sample[lo]) * (pos - Double(lo))
         }
     }
@@ -35,8 +36,10 @@ public struct CSVStatistics: Sendable {
     /// Streams `path` and computes the statistics. Every non-label column must be numeric
     /// (empty and NA-like fields count as missing); the first bad value throws a located error
     /// unless `options.badRows` is `.skip`.
-    public static func compute(path: String, options: CSVOptions = CSVOptions(), labelColumn: String? = nil,
-                               quantileSampleSize: Int = 10_000, seed: UInt64 = 0) throws(CSVError) -> CSVStatistics {
+    public static func compute(
+        path: String, options: CSVOptions = CSVOptions(), labelColumn: String? = nil,
+        quantileSampleSize: Int = 10_000, seed: UInt64 = 0
+    ) throws(CSVError) -> CSVStatistics {
         let reader = try CSVReader(path: path, options: options)
         let labelIndex = try labelColumn.map { (name) throws(CSVError) in try reader.columnIndex(named: name) }
         let n = reader.columnCount
@@ -87,9 +90,10 @@ public struct CSVStatistics: Sendable {
         for i in 0..<n where i != labelIndex {
             columns.append(Column(name: reader.header[i], statistics: stats[i], sample: samples[i].sorted()))
         }
-        return CSVStatistics(file: path, rows: rows, columns: columns, label: labelIndex.map { reader.header[$0] },
-                             classCounts: classCounts, skippedRows: reader.skippedRows,
-                             skippedErrors: reader.skippedErrors, bytes: reader.bytesRead)
+        return CSVStatistics(
+            file: path, rows: rows, columns: columns, label: labelIndex.map { reader.header[$0] },
+            classCounts: classCounts, skippedRows: reader.skippedRows,
+            skippedErrors: reader.skippedErrors, bytes: reader.bytesRead)
     }
 }
 
@@ -114,8 +118,12 @@ struct ColumnAccumulators {
         hasShift = Array(repeating: false, count: columns)
         count = Array(repeating: 0, count: columns)
         missing = Array(repeating: 0, count: columns)
-        blockSum = Array(repeating: 0, count: columns); blockSq = blockSum
-        sum = blockSum; sumC = blockSum; sq = blockSum; sqC = blockSum
+        blockSum = Array(repeating: 0, count: columns)
+        blockSq = blockSum
+        sum = blockSum
+        sumC = blockSum
+        sq = blockSum
+        sqC = blockSum
         minV = Array(repeating: .infinity, count: columns)
         maxV = Array(repeating: -.infinity, count: columns)
     }
@@ -123,8 +131,14 @@ struct ColumnAccumulators {
     mutating func add(_ row: UnsafeMutableBufferPointer<Double>) {
         for i in 0..<n {
             let x = row[i]
-            if x.isNaN { missing[i] += 1; continue }
-            if !hasShift[i] { hasShift[i] = true; shift[i] = x }
+            if x.isNaN {
+                missing[i] += 1
+                continue
+            }
+            if !hasShift[i] {
+                hasShift[i] = true
+                shift[i] = x
+            }
             count[i] += 1
             let d = x - shift[i]
             blockSum[i] += d
@@ -156,7 +170,8 @@ struct ColumnAccumulators {
         fold()
         return (0..<n).map { i in
             let c = count[i]
-            let s1 = sum[i] + sumC[i], s2 = sq[i] + sqC[i]
+            let s1 = sum[i] + sumC[i]
+            let s2 = sq[i] + sqC[i]
             let meanShifted = c > 0 ? s1 / Double(c) : 0
             var mean = c > 0 ? shift[i] + meanShifted : 0
             var m2 = max(0, s2 - s1 * meanShifted)

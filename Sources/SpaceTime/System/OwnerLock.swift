@@ -1,8 +1,9 @@
-import Locking
-#if canImport(Glibc)
-import Glibc
-#endif
 import Foundation
+import Locking
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// Why an `OwnerLock` was not taken: another process holds it (and who), or the lock file failed.
 public struct OwnerLockError: Error, CustomStringConvertible, Sendable, Equatable {
@@ -80,8 +81,9 @@ public final class OwnerLock: Sendable {
         }
         guard taken else {
             Sys.close(fd)
-            throw OwnerLockError(code: .held, path: path, holder: Sys.readSmallFile(path, limit: 4096).flatMap(Holder.init(parsing:)),
-                                 system: nil)
+            throw OwnerLockError(
+                code: .held, path: path, holder: Sys.readSmallFile(path, limit: 4096).flatMap(Holder.init(parsing:)),
+                system: nil)
         }
         let since = ISO8601DateFormatter().string(from: Date())
         let holder = Holder(host: host.isEmpty ? "?" : host.replacingOccurrences(of: " ", with: "_"), pid: getpid(), since: since)
@@ -110,6 +112,11 @@ public final class OwnerLock: Sendable {
 
     /// Drops the lock (the file stays, naming the last holder).
     public func release() {
-        if let fd = fd.withLock({ d -> Int32? in defer { d = nil }; return d }) { Sys.close(fd) }
+        if let fd = fd.withLock({ d -> Int32? in
+            defer { d = nil }
+            return d
+        }) {
+            Sys.close(fd)
+        }
     }
 }

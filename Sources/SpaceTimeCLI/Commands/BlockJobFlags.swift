@@ -8,16 +8,27 @@ import ZeroMQ
 /// (`predict`, `transform`): local `--workers N`, remote workers on `--bind`, the job
 /// directory, CURVE and liveness; and the coordinator run that serves such a job.
 struct BlockJobFlags: ParsableArguments {
-    @Option(parsing: .unconditional, help: "Start this many local worker processes (0...256; 0 needs --bind) and shard the work over them.") var workers: Int?
-    @Option(name: [.customLong("bind"), .customLong("connect")],
-            help: "Serve this endpoint (e.g. tcp://0.0.0.0:5555) for workers started with 'spacetime worker --connect'; --connect is an alias.")
+    @Option(parsing: .unconditional, help: "Start this many local worker processes (0...256; 0 needs --bind) and shard the work over them.")
+    var workers: Int?
+    @Option(
+        name: [.customLong("bind"), .customLong("connect")],
+        help: "Serve this endpoint (e.g. tcp://0.0.0.0:5555) for workers started with 'spacetime worker --connect'; --connect is an alias.")
     var bind: String?
-    @Option(name: .customLong("block-rows"), parsing: .unconditional, help: "With --workers/--bind: rows per block, at least 1 (default: planned from the data and --memory-limit).") var blockRows: Int?
-    @Option(name: .customLong("job-dir"), help: "With --workers/--bind: job directory (store and parts; default: a temporary directory removed at the end).") var jobDir: String?
+    @Option(
+        name: .customLong("block-rows"), parsing: .unconditional,
+        help: "With --workers/--bind: rows per block, at least 1 (default: planned from the data and --memory-limit).") var blockRows: Int?
+    @Option(
+        name: .customLong("job-dir"),
+        help: "With --workers/--bind: job directory (store and parts; default: a temporary directory removed at the end).") var jobDir:
+        String?
     @Option(name: .customLong("spill-dir"), help: "Parent directory for the local workers' spill files.") var spillDir: String?
-    @Option(name: .customLong("wait-workers"), parsing: .unconditional, help: "With --bind: wait for this many workers, 0...256 (at most 10 s), before the first assignments.") var waitWorkers = 1
-    @Option(name: .customLong("curve-secret"), help: "With --bind: this coordinator's CURVE secret key file (from 'spacetime keygen').") var curveSecret: String?
-    @Option(name: .customLong("allow-workers"), help: "With --bind: worker public keys admitted (a directory of *.public files or a file).") var allowWorkers: String?
+    @Option(
+        name: .customLong("wait-workers"), parsing: .unconditional,
+        help: "With --bind: wait for this many workers, 0...256 (at most 10 s), before the first assignments.") var waitWorkers = 1
+    @Option(name: .customLong("curve-secret"), help: "With --bind: this coordinator's CURVE secret key file (from 'spacetime keygen').")
+    var curveSecret: String?
+    @Option(name: .customLong("allow-workers"), help: "With --bind: worker public keys admitted (a directory of *.public files or a file).")
+    var allowWorkers: String?
     @Flag(help: "Allow a non-loopback --bind without CURVE (traffic in clear, any peer may join).") var insecure = false
     @OptionGroup var liveness: LivenessFlags
 
@@ -43,7 +54,9 @@ struct BlockJobFlags: ParsableArguments {
     }
 
     /// Fills the options these flags decide (endpoint, blocks, liveness, CURVE, workers to wait for).
-    func configure(_ options: inout PredictionJob.Options, limit: MemorySize, log: @escaping @Sendable (CoordinatorLogLevel, String) -> Void) throws {
+    func configure(
+        _ options: inout PredictionJob.Options, limit: MemorySize, log: @escaping @Sendable (CoordinatorLogLevel, String) -> Void
+    ) throws {
         let localWorkers = workers ?? 0
         options.bind = bind ?? "tcp://127.0.0.1:*"
         options.workerMemoryLimit = UInt64(limit.bytes)
@@ -51,9 +64,11 @@ struct BlockJobFlags: ParsableArguments {
         options.engine.startupWorkers = max(1, localWorkers + (bind != nil ? max(0, waitWorkers - localWorkers) : 0))
         try liveness.apply(to: &options.engine)
         options.maxAttempts = liveness.maxAttempts
-        options.curve = try coordinatorCurve(bind: options.bind, curveSecret: curveSecret, allowWorkers: allowWorkers, insecure: insecure, log: log)
+        options.curve = try coordinatorCurve(
+            bind: options.bind, curveSecret: curveSecret, allowWorkers: allowWorkers, insecure: insecure, log: log)
         if localWorkers >= 1 && options.curve != nil {
-            throw ValidationError("--workers starts local workers without keys: use them with a loopback --bind, or start CURVE workers yourself")
+            throw ValidationError(
+                "--workers starts local workers without keys: use them with a loopback --bind, or start CURVE workers yourself")
         }
     }
 
@@ -61,8 +76,10 @@ struct BlockJobFlags: ParsableArguments {
     /// with `threads` threads, in a memory cgroup of `limit` where cgroups are writable),
     /// stops them on SIGINT/SIGTERM (removing a temporary job directory), and returns the
     /// finished job and its local workers, or throws the job's failure.
-    func serve(_ options: PredictionJob.Options, limit: MemorySize, threads: Int, what: String, temporaryDirectory: Bool,
-               log: @escaping @Sendable (CoordinatorLogLevel, String) -> Void) throws -> (job: PredictionJob, workers: [LocalCluster.WorkerSlot]) {
+    func serve(
+        _ options: PredictionJob.Options, limit: MemorySize, threads: Int, what: String, temporaryDirectory: Bool,
+        log: @escaping @Sendable (CoordinatorLogLevel, String) -> Void
+    ) throws -> (job: PredictionJob, workers: [LocalCluster.WorkerSlot]) {
         let localWorkers = workers ?? 0
         let job = try PredictionJob(options: options, context: try Context(), log: log)
         log(.info, "job directory \(options.jobDirectory); coordinator on \(job.endpoint)")
@@ -71,7 +88,8 @@ struct BlockJobFlags: ParsableArguments {
         let remote = bind != nil
         if localWorkers >= 1 {
             for i in 1...localWorkers {
-                let note = try cluster.startWorker(id: "w\(i)", endpoint: job.endpoint, threads: threads, spillDir: spillDir) { id, signal, status in
+                let note = try cluster.startWorker(id: "w\(i)", endpoint: job.endpoint, threads: threads, spillDir: spillDir) {
+                    id, signal, status in
                     let peak = cluster.workers.first { $0.id == id }?.cgroupPeak.map { UInt64(max(0, $0)) }
                     job.workerProcessEnded(workerID: id, signal: signal, status: status, peakMemory: peak)
                     if !remote { cluster.failJobIfEveryWorkerExited(expected: localWorkers, store: job.store, log: log) }

@@ -7,7 +7,9 @@ import SpaceTime
 struct CSVFormatFlags: ParsableArguments {
     @Option(help: "Field delimiter: one character (`,` `;` `|` …), or `tab` (also `\\t`).")
     var delimiter: String = ","
-    @Flag(name: .customLong("no-header"), help: "The file has no header row (name its columns with --columns; default: `column 1`, `column 2`, …).")
+    @Flag(
+        name: .customLong("no-header"),
+        help: "The file has no header row (name its columns with --columns; default: `column 1`, `column 2`, …).")
     var noHeader = false
     @Option(help: ArgumentHelp("With --no-header: the column names in file order, comma-separated.", valueName: "a,b,…"))
     var columns: String?

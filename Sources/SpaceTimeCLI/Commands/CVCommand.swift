@@ -8,16 +8,16 @@ struct CVCommand: ParsableCommand {
         commandName: "cv",
         abstract: "Cross-validate a random forest (and search a parameter grid) on a CSV file in one process.",
         discussion: """
-        Streams FILE once and deals each class's rows to K folds by seeded random permutations \
-        (stratified: every fold gets the same share of each class to one row; regression: of all \
-        rows). For each fold the feature extractor is fitted on the other folds' \
-        statistics only, a forest is grown on the other folds' rows and scored on the fold. \
-        Prints each fold's metrics and their mean ± standard deviation (sample, n − 1): \
-        accuracy, AUC and log loss, or R², RMSE and MAE. With --grid every combination is \
-        cross-validated on the same folds and binned rows and ranked by mean accuracy or R²; \
-        --refit then trains the best on all rows and saves it. Runs in this process only \
-        (the cluster form of cv is not built yet).
-        """
+            Streams FILE once and deals each class's rows to K folds by seeded random permutations \
+            (stratified: every fold gets the same share of each class to one row; regression: of all \
+            rows). For each fold the feature extractor is fitted on the other folds' \
+            statistics only, a forest is grown on the other folds' rows and scored on the fold. \
+            Prints each fold's metrics and their mean ± standard deviation (sample, n − 1): \
+            accuracy, AUC and log loss, or R², RMSE and MAE. With --grid every combination is \
+            cross-validated on the same folds and binned rows and ranked by mean accuracy or R²; \
+            --refit then trains the best on all rows and saves it. Runs in this process only \
+            (the cluster form of cv is not built yet).
+            """
     )
 
     @Argument(help: "Data (CSV with a header row).") var file: String
@@ -25,14 +25,23 @@ struct CVCommand: ParsableCommand {
     @OptionGroup var columns: ColumnFlags
     @OptionGroup var csv: CSVFormatFlags
     @OptionGroup var forest: ForestParameterFlags
-    @Option(help: ArgumentHelp("Parameter grid, e.g. 'max-features=sqrt,0.3;min-samples-leaf=1,5;trees=100,300' (names: \(ParameterGrid.names.joined(separator: ", "))).", valueName: "spec"))
+    @Option(
+        help: ArgumentHelp(
+            "Parameter grid, e.g. 'max-features=sqrt,0.3;min-samples-leaf=1,5;trees=100,300' (names: \(ParameterGrid.names.joined(separator: ", "))).",
+            valueName: "spec"))
     var grid: String?
-    @Flag(help: "Train the best combination on all rows and save it to --model-out (the CV table goes into the model's provenance).") var refit = false
+    @Flag(help: "Train the best combination on all rows and save it to --model-out (the CV table goes into the model's provenance).")
+    var refit = false
     @Option(name: .customLong("model-out"), help: "Where --refit writes the model (never an input file).") var modelOut = "model.stm"
-    @Option(name: .customLong("oof-out"), help: "Write out-of-fold predictions (of the best combination) here, in input order: fold, prediction and class probabilities.") var oofOut: String?
-    @Option(parsing: .unconditional, help: "Threads for tree growing, 1...1024 (default: all cores).") var threads = min(ProcessInfo.processInfo.activeProcessorCount, OptionRange.maxThreads)
+    @Option(
+        name: .customLong("oof-out"),
+        help: "Write out-of-fold predictions (of the best combination) here, in input order: fold, prediction and class probabilities.")
+    var oofOut: String?
+    @Option(parsing: .unconditional, help: "Threads for tree growing, 1...1024 (default: all cores).") var threads = min(
+        ProcessInfo.processInfo.activeProcessorCount, OptionRange.maxThreads)
     @Option(name: .customLong("max-bins"), parsing: .unconditional, help: "Value bins per feature (2...255).") var maxBins = 255
-    @Option(name: .customLong("report-json"), help: "Write a JSON report (per fold metrics, mean and standard deviation, ranking) here.") var reportJSON: String?
+    @Option(name: .customLong("report-json"), help: "Write a JSON report (per fold metrics, mean and standard deviation, ranking) here.")
+    var reportJSON: String?
 
     func validate() throws {
         _ = try forest.parameters()
@@ -48,7 +57,9 @@ struct CVCommand: ParsableCommand {
 
     func run() throws {
         var options = CrossValidationOptions(file: file)
-        options.folds = folds; options.threads = threads; options.maxBins = maxBins
+        options.folds = folds
+        options.threads = threads
+        options.maxBins = maxBins
         options.columns = columns.choices
         options.csv = try csv.options()
         options.parameters = try forest.parameters()
@@ -59,7 +70,8 @@ struct CVCommand: ParsableCommand {
         let ranking = run.ranking
         let best = ranking[0]
 
-        var text = "\(folds)-fold cross-validation of \(run.rows) rows (\(run.schema.task.rawValue), \(threads) thread(s)) in \(String(format: "%.2f", Date().timeIntervalSince(started))) s\n"
+        var text =
+            "\(folds)-fold cross-validation of \(run.rows) rows (\(run.schema.task.rawValue), \(threads) thread(s)) in \(String(format: "%.2f", Date().timeIntervalSince(started))) s\n"
         for g in ranking.count > 1 ? ranking : [best] {
             let result = run.results[g]
             if ranking.count > 1 { text += "\n[\(result.label)]\n" }
@@ -69,7 +81,9 @@ struct CVCommand: ParsableCommand {
             text += "\nranked by mean \(run.results[best].score.name):\n"
             for (rank, g) in ranking.enumerated() {
                 let s = run.results[g].score
-                text += String(format: "%3d  %.4f ± %.4f  %7.2f s CPU  ", rank + 1, s.mean, s.standardDeviation, run.results[g].cpuSeconds) + run.results[g].label + "\n"
+                text +=
+                    String(format: "%3d  %.4f ± %.4f  %7.2f s CPU  ", rank + 1, s.mean, s.standardDeviation, run.results[g].cpuSeconds)
+                    + run.results[g].label + "\n"
             }
         }
 
@@ -90,18 +104,24 @@ struct CVCommand: ParsableCommand {
         var refitModel: ForestModel? = nil
         if refit {
             var training = TrainingOptions(trainFile: file)
-            training.testFraction = 0; training.columns = columns.choices; training.threads = threads
-            training.maxBins = maxBins; training.parameters = run.results[best].parameters
+            training.testFraction = 0
+            training.columns = columns.choices
+            training.threads = threads
+            training.maxBins = maxBins
+            training.parameters = run.results[best].parameters
             training.csv = options.csv
-            var provenance = ["created": ISO8601DateFormatter().string(from: Date()),
-                              "host": ProcessInfo.processInfo.hostName,
-                              "tool": "spacetime \(SpaceTimeVersion.string) cv --refit"]
+            var provenance = [
+                "created": ISO8601DateFormatter().string(from: Date()),
+                "host": ProcessInfo.processInfo.hostName,
+                "tool": "spacetime \(SpaceTimeVersion.string) cv --refit"
+            ]
             provenance["cross_validation"] = try ReportJSON.encode(CrossValidationPointReport(run.results[best], task: run.schema.task))
             let result = try SingleProcessTraining.run(training, provenance: provenance, log: { writeStandardError("\($0)\n") })
             try result.model.save(to: modelOut)
             refitModel = result.model
             let label = run.results[best].label
-            text += "refit\(label.isEmpty ? "" : " [\(label)]") on all \(result.trainRows) rows: model \(modelOut) fingerprint \(result.model.fingerprintHex)\n"
+            text +=
+                "refit\(label.isEmpty ? "" : " [\(label)]") on all \(result.trainRows) rows: model \(modelOut) fingerprint \(result.model.fingerprintHex)\n"
         }
         try Output.print(text, terminator: "")
 
@@ -121,14 +141,16 @@ struct CVCommand: ParsableCommand {
     /// Per fold rows and metrics, then mean ± standard deviation.
     static func table(_ result: CrossValidationResult) -> String {
         let summaries = result.summaries
-        var text = "fold   train    test" + summaries.map { " " + $0.name.padding(toLength: 10, withPad: " ", startingAt: 0) }.joined() + "\n"
+        var text =
+            "fold   train    test" + summaries.map { " " + $0.name.padding(toLength: 10, withPad: " ", startingAt: 0) }.joined() + "\n"
         for (k, fold) in result.folds.enumerated() {
             text += String(format: "%4d %7d %7d", k + 1, fold.trainRows, fold.testRows)
             for s in summaries { text += String(format: " %10.4f", s.values[k]) }
             text += "\n"
         }
         text += "mean" + String(repeating: " ", count: 16) + summaries.map { String(format: " %10.4f", $0.mean) }.joined() + "\n"
-        text += "std " + String(repeating: " ", count: 16) + summaries.map { String(format: " %10.4f", $0.standardDeviation) }.joined() + "\n"
+        text +=
+            "std " + String(repeating: " ", count: 16) + summaries.map { String(format: " %10.4f", $0.standardDeviation) }.joined() + "\n"
         return text
     }
 }

@@ -9,12 +9,19 @@ import ZeroMQ
 struct LivenessFlags: ParsableArguments {
     @Option(name: .customLong("heartbeat"), parsing: .unconditional, help: "Heartbeat interval, 0.05...60 seconds.") var heartbeat = 1.0
     @Option(parsing: .unconditional, help: "Heartbeats missed before a worker is presumed dead, 2...1000.") var liveness = 5
-    @Option(name: .customLong("max-attempts"), parsing: .unconditional, help: "Attempts per task before the job fails, 1...1000.") var maxAttempts = 3
-    @Option(name: .customLong("checkpoint-every"), parsing: .unconditional, help: "1...4096: training workers send their trees every this many trees (and at the end of the task). 1 loses the least work when a worker dies; more means fewer messages and store writes when trees are cheap.")
+    @Option(name: .customLong("max-attempts"), parsing: .unconditional, help: "Attempts per task before the job fails, 1...1000.")
+    var maxAttempts = 3
+    @Option(
+        name: .customLong("checkpoint-every"), parsing: .unconditional,
+        help:
+            "1...4096: training workers send their trees every this many trees (and at the end of the task). 1 loses the least work when a worker dies; more means fewer messages and store writes when trees are cheap."
+    )
     var checkpointEvery = 1
 
     func validate() throws {
-        guard heartbeat >= 0.05, heartbeat <= 60 else { throw ValidationError("--heartbeat must be in 0.05...60 seconds, got \(heartbeat)") }
+        guard heartbeat >= 0.05, heartbeat <= 60 else {
+            throw ValidationError("--heartbeat must be in 0.05...60 seconds, got \(heartbeat)")
+        }
         try OptionRange.check(liveness, 2...1000, "--liveness")
         try OptionRange.check(maxAttempts, 1...1000, "--max-attempts")
         try OptionRange.check(checkpointEvery, 1...4096, "--checkpoint-every")
@@ -46,7 +53,10 @@ func logLine(_ who: String, terminal: ProgressTerminal? = nil) -> @Sendable (Coo
 
 /// `--progress`, shared by `coordinator` and `local`.
 struct ProgressFlags: ParsableArguments {
-    @Option(help: "Progress display: auto (a bar when standard error is a terminal and TERM is not dumb, else plain log lines), bar, plain or none.")
+    @Option(
+        help:
+            "Progress display: auto (a bar when standard error is a terminal and TERM is not dumb, else plain log lines), bar, plain or none."
+    )
     var progress: ProgressMode = .auto
 
     /// The progress terminal on standard error (with `auto` resolved).
@@ -78,8 +88,10 @@ func isLocalEndpoint(_ endpoint: String) -> Bool {
 /// The coordinator's transport security for `bind`: CURVE with an allow-list
 /// when both key flags are given; none on a loopback endpoint; on any other
 /// endpoint only with `insecure`, loudly. Key-file errors are validation errors.
-func coordinatorCurve(bind: String, curveSecret: String?, allowWorkers: String?, insecure: Bool,
-                      log: (CoordinatorLogLevel, String) -> Void) throws -> (secretKey: CurveSecretKey, allowedWorkers: [CurvePublicKey])? {
+func coordinatorCurve(
+    bind: String, curveSecret: String?, allowWorkers: String?, insecure: Bool,
+    log: (CoordinatorLogLevel, String) -> Void
+) throws -> (secretKey: CurveSecretKey, allowedWorkers: [CurvePublicKey])? {
     switch (curveSecret, allowWorkers) {
     case (let secret?, let allow?):
         do {
@@ -93,7 +105,9 @@ func coordinatorCurve(bind: String, curveSecret: String?, allowWorkers: String?,
     case (nil, nil):
         if !isLocalEndpoint(bind) {
             guard insecure else {
-                throw ValidationError("refusing to bind \(bind) without encryption: give --curve-secret and --allow-workers (see 'spacetime keygen'), or --insecure to accept clear-text traffic from any peer")
+                throw ValidationError(
+                    "refusing to bind \(bind) without encryption: give --curve-secret and --allow-workers (see 'spacetime keygen'), or --insecure to accept clear-text traffic from any peer"
+                )
             }
             log(.warning, "WARNING: --insecure: \(bind) accepts unauthenticated workers and carries data in clear text")
         }
@@ -104,8 +118,10 @@ func coordinatorCurve(bind: String, curveSecret: String?, allowWorkers: String?,
 }
 
 /// Writes the job report (text to stdout, JSON and HTML optionally) from the store.
-func reportJob(store: JobStore, modelOut: String, workers: [LocalCluster.WorkerSlot], reportJSON: String?,
-               reportHTML: String?, coordinatorLimit: MemorySize? = nil) throws {
+func reportJob(
+    store: JobStore, modelOut: String, workers: [LocalCluster.WorkerSlot], reportJSON: String?,
+    reportHTML: String?, coordinatorLimit: MemorySize? = nil
+) throws {
     let model = try ForestModel.load(from: modelOut)
     let timings = try store.stageTimings()
     let records = try store.workers()
@@ -127,11 +143,14 @@ func reportJob(store: JobStore, modelOut: String, workers: [LocalCluster.WorkerS
         let slot = workers.first { $0.id == r.id }
         let peak = max(r.peakRSS ?? 0, taskPeak[r.id] ?? 0)
         let cg = slot?.cgroupPeak.map { ByteCount(UInt64($0)).description } ?? "-"
-        text += r.id.padding(toLength: 8, withPad: " ", startingAt: 0) + String(r.pid).padding(toLength: 8, withPad: " ", startingAt: 0)
+        text +=
+            r.id.padding(toLength: 8, withPad: " ", startingAt: 0) + String(r.pid).padding(toLength: 8, withPad: " ", startingAt: 0)
             + ByteCount(peak).description.leftPad(11) + ByteCount(r.memoryLimit).description.leftPad(11) + cg.leftPad(13)
             + "  " + (slot?.exit ?? r.state.rawValue) + "\n"
-        workerReports.append(JobRunReport.Worker(id: r.id, pid: r.pid, peakRSS: peak, limit: r.memoryLimit,
-                                                 cgroupPeak: slot?.cgroupPeak, exit: slot?.exit))
+        workerReports.append(
+            JobRunReport.Worker(
+                id: r.id, pid: r.pid, peakRSS: peak, limit: r.memoryLimit,
+                cgroupPeak: slot?.cgroupPeak, exit: slot?.exit))
     }
     // This process's high-water mark (VmHWM): the coordinator, including loading the model for this report.
     let coordinatorPeak = MemorySample.current().peakRSS
@@ -145,8 +164,9 @@ func reportJob(store: JobStore, modelOut: String, workers: [LocalCluster.WorkerS
     if let reportJSON {
         let partitions = try store.partitions()
         let report = JobRunReport(
-            testMetrics: InlineMetrics(metrics: model.testMetrics.map { MetricsReport($0, classes: classes) },
-                                       classes: classes, task: model.forest.task),
+            testMetrics: InlineMetrics(
+                metrics: model.testMetrics.map { MetricsReport($0, classes: classes) },
+                classes: classes, task: model.forest.task),
             fingerprint: model.fingerprintHex, model: modelOut,
             partitions: partitions.count, partitionRows: partitions.map { $0.trainRows ?? 0 },
             trees: model.forest.trees.count, stages: stages, workers: workerReports, coordinatorPeakRSS: coordinatorPeak,
@@ -169,23 +189,33 @@ struct CoordinatorCommand: ParsableCommand {
         commandName: "coordinator",
         abstract: "Run a distributed training job: shard a CSV over workers, merge, evaluate, save the model.",
         discussion: """
-        Streams FILE once per row pass, assigns every row to a partition and to train/test with the \
-        same stratified seeded hash as 'spacetime train', and sends row batches to workers over \
-        ZeroMQ with credit-based flow control. The job's state lives in JOB-DIR/job.sqlite; a \
-        coordinator killed at any moment continues with --resume. Binding a non-loopback address \
-        needs CURVE keys (--curve-secret, --allow-workers) or an explicit --insecure.
-        """
+            Streams FILE once per row pass, assigns every row to a partition and to train/test with the \
+            same stratified seeded hash as 'spacetime train', and sends row batches to workers over \
+            ZeroMQ with credit-based flow control. The job's state lives in JOB-DIR/job.sqlite; a \
+            coordinator killed at any moment continues with --resume. Binding a non-loopback address \
+            needs CURVE keys (--curve-secret, --allow-workers) or an explicit --insecure.
+            """
     )
 
     @Argument(help: "Training data (CSV with a header row).") var file: String
     @Option(help: "Endpoint to bind, e.g. tcp://0.0.0.0:5555.") var bind: String
     @Option(name: .customLong("job-dir"), help: "Job directory (its SQLite store).") var jobDir: String
     @Flag(help: "Continue the job in --job-dir from its store.") var resume = false
-    @Option(name: .customLong("memory-limit"), help: "This coordinator's own memory budget (at least 1MiB): row batches in flight are sized from it, and its RSS is watched against it (a warning over 80 %, not enforced).") var memoryLimit = "1GiB"
-    @Option(name: .customLong("worker-memory-limit"), help: "The workers' memory limit partitions are sized for (at least 16MiB).") var workerMemoryLimit = "512MiB"
-    @Option(name: .customLong("wait-workers"), parsing: .unconditional, help: "Wait for this many workers, 0...256 (at most 10 s), before the first assignments.") var waitWorkers = 1
-    @Option(name: .customLong("curve-secret"), help: "This coordinator's CURVE secret key file (from 'spacetime keygen').") var curveSecret: String?
-    @Option(name: .customLong("allow-workers"), help: "Worker public keys admitted: a directory of *.public files or a file, one key per line.") var allowWorkers: String?
+    @Option(
+        name: .customLong("memory-limit"),
+        help:
+            "This coordinator's own memory budget (at least 1MiB): row batches in flight are sized from it, and its RSS is watched against it (a warning over 80 %, not enforced)."
+    ) var memoryLimit = "1GiB"
+    @Option(name: .customLong("worker-memory-limit"), help: "The workers' memory limit partitions are sized for (at least 16MiB).")
+    var workerMemoryLimit = "512MiB"
+    @Option(
+        name: .customLong("wait-workers"), parsing: .unconditional,
+        help: "Wait for this many workers, 0...256 (at most 10 s), before the first assignments.") var waitWorkers = 1
+    @Option(name: .customLong("curve-secret"), help: "This coordinator's CURVE secret key file (from 'spacetime keygen').") var curveSecret:
+        String?
+    @Option(
+        name: .customLong("allow-workers"), help: "Worker public keys admitted: a directory of *.public files or a file, one key per line.")
+    var allowWorkers: String?
     @Flag(help: "Allow a non-loopback bind without CURVE (traffic in clear, any peer may join).") var insecure = false
     @OptionGroup var training: ForestTrainingFlags
     @OptionGroup var evaluation: EvaluationScoringFlags
@@ -208,8 +238,9 @@ struct CoordinatorCommand: ParsableCommand {
         let workerLimit = try parseMemory(workerMemoryLimit, "--worker-memory-limit")
         let terminal = display.terminal()
         let log = logLine("coordinator", terminal: terminal)
-        var options = CoordinatorJob.Options(dataPath: file, bind: bind, jobDirectory: jobDir, forest: parameters,
-                                             modelOut: training.modelOut)
+        var options = CoordinatorJob.Options(
+            dataPath: file, bind: bind, jobDirectory: jobDir, forest: parameters,
+            modelOut: training.modelOut)
         options.resume = resume
         options.treeSizeGiven = training.forest.treeSizeGiven
         options.givenFlags = ResumeRules.givenFlags(CommandLine.arguments)
@@ -229,8 +260,10 @@ struct CoordinatorCommand: ParsableCommand {
         try liveness.apply(to: &options.engine)
         options.maxAttempts = liveness.maxAttempts
         display.apply(to: &options, terminal: terminal)
-        options.provenance = ["created": ISO8601DateFormatter().string(from: Date()), "host": ProcessInfo.processInfo.hostName,
-                              "tool": "spacetime \(SpaceTimeVersion.string) coordinator"]
+        options.provenance = [
+            "created": ISO8601DateFormatter().string(from: Date()), "host": ProcessInfo.processInfo.hostName,
+            "tool": "spacetime \(SpaceTimeVersion.string) coordinator"
+        ]
         options.curve = try coordinatorCurve(bind: bind, curveSecret: curveSecret, allowWorkers: allowWorkers, insecure: insecure, log: log)
         options.coordinatorMemoryLimit = UInt64(limit.bytes)
         let job = try CoordinatorJob(options: options, context: try Context(), log: log)
@@ -250,8 +283,9 @@ struct CoordinatorCommand: ParsableCommand {
         if case .done = outcome { terminal.end(jobDone: true) } else { terminal.end() }
         switch outcome {
         case .done(let path):
-            try reportJob(store: job.store, modelOut: path, workers: [], reportJSON: training.reportJSON,
-                          reportHTML: training.reportHTML, coordinatorLimit: limit)
+            try reportJob(
+                store: job.store, modelOut: path, workers: [], reportJSON: training.reportJSON,
+                reportHTML: training.reportHTML, coordinatorLimit: limit)
         case .failed(let message):
             if let html = training.reportHTML { try writeJobHTMLReport(store: job.store, workers: [], to: html) }
             throw PipelineError(.jobFailed, "job failed: \(message)")

@@ -15,16 +15,22 @@ enum RegisteredDerivations {
 
 /// `--derivation NAME`, shared by `train`, `local` and `coordinator`.
 struct DerivationFlag: ParsableArguments {
-    @Option(help: ArgumentHelp("A feature derivation registered in this executable, applied to every row (its name is recorded in the model; see docs/extending.md).",
-                               valueName: "name"))
+    @Option(
+        help: ArgumentHelp(
+            "A feature derivation registered in this executable, applied to every row (its name is recorded in the model; see docs/extending.md).",
+            valueName: "name"))
     var derivation: String?
 
     func validate() throws {
         guard let derivation else { return }
         let registry = RegisteredDerivations.registry
         guard registry.contains(derivation) else {
-            let known = registry.identifiers.isEmpty ? "this executable registers none" : "this executable registers \(registry.identifiers.joined(separator: ", "))"
-            throw ValidationError("--derivation \(derivation): no such feature derivation (\(known)); build a spacetime executable that registers it (docs/extending.md)")
+            let known =
+                registry.identifiers.isEmpty
+                ? "this executable registers none" : "this executable registers \(registry.identifiers.joined(separator: ", "))"
+            throw ValidationError(
+                "--derivation \(derivation): no such feature derivation (\(known)); build a spacetime executable that registers it (docs/extending.md)"
+            )
         }
     }
 

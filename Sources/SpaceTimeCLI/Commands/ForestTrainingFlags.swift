@@ -9,16 +9,27 @@ import SpaceTime
 struct ForestTrainingFlags: ParsableArguments {
     @Option(name: .customLong("model-out"), help: "Where to write the model (never an input file).") var modelOut = "model.stm"
     @OptionGroup var columns: ColumnFlags
-    @Option(name: .customLong("test-fraction"), parsing: .unconditional, help: "Share of each class held out for testing, in [0, 1).") var testFraction = 0.2
-    @Option(name: .customLong("test-file"), help: "Held-out test rows from this file (same header as the training file) instead of --test-fraction.")
+    @Option(name: .customLong("test-fraction"), parsing: .unconditional, help: "Share of each class held out for testing, in [0, 1).")
+    var testFraction = 0.2
+    @Option(
+        name: .customLong("test-file"),
+        help: "Held-out test rows from this file (same header as the training file) instead of --test-fraction.")
     var testFile: String?
     @OptionGroup var forest: ForestParameterFlags
     /// `nil`: `train` grows one partition; `coordinator` and `local` plan the count.
-    @Option(parsing: .unconditional, help: "Partitions, 1...65536: one sub-forest grown per stratified partition, then merged (default: 1 for train; for coordinator and local, planned from the data size and the workers' memory limit, never from the number of workers).")
+    @Option(
+        parsing: .unconditional,
+        help:
+            "Partitions, 1...65536: one sub-forest grown per stratified partition, then merged (default: 1 for train; for coordinator and local, planned from the data size and the workers' memory limit, never from the number of workers)."
+    )
     var partitions: Int?
     @Option(name: .customLong("max-bins"), parsing: .unconditional, help: "Value bins per feature (2...255).") var maxBins = 255
     @Option(name: .customLong("report-json"), help: "Write a JSON report (metrics, fingerprint, timings) here.") var reportJSON: String?
-    @Option(name: .customLong("report-html"), help: "Write an HTML report (summary, phases, model quality, importances) here at the end; for coordinator and local the job's report, as 'spacetime report JOB-DIR' writes it.")
+    @Option(
+        name: .customLong("report-html"),
+        help:
+            "Write an HTML report (summary, phases, model quality, importances) here at the end; for coordinator and local the job's report, as 'spacetime report JOB-DIR' writes it."
+    )
     var reportHTML: String?
     @OptionGroup var permutation: PermutationFlags
 

@@ -8,10 +8,10 @@ struct GenerateCommand: ParsableCommand {
         commandName: "generate",
         abstract: "Write a deterministic synthetic classification data set as CSV (streaming, bounded memory).",
         discussion: """
-        In the spirit of scikit-learn's make_classification: Gaussian clusters on hypercube \
-        vertices in the informative subspace, redundant linear combinations, noise features, \
-        label noise (--flip-y), columns shuffled. Header f0..f{d-1},label.
-        """
+            In the spirit of scikit-learn's make_classification: Gaussian clusters on hypercube \
+            vertices in the informative subspace, redundant linear combinations, noise features, \
+            label noise (--flip-y), columns shuffled. Header f0..f{d-1},label.
+            """
     )
 
     @Option(parsing: .unconditional, help: "Number of rows (0 or more).") var rows = 100_000
@@ -32,11 +32,18 @@ struct GenerateCommand: ParsableCommand {
 
     func run() throws {
         var c = SyntheticClassification.Configuration()
-        let counts = SyntheticClassification.Configuration.scaledCounts(features: features, classes: classes,
-                                                                        clustersPerClass: clustersPerClass,
-                                                                        informative: informative, redundant: redundant)
-        c.features = features; c.classes = classes; c.informative = counts.informative; c.redundant = counts.redundant
-        c.clustersPerClass = clustersPerClass; c.classSeparation = classSep; c.flipY = flipY; c.seed = seed
+        let counts = SyntheticClassification.Configuration.scaledCounts(
+            features: features, classes: classes,
+            clustersPerClass: clustersPerClass,
+            informative: informative, redundant: redundant)
+        c.features = features
+        c.classes = classes
+        c.informative = counts.informative
+        c.redundant = counts.redundant
+        c.clustersPerClass = clustersPerClass
+        c.classSeparation = classSep
+        c.flipY = flipY
+        c.seed = seed
         let problem: SyntheticClassification
         do { problem = try SyntheticClassification(c) } catch let e as ForestError { throw ValidationError(e.message) }
         if out == "-" {

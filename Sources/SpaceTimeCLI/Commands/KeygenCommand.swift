@@ -26,7 +26,8 @@ struct KeygenCommand: ParsableCommand {
         // Errors (CurveKeyFileError, ZMQError) print as one sentence naming the file.
         let keyPair = try CurveKeyPair.generate()
         let paths = try CurveKeyFiles.write(keyPair, toDirectory: out, overwrite: force)
-        try Output.print("""
+        try Output.print(
+            """
             wrote \(paths.publicKey) (public key, share it)
             wrote \(paths.secretKey) (secret key, mode 0600, keep it on this machine)
             public key \(keyPair.publicKey.z85)  fingerprint \(keyPair.publicKey.fingerprint)

@@ -9,21 +9,28 @@ struct LocalCommand: ParsableCommand {
         commandName: "local",
         abstract: "Train on this host with a coordinator and N worker processes, each under a memory limit.",
         discussion: """
-        This process is the coordinator (bound to tcp://127.0.0.1:*); it starts N 'spacetime worker' \
-        processes, each in its own memory cgroup with --memory-limit when cgroups are writable (else \
-        the worker limits itself, and this says so). At the end it prints per stage the wall time \
-        and rows/s, each worker's peak RSS against its limit, and the test metrics.
-        """
+            This process is the coordinator (bound to tcp://127.0.0.1:*); it starts N 'spacetime worker' \
+            processes, each in its own memory cgroup with --memory-limit when cgroups are writable (else \
+            the worker limits itself, and this says so). At the end it prints per stage the wall time \
+            and rows/s, each worker's peak RSS against its limit, and the test metrics.
+            """
     )
 
     @Argument(help: "Training data (CSV with a header row).") var file: String
     @Option(parsing: .unconditional, help: "Worker processes to start, 1...256.") var workers = 2
     @Option(name: .customLong("memory-limit"), help: "Each worker's memory limit, at least 16MiB (e.g. 512MiB).") var memoryLimit = "512MiB"
-    @Option(name: .customLong("job-dir"), help: "Job directory (default: a new temporary directory, removed when the job ends, kept only when the run is interrupted, for --resume; give --job-dir to keep a failed job).") var jobDir: String?
+    @Option(
+        name: .customLong("job-dir"),
+        help:
+            "Job directory (default: a new temporary directory, removed when the job ends, kept only when the run is interrupted, for --resume; give --job-dir to keep a failed job)."
+    ) var jobDir: String?
     @Flag(help: "Continue the job in --job-dir.") var resume = false
     @Option(parsing: .unconditional, help: "Threads per worker, 1...1024.") var threads = 1
     @Option(name: .customLong("spill-dir"), help: "Parent directory for the workers' spill files.") var spillDir: String?
-    @Option(name: .customLong("split-out"), help: "Also write the job's train/test split as DIR/train.csv and DIR/test.csv (for comparisons with other tools).") var splitOut: String?
+    @Option(
+        name: .customLong("split-out"),
+        help: "Also write the job's train/test split as DIR/train.csv and DIR/test.csv (for comparisons with other tools).") var splitOut:
+        String?
     @OptionGroup var training: ForestTrainingFlags
     @OptionGroup var evaluation: EvaluationScoringFlags
     @OptionGroup var derivation: DerivationFlag
@@ -43,9 +50,12 @@ struct LocalCommand: ParsableCommand {
         let parameters = try training.forestParameters()
         let terminal = display.terminal()
         let log = logLine("coordinator", terminal: terminal)
-        let dir = jobDir ?? (NSTemporaryDirectory() as NSString).appendingPathComponent("spacetime-job-\(ProcessInfo.processInfo.processIdentifier)")
-        var options = CoordinatorJob.Options(dataPath: file, bind: "tcp://127.0.0.1:*", jobDirectory: dir, forest: parameters,
-                                             modelOut: training.modelOut)
+        let dir =
+            jobDir
+            ?? (NSTemporaryDirectory() as NSString).appendingPathComponent("spacetime-job-\(ProcessInfo.processInfo.processIdentifier)")
+        var options = CoordinatorJob.Options(
+            dataPath: file, bind: "tcp://127.0.0.1:*", jobDirectory: dir, forest: parameters,
+            modelOut: training.modelOut)
         options.resume = resume
         options.treeSizeGiven = training.forest.treeSizeGiven
         options.givenFlags = ResumeRules.givenFlags(CommandLine.arguments)
@@ -66,8 +76,10 @@ struct LocalCommand: ParsableCommand {
         try liveness.apply(to: &options.engine)
         options.maxAttempts = liveness.maxAttempts
         display.apply(to: &options, terminal: terminal)
-        options.provenance = ["created": ISO8601DateFormatter().string(from: Date()), "host": ProcessInfo.processInfo.hostName,
-                              "tool": "spacetime \(SpaceTimeVersion.string) local"]
+        options.provenance = [
+            "created": ISO8601DateFormatter().string(from: Date()), "host": ProcessInfo.processInfo.hostName,
+            "tool": "spacetime \(SpaceTimeVersion.string) local"
+        ]
         // A temporary job directory goes when the job ends, done or failed (one the user named stays);
         // it is kept only when a signal interrupts the run, which names it for --resume.
         let temporary = jobDir == nil
@@ -102,8 +114,10 @@ struct LocalCommand: ParsableCommand {
             for i in 1...workers {
                 // Behind a bar, the workers' log lines go through it (else they would land in the middle of it).
                 let output: (@Sendable (String) -> Void)? = terminal.mode == .bar ? { @Sendable line in terminal.log(line) } : nil
-                let note = try cluster.startWorker(id: "w\(i)", endpoint: job.endpoint, threads: threads, spillDir: spillDir,
-                                                   output: output) { id, signal, status in
+                let note = try cluster.startWorker(
+                    id: "w\(i)", endpoint: job.endpoint, threads: threads, spillDir: spillDir,
+                    output: output
+                ) { id, signal, status in
                     let peak = cluster.workers.first { $0.id == id }?.cgroupPeak.map { UInt64(max(0, $0)) }
                     job.workerProcessEnded(workerID: id, signal: signal, status: status, peakMemory: peak)
                     // No worker left to run the rest: fail the job rather than wait forever.
@@ -124,13 +138,17 @@ struct LocalCommand: ParsableCommand {
         if case .done = outcome { terminal.end(jobDone: true) } else { terminal.end() }
         switch outcome {
         case .done(let path):
-            try reportJob(store: job.store, modelOut: path, workers: cluster.workers, reportJSON: training.reportJSON,
-                          reportHTML: training.reportHTML)
+            try reportJob(
+                store: job.store, modelOut: path, workers: cluster.workers, reportJSON: training.reportJSON,
+                reportHTML: training.reportHTML)
             if let splitOut { try writeSplit(job: job, to: splitOut) }
 
         case .failed(let message):
             if let html = training.reportHTML { try writeJobHTMLReport(store: job.store, workers: cluster.workers, to: html) }
-            throw PipelineError(.jobFailed, "job failed: \(message)\(temporary ? " (its temporary job directory is removed: give --job-dir to keep a failed job for --resume)" : "")")
+            throw PipelineError(
+                .jobFailed,
+                "job failed: \(message)\(temporary ? " (its temporary job directory is removed: give --job-dir to keep a failed job for --resume)" : "")"
+            )
         }
     }
 
@@ -142,11 +160,12 @@ struct LocalCommand: ParsableCommand {
         // With --test-file, test.csv holds that file's rows (all of them test rows).
         // Stratified as the job's pass was: by the label for classification, one stratum for regression.
         let parameters = try ForestJobParameters(deserializing: job.spec.parameters)
-        let source = try CSVRecordSource(path: dataPath, labelIndex: job.layout.labelIndex,
-                                         stratify: parameters.schema.task == .classification, seed: job.spec.seed,
-                                         testFraction: job.spec.testFraction, partitions: job.spec.partitions,
-                                         testPath: job.spec.dataFiles.count > 1 ? job.spec.dataFiles[1] : nil,
-                                         options: job.layout.csvOptions)
+        let source = try CSVRecordSource(
+            path: dataPath, labelIndex: job.layout.labelIndex,
+            stratify: parameters.schema.task == .classification, seed: job.spec.seed,
+            testFraction: job.spec.testFraction, partitions: job.spec.partitions,
+            testPath: job.spec.dataFiles.count > 1 ? job.spec.dataFiles[1] : nil,
+            options: job.layout.csvOptions)
         let train = try AtomicFileWriter(path: dir + "/train.csv")
         let test = try AtomicFileWriter(path: dir + "/test.csv")
         let newline: [UInt8] = [UInt8(ascii: "\n")]

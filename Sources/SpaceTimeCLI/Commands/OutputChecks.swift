@@ -1,8 +1,9 @@
 import ArgumentParser
-import SpaceTime
 import Foundation
+import SpaceTime
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 // Output safety shared by every command: checked writes to standard output
@@ -31,7 +32,8 @@ struct OutputWriteError: Error, CustomStringConvertible {
 /// Checked, unbuffered writes to a file descriptor: a write(2) loop that retries
 /// EINTR and short writes and throws `OutputWriteError` on any other failure.
 enum Output {
-    static func write(_ bytes: UnsafeRawBufferPointer, fd: Int32 = STDOUT_FILENO, what: String = "standard output") throws(OutputWriteError) {
+    static func write(_ bytes: UnsafeRawBufferPointer, fd: Int32 = STDOUT_FILENO, what: String = "standard output") throws(OutputWriteError)
+    {
         guard var p = bytes.baseAddress else { return }
         var left = bytes.count
         while left > 0 {
@@ -128,12 +130,14 @@ enum OutputPaths {
         let ins = inputs.compactMap { i in i.1.flatMap { $0 == "-" || $0.isEmpty ? nil : (i.0, $0) } }
         for (outFlag, out) in outs {
             for (inFlag, input) in ins where same(out, input) {
-                throw ValidationError("\(outFlag) \(out) is the \(inFlag) \(input): refusing to overwrite an input; choose another output path")
+                throw ValidationError(
+                    "\(outFlag) \(out) is the \(inFlag) \(input): refusing to overwrite an input; choose another output path")
             }
         }
         for i in outs.indices {
             for j in outs.indices where j > i && same(outs[i].1, outs[j].1) {
-                throw ValidationError("\(outs[i].0) \(outs[i].1) and \(outs[j].0) \(outs[j].1) are the same file: choose different output paths")
+                throw ValidationError(
+                    "\(outs[i].0) \(outs[i].1) and \(outs[j].0) \(outs[j].1) are the same file: choose different output paths")
             }
         }
     }
@@ -184,7 +188,10 @@ final class OutputSink {
     var isStandardOutput: Bool { file == nil }
 
     func append(_ bytes: UnsafeRawBufferPointer) throws {
-        if let file { try file.append(bytes); return }
+        if let file {
+            try file.append(bytes)
+            return
+        }
         buffer.append(contentsOf: bytes)
         if buffer.count >= 1 << 20 { try flush() }
     }

@@ -10,28 +10,36 @@ struct PredictCommand: ParsableCommand {
         commandName: "predict",
         abstract: "Predict a CSV file with a saved model (streaming, bounded memory, input order kept), in this process or over workers.",
         discussion: """
-        Without --workers or --bind the prediction runs in this process. With --workers N this process \
-        becomes a coordinator on tcp://127.0.0.1:* and starts N 'spacetime worker' processes (each in \
-        its own memory cgroup with --memory-limit when cgroups are writable, else self-limited); with \
-        --bind ENDPOINT (alias --connect: the endpoint workers connect to) workers started elsewhere \
-        with 'spacetime worker --connect ENDPOINT' join. The input is indexed once and cut into blocks \
-        of consecutive rows sized from the data and the workers' memory limit (never from the number \
-        of workers); each block's records are streamed to a worker, its predictions streamed back and \
-        kept as a part file in the job directory, and the parts are concatenated in input order: the \
-        output is byte-identical to the single-process command's. A block whose worker dies is redone \
-        on another worker (at most --max-attempts attempts).
-        """
+            Without --workers or --bind the prediction runs in this process. With --workers N this process \
+            becomes a coordinator on tcp://127.0.0.1:* and starts N 'spacetime worker' processes (each in \
+            its own memory cgroup with --memory-limit when cgroups are writable, else self-limited); with \
+            --bind ENDPOINT (alias --connect: the endpoint workers connect to) workers started elsewhere \
+            with 'spacetime worker --connect ENDPOINT' join. The input is indexed once and cut into blocks \
+            of consecutive rows sized from the data and the workers' memory limit (never from the number \
+            of workers); each block's records are streamed to a worker, its predictions streamed back and \
+            kept as a part file in the job directory, and the parts are concatenated in input order: the \
+            output is byte-identical to the single-process command's. A block whose worker dies is redone \
+            on another worker (at most --max-attempts attempts).
+            """
     )
 
     @Option(help: "Model file written by 'spacetime train'.") var model: String
     @Argument(help: "Input CSV; feature columns are matched by name, other columns ignored.") var file: String
     @Option(name: .shortAndLong, help: "Output CSV path, or - for standard output.") var out = "predictions.csv"
     @Flag(help: "Also write one probability column per class (p_<class>).") var proba = false
-    @Option(parsing: .unconditional, help: "Threads for scoring (per worker with --workers), 1...1024.") var threads = min(ProcessInfo.processInfo.activeProcessorCount, OptionRange.maxThreads)
-    @Option(name: .customLong("batch-rows"), parsing: .unconditional, help: "Rows scored per batch in this process (bounds memory), 1...1048576.") var batchRows = 8192
-    @Option(name: .customLong("memory-limit"), help: "The workers' memory limit (at least 16MiB); blocks are sized for it.") var memoryLimit = "512MiB"
-    @Option(help: "With --workers/--bind: auto (from the model's size and --memory-limit), whole (every worker loads the model) or sharded (each worker loads one tree slice; rows go to every slice). Same output either way.") var scoring: ScoringPlan.Choice = .auto
-    @Option(parsing: .unconditional, help: "With --scoring sharded: slices of the forest, 2...4096 (default: as few as fit).") var slices: Int?
+    @Option(parsing: .unconditional, help: "Threads for scoring (per worker with --workers), 1...1024.") var threads = min(
+        ProcessInfo.processInfo.activeProcessorCount, OptionRange.maxThreads)
+    @Option(
+        name: .customLong("batch-rows"), parsing: .unconditional,
+        help: "Rows scored per batch in this process (bounds memory), 1...1048576.") var batchRows = 8192
+    @Option(name: .customLong("memory-limit"), help: "The workers' memory limit (at least 16MiB); blocks are sized for it.")
+    var memoryLimit = "512MiB"
+    @Option(
+        help:
+            "With --workers/--bind: auto (from the model's size and --memory-limit), whole (every worker loads the model) or sharded (each worker loads one tree slice; rows go to every slice). Same output either way."
+    ) var scoring: ScoringPlan.Choice = .auto
+    @Option(parsing: .unconditional, help: "With --scoring sharded: slices of the forest, 2...4096 (default: as few as fit).") var slices:
+        Int?
     @OptionGroup var pool: BlockJobFlags
     @OptionGroup var csv: CSVFormatFlags
 
@@ -65,9 +73,11 @@ struct PredictCommand: ParsableCommand {
         do {
             try emit(format.header(classes: classes))
             var buffer: [UInt8] = []
-            try StreamingPrediction.run(model: m, path: file, readTargets: false, batchRows: batchRows, threads: threads,
-                                        options: try csv.options(),
-                                        derivation: try RegisteredDerivations.derivation(for: m)) { batch in
+            try StreamingPrediction.run(
+                model: m, path: file, readTargets: false, batchRows: batchRows, threads: threads,
+                options: try csv.options(),
+                derivation: try RegisteredDerivations.derivation(for: m)
+            ) { batch in
                 buffer.removeAll(keepingCapacity: true)
                 batch.predictions.withUnsafeBufferPointer { format.appendRows($0, rows: batch.rows, to: &buffer) }
                 try emit(buffer)
@@ -99,13 +109,15 @@ struct PredictCommand: ParsableCommand {
         try pool.configure(&options, limit: limit, log: log)
 
         let started = Date()
-        let (job, workers) = try pool.serve(options, limit: limit, threads: threads, what: "prediction", temporaryDirectory: temporary, log: log)
+        let (job, workers) = try pool.serve(
+            options, limit: limit, threads: threads, what: "prediction", temporaryDirectory: temporary, log: log)
         if out == "-" {
             try Output.copy(file: jobOut)
             try? FileManager.default.removeItem(atPath: jobOut)
         }
         let seconds = Date().timeIntervalSince(started)
-        var report = "predicted \(job.rows) rows to \(out) in \(String(format: "%.2f", seconds)) s (\(Int(Double(job.rows) / max(seconds, 1e-9))) rows/s) over \(job.blocks.count) block(s)\n"
+        var report =
+            "predicted \(job.rows) rows to \(out) in \(String(format: "%.2f", seconds)) s (\(Int(Double(job.rows) / max(seconds, 1e-9))) rows/s) over \(job.blocks.count) block(s)\n"
         for w in workers { report += w.summaryLine }
         writeStandardError(report)
     }

@@ -9,14 +9,14 @@ struct ReportCommand: ParsableCommand {
         commandName: "report",
         abstract: "Write a job's or a model's report: one self-contained HTML page with plots (no network needed to view it).",
         discussion: """
-        From a job directory: summary, stage table with each worker's peak memory against its limit, \
-        a timeline of every task attempt per worker (failed and lost attempts marked, reruns linked to \
-        the checkpoint they resumed from), memory over time per worker, model quality (ROC, \
-        precision-recall, confusion matrix, per-class table, calibration; or predicted versus actual \
-        and residuals) and feature importances. Works on a running job too: the page then says so \
-        and refreshes itself every \(JobReport.refreshSeconds) s. From a model file: summary, model \
-        quality and importances.
-        """
+            From a job directory: summary, stage table with each worker's peak memory against its limit, \
+            a timeline of every task attempt per worker (failed and lost attempts marked, reruns linked to \
+            the checkpoint they resumed from), memory over time per worker, model quality (ROC, \
+            precision-recall, confusion matrix, per-class table, calibration; or predicted versus actual \
+            and residuals) and feature importances. Works on a running job too: the page then says so \
+            and refreshes itself every \(JobReport.refreshSeconds) s. From a model file: summary, model \
+            quality and importances.
+            """
     )
 
     @Argument(help: "A job directory (--job-dir of coordinator or local) or a model file.") var source: String
@@ -69,9 +69,13 @@ func writeJobHTMLReport(store: JobStore, workers: [LocalCluster.WorkerSlot], to 
 
 /// `--permutation-importance` and its repeats, shared by `train` and `evaluate`.
 struct PermutationFlags: ParsableArguments {
-    @Flag(name: .customLong("permutation-importance"), help: "Also compute permutation importance on the test rows (each feature shuffled in turn; the drop of accuracy or R²).")
+    @Flag(
+        name: .customLong("permutation-importance"),
+        help: "Also compute permutation importance on the test rows (each feature shuffled in turn; the drop of accuracy or R²).")
     var enabled = false
-    @Option(name: .customLong("permutation-repeats"), parsing: .unconditional, help: "Shuffles per feature for --permutation-importance, 1...100.")
+    @Option(
+        name: .customLong("permutation-repeats"), parsing: .unconditional,
+        help: "Shuffles per feature for --permutation-importance, 1...100.")
     var repeats = 1
 
     func validate() throws { try OptionRange.check(repeats, 1...100, "--permutation-repeats") }
@@ -84,9 +88,15 @@ extension PermutationImportance {
     /// A text table of the `top` most important features.
     func textReport(features: [String], top: Int = 15) -> String {
         let values = importances
-        let ranked = values.indices.sorted { (values[$0].isNaN ? -.infinity : values[$0], -$0) > (values[$1].isNaN ? -.infinity : values[$1], -$1) }
-        var out = "permutation importance (drop of \(task == .classification ? "accuracy" : "R²") on \(rowCount) rows, \(repeats) shuffle(s)):\n"
-        for f in ranked.prefix(top) { out += "  \(features[f].padding(toLength: max(20, features[f].count), withPad: " ", startingAt: 0)) \(String(format: "%+.4f", values[f]))\n" }
+        let ranked = values.indices.sorted {
+            (values[$0].isNaN ? -.infinity : values[$0], -$0) > (values[$1].isNaN ? -.infinity : values[$1], -$1)
+        }
+        var out =
+            "permutation importance (drop of \(task == .classification ? "accuracy" : "R²") on \(rowCount) rows, \(repeats) shuffle(s)):\n"
+        for f in ranked.prefix(top) {
+            out +=
+                "  \(features[f].padding(toLength: max(20, features[f].count), withPad: " ", startingAt: 0)) \(String(format: "%+.4f", values[f]))\n"
+        }
         return out
     }
 }

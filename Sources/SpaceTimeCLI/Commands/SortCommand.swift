@@ -52,7 +52,11 @@ struct SortCommand: ParsableCommand {
         let options = try csv.options()
         let reader = try CSVReader(path: file, options: options)
         let column: Int
-        if let i = reader.header.firstIndex(of: by) { column = i } else if let n = Int(by), n >= 1, n <= reader.columnCount { column = n - 1 } else {
+        if let i = reader.header.firstIndex(of: by) {
+            column = i
+        } else if let n = Int(by), n >= 1, n <= reader.columnCount {
+            column = n - 1
+        } else {
             column = try reader.columnIndex(named: by)
         }
         reader.extractOnly(column: column)
@@ -65,7 +69,10 @@ struct SortCommand: ParsableCommand {
             key.removeAll(keepingCapacity: true)
             if numeric {
                 let x: Double
-                do throws(CSVError) { x = try r.double(at: column) } catch { try reader.skipOrThrow(error); continue }
+                do throws(CSVError) { x = try r.double(at: column) } catch {
+                    try reader.skipOrThrow(error)
+                    continue
+                }
                 var k = SortKey.double(x)
                 if descending && !x.isNaN { k = ~k }
                 withUnsafeBytes(of: k) { key.append(contentsOf: $0) }
@@ -94,7 +101,9 @@ struct SortCommand: ParsableCommand {
         }
         csv.reportSkipped(reader.skippedRows, reader.skippedErrors)
         if csv.verbose {
-            writeStandardError("sorted \(sorter.count) rows: \(sorter.runsWritten) runs, \(sorter.intermediatePasses) intermediate merge passes, fan-in \(sorter.fanIn)\n")
+            writeStandardError(
+                "sorted \(sorter.count) rows: \(sorter.runsWritten) runs, \(sorter.intermediatePasses) intermediate merge passes, fan-in \(sorter.fanIn)\n"
+            )
         }
         csv.reportResources(bytes: reader.bytesRead, seconds: Date().timeIntervalSince(started))
     }

@@ -67,8 +67,9 @@ struct CSVCommandOptions: ParsableArguments {
         guard verbose else { return }
         let sample = MemorySample.current()
         let mbps = seconds > 0 ? Double(bytes) / 1e6 / seconds : 0
-        let line = String(format: "read %.1f MB in %.2f s (%.1f MB/s); peak RSS %d KiB (VmHWM), RSS anon %d KiB\n",
-                          Double(bytes) / 1e6, seconds, mbps, sample.peakRSS / 1024, sample.rssAnon / 1024)
+        let line = String(
+            format: "read %.1f MB in %.2f s (%.1f MB/s); peak RSS %d KiB (VmHWM), RSS anon %d KiB\n",
+            Double(bytes) / 1e6, seconds, mbps, sample.peakRSS / 1024, sample.rssAnon / 1024)
         writeStandardError(line)
     }
 }
@@ -84,18 +85,21 @@ enum StatsFormatter {
         var rows: [[String]] = [head]
         for c in s.columns {
             let st = c.statistics
-            rows.append([c.name, String(st.count), String(st.missing),
-                         number(st.count > 0 ? st.mean : .nan), number(st.standardDeviation),
-                         number(st.count > 0 ? st.min : .nan), number(c.quantile(0.25)), number(c.quantile(0.5)),
-                         number(c.quantile(0.75)), number(st.count > 0 ? st.max : .nan)])
+            rows.append([
+                c.name, String(st.count), String(st.missing),
+                number(st.count > 0 ? st.mean : .nan), number(st.standardDeviation),
+                number(st.count > 0 ? st.min : .nan), number(c.quantile(0.25)), number(c.quantile(0.5)),
+                number(c.quantile(0.75)), number(st.count > 0 ? st.max : .nan)
+            ])
         }
         let widths = (0..<head.count).map { i in rows.map { $0[i].count }.max()! }
         var out = "\(s.file): \(s.rows) rows, \(s.columns.count + (s.label == nil ? 0 : 1)) columns\n"
         for r in rows {
-            out += r.enumerated().map { i, v in
-                let pad = String(repeating: " ", count: widths[i] - v.count)
-                return i == 0 ? v + pad : pad + v
-            }.joined(separator: "  ") + "\n"
+            out +=
+                r.enumerated().map { i, v in
+                    let pad = String(repeating: " ", count: widths[i] - v.count)
+                    return i == 0 ? v + pad : pad + v
+                }.joined(separator: "  ") + "\n"
         }
         if let label = s.label {
             let total = max(1, s.classCounts.values.reduce(0, +))
@@ -136,7 +140,7 @@ enum StatsFormatter {
                 ("mean", jsonNumber(st.count > 0 ? st.mean : .nan)), ("std", jsonNumber(st.standardDeviation)),
                 ("min", jsonNumber(st.count > 0 ? st.min : .nan)), ("p25", jsonNumber(c.quantile(0.25))),
                 ("p50", jsonNumber(c.quantile(0.5))), ("p75", jsonNumber(c.quantile(0.75))),
-                ("max", jsonNumber(st.count > 0 ? st.max : .nan)),
+                ("max", jsonNumber(st.count > 0 ? st.max : .nan))
             ]
             cols.append("{" + fields.map { "\"\($0.0)\": \($0.1)" }.joined(separator: ", ") + "}")
         }

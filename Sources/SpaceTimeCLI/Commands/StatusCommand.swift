@@ -7,9 +7,9 @@ struct StatusCommand: ParsableCommand {
         commandName: "status",
         abstract: "Show a job's stage, tasks, workers, checkpoints and stage timings from its job directory.",
         discussion: """
-        Reads JOBDIR/job.sqlite without writing anything: it works while the coordinator runs, after it \
-        ended, on a read-only mount and on a job directory owned by another user (read access is enough).
-        """
+            Reads JOBDIR/job.sqlite without writing anything: it works while the coordinator runs, after it \
+            ended, on a read-only mount and on a job directory owned by another user (read access is enough).
+            """
     )
 
     @Argument(help: "The job directory (--job-dir of the coordinator).") var jobDir: String

@@ -9,22 +9,28 @@ struct WorkerCommand: ParsableCommand {
         commandName: "worker",
         abstract: "Join a coordinator and run its extraction, training and evaluation tasks under a memory limit.",
         discussion: """
-        Registers with the coordinator, heartbeats, runs tasks, sends statistics and every finished \
-        tree as checkpoints, keeps the partitions it extracted in its spill directory, refuses tasks \
-        that cannot fit its memory limit, reconnects with backoff when the coordinator goes away, \
-        and exits cleanly on shutdown or SIGTERM.
-        """
+            Registers with the coordinator, heartbeats, runs tasks, sends statistics and every finished \
+            tree as checkpoints, keeps the partitions it extracted in its spill directory, refuses tasks \
+            that cannot fit its memory limit, reconnects with backoff when the coordinator goes away, \
+            and exits cleanly on shutdown or SIGTERM.
+            """
     )
 
     @Option(help: "Coordinator endpoint, e.g. tcp://10.0.0.1:5555.") var connect: String
-    @Option(name: .customLong("memory-limit"), help: "This worker's memory limit, at least 16MiB (e.g. 512MiB); tasks are sized and refused against it.") var memoryLimit: String
+    @Option(
+        name: .customLong("memory-limit"),
+        help: "This worker's memory limit, at least 16MiB (e.g. 512MiB); tasks are sized and refused against it.") var memoryLimit: String
     @Option(name: .customLong("spill-dir"), help: "Parent directory for spill files (default: $TMPDIR or /tmp).") var spillDir: String?
-    @Option(parsing: .unconditional, help: "Threads for training and scoring, 1...1024.") var threads = min(ProcessInfo.processInfo.activeProcessorCount, OptionRange.maxThreads)
+    @Option(parsing: .unconditional, help: "Threads for training and scoring, 1...1024.") var threads = min(
+        ProcessInfo.processInfo.activeProcessorCount, OptionRange.maxThreads)
     @Option(name: .customLong("worker-id"), help: "Worker id (default: host-pid).") var workerID: String?
     @Option(name: .customLong("curve-secret"), help: "This worker's CURVE secret key file.") var curveSecret: String?
     @Option(name: .customLong("coordinator-key"), help: "The coordinator's CURVE public key file.") var coordinatorKey: String?
-    @Option(name: .customLong("coordinator-timeout"),
-            help: "Seconds of coordinator silence before abandoning running tasks and reconnecting (default: the coordinator's heartbeat × liveness; never shorter).")
+    @Option(
+        name: .customLong("coordinator-timeout"),
+        help:
+            "Seconds of coordinator silence before abandoning running tasks and reconnecting (default: the coordinator's heartbeat × liveness; never shorter)."
+    )
     var coordinatorTimeout: Double?
     @Option(name: .customLong("launcher-pid"), help: .hidden) var launcherPID: Int32?
     @Option(name: .customLong("launcher-cgroup"), help: .hidden) var launcherCgroup: String?
@@ -46,7 +52,8 @@ struct WorkerCommand: ParsableCommand {
         var endedBySignal = false
         defer {
             if let launcherCgroup, let launcherPID, ParentProcess.current != launcherPID || endedBySignal,
-               !MemoryCgroup.leave(launcherCgroup) {
+                !MemoryCgroup.leave(launcherCgroup)
+            {
                 logLine(id)(.warning, "the launcher is gone and its memory cgroup \(launcherCgroup) could not be removed (errno \(errno))")
             }
         }
@@ -60,8 +67,9 @@ struct WorkerCommand: ParsableCommand {
                 throw ExitCode(1)
             }
         }
-        var configuration = WorkerProcess.Configuration(endpoint: connect, workerID: id, memoryLimit: UInt64(limit.bytes),
-                                                        threads: threads, spillBase: spillDir ?? SpillDirectory.defaultBase)
+        var configuration = WorkerProcess.Configuration(
+            endpoint: connect, workerID: id, memoryLimit: UInt64(limit.bytes),
+            threads: threads, spillBase: spillDir ?? SpillDirectory.defaultBase)
         configuration.derivations = RegisteredDerivations.registry
         if let coordinatorTimeout {
             guard coordinatorTimeout > 0 && coordinatorTimeout <= 86_400 else {

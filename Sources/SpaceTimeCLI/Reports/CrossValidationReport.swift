@@ -20,7 +20,10 @@ struct CrossValidationReport: Encodable {
     var fingerprint: String?
 
     enum CodingKeys: String, CodingKey {
-        case task, taskReason = "task_reason", folds, rows, threads, classes, seconds, cpuSeconds = "cpu_seconds"
+        case task
+        case taskReason = "task_reason"
+        case folds, rows, threads, classes, seconds
+        case cpuSeconds = "cpu_seconds"
         case points, ranking, best, model, fingerprint
     }
 }
@@ -61,7 +64,9 @@ struct CrossValidationPointReport: Encodable {
     var std: [String: Double?]
 
     enum CodingKeys: String, CodingKey {
-        case label, parameters, cpuSeconds = "cpu_seconds", folds, mean, std
+        case label, parameters
+        case cpuSeconds = "cpu_seconds"
+        case folds, mean, std
     }
 
     init(_ result: CrossValidationResult, task: TaskKind) {
@@ -70,8 +75,9 @@ struct CrossValidationPointReport: Encodable {
         parameters = ForestParametersReport(result.parameters, task: task)
         cpuSeconds = result.cpuSeconds
         folds = result.folds.enumerated().map { k, fold in
-            Fold(fold: k + 1, trainRows: fold.trainRows, testRows: fold.testRows,
-                 metrics: summaries.map { ($0.name, ReportJSON.finite($0.values[k])) })
+            Fold(
+                fold: k + 1, trainRows: fold.trainRows, testRows: fold.testRows,
+                metrics: summaries.map { ($0.name, ReportJSON.finite($0.values[k])) })
         }
         mean = Dictionary(uniqueKeysWithValues: summaries.map { ($0.name, ReportJSON.finite($0.mean)) })
         std = Dictionary(uniqueKeysWithValues: summaries.map { ($0.name, ReportJSON.finite($0.standardDeviation)) })

@@ -8,7 +8,8 @@ struct EvaluationReport: Encodable {
     var permutationImportance: PermutationImportanceReport?
 
     enum CodingKeys: String, CodingKey {
-        case fingerprint, permutationImportance = "permutation_importance"
+        case fingerprint
+        case permutationImportance = "permutation_importance"
     }
 
     func encode(to encoder: any Encoder) throws {

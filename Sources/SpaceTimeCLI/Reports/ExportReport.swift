@@ -25,7 +25,10 @@ struct ExportReport: Encodable {
     var otherLevels: [OtherLevels]
 
     enum CodingKeys: String, CodingKey {
-        case out, bytes, treeOperator = "operator", mlOpset = "ml_opset", fingerprint, inputs, outputs
+        case out, bytes
+        case treeOperator = "operator"
+        case mlOpset = "ml_opset"
+        case fingerprint, inputs, outputs
         case otherLevels = "other_levels"
     }
 }

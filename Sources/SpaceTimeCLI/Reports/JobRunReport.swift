@@ -22,7 +22,11 @@ struct JobRunReport: Encodable {
         @NullWhenAbsent var exit: String?
 
         enum CodingKeys: String, CodingKey {
-            case id, pid, peakRSS = "peak_rss", limit, cgroupPeak = "cgroup_peak", exit
+            case id, pid
+            case peakRSS = "peak_rss"
+            case limit
+            case cgroupPeak = "cgroup_peak"
+            case exit
         }
     }
 
@@ -40,8 +44,12 @@ struct JobRunReport: Encodable {
     var permutationImportance: PermutationImportanceReport?
 
     enum CodingKeys: String, CodingKey {
-        case fingerprint, model, partitions, partitionRows = "partition_rows", trees, stages, workers
-        case coordinatorPeakRSS = "coordinator_peak_rss", parameters, permutationImportance = "permutation_importance"
+        case fingerprint, model, partitions
+        case partitionRows = "partition_rows"
+        case trees, stages, workers
+        case coordinatorPeakRSS = "coordinator_peak_rss"
+        case parameters
+        case permutationImportance = "permutation_importance"
     }
 
     func encode(to encoder: any Encoder) throws {

@@ -36,11 +36,26 @@ struct ModelReport: Encodable {
     var oobMetrics: MetricsReport?
 
     enum CodingKeys: String, CodingKey {
-        case fingerprint, formatVersion = "format_version", labelColumn = "label_column", task
-        case columnKinds = "column_kinds", ignoredColumns = "ignored_columns", classes, classCounts = "class_counts"
-        case features, constantFeatures = "constant_features", binsPerFeature = "bins_per_feature"
-        case trees, nodes, leaves, maxDepth = "max_depth", meanDepth = "mean_depth", treeBytes = "tree_bytes"
-        case bytesPerNode = "bytes_per_node", bytesPerTree = "bytes_per_tree", featureImportances = "feature_importances"
-        case parameters, provenance, testMetrics = "test_metrics", oobMetrics = "oob_metrics"
+        case fingerprint
+        case formatVersion = "format_version"
+        case labelColumn = "label_column"
+        case task
+        case columnKinds = "column_kinds"
+        case ignoredColumns = "ignored_columns"
+        case classes
+        case classCounts = "class_counts"
+        case features
+        case constantFeatures = "constant_features"
+        case binsPerFeature = "bins_per_feature"
+        case trees, nodes, leaves
+        case maxDepth = "max_depth"
+        case meanDepth = "mean_depth"
+        case treeBytes = "tree_bytes"
+        case bytesPerNode = "bytes_per_node"
+        case bytesPerTree = "bytes_per_tree"
+        case featureImportances = "feature_importances"
+        case parameters, provenance
+        case testMetrics = "test_metrics"
+        case oobMetrics = "oob_metrics"
     }
 }

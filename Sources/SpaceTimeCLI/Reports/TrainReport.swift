@@ -23,9 +23,17 @@ struct TrainReport: Encodable {
     var permutationImportance: PermutationImportanceReport?
 
     enum CodingKeys: String, CodingKey {
-        case taskReason = "task_reason", categoricalFeatures = "categorical_features", fingerprint, model
-        case trainRows = "train_rows", testRows = "test_rows", partitions, partitionRows = "partition_rows"
-        case threads, trees, seconds, cpuSeconds = "cpu_seconds", parameters, oob, oobAccuracy = "oob_accuracy"
+        case taskReason = "task_reason"
+        case categoricalFeatures = "categorical_features"
+        case fingerprint, model
+        case trainRows = "train_rows"
+        case testRows = "test_rows"
+        case partitions
+        case partitionRows = "partition_rows"
+        case threads, trees, seconds
+        case cpuSeconds = "cpu_seconds"
+        case parameters, oob
+        case oobAccuracy = "oob_accuracy"
         case permutationImportance = "permutation_importance"
     }
 

@@ -1,12 +1,12 @@
-import Locking
 import CZeroMQ
+import Locking
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// A libzmq context: the I/O threads and the `inproc://` namespace shared by

@@ -1,11 +1,11 @@
 import CZeroMQ
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// The one place that calls libzmq functions returning `-1` on error: it
@@ -56,7 +56,9 @@ enum ZMQCall {
 
 /// libzmq's version as (major, minor, patch).
 public var zmqVersion: (major: Int, minor: Int, patch: Int) {
-    var major: Int32 = 0, minor: Int32 = 0, patch: Int32 = 0
+    var major: Int32 = 0
+    var minor: Int32 = 0
+    var patch: Int32 = 0
     zmq_version(&major, &minor, &patch)
     return (Int(major), Int(minor), Int(patch))
 }

@@ -1,11 +1,11 @@
 import CZeroMQ
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// An error from libzmq or from this wrapper, with the failed operation and,
@@ -81,7 +81,7 @@ public struct ZMQError: Error, Sendable, Hashable, CustomStringConvertible {
             ECONNABORTED: "ECONNABORTED", ECONNRESET: "ECONNRESET", ENOTCONN: "ENOTCONN",
             ETIMEDOUT: "ETIMEDOUT", EHOSTUNREACH: "EHOSTUNREACH", ENETRESET: "ENETRESET",
             czmq_eterm(): "ETERM", czmq_efsm(): "EFSM",
-            czmq_enocompatproto(): "ENOCOMPATPROTO", czmq_emthread(): "EMTHREAD",
+            czmq_enocompatproto(): "ENOCOMPATPROTO", czmq_emthread(): "EMTHREAD"
         ]
     }
 

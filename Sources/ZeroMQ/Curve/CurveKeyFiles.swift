@@ -1,22 +1,22 @@
 import Foundation
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 #if canImport(Glibc)
-private let systemRead = Glibc.read
-private let systemWrite = Glibc.write
+    private let systemRead = Glibc.read
+    private let systemWrite = Glibc.write
 #elseif canImport(Musl)
-private let systemRead = Musl.read
-private let systemWrite = Musl.write
+    private let systemRead = Musl.read
+    private let systemWrite = Musl.write
 #elseif canImport(Darwin)
-private let systemRead = Darwin.read
-private let systemWrite = Darwin.write
+    private let systemRead = Darwin.read
+    private let systemWrite = Darwin.write
 #endif
 
 /// An error reading or writing a CURVE key file: what went wrong (``code``),
@@ -122,7 +122,8 @@ public enum CurveKeyFiles {
         let secretPath = join(directory, secretKeyFileName)
         if !overwrite {
             for path in [secretPath, publicPath] where exists(path) {
-                throw CurveKeyFileError(.alreadyExists, path: path,
+                throw CurveKeyFileError(
+                    .alreadyExists, path: path,
                     message: "\(path) already exists; not overwriting a key (use --force to replace the key pair)")
             }
         }
@@ -148,26 +149,32 @@ public enum CurveKeyFiles {
         let text = try readText(path, requirePrivate: true)
         let entries = try parseKeys(text, path: path)
         guard let entry = entries.first else {
-            throw CurveKeyFileError(.noKeys, path: path,
+            throw CurveKeyFileError(
+                .noKeys, path: path,
                 message: "\(path) holds no secret key (expected one line of 40 Z85 characters)")
         }
         guard entries.count == 1 else {
-            throw CurveKeyFileError(.tooManyKeys, path: path, line: entries[1].line,
+            throw CurveKeyFileError(
+                .tooManyKeys, path: path, line: entries[1].line,
                 message: "\(path):\(entries[1].line): a secret key file holds one key; found a second one")
         }
         let keyPair: CurveKeyPair
         do {
             keyPair = try CurveKeyPair(secretKey: CurveSecretKey(bytes: entry.key.bytes))
         } catch {
-            throw CurveKeyFileError(.malformed, path: path, line: entry.line,
+            throw CurveKeyFileError(
+                .malformed, path: path, line: entry.line,
                 message: "\(path):\(entry.line): cannot derive the public key: \(error)")
         }
         let siblingPublic = join(directoryPart(of: path), publicKeyFileName)
         if siblingPublic != path, exists(siblingPublic) {
             let stored = try loadPublicKey(at: siblingPublic)
             guard stored == keyPair.publicKey else {
-                throw CurveKeyFileError(.keyMismatch, path: siblingPublic,
-                    message: "\(siblingPublic) (\(stored.fingerprint)…) does not belong to \(path), whose public key is \(keyPair.publicKey.fingerprint)…; regenerate the pair with spacetime keygen --force or copy the matching public key")
+                throw CurveKeyFileError(
+                    .keyMismatch, path: siblingPublic,
+                    message:
+                        "\(siblingPublic) (\(stored.fingerprint)…) does not belong to \(path), whose public key is \(keyPair.publicKey.fingerprint)…; regenerate the pair with spacetime keygen --force or copy the matching public key"
+                )
             }
         }
         return keyPair
@@ -189,7 +196,8 @@ public enum CurveKeyFiles {
             do {
                 names = try FileManager.default.contentsOfDirectory(atPath: path)
             } catch {
-                throw CurveKeyFileError(.unreadable, path: path, message: "\(path): cannot list the allow-list directory: \(error.localizedDescription)")
+                throw CurveKeyFileError(
+                    .unreadable, path: path, message: "\(path): cannot list the allow-list directory: \(error.localizedDescription)")
             }
             var files: [String] = []
             for name in names.sorted() where !name.hasPrefix(".") && name.hasSuffix(".public") {
@@ -198,8 +206,10 @@ public enum CurveKeyFiles {
                 if stat(file, &fileInfo) == 0, (fileInfo.st_mode & S_IFMT) == S_IFREG { files.append(file) }
             }
             guard !files.isEmpty else {
-                throw CurveKeyFileError(.noKeys, path: path,
-                    message: "\(path): the allow-list directory has no *.public files; copy each worker's curve.public into it as NAME.public")
+                throw CurveKeyFileError(
+                    .noKeys, path: path,
+                    message:
+                        "\(path): the allow-list directory has no *.public files; copy each worker's curve.public into it as NAME.public")
             }
             for file in files {
                 let keys = try parseKeys(try readText(file, requirePrivate: false), path: file)
@@ -211,15 +221,19 @@ public enum CurveKeyFiles {
         } else {
             entries = try parseKeys(try readText(path, requirePrivate: false), path: path)
             guard !entries.isEmpty else {
-                throw CurveKeyFileError(.noKeys, path: path,
+                throw CurveKeyFileError(
+                    .noKeys, path: path,
                     message: "\(path): the allow-list holds no public key (one 40-character Z85 key per line)")
             }
         }
         var firstSeen: [CurvePublicKey: CurveAllowListEntry] = [:]
         for entry in entries {
             if let first = firstSeen[entry.key] {
-                throw CurveKeyFileError(.duplicateKey, path: entry.path, line: entry.line,
-                    message: "\(entry.path):\(entry.line): key \(entry.key.fingerprint)… is listed twice (first at \(first.path):\(first.line)); remove one")
+                throw CurveKeyFileError(
+                    .duplicateKey, path: entry.path, line: entry.line,
+                    message:
+                        "\(entry.path):\(entry.line): key \(entry.key.fingerprint)… is listed twice (first at \(first.path):\(first.line)); remove one"
+                )
             }
             firstSeen[entry.key] = entry
         }
@@ -241,26 +255,33 @@ public enum CurveKeyFiles {
             let word = line[start..<end]
             if word.first == UInt8(ascii: "#") { continue }
             if let bad = word.firstIndex(where: { !isZ85($0) }) {
-                let shown = line[bad] >= 0x20 && line[bad] < 0x7F
+                let shown =
+                    line[bad] >= 0x20 && line[bad] < 0x7F
                     ? "'\(Character(UnicodeScalar(line[bad])))'" : String(format: "byte 0x%02X", line[bad])
-                throw CurveKeyFileError(.malformed, path: path, line: lineNumber, column: bad + 1,
-                    message: "\(path):\(lineNumber):\(bad + 1): \(shown) is not a Z85 character; a CURVE key is 40 characters of the Z85 alphabet")
+                throw CurveKeyFileError(
+                    .malformed, path: path, line: lineNumber, column: bad + 1,
+                    message:
+                        "\(path):\(lineNumber):\(bad + 1): \(shown) is not a Z85 character; a CURVE key is 40 characters of the Z85 alphabet"
+                )
             }
             guard word.count == 40 else {
-                throw CurveKeyFileError(.malformed, path: path, line: lineNumber, column: start + 1,
+                throw CurveKeyFileError(
+                    .malformed, path: path, line: lineNumber, column: start + 1,
                     message: "\(path):\(lineNumber):\(start + 1): a Z85 CURVE key has 40 characters, this one has \(word.count)")
             }
             let rest = line[end...].drop(while: isSpace)
             if let first = rest.first, first != UInt8(ascii: "#") {
                 let column = line.count - rest.count + 1
-                throw CurveKeyFileError(.malformed, path: path, line: lineNumber, column: column,
+                throw CurveKeyFileError(
+                    .malformed, path: path, line: lineNumber, column: column,
                     message: "\(path):\(lineNumber):\(column): unexpected text after the key (one key per line; comments start with #)")
             }
             let key: CurvePublicKey
             do {
                 key = try CurvePublicKey(z85: String(decoding: word, as: UTF8.self))
             } catch {
-                throw CurveKeyFileError(.malformed, path: path, line: lineNumber, column: start + 1,
+                throw CurveKeyFileError(
+                    .malformed, path: path, line: lineNumber, column: start + 1,
                     message: "\(path):\(lineNumber):\(start + 1): not a valid Z85 key (a 5-character group exceeds 32 bits)")
             }
             entries.append(CurveAllowListEntry(key: key, path: path, line: lineNumber))
@@ -273,11 +294,13 @@ public enum CurveKeyFiles {
     private static func single(in path: String, kind: String) throws(CurveKeyFileError) -> CurveAllowListEntry {
         let entries = try parseKeys(try readText(path, requirePrivate: false), path: path)
         guard let entry = entries.first else {
-            throw CurveKeyFileError(.noKeys, path: path,
+            throw CurveKeyFileError(
+                .noKeys, path: path,
                 message: "\(path) holds no \(kind) (expected one line of 40 Z85 characters)")
         }
         guard entries.count == 1 else {
-            throw CurveKeyFileError(.tooManyKeys, path: path, line: entries[1].line,
+            throw CurveKeyFileError(
+                .tooManyKeys, path: path, line: entries[1].line,
                 message: "\(path):\(entries[1].line): a \(kind) file holds one key; found a second one")
         }
         return entry
@@ -333,12 +356,14 @@ public enum CurveKeyFiles {
                 let octal = String(mode, radix: 8)
                 let padded = String(repeating: "0", count: max(0, 4 - octal.count)) + octal
                 let what = mode & 0o044 != 0 ? "readable" : "accessible"
-                throw CurveKeyFileError(.insecurePermissions, path: path,
+                throw CurveKeyFileError(
+                    .insecurePermissions, path: path,
                     message: "\(path) is \(what) by others (mode \(padded)); run chmod 600 \(path)")
             }
         }
         guard Int(info.st_size) <= maximumFileSize else {
-            throw CurveKeyFileError(.unreadable, path: path,
+            throw CurveKeyFileError(
+                .unreadable, path: path,
                 message: "\(path) is \(info.st_size) bytes; a key file or allow-list may have at most \(maximumFileSize)")
         }
         var bytes: [UInt8] = []
@@ -371,7 +396,8 @@ public enum CurveKeyFiles {
         let parent = directoryPart(of: directory)
         if parent != directory && parent != "." && parent != "/" { try makeDirectory(parent) }
         if mkdir(directory, 0o700) != 0 && errno != EEXIST {
-            throw CurveKeyFileError(.writeFailed, path: directory,
+            throw CurveKeyFileError(
+                .writeFailed, path: directory,
                 message: "\(directory): cannot create the key directory: \(String(cString: strerror(errno)))")
         }
     }
@@ -412,7 +438,8 @@ public enum CurveKeyFiles {
         } else {
             guard link(temporary, path) == 0 else {
                 if errno == EEXIST {
-                    throw CurveKeyFileError(.alreadyExists, path: path,
+                    throw CurveKeyFileError(
+                        .alreadyExists, path: path,
                         message: "\(path) already exists; not overwriting a key (use --force to replace the key pair)")
                 }
                 throw failure("link", errno)

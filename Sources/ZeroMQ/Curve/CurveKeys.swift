@@ -9,8 +9,9 @@ public struct CurvePublicKey: Sendable, Hashable, CustomStringConvertible {
     /// A key from its 32 bytes.
     public init(bytes: [UInt8]) throws(ZMQError) {
         guard bytes.count == 32 else {
-            throw ZMQError(code: .invalidArgument, operation: "CurvePublicKey",
-                           detail: "a CURVE key has 32 bytes, got \(bytes.count)")
+            throw ZMQError(
+                code: .invalidArgument, operation: "CurvePublicKey",
+                detail: "a CURVE key has 32 bytes, got \(bytes.count)")
         }
         self.bytes = bytes
     }
@@ -18,8 +19,9 @@ public struct CurvePublicKey: Sendable, Hashable, CustomStringConvertible {
     /// A key from its 40-character Z85 text.
     public init(z85: String) throws(ZMQError) {
         guard z85.utf8.count == 40 else {
-            throw ZMQError(code: .invalidArgument, operation: "CurvePublicKey",
-                           detail: "a Z85 CURVE key has 40 characters, got \(z85.utf8.count)")
+            throw ZMQError(
+                code: .invalidArgument, operation: "CurvePublicKey",
+                detail: "a Z85 CURVE key has 40 characters, got \(z85.utf8.count)")
         }
         try self.init(bytes: Z85.decode(z85))
     }
@@ -55,8 +57,9 @@ public struct CurveSecretKey: Sendable, Hashable, CustomStringConvertible {
     /// A key from its 32 bytes.
     public init(bytes: [UInt8]) throws(ZMQError) {
         guard bytes.count == 32 else {
-            throw ZMQError(code: .invalidArgument, operation: "CurveSecretKey",
-                           detail: "a CURVE key has 32 bytes, got \(bytes.count)")
+            throw ZMQError(
+                code: .invalidArgument, operation: "CurveSecretKey",
+                detail: "a CURVE key has 32 bytes, got \(bytes.count)")
         }
         self.bytes = bytes
     }
@@ -64,8 +67,9 @@ public struct CurveSecretKey: Sendable, Hashable, CustomStringConvertible {
     /// A key from its 40-character Z85 text.
     public init(z85: String) throws(ZMQError) {
         guard z85.utf8.count == 40 else {
-            throw ZMQError(code: .invalidArgument, operation: "CurveSecretKey",
-                           detail: "a Z85 CURVE key has 40 characters, got \(z85.utf8.count)")
+            throw ZMQError(
+                code: .invalidArgument, operation: "CurveSecretKey",
+                detail: "a Z85 CURVE key has 40 characters, got \(z85.utf8.count)")
         }
         try self.init(bytes: Z85.decode(z85))
     }
@@ -98,8 +102,9 @@ public struct CurveKeyPair: Sendable, Hashable {
         let rc = zmq_curve_keypair(&publicText, &secretText)
         guard rc == 0 else { throw ZMQError.current("zmq_curve_keypair") }
         func text(_ chars: [CChar]) -> String { String(decoding: chars.dropLast().map { UInt8(bitPattern: $0) }, as: UTF8.self) }
-        return CurveKeyPair(publicKey: try CurvePublicKey(z85: text(publicText)),
-                            secretKey: try CurveSecretKey(z85: text(secretText)))
+        return CurveKeyPair(
+            publicKey: try CurvePublicKey(z85: text(publicText)),
+            secretKey: try CurveSecretKey(z85: text(secretText)))
     }
 }
 

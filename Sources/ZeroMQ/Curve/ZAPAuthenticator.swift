@@ -1,5 +1,5 @@
-import Locking
 import Foundation
+import Locking
 import Logging
 
 /// A ZAP handler (ZeroMQ RFC 27) that admits CURVE clients whose public key
@@ -169,8 +169,12 @@ public final class ZAPAuthenticator: Sendable {
         let body = request[(delimiter + 1)...]
         let fields = Array(body)
         guard fields.count >= 6 else {
-            reply.append("1.0"); reply.append(fields.first ?? []); reply.append("400")
-            reply.append("malformed ZAP request"); reply.append(""); reply.append("")
+            reply.append("1.0")
+            reply.append(fields.first ?? [])
+            reply.append("400")
+            reply.append("malformed ZAP request")
+            reply.append("")
+            reply.append("")
             logger.warning("ZAP: malformed request", metadata: ["frames": "\(fields.count)"])
             return true
         }
@@ -205,14 +209,16 @@ public final class ZAPAuthenticator: Sendable {
         if decision.accepted {
             logger.debug("ZAP: \(decision)")
         } else {
-            logger.warning("ZAP: refused client", metadata: [
-                "peer": "\(decision.address)",
-                "key": "\(decision.clientKey?.z85 ?? "-")",
-                "fingerprint": "\(decision.clientKey?.fingerprint ?? "-")",
-                "mechanism": "\(decision.mechanism)",
-                "domain": "\(decision.domain)",
-                "reason": "\(decision.reason)",
-            ])
+            logger.warning(
+                "ZAP: refused client",
+                metadata: [
+                    "peer": "\(decision.address)",
+                    "key": "\(decision.clientKey?.z85 ?? "-")",
+                    "fingerprint": "\(decision.clientKey?.fingerprint ?? "-")",
+                    "mechanism": "\(decision.mechanism)",
+                    "domain": "\(decision.domain)",
+                    "reason": "\(decision.reason)"
+                ])
         }
         onDecision?(decision)
         reply.append("1.0")

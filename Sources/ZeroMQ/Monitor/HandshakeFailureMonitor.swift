@@ -1,6 +1,6 @@
-import Locking
 import CZeroMQ
 import Foundation
+import Locking
 
 /// A connection to a listening socket that was dropped before it could carry
 /// a message: its ZMTP or security handshake failed, or it closed before the

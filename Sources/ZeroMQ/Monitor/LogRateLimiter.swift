@@ -1,5 +1,5 @@
-import Locking
 import Foundation
+import Locking
 
 /// Decides which of a stream of similar log lines to write, so a flood of
 /// events (say, a peer reconnecting thousands of times a second) cannot fill
@@ -83,8 +83,10 @@ public struct KeyedLogLimiter<Source: Hashable & Sendable & CustomStringConverti
     private var overflow: LogRateLimiter
 
     /// - Precondition: `burst >= 1`, `interval > 0`, `maxSources >= 0`.
-    public init(burst: Int, interval: Double, maxSources: Int, maxLineBytes: Int = 400, what: String,
-                sourceKind: String = "source") {
+    public init(
+        burst: Int, interval: Double, maxSources: Int, maxLineBytes: Int = 400, what: String,
+        sourceKind: String = "source"
+    ) {
         precondition(maxSources >= 0, "KeyedLogLimiter needs maxSources >= 0")
         self.burst = burst
         self.interval = interval
@@ -163,10 +165,14 @@ public final class RateLimitedLog: Sendable {
     ///   - what: names the lines in summaries, e.g. "refused connections".
     ///   - sink: receives the lines to write, on the caller's thread.
     ///   - sourceKind: names a source in summaries, e.g. "host".
-    public init(burst: Int = 10, interval: Double = 10, maxSources: Int = 16, what: String, sourceKind: String = "source",
-                sink: @escaping @Sendable (String) -> Void) {
-        limiter = Locked(KeyedLogLimiter(burst: burst, interval: interval, maxSources: maxSources, maxLineBytes: 1000,
-                                         what: what, sourceKind: sourceKind))
+    public init(
+        burst: Int = 10, interval: Double = 10, maxSources: Int = 16, what: String, sourceKind: String = "source",
+        sink: @escaping @Sendable (String) -> Void
+    ) {
+        limiter = Locked(
+            KeyedLogLimiter(
+                burst: burst, interval: interval, maxSources: maxSources, maxLineBytes: 1000,
+                what: what, sourceKind: sourceKind))
         self.sink = sink
     }
 

@@ -1,6 +1,6 @@
-import Locking
 import CZeroMQ
 import Foundation
+import Locking
 
 /// A socket event reported by libzmq's monitor (`zmq_socket_monitor`).
 public struct MonitorEvent: Sendable, Hashable, CustomStringConvertible {
@@ -75,8 +75,9 @@ public struct MonitorEvents: OptionSet, Sendable, Hashable {
     public static let disconnected = MonitorEvents(rawValue: ZMQ_EVENT_DISCONNECTED)
     public static let handshakeSucceeded = MonitorEvents(rawValue: ZMQ_EVENT_HANDSHAKE_SUCCEEDED)
     /// All three handshake failure events.
-    public static let handshakeFailed = MonitorEvents(rawValue:
-        ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
+    public static let handshakeFailed = MonitorEvents(
+        rawValue:
+            ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
     /// Every event.
     public static let all = MonitorEvents(rawValue: ZMQ_EVENT_ALL)
 }
@@ -168,7 +169,10 @@ extension Socket {
                 continuation.finish()
                 return
             }
-            defer { monitor.close(); continuation.finish() }
+            defer {
+                monitor.close()
+                continuation.finish()
+            }
             while !thread.isStopRequested {
                 do {
                     if let event = try monitor.next(timeout: .milliseconds(100)) {
@@ -189,7 +193,10 @@ extension Socket {
 
     /// Starts libzmq's monitor on this socket; returns the inproc endpoint to read events from.
     func startMonitor(_ events: MonitorEvents) throws(ZMQError) -> String {
-        let n = monitorCounter.withLock { n -> Int in n += 1; return n }
+        let n = monitorCounter.withLock { n -> Int in
+            n += 1
+            return n
+        }
         let endpoint = "inproc://spacetime.zmq.monitor.\(getpid()).\(n)"
         try withHandle("zmq_socket_monitor", endpoint: endpoint) { h throws(ZMQError) in
             _ = try ZMQCall.retryingInterrupts("zmq_socket_monitor", endpoint: endpoint) {

@@ -1,11 +1,11 @@
 import CZeroMQ
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// How a frame is sent.
@@ -73,23 +73,25 @@ extension Socket {
         guard last >= 0 else {
             throw ZMQError(code: .invalidArgument, operation: "zmq_send", detail: "a message needs at least one frame")
         }
-        return try message.storage.withUnsafeBytes { all in Result { () throws(ZMQError) -> Bool in
-            try withHandle("zmq_send") { h throws(ZMQError) -> Bool in
-                var start = 0
-                for index in 0...last {
-                    let end = message.ends[index]
-                    var frameFlags = flags.subtracting(.more)
-                    if index < last || flags.contains(.more) { frameFlags.insert(.more) }
-                    if index > 0 { frameFlags.remove(.dontWait) }
-                    let sent = try ZMQCall.retryingInterruptsUnlessWouldBlock("zmq_send") {
-                        zmq_send(h, all.baseAddress.map { $0 + start }, end - start, frameFlags.rawValue)
+        return try message.storage.withUnsafeBytes { all in
+            Result { () throws(ZMQError) -> Bool in
+                try withHandle("zmq_send") { h throws(ZMQError) -> Bool in
+                    var start = 0
+                    for index in 0...last {
+                        let end = message.ends[index]
+                        var frameFlags = flags.subtracting(.more)
+                        if index < last || flags.contains(.more) { frameFlags.insert(.more) }
+                        if index > 0 { frameFlags.remove(.dontWait) }
+                        let sent = try ZMQCall.retryingInterruptsUnlessWouldBlock("zmq_send") {
+                            zmq_send(h, all.baseAddress.map { $0 + start }, end - start, frameFlags.rawValue)
+                        }
+                        if sent == nil { return false }
+                        start = end
                     }
-                    if sent == nil { return false }
-                    start = end
+                    return true
                 }
-                return true
             }
-        } }.get()
+        }.get()
     }
 
     /// Sends the frames as one multipart message (see ``send(_:flags:)-(Message,_)``).
@@ -172,8 +174,9 @@ extension Socket {
                     return false
                 }
                 if failure == nil {
-                    do { try visit(UnsafeRawBufferPointer(start: zmq_msg_data(msg), count: zmq_msg_size(msg)), index) }
-                    catch { failure = error }
+                    do { try visit(UnsafeRawBufferPointer(start: zmq_msg_data(msg), count: zmq_msg_size(msg)), index) } catch {
+                        failure = error
+                    }
                 }
                 index += 1
                 if zmq_msg_more(msg) == 0 { return true }

@@ -62,7 +62,8 @@ public final class Socket {
     /// ``ZMQError/Code/notASocket``). Outgoing messages are kept for the
     /// socket's linger period. Idempotent.
     public func close() {
-        enter(); defer { leave() }
+        enter()
+        defer { leave() }
         if let handle {
             zmq_close(handle)
             self.handle = nil
@@ -131,7 +132,8 @@ public final class Socket {
         endpoint: String? = nil,
         _ body: (UnsafeMutableRawPointer) throws(ZMQError) -> T
     ) throws(ZMQError) -> T {
-        enter(); defer { leave() }
+        enter()
+        defer { leave() }
         guard let handle else {
             throw ZMQError(code: .notASocket, operation: operation(), endpoint: endpoint, detail: "socket is closed")
         }

@@ -1,12 +1,12 @@
-import Locking
 import CZeroMQ
+import Locking
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// A thread-safe queue into a socket thread that the thread can wait on
@@ -122,10 +122,10 @@ public final class Mailbox<Element: Sendable>: Sendable {
 
 private func closeDescriptor(_ fd: Int32) {
     #if canImport(Glibc)
-    _ = Glibc.close(fd)
+        _ = Glibc.close(fd)
     #elseif canImport(Musl)
-    _ = Musl.close(fd)
+        _ = Musl.close(fd)
     #elseif canImport(Darwin)
-    _ = Darwin.close(fd)
+        _ = Darwin.close(fd)
     #endif
 }

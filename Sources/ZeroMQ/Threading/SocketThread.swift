@@ -1,5 +1,5 @@
-import Locking
 import Foundation
+import Locking
 
 /// A dedicated thread that runs a socket loop.
 ///

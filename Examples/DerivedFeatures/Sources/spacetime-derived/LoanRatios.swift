@@ -26,7 +26,10 @@ struct LoanRatios: FeatureDerivation {
             guard let i = inputNames.firstIndex(of: name) else { throw MissingColumn(name: name, inputNames: inputNames) }
             return i
         }
-        income = try index("income"); debt = try index("debt"); amount = try index("amount"); opened = try index("opened")
+        income = try index("income")
+        debt = try index("debt")
+        amount = try index("amount")
+        opened = try index("opened")
     }
 
     func outputNames(inputNames: [String]) -> [String] { inputNames + Self.derived }
@@ -47,7 +50,9 @@ struct LoanRatios: FeatureDerivation {
     static func dateParts(_ value: Double) -> (Double, Double, Double) {
         guard value.isFinite, value >= 1_000_01_01, value <= 9999_12_31, value == value.rounded() else { return (.nan, .nan, .nan) }
         let v = Int(value)
-        let y = v / 10_000, m = (v / 100) % 100, d = v % 100
+        let y = v / 10_000
+        let m = (v / 100) % 100
+        let d = v % 100
         guard (1...12).contains(m), (1...31).contains(d) else { return (.nan, .nan, .nan) }
         // Days since 1970-01-01 (H. Hinnant's days_from_civil); 1970-01-01 was a Thursday (3).
         let yy = m <= 2 ? y - 1 : y

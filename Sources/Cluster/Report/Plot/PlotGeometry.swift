@@ -10,7 +10,8 @@ public struct LinearScale: Sendable, Equatable {
     public let end: Double
 
     public init(domain lower: Double, _ upper: Double, range start: Double, _ end: Double) {
-        var lo = lower, hi = upper
+        var lo = lower
+        var hi = upper
         if !lo.isFinite || !hi.isFinite { (lo, hi) = (0, 1) }
         if hi < lo { swap(&lo, &hi) }
         if hi == lo {
@@ -56,9 +57,13 @@ public enum Ticks {
         guard lower.isFinite, upper.isFinite, upper >= lower else { return [] }
         if upper == lower { return [lower] }
         let step = step(lower: lower, upper: upper, count: count)
-        let first = (lower / step - 1e-9).rounded(.up), last = (upper / step + 1e-9).rounded(.down)
+        let first = (lower / step - 1e-9).rounded(.up)
+        let last = (upper / step + 1e-9).rounded(.down)
         guard last >= first, last - first < 1000 else { return [] }
-        return stride(from: first, through: last, by: 1).map { let v = $0 * step; return abs(v) < step * 1e-9 ? 0 : v }
+        return stride(from: first, through: last, by: 1).map {
+            let v = $0 * step
+            return abs(v) < step * 1e-9 ? 0 : v
+        }
     }
 
     /// `value` with as many decimals as `step` needs ("0.25" for step 0.05; "1.5k", "2M" from 10,000 up).
@@ -84,7 +89,9 @@ public enum Ticks {
     }
 
     /// Steps a time axis uses (seconds): round seconds, then minutes, then hours.
-    static let timeSteps: [Double] = [0.1, 0.2, 0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14_400, 21_600, 43_200, 86_400]
+    static let timeSteps: [Double] = [
+        0.1, 0.2, 0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14_400, 21_600, 43_200, 86_400
+    ]
 
     /// About `count` tick times over `[0, seconds]`, on minute and hour boundaries where they apply.
     public static func timeValues(seconds: Double, count: Int) -> [Double] {

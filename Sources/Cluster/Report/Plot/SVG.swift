@@ -41,8 +41,10 @@ public enum SVG {
     }
 
     /// `<text>` at (x, y) with an anchor (start, middle, end) and classes.
-    public static func text(_ x: Double, _ y: Double, _ content: String, anchor: String = "start", classes: String = "label",
-                            rotate: Double? = nil) -> String {
+    public static func text(
+        _ x: Double, _ y: Double, _ content: String, anchor: String = "start", classes: String = "label",
+        rotate: Double? = nil
+    ) -> String {
         var attrs = "x=\"\(num(x))\" y=\"\(num(y))\" text-anchor=\"\(anchor)\" class=\"\(classes)\""
         if let rotate { attrs += " transform=\"rotate(\(num(rotate)) \(num(x)) \(num(y)))\"" }
         return "<text \(attrs)>\(escape(content))</text>"
@@ -52,9 +54,12 @@ public enum SVG {
         "<line x1=\"\(num(x1))\" y1=\"\(num(y1))\" x2=\"\(num(x2))\" y2=\"\(num(y2))\" class=\"\(classes)\"/>"
     }
 
-    public static func rect(_ x: Double, _ y: Double, _ width: Double, _ height: Double, classes: String,
-                            extra: String = "", title: String? = nil) -> String {
-        let open = "<rect x=\"\(num(x))\" y=\"\(num(y))\" width=\"\(num(max(width, 0)))\" height=\"\(num(max(height, 0)))\" class=\"\(classes)\"\(extra.isEmpty ? "" : " " + extra)"
+    public static func rect(
+        _ x: Double, _ y: Double, _ width: Double, _ height: Double, classes: String,
+        extra: String = "", title: String? = nil
+    ) -> String {
+        let open =
+            "<rect x=\"\(num(x))\" y=\"\(num(y))\" width=\"\(num(max(width, 0)))\" height=\"\(num(max(height, 0)))\" class=\"\(classes)\"\(extra.isEmpty ? "" : " " + extra)"
         guard let title else { return open + "/>" }
         return open + "><title>\(escape(title))</title></rect>"
     }
@@ -97,7 +102,8 @@ public enum SVG {
 
     /// A message in the middle of the plot area, for a plot without data.
     public static func emptyMessage(_ frame: PlotFrame, _ message: String) -> String {
-        text((frame.innerLeft + frame.innerRight) / 2, (frame.innerTop + frame.innerBottom) / 2, message,
-             anchor: "middle", classes: "empty")
+        text(
+            (frame.innerLeft + frame.innerRight) / 2, (frame.innerTop + frame.innerBottom) / 2, message,
+            anchor: "middle", classes: "empty")
     }
 }

@@ -20,8 +20,10 @@ public struct TimelineBar: Sendable, Equatable {
     /// A diamond after the bar: messages of the attempt were discarded as stale.
     public var staleNote: String?
 
-    public init(lane: Int, start: Double, end: Double, classes: String, text: String, title: String,
-                attributes: [String: String] = [:], ticks: [Double] = [], crossed: Bool = false, staleNote: String? = nil) {
+    public init(
+        lane: Int, start: Double, end: Double, classes: String, text: String, title: String,
+        attributes: [String: String] = [:], ticks: [Double] = [], crossed: Bool = false, staleNote: String? = nil
+    ) {
         self.lane = lane
         self.start = start
         self.end = end
@@ -91,13 +93,16 @@ extension Charts {
 
     /// A timeline: one row per lane (`laneLabels`, empty for continuation rows), bars over
     /// `[0, duration]` seconds, checkpoint ticks, rerun arrows and markers.
-    public static func timeline(laneLabels: [String], bars: [TimelineBar], links: [TimelineLink], marks: [TimelineMark],
-                                duration: Double, width: Double = 960, label: String, empty: String = "no attempts") -> String {
+    public static func timeline(
+        laneLabels: [String], bars: [TimelineBar], links: [TimelineLink], marks: [TimelineMark],
+        duration: Double, width: Double = 960, label: String, empty: String = "no attempts"
+    ) -> String {
         let row = 24.0
         let lanes = max(laneLabels.count, 1)
         let longest = Double(laneLabels.map(\.count).max() ?? 2)
-        let frame = PlotFrame(width: width, height: 36 + row * Double(lanes) + 40, left: min(max(longest * 7 + 14, 44), 160),
-                              right: 20, top: 36, bottom: 40)
+        let frame = PlotFrame(
+            width: width, height: 36 + row * Double(lanes) + 40, left: min(max(longest * 7 + 14, 44), 160),
+            right: 20, top: 36, bottom: 40)
         let xs = LinearScale(domain: 0, max(duration, 1e-3), range: frame.innerLeft, frame.innerRight)
         let ys = { (lane: Int) in frame.innerTop + Double(lane) * row }
         var body = ""
@@ -112,12 +117,16 @@ extension Charts {
             let x = xs(m.at)
             body += SVG.line(x, frame.innerTop - 4, x, frame.innerBottom, classes: "stage-mark")
             let nearEnd = x + Double(m.label.count) * 5.5 > frame.width
-            body += SVG.text(nearEnd ? x - 3 : x + 3, 12 + Double(stageRow % 2) * 13, m.label, anchor: nearEnd ? "end" : "start", classes: "mark-label")
+            body += SVG.text(
+                nearEnd ? x - 3 : x + 3, 12 + Double(stageRow % 2) * 13, m.label, anchor: nearEnd ? "end" : "start", classes: "mark-label")
             stageRow += 1
         }
         guard !bars.isEmpty else { return root(frame, label: label, empty: true, body + SVG.emptyMessage(frame, empty)) }
         for b in bars {
-            let x0 = xs(b.start), x1 = max(xs(b.end), x0 + 2), y = ys(b.lane) + 3, h = row - 6
+            let x0 = xs(b.start)
+            let x1 = max(xs(b.end), x0 + 2)
+            let y = ys(b.lane) + 3
+            let h = row - 6
             let attrs = b.attributes.sorted { $0.key < $1.key }.map { "\($0.key)=\"\(SVG.escape($0.value))\"" }.joined(separator: " ")
             body += "<g class=\"data attempt \(b.classes)\" \(attrs)>"
             body += SVG.rect(x0, y, x1 - x0, h, classes: "bar") + "<title>\(SVG.escape(b.title))</title>"
@@ -126,26 +135,36 @@ extension Charts {
             }
             if Double(b.text.count) * 6.2 + 6 < x1 - x0 { body += SVG.text(x0 + 4, y + h - 5, b.text, classes: "bar-text") }
             if b.crossed {
-                body += "<path d=\"M\(SVG.num(x1 - 5)) \(SVG.num(y - 2)) L\(SVG.num(x1 + 5)) \(SVG.num(y + h + 2)) M\(SVG.num(x1 + 5)) \(SVG.num(y - 2)) L\(SVG.num(x1 - 5)) \(SVG.num(y + h + 2))\" class=\"cross\"/>"
+                body +=
+                    "<path d=\"M\(SVG.num(x1 - 5)) \(SVG.num(y - 2)) L\(SVG.num(x1 + 5)) \(SVG.num(y + h + 2)) M\(SVG.num(x1 + 5)) \(SVG.num(y - 2)) L\(SVG.num(x1 - 5)) \(SVG.num(y + h + 2))\" class=\"cross\"/>"
             }
             if let note = b.staleNote {
-                let cx = x1 + 10, cy = y + h / 2
-                body += "<path d=\"M\(SVG.num(cx)) \(SVG.num(cy - 5)) L\(SVG.num(cx + 5)) \(SVG.num(cy)) L\(SVG.num(cx)) \(SVG.num(cy + 5)) L\(SVG.num(cx - 5)) \(SVG.num(cy))Z\" class=\"stale\"><title>\(SVG.escape(note))</title></path>"
+                let cx = x1 + 10
+                let cy = y + h / 2
+                body +=
+                    "<path d=\"M\(SVG.num(cx)) \(SVG.num(cy - 5)) L\(SVG.num(cx + 5)) \(SVG.num(cy)) L\(SVG.num(cx)) \(SVG.num(cy + 5)) L\(SVG.num(cx - 5)) \(SVG.num(cy))Z\" class=\"stale\"><title>\(SVG.escape(note))</title></path>"
             }
             body += "</g>"
         }
         for m in marks {
             guard let lane = m.lane else { continue }
-            let x = xs(m.at), y = ys(lane)
-            body += "<g class=\"data worker-mark \(m.classes)\"><path d=\"M\(SVG.num(x)) \(SVG.num(y + 1)) L\(SVG.num(x + 6)) \(SVG.num(y - 7)) L\(SVG.num(x - 6)) \(SVG.num(y - 7))Z\"/><title>\(SVG.escape(m.label))</title></g>"
+            let x = xs(m.at)
+            let y = ys(lane)
+            body +=
+                "<g class=\"data worker-mark \(m.classes)\"><path d=\"M\(SVG.num(x)) \(SVG.num(y + 1)) L\(SVG.num(x + 6)) \(SVG.num(y - 7)) L\(SVG.num(x - 6)) \(SVG.num(y - 7))Z\"/><title>\(SVG.escape(m.label))</title></g>"
         }
         for l in links {
-            let x0 = xs(l.fromTime), y0 = ys(l.fromLane) + row / 2, x1 = xs(l.toTime), y1 = ys(l.toLane) + row / 2
+            let x0 = xs(l.fromTime)
+            let y0 = ys(l.fromLane) + row / 2
+            let x1 = xs(l.toTime)
+            let y1 = ys(l.toLane) + row / 2
             let bend = max(abs(x1 - x0) * 0.4, 24)
             let attrs = l.attributes.sorted { $0.key < $1.key }.map { "\($0.key)=\"\(SVG.escape($0.value))\"" }.joined(separator: " ")
             body += "<g class=\"data rerun-link\" \(attrs)><title>\(SVG.escape(l.label))</title>"
-            body += "<path d=\"M\(SVG.num(x0)) \(SVG.num(y0)) C\(SVG.num(x0 + bend)) \(SVG.num(y0)) \(SVG.num(x1 - bend)) \(SVG.num(y1)) \(SVG.num(x1)) \(SVG.num(y1))\" class=\"link\"/>"
-            body += "<path d=\"M\(SVG.num(x1)) \(SVG.num(y1)) L\(SVG.num(x1 - 7)) \(SVG.num(y1 - 4)) L\(SVG.num(x1 - 7)) \(SVG.num(y1 + 4))Z\" class=\"arrow\"/>"
+            body +=
+                "<path d=\"M\(SVG.num(x0)) \(SVG.num(y0)) C\(SVG.num(x0 + bend)) \(SVG.num(y0)) \(SVG.num(x1 - bend)) \(SVG.num(y1)) \(SVG.num(x1)) \(SVG.num(y1))\" class=\"link\"/>"
+            body +=
+                "<path d=\"M\(SVG.num(x1)) \(SVG.num(y1)) L\(SVG.num(x1 - 7)) \(SVG.num(y1 - 4)) L\(SVG.num(x1 - 7)) \(SVG.num(y1 + 4))Z\" class=\"arrow\"/>"
             body += "</g>"
         }
         return root(frame, label: label, empty: false, body)
