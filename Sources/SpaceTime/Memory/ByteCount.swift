@@ -1,5 +1,4 @@
 import Foundation
-import SpaceTime
 
 /// A byte count printed in binary units: `12 B`, `1.5 KiB`, `512 MiB`, `123 MiB` (one
 /// decimal below 100 of a unit, none from 100 up); a negative count (a change in memory)

@@ -1,7 +1,6 @@
 import CLZ4
 import Foundation
 import Locking
-import SpaceTime
 
 #if canImport(Glibc)
     import Glibc
