@@ -177,7 +177,7 @@ for h in 2 3 4; do start_worker clean "$h"; done
 wait_for 20 grep -q "joined from" "$work/clean.log"
 # 4c. a plain ZeroMQ peer (host 2), a second ahead of the other intruders: a refusal the coordinator
 # cannot attribute to one connection (several dropped at once) is logged as "one of <addresses>"
-"$here/run-in-host.sh" 2 -- "$PEER" echo --connect "$ENDPOINT" --count 5 --idle-timeout 5 \
+"$here/run-in-host.sh" 2 -- "$PEER" echo --connect "$ENDPOINT" --count 5 --idle-timeout 12 \
   >"$work/zmq-peer.log" 2>&1 &
 pids+=($!)
 sleep 1
