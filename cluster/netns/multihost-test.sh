@@ -175,12 +175,13 @@ t1=$(date +%s.%N)
 start_coordinator clean
 for h in 2 3 4; do start_worker clean "$h"; done
 wait_for 20 grep -q "joined from" "$work/clean.log"
-# 4c. a plain ZeroMQ peer (host 2), a second ahead of the other intruders: a refusal the coordinator
-# cannot attribute to one connection (several dropped at once) is logged as "one of <addresses>"
+# 4c. a plain ZeroMQ peer (host 2), ahead of the other intruders until the coordinator has logged its
+# refusal (at most 5 s): one the coordinator cannot attribute to a single connection (several
+# dropped at once) is logged as "one of <addresses>"
 "$here/run-in-host.sh" 2 -- "$PEER" echo --connect "$ENDPOINT" --count 5 --idle-timeout 12 \
   >"$work/zmq-peer.log" 2>&1 &
 pids+=($!)
-sleep 1
+wait_for 5 grep -qE "refused a connection from $(st_host_ip 2 | sed 's/\./\\./g')[: ]" "$work/clean.log" || true
 # 4a. a worker whose key is not in the allow-list (host 3), through the same kind of process
 "$here/run-in-host.sh" 3 -- "$BIN" worker --connect "$ENDPOINT" --memory-limit 512MiB --worker-id "rogue-$(st_host_ip 3)" \
   --spill-dir "$work/spill-rogue" --curve-secret "$work/keys/rogue/curve.secret" \
