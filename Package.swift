@@ -132,14 +132,22 @@ let package = Package(
             path: "Examples/DerivedFeatures/Sources/spacetime-derived"
         ),
 
-        .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"]),
-        .testTarget(name: "SpaceTimeTests", dependencies: ["SpaceTime"]),
+        // Tests. Unit targets (one per layer) run no process; `EndToEndTests` runs coordinators,
+        // workers and peers as real processes and kills them; `SpaceTimeCLITests` runs single
+        // `spacetime` commands as the built binary (options, messages, exit statuses, outputs).
+        // `TestSupport` holds what the process-running targets share.
+        .target(name: "TestSupport", dependencies: ["Cluster", "SpaceTime", "ZeroMQ"], path: "Tests/TestSupport"),
+        .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ", "TestSupport"]),
+        .testTarget(name: "SpaceTimeTests", dependencies: ["SpaceTime", "TestSupport"]),
         .testTarget(name: "ForestTests", dependencies: ["Forest", "SpaceTime"]),
         .testTarget(
             name: "ForestExportTests",
             dependencies: [
                 "ForestExport", "Forest", "SpaceTime", .product(name: "SwiftProtobuf", package: "swift-protobuf")
             ]),
-        .testTarget(name: "ClusterTests", dependencies: ["Locking", "Cluster", "Forest", "SpaceTime", "ZeroMQ"])
+        .testTarget(name: "ClusterTests", dependencies: ["Locking", "Cluster", "Forest", "SpaceTime", "ZeroMQ"]),
+        .testTarget(
+            name: "EndToEndTests", dependencies: ["TestSupport", "Locking", "Cluster", "Forest", "SpaceTime", "ZeroMQ"]),
+        .testTarget(name: "SpaceTimeCLITests", dependencies: ["TestSupport", "Cluster", "Forest", "SpaceTime", "ZeroMQ"])
     ]
 )

@@ -354,48 +354,4 @@ import Testing
         #expect(error.path == file)
         #expect(error.line == 2)
     }
-
-    // MARK: spacetime keygen
-
-    /// Runs the built `spacetime` with `arguments`; returns exit status and standard error + output.
-    private func spacetime(_ arguments: [String]) throws -> (status: Int32, output: String) {
-        let binary = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
-            .deletingLastPathComponent().appendingPathComponent("spacetime")
-        let child = Process()
-        child.executableURL = binary
-        child.arguments = arguments
-        var environment = ProcessInfo.processInfo.environment
-        environment["SWIFT_BACKTRACE"] = "enable=no"
-        child.environment = environment
-        let pipe = Pipe()
-        child.standardOutput = pipe
-        child.standardError = pipe
-        try child.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        child.waitUntilExit()
-        return (child.terminationStatus, String(decoding: data, as: UTF8.self))
-    }
-
-    @Test func keygenCommandWritesRefusesAndForces() throws {
-        let scratch = try Scratch()
-        defer { scratch.cleanUp() }
-        let directory = scratch.file("worker")
-        let first = try spacetime(["keygen", "--out", directory])
-        #expect(first.status == 0, "\(first.output)")
-        let pair = try CurveKeyFiles.loadKeyPair(secretKeyAt: directory + "/curve.secret")
-        #expect(first.output.contains("public key \(pair.publicKey.z85)"))
-        #expect(try Self.mode(of: directory + "/curve.secret") == 0o600)
-        #expect(try Self.mode(of: directory + "/curve.public") == 0o644)
-
-        let again = try spacetime(["keygen", "--out", directory])
-        #expect(again.status != 0)
-        #expect(again.output.contains("\(directory)/curve.secret already exists"))
-        #expect(try CurveKeyFiles.loadKeyPair(secretKeyAt: directory + "/curve.secret") == pair)
-
-        let forced = try spacetime(["keygen", "--out", directory, "--force"])
-        #expect(forced.status == 0, "\(forced.output)")
-        let replaced = try CurveKeyFiles.loadKeyPair(secretKeyAt: directory + "/curve.secret")
-        #expect(replaced != pair)
-        #expect(try CurveKeyFiles.loadPublicKey(at: directory + "/curve.public") == replaced.publicKey)
-    }
 }

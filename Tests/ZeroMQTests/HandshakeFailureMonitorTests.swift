@@ -1,6 +1,7 @@
 import CZeroMQ
 import Foundation
 import Logging
+import TestSupport
 import Testing
 
 @testable import ZeroMQ

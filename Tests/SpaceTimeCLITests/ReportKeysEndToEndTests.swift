@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 /// The top-level keys of every command's JSON report on a real run: scripts and users

@@ -1,13 +1,12 @@
+import Cluster
 import Foundation
 import SpaceTime
 
-@testable import Cluster
-
 /// Helpers for the end-to-end tests: the built `spacetime` binary, child
 /// processes with their output in files, generated data, job store reads.
-enum E2E {
+public enum E2E {
     /// `spacetime` next to the test bundle (both are in the build directory).
-    static var binary: String {
+    public static var binary: String {
         let exe = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
         var dir = exe.deletingLastPathComponent()
         for _ in 0..<4 {
@@ -19,7 +18,7 @@ enum E2E {
         return cwd + "/.build/debug/spacetime"
     }
 
-    static func tempDir(_ name: String) throws -> String {
+    public static func tempDir(_ name: String) throws -> String {
         let dir =
             NSTemporaryDirectory() + "st-e2e-\(name)-\(ProcessInfo.processInfo.processIdentifier)-\(UInt32.random(in: 0...UInt32.max))"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
@@ -29,7 +28,7 @@ enum E2E {
     /// A running child with stdout / stderr going to files.
     /// Sets `process` up to run the built `spacetime` with `arguments` in `dir`, backtraces
     /// off (tests kill children on purpose), `environment` added to this process's.
-    static func configure(_ process: Process, _ arguments: [String], in dir: String, environment: [String: String]) {
+    public static func configure(_ process: Process, _ arguments: [String], in dir: String, environment: [String: String]) {
         process.executableURL = URL(fileURLWithPath: E2E.binary)
         process.arguments = arguments
         process.currentDirectoryURL = URL(fileURLWithPath: dir)
@@ -39,12 +38,12 @@ enum E2E {
         process.environment = env
     }
 
-    final class Child: @unchecked Sendable {
-        let process = Process()
-        let out: String
-        let err: String
+    public final class Child: @unchecked Sendable {
+        public let process = Process()
+        public let out: String
+        public let err: String
 
-        init(_ arguments: [String], in dir: String, name: String, environment: [String: String] = [:]) throws {
+        public init(_ arguments: [String], in dir: String, name: String, environment: [String: String] = [:]) throws {
             out = dir + "/\(name).out"
             err = dir + "/\(name).err"
             FileManager.default.createFile(atPath: out, contents: nil)
@@ -55,12 +54,12 @@ enum E2E {
             try process.run()
         }
 
-        var pid: Int32 { process.processIdentifier }
-        var stdout: String { (try? String(contentsOfFile: out, encoding: .utf8)) ?? "" }
-        var stderr: String { (try? String(contentsOfFile: err, encoding: .utf8)) ?? "" }
+        public var pid: Int32 { process.processIdentifier }
+        public var stdout: String { (try? String(contentsOfFile: out, encoding: .utf8)) ?? "" }
+        public var stderr: String { (try? String(contentsOfFile: err, encoding: .utf8)) ?? "" }
 
         /// Waits up to `timeout` seconds; kills it (and returns nil) past that.
-        func wait(_ timeout: Double) -> Int32? {
+        public func wait(_ timeout: Double) -> Int32? {
             let deadline = Date().addingTimeInterval(timeout)
             while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
             if process.isRunning {
@@ -74,7 +73,7 @@ enum E2E {
 
     /// Runs `spacetime arguments` to completion (at most `timeout` s).
     @discardableResult
-    static func run(
+    public static func run(
         _ arguments: [String], in dir: String, name: String, timeout: Double = 120,
         environment: [String: String] = [:]
     ) throws -> (status: Int32?, child: Child) {
@@ -82,11 +81,35 @@ enum E2E {
         return (child.wait(timeout), child)
     }
 
+    /// Runs `spacetime arguments` to completion in this process's directory; returns its exit
+    /// status, standard output and standard error (stderr goes through a file, so a chatty
+    /// child cannot block on a full pipe).
+    @discardableResult
+    public static func capture(_ arguments: [String], environment: [String: String] = [:]) throws -> (
+        status: Int32, out: String, err: String
+    ) {
+        let process = Process()
+        configure(process, arguments, in: FileManager.default.currentDirectoryPath, environment: environment)
+        let out = Pipe()
+        let errPath = NSTemporaryDirectory() + "spacetime-stderr-\(getpid())-\(UUID().uuidString)"
+        _ = FileManager.default.createFile(atPath: errPath, contents: nil)
+        defer { try? FileManager.default.removeItem(atPath: errPath) }
+        let errHandle = try FileHandle(forWritingTo: URL(fileURLWithPath: errPath))
+        process.standardOutput = out
+        process.standardError = errHandle
+        try process.run()
+        let outData = out.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        try errHandle.close()
+        let errData = FileManager.default.contents(atPath: errPath) ?? Data()
+        return (process.terminationStatus, String(decoding: outData, as: UTF8.self), String(decoding: errData, as: UTF8.self))
+    }
+
     /// A port the coordinator can bind now and again after a restart. It is
     /// chosen below the kernel's ephemeral range (32768 and up here), so neither
     /// another test's `tcp://127.0.0.1:*` socket nor a reconnecting worker's
     /// source port can take it in the meantime.
-    static func freePort() throws -> Int {
+    public static func freePort() throws -> Int {
         var generator = SystemRandomNumberGenerator()
         for _ in 0..<200 {
             let port = Int.random(in: 20_000..<32_000, using: &generator)
@@ -107,7 +130,9 @@ enum E2E {
     }
 
     /// A small generated data set (`spacetime generate`).
-    static func generate(rows: Int, features: Int = 10, classSep: Double = 1.0, seed: Int = 3, in dir: String, name: String = "data.csv")
+    public static func generate(
+        rows: Int, features: Int = 10, classSep: Double = 1.0, seed: Int = 3, in dir: String, name: String = "data.csv"
+    )
         throws -> String
     {
         let (status, child) = try run(
@@ -120,13 +145,13 @@ enum E2E {
         return dir + "/" + name
     }
 
-    static func json(_ path: String) throws -> [String: Any] {
+    public static func json(_ path: String) throws -> [String: Any] {
         let data = try Data(contentsOf: URL(fileURLWithPath: path))
         return (try JSONSerialization.jsonObject(with: data)) as? [String: Any] ?? [:]
     }
 
     /// Polls `condition` every 20 ms for up to `timeout` s.
-    static func waitUntil(_ timeout: Double, _ condition: () throws -> Bool) rethrows -> Bool {
+    public static func waitUntil(_ timeout: Double, _ condition: () throws -> Bool) rethrows -> Bool {
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
             if try condition() { return true }
@@ -136,7 +161,7 @@ enum E2E {
     }
 
     /// Opens the job store once it exists (readers do not disturb the coordinator: WAL).
-    static func openStore(_ jobDir: String, timeout: Double = 30) throws -> JobStore? {
+    public static func openStore(_ jobDir: String, timeout: Double = 30) throws -> JobStore? {
         let path = jobDir + "/job.sqlite"
         guard waitUntil(timeout, { FileManager.default.fileExists(atPath: path) }) else { return nil }
         var store: JobStore?
@@ -148,7 +173,7 @@ enum E2E {
     }
 
     /// The single-process reference run's fingerprint and accuracy.
-    static func singleProcess(_ data: String, in dir: String, flags: [String]) throws -> (fingerprint: String, accuracy: Double) {
+    public static func singleProcess(_ data: String, in dir: String, flags: [String]) throws -> (fingerprint: String, accuracy: Double) {
         let (status, child) = try run(
             ["train", data, "--model-out", "single.stm", "--report-json", "single.json", "--threads", "1"] + flags,
             in: dir, name: "train")

@@ -1,11 +1,11 @@
 import Foundation
+import SpaceTime
+import TestSupport
 import Testing
-
-@testable import SpaceTime
 
 /// Generates a numeric CSV with `rows` rows: `id,f0..f(cols-1),label`; deterministic.
 func writeNumericCSV(_ path: String, rows: Int, cols: Int = 8, seed: UInt64 = 1) {
-    var rng = SeededRandom(seed: seed)
+    var rng = SplitMix64(seed: seed)
     var text = (["id"] + (0..<cols).map { "f\($0)" } + ["label"]).joined(separator: ",") + "\n"
     var out = Data()
     out.append(contentsOf: text.utf8)
@@ -24,8 +24,10 @@ func peakKiB(_ stderr: String) -> Int? {
     return Int(stderr[r.upperBound...].prefix { $0.isNumber })
 }
 
+/// `stats`, `sort` and `sample` run as the built binary: located errors, exit statuses, memory
+/// limits, signals and kill -9.
 @Suite(.serialized) struct CLITests {
-    let exe = spacetimeExecutable()
+    let exe = E2E.binary
 
     @Test func statsReportsLocatedErrorsAndExitsNonZero() throws {
         let dir = TempDir("cli")
@@ -41,15 +43,18 @@ func peakKiB(_ stderr: String) -> Int? {
         ]
         for (i, (text, expected)) in cases.enumerated() {
             let p = dir.write("bad\(i).csv", text)
-            let r = try run(exe, ["stats", p])
+            let r = try E2E.capture(["stats", p])
             #expect(r.status != 0, "case \(i)")
             #expect(r.err.contains(p) && r.err.contains(expected), "case \(i): \(r.err)")
         }
-        let r = try run(exe, ["stats", dir.file("missing.csv")])
+        let r = try E2E.capture(["stats", dir.file("missing.csv")])
         #expect(r.status != 0 && r.err.contains("cannot open"))
-        let skip = try run(exe, ["stats", dir.file("bad0.csv"), "--skip-bad-rows", "--json"])
-        #expect(skip.status == 0 && skip.out.contains("\"rows\": 10") && skip.err.contains("skipped 1 bad row"))
-        let unknown = try run(exe, ["stats", dir.file("bad0.csv"), "--label", "nope"])
+        let skip = try E2E.capture(["stats", dir.file("bad0.csv"), "--skip-bad-rows", "--json"])
+        #expect(skip.status == 0 && skip.err.contains("skipped 1 bad row"), "\(skip.err)")
+        let skipped = try JSONSerialization.jsonObject(with: Data(skip.out.utf8)) as? [String: Any]
+        #expect(skipped?["rows"] as? Int == 10 && skipped?["skippedRows"] as? Int == 1)
+        #expect((skipped?["skippedErrors"] as? [String])?.first?.contains("line") == true, "\(skip.out)")
+        let unknown = try E2E.capture(["stats", dir.file("bad0.csv"), "--label", "nope"])
         #expect(unknown.status != 0 && unknown.err.contains("no column named `nope`"))
     }
 
@@ -58,7 +63,7 @@ func peakKiB(_ stderr: String) -> Int? {
         defer { dir.cleanup() }
         let p = dir.file("s.csv")
         writeNumericCSV(p, rows: 2000, cols: 3)
-        let r = try run(exe, ["stats", p, "--label", "label", "--json"])
+        let r = try E2E.capture(["stats", p, "--label", "label", "--json"])
         #expect(r.status == 0)
         let json = try JSONSerialization.jsonObject(with: Data(r.out.utf8)) as! [String: Any]
         let cols = json["columns"] as! [[String: Any]]
@@ -90,19 +95,17 @@ func peakKiB(_ stderr: String) -> Int? {
         // The process's own footprint (code, runtime, libraries): the same commands on 10 rows.
         let tiny = dir.file("tiny.csv")
         writeNumericCSV(tiny, rows: 10, cols: 8)
-        let b = try run(
-            exe,
+        let b = try E2E.capture(
             [
                 "sort", tiny, "--by", "f0", "--numeric", "--memory-limit", "\(limitMiB)MiB",
                 "--out", dir.file("tiny-sorted.csv"), "--temp-dir", dir.path, "--verbose"
             ])
         let sortBase = try #require(peakKiB(b.err))
-        let statsBase = try #require(peakKiB(try run(exe, ["stats", tiny, "--label", "label", "--verbose"]).err))
+        let statsBase = try #require(peakKiB(try E2E.capture(["stats", tiny, "--label", "label", "--verbose"]).err))
         // The data's share of the peak: the limit plus 8 MiB of slack (allocator, I/O buffers).
         let allowance = (limitMiB + 8) << 10
         let out = dir.file("sorted.csv")
-        let r = try run(
-            exe,
+        let r = try E2E.capture(
             ["sort", p, "--by", "f0", "--numeric", "--memory-limit", "\(limitMiB)MiB", "--out", out, "--temp-dir", dir.path, "--verbose"])
         #expect(r.status == 0, "\(r.err)")
         let peak = try #require(peakKiB(r.err))
@@ -121,7 +124,7 @@ func peakKiB(_ stderr: String) -> Int? {
             ids.insert(id)
         }
         #expect(ids.count == 150_000)
-        let s = try run(exe, ["stats", p, "--label", "label", "--verbose"])
+        let s = try E2E.capture(["stats", p, "--label", "label", "--verbose"])
         #expect(s.status == 0)
         let speak = try #require(peakKiB(s.err))
         #expect(speak <= statsBase + allowance, "stats peak RSS \(speak) KiB, \(statsBase) KiB on 10 rows")
@@ -136,7 +139,7 @@ func peakKiB(_ stderr: String) -> Int? {
         let p = dir.write("s.csv", "name,x\nb,2\nab,\na,10\n\"c,d\",-1\nb,NaN\nabc,2\n")
         func sorted(_ args: [String]) throws -> [String] {
             let out = dir.file("o.csv")
-            let r = try run(exe, ["sort", p, "--out", out] + args)
+            let r = try E2E.capture(["sort", p, "--out", out] + args)
             #expect(r.status == 0, "\(r.err)")
             return try String(contentsOfFile: out, encoding: .utf8).split(separator: "\n").map(String.init)
         }
@@ -144,14 +147,14 @@ func peakKiB(_ stderr: String) -> Int? {
         #expect(try sorted(["--by", "name", "-r"]) == ["name,x", "\"c,d\",-1", "b,2", "b,NaN", "abc,2", "ab,", "a,10"])
         #expect(try sorted(["--by", "x", "--numeric"]) == ["name,x", "\"c,d\",-1", "b,2", "abc,2", "a,10", "ab,", "b,NaN"])
         #expect(try sorted(["--by", "2", "--numeric", "-r"]) == ["name,x", "a,10", "b,2", "abc,2", "\"c,d\",-1", "ab,", "b,NaN"])
-        let bad = try run(exe, ["sort", p, "--by", "name", "--numeric", "--out", dir.file("x.csv")])
+        let bad = try E2E.capture(["sort", p, "--by", "name", "--numeric", "--out", dir.file("x.csv")])
         #expect(bad.status != 0 && bad.err.contains("line 2, column 1 (`name`): expected a number, found `b`"))
         #expect(!FileManager.default.fileExists(atPath: dir.file("x.csv")))
-        let small = try run(exe, ["sort", p, "--by", "x", "--memory-limit", "12XB", "--out", dir.file("x.csv")])
+        let small = try E2E.capture(["sort", p, "--by", "x", "--memory-limit", "12XB", "--out", dir.file("x.csv")])
         #expect(small.status != 0 && small.err.contains("invalid memory size `12XB`"))
         // Limits beyond any machine are lowered to physical memory, not a failed allocation or overflow trap.
         for huge in ["4000GiB", "8000000TB"] {
-            let r = try run(exe, ["sort", p, "--by", "x", "--memory-limit", huge, "--out", dir.file("h.csv")])
+            let r = try E2E.capture(["sort", p, "--by", "x", "--memory-limit", huge, "--out", dir.file("h.csv")])
             #expect(r.status == 0, "--memory-limit \(huge): \(r.err)")
         }
     }
@@ -164,7 +167,7 @@ func peakKiB(_ stderr: String) -> Int? {
         let a = dir.file("a.csv")
         let b = dir.file("b.csv")
         for o in [a, b] {
-            let r = try run(exe, ["sample", p, "--fraction", "0.1", "--stratify-by", "label", "--seed", "7", "--out", o])
+            let r = try E2E.capture(["sample", p, "--fraction", "0.1", "--stratify-by", "label", "--seed", "7", "--out", o])
             #expect(r.status == 0, "\(r.err)")
         }
         #expect(FileManager.default.contents(atPath: a) == FileManager.default.contents(atPath: b))
@@ -177,10 +180,10 @@ func peakKiB(_ stderr: String) -> Int? {
         let whole = try classCounts(p)
         let sample = try classCounts(a)
         for (k, n) in whole { #expect(abs(Double(sample[k]!) - 0.1 * Double(n)) <= 1) }
-        let n = try run(exe, ["sample", p, "--rows", "100", "--seed", "1", "--out", b])
+        let n = try E2E.capture(["sample", p, "--rows", "100", "--seed", "1", "--out", b])
         #expect(n.status == 0)
         #expect(try classCounts(b).values.reduce(0, +) == 100)
-        let bad = try run(exe, ["sample", p, "--fraction", "1.5", "--out", b])
+        let bad = try E2E.capture(["sample", p, "--fraction", "1.5", "--out", b])
         #expect(bad.status != 0 && bad.err.contains("--fraction must be in (0, 1]"))
     }
 
@@ -229,9 +232,9 @@ func peakKiB(_ stderr: String) -> Int? {
         let old = Data("old,content\n".utf8)
         _ = FileManager.default.createFile(atPath: out, contents: old)
         let full = dir.file("full.csv")
-        #expect(try run(exe, ["sort", p, "--by", "f2", "--numeric", "--memory-limit", "8MiB", "--out", full]).status == 0)
+        #expect(try E2E.capture(["sort", p, "--by", "f2", "--numeric", "--memory-limit", "8MiB", "--out", full]).status == 0)
         let expected = FileManager.default.contents(atPath: full)
-        var rng = SeededRandom(seed: 3)
+        var rng = SplitMix64(seed: 3)
         for _ in 0..<4 {
             let proc = Process()
             proc.executableURL = URL(fileURLWithPath: exe)
@@ -245,60 +248,11 @@ func peakKiB(_ stderr: String) -> Int? {
             #expect(now == old || now == expected, "torn output after kill")
         }
         #expect(
-            try run(exe, ["sort", p, "--by", "f2", "--numeric", "--memory-limit", "8MiB", "--out", out, "--temp-dir", dir.path]).status == 0
+            try E2E.capture(["sort", p, "--by", "f2", "--numeric", "--memory-limit", "8MiB", "--out", out, "--temp-dir", dir.path]).status
+                == 0
         )
         #expect(FileManager.default.contents(atPath: out) == expected)
         let names = try FileManager.default.contentsOfDirectory(atPath: dir.path)
         #expect(!names.contains { $0.contains(".stm.tmp.") || $0.hasPrefix("spacetime-spill-") }, "\(names)")
-    }
-}
-
-/// kill -9 during large checkpoint writes: the checkpoint on disk is always a complete, valid one.
-@Suite(.serialized) struct CheckpointCrashTests {
-    static let envPath = "SPACETIME_TEST_CHECKPOINT_WRITER"
-
-    /// Child-process role: when started by `killDuringWriteLeavesValidCheckpoint` (environment
-    /// variable set), rewrites a large checkpoint forever until killed. Otherwise does nothing.
-    @Test func checkpointWriterChildRole() throws {
-        guard let path = ProcessInfo.processInfo.environment[Self.envPath] else { return }
-        var generation: UInt64 = 1
-        while true {
-            try CheckpointFile.write(Self.payload(generation: generation), to: path, kind: CheckpointFile.kind("KILL"))
-            generation += 1
-        }
-    }
-
-    static func payload(generation: UInt64) -> [UInt8] {
-        var bytes = [UInt8](repeating: 0, count: 6 << 20)
-        withUnsafeBytes(of: generation.littleEndian) { for i in 0..<8 { bytes[i] = $0[i] } }
-        for i in 8..<bytes.count { bytes[i] = UInt8(truncatingIfNeeded: Int(generation) &* 31 &+ i) }
-        return bytes
-    }
-
-    @Test func killDuringWriteLeavesValidCheckpoint() throws {
-        let dir = TempDir("ckkill")
-        defer { dir.cleanup() }
-        let path = dir.file("state.ckpt")
-        try CheckpointFile.write(Self.payload(generation: 0), to: path, kind: CheckpointFile.kind("KILL"))
-        var rng = SeededRandom(seed: 4)
-        var generationsSeen = Set<UInt64>()
-        for _ in 0..<6 {
-            let proc = Process()
-            proc.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
-            proc.arguments = ["--testing-library", "swift-testing", "--filter", "checkpointWriterChildRole"]
-            proc.environment = [Self.envPath: path, "SWIFT_BACKTRACE": "enable=no"]
-            proc.standardOutput = FileHandle.nullDevice
-            proc.standardError = FileHandle.nullDevice
-            try proc.run()
-            usleep(UInt32.random(in: 200_000...1_200_000, using: &rng))
-            kill(proc.processIdentifier, SIGKILL)
-            proc.waitUntilExit()
-            let c = try CheckpointFile.read(path, kind: CheckpointFile.kind("KILL"))
-            let generation = c.payload.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
-            #expect(c.payload == Self.payload(generation: generation))
-            generationsSeen.insert(generation)
-        }
-        // The child did replace the file at least once (the test exercised real writes).
-        #expect(generationsSeen.contains { $0 > 0 }, "child never completed a write: \(generationsSeen)")
     }
 }

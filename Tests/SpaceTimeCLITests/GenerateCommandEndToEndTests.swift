@@ -1,5 +1,6 @@
 import Forest
 import Foundation
+import TestSupport
 import Testing
 
 /// `spacetime generate`: informative / redundant defaults scaled to --features,

@@ -1,5 +1,6 @@
 import Forest
 import Foundation
+import TestSupport
 import Testing
 
 /// `spacetime cv` as a user runs it: a grid, --refit, --oof-out and --report-json.

@@ -1,6 +1,7 @@
 import Foundation
 import Locking
 import SpaceTime
+import TestSupport
 import Testing
 
 @testable import Cluster

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 /// Typed option values (`--criterion`, `--class-weight`, `--max-features`, `--scoring`,

@@ -1,5 +1,6 @@
 import Foundation
 import SpaceTime
+import TestSupport
 import Testing
 
 @testable import Cluster
