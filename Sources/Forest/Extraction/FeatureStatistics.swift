@@ -1,66 +1,37 @@
-/// Streaming statistics of one feature: count, missing, mean and variance
-/// (Welford's update, Chan et al.'s pairwise merge), minimum and maximum.
+import SpaceTime
+
+/// Streaming statistics of one feature: count, missing, mean and variance, minimum and
+/// maximum — SpaceTime's ``RunningStatistics`` with the forest's names and unsigned counts.
 ///
-/// `merge` is exact for counts, min and max; mean and variance agree across merge
-/// orders up to floating-point rounding (Chan's formula is not bitwise associative),
-/// which is why the coordinator always merges in partition order.
+/// The coordinator merges partitions in partition order, so the merged mean and variance are the
+/// same bits for any worker count (Chan's merge is not bitwise associative).
 public struct FeatureStatistics: Sendable, Equatable {
+    @usableFromInline var moments = RunningStatistics()
+
     /// Non-missing values seen.
-    public private(set) var count: UInt64 = 0
+    public var count: UInt64 { UInt64(moments.count) }
     /// Missing values seen (empty field, NA, NaN).
-    public private(set) var missing: UInt64 = 0
-    public private(set) var mean: Double = 0
+    public var missing: UInt64 { UInt64(moments.missing) }
+    public var mean: Double { moments.mean }
     /// Sum of squared deviations from the mean (M2).
-    public private(set) var sumSquaredDeviations: Double = 0
-    public private(set) var minimum: Double = .infinity
-    public private(set) var maximum: Double = -.infinity
+    public var sumSquaredDeviations: Double { moments.m2 }
+    public var minimum: Double { moments.min }
+    public var maximum: Double { moments.max }
 
     public init() {}
 
     /// Statistics that count present and missing values only (a categorical column).
     public init(count: UInt64, missing: UInt64) {
-        self.count = count
-        self.missing = missing
+        moments = RunningStatistics(count: Int(count), missing: Int(missing), mean: 0, m2: 0, min: .infinity, max: -.infinity)
     }
 
     /// Population variance (M2 / count); 0 with fewer than two values.
     public var variance: Double { count > 1 ? sumSquaredDeviations / Double(count) : 0 }
 
-    @inline(__always)
-    public mutating func add(_ value: Double) {
-        if value.isNaN {
-            missing += 1
-            return
-        }
-        count += 1
-        let delta = value - mean
-        mean += delta / Double(count)
-        sumSquaredDeviations += delta * (value - mean)
-        if value < minimum { minimum = value }
-        if value > maximum { maximum = value }
-    }
+    @inlinable
+    public mutating func add(_ value: Double) { moments.add(value) }
 
-    public mutating func merge(_ other: FeatureStatistics) {
-        missing += other.missing
-        guard other.count > 0 else { return }
-        guard count > 0 else {
-            count = other.count
-            mean = other.mean
-            sumSquaredDeviations = other.sumSquaredDeviations
-            minimum = other.minimum
-            maximum = other.maximum
-            return
-        }
-        let n = Double(count)
-        let m = Double(other.count)
-        let total = n + m
-        let delta = other.mean - mean
-        mean += delta * (m / total)
-        sumSquaredDeviations += other.sumSquaredDeviations + delta * delta * (n * m / total)
-        count += other.count
-        minimum = Swift.min(minimum, other.minimum)
-        maximum = Swift.max(maximum, other.maximum)
-    }
+    public mutating func merge(_ other: FeatureStatistics) { moments.merge(other.moments) }
 
     func write(to w: inout ByteWriter) {
         w.write(count)
@@ -72,13 +43,17 @@ public struct FeatureStatistics: Sendable, Equatable {
     }
 
     static func read(from r: inout ByteReader) throws -> FeatureStatistics {
+        let count: UInt64 = try r.read()
+        let missing: UInt64 = try r.read()
+        let mean = try r.readDouble()
+        let m2 = try r.readDouble()
+        let minimum = try r.readDouble()
+        let maximum = try r.readDouble()
+        guard let n = Int(exactly: count), let nMissing = Int(exactly: missing) else {
+            throw ForestError(.corrupted, "feature statistics: impossible counts \(count), \(missing)")
+        }
         var s = FeatureStatistics()
-        s.count = try r.read()
-        s.missing = try r.read()
-        s.mean = try r.readDouble()
-        s.sumSquaredDeviations = try r.readDouble()
-        s.minimum = try r.readDouble()
-        s.maximum = try r.readDouble()
+        s.moments = RunningStatistics(count: n, missing: nMissing, mean: mean, m2: m2, min: minimum, max: maximum)
         return s
     }
 }

@@ -31,60 +31,78 @@ public struct CountAggregator: MergeableAggregator, Sendable, Equatable {
     }
 }
 
-/// Count, missing count, mean, variance (Welford, merged with Chan et al.), min and max of
-/// `Double` inputs. NaN inputs count as missing.
+/// Count, missing count, mean, variance (Welford's update, Chan et al.'s pairwise merge), min
+/// and max of `Double` inputs. NaN inputs count as missing. The one implementation of these
+/// moments: `stats`, `group-by` and the forest's per-feature statistics all use it.
+///
+/// `merge` is exact for the counts, min and max; mean and M2 agree across merge orders up to
+/// floating-point rounding (Chan's formula is not bitwise associative), so callers that need
+/// identical bits merge in a fixed order.
 public struct RunningStatistics: MergeableAggregator, Sendable, Equatable {
     /// Non-missing values.
-    public private(set) var count: Int = 0
+    public var count: Int { _count }
     /// NaN values seen.
-    public private(set) var missing: Int = 0
-    public private(set) var mean: Double = 0
-    /// Sum of squared deviations from the mean.
-    public private(set) var m2: Double = 0
-    public private(set) var min: Double = .infinity
-    public private(set) var max: Double = -.infinity
+    public var missing: Int { _missing }
+    public var mean: Double { _mean }
+    /// Sum of squared deviations from the mean (M2).
+    public var m2: Double { _m2 }
+    /// Smallest value; +infinity before the first one.
+    public var min: Double { _min }
+    /// Largest value; -infinity before the first one.
+    public var max: Double { _max }
+
+    @usableFromInline var _count: Int = 0
+    @usableFromInline var _missing: Int = 0
+    @usableFromInline var _mean: Double = 0
+    @usableFromInline var _m2: Double = 0
+    @usableFromInline var _min: Double = .infinity
+    @usableFromInline var _max: Double = -.infinity
 
     public init() {}
 
-    /// A state from its parts (e.g. computed by another accumulation scheme).
+    /// A state from its parts (e.g. computed by another accumulation scheme, or decoded).
     public init(count: Int, missing: Int, mean: Double, m2: Double, min: Double, max: Double) {
-        self.count = count
-        self.missing = missing
-        self.mean = mean
-        self.m2 = m2
-        self.min = min
-        self.max = max
+        _count = count
+        _missing = missing
+        _mean = mean
+        _m2 = m2
+        _min = min
+        _max = max
     }
 
+    /// Adds one value (NaN: one more missing). Inlinable: it runs per value in the hot loops.
+    @inlinable
     public mutating func add(_ x: Double) {
         if x.isNaN {
-            missing += 1
+            _missing += 1
             return
         }
-        count += 1
-        let delta = x - mean
-        mean += delta / Double(count)
-        m2 += delta * (x - mean)
-        if x < min { min = x }
-        if x > max { max = x }
+        _count += 1
+        let delta = x - _mean
+        _mean += delta / Double(_count)
+        _m2 += delta * (x - _mean)
+        if x < _min { _min = x }
+        if x > _max { _max = x }
     }
 
     public mutating func merge(_ o: RunningStatistics) {
-        missing += o.missing
-        guard o.count > 0 else { return }
-        guard count > 0 else {
-            let m = missing
+        _missing += o._missing
+        guard o._count > 0 else { return }
+        guard _count > 0 else {
+            let m = _missing
             self = o
-            missing = m
+            _missing = m
             return
         }
-        let n = Double(count + o.count)
-        let delta = o.mean - mean
-        mean += delta * Double(o.count) / n
-        m2 += o.m2 + delta * delta * Double(count) * Double(o.count) / n
-        count += o.count
-        min = Swift.min(min, o.min)
-        max = Swift.max(max, o.max)
+        let n = Double(_count)
+        let m = Double(o._count)
+        let total = n + m
+        let delta = o._mean - _mean
+        _mean += delta * (m / total)
+        _m2 += o._m2 + delta * delta * (n * m / total)
+        _count += o._count
+        _min = Swift.min(_min, o._min)
+        _max = Swift.max(_max, o._max)
     }
 
     /// Sample variance (n − 1 denominator, as pandas), NaN below two values.
@@ -104,11 +122,8 @@ public struct RunningStatistics: MergeableAggregator, Sendable, Equatable {
         guard let count = Int(exactly: u(0)), let missing = Int(exactly: u(1)) else {
             throw SpillError(code: .corrupt, message: "statistics state has an impossible count")
         }
-        self.count = count
-        self.missing = missing
-        mean = Double(bitPattern: u(2))
-        m2 = Double(bitPattern: u(3))
-        min = Double(bitPattern: u(4))
-        max = Double(bitPattern: u(5))
+        self.init(
+            count: count, missing: missing, mean: Double(bitPattern: u(2)), m2: Double(bitPattern: u(3)),
+            min: Double(bitPattern: u(4)), max: Double(bitPattern: u(5)))
     }
 }

@@ -31,7 +31,7 @@ struct StatsCommand: ParsableCommand {
         let stats = try CSVStatistics.compute(path: file, options: try csv.options(), labelColumn: label)
         let seconds = Date().timeIntervalSince(started)
         if json {
-            try Output.print(StatsFormatter.json(stats, seconds: seconds))
+            try writeJSONReport(StatsReport(stats, seconds: seconds), to: nil)
         } else {
             try Output.print(StatsFormatter.table(stats))
         }
@@ -109,51 +109,5 @@ enum StatsFormatter {
             out += "label `\(label)`: \(s.classCounts.count) classes: " + classes.joined(separator: ", ") + "\n"
         }
         return String(out.dropLast())
-    }
-
-    static func jsonString(_ s: String) -> String {
-        var out = "\""
-        for u in s.unicodeScalars {
-            switch u {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if u.value < 0x20 { out += String(format: "\\u%04x", u.value) } else { out.unicodeScalars.append(u) }
-            }
-        }
-        return out + "\""
-    }
-
-    static func jsonNumber(_ x: Double) -> String {
-        x.isFinite ? "\(x)" : "null"
-    }
-
-    static func json(_ s: CSVStatistics, seconds: Double) -> String {
-        var cols: [String] = []
-        for c in s.columns {
-            let st = c.statistics
-            let fields: [(String, String)] = [
-                ("name", jsonString(c.name)), ("count", String(st.count)), ("missing", String(st.missing)),
-                ("mean", jsonNumber(st.count > 0 ? st.mean : .nan)), ("std", jsonNumber(st.standardDeviation)),
-                ("min", jsonNumber(st.count > 0 ? st.min : .nan)), ("p25", jsonNumber(c.quantile(0.25))),
-                ("p50", jsonNumber(c.quantile(0.5))), ("p75", jsonNumber(c.quantile(0.75))),
-                ("max", jsonNumber(st.count > 0 ? st.max : .nan))
-            ]
-            cols.append("{" + fields.map { "\"\($0.0)\": \($0.1)" }.joined(separator: ", ") + "}")
-        }
-        var out = "{\"file\": \(jsonString(s.file)), \"rows\": \(s.rows), \"bytes\": \(s.bytes), \"seconds\": \(seconds),\n"
-        out += " \"columns\": [\n  " + cols.joined(separator: ",\n  ") + "\n ]"
-        if let label = s.label {
-            let classes = s.classCounts.sorted { $0.key < $1.key }.map { "\(jsonString($0.key)): \($0.value)" }
-            out += ",\n \"label\": {\"column\": \(jsonString(label)), \"classes\": {" + classes.joined(separator: ", ") + "}}"
-        }
-        out += ",\n \"skippedRows\": \(s.skippedRows)"
-        if !s.skippedErrors.isEmpty {
-            out += ", \"skippedErrors\": [" + s.skippedErrors.map { jsonString($0.description) }.joined(separator: ", ") + "]"
-        }
-        return out + "}"
     }
 }
