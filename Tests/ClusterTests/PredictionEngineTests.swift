@@ -55,13 +55,13 @@ import Testing
                 testFraction: 0, trees: 4, maxAttempts: 3), blockRows: [3, 2], now: 0)
         var config = CoordinatorEngine.Configuration()
         config.predictionWindowBatches = 1
+        config.scheduler.plan = .prediction
         let engine = try CoordinatorEngine(store: store, schema: WireSamples.schema(), configuration: config, makeSessionID: { 7 })
         let sink = RecordingSink(blockRows: [3, 2])
         engine.predictionSink = sink
         let blob = engine.addBlob(Data([1, 2, 3]), digest: Data(repeating: 0xAB, count: 32))
         engine.model = blob
         engine.extractor = blob
-        engine.gates = Scheduler.Gates(extractorReady: true, modelReady: true)
 
         var w = Worker()
         var h = WireHello()

@@ -129,7 +129,7 @@ import Testing
     // MARK: Scheduling
 
     @Test func predictTasksAreOfferedThenTheJobSaves() {
-        let s = Scheduler()
+        let s = Scheduler(configuration: .init(plan: .prediction))
         let tasks = (0..<3).map { Scheduler.TaskView(name: TaskName(.predict, $0), state: .pending) }
         let workers = [Scheduler.WorkerView(id: "w1", memoryLimit: 512 << 20), Scheduler.WorkerView(id: "w2", memoryLimit: 512 << 20)]
         let plan = s.plan(tasks: tasks, workers: workers, holders: [:], gates: Scheduler.Gates(), now: 0)
@@ -172,10 +172,12 @@ import Testing
 
         let workers = [Scheduler.WorkerView(id: "w1", memoryLimit: 512 << 20), Scheduler.WorkerView(id: "w2", memoryLimit: 512 << 20)]
         var views = names.map { Scheduler.TaskView(name: $0, state: .pending) }
-        var plan = Scheduler().plan(tasks: views, workers: workers, holders: [:], gates: Scheduler.Gates(), now: 0)
+        var plan = Scheduler(configuration: .init(plan: .prediction)).plan(
+            tasks: views, workers: workers, holders: [:], gates: Scheduler.Gates(), now: 0)
         #expect(plan.assignments.map(\.task.description) == ["predict/p0.t0-4", "predict/p1.t0-4"], "slice-major")
         for i in views.indices where views[i].name.variant == .trees(0..<4) { views[i].state = .done }
-        plan = Scheduler().plan(tasks: views, workers: workers, holders: [:], gates: Scheduler.Gates(), now: 0)
+        plan = Scheduler(configuration: .init(plan: .prediction)).plan(
+            tasks: views, workers: workers, holders: [:], gates: Scheduler.Gates(), now: 0)
         #expect(plan.assignments.map(\.task.description) == ["predict/p0.t4-9", "predict/p1.t4-9"])
 
         let status = try JobStatus.load(from: sharded).render(now: 0)

@@ -116,7 +116,7 @@ public final class CoordinatorEngine {
     private var makeSessionID: () -> UInt64
     public private(set) var finished = false
     private var stoppingForResume = false
-    private var currentStep: String?
+    private var currentStep: JobPlan.Step?
     private var firstJoin: MonotonicSeconds?
     private var startupOver = false
     /// Whether this engine has decided how the train stage's tasks are cut (`TreeRangeSplit`).
@@ -669,14 +669,13 @@ public final class CoordinatorEngine {
             out += shutdown(reason: "job failed: \(failure)", at: time)
             return
         }
-        let step = stepName(plan.stage)
-        if step != currentStep {
+        if plan.step != currentStep {
             if let currentStep {
-                try store.stepEnded(
-                    currentStep, rows: ["extract", "predict"].contains(currentStep) ? try rowsExtracted() : nil, now: time.wall)
+                let readInput = currentStep.taskKind?.readsInputFile ?? false
+                try store.stepEnded(currentStep.description, rows: readInput ? try rowsExtracted() : nil, now: time.wall)
             }
-            try store.stepStarted(step, now: time.wall)
-            currentStep = step
+            try store.stepStarted(plan.step.description, now: time.wall)
+            currentStep = plan.step
         }
         if try store.stage() != plan.stage {
             try store.setStage(plan.stage, now: time.wall)
@@ -806,14 +805,6 @@ public final class CoordinatorEngine {
         try store.log(.trainPlan, decision.message, now: time.wall)
         out.append(.log(.info, decision.message))
         return split
-    }
-
-    /// The timing step for a stage: the two merges are told apart.
-    private func stepName(_ stage: JobStage) -> String {
-        switch stage {
-        case .merge: gates.extractorReady ? "merge forests" : "merge statistics"
-        default: stage.rawValue
-        }
     }
 
     private func rowsExtracted() throws -> Int {

@@ -186,7 +186,6 @@ public final class PredictionDriver: CoordinatorDriver, PredictionSink {
                     // A task's variant names its slice's trees; a whole-variant task would get the whole model.
                     engine.modelForTask = { task in task.kind == .predict ? task.variant.treeRange.flatMap { blobs[$0] } : nil }
                 }
-                engine.gates = Scheduler.Gates(extractorReady: true, modelReady: true)
             }
             try pumpRows(engine, at: time, into: &out)
             switch try store.stage() {

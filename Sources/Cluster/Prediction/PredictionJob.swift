@@ -200,6 +200,7 @@ public final class PredictionJob: Sendable {
 
         var serverOptions = CoordinatorServer.Options()
         serverOptions.engine = options.engine
+        serverOptions.engine.scheduler.plan = .prediction
         serverOptions.curve = options.curve
         // Bound before anything is written: a bad --bind leaves no job directory behind.
         do {

@@ -3,9 +3,10 @@
 /// coordinator applies them to the job store and the sockets.
 ///
 /// Rules:
-/// - Stage barriers: extract → merge statistics → train → merge forests →
-///   evaluate. A stage's tasks are offered only when every task of the
-///   previous stage is done and the merged artifact exists.
+/// - Stage barriers, as the configuration's `JobPlan` declares them (training:
+///   extract → merge statistics → train → merge forests → evaluate → save). A
+///   stage's tasks are offered only when every task of the previous stage is
+///   done and the merged artifact exists.
 /// - Capacity: a worker runs several extract tasks at once (as many as its
 ///   memory limit allows at `extractTaskBytes` each — one pass over the CSV
 ///   then feeds all partitions), but one train or evaluate task at a time.
@@ -14,7 +15,8 @@
 ///   is gone, or after waiting `localityWait` seconds while it is busy. A
 ///   tree-range train task does not wait: its partition was split so that
 ///   other workers train while the holder does.
-/// - Predict tasks are offered slice-major: by tree-slice variant, then block.
+/// - A stage's tasks are offered in its step's `TaskOrder` (predict tasks
+///   variant-major: by tree slice, then block).
 /// - Retries avoid workers where the task already failed while another
 ///   worker could take it; after `maxAttempts` failures the job fails with
 ///   `failureMessage`.
@@ -30,16 +32,19 @@ public struct Scheduler: Sendable {
         public var maxExtractTasksPerWorker: Int
         /// Seconds a train/evaluate task waits for its partition's busy holder.
         public var localityWait: Double
+        /// The job's shape: its stages and what runs in each.
+        public var plan: JobPlan
 
         public init(
             maxAttempts: Int = 3, extractTaskBytes: UInt64 = 32 << 20, workerBaselineBytes: UInt64 = 48 << 20,
-            maxExtractTasksPerWorker: Int = 64, localityWait: Double = 5
+            maxExtractTasksPerWorker: Int = 64, localityWait: Double = 5, plan: JobPlan = .training
         ) {
             self.maxAttempts = max(1, maxAttempts)
             self.extractTaskBytes = max(1, extractTaskBytes)
             self.workerBaselineBytes = workerBaselineBytes
             self.maxExtractTasksPerWorker = max(1, maxExtractTasksPerWorker)
             self.localityWait = localityWait
+            self.plan = plan
         }
     }
 
@@ -109,6 +114,14 @@ public struct Scheduler: Sendable {
             self.extractorReady = extractorReady
             self.modelReady = modelReady
         }
+
+        /// The artifacts produced so far.
+        public var artifacts: Set<JobArtifact> {
+            var produced: Set<JobArtifact> = []
+            if extractorReady { produced.insert(.extractor) }
+            if modelReady { produced.insert(.model) }
+            return produced
+        }
     }
 
     public enum RowSource: Sendable, Hashable {
@@ -128,6 +141,8 @@ public struct Scheduler: Sendable {
 
     public struct Plan: Sendable, Hashable {
         public var stage: JobStage
+        /// The plan's step the job is at (its name is the timing step's).
+        public var step: JobPlan.Step
         public var assignments: [Decision]
         /// Train tasks whose trees are all checkpointed: complete them without a worker.
         public var completeFromCheckpoints: [TaskName]
@@ -141,18 +156,11 @@ public struct Scheduler: Sendable {
         self.configuration = configuration
     }
 
-    /// The job's stage given its tasks and merged artifacts.
+    /// The job's stage given its tasks and merged artifacts: `failed` once a task has failed
+    /// for good, else the stage of the plan's current step.
     public func stage(tasks: [TaskView], gates: Gates) -> JobStage {
         if tasks.contains(where: { $0.state == .failed }) { return .failed }
-        func allDone(_ kind: TaskKind) -> Bool { tasks.allSatisfy { $0.name.kind != kind || $0.state == .done } }
-        // A prediction job has only predict tasks: predict, then save (concatenate the parts).
-        if tasks.contains(where: { $0.name.kind == .predict }) { return allDone(.predict) ? .save : .predict }
-        if !allDone(.extract) { return .extract }
-        if !gates.extractorReady { return .merge }
-        if !allDone(.train) { return .train }
-        if !gates.modelReady { return .merge }
-        if !allDone(.evaluate) { return .evaluate }
-        return .save
+        return configuration.plan.currentStep(tasks: tasks, artifacts: gates.artifacts).stage
     }
 
     /// How many tasks of `kind` a worker with `memoryLimit` runs at once.
@@ -168,25 +176,22 @@ public struct Scheduler: Sendable {
         tasks: [TaskView], workers: [WorkerView], holders: [Int: SpillHolder], gates: Gates,
         lastFailures: [TaskName: AttemptFailure] = [:], now: MonotonicSeconds
     ) -> Plan {
-        let stage = stage(tasks: tasks, gates: gates)
-        if stage == .failed {
+        let step = configuration.plan.currentStep(tasks: tasks, artifacts: gates.artifacts)
+        if tasks.contains(where: { $0.state == .failed }) {
             let failed = tasks.filter { $0.state == .failed }.sorted { $0.name < $1.name }
             let messages = failed.map { failureMessage(task: $0.name, failures: $0.failures, last: lastFailures[$0.name]) }
-            return Plan(stage: .failed, assignments: [], completeFromCheckpoints: [], failure: messages.joined(separator: "; "))
+            return Plan(
+                stage: .failed, step: step, assignments: [], completeFromCheckpoints: [], failure: messages.joined(separator: "; "))
         }
-        let kind: TaskKind
-        switch stage {
-        case .extract: kind = .extract
-        case .train: kind = .train
-        case .evaluate: kind = .evaluate
-        case .predict: kind = .predict
-        default: return Plan(stage: stage, assignments: [], completeFromCheckpoints: [], failure: nil)
+        guard case .run(let kind, let order) = step else {
+            return Plan(stage: step.stage, step: step, assignments: [], completeFromCheckpoints: [], failure: nil)
         }
 
-        // Predict tasks go slice-major (every block's first tree slice, then the next), so a
-        // worker mostly keeps its slice loaded while it takes the next block.
         var pending = tasks.filter { $0.name.kind == kind && $0.state.isSchedulable }
-            .sorted { kind == .predict ? ($0.name.variant, $0.name.partition) < ($1.name.variant, $1.name.partition) : $0.name < $1.name }
+        switch order {
+        case .byName: pending.sort { $0.name < $1.name }
+        case .variantMajor: pending.sort { ($0.name.variant, $0.name.partition) < ($1.name.variant, $1.name.partition) }
+        }
         var complete: [TaskName] = []
         if kind == .train {
             complete = pending.filter { !$0.trees.isEmpty && $0.firstMissingTree >= $0.trees.upperBound }.map(\.name)
@@ -217,7 +222,7 @@ public struct Scheduler: Sendable {
                 progress = true
             }
         }
-        return Plan(stage: stage, assignments: decisions, completeFromCheckpoints: complete, failure: nil)
+        return Plan(stage: step.stage, step: step, assignments: decisions, completeFromCheckpoints: complete, failure: nil)
     }
 
     /// The job's failure message for a task that used up its attempts.
@@ -236,7 +241,7 @@ public struct Scheduler: Sendable {
         func allowed(_ t: TaskView) -> Bool {
             !t.failedOn.contains(workerID) || accepting.isSubset(of: t.failedOn)
         }
-        guard pending.first?.name.kind != .extract else {
+        guard let kind = pending.first?.name.kind, kind.readsPartitionRows else {
             return pending.firstIndex(where: allowed)
         }
         if let local = pending.firstIndex(where: { holders[$0.name.partition]?.workerID == workerID && allowed($0) }) {
@@ -258,15 +263,15 @@ public struct Scheduler: Sendable {
     private func decision(_ task: TaskView, on workerID: String, holders: [Int: SpillHolder]) -> Decision {
         let name = task.name
         var source = RowSource.streamed
-        if name.kind != .extract, let holder = holders[name.partition], holder.workerID == workerID {
+        if name.kind.readsPartitionRows, let holder = holders[name.partition], holder.workerID == workerID {
             source = .localSpill(extractAttemptID: holder.extractAttemptID)
         }
         let attempt = task.failures > 0 ? " (attempt \(task.failures + 1) of \(configuration.maxAttempts))" : ""
         let rows: String
-        switch (name.kind, source) {
-        case (.extract, _), (.predict, _): rows = ""
-        case (_, .localSpill): rows = ", rows from its spill"
-        case (_, .streamed): rows = ", rows streamed again"
+        switch (name.kind.readsPartitionRows, source) {
+        case (false, _): rows = ""
+        case (true, .localSpill): rows = ", rows from its spill"
+        case (true, .streamed): rows = ", rows streamed again"
         }
         if name.kind == .train {
             let first = max(task.firstMissingTree, task.trees.lowerBound)

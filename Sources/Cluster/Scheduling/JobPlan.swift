@@ -1,0 +1,121 @@
+/// A merged result the coordinator produces between two stages and keeps in the job store.
+public enum JobArtifact: String, Sendable, Hashable, CaseIterable {
+    /// The feature extractor merged from every partition's statistics.
+    case extractor
+    /// The forest merged from every partition's trees.
+    case model
+}
+
+/// Work the coordinator does itself between two stages of workers' tasks.
+public enum CoordinatorStep: String, Sendable, Hashable, CaseIterable {
+    /// Merge the partitions' statistics into the extractor.
+    case mergeStatistics = "merge statistics"
+    /// Merge the partitions' trees into the model.
+    case mergeForests = "merge forests"
+}
+
+/// The order in which a stage's pending tasks are offered to the workers.
+public enum TaskOrder: Sendable, Hashable {
+    /// By task name: partition, then variant.
+    case byName
+    /// By variant, then partition: every block's first tree slice, then the next, so that a
+    /// worker mostly keeps its slice of the model loaded while it takes the next block.
+    case variantMajor
+}
+
+/// A job's shape as data: its steps in order. Workers' steps run every task of one kind and
+/// end at a barrier (the next step starts when all of them are done); coordinator steps produce
+/// an artifact; the last step saves the output. The scheduler reads the plan for the job's
+/// stage and for which tasks to offer; the engine reads it for the timing step's name; a driver
+/// declares the plan its job follows.
+public struct JobPlan: Sendable, Hashable {
+    public enum Step: Sendable, Hashable, CustomStringConvertible {
+        /// Workers run every task of this kind, offered in this order.
+        case run(TaskKind, TaskOrder)
+        /// The coordinator produces the artifact.
+        case produce(JobArtifact, CoordinatorStep)
+        /// The coordinator writes the job's output (model file, prediction file).
+        case save
+
+        /// The stage `spacetime status` shows for the step.
+        public var stage: JobStage {
+            switch self {
+            case .run(let kind, _): kind.stage
+            case .produce: .merge
+            case .save: .save
+            }
+        }
+
+        /// The step's name in the job's timing table and the progress display: the task kind,
+        /// the coordinator step ("merge statistics"), or "save".
+        public var description: String {
+            switch self {
+            case .run(let kind, _): kind.rawValue
+            case .produce(_, let step): step.rawValue
+            case .save: "save"
+            }
+        }
+
+        /// The task kind workers run in this step, if any.
+        public var taskKind: TaskKind? {
+            if case .run(let kind, _) = self { return kind }
+            return nil
+        }
+    }
+
+    /// The steps in order; the last is `save`.
+    public let steps: [Step]
+
+    public init(steps: [Step]) {
+        self.steps = steps
+    }
+
+    /// Training: extract → merge statistics → train → merge forests → evaluate → save.
+    public static let training = JobPlan(steps: [
+        .run(.extract, .byName), .produce(.extractor, .mergeStatistics),
+        .run(.train, .byName), .produce(.model, .mergeForests),
+        .run(.evaluate, .byName), .save
+    ])
+
+    /// Prediction and `transform --workers`: predict (blocks × tree slices) → save (concatenate the parts).
+    public static let prediction = JobPlan(steps: [.run(.predict, .variantMajor), .save])
+
+    /// The task kinds the plan runs, in order.
+    public var taskKinds: [TaskKind] { steps.compactMap(\.taskKind) }
+
+    /// The step the job is at: the first whose work is not complete (a task of its kind not
+    /// done, or its artifact not produced); the last step when every earlier one is. Tasks of
+    /// kinds the plan does not run are ignored.
+    public func currentStep(tasks: [Scheduler.TaskView], artifacts: Set<JobArtifact>) -> Step {
+        for step in steps {
+            switch step {
+            case .run(let kind, _):
+                if tasks.contains(where: { $0.name.kind == kind && $0.state != .done }) { return step }
+            case .produce(let artifact, _):
+                if !artifacts.contains(artifact) { return step }
+            case .save:
+                return step
+            }
+        }
+        return .save
+    }
+}
+
+extension TaskKind {
+    /// The stage in which workers run tasks of this kind.
+    public var stage: JobStage {
+        switch self {
+        case .extract: .extract
+        case .train: .train
+        case .evaluate: .evaluate
+        case .predict: .predict
+        }
+    }
+
+    /// Whether a task of this kind reads a partition's rows, either from the spill of the worker
+    /// that extracted it or streamed again (extract tasks read the file; predict tasks get blocks).
+    public var readsPartitionRows: Bool { self == .train || self == .evaluate }
+
+    /// Whether a task of this kind takes the rows of the coordinator's pass over the input file.
+    public var readsInputFile: Bool { !readsPartitionRows }
+}
