@@ -62,10 +62,10 @@ extension ExecutorBlobFetchTests {
         let later = ContinuousClock.now.advanced(by: .seconds(31))
         let events = executor.expireStalledFetches(after: .seconds(30), now: later)
         #expect(events.count == 1)
-        if case .failed(let attemptID, _, let message, _, _, let retryable, _)? = events.first {
+        if case .failed(let attemptID, let failure, _)? = events.first {
             #expect(attemptID == 11)
-            #expect(retryable)
-            #expect(message.contains("no chunk of the model"))
+            #expect(failure.retryable)
+            #expect(failure.message.contains("no chunk of the model"))
         } else {
             Issue.record("expected a failed event, got \(events)")
         }

@@ -42,8 +42,9 @@ import Testing
     private func failure(_ event: WorkerEvent?) -> (
         reason: WireFailureReason, message: String, line: UInt64, column: UInt32, retryable: Bool
     )? {
-        guard case .failed(_, let reason, let message, let line, let column, let retryable, _)? = event else { return nil }
-        return (reason, message, line, column, retryable)
+        guard case .failed(_, let failure, _)? = event else { return nil }
+        let f = failure.wire(taskID: 0, attemptID: 21, peakRSS: 0)
+        return (f.reason, f.message, f.line, f.column, f.retryable)
     }
 
     @Test func aBadValueIsLocatedInTheBatchsFile() throws {

@@ -1,3 +1,4 @@
+import SpaceTime
 import Testing
 
 @testable import Cluster
@@ -190,7 +191,7 @@ import Testing
             AttemptFailure(.silent(seconds: 9), workerID: "w3", pid: 77).description
                 == "worker w3 (pid 77) stopped responding (no heartbeat for 9.0 s)")
         let bad = AttemptFailure(
-            .reported(reason: .badInput, message: "data.csv line 12, column 3: \"abc\" is not a number"),
+            .reported(TaskFailure(.badInput, "data.csv line 12, column 3: \"abc\" is not a number")),
             workerID: "w1")
         #expect(!bad.retryable)
         #expect(

@@ -169,7 +169,7 @@ private func frames(_ m: WireMessage) -> [Data] { (try? m.encodeFrames()) ?? [] 
         let long = String(repeating: "é", count: 5000)
         let b = WireSamples.assignment(kind: .extract, attemptID: 10)
         _ = w.receive(frames: frames(WireMessage(.assignment(b), seq: 3, session: 5)), at: 5)
-        let failed = sentMessages(w.failed(attemptID: 10, reason: .io, message: long, retryable: true, peakRSS: 1, at: 6))
+        let failed = sentMessages(w.failed(attemptID: 10, failure: TaskFailure(.io, long), peakRSS: 1, at: 6))
         // what the worker sends is valid for the coordinator
         #expect((try? WireMessage.decode(frames: frames(failed[0]), direction: .toCoordinator)) != nil)
     }

@@ -252,7 +252,7 @@ public final class CoordinatorEngine {
                     try failAttempt(
                         m.attemptID, on: address,
                         failure: AttemptFailure(
-                            .reported(reason: .protocol, message: problem), workerID: workerID, pid: Int(peer.hello.pid)),
+                            .reported(TaskFailure(.protocol, problem)), workerID: workerID, pid: Int(peer.hello.pid)),
                         outcome: .failed, at: time, into: &out)
                     return
                 }
@@ -280,20 +280,20 @@ public final class CoordinatorEngine {
                 try failAttempt(
                     m.attemptID, on: address,
                     failure: AttemptFailure(
-                        .reported(reason: .protocol, message: "reported done with incomplete results"),
+                        .reported(TaskFailure(.protocol, "reported done with incomplete results")),
                         workerID: workerID, pid: Int(peer.hello.pid)),
                     outcome: .failed, at: time, into: &out)
             }
         case .failed(let m):
+            let reported = TaskFailure(wire: m)
             let cause: AttemptFailure.Cause =
-                m.reason == .memoryBudget
-                ? .refused(message: m.message) : .reported(reason: m.reason, message: m.message)
+                reported.reason == .memoryBudget ? .refused(message: reported.message) : .reported(reported)
             let failure = AttemptFailure(
                 cause, workerID: workerID, pid: Int(peer.hello.pid),
                 peakRSS: m.peakRssBytes == 0 ? nil : m.peakRssBytes,
                 memoryLimit: peer.hello.memoryLimitBytes)
             try failAttempt(
-                m.attemptID, on: address, failure: failure, outcome: .failed, retryable: m.retryable,
+                m.attemptID, on: address, failure: failure, outcome: .failed, retryable: reported.retryable,
                 at: time, into: &out)
         case .credit(let m):
             guard var stream = streams[m.attemptID] else { return }
@@ -899,7 +899,7 @@ extension CoordinatorEngine {
     ) throws {
         guard let peer = peers[address], let name = peer.running[m.attemptID], var window = predictionCredit[m.attemptID] else { return }
         let failure = { (message: String) in
-            AttemptFailure(.reported(reason: .protocol, message: message), workerID: peer.workerID, pid: Int(peer.hello.pid))
+            AttemptFailure(.reported(TaskFailure(.protocol, message)), workerID: peer.workerID, pid: Int(peer.hello.pid))
         }
         do {
             try window.received(bytes: payload.count)

@@ -10,7 +10,7 @@ import SpaceTime
 struct ExtractRunner: TaskRunner {
     let context: ExecutorContext
 
-    func makeAttempt(_ a: WireTaskAssignment, _ configuration: AttemptConfiguration) throws(AttemptRefusal) -> ExecutorAttempt {
+    func makeAttempt(_ a: WireTaskAssignment, _ configuration: AttemptConfiguration) throws(TaskFailure) -> ExecutorAttempt {
         let loader = try context.partitionLoader(configuration.parameters)
         return ExecutorAttempt(a, configuration, loader: loader, rows: loader.rows)
     }
@@ -46,15 +46,14 @@ struct ExtractRunner: TaskRunner {
 
 extension ExecutorContext {
     /// A train or evaluate attempt: its partition's rows from this worker's spill, or parsed as they are streamed.
-    func partitionAttempt(_ a: WireTaskAssignment, _ configuration: AttemptConfiguration) throws(AttemptRefusal) -> ExecutorAttempt {
+    func partitionAttempt(_ a: WireTaskAssignment, _ configuration: AttemptConfiguration) throws(TaskFailure) -> ExecutorAttempt {
         guard a.source == .localSpill else {
             let loader = try partitionLoader(configuration.parameters)
             return ExecutorAttempt(a, configuration, loader: loader, rows: loader.rows)
         }
         guard let rows = registry.spill(a.spillAttemptID) else {
-            throw AttemptRefusal(
-                reason: .spillMissing,
-                message: "the spill of partition \(a.partition) (extract attempt \(a.spillAttemptID)) is not on this worker",
+            throw TaskFailure(
+                .spillMissing, "the spill of partition \(a.partition) (extract attempt \(a.spillAttemptID)) is not on this worker",
                 retryable: true)
         }
         return ExecutorAttempt(a, configuration, rows: rows, rowsComplete: true)
@@ -69,7 +68,7 @@ struct TrainRunner: TaskRunner {
 
     private struct Cancelled: Error {}
 
-    func makeAttempt(_ a: WireTaskAssignment, _ configuration: AttemptConfiguration) throws(AttemptRefusal) -> ExecutorAttempt {
+    func makeAttempt(_ a: WireTaskAssignment, _ configuration: AttemptConfiguration) throws(TaskFailure) -> ExecutorAttempt {
         try context.partitionAttempt(a, configuration)
     }
 
@@ -127,7 +126,7 @@ struct TrainRunner: TaskRunner {
 struct EvaluateRunner: TaskRunner {
     let context: ExecutorContext
 
-    func makeAttempt(_ a: WireTaskAssignment, _ configuration: AttemptConfiguration) throws(AttemptRefusal) -> ExecutorAttempt {
+    func makeAttempt(_ a: WireTaskAssignment, _ configuration: AttemptConfiguration) throws(TaskFailure) -> ExecutorAttempt {
         try context.partitionAttempt(a, configuration)
     }
 
@@ -195,14 +194,14 @@ struct EvaluateRunner: TaskRunner {
 struct PredictRunner: TaskRunner {
     let context: ExecutorContext
 
-    func makeAttempt(_ a: WireTaskAssignment, _ configuration: AttemptConfiguration) throws(AttemptRefusal) -> ExecutorAttempt {
+    func makeAttempt(_ a: WireTaskAssignment, _ configuration: AttemptConfiguration) throws(TaskFailure) -> ExecutorAttempt {
         guard a.source == .streamed, let p = configuration.prediction else {
-            throw AttemptRefusal(reason: .protocol, message: "predict tasks take streamed rows", retryable: false)
+            throw TaskFailure(.protocol, "predict tasks take streamed rows", retryable: false)
         }
         var derivation: (any FeatureDerivation)?
         if !p.derivation.isEmpty {
             do { derivation = try context.options.derivations.derivation(p.derivation, inputNames: p.schema.featureNames) } catch {
-                throw AttemptRefusal(reason: .internal, message: "this worker cannot run the job: \(error.message)", retryable: false)
+                throw TaskFailure(.internal, "this worker cannot run the job: \(error.message)", retryable: false)
             }
         }
         let block = PredictionBlock(p, derivation: derivation)
@@ -305,7 +304,7 @@ struct PredictRunner: TaskRunner {
                     classes.append(
                         Double(try transform.classIndex(text, lookup: lookup, path: block.parameters.source, line: Int(block.lines[r]))))
                 } catch {
-                    return context.fail(a, .badInput, "\(error)", line: block.lines[r], retryable: false)
+                    return context.fail(a, TaskFailure(error).located(file: block.parameters.source, line: Int(clamping: block.lines[r])))
                 }
             }
         }

@@ -111,7 +111,7 @@ public final class ForestTaskExecutor: @unchecked Sendable {  // `exitState` und
     /// memory limit and is about to leave): the events to post.
     public func abandonAll(_ message: String) -> [WorkerEvent] {
         registry.abandonAll().map { a, peak in
-            .failed(attemptID: a.id, reason: .memoryBudget, message: message, line: 0, column: 0, retryable: true, peakRSS: peak)
+            .failed(attemptID: a.id, failure: TaskFailure(.memoryBudget, message, retryable: true), peakRSS: peak)
         }
     }
 
@@ -177,7 +177,7 @@ public final class ForestTaskExecutor: @unchecked Sendable {  // `exitState` und
         do {
             attempt = try runner.makeAttempt(a, configuration)
         } catch {
-            return [context.fail(a, error.reason, error.message, retryable: error.retryable)]
+            return [context.fail(a, error)]
         }
         registry.publish(attempt)
         var events: [WorkerEvent] = []

@@ -8,7 +8,7 @@ import SpaceTime
 /// thread once its rows are complete and its extractor or model is loaded.
 protocol TaskRunner: Sendable {
     /// Builds the attempt (not yet published), or refuses the assignment.
-    func makeAttempt(_ a: WireTaskAssignment, _ configuration: AttemptConfiguration) throws(AttemptRefusal) -> ExecutorAttempt
+    func makeAttempt(_ a: WireTaskAssignment, _ configuration: AttemptConfiguration) throws(TaskFailure) -> ExecutorAttempt
     /// How many rows `rows_end` says this kind of attempt receives.
     func expectedRows(_ end: WireRowsEnd) -> UInt64
     /// Parses one row batch: the failure to report, if any.
@@ -23,13 +23,6 @@ protocol TaskRunner: Sendable {
 extension TaskRunner {
     func expectedRows(_ end: WireRowsEnd) -> UInt64 { end.rows }
     func rowsComplete(_ attempt: ExecutorAttempt) -> [WorkerEvent]? { nil }
-}
-
-/// An assignment a runner will not start: the failure to report.
-struct AttemptRefusal: Error {
-    let reason: WireFailureReason
-    let message: String
-    let retryable: Bool
 }
 
 /// Where events produced later (off the DEALER thread) go: the `WorkerClient`, once
@@ -64,24 +57,29 @@ struct ExecutorContext: Sendable {
     func seconds(since start: ContinuousClock.Instant) -> Double { start.duration(to: .now).seconds }
 
     /// Removes the attempt and returns its `failed` event.
-    func fail(
-        _ a: WireTaskAssignment, _ reason: WireFailureReason, _ message: String, line: UInt64 = 0,
-        column: UInt32 = 0, retryable: Bool
-    ) -> WorkerEvent {
+    func fail(_ a: WireTaskAssignment, _ failure: TaskFailure) -> WorkerEvent {
         let attempt = registry.remove(a.attemptID)
         let peak = attempt.map(taskPeak) ?? UInt64(MemorySample.current().rss)
         if a.kind == .extract { attempt?.rows?.close() }
+        let message = failure.message
         options.log(.warning, "attempt \(a.attemptID) failed: \(message)")
-        return .failed(
-            attemptID: a.attemptID, reason: reason, message: String(message.prefix(4000)), line: line, column: column,
-            retryable: retryable, peakRSS: peak)
+        var reported = failure
+        reported.message = String(message.prefix(4000))
+        return .failed(attemptID: a.attemptID, failure: reported, peakRSS: peak)
     }
 
-    /// The `failed` event for an error a train or evaluate run threw: bad input is final
-    /// (it names the file and line), anything else may succeed elsewhere.
+    /// Removes the attempt and returns its `failed` event, for a failure of `reason` the
+    /// executor itself detects.
+    func fail(_ a: WireTaskAssignment, _ reason: TaskFailure.Reason, _ message: String, retryable: Bool) -> WorkerEvent {
+        fail(a, TaskFailure(reason, message, retryable: retryable))
+    }
+
+    /// The `failed` event for an error a train or evaluate run threw, mapped by
+    /// ``TaskFailure/init(_:)``: bad input is final and its message names the file and line;
+    /// any other message is prefixed by the task's step and partition.
     func runFailure(_ error: any Error, _ a: WireTaskAssignment, step: String) -> WorkerEvent {
-        if let e = error as? PipelineError, e.code == .badInput { return fail(a, .badInput, e.message, retryable: false) }
-        return fail(a, .internal, "\(step)/p\(a.partition): \(error)", retryable: true)
+        let failure = TaskFailure(error)
+        return fail(a, failure.reason == .badInput ? failure : failure.prefixed("\(step)/p\(a.partition)"))
     }
 
     /// The parse loop every runner shares: splits a row batch into its records,
@@ -118,14 +116,14 @@ struct ExecutorContext: Sendable {
                 }
                 do {
                     if try body(UnsafeRawBufferPointer(rebasing: raw[offset..<(offset + length)]), line, isTest) { accepted += 1 }
-                } catch let e as CSVError {
-                    return fail(
-                        a, .badInput, e.description, line: UInt64(e.line ?? Int(line)),
-                        column: UInt32(clamping: e.column ?? 0), retryable: false)
-                } catch let e as SpillError {
-                    return fail(a, .io, "spill directory \(spillDirectory.path): \(e)", retryable: true)
                 } catch {
-                    return fail(a, .badInput, "\(error)", line: line, retryable: false)
+                    // An I/O failure here is the spill's; any other is at the record's line unless it names its own.
+                    let failure = TaskFailure(error)
+                    return fail(
+                        a,
+                        failure.reason == .io
+                            ? failure.prefixed("spill directory \(spillDirectory.path)")
+                            : failure.located(file: file, line: Int(clamping: line)))
                 }
             }
             return nil
@@ -136,11 +134,11 @@ struct ExecutorContext: Sendable {
     /// A partition loader in the spill directory for the job's schema, deriving the job's
     /// features with the derivation this executable registers under its identifier; a
     /// derivation it does not register refuses the attempt (final: another attempt here fails alike).
-    func partitionLoader(_ parameters: ForestJobParameters) throws(AttemptRefusal) -> PartitionLoader {
+    func partitionLoader(_ parameters: ForestJobParameters) throws(TaskFailure) -> PartitionLoader {
         var derivation: (any FeatureDerivation)?
         if !parameters.derivation.isEmpty {
             do { derivation = try options.derivations.derivation(parameters.derivation, inputNames: parameters.schema.featureNames) } catch
-            { throw AttemptRefusal(reason: .internal, message: "this worker cannot run the job: \(error.message)", retryable: false) }
+            { throw TaskFailure(.internal, "this worker cannot run the job: \(error.message)", retryable: false) }
         }
         return PartitionLoader(
             parser: RecordParser(schema: parameters.schema, sampledRows: parameters.sampledRows),
@@ -167,10 +165,6 @@ struct ExecutorContext: Sendable {
     /// Bins the partition's training or test rows with `extractor`.
     func bin(_ attempt: ExecutorAttempt, extractor: FeatureExtractor, test: Bool) throws -> BinnedPartition {
         guard let rows = attempt.rows else { throw PipelineError(.missingSpill, "no rows") }
-        do {
-            return try rows.bin(extractor: extractor, test: test, threads: options.threads, source: attempt.parameters.source)
-        } catch let e as ForestError where e.code == .invalidData {
-            throw PipelineError(.badInput, e.message)
-        }
+        return try rows.bin(extractor: extractor, test: test, threads: options.threads, source: attempt.parameters.source)
     }
 }

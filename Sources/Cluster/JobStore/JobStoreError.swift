@@ -1,3 +1,5 @@
+import SpaceTime
+
 /// A job store operation that could not be carried out. Carries the SQLite
 /// file and, where it applies, the task or attempt concerned.
 public struct JobStoreError: Error, Sendable, Hashable, CustomStringConvertible {
@@ -28,6 +30,19 @@ public struct JobStoreError: Error, Sendable, Hashable, CustomStringConvertible 
 
     public var description: String {
         "job store\(path.map { " \($0)" } ?? ""): \(message) [\(code.rawValue)]"
+    }
+}
+
+extension JobStoreError: TaskFailureConvertible {
+    /// A database failure is I/O (retryable); a newer store is bad input and a job directory
+    /// that holds a job (or none) bad parameters, both final; the others are internal, final.
+    public var taskFailure: TaskFailure {
+        switch code {
+        case .database: TaskFailure(.io, description)
+        case .newerSchema: TaskFailure(.badInput, description)
+        case .jobExists, .noJob: TaskFailure(.badParameters, description)
+        case .notFound, .illegalTransition, .invalidArgument: TaskFailure(.internal, description, retryable: false)
+        }
     }
 }
 

@@ -43,12 +43,12 @@ public final class CSVRecordSource: RecordSource {
         do {
             reader = try CSVReader(path: path, options: options)
         } catch {
-            throw PipelineError(.io, error.description)
+            throw PipelineError(wrapping: error)
         }
         do {
             assigner = try StratifiedAssigner(seed: seed, testFraction: testPath == nil ? testFraction : 0, partitions: partitions)
         } catch {
-            throw PipelineError(.badParameters, error.description)
+            throw PipelineError(wrapping: error)
         }
         self.labelIndex = labelIndex
         self.stratify = stratify
@@ -65,7 +65,7 @@ public final class CSVRecordSource: RecordSource {
     /// Switches to the test file (same header required) with a fresh assigner.
     private func openTestFile(_ path: String) throws {
         let next: CSVReader
-        do { next = try CSVReader(path: path, options: options) } catch { throw PipelineError(.io, error.description) }
+        do { next = try CSVReader(path: path, options: options) } catch { throw PipelineError(wrapping: error) }
         guard next.header == reader.header else {
             next.close()
             throw PipelineError(
@@ -77,7 +77,7 @@ public final class CSVRecordSource: RecordSource {
             assigner = try StratifiedAssigner(seed: seed, testFraction: 0, partitions: partitions)
         } catch {
             next.close()
-            throw PipelineError(.badParameters, error.description)
+            throw PipelineError(wrapping: error)
         }
         bytesBefore += reader.bytesRead
         filesBefore += reader.parts.count
@@ -92,7 +92,7 @@ public final class CSVRecordSource: RecordSource {
         do {
             record = try reader.next()
         } catch {
-            throw PipelineError(.badInput, error.description)
+            throw PipelineError(wrapping: error)
         }
         if record == nil, let testPath = pendingTestPath {
             pendingTestPath = nil
@@ -100,14 +100,15 @@ public final class CSVRecordSource: RecordSource {
             do {
                 record = try reader.next()
             } catch {
-                throw PipelineError(.badInput, error.description)
+                throw PipelineError(wrapping: error)
             }
         }
         guard let record else { return nil }
         if record.isMissing(at: labelIndex) {
             throw PipelineError(
                 .badInput,
-                "\(record.file):\(record.line): column \(labelIndex + 1)\(record.columnName(labelIndex).map { " (\(quoteForMessage($0)))" } ?? ""): missing label"
+                "\(record.file):\(record.line): column \(labelIndex + 1)\(record.columnName(labelIndex).map { " (\(quoteForMessage($0)))" } ?? ""): missing label",
+                location: TaskFailure.Location(file: record.file, line: record.line, column: labelIndex + 1)
             )
         }
         let assignment =

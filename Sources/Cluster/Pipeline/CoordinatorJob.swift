@@ -201,7 +201,7 @@ public final class CoordinatorJob: Sendable {
             // every worker read the columns the same way.
             let inference: SchemaInference.Inference
             do { inference = try SchemaInference.infer(path: dataPath, choices: options.columns, options: options.csv) } catch {
-                throw PipelineError(.badInput, "\(error)")
+                throw PipelineError(wrapping: error)
             }
             log(
                 .info,
@@ -468,7 +468,7 @@ public final class CoordinatorJob: Sendable {
     public static func readHeader(_ path: String, options: CSVOptions = CSVOptions()) throws -> ([String], Data, Double) {
         let reader: CSVReader
         do { reader = try CSVReader(path: path, options: options) } catch {
-            throw PipelineError(error.code == .io ? .io : .badInput, error.description)
+            throw PipelineError(wrapping: error)
         }
         defer { reader.close() }
         let raw = options.hasHeader ? reader.headerRecord : CSVOptions.headerLine(reader.header, delimiter: options.delimiter)

@@ -27,7 +27,7 @@ public struct DataFileIdentity: Sendable, Equatable {
     /// Reads the size, modification time and edge digests of `path`'s files (`CSVInput`).
     public init(path: String) throws {
         let input: CSVInput
-        do { input = try CSVInput(path: path) } catch { throw PipelineError(.io, error.description) }
+        do { input = try CSVInput(path: path) } catch { throw PipelineError(wrapping: error) }
         parts = try input.parts.map(Self.part)
         isMultiPart = input.isMultiPart
     }

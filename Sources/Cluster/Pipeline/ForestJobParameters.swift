@@ -98,17 +98,75 @@ public struct ForestJobParameters: Sendable, Equatable {
 }
 
 /// An error of the distributed pipeline (driver, executor, launcher), with a code.
+///
+/// One that wraps another error (``init(wrapping:context:)``) keeps that error's failure
+/// reason (as its code), retryability and location, so they survive the crossing.
 public struct PipelineError: Error, Sendable, Hashable, CustomStringConvertible {
     public enum Code: String, Sendable, Hashable {
         case badParameters, badInput, badSchema, missingSpill, missingArtifact, io, launch, jobFailed, insecure
+        /// A wrapped error's failure of the reason of the same name.
+        case memoryBudget, `protocol`, `internal`, cancelled
     }
     public var code: Code
     public var message: String
-    public init(_ code: Code, _ message: String) {
+    /// Where in the input, when known.
+    public var location: TaskFailure.Location?
+    /// Whether another attempt can help: the wrapped error's answer, else the code's.
+    public var retryable: Bool
+
+    public init(_ code: Code, _ message: String, location: TaskFailure.Location? = nil) {
         self.code = code
         self.message = message
+        self.location = location
+        retryable = code.reason.isRetryableByDefault
     }
+
+    /// `error` carried into the pipeline: its ``TaskFailure`` reason as the code, its
+    /// retryability and location kept, its description as the message (after `context`
+    /// and a colon, when given).
+    public init(wrapping error: any Error, context: String? = nil) {
+        let failure = TaskFailure(error)
+        code = Code(failure.reason)
+        message = context.map { "\($0): \(failure.message)" } ?? failure.message
+        location = failure.location
+        retryable = failure.retryable
+    }
+
     public var description: String { message }
+}
+
+extension PipelineError.Code {
+    /// The failure reason of an error with this code.
+    public var reason: TaskFailure.Reason {
+        switch self {
+        case .badParameters, .badSchema, .insecure: .badParameters
+        case .badInput: .badInput
+        case .missingSpill: .spillMissing
+        case .io: .io
+        case .memoryBudget: .memoryBudget
+        case .protocol: .protocol
+        case .cancelled: .cancelled
+        case .missingArtifact, .launch, .jobFailed, .internal: .internal
+        }
+    }
+
+    /// The code of a wrapped error whose failure has `reason`.
+    public init(_ reason: TaskFailure.Reason) {
+        switch reason {
+        case .badInput: self = .badInput
+        case .badParameters: self = .badParameters
+        case .memoryBudget: self = .memoryBudget
+        case .io: self = .io
+        case .protocol: self = .protocol
+        case .internal: self = .internal
+        case .cancelled: self = .cancelled
+        case .spillMissing: self = .missingSpill
+        }
+    }
+}
+
+extension PipelineError: TaskFailureConvertible {
+    public var taskFailure: TaskFailure { TaskFailure(code.reason, message, location: location, retryable: retryable) }
 }
 
 /// The CSV layout every worker parses raw records with: header names, the

@@ -24,7 +24,7 @@ public struct CSVBlockIndex: Sendable {
         self.path = path
         self.granule = max(1, granule)
         let reader: CSVReader
-        do { reader = try CSVReader(path: path, options: options) } catch { throw PipelineError(.badInput, error.description) }
+        do { reader = try CSVReader(path: path, options: options) } catch { throw PipelineError(wrapping: error) }
         defer { reader.close() }
         let bom = Self.hasByteOrderMark(path) ? 3 : 0
         reader.extractOnly(column: 0)
@@ -40,7 +40,7 @@ public struct CSVBlockIndex: Sendable {
                 before = reader.bytesRead
             }
         } catch {
-            throw PipelineError(.badInput, error.description)
+            throw PipelineError(wrapping: error)
         }
         self.rows = rows
         self.marks = marks
@@ -79,7 +79,7 @@ public final class CSVBlockReader {
         do {
             reader = try CSVReader(fileDescriptor: fd, name: path, options: o, ownsDescriptor: true, decompress: false)
         } catch {
-            throw PipelineError(.badInput, error.description)
+            throw PipelineError(wrapping: error)
         }
         remaining = rows
         firstLine = mark.line
@@ -94,7 +94,7 @@ public final class CSVBlockReader {
     public func next(_ body: (Int, UnsafeRawBufferPointer) throws -> Void) throws -> Bool {
         guard remaining > 0 else { return false }
         let record: CSVRecord?
-        do { record = try reader.next() } catch { throw PipelineError(.badInput, error.description) }
+        do { record = try reader.next() } catch { throw PipelineError(wrapping: error) }
         guard let record else {
             throw PipelineError(.io, "\(reader.file): the file ended \(remaining) record(s) early (did it change during the job?)")
         }

@@ -409,7 +409,7 @@ public final class PredictionDriver: CoordinatorDriver, PredictionSink {
             }
             try writer.finish()
         } catch let e as ForestError {
-            throw PipelineError(e.code == .io ? .io : .badInput, e.message)
+            throw PipelineError(wrapping: e)
         }
         let manifest: TransformManifest
         do {

@@ -13,7 +13,7 @@ enum PredictionInput {
 
     /// Whether `path` must be copied before it can be indexed by byte offset.
     static func needsCopy(_ path: String) throws -> Bool {
-        do { return !(try CSVInput(path: path)).isSinglePlainFile } catch { throw PipelineError(.badInput, error.description) }
+        do { return !(try CSVInput(path: path)).isSinglePlainFile } catch { throw PipelineError(wrapping: error) }
     }
 
     /// Writes the text of `path` to `destination` (atomically), in the same format (`options`:
@@ -21,7 +21,7 @@ enum PredictionInput {
     static func copy(_ path: String, to destination: String, parser: RecordParser, options: CSVOptions = CSVOptions()) throws -> Int {
         let reader: CSVReader
         do { reader = try CSVReader(path: path, options: options) } catch {
-            throw PipelineError(error.code == .io ? .io : .badInput, error.description)
+            throw PipelineError(wrapping: error)
         }
         defer { reader.close() }
         let writer: AtomicFileWriter
@@ -49,7 +49,7 @@ enum PredictionInput {
             try writer.commit()
         } catch let error as CSVError {
             writer.abort()
-            throw PipelineError(.badInput, error.description)
+            throw PipelineError(wrapping: error)
         } catch {
             writer.abort()
             throw PipelineError(.io, "\(destination): \(error)")

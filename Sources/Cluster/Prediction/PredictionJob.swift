@@ -94,14 +94,14 @@ public final class PredictionJob: Sendable {
         switch options.work {
         case .predictions(let modelPath):
             let model: ForestModel
-            do { model = try ForestModel.load(from: modelPath) } catch { throw PipelineError(.badInput, "\(error)") }
+            do { model = try ForestModel.load(from: modelPath) } catch { throw PipelineError(wrapping: error) }
             let parser: RecordParser
             do {
                 parser = try StreamingPrediction.parser(
                     model: model, header: header, file: options.dataPath,
                     derivation: try options.derivations.derivation(for: model))
             } catch {
-                throw PipelineError(.badInput, "\(error)")
+                throw PipelineError(wrapping: error)
             }
             work = Work(
                 parser: parser,
@@ -112,7 +112,7 @@ public final class PredictionJob: Sendable {
         case .transform(let transform, _):
             let schema: DatasetSchema
             do { schema = try transform.schema.relocated(header: header, file: options.dataPath) } catch {
-                throw PipelineError(.badInput, "\(error)")
+                throw PipelineError(wrapping: error)
             }
             work = Work(
                 parser: RecordParser(schema: schema),

@@ -1,3 +1,5 @@
+import SpaceTime
+
 /// A message that failed validation. The receiver logs it with the peer and
 /// drops the message; it never crashes or stalls on one.
 public struct ProtocolError: Error, Sendable, Hashable, CustomStringConvertible {
@@ -81,4 +83,9 @@ public struct ProtocolError: Error, Sendable, Hashable, CustomStringConvertible 
         if let attemptID { s += " (attempt \(attemptID))" }
         return s + ": " + detail
     }
+}
+
+extension ProtocolError: TaskFailureConvertible {
+    /// A protocol failure, retryable: another peer or session may send a valid message.
+    public var taskFailure: TaskFailure { TaskFailure(.protocol, description) }
 }

@@ -13,8 +13,8 @@ public struct AttemptFailure: Sendable, Hashable, CustomStringConvertible {
         case leaseExpired
         /// The worker's connection closed.
         case disconnected
-        /// The worker reported a failure.
-        case reported(reason: WireFailureReason, message: String)
+        /// The worker reported a failure (or the coordinator found one in what it reported).
+        case reported(TaskFailure)
         /// The worker refused the task (e.g. it cannot fit its memory limit).
         case refused(message: String)
     }
@@ -38,7 +38,7 @@ public struct AttemptFailure: Sendable, Hashable, CustomStringConvertible {
     /// Whether running the task again (elsewhere) can help.
     public var retryable: Bool {
         switch cause {
-        case .reported(let reason, _): reason != .badInput
+        case .reported(let failure): failure.retryable
         default: true
         }
     }
@@ -65,8 +65,8 @@ public struct AttemptFailure: Sendable, Hashable, CustomStringConvertible {
             return "\(who) did not renew its lease"
         case .disconnected:
             return "\(who) disconnected"
-        case .reported(_, let message):
-            return "\(who) reported: \(message)"
+        case .reported(let failure):
+            return "\(who) reported: \(failure.message)"
         case .refused(let message):
             return "\(who) refused it: \(message)"
         }

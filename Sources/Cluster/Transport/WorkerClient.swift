@@ -1,5 +1,6 @@
 import Foundation
 import Locking
+import SpaceTime
 import ZeroMQ
 
 /// What a worker's task executor reports back to its DEALER thread.
@@ -10,9 +11,7 @@ public enum WorkerEvent: Sendable {
     case checkpointStats(attemptID: UInt64, stats: WireCheckpoint.ExtractStats, blob: Data)
     case checkpointTrees(attemptID: UInt64, firstTree: Int, trees: [Data])
     case done(attemptID: UInt64, rows: UInt64, peakRSS: UInt64, result: Data?, elapsed: Double)
-    case failed(
-        attemptID: UInt64, reason: WireFailureReason, message: String, line: UInt64, column: UInt32,
-        retryable: Bool, peakRSS: UInt64)
+    case failed(attemptID: UInt64, failure: TaskFailure, peakRSS: UInt64)
     case requestBlob(digest: Data, offset: UInt64, maxBytes: UInt32)
     /// A predict attempt's results: `rows` × `bytesPerRow` bytes, sent under the coordinator's credit.
     case predictions(attemptID: UInt64, firstLine: UInt64, rows: UInt32, bytesPerRow: UInt32, payload: Data)
@@ -102,10 +101,8 @@ public final class WorkerClient: Sendable {
                     return engine.checkpointTrees(attemptID: id, firstTree: first, trees: trees, at: now)
                 case .done(let id, let rows, let peak, let result, let elapsed):
                     return engine.done(attemptID: id, rows: rows, peakRSS: peak, result: result, elapsed: elapsed, at: now)
-                case .failed(let id, let reason, let message, let line, let column, let retryable, let peak):
-                    return engine.failed(
-                        attemptID: id, reason: reason, message: message, line: line, column: column,
-                        retryable: retryable, peakRSS: peak, at: now)
+                case .failed(let id, let failure, let peak):
+                    return engine.failed(attemptID: id, failure: failure, peakRSS: peak, at: now)
                 case .requestBlob(let digest, let offset, let maxBytes):
                     return engine.requestBlob(digest: digest, offset: offset, maxBytes: maxBytes, at: now)
                 case .predictions(let id, let firstLine, let rows, let bytesPerRow, let payload):

@@ -1,4 +1,5 @@
 import Foundation
+import SpaceTime
 
 /// Exponential reconnect backoff with deterministic jitter: 0.1 s, 0.2 s,
 /// 0.4 s … capped at `maximum`, each ±20 %.
@@ -204,13 +205,8 @@ public final class WorkerEngine {
         case .assignment(let a):
             let verdict = TaskAdmission.check(a, memoryLimit: identity.memoryLimit, threads: Int(max(1, identity.cores)))
             guard verdict.accepted else {
-                var f = WireTaskFailed()
-                f.taskID = a.taskID
-                f.attemptID = a.attemptID
-                f.reason = .memoryBudget
-                f.message = verdict.message ?? "does not fit the memory limit"
-                f.retryable = true
-                f.peakRssBytes = max(peakRSS, rss)
+                let f = TaskFailure(.memoryBudget, verdict.message ?? "does not fit the memory limit", retryable: true)
+                    .wire(taskID: a.taskID, attemptID: a.attemptID, peakRSS: max(peakRSS, rss))
                 view.release(attemptID: a.attemptID)
                 send(.failed(f), at: now, into: &out)
                 out.append(.log(.warning, "refused attempt \(a.attemptID): \(f.message)"))
@@ -422,23 +418,14 @@ public final class WorkerEngine {
         return out
     }
 
-    public func failed(
-        attemptID: UInt64, reason: WireFailureReason, message: String, line: UInt64 = 0, column: UInt32 = 0,
-        retryable: Bool, peakRSS taskPeak: UInt64, at now: MonotonicSeconds
-    ) -> [WorkerOutput] {
+    /// Reports the attempt's failure, its message cut at the protocol's text limit.
+    public func failed(attemptID: UInt64, failure: TaskFailure, peakRSS taskPeak: UInt64, at now: MonotonicSeconds) -> [WorkerOutput] {
         predictions[attemptID] = nil
         guard let a = running.removeValue(forKey: attemptID)?.assignment else { return [] }
         credit[attemptID] = nil
         view.release(attemptID: attemptID)
-        var f = WireTaskFailed()
-        f.taskID = a.taskID
-        f.attemptID = attemptID
-        f.reason = reason
-        f.message = String(message.utf8.prefix(configuration.limits.maxTextBytes)) ?? "failed"
-        f.line = line
-        f.column = column
-        f.retryable = retryable
-        f.peakRssBytes = taskPeak
+        var f = failure.wire(taskID: a.taskID, attemptID: attemptID, peakRSS: taskPeak)
+        f.message = String(failure.message.utf8.prefix(configuration.limits.maxTextBytes)) ?? "failed"
         var out: [WorkerOutput] = []
         send(.failed(f), at: now, into: &out)
         return out

@@ -1,3 +1,5 @@
+import SpaceTime
+
 /// An error raised by the Forest module, with a machine-readable code and context.
 ///
 /// Modelled on swift-service-lifecycle's `ServiceRunnerError`: a struct with a
@@ -28,4 +30,17 @@ public struct ForestError: Error, CustomStringConvertible, Sendable, Equatable {
     }
 
     public var description: String { message }
+}
+
+extension ForestError: TaskFailureConvertible {
+    /// Unusable data, bytes or versions are bad input and bad parameters are bad parameters
+    /// (both final); a file system failure is I/O and states that cannot be merged are internal.
+    public var taskFailure: TaskFailure {
+        switch code {
+        case .invalidParameter: TaskFailure(.badParameters, message)
+        case .invalidData, .corrupted, .unsupportedVersion: TaskFailure(.badInput, message)
+        case .incompatible: TaskFailure(.internal, message, retryable: false)
+        case .io: TaskFailure(.io, message)
+        }
+    }
 }

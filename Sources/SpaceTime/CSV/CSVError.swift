@@ -144,3 +144,10 @@ private func decodeScalar(_ bytes: UnsafeRawBufferPointer, at i: Int, length: In
     guard scalar.utf8.count == length else { return nil }
     return scalar
 }
+
+extension CSVError: TaskFailureConvertible {
+    /// A read failure is I/O (retryable); anything else is bad input, at the record's file, line and column.
+    public var taskFailure: TaskFailure {
+        TaskFailure(code == .io ? .io : .badInput, description, location: TaskFailure.Location(file: file, line: line, column: column))
+    }
+}

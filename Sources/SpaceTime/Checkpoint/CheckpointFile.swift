@@ -35,6 +35,14 @@ public struct CheckpointError: Error, CustomStringConvertible, Sendable, Equatab
     public var description: String { "checkpoint \(path): \(message)" }
 }
 
+extension CheckpointError: TaskFailureConvertible {
+    /// A failed system call is I/O (retryable); a file that is not a readable checkpoint of
+    /// the expected kind is bad input, final.
+    public var taskFailure: TaskFailure {
+        TaskFailure(code == .io ? .io : .badInput, description, location: TaskFailure.Location(file: path))
+    }
+}
+
 /// A checkpoint read back from disk.
 public struct Checkpoint: Sendable, Equatable {
     /// The caller-defined content tag (see `CheckpointFile.kind(_:)`).

@@ -10,6 +10,11 @@ public struct SamplingError: Error, CustomStringConvertible, Sendable, Equatable
     public var description: String { message }
 }
 
+extension SamplingError: TaskFailureConvertible {
+    /// Bad parameters: a sampling fraction or count out of range.
+    public var taskFailure: TaskFailure { TaskFailure(.badParameters, description) }
+}
+
 /// Where one row goes: a partition (0..<partitions) and train or test.
 public struct Assignment: Sendable, Equatable, Hashable {
     public var partition: Int

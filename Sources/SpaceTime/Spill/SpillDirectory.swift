@@ -18,6 +18,11 @@ public struct SpillError: Error, CustomStringConvertible, Sendable {
     public var description: String { "spill: \(message)" }
 }
 
+extension SpillError: TaskFailureConvertible {
+    /// I/O, retryable: another worker has its own disk (a full or damaged one here says nothing of the data).
+    public var taskFailure: TaskFailure { TaskFailure(.io, description, retryable: true) }
+}
+
 /// A private directory for one process's spill files.
 ///
 /// Named `spacetime-spill-<pid>-<start time>-<n>` under the base directory (`$SPACETIME_SPILL_DIR`,

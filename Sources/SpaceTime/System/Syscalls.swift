@@ -28,6 +28,11 @@ public struct SystemError: Error, CustomStringConvertible, Sendable, Equatable {
     }
 }
 
+extension SystemError: TaskFailureConvertible {
+    /// I/O, retryable.
+    public var taskFailure: TaskFailure { TaskFailure(.io, description) }
+}
+
 /// Thin wrappers over the system calls SpaceTime uses: one place that retries `EINTR`
 /// and turns failures into `SystemError`s.
 enum Sys {
