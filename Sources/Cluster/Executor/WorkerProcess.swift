@@ -1,12 +1,45 @@
 import Forest
 import Foundation
+import Locking
 import SpaceTime
 import ZeroMQ
 
 /// A whole worker process (`spacetime worker`): the DEALER client, the
 /// Forest executor, a memory sampler feeding heartbeats (RSS and peak), and
-/// SIGTERM → goodbye and a clean exit.
+/// a stop request (SIGTERM, from the command's service group) → goodbye and a
+/// clean exit.
 public enum WorkerProcess {
+    /// Asks a running (or starting) ``run(_:stop:log:)`` to leave: the worker says
+    /// goodbye to the coordinator and `run` returns with the reason as its message.
+    public final class StopRequest: Sendable {
+        private struct State {
+            var client: WorkerClient?
+            var reason: String?
+        }
+        private let state = Locked(State())
+
+        public init() {}
+
+        /// Makes the worker leave with `reason` (its exit message); the first reason counts.
+        /// Before the worker is connected, it leaves as soon as it is.
+        public func stop(reason: String) {
+            let client = state.withLock { s -> WorkerClient? in
+                guard s.reason == nil else { return nil }
+                s.reason = reason
+                return s.client
+            }
+            client?.post(.finish(reason: reason))
+        }
+
+        fileprivate func attach(_ client: WorkerClient) {
+            let reason = state.withLock { s -> String? in
+                s.client = client
+                return s.reason
+            }
+            if let reason { client.post(.finish(reason: reason)) }
+        }
+    }
+
     public struct Configuration: Sendable {
         public var endpoint: String
         public var workerID: String
@@ -35,9 +68,9 @@ public enum WorkerProcess {
     }
 
     /// Runs until the coordinator shuts the job down, rejects this worker, or
-    /// SIGTERM. Returns the exit message and whether it is a failure.
+    /// `stop` is asked to (SIGTERM). Returns the exit message and whether it is a failure.
     public static func run(
-        _ configuration: Configuration,
+        _ configuration: Configuration, stop: StopRequest = StopRequest(),
         log: @escaping @Sendable (CoordinatorLogLevel, String) -> Void
     ) throws -> (message: String, failure: Bool) {
         var executorOptions = ForestTaskExecutor.Options(
@@ -68,18 +101,13 @@ public enum WorkerProcess {
             "worker \(configuration.workerID) (pid \(identity.pid)) connecting to \(configuration.endpoint), limit \(ByteCount(configuration.memoryLimit)), \(configuration.threads) thread(s), spill \(executor.spillPath)"
         )
 
-        signal(SIGTERM, SIG_IGN)
-        signal(SIGINT, SIG_IGN)
-        let signals = [SIGTERM, SIGINT].map { sig in
-            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
-            source.setEventHandler { client.post(.finish(reason: signalName(sig))) }
-            source.resume()
-            return source
-        }
-        defer { signals.forEach { $0.cancel() } }
+        // The connection loop's end (shutdown, reject, a stop) wakes the sampling loop at once.
+        let ended = DispatchSemaphore(value: 0)
+        client.whenFinished { ended.signal() }
+        stop.attach(client)
 
         var overWhileIdle: ContinuousClock.Instant?
-        while !client.isFinished {
+        repeat {
             let event = executor.sampleMemory()
             client.post(event)
             for failure in executor.expireStalledFetches(after: configuration.blobFetchTimeout) { client.post(failure) }
@@ -109,18 +137,17 @@ public enum WorkerProcess {
             } else {
                 overWhileIdle = nil
             }
-            // Sleep until the next sample, but notice the end of the connection loop
-            // (shutdown, reject) at once rather than up to a sample interval late.
-            let next = Date().addingTimeInterval(configuration.sampleInterval)
-            while !client.isFinished && Date() < next { Thread.sleep(forTimeInterval: 0.005) }
-        }
+            // Wait for the next sample, or for the end of the connection loop (shutdown,
+            // reject, a stop), which ends the wait at once.
+        } while ended.wait(timeout: .now() + configuration.sampleInterval) == .timedOut
         return executor.exitMessage ?? ("connection loop ended", true)
     }
 
-    /// The exit message of a worker that left on `signal` (SIGTERM or SIGINT).
-    static func signalName(_ signal: Int32) -> String { signal == SIGTERM ? "SIGTERM" : "SIGINT" }
+    /// The exit message of a worker that left on `signal` (SIGTERM or SIGINT): the reason to
+    /// give ``StopRequest/stop(reason:)`` for it.
+    public static func signalName(_ signal: Int32) -> String { signal == SIGTERM ? "SIGTERM" : "SIGINT" }
 
-    /// Whether `message` (from ``run(_:log:)``) says the worker left on SIGTERM or SIGINT.
+    /// Whether `message` (from ``run(_:stop:log:)``) says the worker left on SIGTERM or SIGINT.
     public static func endedBySignal(_ message: String) -> Bool {
         message == signalName(SIGTERM) || message == signalName(SIGINT)
     }

@@ -27,7 +27,7 @@ public final class LocalCluster: @unchecked Sendable {  // `processes`, `slots` 
     public let executable: String
     public let memoryLimit: MemorySize
     private let lock = Lock()
-    private var processes: [(id: String, process: Process, group: MemoryCgroup?)] = []
+    private var processes: [(id: String, process: Process, group: MemoryCgroup?, exited: ExitLatch)] = []
     private var slots: [String: WorkerSlot] = [:]
     private var jobOver = false
     private var stopping = false
@@ -64,7 +64,10 @@ public final class LocalCluster: @unchecked Sendable {  // `processes`, `slots` 
         // termination handler, set before the launch, costs nothing while the worker runs.
         let groupBox = Locked<MemoryCgroup?>(nil)
         let spillBase = spillDir ?? SpillDirectory.defaultBase
+        let exited = ExitLatch()
         let onTermination: @Sendable (Process) -> Void = { [self] process in
+            // Opened last: whoever waits for this worker then finds its exit recorded.
+            defer { exited.open() }
             let signal: Int32? = process.terminationReason == .uncaughtSignal ? process.terminationStatus : nil
             let status: Int32? = signal == nil ? process.terminationStatus : nil
             // A killed worker could not remove its spill directory: nobody else would (the sweep
@@ -107,7 +110,7 @@ public final class LocalCluster: @unchecked Sendable {  // `processes`, `slots` 
             note = "self-limited to \(memoryLimit) (no writable memory cgroup: \(error.description))"
         }
         let stopped = lock.withLock { () -> Bool in
-            processes.append((id, process, group))
+            processes.append((id, process, group, exited))
             slots[id] = WorkerSlot(id: id, pid: process.processIdentifier, cgroup: group?.paths.directory)
             return stopping
         }
@@ -172,10 +175,8 @@ public final class LocalCluster: @unchecked Sendable {  // `processes`, `slots` 
     /// their own (they got `shutdown`), then ends the rest as `stopAll` does.
     public func finish(timeout: Double = 5) {
         lock.withLock { jobOver = true }
-        let deadline = Date().addingTimeInterval(timeout)
-        for entry in lock.withLock({ processes }) {
-            while entry.process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.002) }
-        }
+        let deadline = DispatchTime.now() + timeout
+        for entry in lock.withLock({ processes }) { _ = entry.exited.wait(until: deadline) }
         stopAll()
     }
 
@@ -188,19 +189,12 @@ public final class LocalCluster: @unchecked Sendable {  // `processes`, `slots` 
             stopping = true
         }
         let all = lock.withLock { processes }
-        for entry in all where entry.process.isRunning { kill(entry.process.processIdentifier, SIGTERM) }
-        let deadline = Date().addingTimeInterval(grace)
-        for entry in all {
-            while entry.process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.005) }
-            if entry.process.isRunning {
-                kill(entry.process.processIdentifier, SIGKILL)
-                while entry.process.isRunning { Thread.sleep(forTimeInterval: 0.005) }
-            }
-        }
-        // The termination handlers record each exit shortly after `isRunning` turns false.
-        let recorded = Date().addingTimeInterval(0.5)
-        while Date() < recorded, lock.withLock({ all.contains { slots[$0.id]?.exit == nil } }) {
-            Thread.sleep(forTimeInterval: 0.002)
+        for entry in all where !entry.exited.isOpen { kill(entry.process.processIdentifier, SIGTERM) }
+        // Each worker's termination handler (the process reaped, its exit recorded) opens its latch.
+        let deadline = DispatchTime.now() + grace
+        for entry in all where !entry.exited.wait(until: deadline) {
+            kill(entry.process.processIdentifier, SIGKILL)
+            _ = entry.exited.wait()
         }
         lock.withLock {
             for entry in all {
@@ -208,7 +202,7 @@ public final class LocalCluster: @unchecked Sendable {  // `processes`, `slots` 
                     // Read before the write: `slots[…]?.x = … slots[…]` would overlap two accesses to `slots`.
                     let peak = g.peakUsage ?? slots[entry.id]?.cgroupPeak
                     slots[entry.id]?.cgroupPeak = peak
-                    // An exited process may leave its group a moment later than `isRunning` turns false.
+                    // An exited process may leave its group a moment after it was reaped: retry the rmdir.
                     var tries = 0
                     while !g.remove() && FileManager.default.fileExists(atPath: g.paths.directory) && tries < 100 {
                         tries += 1
@@ -217,5 +211,26 @@ public final class LocalCluster: @unchecked Sendable {  // `processes`, `slots` 
                 }
             }
         }
+    }
+}
+
+/// Opened once, when a worker's termination handler has run; waited on by any number of
+/// threads (a condition instead of polling `Process.isRunning`).
+private final class ExitLatch: Sendable {
+    private let semaphore = DispatchSemaphore(value: 0)
+    private let opened = Locked(false)
+
+    func open() {
+        opened.withLock { $0 = true }
+        semaphore.signal()
+    }
+
+    var isOpen: Bool { opened.withLock { $0 } }
+
+    /// Whether it opened by `deadline` (it stays open for the other waiters).
+    func wait(until deadline: DispatchTime = .distantFuture) -> Bool {
+        guard semaphore.wait(timeout: deadline) == .success else { return false }
+        semaphore.signal()
+        return true
     }
 }

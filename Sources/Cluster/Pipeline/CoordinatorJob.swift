@@ -408,11 +408,12 @@ public final class CoordinatorJob: Sendable {
     }
 
     /// Blocks until the job is done or failed, then lets the shutdown reach the
-    /// workers and stops the socket.
+    /// workers and stops the socket; `.stopped` after ``stop()``.
     public func wait() throws -> JobOutcome { try run.wait() }
 
     /// Stops serving without finishing the job (SIGTERM), to be resumed: the
-    /// workers keep reconnecting, so a resumed coordinator finds them.
+    /// workers keep reconnecting, so a resumed coordinator finds them. ``wait()``
+    /// then returns `.stopped`.
     public func stop() throws { try run.stop(workersReconnect: true) }
 
     /// Row batch size for a coordinator memory `budget`: a quarter of it for

@@ -8,6 +8,9 @@ import ZeroMQ
 final class CoordinatorRun: Sendable {
     private let server: CoordinatorServer
     private let outcome = Locked<JobOutcome?>(nil)
+    /// Whether ``stop(workersReconnect:)`` was called: the loop's end is then no failure.
+    private let stopped = Locked(false)
+    /// Signalled when the outcome is recorded and when the ROUTER loop ends (`wait` wakes on either).
     private let finishedSignal = DispatchSemaphore(value: 0)
     /// Records the job's outcome (once) and wakes `wait`.
     private let finish: @Sendable (JobOutcome) -> Void
@@ -38,6 +41,7 @@ final class CoordinatorRun: Sendable {
                 case .send: break
                 }
             })
+        server.whenFinished { signal.signal() }
     }
 
     /// Starts serving the job in `store`. `makeDriver` gets the callback its
@@ -61,30 +65,32 @@ final class CoordinatorRun: Sendable {
         server.send(.workerProcessEnded(workerID: workerID, signal: signal, status: status, peakMemory: peakMemory))
     }
 
-    /// Blocks until the job is done or failed (or the ROUTER loop fails), then
+    /// Blocks until the job is done or failed (or the ROUTER loop ends: a failure, or
+    /// ``stop(workersReconnect:)``, which makes it return ``JobOutcome/stopped``), then
     /// lets the shutdown messages reach the workers and stops the socket.
     func wait() throws -> JobOutcome {
-        while finishedSignal.wait(timeout: .now() + 0.2) == .timedOut {
-            if server.isFinished {
-                try server.wait()
-                return outcome.withLock { $0 } ?? .failed("the coordinator loop ended")
-            }
+        finishedSignal.wait()
+        if let result = outcome.withLock({ $0 }) {
+            // The shutdown messages were queued before the outcome was signalled (same
+            // loop iteration); the ROUTER's linger delivers them after it closes.
+            try server.stop()
+            return result
         }
-        // The shutdown messages were queued before the outcome was signalled (same
-        // loop iteration); the ROUTER's linger delivers them after it closes.
-        try server.stop()
-        return outcome.withLock { $0 } ?? .failed("unknown")
+        try server.wait()
+        if stopped.withLock({ $0 }) { return .stopped }
+        return outcome.withLock { $0 } ?? .failed("the coordinator loop ended")
     }
 
-    /// Stops serving without finishing the job (SIGTERM). With `workersReconnect`
-    /// the workers are told the coordinator will be resumed and keep reconnecting;
-    /// else they exit.
+    /// Stops serving without finishing the job (SIGTERM): ``wait()`` returns
+    /// ``JobOutcome/stopped``. With `workersReconnect` the workers are told the
+    /// coordinator will be resumed and keep reconnecting; else they exit. The
+    /// server carries out that shutdown before its loop ends.
     func stop(workersReconnect: Bool) throws {
+        stopped.withLock { $0 = true }
         server.send(
             workersReconnect
                 ? .shutdownForResume(reason: "the coordinator is stopping to be resumed")
                 : .shutdown(reason: "coordinator stopping"))
-        Thread.sleep(forTimeInterval: 0.2)
         try server.stop()
     }
 }

@@ -16,6 +16,8 @@ public enum ProgressOutput: Sendable {
 public enum JobOutcome: Sendable {
     case done(modelPath: String)
     case failed(String)
+    /// The coordinator was stopped (`stop()`, on a signal) before the job ended: it is resumable.
+    case stopped
 }
 
 /// The coordinator's job driver over the Forest engine, run on the ROUTER

@@ -301,9 +301,10 @@ public final class PredictionJob: Sendable {
     }
 
     /// Blocks until the job is done or failed, then lets the shutdown reach the
-    /// workers and stops the socket.
+    /// workers and stops the socket; `.stopped` after ``stop()``.
     public func wait() throws -> JobOutcome { try run.wait() }
 
-    /// Stops serving without finishing the job (SIGTERM).
+    /// Stops serving without finishing the job (SIGTERM); the workers exit. ``wait()``
+    /// then returns `.stopped`.
     public func stop() throws { try run.stop(workersReconnect: false) }
 }

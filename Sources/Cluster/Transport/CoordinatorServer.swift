@@ -140,8 +140,9 @@ public final class CoordinatorServer: Sendable {
             }
             // Bound: wait for the job (or a stop before it came).
             var served: Job?
+            // `start` sets the job and `stop` the stop request before they signal `started`.
             while served == nil && !thread.isStopRequested {
-                _ = started.wait(timeout: .now() + 0.1)
+                started.wait()
                 served = job.withLock { $0 }
             }
             guard let served else { return }
@@ -171,7 +172,9 @@ public final class CoordinatorServer: Sendable {
         mailbox.send(command)
     }
 
-    /// Stops the loop (without telling workers; send `.shutdown` first for that) and waits for it.
+    /// Stops the loop and waits for it. A `.shutdown` or `.shutdownForResume` sent before is
+    /// still carried out (its messages queued on the socket, which delivers them as it closes);
+    /// other requests still pending are dropped.
     public func stop() throws {
         thread.requestStop()
         started.signal()
@@ -187,6 +190,11 @@ public final class CoordinatorServer: Sendable {
     /// Blocks until the loop ends; rethrows the error that ended it.
     public func wait() throws {
         try thread.join()
+    }
+
+    /// Calls `action` once the loop has ended (at once when it has), however it ended.
+    public func whenFinished(_ action: @escaping @Sendable () -> Void) {
+        thread.whenFinished(action)
     }
 
     /// Connections refused so far: keys the ZAP handler refused plus ``refusedHandshakes``.
@@ -304,6 +312,14 @@ public final class CoordinatorServer: Sendable {
                 let outputs = try driver.drive(engine, at: time)
                 driverBusy = outputs.contains { if case .send = $0 { true } else { false } }
                 perform(outputs)
+            }
+        }
+        // Stopped: a shutdown the process asked for just before `stop` must still reach the workers.
+        mailbox.drain { command in
+            switch command {
+            case .shutdown(let reason): perform(engine.shutdown(reason: reason, at: clock.now()))
+            case .shutdownForResume(let reason): perform(engine.shutdown(reason: reason, resume: true, at: clock.now()))
+            default: break
             }
         }
     }

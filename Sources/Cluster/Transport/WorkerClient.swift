@@ -194,4 +194,9 @@ public final class WorkerClient: Sendable {
     }
 
     public var isFinished: Bool { thread.isFinished }
+
+    /// Calls `action` once the connection loop has ended (at once when it has).
+    public func whenFinished(_ action: @escaping @Sendable () -> Void) {
+        thread.whenFinished(action)
+    }
 }

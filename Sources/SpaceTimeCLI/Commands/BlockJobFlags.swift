@@ -74,47 +74,53 @@ struct BlockJobFlags: ParsableArguments {
 
     /// Serves `options`' job until it is done: starts the `--workers` local workers (each
     /// with `threads` threads, in a memory cgroup of `limit` where cgroups are writable),
-    /// stops them on SIGINT/SIGTERM (removing a temporary job directory), and returns the
-    /// finished job and its local workers, or throws the job's failure.
+    /// stops them on SIGINT/SIGTERM (the command then exits 128 + the signal, through
+    /// `ExitCode`, so the caller's cleanup runs), and returns the finished job and its
+    /// local workers, or throws the job's failure.
     func serve(
-        _ options: PredictionJob.Options, limit: MemorySize, threads: Int, what: String, temporaryDirectory: Bool,
+        _ options: PredictionJob.Options, limit: MemorySize, threads: Int, what: String,
         log: @escaping @Sendable (CoordinatorLogLevel, String) -> Void
-    ) throws -> (job: PredictionJob, workers: [LocalCluster.WorkerSlot]) {
+    ) async throws -> (job: PredictionJob, workers: [LocalCluster.WorkerSlot]) {
         let localWorkers = workers ?? 0
-        let job = try PredictionJob(options: options, context: try Context(), log: log)
-        log(.info, "job directory \(options.jobDirectory); coordinator on \(job.endpoint)")
-        let executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path
-        let cluster = LocalCluster(executable: executable, memoryLimit: limit)
         let remote = bind != nil
-        if localWorkers >= 1 {
-            for i in 1...localWorkers {
-                let note = try cluster.startWorker(id: "w\(i)", endpoint: job.endpoint, threads: threads, spillDir: spillDir) {
-                    id, signal, status in
-                    let peak = cluster.workers.first { $0.id == id }?.cgroupPeak.map { UInt64(max(0, $0)) }
-                    job.workerProcessEnded(workerID: id, signal: signal, status: status, peakMemory: peak)
-                    if !remote { cluster.failJobIfEveryWorkerExited(expected: localWorkers, store: job.store, log: log) }
-                }
-                log(.info, "started worker w\(i) (pid \(cluster.workers.last?.pid ?? 0)) \(note)")
-            }
-        }
-        let directory = options.jobDirectory
-        let stoppers = [SIGINT, SIGTERM].map { sig in
-            let stopper = DispatchSource.makeSignalSource(signal: sig, queue: .global())
-            signal(sig, SIG_IGN)
-            stopper.setEventHandler {
-                log(.warning, "\(sig == SIGINT ? "SIGINT" : "SIGTERM"): stopping the \(what)")
+        let spillDir = self.spillDir
+        let served = try await Lifecycle.run(what, signals: [.sigterm, .sigint]) { shutdown -> Served in
+            let job = try PredictionJob(options: options, context: try Context(), log: log)
+            log(.info, "job directory \(options.jobDirectory); coordinator on \(job.endpoint)")
+            let executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path
+            let cluster = LocalCluster(executable: executable, memoryLimit: limit)
+            shutdown.onShutdown { signal in
+                log(.warning, "\(Lifecycle.name(signal)): stopping the \(what)")
                 cluster.stopAll(grace: 2)  // first: workers ending now must not fail the job
-                if temporaryDirectory { try? FileManager.default.removeItem(atPath: directory) }
-                Foundation.exit(128 + sig)
+                try? job.stop()
             }
-            stopper.resume()
-            return stopper
+            if localWorkers >= 1 {
+                for i in 1...localWorkers where shutdown.signal == nil {
+                    let note = try cluster.startWorker(id: "w\(i)", endpoint: job.endpoint, threads: threads, spillDir: spillDir) {
+                        id, signal, status in
+                        let peak = cluster.workers.first { $0.id == id }?.cgroupPeak.map { UInt64(max(0, $0)) }
+                        job.workerProcessEnded(workerID: id, signal: signal, status: status, peakMemory: peak)
+                        if !remote { cluster.failJobIfEveryWorkerExited(expected: localWorkers, store: job.store, log: log) }
+                    }
+                    log(.info, "started worker w\(i) (pid \(cluster.workers.last?.pid ?? 0)) \(note)")
+                }
+            }
+            let outcome = try job.wait()
+            if case .stopped = outcome { return .stopped(shutdown.signal ?? SIGTERM) }
+            cluster.finish()
+            if case .failed(let message) = outcome { throw PipelineError(.jobFailed, "\(what) failed: \(message)") }
+            return .done(job, cluster.workers)
         }
-        defer { stoppers.forEach { $0.cancel() } }
-        let outcome = try job.wait()
-        cluster.finish()
-        if case .failed(let message) = outcome { throw PipelineError(.jobFailed, "\(what) failed: \(message)") }
-        return (job, cluster.workers)
+        switch served {
+        case .done(let job, let workers): return (job, workers)
+        case .stopped(let signal): throw ExitCode(128 + signal)
+        }
+    }
+
+    /// How ``serve(_:limit:threads:what:log:)``'s job ended.
+    private enum Served: Sendable {
+        case done(PredictionJob, [LocalCluster.WorkerSlot])
+        case stopped(Int32)
     }
 }
 

@@ -184,7 +184,7 @@ extension String {
     func leftPad(_ width: Int) -> String { String(repeating: " ", count: max(0, width - count)) + self }
 }
 
-struct CoordinatorCommand: ParsableCommand {
+struct CoordinatorCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "coordinator",
         abstract: "Run a distributed training job: shard a CSV over workers, merge, evaluate, save the model.",
@@ -232,7 +232,7 @@ struct CoordinatorCommand: ParsableCommand {
         try training.checkOutputs(dataFile: file)
     }
 
-    func run() throws {
+    func run() async throws {
         let parameters = try training.forestParameters()
         let limit = try parseMemory(memoryLimit, "--memory-limit")
         let workerLimit = try parseMemory(workerMemoryLimit, "--worker-memory-limit")
@@ -266,29 +266,34 @@ struct CoordinatorCommand: ParsableCommand {
         ]
         options.curve = try coordinatorCurve(bind: bind, curveSecret: curveSecret, allowWorkers: allowWorkers, insecure: insecure, log: log)
         options.coordinatorMemoryLimit = UInt64(limit.bytes)
-        let job = try CoordinatorJob(options: options, context: try Context(), log: log)
-        log(.info, "listening on \(job.endpoint)")
-        let watch = MemoryWatch(who: "coordinator", limit: limit, log: log)
-        watch.start()
-        defer { watch.stop() }
-        let stopper = DispatchSource.makeSignalSource(signal: SIGTERM, queue: .global())
-        signal(SIGTERM, SIG_IGN)
-        stopper.setEventHandler {
-            log(.warning, "SIGTERM: stopping; continue later with --resume")
-            try? job.stop()
-            Foundation.exit(143)
+        // SIGTERM and SIGINT: the job stops to be resumed (its workers keep reconnecting), 128 + the signal.
+        let prepared = options
+        let (reportJSON, reportHTML) = (training.reportJSON, training.reportHTML)
+        let interrupted = try await Lifecycle.run("coordinator", signals: [.sigterm, .sigint]) { shutdown -> Int32? in
+            let job = try CoordinatorJob(options: prepared, context: try Context(), log: log)
+            log(.info, "listening on \(job.endpoint)")
+            let watch = MemoryWatch(who: "coordinator", limit: limit, log: log)
+            watch.start()
+            defer { watch.stop() }
+            shutdown.onShutdown { signal in
+                log(.warning, "\(Lifecycle.name(signal)): stopping; continue later with --resume")
+                try? job.stop()
+            }
+            let outcome = try job.wait()
+            if case .done = outcome { terminal.end(jobDone: true) } else { terminal.end() }
+            switch outcome {
+            case .done(let path):
+                try reportJob(
+                    store: job.store, modelOut: path, workers: [], reportJSON: reportJSON,
+                    reportHTML: reportHTML, coordinatorLimit: limit)
+                return nil
+            case .failed(let message):
+                if let html = reportHTML { try writeJobHTMLReport(store: job.store, workers: [], to: html) }
+                throw PipelineError(.jobFailed, "job failed: \(message)")
+            case .stopped:
+                return shutdown.signal ?? SIGTERM
+            }
         }
-        stopper.resume()
-        let outcome = try job.wait()
-        if case .done = outcome { terminal.end(jobDone: true) } else { terminal.end() }
-        switch outcome {
-        case .done(let path):
-            try reportJob(
-                store: job.store, modelOut: path, workers: [], reportJSON: training.reportJSON,
-                reportHTML: training.reportHTML, coordinatorLimit: limit)
-        case .failed(let message):
-            if let html = training.reportHTML { try writeJobHTMLReport(store: job.store, workers: [], to: html) }
-            throw PipelineError(.jobFailed, "job failed: \(message)")
-        }
+        if let interrupted { throw ExitCode(128 + interrupted) }
     }
 }

@@ -5,7 +5,7 @@ import Foundation
 import SpaceTime
 import ZeroMQ
 
-struct PredictCommand: ParsableCommand {
+struct PredictCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "predict",
         abstract: "Predict a CSV file with a saved model (streaming, bounded memory, input order kept), in this process or over workers.",
@@ -52,11 +52,11 @@ struct PredictCommand: ParsableCommand {
         try probeWritable([("--out", out)])  // an unwritable --out fails now, not after the work
     }
 
-    func run() throws {
+    func run() async throws {
         if !pool.overWorkers {
             try predictHere()
         } else {
-            try predictOverWorkers()
+            try await predictOverWorkers()
         }
     }
 
@@ -92,7 +92,7 @@ struct PredictCommand: ParsableCommand {
     }
 
     /// A coordinator sharding the input over local (--workers) and/or remote (--bind) workers.
-    func predictOverWorkers() throws {
+    func predictOverWorkers() async throws {
         let limit = try parseMemory(memoryLimit, "--memory-limit")
         let log = logLine("coordinator")
         let (dir, temporary) = pool.jobDirectory("predict")
@@ -109,8 +109,7 @@ struct PredictCommand: ParsableCommand {
         try pool.configure(&options, limit: limit, log: log)
 
         let started = Date()
-        let (job, workers) = try pool.serve(
-            options, limit: limit, threads: threads, what: "prediction", temporaryDirectory: temporary, log: log)
+        let (job, workers) = try await pool.serve(options, limit: limit, threads: threads, what: "prediction", log: log)
         if out == "-" {
             try Output.copy(file: jobOut)
             try? FileManager.default.removeItem(atPath: jobOut)

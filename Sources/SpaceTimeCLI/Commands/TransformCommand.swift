@@ -4,7 +4,7 @@ import Forest
 import Foundation
 import SpaceTime
 
-struct TransformCommand: ParsableCommand {
+struct TransformCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "transform",
         abstract: "Write a CSV's features (and labels) as NumPy .npy shards for PyTorch, TensorFlow and other tools.",
@@ -58,7 +58,7 @@ struct TransformCommand: ParsableCommand {
         try OutputPaths.refuseOverwrite(outputs: [("--out-dir", outDir)], inputs: [("input", file), ("--model", model)])
     }
 
-    func run() throws {
+    func run() async throws {
         let transform: DatasetTransform
         if let model {
             let m = try ForestModel.load(from: model)
@@ -96,8 +96,7 @@ struct TransformCommand: ParsableCommand {
         var job = PredictionJob.Options(work: .transform(transform, options), dataPath: file, outPath: outDir, jobDirectory: dir)
         job.csv = options.csv
         try pool.configure(&job, limit: limit, log: log)
-        let (done, workers) = try pool.serve(
-            job, limit: limit, threads: threads, what: "transform", temporaryDirectory: temporary, log: log)
+        let (done, workers) = try await pool.serve(job, limit: limit, threads: threads, what: "transform", log: log)
         var report =
             "wrote \(done.rows) rows to \(outDir) in \(String(format: "%.2f", Date().timeIntervalSince(started))) s over \(done.blocks.count) block(s)\n"
         for w in workers { report += w.summaryLine }

@@ -4,7 +4,7 @@ import Foundation
 import SpaceTime
 import ZeroMQ
 
-struct WorkerCommand: ParsableCommand {
+struct WorkerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "worker",
         abstract: "Join a coordinator and run its extraction, training and evaluation tasks under a memory limit.",
@@ -40,7 +40,7 @@ struct WorkerCommand: ParsableCommand {
         try OptionRange.check(threads, 1...OptionRange.maxThreads, "--threads")
     }
 
-    func run() throws {
+    func run() async throws {
         let limit = try parseMemory(memoryLimit, "--memory-limit")
         let id = workerID ?? "\(ProcessInfo.processInfo.hostName)-\(ProcessInfo.processInfo.processIdentifier)"
         // Started by `local` or `predict --workers`: end with the launcher, and when it is gone (or
@@ -91,7 +91,13 @@ struct WorkerCommand: ParsableCommand {
         default:
             throw ValidationError("--curve-secret and --coordinator-key go together")
         }
-        let (message, failure) = try WorkerProcess.run(configuration, log: logLine(id))
+        // SIGTERM and SIGINT: goodbye to the coordinator, spill directory removed, exit 0.
+        let prepared = configuration
+        let (message, failure) = try await Lifecycle.run("worker", signals: [.sigterm, .sigint]) { shutdown in
+            let stop = WorkerProcess.StopRequest()
+            shutdown.onShutdown { signal in stop.stop(reason: WorkerProcess.signalName(signal)) }
+            return try WorkerProcess.run(prepared, stop: stop, log: logLine(id))
+        }
         endedBySignal = WorkerProcess.endedBySignal(message)
         logLine(id)(failure ? .error : .info, "exiting: \(message)")
         if failure { throw ExitCode(1) }

@@ -24,7 +24,7 @@ public final class SocketThread: Sendable {
         var stopRequested = false
         var finished = false
         var error: (any Error)?
-        var waiters: [CheckedContinuation<Void, Never>] = []
+        var waiters: [@Sendable () -> Void] = []
     }
 
     /// The thread's name (visible in debuggers and `top -H`).
@@ -39,14 +39,14 @@ public final class SocketThread: Sendable {
         let thread = Thread { [self] in
             var failure: (any Error)?
             do { try body(self) } catch { failure = error }
-            let waiters = state.withLock { s -> [CheckedContinuation<Void, Never>] in
+            let waiters = state.withLock { s -> [@Sendable () -> Void] in
                 s.finished = true
                 s.error = failure
                 defer { s.waiters = [] }
                 return s.waiters
             }
             done.signal()
-            for waiter in waiters { waiter.resume() }
+            for waiter in waiters { waiter() }
         }
         thread.name = name
         thread.start()
@@ -74,13 +74,20 @@ public final class SocketThread: Sendable {
     /// Suspends until the body returns; rethrows its error.
     public func finished() async throws {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            let alreadyFinished = state.withLock { s -> Bool in
-                if s.finished { return true }
-                s.waiters.append(continuation)
-                return false
-            }
-            if alreadyFinished { continuation.resume() }
+            whenFinished { continuation.resume() }
         }
         if let error = state.withLock({ $0.error }) { throw error }
+    }
+
+    /// Calls `action` once the body has returned: on the thread that ran it, or at once on
+    /// the calling thread when it already has. For a condition a waiter blocks on (a
+    /// semaphore), so that nobody polls ``isFinished``.
+    public func whenFinished(_ action: @escaping @Sendable () -> Void) {
+        let alreadyFinished = state.withLock { s -> Bool in
+            if s.finished { return true }
+            s.waiters.append(action)
+            return false
+        }
+        if alreadyFinished { action() }
     }
 }
