@@ -387,8 +387,14 @@ public final class ForestCoordinatorDriver: CoordinatorDriver {
         return (!over && total <= limit, needed)
     }
 
+    /// Seconds the save stage waits before it writes (`SPACETIME_TEST_SAVE_DELAY_MS`): for tests
+    /// that land a signal in this stage, as the workers' task delays do in theirs.
+    private static let testSaveDelay =
+        ProcessInfo.processInfo.environment["SPACETIME_TEST_SAVE_DELAY_MS"].flatMap(Double.init).map { $0 / 1000 } ?? 0
+
     private func save(_ engine: CoordinatorEngine, at time: EngineTime, into out: inout [CoordinatorOutput]) throws {
         let started = ContinuousClock.now
+        if Self.testSaveDelay > 0 { Thread.sleep(forTimeInterval: Self.testSaveDelay) }
         var model: ForestModel
         if let m = self.model {
             model = m
