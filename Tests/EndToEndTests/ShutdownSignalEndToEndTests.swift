@@ -10,9 +10,10 @@ import Testing
 /// lands in it: the process exits with its documented status, no spill directory is left,
 /// the job store is consistent, and the job finishes (after `--resume` where it was stopped)
 /// with the fingerprint of an uninterrupted run. And SIGTERM to `predict --workers` while
-/// it scores blocks. Each test runs its stages one after another (the four tests side by
-/// side), so that the suite does not load the machine with a dozen jobs at once.
-@Suite struct ShutdownSignalEndToEndTests {
+/// it scores blocks. Serialized: one job at a time, so that the suite does not load the
+/// machine with a dozen jobs beside the other end-to-end suites (a worker of
+/// `ProcessLifecycleEndToEndTests` then missed its resumed coordinator).
+@Suite(.serialized) struct ShutdownSignalEndToEndTests {
     /// A stage to interrupt, the delay that makes it last, and whose environment it goes in.
     enum Stage: String, CaseIterable, Sendable, CustomTestStringConvertible {
         case extract, train, evaluate, save
@@ -89,7 +90,7 @@ import Testing
         (try? E2E.json(report))?["fingerprint"] as? String
     }
 
-    @Test(.serialized, arguments: Stage.allCases)
+    @Test(arguments: Stage.allCases)
     func sigtermToLocal(_ stage: Stage) throws {
         let fixture = try Self.fixture.get()
         let dir = try E2E.tempDir("shutdown-local-\(stage)")
@@ -122,7 +123,7 @@ import Testing
         #expect(Self.spills(in: spill).isEmpty, "spill left after the resume: \(Self.spills(in: spill))")
     }
 
-    @Test(.serialized, arguments: Stage.allCases)
+    @Test(arguments: Stage.allCases)
     func sigtermToTheCoordinator(_ stage: Stage) throws {
         let fixture = try Self.fixture.get()
         let dir = try E2E.tempDir("shutdown-coordinator-\(stage)")
@@ -173,7 +174,7 @@ import Testing
         }
     }
 
-    @Test(.serialized, arguments: [Stage.extract, .train, .evaluate])
+    @Test(arguments: [Stage.extract, .train, .evaluate])
     func sigtermToAWorker(_ stage: Stage) throws {
         let fixture = try Self.fixture.get()
         let dir = try E2E.tempDir("shutdown-worker-\(stage)")
