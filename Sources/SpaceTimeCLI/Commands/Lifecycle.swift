@@ -30,9 +30,21 @@ enum Lifecycle {
                         service: service, successTerminationBehavior: .gracefullyShutdownGroup,
                         failureTerminationBehavior: .gracefullyShutdownGroup)
                 ],
-                gracefulShutdownSignals: signals,
-                logger: Logger(label: "spacetime.lifecycle") { _ in SignalNoteHandler(signals: signals, noted: noted) }))
-        try await group.run()
+                logger: Logger(label: "spacetime.lifecycle") { _ in SwiftLogNoOpLogHandler() }))
+        // The signals are the group's graceful-shutdown trigger; watched here rather than given to
+        // the group so that the signal is known (for the message and the exit status) before the
+        // shutdown handler runs.
+        let signalStream = await UnixSignalsSequence(trapping: signals)
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask {
+                for await signal in signalStream {
+                    noted.withLock { $0 = $0 ?? signal.rawValue }
+                    await group.triggerGracefulShutdown()
+                }
+            }
+            try await group.run()
+            tasks.cancelAll()
+        }
         // No result: the group was cancelled before the work returned.
         guard let result = service.result.withLock({ $0 }) else { throw CancellationError() }
         return try result.get()
@@ -116,30 +128,5 @@ private struct BlockingService<T: Sendable>: Service, CustomStringConvertible {
             request.request(noted.withLock { $0 } ?? SIGTERM)
         }
         result.withLock { $0 = outcome }
-    }
-}
-
-/// Notes which signal started the group's graceful shutdown. ServiceLifecycle passes it to
-/// no handler, but logs it (metadata `sl-signal`, its configurable
-/// `LoggingConfiguration.Keys.signalKey`) before it shuts the services down, so the
-/// graceful-shutdown handler finds it here. Writes nothing.
-private struct SignalNoteHandler: LogHandler {
-    let signals: [UnixSignal]
-    let noted: Locked<Int32?>
-    var logLevel: Logger.Level = .debug
-    var metadata: Logger.Metadata = [:]
-    var metadataProvider: Logger.MetadataProvider?
-    private static let key = ServiceGroupConfiguration.LoggingConfiguration.Keys().signalKey
-
-    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-        get { metadata[key] }
-        set { metadata[key] = newValue }
-    }
-
-    func log(event: LogEvent) {
-        guard let value = event.metadata?[Self.key] else { return }
-        let text = "\(value)"
-        guard let signal = signals.first(where: { $0.description == text }) else { return }
-        noted.withLock { $0 = $0 ?? signal.rawValue }
     }
 }
