@@ -139,7 +139,10 @@ let package = Package(
         // workers and peers as real processes and kills them; `SpaceTimeCLITests` runs single
         // `spacetime` commands as the built binary (options, messages, exit statuses, outputs).
         // `TestSupport` holds what the process-running targets share.
-        .target(name: "TestSupport", dependencies: ["Cluster", "SpaceTime", "ZeroMQ"], path: "Tests/TestSupport"),
+        .target(
+            name: "TestSupport",
+            dependencies: ["Cluster", "Locking", "SpaceTime", "ZeroMQ", .product(name: "Logging", package: "swift-log")],
+            path: "Tests/TestSupport"),
         .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ", "TestSupport"]),
         .testTarget(name: "SpaceTimeTests", dependencies: ["SpaceTime", "TestSupport"]),
         .testTarget(name: "ForestTests", dependencies: ["Forest", "SpaceTime"]),
@@ -148,7 +151,7 @@ let package = Package(
             dependencies: [
                 "ForestExport", "Forest", "SpaceTime", .product(name: "SwiftProtobuf", package: "swift-protobuf")
             ]),
-        .testTarget(name: "ClusterTests", dependencies: ["Locking", "Cluster", "Forest", "SpaceTime", "ZeroMQ"]),
+        .testTarget(name: "ClusterTests", dependencies: ["Locking", "Cluster", "Forest", "SpaceTime", "ZeroMQ", "TestSupport"]),
         .testTarget(
             name: "EndToEndTests", dependencies: ["TestSupport", "Locking", "Cluster", "Forest", "SpaceTime", "ZeroMQ"]),
         .testTarget(name: "SpaceTimeCLITests", dependencies: ["TestSupport", "Cluster", "Forest", "SpaceTime", "ZeroMQ"])

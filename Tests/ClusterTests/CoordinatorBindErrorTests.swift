@@ -32,7 +32,7 @@ import ZeroMQ
             forest: .init(), modelOut: dir + "/m.stm")
         options.givenFlags = []
         do {
-            _ = try CoordinatorJob(options: options, context: try Context(), log: { _, _ in })
+            _ = try CoordinatorJob(options: options, context: try Context(), logger: .discarding)
             Issue.record("bound tcp://localhost:1")
         } catch let error as PipelineError {
             #expect(

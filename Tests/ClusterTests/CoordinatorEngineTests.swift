@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import SpaceTime
 import Testing
 
@@ -132,7 +133,13 @@ private func assignments(_ out: [CoordinatorOutput], to address: PeerAddress? = 
 }
 
 private func logs(_ out: [CoordinatorOutput]) -> [String] {
-    out.compactMap { if case .log(_, let s) = $0 { s } else { nil } }
+    out.compactMap { if case .log(_, let s, _) = $0 { s.description } else { nil } }
+}
+
+/// The metadata of the log line whose text starts with `prefix`.
+private func metadata(_ out: [CoordinatorOutput], ofLineStarting prefix: String) -> Logger.Metadata? {
+    for case .log(_, let s, let metadata) in out where s.description.hasPrefix(prefix) { return metadata }
+    return nil
 }
 
 private final class Harness {
@@ -233,6 +240,22 @@ private final class Harness {
             return
         }
         #expect(r3.code == .protocolVersion && r3.supportedProtocolVersion == 1)
+    }
+
+    /// Lines about a worker, a task or an attempt carry them as metadata (``LogKey``).
+    @Test func linesNameTheirWorkerPeerTaskAndAttemptInTheirMetadata() throws {
+        let h = try Harness()
+        var w = FakeWorker("w1", address: 1)
+        let joined = try #require(metadata(try h.join(&w, at: 0), ofLineStarting: "worker w1 joined"))
+        #expect(joined[LogKey.worker] == "w1" && joined[LogKey.peer] == "0x0001")
+        let out = try h.tick(at: t(0.5))
+        let a = try #require(assignments(out, to: w.address).first)
+        let assigned = try #require(metadata(out, ofLineStarting: "extract/p\(a.partition) "))
+        #expect(assigned[LogKey.task] == "extract/p\(a.partition)")
+        #expect(assigned[LogKey.attempt] == .string(String(a.attemptID)))
+        #expect(assigned[LogKey.worker] == "w1" && assigned[LogKey.peer] == "0x0001")
+        let junk = try h.receive(from: w.address, frames: [Data([0xFF, 0x00, 0x13])], at: t(1))
+        #expect(metadata(junk, ofLineStarting: "dropped message")?[LogKey.worker] == "w1")
     }
 
     @Test func garbageAndOutOfOrderMessagesAreDroppedAndLogged() throws {

@@ -1,5 +1,7 @@
 import Forest
 import Foundation
+import Logging
+import TestSupport
 import Testing
 
 @testable import Cluster
@@ -51,7 +53,8 @@ extension ExecutorBlobFetchTests {
             .appendingPathComponent("executor-stall-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: spillBase, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: spillBase) }
-        let executor = try ForestTaskExecutor(options: .init(spillBase: spillBase))
+        let log = CapturedLog()
+        let executor = try ForestTaskExecutor(options: .init(spillBase: spillBase, logger: log.logger))
 
         var a = WireSamples.assignment(kind: .evaluate, attemptID: 11)
         a.parameters = ForestJobParameters(forest: ForestParameters(), schema: Self.schema, maxBins: 255, source: "data.csv").serialize()
@@ -70,5 +73,9 @@ extension ExecutorBlobFetchTests {
             Issue.record("expected a failed event, got \(events)")
         }
         #expect(executor.expireStalledFetches(after: .seconds(30), now: later).isEmpty, "reported once")
+        // The attempt's lines carry its task and attempt.
+        let failed = try #require(log.events.first { $0.message.hasPrefix("attempt 11 failed") })
+        #expect(failed.level == .warning)
+        #expect(failed.metadata[LogKey.task] == "evaluate/p\(a.partition)" && failed.metadata[LogKey.attempt] == "11")
     }
 }

@@ -88,7 +88,7 @@ import Testing
     @Test func aRepeatedRefusalIsWrittenOncePerMinute() {
         let w = WorkerEngine(identity: .init(workerID: "w1", host: "h", pid: 1, cores: 1, memoryLimit: 256 << 20))
         func warnings(_ out: [WorkerOutput]) -> [String] {
-            out.compactMap { if case .log(.warning, let line) = $0 { line } else { nil } }
+            out.compactMap { if case .log(.warning, let line, _) = $0 { line.description } else { nil } }
         }
         var written: [String] = []
         var t = 0.0

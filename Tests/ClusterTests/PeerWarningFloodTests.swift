@@ -1,5 +1,6 @@
 import Foundation
 import SpaceTime
+import TestSupport
 import Testing
 import ZeroMQ
 
@@ -9,13 +10,6 @@ import ZeroMQ
 /// triggers ("dropped message from …") reach the log a few at a time, each
 /// cut short, and the rest are counted, not written.
 @Suite(.serialized) struct PeerWarningFloodTests {
-    final class Lines: @unchecked Sendable {
-        private let lock = NSLock()
-        private var lines: [String] = []
-        func append(_ s: String) { lock.withLock { lines.append(s) } }
-        var all: [String] { lock.withLock { lines } }
-    }
-
     @Test func aGarbagePeerGetsAFewLinesAndACount() throws {
         let context = try Context()
         let store = try JobStore()
@@ -25,11 +19,10 @@ import ZeroMQ
                 partitions: 1, testFraction: 0.2, trees: 1, maxAttempts: 1), now: 0)
         var options = CoordinatorServer.Options()
         options.peerWarnings = (burst: 5, interval: 1)
-        let logs = Lines()
+        let log = CapturedLog()
         let server = try CoordinatorServer(
             context: context, bind: "tcp://127.0.0.1:*", store: store, schema: WireSamples.schema(),
-            options: options, makeDriver: { nil },
-            onOutput: { if case .log(.warning, let line) = $0 { logs.append(line) } })
+            options: options, logger: log.logger, makeDriver: { nil })
         defer { try? server.stop() }
         let rogue = try context.socket(.dealer)
         defer { rogue.close() }
@@ -49,16 +42,17 @@ import ZeroMQ
         #expect(counts.written <= 5 * 22, "at most a burst per 1 s window: \(counts)")
         #expect(counts.suppressed >= 883 - 5 * 22)
         // The suppressed count is reported once its window has ended.
-        #expect(waitForSummary(logs), "\(logs.all.suffix(3))")
-        let dropped = logs.all.filter { $0.hasPrefix("dropped") }
+        #expect(waitForSummary(log), "\(log.lines(at: .warning).suffix(3))")
+        let dropped = log.events.filter { $0.level == .warning && $0.message.hasPrefix("dropped") }
         #expect(dropped.count == counts.written)
-        #expect(logs.all.allSatisfy { $0.utf8.count < 600 }, "lines are cut short")
+        #expect(log.lines(at: .warning).allSatisfy { $0.utf8.count < 600 }, "lines are cut short")
+        #expect(dropped.allSatisfy { $0.metadata[LogKey.peer] != nil }, "each names the peer in its metadata")
     }
 
-    private func waitForSummary(_ logs: Lines) -> Bool {
+    private func waitForSummary(_ log: CapturedLog) -> Bool {
         let deadline = Date().addingTimeInterval(10)
         while Date() < deadline {
-            if logs.all.contains(where: { $0.contains("were not logged") }) { return true }
+            if log.lines(at: .warning).contains(where: { $0.contains("were not logged") }) { return true }
             Thread.sleep(forTimeInterval: 0.05)
         }
         return false

@@ -119,7 +119,7 @@ private final class SimulatedCluster {
                 w.tasks[id] = nil
             case .reconnect(let after):
                 w.reconnectAt = now + after
-            case .log(_, let s):
+            case .log(_, let s, _):
                 logs.append("\(w.engine.identity.workerID): \(s)")
             case .blobChunk, .exit:
                 break
@@ -210,7 +210,7 @@ private final class SimulatedCluster {
             case .send(let address, let m):
                 guard let w = workers.first(where: { $0.address == address }), w.alive, let f = try? m.encodeFrames() else { continue }
                 w.inbox.append(f)
-            case .log(_, let s):
+            case .log(_, let s, _):
                 logs.append("coordinator: \(s)")
             case .jobFailed(let m):
                 failure = m

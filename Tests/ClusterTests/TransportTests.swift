@@ -1,5 +1,6 @@
 import Foundation
 import SpaceTime
+import TestSupport
 import Testing
 import ZeroMQ
 
@@ -114,8 +115,8 @@ private final class FakeExecutor: @unchecked Sendable {
                 .checkpointStats(attemptID: end.attemptID, stats: s, blob: Data("stats".utf8)),
                 .done(attemptID: end.attemptID, rows: all, peakRSS: 2 << 20, result: nil, elapsed: 0)
             ]
-        case .log(_, let line):
-            logs.append(line)
+        case .log(_, let line, _):
+            logs.append("\(line)")
             if ProcessInfo.processInfo.environment["TRANSPORT_LOG"] != nil { print("worker: \(line)") }
             return []
         default:
@@ -159,7 +160,7 @@ private final class LogSink: @unchecked Sendable {
 
 @Suite(.serialized) struct TransportTests {
     fileprivate func startCluster(partitions: Int, trees: Int, treeDelay: Double, workers: Int)
-        throws -> (JobStore, CoordinatorServer, [(WorkerClient, FakeExecutor, String)], LogSink)
+        throws -> (JobStore, CoordinatorServer, [(WorkerClient, FakeExecutor, String)], CapturedLog)
     {
         let context = try Context()
         let store = try JobStore()
@@ -172,11 +173,10 @@ private final class LogSink: @unchecked Sendable {
         options.engine.heartbeatInterval = 0.2
         options.engine.liveness = 10
         options.engine.leaseDuration = 5
-        let logs = LogSink()
+        let logs = CapturedLog()
         let server = try CoordinatorServer(
             context: context, bind: "tcp://127.0.0.1:*", store: store, schema: WireSamples.schema(), options: options,
-            makeDriver: { TestDriver(store: store, partitions: partitions, rows: 240) },
-            onOutput: { if case .log(_, let line) = $0 { logs.append(line) } })
+            logger: logs.logger, makeDriver: { TestDriver(store: store, partitions: partitions, rows: 240) })
         #expect(server.endpoint.hasPrefix("tcp://127.0.0.1:"))
         var clients: [(WorkerClient, FakeExecutor, String)] = []
         for i in 1...workers {
@@ -197,7 +197,7 @@ private final class LogSink: @unchecked Sendable {
         let (store, server, clients, logs) = try startCluster(partitions: 3, trees: 6, treeDelay: 0.005, workers: 2)
         let finished = try waitUntil(30) { try store.stage() == .save }
         let stage = try store.stage()
-        #expect(finished, "stage \(String(describing: stage)); log:\n\(logs.all.joined(separator: "\n"))")
+        #expect(finished, "stage \(String(describing: stage)); log:\n\(logs.lines().joined(separator: "\n"))")
         #expect(try store.partitions().map { ($0.trainRows ?? 0) + ($0.testRows ?? 0) }.reduce(0, +) == 240)
         #expect(try (0..<3).map { try store.checkpointedTrees(partition: $0).count } == [2, 2, 2])
         #expect(try store.evaluationResults().count == 3)
@@ -248,13 +248,13 @@ private final class LogSink: @unchecked Sendable {
         #expect(waitUntil(10) { server.peerWarnings.written + server.peerWarnings.suppressed >= 100 })
         rogue.close()
         let finished = try waitUntil(30) { try store.stage() == .save }
-        #expect(finished, "log:\n\(logs.all.joined(separator: "\n"))")
+        #expect(finished, "log:\n\(logs.lines().joined(separator: "\n"))")
         #expect(sent == 300)
         #expect(try store.workers().map(\.id) == ["w1"])
         #expect(try store.workers().first?.host == "localhost", "the impostor hello did not replace w1")
         #expect(server.peerWarnings.written + server.peerWarnings.suppressed >= 100)
-        #expect(logs.all.filter { $0.hasPrefix("dropped") }.count < 100, "the warnings are rate-limited")
-        #expect(logs.all.contains { $0.contains("rejected worker w1 from evil") })
+        #expect(logs.lines().filter { $0.hasPrefix("dropped") }.count < 100, "the warnings are rate-limited")
+        #expect(logs.lines().contains { $0.contains("rejected worker w1 from evil") })
         server.send(.shutdown(reason: "done"))
         for (client, executor, _) in clients {
             #expect(waitUntil(5) { client.isFinished })
@@ -277,11 +277,10 @@ private final class LogSink: @unchecked Sendable {
         options.engine.heartbeatInterval = 0.2
         options.engine.liveness = 10
         options.curve = (serverKeys.secretKey, [allowed.publicKey])
-        let logs = LogSink()
+        let logs = CapturedLog()
         let server = try CoordinatorServer(
             context: context, bind: "tcp://127.0.0.1:*", store: store, schema: WireSamples.schema(), options: options,
-            makeDriver: { TestDriver(store: store, partitions: 2, rows: 100) },
-            onOutput: { if case .log(_, let line) = $0 { logs.append(line) } })
+            logger: logs.logger, makeDriver: { TestDriver(store: store, partitions: 2, rows: 100) })
         var clients: [(WorkerClient, FakeExecutor)] = []
         let otherServer = try CurveKeyPair.generate()
         for (i, keys) in [(1, allowed), (2, stranger), (3, nil), (4, allowed)] as [(Int, CurveKeyPair?)] {
@@ -299,16 +298,16 @@ private final class LogSink: @unchecked Sendable {
             clients.append((client, executor))
         }
         let finished = try waitUntil(30) { try store.stage() == .save }
-        #expect(finished, "log:\n\(logs.all.joined(separator: "\n"))")
+        #expect(finished, "log:\n\(logs.lines().joined(separator: "\n"))")
         #expect(try store.workers().map(\.id) == ["w1"], "only the worker with an allowed key joined")
         #expect(server.refusedConnections > 0)
         // w3 has no keys: libzmq drops it before ZAP; the handshake monitor logs and counts it.
         #expect(server.refusedHandshakes > 0)
         #expect(
-            logs.all.contains { $0.hasPrefix("refused a connection from ") && $0.contains("mechanism mismatch") },
-            "log:\n\(logs.all.joined(separator: "\n"))")
+            logs.lines().contains { $0.hasPrefix("refused a connection from ") && $0.contains("mechanism mismatch") },
+            "log:\n\(logs.lines().joined(separator: "\n"))")
         #expect(
-            logs.all.contains {
+            logs.lines().contains {
                 $0.hasPrefix("refused a worker connection: refused CURVE client at 127.0.0.1, key \(stranger.publicKey.fingerprint)")
             })
         // Each refused worker says why (from its socket's monitor), not only that no welcome came.
@@ -341,12 +340,12 @@ private final class LogSink: @unchecked Sendable {
             victim = try store.events(kind: .checkpoint).first { $0.task?.kind == .train }?.workerID
             return victim != nil
         }
-        #expect(sawTree, "log:\n\(logs.all.joined(separator: "\n"))")
+        #expect(sawTree, "log:\n\(logs.lines().joined(separator: "\n"))")
         let crashed = try #require(clients.first { $0.2 == victim })
         crashed.1.stop()
         try crashed.0.crash()
         let finished = try waitUntil(60) { try store.stage() == .save }
-        #expect(finished, "log:\n\(logs.all.joined(separator: "\n"))")
+        #expect(finished, "log:\n\(logs.lines().joined(separator: "\n"))")
         for p in 0..<2 {
             let trees = try store.checkpointedTrees(partition: p)
             #expect(trees == Array(0..<20))
@@ -354,8 +353,8 @@ private final class LogSink: @unchecked Sendable {
         }
         let lost = try store.events(kind: .attemptLost)
         #expect(lost.count == 1 && lost.first?.workerID == victim)
-        #expect(logs.all.contains { $0.contains("presumed dead") && $0.contains(victim ?? "?") })
-        #expect(logs.all.contains { $0.contains("resumed at tree") })
+        #expect(logs.lines().contains { $0.contains("presumed dead") && $0.contains(victim ?? "?") })
+        #expect(logs.lines().contains { $0.contains("resumed at tree") })
         server.send(.shutdown(reason: "done"))
         for (client, executor, id) in clients where id != victim {
             #expect(waitUntil(5) { client.isFinished })

@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import SpaceTime
 
 /// The coordinator's protocol logic without sockets: it takes decoded frames
@@ -185,7 +186,10 @@ public final class CoordinatorEngine {
                 reject.supportedProtocolVersion = ProtocolVersion.current
                 out.append(.send(address, WireMessage(.reject(reject))))
             }
-            out.append(.log(.warning, "dropped message from \(who): \(error.from(peer: who))"))
+            out.append(
+                .log(
+                    .warning, "dropped message from \(who): \(error.from(peer: who))",
+                    metadata: .about(worker: peers[address]?.workerID, peer: address)))
             return out
         }
         guard var peer = peers[address] else {
@@ -206,7 +210,10 @@ public final class CoordinatorEngine {
                     .staleDiscarded, attemptID: attemptID, workerID: peer.workerID,
                     "\(message.kind) from \(peer.workerID) for attempt \(attemptID) discarded: not leased to it", now: time.wall)
             }
-            out.append(.log(.warning, "dropped message from \(who): \(error.from(peer: who))"))
+            out.append(
+                .log(
+                    .warning, "dropped message from \(who): \(error.from(peer: who))",
+                    metadata: .about(attempt: error.attemptID, worker: peer.workerID, peer: address)))
             return out
         }
         detector.heard(from: peer.workerID, now: time.monotonic)
@@ -263,7 +270,10 @@ public final class CoordinatorEngine {
                     now: time.wall)
             }
             if case .discarded(let reason)? = outcome {
-                out.append(.log(.warning, "done from \(workerID) for attempt \(m.attemptID) discarded: \(reason)"))
+                out.append(
+                    .log(
+                        .warning, "done from \(workerID) for attempt \(m.attemptID) discarded: \(reason)",
+                        metadata: .about(task: peer.running[m.attemptID], attempt: m.attemptID, worker: workerID, peer: address)))
                 endAttempt(m.attemptID, on: address)
             } else if outcome != nil {
                 if let name = peer.running[m.attemptID], name.kind == .extract {
@@ -272,7 +282,8 @@ public final class CoordinatorEngine {
                 out.append(
                     .log(
                         .info,
-                        "\(peer.running[m.attemptID].map(String.init(describing:)) ?? "attempt \(m.attemptID)") done on \(workerID), peak RSS \(ByteCount(m.peakRssBytes))"
+                        "\(peer.running[m.attemptID].map(String.init(describing:)) ?? "attempt \(m.attemptID)") done on \(workerID), peak RSS \(ByteCount(m.peakRssBytes))",
+                        metadata: .about(task: peer.running[m.attemptID], attempt: m.attemptID, worker: workerID, peer: address)
                     ))
                 endAttempt(m.attemptID, on: address)
             } else {
@@ -301,7 +312,10 @@ public final class CoordinatorEngine {
                 try stream.credit.receive(CreditWindow.Grant(messages: m.grantedBatches, bytes: m.grantedBytes))
                 streams[m.attemptID] = stream
             } catch {
-                out.append(.log(.warning, "dropped credit from \(workerID): \(error.from(peer: workerID))"))
+                out.append(
+                    .log(
+                        .warning, "dropped credit from \(workerID): \(error.from(peer: workerID))",
+                        metadata: .about(attempt: m.attemptID, worker: workerID, peer: address)))
             }
         case .goodbye(let m):
             try removePeer(address) { attemptID in
@@ -311,7 +325,10 @@ public final class CoordinatorEngine {
             detector.left(workerID)
         case .blobRequest(let m):
             guard let blob = blobs[m.digest], m.offset < UInt64(blob.size) else {
-                out.append(.log(.warning, "worker \(workerID) asked for an unknown blob or offset; dropped"))
+                out.append(
+                    .log(
+                        .warning, "worker \(workerID) asked for an unknown blob or offset; dropped",
+                        metadata: .about(worker: workerID, peer: address)))
                 return
             }
             let start = Int(m.offset)
@@ -345,7 +362,10 @@ public final class CoordinatorEngine {
             r.message = message
             r.supportedProtocolVersion = ProtocolVersion.current
             out.append(.send(address, WireMessage(.reject(r))))
-            out.append(.log(.warning, "rejected worker \(hello.workerID) from \(hello.host) (pid \(hello.pid)): \(message)"))
+            out.append(
+                .log(
+                    .warning, "rejected worker \(hello.workerID) from \(hello.host) (pid \(hello.pid)): \(message)",
+                    metadata: .about(worker: hello.workerID, peer: address)))
         }
         // Stopping to be resumed: no answer, so the worker keeps reconnecting until the resumed coordinator welcomes it.
         if stoppingForResume { return }
@@ -397,7 +417,8 @@ public final class CoordinatorEngine {
         out.append(
             .log(
                 .info,
-                "worker \(hello.workerID) joined from \(hello.host) (pid \(hello.pid), \(hello.cores) cores, limit \(ByteCount(hello.memoryLimitBytes)))"
+                "worker \(hello.workerID) joined from \(hello.host) (pid \(hello.pid), \(hello.cores) cores, limit \(ByteCount(hello.memoryLimitBytes)))",
+                metadata: .about(worker: hello.workerID, peer: address)
             ))
     }
 
@@ -421,7 +442,10 @@ public final class CoordinatorEngine {
                 .staleDiscarded, attemptID: attemptID, workerID: worker,
                 "\(message.kind) for attempt \(attemptID) from \(address) discarded: its session has ended", now: time.wall)
         }
-        out.append(.log(.warning, "dropped \(message.kind) from \(address): no session (say hello first)"))
+        out.append(
+            .log(
+                .warning, "dropped \(message.kind) from \(address): no session (say hello first)",
+                metadata: .about(attempt: attemptID, peer: address)))
     }
 
     private func handleCheckpoint(
@@ -473,7 +497,8 @@ public final class CoordinatorEngine {
                 out.append(
                     .log(
                         .warning,
-                        "worker \(workerID) (pid \(peer.hello.pid)) presumed dead: no message for \(String(format: "%.1f", silentFor)) s"))
+                        "worker \(workerID) (pid \(peer.hello.pid)) presumed dead: no message for \(String(format: "%.1f", silentFor)) s",
+                        metadata: .about(worker: workerID, peer: address)))
                 let failure = AttemptFailure(
                     .silent(seconds: silentFor), workerID: workerID, pid: Int(peer.hello.pid),
                     peakRSS: peer.peakRSS == 0 ? nil : peer.peakRSS, memoryLimit: peer.hello.memoryLimitBytes)
@@ -540,7 +565,7 @@ public final class CoordinatorEngine {
         let failure = AttemptFailure(
             cause, workerID: workerID, pid: Int(peer.hello.pid),
             peakRSS: peak == 0 ? nil : peak, memoryLimit: peer.hello.memoryLimitBytes)
-        out.append(.log(.warning, "\(failure)"))
+        out.append(.log(.warning, "\(failure)", metadata: .about(worker: workerID, peer: address)))
         try removePeer(address) { attemptID in
             try self.recordLoss(attemptID, failure: failure, at: time, into: &out)
         }
@@ -684,7 +709,7 @@ public final class CoordinatorEngine {
             let attemptID = try store.beginAttempt(name, workerID: "coordinator", leaseDeadline: time.wall, firstTree: nil, now: time.wall)
             _ = try store.attemptRunning(attemptID, now: time.wall)
             _ = try store.completeAttempt(attemptID, peakRSS: nil, now: time.wall)
-            out.append(.log(.info, "\(name) complete from its checkpoints"))
+            out.append(.log(.info, "\(name) complete from its checkpoints", metadata: .about(task: name)))
         }
         for decision in plan.assignments {
             guard let address = addressOf[decision.workerID] else { continue }
@@ -716,7 +741,7 @@ public final class CoordinatorEngine {
         let p = partitions[d.task.partition]
         if d.task.kind != .extract {
             guard let extractor else {
-                out.append(.log(.error, "cannot assign \(d.task): no merged extractor yet"))
+                out.append(.log(.error, "cannot assign \(d.task): no merged extractor yet", metadata: .about(task: d.task)))
                 return
             }
             a.extractor = extractor
@@ -740,7 +765,7 @@ public final class CoordinatorEngine {
         if let variant = d.task.variant.wire { a.variant = variant }
         if d.task.kind == .evaluate || d.task.kind == .predict {
             guard let model = modelForTask?(d.task) ?? model else {
-                out.append(.log(.error, "cannot assign \(d.task): no merged model yet"))
+                out.append(.log(.error, "cannot assign \(d.task): no merged model yet", metadata: .about(task: d.task)))
                 return
             }
             a.model = model
@@ -750,7 +775,8 @@ public final class CoordinatorEngine {
         do {
             try MessageValidator(limits: configuration.limits).validate(WireMessage(.assignment(a)), direction: .toWorker)
         } catch {
-            out.append(.log(.error, "cannot assign \(d.task): the assignment would be invalid: \(error)"))
+            out.append(
+                .log(.error, "cannot assign \(d.task): the assignment would be invalid: \(error)", metadata: .about(task: d.task)))
             return
         }
         let attemptID = try store.beginAttempt(
@@ -772,7 +798,10 @@ public final class CoordinatorEngine {
             predictionCredit[attemptID] = window
             sendPredictionCredit(attemptID, window.initialGrant, to: address, at: time, into: &out)
         }
-        out.append(.log(.info, "\(d.note) [attempt \(attemptID)]"))
+        out.append(
+            .log(
+                .info, "\(d.note) [attempt \(attemptID)]",
+                metadata: .about(task: d.task, attempt: attemptID, worker: d.workerID, peer: address)))
     }
 
     /// One tree's expected bytes for a train task's admission check: the mean size
@@ -803,7 +832,7 @@ public final class CoordinatorEngine {
             split = try store.splitTrainTask(partition: p, into: ranges, now: time.wall) || split
         }
         try store.log(.trainPlan, decision.message, now: time.wall)
-        out.append(.log(.info, decision.message))
+        out.append(.log(.info, "\(decision.message)"))
         return split
     }
 
@@ -823,7 +852,10 @@ public final class CoordinatorEngine {
             retryable: retryable && failure.retryable, now: time.wall)
         if state != nil {
             lastFailures[name] = failure
-            out.append(.log(.warning, "\(name) attempt \(attemptID) \(outcome.rawValue): \(failure)"))
+            out.append(
+                .log(
+                    .warning, "\(name) attempt \(attemptID) \(outcome.rawValue): \(failure)",
+                    metadata: .about(task: name, attempt: attemptID, worker: failure.workerID, peer: address)))
         }
         endAttempt(attemptID, on: address)
     }
@@ -836,7 +868,10 @@ public final class CoordinatorEngine {
         guard let name = try store.attempt(attemptID).flatMap({ a in try store.tasks().first { $0.id == a.taskID }?.name }) else { return }
         if try store.failAttempt(attemptID, outcome: .lost, reason: failure.description, peakRSS: failure.peakRSS, now: time.wall) != nil {
             lastFailures[name] = failure
-            out.append(.log(.warning, "\(name) attempt \(attemptID) lost: \(failure)"))
+            out.append(
+                .log(
+                    .warning, "\(name) attempt \(attemptID) lost: \(failure)",
+                    metadata: .about(task: name, attempt: attemptID, worker: failure.workerID)))
         }
     }
 
@@ -871,7 +906,7 @@ public final class CoordinatorEngine {
         do {
             return try body()
         } catch let error as JobStoreError where error.code != .database {
-            out.append(.log(.warning, "dropped message from worker \(workerID): \(error.message)"))
+            out.append(.log(.warning, "dropped message from worker \(workerID): \(error.message)", metadata: .about(worker: workerID)))
             return nil
         }
     }
@@ -904,12 +939,18 @@ extension CoordinatorEngine {
         do {
             try window.received(bytes: payload.count)
         } catch {
-            out.append(.log(.warning, "dropped predictions from \(peer.workerID): \(error.from(peer: peer.workerID))"))
+            out.append(
+                .log(
+                    .warning, "dropped predictions from \(peer.workerID): \(error.from(peer: peer.workerID))",
+                    metadata: .about(task: name, attempt: m.attemptID, worker: peer.workerID, peer: address)))
             try failAttempt(m.attemptID, on: address, failure: failure("\(error)"), outcome: .failed, at: time, into: &out)
             return
         }
         guard let sink = predictionSink else {
-            out.append(.log(.warning, "worker \(peer.workerID) sent predictions, but this job has no predict tasks; dropped"))
+            out.append(
+                .log(
+                    .warning, "worker \(peer.workerID) sent predictions, but this job has no predict tasks; dropped",
+                    metadata: .about(task: name, attempt: m.attemptID, worker: peer.workerID, peer: address)))
             return
         }
         if let problem = try sink.predictions(attemptID: m.attemptID, task: name, batch: m, payload: payload) {

@@ -27,8 +27,7 @@ struct ExtractRunner: TaskRunner {
         s.trainRows = UInt64(rows.trainCount)
         s.testRows = UInt64(rows.testCount)
         context.registry.keepSpill(of: attempt, rows)
-        context.log(
-            .info,
+        context.logger(for: a).info(
             "extract/p\(a.partition) attempt \(a.attemptID): \(s.trainRows) train + \(s.testRows) test rows parsed and kept in \(context.spillDirectory.path)"
         )
         return [
@@ -89,8 +88,7 @@ struct TrainRunner: TaskRunner {
             let binned = try context.bin(attempt, extractor: extractor, test: false)
             let trainer = ForestTrainer(parameters: attempt.parameters.forest, threads: options.threads)
             let id = a.attemptID
-            context.log(
-                .info,
+            context.logger(for: a).info(
                 "train/p\(a.partition) attempt \(id): \(binned.rowCount) rows binned, growing trees \(range.lowerBound)..<\(range.upperBound)"
             )
             // Trees go out in batches of `checkpoint_every` (the last batch may be shorter).
@@ -240,11 +238,6 @@ struct PredictRunner: TaskRunner {
         return failure
     }
 
-    /// The task's name in messages: `predict/pK`, or `predict/pK.tA-B` for a tree slice.
-    private static func taskName(_ a: WireTaskAssignment) -> TaskName {
-        TaskName(.predict, Int(a.partition), TaskVariant(wire: a.hasVariant ? a.variant : nil) ?? .whole)
-    }
-
     func run(_ attempt: ExecutorAttempt, _ blob: BlobCache.Blob) -> WorkerEvent {
         let a = attempt.assignment
         // A whole model posts each row's predictions; a tree slice (tree-sharded scoring) its partial sums.
@@ -255,11 +248,11 @@ struct PredictRunner: TaskRunner {
         case (.model(let m), .predictions?): (model, slice) = (m, nil)
         case (.slice(let s), .predictions?): (model, slice) = (s.model, s)
         default:
-            return context.fail(a, .protocol, "\(Self.taskName(a)): the blob is not what the task's output needs", retryable: false)
+            return context.fail(a, .protocol, "\(a.taskName): the blob is not what the task's output needs", retryable: false)
         }
         guard let block = attempt.prediction, model.extractor.featureCount == block.featureCount else {
             return context.fail(
-                a, .protocol, "\(Self.taskName(a)): the model's features do not match the assignment's columns", retryable: false)
+                a, .protocol, "\(a.taskName): the model's features do not match the assignment's columns", retryable: false)
         }
         let rows = block.lines.count
         let C = slice?.slice.valuesPerRow ?? model.forest.outputWidth
@@ -291,7 +284,7 @@ struct PredictRunner: TaskRunner {
         let a = attempt.assignment
         guard let block = attempt.prediction, extractor.featureCount == block.featureCount else {
             return context.fail(
-                a, .protocol, "\(Self.taskName(a)): the extractor's features do not match the assignment's columns", retryable: false)
+                a, .protocol, "\(a.taskName): the extractor's features do not match the assignment's columns", retryable: false)
         }
         let rows = block.lines.count
         let transform = DatasetTransform(schema: block.parameters.schema, extractor: extractor)

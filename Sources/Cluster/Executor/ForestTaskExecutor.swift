@@ -1,6 +1,7 @@
 import Forest
 import Foundation
 import Locking
+import Logging
 import SpaceTime
 
 /// The worker's task executor over the Forest engine. It receives the
@@ -24,7 +25,8 @@ public final class ForestTaskExecutor: @unchecked Sendable {  // `exitState` und
         public var spillBase: String
         /// In-memory bytes per partition's rows before they spill.
         public var rowMemoryBytes: Int
-        public var log: @Sendable (CoordinatorLogLevel, String) -> Void
+        /// The worker's log: an attempt's lines carry its task and attempt (``LogKey``).
+        public var logger: Logger
         /// Test hooks (the end-to-end tests slow tasks down to kill processes
         /// at chosen points): a pause after each row batch and each tree, seconds.
         public var batchDelay: Double = 0
@@ -39,12 +41,12 @@ public final class ForestTaskExecutor: @unchecked Sendable {  // `exitState` und
 
         public init(
             threads: Int = 1, spillBase: String = SpillDirectory.defaultBase, rowMemoryBytes: Int = 8 << 20,
-            log: @escaping @Sendable (CoordinatorLogLevel, String) -> Void = { _, _ in }
+            logger: Logger = .discarding
         ) {
             self.threads = max(1, threads)
             self.spillBase = spillBase
             self.rowMemoryBytes = rowMemoryBytes
-            self.log = log
+            self.logger = logger
         }
     }
 
@@ -129,7 +131,7 @@ public final class ForestTaskExecutor: @unchecked Sendable {  // `exitState` und
                 // coordinator never answers it, and the next assignment must start over.
                 if let digest = a.blobDigest, lastWaiter { blobs.dropFetch(digest) }
                 if a.assignment.kind == .extract { a.rows?.close() }
-                options.log(.info, "attempt \(id) cancelled: \(reason)")
+                context.logger(for: a.assignment).info("attempt \(id) cancelled: \(reason)")
             }
             return []
         case .blobChunk(let chunk, let payload): return blobChunk(chunk, payload)
@@ -137,8 +139,8 @@ public final class ForestTaskExecutor: @unchecked Sendable {  // `exitState` und
             lock.withLock { exitState = (message, failure) }
             registry.cancelAll()
             return []
-        case .log(let level, let line):
-            options.log(level, line)
+        case .log(let level, let message, let metadata):
+            options.logger.log(level: level, message, metadata: metadata)
             return []
         default:
             return []

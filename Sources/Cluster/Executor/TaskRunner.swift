@@ -1,6 +1,7 @@
 import Forest
 import Foundation
 import Locking
+import Logging
 import SpaceTime
 
 /// One task kind's steps on this worker. `makeAttempt` runs on the DEALER thread,
@@ -47,7 +48,10 @@ struct ExecutorContext: Sendable {
 
     func post(_ event: WorkerEvent) { outlet.post(event) }
 
-    func log(_ level: CoordinatorLogLevel, _ line: String) { options.log(level, line) }
+    /// The log of attempt `a`'s lines: the worker's, with the task and attempt.
+    func logger(for a: WireTaskAssignment) -> Logger {
+        options.logger.with(.about(task: a.taskName, attempt: a.attemptID))
+    }
 
     /// The attempt's peak RSS so far, sampling now.
     func taskPeak(_ a: ExecutorAttempt) -> UInt64 {
@@ -62,7 +66,7 @@ struct ExecutorContext: Sendable {
         let peak = attempt.map(taskPeak) ?? UInt64(MemorySample.current().rss)
         if a.kind == .extract { attempt?.rows?.close() }
         let message = failure.message
-        options.log(.warning, "attempt \(a.attemptID) failed: \(message)")
+        logger(for: a).warning("attempt \(a.attemptID) failed: \(message)")
         var reported = failure
         reported.message = String(message.prefix(4000))
         return .failed(attemptID: a.attemptID, failure: reported, peakRSS: peak)

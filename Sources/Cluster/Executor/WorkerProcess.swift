@@ -1,6 +1,7 @@
 import Forest
 import Foundation
 import Locking
+import Logging
 import SpaceTime
 import ZeroMQ
 
@@ -9,7 +10,7 @@ import ZeroMQ
 /// a stop request (SIGTERM, from the command's service group) → goodbye and a
 /// clean exit.
 public enum WorkerProcess {
-    /// Asks a running (or starting) ``run(_:stop:log:)`` to leave: the worker says
+    /// Asks a running (or starting) ``run(_:stop:logger:)`` to leave: the worker says
     /// goodbye to the coordinator and `run` returns with the reason as its message.
     public final class StopRequest: Sendable {
         private struct State {
@@ -71,11 +72,12 @@ public enum WorkerProcess {
     /// `stop` is asked to (SIGTERM). Returns the exit message and whether it is a failure.
     public static func run(
         _ configuration: Configuration, stop: StopRequest = StopRequest(),
-        log: @escaping @Sendable (CoordinatorLogLevel, String) -> Void
+        logger: Logger
     ) throws -> (message: String, failure: Bool) {
+        let logger = logger.with(.about(worker: configuration.workerID))
         var executorOptions = ForestTaskExecutor.Options(
             threads: configuration.threads, spillBase: configuration.spillBase,
-            rowMemoryBytes: rowMemory(limit: configuration.memoryLimit), log: log)
+            rowMemoryBytes: rowMemory(limit: configuration.memoryLimit), logger: logger)
         executorOptions.derivations = configuration.derivations
         let environment = ProcessInfo.processInfo.environment
         executorOptions.batchDelay = environment["SPACETIME_TEST_BATCH_DELAY_MS"].flatMap(Double.init).map { $0 / 1000 } ?? 0
@@ -96,8 +98,7 @@ public enum WorkerProcess {
             context: context, connect: configuration.endpoint, identity: identity, options: options,
             handler: { executor.handle($0) })
         executor.attach(client)
-        log(
-            .info,
+        logger.info(
             "worker \(configuration.workerID) (pid \(identity.pid)) connecting to \(configuration.endpoint), limit \(ByteCount(configuration.memoryLimit)), \(configuration.threads) thread(s), spill \(executor.spillPath)"
         )
 
@@ -120,13 +121,13 @@ public enum WorkerProcess {
                     "worker \(configuration.workerID) exceeded its \(ByteCount(configuration.memoryLimit)) memory limit (RSS \(ByteCount(rss)))"
                 let failures = executor.abandonAll(message)
                 if !failures.isEmpty {
-                    log(.error, "\(message): failing its \(failures.count) running task(s)")
+                    logger.error("\(message): failing its \(failures.count) running task(s)")
                     for failure in failures { client.post(failure) }
                     overWhileIdle = nil
                 } else if let since = overWhileIdle {
                     if since.duration(to: .now) >= configuration.idleOverLimitGrace {
                         let idle = "\(message) with no task running: the limit is below what the worker itself needs; raise --memory-limit"
-                        log(.error, idle)
+                        logger.error("\(idle)")
                         try? client.stop(reason: idle)
                         return (idle, true)
                     }
@@ -147,7 +148,7 @@ public enum WorkerProcess {
     /// give ``StopRequest/stop(reason:)`` for it.
     public static func signalName(_ signal: Int32) -> String { signal == SIGTERM ? "SIGTERM" : "SIGINT" }
 
-    /// Whether `message` (from ``run(_:stop:log:)``) says the worker left on SIGTERM or SIGINT.
+    /// Whether `message` (from ``run(_:stop:logger:)``) says the worker left on SIGTERM or SIGINT.
     public static func endedBySignal(_ message: String) -> Bool {
         message == signalName(SIGTERM) || message == signalName(SIGINT)
     }

@@ -1,5 +1,6 @@
 import Foundation
 import Locking
+import Logging
 import SpaceTime
 
 /// `spacetime local`: this process is the coordinator; it starts N worker
@@ -154,7 +155,7 @@ public final class LocalCluster: @unchecked Sendable {  // `processes`, `slots` 
     /// the rest, and nothing else would end the wait). Call it from `onExit`.
     public func failJobIfEveryWorkerExited(
         expected: Int, store: JobStore,
-        log: @Sendable (CoordinatorLogLevel, String) -> Void
+        logger: Logger
     ) {
         let slots = workers
         guard slots.count == expected, slots.allSatisfy({ $0.exit != nil }),
@@ -165,7 +166,7 @@ public final class LocalCluster: @unchecked Sendable {  // `processes`, `slots` 
             })
         else { return }
         let exits = slots.map { "\($0.id) (pid \($0.pid)) \($0.exit ?? "?")" }.joined(separator: ", ")
-        log(.error, "every worker has exited: \(exits)")
+        logger.error("every worker has exited: \(exits)")
         try? store.failJob(
             "every worker has exited before the job was done: \(exits) (see their log lines above)",
             now: Date().timeIntervalSince1970)

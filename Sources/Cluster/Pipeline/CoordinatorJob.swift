@@ -1,5 +1,6 @@
 import Forest
 import Foundation
+import Logging
 import SpaceTime
 import ZeroMQ
 
@@ -86,7 +87,7 @@ public final class CoordinatorJob: Sendable {
     /// (a bad `--bind` creates nothing, and a resumed job is left as it was), then
     /// the store: a new job is created, or a resumed one is checked against the
     /// command line (``ResumeRules``) before anything in it changes.
-    public init(options: Options, context: Context, log: @escaping @Sendable (CoordinatorLogLevel, String) -> Void) throws {
+    public init(options: Options, context: Context, logger: Logger) throws {
         self.options = options
         let directoryExisted = FileManager.default.fileExists(atPath: options.jobDirectory)
         do {
@@ -117,7 +118,7 @@ public final class CoordinatorJob: Sendable {
             try? FileManager.default.removeItem(atPath: options.jobDirectory)
         }
         do {
-            run = try CoordinatorRun(context: context, bind: options.bind, options: serverOptions, log: log)
+            run = try CoordinatorRun(context: context, bind: options.bind, options: serverOptions, logger: logger)
         } catch let error as CoordinatorBindError {
             removeIfEmpty()
             throw PipelineError(
@@ -127,7 +128,7 @@ public final class CoordinatorJob: Sendable {
             throw error
         }
         do {
-            let prepared = try Self.prepare(options: options, storePath: storePath, log: log)
+            let prepared = try Self.prepare(options: options, storePath: storePath, logger: logger)
             store = prepared.store
             spec = prepared.spec
             layout = prepared.settings.layout
@@ -154,7 +155,7 @@ public final class CoordinatorJob: Sendable {
     /// Creates the job in the store at `storePath`, or resumes the one there (see ``ResumeRules``).
     private static func prepare(
         options: Options, storePath: String,
-        log: @escaping @Sendable (CoordinatorLogLevel, String) -> Void
+        logger: Logger
     ) throws -> Prepared {
         let exists = FileManager.default.fileExists(atPath: storePath)
         if options.resume && !exists {
@@ -170,7 +171,7 @@ public final class CoordinatorJob: Sendable {
                     .jobFailed,
                     "\(options.jobDirectory) already holds job \(existing.jobID); use --resume to continue it or another --job-dir")
             }
-            spec = try resolveResume(existing, options: options, store: store, log: log, now: now)
+            spec = try resolveResume(existing, options: options, store: store, logger: logger, now: now)
         } else {
             if options.resume {
                 throw PipelineError(.missingArtifact, "--resume: no job in \(options.jobDirectory) (its job.sqlite holds none)")
@@ -194,7 +195,7 @@ public final class CoordinatorJob: Sendable {
                     "--test-file \(testPath): its header (\(testHeader.joined(separator: ","))) differs from the training file \(dataPath)'s (\(header.joined(separator: ","))); the test file needs the same columns in the same order"
                 )
             }
-            testBytes = UInt64(Self.textBytes(testPath, log: log))
+            testBytes = UInt64(Self.textBytes(testPath, logger: logger))
         }
         if spec.parameters.isEmpty {
             // The schema is decided here, once, and stored with the job: a resumed job and
@@ -203,8 +204,7 @@ public final class CoordinatorJob: Sendable {
             do { inference = try SchemaInference.infer(path: dataPath, choices: options.columns, options: options.csv) } catch {
                 throw PipelineError(wrapping: error)
             }
-            log(
-                .info,
+            logger.info(
                 "\(inference.schema.task.rawValue): \(inference.reason); \(inference.schema.featureCount) features (\(inference.schema.categoricalCount) categorical)"
             )
             var parameters = ForestJobParameters(
@@ -212,7 +212,7 @@ public final class CoordinatorJob: Sendable {
                 source: (dataPath as NSString).lastPathComponent,
                 sampledRows: inference.sampledRows)
             parameters.permutationRepeats = options.permutationRepeats
-            parameters.files = Self.jobFiles(dataPath, testPath, log: log)
+            parameters.files = Self.jobFiles(dataPath, testPath, logger: logger)
             if !options.derivation.isEmpty {
                 guard inference.schema.categoricalCount == 0 else {
                     throw PipelineError(
@@ -224,7 +224,7 @@ public final class CoordinatorJob: Sendable {
                 }
                 parameters.derivation = options.derivation
             }
-            let size = UInt64(Self.textBytes(dataPath, log: log))
+            let size = UInt64(Self.textBytes(dataPath, logger: logger))
             // With a test file the planner sees both files, the test file's share as the test fraction.
             let planTestFraction = testPath == nil ? options.testFraction : Double(testBytes) / Double(max(1, size + testBytes))
             let plan = PartitionPlanner.plan(
@@ -236,7 +236,7 @@ public final class CoordinatorJob: Sendable {
                     histogramWordsPerBin: 2,
                     memoryLimit: options.workerMemoryLimit, testFraction: planTestFraction,
                     threadsPerWorker: options.workerThreads, override: options.partitions))
-            if let message = plan.message { log(.warning, "partition plan: \(message)") }
+            if let message = plan.message { logger.warning("partition plan: \(message)") }
             guard plan.partitions <= parameters.forest.trees else {
                 throw PipelineError(
                     .badParameters, "\(plan.partitions) partitions need at least as many trees; raise --trees or lower --partitions")
@@ -246,7 +246,7 @@ public final class CoordinatorJob: Sendable {
                 partitionRows: plan.partitionRows, task: inference.schema.task,
                 outputWidth: inference.schema.task == .classification ? 2 : 1,
                 featureCount: inference.schema.featureCount, memoryLimit: options.workerMemoryLimit)
-            log(treeSize.overBudget ? .warning : .info, "tree size: \(treeSize.message)")
+            logger.log(level: treeSize.overBudget ? .warning : .info, "tree size: \(treeSize.message)")
             parameters.forest = treeSize.parameters
             spec.partitions = plan.partitions
             spec.parameters = parameters.serialize()
@@ -257,8 +257,7 @@ public final class CoordinatorJob: Sendable {
             for (k, identity) in identities.enumerated() {
                 try created.putArtifact("data-identity-\(k)", identity.encoded, now: now)
             }
-            log(
-                .info,
+            logger.info(
                 "job \(spec.jobID): \(dataPath)\(testPath.map { " (test rows: \($0))" } ?? ""), \(spec.partitions) partition(s) (~\(plan.rowsPerPartition) training rows each), \(spec.trees) trees, seed \(spec.seed)"
             )
         }
@@ -298,7 +297,7 @@ public final class CoordinatorJob: Sendable {
     /// previous coordinator left running. Returns the spec to run with.
     private static func resolveResume(
         _ existing: JobSpec, options: Options, store: JobStore,
-        log: @escaping @Sendable (CoordinatorLogLevel, String) -> Void, now: Timestamp
+        logger: Logger, now: Timestamp
     ) throws -> JobSpec {
         var spec = existing
         var notes: [String] = []
@@ -311,7 +310,7 @@ public final class CoordinatorJob: Sendable {
             guard let recorded else {
                 // A store from before identities were recorded: only the recorded path can be trusted.
                 if candidate != recordedPath {
-                    log(.warning, "--resume: the job was created on \(recordedPath); \(candidate) is not used")
+                    logger.warning("--resume: the job was created on \(recordedPath); \(candidate) is not used")
                 }
                 continue
             }
@@ -376,7 +375,7 @@ public final class CoordinatorJob: Sendable {
         if spec != existing {
             try store.updateJobSpec(spec, note: "resumed with \(notes.joined(separator: "; "))", now: now)
         }
-        if !notes.isEmpty { log(.info, "--resume: taken from the command line: \(notes.joined(separator: "; "))") }
+        if !notes.isEmpty { logger.info("--resume: taken from the command line: \(notes.joined(separator: "; "))") }
         let before = try store.stage()
         let scheduler = Scheduler()
         let gates = Scheduler.Gates(
@@ -387,16 +386,18 @@ public final class CoordinatorJob: Sendable {
                 scheduler.stage(tasks: tasks.map { Scheduler.TaskView(name: $0.name, state: $0.state) }, gates: gates)
             }, now: now)
         {
-            log(
-                .warning,
+            logger.warning(
                 "--resume: job \(existing.jobID) had failed (\(failure)); its failed tasks run again, each with \(spec.maxAttempts) attempt(s); finished tasks and checkpointed trees are kept"
             )
         }
         let abandoned = try store.abandonActiveAttempts(reason: "coordinator restarted", now: now)
         try store.log(.resumed, "coordinator resumed; \(abandoned.count) running attempt(s) abandoned", now: now)
-        log(
-            .info,
-            "resuming job \(spec.jobID) at stage \(try store.stage()?.rawValue ?? "?")\(before == .failed ? " (it had failed)" : ""); \(abandoned.count) attempt(s) from before the restart abandoned; trees in the store: \(try store.partitions().map { "p\($0.partition) \(try store.checkpointedTrees(partition: $0.partition).count)/\($0.trees)" }.joined(separator: ", "))"
+        let stage = try store.stage()?.rawValue ?? "?"
+        let trees = try store.partitions().map {
+            "p\($0.partition) \(try store.checkpointedTrees(partition: $0.partition).count)/\($0.trees)"
+        }
+        logger.info(
+            "resuming job \(spec.jobID) at stage \(stage)\(before == .failed ? " (it had failed)" : ""); \(abandoned.count) attempt(s) from before the restart abandoned; trees in the store: \(trees.joined(separator: ", "))"
         )
         return spec
     }
@@ -436,12 +437,12 @@ public final class CoordinatorJob: Sendable {
     /// message.
     /// The text size of a data set for planning: the file size of a plain file, else an estimate
     /// (`CSVInput.estimatedTextBytes`), logged with what it rests on.
-    static func textBytes(_ path: String, log: (CoordinatorLogLevel, String) -> Void) -> Int {
+    static func textBytes(_ path: String, logger: Logger) -> Int {
         guard let input = try? CSVInput(path: path) else { return 0 }
         let (bytes, bases) = input.estimatedTextBytes()
         if bases != [.fileSize] || input.isMultiPart {
             let parts = input.isMultiPart ? "\(input.parts.count) part(s), " : ""
-            log(.info, "\(path): \(parts)\(bytes) bytes of CSV text for planning (\(bases.map(\.rawValue).joined(separator: " + ")))")
+            logger.info("\(path): \(parts)\(bytes) bytes of CSV text for planning (\(bases.map(\.rawValue).joined(separator: " + ")))")
         }
         return bytes
     }
@@ -449,14 +450,13 @@ public final class CoordinatorJob: Sendable {
     /// The files workers name in errors (`ForestJobParameters.files`): every part of the data
     /// set, then of the test file, when there is more than one; none when they would take over
     /// a quarter of the inline blob limit (workers then name the data set).
-    static func jobFiles(_ dataPath: String, _ testPath: String?, log: (CoordinatorLogLevel, String) -> Void) -> [String] {
+    static func jobFiles(_ dataPath: String, _ testPath: String?, logger: Logger) -> [String] {
         let inputs = [dataPath] + (testPath.map { [$0] } ?? [])
         let files = inputs.flatMap { (try? CSVInput(path: $0).parts) ?? [$0] }
         guard files.count > 1 else { return [] }
         let bytes = files.reduce(0) { $0 + 4 + $1.utf8.count }
         guard bytes <= ProtocolLimits().maxInlineBlobBytes / 4 else {
-            log(
-                .info,
+            logger.info(
                 "the \(files.count) files' names take \(bytes) bytes: workers' errors will name \(dataPath), not the file a bad record is in"
             )
             return []

@@ -1,5 +1,6 @@
 import Foundation
 import Locking
+import Logging
 import ZeroMQ
 
 /// The shell a coordinator command runs one job in (training's `CoordinatorJob`,
@@ -23,7 +24,7 @@ final class CoordinatorRun: Sendable {
     /// so a bad endpoint is refused before a job store exists.
     init(
         context: Context, bind: String, options: CoordinatorServer.Options,
-        log: @escaping @Sendable (CoordinatorLogLevel, String) -> Void
+        logger: Logger
     ) throws {
         let outcome = self.outcome
         let signal = finishedSignal
@@ -33,13 +34,9 @@ final class CoordinatorRun: Sendable {
         }
         self.finish = finish
         server = try CoordinatorServer(
-            context: context, bind: bind, options: options,
+            context: context, bind: bind, options: options, logger: logger,
             onOutput: { output in
-                switch output {
-                case .log(let level, let line): log(level, line)
-                case .jobFailed(let message): finish(.failed(message))
-                case .send: break
-                }
+                if case .jobFailed(let message) = output { finish(.failed(message)) }
             })
         server.whenFinished { signal.signal() }
     }

@@ -457,8 +457,8 @@ public final class ForestCoordinatorDriver: CoordinatorDriver {
         case .snapshots(let show):
             show(snapshot)
         case .lines:
-            for line in display.update(snapshot, padded: false) { out.append(.log(.info, "stage " + line)) }
-            if !["done", "failed"].contains(snapshot.stage) { out.append(.log(.info, display.plainLine())) }
+            for line in display.update(snapshot, padded: false) { out.append(.log(.info, "stage \(line)")) }
+            if !["done", "failed"].contains(snapshot.stage) { out.append(.log(.info, "\(display.plainLine())")) }
         case .none:
             break
         }

@@ -215,7 +215,7 @@ public final class PredictionDriver: CoordinatorDriver, PredictionSink {
             }
             if !finished, time.monotonic - lastProgress >= settings.progressInterval {
                 lastProgress = time.monotonic
-                out.append(.log(.info, try progressLine(at: time)))
+                out.append(.log(.info, "\(try progressLine(at: time))"))
             }
         } catch {
             let message = (error as? PipelineError)?.message ?? "\(error)"

@@ -1,5 +1,6 @@
 import Forest
 import Foundation
+import Logging
 import SpaceTime
 import ZeroMQ
 
@@ -86,7 +87,7 @@ public final class PredictionJob: Sendable {
         var trees: Int
     }
 
-    public init(options: Options, context: Context, log: @escaping @Sendable (CoordinatorLogLevel, String) -> Void) throws {
+    public init(options: Options, context: Context, logger: Logger) throws {
         self.options = options
         // The same column resolution (and errors) as the single-process command.
         let (header, rawHeader, _) = try CoordinatorJob.readHeader(options.dataPath, options: options.csv)
@@ -144,8 +145,7 @@ public final class PredictionJob: Sendable {
             }
             do {
                 let rows = try PredictionInput.copy(options.dataPath, to: indexPath, parser: parser, options: options.csv)
-                log(
-                    .info,
+                logger.info(
                     "\(options.dataPath) is compressed or in parts: its \(rows) records were decompressed and concatenated once into \(indexPath), which the blocks are read from"
                 )
             } catch {
@@ -186,7 +186,7 @@ public final class PredictionJob: Sendable {
                 throw PipelineError(.badInput, "slicing the model: \(error)")
             }
         }
-        if let reason { log(.info, "scoring: \(reason)") }
+        if let reason { logger.info("scoring: \(reason)") }
         let width =
             work.model.map { m in sliceBlobs.map { $0.pieces.count }.max().map { $0 * m.forest.outputWidth } ?? m.forest.outputWidth }
             ?? TransformRows.width(features: work.extractor.featureCount)
@@ -204,7 +204,7 @@ public final class PredictionJob: Sendable {
         serverOptions.curve = options.curve
         // Bound before anything is written: a bad --bind leaves no job directory behind.
         do {
-            run = try CoordinatorRun(context: context, bind: options.bind, options: serverOptions, log: log)
+            run = try CoordinatorRun(context: context, bind: options.bind, options: serverOptions, logger: logger)
         } catch let error as CoordinatorBindError {
             removeCopy()
             throw PipelineError(.badParameters, "--bind: \(error) (no job was created)")
@@ -214,7 +214,7 @@ public final class PredictionJob: Sendable {
                 options: options, work: work, header: header, rawHeader: rawHeader,
                 index: index, blocks: blocks, blockRows: blockRows,
                 layout: layout, slices: sliceBlobs, scoringReason: reason,
-                started: started, storePath: storePath, log: log, run: run)
+                started: started, storePath: storePath, logger: logger, run: run)
         } catch {
             run.abandon()
             throw error
@@ -227,7 +227,7 @@ public final class PredictionJob: Sendable {
         blocks: [Range<Int>], blockRows: Int, layout: ForestScoringLayout?,
         slices: [(trees: Range<Int>, pieces: [Int], bytes: Data)], scoringReason: String?,
         started: Double, storePath: String,
-        log: @escaping @Sendable (CoordinatorLogLevel, String) -> Void, run: CoordinatorRun
+        logger: Logger, run: CoordinatorRun
     ) throws -> JobStore {
         try FileManager.default.createDirectory(atPath: options.jobDirectory, withIntermediateDirectories: true)
         let parts = (options.jobDirectory as NSString).appendingPathComponent("parts")
@@ -251,8 +251,7 @@ public final class PredictionJob: Sendable {
         try store.putArtifact("extractor", Data(work.extractor.serialize()), now: now)
         try store.stepStarted("index", now: started)
         try store.stepEnded("index", rows: index.rows, now: now)
-        log(
-            .info,
+        logger.info(
             "job \(spec.jobID): \(options.dataPath), \(index.rows) rows in \(blocks.count) block(s) of up to \(blockRows) rows (indexed in \(String(format: "%.2f", now - started)) s); \(work.model == nil ? "extractor" : "model") \(ByteCount(UInt64(work.blob.count)))\(work.model == nil ? "" : ", \(work.trees) trees")"
         )
 

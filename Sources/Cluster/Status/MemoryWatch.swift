@@ -1,5 +1,6 @@
 import Foundation
 import Locking
+import Logging
 import SpaceTime
 
 /// Watches this process's anonymous resident memory against its own limit — the coordinator's `--memory-limit`
@@ -29,7 +30,7 @@ public final class MemoryWatch: @unchecked Sendable {  // `reported` and `timer`
     /// `reported` since use was last normal: each rise above it once, and the
     /// return to normal. Returns the new highest reported level and the line.
     public static func report(after reported: Level, now: Level, who: String, used: Int, limit: Int)
-        -> (reported: Level, line: (CoordinatorLogLevel, String)?)
+        -> (reported: Level, line: (Logger.Level, String)?)
     {
         let use = "\(who) uses \(ByteCount(used)) of its \(ByteCount(limit)) --memory-limit"
         if now == .normal {
@@ -45,15 +46,15 @@ public final class MemoryWatch: @unchecked Sendable {  // `reported` and `timer`
 
     private let limit: Int
     private let who: String
-    private let log: @Sendable (CoordinatorLogLevel, String) -> Void
+    private let logger: Logger
     private let lock = Lock()
     private var reported = Level.normal
     private var timer: DispatchSourceTimer?
 
-    public init(who: String, limit: MemorySize, log: @escaping @Sendable (CoordinatorLogLevel, String) -> Void) {
+    public init(who: String, limit: MemorySize, logger: Logger) {
         self.limit = limit.bytes
         self.who = who
-        self.log = log
+        self.logger = logger
     }
 
     /// Samples now: logs a change of level, returns the level.
@@ -64,12 +65,12 @@ public final class MemoryWatch: @unchecked Sendable {  // `reported` and `timer`
         let used = MemorySample.current().rssAnon
         let now = Level.of(used: used, limit: limit)
         if now >= .critical { MemoryMonitor.returnFreeMemoryToOS() }
-        let line = lock.withLock { () -> (CoordinatorLogLevel, String)? in
+        let line = lock.withLock { () -> (Logger.Level, String)? in
             let step = Self.report(after: reported, now: now, who: who, used: used, limit: limit)
             reported = step.reported
             return step.line
         }
-        if let (severity, text) = line { log(severity, text) }
+        if let (severity, text) = line { logger.log(level: severity, "\(text)") }
         return now
     }
 

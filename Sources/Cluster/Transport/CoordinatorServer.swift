@@ -1,5 +1,6 @@
 import Foundation
 import Locking
+import Logging
 import ZeroMQ
 
 /// What the rest of the coordinator process asks the ROUTER thread to do.
@@ -31,6 +32,8 @@ extension CoordinatorDriver {
 
 /// The coordinator's I/O shell: one thread with the ROUTER socket, a poller
 /// over it and a command mailbox, and a `CoordinatorEngine` doing the work.
+/// The engine's and the shell's log lines go to its `Logger`: a line caused by a
+/// peer's message carries the peer's routing id (``LogKey/peer``).
 public final class CoordinatorServer: Sendable {
     public struct Options: Sendable {
         public var engine = CoordinatorEngine.Configuration()
@@ -71,10 +74,10 @@ public final class CoordinatorServer: Sendable {
     /// Binds `bind` and starts the ROUTER thread, then serves the job at once.
     public convenience init(
         context: Context, bind: String, store: JobStore, schema: WireCsvSchema, options: Options = Options(),
-        makeDriver: @escaping @Sendable () -> (any CoordinatorDriver)?,
-        onOutput: @escaping @Sendable (CoordinatorOutput) -> Void
+        logger: Logger, makeDriver: @escaping @Sendable () -> (any CoordinatorDriver)?,
+        onOutput: @escaping @Sendable (CoordinatorOutput) -> Void = { _ in }
     ) throws {
-        try self.init(context: context, bind: bind, options: options, onOutput: onOutput)
+        try self.init(context: context, bind: bind, options: options, logger: logger, onOutput: onOutput)
         start(store: store, schema: schema, makeDriver: makeDriver)
     }
 
@@ -82,22 +85,25 @@ public final class CoordinatorServer: Sendable {
     /// once bound, or throws a ``CoordinatorBindError`` saying why not. No job
     /// is served until ``start(store:schema:makeDriver:)``: a coordinator binds
     /// before it creates a job store, so a bad `--bind` leaves no job behind.
+    /// Log lines go to `logger`, the engine's other outputs but messages to `onOutput`.
     public init(
-        context: Context, bind: String, options: Options = Options(),
-        onOutput: @escaping @Sendable (CoordinatorOutput) -> Void
+        context: Context, bind: String, options: Options = Options(), logger: Logger,
+        onOutput: @escaping @Sendable (CoordinatorOutput) -> Void = { _ in }
     ) throws {
         let mailbox = try Mailbox<CoordinatorServerRequest>()
         self.mailbox = mailbox
         let refusalLog = RateLimitedLog(
             burst: 5, interval: 10, maxSources: 16, what: "refused connections",
-            sourceKind: "host"
-        ) { onOutput(.log(.warning, $0)) }
+            sourceKind: "host", logger: logger)
         self.refusalLog = refusalLog
         let handshakeRefusals = self.handshakeRefusals
         let peerWarningCounts = self.peerWarningCounts
         if let curve = options.curve {
+            // The refusals the handler would warn of are written, rate-limited, by `refusalLog`.
+            var zapLogger = logger
+            zapLogger.logLevel = max(logger.logLevel, .error)
             authenticator = try ZAPAuthenticator(
-                context: context, allowedClientKeys: curve.allowedWorkers,
+                context: context, allowedClientKeys: curve.allowedWorkers, logger: zapLogger,
                 onDecision: { decision in
                     if !decision.accepted {
                         refusalLog.write("refused a worker connection: \(decision)", source: "\(decision.address) (\(decision.reason))")
@@ -149,7 +155,7 @@ public final class CoordinatorServer: Sendable {
             try CoordinatorServer.loop(
                 thread: thread, router: router, mailbox: mailbox, store: served.store, schema: served.schema,
                 options: options, driver: served.makeDriver(), refusalLog: refusalLog,
-                peerWarningCounts: peerWarningCounts, onOutput: onOutput)
+                peerWarningCounts: peerWarningCounts, logger: logger, onOutput: onOutput)
         }
         ready.wait()
         switch bound.withLock({ $0 }) {
@@ -213,7 +219,7 @@ public final class CoordinatorServer: Sendable {
         thread: SocketThread, router: Socket, mailbox: Mailbox<CoordinatorServerRequest>, store: JobStore,
         schema: WireCsvSchema, options: Options, driver: (any CoordinatorDriver)?,
         refusalLog: RateLimitedLog, peerWarningCounts: Locked<(written: Int, suppressed: Int)>,
-        onOutput: @Sendable (CoordinatorOutput) -> Void
+        logger: Logger, onOutput: @Sendable (CoordinatorOutput) -> Void
     ) throws {
         let clock = EngineClock()
         let engine = try CoordinatorEngine(store: store, schema: schema, configuration: options.engine)
@@ -222,31 +228,36 @@ public final class CoordinatorServer: Sendable {
         let fromProcess = poller.add(mailbox)
         var message = Message()
         var lastTick = -Double.infinity
-        // Warnings a peer's messages trigger (a garbage or unauthenticated peer: "dropped message
-        // from …") are rate-limited per peer; other outputs pass unchanged.
+        // Lines a peer's messages cause name the peer in their metadata; warnings among them (a
+        // garbage or unauthenticated peer: "dropped message from …") are rate-limited per peer.
         var peerWarnings = PeerLogLimiter(burst: max(1, options.peerWarnings.burst), interval: max(0.001, options.peerWarnings.interval))
         func fromPeer(_ address: PeerAddress, _ outputs: [CoordinatorOutput], at now: Double) -> [CoordinatorOutput] {
             outputs.compactMap { output in
-                guard case .log(.warning, let line) = output else { return output }
-                let admitted = peerWarnings.admit(line, from: address, at: now)
+                guard case .log(let level, let message, var metadata) = output else { return output }
+                if metadata[LogKey.peer] == nil { metadata[LogKey.peer] = .string(address.hex) }
+                guard level == .warning else { return .log(level, message, metadata: metadata) }
+                let admitted = peerWarnings.admit(message.description, from: address, at: now)
                 peerWarningCounts.withLock { if admitted == nil { $0.suppressed += 1 } else { $0.written += 1 } }
-                return admitted.map { .log(.warning, $0) }
+                return admitted.map { .log(.warning, "\($0)", metadata: metadata) }
             }
         }
 
         func perform(_ outputs: [CoordinatorOutput]) {
             for output in outputs {
-                guard case .send(let address, let wire) = output else {
-                    onOutput(output)
-                    continue
-                }
-                do {
-                    let frames = try wire.encodeFrames()
-                    if try !router.send(Message(prefix: address.bytes, frames: frames), flags: .dontWait) {
-                        onOutput(.log(.warning, "dropped \(wire.kind) to \(address): its queue is full"))
+                switch output {
+                case .log(let level, let message, let metadata):
+                    logger.log(level: level, message, metadata: metadata)
+                case .send(let address, let wire):
+                    do {
+                        let frames = try wire.encodeFrames()
+                        if try !router.send(Message(prefix: address.bytes, frames: frames), flags: .dontWait) {
+                            logger.warning("dropped \(wire.kind) to \(address): its queue is full", metadata: .about(peer: address))
+                        }
+                    } catch {
+                        logger.warning("could not send \(wire.kind) to \(address): \(error)", metadata: .about(peer: address))
                     }
-                } catch {
-                    onOutput(.log(.warning, "could not send \(wire.kind) to \(address): \(error)"))
+                default:
+                    onOutput(output)
                 }
             }
         }
@@ -306,7 +317,7 @@ public final class CoordinatorServer: Sendable {
                 lastTick = time.monotonic
                 perform(try engine.tick(at: time))
                 refusalLog.flush()
-                for line in peerWarnings.summaries(at: time.monotonic) { onOutput(.log(.warning, line)) }
+                for line in peerWarnings.summaries(at: time.monotonic) { logger.warning("\(line)") }
             }
             if let driver {
                 let outputs = try driver.drive(engine, at: time)

@@ -29,10 +29,7 @@ public enum TaskAdmission {
         _ a: WireTaskAssignment, memoryLimit: UInt64, threads: Int,
         model: PartitionPlanner.Model = PartitionPlanner.Model()
     ) -> Verdict {
-        let name =
-            TaskKind(wire: a.kind).map {
-                TaskName($0, Int(a.partition), TaskVariant(wire: a.hasVariant ? a.variant : nil) ?? .whole).description
-            } ?? "task \(a.taskID)"
+        let name = a.taskName
         let afterBaseline = memoryLimit > model.baselineBytes ? memoryLimit - model.baselineBytes : 0
         let budget = UInt64(Double(afterBaseline) * model.usableFraction)
         let features = max(1, Int(a.schema.columnCount) - 1)
@@ -101,4 +98,13 @@ public enum TaskAdmission {
 extension Double {
     /// "3" or "2.5".
     fileprivate var formatted: String { self == rounded() ? String(Int(self)) : String(self) }
+}
+
+extension WireTaskAssignment {
+    /// The task's name in messages and log metadata: `train/p3`, `predict/p0.t0-50`, or
+    /// `task ID` for a kind this worker does not know.
+    var taskName: String {
+        TaskKind(wire: kind).map { TaskName($0, Int(partition), TaskVariant(wire: hasVariant ? variant : nil) ?? .whole).description }
+            ?? "task \(taskID)"
+    }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import SpaceTime
 
 /// Exponential reconnect backoff with deterministic jitter: 0.1 s, 0.2 s,
@@ -49,7 +50,8 @@ public enum WorkerOutput: Sendable {
     case blobChunk(WireBlobChunk, payload: Data)
     /// Exit with this message; `failure` true for a reject or fatal error.
     case exit(message: String, failure: Bool)
-    case log(CoordinatorLogLevel, String)
+    /// Write a log line (the shell gives it to its `Logger`).
+    case log(Logger.Level, Logger.Message, metadata: Logger.Metadata = [:])
 }
 
 /// The worker's protocol logic without sockets: handshake, heartbeats both
@@ -209,7 +211,9 @@ public final class WorkerEngine {
                     .wire(taskID: a.taskID, attemptID: a.attemptID, peakRSS: max(peakRSS, rss))
                 view.release(attemptID: a.attemptID)
                 send(.failed(f), at: now, into: &out)
-                out.append(.log(.warning, "refused attempt \(a.attemptID): \(f.message)"))
+                out.append(
+                    .log(.warning, "refused attempt \(a.attemptID): \(f.message)", metadata: .about(task: a.taskName, attempt: a.attemptID))
+                )
                 return out
             }
             var p = WireProgress()
@@ -234,7 +238,7 @@ public final class WorkerEngine {
             do {
                 try credit[b.attemptID]?.received(bytes: message.payload?.count ?? 0)
             } catch {
-                out.append(.log(.warning, "dropped row batch: \(error.from(peer: "coordinator"))"))
+                out.append(.log(.warning, "dropped row batch: \(error.from(peer: "coordinator"))", metadata: .about(attempt: b.attemptID)))
                 return out
             }
             out.append(.rows(b, payload: message.payload ?? Data()))
@@ -259,7 +263,8 @@ public final class WorkerEngine {
             do {
                 try pending.credit.receive(CreditWindow.Grant(messages: c.grantedBatches, bytes: c.grantedBytes))
             } catch {
-                out.append(.log(.warning, "dropped prediction credit: \(error.from(peer: "coordinator"))"))
+                out.append(
+                    .log(.warning, "dropped prediction credit: \(error.from(peer: "coordinator"))", metadata: .about(attempt: c.attemptID)))
                 break
             }
             predictions[c.attemptID] = pending
@@ -313,13 +318,13 @@ public final class WorkerEngine {
             if now - last.at < Self.repeatWindow {
                 last.repeats += 1
                 lastLoss = last
-                return .log(.debug, text)
+                return .log(.debug, "\(text)")
             }
             lastLoss = (text, now, 0)
-            return .log(.warning, text + (last.repeats > 0 ? " (\(last.repeats) more time(s) in the last \(Int(now - last.at)) s)" : ""))
+            return .log(.warning, "\(text)\(last.repeats > 0 ? " (\(last.repeats) more time(s) in the last \(Int(now - last.at)) s)" : "")")
         }
         lastLoss = (text, now, 0)
-        return .log(.warning, text)
+        return .log(.warning, "\(text)")
     }
 
     private func lost(_ why: String, at now: MonotonicSeconds, text: String? = nil) -> [WorkerOutput] {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Cluster
 import Foundation
+import Logging
 import SpaceTime
 import ZeroMQ
 
@@ -55,7 +56,7 @@ struct BlockJobFlags: ParsableArguments {
 
     /// Fills the options these flags decide (endpoint, blocks, liveness, CURVE, workers to wait for).
     func configure(
-        _ options: inout PredictionJob.Options, limit: MemorySize, log: @escaping @Sendable (CoordinatorLogLevel, String) -> Void
+        _ options: inout PredictionJob.Options, limit: MemorySize, logger: Logger
     ) throws {
         let localWorkers = workers ?? 0
         options.bind = bind ?? "tcp://127.0.0.1:*"
@@ -65,7 +66,7 @@ struct BlockJobFlags: ParsableArguments {
         try liveness.apply(to: &options.engine)
         options.maxAttempts = liveness.maxAttempts
         options.curve = try coordinatorCurve(
-            bind: options.bind, curveSecret: curveSecret, allowWorkers: allowWorkers, insecure: insecure, log: log)
+            bind: options.bind, curveSecret: curveSecret, allowWorkers: allowWorkers, insecure: insecure, logger: logger)
         if localWorkers >= 1 && options.curve != nil {
             throw ValidationError(
                 "--workers starts local workers without keys: use them with a loopback --bind, or start CURVE workers yourself")
@@ -79,18 +80,18 @@ struct BlockJobFlags: ParsableArguments {
     /// local workers, or throws the job's failure.
     func serve(
         _ options: PredictionJob.Options, limit: MemorySize, threads: Int, what: String,
-        log: @escaping @Sendable (CoordinatorLogLevel, String) -> Void
+        logger: Logger
     ) async throws -> (job: PredictionJob, workers: [LocalCluster.WorkerSlot]) {
         let localWorkers = workers ?? 0
         let remote = bind != nil
         let spillDir = self.spillDir
         let served = try await Lifecycle.run(what, signals: [.sigterm, .sigint]) { shutdown -> Served in
-            let job = try PredictionJob(options: options, context: try Context(), log: log)
-            log(.info, "job directory \(options.jobDirectory); coordinator on \(job.endpoint)")
+            let job = try PredictionJob(options: options, context: try Context(), logger: logger)
+            logger.info("job directory \(options.jobDirectory); coordinator on \(job.endpoint)")
             let executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path
             let cluster = LocalCluster(executable: executable, memoryLimit: limit)
             shutdown.onShutdown { signal in
-                log(.warning, "\(Lifecycle.name(signal)): stopping the \(what)")
+                logger.warning("\(Lifecycle.name(signal)): stopping the \(what)")
                 cluster.stopAll(grace: 2)  // first: workers ending now must not fail the job
                 try? job.stop()
             }
@@ -100,9 +101,9 @@ struct BlockJobFlags: ParsableArguments {
                         id, signal, status in
                         let peak = cluster.workers.first { $0.id == id }?.cgroupPeak.map { UInt64(max(0, $0)) }
                         job.workerProcessEnded(workerID: id, signal: signal, status: status, peakMemory: peak)
-                        if !remote { cluster.failJobIfEveryWorkerExited(expected: localWorkers, store: job.store, log: log) }
+                        if !remote { cluster.failJobIfEveryWorkerExited(expected: localWorkers, store: job.store, logger: logger) }
                     }
-                    log(.info, "started worker w\(i) (pid \(cluster.workers.last?.pid ?? 0)) \(note)")
+                    logger.info("started worker w\(i) (pid \(cluster.workers.last?.pid ?? 0)) \(note)")
                 }
             }
             let outcome = try job.wait()

@@ -2,6 +2,7 @@ import ArgumentParser
 import Cluster
 import Forest
 import Foundation
+import Logging
 import SpaceTime
 import ZeroMQ
 
@@ -38,17 +39,6 @@ struct LivenessFlags: ParsableArguments {
 
 func parseMemory(_ text: String, _ flag: String) throws -> MemorySize {
     do { return try MemorySize(parsing: text) } catch { throw ValidationError("\(flag): \(error)") }
-}
-
-/// A log line on standard error: time, level, text; flushed per line. With a
-/// progress terminal, the line prints above its bar.
-func logLine(_ who: String, terminal: ProgressTerminal? = nil) -> @Sendable (CoordinatorLogLevel, String) -> Void {
-    { level, text in
-        if level == .debug { return }
-        let time = ISO8601DateFormatter.string(from: Date(), timeZone: .current, formatOptions: [.withTime, .withColonSeparatorInTime])
-        let line = "\(time) \(who) \(level == .info ? "" : "\(level.rawValue): ")\(text)"
-        if let terminal { terminal.log(line) } else { writeStandardError(line + "\n") }
-    }
 }
 
 /// `--progress`, shared by `coordinator` and `local`.
@@ -90,14 +80,14 @@ func isLocalEndpoint(_ endpoint: String) -> Bool {
 /// endpoint only with `insecure`, loudly. Key-file errors are validation errors.
 func coordinatorCurve(
     bind: String, curveSecret: String?, allowWorkers: String?, insecure: Bool,
-    log: (CoordinatorLogLevel, String) -> Void
+    logger: Logger
 ) throws -> (secretKey: CurveSecretKey, allowedWorkers: [CurvePublicKey])? {
     switch (curveSecret, allowWorkers) {
     case (let secret?, let allow?):
         do {
             let pair = try CurveKeyFiles.loadKeyPair(secretKeyAt: secret)
             let allowed = try CurveKeyFiles.loadAllowList(at: allow).map(\.key)
-            log(.info, "CURVE on: \(allowed.count) worker key(s) admitted")
+            logger.info("CURVE on: \(allowed.count) worker key(s) admitted")
             return (pair.secretKey, allowed)
         } catch {
             throw ValidationError("\(error)")
@@ -109,7 +99,7 @@ func coordinatorCurve(
                     "refusing to bind \(bind) without encryption: give --curve-secret and --allow-workers (see 'spacetime keygen'), or --insecure to accept clear-text traffic from any peer"
                 )
             }
-            log(.warning, "WARNING: --insecure: \(bind) accepts unauthenticated workers and carries data in clear text")
+            logger.warning("WARNING: --insecure: \(bind) accepts unauthenticated workers and carries data in clear text")
         }
         return nil
     default:
@@ -237,7 +227,7 @@ struct CoordinatorCommand: AsyncParsableCommand {
         let limit = try parseMemory(memoryLimit, "--memory-limit")
         let workerLimit = try parseMemory(workerMemoryLimit, "--worker-memory-limit")
         let terminal = display.terminal()
-        let log = logLine("coordinator", terminal: terminal)
+        let logger = Logger.standardError("coordinator", terminal: terminal)
         var options = CoordinatorJob.Options(
             dataPath: file, bind: bind, jobDirectory: jobDir, forest: parameters,
             modelOut: training.modelOut)
@@ -264,19 +254,20 @@ struct CoordinatorCommand: AsyncParsableCommand {
             "created": ISO8601DateFormatter().string(from: Date()), "host": ProcessInfo.processInfo.hostName,
             "tool": "spacetime \(SpaceTimeVersion.string) coordinator"
         ]
-        options.curve = try coordinatorCurve(bind: bind, curveSecret: curveSecret, allowWorkers: allowWorkers, insecure: insecure, log: log)
+        options.curve = try coordinatorCurve(
+            bind: bind, curveSecret: curveSecret, allowWorkers: allowWorkers, insecure: insecure, logger: logger)
         options.coordinatorMemoryLimit = UInt64(limit.bytes)
         // SIGTERM and SIGINT: the job stops to be resumed (its workers keep reconnecting), 128 + the signal.
         let prepared = options
         let (reportJSON, reportHTML) = (training.reportJSON, training.reportHTML)
         let interrupted = try await Lifecycle.run("coordinator", signals: [.sigterm, .sigint]) { shutdown -> Int32? in
-            let job = try CoordinatorJob(options: prepared, context: try Context(), log: log)
-            log(.info, "listening on \(job.endpoint)")
-            let watch = MemoryWatch(who: "coordinator", limit: limit, log: log)
+            let job = try CoordinatorJob(options: prepared, context: try Context(), logger: logger)
+            logger.info("listening on \(job.endpoint)")
+            let watch = MemoryWatch(who: "coordinator", limit: limit, logger: logger)
             watch.start()
             defer { watch.stop() }
             shutdown.onShutdown { signal in
-                log(.warning, "\(Lifecycle.name(signal)): stopping; continue later with --resume")
+                logger.warning("\(Lifecycle.name(signal)): stopping; continue later with --resume")
                 try? job.stop()
             }
             let outcome = try job.wait()

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Cluster
 import Foundation
+import Logging
 import SpaceTime
 import ZeroMQ
 
@@ -49,7 +50,7 @@ struct LocalCommand: AsyncParsableCommand {
         let limit = try parseMemory(memoryLimit, "--memory-limit")
         let parameters = try training.forestParameters()
         let terminal = display.terminal()
-        let log = logLine("coordinator", terminal: terminal)
+        let logger = Logger.standardError("coordinator", terminal: terminal)
         let dir =
             jobDir
             ?? (NSTemporaryDirectory() as NSString).appendingPathComponent("spacetime-job-\(ProcessInfo.processInfo.processIdentifier)")
@@ -94,16 +95,16 @@ struct LocalCommand: AsyncParsableCommand {
             defer {
                 if temporary && interrupted == nil && FileManager.default.fileExists(atPath: dir) {
                     do { try FileManager.default.removeItem(atPath: dir) } catch {
-                        log(.warning, "could not remove the temporary job directory \(dir): \(error.localizedDescription)")
+                        logger.warning("could not remove the temporary job directory \(dir): \(error.localizedDescription)")
                     }
                 }
             }
-            let job = try CoordinatorJob(options: prepared, context: try Context(), log: log)
-            log(.info, "job directory \(dir); coordinator on \(job.endpoint)")
+            let job = try CoordinatorJob(options: prepared, context: try Context(), logger: logger)
+            logger.info("job directory \(dir); coordinator on \(job.endpoint)")
             let executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path
             let cluster = LocalCluster(executable: executable, memoryLimit: limit)
             shutdown.onShutdown { signal in
-                log(.warning, "\(Lifecycle.name(signal)): stopping the job and its workers; continue later with --resume --job-dir \(dir)")
+                logger.warning("\(Lifecycle.name(signal)): stopping the job and its workers; continue later with --resume --job-dir \(dir)")
                 cluster.stopAll(grace: 3)  // first: workers ending now must not fail the job
                 try? job.stop()
             }
@@ -119,15 +120,15 @@ struct LocalCommand: AsyncParsableCommand {
                         let peak = cluster.workers.first { $0.id == id }?.cgroupPeak.map { UInt64(max(0, $0)) }
                         job.workerProcessEnded(workerID: id, signal: signal, status: status, peakMemory: peak)
                         // No worker left to run the rest: fail the job rather than wait forever.
-                        cluster.failJobIfEveryWorkerExited(expected: workers, store: job.store, log: log)
+                        cluster.failJobIfEveryWorkerExited(expected: workers, store: job.store, logger: logger)
                     }
                     let pid = cluster.workers.last?.pid ?? 0
-                    log(.info, "started worker w\(i) (pid \(pid)) \(note)")
+                    logger.info("started worker w\(i) (pid \(pid)) \(note)")
                 }
                 outcome = try job.wait()
             } catch {
                 // A failed launch or a fatal coordinator error: no worker may outlive this process.
-                log(.error, "stopping the workers: \(error)")
+                logger.error("stopping the workers: \(error)")
                 cluster.stopAll(grace: 3)
                 terminal.end()
                 throw error

@@ -2,6 +2,7 @@ import ArgumentParser
 import Cluster
 import Forest
 import Foundation
+import Logging
 import SpaceTime
 import ZeroMQ
 
@@ -94,7 +95,7 @@ struct PredictCommand: AsyncParsableCommand {
     /// A coordinator sharding the input over local (--workers) and/or remote (--bind) workers.
     func predictOverWorkers() async throws {
         let limit = try parseMemory(memoryLimit, "--memory-limit")
-        let log = logLine("coordinator")
+        let logger = Logger.standardError("coordinator")
         let (dir, temporary) = pool.jobDirectory("predict")
         defer { if temporary { try? FileManager.default.removeItem(atPath: dir) } }
 
@@ -106,10 +107,10 @@ struct PredictCommand: AsyncParsableCommand {
         options.slices = slices
         options.csv = try csv.options()
         options.derivations = RegisteredDerivations.registry
-        try pool.configure(&options, limit: limit, log: log)
+        try pool.configure(&options, limit: limit, logger: logger)
 
         let started = Date()
-        let (job, workers) = try await pool.serve(options, limit: limit, threads: threads, what: "prediction", log: log)
+        let (job, workers) = try await pool.serve(options, limit: limit, threads: threads, what: "prediction", logger: logger)
         if out == "-" {
             try Output.copy(file: jobOut)
             try? FileManager.default.removeItem(atPath: jobOut)

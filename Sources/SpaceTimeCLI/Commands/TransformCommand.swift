@@ -2,6 +2,7 @@ import ArgumentParser
 import Cluster
 import Forest
 import Foundation
+import Logging
 import SpaceTime
 
 struct TransformCommand: AsyncParsableCommand {
@@ -90,13 +91,13 @@ struct TransformCommand: AsyncParsableCommand {
             )
             return
         }
-        let log = logLine("coordinator")
+        let logger = Logger.standardError("coordinator")
         let (dir, temporary) = pool.jobDirectory("transform")
         defer { if temporary { try? FileManager.default.removeItem(atPath: dir) } }
         var job = PredictionJob.Options(work: .transform(transform, options), dataPath: file, outPath: outDir, jobDirectory: dir)
         job.csv = options.csv
-        try pool.configure(&job, limit: limit, log: log)
-        let (done, workers) = try await pool.serve(job, limit: limit, threads: threads, what: "transform", log: log)
+        try pool.configure(&job, limit: limit, logger: logger)
+        let (done, workers) = try await pool.serve(job, limit: limit, threads: threads, what: "transform", logger: logger)
         var report =
             "wrote \(done.rows) rows to \(outDir) in \(String(format: "%.2f", Date().timeIntervalSince(started))) s over \(done.blocks.count) block(s)\n"
         for w in workers { report += w.summaryLine }

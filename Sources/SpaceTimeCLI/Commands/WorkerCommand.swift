@@ -1,6 +1,7 @@
 import ArgumentParser
 import Cluster
 import Foundation
+import Logging
 import SpaceTime
 import ZeroMQ
 
@@ -43,6 +44,7 @@ struct WorkerCommand: AsyncParsableCommand {
     func run() async throws {
         let limit = try parseMemory(memoryLimit, "--memory-limit")
         let id = workerID ?? "\(ProcessInfo.processInfo.hostName)-\(ProcessInfo.processInfo.processIdentifier)"
+        let logger = Logger.standardError(id)
         // Started by `local` or `predict --workers`: end with the launcher, and when it is gone (or
         // going), remove the memory cgroup it made for this worker (no one else would). The kernel's
         // SIGTERM for a killed launcher (PR_SET_PDEATHSIG) comes when the thread that started this
@@ -54,7 +56,7 @@ struct WorkerCommand: AsyncParsableCommand {
             if let launcherCgroup, let launcherPID, ParentProcess.current != launcherPID || endedBySignal,
                 !MemoryCgroup.leave(launcherCgroup)
             {
-                logLine(id)(.warning, "the launcher is gone and its memory cgroup \(launcherCgroup) could not be removed (errno \(errno))")
+                logger.warning("the launcher is gone and its memory cgroup \(launcherCgroup) could not be removed (errno \(errno))")
             }
         }
         if let launcherPID {
@@ -63,7 +65,7 @@ struct WorkerCommand: AsyncParsableCommand {
                 throw ValidationError("--launcher-pid \(launcherPID): \(error)")
             }
             guard alive else {
-                logLine(id)(.error, "exiting: the launcher (pid \(launcherPID)) is gone")
+                logger.error("exiting: the launcher (pid \(launcherPID)) is gone")
                 throw ExitCode(1)
             }
         }
@@ -86,7 +88,7 @@ struct WorkerCommand: AsyncParsableCommand {
             }
         case (nil, nil):
             if !isLocalEndpoint(connect) {
-                logLine(id)(.warning, "WARNING: no CURVE keys: talking to \(connect) in clear text")
+                logger.warning("WARNING: no CURVE keys: talking to \(connect) in clear text")
             }
         default:
             throw ValidationError("--curve-secret and --coordinator-key go together")
@@ -96,10 +98,10 @@ struct WorkerCommand: AsyncParsableCommand {
         let (message, failure) = try await Lifecycle.run("worker", signals: [.sigterm, .sigint]) { shutdown in
             let stop = WorkerProcess.StopRequest()
             shutdown.onShutdown { signal in stop.stop(reason: WorkerProcess.signalName(signal)) }
-            return try WorkerProcess.run(prepared, stop: stop, log: logLine(id))
+            return try WorkerProcess.run(prepared, stop: stop, logger: logger)
         }
         endedBySignal = WorkerProcess.endedBySignal(message)
-        logLine(id)(failure ? .error : .info, "exiting: \(message)")
+        logger.log(level: failure ? .error : .info, "exiting: \(message)")
         if failure { throw ExitCode(1) }
     }
 }

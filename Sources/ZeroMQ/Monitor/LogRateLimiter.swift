@@ -1,5 +1,6 @@
 import Foundation
 import Locking
+import Logging
 
 /// Decides which of a stream of similar log lines to write, so a flood of
 /// events (say, a peer reconnecting thousands of times a second) cannot fill
@@ -149,38 +150,40 @@ public struct KeyedLogLimiter<Source: Hashable & Sendable & CustomStringConverti
 }
 
 /// A thread-safe, per-source rate-limited log (a ``KeyedLogLimiter`` on the
-/// monotonic clock): `write` passes a line on unless its source's burst is
-/// used up; a suppressed count is appended to the source's next written
-/// line, and ``flush()`` (call it periodically) reports counts whose window
+/// monotonic clock) in front of a `Logger`: `write` passes a line on unless its
+/// source's burst is used up; a suppressed count is appended to the source's next
+/// written line, and ``flush()`` (call it periodically) reports counts whose window
 /// has ended.
 public final class RateLimitedLog: Sendable {
     private let limiter: Locked<KeyedLogLimiter<String>>
     private let suppressed = Locked(0)
-    private let sink: @Sendable (String) -> Void
+    private let logger: Logger
+    private let level: Logger.Level
     private let start = ContinuousClock.now
 
     /// - Parameters:
     ///   - burst: lines per source per window.
     ///   - maxSources: sources with a limiter of their own; the rest share one.
     ///   - what: names the lines in summaries, e.g. "refused connections".
-    ///   - sink: receives the lines to write, on the caller's thread.
     ///   - sourceKind: names a source in summaries, e.g. "host".
+    ///   - logger: writes the lines, at `level`, on the caller's thread.
     public init(
         burst: Int = 10, interval: Double = 10, maxSources: Int = 16, what: String, sourceKind: String = "source",
-        sink: @escaping @Sendable (String) -> Void
+        logger: Logger, level: Logger.Level = .warning
     ) {
         limiter = Locked(
             KeyedLogLimiter(
                 burst: burst, interval: interval, maxSources: maxSources, maxLineBytes: 1000,
                 what: what, sourceKind: sourceKind))
-        self.sink = sink
+        self.logger = logger
+        self.level = level
     }
 
-    /// Writes `line` unless `source` (say, a host and the reason) has used up its burst.
-    public func write(_ line: String, source: String) {
+    /// Writes `line` (with `metadata`) unless `source` (say, a host and the reason) has used up its burst.
+    public func write(_ line: String, source: String, metadata: Logger.Metadata? = nil) {
         let now = seconds()
         if let written = limiter.withLock({ $0.admit(line, from: source, at: now) }) {
-            sink(written)
+            logger.log(level: level, "\(written)", metadata: metadata)
         } else {
             suppressed.withLock { $0 += 1 }
         }
@@ -189,7 +192,7 @@ public final class RateLimitedLog: Sendable {
     /// Writes summaries of lines suppressed in windows that have ended.
     public func flush() {
         let now = seconds()
-        for line in limiter.withLock({ $0.summaries(at: now) }) { sink(line) }
+        for line in limiter.withLock({ $0.summaries(at: now) }) { logger.log(level: level, "\(line)") }
     }
 
     /// Lines suppressed so far in total.
