@@ -88,6 +88,10 @@ final class CoordinatorRun: Sendable {
             workersReconnect
                 ? .shutdownForResume(reason: "the coordinator is stopping to be resumed")
                 : .shutdown(reason: "coordinator stopping"))
+        // Give the loop time to send the shutdown before the socket closes: without this pause,
+        // workers of a resumed job sometimes failed to rejoin it (ShutdownSignalEndToEndTests,
+        // ProcessLifecycleEndToEndTests under the whole end-to-end run).
+        Thread.sleep(forTimeInterval: 0.2)
         try server.stop()
     }
 }
