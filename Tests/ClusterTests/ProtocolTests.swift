@@ -175,6 +175,29 @@ private func frames(_ m: WireMessage) throws -> [Data] { try m.encodeFrames() }
             try rejected(.missingField, kind: kind) { $0.variant = WireTaskVariant() }
         }
         try rejected(.outOfRange, kind: .extract) { $0.variant = variant(0, 4) }
+
+        // A cross-validation task: fold 1 (0-based) of trees 4..<13; train resumes within it, evaluate scores the fold.
+        func fold(_ k: UInt32, _ first: UInt32, _ end: UInt32) -> WireTaskVariant {
+            var f = WireFoldTrees()
+            f.fold = k
+            f.trees.first = first
+            f.trees.end = end
+            var v = WireTaskVariant()
+            v.fold = f
+            return v
+        }
+        for kind in [WireTaskKind.train, .evaluate] {
+            var folded = WireSamples.assignment(kind: kind)
+            folded.variant = fold(1, 4, 13)
+            try MessageValidator(limits: ProtocolLimits()).validate(WireMessage(.assignment(folded)), direction: .toWorker)
+            #expect(TaskVariant(wire: folded.variant) == .fold(1, trees: 4..<13))
+            #expect(TaskVariant.fold(1, trees: 4..<13).wire == folded.variant)
+            try rejected(.outOfRange, kind: kind) { $0.variant = fold(1, 5, 5) }
+        }
+        try rejected(.outOfRange) { $0.variant = fold(0, 5, 13) }  // resumes before its range
+        try rejected(.outOfRange) { $0.variant = fold(0, 4, 14) }  // beyond the partition's share
+        try rejected(.outOfRange, kind: .extract) { $0.variant = fold(0, 0, 4) }
+        try rejected(.outOfRange, kind: .predict) { $0.variant = fold(0, 0, 4) }
     }
 
     @Test func rowBatchHeaderMustAgreeWithPayload() throws {
@@ -199,6 +222,9 @@ private func frames(_ m: WireMessage) throws -> [Data] { try m.encodeFrames() }
         expectRejected(try mutated { $0.testMask = Data() }, .toWorker, .payloadMismatch)
         expectRejected(try mutated { $0.testMask = Data([0x08]) }, .toWorker, .outOfRange)  // bit 3 of 3 rows
         expectRejected(try mutated { $0.firstLine = UInt64.max - 1 }, .toWorker, .outOfRange)
+        // A cross-validation batch carries one fold byte per record, or none.
+        _ = try WireMessage.decode(frames: try mutated { $0.folds = Data([0, 2, 1]) }, direction: .toWorker, limits: ProtocolLimits())
+        expectRejected(try mutated { $0.folds = Data([0, 2]) }, .toWorker, .payloadMismatch)
         var tooMany = ProtocolLimits()
         tooMany.maxRowsPerBatch = 2
         expectRejected(try frames(WireSamples.rowBatch()), .toWorker, .outOfRange, limits: tooMany)

@@ -32,7 +32,7 @@ private final class FakeSink: RowSink {
 
     func sendRows(
         to attemptID: UInt64, firstLine: UInt64, lineDeltas: [UInt32], recordLengths: [UInt32], testMask: Data,
-        trainRows: Int, payload: Data, sourceFile: UInt32, at time: EngineTime
+        folds: Data, trainRows: Int, payload: Data, sourceFile: UInt32, at time: EngineTime
     ) -> [CoordinatorOutput] {
         #expect(canSendRows(to: attemptID, bytes: payload.count), "sent without credit")
         creditBatches[attemptID, default: 0] -= 1

@@ -35,6 +35,48 @@ import Testing
         #expect(try JSONDecoder().decode(TaskName.self, from: Data(#"{"kind":"train","partition":2}"#.utf8)) == TaskName(.train, 2))
     }
 
+    @Test func foldVariantKeysRoundTripAndSortAfterTreeRanges() throws {
+        #expect(TaskVariant.fold(0, trees: 0..<5).key == "f1.t0-5")
+        #expect(TaskName(.evaluate, 1, .fold(2, trees: 10..<15)).description == "evaluate/p1.f3.t10-15")
+        for v in [TaskVariant.fold(0, trees: 0..<1), .fold(9, trees: 50..<100)] { #expect(TaskVariant(key: v.key) == v) }
+        for bad in ["f", "f0.t0-5", "f1", "f1.", "f1.t5-5", "f01.t0-5", "f1t0-5", "f1.x0-5", "f-1.t0-5"] {
+            #expect(TaskVariant(key: bad) == nil, "\(bad)")
+        }
+        #expect(TaskVariant.trees(90..<100) < .fold(0, trees: 0..<5))
+        #expect(TaskVariant.fold(0, trees: 5..<10) < .fold(1, trees: 0..<5))
+        #expect(TaskVariant.fold(1, trees: 0..<5).fold == 1 && TaskVariant.trees(0..<5).fold == nil)
+        #expect(TaskVariant.fold(1, trees: 0..<5).spreadsOverWorkers(.train))
+        #expect(!TaskVariant.fold(1, trees: 0..<5).spreadsOverWorkers(.evaluate))
+    }
+
+    /// A K-fold job: per partition one extract task, and a train and an evaluate task per
+    /// fold over that fold's share of the partition's trees.
+    @Test func crossValidationJobHasFoldTasksOverTheirOwnTrees() throws {
+        let store = try JobStore()
+        var cv = spec(partitions: 2, trees: 10)
+        cv.folds = 3
+        try store.createJob(cv, now: 0)
+        #expect(try store.jobSpec()?.folds == 3)
+        #expect(try store.partitions().map(\.trees) == [15, 15])
+        let names = try store.tasks().map(\.name)
+        #expect(names.filter { $0.kind == .extract } == [TaskName(.extract, 0), TaskName(.extract, 1)])
+        for kind in [TaskKind.train, .evaluate] {
+            #expect(
+                names.filter { $0.kind == kind && $0.partition == 1 }
+                    == (0..<3).map { k in TaskName(kind, 1, .fold(k, trees: (k * 5)..<((k + 1) * 5))) })
+        }
+        #expect(names.count == 2 * (1 + 3 + 3))
+        // A fold's train task checkpoints and completes its own range.
+        let f2 = TaskName(.train, 0, .fold(1, trees: 5..<10))
+        let attempt = try store.beginAttempt(f2, workerID: "w1", leaseDeadline: 99, firstTree: 5, now: 1)
+        _ = try store.attemptRunning(attempt, now: 1)
+        #expect(throws: JobStoreError.self) { try store.saveTrees(attempt, firstTree: 4, trees: [tree(0, 4)], now: 2) }
+        #expect(try store.saveTrees(attempt, firstTree: 5, trees: (5..<10).map { tree(0, $0) }, now: 2) == .applied)
+        #expect(try store.completeAttempt(attempt, peakRSS: nil, now: 3) == .applied)
+        #expect(try store.task(f2).state == .done)
+        #expect(try store.task(TaskName(.train, 0, .fold(0, trees: 0..<5))).state == .pending)
+    }
+
     @Test func splitDecision() {
         let two = [TreeRangeSplit.Worker(id: "w2", cores: 1), .init(id: "w1", cores: 1)]
         let d = TreeRangeSplit.decide(treeShares: [100], workers: two)

@@ -116,13 +116,40 @@ import Testing
         let n = 60
         let fold0 = state((0..<n).map { $0 % 3 == 0 ? "green" : "red" }, (0..<n).map { 1000 + Double($0) }, (0..<n).map { "\($0 % 2)" })
         let fold1 = state((0..<n).map { $0 % 2 == 0 ? "red" : "blue" }, (0..<n).map { Double($0) }, (0..<n).map { "\($0 % 3)" })
-        let all = try PartialExtractorState.merged([fold0, fold1])
-        let e0 = try CrossValidation.foldExtractor(heldOut: 0, states: [fold0, fold1], all: all, inputNames: ["color", "x"], maxBins: 255)
-        let e1 = try CrossValidation.foldExtractor(heldOut: 1, states: [fold0, fold1], all: all, inputNames: ["color", "x"], maxBins: 255)
+        let partition = FoldStatistics(folds: [fold0, fold1])
+        let e0 = try FoldStatistics.extractor(heldOut: 0, partitions: [partition], inputNames: ["color", "x"], maxBins: 255)
+        let e1 = try FoldStatistics.extractor(heldOut: 1, partitions: [partition], inputNames: ["color", "x"], maxBins: 255)
         #expect(!e0.levels[0].contains("green") && e1.levels[0].contains("green"))
         #expect(e0.edges[1].allSatisfy { $0 < 1000 } && e1.edges[1].allSatisfy { $0 >= 1000 })
         // The class list is the data set's in every fold (fold 1 alone has class "2").
         #expect(e0.classes == ["0", "1", "2"] && e1.classes == ["0", "1", "2"])
+    }
+
+    /// Fold statistics kept per (partition, fold) give each fold the extractor of the folds'
+    /// rows pooled in one partition: the split into partitions does not change it, and the
+    /// checkpoint encoding round-trips.
+    @Test func foldExtractorIsTheSameUnderAnyPartitioning() throws {
+        func state(_ seed: Int, rows: Int) -> PartialExtractorState {
+            var s = PartialExtractorState(featureNames: ["color", "x"], kinds: [.categorical, .numeric])
+            for i in 0..<rows {
+                let v = (i * 7919 + seed * 104_729) % 997
+                s.addLevel(feature: 0, ["red", "green", "blue", "grey"][v % 4])
+                s.add([0, Double(v) / 10], label: "\(v % 3)")
+            }
+            return s
+        }
+        // Partition p, fold k: rows of seed 10p + k.
+        let split = (0..<3).map { p in FoldStatistics(folds: (0..<4).map { k in state(10 * p + k, rows: 50 + 3 * k) }) }
+        let decoded = try split.map { try FoldStatistics(deserializing: $0.serialize()) }
+        let pooled = FoldStatistics(folds: try (0..<4).map { k in try PartialExtractorState.merged(split.map { $0.folds[k] }) })
+        for k in 0..<4 {
+            let a = try FoldStatistics.extractor(heldOut: k, partitions: decoded, inputNames: ["color", "x"], maxBins: 32)
+            let b = try FoldStatistics.extractor(heldOut: k, partitions: [pooled], inputNames: ["color", "x"], maxBins: 32)
+            #expect(a.edges == b.edges && a.levels == b.levels)
+            #expect(a.classes == ["0", "1", "2"])
+        }
+        #expect(decoded.map(\.rowCounts) == split.map(\.rowCounts))
+        #expect(throws: ForestError.self) { try FoldStatistics(deserializing: Array(split[0].serialize().dropLast())) }
     }
 
     @Test func gridSharesTheFoldsAndRanksByMeanScore() throws {

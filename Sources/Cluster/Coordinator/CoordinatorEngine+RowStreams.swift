@@ -20,7 +20,7 @@ extension CoordinatorEngine {
     /// when the attempt has no stream or no credit.
     public func sendRows(
         to attemptID: UInt64, firstLine: UInt64, lineDeltas: [UInt32], recordLengths: [UInt32],
-        testMask: Data, trainRows: Int, payload: Data, sourceFile: UInt32 = 0, at time: EngineTime
+        testMask: Data, folds: Data = Data(), trainRows: Int, payload: Data, sourceFile: UInt32 = 0, at time: EngineTime
     ) -> [CoordinatorOutput] {
         guard var stream = streams[attemptID], (try? stream.credit.sent(bytes: payload.count)) != nil else { return [] }
         var batch = WireRowBatch()
@@ -30,6 +30,7 @@ extension CoordinatorEngine {
         batch.lineDeltas = lineDeltas
         batch.recordLengths = recordLengths
         batch.testMask = testMask
+        batch.folds = folds
         batch.sourceFile = sourceFile
         stream.nextBatch += 1
         stream.rows += UInt64(recordLengths.count)

@@ -99,7 +99,7 @@ extension CoordinatorEngine {
         }
         let p = partitions[d.task.partition]
         if d.task.kind != .extract {
-            guard let extractor else {
+            guard let extractor = extractorForTask?(d.task) ?? extractor else {
                 out.append(.log(.error, "cannot assign \(d.task): no merged extractor yet", metadata: .about(task: d.task)))
                 return
             }

@@ -90,6 +90,9 @@ public final class CoordinatorEngine {
     /// The model blob of one evaluate or predict task when it is not `model` (a tree slice
     /// of it, in tree-sharded scoring); nil for a task: `model`.
     public var modelForTask: ((TaskName) -> WireBlob?)?
+    /// The extractor blob of one task when it is not `extractor` (a cross-validation fold's);
+    /// nil for a task: `extractor`.
+    public var extractorForTask: ((TaskName) -> WireBlob?)?
     /// Histogram words per bin of the job's learning task, which the driver knows (the
     /// engine does not know what a word holds): sent in assignments for the workers'
     /// admission check. 2 until the driver sets it (after the statistics merge).

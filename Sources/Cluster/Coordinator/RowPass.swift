@@ -11,13 +11,16 @@ public struct SourceRecord: Sendable, Hashable {
     /// The file the record is in, as a row batch's `source_file`: k ≥ 1 is the job's k-th file
     /// (`ForestJobParameters.files`), 0 the single input. `line` is a line of that file.
     public var file: UInt32
+    /// A cross-validation job's record: its fold (0-based, below 256); nil otherwise.
+    public var fold: UInt8?
 
-    public init(line: UInt64, partition: Int, isTest: Bool, bytes: Data, file: UInt32 = 0) {
+    public init(line: UInt64, partition: Int, isTest: Bool, bytes: Data, file: UInt32 = 0, fold: UInt8? = nil) {
         self.line = line
         self.partition = partition
         self.isTest = isTest
         self.bytes = bytes
         self.file = file
+        self.fold = fold
     }
 }
 
@@ -33,7 +36,7 @@ public protocol RowSink: AnyObject {
     func canSendRows(to attemptID: UInt64, bytes: Int) -> Bool
     func sendRows(
         to attemptID: UInt64, firstLine: UInt64, lineDeltas: [UInt32], recordLengths: [UInt32],
-        testMask: Data, trainRows: Int, payload: Data, sourceFile: UInt32, at time: EngineTime
+        testMask: Data, folds: Data, trainRows: Int, payload: Data, sourceFile: UInt32, at time: EngineTime
     ) -> [CoordinatorOutput]
     func endRows(to attemptID: UInt64, at time: EngineTime) -> [CoordinatorOutput]
 }
@@ -66,6 +69,8 @@ public final class RowPass {
         var lineDeltas: [UInt32] = []
         var lengths: [UInt32] = []
         var mask = Data()
+        /// One byte per record in a cross-validation job, else empty.
+        var folds = Data()
         var trainRows = 0
         var payload = Data()
         var isEmpty: Bool { lengths.isEmpty }
@@ -179,6 +184,7 @@ public final class RowPass {
         batch.lastLine = record.line
         batch.lengths.append(UInt32(record.bytes.count))
         if index % 8 == 0 { batch.mask.append(0) }
+        if let fold = record.fold { batch.folds.append(fold) }
         if record.isTest {
             batch.mask[batch.mask.count - 1] |= 1 << UInt8(index % 8)
         } else {
@@ -190,6 +196,6 @@ public final class RowPass {
     private func send(_ batch: Batch, to attemptID: UInt64, _ sink: any RowSink, at time: EngineTime) -> [CoordinatorOutput] {
         sink.sendRows(
             to: attemptID, firstLine: batch.firstLine, lineDeltas: batch.lineDeltas, recordLengths: batch.lengths,
-            testMask: batch.mask, trainRows: batch.trainRows, payload: batch.payload, sourceFile: batch.file, at: time)
+            testMask: batch.mask, folds: batch.folds, trainRows: batch.trainRows, payload: batch.payload, sourceFile: batch.file, at: time)
     }
 }

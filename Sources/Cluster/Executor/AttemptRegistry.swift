@@ -83,6 +83,9 @@ final class ExecutorAttempt: @unchecked Sendable {
     let loader: PartitionLoader?
     /// The partition's rows: parsed here (`loader.rows`) or kept by an earlier extract attempt.
     let rows: PartitionRowStore?
+    /// A cross-validation job's partition, its rows dealt into folds: parsed here (extract) or
+    /// kept by an earlier extract attempt (train, evaluate).
+    let folded: FoldedPartition?
     let prediction: PredictionBlock?
     /// The record each raw row is parsed into (parse queue only).
     let record: CSVRecord
@@ -96,7 +99,8 @@ final class ExecutorAttempt: @unchecked Sendable {
 
     init(
         _ a: WireTaskAssignment, _ configuration: AttemptConfiguration, loader: PartitionLoader? = nil,
-        rows: PartitionRowStore? = nil, prediction: PredictionBlock? = nil, rowsComplete: Bool = false
+        rows: PartitionRowStore? = nil, folded: FoldedPartition? = nil, prediction: PredictionBlock? = nil,
+        rowsComplete: Bool = false
     ) {
         assignment = a
         layout = configuration.layout
@@ -109,6 +113,7 @@ final class ExecutorAttempt: @unchecked Sendable {
         }
         self.loader = loader
         self.rows = rows
+        self.folded = folded
         self.prediction = prediction
         let source = configuration.parameters.source
         inputName = source.isEmpty ? "input" : source
@@ -132,7 +137,7 @@ final class ExecutorAttempt: @unchecked Sendable {
 final class AttemptRegistry: @unchecked Sendable {  // all mutable state under `lock`
     private let lock = Lock()
     private var attempts: [UInt64: ExecutorAttempt] = [:]
-    private var spills: [UInt64: PartitionRowStore] = [:]
+    private var spills: [UInt64: KeptRows] = [:]
     private var lastRSS: UInt64 = 0
 
     /// Publishes a fully built attempt; its peak starts at the last sample.
@@ -220,7 +225,7 @@ final class AttemptRegistry: @unchecked Sendable {  // all mutable state under `
     }
 
     /// A finished extract attempt: its rows are kept for the partition's train and evaluate tasks.
-    func keepSpill(of attempt: ExecutorAttempt, _ rows: PartitionRowStore) {
+    func keepSpill(of attempt: ExecutorAttempt, _ rows: KeptRows) {
         lock.withLock {
             spills[attempt.id] = rows
             attempts[attempt.id] = nil
@@ -228,5 +233,24 @@ final class AttemptRegistry: @unchecked Sendable {  // all mutable state under `
     }
 
     /// The rows kept by extract attempt `id`.
-    func spill(_ id: UInt64) -> PartitionRowStore? { lock.withLock { spills[id] } }
+    func spill(_ id: UInt64) -> KeptRows? { lock.withLock { spills[id] } }
+}
+
+/// The rows a finished extract attempt keeps for its partition's later tasks.
+enum KeptRows: Sendable {
+    /// A training job's partition: its training and test rows.
+    case rows(PartitionRowStore)
+    /// A cross-validation job's partition: its rows dealt into folds.
+    case folds(FoldedPartition)
+}
+
+extension ExecutorAttempt {
+    /// Closes the rows an extract attempt parsed (it failed or was cancelled before keeping them).
+    func closeParsedRows() {
+        rows?.close()
+        folded?.close()
+    }
+
+    /// The fold a cross-validation train or evaluate attempt holds out.
+    var heldOutFold: Int? { TaskVariant(wire: assignment.hasVariant ? assignment.variant : nil)?.fold }
 }

@@ -6,27 +6,49 @@ import SpaceTime
 /// Extract: parses the streamed records with the Forest data set path's
 /// `PartitionLoader` (counting training rows into a `PartialExtractorState`, keeping the
 /// rows in the spill directory); the serialized state is the checkpoint, and the rows
-/// stay for the partition's train and evaluate tasks. Needs no blob and never runs.
+/// stay for the partition's train and evaluate tasks. In a cross-validation job the rows
+/// are dealt into their folds (``FoldedPartition``) and the checkpoint is the per-fold
+/// ``FoldStatistics``. Needs no blob and never runs.
 struct ExtractRunner: TaskRunner {
     let context: ExecutorContext
 
     func makeAttempt(_ a: WireTaskAssignment, _ configuration: AttemptConfiguration) throws(TaskFailure) -> ExecutorAttempt {
+        if configuration.parameters.folds > 0 {
+            return ExecutorAttempt(a, configuration, folded: try context.foldedPartition(configuration.parameters))
+        }
         let loader = try context.partitionLoader(configuration.parameters)
         return ExecutorAttempt(a, configuration, loader: loader, rows: loader.rows)
     }
 
     func parse(_ attempt: ExecutorAttempt, _ batch: WireRowBatch, _ payload: Data) -> WorkerEvent? {
-        context.parsePartitionRows(attempt, batch, payload) { _ in true }
+        attempt.folded != nil
+            ? context.parseFoldRows(attempt, batch, payload) : context.parsePartitionRows(attempt, batch, payload) { _ in true }
     }
 
     func rowsComplete(_ attempt: ExecutorAttempt) -> [WorkerEvent]? {
         let a = attempt.assignment
+        if let folded = attempt.folded {
+            let total = folded.rowCounts.reduce(0, +)
+            var s = WireCheckpoint.ExtractStats()
+            s.rows = UInt64(total)
+            s.trainRows = UInt64(total)
+            context.registry.keepSpill(of: attempt, .folds(folded))
+            context.logger(for: a).info(
+                "extract/p\(a.partition) attempt \(a.attemptID): \(total) rows parsed into \(folded.folds) folds (\(folded.rowCounts.map(String.init).joined(separator: ", "))) and kept in \(context.spillDirectory.path)"
+            )
+            return [
+                .checkpointStats(attemptID: a.attemptID, stats: s, blob: Data(folded.statistics.serialize())),
+                .done(
+                    attemptID: a.attemptID, rows: s.rows, peakRSS: context.taskPeak(attempt), result: nil,
+                    elapsed: context.seconds(since: attempt.started))
+            ]
+        }
         guard let loader = attempt.loader, let rows = attempt.rows else { return nil }
         var s = WireCheckpoint.ExtractStats()
         s.rows = UInt64(rows.trainCount + rows.testCount)
         s.trainRows = UInt64(rows.trainCount)
         s.testRows = UInt64(rows.testCount)
-        context.registry.keepSpill(of: attempt, rows)
+        context.registry.keepSpill(of: attempt, .rows(rows))
         context.logger(for: a).info(
             "extract/p\(a.partition) attempt \(a.attemptID): \(s.trainRows) train + \(s.testRows) test rows parsed and kept in \(context.spillDirectory.path)"
         )
@@ -47,15 +69,39 @@ extension ExecutorContext {
     /// A train or evaluate attempt: its partition's rows from this worker's spill, or parsed as they are streamed.
     func partitionAttempt(_ a: WireTaskAssignment, _ configuration: AttemptConfiguration) throws(TaskFailure) -> ExecutorAttempt {
         guard a.source == .localSpill else {
+            // Streamed fold rows are dealt into their folds as the extract did, so the rows
+            // binned (in fold order) are the same as from the spill.
+            if TaskVariant(wire: a.hasVariant ? a.variant : nil)?.fold != nil {
+                return ExecutorAttempt(a, configuration, folded: try foldedPartition(configuration.parameters))
+            }
             let loader = try partitionLoader(configuration.parameters)
             return ExecutorAttempt(a, configuration, loader: loader, rows: loader.rows)
         }
-        guard let rows = registry.spill(a.spillAttemptID) else {
+        switch registry.spill(a.spillAttemptID) {
+        case .rows(let rows)?:
+            return ExecutorAttempt(a, configuration, rows: rows, rowsComplete: true)
+        case .folds(let folded)?:
+            return ExecutorAttempt(a, configuration, folded: folded, rowsComplete: true)
+        case nil:
             throw TaskFailure(
                 .spillMissing, "the spill of partition \(a.partition) (extract attempt \(a.spillAttemptID)) is not on this worker",
                 retryable: true)
         }
-        return ExecutorAttempt(a, configuration, rows: rows, rowsComplete: true)
+    }
+
+    /// A train or evaluate attempt's rows, binned with `extractor`: the training rows (train)
+    /// or test rows (evaluate); in a cross-validation job the rows of the folds other than the
+    /// one held out (train) or of the held-out fold (evaluate).
+    func binnedRows(_ attempt: ExecutorAttempt, extractor: FeatureExtractor) throws -> BinnedPartition {
+        let test = attempt.assignment.kind == .evaluate
+        guard let folded = attempt.folded else { return try bin(attempt, extractor: extractor, test: test) }
+        guard let k = attempt.heldOutFold, k < folded.folds else {
+            throw PipelineError(.protocol, "\(attempt.assignment.taskName): the task names no fold of the partition's \(folded.folds)")
+        }
+        let source = attempt.parameters.source
+        return test
+            ? try folded.heldOutRows(k, extractor: extractor, threads: options.threads, source: source)
+            : try folded.trainingRows(heldOut: k, extractor: extractor, threads: options.threads, source: source)
     }
 }
 
@@ -71,10 +117,13 @@ struct TrainRunner: TaskRunner {
         try context.partitionAttempt(a, configuration)
     }
 
-    func expectedRows(_ end: WireRowsEnd) -> UInt64 { end.trainRows }
+    func expectedRows(_ end: WireRowsEnd, _ attempt: ExecutorAttempt) -> UInt64 {
+        attempt.heldOutFold == nil ? end.trainRows : end.rows
+    }
 
     func parse(_ attempt: ExecutorAttempt, _ batch: WireRowBatch, _ payload: Data) -> WorkerEvent? {
-        context.parsePartitionRows(attempt, batch, payload) { isTest in !isTest }
+        attempt.heldOutFold != nil
+            ? context.parseFoldRows(attempt, batch, payload) : context.parsePartitionRows(attempt, batch, payload) { isTest in !isTest }
     }
 
     func run(_ attempt: ExecutorAttempt, _ blob: BlobCache.Blob) -> WorkerEvent {
@@ -83,9 +132,12 @@ struct TrainRunner: TaskRunner {
             return context.fail(a, .protocol, "train/p\(a.partition): the blob is not an extractor", retryable: false)
         }
         let range = Int(a.trees.first)..<Int(a.trees.end)
+        // A fold's trees k·s ..< (k+1)·s grow from the seeds of trees 0 ..< s, as in one
+        // process: fold k's forest does not depend on where its trees are stored.
+        let seedOffset = TaskVariant(wire: a.hasVariant ? a.variant : nil).flatMap { $0.fold != nil ? $0.treeRange?.lowerBound : nil } ?? 0
         let options = context.options
         do {
-            let binned = try context.bin(attempt, extractor: extractor, test: false)
+            let binned = try context.binnedRows(attempt, extractor: extractor)
             let trainer = ForestTrainer(parameters: attempt.parameters.forest, threads: options.threads)
             let id = a.attemptID
             context.logger(for: a).info(
@@ -95,7 +147,9 @@ struct TrainRunner: TaskRunner {
             let batch = Locked(TreeCheckpointBatch(every: Int(a.checkpointEvery), first: range.lowerBound))
             let ballast = [UInt8](repeating: 1, count: options.trainBallastBytes)
             defer { withExtendedLifetime(ballast) {} }
-            try trainer.trainTrees(partition: binned, partitionIndex: Int(a.partition), range: range) { index, tree in
+            let seeds = (range.lowerBound - seedOffset)..<(range.upperBound - seedOffset)
+            try trainer.trainTrees(partition: binned, partitionIndex: Int(a.partition), range: seeds) { seedIndex, tree in
+                let index = seedIndex + seedOffset
                 if context.registry.isCancelled(attempt) { throw Cancelled() }
                 if options.treeDelay > 0 { Thread.sleep(forTimeInterval: options.treeDelay) }
                 if let full = batch.withLock({ $0.add(Data(tree.serialize()), index: index) }) {
@@ -128,10 +182,13 @@ struct EvaluateRunner: TaskRunner {
         try context.partitionAttempt(a, configuration)
     }
 
-    func expectedRows(_ end: WireRowsEnd) -> UInt64 { end.testRows }
+    func expectedRows(_ end: WireRowsEnd, _ attempt: ExecutorAttempt) -> UInt64 {
+        attempt.heldOutFold == nil ? end.testRows : end.rows
+    }
 
     func parse(_ attempt: ExecutorAttempt, _ batch: WireRowBatch, _ payload: Data) -> WorkerEvent? {
-        context.parsePartitionRows(attempt, batch, payload) { isTest in isTest }
+        attempt.heldOutFold != nil
+            ? context.parseFoldRows(attempt, batch, payload) : context.parsePartitionRows(attempt, batch, payload) { isTest in isTest }
     }
 
     func run(_ attempt: ExecutorAttempt, _ blob: BlobCache.Blob) -> WorkerEvent {
@@ -142,7 +199,7 @@ struct EvaluateRunner: TaskRunner {
             return context.fail(a, .protocol, "evaluate/p\(a.partition): the blob is not a model", retryable: false)
         }
         do {
-            let binned = try context.bin(attempt, extractor: model.extractor, test: true)
+            let binned = try context.binnedRows(attempt, extractor: model.extractor)
             var aggregate = EvaluationMetrics(task: model.extractor.task)
             if binned.rowCount > 0 {
                 aggregate.add(predictions: model.forest.predict(binned: binned, threads: context.options.threads), target: binned.target)

@@ -130,7 +130,7 @@ public final class ForestTaskExecutor: @unchecked Sendable {  // `exitState` und
                 // A fetch nobody waits for any more is dropped: after a reconnect the
                 // coordinator never answers it, and the next assignment must start over.
                 if let digest = a.blobDigest, lastWaiter { blobs.dropFetch(digest) }
-                if a.assignment.kind == .extract { a.rows?.close() }
+                if a.assignment.kind == .extract { a.closeParsedRows() }
                 context.logger(for: a.assignment).info("attempt \(id) cancelled: \(reason)")
             }
             return []
@@ -271,7 +271,7 @@ public final class ForestTaskExecutor: @unchecked Sendable {  // `exitState` und
     }
 
     private func rowsEnd(_ end: WireRowsEnd) -> [WorkerEvent] {
-        guard let attempt = registry.attempt(end.attemptID), attempt.rows != nil || attempt.prediction != nil,
+        guard let attempt = registry.attempt(end.attemptID), attempt.rows != nil || attempt.folded != nil || attempt.prediction != nil,
             let runner = runner(attempt.assignment.kind)
         else { return [] }
         attempt.parseQueue.async { [self] in
@@ -285,7 +285,7 @@ public final class ForestTaskExecutor: @unchecked Sendable {  // `exitState` und
     private func finishRows(_ attempt: ExecutorAttempt, _ end: WireRowsEnd, _ runner: any TaskRunner) -> [WorkerEvent] {
         let a = attempt.assignment
         guard registry.attempt(a.attemptID) != nil else { return [] }  // failed or cancelled meanwhile
-        let expected = runner.expectedRows(end)
+        let expected = runner.expectedRows(end, attempt)
         let received = registry.received(attempt)
         guard received == expected else {
             return [context.fail(a, .protocol, "received \(received) rows, the coordinator sent \(expected)", retryable: true)]

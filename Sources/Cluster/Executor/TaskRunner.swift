@@ -10,8 +10,8 @@ import SpaceTime
 protocol TaskRunner: Sendable {
     /// Builds the attempt (not yet published), or refuses the assignment.
     func makeAttempt(_ a: WireTaskAssignment, _ configuration: AttemptConfiguration) throws(TaskFailure) -> ExecutorAttempt
-    /// How many rows `rows_end` says this kind of attempt receives.
-    func expectedRows(_ end: WireRowsEnd) -> UInt64
+    /// How many rows `rows_end` says this attempt receives (counted by `parse`).
+    func expectedRows(_ end: WireRowsEnd, _ attempt: ExecutorAttempt) -> UInt64
     /// Parses one row batch: the failure to report, if any.
     func parse(_ attempt: ExecutorAttempt, _ batch: WireRowBatch, _ payload: Data) -> WorkerEvent?
     /// All rows arrived and were counted: the attempt's last events if it ends here, or
@@ -22,8 +22,16 @@ protocol TaskRunner: Sendable {
 }
 
 extension TaskRunner {
-    func expectedRows(_ end: WireRowsEnd) -> UInt64 { end.rows }
+    func expectedRows(_ end: WireRowsEnd, _ attempt: ExecutorAttempt) -> UInt64 { end.rows }
     func rowsComplete(_ attempt: ExecutorAttempt) -> [WorkerEvent]? { nil }
+}
+
+/// What a row batch says of one record besides its bytes and line.
+struct StreamedRow {
+    /// A test row (the batch's `test_mask`).
+    var isTest: Bool
+    /// A cross-validation job's record: its fold (the batch's `folds`).
+    var fold: Int?
 }
 
 /// Where events produced later (off the DEALER thread) go: the `WorkerClient`, once
@@ -64,7 +72,7 @@ struct ExecutorContext: Sendable {
     func fail(_ a: WireTaskAssignment, _ failure: TaskFailure) -> WorkerEvent {
         let attempt = registry.remove(a.attemptID)
         let peak = attempt.map(taskPeak) ?? UInt64(MemorySample.current().rss)
-        if a.kind == .extract { attempt?.rows?.close() }
+        if a.kind == .extract { attempt?.closeParsedRows() }
         let message = failure.message
         logger(for: a).warning("attempt \(a.attemptID) failed: \(message)")
         var reported = failure
@@ -93,7 +101,7 @@ struct ExecutorContext: Sendable {
     /// returns false for a record it skips) and the failure, if any.
     func forEachRecord(
         _ attempt: ExecutorAttempt, _ batch: WireRowBatch, _ payload: Data,
-        _ body: (UnsafeRawBufferPointer, UInt64, Bool) throws -> Bool
+        _ body: (UnsafeRawBufferPointer, UInt64, StreamedRow) throws -> Bool
     ) -> (accepted: UInt64, failure: WorkerEvent?) {
         let a = attempt.assignment
         guard let file = attempt.fileName(batch.sourceFile) else {
@@ -114,12 +122,14 @@ struct ExecutorContext: Sendable {
                 if i > 0 { line += UInt64(batch.lineDeltas[i - 1]) }
                 let length = Int(batch.recordLengths[i])
                 let isTest = i / 8 < batch.testMask.count && batch.testMask[batch.testMask.startIndex + i / 8] & (1 << UInt8(i % 8)) != 0
+                let fold = i < batch.folds.count ? Int(batch.folds[batch.folds.startIndex + i]) : nil
                 defer { offset += length }
                 guard offset + length <= raw.count else {
                     return fail(a, .protocol, "row batch \(batch.batchSeq): record lengths exceed the payload", retryable: true)
                 }
                 do {
-                    if try body(UnsafeRawBufferPointer(rebasing: raw[offset..<(offset + length)]), line, isTest) { accepted += 1 }
+                    let row = StreamedRow(isTest: isTest, fold: fold)
+                    if try body(UnsafeRawBufferPointer(rebasing: raw[offset..<(offset + length)]), line, row) { accepted += 1 }
                 } catch {
                     // An I/O failure here is the spill's; any other is at the record's line unless it names its own.
                     let failure = TaskFailure(error)
@@ -139,14 +149,23 @@ struct ExecutorContext: Sendable {
     /// features with the derivation this executable registers under its identifier; a
     /// derivation it does not register refuses the attempt (final: another attempt here fails alike).
     func partitionLoader(_ parameters: ForestJobParameters) throws(TaskFailure) -> PartitionLoader {
-        var derivation: (any FeatureDerivation)?
-        if !parameters.derivation.isEmpty {
-            do { derivation = try options.derivations.derivation(parameters.derivation, inputNames: parameters.schema.featureNames) } catch
-            { throw TaskFailure(.internal, "this worker cannot run the job: \(error.message)", retryable: false) }
-        }
-        return PartitionLoader(
+        PartitionLoader(
             parser: RecordParser(schema: parameters.schema, sampledRows: parameters.sampledRows),
-            derivation: derivation, directory: spillDirectory, memoryBytes: options.rowMemoryBytes)
+            derivation: try derivation(parameters), directory: spillDirectory, memoryBytes: options.rowMemoryBytes)
+    }
+
+    /// A cross-validation extract attempt's partition: a loader per fold of the job, sharing the row memory.
+    func foldedPartition(_ parameters: ForestJobParameters) throws(TaskFailure) -> FoldedPartition {
+        FoldedPartition(
+            folds: parameters.folds, parser: RecordParser(schema: parameters.schema, sampledRows: parameters.sampledRows),
+            derivation: try derivation(parameters), directory: spillDirectory, memoryBytes: options.rowMemoryBytes)
+    }
+
+    private func derivation(_ parameters: ForestJobParameters) throws(TaskFailure) -> (any FeatureDerivation)? {
+        guard !parameters.derivation.isEmpty else { return nil }
+        do { return try options.derivations.derivation(parameters.derivation, inputNames: parameters.schema.featureNames) } catch {
+            throw TaskFailure(.internal, "this worker cannot run the job: \(error.message)", retryable: false)
+        }
     }
 
     /// Parses an extract (or streamed train / evaluate) attempt's records into its
@@ -156,10 +175,28 @@ struct ExecutorContext: Sendable {
         keep: (Bool) -> Bool
     ) -> WorkerEvent? {
         guard let loader = attempt.loader, !registry.isCancelled(attempt) else { return nil }
-        let (accepted, failure) = forEachRecord(attempt, batch, payload) { bytes, line, isTest in
-            guard keep(isTest) else { return false }
+        let (accepted, failure) = forEachRecord(attempt, batch, payload) { bytes, line, row in
+            guard keep(row.isTest) else { return false }
             try attempt.record.parse(raw: bytes, line: Int(line))
-            try loader.add(attempt.record, isTest: isTest, line: line)
+            try loader.add(attempt.record, isTest: row.isTest, line: line)
+            return true
+        }
+        registry.addReceived(attempt, accepted)
+        return failure
+    }
+
+    /// Parses a cross-validation attempt's records, each tagged with its fold, into the
+    /// attempt's ``FoldedPartition`` (every record: `rows_end` counts them all), so that a
+    /// streamed train or evaluate attempt bins the same rows in the same order as one reading
+    /// the extract's spill. A record without a fold fails the attempt.
+    func parseFoldRows(_ attempt: ExecutorAttempt, _ batch: WireRowBatch, _ payload: Data) -> WorkerEvent? {
+        guard let folded = attempt.folded, !registry.isCancelled(attempt) else { return nil }
+        let (accepted, failure) = forEachRecord(attempt, batch, payload) { bytes, line, row in
+            guard let fold = row.fold else {
+                throw PipelineError(.protocol, "row batch \(batch.batchSeq) of a cross-validation task carries no folds")
+            }
+            try attempt.record.parse(raw: bytes, line: Int(line))
+            try folded.add(attempt.record, fold: fold, line: line)
             return true
         }
         registry.addReceived(attempt, accepted)

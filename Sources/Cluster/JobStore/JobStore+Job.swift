@@ -4,7 +4,10 @@ import SpaceTime
 
 extension JobStore {
     /// Creates the job: its spec, partitions with their tree shares, and an
-    /// extract, train and evaluate task per partition, all pending.
+    /// extract, train and evaluate task per partition, all pending. A cross-validation job
+    /// (`spec.folds` = K) has, per partition, one extract task and a train and an evaluate
+    /// task per fold k (variant `fold(k, trees:)`): the partition grows its share s of every
+    /// fold's forest, fold k's as its trees k·s ..< (k+1)·s (the partition's `trees` is K·s).
     public func createJob(_ spec: JobSpec, now: Timestamp) throws {
         guard spec.partitions >= 1 else { throw JobStoreError(.invalidArgument, "a job needs at least one partition", path: path) }
         guard spec.trees >= spec.partitions else {
@@ -20,11 +23,20 @@ extension JobStore {
                 sql: "INSERT INTO job (id, job_id, spec, stage, created_at) VALUES (1, ?, ?, ?, ?)",
                 arguments: [spec.jobID, try Self.json(spec), JobStage.extract.rawValue, now])
             for p in 0..<spec.partitions {
-                try db.execute(sql: "INSERT INTO partitions (partition, trees) VALUES (?, ?)", arguments: [p, shares[p]])
-                for kind in [TaskKind.extract, .train, .evaluate] {
-                    try db.execute(
-                        sql: "INSERT INTO tasks (kind, partition, state) VALUES (?, ?, ?)",
-                        arguments: [kind.rawValue, p, TaskState.pending.rawValue])
+                let folds = spec.folds ?? 1
+                try db.execute(sql: "INSERT INTO partitions (partition, trees) VALUES (?, ?)", arguments: [p, shares[p] * folds])
+                let variants =
+                    spec.folds == nil
+                    ? [TaskVariant.whole] : (0..<folds).map { k in TaskVariant.fold(k, trees: (k * shares[p])..<((k + 1) * shares[p])) }
+                try db.execute(
+                    sql: "INSERT INTO tasks (kind, partition, variant, state) VALUES (?, ?, '', ?)",
+                    arguments: [TaskKind.extract.rawValue, p, TaskState.pending.rawValue])
+                for kind in [TaskKind.train, .evaluate] {
+                    for v in variants {
+                        try db.execute(
+                            sql: "INSERT INTO tasks (kind, partition, variant, state) VALUES (?, ?, ?, ?)",
+                            arguments: [kind.rawValue, p, v.key, TaskState.pending.rawValue])
+                    }
                 }
             }
             try appendEvent(

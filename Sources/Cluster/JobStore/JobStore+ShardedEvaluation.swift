@@ -8,6 +8,10 @@ extension JobStore {
     /// The artifact holding the slice scores of an evaluate task with a tree-range variant.
     public static func sliceScoresArtifact(_ name: TaskName) -> String { "slice-scores/\(name)" }
 
+    /// The artifact holding the metrics of a cross-validation evaluate task (one partition's
+    /// rows of one fold), until the coordinator merges each fold's.
+    public static func foldEvaluationArtifact(_ name: TaskName) -> String { "fold-evaluation/\(name)" }
+
     /// Splits the pending, never attempted whole evaluate task of `partition` into one
     /// task per tree slice of the model (`ranges`: contiguous, from 0), recorded as a
     /// `tasksSplit` event; the whole task's row becomes the first slice. Returns false,

@@ -126,6 +126,10 @@ extension JobStore {
                     try db.execute(
                         sql: "INSERT OR REPLACE INTO evaluations (partition, attempt_id, result) VALUES (?, ?, ?)",
                         arguments: [name.partition, Int64(attemptID), result])
+                } else if name.variant.fold != nil {  // one (partition, fold)'s metrics, merged per fold by the coordinator
+                    try db.execute(
+                        sql: "INSERT OR REPLACE INTO artifacts (name, data, stored_at) VALUES (?, ?, ?)",
+                        arguments: [Self.foldEvaluationArtifact(name), result, now])
                 } else {  // one tree slice's scores, combined by the coordinator once every slice is done
                     try db.execute(
                         sql: "INSERT OR REPLACE INTO artifacts (name, data, stored_at) VALUES (?, ?, ?)",

@@ -18,6 +18,9 @@ public struct JobSpec: Sendable, Hashable, Codable {
     public var trees: Int
     /// Attempts a task gets before the job fails.
     public var maxAttempts: Int
+    /// A cross-validation job's fold count (nil: a training job). Each fold's forest has
+    /// `trees` trees, shared by the partitions as a training job's are.
+    public var folds: Int?
 
     public init(
         jobID: String, dataFiles: [String], parameters: Data, seed: UInt64, partitions: Int,

@@ -21,6 +21,8 @@ import SpaceTime
 public final class CSVRecordSource: RecordSource {
     private var reader: CSVReader
     private var assigner: StratifiedAssigner
+    /// A cross-validation job's fold dealer (over the training file).
+    private var folds: StratifiedFoldAssigner?
     private let labelIndex: Int
     private let stratify: Bool
     private let options: CSVOptions
@@ -38,7 +40,7 @@ public final class CSVRecordSource: RecordSource {
 
     public init(
         path: String, labelIndex: Int, stratify: Bool = true, seed: UInt64, testFraction: Double, partitions: Int,
-        testPath: String? = nil, options: CSVOptions = CSVOptions(), numbersFiles: Bool = false
+        testPath: String? = nil, options: CSVOptions = CSVOptions(), numbersFiles: Bool = false, folds: Int = 0
     ) throws {
         do {
             reader = try CSVReader(path: path, options: options)
@@ -47,6 +49,10 @@ public final class CSVRecordSource: RecordSource {
         }
         do {
             assigner = try StratifiedAssigner(seed: seed, testFraction: testPath == nil ? testFraction : 0, partitions: partitions)
+            if folds > 0 {
+                guard folds <= Int(UInt8.max) + 1 else { throw PipelineError(.badParameters, "\(folds) folds: at most 256") }
+                self.folds = try StratifiedFoldAssigner(seed: seed, folds: folds)
+            }
         } catch {
             throw PipelineError(wrapping: error)
         }
@@ -115,10 +121,16 @@ public final class CSVRecordSource: RecordSource {
             stratify
             ? record.withField(at: labelIndex) { assigner.assign(classBytes: $0) }
             : assigner.assign(classKey: "")
+        var fold: UInt8?
+        if folds != nil {
+            // The dealer of `spacetime cv`, over the same records in the same order: the same folds.
+            let k = stratify ? record.withField(at: labelIndex) { folds!.fold(classBytes: $0) } : folds!.fold(classKey: "")
+            fold = UInt8(k)
+        }
         let bytes = record.withRawBytes { Data($0) }
         return SourceRecord(
             line: UInt64(record.line), partition: assignment.partition,
             isTest: readingTestFile || assignment.isTest, bytes: bytes,
-            file: numbersFiles ? UInt32(filesBefore + reader.partIndex + 1) : 0)
+            file: numbersFiles ? UInt32(filesBefore + reader.partIndex + 1) : 0, fold: fold)
     }
 }

@@ -24,6 +24,9 @@ public final class CoordinatorJob: Sendable {
         public var testPath: String?
         /// Nil: planned from the data size and `workerMemoryLimit`.
         public var partitions: Int?
+        /// A cross-validation job (`spacetime cv --workers`) of this many folds instead of a
+        /// training job: every row is in one fold, none held out as a test row.
+        public var folds: Int?
         /// The memory limit partitions are sized for.
         public var workerMemoryLimit: UInt64 = 512 << 20
         public var workerThreads = 1
@@ -180,8 +183,9 @@ public final class CoordinatorJob: Sendable {
                 jobID: "job-\(UInt32.random(in: 0...UInt32.max))",
                 dataFiles: [options.dataPath] + (options.testPath.map { [$0] } ?? []),
                 parameters: Data(), seed: options.forest.seed, partitions: 1,
-                testFraction: options.testPath == nil ? options.testFraction : 0, trees: options.forest.trees,
+                testFraction: options.testPath == nil && options.folds == nil ? options.testFraction : 0, trees: options.forest.trees,
                 maxAttempts: options.maxAttempts)
+            spec.folds = options.folds
         }
         let dataPath = spec.dataFiles.first ?? options.dataPath
         let testPath = spec.dataFiles.count > 1 ? spec.dataFiles[1] : nil
@@ -212,6 +216,7 @@ public final class CoordinatorJob: Sendable {
                 source: (dataPath as NSString).lastPathComponent,
                 sampledRows: inference.sampledRows)
             parameters.permutationRepeats = options.permutationRepeats
+            parameters.folds = spec.folds ?? 0
             parameters.files = Self.jobFiles(dataPath, testPath, logger: logger)
             if !options.derivation.isEmpty {
                 guard inference.schema.categoricalCount == 0 else {
@@ -277,6 +282,7 @@ public final class CoordinatorJob: Sendable {
             dataPath: dataPath, layout: layout, parameters: parameters,
             testFraction: spec.testFraction, partitions: spec.partitions,
             modelOut: options.modelOut)
+        settings.folds = spec.folds
         settings.testPath = testPath
         settings.scoring = options.scoring
         settings.slices = options.slices

@@ -45,6 +45,8 @@ public final class ForestCoordinatorDriver: CoordinatorDriver {
         public var parameters: ForestJobParameters
         public var testFraction: Double
         public var partitions: Int
+        /// A cross-validation job's fold count (``JobSpec/folds``); nil for training.
+        public var folds: Int?
         public var modelOut: String
         public var provenance: [String: String] = [:]
         public var rowLimits = RowPass.Limits(batchRows: 2048, batchBytes: 1 << 20)
@@ -125,6 +127,15 @@ public final class ForestCoordinatorDriver: CoordinatorDriver {
                 stageChanged = true
             }
             switch stage {
+            case .merge? where settings.folds != nil:
+                let K = settings.folds!
+                if !engine.gates.extractorReady {
+                    try mergeFoldStatistics(engine, folds: K, at: time, into: &out)
+                } else if !engine.gates.modelReady, try store.tasks().allSatisfy({ $0.name.kind != .train || $0.state == .done }) {
+                    try mergeFoldForests(engine, folds: K, at: time, into: &out)
+                }
+            case .save? where settings.folds != nil:
+                try saveCrossValidation(engine, at: time, into: &out)
             case .merge?:
                 if !engine.gates.extractorReady {
                     try mergeStatistics(engine, at: time, into: &out)
@@ -162,10 +173,20 @@ public final class ForestCoordinatorDriver: CoordinatorDriver {
         return out
     }
 
+    /// The job is done (its output written): no more driving.
+    func markFinished() {
+        finished = true
+        onFinished(.done(modelPath: settings.modelOut))
+    }
+
     /// After a restart: the merged artifacts already in the store open their gates.
     private func restoreArtifacts(_ engine: CoordinatorEngine) throws {
         guard !restored else { return }
         restored = true
+        if let K = settings.folds {
+            if try openFoldExtractors(engine, folds: K) { try openFoldModels(engine, folds: K) }
+            return
+        }
         if !engine.gates.extractorReady, let bytes = try store.artifact("extractor") {
             let extractor = try FeatureExtractor(deserializing: [UInt8](bytes))
             engine.histogramWordsPerBin = Self.histogramWordsPerBin(extractor.task)
@@ -187,7 +208,7 @@ public final class ForestCoordinatorDriver: CoordinatorDriver {
                 partitions: settings.partitions, testPath: settings.testPath,
                 options: settings.layout.csvOptions,
                 // Numbered only for workers that received the job's file list.
-                numbersFiles: !settings.parameters.files.isEmpty)
+                numbersFiles: !settings.parameters.files.isEmpty, folds: settings.folds ?? 0)
             let p = RowPass(source: source, sink: engine, limits: settings.rowLimits)
             pass = p
             self.source = source

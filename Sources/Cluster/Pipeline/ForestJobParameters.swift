@@ -32,6 +32,9 @@ public struct ForestJobParameters: Sendable, Equatable {
     /// as the coordinator resolved their paths: a row batch's `source_file` k ≥ 1 names
     /// `files[k - 1]` in workers' error messages. Empty when the job reads one file.
     public var files: [String] = []
+    /// A cross-validation job's fold count (its extract tasks keep statistics and rows per
+    /// fold, its train and evaluate tasks name the fold they hold out); 0 for training.
+    public var folds = 0
 
     public init(
         forest: ForestParameters, schema: DatasetSchema, maxBins: Int = FeatureExtractor.maxValueBins,
@@ -48,6 +51,7 @@ public struct ForestJobParameters: Sendable, Equatable {
     static let version: UInt8 = 3
     static let derivationVersion: UInt8 = 4
     static let filesVersion: UInt8 = 5
+    static let foldsVersion: UInt8 = 6
 
     public func serialize() -> Data {
         var w = ByteWriter()
@@ -57,11 +61,13 @@ public struct ForestJobParameters: Sendable, Equatable {
         w.write(bytes: schema.serialize())
         w.write(bytes: forest.serialize())
         w.write(UInt32(clamping: permutationRepeats))
-        if derivation.isEmpty && files.isEmpty { return Data(Self.magic + [Self.version] + w.bytes) }
+        if derivation.isEmpty && files.isEmpty && folds == 0 { return Data(Self.magic + [Self.version] + w.bytes) }
         w.write(derivation)
-        if files.isEmpty { return Data(Self.magic + [Self.derivationVersion] + w.bytes) }
+        if files.isEmpty && folds == 0 { return Data(Self.magic + [Self.derivationVersion] + w.bytes) }
         w.write(strings: files)
-        return Data(Self.magic + [Self.filesVersion] + w.bytes)
+        if folds == 0 { return Data(Self.magic + [Self.filesVersion] + w.bytes) }
+        w.write(UInt32(clamping: folds))
+        return Data(Self.magic + [Self.foldsVersion] + w.bytes)
     }
 
     public init(deserializing data: Data) throws {
@@ -69,8 +75,8 @@ public struct ForestJobParameters: Sendable, Equatable {
         guard bytes.count > 5, Array(bytes[0..<4]) == Self.magic else {
             throw PipelineError(.badParameters, "job parameters are not a SpaceTime forest parameter blob")
         }
-        guard (2...Self.filesVersion).contains(bytes[4]) else {
-            throw PipelineError(.badParameters, "job parameters have version \(bytes[4]); this build reads 2 to \(Self.filesVersion)")
+        guard (2...Self.foldsVersion).contains(bytes[4]) else {
+            throw PipelineError(.badParameters, "job parameters have version \(bytes[4]); this build reads 2 to \(Self.foldsVersion)")
         }
         do {
             var r = ByteReader(bytes, offset: 5, context: "job parameters")
@@ -88,7 +94,15 @@ public struct ForestJobParameters: Sendable, Equatable {
             }
             if bytes[4] >= 5 {
                 files = try r.readStrings()
-                guard files.count >= 2 else { throw ForestError(.corrupted, "a file list of \(files.count) name(s)") }
+                guard files.count >= 2 || (bytes[4] >= 6 && files.isEmpty) else {
+                    throw ForestError(.corrupted, "a file list of \(files.count) name(s)")
+                }
+            }
+            if bytes[4] >= 6 {
+                folds = Int(try r.read(UInt32.self))
+                guard (2...CrossValidation.maxFolds).contains(folds) else {
+                    throw ForestError(.corrupted, "\(folds) cross-validation folds")
+                }
             }
             try r.expectEnd()
         } catch {

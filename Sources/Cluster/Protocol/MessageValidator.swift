@@ -215,6 +215,24 @@ struct MessageValidator {
                     throw check.error(
                         .outOfRange, "trees", "range [\(m.trees.first), \(m.trees.end)) outside the task's variant [\(r.first), \(r.end))")
                 }
+            case .fold(let f):
+                // A cross-validation task: train grows the fold's forest's trees of the partition, evaluate scores the fold.
+                guard m.kind == .train || m.kind == .evaluate else {
+                    throw check.error(.outOfRange, "variant.fold", "a fold variant on a \(m.kind) task")
+                }
+                let r = f.trees
+                if r.first >= r.end { throw check.error(.outOfRange, "variant.fold.trees", "empty tree range [\(r.first), \(r.end))") }
+                if m.kind == .train {
+                    if r.end > m.treesInPartition {
+                        throw check.error(
+                            .outOfRange, "variant.fold.trees", "range [\(r.first), \(r.end)) not within 0..<\(m.treesInPartition)")
+                    }
+                    if m.trees.first < r.first || m.trees.end > r.end {
+                        throw check.error(
+                            .outOfRange, "trees",
+                            "range [\(m.trees.first), \(m.trees.end)) outside the task's fold trees [\(r.first), \(r.end))")
+                    }
+                }
             }
         }
     }
@@ -257,6 +275,9 @@ struct MessageValidator {
         }
         if rows % 8 != 0, let last = m.testMask.last, last >> UInt8(rows % 8) != 0 {
             throw check.error(.outOfRange, "test_mask", "bits set beyond the last record")
+        }
+        if !m.folds.isEmpty && m.folds.count != rows {
+            throw check.error(.payloadMismatch, "folds", "\(m.folds.count) fold bytes for \(rows) records (want \(rows) or none)")
         }
     }
 

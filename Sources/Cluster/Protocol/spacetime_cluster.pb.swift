@@ -707,6 +707,15 @@ public nonisolated struct WireTaskVariant: Sendable {
     set {value = .trees(newValue)}
   }
 
+  /// cross-validation: the fold held out, and the partition's trees of its forest
+  public var fold: WireFoldTrees {
+    get {
+      if case .fold(let v)? = value {return v}
+      return WireFoldTrees()
+    }
+    set {value = .fold(newValue)}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum OneOf_Value: Equatable, Sendable {
@@ -714,10 +723,37 @@ public nonisolated struct WireTaskVariant: Sendable {
     case whole(Bool)
     /// train: the tree indices [first, end) of the partition this task grows
     case trees(WireTreeRange)
+    /// cross-validation: the fold held out, and the partition's trees of its forest
+    case fold(WireFoldTrees)
 
   }
 
   public init() {}
+}
+
+/// A cross-validation task's fold (0-based) and the tree indices [first, end) of
+/// the partition that belong to the forest holding that fold out.
+public nonisolated struct WireFoldTrees: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var fold: UInt32 = 0
+
+  public var trees: WireTreeRange {
+    get {_trees ?? WireTreeRange()}
+    set {_trees = newValue}
+  }
+  /// Returns true if `trees` has been explicitly set.
+  public var hasTrees: Bool {self._trees != nil}
+  /// Clears the value of `trees`. Subsequent reads from it will return its default value.
+  public mutating func clearTrees() {self._trees = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _trees: WireTreeRange? = nil
 }
 
 /// A blob passed by value (small) or by reference (fetched with BlobRequest).
@@ -1003,6 +1039,9 @@ public nonisolated struct WireRowBatch: Sendable {
 
   /// 0: the job's one input; k ≥ 1: its k-th file (parts, test file)
   public var sourceFile: UInt32 = 0
+
+  /// cross-validation jobs: record i's fold (0-based) in byte i; empty otherwise
+  public var folds: Data = Data()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -2043,7 +2082,7 @@ nonisolated extension WireTreeRange: SwiftProtobuf.Message, SwiftProtobuf._Messa
 
 nonisolated extension WireTaskVariant: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".TaskVariant"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}whole\0\u{1}trees\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}whole\0\u{1}trees\0\u{1}fold\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2072,6 +2111,19 @@ nonisolated extension WireTaskVariant: SwiftProtobuf.Message, SwiftProtobuf._Mes
           self.value = .trees(v)
         }
       }()
+      case 3: try {
+        var v: WireFoldTrees?
+        var hadOneofValue = false
+        if let current = self.value {
+          hadOneofValue = true
+          if case .fold(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.value = .fold(v)
+        }
+      }()
       default: break
       }
     }
@@ -2091,6 +2143,10 @@ nonisolated extension WireTaskVariant: SwiftProtobuf.Message, SwiftProtobuf._Mes
       guard case .trees(let v)? = self.value else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
     }()
+    case .fold?: try {
+      guard case .fold(let v)? = self.value else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
+    }()
     case nil: break
     }
     try unknownFields.traverse(visitor: &visitor)
@@ -2098,6 +2154,45 @@ nonisolated extension WireTaskVariant: SwiftProtobuf.Message, SwiftProtobuf._Mes
 
   public static func ==(lhs: WireTaskVariant, rhs: WireTaskVariant) -> Bool {
     if lhs.value != rhs.value {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension WireFoldTrees: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".FoldTrees"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}fold\0\u{1}trees\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt32Field(value: &self.fold) }()
+      case 2: try { try decoder.decodeSingularMessageField(value: &self._trees) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if self.fold != 0 {
+      try visitor.visitSingularUInt32Field(value: self.fold, fieldNumber: 1)
+    }
+    try { if let v = self._trees {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: WireFoldTrees, rhs: WireFoldTrees) -> Bool {
+    if lhs.fold != rhs.fold {return false}
+    if lhs._trees != rhs._trees {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -2506,7 +2601,7 @@ nonisolated extension WireTaskStarted: SwiftProtobuf.Message, SwiftProtobuf._Mes
 
 nonisolated extension WireRowBatch: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".RowBatch"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}attempt_id\0\u{3}batch_seq\0\u{3}first_line\0\u{3}line_deltas\0\u{3}record_lengths\0\u{3}test_mask\0\u{3}source_file\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}attempt_id\0\u{3}batch_seq\0\u{3}first_line\0\u{3}line_deltas\0\u{3}record_lengths\0\u{3}test_mask\0\u{3}source_file\0\u{1}folds\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2521,6 +2616,7 @@ nonisolated extension WireRowBatch: SwiftProtobuf.Message, SwiftProtobuf._Messag
       case 5: try { try decoder.decodeRepeatedUInt32Field(value: &self.recordLengths) }()
       case 6: try { try decoder.decodeSingularBytesField(value: &self.testMask) }()
       case 7: try { try decoder.decodeSingularUInt32Field(value: &self.sourceFile) }()
+      case 8: try { try decoder.decodeSingularBytesField(value: &self.folds) }()
       default: break
       }
     }
@@ -2548,6 +2644,9 @@ nonisolated extension WireRowBatch: SwiftProtobuf.Message, SwiftProtobuf._Messag
     if self.sourceFile != 0 {
       try visitor.visitSingularUInt32Field(value: self.sourceFile, fieldNumber: 7)
     }
+    if !self.folds.isEmpty {
+      try visitor.visitSingularBytesField(value: self.folds, fieldNumber: 8)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -2559,6 +2658,7 @@ nonisolated extension WireRowBatch: SwiftProtobuf.Message, SwiftProtobuf._Messag
     if lhs.recordLengths != rhs.recordLengths {return false}
     if lhs.testMask != rhs.testMask {return false}
     if lhs.sourceFile != rhs.sourceFile {return false}
+    if lhs.folds != rhs.folds {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

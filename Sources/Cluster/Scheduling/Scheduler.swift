@@ -256,7 +256,7 @@ public struct Scheduler: Sendable {
         return pending.firstIndex { t in
             guard allowed(t), let holder = holders[t.name.partition] else { return false }
             return busy.contains(holder.workerID)
-                && (t.name.variant.treeRange != nil || now - t.readySince >= configuration.localityWait)
+                && (t.name.variant.spreadsOverWorkers(t.name.kind) || now - t.readySince >= configuration.localityWait)
         }
     }
 

@@ -5,25 +5,61 @@
 /// existed (stored as the empty key, so older stores read as `whole`).
 /// `trees(r)` is the tree indices `r` (half-open, global within the
 /// partition) of a train task whose partition's trees were split over several
-/// workers. Later kinds of variant (cross-validation folds, grid points,
-/// tree slices for scoring) are added as cases with their own key prefix.
+/// workers. `fold(k, trees: r)` is a cross-validation task of the forest that holds
+/// out fold `k` (0-based): a train task grows the partition's trees `r` of that forest
+/// (each fold's forest has its own range of the partition's tree indices), an evaluate
+/// task scores fold `k`'s rows.
 public enum TaskVariant: Sendable, Hashable, Comparable, Codable, CustomStringConvertible {
     case whole
     case trees(Range<Int>)
+    case fold(Int, trees: Range<Int>)
 
-    /// The tree range of a `trees` variant.
+    /// The tree range of a `trees` or `fold` variant.
     public var treeRange: Range<Int>? {
-        if case .trees(let r) = self { return r }
+        switch self {
+        case .whole: nil
+        case .trees(let r), .fold(_, let r): r
+        }
+    }
+
+    /// The held-out fold (0-based) of a `fold` variant.
+    public var fold: Int? {
+        if case .fold(let k, _) = self { return k }
         return nil
     }
 
+    /// Whether a task of `kind` with this variant is offered at once to a worker that does not
+    /// hold its partition's rows when the holder is busy (its rows streamed again), rather than
+    /// after the locality wait: train tasks over tree ranges, which exist to spread a
+    /// partition's trees over workers, and tree-sliced evaluation.
+    public func spreadsOverWorkers(_ kind: TaskKind) -> Bool {
+        switch self {
+        case .whole: false
+        case .trees: true
+        case .fold: kind == .train
+        }
+    }
+
     /// The variant's text in the job store and in task names: "" for `whole`,
-    /// "t50-100" for trees 50..<100.
+    /// "t50-100" for trees 50..<100, "f2.t50-100" for fold 2 (1-based, as `cv` numbers
+    /// folds) and trees 50..<100.
     public var key: String {
         switch self {
         case .whole: ""
-        case .trees(let r): "t\(r.lowerBound)-\(r.upperBound)"
+        case .trees(let r): Self.rangeKey(r)
+        case .fold(let k, let r): "f\(k + 1).\(Self.rangeKey(r))"
         }
+    }
+
+    private static func rangeKey(_ r: Range<Int>) -> String { "t\(r.lowerBound)-\(r.upperBound)" }
+
+    private static func range(key: Substring) -> Range<Int>? {
+        guard key.first == "t" else { return nil }
+        let bounds = key.dropFirst().split(separator: "-", omittingEmptySubsequences: false)
+        guard bounds.count == 2, let lower = Int(bounds[0]), let upper = Int(bounds[1]), lower >= 0, lower < upper,
+            String(lower) == bounds[0], String(upper) == bounds[1]
+        else { return nil }
+        return lower..<upper
     }
 
     /// Parses `key`; nil when it is not a variant this version knows.
@@ -32,23 +68,30 @@ public enum TaskVariant: Sendable, Hashable, Comparable, Codable, CustomStringCo
             self = .whole
             return
         }
-        guard key.first == "t" else { return nil }
-        let bounds = key.dropFirst().split(separator: "-", omittingEmptySubsequences: false)
-        guard bounds.count == 2, let lower = Int(bounds[0]), let upper = Int(bounds[1]), lower >= 0, lower < upper,
-            String(lower) == bounds[0], String(upper) == bounds[1]
-        else { return nil }
-        self = .trees(lower..<upper)
+        if key.first == "f" {
+            let parts = key.dropFirst().split(separator: ".", maxSplits: 1, omittingEmptySubsequences: false)
+            guard parts.count == 2, let k = Int(parts[0]), k >= 1, String(k) == parts[0], let r = Self.range(key: parts[1]) else {
+                return nil
+            }
+            self = .fold(k - 1, trees: r)
+            return
+        }
+        guard let r = Self.range(key: key[...]) else { return nil }
+        self = .trees(r)
     }
 
     public var description: String { self == .whole ? "whole" : key }
 
-    /// `whole` first, then tree ranges by their first tree.
+    /// `whole` first, then tree ranges by their first tree, then folds by fold and range.
     public static func < (a: TaskVariant, b: TaskVariant) -> Bool {
         switch (a, b) {
         case (.whole, .whole): false
         case (.whole, _): true
         case (_, .whole): false
         case (.trees(let x), .trees(let y)): (x.lowerBound, x.upperBound) < (y.lowerBound, y.upperBound)
+        case (.trees, .fold): true
+        case (.fold, .trees): false
+        case (.fold(let i, let x), .fold(let j, let y)): (i, x.lowerBound, x.upperBound) < (j, y.lowerBound, y.upperBound)
         }
     }
 
@@ -79,6 +122,9 @@ extension TaskVariant {
         case .trees(let r):
             guard r.first < r.end else { return nil }
             self = .trees(Int(r.first)..<Int(r.end))
+        case .fold(let f):
+            guard f.hasTrees, f.trees.first < f.trees.end else { return nil }
+            self = .fold(Int(f.fold), trees: Int(f.trees.first)..<Int(f.trees.end))
         }
     }
 
@@ -87,12 +133,23 @@ extension TaskVariant {
         switch self {
         case .whole: return nil
         case .trees(let r):
-            var range = WireTreeRange()
-            range.first = UInt32(clamping: r.lowerBound)
-            range.end = UInt32(clamping: r.upperBound)
             var v = WireTaskVariant()
-            v.trees = range
+            v.trees = Self.wireRange(r)
+            return v
+        case .fold(let k, let r):
+            var f = WireFoldTrees()
+            f.fold = UInt32(clamping: k)
+            f.trees = Self.wireRange(r)
+            var v = WireTaskVariant()
+            v.fold = f
             return v
         }
+    }
+
+    private static func wireRange(_ r: Range<Int>) -> WireTreeRange {
+        var range = WireTreeRange()
+        range.first = UInt32(clamping: r.lowerBound)
+        range.end = UInt32(clamping: r.upperBound)
+        return range
     }
 }

@@ -54,8 +54,8 @@ public struct CrossValidationRun: Sendable {
 ///    every fold gets ⌊n_c/K⌋ or ⌈n_c/K⌉ rows of every class and a file sorted by label
 ///    gives folds that are random samples of each class;
 /// 2. per fold k, fit the extractor from the merge of the other folds' statistics only
-///    (the held-out fold never shapes its bins or levels; the class list is the data
-///    set's), bin every fold with it, and train on the other folds' rows;
+///    (``FoldStatistics/extractor(heldOut:partitions:inputNames:derivationIdentifier:maxBins:)``),
+///    bin every fold with it, and train on the other folds' rows (``FoldedPartition``);
 /// 3. per grid point, grow the forest (trees seeded as `train` seeds them) and score fold
 ///    k's rows; the metrics of each fold and their mean ± standard deviation are the result.
 ///
@@ -85,8 +85,8 @@ public enum CrossValidation {
         do { spill = try SpillDirectory(base: options.spillBase) } catch {
             throw ForestError(.io, "cannot create a spill directory under \(options.spillBase): \(error)")
         }
-        let loaders = (0..<K).map { _ in PartitionLoader(parser: parser, directory: spill, memoryBytes: options.rowMemoryBytes / K) }
-        defer { for l in loaders { l.rows.close() } }
+        let folded = FoldedPartition(folds: K, parser: parser, directory: spill, memoryBytes: options.rowMemoryBytes)
+        defer { folded.close() }
         var lines = [[UInt64]](repeating: [], count: K)
         let reader: CSVReader
         do { reader = try CSVReader(path: options.file, options: options.csv) } catch { throw ForestError(.io, error.description) }
@@ -98,18 +98,18 @@ public enum CrossValidation {
                 classification
                 ? record.withField(at: schema.targetIndex!) { assigner.fold(classBytes: $0) }
                 : assigner.fold(classKey: "")
-            try loaders[k].add(record, isTest: false, line: UInt64(record.line))
+            try folded.add(record, fold: k, line: UInt64(record.line))
             if options.keepPredictions { lines[k].append(UInt64(record.line)) }
             rows += 1
         }
-        let states = loaders.map(\.extractorState)
-        let sizes = loaders.map(\.rows.trainCount)
+        let statistics = folded.statistics
+        let sizes = folded.rowCounts
         log("read \(rows) rows from \(options.file): folds of \(sizes.map(String.init).joined(separator: ", ")) rows")
         if let empty = sizes.firstIndex(of: 0) {
             throw ForestError(.invalidData, "\(options.file): fold \(empty + 1) of \(K) received no rows (\(rows) rows); use fewer folds")
         }
         let readSeconds = (ContinuousClock.now - clock).seconds
-        let all = try PartialExtractorState.merged(states)
+        let all = try PartialExtractorState.merged(statistics.folds)
         let classes = schema.task == .classification ? try LearningTask.fit(all.target).classes : []
 
         var folds = [[CrossValidationResult.Fold]](repeating: [], count: points.count)
@@ -118,16 +118,10 @@ public enum CrossValidation {
         var binSeconds = 0.0
         for k in 0..<K {
             clock = ContinuousClock.now
-            let extractor = try foldExtractor(
-                heldOut: k, states: states, all: all, inputNames: schema.featureNames,
-                maxBins: options.maxBins)
-            var binned: [BinnedPartition] = []
-            for j in 0..<K {
-                binned.append(try loaders[j].rows.bin(extractor: extractor, test: false, threads: options.threads, source: options.file))
-            }
-            let heldOut = binned[k]
-            let training = try BinnedPartition.concatenated(binned.indices.filter { $0 != k }.map { binned[$0] })
-            binned = []
+            let extractor = try FoldStatistics.extractor(
+                heldOut: k, partitions: [statistics], inputNames: schema.featureNames, maxBins: options.maxBins)
+            let heldOut = try folded.heldOutRows(k, extractor: extractor, threads: options.threads, source: options.file)
+            let training = try folded.trainingRows(heldOut: k, extractor: extractor, threads: options.threads, source: options.file)
             binSeconds += (ContinuousClock.now - clock).seconds
             for (g, parameters) in points.enumerated() {
                 let start = processCPUSeconds()
@@ -156,18 +150,6 @@ public enum CrossValidation {
             schema: schema, taskReason: inference.reason, classes: classes, rows: rows, results: results,
             predictions: options.keepPredictions ? predictions : [], readSeconds: readSeconds,
             binSeconds: binSeconds)
-    }
-
-    /// The extractor of the fold that holds out fold `k`: fitted on the merge of the other
-    /// folds' statistics only; a classification keeps the data set's class list (`all`), so
-    /// every fold's forest has the same outputs.
-    static func foldExtractor(
-        heldOut k: Int, states: [PartialExtractorState], all: PartialExtractorState,
-        inputNames: [String], maxBins: Int
-    ) throws -> FeatureExtractor {
-        var others = try PartialExtractorState.merged(states.indices.filter { $0 != k }.map { states[$0] })
-        if all.target.task == .classification { others.setTarget(all.target) }
-        return try FeatureExtractor.fit(from: others, inputNames: inputNames, maxBins: maxBins)
     }
 
     static func metricLine(_ m: EvaluationMetrics) -> String {

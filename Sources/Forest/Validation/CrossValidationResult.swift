@@ -6,6 +6,12 @@ public struct CrossValidationResult: Sendable {
         public var trainRows: Int
         public var testRows: Int
         public var metrics: EvaluationMetrics
+
+        public init(trainRows: Int, testRows: Int, metrics: EvaluationMetrics) {
+            self.trainRows = trainRows
+            self.testRows = testRows
+            self.metrics = metrics
+        }
     }
 
     /// A metric's value per fold, with their mean and sample standard deviation (n − 1).
@@ -32,6 +38,13 @@ public struct CrossValidationResult: Sendable {
     public var folds: [Fold]
     /// Process CPU seconds spent training and scoring this combination's folds.
     public var cpuSeconds: Double
+
+    public init(label: String, parameters: ForestParameters, folds: [Fold], cpuSeconds: Double) {
+        self.label = label
+        self.parameters = parameters
+        self.folds = folds
+        self.cpuSeconds = cpuSeconds
+    }
 
     /// The metrics reported for the task: accuracy, AUC and log loss, or R², RMSE and MAE.
     public var summaries: [Summary] {

@@ -1,12 +1,14 @@
 import ArgumentParser
+import Cluster
 import Forest
 import Foundation
+import Logging
 import SpaceTime
 
-struct CVCommand: ParsableCommand {
+struct CVCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cv",
-        abstract: "Cross-validate a random forest (and search a parameter grid) on a CSV file in one process.",
+        abstract: "Cross-validate a random forest (and search a parameter grid) on a CSV file, in one process or over local workers.",
         discussion: """
             Streams FILE once and deals each class's rows to K folds by seeded random permutations \
             (stratified: every fold gets the same share of each class to one row; regression: of all \
@@ -15,8 +17,16 @@ struct CVCommand: ParsableCommand {
             Prints each fold's metrics and their mean ± standard deviation (sample, n − 1): \
             accuracy, AUC and log loss, or R², RMSE and MAE. With --grid every combination is \
             cross-validated on the same folds and binned rows and ranked by mean accuracy or R²; \
-            --refit then trains the best on all rows and saves it. Runs in this process only \
-            (the cluster form of cv is not built yet).
+            --refit then trains the best on all rows and saves it.
+
+            With --workers N the cross-validation is one cluster job as `local` runs it: this \
+            process is the coordinator and starts N workers, each under --memory-limit. One CSV \
+            pass deals the rows to the same folds as in one process; one extract task per \
+            partition keeps statistics per fold, each fold's extractor is the merge of the other \
+            folds' statistics, K train tasks per partition grow each fold's share of the trees, and \
+            the workers holding a fold's rows score them. The per-fold metrics do not depend on \
+            the worker count (they do on --partitions, as a model does). --grid and --oof-out \
+            run in one process only.
             """
     )
 
@@ -37,8 +47,23 @@ struct CVCommand: ParsableCommand {
         name: .customLong("oof-out"),
         help: "Write out-of-fold predictions (of the best combination) here, in input order: fold, prediction and class probabilities.")
     var oofOut: String?
-    @Option(parsing: .unconditional, help: "Threads for tree growing, 1...1024 (default: all cores).") var threads = min(
-        ProcessInfo.processInfo.activeProcessorCount, OptionRange.maxThreads)
+    @Option(
+        parsing: .unconditional,
+        help: "Threads for tree growing, 1...1024 (default: all cores; with --workers: per worker, default 1).")
+    var threads: Int?
+    @Option(parsing: .unconditional, help: "Cross-validate over this many local worker processes, 1...256 (default: in this process).")
+    var workers: Int?
+    @Option(name: .customLong("memory-limit"), help: "With --workers: each worker's memory limit, at least 16MiB.")
+    var memoryLimit = "512MiB"
+    @Option(parsing: .unconditional, help: "With --workers: row partitions (default: planned from the data size and --memory-limit).")
+    var partitions: Int?
+    @Option(
+        name: .customLong("job-dir"),
+        help: "With --workers: the job directory (default: a temporary one, kept only when the run is interrupted).")
+    var jobDir: String?
+    @Flag(help: "With --workers: continue the job in --job-dir.") var resume = false
+    @Option(name: .customLong("spill-dir"), help: "With --workers: parent directory for the workers' spill files.") var spillDir: String?
+    @OptionGroup var display: ProgressFlags
     @Option(name: .customLong("max-bins"), parsing: .unconditional, help: "Value bins per feature (2...255).") var maxBins = 255
     @Option(name: .customLong("report-json"), help: "Write a JSON report (per fold metrics, mean and standard deviation, ranking) here.")
     var reportJSON: String?
@@ -46,7 +71,21 @@ struct CVCommand: ParsableCommand {
     func validate() throws {
         _ = try forest.parameters()
         try OptionRange.check(folds, 2...CrossValidation.maxFolds, "--folds")
-        try OptionRange.check(threads, 1...OptionRange.maxThreads, "--threads")
+        if let threads { try OptionRange.check(threads, 1...OptionRange.maxThreads, "--threads") }
+        if let workers {
+            try OptionRange.check(workers, 1...OptionRange.maxWorkers, "--workers")
+            try OptionRange.workerMemory(memoryLimit, "--memory-limit")
+            if let partitions { try OptionRange.check(partitions, 1...65_536, "--partitions") }
+            if grid != nil { throw ValidationError("--grid runs in one process only: leave out --workers") }
+            if oofOut != nil { throw ValidationError("--oof-out runs in one process only: leave out --workers") }
+        } else {
+            let clusterOnly: [(String, Bool)] = [
+                ("--partitions", partitions != nil), ("--job-dir", jobDir != nil), ("--resume", resume),
+                ("--spill-dir", spillDir != nil)
+            ]
+            if let (flag, _) = clusterOnly.first(where: { $0.1 }) { throw ValidationError("\(flag) needs --workers") }
+        }
+        if resume && jobDir == nil { throw ValidationError("--resume needs --job-dir") }
         try OptionRange.check(maxBins, 2...255, "--max-bins")
         if let grid { do { _ = try ParameterGrid(parsing: grid) } catch { throw ValidationError("--grid: \(error)") } }
         var outputs: [(String, String?)] = [("--report-json", reportJSON), ("--oof-out", oofOut)]
@@ -55,7 +94,12 @@ struct CVCommand: ParsableCommand {
         try probeWritable(outputs)
     }
 
-    func run() throws {
+    func run() async throws {
+        if let workers { try await runOverWorkers(workers) } else { try runInProcess() }
+    }
+
+    func runInProcess() throws {
+        let threads = self.threads ?? min(ProcessInfo.processInfo.activeProcessorCount, OptionRange.maxThreads)
         var options = CrossValidationOptions(file: file)
         options.folds = folds
         options.threads = threads
@@ -103,25 +147,9 @@ struct CVCommand: ParsableCommand {
 
         var refitModel: ForestModel? = nil
         if refit {
-            var training = TrainingOptions(trainFile: file)
-            training.testFraction = 0
-            training.columns = columns.choices
-            training.threads = threads
-            training.maxBins = maxBins
-            training.parameters = run.results[best].parameters
-            training.csv = options.csv
-            var provenance = [
-                "created": ISO8601DateFormatter().string(from: Date()),
-                "host": ProcessInfo.processInfo.hostName,
-                "tool": "spacetime \(SpaceTimeVersion.string) cv --refit"
-            ]
-            provenance["cross_validation"] = try ReportJSON.encode(CrossValidationPointReport(run.results[best], task: run.schema.task))
-            let result = try SingleProcessTraining.run(training, provenance: provenance, log: { writeStandardError("\($0)\n") })
-            try result.model.save(to: modelOut)
-            refitModel = result.model
-            let label = run.results[best].label
-            text +=
-                "refit\(label.isEmpty ? "" : " [\(label)]") on all \(result.trainRows) rows: model \(modelOut) fingerprint \(result.model.fingerprintHex)\n"
+            let model = try refitBest(run.results[best], task: run.schema.task, threads: threads)
+            text += model.line
+            refitModel = model.model
         }
         try Output.print(text, terminator: "")
 
@@ -133,6 +161,98 @@ struct CVCommand: ParsableCommand {
                 cpuSeconds: ["total": processCPUSeconds()],
                 points: run.results.map { CrossValidationPointReport($0, task: run.schema.task) },
                 ranking: ranking, best: best,
+                model: refitModel.map { _ in modelOut }, fingerprint: refitModel?.fingerprintHex)
+            try writeJSONReport(report, to: reportJSON)
+        }
+    }
+
+    /// Trains `best`'s parameters on all rows in this process and saves the model to
+    /// `--model-out`, with the CV table in its provenance; returns it and the line saying so.
+    func refitBest(_ best: CrossValidationResult, task: Forest.TaskKind, threads: Int) throws -> (model: ForestModel, line: String) {
+        var training = TrainingOptions(trainFile: file)
+        training.testFraction = 0
+        training.columns = columns.choices
+        training.threads = threads
+        training.maxBins = maxBins
+        training.parameters = best.parameters
+        training.csv = try csv.options()
+        var provenance = [
+            "created": ISO8601DateFormatter().string(from: Date()),
+            "host": ProcessInfo.processInfo.hostName,
+            "tool": "spacetime \(SpaceTimeVersion.string) cv --refit"
+        ]
+        provenance["cross_validation"] = try ReportJSON.encode(CrossValidationPointReport(best, task: task))
+        let result = try SingleProcessTraining.run(training, provenance: provenance, log: { writeStandardError("\($0)\n") })
+        try result.model.save(to: modelOut)
+        let label = best.label
+        return (
+            result.model,
+            "refit\(label.isEmpty ? "" : " [\(label)]") on all \(result.trainRows) rows: model \(modelOut) fingerprint \(result.model.fingerprintHex)\n"
+        )
+    }
+
+    /// The cross-validation as one job of a coordinator (this process) and `workers` local
+    /// worker processes.
+    func runOverWorkers(_ workers: Int) async throws {
+        let limit = try parseMemory(memoryLimit, "--memory-limit")
+        let parameters = try forest.parameters()
+        let terminal = display.terminal()
+        let logger = Logger.standardError("coordinator", terminal: terminal)
+        let dir =
+            jobDir
+            ?? (NSTemporaryDirectory() as NSString).appendingPathComponent("spacetime-cv-\(ProcessInfo.processInfo.processIdentifier)")
+        var options = CoordinatorJob.Options(
+            dataPath: file, bind: "tcp://127.0.0.1:*", jobDirectory: dir, forest: parameters, modelOut: modelOut)
+        options.folds = folds
+        options.resume = resume
+        options.treeSizeGiven = forest.treeSizeGiven
+        options.givenFlags = ResumeRules.givenFlags(CommandLine.arguments)
+        options.columns = columns.choices
+        options.maxBins = maxBins
+        options.partitions = partitions
+        options.csv = try csv.options()
+        options.derivations = RegisteredDerivations.registry
+        options.workerMemoryLimit = UInt64(limit.bytes)
+        let threads = self.threads ?? 1
+        options.workerThreads = threads
+        options.engine.startupWorkers = workers
+        display.apply(to: &options, terminal: terminal)
+        let started = Date()
+        let command = self
+        try await LocalJobRun(
+            command: "cv", options: options, workers: workers, threads: threads, spillDir: spillDir,
+            memoryLimit: limit, temporary: jobDir == nil, terminal: terminal, logger: logger
+        ).run { job, _, outcome in
+            guard case .done = outcome else { return }
+            try command.reportJob(job.store, parameters: parameters, workers: workers, started: started)
+        }
+    }
+
+    /// Prints (and with --report-json writes) the per-fold table of a finished cluster job;
+    /// with --refit trains the model.
+    func reportJob(_ store: JobStore, parameters: ForestParameters, workers: Int, started: Date) throws {
+        let job = try CrossValidationJobResult(store: store)
+        let partitions = try store.partitions().count
+        let result = CrossValidationResult(label: "", parameters: parameters, folds: job.folds, cpuSeconds: 0)
+        var text =
+            "\(folds)-fold cross-validation of \(job.rows) rows (\(job.task.rawValue), \(workers) worker(s), \(partitions) partition(s)) in \(String(format: "%.2f", Date().timeIntervalSince(started))) s\n"
+        text += Self.table(result)
+        var refitModel: ForestModel? = nil
+        if refit {
+            let model = try refitBest(
+                result, task: job.task, threads: min(ProcessInfo.processInfo.activeProcessorCount, OptionRange.maxThreads))
+            text += model.line
+            refitModel = model.model
+        }
+        try Output.print(text, terminator: "")
+        if let reportJSON {
+            let report = CrossValidationReport(
+                task: job.task.rawValue, taskReason: "", folds: folds, rows: job.rows, threads: threads ?? 1,
+                classes: job.classes,
+                seconds: ["total": Date().timeIntervalSince(started)],
+                cpuSeconds: ["total": processCPUSeconds()],
+                points: [CrossValidationPointReport(result, task: job.task)],
+                ranking: [0], best: 0,
                 model: refitModel.map { _ in modelOut }, fingerprint: refitModel?.fingerprintHex)
             try writeJSONReport(report, to: reportJSON)
         }

@@ -81,83 +81,24 @@ struct LocalCommand: AsyncParsableCommand {
             "created": ISO8601DateFormatter().string(from: Date()), "host": ProcessInfo.processInfo.hostName,
             "tool": "spacetime \(SpaceTimeVersion.string) local"
         ]
-        // A temporary job directory goes when the job ends, done or failed (one the user named stays);
-        // it is kept only when a signal interrupts the run, which names it for --resume.
-        let temporary = jobDir == nil
-        let prepared = options
-        let (workers, threads, spillDir, splitOut) = (self.workers, self.threads, self.spillDir, self.splitOut)
-        let (reportJSON, reportHTML) = (training.reportJSON, training.reportHTML)
+        let (splitOut, reportJSON, reportHTML) = (self.splitOut, training.reportJSON, training.reportHTML)
         let command = self
-        // Ctrl-C, SIGTERM, SIGHUP: the workers end with this process, their cgroups are removed, the job
-        // stays resumable, and this process exits 128 + the signal.
-        let interrupted = try await Lifecycle.run("local", signals: [.sigterm, .sigint, .sighup]) { shutdown -> Int32? in
-            var interrupted: Int32?
-            defer {
-                if temporary && interrupted == nil && FileManager.default.fileExists(atPath: dir) {
-                    do { try FileManager.default.removeItem(atPath: dir) } catch {
-                        logger.warning("could not remove the temporary job directory \(dir): \(error.localizedDescription)")
-                    }
-                }
-            }
-            let job = try CoordinatorJob(options: prepared, context: try Context(), logger: logger)
-            logger.info("job directory \(dir); coordinator on \(job.endpoint)")
-            let executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path
-            let cluster = LocalCluster(executable: executable, memoryLimit: limit)
-            shutdown.onShutdown { signal in
-                logger.warning("\(Lifecycle.name(signal)): stopping the job and its workers; continue later with --resume --job-dir \(dir)")
-                cluster.stopAll(grace: 3)  // first: workers ending now must not fail the job
-                try? job.stop()
-            }
-            let outcome: JobOutcome
-            do {
-                for i in 1...workers where shutdown.signal == nil {
-                    // Behind a bar, the workers' log lines go through it (else they would land in the middle of it).
-                    let output: (@Sendable (String) -> Void)? = terminal.mode == .bar ? { @Sendable line in terminal.log(line) } : nil
-                    let note = try cluster.startWorker(
-                        id: "w\(i)", endpoint: job.endpoint, threads: threads, spillDir: spillDir,
-                        output: output
-                    ) { id, signal, status in
-                        let peak = cluster.workers.first { $0.id == id }?.cgroupPeak.map { UInt64(max(0, $0)) }
-                        job.workerProcessEnded(workerID: id, signal: signal, status: status, peakMemory: peak)
-                        // No worker left to run the rest: fail the job rather than wait forever.
-                        cluster.failJobIfEveryWorkerExited(expected: workers, store: job.store, logger: logger)
-                    }
-                    let pid = cluster.workers.last?.pid ?? 0
-                    logger.info("started worker w\(i) (pid \(pid)) \(note)")
-                }
-                outcome = try job.wait()
-            } catch {
-                // A failed launch or a fatal coordinator error: no worker may outlive this process.
-                logger.error("stopping the workers: \(error)")
-                cluster.stopAll(grace: 3)
-                terminal.end()
-                throw error
-            }
-            if case .stopped = outcome {
-                terminal.end()
-                interrupted = shutdown.signal ?? SIGTERM
-                return interrupted
-            }
-            cluster.finish()
-            if case .done = outcome { terminal.end(jobDone: true) } else { terminal.end() }
+        try await LocalJobRun(
+            command: "local", options: options, workers: workers, threads: threads, spillDir: spillDir,
+            memoryLimit: limit, temporary: jobDir == nil, terminal: terminal, logger: logger
+        ).run { job, cluster, outcome in
             switch outcome {
             case .done(let path):
                 try reportJob(
                     store: job.store, modelOut: path, workers: cluster.workers, reportJSON: reportJSON,
                     reportHTML: reportHTML)
                 if let splitOut { try command.writeSplit(job: job, to: splitOut) }
-            case .failed(let message):
+            case .failed:
                 if let html = reportHTML { try writeJobHTMLReport(store: job.store, workers: cluster.workers, to: html) }
-                throw PipelineError(
-                    .jobFailed,
-                    "job failed: \(message)\(temporary ? " (its temporary job directory is removed: give --job-dir to keep a failed job for --resume)" : "")"
-                )
             case .stopped:
                 break
             }
-            return nil
         }
-        if let interrupted { throw ExitCode(128 + interrupted) }
     }
 
     /// Streams the data once more with the job's assigner and writes its train and test rows.

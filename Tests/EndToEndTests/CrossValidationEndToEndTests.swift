@@ -1,0 +1,102 @@
+import Foundation
+import TestSupport
+import Testing
+
+@testable import Cluster
+
+/// `spacetime cv --workers` with real processes on a table with categorical columns and
+/// missing values: the per-fold metrics are those of `cv` in one process (one partition),
+/// do not depend on the worker count, and stay the same when a worker is killed with -9
+/// in the middle of a fold's training, or when the coordinator is killed and the job resumed.
+@Suite(.serialized) struct CrossValidationEndToEndTests {
+    static let flags = ["--folds", "3", "--trees", "12", "--seed", "5", "--categorical", "zone", "--ignore", "id"]
+
+    /// The per-fold metrics of a `--report-json` report.
+    static func folds(_ path: String) throws -> NSArray {
+        let report = try E2E.json(path)
+        let points = try #require(report["points"] as? [[String: Any]])
+        return try #require(points.first?["folds"] as? NSArray)
+    }
+
+    @Test func foldMetricsDoNotDependOnWorkersOrAKilledWorker() throws {
+        let dir = try E2E.tempDir("cv-workers")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let data = dir + "/mixed.csv"
+        try CategoricalEndToEndTests.writeTable(rows: 3000, regression: false, seed: 9, to: data)
+
+        func cv(_ name: String, _ extra: [String]) throws -> NSArray {
+            let (status, child) = try E2E.run(
+                ["cv", data, "--report-json", name + ".json"] + Self.flags + extra, in: dir, name: name)
+            #expect(status == 0, "\(child.stderr)")
+            return try Self.folds(dir + "/" + name + ".json")
+        }
+        let single = try cv("single", [])
+        #expect(single.count == 3)
+        #expect(try cv("w1p1", ["--workers", "1", "--partitions", "1", "--progress", "plain"]) == single)
+        let w1 = try cv("w1p3", ["--workers", "1", "--partitions", "3", "--progress", "plain"])
+        #expect(w1.count == 3)
+        #expect(try cv("w3p3", ["--workers", "3", "--partitions", "3", "--progress", "plain"]) == w1)
+
+        // Two workers, one killed while a fold's train task has checkpointed some of its trees.
+        let job = try E2E.Child(
+            [
+                "cv", data, "--report-json", "killed.json", "--workers", "2", "--partitions", "3", "--job-dir", dir + "/job", "--progress",
+                "plain"
+            ]
+                + Self.flags,
+            in: dir, name: "cv-kill", environment: ["SPACETIME_TEST_TREE_DELAY_MS": "300"])
+        defer { _ = job.wait(1) }
+        let store = try #require(try E2E.openStore(dir + "/job"))
+        var victim: String?
+        let found = try E2E.waitUntil(240) {
+            guard try store.stage() == .train else { return false }
+            for task in try store.tasks() where task.name.kind == .train && [.leased, .running, .checkpointed].contains(task.state) {
+                guard let range = task.name.variant.treeRange, task.name.variant.fold != nil else { continue }
+                let done = try store.checkpointedTreeCount(partition: task.name.partition, in: range)
+                guard done >= 1, done < range.count, let attempt = task.currentAttempt, let a = try store.attempt(attempt) else { continue }
+                victim = a.workerID
+                return true
+            }
+            return false
+        }
+        #expect(found, "a fold's train task was caught between checkpoints")
+        let worker = try #require(victim)
+        let pid = try #require(try store.workers().first { $0.id == worker && $0.state == .connected }?.pid)
+        kill(Int32(pid), SIGKILL)
+        let status = job.wait(180)
+        #expect(status == 0, "\(job.stderr)")
+        #expect(job.stderr.contains("was killed by signal 9"), "the log names the kill")
+        #expect(job.stderr.contains("resumed at tree"), "the killed fold's training resumed from its checkpoints")
+        #expect(try Self.folds(dir + "/killed.json") == w1, "the same fold metrics with a kill along the way")
+
+        // The coordinator killed with -9 during training, then `--resume`: the same fold metrics.
+        let first = try E2E.Child(
+            ["cv", data, "--workers", "2", "--partitions", "3", "--job-dir", dir + "/job2", "--progress", "plain"] + Self.flags,
+            in: dir, name: "cv-coordinator", environment: ["SPACETIME_TEST_TREE_DELAY_MS": "300"])
+        let store2 = try #require(try E2E.openStore(dir + "/job2"))
+        let training = try E2E.waitUntil(240) {
+            try store2.stage() == .train
+                && (0..<3).contains { p in ((try? store2.checkpointedTreeCount(partition: p, in: 0..<12)) ?? 0) >= 1 }
+        }
+        #expect(training, "the job reached its training with some trees checkpointed")
+        kill(first.pid, SIGKILL)
+        _ = first.wait(30)
+        let (status2, resumed) = try E2E.run(
+            ["cv", data, "--report-json", "resumed.json", "--workers", "2", "--partitions", "3", "--job-dir", dir + "/job2", "--resume"]
+                + Self.flags + ["--progress", "plain"],
+            in: dir, name: "cv-resume")
+        #expect(status2 == 0, "\(resumed.stderr)")
+        #expect(resumed.stderr.contains("resuming job"), "\(resumed.stderr)")
+        #expect(try Self.folds(dir + "/resumed.json") == w1, "the same fold metrics after the coordinator's restart")
+    }
+
+    @Test func clusterOnlyFlagsNeedWorkersAndGridNeedsOneProcess() throws {
+        let dir = try E2E.tempDir("cv-flags")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try "a,b\n1,0\n2,1\n".write(toFile: dir + "/d.csv", atomically: true, encoding: .utf8)
+        var (status, child) = try E2E.run(["cv", "d.csv", "--partitions", "2"], in: dir, name: "partitions")
+        #expect(status != 0 && child.stderr.contains("--partitions needs --workers"), "\(child.stderr)")
+        (status, child) = try E2E.run(["cv", "d.csv", "--workers", "2", "--grid", "trees=5,10"], in: dir, name: "grid")
+        #expect(status != 0 && child.stderr.contains("--grid runs in one process only"), "\(child.stderr)")
+    }
+}
