@@ -56,18 +56,25 @@ extension ForestCoordinatorDriver {
             ))
     }
 
+    /// The blobs of the K fold artifacts `name(k)` in the store; nil when one is missing.
+    private func foldBlobs(_ engine: CoordinatorEngine, folds K: Int, _ name: (Int) -> String) throws -> [WireBlob]? {
+        var blobs: [WireBlob] = []
+        for k in 0..<K {
+            guard let bytes = try store.artifact(name(k)), let blob = try engine.addArtifactBlob(name(k), digest: Digest.of(bytes)) else {
+                return nil
+            }
+            blobs.append(blob)
+        }
+        return blobs
+    }
+
     /// Serves the fold extractors in the store to the fold tasks; false when one is missing.
     @discardableResult
     func openFoldExtractors(_ engine: CoordinatorEngine, folds K: Int) throws -> Bool {
-        var blobs: [WireBlob] = []
-        for k in 0..<K {
-            let name = Self.foldExtractorArtifact(k)
-            guard let bytes = try store.artifact(name), let blob = try engine.addArtifactBlob(name, digest: Digest.of(bytes)) else {
-                return false
-            }
-            if k == 0 { engine.histogramWordsPerBin = Self.histogramWordsPerBin(try FeatureExtractor(deserializing: [UInt8](bytes)).task) }
-            blobs.append(blob)
-        }
+        guard let blobs = try foldBlobs(engine, folds: K, Self.foldExtractorArtifact),
+            let first = try store.artifact(Self.foldExtractorArtifact(0))
+        else { return false }
+        engine.histogramWordsPerBin = Self.histogramWordsPerBin(try FeatureExtractor(deserializing: [UInt8](first)).task)
         engine.extractorForTask = { task in task.variant.fold.flatMap { blobs.indices.contains($0) ? blobs[$0] : nil } }
         engine.extractor = blobs[0]
         engine.gates.extractorReady = true
@@ -121,14 +128,7 @@ extension ForestCoordinatorDriver {
     /// Serves the fold models in the store to the fold evaluate tasks; false when one is missing.
     @discardableResult
     func openFoldModels(_ engine: CoordinatorEngine, folds K: Int) throws -> Bool {
-        var blobs: [WireBlob] = []
-        for k in 0..<K {
-            let name = Self.foldModelArtifact(k)
-            guard let bytes = try store.artifact(name), let blob = try engine.addArtifactBlob(name, digest: Digest.of(bytes)) else {
-                return false
-            }
-            blobs.append(blob)
-        }
+        guard let blobs = try foldBlobs(engine, folds: K, Self.foldModelArtifact) else { return false }
         engine.modelForTask = { task in task.variant.fold.flatMap { blobs.indices.contains($0) ? blobs[$0] : nil } }
         engine.model = blobs[0]
         engine.gates.modelReady = true
