@@ -88,6 +88,13 @@ import Testing
         #expect(status2 == 0, "\(resumed.stderr)")
         #expect(resumed.stderr.contains("resuming job"), "\(resumed.stderr)")
         #expect(try Self.folds(dir + "/resumed.json") == w1, "the same fold metrics after the coordinator's restart")
+        // The job directory holds a 3-fold job: other folds or `local` do not resume it.
+        let (status3, other) = try E2E.run(
+            ["cv", data, "--workers", "1", "--job-dir", dir + "/job2", "--resume"] + Self.flags + ["--folds", "4"], in: dir,
+            name: "cv-other-folds")
+        #expect(status3 != 0 && other.stderr.contains("holds a 3-fold cross-validation job, not a 4-fold"), "\(other.stderr)")
+        let (status4, local) = try E2E.run(["local", data, "--workers", "1", "--job-dir", dir + "/job2", "--resume"], in: dir, name: "local-resume")
+        #expect(status4 != 0 && local.stderr.contains("not a training job"), "\(local.stderr)")
     }
 
     @Test func clusterOnlyFlagsNeedWorkersAndGridNeedsOneProcess() throws {

@@ -174,6 +174,13 @@ public final class CoordinatorJob: Sendable {
                     .jobFailed,
                     "\(options.jobDirectory) already holds job \(existing.jobID); use --resume to continue it or another --job-dir")
             }
+            // A training job resumes as training, a cross-validation job as one of the same K folds.
+            guard existing.folds == options.folds else {
+                let what = { (folds: Int?) in folds.map { "a \($0)-fold cross-validation job" } ?? "a training job" }
+                throw PipelineError(
+                    .badParameters,
+                    "--resume: \(options.jobDirectory) holds \(what(existing.folds)), not \(what(options.folds)) as this command asks")
+            }
             spec = try resolveResume(existing, options: options, store: store, logger: logger, now: now)
         } else {
             if options.resume {
