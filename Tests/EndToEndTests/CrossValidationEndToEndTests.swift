@@ -93,7 +93,8 @@ import Testing
             ["cv", data, "--workers", "1", "--job-dir", dir + "/job2", "--resume"] + Self.flags + ["--folds", "4"], in: dir,
             name: "cv-other-folds")
         #expect(status3 != 0 && other.stderr.contains("holds a 3-fold cross-validation job, not a 4-fold"), "\(other.stderr)")
-        let (status4, local) = try E2E.run(["local", data, "--workers", "1", "--job-dir", dir + "/job2", "--resume"], in: dir, name: "local-resume")
+        let (status4, local) = try E2E.run(
+            ["local", data, "--workers", "1", "--job-dir", dir + "/job2", "--resume"], in: dir, name: "local-resume")
         #expect(status4 != 0 && local.stderr.contains("not a training job"), "\(local.stderr)")
     }
 
