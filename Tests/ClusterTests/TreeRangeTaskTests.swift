@@ -100,6 +100,61 @@ import Testing
         #expect(TreeRangeSplit.decide(treeShares: [12], workers: five, minimumTreesPerRange: 4).ranges == [0: [0..<4, 4..<8, 8..<12]])
     }
 
+    /// K·P fold tasks that do not divide evenly over W workers are each cut in
+    /// W / gcd(K·P, W) ranges; fold boundaries stay range boundaries.
+    @Test func foldSplitDecisionBalancesTheWorkers() {
+        let two = [TreeRangeSplit.Worker(id: "w1", cores: 1), .init(id: "w2", cores: 1)]
+        let d = TreeRangeSplit.decide(foldShares: [100], folds: 5, workers: two)
+        let halves: [Range<Int>] = (0..<10).map { i in (i * 50)..<((i + 1) * 50) }
+        #expect(d.ranges == [0: halves])
+        #expect(d.tasks == 10)
+        #expect(d.message.contains("1 partition × 5 folds for 2 workers"), "\(d.message)")
+        // 5 folds over 3 workers: 3 ranges per fold, 15 tasks, 5 per worker; uneven shares cut evenly.
+        let three = two + [.init(id: "w3", cores: 1)]
+        let d3 = TreeRangeSplit.decide(foldShares: [10], folds: 5, workers: three)
+        #expect(d3.ranges[0]?.count == 15 && d3.tasks == 15)
+        #expect(d3.ranges[0]?.prefix(3) == [0..<4, 4..<7, 7..<10])
+        #expect(d3.ranges[0]?.last == 47..<50)
+        // K·P a multiple of W (or one worker): already balanced, nothing to split.
+        #expect(TreeRangeSplit.decide(foldShares: [10, 10], folds: 5, workers: two).ranges.isEmpty)
+        #expect(TreeRangeSplit.decide(foldShares: [10, 10, 10], folds: 5, workers: three).ranges.isEmpty)
+        #expect(TreeRangeSplit.decide(foldShares: [10], folds: 5, workers: [two[0]]).ranges.isEmpty)
+        // Two folds over four workers: 2 ranges per fold; never more ranges than trees.
+        let four = three + [.init(id: "w4", cores: 1)]
+        #expect(TreeRangeSplit.decide(foldShares: [6], folds: 2, workers: four).ranges == [0: [0..<3, 3..<6, 6..<9, 9..<12]])
+        #expect(TreeRangeSplit.decide(foldShares: [1], folds: 3, workers: two).ranges.isEmpty)
+    }
+
+    /// Splitting a fold job's partition cuts every fold task in the ranges inside its own
+    /// range; the fold's tasks then checkpoint and complete those ranges only.
+    @Test func foldTasksSplitInsideTheirFold() throws {
+        let store = try JobStore()
+        var cv = spec(partitions: 1, trees: 4)
+        cv.folds = 2
+        try store.createJob(cv, now: 0)
+        // A range across the fold boundary (tree 4) is refused.
+        #expect(throws: JobStoreError.self) { try store.splitTrainTask(partition: 0, into: [0..<3, 3..<6, 6..<8], now: 1) }
+        #expect(try store.splitTrainTask(partition: 0, into: [0..<2, 2..<4, 4..<6, 6..<8], now: 1))
+        let names = try store.tasks().filter { $0.name.kind == .train }.map(\.name).sorted()
+        #expect(
+            names == [
+                TaskName(.train, 0, .fold(0, trees: 0..<2)), TaskName(.train, 0, .fold(0, trees: 2..<4)),
+                TaskName(.train, 0, .fold(1, trees: 4..<6)), TaskName(.train, 0, .fold(1, trees: 6..<8))
+            ])
+        #expect(try store.tasks().filter { $0.name.kind == .evaluate }.count == 2)
+        #expect(try store.events().contains { $0.kind == .tasksSplit && $0.message.contains("train/p0.f2.t6-8") })
+        let last = TaskName(.train, 0, .fold(1, trees: 6..<8))
+        let attempt = try store.beginAttempt(last, workerID: "w1", leaseDeadline: 99, firstTree: 6, now: 2)
+        _ = try store.attemptRunning(attempt, now: 2)
+        #expect(throws: JobStoreError.self) { try store.saveTrees(attempt, firstTree: 4, trees: [tree(0, 4)], now: 3) }
+        #expect(try store.saveTrees(attempt, firstTree: 6, trees: [tree(0, 6), tree(0, 7)], now: 3) == .applied)
+        #expect(try store.completeAttempt(attempt, peakRSS: nil, now: 4) == .applied)
+        #expect(try store.task(last).state == .done)
+        #expect(try store.task(TaskName(.train, 0, .fold(1, trees: 4..<6))).state == .pending)
+        // Once split (or attempted), a partition is not split again.
+        #expect(try !store.splitTrainTask(partition: 0, into: [0..<1, 1..<2, 2..<4, 4..<6, 6..<8], now: 5))
+    }
+
     @Test func splitTasksCheckpointAndCompleteTheirOwnRange() throws {
         let store = try JobStore()
         try store.createJob(spec(), now: 0)

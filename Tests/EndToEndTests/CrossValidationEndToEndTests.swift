@@ -33,6 +33,13 @@ import Testing
         let single = try cv("single", [])
         #expect(single.count == 3)
         #expect(try cv("w1p1", ["--workers", "1", "--partitions", "1", "--progress", "plain"]) == single)
+        // Three fold tasks over two workers are cut in two tree ranges each: the same forests.
+        let (split, splitRun) = try E2E.run(
+            ["cv", data, "--report-json", "w2p1.json", "--workers", "2", "--partitions", "1", "--progress", "plain"] + Self.flags,
+            in: dir, name: "w2p1")
+        #expect(split == 0, "\(splitRun.stderr)")
+        #expect(splitRun.stderr.contains("6 train tasks over tree ranges so that the workers finish together"), "\(splitRun.stderr)")
+        #expect(try Self.folds(dir + "/w2p1.json") == single)
         let w1 = try cv("w1p3", ["--workers", "1", "--partitions", "3", "--progress", "plain"])
         #expect(w1.count == 3)
         #expect(try cv("w3p3", ["--workers", "3", "--partitions", "3", "--progress", "plain"]) == w1)

@@ -173,19 +173,31 @@ extension CoordinatorEngine {
     }
 
     /// At the train stage's start: cuts the partitions' trees in ranges over the
-    /// connected workers when there are fewer partitions than workers
-    /// (`TreeRangeSplit`), logs the decision and records it for `status`. Only a
-    /// job whose train tasks are all whole and never attempted is split (a resumed
-    /// job keeps the tasks it has). Returns true when tasks were split.
+    /// connected workers (`TreeRangeSplit`) when there are fewer partitions than
+    /// workers, or, in a cross-validation job, when its fold tasks do not divide evenly
+    /// over the workers; logs the decision and records it for `status`. Only a job whose
+    /// train tasks are all unsplit and never attempted is split (a resumed job keeps the
+    /// tasks it has). Returns true when tasks were split.
     func splitTrainTasks(
         records: [TaskRecord], partitions: [PartitionRecord], at time: EngineTime,
         into out: inout [CoordinatorOutput]
     ) throws -> Bool {
         let train = records.filter { $0.name.kind == .train }
-        guard !train.isEmpty, train.allSatisfy({ $0.name.variant == .whole && $0.state == .pending && $0.currentAttempt == nil })
-        else { return false }
+        guard !train.isEmpty, train.allSatisfy({ $0.state == .pending && $0.currentAttempt == nil }) else { return false }
+        let folds = Set(train.compactMap(\.name.variant.fold)).count
+        let unsplit = train.allSatisfy { t in
+            switch t.name.variant {
+            case .whole: folds == 0
+            case .trees: false
+            case .fold(_, let r): folds > 0 && r.count == partitions[t.name.partition].trees / folds
+            }
+        }
+        guard unsplit else { return false }
         let workers = peers.values.map { TreeRangeSplit.Worker(id: $0.workerID, cores: Int(max(1, $0.hello.cores))) }
-        let decision = TreeRangeSplit.decide(treeShares: partitions.map(\.trees), workers: workers)
+        let decision =
+            folds > 0
+            ? TreeRangeSplit.decide(foldShares: partitions.map { $0.trees / folds }, folds: folds, workers: workers)
+            : TreeRangeSplit.decide(treeShares: partitions.map(\.trees), workers: workers)
         var split = false
         for (p, ranges) in decision.ranges.sorted(by: { $0.key < $1.key }) {
             split = try store.splitTrainTask(partition: p, into: ranges, now: time.wall) || split

@@ -133,8 +133,10 @@ struct TrainRunner: TaskRunner {
         }
         let range = Int(a.trees.first)..<Int(a.trees.end)
         // A fold's trees k·s ..< (k+1)·s grow from the seeds of trees 0 ..< s, as in one
-        // process: fold k's forest does not depend on where its trees are stored.
-        let seedOffset = TaskVariant(wire: a.hasVariant ? a.variant : nil).flatMap { $0.fold != nil ? $0.treeRange?.lowerBound : nil } ?? 0
+        // process: fold k's forest does not depend on where its trees are stored, nor on the
+        // tree ranges its task was cut in.
+        let foldShare = Int(a.treesInPartition) / max(1, attempt.parameters.folds)
+        let seedOffset = attempt.heldOutFold.map { $0 * foldShare } ?? 0
         let options = context.options
         do {
             let binned = try context.binnedRows(attempt, extractor: extractor)

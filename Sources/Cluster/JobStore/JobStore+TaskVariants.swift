@@ -30,42 +30,70 @@ extension JobStore {
         }
     }
 
-    /// Splits the pending, never attempted whole-partition train task of `partition`
-    /// into one task per range of `ranges` (contiguous, covering the partition's
-    /// share of trees in order), recorded as a `tasksSplit` event. The whole
-    /// task's row becomes the first range (its id is kept). Returns false,
-    /// changing nothing, when that task is not pending or has attempts.
+    /// Splits the pending, never attempted, unsplit train tasks of `partition` by `ranges`
+    /// (contiguous, covering the partition's trees in order, with a boundary at each
+    /// task's range ends): each task becomes one task per range inside its own range —
+    /// `trees(r)` for the whole-partition task, `fold(k, trees: r)` for fold k's task of a
+    /// cross-validation job. A task's row becomes its first range (its id is kept). The
+    /// split is recorded as a `tasksSplit` event. Returns false, changing nothing, when a
+    /// train task of the partition is not pending, has attempts or was split before.
     @discardableResult
     public func splitTrainTask(partition: Int, into ranges: [Range<Int>], now: Timestamp) throws -> Bool {
         try write { db in
-            let whole = TaskName(.train, partition)
-            guard
-                let row = try Row.fetchOne(
-                    db, sql: "SELECT * FROM tasks WHERE kind = ? AND partition = ? AND variant = ''",
-                    arguments: [TaskKind.train.rawValue, partition])
-            else { return false }
-            let record = Self.taskRecord(row)
-            let attempts = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM attempts WHERE task_id = ?", arguments: [record.id]) ?? 0
-            guard record.state == .pending, attempts == 0 else { return false }
+            let rows = try Row.fetchAll(
+                db, sql: "SELECT * FROM tasks WHERE kind = ? AND partition = ? ORDER BY id",
+                arguments: [TaskKind.train.rawValue, partition])
+            let records = rows.map(Self.taskRecord).sorted { $0.name < $1.name }
+            guard !records.isEmpty else { return false }
+            for record in records {
+                let attempts = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM attempts WHERE task_id = ?", arguments: [record.id]) ?? 0
+                guard record.state == .pending, attempts == 0 else { return false }
+            }
             let share = try Int.fetchOne(db, sql: "SELECT trees FROM partitions WHERE partition = ?", arguments: [partition]) ?? 0
+            // Only unsplit tasks are split: the whole task, or one task per fold over the fold's trees.
+            let foldShare = share / records.count
+            let unsplit = records.enumerated().allSatisfy { k, record in
+                switch record.name.variant {
+                case .whole: records.count == 1
+                case .trees: false
+                case .fold(let f, let r): f == k && r == (k * foldShare)..<((k + 1) * foldShare)
+                }
+            }
+            guard unsplit else { return false }
+            let label = records.count == 1 ? records[0].name.description : "train/p\(partition)"
             var next = 0
             for r in ranges {
                 guard r.lowerBound == next, !r.isEmpty else {
-                    throw JobStoreError(.invalidArgument, "\(whole): tree ranges \(ranges) are not contiguous from 0", path: path)
+                    throw JobStoreError(.invalidArgument, "\(label): tree ranges \(ranges) are not contiguous from 0", path: path)
                 }
                 next = r.upperBound
             }
-            guard next == share, ranges.count >= 2 else {
-                throw JobStoreError(.invalidArgument, "\(whole): tree ranges \(ranges) do not split its \(share) trees", path: path)
+            guard next == share, ranges.count > records.count else {
+                throw JobStoreError(.invalidArgument, "\(label): tree ranges \(ranges) do not split its \(share) trees", path: path)
             }
-            try db.execute(sql: "UPDATE tasks SET variant = ? WHERE id = ?", arguments: [TaskVariant.trees(ranges[0]).key, record.id])
-            for r in ranges.dropFirst() {
-                try db.execute(
-                    sql: "INSERT INTO tasks (kind, partition, variant, state) VALUES (?, ?, ?, ?)",
-                    arguments: [TaskKind.train.rawValue, partition, TaskVariant.trees(r).key, TaskState.pending.rawValue])
+            var names: [String] = []
+            for record in records {
+                let own = record.name.variant.treeRange ?? 0..<share
+                let inside = ranges.filter { own.contains($0.lowerBound) }
+                guard inside.first?.lowerBound == own.lowerBound, inside.last?.upperBound == own.upperBound else {
+                    throw JobStoreError(
+                        .invalidArgument, "\(record.name): tree ranges \(ranges) do not split its trees \(own)", path: path)
+                }
+                guard inside.count >= 2 else { continue }
+                let variants = inside.map { r in record.name.variant.fold.map { TaskVariant.fold($0, trees: r) } ?? .trees(r) }
+                try db.execute(sql: "UPDATE tasks SET variant = ? WHERE id = ?", arguments: [variants[0].key, record.id])
+                for v in variants.dropFirst() {
+                    try db.execute(
+                        sql: "INSERT INTO tasks (kind, partition, variant, state) VALUES (?, ?, ?, ?)",
+                        arguments: [TaskKind.train.rawValue, partition, v.key, TaskState.pending.rawValue])
+                }
+                names += variants.map { TaskName(.train, partition, $0).description }
             }
-            let names = ranges.map { TaskName(.train, partition, .trees($0)).description }.joined(separator: ", ")
-            try appendEvent(db, .tasksSplit, task: whole, "\(whole) split in \(ranges.count) tree ranges: \(names)", now: now)
+            let whole = TaskName(.train, partition)
+            let what = records.count == 1 ? "\(records[0].name)" : "\(records.count) train tasks of p\(partition)"
+            try appendEvent(
+                db, .tasksSplit, task: records.count == 1 ? records[0].name : whole,
+                "\(what) split in \(names.count) tree ranges: \(names.joined(separator: ", "))", now: now)
             return true
         }
     }
