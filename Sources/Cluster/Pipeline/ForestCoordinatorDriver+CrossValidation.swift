@@ -181,15 +181,9 @@ public struct CrossValidationJobResult: Sendable {
         var fingerprints: [String] = []
         var first: ForestModel?
         for k in 0..<K {
-            var metrics: EvaluationMetrics?
-            for t in evaluations.filter({ $0.name.variant.fold == k }).sorted(by: { $0.name < $1.name }) {
-                guard let data = try store.artifact(JobStore.foldEvaluationArtifact(t.name)) else {
-                    throw PipelineError(.missingArtifact, "the metrics of \(t.name) are missing from the job store")
-                }
-                let m = try EvaluationResult.decode([UInt8](data)).metrics
-                if metrics == nil { metrics = m } else { try metrics!.merge(m) }
+            guard let metrics = try Self.foldMetrics(store: store, evaluations: evaluations, fold: k) else {
+                throw PipelineError(.missingArtifact, "fold \(k + 1) has no evaluate task in the job store")
             }
-            guard let metrics else { throw PipelineError(.missingArtifact, "fold \(k + 1) has no evaluate task in the job store") }
             folds.append(.init(trainRows: total - rows[k], testRows: rows[k], metrics: metrics))
             guard let bytes = try store.artifact(ForestCoordinatorDriver.foldModelArtifact(k)) else {
                 throw PipelineError(.missingArtifact, "fold \(k + 1)'s model is missing from the job store")
@@ -203,5 +197,19 @@ public struct CrossValidationJobResult: Sendable {
         self.rows = total
         self.folds = folds
         self.fingerprints = fingerprints
+    }
+
+    /// Fold k's metrics: the merge, in partition order, of the aggregates of its evaluate
+    /// tasks among `evaluations`; nil when it has none.
+    static func foldMetrics(store: JobStore, evaluations: [TaskRecord], fold k: Int) throws -> EvaluationMetrics? {
+        var metrics: EvaluationMetrics?
+        for t in evaluations.filter({ $0.name.kind == .evaluate && $0.name.variant.fold == k }).sorted(by: { $0.name < $1.name }) {
+            guard let data = try store.artifact(JobStore.foldEvaluationArtifact(t.name)) else {
+                throw PipelineError(.missingArtifact, "the metrics of \(t.name) are missing from the job store")
+            }
+            let m = try EvaluationResult.decode([UInt8](data)).metrics
+            if metrics == nil { metrics = m } else { try metrics!.merge(m) }
+        }
+        return metrics
     }
 }

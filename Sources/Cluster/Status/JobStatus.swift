@@ -1,3 +1,4 @@
+import Forest
 import Foundation
 import SpaceTime
 
@@ -37,10 +38,27 @@ public struct JobStatus: Sendable, Hashable, Codable {
         public var rows: Int?
     }
 
+    /// One fold of a cross-validation job: its tasks and trees, and its metrics once every
+    /// evaluate task of the fold is done.
+    public struct Fold: Sendable, Hashable, Codable {
+        /// 1-based, as `cv` numbers folds.
+        public var fold: Int
+        public var trainTasks: Int
+        public var trainTasksDone: Int
+        /// The fold forest's trees over all partitions, and how many are checkpointed.
+        public var trees: Int
+        public var treesCheckpointed: Int
+        public var evaluateTasks: Int
+        public var evaluateTasksDone: Int
+        /// accuracy, auc and log_loss, or r2, rmse and mae, over the fold's rows.
+        public var metrics: [String: Double]?
+    }
+
     public var jobID: String
     public var stage: String
     public var failure: String?
     public var partitions: Int
+    /// The job's trees: the forest's, or in a cross-validation job all folds' forests'.
     public var trees: Int
     public var tasks: [Task]
     public var workers: [Worker]
@@ -53,6 +71,8 @@ public struct JobStatus: Sendable, Hashable, Codable {
     public var trainPlan: String?
     /// Whole-model or tree-sharded scoring of the evaluate (or predict) tasks, and why.
     public var scoringPlan: String?
+    /// A cross-validation job's folds, in order; nil for other jobs.
+    public var folds: [Fold]?
 
     public static func load(from store: JobStore) throws -> JobStatus {
         guard let spec = try store.jobSpec() else { throw JobStoreError(.noJob, "no job in this store", path: store.path) }
@@ -78,6 +98,7 @@ public struct JobStatus: Sendable, Hashable, Codable {
             }
             tasks.append(task)
         }
+        let folds = try spec.folds.map { K in try Self.folds(K, store: store) }
         let workers = try store.workers().map {
             Worker(
                 id: $0.id, host: $0.host, pid: $0.pid, state: $0.state.rawValue, memoryLimit: $0.memoryLimit,
@@ -88,10 +109,35 @@ public struct JobStatus: Sendable, Hashable, Codable {
         }
         return JobStatus(
             jobID: spec.jobID, stage: try store.stage()?.rawValue ?? "unknown", failure: try store.failure(),
-            partitions: spec.partitions, trees: spec.trees, tasks: tasks, workers: workers,
+            partitions: spec.partitions, trees: spec.trees * (spec.folds ?? 1), tasks: tasks, workers: workers,
             partitionsWithStatistics: withStats, treesCheckpointed: treesTotal, timings: timings,
             metrics: try store.metrics(), trainPlan: try store.events(kind: .trainPlan).last?.message,
-            scoringPlan: try store.events(kind: .scoringPlan).last?.message)
+            scoringPlan: try store.events(kind: .scoringPlan).last?.message, folds: folds)
+    }
+
+    private static func folds(_ K: Int, store: JobStore) throws -> [Fold] {
+        let records = try store.tasks()
+        return try (0..<K).map { k in
+            let train = records.filter { $0.name.kind == .train && $0.name.variant.fold == k }
+            let evaluate = records.filter { $0.name.kind == .evaluate && $0.name.variant.fold == k }
+            var trees = 0
+            var checkpointed = 0
+            for t in train {
+                guard let range = t.name.variant.treeRange else { continue }
+                trees += range.count
+                checkpointed += try store.checkpointedTreeCount(partition: t.name.partition, in: range)
+            }
+            var fold = Fold(
+                fold: k + 1, trainTasks: train.count, trainTasksDone: train.filter { $0.state == .done }.count, trees: trees,
+                treesCheckpointed: checkpointed, evaluateTasks: evaluate.count,
+                evaluateTasksDone: evaluate.filter { $0.state == .done }.count)
+            if !evaluate.isEmpty, fold.evaluateTasksDone == evaluate.count,
+                let metrics = try CrossValidationJobResult.foldMetrics(store: store, evaluations: evaluate, fold: k)
+            {
+                fold.metrics = Dictionary(uniqueKeysWithValues: CrossValidationResult.reported(metrics).map { ($0.name, $0.value) })
+            }
+            return fold
+        }
     }
 
     /// Pretty-printed JSON with sorted keys (stable for scripts and diffs).
@@ -116,7 +162,21 @@ public struct JobStatus: Sendable, Hashable, Codable {
         } else {
             lines.append(
                 "partitions: \(partitions), statistics for \(partitionsWithStatistics); trees: \(treesCheckpointed) of \(trees) checkpointed"
-            )
+                    + (folds.map { " (\($0.count) folds × \(trees / max(1, $0.count)))" } ?? ""))
+        }
+        if let folds {
+            lines.append("")
+            lines.append("folds:")
+            for f in folds {
+                var line = "  fold \(f.fold): train \(f.trainTasksDone)/\(f.trainTasks) tasks, trees \(f.treesCheckpointed)/\(f.trees)"
+                line += "; evaluate \(f.evaluateTasksDone)/\(f.evaluateTasks) tasks"
+                if let m = f.metrics {
+                    let names = ["accuracy", "auc", "log_loss", "r2", "rmse", "mae"].filter { m[$0] != nil }
+                    line += "; " + names.map { "\($0) \(String(format: "%.4f", m[$0]!))" }.joined(separator: ", ")
+                }
+                lines.append(line)
+            }
+            lines.append("")
         }
         if let trainPlan { lines.append(trainPlan) }
         if let scoringPlan { lines.append(scoringPlan) }

@@ -49,21 +49,17 @@ public struct CrossValidationResult: Sendable {
     /// The metrics reported for the task: accuracy, AUC and log loss, or R², RMSE and MAE.
     public var summaries: [Summary] {
         guard let first = folds.first else { return [] }
-        switch first.metrics {
-        case .classification:
-            let m = folds.compactMap(\.metrics.classification)
-            return [
-                Summary(name: "accuracy", values: m.map(\.accuracy)),
-                Summary(name: "auc", values: m.map(\.auc)),
-                Summary(name: "log_loss", values: m.map(\.logLoss))
-            ]
-        case .regression:
-            let m = folds.compactMap(\.metrics.regression)
-            return [
-                Summary(name: "r2", values: m.map(\.r2)),
-                Summary(name: "rmse", values: m.map(\.rmse)),
-                Summary(name: "mae", values: m.map(\.mae))
-            ]
+        let values = folds.map { Self.reported($0.metrics) }
+        return Self.reported(first.metrics).indices.map { i in
+            Summary(name: values[0][i].name, values: values.compactMap { $0.indices.contains(i) ? $0[i].value : nil })
+        }
+    }
+
+    /// The metrics a fold reports, in order: accuracy, AUC and log loss, or R², RMSE and MAE.
+    public static func reported(_ metrics: EvaluationMetrics) -> [(name: String, value: Double)] {
+        switch metrics {
+        case .classification(let m): [("accuracy", m.accuracy), ("auc", m.auc), ("log_loss", m.logLoss)]
+        case .regression(let m): [("r2", m.r2), ("rmse", m.rmse), ("mae", m.mae)]
         }
     }
 
