@@ -109,6 +109,7 @@ import Testing
         #expect(d.ranges == [0: halves])
         #expect(d.tasks == 10)
         #expect(d.message.contains("1 partition × 5 folds for 2 workers"), "\(d.message)")
+        #expect(d.message.contains("(p0's 100 trees of each fold in 2 ranges)"), "\(d.message)")
         // 5 folds over 3 workers: 3 ranges per fold, 15 tasks, 5 per worker; uneven shares cut evenly.
         let three = two + [.init(id: "w3", cores: 1)]
         let d3 = TreeRangeSplit.decide(foldShares: [10], folds: 5, workers: three)
@@ -299,6 +300,47 @@ import Testing
             holders: [0: S.SpillHolder(workerID: "w1", extractAttemptID: 9), 1: S.SpillHolder(workerID: "w1", extractAttemptID: 9)],
             gates: gates, now: 1)
         #expect(busy.assignments.isEmpty)
+    }
+
+    /// A worker holding a copy of a partition's spill reads fold tasks from it like the
+    /// extract's worker; with both holders busy a whole task waits, and with the extract's
+    /// worker gone the copy still serves the partition.
+    @Test func schedulerReadsACopyOfTheSpillLikeTheSpill() {
+        typealias S = Scheduler
+        let scheduler = Scheduler(configuration: .init(localityWait: 5))
+        let gates = S.Gates(extractorReady: true)
+        let views = [
+            S.TaskView(name: TaskName(.extract, 0), state: .done),
+            S.TaskView(name: TaskName(.train, 0, .fold(0, trees: 0..<5)), state: .done, firstMissingTree: 5, treesInPartition: 10),
+            S.TaskView(name: TaskName(.train, 0, .fold(1, trees: 5..<10)), state: .pending, firstMissingTree: 5, treesInPartition: 10)
+        ]
+        let copy = S.SpillHolder(workerID: "w1", extractAttemptID: 9, copies: ["w2"])
+        let onCopy = scheduler.plan(
+            tasks: views,
+            workers: [
+                S.WorkerView(id: "w1", memoryLimit: 512 << 20, running: [TaskName(.extract, 1)]),
+                S.WorkerView(id: "w2", memoryLimit: 512 << 20)
+            ],
+            holders: [0: copy], gates: gates, now: 0)
+        #expect(onCopy.assignments.map(\.workerID) == ["w2"])
+        #expect(onCopy.assignments.first?.source == .localSpill(extractAttemptID: 9))
+        #expect(onCopy.assignments.first?.note == "train/p0.f2.t5-10 starts on w2, rows from its spill")
+        // Only the copy is left: it serves the partition from its spill.
+        let gone = scheduler.plan(
+            tasks: views, workers: [S.WorkerView(id: "w2", memoryLimit: 512 << 20)],
+            holders: [0: S.SpillHolder(workerID: "w2", extractAttemptID: 9)], gates: gates, now: 0)
+        #expect(gone.assignments.first?.source == .localSpill(extractAttemptID: 9))
+        // Both holders busy: a whole task waits for one of them, a third worker does not take it.
+        let whole = [S.TaskView(name: TaskName(.train, 0), state: .pending, readySince: 0, treesInPartition: 10)]
+        let waits = scheduler.plan(
+            tasks: whole,
+            workers: [
+                S.WorkerView(id: "w1", memoryLimit: 512 << 20, running: [TaskName(.train, 1)]),
+                S.WorkerView(id: "w2", memoryLimit: 512 << 20, running: [TaskName(.train, 2)]),
+                S.WorkerView(id: "w3", memoryLimit: 512 << 20)
+            ],
+            holders: [0: copy], gates: gates, now: 1)
+        #expect(waits.assignments.isEmpty)
     }
 
     @Test func schedulerResumesARangeAtItsFirstMissingTreeAndCompletesFullRanges() {

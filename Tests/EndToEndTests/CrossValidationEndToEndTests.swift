@@ -38,8 +38,14 @@ import Testing
             ["cv", data, "--report-json", "w2p1.json", "--workers", "2", "--partitions", "1", "--progress", "plain"] + Self.flags,
             in: dir, name: "w2p1")
         #expect(split == 0, "\(splitRun.stderr)")
-        #expect(splitRun.stderr.contains("6 train tasks over tree ranges so that the workers finish together"), "\(splitRun.stderr)")
+        #expect(
+            splitRun.stderr.contains(
+                "6 train tasks over tree ranges so that the workers finish together (p0's 12 trees of each fold in 2 ranges)"),
+            "\(splitRun.stderr)")
         #expect(try Self.folds(dir + "/w2p1.json") == single)
+        // The worker streamed the first fold task's rows keeps them: every later task reads a spill.
+        let streamed = splitRun.stderr.components(separatedBy: "rows streamed again").count - 1
+        #expect(streamed == 1, "\(splitRun.stderr)")
         let w1 = try cv("w1p3", ["--workers", "1", "--partitions", "3", "--progress", "plain"])
         #expect(w1.count == 3)
         #expect(try cv("w3p3", ["--workers", "3", "--partitions", "3", "--progress", "plain"]) == w1)

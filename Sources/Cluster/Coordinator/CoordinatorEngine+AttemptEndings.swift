@@ -42,6 +42,7 @@ extension CoordinatorEngine {
         scheduleDirty = true
         peers[address]?.session.release(attemptID: attemptID)
         peers[address]?.running[attemptID] = nil
+        peers[address]?.copying[attemptID] = nil
         detector.released(attemptID: attemptID)
         streams[attemptID] = nil
         endPredictions(attemptID)

@@ -113,6 +113,7 @@ extension CoordinatorEngine {
                 if let name = peer.running[m.attemptID], name.kind == .extract {
                     peers[address]?.holds.insert(HeldKey(partition: name.partition, extractAttemptID: m.attemptID))
                 }
+                if let copy = peer.copying[m.attemptID] { peers[address]?.holds.insert(copy) }
                 out.append(
                     .log(
                         .info,

@@ -32,10 +32,14 @@ extension CoordinatorEngine {
         }
         var holders: [Int: Scheduler.SpillHolder] = [:]
         for p in partitions.indices {
-            guard let holder = try store.spillHolder(partition: p), let address = addressOf[holder.workerID],
-                let peer = peers[address], peer.holds.contains(HeldKey(partition: p, extractAttemptID: holder.attemptID))
-            else { continue }
-            holders[p] = Scheduler.SpillHolder(workerID: holder.workerID, extractAttemptID: holder.attemptID)
+            guard let holder = try store.spillHolder(partition: p) else { continue }
+            let key = HeldKey(partition: p, extractAttemptID: holder.attemptID)
+            // The extract's worker, and workers that kept a copy of its rows (`keepsStreamedRowsAsCopy`).
+            var holding = Set(peers.values.filter { $0.holds.contains(key) }.map(\.workerID))
+            guard !holding.isEmpty else { continue }
+            let primary = holding.contains(holder.workerID) ? holder.workerID : holding.min()!
+            holding.remove(primary)
+            holders[p] = Scheduler.SpillHolder(workerID: primary, extractAttemptID: holder.attemptID, copies: holding)
         }
         if !trainSplitDecided, configuration.treeRangeTasks, scheduler.stage(tasks: views, gates: gates) == .train {
             trainSplitDecided = true
@@ -93,6 +97,11 @@ extension CoordinatorEngine {
         switch d.source {
         case .streamed:
             a.source = .streamed
+            // A fold task is streamed its partition's every row, dealt into folds as the
+            // extract did: the worker keeps them as a copy of the extract's spill.
+            if d.task.variant.fold != nil, d.task.kind.readsPartitionRows, let holder = try store.spillHolder(partition: d.task.partition) {
+                a.spillAttemptID = holder.attemptID
+            }
         case .localSpill(let extractAttemptID):
             a.source = .localSpill
             a.spillAttemptID = extractAttemptID
@@ -147,6 +156,9 @@ extension CoordinatorEngine {
         detector.leased(attemptID: attemptID, to: d.workerID, now: time.monotonic)
         if a.source == .streamed {
             streams[attemptID] = RowStream(attemptID: attemptID, partition: d.task.partition, peer: address)
+        }
+        if a.keepsStreamedRowsAsCopy {
+            peers[address]?.copying[attemptID] = HeldKey(partition: d.task.partition, extractAttemptID: a.spillAttemptID)
         }
         readySince[d.task] = nil
         send(.assignment(a), to: address, at: time, into: &out)

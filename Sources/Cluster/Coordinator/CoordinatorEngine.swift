@@ -57,8 +57,11 @@ public final class CoordinatorEngine {
         var peakRSS: UInt64 = 0
         /// Active attempts on this worker.
         var running: [UInt64: TaskName] = [:]
-        /// Partitions (with their extract attempt) whose spill this worker holds.
+        /// Partitions (with their extract attempt) whose spill, or a copy of it, this worker holds.
         var holds: Set<HeldKey> = []
+        /// Running attempts streamed a partition's rows that the worker keeps, once done,
+        /// as a copy of that spill (`WireTaskAssignment.keepsStreamedRowsAsCopy`).
+        var copying: [UInt64: HeldKey] = [:]
         var workerID: String { hello.workerID }
     }
 

@@ -232,7 +232,15 @@ final class AttemptRegistry: @unchecked Sendable {  // all mutable state under `
         }
     }
 
-    /// The rows kept by extract attempt `id`.
+    /// Fold rows streamed to a finished fold task, kept as a copy of the spill of extract
+    /// attempt `id` unless this worker holds that spill already.
+    func keepCopy(_ folded: FoldedPartition, of id: UInt64) {
+        lock.withLock {
+            if spills[id] == nil { spills[id] = .folds(folded) }
+        }
+    }
+
+    /// The rows kept by extract attempt `id` (or a copy of them).
     func spill(_ id: UInt64) -> KeptRows? { lock.withLock { spills[id] } }
 }
 

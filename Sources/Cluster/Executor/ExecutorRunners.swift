@@ -89,6 +89,16 @@ extension ExecutorContext {
         }
     }
 
+    /// Removes a train or evaluate attempt that succeeded. A fold task's streamed rows are
+    /// kept as a copy of its partition's spill (`keepsStreamedRowsAsCopy`) for the
+    /// partition's later fold tasks on this worker.
+    func finishPartitionAttempt(_ attempt: ExecutorAttempt) {
+        if attempt.assignment.keepsStreamedRowsAsCopy, let folded = attempt.folded {
+            registry.keepCopy(folded, of: attempt.assignment.spillAttemptID)
+        }
+        registry.remove(attempt.id)
+    }
+
     /// A train or evaluate attempt's rows, binned with `extractor`: the training rows (train)
     /// or test rows (evaluate); in a cross-validation job the rows of the folds other than the
     /// one held out (train) or of the held-out fold (evaluate).
@@ -162,7 +172,7 @@ struct TrainRunner: TaskRunner {
             if let rest = batch.withLock({ $0.flush() }) {
                 context.post(.checkpointTrees(attemptID: id, firstTree: rest.first, trees: rest.trees))
             }
-            context.registry.remove(id)
+            context.finishPartitionAttempt(attempt)
             return .done(
                 attemptID: id, rows: UInt64(binned.rowCount), peakRSS: context.taskPeak(attempt), result: nil,
                 elapsed: context.seconds(since: attempt.started))
@@ -213,7 +223,7 @@ struct EvaluateRunner: TaskRunner {
                     forest: model.forest, partition: binned, seed: model.parameters.seed,
                     partitionIndex: Int(a.partition), repeats: repeats, threads: context.options.threads)
                 : nil
-            context.registry.remove(a.attemptID)
+            context.finishPartitionAttempt(attempt)
             return .done(
                 attemptID: a.attemptID, rows: UInt64(binned.rowCount), peakRSS: context.taskPeak(attempt),
                 result: Data(EvaluationResult.encode(aggregate, permutation: permutation)), elapsed: context.seconds(since: attempt.started)

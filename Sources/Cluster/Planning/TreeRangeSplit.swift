@@ -72,7 +72,7 @@ public enum TreeRangeSplit {
             }
         }
         guard !ranges.isEmpty else { return unsplit("too few trees to split, one train task per (partition, fold)") }
-        let detail = ranges.keys.sorted().map { p in
+        let detail = ranges.keys.sorted().map { p -> String in
             let perFold = ranges[p]!.count / folds
             return "p\(p)'s \(foldShares[p]) trees of each fold in \(perFold) ranges"
         }.joined(separator: "; ")

@@ -892,13 +892,13 @@ public nonisolated struct WireTaskAssignment: @unchecked Sendable {
     set {_uniqueStorage()._source = newValue}
   }
 
-  /// with ROW_SOURCE_LOCAL_SPILL
+  /// with ROW_SOURCE_LOCAL_SPILL; with ROW_SOURCE_STREAMED on a fold
   public var spillAttemptID: UInt64 {
     get {_storage._spillAttemptID}
     set {_uniqueStorage()._spillAttemptID = newValue}
   }
 
-  /// 0 when unknown (first extraction)
+  /// task: keep the rows, once done, as a copy of that spill
   public var expectedRows: UInt64 {
     get {_storage._expectedRows}
     set {_uniqueStorage()._expectedRows = newValue}

@@ -10,11 +10,12 @@
 /// - Capacity: a worker runs several extract tasks at once (as many as its
 ///   memory limit allows at `extractTaskBytes` each — one pass over the CSV
 ///   then feeds all partitions), but one train or evaluate task at a time.
-/// - Locality: a train or evaluate task prefers the worker whose spill holds
-///   its partition; it runs elsewhere (rows streamed again) when that worker
-///   is gone, or after waiting `localityWait` seconds while it is busy. A
-///   tree-range train task does not wait: its partition was split so that
-///   other workers train while the holder does.
+/// - Locality: a train or evaluate task prefers a worker whose spill holds
+///   its partition (the extract's, or a copy a worker kept from a streamed
+///   cross-validation task); it runs elsewhere (rows streamed again) when no
+///   such worker is left, or after waiting `localityWait` seconds while they
+///   are busy. A tree-range train task does not wait: its partition was split
+///   so that other workers train while the holder does.
 /// - A stage's tasks are offered in its step's `TaskOrder` (predict tasks
 ///   variant-major: by tree slice, then block).
 /// - Retries avoid workers where the task already failed while another
@@ -94,15 +95,25 @@ public struct Scheduler: Sendable {
         }
     }
 
-    /// Which worker's spill holds each partition (from its extract attempt).
+    /// Which worker's spill holds each partition (from its extract attempt), and which other
+    /// workers keep a copy of the same rows (a cross-validation fold task streamed to them).
     public struct SpillHolder: Sendable, Hashable {
         public var workerID: String
         public var extractAttemptID: UInt64
+        /// Workers other than `workerID` holding a copy of the spill, read as the spill itself.
+        public var copies: Set<String>
 
-        public init(workerID: String, extractAttemptID: UInt64) {
+        public init(workerID: String, extractAttemptID: UInt64, copies: Set<String> = []) {
             self.workerID = workerID
             self.extractAttemptID = extractAttemptID
+            self.copies = copies
         }
+
+        /// Whether `worker` holds the spill or a copy of it.
+        public func isHeld(by worker: String) -> Bool { worker == workerID || copies.contains(worker) }
+
+        /// Every worker holding the rows.
+        public var workers: Set<String> { copies.union([workerID]) }
     }
 
     /// Whether the coordinator has produced each stage's merged artifact.
@@ -244,18 +255,20 @@ public struct Scheduler: Sendable {
         guard let kind = pending.first?.name.kind, kind.readsPartitionRows else {
             return pending.firstIndex(where: allowed)
         }
-        if let local = pending.firstIndex(where: { holders[$0.name.partition]?.workerID == workerID && allowed($0) }) {
+        if let local = pending.firstIndex(where: { holders[$0.name.partition]?.isHeld(by: workerID) == true && allowed($0) }) {
             return local
         }
         // No usable holder: none, gone, or the task already failed there.
         if let orphan = pending.firstIndex(where: { t in
-            allowed(t) && holders[t.name.partition].map { !accepting.contains($0.workerID) || t.failedOn.contains($0.workerID) } ?? true
+            allowed(t)
+                && holders[t.name.partition].map { h in h.workers.allSatisfy { !accepting.contains($0) || t.failedOn.contains($0) } }
+                    ?? true
         }) {
             return orphan
         }
         return pending.firstIndex { t in
             guard allowed(t), let holder = holders[t.name.partition] else { return false }
-            return busy.contains(holder.workerID)
+            return holder.workers.allSatisfy { busy.contains($0) || t.failedOn.contains($0) || !accepting.contains($0) }
                 && (t.name.variant.spreadsOverWorkers(t.name.kind) || now - t.readySince >= configuration.localityWait)
         }
     }
@@ -263,7 +276,7 @@ public struct Scheduler: Sendable {
     private func decision(_ task: TaskView, on workerID: String, holders: [Int: SpillHolder]) -> Decision {
         let name = task.name
         var source = RowSource.streamed
-        if name.kind.readsPartitionRows, let holder = holders[name.partition], holder.workerID == workerID {
+        if name.kind.readsPartitionRows, let holder = holders[name.partition], holder.isHeld(by: workerID) {
             source = .localSpill(extractAttemptID: holder.extractAttemptID)
         }
         let attempt = task.failures > 0 ? " (attempt \(task.failures + 1) of \(configuration.maxAttempts))" : ""

@@ -411,11 +411,14 @@ public final class WorkerEngine {
         d.rows = rows
         d.hasResult_p = result != nil
         d.elapsedMs = UInt64(max(0, elapsed * 1000))
-        if a.kind == .extract, !held.contains(where: { $0.extractAttemptID == attemptID }) {
+        // The executor keeps an extract's rows, and a streamed fold task's as a copy of its
+        // partition's spill: a reconnect announces them.
+        let kept: UInt64? = a.kind == .extract ? attemptID : a.keepsStreamedRowsAsCopy ? a.spillAttemptID : nil
+        if let kept, !held.contains(where: { $0.extractAttemptID == kept }) {
             var h = WireHeldPartition()
             h.jobID = a.jobID
             h.partition = a.partition
-            h.extractAttemptID = attemptID
+            h.extractAttemptID = kept
             held.append(h)
         }
         var out: [WorkerOutput] = []
