@@ -119,5 +119,41 @@ import Testing
         #expect(status != 0 && child.stderr.contains("--partitions needs --workers"), "\(child.stderr)")
         (status, child) = try E2E.run(["cv", "d.csv", "--workers", "2", "--grid", "trees=5,10"], in: dir, name: "grid")
         #expect(status != 0 && child.stderr.contains("--grid runs in one process only"), "\(child.stderr)")
+        (status, child) = try E2E.run(["cv", "d.csv", "--curve-secret", "k.secret"], in: dir, name: "curve")
+        #expect(status != 0 && child.stderr.contains("--curve-secret needs --bind"), "\(child.stderr)")
+        (status, child) = try E2E.run(["cv", "d.csv", "--workers", "1", "--bind", "tcp://127.0.0.1:*"], in: dir, name: "both")
+        #expect(status != 0 && child.stderr.contains("give one"), "\(child.stderr)")
+        (status, child) = try E2E.run(["cv", "d.csv", "--bind", "tcp://0.0.0.0:1"], in: dir, name: "clear")
+        #expect(status != 0 && child.stderr.contains("without encryption"), "\(child.stderr)")
+    }
+
+    /// `cv --bind`: workers that join from outside (here two `spacetime worker` processes)
+    /// run the same job as `--workers`: the fold metrics of one process at one partition.
+    @Test func workersJoiningAtBindRunTheSameFolds() throws {
+        let dir = try E2E.tempDir("cv-bind")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let data = dir + "/mixed.csv"
+        try CategoricalEndToEndTests.writeTable(rows: 2000, regression: false, seed: 3, to: data)
+        let (status, single) = try E2E.run(["cv", data, "--report-json", "single.json"] + Self.flags, in: dir, name: "single")
+        #expect(status == 0, "\(single.stderr)")
+        let endpoint = "tcp://127.0.0.1:\(try E2E.freePort())"
+        let coordinator = try E2E.Child(
+            [
+                "cv", data, "--report-json", "bind.json", "--bind", endpoint, "--wait-workers", "2", "--partitions", "1",
+                "--job-dir", dir + "/job", "--memory-limit", "256MiB", "--progress", "plain"
+            ] + Self.flags, in: dir, name: "cv-bind")
+        var workers: [E2E.Child] = []
+        for i in 1...2 {
+            workers.append(
+                try E2E.Child(
+                    ["worker", "--connect", endpoint, "--memory-limit", "256MiB", "--worker-id", "w\(i)", "--threads", "1"], in: dir,
+                    name: "w\(i)"))
+        }
+        defer { for w in workers where w.process.isRunning { kill(w.pid, SIGKILL) } }
+        #expect(coordinator.wait(180) == 0, "\(coordinator.stderr)")
+        #expect(coordinator.stdout.contains("(classification, 2 worker(s), 1 partition(s))"), "\(coordinator.stdout)")
+        #expect(try Self.folds(dir + "/bind.json") == Self.folds(dir + "/single.json"))
+        let store = try #require(try E2E.openStore(dir + "/job"))
+        #expect(try Set(store.workers().map(\.id)) == ["w1", "w2"])
     }
 }

@@ -27,6 +27,12 @@ struct CVCommand: AsyncParsableCommand {
             the workers holding a fold's rows score them. The per-fold metrics do not depend on \
             the worker count (they do on --partitions, as a model does). --grid and --oof-out \
             run in one process only.
+
+            With --bind ENDPOINT the same job runs over workers that join from any host \
+            ('spacetime worker --connect ENDPOINT --memory-limit M' on each, M no smaller than \
+            --memory-limit), as 'coordinator' runs a training: assignments wait for \
+            --wait-workers of them, a non-loopback endpoint needs CURVE keys (--curve-secret, \
+            --allow-workers) or --insecure, and --job-dir with --resume continues a killed run.
             """
     )
 
@@ -53,7 +59,25 @@ struct CVCommand: AsyncParsableCommand {
     var threads: Int?
     @Option(parsing: .unconditional, help: "Cross-validate over this many local worker processes, 1...256 (default: in this process).")
     var workers: Int?
-    @Option(name: .customLong("memory-limit"), help: "With --workers: each worker's memory limit, at least 16MiB.")
+    @Option(
+        help: ArgumentHelp(
+            "Coordinate workers that join at this endpoint (e.g. tcp://0.0.0.0:5555) instead of starting local ones.",
+            valueName: "endpoint"))
+    var bind: String?
+    @Option(
+        name: .customLong("wait-workers"), parsing: .unconditional,
+        help: "With --bind: wait for this many workers, 1...256 (at most 10 s after the first), before the first assignments.")
+    var waitWorkers = 1
+    @Option(name: .customLong("curve-secret"), help: "With --bind: this coordinator's CURVE secret key file (from 'spacetime keygen').")
+    var curveSecret: String?
+    @Option(
+        name: .customLong("allow-workers"),
+        help: "With --bind: worker public keys admitted, a directory of *.public files or a file, one key per line.")
+    var allowWorkers: String?
+    @Flag(help: "With --bind: allow a non-loopback endpoint without CURVE (traffic in clear, any peer may join).") var insecure = false
+    @Option(
+        name: .customLong("memory-limit"),
+        help: "With --workers: each worker's memory limit; with --bind: the limit partitions are sized for. At least 16MiB.")
     var memoryLimit = "512MiB"
     @Option(parsing: .unconditional, help: "With --workers: row partitions (default: planned from the data size and --memory-limit).")
     var partitions: Int?
@@ -68,22 +92,33 @@ struct CVCommand: AsyncParsableCommand {
     @Option(name: .customLong("report-json"), help: "Write a JSON report (per fold metrics, mean and standard deviation, ranking) here.")
     var reportJSON: String?
 
+    /// Whether the CV runs as a cluster job (`--workers` or `--bind`).
+    var overCluster: Bool { workers != nil || bind != nil }
+
     func validate() throws {
         _ = try forest.parameters()
         try OptionRange.check(folds, 2...CrossValidation.maxFolds, "--folds")
         if let threads { try OptionRange.check(threads, 1...OptionRange.maxThreads, "--threads") }
-        if let workers {
-            try OptionRange.check(workers, 1...OptionRange.maxWorkers, "--workers")
+        if workers != nil && bind != nil { throw ValidationError("--workers starts local workers, --bind waits for others: give one") }
+        let bindOnly: [(String, Bool)] = [
+            ("--wait-workers", waitWorkers != 1), ("--curve-secret", curveSecret != nil), ("--allow-workers", allowWorkers != nil),
+            ("--insecure", insecure)
+        ]
+        if bind == nil, let (flag, _) = bindOnly.first(where: { $0.1 }) { throw ValidationError("\(flag) needs --bind") }
+        try OptionRange.check(waitWorkers, 1...OptionRange.maxWorkers, "--wait-workers")
+        if overCluster {
+            if let workers { try OptionRange.check(workers, 1...OptionRange.maxWorkers, "--workers") }
             try OptionRange.workerMemory(memoryLimit, "--memory-limit")
             if let partitions { try OptionRange.check(partitions, 1...65_536, "--partitions") }
-            if grid != nil { throw ValidationError("--grid runs in one process only: leave out --workers") }
-            if oofOut != nil { throw ValidationError("--oof-out runs in one process only: leave out --workers") }
+            let how = workers != nil ? "--workers" : "--bind"
+            if grid != nil { throw ValidationError("--grid runs in one process only: leave out \(how)") }
+            if oofOut != nil { throw ValidationError("--oof-out runs in one process only: leave out \(how)") }
         } else {
             let clusterOnly: [(String, Bool)] = [
                 ("--partitions", partitions != nil), ("--job-dir", jobDir != nil), ("--resume", resume),
                 ("--spill-dir", spillDir != nil)
             ]
-            if let (flag, _) = clusterOnly.first(where: { $0.1 }) { throw ValidationError("\(flag) needs --workers") }
+            if let (flag, _) = clusterOnly.first(where: { $0.1 }) { throw ValidationError("\(flag) needs --workers or --bind") }
         }
         if resume && jobDir == nil { throw ValidationError("--resume needs --job-dir") }
         try OptionRange.check(maxBins, 2...255, "--max-bins")
@@ -95,7 +130,7 @@ struct CVCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        if let workers { try await runOverWorkers(workers) } else { try runInProcess() }
+        if overCluster { try await runOverWorkers() } else { try runInProcess() }
     }
 
     func runInProcess() throws {
@@ -191,9 +226,9 @@ struct CVCommand: AsyncParsableCommand {
         )
     }
 
-    /// The cross-validation as one job of a coordinator (this process) and `workers` local
-    /// worker processes.
-    func runOverWorkers(_ workers: Int) async throws {
+    /// The cross-validation as one job of a coordinator (this process) and `--workers` local
+    /// worker processes, or the workers that join at `--bind`.
+    func runOverWorkers() async throws {
         let limit = try parseMemory(memoryLimit, "--memory-limit")
         let parameters = try forest.parameters()
         let terminal = display.terminal()
@@ -202,7 +237,7 @@ struct CVCommand: AsyncParsableCommand {
             jobDir
             ?? (NSTemporaryDirectory() as NSString).appendingPathComponent("spacetime-cv-\(ProcessInfo.processInfo.processIdentifier)")
         var options = CoordinatorJob.Options(
-            dataPath: file, bind: "tcp://127.0.0.1:*", jobDirectory: dir, forest: parameters, modelOut: modelOut)
+            dataPath: file, bind: bind ?? "tcp://127.0.0.1:*", jobDirectory: dir, forest: parameters, modelOut: modelOut)
         options.folds = folds
         options.resume = resume
         options.treeSizeGiven = forest.treeSizeGiven
@@ -215,16 +250,20 @@ struct CVCommand: AsyncParsableCommand {
         options.workerMemoryLimit = UInt64(limit.bytes)
         let threads = self.threads ?? 1
         options.workerThreads = threads
-        options.engine.startupWorkers = workers
+        options.engine.startupWorkers = workers ?? waitWorkers
+        if let bind {
+            options.curve = try coordinatorCurve(
+                bind: bind, curveSecret: curveSecret, allowWorkers: allowWorkers, insecure: insecure, logger: logger)
+        }
         display.apply(to: &options, terminal: terminal)
         let started = Date()
         let command = self
         try await LocalJobRun(
-            command: "cv", options: options, workers: workers, threads: threads, spillDir: spillDir,
+            command: "cv", options: options, workers: workers ?? 0, threads: threads, spillDir: spillDir,
             memoryLimit: limit, temporary: jobDir == nil, terminal: terminal, logger: logger
         ).run { job, _, outcome in
             guard case .done = outcome else { return }
-            try command.reportJob(job.store, parameters: parameters, workers: workers, started: started)
+            try command.reportJob(job.store, parameters: parameters, workers: try job.store.workers().count, started: started)
         }
     }
 

@@ -6,7 +6,8 @@ import SpaceTime
 import ZeroMQ
 
 /// One coordinator job on this host with `workers` local worker processes, each under
-/// `memoryLimit`: the run shared by `local` and `cv --workers`. Ctrl-C, SIGTERM and SIGHUP end
+/// `memoryLimit`: the run shared by `local` and `cv --workers`; with `workers` 0 it only
+/// coordinates, and workers join at the job's endpoint (`cv --bind`). Ctrl-C, SIGTERM and SIGHUP end
 /// the workers with this process (their cgroups are removed), the job stays resumable and the
 /// command exits 128 + the signal. A temporary job directory goes when the job ends, done or
 /// failed; it is kept only when a signal interrupts the run, which names it for `--resume`.
@@ -53,7 +54,7 @@ struct LocalJobRun {
             }
             let outcome: JobOutcome
             do {
-                for i in 1...workers where shutdown.signal == nil {
+                for i in stride(from: 1, through: workers, by: 1) where shutdown.signal == nil {
                     // Behind a bar, the workers' log lines go through it (else they would land in the middle of it).
                     let output: (@Sendable (String) -> Void)? = terminal.mode == .bar ? { @Sendable line in terminal.log(line) } : nil
                     let note = try cluster.startWorker(
