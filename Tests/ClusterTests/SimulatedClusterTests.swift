@@ -50,12 +50,20 @@ private final class SimulatedCluster {
     var logs: [String] = []
     var failure: String?
 
-    init(partitions: Int, trees: Int, rows count: Int, store: JobStore? = nil, schema: WireCsvSchema = WireSamples.schema()) throws {
+    /// A cross-validation job's fold count (rows dealt to folds round-robin), or nil.
+    let folds: Int?
+
+    init(
+        partitions: Int, trees: Int, rows count: Int, store: JobStore? = nil, schema: WireCsvSchema = WireSamples.schema(),
+        folds: Int? = nil
+    ) throws {
         self.store = try store ?? JobStore()
-        try self.store.createJob(
-            JobSpec(
-                jobID: "sim", dataFiles: ["sim.csv"], parameters: Data([1]), seed: 7, partitions: partitions,
-                testFraction: 0.2, trees: trees, maxAttempts: 3), now: 0)
+        self.folds = folds
+        var spec = JobSpec(
+            jobID: "sim", dataFiles: ["sim.csv"], parameters: Data([1]), seed: 7, partitions: partitions,
+            testFraction: 0.2, trees: trees, maxAttempts: 3)
+        spec.folds = folds
+        try self.store.createJob(spec, now: 0)
         var config = CoordinatorEngine.Configuration()
         config.leaseDuration = 20
         var session: UInt64 = 1000
@@ -160,11 +168,12 @@ private final class SimulatedCluster {
                     w.tasks[id] = nil
                 }
             case .evaluate:
-                handle(
-                    w,
-                    w.engine.done(
-                        attemptID: id, rows: 0, peakRSS: 20 << 20, result: Data("eval \(a.partition)".utf8),
-                        elapsed: 0.1, at: now))
+                // A fold's metrics are merged by the coordinator (and `status`): an empty aggregate.
+                let result =
+                    a.hasVariant && TaskVariant(wire: a.variant)?.fold != nil
+                    ? Data(EvaluationResult.encode(.classification(MetricsAggregate(classCount: 2)), permutation: nil))
+                    : Data("eval \(a.partition)".utf8)
+                handle(w, w.engine.done(attemptID: id, rows: 0, peakRSS: 20 << 20, result: result, elapsed: 0.1, at: now))
                 w.tasks[id] = nil
             default:
                 break
@@ -176,9 +185,12 @@ private final class SimulatedCluster {
     private func coordinatorShell(_ time: EngineTime) throws {
         // One pass over all rows feeds every open stream; streams opened later get the next pass.
         if pass == nil || pass?.isFinished == true, !coordinator.rowStreams.isEmpty {
+            let folds = self.folds
             let source = SimRows(
-                records: rows.map {
-                    SourceRecord(line: $0.line, partition: $0.partition, isTest: $0.test, bytes: Data($0.record.utf8))
+                records: rows.map { row in
+                    SourceRecord(
+                        line: row.line, partition: row.partition, isTest: folds == nil && row.test, bytes: Data(row.record.utf8),
+                        fold: folds.map { UInt8(Int(row.line) % $0) })
                 })
             pass = RowPass(source: source, sink: coordinator, limits: .init(batchRows: 4, batchBytes: 1 << 20))
             passes += 1
@@ -275,6 +287,27 @@ private final class SimulatedCluster {
         #expect(steps.map(\.step) == ["extract", "merge statistics", "train", "merge forests", "evaluate", "save"])
         #expect(steps.first?.rows == 200)
         #expect(steps.dropLast().allSatisfy { $0.endedAt != nil && $0.endedAt! >= $0.startedAt })
+    }
+
+    /// A 3-fold job of one partition over two workers: the three fold train tasks are cut in
+    /// two tree ranges each, the worker without the partition's spill is streamed its rows
+    /// once and keeps them, and every later fold task on either worker reads a spill.
+    @Test func crossValidationFoldTasksAreBalancedAndACopyOfTheSpillServesLaterFolds() throws {
+        let sim = try SimulatedCluster(partitions: 1, trees: 4, rows: 60, folds: 3)
+        sim.add("w1", address: 1, pid: 101)
+        sim.add("w2", address: 2, pid: 102)
+        try sim.run { try sim.store.stage() == .save || sim.failure != nil }
+        #expect(sim.failure == nil)
+        let train = try sim.store.tasks().filter { $0.name.kind == .train }
+        #expect(train.count == 6 && train.allSatisfy { $0.state == .done && $0.name.variant.treeRange?.count == 2 })
+        #expect(try sim.store.checkpointedTrees(partition: 0).count == 12)
+        #expect(try sim.store.events(kind: .trainPlan).last?.message.contains("6 train tasks over tree ranges") == true)
+        let assignments = sim.logs.filter { $0.contains(" on w") && ($0.contains("rows from its spill") || $0.contains("rows streamed")) }
+        let streamed = assignments.filter { $0.contains("rows streamed again") }
+        #expect(streamed.count == 1, "\(assignments)")
+        #expect(assignments.filter { $0.contains("rows from its spill") }.count == 5 + 3, "\(assignments)")
+        let status = try JobStatus.load(from: sim.store)
+        #expect(status.folds?.map(\.trainTasksDone) == [2, 2, 2])
     }
 
     /// Kill the coordinator during training and resume from the store: the
