@@ -44,6 +44,14 @@ import Testing
         #expect(throws: PipelineError.self, "a list of one file is never written") {
             try ForestJobParameters(deserializing: single.serialize())
         }
+        // A cross-validation job: version 6 with its folds, 7 when it keeps out-of-fold predictions.
+        var cv = p
+        cv.folds = 5
+        #expect(cv.serialize()[4] == 6)
+        #expect(try ForestJobParameters(deserializing: cv.serialize()) == cv)
+        cv.keepPredictions = true
+        #expect(cv.serialize()[4] == 7)
+        #expect(try ForestJobParameters(deserializing: cv.serialize()) == cv)
     }
 
     /// With `numbersFiles` each record carries its file's number in the job's file list

@@ -30,12 +30,15 @@ import Testing
             #expect(status == 0, "\(child.stderr)")
             return try Self.folds(dir + "/" + name + ".json")
         }
-        let single = try cv("single", [])
+        let single = try cv("single", ["--oof-out", "single-oof.csv"])
         #expect(single.count == 3)
         #expect(try cv("w1p1", ["--workers", "1", "--partitions", "1", "--progress", "plain"]) == single)
         // Three fold tasks over two workers are cut in two tree ranges each: the same forests.
         let (split, splitRun) = try E2E.run(
-            ["cv", data, "--report-json", "w2p1.json", "--workers", "2", "--partitions", "1", "--progress", "plain"] + Self.flags,
+            [
+                "cv", data, "--report-json", "w2p1.json", "--workers", "2", "--partitions", "1", "--progress", "plain", "--oof-out",
+                "w2p1-oof.csv",
+            ] + Self.flags,
             in: dir, name: "w2p1")
         #expect(split == 0, "\(splitRun.stderr)")
         #expect(
@@ -43,12 +46,19 @@ import Testing
                 "6 train tasks over tree ranges so that the workers finish together (p0's 12 trees of each fold in 2 ranges)"),
             "\(splitRun.stderr)")
         #expect(try Self.folds(dir + "/w2p1.json") == single)
+        // The workers' out-of-fold predictions, gathered in input order, are one process's.
+        let oof = try String(contentsOfFile: dir + "/single-oof.csv", encoding: .utf8)
+        #expect(oof.split(separator: "\n").count == 3001 && oof.hasPrefix("fold,"))
+        #expect(try String(contentsOfFile: dir + "/w2p1-oof.csv", encoding: .utf8) == oof)
         // The worker streamed the first fold task's rows keeps them: every later task reads a spill.
         let streamed = splitRun.stderr.components(separatedBy: "rows streamed again").count - 1
         #expect(streamed == 1, "\(splitRun.stderr)")
-        let w1 = try cv("w1p3", ["--workers", "1", "--partitions", "3", "--progress", "plain"])
+        let w1 = try cv("w1p3", ["--workers", "1", "--partitions", "3", "--progress", "plain", "--oof-out", "w1p3-oof.csv"])
         #expect(w1.count == 3)
-        #expect(try cv("w3p3", ["--workers", "3", "--partitions", "3", "--progress", "plain"]) == w1)
+        #expect(try cv("w3p3", ["--workers", "3", "--partitions", "3", "--progress", "plain", "--oof-out", "w3p3-oof.csv"]) == w1)
+        let oof3 = try String(contentsOfFile: dir + "/w1p3-oof.csv", encoding: .utf8)
+        #expect(oof3.split(separator: "\n").count == 3001)
+        #expect(try String(contentsOfFile: dir + "/w3p3-oof.csv", encoding: .utf8) == oof3)
 
         // Two workers, one killed while a fold's train task has checkpointed some of its trees.
         let job = try E2E.Child(

@@ -170,5 +170,23 @@ import Testing
         #expect(try EvaluationResult.decode(metrics.serialize()).permutation == nil)
         #expect(throws: ForestError.self) { try EvaluationResult.decode(metrics.serialize() + [1, 2, 3]) }
         #expect(throws: ForestError.self) { try twice.merge(PermutationImportance(task: .classification, featureCount: 3, repeats: 1)) }
+        // A fold evaluate task's out-of-fold predictions follow the metrics (with or without a permutation).
+        var oof = OutOfFoldPredictions(width: 2)
+        oof.append(lines: [9, 4], fold: 1, predictions: [0.25, 0.75, 1, 0])
+        for permutation in [nil, p] {
+            let decoded = try EvaluationResult.decode(EvaluationResult.encode(metrics, permutation: permutation, predictions: oof))
+            #expect(decoded.metrics == metrics && decoded.permutation == permutation)
+            #expect(decoded.predictions?.lines == [9, 4] && decoded.predictions?.folds == [1, 1])
+            #expect(decoded.predictions?.values == [0.25, 0.75, 1, 0])
+        }
+        let cut = EvaluationResult.encode(metrics, permutation: nil, predictions: oof).dropLast(3)
+        #expect(throws: ForestError.self) { try EvaluationResult.decode(Array(cut)) }
+        // Merged and sorted by line, the rows and their values move together.
+        var merged = OutOfFoldPredictions(width: 2)
+        try merged.append(oof)
+        merged.append(lines: [6], fold: 0, predictions: [0.5, 0.5])
+        merged.sort()
+        #expect(merged.lines == [4, 6, 9] && merged.folds == [1, 0, 1] && merged.values == [1, 0, 0.5, 0.5, 0.25, 0.75])
+        #expect(throws: ForestError.self) { try merged.append(OutOfFoldPredictions(width: 3)) }
     }
 }

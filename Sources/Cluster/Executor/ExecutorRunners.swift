@@ -89,6 +89,28 @@ extension ExecutorContext {
         }
     }
 
+    /// A fold evaluate task's out-of-fold predictions of `lines` (`scores`: `width` values a
+    /// row), refused when they would not fit in one `done` message.
+    func outOfFold(
+        _ a: WireTaskAssignment, width: Int, lines: [UInt64], fold: Int, _ scores: [Double]
+    ) throws -> OutOfFoldPredictions {
+        guard scores.count == lines.count * width else {
+            throw PipelineError(
+                .badInput, "\(a.taskName): \(scores.count) predictions for \(lines.count) held-out rows of \(width) values each")
+        }
+        let bytes = lines.count * (12 + 8 * width) + 64
+        let limit = ProtocolLimits().maxPayloadBytes
+        guard bytes <= limit else {
+            throw TaskFailure(
+                .badInput,
+                "\(a.taskName): the out-of-fold predictions of its \(lines.count) rows (\(ByteCount(UInt64(bytes)))) exceed one message's \(ByteCount(UInt64(limit))): give more --partitions",
+                retryable: false)
+        }
+        var p = OutOfFoldPredictions(width: width)
+        p.append(lines: lines, fold: fold, predictions: scores)
+        return p
+    }
+
     /// Removes a train or evaluate attempt that succeeded. A fold task's streamed rows are
     /// kept as a copy of its partition's spill (`keepsStreamedRowsAsCopy`) for the
     /// partition's later fold tasks on this worker.
@@ -213,8 +235,13 @@ struct EvaluateRunner: TaskRunner {
         do {
             let binned = try context.binnedRows(attempt, extractor: model.extractor)
             var aggregate = EvaluationMetrics(task: model.extractor.task)
+            var outOfFold: OutOfFoldPredictions?
             if binned.rowCount > 0 {
-                aggregate.add(predictions: model.forest.predict(binned: binned, threads: context.options.threads), target: binned.target)
+                let scores = model.forest.predict(binned: binned, threads: context.options.threads)
+                aggregate.add(predictions: scores, target: binned.target)
+                if attempt.parameters.keepPredictions, let k = attempt.heldOutFold, let lines = attempt.folded?.heldOutLines(k) {
+                    outOfFold = try context.outOfFold(a, width: max(1, model.extractor.classes.count), lines: lines, fold: k, scores)
+                }
             }
             let repeats = attempt.parameters.permutationRepeats
             let permutation =
@@ -226,7 +253,8 @@ struct EvaluateRunner: TaskRunner {
             context.finishPartitionAttempt(attempt)
             return .done(
                 attemptID: a.attemptID, rows: UInt64(binned.rowCount), peakRSS: context.taskPeak(attempt),
-                result: Data(EvaluationResult.encode(aggregate, permutation: permutation)), elapsed: context.seconds(since: attempt.started)
+                result: Data(EvaluationResult.encode(aggregate, permutation: permutation, predictions: outOfFold)),
+                elapsed: context.seconds(since: attempt.started)
             )
         } catch {
             return context.runFailure(error, a, step: "evaluate")

@@ -158,7 +158,8 @@ struct ExecutorContext: Sendable {
     func foldedPartition(_ parameters: ForestJobParameters) throws(TaskFailure) -> FoldedPartition {
         FoldedPartition(
             folds: parameters.folds, parser: RecordParser(schema: parameters.schema, sampledRows: parameters.sampledRows),
-            derivation: try derivation(parameters), directory: spillDirectory, memoryBytes: options.rowMemoryBytes)
+            derivation: try derivation(parameters), directory: spillDirectory, memoryBytes: options.rowMemoryBytes,
+            keepLines: parameters.keepPredictions)
     }
 
     private func derivation(_ parameters: ForestJobParameters) throws(TaskFailure) -> (any FeatureDerivation)? {

@@ -27,6 +27,9 @@ public final class CoordinatorJob: Sendable {
         /// A cross-validation job (`spacetime cv --workers`) of this many folds instead of a
         /// training job: every row is in one fold, none held out as a test row.
         public var folds: Int?
+        /// A cross-validation job's evaluate tasks return the held-out rows' predictions
+        /// (`cv --oof-out`; a resumed job keeps what it was started with).
+        public var keepPredictions = false
         /// The memory limit partitions are sized for.
         public var workerMemoryLimit: UInt64 = 512 << 20
         public var workerThreads = 1
@@ -224,6 +227,7 @@ public final class CoordinatorJob: Sendable {
                 sampledRows: inference.sampledRows)
             parameters.permutationRepeats = options.permutationRepeats
             parameters.folds = spec.folds ?? 0
+            parameters.keepPredictions = spec.folds != nil && options.keepPredictions
             parameters.files = Self.jobFiles(dataPath, testPath, logger: logger)
             if !options.derivation.isEmpty {
                 guard inference.schema.categoricalCount == 0 else {

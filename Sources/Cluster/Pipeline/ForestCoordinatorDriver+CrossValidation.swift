@@ -199,6 +199,25 @@ public struct CrossValidationJobResult: Sendable {
         self.fingerprints = fingerprints
     }
 
+    /// Every row's out-of-fold prediction, in input order: the predictions the fold evaluate
+    /// tasks returned (a job started with ``CoordinatorJob/Options/keepPredictions``).
+    public static func outOfFoldPredictions(store: JobStore) throws -> OutOfFoldPredictions {
+        var all: OutOfFoldPredictions?
+        for t in try store.tasks() where t.name.kind == .evaluate && t.name.variant.fold != nil {
+            guard let data = try store.artifact(JobStore.foldEvaluationArtifact(t.name)) else {
+                throw PipelineError(.missingArtifact, "the metrics of \(t.name) are missing from the job store")
+            }
+            guard let p = try EvaluationResult.decode([UInt8](data)).predictions else {
+                throw PipelineError(
+                    .missingArtifact, "\(t.name) kept no out-of-fold predictions: the job was started without --oof-out")
+            }
+            if all == nil { all = p } else { try all!.append(p) }
+        }
+        guard var all else { throw PipelineError(.missingArtifact, "the job store holds no fold evaluate task") }
+        all.sort()
+        return all
+    }
+
     /// Fold k's metrics: the merge, in partition order, of the aggregates of its evaluate
     /// tasks among `evaluations`; nil when it has none.
     static func foldMetrics(store: JobStore, evaluations: [TaskRecord], fold k: Int) throws -> EvaluationMetrics? {

@@ -14,7 +14,9 @@ import SpaceTime
 /// version 4: the same body followed by the derivation's identifier (a job without one
 /// keeps the version 3 bytes, so older workers still read it). A job that reads more than one
 /// file is written as version 5: the version 3 body, the derivation's identifier (empty for
-/// none), then the file names (UInt32 count, one string each).
+/// none), then the file names (UInt32 count, one string each). A cross-validation job is
+/// version 6: then the fold count (UInt32); version 7 adds whether its evaluate tasks
+/// return out-of-fold predictions (a Bool).
 public struct ForestJobParameters: Sendable, Equatable {
     public var forest: ForestParameters
     public var maxBins: Int
@@ -35,6 +37,9 @@ public struct ForestJobParameters: Sendable, Equatable {
     /// A cross-validation job's fold count (its extract tasks keep statistics and rows per
     /// fold, its train and evaluate tasks name the fold they hold out); 0 for training.
     public var folds = 0
+    /// A cross-validation job's evaluate tasks return each held-out row's line and
+    /// prediction with their metrics (`cv --oof-out`).
+    public var keepPredictions = false
 
     public init(
         forest: ForestParameters, schema: DatasetSchema, maxBins: Int = FeatureExtractor.maxValueBins,
@@ -52,6 +57,7 @@ public struct ForestJobParameters: Sendable, Equatable {
     static let derivationVersion: UInt8 = 4
     static let filesVersion: UInt8 = 5
     static let foldsVersion: UInt8 = 6
+    static let predictionsVersion: UInt8 = 7
 
     public func serialize() -> Data {
         var w = ByteWriter()
@@ -67,7 +73,9 @@ public struct ForestJobParameters: Sendable, Equatable {
         w.write(strings: files)
         if folds == 0 { return Data(Self.magic + [Self.filesVersion] + w.bytes) }
         w.write(UInt32(clamping: folds))
-        return Data(Self.magic + [Self.foldsVersion] + w.bytes)
+        if !keepPredictions { return Data(Self.magic + [Self.foldsVersion] + w.bytes) }
+        w.write(true)
+        return Data(Self.magic + [Self.predictionsVersion] + w.bytes)
     }
 
     public init(deserializing data: Data) throws {
@@ -75,8 +83,9 @@ public struct ForestJobParameters: Sendable, Equatable {
         guard bytes.count > 5, Array(bytes[0..<4]) == Self.magic else {
             throw PipelineError(.badParameters, "job parameters are not a SpaceTime forest parameter blob")
         }
-        guard (2...Self.foldsVersion).contains(bytes[4]) else {
-            throw PipelineError(.badParameters, "job parameters have version \(bytes[4]); this build reads 2 to \(Self.foldsVersion)")
+        guard (2...Self.predictionsVersion).contains(bytes[4]) else {
+            throw PipelineError(
+                .badParameters, "job parameters have version \(bytes[4]); this build reads 2 to \(Self.predictionsVersion)")
         }
         do {
             var r = ByteReader(bytes, offset: 5, context: "job parameters")
@@ -104,6 +113,7 @@ public struct ForestJobParameters: Sendable, Equatable {
                     throw ForestError(.corrupted, "\(folds) cross-validation folds")
                 }
             }
+            if bytes[4] >= 7 { keepPredictions = try r.readBool() }
             try r.expectEnd()
         } catch {
             throw PipelineError(.badParameters, "job parameters: \(error)")

@@ -85,9 +85,9 @@ public enum CrossValidation {
         do { spill = try SpillDirectory(base: options.spillBase) } catch {
             throw ForestError(.io, "cannot create a spill directory under \(options.spillBase): \(error)")
         }
-        let folded = FoldedPartition(folds: K, parser: parser, directory: spill, memoryBytes: options.rowMemoryBytes)
+        let folded = FoldedPartition(
+            folds: K, parser: parser, directory: spill, memoryBytes: options.rowMemoryBytes, keepLines: options.keepPredictions)
         defer { folded.close() }
-        var lines = [[UInt64]](repeating: [], count: K)
         let reader: CSVReader
         do { reader = try CSVReader(path: options.file, options: options.csv) } catch { throw ForestError(.io, error.description) }
         defer { reader.close() }
@@ -99,7 +99,6 @@ public enum CrossValidation {
                 ? record.withField(at: schema.targetIndex!) { assigner.fold(classBytes: $0) }
                 : assigner.fold(classKey: "")
             try folded.add(record, fold: k, line: UInt64(record.line))
-            if options.keepPredictions { lines[k].append(UInt64(record.line)) }
             rows += 1
         }
         let statistics = folded.statistics
@@ -134,7 +133,7 @@ public enum CrossValidation {
                 var metrics = EvaluationMetrics(task: extractor.task)
                 metrics.add(predictions: scores, target: heldOut.target)
                 folds[g].append(.init(trainRows: training.rowCount, testRows: heldOut.rowCount, metrics: metrics))
-                if options.keepPredictions { predictions[g].append(lines: lines[k], fold: k, predictions: scores) }
+                if let lines = folded.heldOutLines(k) { predictions[g].append(lines: lines, fold: k, predictions: scores) }
                 cpu[g] += processCPUSeconds() - start
                 let label = options.grid.axes.isEmpty ? "" : " [\(options.grid.label(g))]"
                 log("fold \(k + 1)/\(K)\(label): \(metricLine(metrics))")

@@ -171,20 +171,27 @@ extension PermutationImportance: ByteCodable {
 }
 
 /// What an evaluate task returns: its metrics, then its permutation importance when the
-/// job asked for one (a blob of metrics alone, as older workers send, still decodes).
+/// job asked for one, then a cross-validation fold task's out-of-fold predictions when the
+/// job keeps them (a blob of metrics alone, as older workers send, still decodes).
 public enum EvaluationResult {
-    public static func encode(_ metrics: EvaluationMetrics, permutation: PermutationImportance?) -> [UInt8] {
+    public static func encode(
+        _ metrics: EvaluationMetrics, permutation: PermutationImportance?, predictions: OutOfFoldPredictions? = nil
+    ) -> [UInt8] {
         var w = ByteWriter()
         metrics.write(to: &w)
         permutation?.write(to: &w)
+        predictions?.write(to: &w)
         return w.bytes
     }
 
-    public static func decode(_ bytes: [UInt8]) throws -> (metrics: EvaluationMetrics, permutation: PermutationImportance?) {
+    public static func decode(
+        _ bytes: [UInt8]
+    ) throws -> (metrics: EvaluationMetrics, permutation: PermutationImportance?, predictions: OutOfFoldPredictions?) {
         var r = ByteReader(bytes, context: "evaluation result")
         let metrics = try EvaluationMetrics.read(from: &r)
-        let permutation = r.isAtEnd ? nil : try PermutationImportance.read(from: &r)
+        let permutation = r.isAtEnd || OutOfFoldPredictions.isNext(in: r) ? nil : try PermutationImportance.read(from: &r)
+        let predictions = r.isAtEnd ? nil : try OutOfFoldPredictions.read(from: &r)
         try r.expectEnd()
-        return (metrics, permutation)
+        return (metrics, permutation, predictions)
     }
 }

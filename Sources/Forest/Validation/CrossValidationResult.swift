@@ -81,10 +81,59 @@ public struct OutOfFoldPredictions: Sendable {
 
     public init(width: Int) { self.width = width }
 
-    mutating func append(lines l: [UInt64], fold: Int, predictions: [Double]) {
+    /// Adds fold `fold`'s rows at lines `l`, with `predictions` (`l.count × width` values).
+    public mutating func append(lines l: [UInt64], fold: Int, predictions: [Double]) {
         lines += l
         folds += Array(repeating: Int32(fold), count: l.count)
         values += predictions
+    }
+
+    /// Adds `other`'s rows (of the same width).
+    public mutating func append(_ other: OutOfFoldPredictions) throws {
+        guard other.width == width else {
+            throw ForestError(.invalidData, "out-of-fold predictions of \(other.width) values a row added to ones of \(width)")
+        }
+        lines += other.lines
+        folds += other.folds
+        values += other.values
+    }
+
+    static let magic: UInt32 = 0x5354_4F46  // "STOF"
+    static let version: UInt8 = 1
+
+    /// `STOF`, version 1: width (u32), rows n (u64), n lines (u64), n folds (i32), n × width values (f64).
+    public func write(to w: inout ByteWriter) {
+        w.write(Self.magic)
+        w.write(Self.version)
+        w.write(UInt32(width))
+        w.write(UInt64(lines.count))
+        for l in lines { w.write(l) }
+        for f in folds { w.write(f) }
+        for v in values { w.write(v) }
+    }
+
+    /// Whether the next bytes of `r` are out-of-fold predictions.
+    static func isNext(in r: ByteReader) -> Bool {
+        var probe = r
+        return (try? probe.read(UInt32.self)) == magic
+    }
+
+    public static func read(from r: inout ByteReader) throws -> OutOfFoldPredictions {
+        guard try r.read(UInt32.self) == magic else { throw ForestError(.corrupted, "\(r.context): not out-of-fold predictions") }
+        let version = try r.readByte()
+        guard version == Self.version else {
+            throw ForestError(.corrupted, "\(r.context): out-of-fold predictions of version \(version); this build reads \(Self.version)")
+        }
+        let width = Int(try r.read(UInt32.self))
+        guard (1...65_536).contains(width) else { throw ForestError(.corrupted, "\(r.context): \(width) values a row") }
+        let n = try r.readCount(elementSize: 12 + 8 * width)
+        var p = OutOfFoldPredictions(width: width)
+        p.lines.reserveCapacity(n)
+        for _ in 0..<n { p.lines.append(try r.read(UInt64.self)) }
+        for _ in 0..<n { p.folds.append(try r.read(Int32.self)) }
+        p.values.reserveCapacity(n * width)
+        for _ in 0..<(n * width) { p.values.append(try r.readDouble()) }
+        return p
     }
 
     /// Puts the rows in input order.

@@ -7,18 +7,22 @@ import SpaceTime
 public final class FoldedPartition: Sendable {
     /// One loader per fold, in fold order.
     public let loaders: [PartitionLoader]
+    /// Each fold's physical lines in row order, when kept (out-of-fold predictions).
+    private let lines: [LineList]?
 
     public var folds: Int { loaders.count }
 
-    /// `memoryBytes` is shared by the folds' row stores before they spill.
+    /// `memoryBytes` is shared by the folds' row stores before they spill. With `keepLines`
+    /// each row's line is kept too (8 bytes a row, in memory), for ``heldOutLines(_:)``.
     public init(
         folds: Int, parser: RecordParser, derivation: (any FeatureDerivation)? = nil, directory: SpillDirectory,
-        memoryBytes: Int
+        memoryBytes: Int, keepLines: Bool = false
     ) {
         let share = memoryBytes / max(1, folds)
         loaders = (0..<max(1, folds)).map { _ in
             PartitionLoader(parser: parser, derivation: derivation, directory: directory, memoryBytes: share)
         }
+        lines = keepLines ? (0..<max(1, folds)).map { _ in LineList() } : nil
     }
 
     /// Parses `record` (physical line `line`) into fold `fold`.
@@ -27,6 +31,14 @@ public final class FoldedPartition: Sendable {
             throw ForestError(.invalidData, "line \(line): fold \(fold) of a partition dealt into \(folds) folds")
         }
         try loaders[fold].add(record, isTest: false, line: line)
+        lines?[fold].values.append(line)
+    }
+
+    /// Fold `k`'s lines in the order of ``heldOutRows(_:extractor:threads:source:)``; nil
+    /// unless the partition was made with `keepLines`.
+    public func heldOutLines(_ k: Int) -> [UInt64]? {
+        guard let lines, lines.indices.contains(k) else { return nil }
+        return lines[k].values
     }
 
     /// Rows per fold.
@@ -52,6 +64,12 @@ public final class FoldedPartition: Sendable {
 
     /// Removes the folds' spill files.
     public func close() { for l in loaders { l.rows.close() } }
+}
+
+/// A fold's lines: appended by `FoldedPartition.add` (one thread at a time, as the loaders
+/// are), read once the rows are in.
+private final class LineList: @unchecked Sendable {
+    var values: [UInt64] = []
 }
 
 /// One partition's statistics per cross-validation fold: the checkpoint of a

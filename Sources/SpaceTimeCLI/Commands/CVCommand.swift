@@ -25,8 +25,8 @@ struct CVCommand: AsyncParsableCommand {
             partition keeps statistics per fold, each fold's extractor is the merge of the other \
             folds' statistics, K train tasks per partition grow each fold's share of the trees, and \
             the workers holding a fold's rows score them. The per-fold metrics do not depend on \
-            the worker count (they do on --partitions, as a model does). --grid and --oof-out \
-            run in one process only.
+            the worker count (they do on --partitions, as a model does). --grid runs in one \
+            process only; --oof-out collects the held-out rows' predictions from the workers.
 
             With --bind ENDPOINT the same job runs over workers that join from any host \
             ('spacetime worker --connect ENDPOINT --memory-limit M' on each, M no smaller than \
@@ -112,7 +112,6 @@ struct CVCommand: AsyncParsableCommand {
             if let partitions { try OptionRange.check(partitions, 1...65_536, "--partitions") }
             let how = workers != nil ? "--workers" : "--bind"
             if grid != nil { throw ValidationError("--grid runs in one process only: leave out \(how)") }
-            if oofOut != nil { throw ValidationError("--oof-out runs in one process only: leave out \(how)") }
         } else {
             let clusterOnly: [(String, Bool)] = [
                 ("--partitions", partitions != nil), ("--job-dir", jobDir != nil), ("--resume", resume),
@@ -167,16 +166,7 @@ struct CVCommand: AsyncParsableCommand {
         }
 
         if let oofOut {
-            let format = PredictionFormat(task: run.schema.task, classes: run.classes, proba: true)
-            let oof = run.predictions[best]
-            var bytes = Array("fold,".utf8) + format.header(classes: run.classes)
-            oof.values.withUnsafeBufferPointer { v in
-                for r in oof.lines.indices {
-                    bytes += Array("\(oof.folds[r] + 1),".utf8)
-                    format.appendRow(UnsafeBufferPointer(rebasing: v[r * oof.width..<(r + 1) * oof.width]), to: &bytes)
-                }
-            }
-            try writeReport(String(decoding: bytes, as: UTF8.self), to: oofOut, flag: "--oof-out")
+            try Self.write(run.predictions[best], task: run.schema.task, classes: run.classes, to: oofOut)
             text += "out-of-fold predictions: \(oofOut)\n"
         }
 
@@ -199,6 +189,19 @@ struct CVCommand: AsyncParsableCommand {
                 model: refitModel.map { _ in modelOut }, fingerprint: refitModel?.fingerprintHex)
             try writeJSONReport(report, to: reportJSON)
         }
+    }
+
+    /// Writes out-of-fold predictions (in input order) as `fold,prediction,p_<class>…` rows.
+    static func write(_ oof: OutOfFoldPredictions, task: Forest.TaskKind, classes: [String], to path: String) throws {
+        let format = PredictionFormat(task: task, classes: classes, proba: true)
+        var bytes = Array("fold,".utf8) + format.header(classes: classes)
+        oof.values.withUnsafeBufferPointer { v in
+            for r in oof.lines.indices {
+                bytes += Array("\(oof.folds[r] + 1),".utf8)
+                format.appendRow(UnsafeBufferPointer(rebasing: v[r * oof.width..<(r + 1) * oof.width]), to: &bytes)
+            }
+        }
+        try writeReport(String(decoding: bytes, as: UTF8.self), to: path, flag: "--oof-out")
     }
 
     /// Trains `best`'s parameters on all rows in this process and saves the model to
@@ -239,6 +242,7 @@ struct CVCommand: AsyncParsableCommand {
         var options = CoordinatorJob.Options(
             dataPath: file, bind: bind ?? "tcp://127.0.0.1:*", jobDirectory: dir, forest: parameters, modelOut: modelOut)
         options.folds = folds
+        options.keepPredictions = oofOut != nil
         options.resume = resume
         options.treeSizeGiven = forest.treeSizeGiven
         options.givenFlags = ResumeRules.givenFlags(CommandLine.arguments)
@@ -276,6 +280,10 @@ struct CVCommand: AsyncParsableCommand {
         var text =
             "\(folds)-fold cross-validation of \(job.rows) rows (\(job.task.rawValue), \(workers) worker(s), \(partitions) partition(s)) in \(String(format: "%.2f", Date().timeIntervalSince(started))) s\n"
         text += Self.table(result)
+        if let oofOut {
+            try Self.write(try CrossValidationJobResult.outOfFoldPredictions(store: store), task: job.task, classes: job.classes, to: oofOut)
+            text += "out-of-fold predictions: \(oofOut)\n"
+        }
         var refitModel: ForestModel? = nil
         if refit {
             let model = try refitBest(
