@@ -333,7 +333,7 @@ private final class Harness {
             b.inline = Data("extractor".utf8)
             return b
         }()
-        h.engine.gates.extractorReady = true
+        h.engine.gates.produce(.extractor)
         out = try h.tick(at: t(2))
         let train = assignments(out, to: w.address)
         #expect(train.count == 1, "one train task at a time per worker")
@@ -362,7 +362,7 @@ private final class Harness {
 
         #expect(assignments(try h.tick(at: t(3))).isEmpty, "evaluate waits for the model")
         h.engine.model = h.engine.addBlob(Data(repeating: 7, count: 10), digest: Data(repeating: 1, count: 32))
-        h.engine.gates.modelReady = true
+        h.engine.gates.produce(.model)
         for i in 0..<2 {
             let ev = try #require(assignments(try h.tick(at: t(3.1 + Double(i)))).first)
             #expect(ev.kind == .evaluate && ev.model.ref.size == 10)
@@ -401,7 +401,7 @@ private final class Harness {
             b.inline = Data("x".utf8)
             return b
         }()
-        h.engine.gates.extractorReady = true
+        h.engine.gates.produce(.extractor)
         let tr = try #require(assignments(try h.tick(at: t(1))).first)
         #expect(tr.source == .localSpill, "w1 holds the partition")
         _ = try h.receive(from: w1.address, frames: w1.started(tr), at: t(1.1))
@@ -458,7 +458,7 @@ private final class Harness {
             b.inline = Data("x".utf8)
             return b
         }()
-        h.engine.gates.extractorReady = true
+        h.engine.gates.produce(.extractor)
         let tr = try #require(assignments(try h.tick(at: t(1)), to: again.address).first)
         #expect(tr.kind == .train)
         if announced {

@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 
 @testable import Cluster
@@ -29,6 +30,33 @@ import Testing
         #expect(plan.currentStep(tasks: evaluated, artifacts: [.extractor, .model]) == .save)
     }
 
+    /// Cross-validation is a plan of its own: the training stages, merging fold artifacts. Its
+    /// artifacts are in the store under one name per fold; a job spec with folds picks it.
+    @Test func crossValidationPlanMergesFoldArtifacts() throws {
+        let plan = JobPlan.crossValidation
+        #expect(plan.taskKinds == [.extract, .train, .evaluate])
+        #expect(
+            plan.steps.map(\.description) == ["extract", "merge fold statistics", "train", "merge fold forests", "evaluate", "save"])
+        let extracted = views([(.extract, 0, .done), (.train, 0, .pending)])
+        #expect(plan.currentStep(tasks: extracted, artifacts: [.extractor]) == .produce(.foldExtractors, .mergeFoldStatistics))
+        #expect(plan.currentStep(tasks: extracted, artifacts: [.foldExtractors]) == .run(.train, .byName))
+        #expect(JobArtifact.foldModels.storeNames(folds: 3) == ["model-f1", "model-f2", "model-f3"])
+        #expect(JobArtifact.extractor.storeNames(folds: 3) == ["extractor"])
+
+        let store = try JobStore()
+        var spec = JobSpec(jobID: "j", dataFiles: ["d.csv"], parameters: Data(), seed: 1, partitions: 1, testFraction: 0, trees: 4)
+        #expect(JobPlan.of(spec) == .training)
+        spec.folds = 2
+        #expect(JobPlan.of(spec) == .crossValidation)
+        try store.createJob(spec, now: 0)
+        try store.putArtifact("extractor-f1", Data([1]), now: 1)
+        #expect(try plan.storedArtifacts(in: store, folds: 2).isEmpty, "one fold's extractor is not the artifact")
+        try store.putArtifact("extractor-f2", Data([2]), now: 1)
+        #expect(try plan.storedArtifacts(in: store, folds: 2) == [.foldExtractors])
+        try store.putArtifact("model", Data([3]), now: 1)
+        #expect(try JobPlan.training.storedArtifacts(in: store, folds: 0) == [.model])
+    }
+
     @Test func aPlanIgnoresKindsItDoesNotRun() {
         let predictOnly = views([(.predict, 0, .done), (.predict, 1, .pending)])
         #expect(JobPlan.prediction.currentStep(tasks: predictOnly, artifacts: []) == .run(.predict, .variantMajor))
@@ -50,10 +78,10 @@ import Testing
         ]
         var step = scheduler.plan(tasks: tasks, workers: workers, holders: [:], gates: S.Gates(), now: 0)
         #expect(step.stage == .merge && step.step.description == "merge statistics" && step.assignments.isEmpty)
-        step = scheduler.plan(tasks: tasks, workers: workers, holders: [:], gates: S.Gates(extractorReady: true), now: 0)
+        step = scheduler.plan(tasks: tasks, workers: workers, holders: [:], gates: S.Gates(produced: [.extractor]), now: 0)
         #expect(step.stage == .train && step.assignments.map(\.task) == [TaskName(.train, 0)])
         tasks[1].state = .done
-        step = scheduler.plan(tasks: tasks, workers: workers, holders: [:], gates: S.Gates(extractorReady: true), now: 0)
+        step = scheduler.plan(tasks: tasks, workers: workers, holders: [:], gates: S.Gates(produced: [.extractor]), now: 0)
         #expect(step.stage == .save && step.step == .save, "no model merge or evaluate in this plan")
     }
 

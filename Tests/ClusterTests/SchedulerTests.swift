@@ -29,8 +29,8 @@ import Testing
 
     @Test func stagesFollowTheBarriers() {
         let g0 = S.Gates()
-        let g1 = S.Gates(extractorReady: true)
-        let g2 = S.Gates(extractorReady: true, modelReady: true)
+        let g1 = S.Gates(produced: [.extractor])
+        let g2 = S.Gates(produced: [.extractor, .model])
         #expect(scheduler.stage(tasks: tasks(partitions: 2), gates: g0) == .extract)
         var t = tasks(partitions: 2, extract: .done)
         t[0].state = .running
@@ -79,7 +79,7 @@ import Testing
         ]
         let plan = scheduler.plan(
             tasks: tasks(partitions: 2, extract: .done), workers: workers(["w1", "w2"]),
-            holders: holders, gates: S.Gates(extractorReady: true), now: 0)
+            holders: holders, gates: S.Gates(produced: [.extractor]), now: 0)
         #expect(plan.stage == .train)
         #expect(Set(plan.assignments.map { "\($0.task)@\($0.workerID)" }) == ["train/p0@w2", "train/p1@w1"])
         #expect(plan.assignments.first { $0.task.partition == 0 }?.source == .localSpill(extractAttemptID: 11))
@@ -99,9 +99,9 @@ import Testing
             S.WorkerView(id: "w2", memoryLimit: 512 << 20)
         ]
         for i in t.indices where t[i].name == TaskName(.train, 1) { t[i].readySince = 100 }
-        let early = scheduler.plan(tasks: t, workers: ws, holders: holders, gates: S.Gates(extractorReady: true), now: 104)
+        let early = scheduler.plan(tasks: t, workers: ws, holders: holders, gates: S.Gates(produced: [.extractor]), now: 104)
         #expect(early.assignments.isEmpty, "w2 idles while train/p1 waits for its holder")
-        let late = scheduler.plan(tasks: t, workers: ws, holders: holders, gates: S.Gates(extractorReady: true), now: 105)
+        let late = scheduler.plan(tasks: t, workers: ws, holders: holders, gates: S.Gates(produced: [.extractor]), now: 105)
         #expect(late.assignments.map(\.workerID) == ["w2"])
         #expect(late.assignments.first?.source == .streamed)
         #expect(late.assignments.first?.note == "train/p1 starts on w2, rows streamed again")
@@ -111,7 +111,7 @@ import Testing
         let holders: [Int: S.SpillHolder] = [0: .init(workerID: "w9", extractAttemptID: 1)]
         let plan = scheduler.plan(
             tasks: tasks(partitions: 1, extract: .done), workers: workers(["w1"]), holders: holders,
-            gates: S.Gates(extractorReady: true), now: 0)
+            gates: S.Gates(produced: [.extractor]), now: 0)
         #expect(plan.assignments.map(\.workerID) == ["w1"])
         #expect(plan.assignments.first?.source == .streamed)
     }
@@ -120,7 +120,7 @@ import Testing
         let holders: [Int: S.SpillHolder] = [0: .init(workerID: "w2", extractAttemptID: 1)]
         let plan = scheduler.plan(
             tasks: tasks(partitions: 1, extract: .done), workers: workers(["w1", "w2"]), holders: holders,
-            gates: S.Gates(extractorReady: true), now: 1000)
+            gates: S.Gates(produced: [.extractor]), now: 1000)
         #expect(plan.assignments.map(\.workerID) == ["w2"])
     }
 
@@ -135,7 +135,7 @@ import Testing
         for i in t.indices where t[i].name == TaskName(.train, 0) { t[i].state = .done }
         let plan = scheduler.plan(
             tasks: t, workers: workers(["w2", "w3"]), holders: [1: .init(workerID: "w2", extractAttemptID: 4)],
-            gates: S.Gates(extractorReady: true), now: 0)
+            gates: S.Gates(produced: [.extractor]), now: 0)
         let d = try #require(plan.assignments.first)
         #expect(plan.assignments.count == 1)
         #expect(d.workerID == "w3", "the retry avoids w2 where it failed, even though w2 holds the spill")
@@ -155,7 +155,7 @@ import Testing
     @Test func fullyCheckpointedTrainTaskCompletesWithoutAWorker() {
         var t = tasks(partitions: 2, extract: .done, share: 5)
         for i in t.indices where t[i].name == TaskName(.train, 0) { t[i].firstMissingTree = 5 }
-        let plan = scheduler.plan(tasks: t, workers: workers(["w1"]), holders: [:], gates: S.Gates(extractorReady: true), now: 0)
+        let plan = scheduler.plan(tasks: t, workers: workers(["w1"]), holders: [:], gates: S.Gates(produced: [.extractor]), now: 0)
         #expect(plan.completeFromCheckpoints == [TaskName(.train, 0)])
         #expect(plan.assignments.map(\.task) == [TaskName(.train, 1)])
     }
@@ -166,7 +166,7 @@ import Testing
         ws[1].running = [TaskName(.evaluate, 0)]
         var t = tasks(partitions: 2, extract: .done, train: .done)
         t[2].state = .running
-        let plan = scheduler.plan(tasks: t, workers: ws, holders: [:], gates: S.Gates(extractorReady: true, modelReady: true), now: 0)
+        let plan = scheduler.plan(tasks: t, workers: ws, holders: [:], gates: S.Gates(produced: [.extractor, .model]), now: 0)
         #expect(plan.stage == .evaluate)
         #expect(plan.assignments.isEmpty)
     }
@@ -179,7 +179,7 @@ import Testing
         }
         let last = AttemptFailure(.killed(signal: 9), workerID: "w2", pid: 4121, peakRSS: 498 << 20, memoryLimit: 512 << 20)
         let plan = scheduler.plan(
-            tasks: t, workers: workers(["w1"]), holders: [:], gates: S.Gates(extractorReady: true),
+            tasks: t, workers: workers(["w1"]), holders: [:], gates: S.Gates(produced: [.extractor]),
             lastFailures: [TaskName(.train, 3): last], now: 0)
         #expect(plan.stage == .failed)
         #expect(plan.assignments.isEmpty)

@@ -66,6 +66,7 @@ private final class SimulatedCluster {
         try self.store.createJob(spec, now: 0)
         var config = CoordinatorEngine.Configuration()
         config.leaseDuration = 20
+        config.scheduler.plan = folds == nil ? .training : .crossValidation
         var session: UInt64 = 1000
         coordinator = try CoordinatorEngine(
             store: self.store, schema: schema, configuration: config,
@@ -99,7 +100,7 @@ private final class SimulatedCluster {
                 b.inline = Data("extractor (from the store)".utf8)
                 return b
             }()
-            coordinator.gates.extractorReady = true
+            coordinator.gates.produce(.extractor)
         }
     }
 
@@ -197,7 +198,8 @@ private final class SimulatedCluster {
         }
         if let pass { route(try pass.pump(into: coordinator, at: time)) }
         let stage = try store.stage()
-        if stage == .merge && !coordinator.gates.extractorReady {
+        let (extractor, model): (JobArtifact, JobArtifact) = folds == nil ? (.extractor, .model) : (.foldExtractors, .foldModels)
+        if stage == .merge && !coordinator.gates.has(extractor) {
             var stats = Data()
             try store.forEachExtractStats { _, blob in stats.append(blob) }
             coordinator.extractor = {
@@ -205,14 +207,14 @@ private final class SimulatedCluster {
                 b.inline = Data("extractor of \(stats.count) bytes".utf8)
                 return b
             }()
-            coordinator.gates.extractorReady = true
-        } else if stage == .merge && !coordinator.gates.modelReady,
+            coordinator.gates.produce(extractor)
+        } else if stage == .merge && !coordinator.gates.has(model),
             try store.tasks().allSatisfy({ $0.name.kind != .train || $0.state == .done })
         {
             var forest = Data()
             try store.forEachTree { _, _, tree in forest.append(tree) }
             coordinator.model = coordinator.addBlob(forest, digest: Data(repeating: 3, count: 32))
-            coordinator.gates.modelReady = true
+            coordinator.gates.produce(model)
         }
     }
 
@@ -302,6 +304,8 @@ private final class SimulatedCluster {
         #expect(train.count == 6 && train.allSatisfy { $0.state == .done && $0.name.variant.treeRange?.count == 2 })
         #expect(try sim.store.checkpointedTrees(partition: 0).count == 12)
         #expect(try sim.store.events(kind: .trainPlan).last?.message.contains("6 train tasks over tree ranges") == true)
+        let steps = try sim.store.stageTimings().map(\.step)
+        #expect(steps == ["extract", "merge fold statistics", "train", "merge fold forests", "evaluate", "save"])
         let assignments = sim.logs.filter { $0.contains(" on w") && ($0.contains("rows from its spill") || $0.contains("rows streamed")) }
         let streamed = assignments.filter { $0.contains("rows streamed again") }
         #expect(streamed.count == 1, "\(assignments)")

@@ -43,20 +43,20 @@ private final class TestDriver: CoordinatorDriver {
             if index == mine.count { out += engine.endRows(to: attemptID, at: time) }
         }
         let stage = try store.stage()
-        if stage == .merge && !engine.gates.extractorReady {
+        if stage == .merge && !engine.gates.has(.extractor) {
             engine.extractor = {
                 var b = WireBlob()
                 b.inline = Data("extractor".utf8)
                 return b
             }()
-            engine.gates.extractorReady = true
-        } else if stage == .merge && !engine.gates.modelReady,
+            engine.gates.produce(.extractor)
+        } else if stage == .merge && !engine.gates.has(.model),
             try store.tasks().allSatisfy({ $0.name.kind != .train || $0.state == .done })
         {
             var size = 0
             try store.forEachTree { _, _, tree in size += tree.count }
             engine.model = engine.addBlob(Data(repeating: 1, count: size), digest: Data(repeating: 2, count: 32))
-            engine.gates.modelReady = true
+            engine.gates.produce(.model)
         }
         return out
     }

@@ -269,7 +269,7 @@ import Testing
             S.TaskView(name: TaskName(.train, 0, .trees(0..<50)), state: .pending, firstMissingTree: 0, treesInPartition: share),
             S.TaskView(name: TaskName(.evaluate, 0), state: .pending)
         ]
-        let gates = S.Gates(extractorReady: true)
+        let gates = S.Gates(produced: [.extractor])
         // The holder sorts last: it takes the first range from its spill, the other worker the second at once (no locality wait).
         for holder in ["w1", "w2"] {
             let plan = scheduler.plan(
@@ -308,7 +308,7 @@ import Testing
     @Test func schedulerReadsACopyOfTheSpillLikeTheSpill() {
         typealias S = Scheduler
         let scheduler = Scheduler(configuration: .init(localityWait: 5))
-        let gates = S.Gates(extractorReady: true)
+        let gates = S.Gates(produced: [.extractor])
         let views = [
             S.TaskView(name: TaskName(.extract, 0), state: .done),
             S.TaskView(name: TaskName(.train, 0, .fold(0, trees: 0..<5)), state: .done, firstMissingTree: 5, treesInPartition: 10),
@@ -356,7 +356,7 @@ import Testing
         ]
         let plan = scheduler.plan(
             tasks: views, workers: [S.WorkerView(id: "w2", memoryLimit: 512 << 20)], holders: [:],
-            gates: S.Gates(extractorReady: true), now: 0)
+            gates: S.Gates(produced: [.extractor]), now: 0)
         #expect(plan.completeFromCheckpoints == [TaskName(.train, 0, .trees(0..<50))])
         #expect(plan.assignments.map(\.task) == [TaskName(.train, 0, .trees(50..<100))])
         #expect(plan.assignments.first?.firstTree == 73)

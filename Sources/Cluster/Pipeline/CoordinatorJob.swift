@@ -113,6 +113,8 @@ public final class CoordinatorJob: Sendable {
         }
         var serverOptions = CoordinatorServer.Options()
         serverOptions.engine = options.engine
+        // A resumed job has the shape it was created with (checked against its spec below).
+        serverOptions.engine.scheduler.plan = options.folds == nil ? .training : .crossValidation
         serverOptions.curve = options.curve
         let storePath = (options.jobDirectory as NSString).appendingPathComponent("job.sqlite")
         let hadJob = FileManager.default.fileExists(atPath: storePath)
@@ -394,10 +396,9 @@ public final class CoordinatorJob: Sendable {
         }
         if !notes.isEmpty { logger.info("--resume: taken from the command line: \(notes.joined(separator: "; "))") }
         let before = try store.stage()
-        let scheduler = Scheduler()
-        let gates = Scheduler.Gates(
-            extractorReady: try store.artifactSize("extractor") != nil,
-            modelReady: try store.artifactSize("model") != nil)
+        let plan = JobPlan.of(spec)
+        let scheduler = Scheduler(configuration: .init(plan: plan))
+        let gates = Scheduler.Gates(produced: try plan.storedArtifacts(in: store, folds: spec.folds ?? 0))
         if let failure = try store.resetForResume(
             stage: { tasks in
                 scheduler.stage(tasks: tasks.map { Scheduler.TaskView(name: $0.name, state: $0.state) }, gates: gates)

@@ -2,12 +2,12 @@ import Forest
 import Foundation
 import SpaceTime
 
-/// A cross-validation job's coordinator steps (``JobSpec/folds`` = K): the same stages as
-/// training, each producing one artifact per fold.
+/// A cross-validation job's coordinator steps (``JobSpec/folds`` = K, plan
+/// ``JobPlan/crossValidation``): the stages of training, each producing one artifact per fold.
 ///
-/// * merge statistics: every partition's ``FoldStatistics`` (its checkpoint) → fold k's
+/// * merge fold statistics: every partition's ``FoldStatistics`` (its checkpoint) → fold k's
 ///   extractor, fitted on the other folds' statistics only (artifact `extractor-f<k+1>`);
-/// * merge forests: fold k's forest is every partition's trees k·s ..< (k+1)·s, each
+/// * merge fold forests: fold k's forest is every partition's trees k·s ..< (k+1)·s, each
 ///   partition's sub-forest weighted by its rows outside fold k (artifact `model-f<k+1>`);
 /// * save: the metrics of each fold are the merge, in partition order, of the evaluate
 ///   tasks' aggregates over the fold's rows (``CrossValidationJobResult``).
@@ -77,7 +77,7 @@ extension ForestCoordinatorDriver {
         engine.histogramWordsPerBin = Self.histogramWordsPerBin(try FeatureExtractor(deserializing: [UInt8](first)).task)
         engine.extractorForTask = { task in task.variant.fold.flatMap { blobs.indices.contains($0) ? blobs[$0] : nil } }
         engine.extractor = blobs[0]
-        engine.gates.extractorReady = true
+        engine.gates.produce(.foldExtractors)
         return true
     }
 
@@ -131,7 +131,7 @@ extension ForestCoordinatorDriver {
         guard let blobs = try foldBlobs(engine, folds: K, Self.foldModelArtifact) else { return false }
         engine.modelForTask = { task in task.variant.fold.flatMap { blobs.indices.contains($0) ? blobs[$0] : nil } }
         engine.model = blobs[0]
-        engine.gates.modelReady = true
+        engine.gates.produce(.foldModels)
         return true
     }
 

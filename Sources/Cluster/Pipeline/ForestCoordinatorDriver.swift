@@ -126,32 +126,19 @@ public final class ForestCoordinatorDriver: CoordinatorDriver {
                 stageSeen = (stage, time.monotonic)
                 stageChanged = true
             }
-            switch stage {
-            case .merge? where settings.folds != nil:
-                let K = settings.folds!
-                if !engine.gates.extractorReady {
-                    try mergeFoldStatistics(engine, folds: K, at: time, into: &out)
-                } else if !engine.gates.modelReady, try store.tasks().allSatisfy({ $0.name.kind != .train || $0.state == .done }) {
-                    try mergeFoldForests(engine, folds: K, at: time, into: &out)
-                }
-            case .save? where settings.folds != nil:
+            // The coordinator's own steps, as the job's plan names them (the engine keeps the
+            // step its last scheduling pass found; a `produce` step's tasks before it are done).
+            switch (stage, engine.currentStep) {
+            case (.merge?, .produce(let artifact, _)?) where !engine.gates.has(artifact):
+                try produce(artifact, engine, at: time, into: &out)
+            case (.save?, _) where settings.folds != nil:
                 try saveCrossValidation(engine, at: time, into: &out)
-            case .merge?:
-                if !engine.gates.extractorReady {
-                    try mergeStatistics(engine, at: time, into: &out)
-                } else if !engine.gates.modelReady, try store.tasks().allSatisfy({ $0.name.kind != .train || $0.state == .done }),
-                    try settings.scoring != .auto || store.workers().contains(where: { $0.state == .connected })
-                {
-                    // `auto` scoring is chosen from the connected workers' limits: a resumed job
-                    // whose trees are all trained waits for its first worker before it merges.
-                    try mergeForests(engine, at: time, into: &out)
-                }
-            case .save?:
+            case (.save?, _):
                 try save(engine, at: time, into: &out)
-            case .failed?:
+            case (.failed?, _):
                 finished = true
                 onFinished(.failed(try store.failure() ?? "the job failed"))
-            case .done?:
+            case (.done?, _):
                 finished = true
                 out += engine.shutdown(reason: "the job is done", at: time)
                 onFinished(.done(modelPath: settings.modelOut))
@@ -173,6 +160,32 @@ public final class ForestCoordinatorDriver: CoordinatorDriver {
         return out
     }
 
+    /// Runs the coordinator step that produces `artifact`.
+    private func produce(
+        _ artifact: JobArtifact, _ engine: CoordinatorEngine, at time: EngineTime, into out: inout [CoordinatorOutput]
+    ) throws {
+        switch artifact {
+        case .extractor:
+            try mergeStatistics(engine, at: time, into: &out)
+        case .model:
+            // `auto` scoring is chosen from the connected workers' limits: a resumed job
+            // whose trees are all trained waits for its first worker before it merges.
+            if try settings.scoring != .auto || store.workers().contains(where: { $0.state == .connected }) {
+                try mergeForests(engine, at: time, into: &out)
+            }
+        case .foldExtractors:
+            try mergeFoldStatistics(engine, folds: try foldCount(), at: time, into: &out)
+        case .foldModels:
+            try mergeFoldForests(engine, folds: try foldCount(), at: time, into: &out)
+        }
+    }
+
+    /// The fold count of a cross-validation job (its plan merges fold artifacts).
+    private func foldCount() throws -> Int {
+        guard let K = settings.folds else { throw PipelineError(.badParameters, "a fold step in a job without folds") }
+        return K
+    }
+
     /// The job is done (its output written): no more driving.
     func markFinished() {
         finished = true
@@ -187,15 +200,15 @@ public final class ForestCoordinatorDriver: CoordinatorDriver {
             if try openFoldExtractors(engine, folds: K) { try openFoldModels(engine, folds: K) }
             return
         }
-        if !engine.gates.extractorReady, let bytes = try store.artifact("extractor") {
+        if !engine.gates.has(.extractor), let bytes = try store.artifact("extractor") {
             let extractor = try FeatureExtractor(deserializing: [UInt8](bytes))
             engine.histogramWordsPerBin = Self.histogramWordsPerBin(extractor.task)
             engine.extractor = try engine.addArtifactBlob("extractor", digest: Digest.of(bytes))
-            engine.gates.extractorReady = true
+            engine.gates.produce(.extractor)
         }
-        if !engine.gates.modelReady, let bytes = try store.artifact("model") {
+        if !engine.gates.has(.model), let bytes = try store.artifact("model") {
             engine.model = try engine.addArtifactBlob("model", digest: Digest.of(bytes))
-            engine.gates.modelReady = true
+            engine.gates.produce(.model)
         }
     }
 
@@ -270,7 +283,7 @@ public final class ForestCoordinatorDriver: CoordinatorDriver {
         try store.putArtifact("extractor", bytes, now: time.wall)
         engine.histogramWordsPerBin = Self.histogramWordsPerBin(extractor.task)
         engine.extractor = try engine.addArtifactBlob("extractor", digest: Digest.of(bytes))
-        engine.gates.extractorReady = true
+        engine.gates.produce(.extractor)
         out.append(
             .log(
                 .info,
@@ -326,7 +339,7 @@ public final class ForestCoordinatorDriver: CoordinatorDriver {
             engine.model = try engine.addArtifactBlob("model", digest: Digest.of(bytes))
         }
         try planEvaluation(engine, model: model, modelBytes: bytes.count, at: time, into: &out)
-        engine.gates.modelReady = true
+        engine.gates.produce(.model)
         self.model = model
         out.append(
             .log(

@@ -4,6 +4,21 @@ public enum JobArtifact: String, Sendable, Hashable, CaseIterable {
     case extractor
     /// The forest merged from every partition's trees.
     case model
+    /// A cross-validation job's extractor per fold, each merged from the other folds' statistics.
+    case foldExtractors = "fold extractors"
+    /// A cross-validation job's forest per fold, merged from every partition's trees of that fold.
+    case foldModels = "fold models"
+
+    /// The names the artifact is kept under in the job store, for a job of `folds` folds
+    /// (0: not a cross-validation job, which has no fold artifacts).
+    public func storeNames(folds: Int) -> [String] {
+        switch self {
+        case .extractor: ["extractor"]
+        case .model: ["model"]
+        case .foldExtractors: (0..<folds).map { "extractor-f\($0 + 1)" }
+        case .foldModels: (0..<folds).map { "model-f\($0 + 1)" }
+        }
+    }
 }
 
 /// Work the coordinator does itself between two stages of workers' tasks.
@@ -12,6 +27,10 @@ public enum CoordinatorStep: String, Sendable, Hashable, CaseIterable {
     case mergeStatistics = "merge statistics"
     /// Merge the partitions' trees into the model.
     case mergeForests = "merge forests"
+    /// Merge the partitions' per-fold statistics into one extractor per fold.
+    case mergeFoldStatistics = "merge fold statistics"
+    /// Merge the partitions' trees of each fold into that fold's model.
+    case mergeFoldForests = "merge fold forests"
 }
 
 /// The order in which a stage's pending tasks are offered to the workers.
@@ -76,6 +95,28 @@ public struct JobPlan: Sendable, Hashable {
         .run(.train, .byName), .produce(.model, .mergeForests),
         .run(.evaluate, .byName), .save
     ])
+
+    /// Cross-validation (`cv --workers`, `--bind`): extract (statistics per fold) → merge fold
+    /// statistics → train (fold tasks) → merge fold forests → evaluate (each fold's rows) → save
+    /// (the per-fold metrics).
+    public static let crossValidation = JobPlan(steps: [
+        .run(.extract, .byName), .produce(.foldExtractors, .mergeFoldStatistics),
+        .run(.train, .byName), .produce(.foldModels, .mergeFoldForests),
+        .run(.evaluate, .byName), .save
+    ])
+
+    /// The plan of a job: cross-validation when it has folds, else training.
+    public static func of(_ spec: JobSpec) -> JobPlan { spec.folds == nil ? .training : .crossValidation }
+
+    /// The artifacts of this plan's `produce` steps that `store` holds (for a job of `folds` folds).
+    public func storedArtifacts(in store: JobStore, folds: Int) throws -> Set<JobArtifact> {
+        var held: Set<JobArtifact> = []
+        for case .produce(let artifact, _) in steps {
+            let names = artifact.storeNames(folds: folds)
+            if try !names.isEmpty && names.allSatisfy({ try store.artifactSize($0) != nil }) { held.insert(artifact) }
+        }
+        return held
+    }
 
     /// Prediction and `transform --workers`: predict (blocks × tree slices) → save (concatenate the parts).
     public static let prediction = JobPlan(steps: [.run(.predict, .variantMajor), .save])

@@ -116,23 +116,16 @@ public struct Scheduler: Sendable {
         public var workers: Set<String> { copies.union([workerID]) }
     }
 
-    /// Whether the coordinator has produced each stage's merged artifact.
+    /// The merged artifacts the coordinator has produced: a plan's `produce` step is done
+    /// when its artifact is here.
     public struct Gates: Sendable, Hashable {
-        public var extractorReady: Bool
-        public var modelReady: Bool
+        public private(set) var artifacts: Set<JobArtifact>
 
-        public init(extractorReady: Bool = false, modelReady: Bool = false) {
-            self.extractorReady = extractorReady
-            self.modelReady = modelReady
-        }
+        public init(produced: Set<JobArtifact> = []) { artifacts = produced }
 
-        /// The artifacts produced so far.
-        public var artifacts: Set<JobArtifact> {
-            var produced: Set<JobArtifact> = []
-            if extractorReady { produced.insert(.extractor) }
-            if modelReady { produced.insert(.model) }
-            return produced
-        }
+        public func has(_ artifact: JobArtifact) -> Bool { artifacts.contains(artifact) }
+
+        public mutating func produce(_ artifact: JobArtifact) { artifacts.insert(artifact) }
     }
 
     public enum RowSource: Sendable, Hashable {

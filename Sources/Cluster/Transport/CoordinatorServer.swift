@@ -294,10 +294,10 @@ public final class CoordinatorServer: Sendable {
                     switch command {
                     case .setExtractor(let blob):
                         engine.extractor = blob
-                        engine.gates.extractorReady = true
+                        engine.gates.produce(.extractor)
                     case .setModel(let blob):
                         engine.model = blob
-                        engine.gates.modelReady = true
+                        engine.gates.produce(.model)
                     case .addBlob(let data, let digest):
                         _ = engine.addBlob(data, digest: digest)
                     case .workerProcessEnded(let workerID, let signal, let status, let peakMemory):
