@@ -8,7 +8,7 @@ import SpaceTime
 struct CVCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cv",
-        abstract: "Cross-validate a random forest (and search a parameter grid) on a CSV file, in one process or over local workers.",
+        abstract: "Cross-validate a random forest (and search a parameter grid) on a CSV file, in one process or over workers.",
         discussion: """
             Streams FILE once and deals each class's rows to K folds by seeded random permutations \
             (stratified: every fold gets the same share of each class to one row; regression: of all \
