@@ -37,7 +37,7 @@ import Testing
         let (split, splitRun) = try E2E.run(
             [
                 "cv", data, "--report-json", "w2p1.json", "--workers", "2", "--partitions", "1", "--progress", "plain", "--oof-out",
-                "w2p1-oof.csv",
+                "w2p1-oof.csv"
             ] + Self.flags,
             in: dir, name: "w2p1")
         #expect(split == 0, "\(splitRun.stderr)")

@@ -281,7 +281,8 @@ struct CVCommand: AsyncParsableCommand {
             "\(folds)-fold cross-validation of \(job.rows) rows (\(job.task.rawValue), \(workers) worker(s), \(partitions) partition(s)) in \(String(format: "%.2f", Date().timeIntervalSince(started))) s\n"
         text += Self.table(result)
         if let oofOut {
-            try Self.write(try CrossValidationJobResult.outOfFoldPredictions(store: store), task: job.task, classes: job.classes, to: oofOut)
+            let predictions = try CrossValidationJobResult.outOfFoldPredictions(store: store)
+            try Self.write(predictions, task: job.task, classes: job.classes, to: oofOut)
             text += "out-of-fold predictions: \(oofOut)\n"
         }
         var refitModel: ForestModel? = nil
