@@ -82,7 +82,7 @@ extension CoordinatorEngine {
         case .checkpoint(let m):
             try handleCheckpoint(m, payload: message.payload ?? Data(), from: address, at: time, into: &out)
         case .done(let m):
-            if let name = peer.running[m.attemptID], name.kind == .predict {
+            if let name = peer.running[m.attemptID], name.kind.streamsPredictions {
                 let problem: String? =
                     if let sink = predictionSink {
                         try sink.finish(attemptID: m.attemptID, task: name, rows: m.rows)

@@ -131,7 +131,7 @@ extension CoordinatorEngine {
         }
         if d.task.kind == .evaluate { a.expectedTestRows = UInt64(max(0, p.testRows ?? 0)) }
         if let variant = d.task.variant.wire { a.variant = variant }
-        if d.task.kind == .evaluate || d.task.kind == .predict {
+        if d.task.kind.scoresWithModel {
             guard let model = modelForTask?(d.task) ?? model else {
                 out.append(.log(.error, "cannot assign \(d.task): no merged model yet", metadata: .about(task: d.task)))
                 return
@@ -162,7 +162,7 @@ extension CoordinatorEngine {
         }
         readySince[d.task] = nil
         send(.assignment(a), to: address, at: time, into: &out)
-        if d.task.kind == .predict {
+        if d.task.kind.streamsPredictions {
             let window = CreditWindow.Receiver(
                 windowMessages: configuration.predictionWindowBatches,
                 windowBytes: configuration.predictionWindowBytes)

@@ -183,7 +183,7 @@ public final class ForestTaskExecutor: @unchecked Sendable {  // `exitState` und
         }
         registry.publish(attempt)
         var events: [WorkerEvent] = []
-        if a.kind == .evaluate || a.kind == .predict { blobs.dropModels(except: registry.blobDigestsInUse()) }
+        if TaskKind(wire: a.kind)?.scoresWithModel == true { blobs.dropModels(except: registry.blobDigestsInUse()) }
         if a.kind != .extract {
             let asModel = Self.blobIsModel(a, configuration.prediction)
             let what = asModel ? "model" : "extractor"

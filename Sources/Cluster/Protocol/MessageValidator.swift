@@ -201,7 +201,7 @@ struct MessageValidator {
                 throw check.error(.missingField, "variant", "set but empty (leave it unset for the whole partition)")
             case .whole(let whole):
                 if !whole { throw check.error(.outOfRange, "variant.whole", "false (leave the variant unset for the whole partition)") }
-            case .trees(let r) where m.kind == .evaluate || m.kind == .predict:
+            case .trees(let r) where TaskKind(wire: m.kind)?.scoresWithModel == true:
                 // A tree slice of the model (tree-sharded scoring): its model blob holds those trees only.
                 if r.first >= r.end { throw check.error(.outOfRange, "variant.trees", "empty tree slice [\(r.first), \(r.end))") }
             case .trees(let r):

@@ -153,6 +153,14 @@ extension TaskKind {
         }
     }
 
+    /// Whether a task of this kind scores rows with a merged model (or a tree slice of one):
+    /// its assignment carries the model blob.
+    public var scoresWithModel: Bool { self == .evaluate || self == .predict }
+
+    /// Whether a task of this kind sends its outputs as prediction batches, under the
+    /// coordinator's credit, before its `done`.
+    public var streamsPredictions: Bool { self == .predict }
+
     /// Whether a task of this kind reads a partition's rows, either from the spill of the worker
     /// that extracted it or streamed again (extract tasks read the file; predict tasks get blocks).
     public var readsPartitionRows: Bool { self == .train || self == .evaluate }

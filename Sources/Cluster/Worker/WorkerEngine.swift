@@ -227,7 +227,7 @@ public final class WorkerEngine {
             started.taskID = a.taskID
             started.attemptID = a.attemptID
             send(.started(started), at: now, into: &out)
-            if a.kind == .predict { predictions[a.attemptID] = PendingPredictions() }
+            if TaskKind(wire: a.kind)?.streamsPredictions == true { predictions[a.attemptID] = PendingPredictions() }
             if a.source == .streamed {
                 let window = CreditWindow.Receiver(
                     windowMessages: configuration.rowWindowBatches, windowBytes: configuration.rowWindowBytes)
