@@ -152,6 +152,14 @@ import Testing
         #expect(try store.completeAttempt(attempt, peakRSS: nil, now: 4) == .applied)
         #expect(try store.task(last).state == .done)
         #expect(try store.task(TaskName(.train, 0, .fold(1, trees: 4..<6))).state == .pending)
+        // The rule both the store and the engine follow: only tasks as the job created them split.
+        #expect(TaskVariant.areUnsplitTrainTasks([.fold(0, trees: 0..<4), .fold(1, trees: 4..<8)], partitionTrees: 8))
+        #expect(!TaskVariant.areUnsplitTrainTasks([.fold(0, trees: 0..<2), .fold(0, trees: 2..<4)], partitionTrees: 4))
+        #expect(!TaskVariant.areUnsplitTrainTasks([.fold(1, trees: 4..<8), .fold(0, trees: 0..<4)], partitionTrees: 8))
+        #expect(TaskVariant.areUnsplitTrainTasks([.whole], partitionTrees: 8))
+        #expect(
+            !TaskVariant.areUnsplitTrainTasks([.trees(0..<8)], partitionTrees: 8)
+                && !TaskVariant.areUnsplitTrainTasks([], partitionTrees: 8))
         // Once split (or attempted), a partition is not split again.
         #expect(try !store.splitTrainTask(partition: 0, into: [0..<1, 1..<2, 2..<4, 4..<6, 6..<8], now: 5))
     }

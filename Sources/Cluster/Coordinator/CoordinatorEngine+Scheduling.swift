@@ -196,15 +196,13 @@ extension CoordinatorEngine {
     ) throws -> Bool {
         let train = records.filter { $0.name.kind == .train }
         guard !train.isEmpty, train.allSatisfy({ $0.state == .pending && $0.currentAttempt == nil }) else { return false }
+        let byPartition = Dictionary(grouping: train, by: \.name.partition)
+        guard
+            byPartition.allSatisfy({ p, tasks in
+                TaskVariant.areUnsplitTrainTasks(tasks.map(\.name.variant).sorted(), partitionTrees: partitions[p].trees)
+            })
+        else { return false }
         let folds = Set(train.compactMap(\.name.variant.fold)).count
-        let unsplit = train.allSatisfy { t in
-            switch t.name.variant {
-            case .whole: folds == 0
-            case .trees: false
-            case .fold(_, let r): folds > 0 && r.count == partitions[t.name.partition].trees / folds
-            }
-        }
-        guard unsplit else { return false }
         let workers = peers.values.map { TreeRangeSplit.Worker(id: $0.workerID, cores: Int(max(1, $0.hello.cores))) }
         let decision =
             folds > 0

@@ -50,16 +50,7 @@ extension JobStore {
                 guard record.state == .pending, attempts == 0 else { return false }
             }
             let share = try Int.fetchOne(db, sql: "SELECT trees FROM partitions WHERE partition = ?", arguments: [partition]) ?? 0
-            // Only unsplit tasks are split: the whole task, or one task per fold over the fold's trees.
-            let foldShare = share / records.count
-            let unsplit = records.enumerated().allSatisfy { k, record in
-                switch record.name.variant {
-                case .whole: records.count == 1
-                case .trees: false
-                case .fold(let f, let r): f == k && r == (k * foldShare)..<((k + 1) * foldShare)
-                }
-            }
-            guard unsplit else { return false }
+            guard TaskVariant.areUnsplitTrainTasks(records.map(\.name.variant), partitionTrees: share) else { return false }
             let label = records.count == 1 ? records[0].name.description : "train/p\(partition)"
             var next = 0
             for r in ranges {

@@ -204,10 +204,7 @@ public struct CrossValidationJobResult: Sendable {
     public static func outOfFoldPredictions(store: JobStore) throws -> OutOfFoldPredictions {
         var all: OutOfFoldPredictions?
         for t in try store.tasks() where t.name.kind == .evaluate && t.name.variant.fold != nil {
-            guard let data = try store.artifact(JobStore.foldEvaluationArtifact(t.name)) else {
-                throw PipelineError(.missingArtifact, "the metrics of \(t.name) are missing from the job store")
-            }
-            guard let p = try EvaluationResult.decode([UInt8](data)).predictions else {
+            guard let p = try foldEvaluation(store: store, t.name).predictions else {
                 throw PipelineError(
                     .missingArtifact, "\(t.name) kept no out-of-fold predictions: the job was started without --oof-out")
             }
@@ -223,12 +220,19 @@ public struct CrossValidationJobResult: Sendable {
     static func foldMetrics(store: JobStore, evaluations: [TaskRecord], fold k: Int) throws -> EvaluationMetrics? {
         var metrics: EvaluationMetrics?
         for t in evaluations.filter({ $0.name.kind == .evaluate && $0.name.variant.fold == k }).sorted(by: { $0.name < $1.name }) {
-            guard let data = try store.artifact(JobStore.foldEvaluationArtifact(t.name)) else {
-                throw PipelineError(.missingArtifact, "the metrics of \(t.name) are missing from the job store")
-            }
-            let m = try EvaluationResult.decode([UInt8](data)).metrics
+            let m = try foldEvaluation(store: store, t.name).metrics
             if metrics == nil { metrics = m } else { try metrics!.merge(m) }
         }
         return metrics
+    }
+
+    /// What fold evaluate task `task` returned (`fold-evaluation/<task>` in the store).
+    private static func foldEvaluation(
+        store: JobStore, _ task: TaskName
+    ) throws -> (metrics: EvaluationMetrics, permutation: PermutationImportance?, predictions: OutOfFoldPredictions?) {
+        guard let data = try store.artifact(JobStore.foldEvaluationArtifact(task)) else {
+            throw PipelineError(.missingArtifact, "the metrics of \(task) are missing from the job store")
+        }
+        return try EvaluationResult.decode([UInt8](data))
     }
 }

@@ -4,7 +4,7 @@ extension WireTaskAssignment {
     /// evaluate) is streamed every row of its partition, dealt into folds as the extract
     /// dealt them, so later fold tasks of the partition can read them on this worker too.
     var keepsStreamedRowsAsCopy: Bool {
-        source == .streamed && spillAttemptID != 0 && (kind == .train || kind == .evaluate) && hasVariant
+        source == .streamed && spillAttemptID != 0 && TaskKind(wire: kind)?.readsPartitionRows == true && hasVariant
             && TaskVariant(wire: variant)?.fold != nil
     }
 }

@@ -50,9 +50,7 @@ public struct CrossValidationResult: Sendable {
     public var summaries: [Summary] {
         guard let first = folds.first else { return [] }
         let values = folds.map { Self.reported($0.metrics) }
-        return Self.reported(first.metrics).indices.map { i in
-            Summary(name: values[0][i].name, values: values.compactMap { $0.indices.contains(i) ? $0[i].value : nil })
-        }
+        return Self.reported(first.metrics).indices.map { i in Summary(name: values[0][i].name, values: values.map { $0[i].value }) }
     }
 
     /// The metrics a fold reports, in order: accuracy, AUC and log loss, or R², RMSE and MAE.
