@@ -135,6 +135,11 @@ import Testing
         #expect(status != 0 && child.stderr.contains("give one"), "\(child.stderr)")
         (status, child) = try E2E.run(["cv", "d.csv", "--bind", "tcp://0.0.0.0:1"], in: dir, name: "clear")
         #expect(status != 0 && child.stderr.contains("without encryption"), "\(child.stderr)")
+        (status, child) = try E2E.run(["cv", "d.csv", "--insecure"], in: dir, name: "insecure")
+        #expect(status != 0 && child.stderr.contains("--insecure needs --bind"), "\(child.stderr)")
+        (status, child) = try E2E.run(
+            ["cv", "d.csv", "--bind", "tcp://127.0.0.1:*", "--allow-workers", "keys"], in: dir, name: "half-curve")
+        #expect(status != 0 && child.stderr.contains("--curve-secret and --allow-workers go together"), "\(child.stderr)")
     }
 
     /// `cv --bind`: workers that join from outside (here two `spacetime worker` processes)

@@ -10,8 +10,10 @@ struct AttemptConfiguration: Sendable {
     let parameters: ForestJobParameters
     let prediction: PredictionParameters?
 
+    /// A task that streams predictions belongs to a prediction job: its parameters are
+    /// ``PredictionParameters``; every other task's are ``ForestJobParameters``.
     init(_ a: WireTaskAssignment) throws {
-        if a.kind == .predict {
+        if TaskKind(wire: a.kind)?.streamsPredictions == true {
             let names = try CSVLayout.headerNames(a.schema)
             let p = try PredictionParameters(deserializing: a.parameters, columns: names.count)
             prediction = p

@@ -71,7 +71,9 @@ public struct WorkerPeerSession: Sendable {
         case .credit(let m): try leased(m.attemptID, task: nil, kind)
         case .predictionBatch(let m):
             let lease = try leased(m.attemptID, task: nil, kind)
-            if lease.kind != .predict { throw mismatch(kind, m.attemptID, "predictions from a \(lease.kind) task") }
+            if TaskKind(wire: lease.kind)?.streamsPredictions != true {
+                throw mismatch(kind, m.attemptID, "predictions from a \(lease.kind) task")
+            }
             if m.batchSeq != lease.nextPredictionBatch {
                 throw ProtocolError(
                     .batchOutOfOrder, "batch \(m.batchSeq), expected \(lease.nextPredictionBatch)",

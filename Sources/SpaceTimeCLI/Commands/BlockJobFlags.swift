@@ -26,11 +26,7 @@ struct BlockJobFlags: ParsableArguments {
     @Option(
         name: .customLong("wait-workers"), parsing: .unconditional,
         help: "With --bind: wait for this many workers, 0...256 (at most 10 s), before the first assignments.") var waitWorkers = 1
-    @Option(name: .customLong("curve-secret"), help: "With --bind: this coordinator's CURVE secret key file (from 'spacetime keygen').")
-    var curveSecret: String?
-    @Option(name: .customLong("allow-workers"), help: "With --bind: worker public keys admitted (a directory of *.public files or a file).")
-    var allowWorkers: String?
-    @Flag(help: "Allow a non-loopback --bind without CURVE (traffic in clear, any peer may join).") var insecure = false
+    @OptionGroup var security: CurveServerFlags
     @OptionGroup var liveness: LivenessFlags
 
     /// Whether the work runs over workers (`--workers` or `--bind`) rather than in this process.
@@ -65,8 +61,7 @@ struct BlockJobFlags: ParsableArguments {
         options.engine.startupWorkers = max(1, localWorkers + (bind != nil ? max(0, waitWorkers - localWorkers) : 0))
         try liveness.apply(to: &options.engine)
         options.maxAttempts = liveness.maxAttempts
-        options.curve = try coordinatorCurve(
-            bind: options.bind, curveSecret: curveSecret, allowWorkers: allowWorkers, insecure: insecure, logger: logger)
+        options.curve = try security.curve(bind: options.bind, logger: logger)
         if localWorkers >= 1 && options.curve != nil {
             throw ValidationError(
                 "--workers starts local workers without keys: use them with a loopback --bind, or start CURVE workers yourself")

@@ -68,13 +68,7 @@ struct CVCommand: AsyncParsableCommand {
         name: .customLong("wait-workers"), parsing: .unconditional,
         help: "With --bind: wait for this many workers, 1...256 (at most 10 s after the first), before the first assignments.")
     var waitWorkers = 1
-    @Option(name: .customLong("curve-secret"), help: "With --bind: this coordinator's CURVE secret key file (from 'spacetime keygen').")
-    var curveSecret: String?
-    @Option(
-        name: .customLong("allow-workers"),
-        help: "With --bind: worker public keys admitted, a directory of *.public files or a file, one key per line.")
-    var allowWorkers: String?
-    @Flag(help: "With --bind: allow a non-loopback endpoint without CURVE (traffic in clear, any peer may join).") var insecure = false
+    @OptionGroup var security: CurveServerFlags
     @Option(
         name: .customLong("memory-limit"),
         help: "With --workers: each worker's memory limit; with --bind: the limit partitions are sized for. At least 16MiB.")
@@ -100,11 +94,9 @@ struct CVCommand: AsyncParsableCommand {
         try OptionRange.check(folds, 2...CrossValidation.maxFolds, "--folds")
         if let threads { try OptionRange.check(threads, 1...OptionRange.maxThreads, "--threads") }
         if workers != nil && bind != nil { throw ValidationError("--workers starts local workers, --bind waits for others: give one") }
-        let bindOnly: [(String, Bool)] = [
-            ("--wait-workers", waitWorkers != 1), ("--curve-secret", curveSecret != nil), ("--allow-workers", allowWorkers != nil),
-            ("--insecure", insecure)
-        ]
-        if bind == nil, let (flag, _) = bindOnly.first(where: { $0.1 }) { throw ValidationError("\(flag) needs --bind") }
+        if bind == nil, let flag = waitWorkers != 1 ? "--wait-workers" : security.firstGiven {
+            throw ValidationError("\(flag) needs --bind")
+        }
         try OptionRange.check(waitWorkers, 1...OptionRange.maxWorkers, "--wait-workers")
         if overCluster {
             if let workers { try OptionRange.check(workers, 1...OptionRange.maxWorkers, "--workers") }
@@ -256,8 +248,7 @@ struct CVCommand: AsyncParsableCommand {
         options.workerThreads = threads
         options.engine.startupWorkers = workers ?? waitWorkers
         if let bind {
-            options.curve = try coordinatorCurve(
-                bind: bind, curveSecret: curveSecret, allowWorkers: allowWorkers, insecure: insecure, logger: logger)
+            options.curve = try security.curve(bind: bind, logger: logger)
         }
         display.apply(to: &options, terminal: terminal)
         let started = Date()

@@ -66,47 +66,6 @@ struct ProgressFlags: ParsableArguments {
     }
 }
 
-/// Whether `endpoint` is loopback or inproc (no keys needed).
-func isLocalEndpoint(_ endpoint: String) -> Bool {
-    if endpoint.hasPrefix("inproc://") || endpoint.hasPrefix("ipc://") { return true }
-    guard endpoint.hasPrefix("tcp://") else { return false }
-    let rest = endpoint.dropFirst(6)
-    let host = rest.hasPrefix("[") ? String(rest.dropFirst().prefix { $0 != "]" }) : String(rest.prefix { $0 != ":" })
-    return host == "localhost" || host.hasPrefix("127.") || host == "::1" || host == "lo"
-}
-
-/// The coordinator's transport security for `bind`: CURVE with an allow-list
-/// when both key flags are given; none on a loopback endpoint; on any other
-/// endpoint only with `insecure`, loudly. Key-file errors are validation errors.
-func coordinatorCurve(
-    bind: String, curveSecret: String?, allowWorkers: String?, insecure: Bool,
-    logger: Logger
-) throws -> (secretKey: CurveSecretKey, allowedWorkers: [CurvePublicKey])? {
-    switch (curveSecret, allowWorkers) {
-    case (let secret?, let allow?):
-        do {
-            let pair = try CurveKeyFiles.loadKeyPair(secretKeyAt: secret)
-            let allowed = try CurveKeyFiles.loadAllowList(at: allow).map(\.key)
-            logger.info("CURVE on: \(allowed.count) worker key(s) admitted")
-            return (pair.secretKey, allowed)
-        } catch {
-            throw ValidationError("\(error)")
-        }
-    case (nil, nil):
-        if !isLocalEndpoint(bind) {
-            guard insecure else {
-                throw ValidationError(
-                    "refusing to bind \(bind) without encryption: give --curve-secret and --allow-workers (see 'spacetime keygen'), or --insecure to accept clear-text traffic from any peer"
-                )
-            }
-            logger.warning("WARNING: --insecure: \(bind) accepts unauthenticated workers and carries data in clear text")
-        }
-        return nil
-    default:
-        throw ValidationError("--curve-secret and --allow-workers go together")
-    }
-}
-
 /// Writes the job report (text to stdout, JSON and HTML optionally) from the store.
 func reportJob(
     store: JobStore, modelOut: String, workers: [LocalCluster.WorkerSlot], reportJSON: String?,
@@ -201,12 +160,7 @@ struct CoordinatorCommand: AsyncParsableCommand {
     @Option(
         name: .customLong("wait-workers"), parsing: .unconditional,
         help: "Wait for this many workers, 0...256 (at most 10 s), before the first assignments.") var waitWorkers = 1
-    @Option(name: .customLong("curve-secret"), help: "This coordinator's CURVE secret key file (from 'spacetime keygen').") var curveSecret:
-        String?
-    @Option(
-        name: .customLong("allow-workers"), help: "Worker public keys admitted: a directory of *.public files or a file, one key per line.")
-    var allowWorkers: String?
-    @Flag(help: "Allow a non-loopback bind without CURVE (traffic in clear, any peer may join).") var insecure = false
+    @OptionGroup var security: CurveServerFlags
     @OptionGroup var training: ForestTrainingFlags
     @OptionGroup var evaluation: EvaluationScoringFlags
     @OptionGroup var derivation: DerivationFlag
@@ -254,8 +208,7 @@ struct CoordinatorCommand: AsyncParsableCommand {
             "created": ISO8601DateFormatter().string(from: Date()), "host": ProcessInfo.processInfo.hostName,
             "tool": "spacetime \(SpaceTimeVersion.string) coordinator"
         ]
-        options.curve = try coordinatorCurve(
-            bind: bind, curveSecret: curveSecret, allowWorkers: allowWorkers, insecure: insecure, logger: logger)
+        options.curve = try security.curve(bind: bind, logger: logger)
         options.coordinatorMemoryLimit = UInt64(limit.bytes)
         // SIGTERM and SIGINT: the job stops to be resumed (its workers keep reconnecting), 128 + the signal.
         let prepared = options
