@@ -159,25 +159,7 @@ extension CoordinatorEngine {
             try store.workerGone(workerID, state: .left, reason: m.reason.isEmpty ? "goodbye" : m.reason, now: time.wall)
             detector.left(workerID)
         case .blobRequest(let m):
-            guard let blob = blobs[m.digest], m.offset < UInt64(blob.size) else {
-                out.append(
-                    .log(
-                        .warning, "worker \(workerID) asked for an unknown blob or offset; dropped",
-                        metadata: .about(worker: workerID, peer: address)))
-                return
-            }
-            let start = Int(m.offset)
-            let length = min(blob.size - start, min(Int(m.maxBytes), configuration.blobChunkBytes))
-            let bytes: Data
-            switch blob {
-            case .memory(let data): bytes = data.subdata(in: start..<(start + length))
-            case .artifact(let name, _): bytes = try store.artifactChunk(name, offset: start, length: length) ?? Data()
-            }
-            var chunk = WireBlobChunk()
-            chunk.digest = m.digest
-            chunk.offset = m.offset
-            chunk.totalSize = UInt64(blob.size)
-            send(.blobChunk(chunk), payload: bytes, to: address, at: time, into: &out)
+            try serveBlobChunk(m, to: address, workerID: workerID, at: time, into: &out)
         case .predictionBatch(let m):
             try receivePredictions(m, payload: message.payload ?? Data(), from: address, at: time, into: &out)
         case .hello:

@@ -14,8 +14,8 @@ import SpaceTime
 /// CSV or merge models: the shell streams rows through `sendRows` and sets
 /// `gates`, `extractor` and `model` when it has merged.
 ///
-/// One file per concern: this one holds the state, the blobs and the send helpers;
-/// `+Receiving` (decode, session checks, dispatch), `+Handshake`, `+Checkpoints`,
+/// One file per concern: this one holds the state and the send helpers;
+/// `+Receiving` (decode, session checks, dispatch), `+Handshake`, `+Blobs`, `+Checkpoints`,
 /// `+Liveness` (ticks, heartbeats, ended processes, shutdown), `+RowStreams`,
 /// `+Scheduling`, `+AttemptEndings` and `+Predictions` extend it.
 public final class CoordinatorEngine {
@@ -112,16 +112,6 @@ public final class CoordinatorEngine {
     /// Receives a prediction job's results (nil in training jobs: prediction batches are dropped).
     public var predictionSink: (any PredictionSink)?
     var predictionCredit: [UInt64: CreditWindow.Receiver] = [:]
-    enum BlobSource {
-        case memory(Data)
-        case artifact(String, size: Int)
-        var size: Int {
-            switch self {
-            case .memory(let d): d.count
-            case .artifact(_, let size): size
-            }
-        }
-    }
     var blobs: [Data: BlobSource] = [:]
     var lastFailures: [TaskName: AttemptFailure] = [:]
     var readySince: [TaskName: MonotonicSeconds] = [:]
@@ -156,29 +146,6 @@ public final class CoordinatorEngine {
 
     /// Connected workers' ids, sorted.
     public var connectedWorkers: [String] { peers.values.map(\.workerID).sorted() }
-
-    /// Registers an in-memory blob workers fetch by digest and returns the reference to put in assignments.
-    public func addBlob(_ data: Data, digest: Data) -> WireBlob {
-        blobs[digest] = .memory(data)
-        return Self.reference(digest: digest, size: data.count)
-    }
-
-    /// Registers a job store artifact (e.g. "model") workers fetch by digest,
-    /// served chunk by chunk from the store so the coordinator never holds it.
-    public func addArtifactBlob(_ name: String, digest: Data) throws -> WireBlob? {
-        guard let size = try store.artifactSize(name) else { return nil }
-        blobs[digest] = .artifact(name, size: size)
-        return Self.reference(digest: digest, size: size)
-    }
-
-    static func reference(digest: Data, size: Int) -> WireBlob {
-        var ref = WireBlobRef()
-        ref.digest = digest
-        ref.size = UInt64(size)
-        var blob = WireBlob()
-        blob.ref = ref
-        return blob
-    }
 
     // MARK: Helpers
 
