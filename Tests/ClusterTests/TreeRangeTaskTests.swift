@@ -164,6 +164,18 @@ import Testing
         #expect(try !store.splitTrainTask(partition: 0, into: [0..<1, 1..<2, 2..<4, 4..<6, 6..<8], now: 5))
     }
 
+    /// The fold layout every reader of a CV job's tree indices shares: fold k's block is
+    /// k·s ..< (k+1)·s, and an index outside the K blocks belongs to no fold.
+    @Test func foldTreeLayoutPlacesEachFoldsBlock() {
+        let layout = FoldTreeLayout(folds: 3, partitionTrees: 13)
+        #expect(layout.share == 4 && layout.partitionTrees == 12)
+        #expect(layout.trees(ofFold: 1) == 4..<8)
+        #expect([0, 3, 4, 11].map { layout.fold(ofTree: $0) } == [0, 0, 1, 2])
+        #expect(layout.fold(ofTree: 12) == nil && layout.fold(ofTree: -1) == nil)
+        #expect(layout.variants.map(\.key) == ["f1.t0-4", "f2.t4-8", "f3.t8-12"])
+        #expect(FoldTreeLayout(folds: 2, share: 0).fold(ofTree: 0) == nil)
+    }
+
     @Test func splitTasksCheckpointAndCompleteTheirOwnRange() throws {
         let store = try JobStore()
         try store.createJob(spec(), now: 0)

@@ -167,8 +167,8 @@ struct TrainRunner: TaskRunner {
         // A fold's trees k·s ..< (k+1)·s grow from the seeds of trees 0 ..< s, as in one
         // process: fold k's forest does not depend on where its trees are stored, nor on the
         // tree ranges its task was cut in.
-        let foldShare = Int(a.treesInPartition) / max(1, attempt.parameters.folds)
-        let seedOffset = attempt.heldOutFold.map { $0 * foldShare } ?? 0
+        let layout = FoldTreeLayout(folds: attempt.parameters.folds, partitionTrees: Int(a.treesInPartition))
+        let seedOffset = attempt.heldOutFold.map { layout.trees(ofFold: $0).lowerBound } ?? 0
         let options = context.options
         do {
             let binned = try context.binnedRows(attempt, extractor: extractor)

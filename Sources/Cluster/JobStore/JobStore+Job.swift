@@ -26,8 +26,7 @@ extension JobStore {
                 let folds = spec.folds ?? 1
                 try db.execute(sql: "INSERT INTO partitions (partition, trees) VALUES (?, ?)", arguments: [p, shares[p] * folds])
                 let variants =
-                    spec.folds == nil
-                    ? [TaskVariant.whole] : (0..<folds).map { k in TaskVariant.fold(k, trees: (k * shares[p])..<((k + 1) * shares[p])) }
+                    spec.folds == nil ? [TaskVariant.whole] : FoldTreeLayout(folds: folds, share: shares[p]).variants
                 try db.execute(
                     sql: "INSERT INTO tasks (kind, partition, variant, state) VALUES (?, ?, '', ?)",
                     arguments: [TaskKind.extract.rawValue, p, TaskState.pending.rawValue])

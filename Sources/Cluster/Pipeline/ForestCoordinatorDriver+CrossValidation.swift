@@ -87,9 +87,8 @@ extension ForestCoordinatorDriver {
         // trees[k][p]: partition p's trees of fold k's forest, in index order.
         var trees = Array(repeating: Array(repeating: [Tree](), count: partitions.count), count: K)
         try store.forEachTree { p, index, blob in
-            let share = partitions[p].trees / K
-            let k = index / max(1, share)
-            guard k < K, index == k * share + trees[k][p].count else {
+            let layout = FoldTreeLayout(folds: K, partitionTrees: partitions[p].trees)
+            guard let k = layout.fold(ofTree: index), index == layout.trees(ofFold: k).lowerBound + trees[k][p].count else {
                 throw PipelineError(.missingArtifact, "partition \(p): a tree before tree \(index) is missing from the store")
             }
             trees[k][p].append(try Tree(deserializing: [UInt8](blob)))
@@ -102,7 +101,7 @@ extension ForestCoordinatorDriver {
             let extractor = try FeatureExtractor(deserializing: [UInt8](bytes))
             var parts: [RandomForest.SubForest] = []
             for p in partitions {
-                let share = p.trees / K
+                let share = FoldTreeLayout(folds: K, partitionTrees: p.trees).share
                 guard trees[k][p.partition].count == share else {
                     throw PipelineError(
                         .missingArtifact,

@@ -63,8 +63,9 @@ public enum TreeRangeSplit {
             let count = max(1, min(wanted, share / minimum))
             total += count * folds
             guard count >= 2 else { continue }
+            let layout = FoldTreeLayout(folds: folds, share: share)
             ranges[p] = (0..<folds).flatMap { k in
-                var first = k * share
+                var first = layout.trees(ofFold: k).lowerBound
                 return PartitionPlanner.treeShares(trees: share, partitions: count).map { n in
                     defer { first += n }
                     return first..<(first + n)

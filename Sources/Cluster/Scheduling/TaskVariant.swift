@@ -159,14 +159,7 @@ extension TaskVariant {
     /// may be split: the one whole task, or one task per fold k (in fold order) over trees
     /// k·s ..< (k+1)·s of the partition's `trees` (s = trees / K).
     public static func areUnsplitTrainTasks(_ variants: [TaskVariant], partitionTrees trees: Int) -> Bool {
-        let share = trees / max(1, variants.count)
-        return !variants.isEmpty
-            && variants.enumerated().allSatisfy { k, v in
-                switch v {
-                case .whole: variants.count == 1
-                case .trees: false
-                case .fold(let f, let r): f == k && r == (k * share)..<((k + 1) * share)
-                }
-            }
+        if variants == [.whole] { return true }
+        return !variants.isEmpty && variants == FoldTreeLayout(folds: variants.count, partitionTrees: trees).variants
     }
 }
