@@ -52,6 +52,25 @@ import Testing
         cv.keepPredictions = true
         #expect(cv.serialize()[4] == 7)
         #expect(try ForestJobParameters(deserializing: cv.serialize()) == cv)
+        // Over a grid: version 8 with the grid's text and the partition count; a worker places
+        // a (point, fold) block's trees from them as the store does.
+        cv.grid = "min-samples-leaf=1,5;trees=6,9"
+        cv.partitions = 2
+        #expect(cv.serialize()[4] == 8)
+        #expect(try ForestJobParameters(deserializing: cv.serialize()) == cv)
+        #expect(try cv.pointParameters().map(\.trees) == [6, 9, 6, 9])
+        #expect(try cv.pointParameters().map(\.minSamplesLeaf) == [1, 1, 5, 5])
+        #expect(try cv.pointLabels()[1] == "min-samples-leaf=1 trees=9")
+        let layout = try cv.foldLayout(partition: 1, treesInPartition: 5 * (3 + 4 + 3 + 4))
+        #expect(layout.shares == [3, 4, 3, 4])
+        var spec = JobSpec(jobID: "j", dataFiles: [], parameters: Data(), seed: 1, partitions: 2, testFraction: 0, trees: 6)
+        spec.folds = 5
+        spec.pointTrees = [6, 9, 6, 9]
+        #expect(spec.foldLayout(partition: 1) == layout)
+        #expect(throws: PipelineError.self) { try cv.foldLayout(partition: 1, treesInPartition: 50) }
+        var bad = cv
+        bad.partitions = 0
+        #expect(throws: PipelineError.self) { try ForestJobParameters(deserializing: bad.serialize()) }
     }
 
     /// With `numbersFiles` each record carries its file's number in the job's file list

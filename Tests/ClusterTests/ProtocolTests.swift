@@ -192,6 +192,8 @@ private func frames(_ m: WireMessage) throws -> [Data] { try m.encodeFrames() }
             try MessageValidator(limits: ProtocolLimits()).validate(WireMessage(.assignment(folded)), direction: .toWorker)
             #expect(TaskVariant(wire: folded.variant) == .fold(1, trees: 4..<13))
             #expect(TaskVariant.fold(1, trees: 4..<13).wire == folded.variant)
+            let gridded = TaskVariant.fold(1, trees: 4..<13, point: 2)
+            #expect(gridded.wire?.fold.point == 2 && TaskVariant(wire: gridded.wire) == gridded)
             try rejected(.outOfRange, kind: kind) { $0.variant = fold(1, 5, 5) }
         }
         try rejected(.outOfRange) { $0.variant = fold(0, 5, 13) }  // resumes before its range

@@ -104,7 +104,7 @@ import Testing
     /// W / gcd(K·P, W) ranges; fold boundaries stay range boundaries.
     @Test func foldSplitDecisionBalancesTheWorkers() {
         let two = [TreeRangeSplit.Worker(id: "w1", cores: 1), .init(id: "w2", cores: 1)]
-        let d = TreeRangeSplit.decide(foldShares: [100], folds: 5, workers: two)
+        let d = TreeRangeSplit.decide(foldLayouts: [100].map { FoldTreeLayout(folds: 5, share: $0) }, workers: two)
         let halves: [Range<Int>] = (0..<10).map { i in (i * 50)..<((i + 1) * 50) }
         #expect(d.ranges == [0: halves])
         #expect(d.tasks == 10)
@@ -112,18 +112,21 @@ import Testing
         #expect(d.message.contains("(p0's 100 trees of each fold in 2 ranges)"), "\(d.message)")
         // 5 folds over 3 workers: 3 ranges per fold, 15 tasks, 5 per worker; uneven shares cut evenly.
         let three = two + [.init(id: "w3", cores: 1)]
-        let d3 = TreeRangeSplit.decide(foldShares: [10], folds: 5, workers: three)
+        let d3 = TreeRangeSplit.decide(foldLayouts: [10].map { FoldTreeLayout(folds: 5, share: $0) }, workers: three)
         #expect(d3.ranges[0]?.count == 15 && d3.tasks == 15)
         #expect(d3.ranges[0]?.prefix(3) == [0..<4, 4..<7, 7..<10])
         #expect(d3.ranges[0]?.last == 47..<50)
         // K·P a multiple of W (or one worker): already balanced, nothing to split.
-        #expect(TreeRangeSplit.decide(foldShares: [10, 10], folds: 5, workers: two).ranges.isEmpty)
-        #expect(TreeRangeSplit.decide(foldShares: [10, 10, 10], folds: 5, workers: three).ranges.isEmpty)
-        #expect(TreeRangeSplit.decide(foldShares: [10], folds: 5, workers: [two[0]]).ranges.isEmpty)
+        #expect(TreeRangeSplit.decide(foldLayouts: [10, 10].map { FoldTreeLayout(folds: 5, share: $0) }, workers: two).ranges.isEmpty)
+        #expect(TreeRangeSplit.decide(foldLayouts: [10, 10, 10].map { FoldTreeLayout(folds: 5, share: $0) }, workers: three).ranges.isEmpty)
+        #expect(TreeRangeSplit.decide(foldLayouts: [10].map { FoldTreeLayout(folds: 5, share: $0) }, workers: [two[0]]).ranges.isEmpty)
         // Two folds over four workers: 2 ranges per fold; never more ranges than trees.
         let four = three + [.init(id: "w4", cores: 1)]
-        #expect(TreeRangeSplit.decide(foldShares: [6], folds: 2, workers: four).ranges == [0: [0..<3, 3..<6, 6..<9, 9..<12]])
-        #expect(TreeRangeSplit.decide(foldShares: [1], folds: 3, workers: two).ranges.isEmpty)
+        #expect(
+            TreeRangeSplit.decide(foldLayouts: [6].map { FoldTreeLayout(folds: 2, share: $0) }, workers: four).ranges == [
+                0: [0..<3, 3..<6, 6..<9, 9..<12]
+            ])
+        #expect(TreeRangeSplit.decide(foldLayouts: [1].map { FoldTreeLayout(folds: 3, share: $0) }, workers: two).ranges.isEmpty)
     }
 
     /// Splitting a fold job's partition cuts every fold task in the ranges inside its own
@@ -153,13 +156,16 @@ import Testing
         #expect(try store.task(last).state == .done)
         #expect(try store.task(TaskName(.train, 0, .fold(1, trees: 4..<6))).state == .pending)
         // The rule both the store and the engine follow: only tasks as the job created them split.
-        #expect(TaskVariant.areUnsplitTrainTasks([.fold(0, trees: 0..<4), .fold(1, trees: 4..<8)], partitionTrees: 8))
-        #expect(!TaskVariant.areUnsplitTrainTasks([.fold(0, trees: 0..<2), .fold(0, trees: 2..<4)], partitionTrees: 4))
-        #expect(!TaskVariant.areUnsplitTrainTasks([.fold(1, trees: 4..<8), .fold(0, trees: 0..<4)], partitionTrees: 8))
-        #expect(TaskVariant.areUnsplitTrainTasks([.whole], partitionTrees: 8))
         #expect(
-            !TaskVariant.areUnsplitTrainTasks([.trees(0..<8)], partitionTrees: 8)
-                && !TaskVariant.areUnsplitTrainTasks([], partitionTrees: 8))
+            TaskVariant.areUnsplitTrainTasks([.fold(0, trees: 0..<4), .fold(1, trees: 4..<8)], layout: FoldTreeLayout(folds: 2, share: 4)))
+        #expect(
+            !TaskVariant.areUnsplitTrainTasks([.fold(0, trees: 0..<2), .fold(0, trees: 2..<4)], layout: FoldTreeLayout(folds: 2, share: 2)))
+        #expect(
+            !TaskVariant.areUnsplitTrainTasks([.fold(1, trees: 4..<8), .fold(0, trees: 0..<4)], layout: FoldTreeLayout(folds: 2, share: 4)))
+        #expect(TaskVariant.areUnsplitTrainTasks([.whole], layout: nil))
+        #expect(
+            !TaskVariant.areUnsplitTrainTasks([.trees(0..<8)], layout: nil)
+                && !TaskVariant.areUnsplitTrainTasks([], layout: FoldTreeLayout(folds: 2, share: 4)))
         // Once split (or attempted), a partition is not split again.
         #expect(try !store.splitTrainTask(partition: 0, into: [0..<1, 1..<2, 2..<4, 4..<6, 6..<8], now: 5))
     }
@@ -167,13 +173,70 @@ import Testing
     /// The fold layout every reader of a CV job's tree indices shares: fold k's block is
     /// k·s ..< (k+1)·s, and an index outside the K blocks belongs to no fold.
     @Test func foldTreeLayoutPlacesEachFoldsBlock() {
-        let layout = FoldTreeLayout(folds: 3, partitionTrees: 13)
-        #expect(layout.share == 4 && layout.partitionTrees == 12)
+        let layout = FoldTreeLayout(folds: 3, share: 4)
+        #expect(layout.share == 4 && layout.partitionTrees == 12 && layout.points == 1)
         #expect(layout.trees(ofFold: 1) == 4..<8)
         #expect([0, 3, 4, 11].map { layout.fold(ofTree: $0) } == [0, 0, 1, 2])
         #expect(layout.fold(ofTree: 12) == nil && layout.fold(ofTree: -1) == nil)
         #expect(layout.variants.map(\.key) == ["f1.t0-4", "f2.t4-8", "f3.t8-12"])
         #expect(FoldTreeLayout(folds: 2, share: 0).fold(ofTree: 0) == nil)
+    }
+
+    /// A grid's points take point-major blocks: point g's fold k starts after every earlier
+    /// point's K blocks; the first point's variants keep the keys of a job without a grid.
+    @Test func gridLayoutPlacesEachPointsFoldBlocks() {
+        let layout = FoldTreeLayout(folds: 2, shares: [3, 5])
+        #expect(layout.points == 2 && layout.partitionTrees == 16)
+        #expect(layout.trees(ofFold: 1, point: 0) == 3..<6)
+        #expect(layout.trees(ofFold: 0, point: 1) == 6..<11 && layout.trees(ofFold: 1, point: 1) == 11..<16)
+        #expect(layout.block(ofTree: 5) == .init(point: 0, fold: 1))
+        #expect(layout.block(ofTree: 6) == .init(point: 1, fold: 0))
+        #expect(layout.block(ofTree: 15) == .init(point: 1, fold: 1))
+        #expect(layout.block(ofTree: 16) == nil)
+        #expect(layout.variants.map(\.key) == ["f1.t0-3", "f2.t3-6", "g2.f1.t6-11", "g2.f2.t11-16"])
+        #expect(layout.variants.map(\.point) == [0, 0, 1, 1])
+        for v in layout.variants { #expect(TaskVariant(key: v.key) == v) }
+        #expect(TaskVariant(key: "g1.f1.t0-3") == nil, "the first point has no g part")
+        #expect(TaskVariant(key: "g02.f1.t0-3") == nil && TaskVariant(key: "g2.t0-3") == nil)
+        #expect(TaskVariant.fold(1, trees: 3..<6) < .fold(0, trees: 6..<11, point: 1))
+        // Partition p's shares of each point's trees, as a training job shares a forest.
+        let p1 = FoldTreeLayout.partition(1, of: 3, folds: 5, pointTrees: [10, 4])
+        #expect(p1.shares == [3, 1] && p1.partitionTrees == 20)
+        // The range split cuts every (point, fold) block in as many ranges and counts G·K·P tasks.
+        let three = (1...3).map { TreeRangeSplit.Worker(id: "w\($0)", cores: 1) }
+        let d = TreeRangeSplit.decide(foldLayouts: [FoldTreeLayout(folds: 2, shares: [3, 6])], workers: three)
+        #expect(d.tasks == 12)
+        #expect(d.ranges[0] == [0..<1, 1..<2, 2..<3, 3..<4, 4..<5, 5..<6, 6..<8, 8..<10, 10..<12, 12..<14, 14..<16, 16..<18])
+        #expect(d.message.contains("1 partition × 2 folds × 2 points"), "\(d.message)")
+        let even = TreeRangeSplit.decide(foldLayouts: [FoldTreeLayout(folds: 3, shares: [2, 2])], workers: three)
+        #expect(even.ranges.isEmpty && even.tasks == 6)
+    }
+
+    /// A grid job's store: one extract task per partition, and a train and an evaluate task
+    /// per (partition, point, fold); splitting keeps each task's point.
+    @Test func gridJobHasOneExtractTaskPerPartition() throws {
+        let store = try JobStore()
+        var cv = spec(partitions: 2, trees: 4)
+        cv.folds = 3
+        cv.pointTrees = [4, 6, 2, 8]
+        try store.createJob(cv, now: 0)
+        let tasks = try store.tasks()
+        #expect(tasks.filter { $0.name.kind == .extract }.map(\.name.partition).sorted() == [0, 1])
+        #expect(tasks.filter { $0.name.kind == .train }.count == 2 * 4 * 3)
+        #expect(tasks.filter { $0.name.kind == .evaluate }.count == 2 * 4 * 3)
+        #expect(try store.partitions().map(\.trees) == [3 * (2 + 3 + 1 + 4), 3 * (2 + 3 + 1 + 4)])
+        #expect(tasks.contains { $0.name == TaskName(.train, 1, .fold(2, trees: 26..<30, point: 3)) })
+        #expect(try store.splitTrainTask(partition: 0, into: (0..<30).map { $0..<($0 + 1) }, now: 1))
+        let split = try store.tasks().filter { $0.name.kind == .train && $0.name.partition == 0 }
+        #expect(split.count == 30)
+        #expect(
+            split.filter { $0.name.variant.point == 3 && $0.name.variant.fold == 2 }.compactMap(\.name.variant.treeRange) == [
+                26..<27, 27..<28, 28..<29, 29..<30
+            ])
+        var tooFew = spec(partitions: 3, trees: 4)
+        tooFew.folds = 2
+        tooFew.pointTrees = [4, 2]
+        #expect(throws: JobStoreError.self) { try JobStore().createJob(tooFew, now: 0) }
     }
 
     @Test func splitTasksCheckpointAndCompleteTheirOwnRange() throws {

@@ -121,14 +121,67 @@ import Testing
         #expect(status4 != 0 && local.stderr.contains("not a training job"), "\(local.stderr)")
     }
 
-    @Test func clusterOnlyFlagsNeedWorkersAndGridNeedsOneProcess() throws {
+    /// `cv --grid` over workers: every point is cross-validated in the one job, on one
+    /// extraction (one extract task per partition) and the same fold extractors; each point's
+    /// fold metrics and the ranking are one process's at one partition, and the same with 1
+    /// or 3 workers at 2 partitions; `status` shows the points, `--refit` trains the best and
+    /// a resume with another grid is refused.
+    @Test func gridPointsShareOneExtractionOverWorkers() throws {
+        let dir = try E2E.tempDir("cv-grid")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let data = dir + "/mixed.csv"
+        try CategoricalEndToEndTests.writeTable(rows: 2000, regression: false, seed: 4, to: data)
+        let grid = ["--grid", "min-samples-leaf=1,20;trees=6,9"]
+        func cv(_ name: String, _ extra: [String]) throws -> (points: [NSArray], ranking: NSArray, stderr: String) {
+            let (status, child) = try E2E.run(
+                ["cv", data, "--report-json", name + ".json"] + Self.flags + grid + extra, in: dir, name: name)
+            #expect(status == 0, "\(child.stderr)")
+            let report = try E2E.json(dir + "/" + name + ".json")
+            let points = try #require(report["points"] as? [[String: Any]])
+            return (points.compactMap { $0["folds"] as? NSArray }, try #require(report["ranking"] as? NSArray), child.stderr + child.stdout)
+        }
+        let single = try cv("single", [])
+        #expect(single.points.count == 4 && single.ranking.count == 4)
+        let w1p1 = try cv("w1p1", ["--workers", "1", "--partitions", "1", "--progress", "plain"])
+        #expect(w1p1.points == single.points, "each point's folds are one process's")
+        #expect(w1p1.ranking == single.ranking)
+        #expect(w1p1.stderr.contains("ranked by mean accuracy"), "\(w1p1.stderr)")
+
+        let w1 = try cv("w1p2", ["--workers", "1", "--partitions", "2", "--progress", "plain", "--job-dir", dir + "/job"])
+        let (w3status, w3) = try E2E.run(
+            [
+                "cv", data, "--report-json", "w3p2.json", "--workers", "3", "--partitions", "2", "--progress", "plain", "--refit",
+                "--model-out", "best.stm"
+            ] + Self.flags + grid, in: dir, name: "w3p2")
+        #expect(w3status == 0, "\(w3.stderr)")
+        let w3points = try #require(try E2E.json(dir + "/w3p2.json")["points"] as? [[String: Any]])
+        #expect(w3points.compactMap { $0["folds"] as? NSArray } == w1.points, "the same per-point folds with 1 or 3 workers")
+        #expect(w3.stderr.contains("2 partitions × 3 folds × 4 points"), "\(w3.stderr)")
+        let best = try #require((try E2E.json(dir + "/w3p2.json")["best"] as? Int))
+        #expect(w3.stdout.contains("refit [") && FileManager.default.fileExists(atPath: dir + "/best.stm"), "\(w3.stdout)")
+        #expect(best == (w1.ranking.firstObject as? Int))
+
+        // The store: one extract task per partition for all 4 points × 3 folds.
+        let store = try #require(try E2E.openStore(dir + "/job"))
+        let tasks = try store.tasks()
+        #expect(tasks.filter { $0.name.kind == .extract }.count == 2)
+        #expect(tasks.filter { $0.name.kind == .evaluate }.count == 2 * 4 * 3)
+        #expect(Set(tasks.compactMap(\.name.variant.point)) == [0, 1, 2, 3])
+        let (_, status) = try E2E.run(["status", dir + "/job"], in: dir, name: "status")
+        #expect(status.stdout.contains("(4 grid points × 3 folds)"), "\(status.stdout)")
+        #expect(status.stdout.contains("point 4 [min-samples-leaf=20 trees=9]:"), "\(status.stdout)")
+        let (other, refused) = try E2E.run(
+            ["cv", data, "--workers", "1", "--job-dir", dir + "/job", "--resume"] + Self.flags + ["--grid", "trees=6,9"], in: dir,
+            name: "other-grid")
+        #expect(other != 0 && refused.stderr.contains("--grid"), "\(refused.stderr)")
+    }
+
+    @Test func clusterOnlyFlagsNeedWorkersAndFlagsTheirBind() throws {
         let dir = try E2E.tempDir("cv-flags")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         try "a,b\n1,0\n2,1\n".write(toFile: dir + "/d.csv", atomically: true, encoding: .utf8)
         var (status, child) = try E2E.run(["cv", "d.csv", "--partitions", "2"], in: dir, name: "partitions")
         #expect(status != 0 && child.stderr.contains("--partitions needs --workers"), "\(child.stderr)")
-        (status, child) = try E2E.run(["cv", "d.csv", "--workers", "2", "--grid", "trees=5,10"], in: dir, name: "grid")
-        #expect(status != 0 && child.stderr.contains("--grid runs in one process only"), "\(child.stderr)")
         (status, child) = try E2E.run(["cv", "d.csv", "--curve-secret", "k.secret"], in: dir, name: "curve")
         #expect(status != 0 && child.stderr.contains("--curve-secret needs --bind"), "\(child.stderr)")
         (status, child) = try E2E.run(["cv", "d.csv", "--workers", "1", "--bind", "tcp://127.0.0.1:*"], in: dir, name: "both")

@@ -197,16 +197,17 @@ extension CoordinatorEngine {
         let train = records.filter { $0.name.kind == .train }
         guard !train.isEmpty, train.allSatisfy({ $0.state == .pending && $0.currentAttempt == nil }) else { return false }
         let byPartition = Dictionary(grouping: train, by: \.name.partition)
+        let spec = try store.jobSpec()
         guard
             byPartition.allSatisfy({ p, tasks in
-                TaskVariant.areUnsplitTrainTasks(tasks.map(\.name.variant).sorted(), partitionTrees: partitions[p].trees)
+                TaskVariant.areUnsplitTrainTasks(tasks.map(\.name.variant).sorted(), layout: spec?.foldLayout(partition: p))
             })
         else { return false }
-        let folds = Set(train.compactMap(\.name.variant.fold)).count
         let workers = peers.values.map { TreeRangeSplit.Worker(id: $0.workerID, cores: Int(max(1, $0.hello.cores))) }
+        let layouts = partitions.compactMap { spec?.foldLayout(partition: $0.partition) }
         let decision =
-            folds > 0
-            ? TreeRangeSplit.decide(foldShares: partitions.map { $0.trees / folds }, folds: folds, workers: workers)
+            layouts.count == partitions.count && !layouts.isEmpty
+            ? TreeRangeSplit.decide(foldLayouts: layouts, workers: workers)
             : TreeRangeSplit.decide(treeShares: partitions.map(\.trees), workers: workers)
         var split = false
         for (p, ranges) in decision.ranges.sorted(by: { $0.key < $1.key }) {

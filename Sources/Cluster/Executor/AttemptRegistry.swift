@@ -263,4 +263,6 @@ extension ExecutorAttempt {
 
     /// The fold a cross-validation train or evaluate attempt holds out.
     var heldOutFold: Int? { TaskVariant(wire: assignment.hasVariant ? assignment.variant : nil)?.fold }
+    /// The grid point (0-based) of a cross-validation task; nil for other tasks.
+    var gridPoint: Int? { TaskVariant(wire: assignment.hasVariant ? assignment.variant : nil)?.point }
 }

@@ -158,21 +158,39 @@ struct TrainRunner: TaskRunner {
             ? context.parseFoldRows(attempt, batch, payload) : context.parsePartitionRows(attempt, batch, payload) { isTest in !isTest }
     }
 
+    /// The forest parameters a train task grows trees `range` with, and the index of the
+    /// first tree of its (point, fold) block (0 in a training job): its trees grow from the
+    /// seeds of `range` minus that offset.
+    static func forestAndSeedOffset(_ attempt: ExecutorAttempt, range: Range<Int>) throws -> (ForestParameters, Int) {
+        guard let k = attempt.heldOutFold else { return (attempt.parameters.forest, 0) }
+        let a = attempt.assignment
+        let g = attempt.gridPoint ?? 0
+        let points = try attempt.parameters.pointParameters()
+        guard points.indices.contains(g) else {
+            throw PipelineError(.badParameters, "grid point \(g + 1) of a grid of \(points.count)")
+        }
+        let layout = try attempt.parameters.foldLayout(partition: Int(a.partition), treesInPartition: Int(a.treesInPartition))
+        let block = layout.trees(ofFold: k, point: g)
+        guard block.contains(range.lowerBound), range.upperBound <= block.upperBound else {
+            throw PipelineError(.badParameters, "trees \(range) are not in fold \(k + 1)'s block \(block) of point \(g + 1)")
+        }
+        return (points[g], block.lowerBound)
+    }
+
     func run(_ attempt: ExecutorAttempt, _ blob: BlobCache.Blob) -> WorkerEvent {
         let a = attempt.assignment
         guard case .extractor(let extractor) = blob else {
             return context.fail(a, .protocol, "train/p\(a.partition): the blob is not an extractor", retryable: false)
         }
         let range = Int(a.trees.first)..<Int(a.trees.end)
-        // A fold's trees k·s ..< (k+1)·s grow from the seeds of trees 0 ..< s, as in one
-        // process: fold k's forest does not depend on where its trees are stored, nor on the
-        // tree ranges its task was cut in.
-        let layout = FoldTreeLayout(folds: attempt.parameters.folds, partitionTrees: Int(a.treesInPartition))
-        let seedOffset = attempt.heldOutFold.map { layout.trees(ofFold: $0).lowerBound } ?? 0
         let options = context.options
         do {
+            // A (point, fold) block's trees grow from the seeds of trees 0 ..< s, as in one
+            // process: its forest does not depend on where its trees are stored, nor on the
+            // tree ranges its task was cut in.
+            let (parameters, seedOffset) = try Self.forestAndSeedOffset(attempt, range: range)
             let binned = try context.binnedRows(attempt, extractor: extractor)
-            let trainer = ForestTrainer(parameters: attempt.parameters.forest, threads: options.threads)
+            let trainer = ForestTrainer(parameters: parameters, threads: options.threads)
             let id = a.attemptID
             context.logger(for: a).info(
                 "train/p\(a.partition) attempt \(id): \(binned.rowCount) rows binned, growing trees \(range.lowerBound)..<\(range.upperBound)"

@@ -6,13 +6,13 @@ extension JobStore {
     /// Creates the job: its spec, partitions with their tree shares, and an
     /// extract, train and evaluate task per partition, all pending. A cross-validation job
     /// (`spec.folds` = K) has, per partition, one extract task and a train and an evaluate
-    /// task per fold k (variant `fold(k, trees:)`): the partition grows its share s of every
-    /// fold's forest, fold k's as its trees k·s ..< (k+1)·s (the partition's `trees` is K·s).
+    /// task per (point, fold) block of its ``FoldTreeLayout`` (variant `fold(k, trees:, point:)`):
+    /// the partition grows its share of every point's fold forests, in blocks of tree indices.
     public func createJob(_ spec: JobSpec, now: Timestamp) throws {
         guard spec.partitions >= 1 else { throw JobStoreError(.invalidArgument, "a job needs at least one partition", path: path) }
-        guard spec.trees >= spec.partitions else {
+        for trees in spec.pointTrees ?? [spec.trees] where trees < spec.partitions {
             throw JobStoreError(
-                .invalidArgument, "\(spec.trees) trees cannot be shared by \(spec.partitions) partitions (need ≥ 1 each)", path: path)
+                .invalidArgument, "\(trees) trees cannot be shared by \(spec.partitions) partitions (need ≥ 1 each)", path: path)
         }
         let shares = PartitionPlanner.treeShares(trees: spec.trees, partitions: spec.partitions)
         try write { db in
@@ -23,10 +23,10 @@ extension JobStore {
                 sql: "INSERT INTO job (id, job_id, spec, stage, created_at) VALUES (1, ?, ?, ?, ?)",
                 arguments: [spec.jobID, try Self.json(spec), JobStage.extract.rawValue, now])
             for p in 0..<spec.partitions {
-                let folds = spec.folds ?? 1
-                try db.execute(sql: "INSERT INTO partitions (partition, trees) VALUES (?, ?)", arguments: [p, shares[p] * folds])
-                let variants =
-                    spec.folds == nil ? [TaskVariant.whole] : FoldTreeLayout(folds: folds, share: shares[p]).variants
+                let layout = spec.foldLayout(partition: p)
+                try db.execute(
+                    sql: "INSERT INTO partitions (partition, trees) VALUES (?, ?)", arguments: [p, layout?.partitionTrees ?? shares[p]])
+                let variants = layout?.variants ?? [TaskVariant.whole]
                 try db.execute(
                     sql: "INSERT INTO tasks (kind, partition, variant, state) VALUES (?, ?, '', ?)",
                     arguments: [TaskKind.extract.rawValue, p, TaskState.pending.rawValue])

@@ -33,7 +33,7 @@ extension JobStore {
     /// Splits the pending, never attempted, unsplit train tasks of `partition` by `ranges`
     /// (contiguous, covering the partition's trees in order, with a boundary at each
     /// task's range ends): each task becomes one task per range inside its own range —
-    /// `trees(r)` for the whole-partition task, `fold(k, trees: r)` for fold k's task of a
+    /// `trees(r)` for the whole-partition task, `fold(k, trees: r, point: g)` for the (point, fold) task of a
     /// cross-validation job. A task's row becomes its first range (its id is kept). The
     /// split is recorded as a `tasksSplit` event. Returns false, changing nothing, when a
     /// train task of the partition is not pending, has attempts or was split before.
@@ -50,7 +50,9 @@ extension JobStore {
                 guard record.state == .pending, attempts == 0 else { return false }
             }
             let share = try Int.fetchOne(db, sql: "SELECT trees FROM partitions WHERE partition = ?", arguments: [partition]) ?? 0
-            guard TaskVariant.areUnsplitTrainTasks(records.map(\.name.variant), partitionTrees: share) else { return false }
+            let spec = try Self.unjson(JobSpec.self, try String.fetchOne(db, sql: "SELECT spec FROM job"))
+            guard TaskVariant.areUnsplitTrainTasks(records.map(\.name.variant), layout: spec?.foldLayout(partition: partition))
+            else { return false }
             let label = records.count == 1 ? records[0].name.description : "train/p\(partition)"
             var next = 0
             for r in ranges {
@@ -71,7 +73,9 @@ extension JobStore {
                         .invalidArgument, "\(record.name): tree ranges \(ranges) do not split its trees \(own)", path: path)
                 }
                 guard inside.count >= 2 else { continue }
-                let variants = inside.map { r in record.name.variant.fold.map { TaskVariant.fold($0, trees: r) } ?? .trees(r) }
+                let variants = inside.map { r in
+                    record.name.variant.fold.map { TaskVariant.fold($0, trees: r, point: record.name.variant.point ?? 0) } ?? .trees(r)
+                }
                 try db.execute(sql: "UPDATE tasks SET variant = ? WHERE id = ?", arguments: [variants[0].key, record.id])
                 for v in variants.dropFirst() {
                     try db.execute(

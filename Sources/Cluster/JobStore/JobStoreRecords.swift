@@ -21,6 +21,9 @@ public struct JobSpec: Sendable, Hashable, Codable {
     /// A cross-validation job's fold count (nil: a training job). Each fold's forest has
     /// `trees` trees, shared by the partitions as a training job's are.
     public var folds: Int?
+    /// A cross-validation job over a parameter grid (`cv --grid`): each point's trees per
+    /// fold forest, in point order (nil: one point of `trees` trees).
+    public var pointTrees: [Int]?
 
     public init(
         jobID: String, dataFiles: [String], parameters: Data, seed: UInt64, partitions: Int,
@@ -34,6 +37,14 @@ public struct JobSpec: Sendable, Hashable, Codable {
         self.testFraction = testFraction
         self.trees = trees
         self.maxAttempts = maxAttempts
+    }
+
+    /// The parameter points a cross-validation job evaluates (1 without a grid).
+    public var points: Int { pointTrees?.count ?? 1 }
+
+    /// Where partition `p`'s trees sit among the job's (point, fold) forests; nil in a training job.
+    public func foldLayout(partition p: Int) -> FoldTreeLayout? {
+        folds.map { K in FoldTreeLayout.partition(p, of: partitions, folds: K, pointTrees: pointTrees ?? [trees]) }
     }
 }
 

@@ -30,6 +30,9 @@ public final class CoordinatorJob: Sendable {
         /// A cross-validation job's evaluate tasks return the held-out rows' predictions
         /// (`cv --oof-out`; a resumed job keeps what it was started with).
         public var keepPredictions = false
+        /// A cross-validation job over this parameter grid (`cv --grid` text; "" for none):
+        /// every point is cross-validated on the same folds, extraction and binned rows.
+        public var grid = ""
         /// The memory limit partitions are sized for.
         public var workerMemoryLimit: UInt64 = 512 << 20
         public var workerThreads = 1
@@ -230,6 +233,7 @@ public final class CoordinatorJob: Sendable {
             parameters.permutationRepeats = options.permutationRepeats
             parameters.folds = spec.folds ?? 0
             parameters.keepPredictions = spec.folds != nil && options.keepPredictions
+            if spec.folds != nil { parameters.grid = options.grid }
             parameters.files = Self.jobFiles(dataPath, testPath, logger: logger)
             if !options.derivation.isEmpty {
                 guard inference.schema.categoricalCount == 0 else {
@@ -255,9 +259,13 @@ public final class CoordinatorJob: Sendable {
                     memoryLimit: options.workerMemoryLimit, testFraction: planTestFraction,
                     threadsPerWorker: options.workerThreads, override: options.partitions))
             if let message = plan.message { logger.warning("partition plan: \(message)") }
-            guard plan.partitions <= parameters.forest.trees else {
+            let pointTrees: [Int]
+            do { pointTrees = try parameters.pointParameters().map(\.trees) } catch { throw PipelineError(.badParameters, "\(error)") }
+            guard let fewest = pointTrees.min(), plan.partitions <= fewest else {
                 throw PipelineError(
-                    .badParameters, "\(plan.partitions) partitions need at least as many trees; raise --trees or lower --partitions")
+                    .badParameters,
+                    "\(plan.partitions) partitions need at least as many trees; raise --trees\(parameters.grid.isEmpty ? "" : " (and the grid's trees)") or lower --partitions"
+                )
             }
             let treeSize = TreeSizeRule.decide(
                 parameters: parameters.forest, explicit: options.treeSizeGiven,
@@ -267,6 +275,10 @@ public final class CoordinatorJob: Sendable {
             logger.log(level: treeSize.overBudget ? .warning : .info, "tree size: \(treeSize.message)")
             parameters.forest = treeSize.parameters
             spec.partitions = plan.partitions
+            if !parameters.grid.isEmpty {
+                parameters.partitions = plan.partitions
+                spec.pointTrees = try parameters.pointParameters().map(\.trees)
+            }
             spec.parameters = parameters.serialize()
             let identities = try spec.dataFiles.map { try DataFileIdentity(path: $0) }
             let created = try store ?? JobStore(path: storePath)
@@ -370,7 +382,7 @@ public final class CoordinatorJob: Sendable {
         let conflicts = ResumeRules.conflicts(
             stored: stored, spec: existing, hasTestFile: existing.dataFiles.count > 1,
             forest: options.forest, maxBins: options.maxBins, partitions: options.partitions,
-            testFraction: options.testFraction, columns: options.columns,
+            testFraction: options.testFraction, columns: options.columns, grid: options.grid,
             given: options.givenFlags)
         if options.givenFlags?.contains("derivation") ?? true, options.derivation != stored.derivation {
             throw PipelineError(
@@ -398,7 +410,7 @@ public final class CoordinatorJob: Sendable {
         let before = try store.stage()
         let plan = JobPlan.of(spec)
         let scheduler = Scheduler(configuration: .init(plan: plan))
-        let gates = Scheduler.Gates(produced: try plan.storedArtifacts(in: store, folds: spec.folds ?? 0))
+        let gates = Scheduler.Gates(produced: try plan.storedArtifacts(in: store, folds: spec.folds ?? 0, points: spec.points))
         if let failure = try store.resetForResume(
             stage: { tasks in
                 scheduler.stage(tasks: tasks.map { Scheduler.TaskView(name: $0.name, state: $0.state) }, gates: gates)

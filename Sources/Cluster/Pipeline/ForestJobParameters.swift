@@ -16,7 +16,8 @@ import SpaceTime
 /// file is written as version 5: the version 3 body, the derivation's identifier (empty for
 /// none), then the file names (UInt32 count, one string each). A cross-validation job is
 /// version 6: then the fold count (UInt32); version 7 adds whether its evaluate tasks
-/// return out-of-fold predictions (a Bool).
+/// return out-of-fold predictions (a Bool); version 8, a cross-validation over a parameter
+/// grid, adds the grid's text and the job's partition count (UInt32).
 public struct ForestJobParameters: Sendable, Equatable {
     public var forest: ForestParameters
     public var maxBins: Int
@@ -40,6 +41,12 @@ public struct ForestJobParameters: Sendable, Equatable {
     /// A cross-validation job's evaluate tasks return each held-out row's line and
     /// prediction with their metrics (`cv --oof-out`).
     public var keepPredictions = false
+    /// A cross-validation job's parameter grid (`cv --grid` text; "" for none): point g's
+    /// forest parameters are `forest` with the grid's combination g applied.
+    public var grid = ""
+    /// The job's partitions, written with a grid (a worker places a (point, fold) block's
+    /// trees by ``FoldTreeLayout/partition(_:of:folds:pointTrees:)``); 0 otherwise.
+    public var partitions = 0
 
     public init(
         forest: ForestParameters, schema: DatasetSchema, maxBins: Int = FeatureExtractor.maxValueBins,
@@ -58,6 +65,7 @@ public struct ForestJobParameters: Sendable, Equatable {
     static let filesVersion: UInt8 = 5
     static let foldsVersion: UInt8 = 6
     static let predictionsVersion: UInt8 = 7
+    static let gridVersion: UInt8 = 8
 
     public func serialize() -> Data {
         var w = ByteWriter()
@@ -73,9 +81,12 @@ public struct ForestJobParameters: Sendable, Equatable {
         w.write(strings: files)
         if folds == 0 { return Data(Self.magic + [Self.filesVersion] + w.bytes) }
         w.write(UInt32(clamping: folds))
-        if !keepPredictions { return Data(Self.magic + [Self.foldsVersion] + w.bytes) }
-        w.write(true)
-        return Data(Self.magic + [Self.predictionsVersion] + w.bytes)
+        if !keepPredictions && grid.isEmpty { return Data(Self.magic + [Self.foldsVersion] + w.bytes) }
+        w.write(keepPredictions)
+        if grid.isEmpty { return Data(Self.magic + [Self.predictionsVersion] + w.bytes) }
+        w.write(grid)
+        w.write(UInt32(clamping: partitions))
+        return Data(Self.magic + [Self.gridVersion] + w.bytes)
     }
 
     public init(deserializing data: Data) throws {
@@ -83,9 +94,9 @@ public struct ForestJobParameters: Sendable, Equatable {
         guard bytes.count > 5, Array(bytes[0..<4]) == Self.magic else {
             throw PipelineError(.badParameters, "job parameters are not a SpaceTime forest parameter blob")
         }
-        guard (2...Self.predictionsVersion).contains(bytes[4]) else {
+        guard (2...Self.gridVersion).contains(bytes[4]) else {
             throw PipelineError(
-                .badParameters, "job parameters have version \(bytes[4]); this build reads 2 to \(Self.predictionsVersion)")
+                .badParameters, "job parameters have version \(bytes[4]); this build reads 2 to \(Self.gridVersion)")
         }
         do {
             var r = ByteReader(bytes, offset: 5, context: "job parameters")
@@ -114,10 +125,47 @@ public struct ForestJobParameters: Sendable, Equatable {
                 }
             }
             if bytes[4] >= 7 { keepPredictions = try r.readBool() }
+            if bytes[4] >= 8 {
+                grid = try r.readString()
+                partitions = Int(try r.read(UInt32.self))
+                guard !grid.isEmpty, grid.utf8.count <= 4096, partitions >= 1 else {
+                    throw ForestError(.corrupted, "a parameter grid of \(grid.utf8.count) bytes over \(partitions) partitions")
+                }
+                _ = try pointParameters()
+            }
             try r.expectEnd()
         } catch {
             throw PipelineError(.badParameters, "job parameters: \(error)")
         }
+    }
+}
+
+extension ForestJobParameters {
+    /// Each parameter point's forest parameters, in point order: `forest` alone without a
+    /// grid, else `forest` with each of the grid's combinations applied.
+    public func pointParameters() throws -> [ForestParameters] {
+        guard !grid.isEmpty else { return [forest] }
+        let parsed = try ParameterGrid(parsing: grid)
+        return try (0..<parsed.count).map { try parsed.parameters($0, base: forest) }
+    }
+
+    /// Where partition `p`'s trees sit among a cross-validation job's (point, fold) forests,
+    /// for a partition of `treesInPartition` trees (what its assignments say).
+    public func foldLayout(partition p: Int, treesInPartition: Int) throws -> FoldTreeLayout {
+        guard !grid.isEmpty else { return FoldTreeLayout(folds: folds, share: treesInPartition / max(1, folds)) }
+        let layout = FoldTreeLayout.partition(p, of: partitions, folds: folds, pointTrees: try pointParameters().map(\.trees))
+        guard layout.partitionTrees == treesInPartition else {
+            throw PipelineError(
+                .badParameters, "partition \(p) holds \(treesInPartition) trees; the job's grid places \(layout.partitionTrees) there")
+        }
+        return layout
+    }
+
+    /// The label of each point (e.g. "max-features=sqrt trees=100"), "" without a grid.
+    public func pointLabels() throws -> [String] {
+        guard !grid.isEmpty else { return [""] }
+        let parsed = try ParameterGrid(parsing: grid)
+        return (0..<parsed.count).map(parsed.label)
     }
 }
 

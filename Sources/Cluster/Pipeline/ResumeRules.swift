@@ -53,10 +53,11 @@ public enum ResumeRules {
     /// - Parameters:
     ///   - stored: the job's parameters; `spec` its spec (trees, partitions, test fraction).
     ///   - hasTestFile: whether the job holds out a test file (then the test fraction is not compared).
+    ///   - grid: the `cv --grid` text ("" for none), compared with the job's.
     static func conflicts(
         stored: ForestJobParameters, spec: JobSpec, hasTestFile: Bool,
         forest: ForestParameters, maxBins: Int, partitions: Int?, testFraction: Double,
-        columns: ColumnChoices, given: Set<String>?
+        columns: ColumnChoices, grid: String = "", given: Set<String>?
     ) -> [Conflict] {
         func isGiven(_ flag: String) -> Bool { given?.contains(flag) ?? true }
         var out: [Conflict] = []
@@ -80,6 +81,7 @@ public enum ResumeRules {
         }
         compare("min-category-rows", "\(forest.minCategoryRows)", "\(f.minCategoryRows)")
         compare("max-bins", "\(maxBins)", "\(stored.maxBins)")
+        compare("grid", grid.isEmpty ? "none" : grid, stored.grid.isEmpty ? "none" : stored.grid)
         if let partitions { compare("partitions", "\(partitions)", "\(spec.partitions)") }
         if !hasTestFile { compare("test-fraction", "\(testFraction)", "\(spec.testFraction)") }
         // Column choices are compared with what the job decided from them (its schema).

@@ -11,11 +11,12 @@
 /// more tree). Ranges are not bound to workers: the scheduler gives each free
 /// worker the next one, so with unequal cores the faster workers finish first.
 ///
-/// A cross-validation job of K folds has K train tasks per partition, each of a
-/// fold's s trees (`decide(foldShares:folds:workers:)`). When the K·P tasks do
-/// not divide evenly over the W workers, each is cut in m = W / gcd(K·P, W)
-/// ranges, so that the K·P·m tasks of about s/m trees each keep every worker
-/// busy to the end (at most one range per `minimumTreesPerRange` trees).
+/// A cross-validation job of K folds (over G grid points) has K·G train tasks per
+/// partition, one per (point, fold) block of its ``FoldTreeLayout``
+/// (`decide(foldLayouts:workers:)`). When the tasks do not divide evenly over the W
+/// workers, each is cut in m = W / gcd(tasks, W) ranges, so that the tasks of about s/m
+/// trees each keep every worker busy to the end (at most one range per
+/// `minimumTreesPerRange` trees of the partition's smallest block).
 ///
 /// Trees are seeded by (seed, partition, index) and keyed by index, so a
 /// split job builds exactly the trees, and the model, of the unsplit one.
@@ -42,40 +43,47 @@ public enum TreeRangeSplit {
         public var message: String
     }
 
-    /// `foldShares[p]`: partition `p`'s share s of each fold's forest, whose trees
-    /// k·s ..< (k+1)·s form fold k's train task. The ranges returned for a partition
-    /// cover its K·s trees and cut each fold's range in the same number of ranges.
-    public static func decide(foldShares: [Int], folds: Int, workers: [Worker], minimumTreesPerRange: Int = 1) -> Decision {
-        let partitions = foldShares.count
-        let tasks = partitions * folds
+    /// `layouts[p]`: where partition `p`'s trees sit among the job's (point, fold) forests,
+    /// each block one train task. The ranges returned for a partition cover its trees and cut
+    /// every block in the same number of ranges.
+    public static func decide(foldLayouts layouts: [FoldTreeLayout], workers: [Worker], minimumTreesPerRange: Int = 1) -> Decision {
+        let partitions = layouts.count
+        let blocks = layouts.first.map { $0.variants.count } ?? 0
+        let tasks = layouts.reduce(0) { $0 + $1.variants.count }
         let who = describe(workers)
-        let what = "\(partitions) \(partitions == 1 ? "partition" : "partitions") × \(folds) folds"
+        let points = layouts.first?.points ?? 1
+        let folds = layouts.first?.folds ?? 0
+        let unit = points > 1 ? "(partition, point, fold)" : "(partition, fold)"
+        let what =
+            "\(partitions) \(partitions == 1 ? "partition" : "partitions") × \(folds) folds" + (points > 1 ? " × \(points) points" : "")
         func unsplit(_ why: String) -> Decision {
             Decision(ranges: [:], tasks: tasks, message: "train: \(what) for \(who): \(why)")
         }
-        guard tasks > 0, workers.count > 1 else { return unsplit("one train task per (partition, fold)") }
+        guard tasks > 0, workers.count > 1 else { return unsplit("one train task per \(unit)") }
         let wanted = workers.count / gcd(tasks, workers.count)
-        guard wanted > 1 else { return unsplit("\(tasks) train tasks, as many per worker, one per (partition, fold)") }
+        guard wanted > 1 else { return unsplit("\(tasks) train tasks, as many per worker, one per \(unit)") }
         let minimum = max(1, minimumTreesPerRange)
         var ranges: [Int: [Range<Int>]] = [:]
         var total = 0
-        for (p, share) in foldShares.enumerated() {
-            let count = max(1, min(wanted, share / minimum))
-            total += count * folds
+        for (p, layout) in layouts.enumerated() {
+            let smallest = layout.shares.filter { $0 > 0 }.min() ?? 0
+            let count = max(1, min(wanted, smallest / minimum))
+            total += count * layout.variants.count
             guard count >= 2 else { continue }
-            let layout = FoldTreeLayout(folds: folds, share: share)
-            ranges[p] = (0..<folds).flatMap { k in
-                var first = layout.trees(ofFold: k).lowerBound
-                return PartitionPlanner.treeShares(trees: share, partitions: count).map { n in
+            ranges[p] = layout.variants.flatMap { block -> [Range<Int>] in
+                let trees = block.treeRange ?? 0..<0
+                var first = trees.lowerBound
+                return PartitionPlanner.treeShares(trees: trees.count, partitions: count).map { n in
                     defer { first += n }
                     return first..<(first + n)
                 }
             }
         }
-        guard !ranges.isEmpty else { return unsplit("too few trees to split, one train task per (partition, fold)") }
+        guard !ranges.isEmpty else { return unsplit("too few trees to split, one train task per \(unit)") }
         let detail = ranges.keys.sorted().map { p -> String in
-            let perFold = ranges[p]!.count / folds
-            return "p\(p)'s \(foldShares[p]) trees of each fold in \(perFold) ranges"
+            let perBlock = ranges[p]!.count / max(1, blocks)
+            let shares = layouts[p].shares.map(String.init).joined(separator: "/")
+            return "p\(p)'s \(shares) trees of each fold in \(perBlock) ranges"
         }.joined(separator: "; ")
         return Decision(
             ranges: ranges, tasks: total,

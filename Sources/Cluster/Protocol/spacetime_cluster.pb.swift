@@ -749,6 +749,9 @@ public nonisolated struct WireFoldTrees: Sendable {
   /// Clears the value of `trees`. Subsequent reads from it will return its default value.
   public mutating func clearTrees() {self._trees = nil}
 
+  /// the parameter point of a cv --grid job, 0-based (0: the only point)
+  public var point: UInt32 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -2161,7 +2164,7 @@ nonisolated extension WireTaskVariant: SwiftProtobuf.Message, SwiftProtobuf._Mes
 
 nonisolated extension WireFoldTrees: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".FoldTrees"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}fold\0\u{1}trees\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}fold\0\u{1}trees\0\u{1}point\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2171,6 +2174,7 @@ nonisolated extension WireFoldTrees: SwiftProtobuf.Message, SwiftProtobuf._Messa
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularUInt32Field(value: &self.fold) }()
       case 2: try { try decoder.decodeSingularMessageField(value: &self._trees) }()
+      case 3: try { try decoder.decodeSingularUInt32Field(value: &self.point) }()
       default: break
       }
     }
@@ -2187,12 +2191,16 @@ nonisolated extension WireFoldTrees: SwiftProtobuf.Message, SwiftProtobuf._Messa
     try { if let v = self._trees {
       try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
     } }()
+    if self.point != 0 {
+      try visitor.visitSingularUInt32Field(value: self.point, fieldNumber: 3)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: WireFoldTrees, rhs: WireFoldTrees) -> Bool {
     if lhs.fold != rhs.fold {return false}
     if lhs._trees != rhs._trees {return false}
+    if lhs.point != rhs.point {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

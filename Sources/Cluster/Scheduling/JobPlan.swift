@@ -10,14 +10,23 @@ public enum JobArtifact: String, Sendable, Hashable, CaseIterable {
     case foldModels = "fold models"
 
     /// The names the artifact is kept under in the job store, for a job of `folds` folds
-    /// (0: not a cross-validation job, which has no fold artifacts).
-    public func storeNames(folds: Int) -> [String] {
+    /// (0: not a cross-validation job, which has no fold artifacts) and `points` grid points.
+    public func storeNames(folds: Int, points: Int = 1) -> [String] {
         switch self {
         case .extractor: ["extractor"]
         case .model: ["model"]
-        case .foldExtractors: (0..<folds).map { "extractor-f\($0 + 1)" }
-        case .foldModels: (0..<folds).map { "model-f\($0 + 1)" }
+        case .foldExtractors: (0..<folds).map(Self.foldExtractorName)
+        case .foldModels: (0..<max(1, points)).flatMap { g in (0..<folds).map { Self.foldModelName($0, point: g) } }
         }
+    }
+
+    /// Fold k's (0-based) extractor: `extractor-f<k+1>`.
+    public static func foldExtractorName(_ k: Int) -> String { "extractor-f\(k + 1)" }
+
+    /// The model of grid point g's fold k (both 0-based): `model-f<k+1>` for the first
+    /// point (the only one without a grid), `model-g<g+1>-f<k+1>` for the others.
+    public static func foldModelName(_ k: Int, point g: Int = 0) -> String {
+        (g == 0 ? "model-" : "model-g\(g + 1)-") + "f\(k + 1)"
     }
 }
 
@@ -109,10 +118,10 @@ public struct JobPlan: Sendable, Hashable {
     public static func of(_ spec: JobSpec) -> JobPlan { spec.folds == nil ? .training : .crossValidation }
 
     /// The artifacts of this plan's `produce` steps that `store` holds (for a job of `folds` folds).
-    public func storedArtifacts(in store: JobStore, folds: Int) throws -> Set<JobArtifact> {
+    public func storedArtifacts(in store: JobStore, folds: Int, points: Int = 1) throws -> Set<JobArtifact> {
         var held: Set<JobArtifact> = []
         for case .produce(let artifact, _) in steps {
-            let names = artifact.storeNames(folds: folds)
+            let names = artifact.storeNames(folds: folds, points: points)
             if try !names.isEmpty && names.allSatisfy({ try store.artifactSize($0) != nil }) { held.insert(artifact) }
         }
         return held

@@ -5,26 +5,33 @@
 /// existed (stored as the empty key, so older stores read as `whole`).
 /// `trees(r)` is the tree indices `r` (half-open, global within the
 /// partition) of a train task whose partition's trees were split over several
-/// workers. `fold(k, trees: r)` is a cross-validation task of the forest that holds
-/// out fold `k` (0-based): a train task grows the partition's trees `r` of that forest
-/// (each fold's forest has its own range of the partition's tree indices), an evaluate
-/// task scores fold `k`'s rows.
+/// workers. `fold(k, trees: r, point: g)` is a cross-validation task of the forest of
+/// parameter point `g` (0-based; 0 without a grid) that holds out fold `k` (0-based): a
+/// train task grows the partition's trees `r` of that forest (each (point, fold) forest has
+/// its own block of the partition's tree indices, ``FoldTreeLayout``), an evaluate task
+/// scores fold `k`'s rows with it.
 public enum TaskVariant: Sendable, Hashable, Comparable, Codable, CustomStringConvertible {
     case whole
     case trees(Range<Int>)
-    case fold(Int, trees: Range<Int>)
+    case fold(Int, trees: Range<Int>, point: Int = 0)
 
     /// The tree range of a `trees` or `fold` variant.
     public var treeRange: Range<Int>? {
         switch self {
         case .whole: nil
-        case .trees(let r), .fold(_, let r): r
+        case .trees(let r), .fold(_, let r, _): r
         }
     }
 
     /// The held-out fold (0-based) of a `fold` variant.
     public var fold: Int? {
-        if case .fold(let k, _) = self { return k }
+        if case .fold(let k, _, _) = self { return k }
+        return nil
+    }
+
+    /// The parameter point (0-based) of a `fold` variant.
+    public var point: Int? {
+        if case .fold(_, _, let g) = self { return g }
         return nil
     }
 
@@ -42,12 +49,13 @@ public enum TaskVariant: Sendable, Hashable, Comparable, Codable, CustomStringCo
 
     /// The variant's text in the job store and in task names: "" for `whole`,
     /// "t50-100" for trees 50..<100, "f2.t50-100" for fold 2 (1-based, as `cv` numbers
-    /// folds) and trees 50..<100.
+    /// folds) and trees 50..<100, "g3.f2.t50-100" for that of grid point 3 (1-based; the
+    /// first point's variants carry no "g" part, as a job without a grid).
     public var key: String {
         switch self {
         case .whole: ""
         case .trees(let r): Self.rangeKey(r)
-        case .fold(let k, let r): "f\(k + 1).\(Self.rangeKey(r))"
+        case .fold(let k, let r, let g): (g == 0 ? "" : "g\(g + 1).") + "f\(k + 1).\(Self.rangeKey(r))"
         }
     }
 
@@ -68,21 +76,34 @@ public enum TaskVariant: Sendable, Hashable, Comparable, Codable, CustomStringCo
             self = .whole
             return
         }
-        if key.first == "f" {
-            let parts = key.dropFirst().split(separator: ".", maxSplits: 1, omittingEmptySubsequences: false)
-            guard parts.count == 2, let k = Int(parts[0]), k >= 1, String(k) == parts[0], let r = Self.range(key: parts[1]) else {
-                return nil
+        if key.first == "f" || key.first == "g" {
+            var rest = key[...]
+            var point = 0
+            if rest.first == "g" {
+                let parts = rest.dropFirst().split(separator: ".", maxSplits: 1, omittingEmptySubsequences: false)
+                guard parts.count == 2, let g = Self.ordinal(parts[0]), g >= 2 else { return nil }
+                point = g - 1
+                rest = parts[1]
             }
-            self = .fold(k - 1, trees: r)
+            guard rest.first == "f" else { return nil }
+            let parts = rest.dropFirst().split(separator: ".", maxSplits: 1, omittingEmptySubsequences: false)
+            guard parts.count == 2, let k = Self.ordinal(parts[0]), let r = Self.range(key: parts[1]) else { return nil }
+            self = .fold(k - 1, trees: r, point: point)
             return
         }
         guard let r = Self.range(key: key[...]) else { return nil }
         self = .trees(r)
     }
 
+    /// A 1-based number written without leading zeros.
+    private static func ordinal(_ text: Substring) -> Int? {
+        guard let n = Int(text), n >= 1, String(n) == text else { return nil }
+        return n
+    }
+
     public var description: String { self == .whole ? "whole" : key }
 
-    /// `whole` first, then tree ranges by their first tree, then folds by fold and range.
+    /// `whole` first, then tree ranges by their first tree, then folds by point, fold and range.
     public static func < (a: TaskVariant, b: TaskVariant) -> Bool {
         switch (a, b) {
         case (.whole, .whole): false
@@ -91,7 +112,8 @@ public enum TaskVariant: Sendable, Hashable, Comparable, Codable, CustomStringCo
         case (.trees(let x), .trees(let y)): (x.lowerBound, x.upperBound) < (y.lowerBound, y.upperBound)
         case (.trees, .fold): true
         case (.fold, .trees): false
-        case (.fold(let i, let x), .fold(let j, let y)): (i, x.lowerBound, x.upperBound) < (j, y.lowerBound, y.upperBound)
+        case (.fold(let i, let x, let g), .fold(let j, let y, let h)):
+            (g, i, x.lowerBound, x.upperBound) < (h, j, y.lowerBound, y.upperBound)
         }
     }
 
@@ -124,7 +146,7 @@ extension TaskVariant {
             self = .trees(Int(r.first)..<Int(r.end))
         case .fold(let f):
             guard f.hasTrees, f.trees.first < f.trees.end else { return nil }
-            self = .fold(Int(f.fold), trees: Int(f.trees.first)..<Int(f.trees.end))
+            self = .fold(Int(f.fold), trees: Int(f.trees.first)..<Int(f.trees.end), point: Int(f.point))
         }
     }
 
@@ -136,9 +158,10 @@ extension TaskVariant {
             var v = WireTaskVariant()
             v.trees = Self.wireRange(r)
             return v
-        case .fold(let k, let r):
+        case .fold(let k, let r, let g):
             var f = WireFoldTrees()
             f.fold = UInt32(clamping: k)
+            f.point = UInt32(clamping: g)
             f.trees = Self.wireRange(r)
             var v = WireTaskVariant()
             v.fold = f
@@ -156,10 +179,11 @@ extension TaskVariant {
 
 extension TaskVariant {
     /// Whether `variants`, one partition's train tasks, are as the job created them and so
-    /// may be split: the one whole task, or one task per fold k (in fold order) over trees
-    /// k·s ..< (k+1)·s of the partition's `trees` (s = trees / K).
-    public static func areUnsplitTrainTasks(_ variants: [TaskVariant], partitionTrees trees: Int) -> Bool {
+    /// may be split: the one whole task, or one task per (point, fold) block of the
+    /// partition's fold `layout` (nil in a training job).
+    public static func areUnsplitTrainTasks(_ variants: [TaskVariant], layout: FoldTreeLayout?) -> Bool {
         if variants == [.whole] { return true }
-        return !variants.isEmpty && variants == FoldTreeLayout(folds: variants.count, partitionTrees: trees).variants
+        guard let layout else { return false }
+        return !variants.isEmpty && variants == layout.variants
     }
 }

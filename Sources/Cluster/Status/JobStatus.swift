@@ -38,11 +38,14 @@ public struct JobStatus: Sendable, Hashable, Codable {
         public var rows: Int?
     }
 
-    /// One fold of a cross-validation job: its tasks and trees, and its metrics once every
-    /// evaluate task of the fold is done.
+    /// One fold of a cross-validation job (of one grid point, with `cv --grid`): its tasks
+    /// and trees, and its metrics once every evaluate task of the fold is done.
     public struct Fold: Sendable, Hashable, Codable {
         /// 1-based, as `cv` numbers folds.
         public var fold: Int
+        /// The grid point, 1-based, and its parameters (e.g. "min-samples-leaf=5"); nil without a grid.
+        public var point: Int?
+        public var pointLabel: String?
         public var trainTasks: Int
         public var trainTasksDone: Int
         /// The fold forest's trees over all partitions, and how many are checkpointed.
@@ -71,7 +74,7 @@ public struct JobStatus: Sendable, Hashable, Codable {
     public var trainPlan: String?
     /// Whole-model or tree-sharded scoring of the evaluate (or predict) tasks, and why.
     public var scoringPlan: String?
-    /// A cross-validation job's folds, in order; nil for other jobs.
+    /// A cross-validation job's folds, in order (point-major with a grid); nil for other jobs.
     public var folds: [Fold]?
 
     public static func load(from store: JobStore) throws -> JobStatus {
@@ -98,7 +101,7 @@ public struct JobStatus: Sendable, Hashable, Codable {
             }
             tasks.append(task)
         }
-        let folds = try spec.folds.map { K in try Self.folds(K, store: store) }
+        let folds = try spec.folds.map { K in try Self.folds(K, spec: spec, store: store) }
         let workers = try store.workers().map {
             Worker(
                 id: $0.id, host: $0.host, pid: $0.pid, state: $0.state.rawValue, memoryLimit: $0.memoryLimit,
@@ -109,17 +112,20 @@ public struct JobStatus: Sendable, Hashable, Codable {
         }
         return JobStatus(
             jobID: spec.jobID, stage: try store.stage()?.rawValue ?? "unknown", failure: try store.failure(),
-            partitions: spec.partitions, trees: spec.trees * (spec.folds ?? 1), tasks: tasks, workers: workers,
+            partitions: spec.partitions, trees: (spec.pointTrees ?? [spec.trees]).reduce(0, +) * (spec.folds ?? 1), tasks: tasks,
+            workers: workers,
             partitionsWithStatistics: withStats, treesCheckpointed: treesTotal, timings: timings,
             metrics: try store.metrics(), trainPlan: try store.events(kind: .trainPlan).last?.message,
             scoringPlan: try store.events(kind: .scoringPlan).last?.message, folds: folds)
     }
 
-    private static func folds(_ K: Int, store: JobStore) throws -> [Fold] {
+    private static func folds(_ K: Int, spec: JobSpec, store: JobStore) throws -> [Fold] {
         let records = try store.tasks()
-        return try (0..<K).map { k in
-            let train = records.filter { $0.name.kind == .train && $0.name.variant.fold == k }
-            let evaluate = records.filter { $0.name.kind == .evaluate && $0.name.variant.fold == k }
+        let labels = spec.pointTrees == nil ? [""] : try ForestJobParameters(deserializing: spec.parameters).pointLabels()
+        let blocks = labels.indices.flatMap { g in (0..<K).map { (g, $0) } }
+        return try blocks.map { g, k in
+            let train = records.filter { $0.name.kind == .train && $0.name.variant.fold == k && $0.name.variant.point == g }
+            let evaluate = records.filter { $0.name.kind == .evaluate && $0.name.variant.fold == k && $0.name.variant.point == g }
             var trees = 0
             var checkpointed = 0
             for t in train {
@@ -128,11 +134,12 @@ public struct JobStatus: Sendable, Hashable, Codable {
                 checkpointed += try store.checkpointedTreeCount(partition: t.name.partition, in: range)
             }
             var fold = Fold(
-                fold: k + 1, trainTasks: train.count, trainTasksDone: train.filter { $0.state == .done }.count, trees: trees,
+                fold: k + 1, point: labels.count > 1 ? g + 1 : nil, pointLabel: labels.count > 1 ? labels[g] : nil, trainTasks: train.count,
+                trainTasksDone: train.filter { $0.state == .done }.count, trees: trees,
                 treesCheckpointed: checkpointed, evaluateTasks: evaluate.count,
                 evaluateTasksDone: evaluate.filter { $0.state == .done }.count)
             if !evaluate.isEmpty, fold.evaluateTasksDone == evaluate.count,
-                let metrics = try CrossValidationJobResult.foldMetrics(store: store, evaluations: evaluate, fold: k)
+                let metrics = try CrossValidationJobResult.foldMetrics(store: store, evaluations: evaluate, fold: k, point: g)
             {
                 fold.metrics = Dictionary(uniqueKeysWithValues: CrossValidationResult.reported(metrics).map { ($0.name, $0.value) })
             }
@@ -162,13 +169,20 @@ public struct JobStatus: Sendable, Hashable, Codable {
         } else {
             lines.append(
                 "partitions: \(partitions), statistics for \(partitionsWithStatistics); trees: \(treesCheckpointed) of \(trees) checkpointed"
-                    + (folds.map { " (\($0.count) folds × \(trees / max(1, $0.count)))" } ?? ""))
+                    + (folds.map { f in
+                        let points = Set(f.compactMap(\.point)).count
+                        return points > 1
+                            ? " (\(points) grid points × \(f.count / points) folds)" : " (\(f.count) folds × \(trees / max(1, f.count)))"
+                    } ?? ""))
         }
         if let folds {
             lines.append("")
             lines.append("folds:")
             for f in folds {
-                var line = "  fold \(f.fold): train \(f.trainTasksDone)/\(f.trainTasks) tasks, trees \(f.treesCheckpointed)/\(f.trees)"
+                if let g = f.point, f.fold == 1 { lines.append("  point \(g) [\(f.pointLabel ?? "")]:") }
+                var line =
+                    (f.point == nil ? "  " : "    ")
+                    + "fold \(f.fold): train \(f.trainTasksDone)/\(f.trainTasks) tasks, trees \(f.treesCheckpointed)/\(f.trees)"
                 line += "; evaluate \(f.evaluateTasksDone)/\(f.evaluateTasks) tasks"
                 if let m = f.metrics {
                     let names = ["accuracy", "auc", "log_loss", "r2", "rmse", "mae"].filter { m[$0] != nil }

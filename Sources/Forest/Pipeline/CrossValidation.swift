@@ -37,13 +37,7 @@ public struct CrossValidationRun: Sendable {
     public var binSeconds: Double
 
     /// Grid points best first: by mean headline metric (accuracy or R²), ties in grid order.
-    public var ranking: [Int] {
-        results.indices.sorted {
-            let a = results[$0].score.mean
-            let b = results[$1].score.mean
-            return a != b ? a > b : $0 < $1
-        }
-    }
+    public var ranking: [Int] { CrossValidationResult.ranking(results) }
 }
 
 /// K-fold cross-validation in one process, through the same data set path as

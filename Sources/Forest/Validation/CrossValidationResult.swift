@@ -63,6 +63,15 @@ public struct CrossValidationResult: Sendable {
 
     /// The headline metric (accuracy or R²) averaged over folds: what a grid is ranked by.
     public var score: Summary { summaries[0] }
+
+    /// Indices of `results` (grid points) best first: by mean headline metric, ties in grid order.
+    public static func ranking(_ results: [CrossValidationResult]) -> [Int] {
+        results.indices.sorted {
+            let a = results[$0].score.mean
+            let b = results[$1].score.mean
+            return a != b ? a > b : $0 < $1
+        }
+    }
 }
 
 /// Out-of-fold predictions: each row's prediction by the forest that did not train on it,

@@ -25,8 +25,10 @@ struct CVCommand: AsyncParsableCommand {
             partition keeps statistics per fold, each fold's extractor is the merge of the other \
             folds' statistics, K train tasks per partition grow each fold's share of the trees, and \
             the workers holding a fold's rows score them. The per-fold metrics do not depend on \
-            the worker count (they do on --partitions, as a model does). --grid runs in one \
-            process only; --oof-out collects the held-out rows' predictions from the workers.
+            the worker count (they do on --partitions, as a model does). With --grid every point \
+            is one more set of K train and evaluate tasks per partition in the same job, on the \
+            same extraction and fold extractors; --refit trains the best point in this process. \
+            --oof-out collects the (best point's) held-out rows' predictions from the workers.
 
             With --bind ENDPOINT the same job runs over workers that join from any host \
             ('spacetime worker --connect ENDPOINT --memory-limit M' on each, M no smaller than \
@@ -102,8 +104,6 @@ struct CVCommand: AsyncParsableCommand {
             if let workers { try OptionRange.check(workers, 1...OptionRange.maxWorkers, "--workers") }
             try OptionRange.workerMemory(memoryLimit, "--memory-limit")
             if let partitions { try OptionRange.check(partitions, 1...65_536, "--partitions") }
-            let how = workers != nil ? "--workers" : "--bind"
-            if grid != nil { throw ValidationError("--grid runs in one process only: leave out \(how)") }
         } else {
             let clusterOnly: [(String, Bool)] = [
                 ("--partitions", partitions != nil), ("--job-dir", jobDir != nil), ("--resume", resume),
@@ -142,20 +142,7 @@ struct CVCommand: AsyncParsableCommand {
 
         var text =
             "\(folds)-fold cross-validation of \(run.rows) rows (\(run.schema.task.rawValue), \(threads) thread(s)) in \(String(format: "%.2f", Date().timeIntervalSince(started))) s\n"
-        for g in ranking.count > 1 ? ranking : [best] {
-            let result = run.results[g]
-            if ranking.count > 1 { text += "\n[\(result.label)]\n" }
-            text += Self.table(result)
-        }
-        if ranking.count > 1 {
-            text += "\nranked by mean \(run.results[best].score.name):\n"
-            for (rank, g) in ranking.enumerated() {
-                let s = run.results[g].score
-                text +=
-                    String(format: "%3d  %.4f ± %.4f  %7.2f s CPU  ", rank + 1, s.mean, s.standardDeviation, run.results[g].cpuSeconds)
-                    + run.results[g].label + "\n"
-            }
-        }
+        text += Self.ranked(run.results, ranking, cpu: true)
 
         if let oofOut {
             try Self.write(run.predictions[best], task: run.schema.task, classes: run.classes, to: oofOut)
@@ -235,6 +222,7 @@ struct CVCommand: AsyncParsableCommand {
             dataPath: file, bind: bind ?? "tcp://127.0.0.1:*", jobDirectory: dir, forest: parameters, modelOut: modelOut)
         options.folds = folds
         options.keepPredictions = oofOut != nil
+        options.grid = grid ?? ""
         options.resume = resume
         options.treeSizeGiven = forest.treeSizeGiven
         options.givenFlags = ResumeRules.givenFlags(CommandLine.arguments)
@@ -258,21 +246,23 @@ struct CVCommand: AsyncParsableCommand {
             memoryLimit: limit, temporary: jobDir == nil, terminal: terminal, logger: logger
         ).run { job, _, outcome in
             guard case .done = outcome else { return }
-            try command.reportJob(job.store, parameters: parameters, workers: try job.store.workers().count, started: started)
+            try command.reportJob(job.store, workers: try job.store.workers().count, started: started)
         }
     }
 
-    /// Prints (and with --report-json writes) the per-fold table of a finished cluster job;
-    /// with --refit trains the model.
-    func reportJob(_ store: JobStore, parameters: ForestParameters, workers: Int, started: Date) throws {
+    /// Prints (and with --report-json writes) the per-fold tables of a finished cluster job,
+    /// ranked with a grid; with --refit trains the best point's model.
+    func reportJob(_ store: JobStore, workers: Int, started: Date) throws {
         let job = try CrossValidationJobResult(store: store)
         let partitions = try store.partitions().count
-        let result = CrossValidationResult(label: "", parameters: parameters, folds: job.folds, cpuSeconds: 0)
+        let ranking = job.ranking
+        let best = ranking[0]
+        let result = job.points[best]
         var text =
             "\(folds)-fold cross-validation of \(job.rows) rows (\(job.task.rawValue), \(workers) worker(s), \(partitions) partition(s)) in \(String(format: "%.2f", Date().timeIntervalSince(started))) s\n"
-        text += Self.table(result)
+        text += Self.ranked(job.points, ranking, cpu: false)
         if let oofOut {
-            let predictions = try CrossValidationJobResult.outOfFoldPredictions(store: store)
+            let predictions = try CrossValidationJobResult.outOfFoldPredictions(store: store, point: best)
             try Self.write(predictions, task: job.task, classes: job.classes, to: oofOut)
             text += "out-of-fold predictions: \(oofOut)\n"
         }
@@ -290,11 +280,30 @@ struct CVCommand: AsyncParsableCommand {
                 classes: job.classes,
                 seconds: ["total": Date().timeIntervalSince(started)],
                 cpuSeconds: ["total": processCPUSeconds()],
-                points: [CrossValidationPointReport(result, task: job.task)],
-                ranking: [0], best: 0,
+                points: job.points.map { CrossValidationPointReport($0, task: job.task) },
+                ranking: ranking, best: best,
                 model: refitModel.map { _ in modelOut }, fingerprint: refitModel?.fingerprintHex)
             try writeJSONReport(report, to: reportJSON)
         }
+    }
+
+    /// Each point's fold table (best first), then with a grid the points ranked by mean score.
+    static func ranked(_ results: [CrossValidationResult], _ ranking: [Int], cpu: Bool) -> String {
+        var text = ""
+        for g in ranking.count > 1 ? ranking : [ranking[0]] {
+            let result = results[g]
+            if ranking.count > 1 { text += "\n[\(result.label)]\n" }
+            text += table(result)
+        }
+        guard ranking.count > 1 else { return text }
+        text += "\nranked by mean \(results[ranking[0]].score.name):\n"
+        for (rank, g) in ranking.enumerated() {
+            let s = results[g].score
+            text += String(format: "%3d  %.4f ± %.4f  ", rank + 1, s.mean, s.standardDeviation)
+            if cpu { text += String(format: "%7.2f s CPU  ", results[g].cpuSeconds) }
+            text += results[g].label + "\n"
+        }
+        return text
     }
 
     /// Per fold rows and metrics, then mean ± standard deviation.
