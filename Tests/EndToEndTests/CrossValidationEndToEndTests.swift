@@ -174,6 +174,27 @@ import Testing
             ["cv", data, "--workers", "1", "--job-dir", dir + "/job", "--resume"] + Self.flags + ["--grid", "trees=6,9"], in: dir,
             name: "other-grid")
         #expect(other != 0 && refused.stderr.contains("--grid"), "\(refused.stderr)")
+
+        // The coordinator killed with -9 while the points train, then `--resume` (the grid
+        // taken from the job): every point's folds as in the uninterrupted run.
+        let first = try E2E.Child(
+            ["cv", data, "--workers", "2", "--partitions", "2", "--job-dir", dir + "/job2", "--progress", "plain"] + Self.flags
+                + grid,
+            in: dir, name: "grid-coordinator", environment: ["SPACETIME_TEST_TREE_DELAY_MS": "150"])
+        let store2 = try #require(try E2E.openStore(dir + "/job2"))
+        let training = try E2E.waitUntil(240) {
+            try store2.stage() == .train && (0..<2).contains { p in ((try? store2.checkpointedTreeCount(partition: p, in: 0..<200)) ?? 0) >= 2 }
+        }
+        #expect(training, "the grid job reached its training with some trees checkpointed")
+        kill(first.pid, SIGKILL)
+        _ = first.wait(30)
+        let (resumedStatus, resumed) = try E2E.run(
+            ["cv", data, "--report-json", "resumed.json", "--workers", "2", "--partitions", "2", "--job-dir", dir + "/job2", "--resume"]
+                + Self.flags + ["--progress", "plain"],
+            in: dir, name: "grid-resume")
+        #expect(resumedStatus == 0, "\(resumed.stderr)")
+        let resumedPoints = try #require(try E2E.json(dir + "/resumed.json")["points"] as? [[String: Any]])
+        #expect(resumedPoints.compactMap { $0["folds"] as? NSArray } == w1.points, "the same per-point folds after the restart")
     }
 
     @Test func clusterOnlyFlagsNeedWorkersAndFlagsTheirBind() throws {
