@@ -37,7 +37,7 @@ import Testing
             schema.columnCount = 3
             schema.labelColumn = 2
             schema.delimiter = UInt32(UInt8(ascii: ","))
-            #expect(try CSVLayout.headerNames(schema) == header, "\(name): the workers read the same names")
+            #expect(try CSVLayout.headerNames(.init(wire: schema)) == header, "\(name): the workers read the same names")
         }
     }
 

@@ -29,7 +29,7 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: spillBase) }
         let executor = try ForestTaskExecutor(options: .init(spillBase: spillBase))
 
-        var first = WireSamples.assignment(kind: .evaluate, attemptID: 7)
+        var first = WireSamples.task(kind: .evaluate, attemptID: 7)
         first.parameters = ForestJobParameters(forest: ForestParameters(), schema: Self.schema, maxBins: 255, source: "data.csv")
             .serialize()
         #expect(requestsFromStart(executor.handle(.run(first))))
@@ -56,7 +56,7 @@ extension ExecutorBlobFetchTests {
         let log = CapturedLog()
         let executor = try ForestTaskExecutor(options: .init(spillBase: spillBase, logger: log.logger))
 
-        var a = WireSamples.assignment(kind: .evaluate, attemptID: 11)
+        var a = WireSamples.task(kind: .evaluate, attemptID: 11)
         a.parameters = ForestJobParameters(forest: ForestParameters(), schema: Self.schema, maxBins: 255, source: "data.csv").serialize()
         #expect(requestsFromStart(executor.handle(.run(a))))
 

@@ -15,7 +15,7 @@ import Testing
         let context = ExecutorContext(
             options: options, registry: AttemptRegistry(),
             spillDirectory: try SpillDirectory(base: spillBase), outlet: EventOutlet())
-        var a = WireSamples.assignment(kind: .extract, attemptID: 21)
+        var a = WireSamples.task(kind: .extract, attemptID: 21)
         let schema = DatasetSchema(
             header: ["f0", "f1", "label"], targetIndex: 2, task: .classification,
             featureIndices: [0, 1], featureKinds: [.numeric, .numeric])

@@ -104,13 +104,13 @@ import Testing
         schema.labelColumn = 2
         schema.delimiter = 44
         schema.columnCount = 4
-        let layout = try CSVLayout(schema: schema)
+        let layout = try CSVLayout(schema: .init(wire: schema))
         #expect(layout.header == ["a", "b,c", "label", "d"])
         #expect(layout.featureIndices == [0, 1, 3])
         #expect(layout.featureNames == ["a", "b,c", "d"])
         #expect(layout.labelName == "label")
         schema.columnCount = 5
-        #expect(throws: PipelineError.self) { try CSVLayout(schema: schema) }
+        #expect(throws: PipelineError.self) { try CSVLayout(schema: .init(wire: schema)) }
     }
 
     /// The coordinator's record source assigns rows exactly as the single-process

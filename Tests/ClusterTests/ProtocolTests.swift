@@ -357,3 +357,44 @@ private func frames(_ m: WireMessage) throws -> [Data] { try m.encodeFrames() }
         #expect(accepted > 0, "some mutations stay valid (\(accepted))")
     }
 }
+
+/// The worker engine's edge: a validated `WireTaskAssignment` becomes a ``TaskAssignment``,
+/// and a value without a domain meaning is refused naming its field.
+@Suite struct TaskAssignmentConversionTests {
+    @Test func aValidAssignmentConvertsFieldForField() throws {
+        var w = WireSamples.assignment(kind: .train, source: .localSpill)
+        w.variant = try #require(TaskVariant.fold(2, trees: 4..<13, point: 1).wire)
+        w.classes = 6
+        w.expectedTrainRows = 900
+        w.expectedTreeBytes = 4096
+        let a = try TaskAssignment(wire: w)
+        #expect(a.kind == .train && a.partition == 2 && a.attemptID == 7 && a.taskID == 3 && a.jobID == "job-1")
+        #expect(a.variant == .fold(2, trees: 4..<13, point: 1) && a.heldOutFold == 2)
+        #expect(a.trees == 4..<13 && a.treesInPartition == 13 && a.checkpointEvery == 1)
+        #expect(a.source == .localSpill && a.spillAttemptID == 5)
+        #expect(a.histogramWordsPerBin == 6 && a.expectedTrainRows == 900 && a.expectedTreeBytes == 4096)
+        #expect(a.schema == TaskAssignment.CSVSchema(headerRecord: Data("f0,f1,label".utf8), labelColumn: 2, delimiter: 44, columnCount: 3))
+        #expect(a.blob == .inline(Data([9, 9, 9])) && a.taskName == "train/p2.g2.f3.t4-13")
+        #expect(!a.keepsStreamedRowsAsCopy, "a local-spill task reads the spill itself")
+        var streamed = a
+        streamed.source = .streamed
+        #expect(streamed.keepsStreamedRowsAsCopy)
+        #expect(try TaskAssignment(wire: WireSamples.assignment(kind: .extract)).blob == nil)
+    }
+
+    @Test func valuesWithoutADomainMeaningAreRefused() {
+        func refused(_ field: String, _ change: (inout WireTaskAssignment) -> Void) {
+            var w = WireSamples.assignment(kind: .train)
+            change(&w)
+            #expect(throws: ProtocolError.self) { try TaskAssignment(wire: w) }
+            do { _ = try TaskAssignment(wire: w) } catch { #expect(error.field == field, "\(error)") }
+        }
+        refused("kind") { $0.kind = .unspecified }
+        refused("source") { $0.source = .unspecified }
+        refused("trees") {
+            $0.trees.first = 9
+            $0.trees.end = 3
+        }
+        refused("variant") { $0.variant.trees = WireTreeRange() }  // an empty tree range
+    }
+}

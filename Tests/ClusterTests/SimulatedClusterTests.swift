@@ -30,7 +30,7 @@ private final class SimulatedCluster {
         let address: PeerAddress
         var alive = true
         var inbox: [[Data]] = []
-        var tasks: [UInt64: (assignment: WireTaskAssignment, rows: Int, train: Int, nextTree: Int, ended: Bool)] = [:]
+        var tasks: [UInt64: (assignment: TaskAssignment, rows: Int, train: Int, nextTree: Int, ended: Bool)] = [:]
         var reconnectAt: Double?
 
         init(_ id: String, address: UInt8, pid: UInt32, memory: UInt64 = 512 << 20) {
@@ -116,7 +116,7 @@ private final class SimulatedCluster {
             case .send(let m):
                 if w.alive, let f = try? m.encodeFrames() { toCoordinator.append((w.address, f)) }
             case .run(let a):
-                w.tasks[a.attemptID] = (a, 0, 0, Int(a.trees.first), a.source != .streamed)
+                w.tasks[a.attemptID] = (a, 0, 0, a.trees.lowerBound, a.source != .streamed)
             case .rows(let b, let payload):
                 w.tasks[b.attemptID]?.rows += b.recordLengths.count
                 let tests = (0..<b.recordLengths.count).filter { b.testMask[$0 / 8] & (1 << UInt8($0 % 8)) != 0 }.count
@@ -157,7 +157,7 @@ private final class SimulatedCluster {
                 handle(w, w.engine.done(attemptID: id, rows: UInt64(t.rows), peakRSS: 10 << 20, result: nil, elapsed: 0.1, at: now))
                 w.tasks[id] = nil
             case .train:
-                if t.nextTree < Int(a.trees.end) {
+                if t.nextTree < a.trees.upperBound {
                     handle(
                         w,
                         w.engine.checkpointTrees(
@@ -171,7 +171,7 @@ private final class SimulatedCluster {
             case .evaluate:
                 // A fold's metrics are merged by the coordinator (and `status`): an empty aggregate.
                 let result =
-                    a.hasVariant && TaskVariant(wire: a.variant)?.fold != nil
+                    a.variant.fold != nil
                     ? Data(EvaluationResult.encode(.classification(MetricsAggregate(classCount: 2)), permutation: nil))
                     : Data("eval \(a.partition)".utf8)
                 handle(w, w.engine.done(attemptID: id, rows: 0, peakRSS: 20 << 20, result: result, elapsed: 0.1, at: now))

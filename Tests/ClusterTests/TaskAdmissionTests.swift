@@ -103,3 +103,10 @@ import Testing
         #expect(w.runningAttempts.isEmpty)
     }
 }
+
+extension TaskAdmission {
+    /// The check of `a` as the worker engine makes it: after converting the wire message.
+    fileprivate static func check(_ a: WireTaskAssignment, memoryLimit: UInt64, threads: Int) -> Verdict {
+        check(try! TaskAssignment(wire: a), memoryLimit: memoryLimit, threads: threads)
+    }
+}

@@ -67,7 +67,7 @@ import Testing
         let context = ExecutorContext(
             options: ForestTaskExecutor.Options(spillBase: spillBase), registry: AttemptRegistry(),
             spillDirectory: try SpillDirectory(base: spillBase), outlet: EventOutlet())
-        let a = WireSamples.assignment(kind: .train, attemptID: 7)
+        let a = WireSamples.task(kind: .train, attemptID: 7)
         func failure(_ error: any Error) -> TaskFailure? {
             guard case .failed(_, let failure, _) = context.runFailure(error, a, step: "train") else { return nil }
             return failure

@@ -67,7 +67,7 @@ private final class TestDriver: CoordinatorDriver {
 private final class FakeExecutor: @unchecked Sendable {
     private let lock = NSLock()
     private var rows: [UInt64: (all: UInt64, train: UInt64)] = [:]
-    private var assignments: [UInt64: WireTaskAssignment] = [:]
+    private var assignments: [UInt64: TaskAssignment] = [:]
     private var client: WorkerClient?
     private var stopped = false
     let treeDelay: Double
@@ -124,10 +124,10 @@ private final class FakeExecutor: @unchecked Sendable {
         }
     }
 
-    private func startTraining(_ a: WireTaskAssignment) {
+    private func startTraining(_ a: TaskAssignment) {
         let delay = treeDelay
         Thread.detachNewThread { [self] in
-            for index in Int(a.trees.first)..<Int(a.trees.end) {
+            for index in a.trees {
                 Thread.sleep(forTimeInterval: delay)
                 let (client, stopped) = lock.withLock { (self.client, self.stopped) }
                 if stopped { return }

@@ -46,6 +46,13 @@ enum WireSamples {
         return s
     }
 
+    /// ``assignment(kind:attemptID:taskID:source:)`` as the worker engine hands it on: converted to the domain type.
+    static func task(
+        kind: WireTaskKind = .train, attemptID: UInt64 = 7, taskID: UInt64 = 3, source: WireRowSource = .streamed
+    ) -> TaskAssignment {
+        try! TaskAssignment(wire: assignment(kind: kind, attemptID: attemptID, taskID: taskID, source: source))
+    }
+
     static func assignment(
         kind: WireTaskKind = .train, attemptID: UInt64 = 7, taskID: UInt64 = 3,
         source: WireRowSource = .streamed

@@ -209,8 +209,8 @@ private func frames(_ m: WireMessage) -> [Data] { (try? m.encodeFrames()) ?? [] 
                 switch output {
                 case .send(let m):
                     #expect((try? WireMessage.decode(frames: frames(m), direction: .toCoordinator)) != nil, "invalid \(m.kind) sent")
-                case .run(let a):
-                    #expect((try? WireMessage.decode(frames: frames(WireMessage(.assignment(a))), direction: .toWorker)) != nil)
+                case .run:
+                    break  // a domain assignment: it passed the validator and the conversion
                 case .exit:
                     Issue.record("worker exited on mutated input")
                 default:

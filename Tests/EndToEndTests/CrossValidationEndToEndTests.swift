@@ -93,22 +93,8 @@ import Testing
         #expect(try Self.folds(dir + "/killed.json") == w1, "the same fold metrics with a kill along the way")
 
         // The coordinator killed with -9 during training, then `--resume`: the same fold metrics.
-        let first = try E2E.Child(
-            ["cv", data, "--workers", "2", "--partitions", "3", "--job-dir", dir + "/job2", "--progress", "plain"] + Self.flags,
-            in: dir, name: "cv-coordinator", environment: ["SPACETIME_TEST_TREE_DELAY_MS": "300"])
-        let store2 = try #require(try E2E.openStore(dir + "/job2"))
-        let training = try E2E.waitUntil(240) {
-            try store2.stage() == .train
-                && (0..<3).contains { p in ((try? store2.checkpointedTreeCount(partition: p, in: 0..<12)) ?? 0) >= 1 }
-        }
-        #expect(training, "the job reached its training with some trees checkpointed")
-        kill(first.pid, SIGKILL)
-        _ = first.wait(30)
-        let (status2, resumed) = try E2E.run(
-            ["cv", data, "--report-json", "resumed.json", "--workers", "2", "--partitions", "3", "--job-dir", dir + "/job2", "--resume"]
-                + Self.flags + ["--progress", "plain"],
-            in: dir, name: "cv-resume")
-        #expect(status2 == 0, "\(resumed.stderr)")
+        let resumed = try Self.killCoordinatorInTrainingAndResume(
+            data: data, in: dir, job: "job2", partitions: 3, flags: Self.flags, report: "resumed.json", treeDelayMS: 300)
         #expect(resumed.stderr.contains("resuming job"), "\(resumed.stderr)")
         #expect(try Self.folds(dir + "/resumed.json") == w1, "the same fold metrics after the coordinator's restart")
         // The job directory holds a 3-fold job: other folds or `local` do not resume it.
@@ -177,24 +163,34 @@ import Testing
 
         // The coordinator killed with -9 while the points train, then `--resume` (the grid
         // taken from the job): every point's folds as in the uninterrupted run.
-        let first = try E2E.Child(
-            ["cv", data, "--workers", "2", "--partitions", "2", "--job-dir", dir + "/job2", "--progress", "plain"] + Self.flags
-                + grid,
-            in: dir, name: "grid-coordinator", environment: ["SPACETIME_TEST_TREE_DELAY_MS": "150"])
-        let store2 = try #require(try E2E.openStore(dir + "/job2"))
-        let training = try E2E.waitUntil(240) {
-            try store2.stage() == .train && (0..<2).contains { p in ((try? store2.checkpointedTreeCount(partition: p, in: 0..<200)) ?? 0) >= 2 }
-        }
-        #expect(training, "the grid job reached its training with some trees checkpointed")
-        kill(first.pid, SIGKILL)
-        _ = first.wait(30)
-        let (resumedStatus, resumed) = try E2E.run(
-            ["cv", data, "--report-json", "resumed.json", "--workers", "2", "--partitions", "2", "--job-dir", dir + "/job2", "--resume"]
-                + Self.flags + ["--progress", "plain"],
-            in: dir, name: "grid-resume")
-        #expect(resumedStatus == 0, "\(resumed.stderr)")
+        _ = try Self.killCoordinatorInTrainingAndResume(
+            data: data, in: dir, job: "job2", partitions: 2, flags: Self.flags + grid, report: "resumed.json", treeDelayMS: 150)
         let resumedPoints = try #require(try E2E.json(dir + "/resumed.json")["points"] as? [[String: Any]])
         #expect(resumedPoints.compactMap { $0["folds"] as? NSArray } == w1.points, "the same per-point folds after the restart")
+    }
+
+    /// Runs `cv --workers 2` in job directory `job`, kills its coordinator with -9 once the
+    /// train stage has checkpointed trees, and resumes it with the same flags (writing
+    /// `report`); returns the resumed run, whose status it checks.
+    static func killCoordinatorInTrainingAndResume(
+        data: String, in dir: String, job: String, partitions: Int, flags: [String], report: String, treeDelayMS: Int
+    ) throws -> E2E.Child {
+        let cluster = ["--workers", "2", "--partitions", "\(partitions)", "--job-dir", dir + "/" + job, "--progress", "plain"]
+        let first = try E2E.Child(
+            ["cv", data] + cluster + flags, in: dir, name: job + "-coordinator",
+            environment: ["SPACETIME_TEST_TREE_DELAY_MS": "\(treeDelayMS)"])
+        let store = try #require(try E2E.openStore(dir + "/" + job))
+        let training = try E2E.waitUntil(240) {
+            try store.stage() == .train
+                && (0..<partitions).contains { p in ((try? store.checkpointedTreeCount(partition: p, in: 0..<10_000)) ?? 0) >= 1 }
+        }
+        #expect(training, "the job reached its training with some trees checkpointed")
+        kill(first.pid, SIGKILL)
+        _ = first.wait(30)
+        let (status, resumed) = try E2E.run(
+            ["cv", data, "--report-json", report] + cluster + ["--resume"] + flags, in: dir, name: job + "-resume")
+        #expect(status == 0, "\(resumed.stderr)")
+        return resumed
     }
 
     @Test func clusterOnlyFlagsNeedWorkersAndFlagsTheirBind() throws {

@@ -157,7 +157,7 @@ extension CoordinatorEngine {
         if a.source == .streamed {
             streams[attemptID] = RowStream(attemptID: attemptID, partition: d.task.partition, peer: address)
         }
-        if a.keepsStreamedRowsAsCopy {
+        if TaskAssignment.keepsStreamedRowsAsCopy(streamed: a.source == .streamed, spillAttemptID: a.spillAttemptID, task: d.task) {
             peers[address]?.copying[attemptID] = HeldKey(partition: d.task.partition, extractAttemptID: a.spillAttemptID)
         }
         readySince[d.task] = nil

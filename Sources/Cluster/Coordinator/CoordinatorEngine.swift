@@ -60,7 +60,7 @@ public final class CoordinatorEngine {
         /// Partitions (with their extract attempt) whose spill, or a copy of it, this worker holds.
         var holds: Set<HeldKey> = []
         /// Running attempts streamed a partition's rows that the worker keeps, once done,
-        /// as a copy of that spill (`WireTaskAssignment.keepsStreamedRowsAsCopy`).
+        /// as a copy of that spill (`TaskAssignment.keepsStreamedRowsAsCopy`).
         var copying: [UInt64: HeldKey] = [:]
         var workerID: String { hello.workerID }
     }

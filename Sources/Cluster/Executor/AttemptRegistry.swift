@@ -12,13 +12,12 @@ struct AttemptConfiguration: Sendable {
 
     /// A task that streams predictions belongs to a prediction job: its parameters are
     /// ``PredictionParameters``; every other task's are ``ForestJobParameters``.
-    init(_ a: WireTaskAssignment) throws {
-        if TaskKind(wire: a.kind)?.streamsPredictions == true {
+    init(_ a: TaskAssignment) throws {
+        if a.kind.streamsPredictions {
             let names = try CSVLayout.headerNames(a.schema)
             let p = try PredictionParameters(deserializing: a.parameters, columns: names.count)
             prediction = p
-            layout = CSVLayout(
-                header: names, labelIndex: Int(a.schema.labelColumn), delimiter: UInt8(truncatingIfNeeded: a.schema.delimiter))
+            layout = CSVLayout(header: names, labelIndex: a.schema.labelColumn, delimiter: a.schema.delimiter)
             parameters = ForestJobParameters(forest: ForestParameters(), schema: p.schema, source: p.source)
         } else {
             layout = try CSVLayout(schema: a.schema)
@@ -76,7 +75,7 @@ struct AttemptState {
 /// thread; `record` and `prediction`'s buffers are the parse queue's (then the run thread's).
 // @unchecked: immutable after publication except `state` (registry's lock) and the parse scratch (parse queue).
 final class ExecutorAttempt: @unchecked Sendable {
-    let assignment: WireTaskAssignment
+    let assignment: TaskAssignment
     let layout: CSVLayout
     let parameters: ForestJobParameters
     /// The extractor (train, transform rows) or model (evaluate, predict) the attempt needs.
@@ -100,17 +99,16 @@ final class ExecutorAttempt: @unchecked Sendable {
     var id: UInt64 { assignment.attemptID }
 
     init(
-        _ a: WireTaskAssignment, _ configuration: AttemptConfiguration, loader: PartitionLoader? = nil,
+        _ a: TaskAssignment, _ configuration: AttemptConfiguration, loader: PartitionLoader? = nil,
         rows: PartitionRowStore? = nil, folded: FoldedPartition? = nil, prediction: PredictionBlock? = nil,
         rowsComplete: Bool = false
     ) {
         assignment = a
         layout = configuration.layout
         parameters = configuration.parameters
-        let blob = a.kind == .train ? a.extractor : a.model
-        switch blob.value {
-        case .inline(let data)?: blobDigest = a.kind == .extract ? nil : Digest.of(data)
-        case .ref(let ref)?: blobDigest = a.kind == .extract ? nil : ref.digest
+        switch a.blob {
+        case .inline(let data)?: blobDigest = Digest.of(data)
+        case .reference(let digest, _)?: blobDigest = digest
         case nil: blobDigest = nil
         }
         self.loader = loader
@@ -262,7 +260,7 @@ extension ExecutorAttempt {
     }
 
     /// The fold a cross-validation train or evaluate attempt holds out.
-    var heldOutFold: Int? { TaskVariant(wire: assignment.hasVariant ? assignment.variant : nil)?.fold }
+    var heldOutFold: Int? { assignment.variant.fold }
     /// The grid point (0-based) of a cross-validation task; nil for other tasks.
-    var gridPoint: Int? { TaskVariant(wire: assignment.hasVariant ? assignment.variant : nil)?.point }
+    var gridPoint: Int? { assignment.variant.point }
 }

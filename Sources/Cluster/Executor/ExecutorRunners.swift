@@ -12,7 +12,7 @@ import SpaceTime
 struct ExtractRunner: TaskRunner {
     let context: ExecutorContext
 
-    func makeAttempt(_ a: WireTaskAssignment, _ configuration: AttemptConfiguration) throws(TaskFailure) -> ExecutorAttempt {
+    func makeAttempt(_ a: TaskAssignment, _ configuration: AttemptConfiguration) throws(TaskFailure) -> ExecutorAttempt {
         if configuration.parameters.folds > 0 {
             return ExecutorAttempt(a, configuration, folded: try context.foldedPartition(configuration.parameters))
         }
@@ -67,11 +67,11 @@ struct ExtractRunner: TaskRunner {
 
 extension ExecutorContext {
     /// A train or evaluate attempt: its partition's rows from this worker's spill, or parsed as they are streamed.
-    func partitionAttempt(_ a: WireTaskAssignment, _ configuration: AttemptConfiguration) throws(TaskFailure) -> ExecutorAttempt {
+    func partitionAttempt(_ a: TaskAssignment, _ configuration: AttemptConfiguration) throws(TaskFailure) -> ExecutorAttempt {
         guard a.source == .localSpill else {
             // Streamed fold rows are dealt into their folds as the extract did, so the rows
             // binned (in fold order) are the same as from the spill.
-            if TaskVariant(wire: a.hasVariant ? a.variant : nil)?.fold != nil {
+            if a.variant.fold != nil {
                 return ExecutorAttempt(a, configuration, folded: try foldedPartition(configuration.parameters))
             }
             let loader = try partitionLoader(configuration.parameters)
@@ -92,7 +92,7 @@ extension ExecutorContext {
     /// A fold evaluate task's out-of-fold predictions of `lines` (`scores`: `width` values a
     /// row), refused when they would not fit in one `done` message.
     func outOfFold(
-        _ a: WireTaskAssignment, width: Int, lines: [UInt64], fold: Int, _ scores: [Double]
+        _ a: TaskAssignment, width: Int, lines: [UInt64], fold: Int, _ scores: [Double]
     ) throws -> OutOfFoldPredictions {
         guard scores.count == lines.count * width else {
             throw PipelineError(
@@ -145,7 +145,7 @@ struct TrainRunner: TaskRunner {
 
     private struct Cancelled: Error {}
 
-    func makeAttempt(_ a: WireTaskAssignment, _ configuration: AttemptConfiguration) throws(TaskFailure) -> ExecutorAttempt {
+    func makeAttempt(_ a: TaskAssignment, _ configuration: AttemptConfiguration) throws(TaskFailure) -> ExecutorAttempt {
         try context.partitionAttempt(a, configuration)
     }
 
@@ -169,7 +169,7 @@ struct TrainRunner: TaskRunner {
         guard points.indices.contains(g) else {
             throw PipelineError(.badParameters, "grid point \(g + 1) of a grid of \(points.count)")
         }
-        let layout = try attempt.parameters.foldLayout(partition: Int(a.partition), treesInPartition: Int(a.treesInPartition))
+        let layout = try attempt.parameters.foldLayout(partition: a.partition, treesInPartition: a.treesInPartition)
         let block = layout.trees(ofFold: k, point: g)
         guard block.contains(range.lowerBound), range.upperBound <= block.upperBound else {
             throw PipelineError(.badParameters, "trees \(range) are not in fold \(k + 1)'s block \(block) of point \(g + 1)")
@@ -182,7 +182,7 @@ struct TrainRunner: TaskRunner {
         guard case .extractor(let extractor) = blob else {
             return context.fail(a, .protocol, "train/p\(a.partition): the blob is not an extractor", retryable: false)
         }
-        let range = Int(a.trees.first)..<Int(a.trees.end)
+        let range = a.trees
         let options = context.options
         do {
             // A (point, fold) block's trees grow from the seeds of trees 0 ..< s, as in one
@@ -196,11 +196,11 @@ struct TrainRunner: TaskRunner {
                 "train/p\(a.partition) attempt \(id): \(binned.rowCount) rows binned, growing trees \(range.lowerBound)..<\(range.upperBound)"
             )
             // Trees go out in batches of `checkpoint_every` (the last batch may be shorter).
-            let batch = Locked(TreeCheckpointBatch(every: Int(a.checkpointEvery), first: range.lowerBound))
+            let batch = Locked(TreeCheckpointBatch(every: a.checkpointEvery, first: range.lowerBound))
             let ballast = [UInt8](repeating: 1, count: options.trainBallastBytes)
             defer { withExtendedLifetime(ballast) {} }
             let seeds = (range.lowerBound - seedOffset)..<(range.upperBound - seedOffset)
-            try trainer.trainTrees(partition: binned, partitionIndex: Int(a.partition), range: seeds) { seedIndex, tree in
+            try trainer.trainTrees(partition: binned, partitionIndex: a.partition, range: seeds) { seedIndex, tree in
                 let index = seedIndex + seedOffset
                 if context.registry.isCancelled(attempt) { throw Cancelled() }
                 if options.treeDelay > 0 { Thread.sleep(forTimeInterval: options.treeDelay) }
@@ -230,7 +230,7 @@ struct TrainRunner: TaskRunner {
 struct EvaluateRunner: TaskRunner {
     let context: ExecutorContext
 
-    func makeAttempt(_ a: WireTaskAssignment, _ configuration: AttemptConfiguration) throws(TaskFailure) -> ExecutorAttempt {
+    func makeAttempt(_ a: TaskAssignment, _ configuration: AttemptConfiguration) throws(TaskFailure) -> ExecutorAttempt {
         try context.partitionAttempt(a, configuration)
     }
 
@@ -266,7 +266,7 @@ struct EvaluateRunner: TaskRunner {
                 repeats > 0
                 ? PermutationImportance.compute(
                     forest: model.forest, partition: binned, seed: model.parameters.seed,
-                    partitionIndex: Int(a.partition), repeats: repeats, threads: context.options.threads)
+                    partitionIndex: a.partition, repeats: repeats, threads: context.options.threads)
                 : nil
             context.finishPartitionAttempt(attempt)
             return .done(
@@ -307,7 +307,7 @@ struct EvaluateRunner: TaskRunner {
 struct PredictRunner: TaskRunner {
     let context: ExecutorContext
 
-    func makeAttempt(_ a: WireTaskAssignment, _ configuration: AttemptConfiguration) throws(TaskFailure) -> ExecutorAttempt {
+    func makeAttempt(_ a: TaskAssignment, _ configuration: AttemptConfiguration) throws(TaskFailure) -> ExecutorAttempt {
         guard a.source == .streamed, let p = configuration.prediction else {
             throw TaskFailure(.protocol, "predict tasks take streamed rows", retryable: false)
         }

@@ -89,7 +89,7 @@ public final class ForestTaskExecutor: @unchecked Sendable {  // `exitState` und
     /// Where this worker's spill files live.
     public var spillPath: String { spillDirectory.path }
 
-    private func runner(_ kind: WireTaskKind) -> (any TaskRunner)? {
+    private func runner(_ kind: TaskKind) -> (any TaskRunner)? {
         switch kind {
         case .extract: extract
         case .train: train
@@ -165,7 +165,7 @@ public final class ForestTaskExecutor: @unchecked Sendable {  // `exitState` und
         return events
     }
 
-    private func start(_ a: WireTaskAssignment) -> [WorkerEvent] {
+    private func start(_ a: TaskAssignment) -> [WorkerEvent] {
         let configuration: AttemptConfiguration
         do {
             configuration = try AttemptConfiguration(a)
@@ -183,11 +183,11 @@ public final class ForestTaskExecutor: @unchecked Sendable {  // `exitState` und
         }
         registry.publish(attempt)
         var events: [WorkerEvent] = []
-        if TaskKind(wire: a.kind)?.scoresWithModel == true { blobs.dropModels(except: registry.blobDigestsInUse()) }
+        if a.kind.scoresWithModel { blobs.dropModels(except: registry.blobDigestsInUse()) }
         if a.kind != .extract {
             let asModel = Self.blobIsModel(a, configuration.prediction)
             let what = asModel ? "model" : "extractor"
-            switch (a.kind == .train ? a.extractor : a.model).value {
+            switch a.blob {
             case .inline(let data)?:
                 blobQueue.async { [self] in
                     let events: [WorkerEvent]
@@ -201,9 +201,9 @@ public final class ForestTaskExecutor: @unchecked Sendable {  // `exitState` und
                     }
                     for e in events { outlet.post(e) }
                 }
-            case .ref(let ref)?:
-                if blobs.beginFetch(ref.digest, size: ref.size) {
-                    events.append(.requestBlob(digest: ref.digest, offset: 0, maxBytes: BlobCache.chunkBytes))
+            case .reference(let digest, let size)?:
+                if blobs.beginFetch(digest, size: size) {
+                    events.append(.requestBlob(digest: digest, offset: 0, maxBytes: BlobCache.chunkBytes))
                 }
             case nil:
                 return [context.fail(a, .protocol, "the assignment carries no \(what)", retryable: false)]
@@ -249,7 +249,7 @@ public final class ForestTaskExecutor: @unchecked Sendable {  // `exitState` und
 
     /// Whether the attempt's blob is a model (evaluate, predict) or an extractor (train, and
     /// predict tasks that send transform rows).
-    static func blobIsModel(_ a: WireTaskAssignment, _ prediction: PredictionParameters?) -> Bool {
+    static func blobIsModel(_ a: TaskAssignment, _ prediction: PredictionParameters?) -> Bool {
         a.kind != .train && prediction?.output != .transformRows
     }
 

@@ -9,7 +9,7 @@ import SpaceTime
 /// thread once its rows are complete and its extractor or model is loaded.
 protocol TaskRunner: Sendable {
     /// Builds the attempt (not yet published), or refuses the assignment.
-    func makeAttempt(_ a: WireTaskAssignment, _ configuration: AttemptConfiguration) throws(TaskFailure) -> ExecutorAttempt
+    func makeAttempt(_ a: TaskAssignment, _ configuration: AttemptConfiguration) throws(TaskFailure) -> ExecutorAttempt
     /// How many rows `rows_end` says this attempt receives (counted by `parse`).
     func expectedRows(_ end: WireRowsEnd, _ attempt: ExecutorAttempt) -> UInt64
     /// Parses one row batch: the failure to report, if any.
@@ -57,7 +57,7 @@ struct ExecutorContext: Sendable {
     func post(_ event: WorkerEvent) { outlet.post(event) }
 
     /// The log of attempt `a`'s lines: the worker's, with the task and attempt.
-    func logger(for a: WireTaskAssignment) -> Logger {
+    func logger(for a: TaskAssignment) -> Logger {
         options.logger.with(.about(task: a.taskName, attempt: a.attemptID))
     }
 
@@ -69,7 +69,7 @@ struct ExecutorContext: Sendable {
     func seconds(since start: ContinuousClock.Instant) -> Double { start.duration(to: .now).seconds }
 
     /// Removes the attempt and returns its `failed` event.
-    func fail(_ a: WireTaskAssignment, _ failure: TaskFailure) -> WorkerEvent {
+    func fail(_ a: TaskAssignment, _ failure: TaskFailure) -> WorkerEvent {
         let attempt = registry.remove(a.attemptID)
         let peak = attempt.map(taskPeak) ?? UInt64(MemorySample.current().rss)
         if a.kind == .extract { attempt?.closeParsedRows() }
@@ -82,14 +82,14 @@ struct ExecutorContext: Sendable {
 
     /// Removes the attempt and returns its `failed` event, for a failure of `reason` the
     /// executor itself detects.
-    func fail(_ a: WireTaskAssignment, _ reason: TaskFailure.Reason, _ message: String, retryable: Bool) -> WorkerEvent {
+    func fail(_ a: TaskAssignment, _ reason: TaskFailure.Reason, _ message: String, retryable: Bool) -> WorkerEvent {
         fail(a, TaskFailure(reason, message, retryable: retryable))
     }
 
     /// The `failed` event for an error a train or evaluate run threw, mapped by
     /// ``TaskFailure/init(_:)``: bad input is final and its message names the file and line;
     /// any other message is prefixed by the task's step and partition.
-    func runFailure(_ error: any Error, _ a: WireTaskAssignment, step: String) -> WorkerEvent {
+    func runFailure(_ error: any Error, _ a: TaskAssignment, step: String) -> WorkerEvent {
         let failure = TaskFailure(error)
         return fail(a, failure.reason == .badInput ? failure : failure.prefixed("\(step)/p\(a.partition)"))
     }

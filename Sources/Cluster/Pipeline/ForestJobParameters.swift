@@ -263,19 +263,19 @@ public struct CSVLayout: Sendable, Hashable {
     }
 
     /// Decodes the schema sent in an assignment; checks it is consistent.
-    public init(schema: WireCsvSchema) throws {
+    public init(schema: TaskAssignment.CSVSchema) throws {
         let names = try Self.headerNames(schema)
         guard names.count >= 2 else {
             throw PipelineError(.badSchema, "the job's CSV schema has \(names.count) column(s); a label and a feature are needed")
         }
-        self.init(header: names, labelIndex: Int(schema.labelColumn), delimiter: UInt8(truncatingIfNeeded: schema.delimiter))
+        self.init(header: names, labelIndex: schema.labelColumn, delimiter: schema.delimiter)
     }
 
     /// The column names in an assignment's schema (its header record parsed
     /// with its delimiter), checked against its column count and label column.
-    public static func headerNames(_ schema: WireCsvSchema) throws -> [String] {
+    public static func headerNames(_ schema: TaskAssignment.CSVSchema) throws -> [String] {
         var options = CSVOptions()
-        options.delimiter = UInt8(truncatingIfNeeded: schema.delimiter)
+        options.delimiter = schema.delimiter
         let record = CSVRecord(header: [], file: "header", options: options)
         do {
             try record.parse(raw: [UInt8](schema.headerRecord), line: 1)
@@ -283,7 +283,7 @@ public struct CSVLayout: Sendable, Hashable {
             throw PipelineError(.badSchema, "the job's CSV header cannot be parsed: \(error)")
         }
         let names = (0..<record.count).map { record.string(at: $0) }
-        guard names.count == Int(schema.columnCount), Int(schema.labelColumn) < names.count else {
+        guard names.count == schema.columnCount, schema.labelColumn < names.count else {
             throw PipelineError(
                 .badSchema,
                 "the job's CSV schema is inconsistent: \(names.count) header fields, \(schema.columnCount) columns, label column \(schema.labelColumn)"

@@ -26,20 +26,20 @@ public enum TaskAdmission {
     }
 
     public static func check(
-        _ a: WireTaskAssignment, memoryLimit: UInt64, threads: Int,
+        _ a: TaskAssignment, memoryLimit: UInt64, threads: Int,
         model: PartitionPlanner.Model = PartitionPlanner.Model()
     ) -> Verdict {
         let name = a.taskName
         let afterBaseline = memoryLimit > model.baselineBytes ? memoryLimit - model.baselineBytes : 0
         let budget = UInt64(Double(afterBaseline) * model.usableFraction)
-        let features = max(1, Int(a.schema.columnCount) - 1)
+        let features = max(1, a.schema.columnCount - 1)
         var parts: [(what: String, bytes: UInt64)] = []
         switch a.kind {
         case .train:
             let rows = a.expectedTrainRows > 0 ? a.expectedTrainRows : a.expectedRows
-            // The wire field `classes` carries the task's histogram words per bin (0: unknown, 2 assumed).
+            // Histogram words per bin: 0 when unknown, then 2 assumed.
             let histograms = PartitionPlanner.histogramBytes(
-                features: features, histogramWordsPerBin: max(2, Int(a.classes)), threads: threads, model: model)
+                features: features, histogramWordsPerBin: max(2, a.histogramWordsPerBin), threads: threads, model: model)
             parts.append(
                 (
                     "\(rows) training rows × \(features) features",
@@ -49,15 +49,15 @@ public enum TaskAdmission {
             if copy > 0 { parts.append(("their bins copied row-major", copy)) }
             parts.append(("histograms for \(threads) \(threads == 1 ? "thread" : "threads")", histograms))
             if a.expectedTreeBytes > 0 {
-                let inFlight = PartitionPlanner.treesInFlight(threads: threads, checkpointEvery: Int(a.checkpointEvery))
+                let inFlight = PartitionPlanner.treesInFlight(threads: threads, checkpointEvery: a.checkpointEvery)
                 parts.append(
                     ("\(inFlight) trees in flight × \(ByteCount(a.expectedTreeBytes))", multiply(UInt64(inFlight), a.expectedTreeBytes)))
             }
         case .evaluate, .predict:
             let modelBytes: UInt64
-            switch a.model.value {
+            switch a.model {
             case .inline(let data)?: modelBytes = UInt64(data.count)
-            case .ref(let ref)?: modelBytes = ref.size
+            case .reference(_, let size)?: modelBytes = size
             case nil: modelBytes = 0
             }
             let loading = UInt64((Double(modelBytes) * model.modelLoadFactor).rounded(.up))
@@ -98,13 +98,4 @@ public enum TaskAdmission {
 extension Double {
     /// "3" or "2.5".
     fileprivate var formatted: String { self == rounded() ? String(Int(self)) : String(self) }
-}
-
-extension WireTaskAssignment {
-    /// The task's name in messages and log metadata: `train/p3`, `predict/p0.t0-50`, or
-    /// `task ID` for a kind this worker does not know.
-    var taskName: String {
-        TaskKind(wire: kind).map { TaskName($0, Int(partition), TaskVariant(wire: hasVariant ? variant : nil) ?? .whole).description }
-            ?? "task \(taskID)"
-    }
 }

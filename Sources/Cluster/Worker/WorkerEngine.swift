@@ -39,7 +39,7 @@ public enum WorkerOutput: Sendable {
     /// Drop the connection and connect again after this many seconds (new session).
     case reconnect(after: Double)
     /// Start running an assigned task.
-    case run(WireTaskAssignment)
+    case run(TaskAssignment)
     /// Rows for a running task (`payload` holds the records).
     case rows(WireRowBatch, payload: Data)
     /// No more rows for the attempt.
@@ -122,7 +122,7 @@ public final class WorkerEngine {
     private var lastHeartbeat: MonotonicSeconds = 0
     private var heartbeatInterval: Double = 1
     private var backoff: ReconnectBackoff
-    private var running: [UInt64: (assignment: WireTaskAssignment, progress: WireProgress)] = [:]
+    private var running: [UInt64: (assignment: TaskAssignment, progress: WireProgress)] = [:]
     private var credit: [UInt64: CreditWindow.Receiver] = [:]
     /// Predict attempts: results waiting for the coordinator's credit, and a `done` held back until they are sent.
     private var predictions: [UInt64: PendingPredictions] = [:]
@@ -204,7 +204,16 @@ public final class WorkerEngine {
         case .reject(let r):
             state = .finished
             out.append(.exit(message: "coordinator rejected this worker: \(r.message)", failure: true))
-        case .assignment(let a):
+        case .assignment(let wire):
+            let a: TaskAssignment
+            do { a = try TaskAssignment(wire: wire) } catch {
+                let f = TaskFailure(.protocol, "\(error)", retryable: false)
+                    .wire(taskID: wire.taskID, attemptID: wire.attemptID, peakRSS: max(peakRSS, rss))
+                view.release(attemptID: wire.attemptID)
+                send(.failed(f), at: now, into: &out)
+                out.append(.log(.warning, "refused attempt \(wire.attemptID): \(f.message)", metadata: .about(attempt: wire.attemptID)))
+                return out
+            }
             let verdict = TaskAdmission.check(a, memoryLimit: identity.memoryLimit, threads: Int(max(1, identity.cores)))
             guard verdict.accepted else {
                 let f = TaskFailure(.memoryBudget, verdict.message ?? "does not fit the memory limit", retryable: true)
@@ -220,14 +229,14 @@ public final class WorkerEngine {
             p.taskID = a.taskID
             p.attemptID = a.attemptID
             p.unit = a.kind == .train ? .trees : .rows
-            if a.kind == .train { p.total = UInt64(a.trees.end - a.trees.first) }
+            if a.kind == .train { p.total = UInt64(a.trees.count) }
             running[a.attemptID] = (a, p)
             out.append(.run(a))
             var started = WireTaskStarted()
             started.taskID = a.taskID
             started.attemptID = a.attemptID
             send(.started(started), at: now, into: &out)
-            if TaskKind(wire: a.kind)?.streamsPredictions == true { predictions[a.attemptID] = PendingPredictions() }
+            if a.kind.streamsPredictions { predictions[a.attemptID] = PendingPredictions() }
             if a.source == .streamed {
                 let window = CreditWindow.Receiver(
                     windowMessages: configuration.rowWindowBatches, windowBytes: configuration.rowWindowBytes)
@@ -385,7 +394,7 @@ public final class WorkerEngine {
         c.taskID = a.taskID
         c.attemptID = attemptID
         c.trees = t
-        running[attemptID]?.progress.done = UInt64(firstTree + trees.count) - UInt64(a.trees.first)
+        running[attemptID]?.progress.done = UInt64(firstTree + trees.count) - UInt64(a.trees.lowerBound)
         var out: [WorkerOutput] = []
         send(.checkpoint(c), payload: trees.reduce(into: Data()) { $0.append($1) }, at: now, into: &out)
         return out
@@ -417,7 +426,7 @@ public final class WorkerEngine {
         if let kept, !held.contains(where: { $0.extractAttemptID == kept }) {
             var h = WireHeldPartition()
             h.jobID = a.jobID
-            h.partition = a.partition
+            h.partition = UInt32(a.partition)
             h.extractAttemptID = kept
             held.append(h)
         }
