@@ -61,35 +61,8 @@ import Testing
         #expect(try String(contentsOfFile: dir + "/w3p3-oof.csv", encoding: .utf8) == oof3)
 
         // Two workers, one killed while a fold's train task has checkpointed some of its trees.
-        let job = try E2E.Child(
-            [
-                "cv", data, "--report-json", "killed.json", "--workers", "2", "--partitions", "3", "--job-dir", dir + "/job", "--progress",
-                "plain"
-            ]
-                + Self.flags,
-            in: dir, name: "cv-kill", environment: ["SPACETIME_TEST_TREE_DELAY_MS": "300"])
-        defer { _ = job.wait(1) }
-        let store = try #require(try E2E.openStore(dir + "/job"))
-        var victim: String?
-        let found = try E2E.waitUntil(240) {
-            guard try store.stage() == .train else { return false }
-            for task in try store.tasks() where task.name.kind == .train && [.leased, .running, .checkpointed].contains(task.state) {
-                guard let range = task.name.variant.treeRange, task.name.variant.fold != nil else { continue }
-                let done = try store.checkpointedTreeCount(partition: task.name.partition, in: range)
-                guard done >= 1, done < range.count, let attempt = task.currentAttempt, let a = try store.attempt(attempt) else { continue }
-                victim = a.workerID
-                return true
-            }
-            return false
-        }
-        #expect(found, "a fold's train task was caught between checkpoints")
-        let worker = try #require(victim)
-        let pid = try #require(try store.workers().first { $0.id == worker && $0.state == .connected }?.pid)
-        kill(Int32(pid), SIGKILL)
-        let status = job.wait(180)
-        #expect(status == 0, "\(job.stderr)")
-        #expect(job.stderr.contains("was killed by signal 9"), "the log names the kill")
-        #expect(job.stderr.contains("resumed at tree"), "the killed fold's training resumed from its checkpoints")
+        _ = try Self.killWorkerInFoldTraining(
+            data: data, in: dir, job: "job", partitions: 3, flags: Self.flags, report: "killed.json", treeDelayMS: 300)
         #expect(try Self.folds(dir + "/killed.json") == w1, "the same fold metrics with a kill along the way")
 
         // The coordinator killed with -9 during training, then `--resume`: the same fold metrics.
@@ -167,6 +140,48 @@ import Testing
             data: data, in: dir, job: "job2", partitions: 2, flags: Self.flags + grid, report: "resumed.json", treeDelayMS: 150)
         let resumedPoints = try #require(try E2E.json(dir + "/resumed.json")["points"] as? [[String: Any]])
         #expect(resumedPoints.compactMap { $0["folds"] as? NSArray } == w1.points, "the same per-point folds after the restart")
+        // A worker killed with -9 while a point's fold trains: the same per-point folds.
+        _ = try Self.killWorkerInFoldTraining(
+            data: data, in: dir, job: "job3", partitions: 2, flags: Self.flags + grid, report: "worker-killed.json", treeDelayMS: 300)
+        let killedPoints = try #require(try E2E.json(dir + "/worker-killed.json")["points"] as? [[String: Any]])
+        #expect(killedPoints.compactMap { $0["folds"] as? NSArray } == w1.points, "the same per-point folds with a worker killed")
+    }
+
+    /// Runs `cv --workers 2` in job directory `job` (writing `report`), kills with -9 the
+    /// worker of a fold train task caught between its checkpoints, and returns the finished
+    /// run, whose status and log (the kill named, the task resumed) it checks.
+    static func killWorkerInFoldTraining(
+        data: String, in dir: String, job: String, partitions: Int, flags: [String], report: String, treeDelayMS: Int
+    ) throws -> E2E.Child {
+        let run = try E2E.Child(
+            [
+                "cv", data, "--report-json", report, "--workers", "2", "--partitions", "\(partitions)", "--job-dir", dir + "/" + job,
+                "--progress", "plain"
+            ] + flags,
+            in: dir, name: job + "-worker-kill", environment: ["SPACETIME_TEST_TREE_DELAY_MS": "\(treeDelayMS)"])
+        defer { _ = run.wait(1) }
+        let store = try #require(try E2E.openStore(dir + "/" + job))
+        var victim: String?
+        let found = try E2E.waitUntil(240) {
+            guard try store.stage() == .train else { return false }
+            for task in try store.tasks() where task.name.kind == .train && [.leased, .running, .checkpointed].contains(task.state) {
+                guard let range = task.name.variant.treeRange, task.name.variant.fold != nil else { continue }
+                let done = try store.checkpointedTreeCount(partition: task.name.partition, in: range)
+                guard done >= 1, done < range.count, let attempt = task.currentAttempt, let a = try store.attempt(attempt) else { continue }
+                victim = a.workerID
+                return true
+            }
+            return false
+        }
+        #expect(found, "a fold's train task was caught between checkpoints")
+        let worker = try #require(victim)
+        let pid = try #require(try store.workers().first { $0.id == worker && $0.state == .connected }?.pid)
+        kill(Int32(pid), SIGKILL)
+        let status = run.wait(180)
+        #expect(status == 0, "\(run.stderr)")
+        #expect(run.stderr.contains("was killed by signal 9"), "the log names the kill")
+        #expect(run.stderr.contains("resumed at tree"), "the killed fold's training resumed from its checkpoints")
+        return run
     }
 
     /// Runs `cv --workers 2` in job directory `job`, kills its coordinator with -9 once the
