@@ -89,13 +89,12 @@ public final class ForestTaskExecutor: @unchecked Sendable {  // `exitState` und
     /// Where this worker's spill files live.
     public var spillPath: String { spillDirectory.path }
 
-    private func runner(_ kind: TaskKind) -> (any TaskRunner)? {
+    private func runner(_ kind: TaskKind) -> any TaskRunner {
         switch kind {
         case .extract: extract
         case .train: train
         case .evaluate: evaluate
         case .predict: predict
-        default: nil
         }
     }
 
@@ -172,9 +171,7 @@ public final class ForestTaskExecutor: @unchecked Sendable {  // `exitState` und
         } catch {
             return [context.fail(a, .protocol, "\(error)", retryable: false)]
         }
-        guard let runner = runner(a.kind) else {
-            return [context.fail(a, .internal, "this worker does not run \(a.kind) tasks", retryable: false)]
-        }
+        let runner = runner(a.kind)
         let attempt: ExecutorAttempt
         do {
             attempt = try runner.makeAttempt(a, configuration)
@@ -256,9 +253,10 @@ public final class ForestTaskExecutor: @unchecked Sendable {  // `exitState` und
     // MARK: Rows
 
     private func rows(_ batch: WireRowBatch, _ payload: Data) -> [WorkerEvent] {
-        guard let attempt = registry.acceptingRows(batch.attemptID), let runner = runner(attempt.assignment.kind) else {
+        guard let attempt = registry.acceptingRows(batch.attemptID) else {
             return [.consumedRows(attemptID: batch.attemptID, bytes: payload.count)]
         }
+        let runner = runner(attempt.assignment.kind)
         // Parsed on the attempt's queue; the batch is acknowledged (credit) once parsed. A batch
         // queued behind `rows_end` is not parsed: the attempt's rows may be in use by its run thread.
         attempt.parseQueue.async { [options, outlet, registry] in
@@ -271,9 +269,9 @@ public final class ForestTaskExecutor: @unchecked Sendable {  // `exitState` und
     }
 
     private func rowsEnd(_ end: WireRowsEnd) -> [WorkerEvent] {
-        guard let attempt = registry.attempt(end.attemptID), attempt.rows != nil || attempt.folded != nil || attempt.prediction != nil,
-            let runner = runner(attempt.assignment.kind)
+        guard let attempt = registry.attempt(end.attemptID), attempt.rows != nil || attempt.folded != nil || attempt.prediction != nil
         else { return [] }
+        let runner = runner(attempt.assignment.kind)
         attempt.parseQueue.async { [self] in
             for e in finishRows(attempt, end, runner) { outlet.post(e) }
         }
@@ -299,9 +297,8 @@ public final class ForestTaskExecutor: @unchecked Sendable {  // `exitState` und
     /// Runs the attempt on its own thread once its rows are complete and its blob is
     /// loaded (called after either happens; the registry lets only one caller launch).
     private func launchIfReady(_ attempt: ExecutorAttempt) -> [WorkerEvent] {
-        guard let digest = attempt.blobDigest, let blob = blobs.loaded(digest), let runner = runner(attempt.assignment.kind),
-            registry.beginLaunch(attempt)
-        else { return [] }
+        guard let digest = attempt.blobDigest, let blob = blobs.loaded(digest), registry.beginLaunch(attempt) else { return [] }
+        let runner = runner(attempt.assignment.kind)
         let thread = Thread { [outlet] in
             outlet.post(runner.run(attempt, blob))
         }
