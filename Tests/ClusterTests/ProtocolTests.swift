@@ -369,7 +369,7 @@ private func frames(_ m: WireMessage) throws -> [Data] { try m.encodeFrames() }
         w.expectedTreeBytes = 4096
         let a = try TaskAssignment(wire: w)
         #expect(a.kind == .train && a.partition == 2 && a.attemptID == 7 && a.taskID == 3 && a.jobID == "job-1")
-        #expect(a.variant == .fold(2, trees: 4..<13, point: 1) && a.heldOutFold == 2)
+        #expect(a.variant == .fold(2, trees: 4..<13, point: 1))
         #expect(a.trees == 4..<13 && a.treesInPartition == 13 && a.checkpointEvery == 1)
         #expect(a.source == .localSpill && a.spillAttemptID == 5)
         #expect(a.histogramWordsPerBin == 6 && a.expectedTrainRows == 900 && a.expectedTreeBytes == 4096)

@@ -26,13 +26,6 @@ public struct TaskAssignment: Sendable, Hashable {
         public var labelColumn: Int
         public var delimiter: UInt8
         public var columnCount: Int
-
-        public init(headerRecord: Data, labelColumn: Int, delimiter: UInt8, columnCount: Int) {
-            self.headerRecord = headerRecord
-            self.labelColumn = labelColumn
-            self.delimiter = delimiter
-            self.columnCount = columnCount
-        }
     }
 
     public var jobID: String
@@ -74,12 +67,9 @@ public struct TaskAssignment: Sendable, Hashable {
         switch kind {
         case .extract: nil
         case .train: extractor
-        default: model
+        case .evaluate, .predict: model
         }
     }
-
-    /// The held-out fold (0-based) of a cross-validation task.
-    public var heldOutFold: Int? { variant.fold }
 
     /// Whether the worker keeps this attempt's streamed rows, once it is done, as a copy of
     /// the spill of extract attempt `spillAttemptID`: a cross-validation fold task (train or

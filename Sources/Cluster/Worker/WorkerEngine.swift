@@ -207,22 +207,17 @@ public final class WorkerEngine {
         case .assignment(let wire):
             let a: TaskAssignment
             do { a = try TaskAssignment(wire: wire) } catch {
-                let f = TaskFailure(.protocol, "\(error)", retryable: false)
-                    .wire(taskID: wire.taskID, attemptID: wire.attemptID, peakRSS: max(peakRSS, rss))
-                view.release(attemptID: wire.attemptID)
-                send(.failed(f), at: now, into: &out)
-                out.append(.log(.warning, "refused attempt \(wire.attemptID): \(f.message)", metadata: .about(attempt: wire.attemptID)))
+                refuse(
+                    taskID: wire.taskID, attemptID: wire.attemptID, TaskFailure(.protocol, "\(error)", retryable: false),
+                    metadata: .about(attempt: wire.attemptID), at: now, into: &out)
                 return out
             }
             let verdict = TaskAdmission.check(a, memoryLimit: identity.memoryLimit, threads: Int(max(1, identity.cores)))
             guard verdict.accepted else {
-                let f = TaskFailure(.memoryBudget, verdict.message ?? "does not fit the memory limit", retryable: true)
-                    .wire(taskID: a.taskID, attemptID: a.attemptID, peakRSS: max(peakRSS, rss))
-                view.release(attemptID: a.attemptID)
-                send(.failed(f), at: now, into: &out)
-                out.append(
-                    .log(.warning, "refused attempt \(a.attemptID): \(f.message)", metadata: .about(task: a.taskName, attempt: a.attemptID))
-                )
+                refuse(
+                    taskID: a.taskID, attemptID: a.attemptID,
+                    TaskFailure(.memoryBudget, verdict.message ?? "does not fit the memory limit", retryable: true),
+                    metadata: .about(task: a.taskName, attempt: a.attemptID), at: now, into: &out)
                 return out
             }
             var p = WireProgress()
@@ -515,6 +510,17 @@ public final class WorkerEngine {
         state = .finished
         out.append(.exit(message: reason, failure: false))
         return out
+    }
+
+    /// Refuses an assignment before it runs: reports `failure` for the attempt and logs it.
+    private func refuse(
+        taskID: UInt64, attemptID: UInt64, _ failure: TaskFailure, metadata: Logger.Metadata, at now: MonotonicSeconds,
+        into out: inout [WorkerOutput]
+    ) {
+        let f = failure.wire(taskID: taskID, attemptID: attemptID, peakRSS: max(peakRSS, rss))
+        view.release(attemptID: attemptID)
+        send(.failed(f), at: now, into: &out)
+        out.append(.log(.warning, "refused attempt \(attemptID): \(f.message)", metadata: metadata))
     }
 
     private func sendCredit(_ attemptID: UInt64, _ grant: CreditWindow.Grant, at now: MonotonicSeconds, into out: inout [WorkerOutput]) {
