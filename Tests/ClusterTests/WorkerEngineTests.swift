@@ -191,6 +191,7 @@ private func frames(_ m: WireMessage) -> [Data] { (try? m.encodeFrames()) ?? [] 
             return frames(x)
         }
         var seq: UInt64 = 1
+        var ran = 0
         for _ in 0..<5_000 {
             var f = seeds[Int(rng.next() % UInt64(seeds.count))]
             let i = Int(rng.next() % UInt64(f.count))
@@ -209,8 +210,14 @@ private func frames(_ m: WireMessage) -> [Data] { (try? m.encodeFrames()) ?? [] 
                 switch output {
                 case .send(let m):
                     #expect((try? WireMessage.decode(frames: frames(m), direction: .toCoordinator)) != nil, "invalid \(m.kind) sent")
-                case .run:
-                    break  // a domain assignment: it passed the validator and the conversion
+                case .run(let a):
+                    // What runs is the conversion of an assignment that validates.
+                    guard case .assignment(let wire)? = (try? WireMessage.decode(frames: f, direction: .toWorker))?.body else {
+                        Issue.record("ran attempt \(a.attemptID) from frames that do not validate")
+                        continue
+                    }
+                    #expect((try? TaskAssignment(wire: wire)) == a)
+                    ran += 1
                 case .exit:
                     Issue.record("worker exited on mutated input")
                 default:
@@ -218,6 +225,7 @@ private func frames(_ m: WireMessage) -> [Data] { (try? m.encodeFrames()) ?? [] 
                 }
             }
         }
+        #expect(ran > 0, "some assignments reached the executor")
         #expect(w.state == .ready)
     }
 
