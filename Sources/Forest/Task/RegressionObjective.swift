@@ -34,6 +34,20 @@ struct RegressionObjective: SplitObjective {
         hist: UnsafeMutablePointer<UInt64>, mask: UnsafeMutablePointer<UInt64>
     ) {
         for j in 0..<(4 * g) { mask[j] = 0 }
+        if end - start >= HistogramScan.maskFromCellsMinEntries {
+            for k in start..<end {
+                let r = Int(idx[k]) &* rowStride
+                let add = weights[k]
+                let wy = Double(add & 0xFFFF_FFFF) * Double(bitPattern: pay[k])
+                for j in 0..<g {
+                    let cell = hist + (j &* 512 &+ Int(columns[j][r]) &<< 1)
+                    cell[0] &+= add
+                    cell[1] = (Double(bitPattern: cell[1]) + wy).bitPattern
+                }
+            }
+            HistogramScan.occupancy(of: hist, features: g, cellWords: 2, into: mask)
+            return
+        }
         for k in start..<end {
             let r = Int(idx[k]) &* rowStride
             let add = weights[k]
@@ -80,6 +94,44 @@ struct RegressionObjective: SplitObjective {
     }
 
     func parentScore() -> Double { totalW > 0 ? totalS * totalS / totalW : 0 }
+
+    var scoresSubsets: Bool { true }
+
+    func fillSubsetScores(
+        weights: UnsafePointer<UInt64>, pay: UnsafePointer<UInt64>, count e: Int, rows: Int, minLeaf: Int,
+        scores: UnsafeMutablePointer<Double>, leftRows: UnsafeMutablePointer<Int32>
+    ) {
+        // Subset sums built from the subset without its lowest entry; `scores` holds Σ
+        // count · y until each complementary pair is scored, `keys` Σ count.
+        let sumW = keys
+        let full = (1 << e) - 1
+        sumW[0] = 0
+        scores[0] = 0
+        leftRows[0] = 0
+        for mask in 1...full {
+            let j = mask.trailingZeroBitCount
+            let rest = mask & (mask &- 1)
+            let c = weights[j] & 0xFFFF_FFFF
+            sumW[mask] = sumW[rest] + Double(c)
+            scores[mask] = scores[rest] + Double(c) * Double(bitPattern: pay[j])
+            leftRows[mask] = leftRows[rest] &+ Int32(truncatingIfNeeded: weights[j] >> 32)
+        }
+        scores[0] = -.infinity
+        scores[full] = -.infinity
+        guard e > 1 else { return }
+        for mask in 1..<(1 << (e - 1)) {
+            let other = full ^ mask
+            let l = Int(leftRows[mask])
+            var score = -Double.infinity
+            if l >= minLeaf && rows - l >= minLeaf {
+                let ls = scores[mask]
+                let rs = scores[other]
+                score = ls * ls / sumW[mask] + rs * rs / sumW[other]
+            }
+            scores[mask] = score
+            scores[other] = score
+        }
+    }
 
     func appendLeaf(to values: inout [Float]) {
         values.append(totalW > 0 ? Float(totalS / totalW) : 0)

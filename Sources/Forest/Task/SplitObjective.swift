@@ -69,8 +69,33 @@ protocol SplitObjective {
     ) -> Bool
     /// The current node's unsplit score, on the scale of split scores.
     func parentScore() -> Double
+    /// Rows a categorical level needs in a node to be ordered and sent left.
+    var minLevelRows: Int { get }
+    /// Whether the objective scores entry subsets (``fillSubsetScores(weights:pay:count:rows:minLeaf:scores:leftRows:)``),
+    /// so that nodes of at most ``SubsetSplitScan/maxEntries`` entries are scanned by ``SubsetSplitScan``.
+    var scoresSubsets: Bool { get }
+    /// For the current node's `count` entries (weight words `weights`, payloads `pay`;
+    /// `rows` rows in all), the split score of sending each subset left: `scores[mask]`
+    /// for every `mask` below `1 << count` (bit j: entry j), −∞ when a side would have
+    /// fewer than `minLeaf` rows (so also for the empty and the full subset), and the
+    /// subset's rows in `leftRows[mask]`.
+    func fillSubsetScores(
+        weights: UnsafePointer<UInt64>, pay: UnsafePointer<UInt64>, count: Int, rows: Int, minLeaf: Int,
+        scores: UnsafeMutablePointer<Double>, leftRows: UnsafeMutablePointer<Int32>)
     /// Appends the current node's leaf values (``outputWidth`` of them).
     func appendLeaf(to values: inout [Float])
+}
+
+extension SplitObjective {
+    var scoresSubsets: Bool { false }
+
+    func fillSubsetScores(
+        weights: UnsafePointer<UInt64>, pay: UnsafePointer<UInt64>, count: Int, rows: Int, minLeaf: Int,
+        scores: UnsafeMutablePointer<Double>, leftRows: UnsafeMutablePointer<Int32>
+    ) {
+        scores.update(repeating: -.infinity, count: 1 << count)
+        leftRows.update(repeating: 0, count: 1 << count)
+    }
 }
 
 /// Buffers an objective's histogram scan reuses across nodes: the bin order, the order
@@ -111,6 +136,30 @@ final class ScanScratch {
 
 /// Shared pieces of the objectives' histogram scans.
 enum HistogramScan {
+    /// Nodes of at least this many entries build histograms without maintaining the
+    /// occupancy masks and derive them afterwards (``occupancy(of:features:cellWords:into:)``):
+    /// one pass over 256 cells per feature instead of a mask update per entry and feature.
+    static let maskFromCellsMinEntries = 256
+
+    /// The occupancy masks (four words per feature) of `features` histograms at `hist`
+    /// (`256 * cellWords` words each): a bin is occupied when a word of its cell is nonzero.
+    @inline(__always)
+    static func occupancy(of hist: UnsafePointer<UInt64>, features: Int, cellWords: Int, into mask: UnsafeMutablePointer<UInt64>) {
+        for j in 0..<features {
+            let h = hist + j * 256 * cellWords
+            for w in 0..<4 {
+                var bits: UInt64 = 0
+                for i in 0..<64 {
+                    let cell = h + (w &* 64 &+ i) &* cellWords
+                    var any: UInt64 = 0
+                    for c in 0..<cellWords { any |= cell[c] }
+                    bits |= (any != 0 ? 1 : 0) &<< UInt64(i)
+                }
+                mask[j &* 4 &+ w] = bits
+            }
+        }
+    }
+
     /// Occupied bins of a histogram mask, ascending, excluding the missing bin; returns the count.
     @inline(__always)
     static func occupiedValueBins(_ mask: UnsafePointer<UInt64>, into order: UnsafeMutablePointer<Int32>) -> Int {

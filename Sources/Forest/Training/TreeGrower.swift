@@ -13,6 +13,9 @@
 ///   drawn, so split finding sees the same histograms;
 /// - a node's histogram for a candidate feature is one pass over its rows, scanning only
 ///   the occupied bin range (a 256-bit occupancy mask per feature);
+/// - nodes of at most ``SubsetSplitScan/maxEntries`` entries build no histograms when the
+///   objective scores entry subsets: each feature's thresholds are looked up in a table
+///   of every subset's score (``SubsetSplitScan``);
 /// - features are sampled per node (max_features), so histograms are built only for the
 ///   sampled features, up to ``groupSize`` of them per pass over the rows; with
 ///   max_features = all and an objective with exact (integer) cells, large nodes use
@@ -57,6 +60,12 @@ final class TreeGrower<Objective: SplitObjective> {
     private let leftTable: UnsafeMutablePointer<Bool>
     /// Per feature, whether the current node's search found it constant (cleared after each search).
     private let constantScratch: UnsafeMutablePointer<Bool>
+    /// Split finding in nodes of at most ``SubsetSplitScan/maxEntries`` entries (objectives that score subsets).
+    private let subsetScan = SubsetSplitScan()
+    /// Whether small nodes are scanned by subsets (off: by histograms; for tests).
+    var subsetScanEnabled = true
+    /// Whether some candidate feature is categorical.
+    private let hasCategoricalCandidate: Bool
 
     /// A grower over `partition`; `groups` are its merged identical rows
     /// (``findGroups(partition:objective:)``, found once and shared by a partition's
@@ -78,6 +87,7 @@ final class TreeGrower<Objective: SplitObjective> {
             cands.append(Int32(f))
         }
         candidates = cands
+        hasCategoricalCandidate = cands.contains { partition.categorical[Int($0)] }
         let m = max(n, 1)
         idx = .allocate(capacity: m)
         wt = .allocate(capacity: m)
@@ -437,7 +447,24 @@ final class TreeGrower<Objective: SplitObjective> {
             visited += 1
             return f
         }
-        if let slab {
+        let entries = end - start
+        if slab == nil && subsetScanEnabled && entries >= 2 && entries <= SubsetSplitScan.maxEntries && objective.scoresSubsets
+            && (!hasCategoricalCandidate || rows < objective.minLevelRows)
+        {
+            let scan = subsetScan
+            objective.fillSubsetScores(
+                weights: wt + start, pay: pay + start, count: entries, rows: rows, minLeaf: minLeaf, scores: scan.scores,
+                leftRows: scan.leftRows)
+            let stride = rowStride
+            while k < d && (visited < mtry || nonConstant == 0) {
+                let f = Int(draw())
+                let varies = scan.scan(
+                    feature: f, categorical: categorical[f], column: column(f, bins), stride: stride, idx: idx + start,
+                    count: entries, best: &best)
+                nonConstant &+= varies ? 1 : 0
+                isConstant[f] = !varies
+            }
+        } else if let slab {
             slabNodes += 1
             // Every feature's histogram is in the node's slab (built or subtracted); same
             // draw order and scoring as below, so the tree is identical either way.
