@@ -100,7 +100,7 @@ struct RegressionObjective: SplitObjective {
     func fillSubsetScores(
         weights: UnsafePointer<UInt64>, pay: UnsafePointer<UInt64>, count e: Int, rows: Int, minLeaf: Int,
         scores: UnsafeMutablePointer<Double>, leftRows: UnsafeMutablePointer<Int32>
-    ) {
+    ) -> Double {
         // Subset sums built from the subset without its lowest entry; `scores` holds Σ
         // count · y until each complementary pair is scored, `keys` Σ count.
         let sumW = keys
@@ -118,7 +118,8 @@ struct RegressionObjective: SplitObjective {
         }
         scores[0] = -.infinity
         scores[full] = -.infinity
-        guard e > 1 else { return }
+        var highest = -Double.infinity
+        guard e > 1 else { return highest }
         for mask in 1..<(1 << (e - 1)) {
             let other = full ^ mask
             let l = Int(leftRows[mask])
@@ -130,7 +131,9 @@ struct RegressionObjective: SplitObjective {
             }
             scores[mask] = score
             scores[other] = score
+            highest = max(highest, score)
         }
+        return highest
     }
 
     func appendLeaf(to values: inout [Float]) {

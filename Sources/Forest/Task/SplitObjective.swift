@@ -78,10 +78,10 @@ protocol SplitObjective {
     /// `rows` rows in all), the split score of sending each subset left: `scores[mask]`
     /// for every `mask` below `1 << count` (bit j: entry j), −∞ when a side would have
     /// fewer than `minLeaf` rows (so also for the empty and the full subset), and the
-    /// subset's rows in `leftRows[mask]`.
+    /// subset's rows in `leftRows[mask]`; returns the highest score.
     func fillSubsetScores(
         weights: UnsafePointer<UInt64>, pay: UnsafePointer<UInt64>, count: Int, rows: Int, minLeaf: Int,
-        scores: UnsafeMutablePointer<Double>, leftRows: UnsafeMutablePointer<Int32>)
+        scores: UnsafeMutablePointer<Double>, leftRows: UnsafeMutablePointer<Int32>) -> Double
     /// Appends the current node's leaf values (``outputWidth`` of them).
     func appendLeaf(to values: inout [Float])
 }
@@ -92,9 +92,10 @@ extension SplitObjective {
     func fillSubsetScores(
         weights: UnsafePointer<UInt64>, pay: UnsafePointer<UInt64>, count: Int, rows: Int, minLeaf: Int,
         scores: UnsafeMutablePointer<Double>, leftRows: UnsafeMutablePointer<Int32>
-    ) {
+    ) -> Double {
         scores.update(repeating: -.infinity, count: 1 << count)
         leftRows.update(repeating: 0, count: 1 << count)
+        return -.infinity
     }
 }
 

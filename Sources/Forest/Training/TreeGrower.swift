@@ -452,11 +452,15 @@ final class TreeGrower<Objective: SplitObjective> {
             && (!hasCategoricalCandidate || rows < objective.minLevelRows)
         {
             let scan = subsetScan
-            objective.fillSubsetScores(
+            let highest = objective.fillSubsetScores(
                 weights: wt + start, pay: pay + start, count: entries, rows: rows, minLeaf: minLeaf, scores: scan.scores,
                 leftRows: scan.leftRows)
             let stride = rowStride
-            while k < d && (visited < mtry || nonConstant == 0) {
+            // Every candidate's score is in the table, so once a split reaches the table's
+            // highest no feature drawn later could replace it (improvement is strict): the
+            // draw stops there with the split the full draw would choose. In a node of two
+            // entries the first feature that separates them ends it.
+            while k < d && (visited < mtry || nonConstant == 0) && best.score < highest {
                 let f = Int(draw())
                 let varies = scan.scan(
                     feature: f, categorical: categorical[f], column: column(f, bins), stride: stride, idx: idx + start,
