@@ -62,6 +62,76 @@ struct RegressionObjective: SplitObjective {
         }
     }
 
+    /// ``scan(feature:categorical:hist:mask:rows:minLeaf:reset:best:)`` of a numeric
+    /// feature: the occupied bins are walked straight from the
+    /// mask, a threshold after the last value bin is ruled out by its empty right side (the
+    /// weights are integers, so the difference is exactly zero), and the feature's best
+    /// candidate is kept with selects and compared with `best` once.
+    @inline(__always)
+    private func scanThresholds(
+        feature: Int, hist: UnsafeMutablePointer<UInt64>, mask: UnsafePointer<UInt64>, rows: Int, minLeaf: Int,
+        reset: Bool, best: inout SplitCandidate
+    ) -> Bool {
+        let miss = Int(FeatureExtractor.missingBin)
+        let hasMissing = mask[3] >> 63 != 0
+        let missingCell = hist + 2 * miss
+        let missingRows = hasMissing ? Int(missingCell[0] >> 32) : 0
+        let missingW = hasMissing ? Double(missingCell[0] & 0xFFFF_FFFF) : 0
+        let missingS = hasMissing ? Double(bitPattern: missingCell[1]) : 0
+        if hasMissing && reset {
+            missingCell[0] = 0
+            missingCell[1] = 0
+        }
+        let totalW = totalW
+        let totalS = totalS
+        var occupied = hasMissing ? 1 : 0
+        var leftRows = 0
+        var lw = 0.0
+        var ls = 0.0
+        var top = best.score
+        var topBin = -1
+        var topMissingLeft = false
+        var topRows = 0
+        @inline(__always) func offer(_ lw: Double, _ ls: Double, _ l: Int, bin: Int, missingLeft: Bool) {
+            let rw = totalW - lw
+            let rs = totalS - ls
+            let valid = rw > 0 && l >= minLeaf && rows - l >= minLeaf
+            let score = valid ? ls * ls / lw + rs * rs / rw : -.infinity
+            let better = score > top
+            top = better ? score : top
+            topBin = better ? bin : topBin
+            topMissingLeft = better ? missingLeft : topMissingLeft
+            topRows = better ? l : topRows
+        }
+        for w in 0..<4 {
+            var bits = w == 3 ? mask[3] & ~(1 << 63) : mask[w]
+            while bits != 0 {
+                let b = w << 6 | bits.trailingZeroBitCount
+                bits &= bits &- 1
+                occupied += 1
+                let cell = hist + 2 * b
+                leftRows += Int(cell[0] >> 32)
+                lw += Double(cell[0] & 0xFFFF_FFFF)
+                ls += Double(bitPattern: cell[1])
+                if reset {
+                    cell[0] = 0
+                    cell[1] = 0
+                }
+                offer(lw, ls, leftRows, bin: b, missingLeft: false)
+                if hasMissing { offer(lw + missingW, ls + missingS, leftRows + missingRows, bin: b, missingLeft: true) }
+            }
+        }
+        if topBin >= 0 {
+            best.feature = feature
+            best.score = top
+            best.leftRows = topRows
+            best.missingLeft = topMissingLeft
+            best.categorical = false
+            best.bin = topBin
+        }
+        return occupied >= 2
+    }
+
     /// Totals: weight, weighted sum, minimum and maximum target, as `Double` bits.
     var totalsWords: Int { 4 }
 
@@ -144,6 +214,9 @@ struct RegressionObjective: SplitObjective {
         feature: Int, categorical: Bool, hist: UnsafeMutablePointer<UInt64>, mask: UnsafePointer<UInt64>,
         rows: Int, minLeaf: Int, reset: Bool, best: inout SplitCandidate
     ) -> Bool {
+        if !categorical {
+            return scanThresholds(feature: feature, hist: hist, mask: mask, rows: rows, minLeaf: minLeaf, reset: reset, best: &best)
+        }
         let m = HistogramScan.occupiedValueBins(mask, into: order)
         let miss = Int(FeatureExtractor.missingBin)
         let hasMissing = mask[3] >> 63 != 0
@@ -164,9 +237,9 @@ struct RegressionObjective: SplitObjective {
             }
         }
         if m + (hasMissing ? 1 : 0) < 2 { return false }
-        // Split positions: after order[k] for k < splits (categorical: dense levels only).
+        // Split positions: after order[k] for k < splits (dense levels only).
         var splits = m
-        if categorical && m > 1 {
+        if m > 1 {
             splits = HistogramScan.moveSparseLevels(order, count: m, minRows: minLevelRows, scratch: scratch) { Int(hist[2 * $0] >> 32) }
             for i in 0..<m {
                 let b = Int(order[i])

@@ -81,7 +81,8 @@ protocol SplitObjective {
     /// subset's rows in `leftRows[mask]`; returns the highest score.
     func fillSubsetScores(
         weights: UnsafePointer<UInt64>, pay: UnsafePointer<UInt64>, count: Int, rows: Int, minLeaf: Int,
-        scores: UnsafeMutablePointer<Double>, leftRows: UnsafeMutablePointer<Int32>) -> Double
+        scores: UnsafeMutablePointer<Double>, leftRows: UnsafeMutablePointer<Int32>
+    ) -> Double
     /// Appends the current node's leaf values (``outputWidth`` of them).
     func appendLeaf(to values: inout [Float])
 }
