@@ -325,12 +325,7 @@ extension ClassificationObjective {
             }
         }
         if bestBin >= 0 {
-            best.feature = feature
-            best.bin = bestBin
-            best.score = bestScore
-            best.leftRows = bestLeft
-            best.missingLeft = bestMissingLeft
-            best.categorical = false
+            best.setThreshold(feature: feature, bin: bestBin, missingLeft: bestMissingLeft, score: bestScore, leftRows: bestLeft)
         }
         return true
     }

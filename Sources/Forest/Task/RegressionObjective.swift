@@ -122,12 +122,7 @@ struct RegressionObjective: SplitObjective {
             }
         }
         if topBin >= 0 {
-            best.feature = feature
-            best.score = top
-            best.leftRows = topRows
-            best.missingLeft = topMissingLeft
-            best.categorical = false
-            best.bin = topBin
+            best.setThreshold(feature: feature, bin: topBin, missingLeft: topMissingLeft, score: top, leftRows: topRows)
         }
         return occupied >= 2
     }

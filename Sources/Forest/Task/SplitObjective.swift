@@ -12,6 +12,17 @@ struct SplitCandidate {
     var leftRows: Int = 0
     var isValid: Bool { feature >= 0 }
 
+    /// Makes this the numeric split of `feature` after `bin`.
+    @inline(__always)
+    mutating func setThreshold(feature: Int, bin: Int, missingLeft: Bool, score: Double, leftRows: Int) {
+        self.feature = feature
+        self.bin = bin
+        self.missingLeft = missingLeft
+        self.score = score
+        self.leftRows = leftRows
+        categorical = false
+    }
+
     /// Whether a row with bin `b` goes left under this split.
     @inline(__always)
     func goesLeft(_ b: UInt8) -> Bool {

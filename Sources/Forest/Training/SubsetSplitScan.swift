@@ -58,29 +58,21 @@ final class SubsetSplitScan {
         }
         var k0 = key(0)
         var k1 = key(1)
+        var k2 = e > 2 ? key(2) : pad
+        var k3 = e > 3 ? key(3) : pad
+        var k4 = e > 4 ? key(4) : pad
+        var k5 = e > 5 ? key(5) : pad
+        var k6 = e > 6 ? key(6) : pad
+        var k7 = e > 7 ? key(7) : pad
         if e == 2 {
             exchange(&k0, &k1)
-            keys[0] = k0
-            keys[1] = k1
         } else if e <= 4 {
-            var k2 = e > 2 ? key(2) : pad
-            var k3 = e > 3 ? key(3) : pad
             exchange(&k0, &k1)
             exchange(&k2, &k3)
             exchange(&k0, &k2)
             exchange(&k1, &k3)
             exchange(&k1, &k2)
-            keys[0] = k0
-            keys[1] = k1
-            keys[2] = k2
-            keys[3] = k3
         } else {
-            var k2 = key(2)
-            var k3 = key(3)
-            var k4 = key(4)
-            var k5 = e > 5 ? key(5) : pad
-            var k6 = e > 6 ? key(6) : pad
-            var k7 = e > 7 ? key(7) : pad
             // Batcher's odd-even merge sort for 8 inputs (19 comparators).
             exchange(&k0, &k1)
             exchange(&k2, &k3)
@@ -101,15 +93,15 @@ final class SubsetSplitScan {
             exchange(&k1, &k2)
             exchange(&k3, &k4)
             exchange(&k5, &k6)
-            keys[0] = k0
-            keys[1] = k1
-            keys[2] = k2
-            keys[3] = k3
-            keys[4] = k4
-            keys[5] = k5
-            keys[6] = k6
-            keys[7] = k7
         }
+        keys[0] = k0
+        keys[1] = k1
+        keys[2] = k2
+        keys[3] = k3
+        keys[4] = k4
+        keys[5] = k5
+        keys[6] = k6
+        keys[7] = k7
         let missingBin = UInt16(FeatureExtractor.missingBin)
         let varies = keys[0] >> 3 != keys[e - 1] >> 3
         let numeric = varies && !categorical
@@ -149,12 +141,9 @@ final class SubsetSplitScan {
             }
         }
         if bestMask >= 0 {
-            best.score = bestScore
-            best.feature = bestFeature
-            best.bin = bestBin
-            best.missingLeft = bestMissingLeft
-            best.categorical = false
-            best.leftRows = Int(leftRows[bestMask])
+            best.setThreshold(
+                feature: bestFeature, bin: bestBin, missingLeft: bestMissingLeft, score: bestScore,
+                leftRows: Int(leftRows[bestMask]))
         }
         return varies
     }
