@@ -12,8 +12,10 @@
 ///
 /// Candidates are offered in the histogram scan's order (thresholds ascending; at each,
 /// missing values right before missing values left) with the same strict improvement.
-/// Categorical features are only tested for constancy: the grower takes this path only
-/// where no categorical level has enough rows to be ordered (``SplitObjective/minLevelRows``).
+/// The grower takes this path only where no categorical level has enough rows to be
+/// ordered (``SplitObjective/minLevelRows``), so a categorical feature's only candidate is
+/// the one the histogram scan also has then: a single level present, left, against the
+/// missing values.
 final class SubsetSplitScan {
     /// Largest node, in entries, scanned by subsets (a table of `2^maxEntries` scores).
     static let maxEntries = 8
@@ -104,12 +106,17 @@ final class SubsetSplitScan {
         keys[7] = k7
         let missingBin = UInt16(FeatureExtractor.missingBin)
         let varies = keys[0] >> 3 != keys[e - 1] >> 3
-        let numeric = varies && !categorical
         // Entries with missing values sort last.
         var missing = 0
         for t in 0..<e {
             let kt = Int(keys[t])
             missing |= (kt >> 3 == Int(missingBin) ? 1 : 0) << (kt & 7)
+        }
+        if categorical {
+            if varies && missing != 0 {
+                offerPresentAgainstMissing(feature: feature, count: e, missing: missing, best: &best)
+            }
+            return varies
         }
         var bestScore = best.score
         var bestFeature = best.feature
@@ -121,7 +128,7 @@ final class SubsetSplitScan {
             let kt = keys[t]
             let bin = kt >> 3
             left |= 1 << Int(kt & 7)
-            let boundary = numeric && bin != keys[t + 1] >> 3
+            let boundary = varies && bin != keys[t + 1] >> 3
             let a = boundary ? scores[left] : -.infinity
             if a > bestScore {
                 bestScore = a
@@ -146,5 +153,23 @@ final class SubsetSplitScan {
                 leftRows: Int(leftRows[bestMask]))
         }
         return varies
+    }
+
+    /// A categorical feature whose present entries (sorted in `keys`) all hold one level,
+    /// the rest missing: that level left, missing right.
+    private func offerPresentAgainstMissing(feature: Int, count e: Int, missing: Int, best: inout SplitCandidate) {
+        let present = ((1 << e) - 1) & ~missing
+        let level = keys[0] >> 3
+        guard keys[present.nonzeroBitCount - 1] >> 3 == level else { return }
+        let score = scores[present]
+        guard score > best.score else { return }
+        var levels = Int32(level)
+        best.feature = feature
+        best.score = score
+        best.leftRows = Int(leftRows[present])
+        best.missingLeft = false
+        best.categorical = true
+        best.bin = -1
+        best.leftSet = HistogramScan.levelSet(&levels, count: 1, missingLeft: false)
     }
 }
